@@ -1,0 +1,123 @@
+"""recbot's command line: serve | emulator | demo | check | setup-webhook."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from bot.config import ConfigError, load_settings
+
+
+def _settings_or_exit():
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"recbot: {line}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_serve(args) -> int:
+    from bot.web import serve
+
+    serve(_settings_or_exit())
+    return 0
+
+
+def cmd_emulator(args) -> int:
+    import uvicorn
+
+    from bot.emulator.app import Credentials, Emulator
+    from bot.emulator.delivery import Signer
+    from bot.emulator.state import Timing
+
+    creds = Credentials(args.org_id, args.api_key, args.account_id, args.app_id, args.token)
+    timing = Timing(start_delay=args.start_delay, upload_delay=args.upload_delay,
+                    empty_stop=args.empty_stop, session_end=args.session_end)
+    signer = Signer(open(args.key, "rb").read()) if args.key else None
+    public = args.public_url or f"http://{args.host}:{args.port}"
+    emulator = Emulator(credentials=creds, timing=timing, public_url=public, signer=signer,
+                        webhook_url=args.webhook_url)
+    print(f"recbot emulator on {public}\n"
+          f"  Dyte v2:     DYTE_API_URL={public}/v2  DYTE_ORG_ID={creds.org_id}  DYTE_API_KEY={creds.api_key}\n"
+          f"  RealtimeKit: RTK_API_URL={public}/client/v4  RTK_ACCOUNT_ID={creds.account_id}  "
+          f"RTK_APP_ID={creds.app_id}  RTK_API_TOKEN={creds.token}\n"
+          f"  webhook key: {public}/.well-known/webhooks.json   controls: {public}/_emulator/", flush=True)
+    uvicorn.run(emulator.app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from bot.workbench.demo import run_demo
+
+    return run_demo(host=args.host, port=args.port, database=args.database, open_browser=False)
+
+
+def cmd_check(args) -> int:
+    from bot.check import run_check
+
+    return asyncio.run(run_check(_settings_or_exit()))
+
+
+def cmd_setup_webhook(args) -> int:
+    from bot.check import setup_webhook
+
+    return asyncio.run(setup_webhook(_settings_or_exit(), args.url))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recbot", description="Control a meeting's cloud recording from Slack.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the Slack app (HTTP, or Socket Mode when SLACK_APP_TOKEN is set)",
+                           description="Run the Slack app. Settings come from the environment (see README).")
+    serve.set_defaults(func=cmd_serve)
+
+    emu = sub.add_parser("emulator", help="run the local recording platform (Dyte v2 and RealtimeKit)",
+                         description="A Dyte v2 / RealtimeKit compatible platform with real state transitions, "
+                                     "signed webhooks and a stitched output file.",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    emu.add_argument("--host", default="127.0.0.1", help="listen address (loopback by default)")
+    emu.add_argument("--port", type=int, default=8090, help="listen port")
+    emu.add_argument("--public-url", help="base URL used in download links (default: http://HOST:PORT)")
+    emu.add_argument("--org-id", default="emulator-org", help="valid Dyte organization id")
+    emu.add_argument("--api-key", default="emulator-key", help="valid Dyte API key")
+    emu.add_argument("--account-id", default="emulator-account", help="valid RealtimeKit account id")
+    emu.add_argument("--app-id", default="emulatorapp00000000000000000000a", help="valid RealtimeKit app id")
+    emu.add_argument("--token", default="emulator-token", help="valid RealtimeKit API token")
+    emu.add_argument("--webhook-url", help="register this URL for every event at start (Dyte flavour)")
+    emu.add_argument("--key", help="PEM file of the webhook signing private key (default: a new key)")
+    emu.add_argument("--start-delay", type=float, default=2.0, help="seconds from INVOKED to RECORDING")
+    emu.add_argument("--upload-delay", type=float, default=3.0, help="seconds from UPLOADING to UPLOADED")
+    emu.add_argument("--empty-stop", type=float, default=60.0,
+                     help="seconds after the last participant leaves before a RECORDING recording stops")
+    emu.add_argument("--session-end", type=float, default=60.0,
+                     help="seconds after the last participant leaves before the session ends")
+    emu.set_defaults(func=cmd_emulator)
+
+    demo = sub.add_parser("demo", help="everything on this machine: emulator, bot and a Slack workbench",
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    demo.add_argument("--host", default="127.0.0.1", help="listen address (loopback by default)")
+    demo.add_argument("--port", type=int, default=8080, help="workbench port; the bot and emulator use the next two")
+    demo.add_argument("--database", default="./recbot-demo.sqlite3", help="the demo's SQLite file")
+    demo.set_defaults(func=cmd_demo)
+
+    check = sub.add_parser("check", help="check the settings and reach Slack and the platform with them")
+    check.set_defaults(func=cmd_check)
+
+    hook = sub.add_parser("setup-webhook", help="register the bot's webhook URL with the platform")
+    hook.add_argument("--url", required=True, help="the public URL of this bot's /webhooks route")
+    hook.set_defaults(func=cmd_setup_webhook)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Run an ASGI app on a real loopback port inside the current event loop (tests, demo, benches)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import uvicorn
+
+
+class BackgroundServer:
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, *, lifespan: str = "on"):
+        self.app, self.host = app, host
+        self.port = port or _free_port(host)
+        self.config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan=lifespan,
+                                     access_log=False)
+        self.server = uvicorn.Server(self.config)
+        self.task: asyncio.Task | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> BackgroundServer:
+        self.task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            if self.task.done():
+                await self.task
+                raise RuntimeError(f"server on {self.url} did not start")
+            await asyncio.sleep(0.01)
+        return self
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self.task:
+            await self.task
+
+    async def __aenter__(self) -> BackgroundServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]

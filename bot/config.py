@@ -1,0 +1,213 @@
+"""Settings from the environment.
+
+Every problem is collected and reported as one line naming the variable and what is expected,
+so that a misconfigured bot never starts half-configured (CONTRACT.md, "Settings").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+DYTE_API_URL = "https://api.dyte.io/v2"
+RTK_API_URL = "https://api.cloudflare.com/client/v4"
+DYTE_KEY_URL = "https://api.dyte.io/.well-known/webhooks.json"
+RTK_KEY_URL = "https://api.realtime.cloudflare.com/.well-known/webhooks.json"
+SLACK_API_URL = "https://slack.com/api/"
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+class ConfigError(Exception):
+    """One or more settings are missing or malformed; `problems` holds one line each."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    """Timers that keep paused recordings from being forgotten (seconds; 0 turns one off)."""
+
+    pause_reminder_after: float = 600.0
+    pause_reminder_every: float = 1800.0
+    ended_paused_grace: float = 900.0
+    timed_resume_heads_up: float = 30.0
+    reconcile_after: float = 45.0
+    reconcile_share: float = 0.5
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str
+    slack_signing_secret: str | None
+    slack_app_token: str | None
+    slack_api_url: str
+    platform: str  # "dyte" | "realtimekit"
+    api_base: str  # base URL including the flavour's prefix, no trailing slash
+    dyte_org_id: str | None
+    dyte_api_key: str | None
+    rtk_account_id: str | None
+    rtk_app_id: str | None
+    rtk_api_token: str | None
+    webhook_public_key: RSAPublicKey | None
+    webhook_key_url: str
+    database: str
+    host: str
+    port: int
+    guardrails: Guardrails = field(default_factory=Guardrails)
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in a log line."""
+        return [s for s in (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
+                            self.dyte_api_key, self.rtk_api_token) if s]
+
+
+def parse_duration(text: str) -> float | None:
+    """`90s`, `10m`, `1h30m`, or a bare number of seconds; None when it is not one."""
+    text = text.strip().lower()
+    if text.isdigit():
+        return float(text)
+    m = _DURATION.match(text)
+    if not text or not m or not any(m.groups()):
+        return None
+    h, mi, s = (int(g or 0) for g in m.groups())
+    return float(h * 3600 + mi * 60 + s)
+
+
+def load_public_key(pem: str) -> RSAPublicKey:
+    """Load a PEM public key, accepting newlines that arrive as literal `\\n` (CF-wh)."""
+    text = pem.strip().strip('"').replace("\\n", "\n").strip()
+    key = load_pem_public_key(text.encode())
+    if not isinstance(key, RSAPublicKey):
+        raise ValueError("not an RSA public key")
+    return key
+
+
+def _url(env: Mapping[str, str], name: str, default: str, problems: list[str]) -> str:
+    value = env.get(name) or default
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.append(f"{name}: expected an http(s) URL such as {default!r}, got {value!r}")
+    return value.rstrip("/")
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    problems: list[str] = []
+
+    def opt(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    bot_token = opt("SLACK_BOT_TOKEN")
+    if not bot_token:
+        problems.append("SLACK_BOT_TOKEN: required, the bot token (xoxb-…) from the Slack app's OAuth page")
+    elif not bot_token.startswith("xoxb-"):
+        problems.append("SLACK_BOT_TOKEN: expected a bot token starting with 'xoxb-'")
+    app_token = opt("SLACK_APP_TOKEN")
+    if app_token and not app_token.startswith("xapp-"):
+        problems.append("SLACK_APP_TOKEN: expected an app-level token starting with 'xapp-' (or unset it)")
+    signing_secret = opt("SLACK_SIGNING_SECRET")
+    if not signing_secret and not app_token:
+        problems.append("SLACK_SIGNING_SECRET: required in HTTP mode (set SLACK_APP_TOKEN for Socket Mode)")
+    slack_api_url = _url(env, "SLACK_API_URL", SLACK_API_URL, problems) + "/"
+
+    dyte = {n: opt(n) for n in ("DYTE_ORG_ID", "DYTE_API_KEY")}
+    rtk = {n: opt(n) for n in ("RTK_ACCOUNT_ID", "RTK_APP_ID", "RTK_API_TOKEN")}
+    platform = (opt("REC_PLATFORM") or "").lower()
+    if platform and platform not in ("dyte", "realtimekit"):
+        problems.append(f"REC_PLATFORM: expected 'dyte' or 'realtimekit', got {platform!r}")
+    elif not platform:
+        has_dyte, has_rtk = any(dyte.values()), any(rtk.values())
+        if has_dyte and has_rtk:
+            problems.append("REC_PLATFORM: both Dyte (DYTE_*) and RealtimeKit (RTK_*) credentials are set; "
+                            "set REC_PLATFORM=dyte or REC_PLATFORM=realtimekit, or remove one set")
+        elif not has_dyte and not has_rtk:
+            problems.append("REC_PLATFORM: no platform credentials; set DYTE_ORG_ID and DYTE_API_KEY, "
+                            "or RTK_ACCOUNT_ID, RTK_APP_ID and RTK_API_TOKEN")
+        else:
+            platform = "dyte" if has_dyte else "realtimekit"
+    needed = dyte if platform == "dyte" else rtk if platform == "realtimekit" else {}
+    for name, value in needed.items():
+        if not value:
+            problems.append(f"{name}: required for REC_PLATFORM={platform}")
+
+    if platform == "realtimekit":
+        root = _url(env, "RTK_API_URL", RTK_API_URL, problems)
+        api_base = f"{root}/accounts/{rtk['RTK_ACCOUNT_ID']}/realtime/kit/{rtk['RTK_APP_ID']}"
+        key_default = RTK_KEY_URL if root == RTK_API_URL else _origin(root) + "/.well-known/webhooks.json"
+    else:
+        api_base = _url(env, "DYTE_API_URL", DYTE_API_URL, problems)
+        key_default = DYTE_KEY_URL if api_base == DYTE_API_URL else _origin(api_base) + "/.well-known/webhooks.json"
+    key_url = _url(env, "REC_WEBHOOK_KEY_URL", key_default, problems)
+
+    public_key = None
+    if pem := opt("REC_WEBHOOK_PUBLIC_KEY"):
+        try:
+            public_key = load_public_key(pem)
+        except ValueError:
+            problems.append("REC_WEBHOOK_PUBLIC_KEY: expected the PEM text of an RSA public key "
+                            "('-----BEGIN PUBLIC KEY-----…'); it could not be read")
+
+    port_text = opt("PORT") or "3000"
+    port = int(port_text) if port_text.isdigit() and 0 < int(port_text) < 65536 else 0
+    if not port:
+        problems.append(f"PORT: expected a port number 1-65535, got {port_text!r}")
+
+    guard_values = {}
+    for name, attr in (("REC_PAUSE_REMINDER", "pause_reminder_after"),
+                       ("REC_PAUSE_REMINDER_REPEAT", "pause_reminder_every"),
+                       ("REC_ENDED_PAUSED_GRACE", "ended_paused_grace"),
+                       ("REC_RECONCILE_AFTER", "reconcile_after")):
+        if (text := opt(name)) is not None:
+            seconds = parse_duration(text)
+            if seconds is None:
+                problems.append(f"{name}: expected a duration such as 90s, 10m or 1h30m (0 turns it off)")
+            else:
+                guard_values[attr] = seconds
+    if (share := opt("REC_RECONCILE_SHARE")) is not None:
+        try:
+            value = float(share)
+            assert 0 < value <= 1
+            guard_values["reconcile_share"] = value
+        except (ValueError, AssertionError):
+            problems.append("REC_RECONCILE_SHARE: expected a fraction of the platform's rate limit, 0 < x <= 1")
+
+    if problems:
+        raise ConfigError(problems)
+    return Settings(
+        slack_bot_token=bot_token or "",
+        slack_signing_secret=signing_secret,
+        slack_app_token=app_token,
+        slack_api_url=slack_api_url,
+        platform=platform,
+        api_base=api_base,
+        dyte_org_id=dyte["DYTE_ORG_ID"],
+        dyte_api_key=dyte["DYTE_API_KEY"],
+        rtk_account_id=rtk["RTK_ACCOUNT_ID"],
+        rtk_app_id=rtk["RTK_APP_ID"],
+        rtk_api_token=rtk["RTK_API_TOKEN"],
+        webhook_public_key=public_key,
+        webhook_key_url=key_url,
+        database=opt("REC_DATABASE") or "./recbot.sqlite3",
+        host=opt("HOST") or "0.0.0.0",
+        port=port,
+        guardrails=Guardrails(**guard_values),
+    )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -1,0 +1,164 @@
+"""Signed webhook deliveries, in order per subscription, with retries and injectable faults."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from bot.platform.models import parse_time
+
+log = logging.getLogger(__name__)
+
+
+class Signer:
+    """The platform's key pair: made at start, or loaded from a PEM file."""
+
+    def __init__(self, private_pem: bytes | None = None):
+        if private_pem:
+            self.key = serialization.load_pem_private_key(private_pem, password=None)
+        else:
+            self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    @property
+    def public_pem(self) -> str:
+        return self.key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def sign(self, body: bytes) -> str:
+        return base64.b64encode(self.key.sign(body, padding.PKCS1v15(), hashes.SHA256())).decode()
+
+
+@dataclass
+class WebhookFaults:
+    drop: float = 0.0        # probability a delivery is never sent
+    duplicate: float = 0.0   # probability it is sent twice
+    reorder: float = 0.0     # probability it is held back and sent after the next one
+    delay: float = 0.0       # seconds added before each delivery
+    drop_next: int = 0       # the next N deliveries are dropped
+    counts: dict[str, int] = field(default_factory=lambda: {"dropped": 0, "duplicated": 0, "reordered": 0,
+                                                            "delivered": 0, "failed_attempts": 0})
+
+
+def _dyte_time(iso_text: str | None) -> str | None:
+    """Dyte's webhook timestamps: a space and microseconds (`2023-01-25 04:51:35.903816Z`)."""
+    ts = parse_time(iso_text)
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S.%fZ")
+
+
+def render(event: dict[str, Any], flavour: str) -> dict[str, Any]:
+    """A flavour-neutral event from the state as the camelCase payload each platform sends."""
+    if event["event"] != "recording.statusUpdate":
+        body = {"event": event["event"], "meeting": event["meeting"]}
+        if "reason" in event:
+            body["reason"] = event["reason"]
+        if p := event.get("participant"):
+            at = datetime.fromtimestamp(p["at"], UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            body["participant"] = {"peerId": p["id"], "userDisplayName": p["name"], "customParticipantId": p["id"],
+                                   "clientSpecificId": p["id"], "joinedAt": at}
+            if p.get("left"):
+                body["participant"]["leftAt"] = at
+        return body
+    snap = event["snapshot"]
+    when = _dyte_time if flavour == "dyte" else (lambda v: v)
+    rec: dict[str, Any] = {
+        "id": snap["id"], "recordingId": snap["id"], "meetingId": snap["meeting_id"],
+        "organizationId": "emulator-org", "status": snap["status"], "startedTime": when(snap["started_time"]),
+        "roomUUID": snap["session_id"], "outputFileName": snap["output_file_name"],
+    }
+    if snap["stopped_time"]:
+        size = snap["file_size"] or 0
+        rec.update(stoppedTime=when(snap["stopped_time"]), fileSize=size if flavour == "dyte" else str(size))
+    if snap["status"] == "UPLOADED":
+        rec.update(downloadUrl=snap["download_url"], audioDownloadUrl=snap["audio_download_url"],
+                   downloadUrlExpiry=when(snap["download_url_expiry"]), recordingDuration=snap["recording_duration"])
+    if flavour == "dyte" and snap.get("stop_reason"):
+        rec["stopReason"] = "{'reason':'" + snap["stop_reason"]["reason"] + "','caller':{'type':'INTERNAL'}}"
+    return {"event": "recording.statusUpdate", "recording": rec, "meeting": event["meeting"]}
+
+
+class Deliverer:
+    """One ordered queue per webhook subscription; retries as each platform does (platform-api.md §5.5)."""
+
+    def __init__(self, signer: Signer, faults: WebhookFaults, http: httpx.AsyncClient | None = None):
+        self.signer, self.faults = signer, faults
+        self.http = http or httpx.AsyncClient(timeout=3.0)
+        self.queues: dict[str, asyncio.Queue] = {}
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.log: list[dict[str, Any]] = []  # what was sent, for tests and the workbench
+
+    def enqueue(self, webhook: dict[str, Any], event: dict[str, Any]) -> None:
+        if not webhook["enabled"] or event["event"] not in webhook["events"]:
+            return
+        queue = self.queues.get(webhook["id"])
+        if queue is None:
+            queue = self.queues[webhook["id"]] = asyncio.Queue()
+            self.tasks[webhook["id"]] = asyncio.create_task(self._run(webhook, queue))
+        queue.put_nowait(json.dumps(render(event, webhook["flavour"]), separators=(",", ":")).encode())
+
+    async def _run(self, webhook: dict[str, Any], queue: asyncio.Queue) -> None:
+        held: bytes | None = None
+        while True:
+            body = await queue.get()
+            f = self.faults
+            if f.drop_next > 0 or random.random() < f.drop:
+                f.drop_next = max(0, f.drop_next - 1)
+                f.counts["dropped"] += 1
+                continue
+            if held is None and random.random() < f.reorder:
+                held = body
+                f.counts["reordered"] += 1
+                # a held delivery goes out after the next one, or on its own if none comes soon
+                try:
+                    body = await asyncio.wait_for(queue.get(), timeout=1.0)
+                except TimeoutError:
+                    body, held = held, None
+            batch = [body] + ([held] if held is not None else [])
+            held = None
+            for item in batch:
+                copies = 2 if random.random() < f.duplicate else 1
+                if copies == 2:
+                    f.counts["duplicated"] += 1
+                for _ in range(copies):
+                    await self._send(webhook, item)
+
+    async def _send(self, webhook: dict[str, Any], body: bytes) -> None:
+        prefix = "dyte" if webhook["flavour"] == "dyte" else "rtk"
+        headers = {"content-type": "application/json", f"{prefix}-signature": self.signer.sign(body),
+                   f"{prefix}-uuid": str(uuid.uuid4()), f"{prefix}-webhook-id": webhook["id"]}
+        if self.faults.delay:
+            await asyncio.sleep(self.faults.delay)
+        for attempt in range(6):  # the first try and up to 5 retries
+            try:
+                response = await self.http.post(webhook["url"], content=body, headers=headers)
+                code = response.status_code
+            except httpx.HTTPError:
+                code = 0
+            self.log.append({"webhook_id": webhook["id"], "status": code, "body": body.decode()})
+            if 200 <= code < 300:
+                self.faults.counts["delivered"] += 1
+                return
+            self.faults.counts["failed_attempts"] += 1
+            retryable = code == 0 or code >= 500 or webhook["flavour"] == "dyte"
+            if not retryable:
+                return
+            await asyncio.sleep(min(10.0, 0.2 * 2 ** attempt))
+        log.warning("gave up delivering to %s", webhook["url"])
+
+    async def aclose(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        await self.http.aclose()

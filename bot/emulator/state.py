@@ -1,0 +1,333 @@
+"""The emulated platform's state: meetings, sessions, recordings, webhooks.
+
+Plain objects driven by an explicit clock (`tick(now)`), so the rules can be tested without
+sleeping. Every transition is appended to `history` and yields webhook events; the HTTP layer
+(`app.py`) turns those into signed deliveries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.emulator.media import stitch_wav
+from bot.platform.models import Status, iso
+
+ACTIVE = (Status.INVOKED, Status.RECORDING, Status.PAUSED)
+
+
+class EmuError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass
+class Timing:
+    start_delay: float = 2.0     # INVOKED -> RECORDING
+    upload_delay: float = 3.0    # UPLOADING -> UPLOADED
+    empty_stop: float = 60.0     # a RECORDING recording stops this long after the last participant left
+    session_end: float = 60.0    # the session ends this long after the last participant left
+    expiry: float = 7 * 86400.0  # download_url lifetime
+
+
+@dataclass
+class Session:
+    id: str
+    meeting_id: str
+    started_at: float
+    participants: dict[str, str] = field(default_factory=dict)  # id -> name
+    max_participants: int = 0
+    empty_since: float | None = None
+    ended_at: float | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.ended_at is None
+
+
+@dataclass
+class Meeting:
+    id: str
+    title: str
+    created_at: float
+    record_on_start: bool = False
+    session: Session | None = None
+
+
+@dataclass
+class Recording:
+    id: str
+    meeting_id: str
+    invoked_at: float
+    status: Status = Status.INVOKED
+    session_id: str | None = None
+    started_at: float | None = None
+    stopped_at: float | None = None
+    segments: list[list[float]] = field(default_factory=list)  # [start, end|None] spent RECORDING
+    stop_reason: str | None = None
+    start_reason: str = "API_CALL"
+    max_seconds: int = 86400
+    file: bytes | None = None
+    file_token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    uploaded_at: float | None = None
+
+    def recorded_seconds(self, now: float) -> float:
+        return sum((end if end is not None else now) - start for start, end in self.segments)
+
+
+class Platform:
+    def __init__(self, timing: Timing | None = None, public_url: str = "http://127.0.0.1:8090"):
+        self.timing = timing or Timing()
+        self.public_url = public_url.rstrip("/")
+        self.meetings: dict[str, Meeting] = {}
+        self.recordings: dict[str, Recording] = {}
+        self.webhooks: dict[str, dict[str, Any]] = {}
+        self.history: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []  # webhook payloads (flavour-neutral) awaiting delivery
+
+    # -- meetings and participants ------------------------------------------------------
+
+    def create_meeting(self, now: float, title: str | None = None, record_on_start: bool = False) -> Meeting:
+        meeting = Meeting(id=str(uuid.uuid4()), title=title or "", created_at=now, record_on_start=record_on_start)
+        self.meetings[meeting.id] = meeting
+        return meeting
+
+    def meeting(self, meeting_id: str) -> Meeting:
+        try:
+            return self.meetings[meeting_id]
+        except KeyError:
+            raise EmuError(404, f"No meeting found for meeting_id {meeting_id}") from None
+
+    def live_session(self, meeting_id: str) -> Session | None:
+        session = self.meeting(meeting_id).session
+        return session if session and session.live else None
+
+    def join(self, now: float, meeting_id: str, name: str) -> str:
+        meeting = self.meeting(meeting_id)
+        session = self.live_session(meeting_id)
+        if session is None:
+            session = meeting.session = Session(id=str(uuid.uuid4()), meeting_id=meeting_id, started_at=now)
+            self._emit("meeting.started", meeting)
+        pid = str(uuid.uuid4())
+        session.participants[pid] = name or "participant"
+        session.max_participants = max(session.max_participants, len(session.participants))
+        session.empty_since = None
+        self._emit("meeting.participantJoined", meeting, participant={"id": pid, "name": name, "at": now})
+        if meeting.record_on_start and not any(r.status in ACTIVE for r in self._of(meeting_id)):
+            self.start_recording(now, meeting_id, reason="RECORD_ON_START")
+        return pid
+
+    def leave(self, now: float, meeting_id: str, participant_id: str) -> None:
+        meeting = self.meeting(meeting_id)
+        session = self.live_session(meeting_id)
+        if session is None or participant_id not in session.participants:
+            raise EmuError(404, f"No participant {participant_id} in the live session of {meeting_id}")
+        name = session.participants.pop(participant_id)
+        self._emit("meeting.participantLeft", meeting,
+                   participant={"id": participant_id, "name": name, "at": now, "left": now})
+        if not session.participants:
+            session.empty_since = now
+
+    def end_meeting(self, now: float, meeting_id: str) -> None:
+        """The host ends the meeting for everyone."""
+        meeting = self.meeting(meeting_id)
+        session = self.live_session(meeting_id)
+        if session is None:
+            raise EmuError(409, f"Meeting {meeting_id} has no live session to end")
+        for pid in list(session.participants):
+            self.leave(now, meeting_id, pid)
+        for rec in self._of(meeting_id):
+            if rec.status in (Status.RECORDING, Status.INVOKED):
+                self._stop(now, rec, "ALL_PEERS_LEFT")
+        self._end_session(now, meeting, "HOST_ENDED_MEETING")
+
+    def _end_session(self, now: float, meeting: Meeting, reason: str) -> None:
+        assert meeting.session is not None
+        meeting.session.ended_at = now
+        self._emit("meeting.ended", meeting, reason=reason)
+
+    # -- recordings --------------------------------------------------------------------
+
+    def _of(self, meeting_id: str) -> list[Recording]:
+        return [r for r in self.recordings.values() if r.meeting_id == meeting_id]
+
+    def recording(self, recording_id: str) -> Recording:
+        try:
+            return self.recordings[recording_id]
+        except KeyError:
+            raise EmuError(404, f"No recording found for recording_id {recording_id}") from None
+
+    def active_recording(self, meeting_id: str) -> Recording:
+        self.meeting(meeting_id)
+        active = [r for r in self._of(meeting_id) if r.status in ACTIVE]
+        if not active:
+            raise EmuError(404, f"No active recording found for meeting_id {meeting_id}")
+        return max(active, key=lambda r: r.invoked_at)
+
+    def start_recording(self, now: float, meeting_id: str, *, allow_multiple: bool = False,
+                        max_seconds: int | None = None, reason: str = "API_CALL") -> Recording:
+        self.meeting(meeting_id)
+        if not allow_multiple and any(r.status in ACTIVE for r in self._of(meeting_id)):
+            raise EmuError(409, "A recording is already active for this meeting; "
+                                "set allow_multiple_recordings to start another")
+        rec = Recording(id=str(uuid.uuid4()), meeting_id=meeting_id, invoked_at=now, start_reason=reason,
+                        max_seconds=max_seconds or 86400)
+        self.recordings[rec.id] = rec
+        self._transition(now, rec, Status.INVOKED, "start")
+        return rec
+
+    def act(self, now: float, recording_id: str, action: str) -> Recording:
+        rec = self.recording(recording_id)
+        if action == "pause":
+            if rec.status is not Status.RECORDING:
+                raise EmuError(409, f"Cannot pause a recording in {rec.status} state; only RECORDING can be paused")
+            self._require_live_session(rec)
+            rec.segments[-1][1] = now
+            self._transition(now, rec, Status.PAUSED, "pause")
+        elif action == "resume":
+            if rec.status is not Status.PAUSED:
+                raise EmuError(409, f"Cannot resume a recording in {rec.status} state; only PAUSED can be resumed")
+            self._require_live_session(rec)
+            rec.segments.append([now, None])
+            self._transition(now, rec, Status.RECORDING, "resume")
+        elif action == "stop":
+            if rec.status not in ACTIVE:
+                raise EmuError(409, f"Cannot stop a recording in {rec.status} state")
+            self._stop(now, rec, "API_CALL")
+        else:
+            raise EmuError(400, f'BAD_REQUEST: "action" must be one of [stop, pause, resume], got {action!r}')
+        return rec
+
+    def _require_live_session(self, rec: Recording) -> None:
+        session = self.live_session(rec.meeting_id)
+        if session is None or session.id != rec.session_id:
+            raise EmuError(409, "Pause and resume work only within the meeting session being recorded; "
+                                "that session has ended")
+
+    def _stop(self, now: float, rec: Recording, reason: str) -> None:
+        if rec.status is Status.RECORDING:
+            rec.segments[-1][1] = now
+        rec.stopped_at = now
+        rec.stop_reason = reason
+        self._transition(now, rec, Status.UPLOADING, "stop" if reason == "API_CALL" else reason.lower())
+
+    def _transition(self, now: float, rec: Recording, status: Status, cause: str) -> None:
+        previous = None if cause == "start" else rec.status
+        rec.status = status
+        self.history.append({"recording_id": rec.id, "meeting_id": rec.meeting_id, "from": previous,
+                             "to": status.value, "at": now, "cause": cause})
+        self.events.append({"event": "recording.statusUpdate", "recording_id": rec.id, "status": status.value,
+                            "snapshot": self.recording_api(rec, now), "meeting": self.meeting_webhook(rec.meeting_id)})
+
+    # -- time --------------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        t = self.timing
+        for rec in list(self.recordings.values()):
+            if rec.status is Status.INVOKED and now - rec.invoked_at >= t.start_delay:
+                meeting = self.meetings[rec.meeting_id]
+                session = self.live_session(rec.meeting_id)
+                if session is None:  # the recorder opens the session when nobody is there yet
+                    session = meeting.session = Session(id=str(uuid.uuid4()), meeting_id=meeting.id,
+                                                        started_at=now, empty_since=now)
+                    self._emit("meeting.started", meeting)
+                rec.session_id, rec.started_at = session.id, now
+                rec.segments.append([now, None])
+                self._transition(now, rec, Status.RECORDING, "worker started")
+            elif rec.status in (Status.RECORDING, Status.PAUSED) and rec.started_at is not None \
+                    and now - rec.started_at >= rec.max_seconds:
+                self._stop(now, rec, "MAX_SECONDS_REACHED")
+            elif rec.status is Status.UPLOADING and now - (rec.stopped_at or now) >= t.upload_delay:
+                rec.file = stitch_wav([(s, e) for s, e in rec.segments if e is not None])
+                rec.uploaded_at = now
+                self._transition(now, rec, Status.UPLOADED, "uploaded")
+        for meeting in self.meetings.values():
+            session = meeting.session
+            if session is None or not session.live or session.empty_since is None:
+                continue
+            if now - session.empty_since >= t.empty_stop:
+                for rec in self._of(meeting.id):
+                    if rec.status is Status.RECORDING:  # a PAUSED recording does not stop by itself
+                        self._stop(now, rec, "ALL_PEERS_LEFT")
+            if now - session.empty_since >= t.session_end:
+                self._end_session(now, meeting, "ALL_PARTICIPANTS_LEFT")
+
+    def next_deadline(self, now: float) -> float | None:
+        """When `tick` next has something to do, so the driver can sleep until then."""
+        t, times = self.timing, []
+        for rec in self.recordings.values():
+            if rec.status is Status.INVOKED:
+                times.append(rec.invoked_at + t.start_delay)
+            elif rec.status is Status.UPLOADING:
+                times.append((rec.stopped_at or now) + t.upload_delay)
+            elif rec.status in (Status.RECORDING, Status.PAUSED) and rec.started_at is not None:
+                times.append(rec.started_at + rec.max_seconds)
+        for meeting in self.meetings.values():
+            s = meeting.session
+            if s is not None and s.live and s.empty_since is not None:
+                times += [s.empty_since + t.empty_stop, s.empty_since + t.session_end]
+        return min(times, default=None)
+
+    # -- representations ---------------------------------------------------------------
+
+    def download_url(self, rec: Recording) -> str:
+        return f"{self.public_url}/_emulator/files/{rec.id}.wav?token={rec.file_token}"
+
+    def recording_api(self, rec: Recording, now: float) -> dict[str, Any]:
+        uploaded = rec.status is Status.UPLOADED
+        duration = rec.recorded_seconds(now) if rec.segments else 0.0
+        data = {
+            "id": rec.id,
+            "meeting_id": rec.meeting_id,
+            "download_url": self.download_url(rec) if uploaded else None,
+            "download_url_expiry": iso(rec.uploaded_at + self.timing.expiry) if uploaded and rec.uploaded_at else None,
+            "audio_download_url": None,
+            "file_size": len(rec.file) if uploaded and rec.file is not None else None,
+            "session_id": rec.session_id,
+            "output_file_name": f"{rec.meeting_id}_{int(rec.invoked_at * 1000)}.wav",
+            "status": rec.status.value,
+            "invoked_time": iso(rec.invoked_at),
+            "started_time": iso(rec.started_at),
+            "stopped_time": iso(rec.stopped_at),
+            "recording_duration": round(duration),
+            "start_reason": {"reason": rec.start_reason, "caller": {"type": "ORGANIZATION"}},
+        }
+        # The spec's stop reasons are API_CALL, INTERNAL_ERROR and ALL_PEERS_LEFT; which reason a
+        # max_seconds stop records is unconfirmed (platform-api.md §3), so it records none.
+        if rec.stop_reason in ("API_CALL", "INTERNAL_ERROR", "ALL_PEERS_LEFT"):
+            data["stop_reason"] = {"reason": rec.stop_reason, "caller": {"type": "ORGANIZATION"}}
+        return data
+
+    def meeting_api(self, meeting: Meeting) -> dict[str, Any]:
+        return {"id": meeting.id, "title": meeting.title, "preferred_region": None,
+                "created_at": iso(meeting.created_at), "updated_at": iso(meeting.created_at),
+                "record_on_start": meeting.record_on_start, "live_stream_on_start": False,
+                "persist_chat": False, "summarize_on_end": False, "status": "ACTIVE"}
+
+    def session_api(self, session: Session, now: float) -> dict[str, Any]:
+        meeting = self.meetings[session.meeting_id]
+        return {"id": session.id, "associated_id": meeting.id, "meeting_display_name": meeting.title,
+                "type": "meeting", "status": "LIVE" if session.live else "ENDED",
+                "live_participants": len(session.participants),
+                "max_concurrent_participants": session.max_participants,
+                "minutes_consumed": round((now - session.started_at) / 60.0, 3),
+                "organization_id": "emulator-org", "started_at": iso(session.started_at),
+                "created_at": iso(session.started_at), "updated_at": iso(now)}
+
+    def meeting_webhook(self, meeting_id: str) -> dict[str, Any]:
+        meeting = self.meetings[meeting_id]
+        session = meeting.session
+        return {"id": meeting.id, "sessionId": session.id if session else None, "title": meeting.title,
+                "roomName": meeting.id, "status": "LIVE",  # "LIVE" even when ended: a documented quirk
+                "createdAt": iso(meeting.created_at), "startedAt": iso(session.started_at) if session else None,
+                "endedAt": iso(session.ended_at) if session and session.ended_at else None,
+                "organizedBy": {"id": "emulator-org", "name": "recbot emulator"}}
+
+    def _emit(self, name: str, meeting: Meeting, **extra: Any) -> None:
+        self.events.append({"event": name, "meeting": self.meeting_webhook(meeting.id), **extra})
+
+    def take_events(self) -> list[dict[str, Any]]:
+        events, self.events = self.events, []
+        return events

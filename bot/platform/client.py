@@ -1,0 +1,307 @@
+"""One async client for both flavours of the recording platform.
+
+Dyte v2 (HTTP Basic `org_id:api_key`, base `…/v2`) and Cloudflare RealtimeKit (Bearer token, base
+`…/accounts/{account}/realtime/kit/{app}`) share resource paths, the `{success, data}` envelope and
+semantics (platform-api.md). Errors are typed; retries happen only where a retry cannot repeat an
+action; a client-side limiter keeps recbot under the documented rate limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+
+from bot.platform.models import ActiveSession, Meeting, Recording, Status, Webhook
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_EVENTS = ("recording.statusUpdate", "meeting.started", "meeting.ended",
+                  "meeting.participantJoined", "meeting.participantLeft")
+
+
+class PlatformError(Exception):
+    """The platform refused or could not do what was asked; `message` is the platform's own words."""
+
+    status: int | None = None
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+
+class NotFound(PlatformError):
+    status = 404
+
+
+class Conflict(PlatformError):
+    """Wrong state for the action, or a recording already active."""
+
+    status = 409
+
+
+class Unauthorized(PlatformError):
+    status = 401
+
+
+class InvalidRequest(PlatformError):
+    status = 400
+
+
+class RateLimited(PlatformError):
+    status = 429
+
+    def __init__(self, message: str, retry_after: float = 1.0):
+        super().__init__(message, 429)
+        self.retry_after = retry_after
+
+
+class PlatformUnavailable(PlatformError):
+    """5xx, timeout or connection failure: the platform could not answer."""
+
+
+class RateLimiter:
+    """Sliding-window limiter: at most `limit` acquisitions in any `window` seconds."""
+
+    def __init__(self, limit: int, window: float, clock=time.monotonic):
+        self.limit, self.window, self.clock = limit, window, clock
+        self._stamps: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self.clock()
+                while self._stamps and now - self._stamps[0] >= self.window:
+                    self._stamps.popleft()
+                if len(self._stamps) < self.limit:
+                    self._stamps.append(now)
+                    return
+                await asyncio.sleep(self.window - (now - self._stamps[0]))
+
+    @property
+    def per_minute(self) -> float:
+        return self.limit * 60.0 / self.window
+
+
+# Documented limits (platform-api.md §6), and the share of them recbot allows itself.
+DOCUMENTED_LIMITS = {"dyte": (2000, 60.0), "realtimekit": (1000, 50.0)}
+CLIENT_SHARE = 0.9
+
+
+class PlatformClient:
+    def __init__(self, flavour: str, base_url: str, *, org_id: str | None = None, api_key: str | None = None,
+                 token: str | None = None, timeout: float = 10.0, retries: int = 3,
+                 rate_limit: tuple[int, float] | None = None, transport: httpx.AsyncBaseTransport | None = None):
+        if flavour not in DOCUMENTED_LIMITS:
+            raise ValueError(f"unknown platform flavour {flavour!r}")
+        self.flavour = flavour
+        if flavour == "dyte":
+            auth = "Basic " + base64.b64encode(f"{org_id}:{api_key}".encode()).decode()
+        else:
+            auth = f"Bearer {token}"
+        self.retries = retries
+        limit, window = rate_limit or DOCUMENTED_LIMITS[flavour]
+        self.limiter = RateLimiter(max(1, int(limit * (CLIENT_SHARE if rate_limit is None else 1))), window)
+        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers={"Authorization": auth},
+                                       timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+                                       transport=transport)
+
+    @classmethod
+    def from_settings(cls, settings, **kwargs) -> PlatformClient:
+        return cls(settings.platform, settings.api_base, org_id=settings.dyte_org_id,
+                   api_key=settings.dyte_api_key, token=settings.rtk_api_token, **kwargs)
+
+    @property
+    def documented_per_minute(self) -> float:
+        limit, window = DOCUMENTED_LIMITS[self.flavour]
+        return limit * 60.0 / window
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- transport -------------------------------------------------------------------------
+
+    async def _request(self, method: str, path: str, *, json: Any = None, params: dict | None = None,
+                       retry: bool) -> dict[str, Any]:
+        """One call; `retry` only for calls that cannot repeat an action (GETs, idempotent PUTs)."""
+        attempts = self.retries + 1 if retry else 1
+        for attempt in range(attempts):
+            await self.limiter.acquire()
+            try:
+                response = await self._http.request(method, path, json=json, params=params)
+            except httpx.TimeoutException as exc:
+                error: PlatformError = PlatformUnavailable(f"the platform did not answer in time ({method} {path})")
+                error.__cause__ = exc
+            except httpx.HTTPError as exc:
+                error = PlatformUnavailable(f"could not reach the platform: {type(exc).__name__}")
+                error.__cause__ = exc
+            else:
+                if 200 <= response.status_code < 300:
+                    return _envelope(response)
+                error = _error_for(response)
+            if attempt + 1 >= attempts or not isinstance(error, RateLimited | PlatformUnavailable):
+                raise error
+            delay = getattr(error, "retry_after", None) or min(8.0, 0.25 * 2 ** attempt)
+            await asyncio.sleep(delay * random.uniform(1.0, 1.25))
+        raise AssertionError("unreachable")
+
+    # -- meetings --------------------------------------------------------------------------
+
+    async def get_meeting(self, meeting_id: str) -> Meeting:
+        return Meeting.from_api((await self._request("GET", f"/meetings/{meeting_id}", retry=True))["data"])
+
+    async def create_meeting(self, title: str) -> Meeting:
+        body = await self._request("POST", "/meetings", json={"title": title}, retry=False)
+        return Meeting.from_api(body["data"])
+
+    async def list_meetings(self, per_page: int = 1) -> list[Meeting]:
+        body = await self._request("GET", "/meetings", params={"per_page": per_page, "page_no": 1}, retry=True)
+        return [Meeting.from_api(m) for m in body.get("data") or []]
+
+    async def get_active_session(self, meeting_id: str) -> ActiveSession | None:
+        try:
+            body = await self._request("GET", f"/meetings/{meeting_id}/active-session", retry=True)
+        except NotFound:
+            return None
+        return ActiveSession.from_api(body.get("data") or {})
+
+    # -- recordings ------------------------------------------------------------------------
+
+    async def start_recording(self, meeting_id: str, *, allow_multiple: bool = False,
+                              max_seconds: int | None = None) -> Recording:
+        """Start a recording. Never retried blindly: after a timeout, ask what happened."""
+        payload: dict[str, Any] = {"meeting_id": meeting_id, "allow_multiple_recordings": allow_multiple}
+        if max_seconds:
+            payload["max_seconds"] = max_seconds
+        asked_at = time.time()
+        try:
+            body = await self._request("POST", "/recordings", json=payload, retry=False)
+        except PlatformUnavailable:
+            found = await self._find_started_since(meeting_id, asked_at - 5.0)
+            if found is None:
+                raise
+            log.warning("start of %s timed out but the platform has recording %s", meeting_id, found.id)
+            return found
+        return Recording.from_api(body["data"])
+
+    async def _find_started_since(self, meeting_id: str, since: float) -> Recording | None:
+        try:
+            candidates = await self.list_recordings(meeting_id, statuses=[Status.INVOKED, Status.RECORDING])
+        except PlatformError:
+            return None
+        fresh = [r for r in candidates if r.invoked_at is None or r.invoked_at >= since]
+        return max(fresh, key=lambda r: r.invoked_at or 0.0, default=None)
+
+    async def get_recording(self, recording_id: str) -> Recording:
+        return Recording.from_api((await self._request("GET", f"/recordings/{recording_id}", retry=True))["data"])
+
+    async def list_recordings(self, meeting_id: str | None = None, *, statuses: Iterable[Status] = (),
+                              per_page: int = 100) -> list[Recording]:
+        params: dict[str, Any] = {"per_page": per_page}
+        if meeting_id:
+            params["meeting_id"] = meeting_id
+        if statuses:
+            params["status"] = ",".join(s.value for s in statuses)  # explode: false
+        found: list[Recording] = []
+        page = 1
+        while True:
+            body = await self._request("GET", "/recordings", params={**params, "page_no": page}, retry=True)
+            items = body.get("data") or []
+            found.extend(Recording.from_api(r) for r in items)
+            total = (body.get("paging") or {}).get("total_count")
+            if not items or total is None or len(found) >= int(total) or len(items) < per_page:
+                return found
+            page += 1
+
+    async def get_active_recording(self, meeting_id: str) -> Recording | None:
+        try:
+            body = await self._request("GET", f"/recordings/active-recording/{meeting_id}", retry=True)
+        except NotFound:
+            return None
+        return Recording.from_api(body["data"])
+
+    async def _act(self, recording_id: str, action: str) -> Recording:
+        # A repeated pause/resume/stop cannot do more than the first, but a retry after a lost
+        # answer would see "wrong state": so no automatic retry, the caller reconciles instead.
+        body = await self._request("PUT", f"/recordings/{recording_id}", json={"action": action}, retry=False)
+        return Recording.from_api(body["data"])
+
+    async def pause_recording(self, recording_id: str) -> Recording:
+        return await self._act(recording_id, "pause")
+
+    async def resume_recording(self, recording_id: str) -> Recording:
+        return await self._act(recording_id, "resume")
+
+    async def stop_recording(self, recording_id: str) -> Recording:
+        return await self._act(recording_id, "stop")
+
+    # -- webhooks --------------------------------------------------------------------------
+
+    async def list_webhooks(self) -> list[Webhook]:
+        body = await self._request("GET", "/webhooks", retry=True)
+        return [Webhook.from_api(w) for w in body.get("data") or []]
+
+    async def register_webhook(self, url: str, name: str = "recbot",
+                               events: Iterable[str] = WEBHOOK_EVENTS) -> Webhook:
+        body = await self._request("POST", "/webhooks", retry=False,
+                                   json={"name": name, "url": url, "events": list(events), "enabled": True})
+        return Webhook.from_api(body["data"])
+
+    async def update_webhook(self, webhook_id: str, *, url: str, events: Iterable[str] = WEBHOOK_EVENTS,
+                             name: str = "recbot") -> Webhook:
+        body = await self._request("PATCH", f"/webhooks/{webhook_id}", retry=True,
+                                   json={"name": name, "url": url, "events": list(events), "enabled": True})
+        return Webhook.from_api(body["data"])
+
+
+def _envelope(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise PlatformUnavailable(f"the platform answered {response.status_code} with a body that is not JSON") from exc
+    if not isinstance(body, dict) or body.get("success") is False:
+        raise PlatformUnavailable("the platform answered with an unexpected body")
+    return body
+
+
+def _error_for(response: httpx.Response) -> PlatformError:
+    message = _error_message(response)
+    code = response.status_code
+    if code == 429:
+        try:
+            retry_after = float(response.headers.get("retry-after", "1"))
+        except ValueError:
+            retry_after = 1.0
+        return RateLimited(message or "rate limited by the platform", retry_after)
+    kind = {400: InvalidRequest, 422: InvalidRequest, 401: Unauthorized, 403: Unauthorized,
+            404: NotFound, 409: Conflict}.get(code)
+    if kind is None:
+        kind = PlatformUnavailable if code >= 500 else InvalidRequest
+    return kind(message or f"the platform answered HTTP {code}", code)
+
+
+def _error_message(response: httpx.Response) -> str:
+    """Dyte's `error: {code, message}`, Cloudflare's `errors: [{message}]`, or a bare `message`."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].strip()
+    if not isinstance(body, dict):
+        return ""
+    error = body.get("error")
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        return str(errors[0].get("message", ""))
+    return str(body.get("message") or error or "")

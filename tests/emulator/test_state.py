@@ -1,0 +1,132 @@
+"""The emulated platform's rules, on an explicit clock."""
+
+import pytest
+
+from bot.emulator.media import wav_duration
+from bot.emulator.state import EmuError, Platform, Timing
+from bot.platform.models import Status
+
+
+@pytest.fixture
+def p():
+    return Platform(Timing(start_delay=2, upload_delay=3, empty_stop=60, session_end=120))
+
+
+def statuses(p, rec_id):
+    return [h["to"] for h in p.history if h["recording_id"] == rec_id]
+
+
+def test_record_pause_record_stop_stitches_only_recorded_time(p):
+    m = p.create_meeting(0, "m")
+    p.join(0, m.id, "Ann")
+    rec = p.start_recording(1, m.id)
+    p.tick(3)                          # RECORDING from t=3
+    p.act(10.5, rec.id, "pause")       # 7.5 s recorded
+    p.act(40, rec.id, "resume")        # 29.5 s paused
+    p.act(42.25, rec.id, "pause")      # 2.25 s recorded
+    p.act(50, rec.id, "resume")
+    p.act(51, rec.id, "stop")          # 1 s recorded
+    assert rec.status is Status.UPLOADING
+    p.tick(53.9)
+    assert rec.status is Status.UPLOADING
+    p.tick(54)
+    assert rec.status is Status.UPLOADED
+    assert wav_duration(rec.file) == pytest.approx(10.75, abs=0.1)
+    assert statuses(p, rec.id) == ["INVOKED", "RECORDING", "PAUSED", "RECORDING", "PAUSED", "RECORDING",
+                                   "UPLOADING", "UPLOADED"]
+    api = p.recording_api(rec, 54)
+    assert api["file_size"] == len(rec.file) and api["recording_duration"] == 11
+
+
+def test_actions_in_the_wrong_state_change_nothing(p):
+    m = p.create_meeting(0, "m")
+    p.join(0, m.id, "Ann")
+    rec = p.start_recording(0, m.id)
+    for action in ("pause", "resume"):
+        with pytest.raises(EmuError) as info:
+            p.act(1, rec.id, action)
+        assert info.value.status == 409
+    assert rec.status is Status.INVOKED and statuses(p, rec.id) == ["INVOKED"]
+    with pytest.raises(EmuError) as info:
+        p.act(1, rec.id, "rewind")
+    assert info.value.status == 400
+
+
+def test_one_active_per_meeting_unless_multiple_paused_included(p):
+    m = p.create_meeting(0, "m")
+    p.join(0, m.id, "Ann")
+    first = p.start_recording(0, m.id)
+    p.tick(2)
+    p.act(3, first.id, "pause")
+    with pytest.raises(EmuError) as info:
+        p.start_recording(4, m.id)
+    assert info.value.status == 409
+    second = p.start_recording(4, m.id, allow_multiple=True)
+    p.tick(6)
+    assert (first.status, second.status) == (Status.PAUSED, Status.RECORDING)
+    assert p.active_recording(m.id).id == second.id
+
+
+def test_everyone_leaving_stops_recording_but_not_paused(p):
+    m = p.create_meeting(0, "m")
+    ann = p.join(0, m.id, "Ann")
+    running = p.start_recording(0, m.id)
+    paused = p.start_recording(0, m.id, allow_multiple=True)
+    p.tick(2)
+    p.act(5, paused.id, "pause")
+    p.leave(10, m.id, ann)
+    p.tick(69)
+    assert running.status is Status.RECORDING
+    p.tick(70)
+    assert running.status is Status.UPLOADING and running.stop_reason == "ALL_PEERS_LEFT"
+    assert paused.status is Status.PAUSED
+    p.tick(130)  # the session ends; the paused recording still waits for someone to stop it
+    assert paused.status is Status.PAUSED and p.live_session(m.id) is None
+    with pytest.raises(EmuError):
+        p.act(131, paused.id, "resume")  # only within the session being recorded
+    p.act(132, paused.id, "stop")
+    assert paused.status is Status.UPLOADING
+
+
+def test_events_for_every_transition_and_meeting_change(p):
+    m = p.create_meeting(0, "m")
+    ann = p.join(0, m.id, "Ann")
+    rec = p.start_recording(0, m.id)
+    p.tick(2)
+    p.act(3, rec.id, "pause")
+    p.leave(4, m.id, ann)
+    names = [(e["event"], e.get("status")) for e in p.take_events()]
+    assert names == [("meeting.started", None), ("meeting.participantJoined", None),
+                     ("recording.statusUpdate", "INVOKED"), ("recording.statusUpdate", "RECORDING"),
+                     ("recording.statusUpdate", "PAUSED"), ("meeting.participantLeft", None)]
+    assert p.take_events() == []
+
+
+def test_max_seconds_stops_by_itself(p):
+    m = p.create_meeting(0, "m")
+    p.join(0, m.id, "Ann")
+    rec = p.start_recording(0, m.id, max_seconds=60)
+    p.tick(2)
+    p.tick(62)
+    assert rec.status is Status.UPLOADING and rec.stop_reason == "MAX_SECONDS_REACHED"
+    assert "stop_reason" not in p.recording_api(rec, 62)  # not a reason the spec knows
+
+
+def test_host_ending_the_meeting_stops_recording_keeps_paused(p):
+    m = p.create_meeting(0, "m")
+    p.join(0, m.id, "Ann")
+    running = p.start_recording(0, m.id)
+    paused = p.start_recording(0, m.id, allow_multiple=True)
+    p.tick(2)
+    p.act(3, paused.id, "pause")
+    p.end_meeting(5, m.id)
+    assert running.status is Status.UPLOADING and paused.status is Status.PAUSED
+    assert p.take_events()[-1]["reason"] == "HOST_ENDED_MEETING"
+
+
+def test_record_on_start(p):
+    m = p.create_meeting(0, "m", record_on_start=True)
+    p.join(0, m.id, "Ann")
+    p.join(1, m.id, "Bob")
+    (rec,) = p.recordings.values()
+    assert rec.start_reason == "RECORD_ON_START"

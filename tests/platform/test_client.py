@@ -1,0 +1,187 @@
+"""Every client call and error, against the emulator, in both flavours (the `platform` fixture)."""
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from bot.platform.client import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PlatformClient,
+    PlatformUnavailable,
+    RateLimited,
+    RateLimiter,
+    Unauthorized,
+)
+from bot.platform.models import Status
+from tests.conftest import client_for
+
+
+async def test_meetings(platform):
+    meeting = await platform.create_meeting("Weekly sync")
+    assert (await platform.get_meeting(meeting.id)).title == "Weekly sync"
+    assert meeting.id in [m.id for m in await platform.list_meetings(per_page=50)]
+    with pytest.raises(NotFound) as info:
+        await platform.get_meeting("00000000-0000-0000-0000-000000000000")
+    assert "No meeting found" in info.value.message
+
+
+async def test_active_session_is_none_until_someone_joins(platform, emulator):
+    meeting = await platform.create_meeting("m")
+    assert await platform.get_active_session(meeting.id) is None
+    emulator.platform.join(time.time(), meeting.id, "Ann")
+    session = await platform.get_active_session(meeting.id)
+    assert session.live_participants == 1 and session.meeting_id == meeting.id
+
+
+async def test_recording_lifecycle(platform, emulator):
+    meeting = await platform.create_meeting("m")
+    emulator.platform.join(time.time(), meeting.id, "Ann")
+    assert await platform.get_active_recording(meeting.id) is None
+    started = await platform.start_recording(meeting.id, max_seconds=600)
+    assert started.status is Status.INVOKED and started.session_id is None
+    await asyncio.sleep(0.05)
+    assert (await platform.get_recording(started.id)).status is Status.RECORDING
+    assert (await platform.pause_recording(started.id)).status is Status.PAUSED
+    active = await platform.get_active_recording(meeting.id)
+    assert active.id == started.id and active.status is Status.PAUSED
+    assert (await platform.resume_recording(started.id)).status is Status.RECORDING
+    stopped = await platform.stop_recording(started.id)
+    assert stopped.status is Status.UPLOADING and stopped.stopped_at is not None
+    await asyncio.sleep(0.05)
+    done = await platform.get_recording(started.id)
+    assert done.status is Status.UPLOADED and done.download_url and done.file_size
+    assert done.download_url_expiry - time.time() == pytest.approx(7 * 86400, abs=60)
+
+
+async def test_wrong_state_and_second_start_are_conflicts(platform, emulator):
+    meeting = await platform.create_meeting("m")
+    emulator.platform.join(time.time(), meeting.id, "Ann")
+    rec = await platform.start_recording(meeting.id)
+    await asyncio.sleep(0.05)
+    with pytest.raises(Conflict):
+        await platform.resume_recording(rec.id)
+    await platform.pause_recording(rec.id)
+    with pytest.raises(Conflict) as info:
+        await platform.start_recording(meeting.id)  # PAUSED counts as active
+    assert "already active" in info.value.message
+    second = await platform.start_recording(meeting.id, allow_multiple=True)
+    assert second.id != rec.id
+    with pytest.raises(NotFound):
+        await platform.stop_recording("no-such-recording")
+
+
+async def test_list_recordings_filters_and_follows_paging(platform, emulator):
+    meeting = await platform.create_meeting("m")
+    other = await platform.create_meeting("other")
+    ids = [(await platform.start_recording(meeting.id, allow_multiple=True)).id for _ in range(5)]
+    await platform.start_recording(other.id)
+    await asyncio.sleep(0.05)
+    await platform.pause_recording(ids[0])
+    await platform.stop_recording(ids[1])
+    everything = await platform.list_recordings(meeting.id, per_page=2)
+    assert sorted(r.id for r in everything) == sorted(ids)
+    paused = await platform.list_recordings(meeting.id, statuses=[Status.PAUSED])
+    assert [r.id for r in paused] == [ids[0]]
+    active = await platform.list_recordings(meeting.id, statuses=[Status.RECORDING, Status.PAUSED], per_page=1)
+    assert len(active) == 4
+
+
+async def test_bad_credentials_are_unauthorized(emulator):
+    for flavour in ("dyte", "realtimekit"):
+        client = client_for(emulator, flavour)
+        client._http.headers["Authorization"] = "Bearer wrong" if flavour == "realtimekit" else "Basic d3Jvbmc6eA=="
+        with pytest.raises(Unauthorized):
+            await client.get_meeting("00000000-0000-0000-0000-000000000000")  # 401 before 404
+        await client.aclose()
+
+
+async def test_invalid_request(platform):
+    with pytest.raises(InvalidRequest):
+        await platform.start_recording("", max_seconds=None)
+
+
+async def test_server_errors_are_retried_for_reads_only(platform, emulator):
+    meeting = await platform.create_meeting("m")
+    emulator.api_faults.next_mode, emulator.api_faults.next_count = "500", 2
+    assert (await platform.get_meeting(meeting.id)).id == meeting.id  # two 500s, then success
+    emulator.api_faults.next_mode, emulator.api_faults.next_count = "500", 1
+    with pytest.raises(PlatformUnavailable):
+        await platform.start_recording(meeting.id)
+    assert emulator.platform.recordings == {}  # the refused start changed nothing
+
+
+async def test_rate_limited_reads_honour_retry_after_then_give_up(platform, emulator):
+    meeting = await platform.create_meeting("m")
+    emulator.api_faults.next_mode, emulator.api_faults.next_count = "429", 1
+    began = time.monotonic()
+    assert (await platform.get_meeting(meeting.id)).id == meeting.id
+    assert time.monotonic() - began >= 1.0  # retry-after: 1
+    platform.retries = 0
+    emulator.api_faults.next_mode, emulator.api_faults.next_count = "429", 1
+    with pytest.raises(RateLimited) as info:
+        await platform.get_meeting(meeting.id)
+    assert info.value.retry_after == 1.0
+
+
+async def test_timed_out_start_is_found_not_repeated(emulator):
+    client = client_for(emulator, "dyte", timeout=0.3)
+    meeting = await client.create_meeting("m")
+    emulator.api_faults.next_mode, emulator.api_faults.next_count, emulator.api_faults.hang_seconds = "hang", 1, 1.0
+    rec = await client.start_recording(meeting.id)
+    assert [r.id for r in emulator.platform.recordings.values()] == [rec.id]
+    await client.aclose()
+
+
+async def test_timeout_with_nothing_started_is_unavailable(emulator):
+    client = client_for(emulator, "dyte", timeout=0.3)
+    emulator.api_faults.next_mode, emulator.api_faults.next_count, emulator.api_faults.hang_seconds = "hang", 1, 1.0
+    with pytest.raises(PlatformUnavailable):
+        await client.pause_recording("nope")
+    await client.aclose()
+
+
+async def test_connection_refused_is_unavailable():
+    client = PlatformClient("dyte", "http://127.0.0.1:9/v2", org_id="o", api_key="k", retries=0)
+    with pytest.raises(PlatformUnavailable):
+        await client.get_meeting("m")
+    await client.aclose()
+
+
+async def test_cloudflare_error_shape_and_non_json_bodies():
+    def handler(request):
+        if request.url.path.endswith("/cf"):
+            errors = [{"code": 10000, "message": "Authentication error"}]
+            return httpx.Response(403, json={"success": False, "errors": errors})
+        return httpx.Response(502, text="<html>bad gateway</html>")
+    client = PlatformClient("realtimekit", "http://x/client/v4/accounts/a/realtime/kit/b", token="t", retries=0,
+                            transport=httpx.MockTransport(handler))
+    with pytest.raises(Unauthorized, match="Authentication error"):
+        await client.get_meeting("cf")
+    with pytest.raises(PlatformUnavailable, match="bad gateway"):
+        await client.get_meeting("other")
+    await client.aclose()
+
+
+async def test_webhook_registration(platform):
+    hook = await platform.register_webhook("http://127.0.0.1:3000/webhooks")
+    assert "recording.statusUpdate" in hook.events
+    assert [w.id for w in await platform.list_webhooks()] == [hook.id]
+    moved = await platform.update_webhook(hook.id, url="http://127.0.0.1:4000/webhooks")
+    assert moved.url.endswith(":4000/webhooks")
+
+
+async def test_rate_limiter_spaces_calls_beyond_the_window():
+    now = [0.0]
+    limiter = RateLimiter(3, 1.0, clock=lambda: now[0])
+    for _ in range(3):
+        await limiter.acquire()
+    waiter = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0.05)
+    assert not waiter.done()
+    now[0] = 1.0
+    await asyncio.wait_for(waiter, 2)
+    assert PlatformClient("dyte", "http://x", org_id="o", api_key="k").limiter.per_minute == 1800
