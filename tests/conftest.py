@@ -46,3 +46,53 @@ async def platform(request, emulator):
     client = client_for(emulator, request.param, timeout=2.0)
     yield client
     await client.aclose()
+
+
+# -- the whole stack: emulator, fake Slack, and the real bot on loopback ------------------------
+
+ALICE, BOB, ADMIN, EVE = "U0ALICE", "U0BOB", "U0ADMIN", "U0EVE"  # EVE is from another workspace
+CHANNEL = "C0DEMO"
+
+
+async def until(predicate, timeout: float = 5.0, message: str = "condition"):
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        await asyncio.sleep(0.02)
+
+
+def make_stack(tmp_path, **kwargs):
+    from bot.workbench.stack import Stack
+
+    stack = Stack(str(tmp_path / "recbot.sqlite3"), **kwargs)
+    stack.slack.add_user(ALICE, "alice")
+    stack.slack.add_user(BOB, "bob")
+    stack.slack.add_user(ADMIN, "admin", admin=True)
+    stack.slack.add_user(EVE, "eve", team_id="T0OTHER")
+    return stack
+
+
+@pytest.fixture
+async def stack(tmp_path):
+    async with make_stack(tmp_path) as s:
+        yield s
+
+
+@pytest.fixture
+async def linked(stack):
+    """A channel linked by Alice to a meeting that Ann and Ben have joined."""
+    meeting = await stack.new_meeting("Weekly sync")
+    await stack.join(meeting, "Ann")
+    await stack.join(meeting, "Ben")
+    response = await stack.command(ALICE, f"link {meeting}")
+    assert response.status_code == 200
+    await until(lambda: stack.runtime.store.link(CHANNEL), message="the link")
+    stack.meeting_id = meeting
+    return stack

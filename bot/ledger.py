@@ -1,0 +1,64 @@
+"""The segment ledger: from a recording's transitions to recorded and paused intervals (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bot.platform.models import Status
+from bot.store import LedgerEntry
+
+
+@dataclass(frozen=True)
+class Interval:
+    kind: str  # "recorded" | "paused"
+    start: float
+    end: float
+    actor: str | None  # who began it (paused by, resumed by)
+    source: str
+    reason: str | None
+    open: bool  # still going on
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.end - self.start)
+
+
+@dataclass(frozen=True)
+class Summary:
+    intervals: tuple[Interval, ...]
+    recorded: float
+    paused: float
+
+    @property
+    def pauses(self) -> int:
+        return sum(1 for i in self.intervals if i.kind == "paused")
+
+
+def summarize(entries: Iterable[LedgerEntry], now: float) -> Summary:
+    intervals: list[Interval] = []
+    current: tuple[str, LedgerEntry] | None = None
+    for entry in entries:
+        kind = {Status.RECORDING: "recorded", Status.PAUSED: "paused"}.get(entry.status)
+        if current is not None and (kind is None or kind != current[0]):
+            started = current[1]
+            intervals.append(Interval(current[0], started.at, max(started.at, entry.at), started.actor,
+                                      started.source, started.reason, open=False))
+            current = None
+        if kind is not None and current is None:
+            current = (kind, entry)
+    if current is not None:
+        started = current[1]
+        intervals.append(Interval(current[0], started.at, max(started.at, now), started.actor, started.source,
+                                  started.reason, open=True))
+    recorded = sum(i.seconds for i in intervals if i.kind == "recorded")
+    paused = sum(i.seconds for i in intervals if i.kind == "paused")
+    return Summary(tuple(intervals), recorded, paused)
+
+
+def clock_text(seconds: float) -> str:
+    """`42:10` or `1:02:03`."""
+    seconds = round(max(0.0, seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -1,0 +1,142 @@
+"""The `/rec` grammar (CONTRACT.md), as one pure function: text in, a Command or a UsageError out."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from bot.config import parse_duration
+
+SUBCOMMANDS = ("help", "link", "unlink", "new", "start", "pause", "resume", "stop", "status", "allow", "deny",
+               "who", "history")
+MAX_PAUSE = 24 * 3600.0
+
+USAGE = """*`/rec` commands*
+• `/rec link <meeting id or URL>`: link this channel to a meeting
+• `/rec new [title]`: create a meeting and link it
+• `/rec start [--multi]`: start recording (`--multi` records another alongside an active one)
+• `/rec pause [#n] [for 10m]`: pause (anyone here may pause); `for` resumes by itself
+• `/rec resume [#n]`, `/rec stop [#n]`: resume or stop
+• `/rec status`, `/rec history`: what is recording now, and what was recorded
+• `/rec allow @user`, `/rec deny @user`, `/rec who`: who may control recordings here
+• `/rec unlink`: remove the link (history is kept)"""
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+_HANDLE = re.compile(r"^#(\d{1,6})$")
+_MEETING_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,127}$")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    handle: int | None = None
+    duration: float | None = None
+    meeting_ref: str | None = None
+    title: str | None = None
+    user_id: str | None = None
+    multi: bool = False
+
+
+@dataclass(frozen=True)
+class UsageError:
+    message: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.message}\n\n{USAGE}"
+
+
+def parse(text: str) -> Command | UsageError:
+    words = (text or "").replace("\u00a0", " ").split()
+    if not words:
+        return Command("help")
+    name, args = words[0].lower(), words[1:]
+    if name not in SUBCOMMANDS:
+        close = difflib.get_close_matches(name, SUBCOMMANDS, n=1, cutoff=0.6)
+        hint = f" Did you mean `/rec {close[0]}`?" if close else ""
+        return UsageError(f"`{_clip(words[0])}` is not a `/rec` command.{hint}")
+    if name in ("help", "unlink", "status", "who", "history"):
+        return _no_args(name, args)
+    if name == "new":
+        title = " ".join(args).strip()
+        if len(title) > 200:
+            return UsageError("A meeting title can be at most 200 characters.")
+        return Command("new", title=title or None)
+    if name == "link":
+        return _link(args)
+    if name in ("allow", "deny"):
+        return _mention(name, args)
+    if name == "start":
+        flags = [a.lower().lstrip("-\u2013\u2014") for a in args]  # Slack may turn "--" into a dash
+        if not flags:
+            return Command("start")
+        if flags == ["multi"]:
+            return Command("start", multi=True)
+        return UsageError(f"`/rec start` takes only `--multi`, not `{_clip(' '.join(args))}`.")
+    return _act(name, args)
+
+
+def _no_args(name: str, args: list[str]) -> Command | UsageError:
+    if args:
+        return UsageError(f"`/rec {name}` takes nothing after it.")
+    return Command(name)
+
+
+def _link(args: list[str]) -> Command | UsageError:
+    if len(args) != 1:
+        return UsageError("Say which meeting: `/rec link <meeting id or meeting URL>`.")
+    ref = meeting_id_from(args[0])
+    if ref is None:
+        return UsageError(f"`{_clip(args[0])}` is not a meeting id or a meeting URL.")
+    return Command("link", meeting_ref=ref)
+
+
+def meeting_id_from(text: str) -> str | None:
+    """A meeting id from an id, a URL, or Slack's `<url>` / `<url|label>` forms."""
+    text = text.strip()
+    if text.startswith("<") and text.endswith(">"):
+        text = text[1:-1].split("|", 1)[0]
+    found = _UUID.findall(text)
+    if found:
+        return found[-1].lower()
+    if "://" in text:
+        path = text.split("://", 1)[1].split("?", 1)[0].split("#", 1)[0].rstrip("/")
+        text = path.rsplit("/", 1)[-1] if "/" in path else ""
+    return text if _MEETING_ID.match(text) else None
+
+
+def _mention(name: str, args: list[str]) -> Command | UsageError:
+    if len(args) == 1 and (m := _MENTION.match(args[0])):
+        return Command(name, user_id=m.group(1))
+    return UsageError(f"Mention one person: `/rec {name} @someone` (pick them from Slack's @ list).")
+
+
+def _act(name: str, args: list[str]) -> Command | UsageError:
+    handle = duration = None
+    rest = list(args)
+    while rest:
+        word = rest.pop(0)
+        if m := _HANDLE.match(word):
+            if handle is not None:
+                return UsageError("Name at most one recording, like `#2`.")
+            handle = int(m.group(1))
+        elif name == "pause" and word.lower() == "for" and rest:
+            duration = parse_duration(rest.pop(0))
+            if duration is None:
+                return UsageError("Say how long, like `for 90s`, `for 10m` or `for 1h30m`.")
+        elif name == "pause" and (d := parse_duration(word)) is not None and not word.isdigit():
+            duration = d
+        else:
+            expected = "`#n` and `for <duration>`" if name == "pause" else "`#n`"
+            return UsageError(f"`/rec {name}` takes {expected}, not `{_clip(word)}`.")
+    if duration is not None and not 1 <= duration <= MAX_PAUSE:
+        return UsageError("A timed pause lasts from 1 second to 24 hours.")
+    return Command(name, handle=handle, duration=duration)
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    """Echo user text safely inside inline code: no backticks, bounded length."""
+    text = text.replace("`", "'")
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,241 @@
+"""The one way out to Slack: a durable table of posts and edits, drained by one worker.
+
+- A card is rendered from the store when it is sent, so edits of the same card coalesce (the
+  latest state wins) and a card is edited at most once per `card_interval`.
+- Thread replies of a recording go out in order, after its card exists.
+- About one message per second per channel (a small burst allowed); `Retry-After` is honoured;
+  5xx and network errors retry with backoff; nothing is dropped.
+- A channel the bot has lost marks the link broken, keeps its rows aside and tells the linker.
+- After a restart, pending rows are sent; a row caught mid-send (`sending`) is sent again, since
+  Slack offers no idempotency key (the window is the few microseconds between Slack's answer and
+  the commit that records it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.ledger import summarize
+from bot.slack import blocks
+from bot.store import ACTIVE, OutboxRow, Store
+
+log = logging.getLogger(__name__)
+
+LOST_CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: float, now: float):
+        self.rate, self.burst, self.tokens, self.last = rate, burst, burst, now
+
+    def take(self, now: float) -> float:
+        """0 if a token was taken, else seconds until one is available."""
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class Outbox:
+    def __init__(self, store: Store, client: AsyncWebClient, *, clock: Callable[[], float] = time.time,
+                 per_channel_rate: float = 1.0, burst: float = 3.0, card_interval: float = 1.0,
+                 http: httpx.AsyncClient | None = None):
+        self.store, self.client, self.clock = store, client, clock
+        self.rate, self.burst, self.card_interval = per_channel_rate, burst, card_interval
+        self.http = http or httpx.AsyncClient(timeout=10.0)
+        self._buckets: dict[str, TokenBucket] = {}
+        self._blocked: dict[str, float] = {}  # channel (or "*") -> not before
+        self._last_card: dict[str, float] = {}
+        self._wake = asyncio.Event()
+        self.sent = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                delay = await self.drain()
+            except Exception:  # the worker must never die; the rows stay and are tried again
+                log.exception("outbox drain failed")
+                delay = 1.0
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.01, min(delay, 1.0)))
+            except TimeoutError:
+                pass
+
+    async def drain(self) -> float:
+        """Send every row that may go now. Returns how long until the next one may."""
+        now = self.clock()
+        wait = 60.0
+        held_recordings: set[str] = set()  # recordings whose earlier replies have not gone yet
+        for row in self.store.outbox_pending():
+            now = self.clock()
+            channel = row.channel_id or row.payload.get("user") or "*"
+            ordered = row.kind == "thread" and row.recording_id
+            if row.next_at > now:
+                wait = min(wait, row.next_at - now)
+                if ordered:
+                    held_recordings.add(row.recording_id)
+                continue
+            if ordered and row.recording_id in held_recordings:
+                continue
+            blocked = max(self._blocked.get(channel, 0.0), self._blocked.get("*", 0.0))
+            if blocked > now:
+                wait = min(wait, blocked - now)
+                if ordered:
+                    held_recordings.add(row.recording_id)
+                continue
+            rec = self.store.recording(row.recording_id) if row.recording_id else None
+            if row.kind == "thread" and (rec is None or rec.card_ts is None):
+                held_recordings.add(row.recording_id or "")
+                continue
+            if row.kind == "card" and rec is not None and rec.card_ts:
+                since = now - self._last_card.get(rec.id, -1e9)
+                if since < self.card_interval:
+                    wait = min(wait, self.card_interval - since)
+                    continue
+            if row.kind != "respond":
+                bucket = self._buckets.setdefault(channel, TokenBucket(self.rate, self.burst, now))
+                if (later := bucket.take(now)) > 0:
+                    wait = min(wait, later)
+                    if ordered:
+                        held_recordings.add(row.recording_id)
+                    continue
+            if not await self._send(row, channel) and ordered:
+                held_recordings.add(row.recording_id)
+        return wait
+
+    async def _send(self, row: OutboxRow, channel: str) -> bool:
+        """Send one row; False when it must wait (rows after it in the same thread wait too)."""
+        self.store.outbox_claim(row.id)
+        try:
+            ts = await self._deliver(row)
+        except SlackApiError as exc:
+            self._slack_error(row, channel, exc)
+            return False
+        except (httpx.HTTPError, OSError, TimeoutError) as exc:
+            self._retry(row, f"network: {type(exc).__name__}")
+            return False
+        except _RespondFailed as exc:
+            if exc.retry:
+                self._retry(row, str(exc))
+            else:
+                self.store.outbox_fail(row.id, str(exc))
+            return False
+        except Exception as exc:
+            log.exception("could not send outbox row %s (%s)", row.id, row.kind)
+            self._retry(row, f"unexpected: {type(exc).__name__}")
+            return False
+        self.store.outbox_done(row.id, ts=ts)
+        self.sent += 1
+        return True
+
+    def _retry(self, row: OutboxRow, error: str) -> None:
+        delay = min(60.0, 0.5 * 2 ** min(row.attempts, 7)) * random.uniform(1.0, 1.3)
+        self.store.outbox_retry(row.id, self.clock() + delay, error)
+
+    def _slack_error(self, row: OutboxRow, channel: str, exc: SlackApiError) -> None:
+        response = exc.response
+        error = str(response.get("error", "")) if hasattr(response, "get") else ""
+        status = getattr(response, "status_code", 200)
+        if status == 429 or error == "ratelimited":
+            try:
+                retry_after = float(response.headers.get("Retry-After", response.headers.get("retry-after", 1)))
+            except (TypeError, ValueError, AttributeError):
+                retry_after = 1.0
+            until = self.clock() + retry_after
+            self._blocked[channel] = max(self._blocked.get(channel, 0.0), until)
+            self.store.outbox_retry(row.id, until, "ratelimited")
+        elif error in LOST_CHANNEL and row.channel_id:
+            self._lost_channel(row.channel_id, error)
+        elif status >= 500 or error in ("fatal_error", "internal_error", "service_unavailable", "request_timeout"):
+            self._retry(row, f"slack {status} {error}")
+        else:
+            log.error("Slack refused outbox row %s (%s): %s", row.id, row.kind, error or status)
+            self.store.outbox_fail(row.id, error or f"http {status}")
+
+    def _lost_channel(self, channel_id: str, error: str) -> None:
+        held = self.store.outbox_hold_channel(channel_id, error)
+        link = self.store.link(channel_id)
+        log.warning("lost channel %s (%s); %d message(s) kept aside", channel_id, error, held)
+        if link and self.store.mark_link_broken(channel_id, error):
+            self.store.enqueue("dm", {"user": link.linked_by, "text": (
+                f":warning: recbot can no longer post in <#{channel_id}> ({error}), which you linked to "
+                f"*{blocks.escape(link.meeting_title or link.meeting_id)}*. Invite it back with `/invite @recbot` "
+                "in that channel, then run any `/rec` command there: the kept updates will follow.")})
+
+    async def _deliver(self, row: OutboxRow) -> str | None:
+        p = row.payload
+        if row.kind == "card":
+            rec = self.store.recording(row.recording_id or "")
+            if rec is None:
+                return None
+            text, card_blocks = blocks.card(rec, summarize(self.store.ledger(rec.id), self.clock()))
+            if rec.card_ts:
+                await self.client.chat_update(channel=rec.channel_id, ts=rec.card_ts, text=text, blocks=card_blocks)
+                self._last_card[rec.id] = self.clock()
+                return rec.card_ts
+            response = await self.client.chat_postMessage(channel=rec.channel_id, text=text, blocks=card_blocks,
+                                                          unfurl_links=False)
+            ts = response["ts"]
+            self.store.update_recording(rec.id, card_ts=ts)
+            self._last_card[rec.id] = self.clock()
+            return ts
+        if row.kind == "thread":
+            rec = self.store.recording(row.recording_id or "")
+            assert rec is not None and rec.card_ts
+            text, reply_blocks, broadcast = blocks.notice(p, rec, summarize(self.store.ledger(rec.id), self.clock()))
+            kwargs: dict[str, Any] = {"channel": rec.channel_id, "thread_ts": rec.card_ts, "text": text,
+                                      "unfurl_links": False}
+            if reply_blocks:
+                kwargs["blocks"] = reply_blocks
+            if broadcast:
+                kwargs["reply_broadcast"] = True
+            return (await self.client.chat_postMessage(**kwargs))["ts"]
+        if row.kind in ("channel", "dm"):
+            target = row.channel_id or p["user"]
+            return (await self.client.chat_postMessage(channel=target, text=p["text"], blocks=p.get("blocks"),
+                                                       unfurl_links=False))["ts"]
+        if row.kind == "home":
+            links = self.store.links_of_user(p["user"])
+            recs = self.store.active_in_channels(lk.channel_id for lk in links)
+            view = blocks.home_view(links, [(r, summarize(self.store.ledger(r.id), self.clock())) for r in recs
+                                            if r.status.value in ACTIVE])
+            await self.client.views_publish(user_id=p["user"], view=view)
+            return None
+        if row.kind == "respond":
+            await self._respond(p)
+            return None
+        raise ValueError(f"unknown outbox kind {row.kind!r}")
+
+    async def _respond(self, p: dict[str, Any]) -> None:
+        body = {"response_type": "ephemeral", "replace_original": False, "text": p["text"]}
+        if p.get("blocks"):
+            body["blocks"] = p["blocks"]
+        response = await self.http.post(p["url"], json=body)
+        if response.status_code >= 500 or response.status_code == 429:
+            raise _RespondFailed(f"response_url answered {response.status_code}", retry=True)
+        if response.status_code >= 400:
+            raise _RespondFailed(f"response_url answered {response.status_code}", retry=False)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class _RespondFailed(Exception):
+    def __init__(self, message: str, *, retry: bool):
+        super().__init__(message)
+        self.retry = retry

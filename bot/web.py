@@ -1,0 +1,176 @@
+"""`recbot serve`: the Starlette app with /slack/events, /webhooks and /healthz, and its workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.config import Settings
+from bot.logging_filter import install_secret_filter
+from bot.platform.client import PlatformClient
+from bot.platform.webhooks import MAX_BODY, SignatureError, WebhookParseError, fetch_public_key, parse_event, verify
+from bot.service import Service
+from bot.slack.app import create_bolt_app
+from bot.slack.outbox import Outbox
+from bot.store import Store
+from bot.workers import Workers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Options:
+    """Knobs for tests, the demo and benchmarks; production uses the defaults."""
+
+    clock: object = time.time
+    outbox_rate: float = 1.0
+    outbox_burst: float = 3.0
+    card_interval: float = 1.0
+    reconcile_tick: float = 5.0
+    start_workers: bool = True
+    platform: PlatformClient | None = None
+    webhook_key: RSAPublicKey | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Runtime:
+    """Everything `recbot serve` runs, built from settings; started and stopped by the app's lifespan."""
+
+    def __init__(self, settings: Settings, options: Options | None = None):
+        self.settings, self.options = settings, options or Options()
+        o = self.options
+        self.store = Store(settings.database, clock=o.clock)
+        self.platform = o.platform or PlatformClient.from_settings(settings)
+        self.webhook_key: RSAPublicKey | None = o.webhook_key or settings.webhook_public_key
+        slack = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+        self.outbox = Outbox(self.store, slack, clock=o.clock, per_channel_rate=o.outbox_rate, burst=o.outbox_burst,
+                             card_interval=o.card_interval)
+        self.service = Service(self.store, self.platform, guard=settings.guardrails, clock=o.clock,
+                               on_write=self.outbox.wake)
+        self.bolt = create_bolt_app(token=settings.slack_bot_token, signing_secret=settings.slack_signing_secret,
+                                    api_url=settings.slack_api_url, service=self.service, store=self.store,
+                                    socket_mode=settings.socket_mode)
+        self.workers = Workers(self.service, self.store, reconcile_tick=o.reconcile_tick)
+        self._tasks: list[asyncio.Task] = []
+        self.socket_handler = None
+
+    async def start(self) -> None:
+        if self.webhook_key is None:
+            self._tasks.append(asyncio.create_task(self._load_webhook_key()))
+        if self.options.start_workers:
+            self._tasks.append(asyncio.create_task(self.outbox.run()))
+            self.workers.start()
+        if self.settings.socket_mode:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            self.socket_handler = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token)
+            await self.socket_handler.connect_async()
+
+    async def stop(self) -> None:
+        if self.socket_handler is not None:
+            await self.socket_handler.close_async()
+        await self.workers.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.outbox.aclose()
+        await self.platform.aclose()
+        self.store.close()
+
+    async def _load_webhook_key(self) -> None:
+        delay = 1.0
+        while self.webhook_key is None:
+            try:
+                self.webhook_key = await fetch_public_key(self.settings.webhook_key_url)
+                log.info("loaded the platform's webhook key from %s", self.settings.webhook_key_url)
+            except Exception as exc:
+                log.warning("could not fetch the webhook key from %s (%s); webhooks answer 503 until it loads",
+                            self.settings.webhook_key_url, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+
+    # -- routes ------------------------------------------------------------------------
+
+    async def webhooks(self, request: Request) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return _json(413, "the body is over 1 MiB")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return _json(413, "the body is over 1 MiB")
+        if self.webhook_key is None:
+            return _json(503, "the platform's webhook key is not loaded yet; retry later")
+        try:
+            delivery = verify(request.headers, bytes(body), self.webhook_key)
+        except SignatureError as exc:
+            log.warning("refused a webhook: %s", exc)
+            return _json(401, str(exc))
+        try:
+            parse_event(bytes(body))
+        except WebhookParseError as exc:
+            return _json(400, f"not a webhook: {exc}")
+        fresh = self.store.add_delivery(delivery_id=delivery.delivery_id, body_hash=delivery.body_hash,
+                                        flavour=delivery.flavour, webhook_id=delivery.webhook_id, body=bytes(body))
+        self.workers.wake_deliveries()
+        return JSONResponse({"ok": True, "duplicate": not fresh})
+
+    async def healthz(self, request: Request) -> Response:
+        ok = self.store.healthy()
+        body = {"ok": ok, "platform": self.settings.platform,
+                "schema_version": self.store.schema_version() if ok else None,
+                "socket_mode": self.settings.socket_mode, "webhook_key_loaded": self.webhook_key is not None}
+        if ok:
+            body["outbox"] = self.store.outbox_counts()
+        if self.socket_handler is not None:
+            body["socket_connected"] = bool(await self.socket_handler.client.is_connected())
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def _json(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"ok": False, "error": message}, status_code=status)
+
+
+def create_app(settings: Settings, options: Options | None = None) -> Starlette:
+    install_secret_filter(settings.secrets())
+    runtime = Runtime(settings, options)
+    handler = AsyncSlackRequestHandler(runtime.bolt)
+
+    async def slack_events(request: Request) -> Response:
+        return await handler.handle(request)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    routes = [Route("/webhooks", runtime.webhooks, methods=["POST"]),
+              Route("/healthz", runtime.healthz, methods=["GET"])]
+    if not settings.socket_mode:  # in Socket Mode, Slack traffic is accepted only from the socket
+        routes.insert(0, Route("/slack/events", slack_events, methods=["POST"]))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.runtime = runtime
+    return app
+
+
+def serve(settings: Settings) -> None:
+    app = create_app(settings)
+    mode = "Socket Mode" if settings.socket_mode else "HTTP"
+    log.info("recbot serving on %s:%s (%s, platform %s)", settings.host, settings.port, mode, settings.platform)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)

@@ -1,0 +1,208 @@
+"""A local Slack: the Web API methods recbot calls, `response_url`s, and what a channel would show.
+
+It records every call, keeps channels with their threads and edits, keeps ephemeral messages per
+user, and can answer 429 or 500 on demand so that the outbox's patience can be tested.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+BOT_USER = "U0RECBOT"
+
+
+@dataclass
+class SlackFaults:
+    next_mode: str | None = None  # "429" | "500"
+    next_count: int = 0
+    rates: dict[str, float] = field(default_factory=dict)
+    retry_after: int = 1
+    down: bool = False  # unreachable: every call fails at the connection
+    counts: dict[str, int] = field(default_factory=lambda: {"429": 0, "500": 0})
+
+    def draw(self) -> str | None:
+        if self.next_count > 0 and self.next_mode:
+            self.next_count -= 1
+            return self.next_mode
+        roll = random.random()
+        for mode, rate in self.rates.items():
+            if roll < rate:
+                return mode
+            roll -= rate
+        return None
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]] | None
+    thread_ts: str | None = None
+    user: str = BOT_USER
+    edits: int = 0
+    broadcast: bool = False
+
+
+class FakeSlack:
+    def __init__(self, team_id: str = "T0DEMO"):
+        self.team_id = team_id
+        self.calls: list[dict[str, Any]] = []
+        self.messages: dict[tuple[str, str], Message] = {}
+        self.ephemeral: list[dict[str, Any]] = []
+        self.homes: dict[str, dict[str, Any]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self.not_member: set[str] = set()
+        self.faults = SlackFaults()
+        self._ts = itertools.count(1)
+        self.changed = asyncio.Event()
+        self.version = 0
+        self.app = Starlette(routes=[Route("/api/{method}", self.api, methods=["GET", "POST"]),
+                                     Route("/response_url/{key:path}", self.response_url, methods=["POST"])])
+
+    # -- people ------------------------------------------------------------------------
+
+    def add_user(self, user_id: str, name: str, *, admin: bool = False, team_id: str | None = None) -> None:
+        self.users[user_id] = {"id": user_id, "name": name, "real_name": name, "is_admin": admin, "is_owner": False,
+                               "team_id": team_id or self.team_id}
+
+    # -- reading what a person would see ------------------------------------------------
+
+    def channel(self, channel: str) -> list[Message]:
+        """Top-level messages, oldest first."""
+        return sorted((m for m in self.messages.values() if m.channel == channel and m.thread_ts is None),
+                      key=lambda m: float(m.ts))
+
+    def thread(self, channel: str, ts: str) -> list[Message]:
+        return sorted((m for m in self.messages.values() if m.channel == channel and m.thread_ts == ts),
+                      key=lambda m: float(m.ts))
+
+    def ephemeral_for(self, user: str) -> list[dict[str, Any]]:
+        return [e for e in self.ephemeral if e.get("user") == user]
+
+    def count(self, method: str) -> int:
+        return sum(1 for c in self.calls if c["method"] == method and c.get("ok"))
+
+    def _bump(self) -> None:
+        self.version += 1
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    # -- the Web API --------------------------------------------------------------------
+
+    async def api(self, request: Request) -> Response:
+        method = request.path_params["method"]
+        args = await _arguments(request)
+        call = {"method": method, "args": args, "at": time.time(), "ok": False}
+        self.calls.append(call)
+        if not request.headers.get("authorization", "").startswith("Bearer xoxb-"):
+            return JSONResponse({"ok": False, "error": "not_authed"})
+        fault = self.faults.draw() if method != "auth.test" else None
+        if fault == "429":
+            self.faults.counts["429"] += 1
+            return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
+                                headers={"Retry-After": str(self.faults.retry_after)})
+        if fault == "500":
+            self.faults.counts["500"] += 1
+            return Response("upstream error", status_code=500)
+        handler = getattr(self, "m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return JSONResponse({"ok": False, "error": "unknown_method"})
+        body = handler(args)
+        call["ok"] = body.get("ok", False)
+        if call["ok"]:
+            self._bump()
+        return JSONResponse(body)
+
+    def _next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def m_auth_test(self, args):
+        return {"ok": True, "user_id": BOT_USER, "bot_id": "B0RECBOT", "team_id": self.team_id, "team": "Demo",
+                "url": "http://localhost/"}
+
+    def m_chat_postMessage(self, args):
+        channel = args.get("channel", "")
+        if channel in self.not_member:
+            return {"ok": False, "error": "not_in_channel"}
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        thread_ts = args.get("thread_ts") or None
+        if thread_ts and (channel, thread_ts) not in self.messages:
+            return {"ok": False, "error": "thread_not_found"}
+        ts = self._next_ts()
+        self.messages[(channel, ts)] = Message(channel, ts, args.get("text", ""), _blocks(args.get("blocks")),
+                                               thread_ts, broadcast=_truthy(args.get("reply_broadcast")))
+        return {"ok": True, "channel": channel, "ts": ts, "message": {"text": args.get("text", ""), "ts": ts}}
+
+    def m_chat_update(self, args):
+        key = (args.get("channel", ""), args.get("ts", ""))
+        if key[0] in self.not_member:
+            return {"ok": False, "error": "not_in_channel"}
+        message = self.messages.get(key)
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        message.text, message.blocks = args.get("text", message.text), _blocks(args.get("blocks")) or message.blocks
+        message.edits += 1
+        return {"ok": True, "channel": key[0], "ts": key[1]}
+
+    def m_views_publish(self, args):
+        view = args.get("view")
+        self.homes[args.get("user_id", "")] = json.loads(view) if isinstance(view, str) else view
+        return {"ok": True}
+
+    def m_users_info(self, args):
+        user = self.users.get(args.get("user", ""))
+        return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
+
+    async def response_url(self, request: Request) -> Response:
+        key = request.path_params["key"]
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return Response("bad json", status_code=400)
+        channel, _, user = key.partition("/")
+        self.ephemeral.append({"channel": channel, "user": user, "text": body.get("text", ""),
+                               "blocks": body.get("blocks"), "at": time.time()})
+        self.calls.append({"method": "response_url", "args": body, "at": time.time(), "ok": True})
+        self._bump()
+        return Response("ok")
+
+
+async def _arguments(request: Request) -> dict[str, Any]:
+    args: dict[str, Any] = dict(request.query_params)
+    raw = await request.body()
+    if raw:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            try:
+                args.update(json.loads(raw))
+            except ValueError:
+                pass
+        else:
+            args.update(dict(parse_qsl(raw.decode(errors="replace"))))
+    return args
+
+
+def _blocks(value: Any) -> list[dict[str, Any]] | None:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, list) else None
+
+
+def _truthy(value: Any) -> bool:
+    return value in (True, "true", "1", 1)

@@ -1,0 +1,160 @@
+"""The whole product on loopback: the platform emulator, a local Slack, and the real bot between them.
+
+`recbot demo`, the end-to-end tests and the benchmarks all run this, so what a newcomer sees is
+what is tested. Requests into the bot are real signed HTTP requests, as Slack would send them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from slack_sdk.signature import SignatureVerifier
+
+from bot.asgi_server import BackgroundServer
+from bot.config import load_settings
+from bot.emulator.app import Emulator
+from bot.emulator.state import Timing
+from bot.platform.client import PlatformClient
+from bot.web import Options, create_app
+from bot.workbench.slack_api import FakeSlack
+
+SIGNING_SECRET = "workbench-signing-secret"
+BOT_TOKEN = "xoxb-workbench-token"
+
+
+class Stack:
+    def __init__(self, database: str, *, host: str = "127.0.0.1", ports: tuple[int, int, int] = (0, 0, 0),
+                 flavour: str = "dyte", timing: Timing | None = None, options: Options | None = None,
+                 env: dict[str, str] | None = None):
+        self.database, self.host, self.flavour = database, host, flavour
+        self.emulator = Emulator(timing=timing or Timing(start_delay=0, upload_delay=0))
+        self.slack = FakeSlack()
+        self.emulator_server = BackgroundServer(self.emulator.app, host, ports[0])
+        self.slack_server = BackgroundServer(self.slack.app, host, ports[1])
+        self.emulator.platform.public_url = self.emulator_server.url
+        self.options = options or Options(outbox_rate=50.0, outbox_burst=50.0, card_interval=0.05)
+        self.env = env or {}
+        self.bot_port = ports[2]
+        self.bot_server: BackgroundServer | None = None
+        self.http = httpx.AsyncClient(timeout=10.0)
+        self._trigger = itertools.count(1)
+
+    def settings_env(self) -> dict[str, str]:
+        c, emu = self.emulator.creds, self.emulator_server.url
+        env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+               "SLACK_API_URL": f"{self.slack_server.url}/api/", "REC_DATABASE": self.database,
+               "REC_WEBHOOK_KEY_URL": f"{emu}/.well-known/webhooks.json", "HOST": self.host}
+        if self.flavour == "dyte":
+            env |= {"DYTE_ORG_ID": c.org_id, "DYTE_API_KEY": c.api_key, "DYTE_API_URL": f"{emu}/v2"}
+        else:
+            env |= {"RTK_ACCOUNT_ID": c.account_id, "RTK_APP_ID": c.app_id, "RTK_API_TOKEN": c.token,
+                    "RTK_API_URL": f"{emu}/client/v4"}
+        return env | self.env
+
+    async def start(self) -> Stack:
+        await self.emulator_server.start()
+        await self.slack_server.start()
+        await self.start_bot()
+        platform = PlatformClient.from_settings(self.settings)
+        hooks = await platform.list_webhooks()
+        if not any(h.url == self.webhook_url for h in hooks):
+            await platform.register_webhook(self.webhook_url)
+        await platform.aclose()
+        return self
+
+    async def start_bot(self) -> None:
+        self.settings = load_settings(self.settings_env())
+        self.app = create_app(self.settings, self.options)
+        self.runtime = self.app.state.runtime
+        self.bot_server = BackgroundServer(self.app, self.host, self.bot_port)
+        await self.bot_server.start()
+        self.bot_port = self.bot_server.port
+
+    async def stop_bot(self) -> None:
+        if self.bot_server:
+            await self.bot_server.stop()
+            self.bot_server = None
+
+    async def stop(self) -> None:
+        await self.stop_bot()
+        await self.slack_server.stop()
+        await self.emulator_server.stop()
+        await self.http.aclose()
+
+    async def __aenter__(self) -> Stack:
+        return await self.start()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    @property
+    def bot_url(self) -> str:
+        return f"http://{self.host}:{self.bot_port}"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.bot_url}/webhooks"
+
+    # -- what Slack would send -----------------------------------------------------------
+
+    def signed(self, raw: str, content_type: str, *, secret: str = SIGNING_SECRET,
+               timestamp: int | None = None) -> dict[str, str]:
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        return {"content-type": content_type, "x-slack-request-timestamp": ts,
+                "x-slack-signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=raw)}
+
+    def response_url(self, channel: str, user: str) -> str:
+        return f"{self.slack_server.url}/response_url/{channel}/{user}"
+
+    def team_of(self, user: str) -> str:
+        return self.slack.users.get(user, {}).get("team_id", self.slack.team_id)
+
+    async def command(self, user: str, text: str, channel: str = "C0DEMO", **overrides: Any) -> httpx.Response:
+        form = {"token": "legacy", "team_id": self.team_of(user), "team_domain": "demo", "channel_id": channel,
+                "channel_name": "demo", "user_id": user, "user_name": user.lower(), "command": "/rec", "text": text,
+                "api_app_id": "A0REC", "is_enterprise_install": "false",
+                "response_url": self.response_url(channel, user), "trigger_id": f"{next(self._trigger)}.1.abc"}
+        raw = urlencode({**form, **overrides})
+        return await self.http.post(f"{self.bot_url}/slack/events", content=raw,
+                                    headers=self.signed(raw, "application/x-www-form-urlencoded"))
+
+    async def click(self, user: str, action_id: str, value: str, channel: str = "C0DEMO",
+                    message_ts: str = "1.000001", *, home: bool = False) -> httpx.Response:
+        container = ({"type": "view", "view_id": "V0HOME"} if home else
+                     {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False})
+        body = {"type": "block_actions", "user": {"id": user, "team_id": self.team_of(user)},
+                "team": {"id": self.slack.team_id}, "api_app_id": "A0REC", "container": container,
+                "trigger_id": f"{next(self._trigger)}.1.abc", "state": {"values": {}},
+                "actions": [{"action_id": action_id, "block_id": "rec_controls", "type": "button", "value": value,
+                             "action_ts": str(time.time())}]}
+        if not home:
+            body |= {"channel": {"id": channel, "name": "demo"}, "response_url": self.response_url(channel, user),
+                     "message": {"type": "message", "ts": message_ts, "text": "card", "blocks": []}}
+        raw = urlencode({"payload": json.dumps(body)})
+        return await self.http.post(f"{self.bot_url}/slack/events", content=raw,
+                                    headers=self.signed(raw, "application/x-www-form-urlencoded"))
+
+    async def event(self, event: dict[str, Any]) -> httpx.Response:
+        raw = json.dumps({"type": "event_callback", "team_id": self.slack.team_id, "api_app_id": "A0REC",
+                          "event_id": f"Ev{next(self._trigger)}", "event_time": int(time.time()), "event": event})
+        return await self.http.post(f"{self.bot_url}/slack/events", content=raw,
+                                    headers=self.signed(raw, "application/json"))
+
+    # -- the meeting ----------------------------------------------------------------------
+
+    async def control(self, path: str, body: dict[str, Any] | None = None, method: str = "POST") -> Any:
+        response = await self.http.request(method, f"{self.emulator_server.url}/_emulator/{path.lstrip('/')}",
+                                           json=body if method == "POST" else None)
+        response.raise_for_status()
+        return response.json().get("data") if isinstance(response.json(), dict) else response.json()
+
+    async def new_meeting(self, title: str) -> str:
+        return (await self.control("meetings", {"title": title}))["id"]
+
+    async def join(self, meeting_id: str, name: str) -> str:
+        return (await self.control(f"meetings/{meeting_id}/join", {"name": name}))["participant_id"]

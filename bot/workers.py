@@ -1,0 +1,92 @@
+"""Background work: apply stored webhook deliveries, run timers, reconcile with the platform."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.platform.webhooks import WebhookParseError, parse_event
+from bot.service import RetryLater, Service
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Workers:
+    def __init__(self, service: Service, store: Store, *, reconcile_tick: float = 5.0, timer_tick: float = 0.5):
+        self.service, self.store = service, store
+        self.reconcile_tick, self.timer_tick = reconcile_tick, timer_tick
+        self._deliveries = asyncio.Event()
+        self.tasks: list[asyncio.Task] = []
+        self.reconciled = 0
+
+    def wake_deliveries(self) -> None:
+        self._deliveries.set()
+
+    def start(self) -> None:
+        self.tasks = [asyncio.create_task(self._forever(self.process_deliveries, self._deliveries, 1.0)),
+                      asyncio.create_task(self._forever(self.service.run_due_timers, None, self.timer_tick)),
+                      asyncio.create_task(self._reconcile_forever())]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _forever(self, step, event: asyncio.Event | None, interval: float) -> None:
+        while True:
+            if event is not None:
+                event.clear()
+            try:
+                await step()
+            except Exception:
+                log.exception("background step %s failed", getattr(step, "__name__", step))
+            if event is None:
+                await asyncio.sleep(interval)
+            else:
+                try:
+                    await asyncio.wait_for(event.wait(), timeout=interval)
+                except TimeoutError:
+                    pass
+
+    async def process_deliveries(self) -> int:
+        """Apply stored deliveries in the order they arrived; returns how many were finished."""
+        finished = 0
+        while True:
+            rows = self.store.pending_deliveries(limit=100)
+            if not rows:
+                return finished
+            for row in rows:
+                try:
+                    outcome = await self.service.apply_event(parse_event(bytes(row["body"])))
+                except RetryLater:
+                    await asyncio.sleep(0.05)
+                    return finished  # keep the order: try again from this one
+                except WebhookParseError as exc:
+                    outcome = f"unparseable: {exc}"
+                except Exception as exc:
+                    log.exception("could not apply webhook delivery %s", row["id"])
+                    outcome = f"error: {type(exc).__name__}"
+                self.store.finish_delivery(row["id"], outcome)
+                finished += 1
+
+    def budget_per_tick(self) -> float:
+        """Reconciler calls allowed per tick: a share of the platform's documented limit."""
+        per_minute = self.service.guard.reconcile_share * self.service.platform.documented_per_minute
+        return per_minute * self.reconcile_tick / 60.0
+
+    async def _reconcile_forever(self) -> None:
+        tokens = self.budget_per_tick()
+        started: float | None = self.service.clock()  # at start, every unfinished recording is checked once
+        while True:
+            try:
+                limit = int(tokens)
+                checked = await self.service.reconcile(limit, older_than=started)
+                self.reconciled += checked
+                tokens -= checked
+                if checked < limit:
+                    started = None
+            except Exception:
+                log.exception("reconciler step failed")
+            await asyncio.sleep(self.reconcile_tick)
+            tokens = min(tokens + self.budget_per_tick(), 2 * self.budget_per_tick())
