@@ -9,6 +9,7 @@ what the person who asked should read comes back as a `Reply`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 FITS = {"pause": (Status.RECORDING,), "resume": (Status.PAUSED,),
         "stop": (Status.RECORDING, Status.PAUSED, Status.INVOKED)}
 VERB = {"pause": "paused", "resume": "resumed", "stop": "stopped"}
+RESULT = {"pause": (Status.PAUSED,), "resume": (Status.RECORDING,), "stop": (Status.UPLOADING, Status.UPLOADED)}
 CONTROLLER_ONLY = {"link", "unlink", "new", "start", "resume", "stop", "allow", "deny", "refresh_link", "snooze"}
 PAUSE_TIMERS = ("resume", "heads_up", "pause_reminder", "ended_paused")
 TIME_LIMIT = 86400.0
@@ -72,6 +74,28 @@ class Service:
     def __post_init__(self) -> None:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._starting: defaultdict[str, int] = defaultdict(int)
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.asynccontextmanager
+    async def busy(self):
+        """Marks a request being worked on after its ack, so shutdown can let it finish."""
+        self._busy += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.set()
+
+    async def wait_idle(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
 
     # -- outbox helpers ----------------------------------------------------------------
 
@@ -122,15 +146,16 @@ class Service:
         link = self.store.link(actor.channel_id)
         if cmd.name == "help":
             return Reply(USAGE)
+        if link is None and cmd.name not in ("link", "new"):
+            self._audit(actor, cmd.name, "refused", detail="not linked")
+            return Reply("This channel is not linked to a meeting yet. Link one with `/rec link <meeting id or URL>`"
+                         " or create one with `/rec new [title]`.", ok=False)
         if (why := await self.refusal(actor, cmd.name, link)) is not None:
             self._audit(actor, cmd.name, "refused", detail=why)
             return Reply(f":no_entry: {why}", ok=False)
         if cmd.name in ("link", "new"):
             return await self._link(actor, cmd, link)
-        if link is None:
-            self._audit(actor, cmd.name, "refused", detail="not linked")
-            return Reply("This channel is not linked to a meeting yet. Link one with `/rec link <meeting id or URL>`"
-                         " or create one with `/rec new [title]`.", ok=False)
+        assert link is not None
         handler = {"unlink": self._unlink, "start": self._start, "status": self._status, "history": self._history,
                    "who": self._who, "allow": self._allow, "deny": self._allow}.get(cmd.name)
         if handler is not None:
@@ -254,6 +279,18 @@ class Service:
                 return f"#{rec.handle} is {rec.status.value.lower()}, so there is nothing to {action}.", False
             try:
                 result = await getattr(self.platform, f"{action}_recording")(rec.id)
+            except PlatformUnavailable as exc:
+                # The action may have happened even though no answer came: ask before saying anything.
+                try:
+                    result = await self.platform.get_recording(rec.id)
+                except PlatformError:
+                    self._audit(actor, action, "error", target=rec.id, detail=exc.message)
+                    return (platform_failure(f"{action} #{rec.handle}", exc) + " It may still happen: the card "
+                            "will show what the platform does."), False
+                if result.status not in RESULT[action]:
+                    self._audit(actor, action, "error", target=rec.id, detail=exc.message)
+                    self._apply(rec, result, actor=None, source="platform")
+                    return platform_failure(f"{action} #{rec.handle}", exc) + " Nothing changed.", False
             except Conflict as exc:
                 self._audit(actor, action, "error", target=rec.id, detail=exc.message)
                 truth = await self.refresh(rec.id)
@@ -533,9 +570,8 @@ class Service:
     def retry_lost_channel(self, channel_id: str) -> None:
         """Someone used /rec in a channel recbot had lost: it may be back, so try its kept messages again."""
         link = self.store.link(channel_id)
-        if link and link.broken_reason and self.store.mark_link_broken(channel_id, None):
-            self.store.outbox_release_channel(channel_id)
-            self.on_write()
+        if link and link.broken_reason and self.store.outbox_release_channel(channel_id):
+            self.on_write()  # the link stays marked broken until a post there succeeds
 
     # -- read-only views ---------------------------------------------------------------
 
@@ -578,8 +614,8 @@ class Service:
 def platform_failure(what: str, exc: PlatformError) -> str:
     """A platform error as a sentence a person can act on; never a stack trace."""
     if isinstance(exc, PlatformUnavailable):
-        return f":warning: Could not {what}: the recording platform is not answering ({exc.message}). Nothing " \
-               "changed; try again in a minute."
+        return f":warning: Could not {what}: the recording platform is not answering ({exc.message}). " \
+               "Try again in a minute."
     if isinstance(exc, RateLimited):
         return f":hourglass: Could not {what}: the platform asks us to slow down. Try again in " \
                f"{max(1, round(exc.retry_after))} s."

@@ -81,6 +81,8 @@ class Runtime:
     async def stop(self) -> None:
         if self.socket_handler is not None:
             await self.socket_handler.close_async()
+        if not await self.service.wait_idle(timeout=15.0):
+            log.warning("stopping with Slack requests still in progress")
         await self.workers.stop()
         for task in self._tasks:
             task.cancel()

@@ -93,8 +93,9 @@ def create_bolt_app(*, token: str, signing_secret: str | None, api_url: str, ser
             text, reply_blocks = render_reply(await service.handle(actor, parsed))
             await ack(text=text, blocks=reply_blocks)
             return
-        await ack(text=WORKING.get(parsed.name, "Working on it…"))
-        respond(body.get("response_url"), await service.handle(actor, parsed))
+        async with service.busy():
+            await ack(text=WORKING.get(parsed.name, "Working on it…"))
+            respond(body.get("response_url"), await service.handle(actor, parsed))
 
     @app.action(BUTTON_ACTIONS)
     async def rec_button(ack, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -104,7 +105,8 @@ def create_bolt_app(*, token: str, signing_secret: str | None, api_url: str, ser
         actor = Actor(user_id=user.get("id"), team_id=user.get("team_id") or (body.get("team") or {}).get("id"),
                       channel_id=(body.get("channel") or {}).get("id", ""), via="home" if from_home else "button")
         name = BUTTON_ACTIONS.match(action["action_id"]).group(1)  # type: ignore[union-attr]
-        reply = await service.press(actor, name, action.get("value"))
+        async with service.busy():
+            reply = await service.press(actor, name, action.get("value"))
         if from_home and actor.user_id:
             store.enqueue("home", {"user": actor.user_id})
             service.on_write()

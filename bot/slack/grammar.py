@@ -85,11 +85,13 @@ def _no_args(name: str, args: list[str]) -> Command | UsageError:
 
 
 def _link(args: list[str]) -> Command | UsageError:
-    if len(args) != 1:
+    text = " ".join(args)
+    slack_link = text.startswith("<") and text.endswith(">") and text.count(">") == 1  # `<url|a label>`
+    if not args or (len(args) != 1 and not slack_link):
         return UsageError("Say which meeting: `/rec link <meeting id or meeting URL>`.")
-    ref = meeting_id_from(args[0])
+    ref = meeting_id_from(text)
     if ref is None:
-        return UsageError(f"`{_clip(args[0])}` is not a meeting id or a meeting URL.")
+        return UsageError(f"`{_clip(text)}` is not a meeting id or a meeting URL.")
     return Command("link", meeting_ref=ref)
 
 

@@ -141,6 +141,10 @@ class Outbox:
             return False
         self.store.outbox_done(row.id, ts=ts)
         self.sent += 1
+        if row.kind in ("card", "thread", "channel") and row.channel_id:
+            link = self.store.link(row.channel_id)
+            if link and link.broken_reason:  # recbot is back in the channel
+                self.store.mark_link_broken(row.channel_id, None)
         return True
 
     def _retry(self, row: OutboxRow, error: str) -> None:

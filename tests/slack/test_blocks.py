@@ -1,0 +1,127 @@
+"""Block Kit builders, table-driven, no mocks."""
+
+import json
+
+import pytest
+
+from bot.ledger import Summary, summarize
+from bot.platform.models import Status
+from bot.slack import blocks
+from bot.store import LedgerEntry, Link, Rec
+
+NOW = 1_800_000_000.0
+
+
+def rec(status=Status.RECORDING, **kw) -> Rec:
+    base = dict(id="rec-1", meeting_id="m-1", channel_id="C1", handle=2, status=status, meeting_title="Weekly sync",
+                started_by="U1", origin="slack", last_actor="U2", last_action="paused", card_ts="1.1", multi=False,
+                created_at=NOW, updated_at=NOW, last_news_at=NOW, download_url=None, audio_url=None,
+                url_expiry=None, file_size=None, duration=None, stop_reason=None, error_reason=None,
+                pause_until=None, session_id=None)
+    return Rec(**{**base, **kw})
+
+
+EMPTY = Summary((), 0.0, 0.0)
+
+
+def actions(block_list):
+    return [(e["action_id"], e["value"]) for b in block_list if b["type"] == "actions" for e in b["elements"]]
+
+
+@pytest.mark.parametrize(("status", "expected"), [
+    (Status.INVOKED, ["rec_stop"]),
+    (Status.RECORDING, ["rec_pause", "rec_stop"]),
+    (Status.PAUSED, ["rec_resume", "rec_stop"]),
+    (Status.UPLOADING, []),
+    (Status.UPLOADED, ["rec_refresh_link"]),
+    (Status.ERRORED, []),
+])
+def test_card_buttons_fit_the_state_and_carry_the_recording_id(status, expected):
+    text, card = blocks.card(rec(status, download_url="https://f/x.wav"), EMPTY)
+    assert [a for a, _ in actions(card)] == expected
+    assert all(v == "rec-1" for _, v in actions(card))
+    assert blocks.MARK[status][1] in text and "#2" in text
+
+
+def test_card_shows_who_and_times_and_the_link_when_uploaded():
+    entries = [LedgerEntry(Status.RECORDING, NOW - 100, None, "platform", None),
+               LedgerEntry(Status.PAUSED, NOW - 40, "U2", "button", None)]
+    text, card = blocks.card(rec(Status.PAUSED, pause_until=NOW + 60), summarize(entries, NOW))
+    flat = json.dumps(card)
+    assert "<@U1>" in flat and "Paused by <@U2>" in flat
+    assert "1:00" in flat and "0:40" in flat and "1 pause" in flat
+    assert "Resumes by itself" in flat
+    _, done = blocks.card(rec(Status.UPLOADED, download_url="https://f/x.wav", url_expiry=NOW, file_size=2_000_000),
+                          EMPTY)
+    assert "<https://f/x.wav|Download the recording>" in json.dumps(done) and "1.9 MB" in json.dumps(done)
+
+
+def test_titles_with_injection_are_shown_not_acted_on():
+    evil = "<!channel> <@U999> *bold* `code` & <https://evil|click>"
+    text, card = blocks.card(rec(meeting_title=evil), EMPTY)
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+    header = card[0]
+    assert header["type"] == "header" and header["text"]["type"] == "plain_text"
+    mrkdwn_texts = [json.dumps(b) for b in card if b["type"] != "header"]
+    assert not any("<!channel>" in t or "<@U999>" in t for t in mrkdwn_texts)
+    lk = Link("C1", "T1", "m", evil, "U1", NOW, None)
+    _, status = blocks.status_view(lk, [])
+    assert status[0]["text"]["type"] == "plain_text"
+    _, history = blocks.history_view([type("L", (), {"rec": rec(meeting_title=evil), "summary": EMPTY})()])
+    assert "<!channel>" not in json.dumps(history)
+
+
+@pytest.mark.parametrize(("payload", "says", "broadcast"), [
+    ({"notice": "started", "actor": "U1"}, "requested by <@U1>", False),
+    ({"notice": "paused", "actor": "U1", "until": NOW + 600}, "It resumes by itself", False),
+    ({"notice": "paused", "actor": None, "source": "meeting"}, "paused from the meeting", False),
+    ({"notice": "resumed", "actor": None, "source": "timer"}, "resumed automatically", False),
+    ({"notice": "stopped", "actor": None, "reason": "everyone left"}, "stopped automatically: everyone left", False),
+    ({"notice": "stopped", "actor": None, "reason": "time limit reached"}, "stopped: time limit reached", False),
+    ({"notice": "stopped", "actor": "U3"}, "stopped by <@U3>", False),
+    ({"notice": "errored"}, "failed", True),
+    ({"notice": "ended_while_paused", "paused_by": "U2", "grace": 900, "reason": "everyone left"},
+     "<@U2>, everyone left while #2 is paused", True),
+    ({"notice": "pause_reminder", "paused_by": "U2", "since": NOW}, "has been paused since", False),
+    ({"notice": "heads_up", "due": NOW}, "resumes recording", False),
+])
+def test_notices(payload, says, broadcast):
+    text, _, wide = blocks.notice(payload, rec(Status.PAUSED), EMPTY)
+    assert says in text
+    assert wide is broadcast
+
+
+def test_reminders_carry_their_buttons():
+    _, reminder, _ = blocks.notice({"notice": "pause_reminder", "paused_by": "U2", "since": NOW}, rec(Status.PAUSED),
+                                   EMPTY)
+    assert [a for a, _ in actions(reminder)] == ["rec_resume", "rec_stop", "rec_snooze"]
+    _, guard, _ = blocks.notice({"notice": "ended_while_paused", "grace": 0}, rec(Status.PAUSED), EMPTY)
+    assert [a for a, _ in actions(guard)] == ["rec_stop"]
+
+
+def test_uploaded_reply_has_the_ledger_and_file_offsets():
+    entries = [LedgerEntry(Status.RECORDING, NOW, None, "platform", None),
+               LedgerEntry(Status.PAUSED, NOW + 60, "U2", "command", "for 10m"),
+               LedgerEntry(Status.RECORDING, NOW + 90, "U2", "command", None),
+               LedgerEntry(Status.UPLOADING, NOW + 120, "U1", "command", None)]
+    r = rec(Status.UPLOADED, download_url="https://f/x.wav", url_expiry=NOW + 7 * 86400, file_size=900, duration=90)
+    text, body, _ = blocks.uploaded(r, summarize(entries, NOW + 200))
+    flat = json.dumps(body)
+    assert "Recorded 1:30" in text and "Paused 0:30 (1 pause)" in text
+    assert "file 0:00\\u20131:00" in flat and "file 1:00\\u20131:30" in flat
+    assert "by <@U2> with /rec, for 10m" in flat
+    assert f"<!date^{int(NOW + 7 * 86400)}^" in text
+
+
+def test_home_view_lists_channels_and_active_recordings_with_buttons():
+    lk = Link("C1", "T1", "m-1", "Weekly sync", "U1", NOW, None)
+    view = blocks.home_view([lk], [(rec(), EMPTY)])
+    assert view["type"] == "home"
+    assert "<#C1>" in json.dumps(view)
+    assert [a for a, _ in actions(view["blocks"])] == ["rec_pause", "rec_stop"]
+
+
+def test_block_limits():
+    _, card = blocks.card(rec(meeting_title="x" * 500), EMPTY)
+    assert len(card[0]["text"]["text"]) <= 150
+    assert all(len(b.get("elements", [])) <= 25 for b in card)

@@ -1,0 +1,62 @@
+"""manifest.yml and its Socket Mode twin: valid against Slack's schemas, and in step with the code."""
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from bot.slack.app import BUTTON_ACTIONS
+from bot.slack.blocks import BUTTONS, LABEL
+from tests.conftest import shared_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFESTS = ["manifest.yml", "manifest-socket.yml"]
+
+
+@pytest.mark.parametrize("name", MANIFESTS)
+@pytest.mark.parametrize("schema", ["slack-manifest.schema.1.0.0.json", "schemastore-slack-app-manifest.json"])
+def test_valid_against_the_schema(name, schema):
+    validator = jsonschema.Draft7Validator(json.loads(shared_spec(schema).read_text()))
+    errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(yaml.safe_load((ROOT / name).read_text()))]
+    assert errors == []
+
+
+def test_a_broken_manifest_is_caught():
+    validator = jsonschema.Draft7Validator(json.loads(shared_spec("slack-manifest.schema.1.0.0.json").read_text()))
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    manifest["features"]["slash_commands"][0]["command"] = "rec"
+    assert list(validator.iter_errors(manifest))
+
+
+def listened_to():
+    source = (ROOT / "bot" / "slack" / "app.py").read_text()
+    return set(re.findall(r'@app\.command\("([^"]+)"\)', source)), set(re.findall(r'@app\.event\("([^"]+)"\)', source))
+
+
+@pytest.mark.parametrize("name", MANIFESTS)
+def test_every_command_and_event_listened_to_is_declared_and_the_reverse(name):
+    manifest = yaml.safe_load((ROOT / name).read_text())
+    commands, events = listened_to()
+    assert {c["command"] for c in manifest["features"]["slash_commands"]} == commands == {"/rec"}
+    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == events
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True  # app_home_opened needs it
+
+
+def test_every_button_the_bot_shows_has_a_listener_and_the_reverse():
+    shown = {f"rec_{a}" for actions in BUTTONS.values() for a in actions} | {"rec_snooze"}
+    assert all(BUTTON_ACTIONS.match(a) for a in shown)
+    assert {f"rec_{a}" for a in LABEL} == shown
+    assert not BUTTON_ACTIONS.match("xrec_pause") and not BUTTON_ACTIONS.match("rec_pause_not")
+
+
+def test_fewest_scopes_and_modes():
+    http = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    socket = yaml.safe_load((ROOT / "manifest-socket.yml").read_text())
+    assert http["oauth_config"]["scopes"]["bot"] == ["commands", "chat:write", "users:read"]
+    assert http["settings"]["socket_mode_enabled"] is False and socket["settings"]["socket_mode_enabled"] is True
+    assert "request_url" not in json.dumps(socket) and "url" not in socket["features"]["slash_commands"][0]
+    assert socket["features"]["slash_commands"][0]["usage_hint"] == http["features"]["slash_commands"][0]["usage_hint"]
