@@ -16,7 +16,7 @@ async def run(stack, user: str, text: str, channel: str = CHANNEL, timeout: floa
     response = await stack.command(user, text, channel=channel)
     assert response.status_code == 200, response.text
     ack = response.text
-    if ack.startswith(("{", ":")) and ack.endswith("…") or "…" in ack[:60]:
+    if ack.endswith("…"):  # "Pausing…": the outcome follows as an ephemeral reply
         return ack, await reply_to(stack, user, before, timeout)
     return ack, ""
 

@@ -9,7 +9,6 @@ from tests.conftest import ADMIN, ALICE, BOB, CHANNEL, EVE, until
 from tests.e2e.helpers import (
     button_ids,
     card_of,
-    recordings,
     reply_to,
     run,
     started,
@@ -28,7 +27,7 @@ async def test_help_and_usage_answer_in_the_ack(stack):
 
 
 async def test_commands_need_a_link_first(stack):
-    ack, reply = await run(stack, ALICE, "start")
+    _ack, reply = await run(stack, ALICE, "start")
     assert "not linked to a meeting yet" in reply
     assert stack.slack.channel(CHANNEL) == []
 
@@ -224,7 +223,7 @@ async def test_platform_errors_become_clear_messages_and_change_nothing(linked):
     _, reply = await run(linked, ALICE, "pause")
     assert "#1 could not be paused" in reply and "(it is upload" in reply
     # a timeout
-    rec2 = await started(linked, ALICE, "start --multi")
+    await started(linked, ALICE, "start --multi")
     await linked.control("faults", {"mode": "hang", "count": 1, "hang_seconds": 12})
     began = time.monotonic()
     _, reply = await run(linked, ALICE, "pause #2", timeout=15)

@@ -46,7 +46,7 @@ def test_card_buttons_fit_the_state_and_carry_the_recording_id(status, expected)
 def test_card_shows_who_and_times_and_the_link_when_uploaded():
     entries = [LedgerEntry(Status.RECORDING, NOW - 100, None, "platform", None),
                LedgerEntry(Status.PAUSED, NOW - 40, "U2", "button", None)]
-    text, card = blocks.card(rec(Status.PAUSED, pause_until=NOW + 60), summarize(entries, NOW))
+    _text, card = blocks.card(rec(Status.PAUSED, pause_until=NOW + 60), summarize(entries, NOW))
     flat = json.dumps(card)
     assert "<@U1>" in flat and "Paused by <@U2>" in flat
     assert "1:00" in flat and "0:40" in flat and "1 pause" in flat
