@@ -32,7 +32,8 @@ FITS = {"pause": (Status.RECORDING,), "resume": (Status.PAUSED,),
         "stop": (Status.RECORDING, Status.PAUSED, Status.INVOKED)}
 VERB = {"pause": "paused", "resume": "resumed", "stop": "stopped"}
 RESULT = {"pause": (Status.PAUSED,), "resume": (Status.RECORDING,), "stop": (Status.UPLOADING, Status.UPLOADED)}
-CONTROLLER_ONLY = {"link", "unlink", "new", "start", "resume", "stop", "allow", "deny", "refresh_link", "snooze"}
+CONTROLLER_ONLY = {"link", "unlink", "new", "start", "resume", "stop", "allow", "deny", "refresh_link"}
+PRIVACY_ACTIONS = {"pause", "snooze"}  # they can only keep something off the record: anyone may
 PAUSE_TIMERS = ("resume", "heads_up", "pause_reminder", "ended_paused")
 TIME_LIMIT = 86400.0
 
@@ -120,7 +121,7 @@ class Service:
             return None
         if self.store.role(actor.channel_id, actor.user_id) == "deny":
             return "A controller of this channel has barred you from recording actions here."
-        if action == "pause":
+        if action in PRIVACY_ACTIONS:
             return None
         if link and link.team_id and actor.team_id and actor.team_id != link.team_id:
             return "People from another workspace can pause a recording here, but not control it otherwise."

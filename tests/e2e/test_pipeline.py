@@ -1,0 +1,212 @@
+"""Webhooks to threads: the durable pipeline, under duplicates, reordering, drops, restarts and 429s."""
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from bot.emulator.delivery import Signer, render
+from bot.emulator.media import wav_duration
+from bot.ledger import summarize
+from bot.platform.models import Status
+from bot.web import Options
+from tests.conftest import ALICE, BOB, CHANNEL, make_stack, until
+from tests.e2e.helpers import card_of, run, started, status_is, thread_texts
+
+
+def count(texts, needle):
+    return sum(needle in t for t in texts)
+
+
+async def post_webhook(stack, body: bytes, headers: dict):
+    return await stack.http.post(stack.webhook_url, content=body, headers=headers)
+
+
+def sign(stack, payload: dict, signer=None, prefix="dyte", uuid="u-1") -> tuple[bytes, dict]:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    signer = signer or stack.emulator.signer
+    return body, {"content-type": "application/json", f"{prefix}-signature": signer.sign(body),
+                  f"{prefix}-uuid": uuid, f"{prefix}-webhook-id": "w"}
+
+
+async def test_webhook_route_refuses_forged_changed_unsigned_malformed_and_oversized(linked):
+    payload = {"event": "meeting.started", "meeting": {"id": linked.meeting_id, "status": "LIVE"}}
+    body, headers = sign(linked, payload)
+    assert (await post_webhook(linked, body, headers)).status_code == 200
+    _, forged = sign(linked, payload, signer=Signer())
+    assert (await post_webhook(linked, body, forged)).status_code == 401
+    assert (await post_webhook(linked, body.replace(b"LIVE", b"DEAD"), headers)).status_code == 401
+    assert (await post_webhook(linked, body, {"content-type": "application/json"})).status_code == 401
+    junk, junk_headers = b"[1,2,3]", {"dyte-signature": linked.emulator.signer.sign(b"[1,2,3]")}
+    assert (await post_webhook(linked, junk, junk_headers)).status_code == 400
+    big = b"{" + b" " * (1024 * 1024) + b"}"
+    assert (await post_webhook(linked, big, {"dyte-signature": "x"})).status_code == 413
+
+    async def chunks():
+        for _ in range(20):
+            yield b" " * 65536
+
+    streamed = await linked.http.post(linked.webhook_url, content=chunks(), headers={"dyte-signature": "x"})
+    assert streamed.status_code == 413
+    stored = [bytes(r["body"]) for r in linked.runtime.store._all("SELECT body FROM deliveries")]
+    assert body in stored and not any(b"DEAD" in b or b.startswith(b"[") or len(b) > 1024 * 1024 for b in stored)
+
+
+async def test_a_duplicated_delivery_posts_once(linked):
+    linked.emulator.webhook_faults.duplicate = 1.0
+    rec = await started(linked, ALICE)
+    await run(linked, ALICE, "stop")
+    await status_is(linked, rec.id, Status.UPLOADED)
+    await until(lambda: count(thread_texts(linked, rec), "Download the recording") == 1, message="link")
+    await asyncio.sleep(0.3)
+    texts = thread_texts(linked, rec)
+    assert count(texts, "Download the recording") == 1 and count(texts, "is recording") == 1
+    assert linked.emulator.webhook_faults.counts["duplicated"] >= 4
+    outcomes = linked.runtime.store._all("SELECT COUNT(*) AS n FROM deliveries")[0]["n"]
+    assert outcomes == len({d["body"] for d in linked.emulator.deliverer.log})
+
+
+async def test_replayed_delivery_id_is_ignored(linked):
+    payload = {"event": "meeting.ended", "reason": "HOST_ENDED_MEETING",
+               "meeting": {"id": linked.meeting_id, "status": "LIVE"}}
+    body, headers = sign(linked, payload, uuid="same")
+    first = await post_webhook(linked, body, headers)
+    body2, headers2 = sign(linked, {**payload, "reason": "ALL_PARTICIPANTS_LEFT"}, uuid="same")
+    second = await post_webhook(linked, body2, headers2)
+    assert first.json()["duplicate"] is False and second.json()["duplicate"] is True
+
+
+async def test_a_reordered_pair_leaves_the_right_final_state(linked):
+    rec = await started(linked, ALICE)
+    linked.emulator.webhook_faults.reorder = 1.0
+    await run(linked, BOB, "pause")
+    await run(linked, ALICE, "resume")
+    await run(linked, BOB, "pause")
+    await asyncio.sleep(1.5)
+    assert linked.runtime.store.recording(rec.id).status is Status.PAUSED
+    assert linked.emulator.platform.recordings[rec.id].status is Status.PAUSED
+    assert "Paused" in card_of(linked, rec).text
+    # a stale RECORDING arriving late cannot move it back
+    stale = {"event": "recording.statusUpdate", "snapshot": {**linked.emulator.platform.recording_api(
+        linked.emulator.platform.recordings[rec.id], time.time()), "status": "RECORDING"},
+        "meeting": linked.emulator.platform.meeting_webhook(linked.meeting_id)}
+    body, headers = sign(linked, render(stale, "dyte"), uuid="late")
+    assert (await post_webhook(linked, body, headers)).status_code == 200
+    await asyncio.sleep(0.3)
+    assert linked.runtime.store.recording(rec.id).status is Status.PAUSED
+
+
+async def test_a_dropped_webhook_is_repaired_by_the_reconciler(tmp_path):
+    options = Options(outbox_rate=50, outbox_burst=50, card_interval=0.05, reconcile_tick=0.2)
+    async with make_stack(tmp_path, options=options, env={"REC_RECONCILE_AFTER": "1s"}) as s:
+        meeting = await s.new_meeting("m")
+        await s.join(meeting, "Ann")
+        await s.command(ALICE, f"link {meeting}")
+        await until(lambda: s.runtime.store.link(CHANNEL))
+        s.meeting_id = meeting
+        rec = await started(s, ALICE)
+        s.emulator.webhook_faults.drop_next = 1000
+        s.emulator.platform.act(time.time(), rec.id, "stop")  # from the meeting; every webhook lost
+        s.emulator.advance()
+        began = time.monotonic()
+        await status_is(s, rec.id, Status.UPLOADED, timeout=10)
+        assert time.monotonic() - began < 5
+        texts = await until(lambda: [t for t in thread_texts(s, rec) if "Download" in t], message="link in thread")
+        assert len(texts) == 1
+        assert any("stopped" in t for t in thread_texts(s, rec))
+
+
+async def test_restart_with_rows_pending_posts_each_exactly_once(linked):
+    rec = await started(linked, ALICE)
+    await until(lambda: count(thread_texts(linked, rec), "is recording") == 1)
+    linked.slack.faults.rates = {"500": 1.0}
+    await run(linked, BOB, "pause")
+    await run(linked, ALICE, "resume")
+    await run(linked, ALICE, "stop")
+    await status_is(linked, rec.id, Status.UPLOADED)
+    pending = linked.runtime.store.outbox_counts().get("pending", 0) + linked.runtime.store.outbox_counts().get(
+        "sending", 0)
+    assert pending >= 5
+    await linked.stop_bot()
+    linked.slack.faults.rates = {}
+    await linked.start_bot()
+    await until(lambda: count(thread_texts(linked, rec), "Download the recording") == 1, timeout=15, message="link")
+    await asyncio.sleep(0.5)
+    texts = thread_texts(linked, rec)
+    for needle in ("paused by", "resumed by", "stopped by", "Download the recording"):
+        assert count(texts, needle) == 1, (needle, texts)
+    order = [next(i for i, t in enumerate(texts) if n in t) for n in ("paused by", "resumed by", "stopped by")]
+    assert order == sorted(order)
+    assert len(linked.slack.channel(CHANNEL)) == 1
+
+
+async def test_slack_429_bursts_delay_but_lose_nothing(linked):
+    rec = await started(linked, ALICE)
+    linked.slack.faults.rates = {"429": 0.6}
+    for _ in range(3):
+        await run(linked, BOB, "pause")
+        await run(linked, ALICE, "resume")
+    await run(linked, ALICE, "stop")
+    await status_is(linked, rec.id, Status.UPLOADED)
+    await until(lambda: count(thread_texts(linked, rec), "Download the recording") == 1, timeout=30, message="all")
+    linked.slack.faults.rates = {}
+    await asyncio.sleep(0.3)
+    texts = thread_texts(linked, rec)
+    assert count(texts, "paused by") == 3 and count(texts, "resumed by") == 3
+    assert linked.slack.faults.counts["429"] > 0
+    await until(lambda: "Uploaded" in card_of(linked, rec).text, message="final card")
+
+
+async def test_recordings_started_elsewhere_get_their_own_card(linked):
+    linked.emulator.platform.start_recording(time.time(), linked.meeting_id)
+    linked.emulator.advance()
+    rec = await until(lambda: linked.runtime.store.recordings_of_meeting(linked.meeting_id), message="adopted")
+    assert rec[0].origin == "meeting" and rec[0].started_by is None
+    await until(lambda: card_of(linked, rec[0]), message="its card")
+    assert any("started from the meeting" in t for t in thread_texts(linked, rec[0]))
+
+
+async def test_automatic_stops_say_what_happened(linked):
+    linked.emulator.platform.timing.empty_stop = 0.2
+    rec = await started(linked, ALICE)
+    for pid in list(linked.emulator.platform.meetings[linked.meeting_id].session.participants):
+        await linked.control(f"meetings/{linked.meeting_id}/leave", {"participant_id": pid})
+    await status_is(linked, rec.id, Status.UPLOADED)
+    await until(lambda: any("stopped automatically: everyone left" in t for t in thread_texts(linked, rec)))
+
+
+async def test_errored_alerts_whoever_started_it(linked):
+    rec = await started(linked, ALICE)
+    snap = {**linked.emulator.platform.recording_api(linked.emulator.platform.recordings[rec.id], time.time()),
+            "status": "ERRORED"}
+    payload = render({"event": "recording.statusUpdate", "snapshot": snap,
+                      "meeting": linked.emulator.platform.meeting_webhook(linked.meeting_id)}, "realtimekit")
+    body, headers = sign(linked, payload, prefix="rtk", uuid="err")
+    assert (await post_webhook(linked, body, headers)).status_code == 200
+    await status_is(linked, rec.id, Status.ERRORED)
+    ts = card_of(linked, rec).ts
+    alert = await until(lambda: [m for m in linked.slack.thread(CHANNEL, ts) if "failed" in m.text])
+    assert "<@U0ALICE>" in alert[0].text and alert[0].broadcast
+
+
+async def test_thread_of_a_recording_paused_twice_matches_the_stitched_file(linked):
+    rec = await started(linked, ALICE)
+    for pause, record in ((0.4, 0.6), (0.3, 0.5)):
+        await run(linked, BOB, "pause")
+        await asyncio.sleep(pause)
+        await run(linked, ALICE, "resume")
+        await asyncio.sleep(record)
+    await run(linked, ALICE, "stop")
+    await status_is(linked, rec.id, Status.UPLOADED)
+    final = await until(lambda: [m for m in linked.slack.thread(CHANNEL, card_of(linked, rec).ts)
+                                 if "Download" in m.text], message="final reply")
+    assert "(2 pauses)" in final[0].text
+    url = linked.runtime.store.recording(rec.id).download_url
+    file = (await linked.http.get(url)).content
+    summary = summarize(linked.runtime.store.ledger(rec.id), time.time())
+    assert summary.pauses == 2
+    assert wav_duration(file) == pytest.approx(summary.recorded, abs=0.15)
+    assert summary.paused == pytest.approx(0.7, abs=0.15)
+    blocks_text = json.dumps(final[0].blocks)
+    assert blocks_text.count("recorded (") == 3 and blocks_text.count("paused (") == 2

@@ -1,0 +1,222 @@
+"""The service's rules with plain calls: real SQLite, the emulator behind the client, a clock we move."""
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from bot.config import Guardrails
+from bot.platform.models import Status
+from bot.platform.webhooks import MeetingEvent, RecordingUpdate
+from bot.service import Actor, Service
+from bot.slack.grammar import parse
+from bot.store import Store
+from tests.conftest import client_for
+
+
+class Clock:
+    def __init__(self):
+        self.now = time.time()
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
+ALICE = Actor("U0ALICE", "C1", "T1")
+BOB = Actor("U0BOB", "C1", "T1")
+
+
+@pytest.fixture
+async def world(tmp_path, emulator):
+    clock = Clock()
+    store = Store(str(tmp_path / "db.sqlite3"), clock=clock)
+    platform = client_for(emulator, "dyte")
+    service = Service(store, platform, guard=Guardrails(), clock=clock)
+    meeting = emulator.platform.create_meeting(time.time(), "Sync")
+    emulator.platform.join(time.time(), meeting.id, "Ann")
+    assert (await service.handle(ALICE, parse(f"link {meeting.id}"))).ok
+    world = type("World", (), {"clock": clock, "store": store, "service": service, "emulator": emulator,
+                               "meeting": meeting.id, "platform": platform, "path": str(tmp_path / "db.sqlite3")})
+    yield world
+    await platform.aclose()
+    store.close()
+
+
+async def recording(w):
+    reply = await w.service.handle(ALICE, parse("start"))
+    assert reply.ok, reply.text
+    (rec,) = w.store.recordings_of_meeting(w.meeting)
+    await asyncio.sleep(0.05)
+    await w.service.refresh(rec.id)
+    assert w.store.recording(rec.id).status is Status.RECORDING
+    return rec
+
+
+def notices(w, rec_id):
+    rows = w.store._all("SELECT payload FROM outbox WHERE kind = 'thread' AND recording_id = ? ORDER BY id", rec_id)
+    return [json.loads(r["payload"]) for r in rows]
+
+
+def kinds(w, rec_id):
+    return [n["notice"] for n in notices(w, rec_id)]
+
+
+async def test_paused_too_long_reminds_and_repeats_until_resumed(world):
+    w = world
+    rec = await recording(w)
+    await w.service.handle(BOB, parse("pause"))
+    w.clock.advance(599)
+    assert await w.service.run_due_timers() == 0
+    w.clock.advance(1)
+    assert await w.service.run_due_timers() == 1
+    reminder = notices(w, rec.id)[-1]
+    assert reminder["notice"] == "pause_reminder" and reminder["paused_by"] == "U0BOB"
+    w.clock.advance(1799)
+    assert await w.service.run_due_timers() == 0
+    w.clock.advance(1)
+    assert await w.service.run_due_timers() == 1
+    assert kinds(w, rec.id).count("pause_reminder") == 2
+    reply = await w.service.press(BOB, "snooze", rec.id)
+    assert "remind you again in 30m" in reply.text
+    await w.service.handle(ALICE, parse("resume"))
+    w.clock.advance(7200)
+    assert await w.service.run_due_timers() == 0
+    assert kinds(w, rec.id).count("pause_reminder") == 2
+
+
+async def test_timed_pause_gives_a_heads_up_then_resumes_by_itself(world):
+    w = world
+    rec = await recording(w)
+    reply = await w.service.handle(BOB, parse("pause for 10m"))
+    assert reply.text == "#1 paused for 10m; it resumes by itself."
+    w.clock.advance(569)
+    await w.service.run_due_timers()
+    assert "heads_up" not in kinds(w, rec.id)
+    w.clock.advance(1)
+    await w.service.run_due_timers()
+    assert kinds(w, rec.id)[-1] == "heads_up"
+    w.clock.advance(30)
+    await w.service.run_due_timers()
+    assert w.store.recording(rec.id).status is Status.RECORDING
+    assert w.emulator.platform.recordings[rec.id].status is Status.RECORDING
+    resumed = notices(w, rec.id)[-1]
+    assert resumed["notice"] == "resumed" and resumed["source"] == "timer"
+    assert w.store.ledger(rec.id)[-1].source == "timer"
+
+
+async def test_resuming_early_cancels_the_timed_resume(world):
+    w = world
+    rec = await recording(w)
+    await w.service.handle(BOB, parse("pause for 1m"))
+    await w.service.handle(ALICE, parse("resume"))
+    await w.service.handle(BOB, parse("pause"))
+    w.clock.advance(61)
+    await w.service.run_due_timers()
+    assert w.store.recording(rec.id).status is Status.PAUSED  # the old timer did not resume the new pause
+
+
+async def test_meeting_ended_while_paused_reminds_then_stops_after_the_grace(world):
+    w = world
+    rec = await recording(w)
+    await w.service.handle(BOB, parse("pause"))
+    outcome = await w.service.apply_event(MeetingEvent("ended", w.meeting, reason="HOST_ENDED_MEETING"))
+    assert "reminded about 1" in outcome
+    guard = notices(w, rec.id)[-1]
+    assert guard["notice"] == "ended_while_paused" and guard["paused_by"] == "U0BOB" and guard["grace"] == 900
+    await w.service.apply_event(MeetingEvent("ended", w.meeting))
+    assert kinds(w, rec.id).count("ended_while_paused") == 1  # once, not per event
+    w.clock.advance(899)
+    await w.service.run_due_timers()
+    assert w.store.recording(rec.id).status is Status.PAUSED
+    w.clock.advance(1)
+    await w.service.run_due_timers()
+    assert w.store.recording(rec.id).status is Status.UPLOADING
+    stopped = notices(w, rec.id)[-1]
+    assert stopped["notice"] == "stopped" and stopped["reason"] == "the meeting ended while paused"
+
+
+async def test_last_participant_leaving_counts_as_ended_but_not_while_someone_stays(world):
+    w = world
+    rec = await recording(w)
+    await w.service.handle(BOB, parse("pause"))
+    session = w.emulator.platform.live_session(w.meeting)
+    ben = w.emulator.platform.join(time.time(), w.meeting, "Ben")
+    ann = next(p for p in session.participants if p != ben)
+    w.emulator.platform.leave(time.time(), w.meeting, ann)
+    assert await w.service.apply_event(MeetingEvent("left", w.meeting)) == "people are still there"
+    w.emulator.platform.leave(time.time(), w.meeting, ben)
+    assert "reminded" in await w.service.apply_event(MeetingEvent("left", w.meeting))
+    assert kinds(w, rec.id)[-1] == "ended_while_paused"
+
+
+async def test_grace_zero_reminds_without_stopping(world):
+    w = world
+    w.service.guard = Guardrails(ended_paused_grace=0)
+    rec = await recording(w)
+    await w.service.handle(BOB, parse("pause"))
+    await w.service.apply_event(MeetingEvent("ended", w.meeting))
+    w.clock.advance(86400)
+    await w.service.run_due_timers()
+    assert w.store.recording(rec.id).status is Status.PAUSED
+
+
+async def test_timers_survive_a_restart(world):
+    w = world
+    rec = await recording(w)
+    await w.service.handle(BOB, parse("pause for 2m"))
+    w.store.close()
+    store = Store(w.path, clock=w.clock)
+    fresh = Service(store, w.platform, guard=Guardrails(), clock=w.clock)
+    w.clock.advance(121)
+    await fresh.run_due_timers()
+    assert store.recording(rec.id).status is Status.RECORDING
+    w.store = store
+
+
+async def test_out_of_order_and_duplicate_events_never_move_backwards(world):
+    w = world
+    rec = await recording(w)
+    await w.service.handle(ALICE, parse("stop"))
+    for status in (Status.RECORDING, Status.PAUSED, Status.INVOKED, Status.UPLOADING):
+        await w.service.apply_event(RecordingUpdate(rec.id, w.meeting, status))
+    assert w.store.recording(rec.id).status is Status.UPLOADING
+    statuses = [e.status for e in w.store.ledger(rec.id)]
+    assert statuses == [Status.INVOKED, Status.RECORDING, Status.UPLOADING]
+
+
+async def test_uploaded_without_uploading_closes_the_ledger_first(world):
+    w = world
+    rec = await recording(w)
+    await w.service.apply_event(RecordingUpdate(rec.id, w.meeting, Status.UPLOADED, download_url="https://f/x.wav",
+                                                stopped_at=w.clock.now, file_size=10))
+    assert [e.status for e in w.store.ledger(rec.id)][-2:] == [Status.UPLOADING, Status.UPLOADED]
+    assert kinds(w, rec.id)[-2:] == ["stopped", "uploaded"]
+    assert w.store.recording(rec.id).download_url == "https://f/x.wav"
+
+
+async def test_a_webhook_for_a_start_in_flight_waits(world):
+    from bot.service import RetryLater
+
+    w = world
+    w.service._starting[w.meeting] += 1
+    with pytest.raises(RetryLater):
+        await w.service.apply_event(RecordingUpdate("new-rec", w.meeting, Status.INVOKED))
+    w.service._starting[w.meeting] -= 1
+    assert await w.service.apply_event(RecordingUpdate("new-rec", w.meeting, Status.INVOKED)) == "adopted"
+
+
+async def test_reconcile_is_budgeted_and_oldest_first(world):
+    w = world
+    recs = []
+    for _ in range(3):
+        await w.service.handle(ALICE, parse("start --multi"))
+    recs = w.store.recordings_of_meeting(w.meeting)
+    w.clock.advance(100)
+    assert await w.service.reconcile(2) == 2
+    assert await w.service.reconcile(2) == 1  # the third; the two fresh ones are not due
+    assert await w.service.reconcile(2) == 0
+    assert all(w.store.recording(r.id).status is Status.RECORDING for r in recs)
