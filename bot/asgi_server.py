@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 
 import uvicorn
+
+
+class _QuietServer(uvicorn.Server):
+    """Leaves signals to whoever owns the process: several servers share one loop here."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
 
 
 class BackgroundServer:
@@ -14,7 +23,7 @@ class BackgroundServer:
         self.port = port or _free_port(host)
         self.config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan=lifespan,
                                      access_log=False)
-        self.server = uvicorn.Server(self.config)
+        self.server = _QuietServer(self.config)
         self.task: asyncio.Task | None = None
 
     @property

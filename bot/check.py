@@ -1,0 +1,101 @@
+"""`recbot check` and `recbot setup-webhook`: reach Slack and the platform with the settings, say what is wrong."""
+
+from __future__ import annotations
+
+from bot.config import Settings
+from bot.platform.client import WEBHOOK_EVENTS, PlatformClient, PlatformError, Unauthorized
+from bot.platform.webhooks import fetch_public_key
+from bot.store import Store
+
+OK, BAD, WARN = "ok  ", "FAIL", "warn"
+
+
+async def run_check(settings: Settings, *, out=print) -> int:
+    """One line per check, each with what to fix. Returns 0 when everything needed works."""
+    failures = 0
+
+    def line(status: str, what: str, detail: str) -> None:
+        nonlocal failures
+        failures += status == BAD
+        out(f"[{status}] {what}: {detail}")
+
+    mode = "Socket Mode" if settings.socket_mode else "HTTP"
+    line(OK, "settings", f"{settings.platform} at {settings.api_base}, Slack over {mode}")
+
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    slack = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    try:
+        who = await slack.auth_test()
+        line(OK, "Slack", f"token works for bot {who.get('user_id')} in team {who.get('team') or who.get('team_id')}")
+    except Exception as exc:
+        error = getattr(getattr(exc, "response", None), "get", lambda _k: None)("error") or type(exc).__name__
+        line(BAD, "Slack", f"auth.test failed ({error}); check SLACK_BOT_TOKEN and SLACK_API_URL")
+
+    platform = PlatformClient.from_settings(settings, timeout=10.0, retries=1)
+    try:
+        await platform.list_meetings(per_page=1)
+        line(OK, "platform", "credentials accepted (GET /meetings)")
+        hooks = await platform.list_webhooks()
+        mine = [h for h in hooks if set(WEBHOOK_EVENTS) <= set(h.events) and h.enabled]
+        if mine:
+            line(OK, "webhooks", "subscribed: " + ", ".join(h.url for h in mine))
+        else:
+            line(WARN, "webhooks", "no webhook has every event recbot needs; run "
+                                   "`recbot setup-webhook --url https://YOUR-HOST/webhooks`")
+    except Unauthorized as exc:
+        names = "DYTE_ORG_ID and DYTE_API_KEY" if settings.platform == "dyte" else "RTK_ACCOUNT_ID, RTK_APP_ID " \
+                                                                                 "and RTK_API_TOKEN"
+        line(BAD, "platform", f"credentials refused ({exc.message}); check {names}")
+    except PlatformError as exc:
+        line(BAD, "platform", f"{exc.message}; check the API URL ({settings.api_base})")
+    finally:
+        await platform.aclose()
+
+    if settings.webhook_public_key is not None:
+        line(OK, "webhook key", "REC_WEBHOOK_PUBLIC_KEY is a valid RSA public key")
+    else:
+        try:
+            await fetch_public_key(settings.webhook_key_url)
+            line(OK, "webhook key", f"fetched from {settings.webhook_key_url}")
+        except Exception as exc:
+            line(BAD, "webhook key", f"could not fetch {settings.webhook_key_url} ({type(exc).__name__}); set "
+                                     "REC_WEBHOOK_KEY_URL or REC_WEBHOOK_PUBLIC_KEY")
+
+    try:
+        store = Store(settings.database)
+        line(OK, "database", f"{settings.database} (schema version {store.schema_version()})")
+        store.close()
+    except Exception as exc:
+        line(BAD, "database", f"cannot open {settings.database} ({exc}); check REC_DATABASE and its folder")
+
+    out("all checks passed" if not failures else f"{failures} check(s) failed")
+    return 0 if not failures else 1
+
+
+async def setup_webhook(settings: Settings, url: str, *, out=print) -> int:
+    """Register `url` for the events recbot needs, or bring an existing subscription up to date."""
+    if not url.startswith(("https://", "http://")):
+        out("recbot: --url must be the http(s) URL of this bot's /webhooks route")
+        return 2
+    platform = PlatformClient.from_settings(settings, timeout=10.0, retries=1)
+    try:
+        hooks = await platform.list_webhooks()
+        same_url = [h for h in hooks if h.url == url]
+        named = [h for h in hooks if h.name == "recbot"]
+        existing = (same_url or named or [None])[0]
+        if existing is None:
+            hook = await platform.register_webhook(url)
+            out(f"registered webhook {hook.id} for {url}: {', '.join(hook.events)}")
+        elif existing.url == url and set(WEBHOOK_EVENTS) <= set(existing.events) and existing.enabled:
+            out(f"webhook {existing.id} already sends {', '.join(WEBHOOK_EVENTS)} to {url}; nothing to do")
+        else:
+            events = sorted(set(existing.events) | set(WEBHOOK_EVENTS))
+            hook = await platform.update_webhook(existing.id, url=url, events=events)
+            out(f"updated webhook {hook.id}: now sends {', '.join(hook.events)} to {hook.url}")
+        return 0
+    except PlatformError as exc:
+        out(f"recbot: could not register the webhook: {exc.message}")
+        return 1
+    finally:
+        await platform.aclose()
