@@ -52,7 +52,7 @@ def cmd_emulator(args) -> int:
 def cmd_demo(args) -> int:
     from bot.workbench.demo import run_demo
 
-    return run_demo(host=args.host, port=args.port, database=args.database, open_browser=False)
+    return run_demo(host=args.host, port=args.port, database=args.database)
 
 
 def cmd_check(args) -> int:
@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per platform call is noise
     return args.func(args) or 0
 
 

@@ -345,11 +345,9 @@ class Service:
             fields["error_reason"] = seen.stop_reason or "the platform reported an unrecoverable error"
         if new is Status.UPLOADING:
             fields["stop_reason"] = reason
-        action = {Status.PAUSED: "paused", Status.UPLOADING: "stopped"}.get(new)
-        if new is Status.RECORDING:
-            action = "resumed" if cur is Status.PAUSED else "recording"
+        action = last_action(cur, new, actor, source, reason)
         if not self.store.transition(rec.id, cur, new, at=at, actor=actor, source=source, reason=reason,
-                                     action=action or new.value.lower(), **fields):
+                                     action=action, **fields):
             return False
         if cur is Status.PAUSED:
             self.store.cancel_timers(rec.id, PAUSE_TIMERS)
@@ -360,7 +358,7 @@ class Service:
             self.store.cancel_timers(rec.id, PAUSE_TIMERS)
             self._store_file(rec, seen)
         notice = {Status.PAUSED: "paused", Status.UPLOADING: "stopped", Status.UPLOADED: "uploaded",
-                  Status.ERRORED: "errored"}.get(new, action)
+                  Status.ERRORED: "errored"}.get(new) or ("resumed" if cur is Status.PAUSED else "recording")
         self._notice(rec, notice, actor=actor, source=source, reason=reason,
                      until=fields.get("pause_until"), started_by=rec.started_by)
         self._card(rec)
@@ -610,6 +608,20 @@ class Service:
 
     def summary(self, rec: Rec) -> Summary:
         return summarize(self.store.ledger(rec.id), self.clock())
+
+
+def last_action(cur: Status, new: Status, actor: str | None, source: str, reason: str | None) -> str | None:
+    """What the card shows as the last action, or None when this change is no one's action."""
+    verb = {Status.PAUSED: "paused", Status.UPLOADING: "stopped"}.get(new)
+    if new is Status.RECORDING and cur is Status.PAUSED:
+        verb = "resumed"
+    if verb is None:
+        return None
+    if actor:
+        return verb
+    if source == "meeting":
+        return f"{verb} from the meeting"
+    return f"{verb} automatically" + (f" ({reason})" if reason else "")
 
 
 def platform_failure(what: str, exc: PlatformError) -> str:

@@ -302,15 +302,19 @@ class Store:
     def transition(self, recording_id: str, expected: Status, new: Status, *, at: float, actor: str | None,
                    source: str, reason: str | None = None, action: str | None = None,
                    **fields: Any) -> bool:
-        """Compare-and-set `expected → new`, with its ledger entry, in one transaction."""
+        """Compare-and-set `expected → new`, with its ledger entry, in one transaction.
+
+        `action` (a phrase such as "paused" or "stopped automatically: everyone left") becomes the
+        card's "last action" together with `actor`; without it both stay as they were."""
         now = self.clock()
         sets = ", ".join(f"{k} = ?" for k in fields)
         with self.tx() as c:
             changed = c.execute(
                 "UPDATE recordings SET status = ?, updated_at = ?, last_news_at = ?, "
-                "last_actor = COALESCE(?, last_actor), last_action = COALESCE(?, last_action)"
+                "last_actor = CASE WHEN ? IS NULL THEN last_actor ELSE ? END, last_action = COALESCE(?, last_action)"
                 + (f", {sets}" if sets else "") + " WHERE id = ? AND status = ?",
-                (new.value, now, now, actor, action, *fields.values(), recording_id, expected.value)).rowcount
+                (new.value, now, now, action, actor, action, *fields.values(), recording_id,
+                 expected.value)).rowcount
             if changed:
                 c.execute("INSERT INTO ledger (recording_id, status, at, actor, source, reason) "
                           "VALUES (?, ?, ?, ?, ?, ?)", (recording_id, new.value, at, actor, source, reason))

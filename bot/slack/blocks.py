@@ -93,8 +93,9 @@ def card(rec: Rec, summary: Summary) -> tuple[str, list[dict[str, Any]]]:
     text = f"{emoji} {state}: recording #{rec.handle} of {escape(title_of(rec))}"
     who = user(rec.started_by) if rec.started_by else "the meeting"
     fields = [mrkdwn(f"*State*\n{emoji} {state}"), mrkdwn(f"*Started by*\n{who}")]
-    if rec.last_action and rec.last_action not in ("started", "recording"):
-        fields.append(mrkdwn(f"*Last action*\n{rec.last_action.capitalize()} by {user(rec.last_actor)}"))
+    if rec.last_action and rec.last_action != "started":
+        by = f" by {user(rec.last_actor)}" if rec.last_actor else ""
+        fields.append(mrkdwn(f"*Last action*\n{escape(rec.last_action).capitalize()}{by}"))
     fields.append(mrkdwn(f"*Recorded*\n{clock_text(summary.recorded)}"))
     if summary.pauses:
         fields.append(mrkdwn(f"*Paused*\n{clock_text(summary.paused)} ({summary.pauses} "

@@ -174,6 +174,8 @@ async def test_automatic_stops_say_what_happened(linked):
         await linked.control(f"meetings/{linked.meeting_id}/leave", {"participant_id": pid})
     await status_is(linked, rec.id, Status.UPLOADED)
     await until(lambda: any("stopped automatically: everyone left" in t for t in thread_texts(linked, rec)))
+    await until(lambda: "Stopped automatically (everyone left)" in json.dumps(card_of(linked, rec).blocks),
+                message="the card's last action")
 
 
 async def test_errored_alerts_whoever_started_it(linked):

@@ -1,0 +1,62 @@
+"""`recbot demo`: the emulator, the bot and the Slack workbench on this machine, no account anywhere."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+from bot.asgi_server import BackgroundServer
+from bot.emulator.state import Timing
+from bot.web import Options
+from bot.workbench.server import PEOPLE, Workbench, add_people
+from bot.workbench.stack import Stack
+
+# Shorter than production so a newcomer sees the guardrails within minutes.
+DEMO_ENV = {"REC_PAUSE_REMINDER": "2m", "REC_PAUSE_REMINDER_REPEAT": "5m", "REC_ENDED_PAUSED_GRACE": "2m",
+            "REC_RECONCILE_AFTER": "20s"}
+DEMO_TIMING = Timing(start_delay=2.0, upload_delay=3.0, empty_stop=20.0, session_end=30.0)
+
+
+async def start_demo(host: str, port: int, database: str) -> tuple[Stack, BackgroundServer, str]:
+    db = Path(database)
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        path.unlink(missing_ok=True)  # the emulator starts empty, so the demo's store does too
+    stack = Stack(str(db), host=host, ports=(port + 3, port + 1, port + 2), timing=DEMO_TIMING, env=DEMO_ENV,
+                  options=Options(outbox_rate=1.0, outbox_burst=3.0, card_interval=1.0, reconcile_tick=5.0))
+    add_people(stack)
+    await stack.start()
+    meeting = await stack.new_meeting("Demo meeting")
+    for name in ("Ann", "Ben"):
+        await stack.join(meeting, name)
+    linked = await stack.command(PEOPLE[0]["id"], f"link {meeting}")
+    if linked.status_code != 200:
+        raise RuntimeError(f"the demo could not link its channel: HTTP {linked.status_code}")
+    workbench = BackgroundServer(Workbench(stack, meeting).app, host, port)
+    await workbench.start()
+    return stack, workbench, f"http://{host}:{port}/"
+
+
+async def _run(host: str, port: int, database: str) -> None:
+    stack, workbench, url = await start_demo(host, port, database)
+    print(f"recbot demo is running. Open {url}\n"
+          f"  bot {stack.bot_url} · emulator {stack.emulator_server.url} · local Slack API "
+          f"{stack.slack_server.url}/api/ · database {database}\n"
+          "  Press Ctrl-C to stop.", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("stopping…", flush=True)
+    await workbench.stop()
+    await stack.stop()
+
+
+def run_demo(host: str = "127.0.0.1", port: int = 8080, database: str = "./recbot-demo.sqlite3") -> int:
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"recbot demo: binding {host}, not loopback: anyone who can reach it can drive the demo")
+    asyncio.run(_run(host, port, database))
+    return 0

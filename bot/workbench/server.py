@@ -1,0 +1,160 @@
+"""The workbench page's server: what the channel shows, and the controls a person uses.
+
+Every action goes through the real paths: `/rec` text becomes a signed slash command to the bot,
+a button becomes a signed `block_actions`, and the meeting panel drives the emulator's controls.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from importlib import resources
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from bot.workbench.stack import Stack
+
+CHANNEL = "C0DEMO"
+PEOPLE = [
+    {"id": "U0ALICE", "name": "alice", "role": "linked the channel (controller)"},
+    {"id": "U0BOB", "name": "bob", "role": "channel member (may pause)"},
+    {"id": "U0ADMIN", "name": "admin", "role": "workspace admin (controller)", "admin": True},
+    {"id": "U0EVE", "name": "eve", "role": "from another workspace (pause only)", "team": "T0OTHER"},
+]
+
+
+def add_people(stack: Stack) -> None:
+    for person in PEOPLE:
+        stack.slack.add_user(person["id"], person["name"], admin=person.get("admin", False),
+                             team_id=person.get("team"))
+
+
+class Workbench:
+    def __init__(self, stack: Stack, meeting_id: str):
+        self.stack, self.meeting_id = stack, meeting_id
+        self.app = Starlette(routes=[
+            Route("/", self.index, methods=["GET"]),
+            Route("/static/{name}", self.static, methods=["GET"]),
+            Route("/api/state", self.state, methods=["GET"]),
+            Route("/api/command", self.command, methods=["POST"]),
+            Route("/api/click", self.click, methods=["POST"]),
+            Route("/api/home", self.home, methods=["POST"]),
+            Route("/api/meeting/{verb}", self.meeting, methods=["POST"]),
+            Route("/api/faults", self.faults, methods=["POST"]),
+        ])
+
+    async def index(self, request: Request) -> Response:
+        return HTMLResponse(_asset("index.html"))
+
+    async def static(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in ("app.js", "style.css"):
+            return Response(status_code=404)
+        kind = "text/javascript" if name.endswith(".js") else "text/css"
+        return Response(_asset(name), media_type=kind)
+
+    async def state(self, request: Request) -> Response:
+        user = request.query_params.get("user", PEOPLE[0]["id"])
+        slack, emulator = self.stack.slack, self.stack.emulator
+        messages = []
+        for message in slack.channel(CHANNEL):
+            thread = [asdict(m) for m in slack.thread(CHANNEL, message.ts)]
+            messages.append({**asdict(message), "replies": thread})
+        broadcasts = [asdict(m) for m in slack.messages.values() if m.channel == CHANNEL and m.broadcast]
+        meeting = emulator.platform.meetings.get(self.meeting_id)
+        session = meeting.session if meeting else None
+        participants = [{"id": k, "name": v} for k, v in session.participants.items()] if session and session.live \
+            else []
+        recordings = [{"id": r.id, "status": r.status.value, "url": emulator.platform.download_url(r)
+                       if r.file is not None else None}
+                      for r in emulator.platform.recordings.values() if r.meeting_id == self.meeting_id]
+        return JSONResponse({
+            "version": slack.version, "channel": CHANNEL, "people": PEOPLE, "user": user,
+            "messages": messages, "broadcasts": broadcasts,
+            "ephemeral": [e for e in slack.ephemeral if e["user"] == user and e["channel"] == CHANNEL][-12:],
+            "dms": [asdict(m) for m in slack.messages.values() if m.channel == user],
+            "home": slack.homes.get(user),
+            "meeting": {"id": self.meeting_id, "title": meeting.title if meeting else "", "live": bool(session and
+                        session.live), "participants": participants, "recordings": recordings},
+            "faults": {"platform": emulator.api_faults.counts, "webhooks": emulator.webhook_faults.counts,
+                       "slack": slack.faults.counts},
+        })
+
+    async def command(self, request: Request) -> Response:
+        body = await _body(request)
+        text = str(body.get("text", "")).strip()
+        if text.startswith("/rec"):
+            text = text[4:].strip()
+        response = await self.stack.command(str(body.get("user")), text, channel=CHANNEL)
+        # What the ack said is shown to the person who typed, as Slack does.
+        ack = response.text
+        if response.status_code == 200 and ack:
+            try:
+                data = json.loads(ack)
+                entry = {"text": data.get("text", ""), "blocks": data.get("blocks")}
+            except ValueError:
+                entry = {"text": ack, "blocks": None}
+            self.stack.slack.ephemeral.append({"channel": CHANNEL, "user": body.get("user"), **entry, "ack": True})
+            self.stack.slack.version += 1
+        return JSONResponse({"status": response.status_code})
+
+    async def click(self, request: Request) -> Response:
+        body = await _body(request)
+        response = await self.stack.click(str(body.get("user")), str(body.get("action_id")), str(body.get("value")),
+                                          channel=CHANNEL, message_ts=str(body.get("message_ts", "")),
+                                          home=bool(body.get("home")))
+        return JSONResponse({"status": response.status_code})
+
+    async def home(self, request: Request) -> Response:
+        body = await _body(request)
+        response = await self.stack.event({"type": "app_home_opened", "user": body.get("user"), "tab": "home"})
+        return JSONResponse({"status": response.status_code})
+
+    async def meeting(self, request: Request) -> Response:
+        verb, body = request.path_params["verb"], await _body(request)
+        if verb == "join":
+            await self.stack.join(self.meeting_id, str(body.get("name") or "guest"))
+        elif verb == "leave":
+            await self.stack.control(f"meetings/{self.meeting_id}/leave", {"participant_id": body.get("id")})
+        elif verb == "end":
+            await self.stack.control(f"meetings/{self.meeting_id}/end", {})
+        else:
+            return JSONResponse({"error": "unknown meeting action"}, status_code=404)
+        self.stack.slack.version += 1
+        return JSONResponse({"ok": True})
+
+    async def faults(self, request: Request) -> Response:
+        body = await _body(request)
+        kind = body.get("kind")
+        emulator, slack = self.stack.emulator, self.stack.slack
+        if kind == "platform_500":
+            emulator.api_faults.next_mode, emulator.api_faults.next_count = "500", 3
+        elif kind == "drop_webhook":
+            emulator.webhook_faults.drop_next += 1
+        elif kind == "duplicate_webhooks":
+            emulator.webhook_faults.duplicate = 0.0 if emulator.webhook_faults.duplicate else 1.0
+        elif kind == "slack_429":
+            slack.faults.next_mode, slack.faults.next_count = "429", 3
+        elif kind == "clear":
+            emulator.api_faults.next_count = 0
+            emulator.webhook_faults.drop_next, emulator.webhook_faults.duplicate = 0, 0.0
+            slack.faults.next_count = 0
+        else:
+            return JSONResponse({"error": "unknown fault"}, status_code=400)
+        return JSONResponse({"ok": True})
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _asset(name: str) -> str:
+    return resources.files("bot.workbench").joinpath("static", name).read_text(encoding="utf-8")
