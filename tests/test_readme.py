@@ -12,9 +12,18 @@ def readme_commands() -> list[str]:
 
 def test_readme_starts_with_two_setup_commands():
     first, second = readme_commands()[:2]
-    assert "pip install" in first and "recbot " in first
+    assert "pip install" in first and first.endswith("recbot demo")
     assert "pytest" in second
 
 
 def test_ci_runs_the_readme_test_command_verbatim():
     assert readme_commands()[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_names_every_setting_of_the_contract():
+    text = (ROOT / "README.md").read_text()
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "REC_PLATFORM",
+                 "DYTE_ORG_ID", "DYTE_API_KEY", "DYTE_API_URL", "RTK_ACCOUNT_ID", "RTK_APP_ID", "RTK_API_TOKEN",
+                 "RTK_API_URL", "REC_WEBHOOK_PUBLIC_KEY", "REC_WEBHOOK_KEY_URL", "REC_DATABASE", "HOST", "PORT"):
+        assert f"`{name}" in text, name
+    assert (ROOT / "docs" / "workbench.png").exists()
