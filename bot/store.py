@@ -56,10 +56,12 @@ MIGRATIONS: list[str] = [
         target TEXT, outcome TEXT NOT NULL, detail TEXT
     );
     CREATE TABLE deliveries (
-        id INTEGER PRIMARY KEY, delivery_id TEXT, body_hash TEXT NOT NULL UNIQUE, flavour TEXT NOT NULL,
-        webhook_id TEXT, received_at REAL NOT NULL, body BLOB NOT NULL, processed_at REAL, outcome TEXT
+        id INTEGER PRIMARY KEY, delivery_id TEXT, body_hash TEXT NOT NULL, flavour TEXT NOT NULL,
+        webhook_id TEXT, received_at REAL NOT NULL, body BLOB NOT NULL, processed_at REAL, outcome TEXT,
+        same_body_as INTEGER
     );
     CREATE UNIQUE INDEX deliveries_uuid ON deliveries(delivery_id) WHERE delivery_id IS NOT NULL;
+    CREATE INDEX deliveries_hash ON deliveries(body_hash);
     CREATE INDEX deliveries_pending ON deliveries(processed_at) WHERE processed_at IS NULL;
     CREATE TABLE outbox (
         id INTEGER PRIMARY KEY, kind TEXT NOT NULL, channel_id TEXT, recording_id TEXT, payload TEXT NOT NULL,
@@ -347,13 +349,19 @@ class Store:
     # -- webhook deliveries --------------------------------------------------------------
 
     def add_delivery(self, *, delivery_id: str | None, body_hash: str, flavour: str, webhook_id: str | None,
-                     body: bytes) -> bool:
-        """Store a verified delivery durably; False when it is a duplicate (same uuid or same body)."""
+                     body: bytes) -> str:
+        """Store a verified delivery durably. Returns "new", "same-id" (a redelivery: not stored) or
+        "same-body" (stored, marked: identical bodies can be distinct events, such as two pauses of one
+        recording, since the payload carries no time of pause; applying it again is harmless)."""
         with self.tx() as c:
-            cursor = c.execute("INSERT OR IGNORE INTO deliveries (delivery_id, body_hash, flavour, webhook_id, "
-                               "received_at, body) VALUES (?, ?, ?, ?, ?, ?)",
-                               (delivery_id, body_hash, flavour, webhook_id, self.clock(), body))
-            return cursor.rowcount > 0
+            if delivery_id and c.execute("SELECT 1 FROM deliveries WHERE delivery_id = ?", (delivery_id,)).fetchone():
+                return "same-id"
+            twin = c.execute("SELECT id FROM deliveries WHERE body_hash = ? ORDER BY id DESC LIMIT 1",
+                             (body_hash,)).fetchone()
+            c.execute("INSERT INTO deliveries (delivery_id, body_hash, flavour, webhook_id, received_at, body, "
+                      "same_body_as) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                      (delivery_id, body_hash, flavour, webhook_id, self.clock(), body, twin[0] if twin else None))
+            return "same-body" if twin else "new"
 
     def pending_deliveries(self, limit: int = 100) -> list[dict[str, Any]]:
         return self._all("SELECT id, body, received_at FROM deliveries WHERE processed_at IS NULL ORDER BY id LIMIT ?",

@@ -125,10 +125,11 @@ class Runtime:
             parse_event(bytes(body))
         except WebhookParseError as exc:
             return _json(400, f"not a webhook: {exc}")
-        fresh = self.store.add_delivery(delivery_id=delivery.delivery_id, body_hash=delivery.body_hash,
-                                        flavour=delivery.flavour, webhook_id=delivery.webhook_id, body=bytes(body))
-        self.workers.wake_deliveries()
-        return JSONResponse({"ok": True, "duplicate": not fresh})
+        seen = self.store.add_delivery(delivery_id=delivery.delivery_id, body_hash=delivery.body_hash,
+                                       flavour=delivery.flavour, webhook_id=delivery.webhook_id, body=bytes(body))
+        if seen != "same-id":
+            self.workers.wake_deliveries()
+        return JSONResponse({"ok": True, "duplicate": seen != "new"})
 
     async def healthz(self, request: Request) -> Response:
         ok = self.store.healthy()

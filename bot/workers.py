@@ -76,9 +76,11 @@ class Workers:
         return per_minute * self.reconcile_tick / 60.0
 
     async def _reconcile_forever(self) -> None:
-        tokens = self.budget_per_tick()
+        tokens = 0.0  # the budget is earned tick by tick, never spent ahead
         started: float | None = self.service.clock()  # at start, every unfinished recording is checked once
         while True:
+            await asyncio.sleep(self.reconcile_tick)
+            tokens = min(tokens + self.budget_per_tick(), self.budget_per_tick() + 1)
             try:
                 limit = int(tokens)
                 checked = await self.service.reconcile(limit, older_than=started)
@@ -88,5 +90,3 @@ class Workers:
                     started = None
             except Exception:
                 log.exception("reconciler step failed")
-            await asyncio.sleep(self.reconcile_tick)
-            tokens = min(tokens + self.budget_per_tick(), 2 * self.budget_per_tick())

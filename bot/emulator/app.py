@@ -83,6 +83,7 @@ class Emulator:
         self.clock = clock
         self.signer = signer or Signer()
         self.api_faults = ApiFaults()
+        self.api_requests = 0  # REST calls answered, faults included
         self.webhook_faults = WebhookFaults()
         self.deliverer: Deliverer | None = None
         self._wake = asyncio.Event()
@@ -166,6 +167,7 @@ class Emulator:
         return await self._api(request, "realtimekit", p["rest"])
 
     async def _api(self, request: Request, flavour: str, path: str) -> Response:
+        self.api_requests += 1
         fault = self.api_faults.draw()
         if fault == "500":
             self.api_faults.counts["500"] += 1

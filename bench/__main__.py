@@ -1,0 +1,371 @@
+"""`python -m bench [--quick] [--only NAME …]`: recbot against the naive way and the stack's own ceiling.
+
+Everything runs on 127.0.0.1. The load generator, the platform, recbot and each peer run in their own
+processes where the figure is about a server; the in-process parts say so. Figures are printed,
+written to bench/results.json, and the ack-latency distributions are plotted to bench/ack_latency.svg.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform as pyplatform
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.plot import cdf_svg
+from bench.servers import SECRET, TOKEN
+
+HERE = Path(__file__).resolve().parent
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100.0 * len(ordered)))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    """A server in its own process, stopped on exit."""
+
+    def __init__(self, *args: str, env: dict | None = None, health: str | None = None):
+        self.health = health
+        self.p = subprocess.Popen([sys.executable, "-m", *args], env={**os.environ, **(env or {})},
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def wait(self, timeout: float = 30.0) -> Proc:
+        deadline = time.monotonic() + timeout
+        if self.health is None:
+            line = self.p.stdout.readline()
+            if "ready" not in line:
+                raise RuntimeError(f"server did not start: {line!r}")
+        while time.monotonic() < deadline:
+            if self.p.poll() is not None:
+                raise RuntimeError("server exited")
+            try:
+                url = self.health or ""
+                if not url or httpx.get(url, timeout=1).status_code < 500:
+                    time.sleep(0.3)
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("server not healthy in time")
+
+    def stop(self) -> None:
+        self.p.terminate()
+        try:
+            self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+
+
+def load(kind: str, **options) -> dict:
+    args = [sys.executable, "-m", "bench.load", kind]
+    for key, value in options.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=600).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+class Platform:
+    """The emulator and the fake Slack in their own process, with a signing key the load generator shares."""
+
+    def __init__(self, folder: str, latency: float = 0.0):
+        from cryptography.hazmat.primitives import serialization
+
+        from bot.emulator.delivery import Signer
+
+        self.key = os.path.join(folder, "key.pem")
+        signer = Signer()
+        with open(self.key, "wb") as f:
+            f.write(signer.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()))
+        self.emulator_port, self.slack_port = free_port(), free_port()
+        self.proc = Proc("bench.servers", "platform", "--port", str(self.emulator_port), "--slack-port",
+                         str(self.slack_port), "--latency", str(latency), "--key", self.key).wait()
+        self.url = f"http://127.0.0.1:{self.emulator_port}"
+        self.slack_url = f"http://127.0.0.1:{self.slack_port}/api/"
+
+    def meeting(self) -> str:
+        return httpx.post(f"{self.url}/_emulator/meetings", json={"title": "Bench"}).json()["data"]["id"]
+
+    def recbot(self, folder: str) -> tuple[Proc, str]:
+        port = free_port()
+        env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": self.slack_url,
+               "DYTE_ORG_ID": "emulator-org", "DYTE_API_KEY": "emulator-key", "DYTE_API_URL": f"{self.url}/v2",
+               "REC_DATABASE": os.path.join(folder, f"recbot-{port}.sqlite3"), "HOST": "127.0.0.1",
+               "PORT": str(port), "REC_WEBHOOK_KEY_URL": f"{self.url}/.well-known/webhooks.json"}
+        proc = Proc("bot", "serve", env=env, health=f"http://127.0.0.1:{port}/healthz").wait()
+        return proc, f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self.proc.stop()
+
+
+def ack_under_slow_platform(folder: str, quick: bool) -> dict:
+    rate, seconds = (50, 3) if quick else (200, 20)
+    platform = Platform(folder, latency=0.8)
+    try:
+        meeting = platform.meeting()
+        bot, url = platform.recbot(folder)
+        naive_port = free_port()
+        naive = Proc("bench.servers", "naive", "--port", str(naive_port), "--platform-url", f"{platform.url}/v2",
+                     "--slack-url", platform.slack_url).wait()
+        try:
+            ours = load("command", url=f"{url}/slack/events", text=f"link {meeting}", rate=rate, seconds=seconds,
+                        warmup=5)
+            theirs = load("command", url=f"http://127.0.0.1:{naive_port}/slack/events", text=f"link {meeting}",
+                          rate=rate, seconds=seconds, warmup=2, timeout=30)
+        finally:
+            bot.stop()
+            naive.stop()
+    finally:
+        platform.stop()
+    ms = lambda values: [v * 1000 for v in values]  # noqa: E731
+    cdf_svg({"recbot": ms(ours["latencies"]), "naive sync Bolt app": ms(theirs["latencies"])},
+            HERE / "ack_latency.svg", title=f"Slash-command ack latency, {rate} commands/s, platform answering "
+                                           "in 800 ms")
+    r = {"rate": rate, "seconds": seconds,
+         "recbot_p50_ms": pct(ms(ours["latencies"]), 50), "recbot_p99_ms": pct(ms(ours["latencies"]), 99),
+         "recbot_errors": ours["errors"], "naive_p50_ms": pct(ms(theirs["latencies"]), 50),
+         "naive_p99_ms": pct(ms(theirs["latencies"]), 99), "naive_errors": theirs["errors"],
+         "naive_over_3s": sum(v > 3 for v in theirs["latencies"]) + theirs["errors"]}
+    r["p99_ratio"] = r["naive_p99_ms"] / r["recbot_p99_ms"]
+    r["goal"] = "recbot p99 < 30 ms and >= 25x lower than the naive peer"
+    r["met"] = r["recbot_p99_ms"] < 30 and r["p99_ratio"] >= 25
+    return r
+
+
+def command_throughput(folder: str, quick: bool) -> dict:
+    seconds = 3 if quick else 10
+    platform = Platform(folder)
+    try:
+        meeting = platform.meeting()
+        bot, url = platform.recbot(folder)
+        bare_port = free_port()
+        bare = Proc("bench.servers", "bare-bolt", "--port", str(bare_port), "--slack-url", platform.slack_url).wait()
+        try:
+            load("command", url=f"{url}/slack/events", text=f"link {meeting}", rate=1, seconds=1, warmup=0)
+            time.sleep(0.5)
+            ours = load("command", url=f"{url}/slack/events", text="status", concurrency=16, seconds=seconds)
+            ceiling = load("command", url=f"http://127.0.0.1:{bare_port}/slack/events", text="status",
+                           concurrency=16, seconds=seconds)
+        finally:
+            bot.stop()
+            bare.stop()
+    finally:
+        platform.stop()
+    r = {"recbot_rps": ours["completed"] / ours["elapsed"], "bare_bolt_rps": ceiling["completed"] / ceiling["elapsed"],
+         "recbot_p99_ms": pct(ours["latencies"], 99) * 1000, "errors": ours["errors"]}
+    r["share"] = r["recbot_rps"] / r["bare_bolt_rps"]
+    r["goal"] = ">= 70% of a bare Bolt app that only acks"
+    r["met"] = r["share"] >= 0.7
+    return r
+
+
+def webhook_ingest(folder: str, quick: bool) -> dict:
+    seconds = 3 if quick else 10
+    platform = Platform(folder)
+    try:
+        bot, url = platform.recbot(folder)
+        bare_port = free_port()
+        bare = Proc("bench.servers", "bare-starlette", "--port", str(bare_port)).wait()
+        try:
+            ours = load("webhook", url=f"{url}/webhooks", key=platform.key, concurrency=16, seconds=seconds)
+            ceiling = load("webhook", url=f"http://127.0.0.1:{bare_port}/webhooks", key=platform.key,
+                           concurrency=16, seconds=seconds)
+            stored = httpx.get(f"{url}/healthz").json()
+        finally:
+            bot.stop()
+            bare.stop()
+    finally:
+        platform.stop()
+    r = {"recbot_per_s": ours["completed"] / ours["elapsed"], "bare_per_s": ceiling["completed"] / ceiling["elapsed"],
+         "recbot_p99_ms": pct(ours["latencies"], 99) * 1000, "bare_p99_ms": pct(ceiling["latencies"], 99) * 1000,
+         "errors": ours["errors"], "healthy_after": stored.get("ok")}
+    r["share"] = r["recbot_per_s"] / r["bare_per_s"]
+    r["goal"] = ">= 60% of a bare Starlette endpoint (each delivery verified and stored durably first)"
+    r["met"] = r["share"] >= 0.6
+    return r
+
+
+async def webhook_to_card(folder: str, quick: bool) -> dict:
+    """In one process: the loopback Stack with production outbox settings."""
+    from bot.platform.models import Status
+    from bot.web import Options
+    from bot.workbench.stack import Stack
+
+    n = 10 if quick else 40
+    stack = Stack(os.path.join(folder, "card.sqlite3"),
+                  options=Options(outbox_rate=1.0, outbox_burst=3.0, card_interval=1.0))
+    stack.slack.add_user("U0A", "a")
+    async with stack:
+        recs = []
+        for i in range(n + 1):
+            meeting = await stack.new_meeting(f"m{i}")
+            await stack.join(meeting, "Ann")
+            channel = f"C{i:04d}"
+            await stack.command("U0A", f"link {meeting}", channel=channel)
+            await stack.command("U0A", "start", channel=channel)
+        store = stack.runtime.store
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            recs = store.unfinished()
+            if len(recs) == n + 1 and all(r.card_ts and r.status is Status.RECORDING for r in recs):
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(2.5)
+        burst_rec, recs = recs[0], recs[1:]
+        latencies = []
+        for rec in random.sample(recs, len(recs)):
+            began = time.time()
+            stack.emulator.platform.act(began, rec.id, "pause")
+            stack.emulator.advance()
+            while True:
+                calls = [c for c in stack.slack.calls if c["method"] == "chat.update" and c["at"] >= began
+                         and c["args"].get("ts") == rec.card_ts and "Paused" in c["args"].get("text", "")]
+                if calls or time.time() - began > 10:
+                    break
+                await asyncio.sleep(0.002)
+            if calls:
+                latencies.append((calls[0]["at"] - began) * 1000)
+            await asyncio.sleep(random.uniform(0.05, 0.25))
+        # A burst: 50 status changes of one recording within a second.
+        began = time.time()
+        for i in range(50):
+            stack.emulator.platform.act(time.time(), burst_rec.id, "pause" if i % 2 == 0 else "resume")
+            stack.emulator.advance()
+            await asyncio.sleep(0.018)
+        await asyncio.sleep(4.0)
+        final = stack.emulator.platform.recordings[burst_rec.id].status
+        edits = [c for c in stack.slack.calls if c["method"] == "chat.update" and c["at"] >= began
+                 and c["args"].get("ts") == burst_rec.card_ts]
+        shown = store.recording(burst_rec.id).status
+        card_text = stack.slack.messages[(burst_rec.channel_id, burst_rec.card_ts)].text
+    r = {"samples": len(latencies), "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99),
+         "burst_events": 50, "burst_card_edits": len(edits), "burst_final_platform": final.value,
+         "burst_final_card": shown.value, "burst_final_right": shown is final and final.value.title()[:5] in card_text}
+    r["goal"] = "p99 < 250 ms; a burst of 50 events: <= 3 card edits, final state right"
+    r["met"] = r["p99_ms"] < 250 and r["burst_card_edits"] <= 3 and r["burst_final_right"]
+    return r
+
+
+def scale(folder: str, quick: bool) -> dict:
+    path = os.path.join(folder, "scale.sqlite3")
+    sizes = (1000, 100, 100_000) if quick else (10_000, 1000, 1_000_000)
+    began = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "bench.scale", "fill", path, *map(str, sizes)], check=True)
+    filled = time.perf_counter() - began
+    out = subprocess.run([sys.executable, "-m", "bench.scale", "measure", path, str(sizes[1])], check=True,
+                         capture_output=True, text=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    r |= {"channels": sizes[0], "active_recordings": sizes[1], "ledger_rows": sizes[2], "fill_seconds": filled,
+          "database_mb": os.path.getsize(path) / 1e6}
+    r["goal"] = "/rec status handler p99 < 20 ms, resident memory < 200 MB"
+    r["met"] = r["status_p99_ms"] < 20 and r["rss_mb"] < 200
+    return r
+
+
+async def platform_budget(folder: str, quick: bool) -> dict:
+    """In one process: the reconciler against the emulator with 1,000 active recordings."""
+    from bot.asgi_server import BackgroundServer
+    from bot.config import Guardrails
+    from bot.emulator.app import Emulator
+    from bot.emulator.state import Timing
+    from bot.platform.client import PlatformClient
+    from bot.platform.models import Status
+    from bot.service import Service
+    from bot.store import Store
+    from bot.workers import Workers
+
+    seconds, count = (6, 200) if quick else (30, 1000)
+    emulator = Emulator(timing=Timing(start_delay=0))
+    async with BackgroundServer(emulator.app) as server:
+        store = Store(os.path.join(folder, "budget.sqlite3"))
+        now = time.time()
+        meeting = emulator.platform.create_meeting(now, "budget")
+        for _ in range(count):
+            rec = emulator.platform.start_recording(now, meeting.id, allow_multiple=True)
+            store.add_recording(recording_id=rec.id, meeting_id=meeting.id, channel_id="C1", status=Status.RECORDING,
+                                title="b", started_by="U1", origin="slack", multi=True, at=now, source="command")
+        emulator.platform.tick(now + 1)
+        client = PlatformClient("dyte", f"{server.url}/v2", org_id="emulator-org", api_key="emulator-key")
+        service = Service(store, client, guard=Guardrails())
+        workers = Workers(service, store, reconcile_tick=1.0)
+        before = emulator.api_requests
+        began = time.monotonic()
+        task = asyncio.create_task(workers._reconcile_forever())
+        await asyncio.sleep(seconds)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        elapsed = time.monotonic() - began
+        requests = emulator.api_requests - before
+        await client.aclose()
+        store.close()
+    per_minute = requests / elapsed * 60
+    r = {"active_recordings": count, "seconds": seconds, "requests": requests, "per_minute": per_minute,
+         "documented_per_minute": 2000, "share": per_minute / 2000, "checked": workers.reconciled}
+    r["goal"] = "<= 50% of the platform's documented limit (Dyte: 2,000/min)"
+    r["met"] = r["share"] <= 0.5
+    return r
+
+
+BENCHES = {
+    "ack": ack_under_slow_platform,
+    "throughput": command_throughput,
+    "ingest": webhook_ingest,
+    "card": webhook_to_card,
+    "scale": scale,
+    "budget": platform_budget,
+}
+
+
+def machine() -> dict:
+    return {"cores": os.cpu_count(), "python": pyplatform.python_version(), "system": pyplatform.platform(),
+            "processor": pyplatform.processor() or pyplatform.machine()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="tiny numbers: a smoke run, not a measurement")
+    parser.add_argument("--only", nargs="*", choices=list(BENCHES), help="run only these")
+    parser.add_argument("--out", default=str(HERE / "results.json"))
+    args = parser.parse_args(argv)
+    results = {"machine": machine(), "quick": args.quick, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in args.only or BENCHES:
+            began = time.perf_counter()
+            bench = BENCHES[name]
+            outcome = bench(folder, args.quick)
+            if asyncio.iscoroutine(outcome):
+                outcome = asyncio.run(outcome)
+            outcome["took_s"] = round(time.perf_counter() - began, 1)
+            results[name] = outcome
+            print(f"{name:11s} {'MET ' if outcome['met'] else 'MISS'} " + json.dumps(
+                {k: round(v, 2) if isinstance(v, float) else v for k, v in outcome.items() if k != "goal"}),
+                flush=True)
+    if not args.quick:
+        Path(args.out).write_text(json.dumps(results, indent=2, default=float) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
