@@ -129,10 +129,11 @@ def ack_under_slow_platform(folder: str, quick: bool) -> dict:
         naive = Proc("bench.servers", "naive", "--port", str(naive_port), "--platform-url", f"{platform.url}/v2",
                      "--slack-url", platform.slack_url).wait()
         try:
+            respond = f"http://127.0.0.1:{platform.slack_port}/response_url/C0BENCH/U0BENCH"
             ours = load("command", url=f"{url}/slack/events", text=f"link {meeting}", rate=rate, seconds=seconds,
-                        warmup=5)
+                        warmup=5, response_url=respond)
             theirs = load("command", url=f"http://127.0.0.1:{naive_port}/slack/events", text=f"link {meeting}",
-                          rate=rate, seconds=seconds, warmup=2, timeout=30)
+                          rate=rate, seconds=seconds, warmup=2, timeout=30, response_url=respond)
         finally:
             bot.stop()
             naive.stop()
@@ -223,6 +224,8 @@ async def webhook_to_card(folder: str, quick: bool) -> dict:
             await stack.join(meeting, "Ann")
             channel = f"C{i:04d}"
             await stack.command("U0A", f"link {meeting}", channel=channel)
+            while stack.runtime.store.link(channel) is None:  # the link is made after the ack
+                await asyncio.sleep(0.01)
             await stack.command("U0A", "start", channel=channel)
         store = stack.runtime.store
         deadline = time.monotonic() + 30

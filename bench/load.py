@@ -21,10 +21,11 @@ from bench.servers import SECRET
 _counter = itertools.count()
 
 
-def command_request(url: str, text: str, channel: str) -> tuple[str, bytes, dict]:
+def command_request(url: str, text: str, channel: str,
+                    response_url: str = "http://127.0.0.1:9/none") -> tuple[str, bytes, dict]:
     n = next(_counter)
     body = urlencode({"token": "x", "team_id": "T0BENCH", "channel_id": channel, "user_id": "U0BENCH",
-                      "command": "/rec", "text": text, "response_url": "http://127.0.0.1:9/none",
+                      "command": "/rec", "text": text, "response_url": response_url,
                       "trigger_id": f"{n}.1.x", "api_app_id": "A0"})
     ts = str(int(time.time()))
     signature = SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body)
@@ -51,7 +52,7 @@ async def run(args) -> dict:
     def make():
         if args.kind == "webhook":
             return webhook_request(args.url, signer, args.meeting)
-        return command_request(args.url, args.text, args.channel)
+        return command_request(args.url, args.text, args.channel, args.response_url)
 
     latencies: list[float] = []
     errors = 0
@@ -102,6 +103,7 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--text", default="status")
     parser.add_argument("--channel", default="C0BENCH")
+    parser.add_argument("--response-url", default="http://127.0.0.1:9/none")
     parser.add_argument("--meeting", default="bench-meeting")
     parser.add_argument("--key")
     parser.add_argument("--rate", type=float, default=0.0)

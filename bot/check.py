@@ -32,7 +32,7 @@ async def run_check(settings: Settings, *, out=print) -> int:
         error = getattr(getattr(exc, "response", None), "get", lambda _k: None)("error") or type(exc).__name__
         line(BAD, "Slack", f"auth.test failed ({error}); check SLACK_BOT_TOKEN and SLACK_API_URL")
 
-    platform = PlatformClient.from_settings(settings, timeout=10.0, retries=1)
+    platform = PlatformClient.from_settings(settings, retries=1)
     try:
         await platform.list_meetings(per_page=1)
         line(OK, "platform", "credentials accepted (GET /meetings)")
@@ -78,7 +78,7 @@ async def setup_webhook(settings: Settings, url: str, *, out=print) -> int:
     if not url.startswith(("https://", "http://")):
         out("recbot: --url must be the http(s) URL of this bot's /webhooks route")
         return 2
-    platform = PlatformClient.from_settings(settings, timeout=10.0, retries=1)
+    platform = PlatformClient.from_settings(settings, retries=1)
     try:
         hooks = await platform.list_webhooks()
         same_url = [h for h in hooks if h.url == url]

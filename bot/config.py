@@ -34,7 +34,8 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Guardrails:
-    """Timers that keep paused recordings from being forgotten (seconds; 0 turns one off)."""
+    """Tunable timings, in seconds: the guardrails that keep paused recordings from being forgotten (0 turns
+    one off), reconciliation, and the platform call timeout."""
 
     pause_reminder_after: float = 600.0
     pause_reminder_every: float = 1800.0
@@ -42,6 +43,7 @@ class Guardrails:
     timed_resume_heads_up: float = 30.0
     reconcile_after: float = 45.0
     reconcile_share: float = 0.5
+    platform_timeout: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     for name, attr in (("REC_PAUSE_REMINDER", "pause_reminder_after"),
                        ("REC_PAUSE_REMINDER_REPEAT", "pause_reminder_every"),
                        ("REC_ENDED_PAUSED_GRACE", "ended_paused_grace"),
-                       ("REC_RECONCILE_AFTER", "reconcile_after")):
+                       ("REC_RECONCILE_AFTER", "reconcile_after"),
+                       ("REC_PLATFORM_TIMEOUT", "platform_timeout")):
         if (text := opt(name)) is not None:
             seconds = parse_duration(text)
             if seconds is None:

@@ -9,7 +9,6 @@ what the person who asked should read comes back as a `Reply`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -76,20 +75,28 @@ class Service:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._starting: defaultdict[str, int] = defaultdict(int)
         self._busy = 0
+        self._tasks: set[asyncio.Task] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
-    @contextlib.asynccontextmanager
-    async def busy(self):
-        """Marks a request being worked on after its ack, so shutdown can let it finish."""
+    def spawn(self, work: Awaitable[Any], what: str) -> None:
+        """Run the slow part of a request after its ack; shutdown waits for it (`wait_idle`)."""
         self._busy += 1
         self._idle.clear()
-        try:
-            yield
-        finally:
-            self._busy -= 1
-            if not self._busy:
-                self._idle.set()
+
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("failed while handling %s", what)
+            finally:
+                self._busy -= 1
+                if not self._busy:
+                    self._idle.set()
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def wait_idle(self, timeout: float) -> bool:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass, field
 
@@ -38,6 +39,7 @@ class Options:
     outbox_rate: float = 1.0
     outbox_burst: float = 3.0
     card_interval: float = 1.0
+    max_backoff: float = 60.0
     reconcile_tick: float = 5.0
     start_workers: bool = True
     platform: PlatformClient | None = None
@@ -56,7 +58,7 @@ class Runtime:
         self.webhook_key: RSAPublicKey | None = o.webhook_key or settings.webhook_public_key
         slack = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
         self.outbox = Outbox(self.store, slack, clock=o.clock, per_channel_rate=o.outbox_rate, burst=o.outbox_burst,
-                             card_interval=o.card_interval)
+                             card_interval=o.card_interval, max_backoff=o.max_backoff)
         self.service = Service(self.store, self.platform, guard=settings.guardrails, clock=o.clock,
                                on_write=self.outbox.wake)
         self.bolt = create_bolt_app(token=settings.slack_bot_token, signing_secret=settings.slack_signing_secret,
@@ -125,8 +127,12 @@ class Runtime:
             parse_event(bytes(body))
         except WebhookParseError as exc:
             return _json(400, f"not a webhook: {exc}")
-        seen = self.store.add_delivery(delivery_id=delivery.delivery_id, body_hash=delivery.body_hash,
-                                       flavour=delivery.flavour, webhook_id=delivery.webhook_id, body=bytes(body))
+        try:
+            seen = self.store.add_delivery(delivery_id=delivery.delivery_id, body_hash=delivery.body_hash,
+                                           flavour=delivery.flavour, webhook_id=delivery.webhook_id, body=bytes(body))
+        except sqlite3.OperationalError as exc:  # locked or busy past the timeout: the platform will retry
+            log.error("could not store a webhook delivery: %s", exc)
+            return _json(503, "storage is busy; retry")
         if seen != "same-id":
             self.workers.wake_deliveries()
         return JSONResponse({"ok": True, "duplicate": seen != "new"})

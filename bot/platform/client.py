@@ -101,7 +101,8 @@ CLIENT_SHARE = 0.9
 class PlatformClient:
     def __init__(self, flavour: str, base_url: str, *, org_id: str | None = None, api_key: str | None = None,
                  token: str | None = None, timeout: float = 10.0, retries: int = 3,
-                 rate_limit: tuple[int, float] | None = None, transport: httpx.AsyncBaseTransport | None = None):
+                 rate_limit: tuple[int, float] | None = None, transport: httpx.AsyncBaseTransport | None = None,
+                 concurrency: int = 64):
         if flavour not in DOCUMENTED_LIMITS:
             raise ValueError(f"unknown platform flavour {flavour!r}")
         self.flavour = flavour
@@ -112,12 +113,18 @@ class PlatformClient:
         self.retries = retries
         limit, window = rate_limit or DOCUMENTED_LIMITS[flavour]
         self.limiter = RateLimiter(max(1, int(limit * (CLIENT_SHARE if rate_limit is None else 1))), window)
+        # Calls beyond `concurrency` wait here, in a plain FIFO: httpcore's own pool queue rescans every
+        # waiting request on each event, which costs quadratic CPU when a slow platform backs calls up.
+        self._slots = asyncio.Semaphore(concurrency)
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers={"Authorization": auth},
                                        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+                                       limits=httpx.Limits(max_connections=concurrency,
+                                                           max_keepalive_connections=concurrency),
                                        transport=transport)
 
     @classmethod
     def from_settings(cls, settings, **kwargs) -> PlatformClient:
+        kwargs.setdefault("timeout", settings.guardrails.platform_timeout)
         return cls(settings.platform, settings.api_base, org_id=settings.dyte_org_id,
                    api_key=settings.dyte_api_key, token=settings.rtk_api_token, **kwargs)
 
@@ -138,7 +145,8 @@ class PlatformClient:
         for attempt in range(attempts):
             await self.limiter.acquire()
             try:
-                response = await self._http.request(method, path, json=json, params=params)
+                async with self._slots:
+                    response = await self._http.request(method, path, json=json, params=params)
             except httpx.TimeoutException as exc:
                 error: PlatformError = PlatformUnavailable(f"the platform did not answer in time ({method} {path})")
                 error.__cause__ = exc

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import time
 from typing import Any
 
+import httpx
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -18,6 +20,8 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 
+BUSY = (":warning: recbot could not reach its database (it is busy or locked), so it did nothing. "
+        "Try again in a moment; if it persists, tell whoever runs recbot.")
 BUTTON_ACTIONS = re.compile(r"^rec_(pause|resume|stop|refresh_link|snooze)$")
 READ_ONLY = {"status", "history", "who"}
 WORKING = {"link": ":link: Checking the meeting…", "new": ":sparkles: Creating a meeting…",
@@ -58,11 +62,18 @@ def render_reply(reply: Reply) -> tuple[str, list[dict[str, Any]] | None]:
     return reply.text, None
 
 
+async def respond_now(url: str, text: str) -> None:
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        await http.post(url, json={"response_type": "ephemeral", "text": text})
+
+
 def create_bolt_app(*, token: str, signing_secret: str | None, api_url: str, service: Service, store: Store,
                     socket_mode: bool = False) -> AsyncApp:
     client = AsyncWebClient(token=token, base_url=api_url)
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
-    app = AsyncApp(client=client, signing_secret=signing_secret or "", process_before_response=False,
+    # Listeners ack, hand their slow part to `service.spawn`, and return; with process_before_response
+    # Bolt answers Slack as soon as they return. (Bolt's other mode polls for the ack every 10 ms.)
+    app = AsyncApp(client=client, signing_secret=signing_secret or "", process_before_response=True,
                    request_verification_enabled=not socket_mode)
     directory = Directory(client)
     if service.is_admin is None:
@@ -72,7 +83,12 @@ def create_bolt_app(*, token: str, signing_secret: str | None, api_url: str, ser
         if not url:
             return
         text, reply_blocks = render_reply(reply)
-        store.enqueue("respond", {"url": url, "text": text, "blocks": reply_blocks})
+        try:
+            store.enqueue("respond", {"url": url, "text": text, "blocks": reply_blocks})
+        except sqlite3.OperationalError:
+            # The outbox lives in the database that is unavailable: tell the person directly, once.
+            service.spawn(respond_now(url, text), "a reply without the outbox")
+            return
         service.on_write()
 
     @app.command("/rec")
@@ -93,9 +109,17 @@ def create_bolt_app(*, token: str, signing_secret: str | None, api_url: str, ser
             text, reply_blocks = render_reply(await service.handle(actor, parsed))
             await ack(text=text, blocks=reply_blocks)
             return
-        async with service.busy():
-            await ack(text=WORKING.get(parsed.name, "Working on it…"))
-            respond(body.get("response_url"), await service.handle(actor, parsed))
+        await ack(text=WORKING.get(parsed.name, "Working on it…"))
+
+        async def work() -> None:
+            try:
+                reply = await service.handle(actor, parsed)
+            except sqlite3.OperationalError:
+                log.exception("database unavailable for /rec %s", parsed.name)
+                reply = Reply(BUSY, ok=False)
+            respond(body.get("response_url"), reply)
+
+        service.spawn(work(), f"/rec {parsed.name}")
 
     @app.action(BUTTON_ACTIONS)
     async def rec_button(ack, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -105,13 +129,20 @@ def create_bolt_app(*, token: str, signing_secret: str | None, api_url: str, ser
         actor = Actor(user_id=user.get("id"), team_id=user.get("team_id") or (body.get("team") or {}).get("id"),
                       channel_id=(body.get("channel") or {}).get("id", ""), via="home" if from_home else "button")
         name = BUTTON_ACTIONS.match(action["action_id"]).group(1)  # type: ignore[union-attr]
-        async with service.busy():
-            reply = await service.press(actor, name, action.get("value"))
-        if from_home and actor.user_id:
-            store.enqueue("home", {"user": actor.user_id})
-            service.on_write()
-        elif not reply.ok or name in ("refresh_link", "snooze"):
-            respond(body.get("response_url"), reply)
+
+        async def work() -> None:
+            try:
+                reply = await service.press(actor, name, action.get("value"))
+            except sqlite3.OperationalError:
+                log.exception("database unavailable for button %s", name)
+                reply = Reply(BUSY, ok=False)
+            if from_home and actor.user_id:
+                store.enqueue("home", {"user": actor.user_id})
+                service.on_write()
+            elif not reply.ok or name in ("refresh_link", "snooze"):
+                respond(body.get("response_url"), reply)
+
+        service.spawn(work(), f"button {name}")
 
     @app.event("app_home_opened")
     async def home_opened(event: dict[str, Any]) -> None:

@@ -50,8 +50,9 @@ class TokenBucket:
 class Outbox:
     def __init__(self, store: Store, client: AsyncWebClient, *, clock: Callable[[], float] = time.time,
                  per_channel_rate: float = 1.0, burst: float = 3.0, card_interval: float = 1.0,
-                 http: httpx.AsyncClient | None = None):
+                 max_backoff: float = 60.0, http: httpx.AsyncClient | None = None):
         self.store, self.client, self.clock = store, client, clock
+        self.max_backoff = max_backoff
         self.rate, self.burst, self.card_interval = per_channel_rate, burst, card_interval
         self.http = http or httpx.AsyncClient(timeout=10.0)
         self._buckets: dict[str, TokenBucket] = {}
@@ -148,7 +149,7 @@ class Outbox:
         return True
 
     def _retry(self, row: OutboxRow, error: str) -> None:
-        delay = min(60.0, 0.5 * 2 ** min(row.attempts, 7)) * random.uniform(1.0, 1.3)
+        delay = min(self.max_backoff, 0.5 * 2 ** min(row.attempts, 7)) * random.uniform(1.0, 1.3)
         self.store.outbox_retry(row.id, self.clock() + delay, error)
 
     def _slack_error(self, row: OutboxRow, channel: str, exc: SlackApiError) -> None:

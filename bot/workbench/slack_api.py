@@ -29,7 +29,6 @@ class SlackFaults:
     next_count: int = 0
     rates: dict[str, float] = field(default_factory=dict)
     retry_after: int = 1
-    down: bool = False  # unreachable: every call fails at the connection
     counts: dict[str, int] = field(default_factory=lambda: {"429": 0, "500": 0})
 
     def draw(self) -> str | None:
@@ -70,7 +69,9 @@ class FakeSlack:
         self.changed = asyncio.Event()
         self.version = 0
         self.app = Starlette(routes=[Route("/api/{method}", self.api, methods=["GET", "POST"]),
-                                     Route("/response_url/{key:path}", self.response_url, methods=["POST"])])
+                                     Route("/response_url/{key:path}", self.response_url, methods=["POST"]),
+                                     Route("/_slack/messages", self.dump, methods=["GET"]),
+                                     Route("/_slack/faults", self.set_faults, methods=["POST"])])
 
     # -- people ------------------------------------------------------------------------
 
@@ -166,6 +167,18 @@ class FakeSlack:
     def m_users_info(self, args):
         user = self.users.get(args.get("user", ""))
         return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
+
+    async def dump(self, request: Request) -> Response:
+        """Everything the channel shows, for checks run from another process."""
+        return JSONResponse({"messages": [vars(m) for m in self.messages.values()], "ephemeral": self.ephemeral,
+                             "faults": self.faults.counts,
+                             "calls": {m: self.count(m) for m in ("chat.postMessage", "chat.update")}})
+
+    async def set_faults(self, request: Request) -> Response:
+        body = await request.json()
+        self.faults.rates = {k: float(v) for k, v in dict(body.get("rates", {})).items() if k in ("429", "500")}
+        self.faults.retry_after = int(body.get("retry_after", self.faults.retry_after))
+        return JSONResponse({"ok": True, "counts": self.faults.counts})
 
     async def response_url(self, request: Request) -> Response:
         key = request.path_params["key"]
