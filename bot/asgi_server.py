@@ -23,7 +23,7 @@ class BackgroundServer:
         self.port = port or _free_port(host)
         self.config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan=lifespan,
                                      access_log=False)
-        self.server = _QuietServer(self.config)
+        self.server: _QuietServer | None = None
         self.task: asyncio.Task | None = None
 
     @property
@@ -31,6 +31,7 @@ class BackgroundServer:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> BackgroundServer:
+        self.server = _QuietServer(self.config)  # a stopped server cannot be started again: a new one each time
         self.task = asyncio.create_task(self.server.serve())
         while not self.server.started:
             if self.task.done():
@@ -40,9 +41,11 @@ class BackgroundServer:
         return self
 
     async def stop(self) -> None:
-        self.server.should_exit = True
+        if self.server is not None:
+            self.server.should_exit = True
         if self.task:
             await self.task
+            self.task = None
 
     async def __aenter__(self) -> BackgroundServer:
         return await self.start()

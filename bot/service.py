@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.config import Guardrails
 from bot.ledger import Summary, summarize
+from bot.mrkdwn import escape
 from bot.platform.client import Conflict, NotFound, PlatformClient, PlatformError, PlatformUnavailable, RateLimited
 from bot.platform.models import Recording, Status
 from bot.platform.webhooks import Event, Ignored, MeetingEvent, RecordingUpdate
@@ -32,7 +33,8 @@ FITS = {"pause": (Status.RECORDING,), "resume": (Status.PAUSED,),
 VERB = {"pause": "paused", "resume": "resumed", "stop": "stopped"}
 RESULT = {"pause": (Status.PAUSED,), "resume": (Status.RECORDING,), "stop": (Status.UPLOADING, Status.UPLOADED)}
 CONTROLLER_ONLY = {"link", "unlink", "new", "start", "resume", "stop", "allow", "deny", "refresh_link"}
-PRIVACY_ACTIONS = {"pause", "snooze"}  # they can only keep something off the record: anyone may
+PRIVACY_ACTIONS = {"pause", "snooze"}
+READ_ONLY = {"help", "status", "history", "who"}  # they can only keep something off the record: anyone may
 PAUSE_TIMERS = ("resume", "heads_up", "pause_reminder", "ended_paused")
 TIME_LIMIT = 86400.0
 
@@ -154,6 +156,9 @@ class Service:
         link = self.store.link(actor.channel_id)
         if cmd.name == "help":
             return Reply(USAGE)
+        if cmd.name not in READ_ONLY:
+            # Audited before anything else: if the store cannot take this write, nothing is touched.
+            self._audit(actor, cmd.name, "requested")
         if link is None and cmd.name not in ("link", "new"):
             self._audit(actor, cmd.name, "refused", detail="not linked")
             return Reply("This channel is not linked to a meeting yet. Link one with `/rec link <meeting id or URL>`"
@@ -187,7 +192,7 @@ class Service:
         self._audit(actor, cmd.name, "ok", target=meeting.id)
         what = "Created and linked" if cmd.name == "new" else "Linked"
         before = f" (it was linked to `{link.meeting_id}`)" if link and link.meeting_id != meeting.id else ""
-        return Reply(f":link: {what} this channel to *{meeting.title or 'untitled meeting'}* (`{meeting.id}`)"
+        return Reply(f":link: {what} this channel to *{escape(meeting.title) or 'untitled meeting'}* (`{meeting.id}`)"
                      f"{before}. Start recording with `/rec start`.")
 
     async def _unlink(self, actor: Actor, cmd: Command, link: Link) -> Reply:
@@ -208,18 +213,20 @@ class Service:
                          "`/rec start --multi` to record another one alongside it.", ok=False)
         self._starting[link.meeting_id] += 1
         try:
-            try:
-                started = await self.platform.start_recording(link.meeting_id, allow_multiple=cmd.multi)
-            except Conflict as exc:
-                self._audit(actor, "start", "error", detail=exc.message)
-                await self.adopt_active(link)
-                return Reply(f"The platform refused: {exc.message}. A recording started from the meeting may "
-                             "already be running; see `/rec status`, or use `/rec start --multi`.", ok=False)
-            except PlatformError as exc:
-                self._audit(actor, "start", "error", detail=exc.message)
-                return Reply(platform_failure("start the recording", exc), ok=False)
+            started = await self.platform.start_recording(link.meeting_id, allow_multiple=cmd.multi)
+        except Conflict as exc:
+            self._starting[link.meeting_id] -= 1
+            self._audit(actor, "start", "error", detail=exc.message)
+            await self.adopt_active(link)
+            return Reply(f"The platform refused: {exc.message}. A recording started from the meeting may "
+                         "already be running; see `/rec status`, or use `/rec start --multi`.", ok=False)
+        except PlatformError as exc:
+            self._starting[link.meeting_id] -= 1
+            self._audit(actor, "start", "error", detail=exc.message)
+            return Reply(platform_failure("start the recording", exc), ok=False)
+        try:  # INVOKED first, whatever the answer says, so the ledger has every step
             rec = self.store.add_recording(recording_id=started.id, meeting_id=link.meeting_id,
-                                           channel_id=actor.channel_id, status=started.status,
+                                           channel_id=actor.channel_id, status=Status.INVOKED,
                                            title=link.meeting_title, started_by=actor.user_id, origin="slack",
                                            multi=cmd.multi, at=self.clock(), source=actor.via,
                                            session_id=started.session_id)
@@ -233,8 +240,8 @@ class Service:
         self._notice(rec, "started", actor=actor.user_id, multi=cmd.multi)
         if started.status is not rec.status:
             self._apply(rec, started, actor=None, source="platform")
-        return Reply(f":red_circle: Starting recording #{rec.handle} of *{link.meeting_title or 'the meeting'}*. "
-                     "Its card is in the channel.")
+        title = escape(link.meeting_title) or "the meeting"
+        return Reply(f":red_circle: Starting recording #{rec.handle} of *{title}*. Its card is in the channel.")
 
     async def _act_on_meeting(self, actor: Actor, cmd: Command, link: Link) -> Reply:
         if cmd.handle is not None:
@@ -253,6 +260,7 @@ class Service:
 
     async def press(self, actor: Actor, action: str, recording_id: str) -> Reply:
         """A button on a card or reminder: checked exactly like the command."""
+        self._audit(actor, f"button:{action}", "requested", target=str(recording_id)[:80])
         rec = self.store.recording(recording_id) if isinstance(recording_id, str) else None
         if rec is not None and actor.via == "home":  # App Home has no channel: act as in the card's channel
             actor = replace(actor, channel_id=rec.channel_id)
@@ -330,7 +338,13 @@ class Service:
             if new is cur and new.final:
                 self._store_file(rec, seen)
             return False
-        if new.final and cur.rank < Status.UPLOADING.rank:  # the UPLOADING news was lost: stop first
+        # News that skips a state (its webhook was lost) first takes the step it implies, so the ledger
+        # keeps every interval: a recording that stopped had started, one that uploaded had stopped.
+        if cur is Status.INVOKED and new.rank >= Status.UPLOADING.rank and seen.started_at:
+            self._step(rec, seen, Status.RECORDING, source)
+            rec = self.store.recording(rec.id) or rec
+            cur = rec.status
+        if new.final and cur.rank < Status.UPLOADING.rank:
             step = _with_status(seen, Status.UPLOADING)
             if self._apply(rec, step, actor=actor, source=source, reason=reason):
                 rec = self.store.recording(rec.id) or rec
@@ -370,6 +384,13 @@ class Service:
                      until=fields.get("pause_until"), started_by=rec.started_by)
         self._card(rec)
         return True
+
+    def _step(self, rec: Rec, seen: Recording | RecordingUpdate, status: Status, source: str) -> None:
+        """Record a transition that happened unseen (in the ledger and on the card, without a notice)."""
+        at = min(self.clock(), seen.started_at or self.clock())
+        if self.store.transition(rec.id, rec.status, status, at=at, actor=None, source=source,
+                                 reason="reconstructed"):
+            self._card(rec)
 
     def _store_file(self, rec: Rec, seen: Recording | RecordingUpdate) -> None:
         if seen.download_url:
@@ -436,13 +457,19 @@ class Service:
         if event.status.final or event.status is Status.UPLOADING:
             return "unknown recording already stopped"
         link = min(links, key=lambda lk: lk.linked_at)
+        at = min(self.clock(), event.started_at or self.clock())
         rec = self.store.add_recording(recording_id=event.recording_id, meeting_id=event.meeting_id,
-                                       channel_id=link.channel_id, status=event.status,
+                                       channel_id=link.channel_id, status=Status.INVOKED,
                                        title=event.meeting_title or link.meeting_title, started_by=None,
-                                       origin="meeting", multi=False, at=event.started_at or self.clock(),
-                                       source="meeting", session_id=event.session_id)
+                                       origin="meeting", multi=False, at=at, source="meeting",
+                                       session_id=event.session_id)
         if rec is None:
             return "already known"
+        if event.status is not Status.INVOKED:  # it was started before recbot heard of it
+            self._step(rec, event, Status.RECORDING, "meeting")
+            if event.status is Status.PAUSED:
+                self._step(self.store.recording(rec.id) or rec, event, Status.PAUSED, "meeting")
+            rec = self.store.recording(rec.id) or rec
         self._card(rec)
         self._notice(rec, "adopted", actor=None, source="meeting")
         return "adopted"
@@ -582,7 +609,7 @@ class Service:
     # -- read-only views ---------------------------------------------------------------
 
     async def _status(self, actor: Actor, cmd: Command, link: Link) -> Reply:
-        return Reply(f"Linked to {link.meeting_title}", view={"kind": "status", "link": link,
+        return Reply(f"Linked to {escape(link.meeting_title)}", view={"kind": "status", "link": link,
                                                                "lines": self.status_lines(link.meeting_id)})
 
     def status_lines(self, meeting_id: str) -> list[StatusLine]:

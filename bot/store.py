@@ -147,12 +147,15 @@ class OutboxRow:
     state: str
     attempts: int
     next_at: float
+    created_at: float
 
 
 class Store:
     def __init__(self, path: str, clock=time.time):
         self.path, self.clock = path, clock
-        self.conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+        # Built where the app is built, used on the loop's thread (the same one under uvicorn; another
+        # under a test client), never by two threads at once.
+        self.conn = sqlite3.connect(path, isolation_level=None, timeout=10.0, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
         self.db = sqlite_utils.Database(self.conn)
         for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "busy_timeout = 10000",
@@ -385,7 +388,8 @@ class Store:
                        self.clock()))
 
     def outbox_pending(self, limit: int = 200) -> list[OutboxRow]:
-        rows = self._all("SELECT id, kind, channel_id, recording_id, payload, state, attempts, next_at FROM outbox "
+        rows = self._all("SELECT id, kind, channel_id, recording_id, payload, state, attempts, next_at, created_at "
+                         "FROM outbox "
                          "WHERE state IN ('pending', 'sending') ORDER BY id LIMIT ?", limit)
         return [OutboxRow(**{**r, "payload": json.loads(r["payload"])}) for r in rows]
 

@@ -109,13 +109,14 @@ class Runtime:
 
     async def webhooks(self, request: Request) -> Response:
         length = request.headers.get("content-length")
+        too_big = _json(413, "the body is over 1 MiB", headers={"connection": "close"})  # hang up, do not drain
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            return _json(413, "the body is over 1 MiB")
+            return too_big
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_BODY:
-                return _json(413, "the body is over 1 MiB")
+                return too_big
         if self.webhook_key is None:
             return _json(503, "the platform's webhook key is not loaded yet; retry later")
         try:
@@ -149,8 +150,8 @@ class Runtime:
         return JSONResponse(body, status_code=200 if ok else 503)
 
 
-def _json(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"ok": False, "error": message}, status_code=status)
+def _json(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"ok": False, "error": message}, status_code=status, headers=headers)
 
 
 def create_app(settings: Settings, options: Options | None = None) -> Starlette:

@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -43,11 +45,37 @@ class Directory:
         try:
             info = (await self.client.users_info(user=user_id))["user"]
             admin = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
+        except SlackApiError as exc:
+            log.warning("users.info failed for %s (%s); treating as not an admin", user_id,
+                        exc.response.get("error") if exc.response else exc)
+            return False
         except Exception:
             log.warning("users.info failed for %s; treating as not an admin", user_id, exc_info=True)
             return False
         self._cache[user_id] = (self.clock(), admin)
         return admin
+
+
+class Identity:
+    """Bolt's authorize step without a dependency on Slack being up: the configured token, and the bot's
+    identity from auth.test when Slack answers (tried again later when it does not)."""
+
+    def __init__(self, client: AsyncWebClient, token: str, clock=time.monotonic):
+        self.client, self.token, self.clock = client, token, clock
+        self._info: dict[str, Any] | None = None
+        self._retry_at = 0.0
+
+    async def authorize(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        if self._info is None and self.clock() >= self._retry_at:
+            try:
+                self._info = dict((await self.client.auth_test()).data)
+            except Exception as exc:
+                self._retry_at = self.clock() + 30.0
+                log.warning("auth.test failed (%s); answering Slack without the bot's identity for now",
+                            type(exc).__name__)
+        info = self._info or {}
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id or info.get("team_id"),
+                               bot_token=self.token, bot_user_id=info.get("user_id"), bot_id=info.get("bot_id"))
 
 
 def render_reply(reply: Reply) -> tuple[str, list[dict[str, Any]] | None]:
@@ -73,8 +101,13 @@ def create_bolt_app(*, token: str, signing_secret: str | None, api_url: str, ser
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
     # Listeners ack, hand their slow part to `service.spawn`, and return; with process_before_response
     # Bolt answers Slack as soon as they return. (Bolt's other mode polls for the ack every 10 ms.)
+    identity = Identity(client, token)
+
+    async def authorize(enterprise_id: str | None = None, team_id: str | None = None) -> AuthorizeResult:
+        return await identity.authorize(enterprise_id, team_id)  # Bolt passes arguments by parameter name
+
     app = AsyncApp(client=client, signing_secret=signing_secret or "", process_before_response=True,
-                   request_verification_enabled=not socket_mode)
+                   request_verification_enabled=not socket_mode, authorize=authorize)
     directory = Directory(client)
     if service.is_admin is None:
         service.is_admin = directory.is_admin

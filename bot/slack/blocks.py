@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.ledger import Summary, clock_text
+from bot.mrkdwn import escape
 from bot.platform.models import Status
 from bot.store import Link, Rec
 
@@ -34,11 +35,6 @@ STYLE = {"pause": "primary", "resume": "primary", "stop": "danger"}
 SOURCE = {"command": "with /rec", "button": "with the button", "home": "from App Home", "timer": "automatically",
           "guard": "automatically", "meeting": "from the meeting", "platform": "by the platform",
           "reconciler": "outside Slack"}
-
-
-def escape(text: str) -> str:
-    """Slack's three control characters (https://api.slack.com/reference/surfaces/formatting#escaping)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def plain(text: str, limit: int = 150) -> dict[str, Any]:

@@ -25,12 +25,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.ledger import summarize
+from bot.mrkdwn import escape
 from bot.slack import blocks
 from bot.store import ACTIVE, OutboxRow, Store
 
 log = logging.getLogger(__name__)
 
 LOST_CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
+RESPONSE_URL_LIFETIME = 30 * 60.0  # Slack accepts replies on a response_url for 30 minutes
 
 
 class TokenBucket:
@@ -149,6 +151,9 @@ class Outbox:
         return True
 
     def _retry(self, row: OutboxRow, error: str) -> None:
+        if row.kind == "respond" and self.clock() - row.created_at > RESPONSE_URL_LIFETIME:
+            self.store.outbox_fail(row.id, f"response_url expired: {error}")
+            return
         delay = min(self.max_backoff, 0.5 * 2 ** min(row.attempts, 7)) * random.uniform(1.0, 1.3)
         self.store.outbox_retry(row.id, self.clock() + delay, error)
 
@@ -179,7 +184,7 @@ class Outbox:
         if link and self.store.mark_link_broken(channel_id, error):
             self.store.enqueue("dm", {"user": link.linked_by, "text": (
                 f":warning: recbot can no longer post in <#{channel_id}> ({error}), which you linked to "
-                f"*{blocks.escape(link.meeting_title or link.meeting_id)}*. Invite it back with `/invite @recbot` "
+                f"*{escape(link.meeting_title or link.meeting_id)}*. Invite it back with `/invite @recbot` "
                 "in that channel, then run any `/rec` command there: the kept updates will follow.")})
 
     async def _deliver(self, row: OutboxRow) -> str | None:

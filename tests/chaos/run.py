@@ -101,7 +101,8 @@ class Driver:
         self.sent = Counter()
 
     async def command(self, user: str, channel: str, text: str) -> None:
-        url, body, headers = command_request(f"{self.bot.url}/slack/events", text, channel)
+        respond = f"http://127.0.0.1:{self.bot.platform.slack_port}/response_url/{channel}/{user}"
+        url, body, headers = command_request(f"{self.bot.url}/slack/events", text, channel, respond)
         body = body.replace(b"U0BENCH", user.encode())
         from slack_sdk.signature import SignatureVerifier
 
@@ -120,7 +121,8 @@ class Driver:
 
         payload = {"type": "block_actions", "user": {"id": user, "team_id": "T0BENCH"}, "team": {"id": "T0BENCH"},
                    "channel": {"id": channel}, "container": {"type": "message", "channel_id": channel},
-                   "response_url": "http://127.0.0.1:9/none", "trigger_id": "1.1.x",
+                   "response_url": f"http://127.0.0.1:{self.bot.platform.slack_port}/response_url/{channel}/{user}",
+                   "trigger_id": "1.1.x",
                    "actions": [{"action_id": f"rec_{action}", "value": recording_id, "type": "button"}]}
         raw = urlencode({"payload": json.dumps(payload)})
         ts = str(int(time.time()))
@@ -139,13 +141,14 @@ class Driver:
             return []
 
     async def play(self, channel: str, budget: int, actions: int) -> int:
-        """Random actions in one channel until it has started `budget` recordings; returns starts sent."""
+        """Random actions in one channel, starting recordings until it has `budget`; returns starts sent."""
         starts = 0
         for _ in range(actions):
-            active = [r for r in self.known(channel) if r["status"] in ("INVOKED", "RECORDING", "PAUSED")]
+            known = self.known(channel)
+            active = [r for r in known if r["status"] in ("INVOKED", "RECORDING", "PAUSED")]
             roll = self.rng.random()
             user = MEMBER if self.rng.random() < 0.2 else CONTROLLER
-            if (not active or roll < 0.1) and starts < budget:
+            if (not active or roll < 0.1) and len(known) < budget and starts < 4 * budget:
                 starts += 1
                 await self.command(CONTROLLER, channel, "start --multi" if active else "start")
             elif active and roll < 0.55:
@@ -203,6 +206,10 @@ async def settle(bot: Bot, http: httpx.AsyncClient, platform: Platform, channels
         outbox = health.get("outbox", {})
         bot_unfinished = bot.rows("SELECT COUNT(*) AS n FROM recordings WHERE status NOT IN ('UPLOADED', 'ERRORED')")
         pending = bot.rows("SELECT COUNT(*) AS n FROM deliveries WHERE processed_at IS NULL")
+        if time.monotonic() > getattr(settle, "_next_report", 0):
+            settle._next_report = time.monotonic() + 10
+            say(f"waiting: platform unfinished {len(unfinished)}, bot unfinished {bot_unfinished[0]['n']}, "
+                f"deliveries pending {pending[0]['n']}, outbox {outbox}")
         if not unfinished and not bot_unfinished[0]["n"] and not pending[0]["n"] \
                 and not outbox.get("pending") and not outbox.get("sending"):
             await asyncio.sleep(2)
@@ -271,7 +278,11 @@ def _collapse(statuses: list[str]) -> list[str]:
     return out
 
 
-async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: str, timeout: float = 600) -> dict:
+def say(message: str) -> None:
+    print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: str, timeout: float = 300) -> dict:
     rng = random.Random(seed)
     platform = Platform(folder)
     bot = Bot(platform, folder)
@@ -293,22 +304,27 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
                     await http.post(f"{platform.url}/_emulator/meetings/{meeting}/join", json={"name": person})
                 await driver.command(CONTROLLER, channel, f"link {meeting}")
             await asyncio.sleep(1)
+            say(f"{channels} channels linked; faults on")
             await set_faults(http, platform, on=True)
             stop_bursts = asyncio.Event()
             bursts = asyncio.create_task(rate_limit_bursts(http, platform, stop_bursts))
             per_channel = [recordings // channels + (1 if i < recordings % channels else 0) for i in range(channels)]
-            plays = [asyncio.create_task(driver.play(c, n, n * 9)) for c, n in zip(names, per_channel, strict=True)]
-            for _k in range(kills):  # SIGKILL at even points of the random phase
-                await asyncio.sleep(rng.uniform(4, 9))
+            plays = [asyncio.create_task(driver.play(c, n, n * 30)) for c, n in zip(names, per_channel, strict=True)]
+            for _k in range(kills):  # SIGKILL at random points of the random phase
+                await asyncio.sleep(rng.uniform(6, 14))
                 bot.kill()
+                say(f"bot killed ({bot.kills})")
                 await asyncio.sleep(rng.uniform(0.1, 0.8))
                 await asyncio.to_thread(bot.start)
+                say("bot restarted")
             starts = sum(await asyncio.gather(*plays))
             stop_bursts.set()
             burst_count = await bursts
             state = (await http.get(f"{platform.url}/_emulator/state")).json()["data"]
             await set_faults(http, platform, on=False)
+            say(f"random phase over ({starts} starts sent); faults off; settling")
             await settle(bot, http, platform, names, timeout)
+            say("settled; checking")
             state = (await http.get(f"{platform.url}/_emulator/state")).json()["data"]
             history = (await http.get(f"{platform.url}/_emulator/history")).json()["data"]
             slack = (await http.get(f"http://127.0.0.1:{platform.slack_port}/_slack/messages")).json()
@@ -322,12 +338,15 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
               "webhook_dropped": hooks["dropped"], "webhook_duplicated": hooks["duplicated"],
               "webhook_reordered": hooks["reordered"], "slack_429": sl["429"], "slack_500": sl["500"],
               "bot_killed": bot.kills}
-    unhandled = [line for line in logs.splitlines() if "Traceback" in line or " ERROR " in line]
+    lines = logs.splitlines()
+    unhandled = ["\n".join(lines[max(0, i - 1):i + 25]) for i, line in enumerate(lines)
+                 if "Traceback" in line or " ERROR " in line]
     return {"recordings": len(state["recordings"]), "starts_sent": starts, "channels": channels,
             "requests": dict(driver.sent), "faults": faults, "faults_total": sum(faults.values()),
             "rate_limit_bursts": burst_count, "transitions": len(history),
             "lost": len(verdict["lost"]), "duplicated": len(verdict["duplicated"]), "wrong": len(verdict["wrong"]),
-            "details": verdict, "unhandled_errors": unhandled[:20], "seconds": round(time.monotonic() - began, 1)}
+            "details": verdict, "unhandled_errors": unhandled[:5], "unhandled_count": len(unhandled),
+            "seconds": round(time.monotonic() - began, 1)}
 
 
 def main() -> int:
@@ -344,7 +363,9 @@ def main() -> int:
     for kind in ("lost", "duplicated", "wrong"):
         for line in details[kind][:10]:
             print(f"{kind}: {line}")
-    ok = not (result["lost"] or result["duplicated"] or result["wrong"] or result["unhandled_errors"])
+    for excerpt in result.pop("unhandled_errors"):
+        print(f"unhandled:\n{excerpt}")
+    ok = not (result["lost"] or result["duplicated"] or result["wrong"] or result["unhandled_count"])
     print("recordings {recordings}, faults {faults_total}, transitions {transitions}: lost {lost}, duplicated "
           "{duplicated}, wrong {wrong}".format(**result))
     return 0 if ok else 1

@@ -1,0 +1,92 @@
+"""SQLite under pressure: a busy database, a locked one, and a kill in the middle of writes."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from bot.platform.models import Status
+from bot.store import Store
+from tests.conftest import ALICE, until
+from tests.e2e.helpers import run, started, status_is
+
+
+async def test_a_briefly_locked_database_is_waited_for(linked):
+    rec = await started(linked, ALICE)
+    # Another process (a backup, an operator) holds the write lock for a second; its own thread here.
+    blocker = sqlite3.connect(linked.database, check_same_thread=False)
+    blocker.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(1.0, lambda: (blocker.execute("COMMIT"), blocker.close()))
+    release.start()
+    _, reply = await run(linked, ALICE, "pause", timeout=15)
+    release.join()
+    assert reply == "#1 paused."
+    await status_is(linked, rec.id, Status.PAUSED)
+
+
+async def test_a_database_locked_too_long_gives_a_clear_answer_and_changes_nothing(linked, monkeypatch):
+    rec = await started(linked, ALICE)
+    store = linked.runtime.store
+    store.conn.execute("PRAGMA busy_timeout = 200")  # shorter than recbot's 10 s, to see what follows
+    blocker = sqlite3.connect(linked.database)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        before = len(linked.slack.ephemeral_for(ALICE))
+        response = await linked.command(ALICE, "pause")
+        assert response.status_code == 200
+        reply = await until(lambda: linked.slack.ephemeral_for(ALICE)[before:], timeout=10, message="a reply")
+        assert "could not reach its database" in reply[0]["text"]
+        body = b'{"event":"meeting.started","meeting":{"id":"m"}}'
+        webhook = await linked.http.post(linked.webhook_url, content=body,
+                                         headers={"dyte-signature": linked.emulator.signer.sign(body)})
+        assert webhook.status_code == 503
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        store.conn.execute("PRAGMA busy_timeout = 10000")
+    assert store.recording(rec.id).status is Status.RECORDING
+    assert linked.emulator.platform.recordings[rec.id].status is Status.RECORDING
+
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    from bot.platform.models import Status
+    from bot.store import Store
+    store = Store(sys.argv[1])
+    for n in range(100000):
+        rid = f"r{n % 50}"
+        rec = store.recording(rid)
+        if rec is None:
+            store.add_recording(recording_id=rid, meeting_id="m", channel_id="C", status=Status.RECORDING,
+                                title="t", started_by="U", origin="slack", multi=True, at=time.time(),
+                                source="command")
+            continue
+        new = Status.PAUSED if rec.status is Status.RECORDING else Status.RECORDING
+        store.transition(rid, rec.status, new, at=time.time(), actor="U", source="command")
+        store.enqueue("thread", {"notice": "x"}, channel_id="C", recording_id=rid)
+        if n == 200:
+            print("writing", flush=True)
+""")
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.3, 0.7])
+def test_a_kill_during_writes_leaves_a_consistent_store(tmp_path, delay):
+    path = str(tmp_path / "kill.sqlite3")
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, path], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert proc.stdout.readline().strip() == "writing"
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store = Store(path)
+    assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    for row in store._all("SELECT id, status FROM recordings"):
+        last = store.ledger(row["id"])[-1]
+        assert last.status.value == row["status"]  # no transition half-applied
+    store.close()
