@@ -481,9 +481,12 @@ class Service:
             return
         for seen in found:
             if self.store.recording(seen.id) is None:
-                self._adopt(RecordingUpdate(recording_id=seen.id, meeting_id=link.meeting_id, status=seen.status,
-                                            session_id=seen.session_id, started_at=seen.started_at,
-                                            meeting_title=link.meeting_title))
+                try:
+                    self._adopt(RecordingUpdate(recording_id=seen.id, meeting_id=link.meeting_id, status=seen.status,
+                                                session_id=seen.session_id, started_at=seen.started_at,
+                                                meeting_title=link.meeting_title))
+                except RetryLater:  # another start of this meeting is in flight; its webhooks will tell
+                    continue
 
     async def _meeting_event(self, event: MeetingEvent) -> str:
         if event.kind not in ("ended", "left"):

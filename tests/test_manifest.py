@@ -56,7 +56,8 @@ def test_every_button_the_bot_shows_has_a_listener_and_the_reverse():
 def test_fewest_scopes_and_modes():
     http = yaml.safe_load((ROOT / "manifest.yml").read_text())
     socket = yaml.safe_load((ROOT / "manifest-socket.yml").read_text())
-    assert http["oauth_config"]["scopes"]["bot"] == ["commands", "chat:write", "users:read"]
+    assert http["oauth_config"]["scopes"]["bot"] == ["commands", "chat:write", "users:read", "channels:history",
+                                                     "groups:history"]
     assert http["settings"]["socket_mode_enabled"] is False and socket["settings"]["socket_mode_enabled"] is True
     assert "request_url" not in json.dumps(socket) and "url" not in socket["features"]["slash_commands"][0]
     assert socket["features"]["slash_commands"][0]["usage_hint"] == http["features"]["slash_commands"][0]["usage_hint"]

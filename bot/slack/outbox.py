@@ -6,9 +6,9 @@
 - About one message per second per channel (a small burst allowed); `Retry-After` is honoured;
   5xx and network errors retry with backoff; nothing is dropped.
 - A channel the bot has lost marks the link broken, keeps its rows aside and tells the linker.
-- After a restart, pending rows are sent; a row caught mid-send (`sending`) is sent again, since
-  Slack offers no idempotency key (the window is the few microseconds between Slack's answer and
-  the commit that records it).
+- After a restart, pending rows are sent exactly once: every post carries its row id in the message
+  metadata, and a row a crash caught mid-send is first looked for in its thread or channel (this
+  needs channels:history/groups:history; without them such a row is sent again).
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ class Outbox:
         self._blocked: dict[str, float] = {}  # channel (or "*") -> not before
         self._last_card: dict[str, float] = {}
         self._wake = asyncio.Event()
+        self._claimed: set[int] = set()  # rows this process has tried; other 'sending' rows predate a crash
+        self._lookups_allowed = True
         self.sent = 0
 
     def wake(self) -> None:
@@ -123,9 +125,17 @@ class Outbox:
 
     async def _send(self, row: OutboxRow, channel: str) -> bool:
         """Send one row; False when it must wait (rows after it in the same thread wait too)."""
+        interrupted = row.state == "sending" and row.id not in self._claimed
+        self._claimed.add(row.id)
         self.store.outbox_claim(row.id)
         try:
-            ts = await self._deliver(row)
+            ts = await self._find_sent(row) if interrupted else None
+            if ts is not None:
+                log.info("outbox row %s was sent before a restart; not sending it again", row.id)
+                if row.kind == "card" and row.recording_id:
+                    self.store.update_recording(row.recording_id, card_ts=ts)
+            else:
+                ts = await self._deliver(row)
         except SlackApiError as exc:
             self._slack_error(row, channel, exc)
             return False
@@ -187,6 +197,35 @@ class Outbox:
                 f"*{escape(link.meeting_title or link.meeting_id)}*. Invite it back with `/invite @recbot` "
                 "in that channel, then run any `/rec` command there: the kept updates will follow.")})
 
+    async def _find_sent(self, row: OutboxRow) -> str | None:
+        """Whether a post interrupted by a crash reached Slack: its row id is in the message metadata."""
+        if row.kind not in ("card", "thread", "channel") or not self._lookups_allowed:
+            return None
+        rec = self.store.recording(row.recording_id or "") if row.recording_id else None
+        channel = rec.channel_id if rec else row.channel_id
+        try:
+            if row.kind == "thread" and rec and rec.card_ts:
+                found = await self.client.conversations_replies(channel=channel, ts=rec.card_ts, limit=200,
+                                                                include_all_metadata=True)
+            else:
+                found = await self.client.conversations_history(channel=channel, limit=200,
+                                                                include_all_metadata=True)
+        except SlackApiError as exc:
+            if exc.response.get("error") == "missing_scope":
+                self._lookups_allowed = False
+                log.warning("without channels:history and groups:history recbot cannot tell whether a post "
+                            "interrupted by a restart went out; such posts are sent again")
+                return None
+            raise
+        for message in found.get("messages", []):
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("outbox_row") == str(row.id):
+                return message.get("ts")
+        return None
+
+    def _metadata(self, row: OutboxRow) -> dict[str, Any]:
+        return {"event_type": "recbot_outbox", "event_payload": {"outbox_row": str(row.id)}}
+
     async def _deliver(self, row: OutboxRow) -> str | None:
         p = row.payload
         if row.kind == "card":
@@ -199,7 +238,7 @@ class Outbox:
                 self._last_card[rec.id] = self.clock()
                 return rec.card_ts
             response = await self.client.chat_postMessage(channel=rec.channel_id, text=text, blocks=card_blocks,
-                                                          unfurl_links=False)
+                                                          unfurl_links=False, metadata=self._metadata(row))
             ts = response["ts"]
             self.store.update_recording(rec.id, card_ts=ts)
             self._last_card[rec.id] = self.clock()
@@ -209,7 +248,7 @@ class Outbox:
             assert rec is not None and rec.card_ts
             text, reply_blocks, broadcast = blocks.notice(p, rec, summarize(self.store.ledger(rec.id), self.clock()))
             kwargs: dict[str, Any] = {"channel": rec.channel_id, "thread_ts": rec.card_ts, "text": text,
-                                      "unfurl_links": False}
+                                      "unfurl_links": False, "metadata": self._metadata(row)}
             if reply_blocks:
                 kwargs["blocks"] = reply_blocks
             if broadcast:
@@ -218,7 +257,7 @@ class Outbox:
         if row.kind in ("channel", "dm"):
             target = row.channel_id or p["user"]
             return (await self.client.chat_postMessage(channel=target, text=p["text"], blocks=p.get("blocks"),
-                                                       unfurl_links=False))["ts"]
+                                                       unfurl_links=False, metadata=self._metadata(row)))["ts"]
         if row.kind == "home":
             links = self.store.links_of_user(p["user"])
             recs = self.store.active_in_channels(lk.channel_id for lk in links)

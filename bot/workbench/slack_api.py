@@ -53,6 +53,7 @@ class Message:
     user: str = BOT_USER
     edits: int = 0
     broadcast: bool = False
+    metadata: dict[str, Any] | None = None
 
 
 class FakeSlack:
@@ -144,8 +145,10 @@ class FakeSlack:
         if thread_ts and (channel, thread_ts) not in self.messages:
             return {"ok": False, "error": "thread_not_found"}
         ts = self._next_ts()
+        metadata = args.get("metadata")
         self.messages[(channel, ts)] = Message(channel, ts, args.get("text", ""), _blocks(args.get("blocks")),
-                                               thread_ts, broadcast=_truthy(args.get("reply_broadcast")))
+                                               thread_ts, broadcast=_truthy(args.get("reply_broadcast")),
+                                               metadata=json.loads(metadata) if isinstance(metadata, str) else metadata)
         return {"ok": True, "channel": channel, "ts": ts, "message": {"text": args.get("text", ""), "ts": ts}}
 
     def m_chat_update(self, args):
@@ -158,6 +161,18 @@ class FakeSlack:
         message.text, message.blocks = args.get("text", message.text), _blocks(args.get("blocks")) or message.blocks
         message.edits += 1
         return {"ok": True, "channel": key[0], "ts": key[1]}
+
+    def m_conversations_replies(self, args):
+        parent = self.messages.get((args.get("channel", ""), args.get("ts", "")))
+        if parent is None:
+            return {"ok": False, "error": "thread_not_found"}
+        return {"ok": True, "messages": [_api_message(m) for m in [parent, *self.thread(parent.channel, parent.ts)]]}
+
+    def m_conversations_history(self, args):
+        channel = args.get("channel", "")
+        if channel in self.not_member:
+            return {"ok": False, "error": "not_in_channel"}
+        return {"ok": True, "messages": [_api_message(m) for m in reversed(self.channel(channel))]}
 
     def m_views_publish(self, args):
         view = args.get("view")
@@ -206,6 +221,11 @@ async def _arguments(request: Request) -> dict[str, Any]:
         else:
             args.update(dict(parse_qsl(raw.decode(errors="replace"))))
     return args
+
+
+def _api_message(m: Message) -> dict[str, Any]:
+    return {"type": "message", "user": m.user, "ts": m.ts, "thread_ts": m.thread_ts, "text": m.text,
+            "metadata": m.metadata}
 
 
 def _blocks(value: Any) -> list[dict[str, Any]] | None:

@@ -2,8 +2,10 @@
 
 import asyncio
 import json
+import sqlite3
 import time
 
+import httpx
 import pytest
 
 from bot.emulator.delivery import Signer, render
@@ -47,8 +49,11 @@ async def test_webhook_route_refuses_forged_changed_unsigned_malformed_and_overs
         for _ in range(20):
             yield b" " * 65536
 
-    streamed = await linked.http.post(linked.webhook_url, content=chunks(), headers={"dyte-signature": "x"})
-    assert streamed.status_code == 413
+    try:  # refused with 413, or the connection closed on the sender while it is still sending
+        streamed = await linked.http.post(linked.webhook_url, content=chunks(), headers={"dyte-signature": "x"})
+        assert streamed.status_code == 413
+    except httpx.HTTPError:
+        pass
     stored = [bytes(r["body"]) for r in linked.runtime.store._all("SELECT body FROM deliveries")]
     assert body in stored and not any(b"DEAD" in b or b.startswith(b"[") or len(b) > 1024 * 1024 for b in stored)
 
@@ -232,3 +237,22 @@ async def test_thread_of_a_recording_paused_twice_matches_the_stitched_file(link
     assert summary.paused == pytest.approx(0.7, abs=0.15)
     blocks_text = json.dumps(final[0].blocks)
     assert blocks_text.count("recorded (") == 3 and blocks_text.count("paused (") == 2
+
+
+async def test_a_post_interrupted_by_a_crash_is_not_posted_twice(linked):
+    rec = await started(linked, ALICE)
+    await run(linked, BOB, "pause")
+    await until(lambda: count(thread_texts(linked, rec), "paused by") == 1)
+    await until(lambda: not linked.runtime.store.outbox_counts().get("pending"))
+    await linked.stop_bot()
+    # As if the process had died between Slack's answer and the commit: the rows look mid-send.
+    with sqlite3.connect(linked.database) as c:
+        c.execute("UPDATE outbox SET state = 'sending' WHERE kind IN ('card', 'thread') AND recording_id = ?",
+                  (rec.id,))
+    cards_before = len(linked.slack.channel(CHANNEL))
+    await linked.start_bot()
+    await until(lambda: not {"pending", "sending"} & set(linked.runtime.store.outbox_counts()), message="drained")
+    texts = thread_texts(linked, rec)
+    assert count(texts, "paused by") == 1 and count(texts, "requested by") == 1
+    assert len(linked.slack.channel(CHANNEL)) == cards_before
+    assert linked.slack.count("conversations.replies") >= 1
