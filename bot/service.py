@@ -290,6 +290,8 @@ class Service:
         async with self._locks[recording_id]:  # one action at a time per recording: double clicks queue here
             rec = self.store.recording(recording_id)
             assert rec is not None
+            if rec.last_news_at == 0.0:  # an earlier action's outcome is unknown: learn it first
+                rec = await self.refresh(rec.id) or rec
             if rec.status not in FITS[action]:
                 self._audit(actor, action, "refused", target=rec.id, detail=f"state {rec.status.value}")
                 return f"#{rec.handle} is {rec.status.value.lower()}, so there is nothing to {action}.", False
@@ -301,6 +303,8 @@ class Service:
                     result = await self.platform.get_recording(rec.id)
                 except PlatformError:
                     self._audit(actor, action, "error", target=rec.id, detail=exc.message)
+                    # Unknown outcome: the oldest news, so the reconciler asks first, and so does the next action.
+                    self.store.update_recording(rec.id, last_news_at=0.0)
                     return (platform_failure(f"{action} #{rec.handle}", exc) + " It may still happen: the card "
                             "will show what the platform does."), False
                 if result.status not in RESULT[action]:

@@ -401,7 +401,9 @@ class Store:
         with self.tx() as c:
             c.execute("UPDATE outbox SET state = 'sent', sent_at = ?, ts = ? WHERE id = ?", (self.clock(), ts, row_id))
 
-    def outbox_retry(self, row_id: int, at: float, error: str) -> None:
+    def outbox_retry(self, row_id: int, at: float, error: str, *, unsure: bool = False) -> None:
+        """Try the row again at `at`. An `unsure` row (it may have reached Slack before a crash) keeps the
+        state 'sending', so that even after another crash it is looked up before it is sent."""
         with self.tx() as c:
             # A card refresh that must wait merges with a newer pending one instead of duplicating it.
             row = c.execute("SELECT coalesce_key FROM outbox WHERE id = ?", (row_id,)).fetchone()
@@ -409,8 +411,8 @@ class Store:
                                             "AND id != ?", (row[0], row_id)).fetchone():
                 c.execute("UPDATE outbox SET state = 'merged', error = ? WHERE id = ?", (error, row_id))
             else:
-                c.execute("UPDATE outbox SET state = 'pending', next_at = ?, error = ? WHERE id = ?",
-                          (at, error, row_id))
+                c.execute("UPDATE outbox SET state = ?, next_at = ?, error = ? WHERE id = ?",
+                          ("sending" if unsure else "pending", at, error, row_id))
 
     def outbox_fail(self, row_id: int, error: str) -> None:
         with self.tx() as c:

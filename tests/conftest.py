@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,15 @@ async def linked(stack):
     await until(lambda: stack.runtime.store.link(CHANNEL), message="the link")
     stack.meeting_id = meeting
     return stack
+
+
+@contextlib.asynccontextmanager
+async def linked_stack(tmp_path, **kwargs):
+    """A stack built with `kwargs`, its channel linked by Alice to a meeting Ann has joined."""
+    async with make_stack(tmp_path, **kwargs) as stack:
+        meeting = await stack.new_meeting("m")
+        await stack.join(meeting, "Ann")
+        await stack.command(ALICE, f"link {meeting}")
+        await until(lambda: stack.runtime.store.link(CHANNEL), message="the link")
+        stack.meeting_id = meeting
+        yield stack

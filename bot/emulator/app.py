@@ -12,7 +12,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import random
 import re
 import time
 import uuid
@@ -26,6 +25,7 @@ from starlette.routing import Route
 
 from bot.emulator.delivery import Deliverer, Signer, WebhookFaults
 from bot.emulator.state import EmuError, Platform, Timing
+from bot.faults import Dice
 from bot.platform.models import Status, iso
 
 WEBHOOK_EVENTS = {"meeting.started", "meeting.ended", "meeting.participantJoined", "meeting.participantLeft",
@@ -43,26 +43,12 @@ class Credentials:
 
 
 @dataclass
-class ApiFaults:
-    """Faults on the REST API: the next N calls, or a share of all calls."""
+class ApiFaults(Dice):
+    """Faults on the REST API: modes "500", "429" and "hang" (the action is done, the answer comes late)."""
 
-    next_mode: str | None = None  # "500" | "429" | "hang"
-    next_count: int = 0
-    rates: dict[str, float] = field(default_factory=dict)
     hang_seconds: float = 5.0
     latency: float = 0.0  # added to every API answer (benchmarks: a slow platform)
     counts: dict[str, int] = field(default_factory=lambda: {"500": 0, "429": 0, "hang": 0})
-
-    def draw(self) -> str | None:
-        if self.next_count > 0 and self.next_mode:
-            self.next_count -= 1
-            return self.next_mode
-        roll = random.random()
-        for mode, rate in self.rates.items():
-            if roll < rate:
-                return mode
-            roll -= rate
-        return None
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

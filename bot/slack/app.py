@@ -99,6 +99,8 @@ def create_bolt_app(*, token: str, signing_secret: str | None, api_url: str, ser
                     socket_mode: bool = False) -> AsyncApp:
     client = AsyncWebClient(token=token, base_url=api_url)
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+    # Bolt's own client carries no token: each request's client gets it from `authorize` below.
+    bolt_client = AsyncWebClient(base_url=api_url, retry_handlers=list(client.retry_handlers))
     # Listeners ack, hand their slow part to `service.spawn`, and return; with process_before_response
     # Bolt answers Slack as soon as they return. (Bolt's other mode polls for the ack every 10 ms.)
     identity = Identity(client, token)
@@ -106,7 +108,7 @@ def create_bolt_app(*, token: str, signing_secret: str | None, api_url: str, ser
     async def authorize(enterprise_id: str | None = None, team_id: str | None = None) -> AuthorizeResult:
         return await identity.authorize(enterprise_id, team_id)  # Bolt passes arguments by parameter name
 
-    app = AsyncApp(client=client, signing_secret=signing_secret or "", process_before_response=True,
+    app = AsyncApp(client=bolt_client, signing_secret=signing_secret or "", process_before_response=True,
                    request_verification_enabled=not socket_mode, authorize=authorize)
     directory = Directory(client)
     if service.is_admin is None:

@@ -62,6 +62,7 @@ class Outbox:
         self._last_card: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._claimed: set[int] = set()  # rows this process has tried; other 'sending' rows predate a crash
+        self._unsure: set[int] = set()  # rows that may have reached Slack before a crash
         self._lookups_allowed = True
         self.sent = 0
 
@@ -125,11 +126,15 @@ class Outbox:
 
     async def _send(self, row: OutboxRow, channel: str) -> bool:
         """Send one row; False when it must wait (rows after it in the same thread wait too)."""
-        interrupted = row.state == "sending" and row.id not in self._claimed
+        if row.state == "sending" and row.id not in self._claimed:
+            self._unsure.add(row.id)  # caught mid-send by a crash: until looked up, it may be out already
         self._claimed.add(row.id)
         self.store.outbox_claim(row.id)
         try:
-            ts = await self._find_sent(row) if interrupted else None
+            ts = None
+            if row.id in self._unsure:
+                ts = await self._find_sent(row)  # a failed look-up raises: the row stays unsure
+                self._unsure.discard(row.id)
             if ts is not None:
                 log.info("outbox row %s was sent before a restart; not sending it again", row.id)
                 if row.kind == "card" and row.recording_id:
@@ -165,7 +170,7 @@ class Outbox:
             self.store.outbox_fail(row.id, f"response_url expired: {error}")
             return
         delay = min(self.max_backoff, 0.5 * 2 ** min(row.attempts, 7)) * random.uniform(1.0, 1.3)
-        self.store.outbox_retry(row.id, self.clock() + delay, error)
+        self.store.outbox_retry(row.id, self.clock() + delay, error, unsure=row.id in self._unsure)
 
     def _slack_error(self, row: OutboxRow, channel: str, exc: SlackApiError) -> None:
         response = exc.response
@@ -178,7 +183,7 @@ class Outbox:
                 retry_after = 1.0
             until = self.clock() + retry_after
             self._blocked[channel] = max(self._blocked.get(channel, 0.0), until)
-            self.store.outbox_retry(row.id, until, "ratelimited")
+            self.store.outbox_retry(row.id, until, "ratelimited", unsure=row.id in self._unsure)
         elif error in LOST_CHANNEL and row.channel_id:
             self._lost_channel(row.channel_id, error)
         elif status >= 500 or error in ("fatal_error", "internal_error", "service_unavailable", "request_timeout"):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,27 +19,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.faults import Dice
+
 BOT_USER = "U0RECBOT"
 
 
 @dataclass
-class SlackFaults:
-    next_mode: str | None = None  # "429" | "500"
-    next_count: int = 0
-    rates: dict[str, float] = field(default_factory=dict)
+class SlackFaults(Dice):
+    """Modes: "429" and "500"."""
+
     retry_after: int = 1
     counts: dict[str, int] = field(default_factory=lambda: {"429": 0, "500": 0})
-
-    def draw(self) -> str | None:
-        if self.next_count > 0 and self.next_mode:
-            self.next_count -= 1
-            return self.next_mode
-        roll = random.random()
-        for mode, rate in self.rates.items():
-            if roll < rate:
-                return mode
-            roll -= rate
-        return None
 
 
 @dataclass

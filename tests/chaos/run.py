@@ -148,17 +148,17 @@ class Driver:
             active = [r for r in known if r["status"] in ("INVOKED", "RECORDING", "PAUSED")]
             roll = self.rng.random()
             user = MEMBER if self.rng.random() < 0.2 else CONTROLLER
-            if (not active or roll < 0.1) and len(known) < budget and starts < 4 * budget:
+            if (not active or roll < 0.08) and len(known) < budget and starts < 8 * budget:
                 starts += 1
                 await self.command(CONTROLLER, channel, "start --multi" if active else "start")
-            elif active and roll < 0.55:
+            elif active and roll < 0.75:  # recordings live long, paused and resumed many times
                 target = self.rng.choice(active)
-                action = self.rng.choice(["pause", "pause", "resume", "resume", "stop"] if roll < 0.5 else ["stop"])
+                action = self.rng.choice(["pause", "resume"] * 12 + ["stop"])
                 if self.rng.random() < 0.5:
                     await self.click(user, channel, action, target["id"])
                 else:
                     await self.command(user, channel, action)
-            elif roll < 0.65:
+            elif roll < 0.8:
                 await self.command(user, channel, "status")
             elif active:
                 await self.command(CONTROLLER, channel, self.rng.choice(["pause", "resume", "pause for 3s"]))
@@ -253,7 +253,7 @@ def check(bot: Bot, platform: Platform, slack: dict, history: list[dict], state:
             if links == 0:
                 lost.append(f"{rec_id}: no link in its thread")
             elif links > 1:
-                duplicated.append(f"{rec_id}: link posted {links} times")
+                duplicated.append(f"{rec_id}: link posted {links} times; thread: {thread}")
         done = transitions.get(rec_id, [])
         performed = {"paused": done.count("PAUSED"),
                      "resumed": sum(1 for a, b in itertools.pairwise(done) if a == "PAUSED" and b == "RECORDING"),
@@ -309,7 +309,7 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
             stop_bursts = asyncio.Event()
             bursts = asyncio.create_task(rate_limit_bursts(http, platform, stop_bursts))
             per_channel = [recordings // channels + (1 if i < recordings % channels else 0) for i in range(channels)]
-            plays = [asyncio.create_task(driver.play(c, n, n * 30)) for c, n in zip(names, per_channel, strict=True)]
+            plays = [asyncio.create_task(driver.play(c, n, n * 55)) for c, n in zip(names, per_channel, strict=True)]
             for _k in range(kills):  # SIGKILL at random points of the random phase
                 await asyncio.sleep(rng.uniform(6, 14))
                 bot.kill()
@@ -355,9 +355,12 @@ def main() -> int:
     parser.add_argument("--channels", type=int, default=20)
     parser.add_argument("--kills", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", help="folder for the logs and database (default: a new temporary one)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        result = asyncio.run(chaos(args.recordings, args.channels, args.kills, args.seed, folder))
+    folder = args.keep or tempfile.mkdtemp(prefix="recbot-chaos-")
+    os.makedirs(folder, exist_ok=True)
+    result = asyncio.run(chaos(args.recordings, args.channels, args.kills, args.seed, folder))
+    print(f"logs and the bot's database: {folder}")
     details = result.pop("details")
     print(json.dumps(result, indent=2))
     for kind in ("lost", "duplicated", "wrong"):

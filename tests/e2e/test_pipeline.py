@@ -13,7 +13,7 @@ from bot.emulator.media import wav_duration
 from bot.ledger import summarize
 from bot.platform.models import Status
 from bot.web import Options
-from tests.conftest import ALICE, BOB, CHANNEL, make_stack, until
+from tests.conftest import ALICE, BOB, CHANNEL, linked_stack, until
 from tests.e2e.helpers import card_of, run, started, status_is, thread_texts
 
 
@@ -124,12 +124,7 @@ async def test_a_reordered_pair_leaves_the_right_final_state(linked):
 
 async def test_a_dropped_webhook_is_repaired_by_the_reconciler(tmp_path):
     options = Options(outbox_rate=50, outbox_burst=50, card_interval=0.05, reconcile_tick=0.2)
-    async with make_stack(tmp_path, options=options, env={"REC_RECONCILE_AFTER": "1s"}) as s:
-        meeting = await s.new_meeting("m")
-        await s.join(meeting, "Ann")
-        await s.command(ALICE, f"link {meeting}")
-        await until(lambda: s.runtime.store.link(CHANNEL))
-        s.meeting_id = meeting
+    async with linked_stack(tmp_path, options=options, env={"REC_RECONCILE_AFTER": "1s"}) as s:
         rec = await started(s, ALICE)
         s.emulator.webhook_faults.drop_next = 1000
         s.emulator.platform.act(time.time(), rec.id, "stop")  # from the meeting; every webhook lost
@@ -250,8 +245,10 @@ async def test_a_post_interrupted_by_a_crash_is_not_posted_twice(linked):
         c.execute("UPDATE outbox SET state = 'sending' WHERE kind IN ('card', 'thread') AND recording_id = ?",
                   (rec.id,))
     cards_before = len(linked.slack.channel(CHANNEL))
+    linked.slack.faults.next_mode, linked.slack.faults.next_count = "429", 2  # the look-ups are refused first
     await linked.start_bot()
-    await until(lambda: not {"pending", "sending"} & set(linked.runtime.store.outbox_counts()), message="drained")
+    await until(lambda: not {"pending", "sending"} & set(linked.runtime.store.outbox_counts()), timeout=10,
+                message="drained")
     texts = thread_texts(linked, rec)
     assert count(texts, "paused by") == 1 and count(texts, "requested by") == 1
     assert len(linked.slack.channel(CHANNEL)) == cards_before

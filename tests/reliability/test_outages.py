@@ -5,7 +5,7 @@ import time
 
 from bot.platform.models import Status
 from bot.web import Options
-from tests.conftest import ALICE, BOB, CHANNEL, make_stack, until
+from tests.conftest import ALICE, BOB, linked_stack, until
 from tests.e2e.helpers import card_of, run, started, status_is, thread_texts
 
 
@@ -13,12 +13,7 @@ async def test_slack_unreachable_then_back_drains_in_order_coalesced_nothing_los
     """Slack is down (connection refused) while the meeting goes on; the outage here lasts seconds, not
     10 minutes: the outbox's backoff is capped at 1 s for the test instead of 60 s."""
     options = Options(outbox_rate=50, outbox_burst=50, card_interval=0.05, max_backoff=1.0)
-    async with make_stack(tmp_path, options=options) as s:
-        meeting = await s.new_meeting("m")
-        await s.join(meeting, "Ann")
-        await s.command(ALICE, f"link {meeting}")
-        await until(lambda: s.runtime.store.link(CHANNEL))
-        s.meeting_id = meeting
+    async with linked_stack(tmp_path, options=options) as s:
         rec = await started(s, ALICE)
         await until(lambda: len(thread_texts(s, rec)) >= 2)
         edits_before = card_of(s, rec).edits

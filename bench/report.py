@@ -1,0 +1,54 @@
+"""`python -m bench.report`: put the figures of bench/results.json into the README's Performance table."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MARK = re.compile(r"<!-- bench-table -->.*?(?=\n\n!\[)", re.S)
+
+
+def table(r: dict) -> str:
+    a, t, i, c, s, b = (r[k] for k in ("ack", "throughput", "ingest", "card", "scale", "budget"))
+    yes = {True: "met", False: "**missed**"}
+    rows = [
+        ("Ack, 200 `/rec` commands/s for 20 s, platform answering in 800 ms",
+         f"recbot p50 {a['recbot_p50_ms']:.1f} ms, p99 {a['recbot_p99_ms']:.1f} ms; naive peer p50 "
+         f"{a['naive_p50_ms']:.0f} ms, p99 {a['naive_p99_ms']:.0f} ms of those it acked, "
+         f"{a['naive_errors']} of {a['rate'] * a['seconds']} not acked", "p99 < 30 ms, ≥ 25× lower",
+         f"{a['p99_ratio']:.0f}× lower; {yes[a['met']]}"),
+        ("`/rec status` throughput", f"{t['recbot_rps']:.0f}/s vs a bare Bolt app {t['bare_bolt_rps']:.0f}/s",
+         "≥ 70% of the bare app", f"{t['share']:.0%}; {yes[t['met']]}"),
+        ("Webhook ingest (verified, stored durably, 2xx)",
+         f"{i['recbot_per_s']:.0f}/s, p99 {i['recbot_p99_ms']:.0f} ms vs bare Starlette {i['bare_per_s']:.0f}/s",
+         "≥ 60% of bare Starlette", f"{i['share']:.0%}; {yes[i['met']]}"),
+        ("Webhook to card edit, Slack healthy", f"p50 {c['p50_ms']:.1f} ms, p99 {c['p99_ms']:.1f} ms "
+         f"({c['samples']} changes)", "p99 < 250 ms", yes[c["met"]]),
+        ("Burst: 50 status events of one recording in 1 s", f"{c['burst_card_edits']} card edits, final state "
+         f"{'right' if c['burst_final_right'] else 'WRONG'} ({c['burst_final_card']})", "≤ 3 edits, final right",
+         yes[c["met"]]),
+        (f"Scale: {s['channels']:,} channels, {s['active_recordings']:,} active, {s['ledger_rows']:,} ledger rows",
+         f"status handler p50 {s['status_p50_ms']:.2f} ms, p99 {s['status_p99_ms']:.2f} ms; {s['rss_mb']:.0f} MB "
+         f"resident; database {s['database_mb']:.0f} MB", "p99 < 20 ms, < 200 MB", yes[s["met"]]),
+        (f"Reconciler with {b['active_recordings']:,} active recordings", f"{b['per_minute']:.0f} platform "
+         f"requests/min", "≤ 50% of 2,000/min", f"{b['share']:.0%}; {yes[b['met']]}"),
+    ]
+    m = r["machine"]
+    head = (f"<!-- bench-table -->\nRun {r['when']} on {m['cores']} cores, Python {m['python']} ({m['system']}).\n\n"
+            "| what | measured | goal | |\n|---|---|---|---|\n")
+    return head + "\n".join(f"| {w} | {x} | {g} | {v} |" for w, x, g, v in rows)
+
+
+def main() -> None:
+    results = json.loads((ROOT / "bench" / "results.json").read_text())
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if not MARK.search(text):
+        raise SystemExit("README.md has no <!-- bench-table --> marker")
+    readme.write_text(MARK.sub(lambda _: table(results), text, count=1))
+
+
+if __name__ == "__main__":
+    main()
