@@ -336,6 +336,7 @@ class Service:
     def _apply(self, rec: Rec, seen: Recording | RecordingUpdate, *, actor: str | None, source: str,
                reason: str | None = None, until: float | None = None) -> bool:
         """Move `rec` to what the platform reports, if that is forward. Returns whether it moved."""
+        rec = self.store.recording(rec.id) or rec  # the caller's copy may predate a slow platform call
         new, cur = seen.status, rec.status
         if new is cur or new.rank < cur.rank:
             self.store.update_recording(rec.id, last_news_at=self.clock())
@@ -353,6 +354,8 @@ class Service:
             if self._apply(rec, step, actor=actor, source=source, reason=reason):
                 rec = self.store.recording(rec.id) or rec
                 cur = rec.status
+        if new is cur or new.rank < cur.rank:  # the steps above may have got there already
+            return False
         now = self.clock()
         at = now
         if new is Status.RECORDING and cur is Status.INVOKED and seen.started_at:

@@ -311,6 +311,8 @@ class Store:
 
         `action` (a phrase such as "paused" or "stopped automatically: everyone left") becomes the
         card's "last action" together with `actor`; without it both stay as they were."""
+        if expected is new:  # not a transition: `… WHERE status = ?` would match and log it twice
+            return False
         now = self.clock()
         sets = ", ".join(f"{k} = ?" for k in fields)
         with self.tx() as c:

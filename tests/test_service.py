@@ -220,3 +220,18 @@ async def test_reconcile_is_budgeted_and_oldest_first(world):
     assert await w.service.reconcile(2) == 1  # the third; the two fresh ones are not due
     assert await w.service.reconcile(2) == 0
     assert all(w.store.recording(r.id).status is Status.RECORDING for r in recs)
+
+
+async def test_a_stale_copy_never_moves_a_recording_twice(world):
+    """An action holding a copy from before a slow platform call, while the reconciler moved on."""
+    w = world
+    rec = await recording(w)
+    stale = rec  # taken while it was INVOKED, before the platform call that followed
+    assert stale.status is Status.INVOKED
+    uploaded = RecordingUpdate(rec.id, w.meeting, Status.UPLOADED, download_url="https://f/x.wav",
+                               started_at=w.clock.now - 10, stopped_at=w.clock.now)
+    assert w.service._apply(stale, uploaded, actor=None, source="reconciler")
+    entries, notices_before = len(w.store.ledger(rec.id)), len(notices(w, rec.id))
+    assert not w.service._apply(stale, uploaded, actor="U0ALICE", source="command")
+    assert len(w.store.ledger(rec.id)) == entries and len(notices(w, rec.id)) == notices_before
+    assert not w.store.transition(rec.id, Status.UPLOADED, Status.UPLOADED, at=0, actor=None, source="x")
