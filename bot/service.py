@@ -650,9 +650,6 @@ class Service:
             return Reply(f"<@{cmd.user_id}> can now start, resume and stop recordings in this channel.")
         return Reply(f"<@{cmd.user_id}> can no longer take recording actions in this channel, pausing included.")
 
-    def summary(self, rec: Rec) -> Summary:
-        return summarize(self.store.ledger(rec.id), self.clock())
-
 
 def last_action(cur: Status, new: Status, actor: str | None, source: str, reason: str | None) -> str | None:
     """What the card shows as the last action, or None when this change is no one's action."""

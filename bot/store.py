@@ -458,10 +458,6 @@ class Store:
         rows = self._all("SELECT * FROM timers WHERE done = 0 AND due_at <= ? ORDER BY due_at", now)
         return [{**r, "payload": json.loads(r["payload"])} for r in rows]
 
-    def next_timer_at(self) -> float | None:
-        row = self._one("SELECT MIN(due_at) AS at FROM timers WHERE done = 0")
-        return row["at"] if row else None
-
     def finish_timer(self, timer_id: int) -> bool:
         with self.tx() as c:
             return c.execute("UPDATE timers SET done = 1 WHERE id = ? AND done = 0", (timer_id,)).rowcount > 0

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -44,7 +44,6 @@ class Options:
     start_workers: bool = True
     platform: PlatformClient | None = None
     webhook_key: RSAPublicKey | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class Runtime:

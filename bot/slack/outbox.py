@@ -64,7 +64,6 @@ class Outbox:
         self._claimed: set[int] = set()  # rows this process has tried; other 'sending' rows predate a crash
         self._unsure: set[int] = set()  # rows that may have reached Slack before a crash
         self._lookups_allowed = True
-        self.sent = 0
 
     def wake(self) -> None:
         self._wake.set()
@@ -158,7 +157,6 @@ class Outbox:
             self._retry(row, f"unexpected: {type(exc).__name__}")
             return False
         self.store.outbox_done(row.id, ts=ts)
-        self.sent += 1
         if row.kind in ("card", "thread", "channel") and row.channel_id:
             link = self.store.link(row.channel_id)
             if link and link.broken_reason:  # recbot is back in the channel

@@ -359,7 +359,7 @@ def main() -> int:
     args = parser.parse_args()
     folder = args.keep or tempfile.mkdtemp(prefix="recbot-chaos-")
     os.makedirs(folder, exist_ok=True)
-    result = asyncio.run(chaos(args.recordings, args.channels, args.kills, args.seed, folder))
+    result = asyncio.run(chaos(args.recordings, args.channels, args.kills, args.seed, folder, timeout=900))
     print(f"logs and the bot's database: {folder}")
     details = result.pop("details")
     print(json.dumps(result, indent=2))

@@ -97,8 +97,9 @@ function render() {
     const thread = open ? `<div class="thread">${m.replies.map((r) => renderMessage(r)).join("")}</div>` : "";
     return renderMessage(m, { extra: toggle + thread });
   });
+  const broadcasts = state.broadcasts.map((m) => renderMessage(m, { extra: `<div class="only muted small">replied to a thread, also sent to the channel</div>` }));
   const dms = state.dms.map((m) => renderMessage(m, { cls: "ephemeral", extra: `<div class="only">Direct message to you</div>` }));
-  $("messages").innerHTML = msgs.join("") + dms.join("") ||
+  $("messages").innerHTML = msgs.join("") + broadcasts.join("") + dms.join("") ||
     `<p class="muted">No messages yet. Type <code>/rec start</code> below.</p>`;
   $("ephemeral").innerHTML = state.ephemeral.map((e) =>
     `<div class="msg ephemeral"><div class="only">👁 Only visible to you</div>${e.blocks ? renderBlocks(e.blocks) : mrkdwn(e.text)}</div>`).join("");
