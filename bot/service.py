@@ -33,8 +33,8 @@ FITS = {"pause": (Status.RECORDING,), "resume": (Status.PAUSED,),
 VERB = {"pause": "paused", "resume": "resumed", "stop": "stopped"}
 RESULT = {"pause": (Status.PAUSED,), "resume": (Status.RECORDING,), "stop": (Status.UPLOADING, Status.UPLOADED)}
 CONTROLLER_ONLY = {"link", "unlink", "new", "start", "resume", "stop", "allow", "deny", "refresh_link"}
-PRIVACY_ACTIONS = {"pause", "snooze"}
-READ_ONLY = {"help", "status", "history", "who"}  # they can only keep something off the record: anyone may
+PRIVACY_ACTIONS = {"pause", "snooze"}  # they can only keep something off the record: anyone may
+READ_ONLY = {"help", "status", "history", "who"}  # answered from the store alone; change nothing
 PAUSE_TIMERS = ("resume", "heads_up", "pause_reminder", "ended_paused")
 TIME_LIMIT = 86400.0
 

@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.service import Actor, Reply, Service
+from bot.service import READ_ONLY, Actor, Reply, Service
 from bot.slack import blocks
 from bot.slack.grammar import USAGE, UsageError, parse
 from bot.store import Store
@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 BUSY = (":warning: recbot could not reach its database (it is busy or locked), so it did nothing. "
         "Try again in a moment; if it persists, tell whoever runs recbot.")
 BUTTON_ACTIONS = re.compile(r"^rec_(pause|resume|stop|refresh_link|snooze)$")
-READ_ONLY = {"status", "history", "who"}
 WORKING = {"link": ":link: Checking the meeting…", "new": ":sparkles: Creating a meeting…",
            "start": ":hourglass_flowing_sand: Starting the recording…", "pause": ":double_vertical_bar: Pausing…",
            "resume": ":arrow_forward: Resuming…", "stop": ":black_square_for_stop: Stopping…"}

@@ -47,7 +47,7 @@ async def _run(host: str, port: int, database: str) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
+        with contextlib.suppress(NotImplementedError):  # Windows' loop has no signal handlers; Ctrl-C still ends
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("stopping…", flush=True)
