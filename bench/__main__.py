@@ -209,7 +209,7 @@ def webhook_ingest(folder: str, quick: bool) -> dict:
 
 async def webhook_to_card(folder: str, quick: bool) -> dict:
     """In one process: the loopback Stack with production outbox settings."""
-    from bot.platform.models import Status
+    from bot.models import Status
     from bot.web import Options
     from bot.workbench.stack import Stack
 
@@ -292,8 +292,8 @@ async def platform_budget(folder: str, quick: bool) -> dict:
     from bot.config import Guardrails
     from bot.emulator.app import Emulator
     from bot.emulator.state import Timing
+    from bot.models import Status
     from bot.platform.client import PlatformClient
-    from bot.platform.models import Status
     from bot.service import Service
     from bot.store import Store
     from bot.workers import Workers

@@ -17,7 +17,8 @@ def fill(path: str, channels: int, active: int, ledger_rows: int) -> None:
     now = time.time()
     per_recording = 20
     finished = max(0, ledger_rows // per_recording - active)
-    with store.tx() as c:
+    c = store.db.conn
+    with store.transaction():
         c.executemany("INSERT INTO links VALUES (?, 'T1', ?, ?, 'U1', ?, NULL)",
                       ((f"C{i:06d}", f"M{i:06d}", f"Meeting {i}", now) for i in range(channels)))
         rows, ledger = [], []
@@ -37,15 +38,15 @@ def fill(path: str, channels: int, active: int, ledger_rows: int) -> None:
         c.executemany("INSERT INTO recordings (id, meeting_id, channel_id, handle, status, meeting_title, started_by, "
                       "origin, created_at, updated_at, last_news_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         c.executemany("INSERT INTO ledger (recording_id, status, at, actor, source) VALUES (?, ?, ?, ?, ?)", ledger)
-    store.conn.execute("VACUUM")
+    store.db.execute("VACUUM")
     store.close()
 
 
 async def measure(path: str, active: int) -> dict:
+    from bot.models import Actor, Command
     from bot.platform.client import PlatformClient
-    from bot.service import Actor, Service
-    from bot.slack.app import render_reply
-    from bot.slack.grammar import Command
+    from bot.service import Service
+    from bot.slack.replies import render
 
     store = Store(path)
     service = Service(store, PlatformClient("dyte", "http://127.0.0.1:9/v2", org_id="o", api_key="k"))
@@ -54,7 +55,7 @@ async def measure(path: str, active: int) -> dict:
     for i in range(3000):
         channel = f"C{random.randrange(active):06d}" if i % 2 else f"C{random.randrange(active, active * 10):06d}"
         began = time.perf_counter()
-        render_reply(await service.handle(Actor("U1", channel, "T1"), status))
+        render(await service.commands.handle(Actor("U1", channel, "T1"), status))
         latencies.append((time.perf_counter() - began) * 1000)
     latencies.sort()
     rss_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS"))

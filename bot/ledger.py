@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bot.platform.models import Status
-from bot.store import LedgerEntry
+from bot.models import LedgerEntry, Status
 
 
 @dataclass(frozen=True)
@@ -62,3 +61,11 @@ def clock_text(seconds: float) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def duration_text(seconds: float | None) -> str:
+    """`1h30m`, `10m`, `45s`."""
+    seconds = int(seconds or 0)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v) or "0s"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass
 
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,8 +24,11 @@ from bot.platform.client import PlatformClient
 from bot.platform.webhooks import MAX_BODY, SignatureError, WebhookParseError, fetch_public_key, parse_event, verify
 from bot.service import Service
 from bot.slack.app import create_bolt_app
+from bot.slack.door import Door
+from bot.slack.identity import Directory
 from bot.slack.outbox import Outbox
-from bot.store import Store
+from bot.store import Store, StoreBusy
+from bot.tasks import Tasks
 from bot.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -56,13 +59,15 @@ class Runtime:
         self.platform = o.platform or PlatformClient.from_settings(settings)
         self.webhook_key: RSAPublicKey | None = o.webhook_key or settings.webhook_public_key
         slack = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+        slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
         self.outbox = Outbox(self.store, slack, clock=o.clock, per_channel_rate=o.outbox_rate, burst=o.outbox_burst,
                              card_interval=o.card_interval, max_backoff=o.max_backoff)
+        self.tasks = Tasks()
         self.service = Service(self.store, self.platform, guard=settings.guardrails, clock=o.clock,
-                               on_write=self.outbox.wake)
-        self.bolt = create_bolt_app(token=settings.slack_bot_token, signing_secret=settings.slack_signing_secret,
-                                    api_url=settings.slack_api_url, service=self.service, store=self.store,
-                                    socket_mode=settings.socket_mode)
+                               is_admin=Directory(slack).is_admin, on_write=self.outbox.wake, tasks=self.tasks)
+        self.bolt = create_bolt_app(client=slack, token=settings.slack_bot_token,
+                                    signing_secret=settings.slack_signing_secret,
+                                    door=Door(self.service, self.outbox, self.tasks), socket_mode=settings.socket_mode)
         self.workers = Workers(self.service, self.store, reconcile_tick=o.reconcile_tick)
         self._tasks: list[asyncio.Task] = []
         self.socket_handler = None
@@ -82,7 +87,7 @@ class Runtime:
     async def stop(self) -> None:
         if self.socket_handler is not None:
             await self.socket_handler.close_async()
-        if not await self.service.wait_idle(timeout=15.0):
+        if not await self.tasks.wait_idle(timeout=15.0):
             log.warning("stopping with Slack requests still in progress")
         await self.workers.stop()
         for task in self._tasks:
@@ -128,9 +133,9 @@ class Runtime:
         except WebhookParseError as exc:
             return _json(400, f"not a webhook: {exc}")
         try:
-            seen = self.store.add_delivery(delivery_id=delivery.delivery_id, body_hash=delivery.body_hash,
-                                           flavour=delivery.flavour, webhook_id=delivery.webhook_id, body=bytes(body))
-        except sqlite3.OperationalError as exc:  # locked or busy past the timeout: the platform will retry
+            seen = self.store.deliveries.add(delivery_id=delivery.delivery_id, body_hash=delivery.body_hash,
+                                             flavour=delivery.flavour, webhook_id=delivery.webhook_id, body=bytes(body))
+        except StoreBusy as exc:  # locked or busy past the timeout: the platform will retry
             log.error("could not store a webhook delivery: %s", exc)
             return _json(503, "storage is busy; retry")
         if seen != "same-id":
@@ -143,7 +148,7 @@ class Runtime:
                 "schema_version": self.store.schema_version() if ok else None,
                 "socket_mode": self.settings.socket_mode, "webhook_key_loaded": self.webhook_key is not None}
         if ok:
-            body["outbox"] = self.store.outbox_counts()
+            body["outbox"] = self.store.outbox.counts()
         if self.socket_handler is not None:
             body["socket_connected"] = bool(await self.socket_handler.client.is_connected())
         return JSONResponse(body, status_code=200 if ok else 503)

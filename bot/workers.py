@@ -25,7 +25,7 @@ class Workers:
 
     def start(self) -> None:
         self.tasks = [asyncio.create_task(self._forever(self.process_deliveries, self._deliveries, 1.0)),
-                      asyncio.create_task(self._forever(self.service.run_due_timers, None, self.timer_tick)),
+                      asyncio.create_task(self._forever(self.service.guards.run_due_timers, None, self.timer_tick)),
                       asyncio.create_task(self._reconcile_forever())]
 
     async def stop(self) -> None:
@@ -53,12 +53,12 @@ class Workers:
         """Apply stored deliveries in the order they arrived; returns how many were finished."""
         finished = 0
         while True:
-            rows = self.store.pending_deliveries(limit=100)
+            rows = self.store.deliveries.pending(limit=100)
             if not rows:
                 return finished
             for row in rows:
                 try:
-                    outcome = await self.service.apply_event(parse_event(bytes(row["body"])))
+                    outcome = await self.service.news.apply_event(parse_event(bytes(row["body"])))
                 except RetryLater:
                     await asyncio.sleep(0.05)
                     return finished  # keep the order: try again from this one
@@ -67,7 +67,7 @@ class Workers:
                 except Exception as exc:
                     log.exception("could not apply webhook delivery %s", row["id"])
                     outcome = f"error: {type(exc).__name__}"
-                self.store.finish_delivery(row["id"], outcome)
+                self.store.deliveries.finish(row["id"], outcome)
                 finished += 1
 
     def budget_per_tick(self) -> float:
@@ -83,7 +83,7 @@ class Workers:
             tokens = min(tokens + self.budget_per_tick(), self.budget_per_tick() + 1)
             try:
                 limit = int(tokens)
-                checked = await self.service.reconcile(limit, older_than=started)
+                checked = await self.service.guards.reconcile(limit, older_than=started)
                 self.reconciled += checked
                 tokens -= checked
                 if checked < limit:

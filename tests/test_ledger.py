@@ -1,8 +1,8 @@
 """The segment ledger's arithmetic, no mocks."""
 
 from bot.ledger import clock_text, summarize
-from bot.platform.models import Status as S
-from bot.store import LedgerEntry
+from bot.models import LedgerEntry
+from bot.models import Status as S
 
 
 def e(status, at, actor=None, source="command", reason=None):

@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 import yaml
 
-from bot.slack.app import BUTTON_ACTIONS
+from bot.slack.actions import BUTTON_ACTIONS
 from bot.slack.blocks import BUTTONS, LABEL
 from tests.conftest import shared_spec
 
@@ -32,8 +32,8 @@ def test_a_broken_manifest_is_caught():
 
 
 def listened_to():
-    source = (ROOT / "bot" / "slack" / "app.py").read_text()
-    return set(re.findall(r'@app\.command\("([^"]+)"\)', source)), set(re.findall(r'@app\.event\("([^"]+)"\)', source))
+    source = "\n".join(p.read_text() for p in (ROOT / "bot" / "slack").glob("*.py"))
+    return set(re.findall(r'app\.command\("([^"]+)"\)', source)), set(re.findall(r'app\.event\("([^"]+)"\)', source))
 
 
 @pytest.mark.parametrize("name", MANIFESTS)

@@ -7,10 +7,12 @@ import time
 import pytest
 
 from bot.config import Guardrails
-from bot.platform.models import Status
+from bot.models import Actor, Status
 from bot.platform.webhooks import MeetingEvent, RecordingUpdate
-from bot.service import Actor, Service
+from bot.service import Service
+from bot.service.transitions import News, decide
 from bot.slack.grammar import parse
+from bot.slack.replies import text_of
 from bot.store import Store
 from tests.conftest import client_for
 
@@ -38,7 +40,7 @@ async def world(tmp_path, emulator):
     service = Service(store, platform, guard=Guardrails(), clock=clock)
     meeting = emulator.platform.create_meeting(time.time(), "Sync")
     emulator.platform.join(time.time(), meeting.id, "Ann")
-    assert (await service.handle(ALICE, parse(f"link {meeting.id}"))).ok
+    assert (await service.commands.handle(ALICE, parse(f"link {meeting.id}"))).ok
     world = type("World", (), {"clock": clock, "store": store, "service": service, "emulator": emulator,
                                "meeting": meeting.id, "platform": platform, "path": str(tmp_path / "db.sqlite3")})
     yield world
@@ -47,17 +49,17 @@ async def world(tmp_path, emulator):
 
 
 async def recording(w):
-    reply = await w.service.handle(ALICE, parse("start"))
-    assert reply.ok, reply.text
+    reply = await w.service.commands.handle(ALICE, parse("start"))
+    assert reply.ok, text_of(reply)
     (rec,) = w.store.recordings_of_meeting(w.meeting)
     await asyncio.sleep(0.05)
-    await w.service.refresh(rec.id)
+    await w.service.truth.refresh(rec.id)
     assert w.store.recording(rec.id).status is Status.RECORDING
     return rec
 
 
 def notices(w, rec_id):
-    rows = w.store._all("SELECT payload FROM outbox WHERE kind = 'thread' AND recording_id = ? ORDER BY id", rec_id)
+    rows = w.store.db.all("SELECT payload FROM outbox WHERE kind = 'thread' AND recording_id = ? ORDER BY id", rec_id)
     return [json.loads(r["payload"]) for r in rows]
 
 
@@ -68,39 +70,39 @@ def kinds(w, rec_id):
 async def test_paused_too_long_reminds_and_repeats_until_resumed(world):
     w = world
     rec = await recording(w)
-    await w.service.handle(BOB, parse("pause"))
+    await w.service.commands.handle(BOB, parse("pause"))
     w.clock.advance(599)
-    assert await w.service.run_due_timers() == 0
+    assert await w.service.guards.run_due_timers() == 0
     w.clock.advance(1)
-    assert await w.service.run_due_timers() == 1
+    assert await w.service.guards.run_due_timers() == 1
     reminder = notices(w, rec.id)[-1]
     assert reminder["notice"] == "pause_reminder" and reminder["paused_by"] == "U0BOB"
     w.clock.advance(1799)
-    assert await w.service.run_due_timers() == 0
+    assert await w.service.guards.run_due_timers() == 0
     w.clock.advance(1)
-    assert await w.service.run_due_timers() == 1
+    assert await w.service.guards.run_due_timers() == 1
     assert kinds(w, rec.id).count("pause_reminder") == 2
-    reply = await w.service.press(BOB, "snooze", rec.id)
-    assert "remind you again in 30m" in reply.text
-    await w.service.handle(ALICE, parse("resume"))
+    reply = await w.service.actions.press(BOB, "snooze", rec.id)
+    assert "remind you again in 30m" in text_of(reply)
+    await w.service.commands.handle(ALICE, parse("resume"))
     w.clock.advance(7200)
-    assert await w.service.run_due_timers() == 0
+    assert await w.service.guards.run_due_timers() == 0
     assert kinds(w, rec.id).count("pause_reminder") == 2
 
 
 async def test_timed_pause_gives_a_heads_up_then_resumes_by_itself(world):
     w = world
     rec = await recording(w)
-    reply = await w.service.handle(BOB, parse("pause for 10m"))
-    assert reply.text == "#1 paused for 10m; it resumes by itself."
+    reply = await w.service.commands.handle(BOB, parse("pause for 10m"))
+    assert text_of(reply) == "#1 paused for 10m; it resumes by itself."
     w.clock.advance(569)
-    await w.service.run_due_timers()
+    await w.service.guards.run_due_timers()
     assert "heads_up" not in kinds(w, rec.id)
     w.clock.advance(1)
-    await w.service.run_due_timers()
+    await w.service.guards.run_due_timers()
     assert kinds(w, rec.id)[-1] == "heads_up"
     w.clock.advance(30)
-    await w.service.run_due_timers()
+    await w.service.guards.run_due_timers()
     assert w.store.recording(rec.id).status is Status.RECORDING
     assert w.emulator.platform.recordings[rec.id].status is Status.RECORDING
     resumed = notices(w, rec.id)[-1]
@@ -111,29 +113,29 @@ async def test_timed_pause_gives_a_heads_up_then_resumes_by_itself(world):
 async def test_resuming_early_cancels_the_timed_resume(world):
     w = world
     rec = await recording(w)
-    await w.service.handle(BOB, parse("pause for 1m"))
-    await w.service.handle(ALICE, parse("resume"))
-    await w.service.handle(BOB, parse("pause"))
+    await w.service.commands.handle(BOB, parse("pause for 1m"))
+    await w.service.commands.handle(ALICE, parse("resume"))
+    await w.service.commands.handle(BOB, parse("pause"))
     w.clock.advance(61)
-    await w.service.run_due_timers()
+    await w.service.guards.run_due_timers()
     assert w.store.recording(rec.id).status is Status.PAUSED  # the old timer did not resume the new pause
 
 
 async def test_meeting_ended_while_paused_reminds_then_stops_after_the_grace(world):
     w = world
     rec = await recording(w)
-    await w.service.handle(BOB, parse("pause"))
-    outcome = await w.service.apply_event(MeetingEvent("ended", w.meeting, reason="HOST_ENDED_MEETING"))
+    await w.service.commands.handle(BOB, parse("pause"))
+    outcome = await w.service.news.apply_event(MeetingEvent("ended", w.meeting, reason="HOST_ENDED_MEETING"))
     assert "reminded about 1" in outcome
     guard = notices(w, rec.id)[-1]
     assert guard["notice"] == "ended_while_paused" and guard["paused_by"] == "U0BOB" and guard["grace"] == 900
-    await w.service.apply_event(MeetingEvent("ended", w.meeting))
+    await w.service.news.apply_event(MeetingEvent("ended", w.meeting))
     assert kinds(w, rec.id).count("ended_while_paused") == 1  # once, not per event
     w.clock.advance(899)
-    await w.service.run_due_timers()
+    await w.service.guards.run_due_timers()
     assert w.store.recording(rec.id).status is Status.PAUSED
     w.clock.advance(1)
-    await w.service.run_due_timers()
+    await w.service.guards.run_due_timers()
     assert w.store.recording(rec.id).status is Status.UPLOADING
     stopped = notices(w, rec.id)[-1]
     assert stopped["notice"] == "stopped" and stopped["reason"] == "the meeting ended while paused"
@@ -142,37 +144,37 @@ async def test_meeting_ended_while_paused_reminds_then_stops_after_the_grace(wor
 async def test_last_participant_leaving_counts_as_ended_but_not_while_someone_stays(world):
     w = world
     rec = await recording(w)
-    await w.service.handle(BOB, parse("pause"))
+    await w.service.commands.handle(BOB, parse("pause"))
     session = w.emulator.platform.live_session(w.meeting)
     ben = w.emulator.platform.join(time.time(), w.meeting, "Ben")
     ann = next(p for p in session.participants if p != ben)
     w.emulator.platform.leave(time.time(), w.meeting, ann)
-    assert await w.service.apply_event(MeetingEvent("left", w.meeting)) == "people are still there"
+    assert await w.service.news.apply_event(MeetingEvent("left", w.meeting)) == "people are still there"
     w.emulator.platform.leave(time.time(), w.meeting, ben)
-    assert "reminded" in await w.service.apply_event(MeetingEvent("left", w.meeting))
+    assert "reminded" in await w.service.news.apply_event(MeetingEvent("left", w.meeting))
     assert kinds(w, rec.id)[-1] == "ended_while_paused"
 
 
 async def test_grace_zero_reminds_without_stopping(world):
     w = world
-    w.service.guard = Guardrails(ended_paused_grace=0)
+    w.service = Service(w.store, w.platform, guard=Guardrails(ended_paused_grace=0), clock=w.clock)
     rec = await recording(w)
-    await w.service.handle(BOB, parse("pause"))
-    await w.service.apply_event(MeetingEvent("ended", w.meeting))
+    await w.service.commands.handle(BOB, parse("pause"))
+    await w.service.news.apply_event(MeetingEvent("ended", w.meeting))
     w.clock.advance(86400)
-    await w.service.run_due_timers()
+    await w.service.guards.run_due_timers()
     assert w.store.recording(rec.id).status is Status.PAUSED
 
 
 async def test_timers_survive_a_restart(world):
     w = world
     rec = await recording(w)
-    await w.service.handle(BOB, parse("pause for 2m"))
+    await w.service.commands.handle(BOB, parse("pause for 2m"))
     w.store.close()
     store = Store(w.path, clock=w.clock)
     fresh = Service(store, w.platform, guard=Guardrails(), clock=w.clock)
     w.clock.advance(121)
-    await fresh.run_due_timers()
+    await fresh.guards.run_due_timers()
     assert store.recording(rec.id).status is Status.RECORDING
     w.store = store
 
@@ -180,9 +182,9 @@ async def test_timers_survive_a_restart(world):
 async def test_out_of_order_and_duplicate_events_never_move_backwards(world):
     w = world
     rec = await recording(w)
-    await w.service.handle(ALICE, parse("stop"))
+    await w.service.commands.handle(ALICE, parse("stop"))
     for status in (Status.RECORDING, Status.PAUSED, Status.INVOKED, Status.UPLOADING):
-        await w.service.apply_event(RecordingUpdate(rec.id, w.meeting, status))
+        await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, status))
     assert w.store.recording(rec.id).status is Status.UPLOADING
     statuses = [e.status for e in w.store.ledger(rec.id)]
     assert statuses == [Status.INVOKED, Status.RECORDING, Status.UPLOADING]
@@ -191,7 +193,7 @@ async def test_out_of_order_and_duplicate_events_never_move_backwards(world):
 async def test_uploaded_without_uploading_closes_the_ledger_first(world):
     w = world
     rec = await recording(w)
-    await w.service.apply_event(RecordingUpdate(rec.id, w.meeting, Status.UPLOADED, download_url="https://f/x.wav",
+    await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.UPLOADED, download_url="https://f/x.wav",
                                                 stopped_at=w.clock.now, file_size=10))
     assert [e.status for e in w.store.ledger(rec.id)][-2:] == [Status.UPLOADING, Status.UPLOADED]
     assert kinds(w, rec.id)[-2:] == ["stopped", "uploaded"]
@@ -202,23 +204,23 @@ async def test_a_webhook_for_a_start_in_flight_waits(world):
     from bot.service import RetryLater
 
     w = world
-    w.service._starting[w.meeting] += 1
+    w.service.truth.starting[w.meeting] += 1
     with pytest.raises(RetryLater):
-        await w.service.apply_event(RecordingUpdate("new-rec", w.meeting, Status.INVOKED))
-    w.service._starting[w.meeting] -= 1
-    assert await w.service.apply_event(RecordingUpdate("new-rec", w.meeting, Status.INVOKED)) == "adopted"
+        await w.service.news.apply_event(RecordingUpdate("new-rec", w.meeting, Status.INVOKED))
+    w.service.truth.starting[w.meeting] -= 1
+    assert await w.service.news.apply_event(RecordingUpdate("new-rec", w.meeting, Status.INVOKED)) == "adopted"
 
 
 async def test_reconcile_is_budgeted_and_oldest_first(world):
     w = world
     recs = []
     for _ in range(3):
-        await w.service.handle(ALICE, parse("start --multi"))
+        await w.service.commands.handle(ALICE, parse("start --multi"))
     recs = w.store.recordings_of_meeting(w.meeting)
     w.clock.advance(100)
-    assert await w.service.reconcile(2) == 2
-    assert await w.service.reconcile(2) == 1  # the third; the two fresh ones are not due
-    assert await w.service.reconcile(2) == 0
+    assert await w.service.guards.reconcile(2) == 2
+    assert await w.service.guards.reconcile(2) == 1  # the third; the two fresh ones are not due
+    assert await w.service.guards.reconcile(2) == 0
     assert all(w.store.recording(r.id).status is Status.RECORDING for r in recs)
 
 
@@ -230,8 +232,13 @@ async def test_a_stale_copy_never_moves_a_recording_twice(world):
     assert stale.status is Status.INVOKED
     uploaded = RecordingUpdate(rec.id, w.meeting, Status.UPLOADED, download_url="https://f/x.wav",
                                started_at=w.clock.now - 10, stopped_at=w.clock.now)
-    assert w.service._apply(stale, uploaded, actor=None, source="reconciler")
+    news = News.of(uploaded)
+    assert decide(stale, [], news, actor=None, source="reconciler", now=w.clock.now, guard=Guardrails()).moved
+    assert w.service.truth.apply(rec.id, news, actor=None, source="reconciler")
     entries, notices_before = len(w.store.ledger(rec.id)), len(notices(w, rec.id))
-    assert not w.service._apply(stale, uploaded, actor="U0ALICE", source="command")
+    # A decision made from the stale copy is refused whole by the store, and deciding again moves nothing.
+    stale_decision = decide(stale, [], news, actor="U0ALICE", source="command", now=w.clock.now, guard=Guardrails())
+    assert not w.service.writer.write(stale_decision)
+    assert not w.service.truth.apply(rec.id, news, actor="U0ALICE", source="command")
     assert len(w.store.ledger(rec.id)) == entries and len(notices(w, rec.id)) == notices_before
     assert not w.store.transition(rec.id, Status.UPLOADED, Status.UPLOADED, at=0, actor=None, source="x")

@@ -19,7 +19,8 @@ from typing import Any
 
 import httpx
 
-from bot.platform.models import ActiveSession, Meeting, Recording, Status, Webhook
+from bot.models import Status
+from bot.platform.models import ActiveSession, Meeting, PlatformRecording, Webhook
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ class PlatformClient:
     # -- recordings ------------------------------------------------------------------------
 
     async def start_recording(self, meeting_id: str, *, allow_multiple: bool = False,
-                              max_seconds: int | None = None) -> Recording:
+                              max_seconds: int | None = None) -> PlatformRecording:
         """Start a recording. Never retried blindly: after a timeout, ask what happened."""
         payload: dict[str, Any] = {"meeting_id": meeting_id, "allow_multiple_recordings": allow_multiple}
         if max_seconds:
@@ -200,9 +201,9 @@ class PlatformClient:
                 raise
             log.warning("start of %s timed out but the platform has recording %s", meeting_id, found.id)
             return found
-        return Recording.from_api(body["data"])
+        return PlatformRecording.from_api(body["data"])
 
-    async def _find_started_since(self, meeting_id: str, since: float) -> Recording | None:
+    async def _find_started_since(self, meeting_id: str, since: float) -> PlatformRecording | None:
         try:
             candidates = await self.list_recordings(meeting_id, statuses=[Status.INVOKED, Status.RECORDING])
         except PlatformError:
@@ -210,47 +211,48 @@ class PlatformClient:
         fresh = [r for r in candidates if r.invoked_at is None or r.invoked_at >= since]
         return max(fresh, key=lambda r: r.invoked_at or 0.0, default=None)
 
-    async def get_recording(self, recording_id: str) -> Recording:
-        return Recording.from_api((await self._request("GET", f"/recordings/{recording_id}", retry=True))["data"])
+    async def get_recording(self, recording_id: str) -> PlatformRecording:
+        body = await self._request("GET", f"/recordings/{recording_id}", retry=True)
+        return PlatformRecording.from_api(body["data"])
 
     async def list_recordings(self, meeting_id: str | None = None, *, statuses: Iterable[Status] = (),
-                              per_page: int = 100) -> list[Recording]:
+                              per_page: int = 100) -> list[PlatformRecording]:
         params: dict[str, Any] = {"per_page": per_page}
         if meeting_id:
             params["meeting_id"] = meeting_id
         if statuses:
             params["status"] = ",".join(s.value for s in statuses)  # explode: false
-        found: list[Recording] = []
+        found: list[PlatformRecording] = []
         page = 1
         while True:
             body = await self._request("GET", "/recordings", params={**params, "page_no": page}, retry=True)
             items = body.get("data") or []
-            found.extend(Recording.from_api(r) for r in items)
+            found.extend(PlatformRecording.from_api(r) for r in items)
             total = (body.get("paging") or {}).get("total_count")
             if not items or total is None or len(found) >= int(total) or len(items) < per_page:
                 return found
             page += 1
 
-    async def get_active_recording(self, meeting_id: str) -> Recording | None:
+    async def get_active_recording(self, meeting_id: str) -> PlatformRecording | None:
         try:
             body = await self._request("GET", f"/recordings/active-recording/{meeting_id}", retry=True)
         except NotFound:
             return None
-        return Recording.from_api(body["data"])
+        return PlatformRecording.from_api(body["data"])
 
-    async def _act(self, recording_id: str, action: str) -> Recording:
+    async def _act(self, recording_id: str, action: str) -> PlatformRecording:
         # A repeated pause/resume/stop cannot do more than the first, but a retry after a lost
         # answer would see "wrong state": so no automatic retry, the caller reconciles instead.
         body = await self._request("PUT", f"/recordings/{recording_id}", json={"action": action}, retry=False)
-        return Recording.from_api(body["data"])
+        return PlatformRecording.from_api(body["data"])
 
-    async def pause_recording(self, recording_id: str) -> Recording:
+    async def pause_recording(self, recording_id: str) -> PlatformRecording:
         return await self._act(recording_id, "pause")
 
-    async def resume_recording(self, recording_id: str) -> Recording:
+    async def resume_recording(self, recording_id: str) -> PlatformRecording:
         return await self._act(recording_id, "resume")
 
-    async def stop_recording(self, recording_id: str) -> Recording:
+    async def stop_recording(self, recording_id: str) -> PlatformRecording:
         return await self._act(recording_id, "stop")
 
     # -- webhooks --------------------------------------------------------------------------

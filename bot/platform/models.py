@@ -10,35 +10,9 @@ import ast
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
-
-class Status(StrEnum):
-    INVOKED = "INVOKED"
-    RECORDING = "RECORDING"
-    PAUSED = "PAUSED"
-    UPLOADING = "UPLOADING"
-    UPLOADED = "UPLOADED"
-    ERRORED = "ERRORED"
-
-    @property
-    def rank(self) -> int:
-        """Order of the lifecycle; RECORDING and PAUSED share a rank (they alternate)."""
-        return _RANK[self]
-
-    @property
-    def active(self) -> bool:
-        """A PAUSED recording still counts as active (platform-api.md §8.6)."""
-        return self in (Status.INVOKED, Status.RECORDING, Status.PAUSED)
-
-    @property
-    def final(self) -> bool:
-        return self in (Status.UPLOADED, Status.ERRORED)
-
-
-_RANK = {Status.INVOKED: 0, Status.RECORDING: 1, Status.PAUSED: 1, Status.UPLOADING: 2,
-         Status.UPLOADED: 3, Status.ERRORED: 3}
+from bot.models import Status
 
 _SPACE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$")
 
@@ -106,7 +80,9 @@ def _str(value: Any) -> str | None:
 
 
 @dataclass(frozen=True)
-class Recording:
+class PlatformRecording:
+    """A recording as the platform's REST API shows it."""
+
     id: str
     status: Status
     meeting_id: str | None = None
@@ -124,7 +100,7 @@ class Recording:
     start_reason: str | None = None
 
     @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Recording:
+    def from_api(cls, data: dict[str, Any]) -> PlatformRecording:
         """From the REST API's snake_case object."""
         if not isinstance(data, dict) or not _str(data.get("id")):
             raise ValueError("not a recording object")

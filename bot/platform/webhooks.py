@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from bot.config import load_public_key
-from bot.platform.models import Status, parse_number, parse_reason, parse_time
+from bot.models import Status
+from bot.platform.models import parse_number, parse_reason, parse_time
 
 FLAVOUR_PREFIX = {"dyte": "dyte", "realtimekit": "rtk"}
 MAX_BODY = 1024 * 1024

@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.ledger import Summary, clock_text
+from bot.models import Link, Member, Recording, Status
 from bot.mrkdwn import escape
-from bot.platform.models import Status
-from bot.store import Link, Rec
 
 MARK = {
     Status.INVOKED: (":hourglass_flowing_sand:", "Starting"),
@@ -68,7 +67,7 @@ def size_text(size: float | None) -> str:
     return ""
 
 
-def buttons(rec: Rec, actions: tuple[str, ...], block_id: str = "rec_controls") -> dict[str, Any]:
+def buttons(rec: Recording, actions: tuple[str, ...], block_id: str = "rec_controls") -> dict[str, Any]:
     elements = []
     for action in actions:
         button: dict[str, Any] = {"type": "button", "action_id": f"rec_{action}", "value": rec.id,
@@ -79,11 +78,11 @@ def buttons(rec: Rec, actions: tuple[str, ...], block_id: str = "rec_controls") 
     return {"type": "actions", "block_id": block_id, "elements": elements}
 
 
-def title_of(rec: Rec) -> str:
+def title_of(rec: Recording) -> str:
     return rec.meeting_title or "Meeting"
 
 
-def card(rec: Rec, summary: Summary) -> tuple[str, list[dict[str, Any]]]:
+def card(rec: Recording, summary: Summary) -> tuple[str, list[dict[str, Any]]]:
     """The status card: one top-level message per recording, edited in place."""
     emoji, state = MARK[rec.status]
     text = f"{emoji} {state}: recording #{rec.handle} of {escape(title_of(rec))}"
@@ -131,7 +130,7 @@ def ledger_lines(summary: Summary) -> list[str]:
     return lines
 
 
-def notice(payload: dict[str, Any], rec: Rec, summary: Summary) -> tuple[str, list[dict[str, Any]] | None, bool]:
+def notice(payload: dict[str, Any], rec: Recording, summary: Summary) -> tuple[str, list[dict[str, Any]] | None, bool]:
     """A thread reply for one change: (text, blocks, broadcast to the channel too)."""
     kind = payload.get("notice")
     actor, source, reason = payload.get("actor"), payload.get("source", ""), payload.get("reason")
@@ -186,7 +185,7 @@ def notice(payload: dict[str, Any], rec: Rec, summary: Summary) -> tuple[str, li
     return f"{tag}: {escape(str(kind))}", None, False
 
 
-def uploaded(rec: Rec, summary: Summary) -> tuple[str, list[dict[str, Any]], bool]:
+def uploaded(rec: Recording, summary: Summary) -> tuple[str, list[dict[str, Any]], bool]:
     head = f":white_check_mark: {'#'}{rec.handle} is ready"
     link = f"<{rec.download_url}|Download the recording>" if rec.download_url else "no download link"
     audio = f" · <{rec.audio_url}|audio only>" if rec.audio_url else ""
@@ -245,9 +244,9 @@ def history_view(lines: list) -> tuple[str, list[dict[str, Any]]]:
                                                   {"type": "section", "text": mrkdwn("\n".join(rows))}]
 
 
-def who_view(link: Link, members: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-    allowed = [m["user_id"] for m in members if m["role"] == "allow"]
-    denied = [m["user_id"] for m in members if m["role"] == "deny"]
+def who_view(link: Link, members: list[Member]) -> tuple[str, list[dict[str, Any]]]:
+    allowed = [m.user_id for m in members if m.role == "allow"]
+    denied = [m.user_id for m in members if m.role == "deny"]
     lines = [f"*Controllers:* {user(link.linked_by)} (linked the channel), workspace admins"
              + "".join(f", {user(u)}" for u in allowed),
              "*Anyone in the channel* may pause.",
@@ -255,7 +254,7 @@ def who_view(link: Link, members: list[dict[str, Any]]) -> tuple[str, list[dict[
     return "\n".join(lines), [{"type": "section", "text": mrkdwn("\n".join(lines))}]
 
 
-def home_view(links: list[Link], recordings: list[tuple[Rec, Summary]]) -> dict[str, Any]:
+def home_view(links: list[Link], recordings: list[tuple[Recording, Summary]]) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [{"type": "header", "text": plain("recbot")}]
     if not links:
         blocks.append({"type": "section", "text": mrkdwn(
@@ -275,3 +274,10 @@ def home_view(links: list[Link], recordings: list[tuple[Rec, Summary]]) -> dict[
         if BUTTONS[rec.status]:
             blocks.append(buttons(rec, BUTTONS[rec.status], block_id=f"home_{rec.id}"))
     return {"type": "home", "blocks": blocks}
+
+
+def lost_channel(link: Link, error: str) -> str:
+    """The DM to whoever linked a channel that recbot can no longer post in."""
+    return (f":warning: recbot can no longer post in <#{link.channel_id}> ({error}), which you linked to "
+            f"*{escape(link.meeting_title or link.meeting_id)}*. Invite it back with `/invite @recbot` "
+            "in that channel, then run any `/rec` command there: the kept updates will follow.")

@@ -7,36 +7,17 @@ import re
 from dataclasses import dataclass
 
 from bot.config import parse_duration
+from bot.models import Command
+from bot.slack.replies import USAGE
 
 SUBCOMMANDS = ("help", "link", "unlink", "new", "start", "pause", "resume", "stop", "status", "allow", "deny",
                "who", "history")
 MAX_PAUSE = 24 * 3600.0
 
-USAGE = """*`/rec` commands*
-• `/rec link <meeting id or URL>`: link this channel to a meeting
-• `/rec new [title]`: create a meeting and link it
-• `/rec start [--multi]`: start recording (`--multi` records another alongside an active one)
-• `/rec pause [#n] [for 10m]`: pause (anyone here may pause); `for` resumes by itself
-• `/rec resume [#n]`, `/rec stop [#n]`: resume or stop
-• `/rec status`, `/rec history`: what is recording now, and what was recorded
-• `/rec allow @user`, `/rec deny @user`, `/rec who`: who may control recordings here
-• `/rec unlink`: remove the link (history is kept)"""
-
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _HANDLE = re.compile(r"^#(\d{1,6})$")
 _MEETING_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,127}$")
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str
-    handle: int | None = None
-    duration: float | None = None
-    meeting_ref: str | None = None
-    title: str | None = None
-    user_id: str | None = None
-    multi: bool = False
 
 
 @dataclass(frozen=True)

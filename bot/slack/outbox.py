@@ -25,9 +25,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.ledger import summarize
-from bot.mrkdwn import escape
+from bot.models import ACTIVE
 from bot.slack import blocks
-from bot.store import ACTIVE, OutboxRow, Store
+from bot.store import OutboxRow, Store
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,16 @@ class Outbox:
     def wake(self) -> None:
         self._wake.set()
 
+    def respond(self, url: str, text: str, reply_blocks: list[dict[str, Any]] | None) -> None:
+        """An ephemeral reply on a response_url (raises StoreBusy when the outbox cannot take it)."""
+        self.store.outbox.enqueue("respond", {"url": url, "text": text, "blocks": reply_blocks})
+        self.wake()
+
+    def refresh_home(self, user_id: str) -> None:
+        """App Home, rendered from the store when sent; pending refreshes for one person merge."""
+        self.store.outbox.enqueue("home", {"user": user_id}, coalesce_key=f"home:{user_id}")
+        self.wake()
+
     async def run(self) -> None:
         while True:
             self._wake.clear()
@@ -86,7 +96,7 @@ class Outbox:
         now = self.clock()
         wait = 60.0
         held_recordings: set[str] = set()  # recordings whose earlier replies have not gone yet
-        for row in self.store.outbox_pending():
+        for row in self.store.outbox.due():
             now = self.clock()
             channel = row.channel_id or row.payload.get("user") or "*"
             ordered = row.kind == "thread" and row.recording_id
@@ -128,7 +138,7 @@ class Outbox:
         if row.state == "sending" and row.id not in self._claimed:
             self._unsure.add(row.id)  # caught mid-send by a crash: until looked up, it may be out already
         self._claimed.add(row.id)
-        self.store.outbox_claim(row.id)
+        self.store.outbox.claim(row.id)
         try:
             ts = None
             if row.id in self._unsure:
@@ -150,25 +160,24 @@ class Outbox:
             if exc.retry:
                 self._retry(row, str(exc))
             else:
-                self.store.outbox_fail(row.id, str(exc))
+                self.store.outbox.fail(row.id, str(exc))
             return False
         except Exception as exc:
             log.exception("could not send outbox row %s (%s)", row.id, row.kind)
             self._retry(row, f"unexpected: {type(exc).__name__}")
             return False
-        self.store.outbox_done(row.id, ts=ts)
-        if row.kind in ("card", "thread", "channel") and row.channel_id:
-            link = self.store.link(row.channel_id)
-            if link and link.broken_reason:  # recbot is back in the channel
-                self.store.mark_link_broken(row.channel_id, None)
+        with self.store.transaction():
+            self.store.outbox.done(row.id, ts=ts)
+            if row.kind in ("card", "thread", "channel") and row.channel_id:
+                self.store.mark_link_broken(row.channel_id, None)  # recbot is back in the channel, if it was lost
         return True
 
     def _retry(self, row: OutboxRow, error: str) -> None:
         if row.kind == "respond" and self.clock() - row.created_at > RESPONSE_URL_LIFETIME:
-            self.store.outbox_fail(row.id, f"response_url expired: {error}")
+            self.store.outbox.fail(row.id, f"response_url expired: {error}")
             return
         delay = min(self.max_backoff, 0.5 * 2 ** min(row.attempts, 7)) * random.uniform(1.0, 1.3)
-        self.store.outbox_retry(row.id, self.clock() + delay, error, unsure=row.id in self._unsure)
+        self.store.outbox.retry(row.id, self.clock() + delay, error, unsure=row.id in self._unsure)
 
     def _slack_error(self, row: OutboxRow, channel: str, exc: SlackApiError) -> None:
         response = exc.response
@@ -181,24 +190,22 @@ class Outbox:
                 retry_after = 1.0
             until = self.clock() + retry_after
             self._blocked[channel] = max(self._blocked.get(channel, 0.0), until)
-            self.store.outbox_retry(row.id, until, "ratelimited", unsure=row.id in self._unsure)
+            self.store.outbox.retry(row.id, until, "ratelimited", unsure=row.id in self._unsure)
         elif error in LOST_CHANNEL and row.channel_id:
             self._lost_channel(row.channel_id, error)
         elif status >= 500 or error in ("fatal_error", "internal_error", "service_unavailable", "request_timeout"):
             self._retry(row, f"slack {status} {error}")
         else:
             log.error("Slack refused outbox row %s (%s): %s", row.id, row.kind, error or status)
-            self.store.outbox_fail(row.id, error or f"http {status}")
+            self.store.outbox.fail(row.id, error or f"http {status}")
 
     def _lost_channel(self, channel_id: str, error: str) -> None:
-        held = self.store.outbox_hold_channel(channel_id, error)
-        link = self.store.link(channel_id)
+        with self.store.transaction():  # keep its rows aside, mark the link and tell the linker: all or nothing
+            held = self.store.outbox.hold_channel(channel_id, error)
+            link = self.store.link(channel_id)
+            if link and self.store.mark_link_broken(channel_id, error):
+                self.store.outbox.enqueue("dm", {"user": link.linked_by, "text": blocks.lost_channel(link, error)})
         log.warning("lost channel %s (%s); %d message(s) kept aside", channel_id, error, held)
-        if link and self.store.mark_link_broken(channel_id, error):
-            self.store.enqueue("dm", {"user": link.linked_by, "text": (
-                f":warning: recbot can no longer post in <#{channel_id}> ({error}), which you linked to "
-                f"*{escape(link.meeting_title or link.meeting_id)}*. Invite it back with `/invite @recbot` "
-                "in that channel, then run any `/rec` command there: the kept updates will follow.")})
 
     async def _find_sent(self, row: OutboxRow) -> str | None:
         """Whether a post interrupted by a crash reached Slack: its row id is in the message metadata."""
@@ -265,7 +272,7 @@ class Outbox:
             links = self.store.links_of_user(p["user"])
             recs = self.store.active_in_channels(lk.channel_id for lk in links)
             view = blocks.home_view(links, [(r, summarize(self.store.ledger(r.id), self.clock())) for r in recs
-                                            if r.status.value in ACTIVE])
+                                            if r.status in ACTIVE])
             await self.client.views_publish(user_id=p["user"], view=view)
             return None
         if row.kind == "respond":

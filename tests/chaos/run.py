@@ -29,7 +29,7 @@ import httpx
 from bench.__main__ import Platform, free_port
 from bench.load import command_request
 from bench.servers import SECRET, TOKEN
-from bot.platform.models import Status
+from bot.models import Status
 from bot.slack.blocks import MARK
 
 CONTROLLER, MEMBER = "U0BENCH", "U0MEMBER"

@@ -1,6 +1,6 @@
 """Reading what Slack would show in the loopback stack."""
 
-from bot.platform.models import Status
+from bot.models import Status
 from tests.conftest import CHANNEL, until
 
 

@@ -4,7 +4,7 @@ import asyncio
 import json
 import time
 
-from bot.platform.models import Status
+from bot.models import Status, Timer
 from tests.conftest import ADMIN, ALICE, BOB, CHANNEL, EVE, until
 from tests.e2e.helpers import (
     button_ids,
@@ -111,7 +111,7 @@ async def test_timed_pause_is_accepted_and_confirmed(linked):
     assert reply == "#1 paused for 10m; it resumes by itself."
     stored = linked.runtime.store.recording(rec.id)
     assert stored.pause_until - time.time() > 590
-    assert linked.runtime.store.timer("resume", rec.id)["due_at"] - time.time() > 590
+    assert linked.runtime.store.timers.pending(Timer.RESUME, rec.id).due_at - time.time() > 590
     await until(lambda: any("It resumes by itself" in t for t in thread_texts(linked, rec)))
 
 

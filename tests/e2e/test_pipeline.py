@@ -11,7 +11,7 @@ import pytest
 from bot.emulator.delivery import Signer, render
 from bot.emulator.media import wav_duration
 from bot.ledger import summarize
-from bot.platform.models import Status
+from bot.models import Status
 from bot.web import Options
 from tests.conftest import ALICE, BOB, CHANNEL, linked_stack, until
 from tests.e2e.helpers import card_of, run, started, status_is, thread_texts
@@ -54,7 +54,7 @@ async def test_webhook_route_refuses_forged_changed_unsigned_malformed_and_overs
         assert streamed.status_code == 413
     except httpx.HTTPError:
         pass
-    stored = [bytes(r["body"]) for r in linked.runtime.store._all("SELECT body FROM deliveries")]
+    stored = [bytes(r["body"]) for r in linked.runtime.store.db.all("SELECT body FROM deliveries")]
     assert body in stored and not any(b"DEAD" in b or b.startswith(b"[") or len(b) > 1024 * 1024 for b in stored)
 
 
@@ -68,7 +68,7 @@ async def test_a_duplicated_delivery_posts_once(linked):
     texts = thread_texts(linked, rec)
     assert count(texts, "Download the recording") == 1 and count(texts, "is recording") == 1
     assert linked.emulator.webhook_faults.counts["duplicated"] >= 4
-    twins = linked.runtime.store._all("SELECT COUNT(*) AS n FROM deliveries WHERE same_body_as IS NOT NULL")
+    twins = linked.runtime.store.db.all("SELECT COUNT(*) AS n FROM deliveries WHERE same_body_as IS NOT NULL")
     assert twins[0]["n"] >= 4  # recognised, applied again harmlessly, posted once
 
 
@@ -80,7 +80,7 @@ async def test_replayed_delivery_id_is_ignored(linked):
     body2, headers2 = sign(linked, {**payload, "reason": "ALL_PARTICIPANTS_LEFT"}, uuid="same")
     second = await post_webhook(linked, body2, headers2)
     assert first.json()["duplicate"] is False and second.json()["duplicate"] is True
-    assert linked.runtime.store._all("SELECT COUNT(*) AS n FROM deliveries WHERE delivery_id = 'same'")[0]["n"] == 1
+    assert linked.runtime.store.db.all("SELECT COUNT(*) AS n FROM deliveries WHERE delivery_id = 'same'")[0]["n"] == 1
 
 
 async def test_identical_bodies_are_distinct_events_when_their_ids_differ(linked):
@@ -145,7 +145,7 @@ async def test_restart_with_rows_pending_posts_each_exactly_once(linked):
     await run(linked, ALICE, "resume")
     await run(linked, ALICE, "stop")
     await status_is(linked, rec.id, Status.UPLOADED)
-    pending = linked.runtime.store.outbox_counts().get("pending", 0) + linked.runtime.store.outbox_counts().get(
+    pending = linked.runtime.store.outbox.counts().get("pending", 0) + linked.runtime.store.outbox.counts().get(
         "sending", 0)
     assert pending >= 5
     await linked.stop_bot()
@@ -238,7 +238,7 @@ async def test_a_post_interrupted_by_a_crash_is_not_posted_twice(linked):
     rec = await started(linked, ALICE)
     await run(linked, BOB, "pause")
     await until(lambda: count(thread_texts(linked, rec), "paused by") == 1)
-    await until(lambda: not linked.runtime.store.outbox_counts().get("pending"))
+    await until(lambda: not linked.runtime.store.outbox.counts().get("pending"))
     await linked.stop_bot()
     # As if the process had died between Slack's answer and the commit: the rows look mid-send.
     with sqlite3.connect(linked.database) as c:
@@ -247,7 +247,7 @@ async def test_a_post_interrupted_by_a_crash_is_not_posted_twice(linked):
     cards_before = len(linked.slack.channel(CHANNEL))
     linked.slack.faults.next_mode, linked.slack.faults.next_count = "429", 2  # the look-ups are refused first
     await linked.start_bot()
-    await until(lambda: not {"pending", "sending"} & set(linked.runtime.store.outbox_counts()), timeout=10,
+    await until(lambda: not {"pending", "sending"} & set(linked.runtime.store.outbox.counts()), timeout=10,
                 message="drained")
     texts = thread_texts(linked, rec)
     assert count(texts, "paused by") == 1 and count(texts, "requested by") == 1

@@ -90,7 +90,7 @@ def test_every_operation_answers_2xx_conformant_on_real_objects(flavour):
     emu.platform.join(now, meeting.id, "Ann")
     rec = emu.platform.start_recording(now, meeting.id)
     emu.platform.tick(now + 0.01)
-    hook = emu._add_webhook(flavour, "n", "http://127.0.0.1:1/x", ["meeting.ended"])
+    hook = emu.add_webhook(flavour, "n", "http://127.0.0.1:1/x", ["meeting.ended"])
     calls = [
         ("get_all_meetings", {}, {}, None),
         ("create_meeting", {}, {}, {"title": "new"}),

@@ -4,7 +4,7 @@ import pytest
 
 from bot.emulator.media import wav_duration
 from bot.emulator.state import EmuError, Platform, Timing
-from bot.platform.models import Status
+from bot.models import Status
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import time
 import httpx
 import pytest
 
+from bot.models import Status
 from bot.platform.client import (
     Conflict,
     InvalidRequest,
@@ -16,7 +17,6 @@ from bot.platform.client import (
     RateLimiter,
     Unauthorized,
 )
-from bot.platform.models import Status
 from tests.conftest import client_for
 
 

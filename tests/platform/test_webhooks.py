@@ -6,7 +6,8 @@ import json
 import pytest
 
 from bot.config import load_public_key
-from bot.platform.models import Status, parse_time
+from bot.models import Status
+from bot.platform.models import parse_time
 from bot.platform.webhooks import (
     Ignored,
     MeetingEvent,

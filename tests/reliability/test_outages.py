@@ -3,7 +3,7 @@
 import asyncio
 import time
 
-from bot.platform.models import Status
+from bot.models import Status
 from bot.web import Options
 from tests.conftest import ALICE, BOB, linked_stack, until
 from tests.e2e.helpers import card_of, run, started, status_is, thread_texts
@@ -26,7 +26,7 @@ async def test_slack_unreachable_then_back_drains_in_order_coalesced_nothing_los
         await s.click(ALICE, "rec_stop", rec.id)
         await status_is(s, rec.id, Status.UPLOADED)
         await asyncio.sleep(2)
-        pending = s.runtime.store.outbox_counts()
+        pending = s.runtime.store.outbox.counts()
         assert pending.get("pending", 0) + pending.get("sending", 0) >= 8
         await s.slack_server.start()  # back, on the same port
         await until(lambda: any("Download" in t for t in thread_texts(s, rec)), timeout=20, message="drained")

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from bot.platform.models import Status
+from bot.models import Status
 from bot.store import Store
 from tests.conftest import ALICE, until
 from tests.e2e.helpers import run, started, status_is
@@ -33,7 +33,7 @@ async def test_a_briefly_locked_database_is_waited_for(linked):
 async def test_a_database_locked_too_long_gives_a_clear_answer_and_changes_nothing(linked, monkeypatch):
     rec = await started(linked, ALICE)
     store = linked.runtime.store
-    store.conn.execute("PRAGMA busy_timeout = 200")  # shorter than recbot's 10 s, to see what follows
+    store.db.execute("PRAGMA busy_timeout = 200")  # shorter than recbot's 10 s, to see what follows
     blocker = sqlite3.connect(linked.database)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
@@ -49,14 +49,14 @@ async def test_a_database_locked_too_long_gives_a_clear_answer_and_changes_nothi
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-        store.conn.execute("PRAGMA busy_timeout = 10000")
+        store.db.execute("PRAGMA busy_timeout = 10000")
     assert store.recording(rec.id).status is Status.RECORDING
     assert linked.emulator.platform.recordings[rec.id].status is Status.RECORDING
 
 
 WRITER = textwrap.dedent("""
     import sys, time
-    from bot.platform.models import Status
+    from bot.models import Status
     from bot.store import Store
     store = Store(sys.argv[1])
     for n in range(100000):
@@ -69,7 +69,7 @@ WRITER = textwrap.dedent("""
             continue
         new = Status.PAUSED if rec.status is Status.RECORDING else Status.RECORDING
         store.transition(rid, rec.status, new, at=time.time(), actor="U", source="command")
-        store.enqueue("thread", {"notice": "x"}, channel_id="C", recording_id=rid)
+        store.outbox.enqueue("thread", {"notice": "x"}, channel_id="C", recording_id=rid)
         if n == 200:
             print("writing", flush=True)
 """)
@@ -85,8 +85,8 @@ def test_a_kill_during_writes_leaves_a_consistent_store(tmp_path, delay):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     store = Store(path)
-    assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    for row in store._all("SELECT id, status FROM recordings"):
+    assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    for row in store.db.all("SELECT id, status FROM recordings"):
         last = store.ledger(row["id"])[-1]
         assert last.status.value == row["status"]  # no transition half-applied
     store.close()

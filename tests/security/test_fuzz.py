@@ -11,7 +11,8 @@ from starlette.testclient import TestClient
 
 from bot.config import load_settings
 from bot.emulator.delivery import Signer
-from bot.slack.grammar import Command, UsageError, parse
+from bot.models import Command
+from bot.slack.grammar import UsageError, parse
 from bot.web import Options, create_app
 from bot.workbench.stack import BOT_TOKEN, SIGNING_SECRET
 
@@ -49,7 +50,7 @@ def client(tmp_path_factory):
 
 
 def deliveries(client) -> int:
-    return client.runtime.store._all("SELECT COUNT(*) AS n FROM deliveries")[0]["n"]
+    return client.runtime.store.db.all("SELECT COUNT(*) AS n FROM deliveries")[0]["n"]
 
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -94,14 +95,14 @@ def test_any_button_value_is_refused_cleanly(client, value, action):
                "channel": {"id": "C0X"}, "container": {"type": "message"}, "trigger_id": "1",
                "response_url": "http://127.0.0.1:9/r", "actions": [{"action_id": action, "value": value}]}
     raw = urlencode({"payload": json.dumps(payload)})
-    before = client.runtime.store._all("SELECT COUNT(*) AS n FROM audit WHERE outcome = 'refused'")[0]["n"]
+    before = client.runtime.store.db.all("SELECT COUNT(*) AS n FROM audit WHERE outcome = 'refused'")[0]["n"]
     response = client.post("/slack/events", content=raw, headers=signed_form(raw))
     assert response.status_code == 200
     deadline = time.monotonic() + 2  # the refusal is recorded by the work spawned after the ack
     while time.monotonic() < deadline:
-        after = client.runtime.store._all("SELECT COUNT(*) AS n FROM audit WHERE outcome = 'refused'")[0]["n"]
+        after = client.runtime.store.db.all("SELECT COUNT(*) AS n FROM audit WHERE outcome = 'refused'")[0]["n"]
         if after == before + 1:
             break
         time.sleep(0.01)
     assert after == before + 1
-    assert client.runtime.store._all("SELECT COUNT(*) AS n FROM recordings")[0]["n"] == 0
+    assert client.runtime.store.db.all("SELECT COUNT(*) AS n FROM recordings")[0]["n"] == 0

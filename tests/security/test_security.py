@@ -16,7 +16,7 @@ from bot.asgi_server import BackgroundServer
 from bot.config import load_settings
 from bot.emulator.delivery import Signer
 from bot.logging_filter import SecretFilter
-from bot.platform.models import Status
+from bot.models import Status
 from bot.web import Options, create_app
 from tests.conftest import ALICE, BOB, CHANNEL, until
 from tests.e2e.helpers import card_of, run, started, status_is, thread_texts

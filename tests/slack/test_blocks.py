@@ -5,9 +5,9 @@ import json
 import pytest
 
 from bot.ledger import Summary, summarize
-from bot.platform.models import Status
+from bot.models import LedgerEntry, Link, Status
+from bot.models import Recording as Rec
 from bot.slack import blocks
-from bot.store import LedgerEntry, Link, Rec
 
 NOW = 1_800_000_000.0
 

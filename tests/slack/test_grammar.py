@@ -2,7 +2,8 @@
 
 import pytest
 
-from bot.slack.grammar import Command, UsageError, meeting_id_from, parse
+from bot.models import Command
+from bot.slack.grammar import UsageError, meeting_id_from, parse
 
 UUID = "26c31468-55d4-4099-b49d-109778b182df"
 

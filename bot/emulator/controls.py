@@ -1,0 +1,119 @@
+"""The emulator's controls, which a real platform does not have: participants, faults, timing and
+what happened (transitions, deliveries)."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from bot.emulator.rest import error, ok, read_json
+from bot.emulator.state import EmuError
+
+if TYPE_CHECKING:
+    from bot.emulator.app import Emulator
+
+CONTROLS = [
+    ("GET", "/_emulator/", "this list"),
+    ("POST", "/_emulator/meetings", "create a meeting without credentials: {title}"),
+    ("POST", "/_emulator/meetings/{meeting_id}/join", "a participant joins: {name}; returns {participant_id}"),
+    ("POST", "/_emulator/meetings/{meeting_id}/leave", "a participant leaves: {participant_id}"),
+    ("POST", "/_emulator/meetings/{meeting_id}/end", "the host ends the meeting for everyone"),
+    ("GET", "/_emulator/meetings/{meeting_id}", "the meeting, its live session and participants"),
+    ("POST", "/_emulator/faults", "API faults: {mode: 500|429|hang, count} or {rates: {...}}, "
+                                  "{hang_seconds}, {latency}; {clear: true} resets"),
+    ("POST", "/_emulator/webhook-faults", "webhook faults: {drop, duplicate, reorder, delay, drop_next}"),
+    ("POST", "/_emulator/timing", "delays in seconds: {start_delay, upload_delay, empty_stop, session_end}"),
+    ("GET", "/_emulator/state", "settings, fault counters and every recording"),
+    ("GET", "/_emulator/history", "every recording transition, in order"),
+    ("GET", "/_emulator/deliveries", "every webhook delivery attempt"),
+    ("GET", "/_emulator/files/{recording_id}.wav", "the stitched file (the download_url)"),
+]
+
+
+class Controls:
+    def __init__(self, emu: Emulator):
+        self.emu = emu
+
+
+    async def index(self, request: Request) -> Response:
+        return JSONResponse([{"method": m, "path": p, "description": d} for m, p, d in CONTROLS])
+
+    async def control(self, request: Request) -> Response:
+        path = "/" + request.path_params["rest"].strip("/")
+        try:
+            body = await read_json(request) if request.method == "POST" else {}
+            if not isinstance(body, dict):
+                raise EmuError(400, "the body must be a JSON object")
+            response = self._control(request.method, path, body)
+        except EmuError as exc:
+            response = error(exc.status, exc.message)
+        except (TypeError, ValueError) as exc:
+            response = error(400, f"bad control request: {exc}")
+        self.emu.advance()
+        return response
+
+    def _control(self, method: str, path: str, body: dict[str, Any]) -> Response:
+        now, p = self.emu.clock(), self.emu.platform
+        self.emu.advance()
+        if method == "POST" and path == "/meetings":
+            return ok(p.meeting_api(p.create_meeting(now, str(body.get("title") or ""))), 201)
+        if m := re.fullmatch(r"/meetings/([^/]+)", path):
+            meeting = p.meeting(m.group(1))
+            session = p.live_session(meeting.id)
+            return ok({**p.meeting_api(meeting),
+                        "session": p.session_api(session, now) if session else None,
+                        "participants": [{"id": k, "name": v} for k, v in (session.participants.items()
+                                                                            if session else ())]})
+        if method == "POST" and (m := re.fullmatch(r"/meetings/([^/]+)/(join|leave|end)", path)):
+            meeting_id, verb = m.groups()
+            if verb == "join":
+                return ok({"participant_id": p.join(now, meeting_id, str(body.get("name") or "participant"))})
+            if verb == "leave":
+                p.leave(now, meeting_id, str(body.get("participant_id")))
+            else:
+                p.end_meeting(now, meeting_id)
+            return ok({})
+        if method == "POST" and path == "/faults":
+            f = self.emu.api_faults
+            if body.get("clear"):
+                f.next_mode, f.next_count, f.rates, f.latency = None, 0, {}, 0.0
+            if "mode" in body:
+                if body["mode"] not in ("500", "429", "hang"):
+                    raise EmuError(400, "mode is one of 500, 429, hang")
+                f.next_mode, f.next_count = body["mode"], int(body.get("count", 1))
+            if "rates" in body:
+                f.rates = {k: float(v) for k, v in dict(body["rates"]).items() if k in ("500", "429", "hang")}
+            f.hang_seconds = float(body.get("hang_seconds", f.hang_seconds))
+            f.latency = float(body.get("latency", f.latency))
+            return ok(self._state_faults())
+        if method == "POST" and path == "/webhook-faults":
+            w = self.emu.webhook_faults
+            for name in ("drop", "duplicate", "reorder", "delay"):
+                if name in body:
+                    setattr(w, name, float(body[name]))
+            if "drop_next" in body:
+                w.drop_next = int(body["drop_next"])
+            return ok(self._state_faults())
+        if method == "POST" and path == "/timing":
+            for name in ("start_delay", "upload_delay", "empty_stop", "session_end"):
+                if name in body:
+                    setattr(p.timing, name, float(body[name]))
+            return ok(vars(p.timing))
+        if method == "GET" and path == "/state":
+            return ok({"timing": vars(p.timing), **self._state_faults(),
+                        "recordings": [p.recording_api(r, now) for r in p.recordings.values()]})
+        if method == "GET" and path == "/history":
+            return ok(p.history)
+        if method == "GET" and path == "/deliveries":
+            return ok(self.emu.deliverer.log if self.emu.deliverer else [])
+        raise EmuError(404, f"No emulator control {method} {path}; see GET /_emulator/")
+
+    def _state_faults(self) -> dict[str, Any]:
+        w = self.emu.webhook_faults
+        return {"api_faults": {"rates": self.emu.api_faults.rates, "counts": self.emu.api_faults.counts,
+                               "latency": self.emu.api_faults.latency},
+                "webhook_faults": {"drop": w.drop, "duplicate": w.duplicate, "reorder": w.reorder,
+                                   "delay": w.delay, "counts": w.counts}}

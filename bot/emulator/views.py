@@ -1,0 +1,74 @@
+"""How the emulator's objects look on the wire: the REST API's snake_case objects and the webhooks'
+camelCase meeting, as documented (platform-api.md §2 and §5)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bot.models import Status
+from bot.platform.models import iso
+
+if TYPE_CHECKING:
+    from bot.emulator.state import Meeting, Recording, Session, Timing
+
+
+class Representations:
+    """Mixed into `Platform`, whose state it reads."""
+
+    public_url: str
+    timing: Timing
+    meetings: dict[str, Meeting]
+
+    def download_url(self, rec: Recording) -> str:
+        return f"{self.public_url}/_emulator/files/{rec.id}.wav?token={rec.file_token}"
+
+    def recording_api(self, rec: Recording, now: float) -> dict[str, Any]:
+        uploaded = rec.status is Status.UPLOADED
+        duration = rec.recorded_seconds(now) if rec.segments else 0.0
+        data = {
+            "id": rec.id,
+            "meeting_id": rec.meeting_id,
+            "download_url": self.download_url(rec) if uploaded else None,
+            "download_url_expiry": iso(rec.uploaded_at + self.timing.expiry) if uploaded and rec.uploaded_at else None,
+            "audio_download_url": None,
+            "file_size": len(rec.file) if uploaded and rec.file is not None else None,
+            "session_id": rec.session_id,
+            "output_file_name": f"{rec.meeting_id}_{int(rec.invoked_at * 1000)}.wav",
+            "status": rec.status.value,
+            "invoked_time": iso(rec.invoked_at),
+            "started_time": iso(rec.started_at),
+            "stopped_time": iso(rec.stopped_at),
+            "recording_duration": round(duration),
+            "start_reason": {"reason": rec.start_reason, "caller": {"type": "ORGANIZATION"}},
+        }
+        # The spec's stop reasons are API_CALL, INTERNAL_ERROR and ALL_PEERS_LEFT; which reason a
+        # max_seconds stop records is unconfirmed (platform-api.md §3), so it records none.
+        if rec.stop_reason in ("API_CALL", "INTERNAL_ERROR", "ALL_PEERS_LEFT"):
+            data["stop_reason"] = {"reason": rec.stop_reason, "caller": {"type": "ORGANIZATION"}}
+        return data
+
+    def meeting_api(self, meeting: Meeting) -> dict[str, Any]:
+        return {"id": meeting.id, "title": meeting.title, "preferred_region": None,
+                "created_at": iso(meeting.created_at), "updated_at": iso(meeting.created_at),
+                "record_on_start": meeting.record_on_start, "live_stream_on_start": False,
+                "persist_chat": False, "summarize_on_end": False, "status": "ACTIVE"}
+
+    def session_api(self, session: Session, now: float) -> dict[str, Any]:
+        meeting = self.meetings[session.meeting_id]
+        return {"id": session.id, "associated_id": meeting.id, "meeting_display_name": meeting.title,
+                "type": "meeting", "status": "LIVE" if session.live else "ENDED",
+                "live_participants": len(session.participants),
+                "max_concurrent_participants": session.max_participants,
+                "minutes_consumed": round((now - session.started_at) / 60.0, 3),
+                "organization_id": "emulator-org", "started_at": iso(session.started_at),
+                "created_at": iso(session.started_at), "updated_at": iso(now)}
+
+    def meeting_webhook(self, meeting_id: str) -> dict[str, Any]:
+        meeting = self.meetings[meeting_id]
+        session = meeting.session
+        return {"id": meeting.id, "sessionId": session.id if session else None, "title": meeting.title,
+                "roomName": meeting.id, "status": "LIVE",  # "LIVE" even when ended: a documented quirk
+                "createdAt": iso(meeting.created_at), "startedAt": iso(session.started_at) if session else None,
+                "endedAt": iso(session.ended_at) if session and session.ended_at else None,
+                "organizedBy": {"id": "emulator-org", "name": "recbot emulator"}}
+

@@ -1,0 +1,153 @@
+"""The domain's plain types, owned by neither Slack nor the store nor the platform client.
+
+A `Recording` is what recbot knows of one cloud recording; what the platform says about one is
+`PlatformRecording` (the REST object) or `RecordingUpdate` (a webhook), both in `bot/platform/`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    INVOKED = "INVOKED"
+    RECORDING = "RECORDING"
+    PAUSED = "PAUSED"
+    UPLOADING = "UPLOADING"
+    UPLOADED = "UPLOADED"
+    ERRORED = "ERRORED"
+
+    @property
+    def rank(self) -> int:
+        """Order of the lifecycle; RECORDING and PAUSED share a rank (they alternate)."""
+        return _RANK[self]
+
+    @property
+    def active(self) -> bool:
+        """A PAUSED recording still counts as active (platform-api.md §8.6)."""
+        return self in ACTIVE
+
+    @property
+    def final(self) -> bool:
+        return self in (Status.UPLOADED, Status.ERRORED)
+
+
+_RANK = {Status.INVOKED: 0, Status.RECORDING: 1, Status.PAUSED: 1, Status.UPLOADING: 2,
+         Status.UPLOADED: 3, Status.ERRORED: 3}
+ACTIVE = (Status.INVOKED, Status.RECORDING, Status.PAUSED)
+UNFINISHED = (*ACTIVE, Status.UPLOADING)
+
+
+class Notice(StrEnum):
+    """What a thread reply under a recording's card says; `bot/slack/blocks.py` words each one."""
+
+    STARTED = "started"
+    ADOPTED = "adopted"
+    RECORDING = "recording"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    STOPPED = "stopped"
+    UPLOADED = "uploaded"
+    ERRORED = "errored"
+    ENDED_WHILE_PAUSED = "ended_while_paused"
+    PAUSE_REMINDER = "pause_reminder"
+    HEADS_UP = "heads_up"
+    AUTO_RESUME_FAILED = "auto_resume_failed"
+    AUTO_STOP_FAILED = "auto_stop_failed"
+
+
+class Timer(StrEnum):
+    RESUME = "resume"  # a timed pause is over
+    HEADS_UP = "heads_up"  # a timed pause ends soon
+    PAUSE_REMINDER = "pause_reminder"  # paused for a long time
+    ENDED_PAUSED = "ended_paused"  # the meeting ended while paused: stop after a grace
+
+
+PAUSE_TIMERS = tuple(Timer)  # every timer belongs to a pause and ends with it
+
+
+@dataclass(frozen=True)
+class Link:
+    channel_id: str
+    team_id: str | None
+    meeting_id: str
+    meeting_title: str
+    linked_by: str
+    linked_at: float
+    broken_reason: str | None
+
+
+@dataclass(frozen=True)
+class Member:
+    user_id: str
+    role: str  # "allow" | "deny"
+    set_by: str
+    set_at: float
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A recording as recbot knows it."""
+
+    id: str
+    meeting_id: str
+    channel_id: str
+    handle: int
+    status: Status
+    meeting_title: str
+    started_by: str | None
+    origin: str
+    last_actor: str | None
+    last_action: str | None
+    card_ts: str | None
+    multi: bool
+    created_at: float
+    updated_at: float
+    last_news_at: float
+    download_url: str | None
+    audio_url: str | None
+    url_expiry: float | None
+    file_size: float | None
+    duration: float | None
+    stop_reason: str | None
+    error_reason: str | None
+    pause_until: float | None
+    session_id: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Recording:
+        return cls(**{**row, "status": Status(row["status"]), "multi": bool(row["multi"])})
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    status: Status
+    at: float
+    actor: str | None
+    source: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked, and from where."""
+
+    user_id: str | None  # None for recbot's own timers and guards
+    channel_id: str
+    team_id: str | None = None
+    via: str = "command"  # command | button | home | timer | guard
+
+
+@dataclass(frozen=True)
+class Command:
+    """One parsed `/rec` command (the grammar is in `bot/slack/grammar.py`)."""
+
+    name: str
+    handle: int | None = None
+    duration: float | None = None
+    meeting_ref: str | None = None
+    title: str | None = None
+    user_id: str | None = None
+    multi: bool = False

@@ -1,0 +1,49 @@
+"""The rules, one room per job, as a ladder with no circles:
+
+    transitions   (pure) a recording's next state and everything that follows from it
+    permissions   (pure) who may do what
+    decisions     applying a decision: all it writes and says, in one transaction
+    truth         learning the platform's truth: apply news, refresh, adopt
+    actions       pause / resume / stop, snooze, fresh link      ┐
+    commands      /rec …                                         │ the starters, side by side
+    news          webhooks                                       │
+    guards        timers and the reconciler                      ┘
+
+It knows nothing of HTTP or Block Kit: it returns meaning (`outcomes.Reply`), and writes notices
+to the outbox as meaning too (`models.Notice`); `bot/slack/` turns both into words.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from bot.config import Guardrails
+from bot.platform.client import PlatformClient
+from bot.service.actions import Actions
+from bot.service.commands import Commands
+from bot.service.decisions import Writer
+from bot.service.guards import Guards
+from bot.service.news import News
+from bot.service.permissions import Permissions
+from bot.service.truth import RetryLater, Truth
+from bot.store import Store
+from bot.tasks import Tasks
+
+__all__ = ["RetryLater", "Service"]
+
+
+class Service:
+    def __init__(self, store: Store, platform: PlatformClient, *, guard: Guardrails | None = None,
+                 clock: Callable[[], float] = time.time, is_admin: Callable[[str], Awaitable[bool]] | None = None,
+                 on_write: Callable[[], None] = lambda: None, tasks: Tasks | None = None):
+        guard = guard or Guardrails()
+        self.store, self.platform, self.guard, self.clock = store, platform, guard, clock
+        self.tasks = tasks or Tasks()
+        self.writer = Writer(store, on_write)
+        self.permissions = Permissions(store, is_admin)
+        self.truth = Truth(store, platform, self.writer, guard, self.tasks, clock)
+        self.actions = Actions(store, platform, self.truth, self.writer, self.permissions, guard, clock)
+        self.commands = Commands(store, platform, self.truth, self.writer, self.actions, self.permissions, clock)
+        self.news = News(store, platform, self.truth, self.writer, guard, clock)
+        self.guards = Guards(store, platform, self.truth, self.writer, self.actions, guard, clock)

@@ -1,0 +1,165 @@
+"""Actions on recordings: pause, resume and stop (from a command, a button, App Home or a timer),
+snoozing a reminder and fetching a fresh download link."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
+
+from bot.config import Guardrails
+from bot.ledger import duration_text
+from bot.models import Actor, Command, Link, Recording, Status, Timer
+from bot.platform.client import Conflict, PlatformClient, PlatformError, PlatformUnavailable
+from bot.platform.models import PlatformRecording
+from bot.service.decisions import Writer
+from bot.service.outcomes import Line, Reply, Say, failed
+from bot.service.permissions import Permissions
+from bot.service.transitions import News, last_pause
+from bot.service.truth import Truth
+from bot.store import Store, StoreBusy
+
+# Which states each action applies to, and what the platform answers when it did it (platform-api.md §3).
+FITS = {"pause": (Status.RECORDING,), "resume": (Status.PAUSED,),
+        "stop": (Status.RECORDING, Status.PAUSED, Status.INVOKED)}
+RESULT = {"pause": (Status.PAUSED,), "resume": (Status.RECORDING,), "stop": (Status.UPLOADING, Status.UPLOADED)}
+
+
+class Actions:
+    def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer,
+                 permissions: Permissions, guard: Guardrails, clock: Callable[[], float] = time.time):
+        self.store, self.platform, self.truth, self.writer = store, platform, truth, writer
+        self.permissions, self.guard, self.clock = permissions, guard, clock
+        self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # one action at a time per recording
+
+    def audit(self, actor: Actor, action: str, outcome: str, target: str | None = None,
+              detail: str | None = None) -> dict:
+        return {"channel_id": actor.channel_id, "user_id": actor.user_id, "action": action, "outcome": outcome,
+                "target": target, "detail": detail}
+
+    async def on_meeting(self, actor: Actor, cmd: Command, link: Link) -> Reply:
+        """`/rec pause|resume|stop [#n]`: that recording, or every one of the meeting in a state it fits."""
+        if cmd.handle is not None:
+            rec = self.store.recording_by_handle(link.meeting_id, cmd.handle)
+            if rec is None:
+                return Reply.one(Say.NO_SUCH_HANDLE, ok=False, handle=cmd.handle)
+            targets = [rec]
+        else:
+            active = self.store.recordings_of_meeting(link.meeting_id)
+            targets = [r for r in active if r.status in FITS[cmd.name]]
+            if not targets:
+                return Reply.one(Say.NOTHING_TO_ACT, ok=False, action=cmd.name,
+                                 active=[(r.handle, r.status.value) for r in active])
+        return await self.act(actor, targets, cmd.name, duration=cmd.duration)
+
+    async def press(self, actor: Actor, action: str, recording_id: object) -> Reply:
+        """A button on a card, a reminder or App Home: checked exactly like the command."""
+        target = str(recording_id)[:80]
+        self.store.audit(**self.audit(actor, f"button:{action}", "requested", target))
+        rec = self.store.recording(recording_id) if isinstance(recording_id, str) else None
+        if rec is not None and actor.via == "home":  # App Home has no channel: act as in the card's channel
+            actor = replace(actor, channel_id=rec.channel_id)
+        if rec is None or rec.channel_id != actor.channel_id:
+            self.store.audit(**self.audit(actor, f"button:{action}", "refused", target, "foreign recording"))
+            return Reply.one(Say.FOREIGN_BUTTON, ok=False)
+        link = self.store.link(actor.channel_id)
+        if (why := await self.permissions.refusal(actor, action, link)) is not None:
+            self.store.audit(**self.audit(actor, f"button:{action}", "refused", rec.id, why.value))
+            return Reply.one(Say.REFUSED, ok=False, reason=why)
+        if action == "refresh_link":
+            return await self.refresh_link(actor, rec)
+        if action == "snooze":
+            return self.snooze(actor, rec)
+        return await self.act(actor, [rec], action)
+
+    async def act(self, actor: Actor, targets: list[Recording], action: str, *,
+                  duration: float | None = None) -> Reply:
+        reply = Reply([])
+        for target in targets:
+            line, done = await self.act_one(actor, target.id, action, duration)
+            reply.lines.append(line)
+            reply.ok = reply.ok and done
+        return reply
+
+    async def _call(self, action: str, recording_id: str) -> PlatformRecording:
+        if action == "pause":
+            return await self.platform.pause_recording(recording_id)
+        if action == "resume":
+            return await self.platform.resume_recording(recording_id)
+        if action == "stop":
+            return await self.platform.stop_recording(recording_id)
+        raise ValueError(f"not an action on a recording: {action}")
+
+    async def act_one(self, actor: Actor, recording_id: str, action: str,
+                      duration: float | None) -> tuple[Line, bool]:
+        async with self.locks[recording_id]:  # double clicks queue here
+            rec = self.store.recording(recording_id)
+            assert rec is not None
+            if rec.last_news_at == 0.0:  # an earlier action's outcome is unknown: learn it first
+                rec = await self.truth.refresh(rec.id) or rec
+            if rec.status not in FITS[action]:
+                self.store.audit(**self.audit(actor, action, "refused", rec.id, f"state {rec.status.value}"))
+                state = {"handle": rec.handle, "status": rec.status.value, "action": action}
+                return Line(Say.WRONG_STATE, state), False
+            try:
+                result = await self._call(action, rec.id)
+            except PlatformUnavailable as exc:
+                # The action may have happened even though no answer came: ask before saying anything.
+                try:
+                    result = await self.platform.get_recording(rec.id)
+                except PlatformError:
+                    self.store.audit(**self.audit(actor, action, "error", rec.id, exc.message))
+                    # Unknown outcome: the oldest news, so the reconciler asks first, and so does the next action.
+                    self.store.update_recording(rec.id, last_news_at=0.0)
+                    return failed(action, exc, handle=rec.handle, tail="maybe"), False
+                if result.status not in RESULT[action]:
+                    self.truth.apply(rec.id, News.of(result), actor=None, source="platform",
+                                     audit=[self.audit(actor, action, "error", rec.id, exc.message)])
+                    return failed(action, exc, handle=rec.handle, tail="unchanged"), False
+            except Conflict as exc:
+                self.store.audit(**self.audit(actor, action, "error", rec.id, exc.message))
+                now = await self.truth.refresh(rec.id)
+                return Line(Say.ACT_CONFLICT, {"handle": rec.handle, "action": action, "message": exc.message,
+                                               "now": now.status.value if now else None}), False
+            except PlatformError as exc:
+                self.store.audit(**self.audit(actor, action, "error", rec.id, exc.message))
+                return failed(action, exc, handle=rec.handle), False
+            news = News.of(result)
+            how = {"actor": actor.user_id, "source": actor.via, "until": duration,
+                   "reason": f"for {duration_text(duration)}" if duration else None,
+                   "audit": [self.audit(actor, action, "ok", rec.id)]}
+            try:
+                self.truth.apply(rec.id, news, **how)
+            except StoreBusy:  # the platform did it: say so, and record it as soon as the store lets us
+                self.truth.save_later(f"{action} of {rec.id}", lambda: self.truth.apply(rec.id, news, **how))
+                return Line(Say.SAVED_LATER, {"handle": rec.handle, "action": action}), True
+            return Line(Say.ACTED, {"handle": rec.handle, "action": action, "duration": duration}), True
+
+    def snooze(self, actor: Actor, rec: Recording) -> Reply:
+        if rec.status is not Status.PAUSED:
+            return Reply.one(Say.SNOOZE_NOT_PAUSED, ok=False, handle=rec.handle, status=rec.status.value)
+        delay = self.guard.pause_reminder_every or 1800.0
+        pause = last_pause(self.store.ledger(rec.id))
+        with self.store.transaction():
+            self.store.timers.set(Timer.PAUSE_REMINDER, rec.id, self.clock() + delay,
+                                  {"paused_by": pause.actor if pause else None})
+            self.store.audit(**self.audit(actor, "snooze", "ok", rec.id))
+        return Reply.one(Say.SNOOZED, handle=rec.handle, delay=delay)
+
+    async def refresh_link(self, actor: Actor, rec: Recording) -> Reply:
+        try:
+            news = News.of(await self.platform.get_recording(rec.id))
+        except PlatformError as exc:
+            return Reply([failed("refresh_link", exc, handle=rec.handle)], ok=False)
+        self.truth.apply(rec.id, news, actor=None, source="platform")
+        with self.store.transaction():
+            if file := news.file_fields():
+                self.store.update_recording(rec.id, **file)
+            self.writer.card(rec)
+            self.store.audit(**self.audit(actor, "refresh_link", "ok", rec.id))
+        self.writer.on_write()
+        if not news.download_url:
+            return Reply.one(Say.NO_DOWNLOAD_LINK, ok=False, handle=rec.handle, status=news.status.value)
+        return Reply.one(Say.FRESH_LINK, handle=rec.handle, url=news.download_url, expiry=news.url_expiry)

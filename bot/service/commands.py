@@ -1,0 +1,171 @@
+"""`/rec …` commands: links, starting, the read-only views and who may control recordings.
+Actions on recordings (`pause`, `resume`, `stop`) go to `actions.py`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from bot.ledger import summarize
+from bot.models import ACTIVE, Actor, Command, Link, Notice, Status
+from bot.platform.client import Conflict, NotFound, PlatformClient, PlatformError
+from bot.service.actions import Actions
+from bot.service.decisions import Writer
+from bot.service.outcomes import Reply, Say, StatusLine, failed
+from bot.service.permissions import READ_ONLY, Permissions
+from bot.service.transitions import Decision, News
+from bot.service.truth import Truth
+from bot.store import Store, StoreBusy
+
+
+class Commands:
+    def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, actions: Actions,
+                 permissions: Permissions, clock: Callable[[], float] = time.time):
+        self.store, self.platform, self.truth, self.writer = store, platform, truth, writer
+        self.actions, self.permissions, self.clock = actions, permissions, clock
+
+    def _audit(self, actor: Actor, action: str, outcome: str, target: str | None = None,
+               detail: str | None = None) -> None:
+        self.store.audit(**self.actions.audit(actor, action, outcome, target, detail))
+
+    def refuse_usage(self, actor: Actor, message: str) -> None:
+        """A command that did not parse: audited, nothing else."""
+        self._audit(actor, "usage", "refused", detail=message[:200])
+
+    async def handle(self, actor: Actor, cmd: Command) -> Reply:
+        if cmd.name == "help":
+            return Reply.one(Say.HELP)
+        self.retry_lost_channel(actor.channel_id)
+        link = self.store.link(actor.channel_id)
+        if cmd.name not in READ_ONLY:
+            # Audited before anything else: if the store cannot take this write, nothing is touched.
+            self._audit(actor, cmd.name, "requested")
+        if link is None and cmd.name not in ("link", "new", "history"):
+            self._audit(actor, cmd.name, "refused", detail="not linked")
+            return Reply.one(Say.NOT_LINKED, ok=False)
+        if (why := await self.permissions.refusal(actor, cmd.name, link)) is not None:
+            self._audit(actor, cmd.name, "refused", detail=why.value)
+            return Reply.one(Say.REFUSED, ok=False, reason=why)
+        match cmd.name:
+            case "link" | "new":
+                return await self.link(actor, cmd, link)
+            case "history":
+                return self.history(actor, link)
+        assert link is not None
+        match cmd.name:
+            case "unlink":
+                return self.unlink(actor, link)
+            case "start":
+                return await self.start(actor, cmd, link)
+            case "pause" | "resume" | "stop":
+                return await self.actions.on_meeting(actor, cmd, link)
+            case "status":
+                return self.status(link)
+            case "who":
+                return Reply.one(Say.WHO, link=link, members=self.store.members(actor.channel_id))
+            case "allow" | "deny":
+                return self.allow(actor, cmd, link)
+        raise ValueError(f"no handler for /rec {cmd.name}")
+
+    async def link(self, actor: Actor, cmd: Command, link: Link | None) -> Reply:
+        try:
+            if cmd.name == "new":
+                meeting = await self.platform.create_meeting(cmd.title or f"#{actor.channel_id} meeting")
+            else:
+                meeting = await self.platform.get_meeting(cmd.meeting_ref or "")
+        except NotFound:
+            self._audit(actor, "link", "error", target=cmd.meeting_ref, detail="no such meeting")
+            return Reply.one(Say.NO_SUCH_MEETING, ok=False, ref=cmd.meeting_ref)
+        except PlatformError as exc:
+            self._audit(actor, cmd.name, "error", target=cmd.meeting_ref, detail=exc.message)
+            return Reply([failed(cmd.name, exc)], ok=False)
+        try:
+            with self.store.transaction():
+                self.store.set_link(actor.channel_id, actor.team_id, meeting.id, meeting.title, actor.user_id or "")
+                self._audit(actor, cmd.name, "ok", target=meeting.id)
+        except StoreBusy:
+            if cmd.name == "new":  # the meeting exists now: say so, so that it can be linked by hand
+                return Reply.one(Say.CREATED_UNSAVED, ok=False, title=meeting.title, meeting_id=meeting.id)
+            raise
+        before = link.meeting_id if link and link.meeting_id != meeting.id else None
+        return Reply.one(Say.LINKED, created=cmd.name == "new", title=meeting.title, meeting_id=meeting.id,
+                         before=before)
+
+    def unlink(self, actor: Actor, link: Link) -> Reply:
+        with self.store.transaction():
+            self.store.remove_link(actor.channel_id)
+            self._audit(actor, "unlink", "ok", target=link.meeting_id)
+        active = self.store.recordings_of_meeting(link.meeting_id)
+        return Reply.one(Say.UNLINKED, meeting_id=link.meeting_id, still_active=len(active))
+
+    async def start(self, actor: Actor, cmd: Command, link: Link) -> Reply:
+        active = self.store.recordings_of_meeting(link.meeting_id)
+        if active and not cmd.multi:
+            self._audit(actor, "start", "refused", detail="already active")
+            return Reply.one(Say.ALREADY_ACTIVE, ok=False, active=[(r.handle, r.status.value) for r in active],
+                             paused=any(r.status is Status.PAUSED for r in active))
+        self.truth.starting[link.meeting_id] += 1
+        try:
+            try:
+                started = await self.platform.start_recording(link.meeting_id, allow_multiple=cmd.multi)
+            except Conflict as exc:
+                self._audit(actor, "start", "error", detail=exc.message)
+                await self.truth.adopt_active(link)
+                return Reply.one(Say.START_REFUSED, ok=False, message=exc.message)
+            except PlatformError as exc:
+                self._audit(actor, "start", "error", detail=exc.message)
+                return Reply([failed("start", exc)], ok=False)
+            # INVOKED first, whatever the answer says, so the ledger has every step.
+            decision = Decision(started.id, card=True, notices=[(Notice.STARTED, {"actor": actor.user_id,
+                                                                                  "multi": cmd.multi})],
+                                audit=[self.actions.audit(actor, "start", "ok", started.id)])
+            decision.new_recording = {
+                "recording_id": started.id, "meeting_id": link.meeting_id, "channel_id": actor.channel_id,
+                "status": Status.INVOKED, "title": link.meeting_title, "started_by": actor.user_id,
+                "origin": "slack", "multi": cmd.multi, "at": self.clock(), "source": actor.via,
+                "session_id": started.session_id}
+            news = News.of(started)
+
+            def record() -> None:
+                self.writer.write(decision)  # False: a webhook got there first; it is the same recording
+                if news.status is not Status.INVOKED:
+                    self.truth.apply(started.id, news, actor=None, source="platform")
+
+            try:
+                record()
+            except StoreBusy:
+                self.truth.save_later(f"start of {started.id}", record)
+                return Reply.one(Say.SAVED_LATER, action="start", handle=None)
+        finally:
+            self.truth.starting[link.meeting_id] -= 1
+        rec = self.store.recording(started.id)
+        assert rec is not None
+        return Reply.one(Say.STARTING, handle=rec.handle, title=link.meeting_title)
+
+    def status(self, link: Link) -> Reply:
+        now = self.clock()
+        lines = [StatusLine(r, summarize(self.store.ledger(r.id), now))
+                 for r in self.store.recordings_of_meeting(link.meeting_id, ACTIVE)]
+        return Reply.one(Say.STATUS, link=link, lines=lines)
+
+    def history(self, actor: Actor, link: Link | None) -> Reply:
+        now = self.clock()
+        lines = [StatusLine(r, summarize(self.store.ledger(r.id), now))
+                 for r in self.store.history(actor.channel_id, limit=10)]
+        return Reply.one(Say.HISTORY, link=link, lines=lines)
+
+    def allow(self, actor: Actor, cmd: Command, link: Link) -> Reply:
+        assert cmd.user_id is not None
+        if cmd.name == "deny" and cmd.user_id == link.linked_by and actor.user_id != link.linked_by:
+            return Reply.one(Say.LINKER_STAYS, ok=False)
+        with self.store.transaction():
+            self.store.set_role(actor.channel_id, cmd.user_id, "allow" if cmd.name == "allow" else "deny",
+                                actor.user_id or "")
+            self._audit(actor, cmd.name, "ok", target=cmd.user_id)
+        return Reply.one(Say.ALLOWED if cmd.name == "allow" else Say.DENIED, user=cmd.user_id)
+
+    def retry_lost_channel(self, channel_id: str) -> None:
+        """Someone used /rec in a channel recbot had lost: it may be back, so try its kept messages again."""
+        link = self.store.link(channel_id)
+        if link and link.broken_reason and self.store.outbox.release_channel(channel_id):
+            self.writer.on_write()  # the link stays marked broken until a post there succeeds

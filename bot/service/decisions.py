@@ -1,0 +1,79 @@
+"""Applying a decision: everything it writes and says, in one transaction, or nothing.
+
+The state change, its ledger entries, its timers, its audit rows and every outbox row it causes
+commit together. A crash leaves the decision whole or absent, never half; the reconciler brings an
+absent one back whole from the platform's truth.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from bot.models import Notice, Recording
+from bot.service.transitions import Decision
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Stale(Exception):
+    """The recording moved since the decision was made; nothing was written."""
+
+
+class Writer:
+    def __init__(self, store: Store, on_write: Callable[[], None] = lambda: None):
+        self.store, self.on_write = store, on_write
+
+    def write(self, d: Decision) -> bool:
+        """Write `d` whole; False (and nothing written) when the recording moved meanwhile."""
+        store = self.store
+        try:
+            with store.transaction():
+                if d.new_recording is not None and store.add_recording(**d.new_recording) is None:
+                    raise Stale(d.recording_id)
+                for step in d.steps:
+                    if not store.transition(d.recording_id, step.expected, step.new, at=step.at, actor=step.actor,
+                                            source=step.source, reason=step.reason, action=step.action,
+                                            **step.fields):
+                        raise Stale(d.recording_id)
+                if d.touch and not d.steps:
+                    store.update_recording(d.recording_id, last_news_at=store.clock())
+                if d.file:
+                    store.update_recording(d.recording_id, **d.file)
+                if d.cancel_timers:
+                    store.timers.cancel(d.recording_id, d.cancel_timers)
+                for kind, due, payload in d.set_timers:
+                    store.timers.set(kind, d.recording_id, due, payload)
+                for row in d.audit:
+                    store.audit(**row)
+                if d.notices or d.card:
+                    rec = store.recording(d.recording_id)
+                    assert rec is not None
+                    for notice, params in d.notices:
+                        self.notice(rec, notice, **params)
+                    if d.card:
+                        self.card(rec)
+        except Stale:
+            return False
+        if d.notices or d.card:
+            self.on_write()
+        return True
+
+    # Helpers for decisions that are only something to say; inside a transaction they join it.
+
+    def card(self, rec: Recording) -> None:
+        """The card is rendered from the store when sent, so pending refreshes of one card merge."""
+        self.store.outbox.enqueue("card", {}, channel_id=rec.channel_id, recording_id=rec.id,
+                                  coalesce_key=f"card:{rec.id}")
+
+    def notice(self, rec: Recording, notice: Notice, **params: Any) -> None:
+        self.store.outbox.enqueue("thread", {"notice": notice.value, **params}, channel_id=rec.channel_id,
+                                  recording_id=rec.id)
+
+    def say(self, rec: Recording, notice: Notice, **params: Any) -> None:
+        """One notice as a decision of its own."""
+        with self.store.transaction():
+            self.notice(rec, notice, **params)
+        self.on_write()

@@ -1,0 +1,105 @@
+"""recbot's own starters: timers (timed resumes, reminders, stopping what was left paused) and the
+reconciler, which checks recordings with no news against the platform."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from bot.config import Guardrails
+from bot.models import Actor, Notice, Recording, Status, Timer
+from bot.platform.client import PlatformClient, PlatformError, PlatformUnavailable, RateLimited
+from bot.service.actions import Actions
+from bot.service.decisions import Writer
+from bot.service.transitions import News, last_pause
+from bot.service.truth import Truth
+from bot.store import DueTimer, Store, StoreBusy
+
+
+class Guards:
+    def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, actions: Actions,
+                 guard: Guardrails,
+                 clock: Callable[[], float] = time.time):
+        self.store, self.platform, self.truth, self.writer, self.actions = store, platform, truth, writer, actions
+        self.guard, self.clock = guard, clock
+
+    async def run_due_timers(self) -> int:
+        """Fire every due timer once; returns how many acted on a recording still paused."""
+        done = 0
+        for timer in self.store.timers.due(self.clock()):
+            rec = self.store.recording(timer.recording_id)
+            if rec is None or rec.status is not Status.PAUSED:
+                self.store.timers.finish(timer.id)
+                continue
+            if timer.kind in (Timer.HEADS_UP, Timer.PAUSE_REMINDER):
+                fired = self._remind(timer, rec)  # firing and saying it are one decision
+            elif self.store.timers.finish(timer.id):  # these act on the platform first, so fire once, then act
+                fired = True
+                if timer.kind is Timer.RESUME:
+                    await self._resume(rec, timer)
+                else:
+                    await self._stop_left_paused(rec, timer)
+            else:
+                fired = False
+            done += fired
+        return done
+
+    def _remind(self, timer: DueTimer, rec: Recording) -> bool:
+        with self.store.transaction():
+            if not self.store.timers.finish(timer.id):
+                return False
+            if timer.kind is Timer.HEADS_UP:
+                self.writer.notice(rec, Notice.HEADS_UP, due=timer.payload.get("due"))
+            else:
+                ledger = self.store.ledger(rec.id)
+                pause = last_pause(ledger)
+                self.writer.notice(rec, Notice.PAUSE_REMINDER,
+                                   paused_by=timer.payload.get("paused_by") or (pause.actor if pause else None),
+                                   since=pause.at if pause else None)
+                if self.guard.pause_reminder_every > 0:
+                    self.store.timers.set(Timer.PAUSE_REMINDER, rec.id, self.clock() + self.guard.pause_reminder_every,
+                                          timer.payload)
+        self.writer.on_write()
+        return True
+
+    async def _resume(self, rec: Recording, timer: DueTimer) -> None:
+        actor = Actor(user_id=None, channel_id=rec.channel_id, via="timer")
+        line, ok = await self.actions.act_one(actor, rec.id, "resume", None)
+        if not ok:
+            self.writer.say(rec, Notice.AUTO_RESUME_FAILED, detail=line.params.get("message", ""),
+                            paused_by=timer.payload.get("paused_by"))
+
+    async def _stop_left_paused(self, rec: Recording, timer: DueTimer) -> None:
+        guard = Actor(user_id=None, channel_id=rec.channel_id, via="guard")
+        async with self.actions.locks[rec.id]:
+            try:
+                news = News.of(await self.platform.stop_recording(rec.id))
+            except PlatformError as exc:
+                with self.store.transaction():
+                    self.writer.notice(rec, Notice.AUTO_STOP_FAILED, detail=exc.message)
+                    self.store.timers.set(Timer.ENDED_PAUSED, rec.id, self.clock() + 60, timer.payload)
+                self.writer.on_write()
+                return
+            how = {"actor": None, "source": "guard", "reason": "the meeting ended while paused",
+                   "audit": [self.actions.audit(guard, "stop", "ok", rec.id, "ended while paused")]}
+            try:
+                self.truth.apply(rec.id, news, **how)
+            except StoreBusy:
+                self.truth.save_later(f"stop of {rec.id}", lambda: self.truth.apply(rec.id, news, **how))
+
+    async def reconcile(self, limit: int, *, older_than: float | None = None) -> int:
+        """Check the recordings with the stalest news against the platform, at most `limit` calls.
+
+        Due are those whose last news is older than `reconcile_after` (or than `older_than`, which
+        at start is the start time, so every unfinished recording is checked once)."""
+        cutoff = older_than if older_than is not None else self.clock() - self.guard.reconcile_after
+        checked = 0
+        for rec in self.store.unfinished(limit=limit * 2 + 10):
+            if checked >= limit or rec.last_news_at > cutoff:
+                break  # ordered by last news: the rest are fresher
+            checked += 1
+            try:
+                await self.truth.refresh(rec.id, source="reconciler")
+            except (RateLimited, PlatformUnavailable):
+                break
+        return checked

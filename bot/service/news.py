@@ -1,0 +1,71 @@
+"""Webhook news, already verified and stored: recording updates and meeting events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from bot.config import Guardrails
+from bot.models import Notice, Status, Timer
+from bot.platform.client import PlatformClient, PlatformError
+from bot.platform.webhooks import Event, Ignored, MeetingEvent
+from bot.service.decisions import Writer
+from bot.service.transitions import News as Update
+from bot.service.transitions import last_pause
+from bot.service.truth import Truth
+from bot.store import Store
+
+
+class News:
+    def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, guard: Guardrails,
+                 clock: Callable[[], float] = time.time):
+        self.store, self.platform, self.truth, self.writer = store, platform, truth, writer
+        self.guard, self.clock = guard, clock
+
+    async def apply_event(self, event: Event) -> str:
+        """One webhook. Returns what was done (for the delivery log)."""
+        if isinstance(event, Ignored):
+            return f"ignored {event.event}"
+        if isinstance(event, MeetingEvent):
+            return await self.meeting_event(event)
+        rec = self.store.recording(event.recording_id)
+        if rec is None:
+            return self.truth.adopt(event)
+        if event.status.rank == rec.status.rank == 1 and event.status is not rec.status:
+            # RECORDING and PAUSED alternate and webhooks may arrive out of order: ask which is true now.
+            try:
+                seen = await self.platform.get_recording(rec.id)
+            except PlatformError:
+                return "could not confirm; the reconciler will"
+            moved = self.truth.apply(rec.id, Update.of(seen), actor=None, source="meeting")
+            return f"confirmed {seen.status.value}" if moved else "stale"
+        return "applied" if self.truth.apply(rec.id, Update.of(event), actor=None, source="platform") else "no change"
+
+    async def meeting_event(self, event: MeetingEvent) -> str:
+        """The meeting ended, or its last person left, while a recording is paused: a paused recording
+        does not stop by itself, so say so and stop it after a grace."""
+        if event.kind not in ("ended", "left"):
+            return f"meeting {event.kind}"
+        paused = self.store.recordings_of_meeting(event.meeting_id, [Status.PAUSED])
+        if not paused:
+            return "nothing paused"
+        if event.kind == "left":
+            try:
+                session = await self.platform.get_active_session(event.meeting_id)
+            except PlatformError:
+                return "could not check who is left"
+            if session is not None and session.live_participants > 0:
+                return "people are still there"
+        grace = self.guard.ended_paused_grace
+        for rec in paused:
+            if self.store.timers.pending(Timer.ENDED_PAUSED, rec.id):
+                continue
+            pause = last_pause(self.store.ledger(rec.id))
+            paused_by = pause.actor if pause else None
+            with self.store.transaction():
+                if grace > 0:
+                    self.store.timers.set(Timer.ENDED_PAUSED, rec.id, self.clock() + grace, {"paused_by": paused_by})
+                self.writer.notice(rec, Notice.ENDED_WHILE_PAUSED, paused_by=paused_by, grace=grace,
+                                   reason="everyone left" if event.kind == "left" else "the meeting ended")
+            self.writer.on_write()
+        return f"reminded about {len(paused)} paused recording(s)"

@@ -1,0 +1,94 @@
+"""What the service tells the person who asked: meaning, not words. `bot/slack/replies.py` words it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from bot.ledger import Summary
+from bot.models import Recording
+from bot.platform.client import NotFound, PlatformError, PlatformUnavailable, RateLimited
+
+
+class Say(StrEnum):
+    HELP = "help"
+    BUSY = "busy"  # the store could not take the request; nothing was done
+    NOT_LINKED = "not_linked"
+    REFUSED = "refused"  # {reason: Refusal}
+    NO_SUCH_MEETING = "no_such_meeting"  # {ref}
+    PLATFORM_FAILED = "platform_failed"  # {doing, handle, failure, message, retry_after, tail}
+    LINKED = "linked"  # {created, title, meeting_id, before}
+    CREATED_UNSAVED = "created_unsaved"  # {title, meeting_id}
+    UNLINKED = "unlinked"  # {meeting_id, still_active}
+    ALREADY_ACTIVE = "already_active"  # {active: [(handle, status)], paused}
+    START_REFUSED = "start_refused"  # {message}
+    STARTING = "starting"  # {handle, title}
+    NO_SUCH_HANDLE = "no_such_handle"  # {handle}
+    NOTHING_TO_ACT = "nothing_to_act"  # {action, active: [(handle, status)]}
+    FOREIGN_BUTTON = "foreign_button"
+    WRONG_STATE = "wrong_state"  # {handle, status, action}
+    ACT_CONFLICT = "act_conflict"  # {handle, action, message, now}
+    ACTED = "acted"  # {handle, action, duration}
+    SAVED_LATER = "saved_later"  # {handle, action}: the platform did it; the store will catch up
+    SNOOZE_NOT_PAUSED = "snooze_not_paused"  # {handle, status}
+    SNOOZED = "snoozed"  # {handle, delay}
+    NO_DOWNLOAD_LINK = "no_download_link"  # {handle, status}
+    FRESH_LINK = "fresh_link"  # {handle, url, expiry}
+    LINKER_STAYS = "linker_stays"
+    ALLOWED = "allowed"  # {user}
+    DENIED = "denied"  # {user}
+    STATUS = "status"  # {link, lines: [StatusLine]}
+    HISTORY = "history"  # {link, lines: [StatusLine]}
+    WHO = "who"  # {link, members}
+
+
+class Refusal(StrEnum):
+    DENIED = "denied"  # barred with /rec deny
+    OTHER_WORKSPACE = "other_workspace"
+    NOT_CONTROLLER = "not_controller"
+
+
+@dataclass(frozen=True)
+class Line:
+    say: Say
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Reply:
+    lines: list[Line]
+    ok: bool = True
+
+    @classmethod
+    def one(cls, say: Say, *, ok: bool = True, **params: Any) -> Reply:
+        return cls([Line(say, params)], ok)
+
+    @property
+    def says(self) -> list[Say]:
+        return [line.say for line in self.lines]
+
+
+@dataclass(frozen=True)
+class StatusLine:
+    rec: Recording
+    summary: Summary
+
+
+def failed(doing: str, exc: PlatformError, *, handle: int | None = None, tail: str | None = None) -> Line:
+    """A platform error, as facts a person can act on; never a stack trace.
+
+    `doing` is the action (`link`, `start`, `pause`, …); `tail` says what follows: `maybe` (it may
+    still happen) or `unchanged` (nothing changed)."""
+    if isinstance(exc, PlatformUnavailable):
+        failure = "unavailable"
+    elif isinstance(exc, RateLimited):
+        failure = "rate_limited"
+    elif isinstance(exc, NotFound):
+        failure = "not_found"
+    elif exc.status == 401:
+        failure = "unauthorized"
+    else:
+        failure = "refused"
+    return Line(Say.PLATFORM_FAILED, {"doing": doing, "handle": handle, "failure": failure, "message": exc.message,
+                                      "retry_after": getattr(exc, "retry_after", None), "tail": tail})

@@ -1,0 +1,57 @@
+"""Who may do what (pure rules), and the one lookup they may need: whether someone is a workspace admin.
+
+Privacy first: anyone in the channel may pause (a pause can only keep something off the record),
+people from another workspace included. Everything else that changes something is for the
+channel's controllers: whoever linked it, workspace admins and owners, and whoever they `allow`.
+`deny` bars a person from every action, pausing included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from bot.models import Actor, Link
+from bot.service.outcomes import Refusal
+from bot.store import Store
+
+CONTROLLER_ONLY = {"link", "unlink", "new", "start", "resume", "stop", "allow", "deny", "refresh_link"}
+PRIVACY_ACTIONS = {"pause", "snooze"}  # they can only keep something off the record: anyone may
+READ_ONLY = {"help", "status", "history", "who"}  # answered from the store alone; change nothing
+
+
+def refusal(action: str, actor: Actor, link: Link | None, role: str | None, *, admin: bool) -> Refusal | None:
+    """Why `actor` may not do `action` here, or None."""
+    if actor.user_id is None:  # recbot's own timers and guards
+        return None
+    if role == "deny":
+        return Refusal.DENIED
+    if action in PRIVACY_ACTIONS:
+        return None
+    if link and link.team_id and actor.team_id and actor.team_id != link.team_id:
+        return Refusal.OTHER_WORKSPACE
+    if action not in CONTROLLER_ONLY or (link is None and action in ("link", "new")):
+        return None
+    if is_controller(actor.user_id, link, role, admin=admin):
+        return None
+    return Refusal.NOT_CONTROLLER
+
+
+def is_controller(user_id: str, link: Link | None, role: str | None, *, admin: bool) -> bool:
+    return bool((link and link.linked_by == user_id) or role == "allow" or admin)
+
+
+def admin_matters(action: str, actor: Actor, link: Link | None, role: str | None) -> bool:
+    """Whether the answer of `refusal` depends on the person being an admin (worth a lookup)."""
+    return refusal(action, actor, link, role, admin=True) != refusal(action, actor, link, role, admin=False)
+
+
+class Permissions:
+    def __init__(self, store: Store, is_admin: Callable[[str], Awaitable[bool]] | None = None):
+        self.store, self.is_admin = store, is_admin
+
+    async def refusal(self, actor: Actor, action: str, link: Link | None) -> Refusal | None:
+        role = self.store.role(actor.channel_id, actor.user_id) if actor.user_id else None
+        admin = False
+        if self.is_admin and actor.user_id and admin_matters(action, actor, link, role):
+            admin = await self.is_admin(actor.user_id)
+        return refusal(action, actor, link, role, admin=admin)

@@ -1,0 +1,200 @@
+"""The bottom rung: from a recording, its ledger and news from the platform, the whole decision.
+
+Pure code, no I/O: the next state (with any step the news skipped), the ledger entries, the timers
+to cancel and set, the file's facts, the notices for the thread and whether the card changes.
+`bot/service/decisions.py` writes a decision in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.config import Guardrails
+from bot.models import PAUSE_TIMERS, LedgerEntry, Link, Notice, Recording, Status, Timer
+from bot.platform.models import PlatformRecording
+from bot.platform.webhooks import RecordingUpdate
+
+TIME_LIMIT = 86400.0  # the platform stops a recording after 24 hours
+
+
+@dataclass(frozen=True)
+class News:
+    """What the platform says about one recording: its REST object or a webhook, in one shape."""
+
+    recording_id: str
+    status: Status
+    meeting_id: str | None = None
+    session_id: str | None = None
+    started_at: float | None = None
+    stopped_at: float | None = None
+    stop_reason: str | None = None
+    download_url: str | None = None
+    audio_url: str | None = None
+    url_expiry: float | None = None
+    file_size: float | None = None
+    duration: float | None = None
+
+    @classmethod
+    def of(cls, seen: PlatformRecording | RecordingUpdate) -> News:
+        if isinstance(seen, PlatformRecording):
+            return cls(seen.id, seen.status, seen.meeting_id, seen.session_id, seen.started_at, seen.stopped_at,
+                       seen.stop_reason, seen.download_url, seen.audio_download_url, seen.download_url_expiry,
+                       seen.file_size, seen.duration)
+        return cls(seen.recording_id, seen.status, seen.meeting_id, seen.session_id, seen.started_at,
+                   seen.stopped_at, seen.stop_reason, seen.download_url, seen.audio_download_url,
+                   seen.download_url_expiry, seen.file_size, seen.duration)
+
+    @classmethod
+    def errored(cls, recording_id: str, reason: str) -> News:
+        return cls(recording_id, Status.ERRORED, stop_reason=reason)
+
+    def file_fields(self) -> dict[str, Any] | None:
+        if not self.download_url:
+            return None
+        return {"download_url": self.download_url, "audio_url": self.audio_url, "url_expiry": self.url_expiry,
+                "file_size": self.file_size, "duration": self.duration}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One compare-and-set transition with its ledger entry."""
+
+    expected: Status
+    new: Status
+    at: float
+    actor: str | None
+    source: str
+    reason: str | None = None
+    action: str | None = None  # the card's "last action", or None when it is no one's action
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Decision:
+    recording_id: str
+    new_recording: dict[str, Any] | None = None  # the arguments of `Store.add_recording`
+    steps: list[Step] = field(default_factory=list)
+    touch: bool = False  # news that moves nothing still counts as news (the reconciler waits)
+    file: dict[str, Any] | None = None
+    cancel_timers: tuple[Timer, ...] = ()
+    set_timers: list[tuple[Timer, float, dict[str, Any]]] = field(default_factory=list)
+    notices: list[tuple[Notice, dict[str, Any]]] = field(default_factory=list)
+    card: bool = False
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def moved(self) -> bool:
+        return bool(self.steps)
+
+
+def decide(rec: Recording, ledger: list[LedgerEntry], news: News, *, actor: str | None, source: str,
+           now: float, guard: Guardrails, reason: str | None = None, until: float | None = None) -> Decision:
+    """Move `rec` to what the platform reports, if that is forward; `until` is a timed pause's length."""
+    d = Decision(rec.id)
+    cur, new = rec.status, news.status
+    if new is cur or new.rank < cur.rank:
+        d.touch = True
+        if new is cur and new.final:
+            d.file = news.file_fields()
+        return d
+    first_recorded = next((e.at for e in ledger if e.status is Status.RECORDING), None)
+    # News that skips a state (its webhook was lost) first takes the step it implies, so the ledger
+    # keeps every interval: a recording that stopped had started, one that uploaded had stopped.
+    if cur is Status.INVOKED and new.rank >= Status.UPLOADING.rank and news.started_at:
+        at = min(now, news.started_at)
+        d.steps.append(Step(cur, Status.RECORDING, at, None, source, "reconstructed"))
+        d.card = True
+        cur, first_recorded = Status.RECORDING, first_recorded or at
+    if new.final and cur.rank < Status.UPLOADING.rank:
+        _move(d, rec, cur, Status.UPLOADING, news, actor=actor, source=source, reason=reason, until=None,
+                       now=now, guard=guard, first_recorded=first_recorded)
+        cur = Status.UPLOADING
+    _move(d, rec, cur, new, news, actor=actor, source=source, reason=reason, until=until, now=now, guard=guard,
+          first_recorded=first_recorded)
+    return d
+
+
+def _move(d: Decision, rec: Recording, cur: Status, new: Status, news: News, *, actor: str | None, source: str,
+          reason: str | None, until: float | None, now: float, guard: Guardrails,
+          first_recorded: float | None) -> None:
+    at = now
+    if new is Status.RECORDING and cur is Status.INVOKED and news.started_at:
+        at = min(now, news.started_at)
+    elif new is Status.UPLOADING and news.stopped_at:
+        at = min(now, news.stopped_at)
+    if new is Status.UPLOADING and reason is None:
+        reason = stop_reason(news, first_recorded, source, now)
+    fields: dict[str, Any] = {}
+    if new is Status.PAUSED:
+        fields["pause_until"] = now + until if until else None
+    if news.session_id:
+        fields["session_id"] = news.session_id
+    if new is Status.ERRORED:
+        fields["error_reason"] = news.stop_reason or "the platform reported an unrecoverable error"
+    if new is Status.UPLOADING:
+        fields["stop_reason"] = reason
+    d.steps.append(Step(cur, new, at, actor, source, reason, last_action(cur, new, actor, source, reason), fields))
+    if cur is Status.PAUSED or new.final:
+        d.cancel_timers = PAUSE_TIMERS
+    if new is Status.PAUSED:
+        if guard.pause_reminder_after > 0:
+            d.set_timers.append((Timer.PAUSE_REMINDER, now + guard.pause_reminder_after, {"paused_by": actor}))
+        if until:
+            due = now + until
+            d.set_timers.append((Timer.RESUME, due, {"paused_by": actor}))
+            if until > guard.timed_resume_heads_up * 2:
+                d.set_timers.append((Timer.HEADS_UP, due - guard.timed_resume_heads_up, {"due": due}))
+    if new.final:
+        d.file = news.file_fields()
+    notice = {Status.PAUSED: Notice.PAUSED, Status.UPLOADING: Notice.STOPPED, Status.UPLOADED: Notice.UPLOADED,
+              Status.ERRORED: Notice.ERRORED}.get(new) or (Notice.RESUMED if cur is Status.PAUSED else Notice.RECORDING)
+    d.notices.append((notice, {"actor": actor, "source": source, "reason": reason,
+                               "until": fields.get("pause_until"), "started_by": rec.started_by}))
+    d.card = True
+
+
+def decide_adoption(news: News, link: Link, *, title: str | None, now: float, started_by: str | None = None,
+                    origin: str = "meeting", multi: bool = False, source: str = "meeting") -> Decision:
+    """A recording recbot did not know of gets its own card, with the steps it took unseen."""
+    at = min(now, news.started_at or now)
+    d = Decision(news.recording_id, card=True)
+    d.new_recording = {"recording_id": news.recording_id, "meeting_id": link.meeting_id,
+                       "channel_id": link.channel_id, "status": Status.INVOKED,
+                       "title": title or link.meeting_title, "started_by": started_by, "origin": origin,
+                       "multi": multi, "at": at, "source": source, "session_id": news.session_id}
+    if news.status in (Status.RECORDING, Status.PAUSED):  # it was started before recbot heard of it
+        d.steps.append(Step(Status.INVOKED, Status.RECORDING, at, None, source, "reconstructed"))
+        if news.status is Status.PAUSED:
+            d.steps.append(Step(Status.RECORDING, Status.PAUSED, at, None, source, "reconstructed"))
+    d.notices.append((Notice.ADOPTED, {"actor": None, "source": source}))
+    return d
+
+
+def last_action(cur: Status, new: Status, actor: str | None, source: str, reason: str | None) -> str | None:
+    """What the card shows as the last action, or None when this change is no one's action."""
+    verb = {Status.PAUSED: "paused", Status.UPLOADING: "stopped"}.get(new)
+    if new is Status.RECORDING and cur is Status.PAUSED:
+        verb = "resumed"
+    if verb is None:
+        return None
+    if actor:
+        return verb
+    if source == "meeting":
+        return f"{verb} from the meeting"
+    return f"{verb} automatically" + (f" ({reason})" if reason else "")
+
+
+def stop_reason(news: News, first_recorded: float | None, source: str, now: float) -> str:
+    if news.stop_reason == "ALL_PEERS_LEFT":
+        return "everyone left"
+    stopped = news.stopped_at or now
+    if first_recorded is not None and stopped - first_recorded >= TIME_LIMIT - 5:
+        return "time limit reached"
+    if news.stop_reason == "INTERNAL_ERROR":
+        return "platform error"
+    return "from the meeting" if source != "reconciler" else "outside Slack"
+
+
+def last_pause(ledger: list[LedgerEntry]) -> LedgerEntry | None:
+    return next((e for e in reversed(ledger) if e.status is Status.PAUSED), None)

@@ -1,0 +1,112 @@
+"""Learning the platform's truth: apply news to a recording, ask the platform about one, and adopt
+recordings that were started elsewhere (from the meeting, or by `record_on_start`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from bot.config import Guardrails
+from bot.models import ACTIVE, Link, Recording, Status
+from bot.platform.client import NotFound, PlatformClient, PlatformError
+from bot.platform.webhooks import RecordingUpdate
+from bot.service.decisions import Writer
+from bot.service.transitions import News, decide, decide_adoption
+from bot.store import Store, StoreBusy
+from bot.tasks import Tasks
+
+log = logging.getLogger(__name__)
+
+SAVE_RETRIES = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # then the reconciler repairs it from the platform
+
+
+class RetryLater(Exception):
+    """The event cannot be applied yet (a start is still in flight); keep it and try again."""
+
+
+class Truth:
+    def __init__(self, store: Store, platform: PlatformClient, writer: Writer, guard: Guardrails, tasks: Tasks,
+                 clock: Callable[[], float] = time.time):
+        self.store, self.platform, self.writer, self.guard, self.tasks = store, platform, writer, guard, tasks
+        self.clock = clock
+        self.starting: defaultdict[str, int] = defaultdict(int)  # meetings with a start in flight
+
+    def apply(self, recording_id: str, news: News, *, actor: str | None, source: str, reason: str | None = None,
+              until: float | None = None, audit: list[dict[str, Any]] | None = None) -> bool:
+        """Decide from the stored state and write the decision whole; returns whether the recording moved.
+
+        Raises StoreBusy when the store cannot take it: the caller says what the platform did and
+        calls `save_later`."""
+        for _ in range(3):  # the state read may be stale by the time it is written: decide again
+            rec = self.store.recording(recording_id)
+            if rec is None:
+                return False
+            decision = decide(rec, self.store.ledger(recording_id), news, actor=actor, source=source,
+                              now=self.clock(), guard=self.guard, reason=reason, until=until)
+            decision.audit = list(audit or [])
+            if self.writer.write(decision):
+                return decision.moved
+        return False
+
+    def save_later(self, what: str, write: Callable[[], Any]) -> None:
+        """The platform did something the store could not record yet: keep trying `write` in the
+        background, and past that leave it to the reconciler, which learns it from the platform."""
+
+        async def retry() -> None:
+            for delay in SAVE_RETRIES:
+                await asyncio.sleep(delay)
+                try:
+                    write()
+                    return
+                except StoreBusy:
+                    continue
+            log.error("could not record %s; the reconciler will learn it from the platform", what)
+
+        self.tasks.spawn(retry(), f"saving {what}")
+
+    async def refresh(self, recording_id: str, *, source: str = "platform") -> Recording | None:
+        """Ask the platform for the truth about one recording and apply it."""
+        if self.store.recording(recording_id) is None:
+            return None
+        try:
+            news = News.of(await self.platform.get_recording(recording_id))
+        except NotFound:
+            news = News.errored(recording_id, "the platform no longer knows this recording")
+        except PlatformError:
+            return self.store.recording(recording_id)
+        self.apply(recording_id, news, actor=None, source=source)
+        return self.store.recording(recording_id)
+
+    def adopt(self, update: RecordingUpdate) -> str:
+        """A recording recbot did not start gets its own card in the meeting's first linked channel."""
+        if not update.meeting_id:
+            return "unknown recording without a meeting"
+        if self.starting.get(update.meeting_id):
+            raise RetryLater("a start of this meeting is in flight")
+        links = self.store.links_for_meeting(update.meeting_id)
+        if not links:
+            return "meeting not linked"
+        if update.status.final or update.status is Status.UPLOADING:
+            return "unknown recording already stopped"
+        link = min(links, key=lambda lk: lk.linked_at)
+        decision = decide_adoption(News.of(update), link, title=update.meeting_title, now=self.clock())
+        return "adopted" if self.writer.write(decision) else "already known"
+
+    async def adopt_active(self, link: Link) -> None:
+        """After a refused start: a recording may be running that recbot has not heard of."""
+        try:
+            found = await self.platform.list_recordings(link.meeting_id, statuses=list(ACTIVE))
+        except PlatformError:
+            return
+        for seen in found:
+            if self.store.recording(seen.id) is None:
+                try:
+                    self.adopt(RecordingUpdate(recording_id=seen.id, meeting_id=link.meeting_id, status=seen.status,
+                                               session_id=seen.session_id, started_at=seen.started_at,
+                                               meeting_title=link.meeting_title))
+                except RetryLater:  # another start of this meeting is in flight; its webhooks will tell
+                    continue

@@ -1,0 +1,37 @@
+"""Buttons on cards, reminders and App Home: ack, then the service checks them exactly like commands."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.models import Actor
+from bot.service.outcomes import Reply
+from bot.slack.door import Door
+
+BUTTON_ACTIONS = re.compile(r"^rec_(pause|resume|stop|refresh_link|snooze)$")
+ANSWERED = ("refresh_link", "snooze")  # buttons whose success is said to the presser (others show on the card)
+
+
+async def rec_button(ack, body: dict[str, Any], action: dict[str, Any], context) -> None:
+    await ack()
+    door: Door = context["door"]
+    user = body.get("user") or {}
+    from_home = (body.get("container") or {}).get("type") == "view"
+    actor = Actor(user_id=user.get("id"), team_id=user.get("team_id") or (body.get("team") or {}).get("id"),
+                  channel_id=(body.get("channel") or {}).get("id", ""), via="home" if from_home else "button")
+    name = BUTTON_ACTIONS.match(action["action_id"]).group(1)  # type: ignore[union-attr]
+
+    async def work() -> Reply | None:
+        reply = await door.service.actions.press(actor, name, action.get("value"))
+        if from_home and actor.user_id:
+            door.outbox.refresh_home(actor.user_id)
+        return reply if not reply.ok or name in ANSWERED else None
+
+    door.later(None if from_home else body.get("response_url"), work, f"button {name}")
+
+
+def register(app: AsyncApp) -> None:
+    app.action(BUTTON_ACTIONS)(rec_button)

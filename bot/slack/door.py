@@ -1,0 +1,54 @@
+"""What the Slack listeners share: the service, the outbox for replies, and the background tasks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+
+from bot.service import Service
+from bot.service.outcomes import Reply, Say
+from bot.slack.outbox import Outbox
+from bot.slack.replies import render
+from bot.store import StoreBusy
+from bot.tasks import Tasks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Door:
+    service: Service
+    outbox: Outbox
+    tasks: Tasks
+
+    def respond(self, url: str | None, reply: Reply) -> None:
+        """An ephemeral answer on the request's response_url, through the outbox."""
+        if not url:
+            return
+        text, reply_blocks = render(reply)
+        try:
+            self.outbox.respond(url, text, reply_blocks)
+        except StoreBusy:  # the outbox lives in the database that is unavailable: tell the person directly
+            self.tasks.spawn(_respond_now(url, text), "a reply without the outbox")
+
+    def later(self, url: str | None, work: Callable[[], Awaitable[Reply | None]], what: str) -> None:
+        """Run `work` after the ack and answer with its reply (if any); a busy store is said as such."""
+
+        async def run() -> None:
+            try:
+                reply = await work()
+            except StoreBusy:
+                log.exception("database unavailable for %s", what)
+                reply = Reply.one(Say.BUSY, ok=False)
+            if reply is not None:
+                self.respond(url, reply)
+
+        self.tasks.spawn(run(), what)
+
+
+async def _respond_now(url: str, text: str) -> None:
+    async with httpx.AsyncClient(timeout=10.0) as http:
+        await http.post(url, json={"response_type": "ephemeral", "text": text})

@@ -1,0 +1,61 @@
+"""Who recbot is (auth.test) and who is a workspace admin (users.info): reads, cached, never on the
+critical path of an ack when Slack is slow."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger(__name__)
+
+
+class Directory:
+    """Who is a workspace admin or owner (users.info), cached: a read, so not in the outbox."""
+
+    def __init__(self, client: AsyncWebClient, ttl: float = 300.0, clock=time.monotonic):
+        self.client, self.ttl, self.clock = client, ttl, clock
+        self._cache: dict[str, tuple[float, bool]] = {}
+
+    async def is_admin(self, user_id: str) -> bool:
+        hit = self._cache.get(user_id)
+        if hit and self.clock() - hit[0] < self.ttl:
+            return hit[1]
+        try:
+            info = (await self.client.users_info(user=user_id))["user"]
+            admin = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
+        except SlackApiError as exc:
+            log.warning("users.info failed for %s (%s); treating as not an admin", user_id,
+                        exc.response.get("error") if exc.response else exc)
+            return False
+        except Exception:
+            log.warning("users.info failed for %s; treating as not an admin", user_id, exc_info=True)
+            return False
+        self._cache[user_id] = (self.clock(), admin)
+        return admin
+
+
+class Identity:
+    """Bolt's authorize step without a dependency on Slack being up: the configured token, and the bot's
+    identity from auth.test when Slack answers (tried again later when it does not)."""
+
+    def __init__(self, client: AsyncWebClient, token: str, clock=time.monotonic):
+        self.client, self.token, self.clock = client, token, clock
+        self._info: dict[str, Any] | None = None
+        self._retry_at = 0.0
+
+    async def authorize(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        if self._info is None and self.clock() >= self._retry_at:
+            try:
+                self._info = dict((await self.client.auth_test()).data)
+            except Exception as exc:
+                self._retry_at = self.clock() + 30.0
+                log.warning("auth.test failed (%s); answering Slack without the bot's identity for now",
+                            type(exc).__name__)
+        info = self._info or {}
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id or info.get("team_id"),
+                               bot_token=self.token, bot_user_id=info.get("user_id"), bot_id=info.get("bot_id"))

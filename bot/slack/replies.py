@@ -1,0 +1,164 @@
+"""Every word recbot says to the person who asked, from the service's meaning (`outcomes.Reply`).
+
+Text a person typed (meeting titles, the platform's messages) goes through `escape`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.ledger import duration_text
+from bot.mrkdwn import escape
+from bot.service.outcomes import Line, Refusal, Reply, Say
+from bot.slack import blocks
+
+USAGE = """*`/rec` commands*
+• `/rec link <meeting id or URL>`: link this channel to a meeting
+• `/rec new [title]`: create a meeting and link it
+• `/rec start [--multi]`: start recording (`--multi` records another alongside an active one)
+• `/rec pause [#n] [for 10m]`: pause (anyone here may pause); `for` resumes by itself
+• `/rec resume [#n]`, `/rec stop [#n]`: resume or stop
+• `/rec status`, `/rec history`: what is recording now, and what was recorded
+• `/rec allow @user`, `/rec deny @user`, `/rec who`: who may control recordings here
+• `/rec unlink`: remove the link (history is kept)"""
+
+BUSY = (":warning: recbot could not reach its database (it is busy or locked), so it did nothing. "
+        "Try again in a moment; if it persists, tell whoever runs recbot.")
+WORKING = {"link": ":link: Checking the meeting…", "new": ":sparkles: Creating a meeting…",
+           "start": ":hourglass_flowing_sand: Starting the recording…", "pause": ":double_vertical_bar: Pausing…",
+           "resume": ":arrow_forward: Resuming…", "stop": ":black_square_for_stop: Stopping…"}
+WORKING_DEFAULT = "Working on it…"
+
+REFUSALS = {
+    Refusal.DENIED: "A controller of this channel has barred you from recording actions here.",
+    Refusal.OTHER_WORKSPACE: "People from another workspace can pause a recording here, but not control it otherwise.",
+    Refusal.NOT_CONTROLLER: "Only this channel's controllers can do that: whoever linked it, workspace admins, and "
+                            "people they `/rec allow`. Anyone here can pause.",
+}
+VERB = {"pause": "paused", "resume": "resumed", "stop": "stopped", "start": "started"}
+DOING = {"link": "reach the meeting", "new": "reach the meeting", "start": "start the recording",
+         "refresh_link": "fetch a fresh link"}
+
+
+def render(reply: Reply) -> tuple[str, list[dict[str, Any]] | None]:
+    """The reply as (text, blocks or None)."""
+    if len(reply.lines) == 1:
+        line = reply.lines[0]
+        p = line.params
+        if line.say is Say.STATUS:
+            return blocks.status_view(p["link"], p["lines"])
+        if line.say is Say.HISTORY:
+            return blocks.history_view(p["lines"])
+        if line.say is Say.WHO:
+            return blocks.who_view(p["link"], p["members"])
+    return "\n".join(sentence(line) for line in reply.lines), None
+
+
+def text_of(reply: Reply) -> str:
+    return render(reply)[0]
+
+
+def _states(active: list[tuple[int, str]], joiner: str) -> str:
+    return ", ".join(f"#{handle}{joiner}{status.lower()}" for handle, status in active)
+
+
+def sentence(line: Line) -> str:
+    p, say = line.params, line.say
+    tag = f"#{p['handle']}" if p.get("handle") is not None else "the recording"
+    match say:
+        case Say.HELP:
+            return USAGE
+        case Say.BUSY:
+            return BUSY
+        case Say.NOT_LINKED:
+            return ("This channel is not linked to a meeting yet. Link one with `/rec link <meeting id or URL>` "
+                    "or create one with `/rec new [title]`.")
+        case Say.REFUSED:
+            return f":no_entry: {REFUSALS[p['reason']]}"
+        case Say.NO_SUCH_MEETING:
+            return (f"No meeting `{p['ref']}` exists on the platform. Check the id or URL, "
+                    "or create one with `/rec new [title]`.")
+        case Say.PLATFORM_FAILED:
+            return platform_failure(p)
+        case Say.LINKED:
+            what = "Created and linked" if p["created"] else "Linked"
+            before = f" (it was linked to `{p['before']}`)" if p.get("before") else ""
+            return (f":link: {what} this channel to *{escape(p['title']) or 'untitled meeting'}* (`{p['meeting_id']}`)"
+                    f"{before}. Start recording with `/rec start`.")
+        case Say.CREATED_UNSAVED:
+            return (f":warning: Created the meeting *{escape(p['title'])}* (`{p['meeting_id']}`), but recbot could not "
+                    f"save the link (its database is busy). Link it with `/rec link {p['meeting_id']}` in a moment.")
+        case Say.UNLINKED:
+            n = p["still_active"]
+            tail = f" {n} recording(s) still running keep their cards and buttons here." if n else ""
+            return f"Unlinked this channel from `{p['meeting_id']}`. Past recordings keep their history.{tail}"
+        case Say.ALREADY_ACTIVE:
+            offer = "`/rec resume` to continue it, or " if p["paused"] else ""
+            return (f"This meeting already has an active recording: "
+                    f"{', '.join(f'#{h} ({s.lower()})' for h, s in p['active'])}. Use {offer}"
+                    "`/rec start --multi` to record another one alongside it.")
+        case Say.START_REFUSED:
+            return (f"The platform refused: {escape(p['message'])}. A recording started from the meeting may "
+                    "already be running; see `/rec status`, or use `/rec start --multi`.")
+        case Say.STARTING:
+            return (f":red_circle: Starting recording #{p['handle']} of *{escape(p['title']) or 'the meeting'}*. "
+                    "Its card is in the channel.")
+        case Say.NO_SUCH_HANDLE:
+            return f"There is no recording #{p['handle']} of this meeting. `/rec status` lists them."
+        case Say.NOTHING_TO_ACT:
+            return f"Nothing to {p['action']}: {_states(p['active'], ' is ') or 'nothing is active'}."
+        case Say.FOREIGN_BUTTON:
+            return "That button does not belong to a recording of this channel."
+        case Say.WRONG_STATE:
+            return f"{tag} is {p['status'].lower()}, so there is nothing to {p['action']}."
+        case Say.ACT_CONFLICT:
+            now = (p.get("now") or "unknown").lower()
+            return f"{tag} could not be {VERB[p['action']]}: {escape(p['message'])} (it is {now})."
+        case Say.ACTED:
+            if p["action"] == "pause" and p.get("duration"):
+                return f"{tag} paused for {duration_text(p['duration'])}; it resumes by itself."
+            return f"{tag} {VERB[p['action']]}."
+        case Say.SAVED_LATER:
+            return (f":warning: The platform has {VERB[p['action']]} {tag}, but recbot could not save it yet (its "
+                    "database is busy). It keeps trying; the card and thread will follow.")
+        case Say.SNOOZE_NOT_PAUSED:
+            return f"{tag} is {p['status'].lower()} now; no reminder to snooze."
+        case Say.SNOOZED:
+            return f"OK, I will remind you again in {duration_text(p['delay'])} if {tag} is still paused."
+        case Say.NO_DOWNLOAD_LINK:
+            return f"{tag} has no download link (it is {p['status'].lower()})."
+        case Say.FRESH_LINK:
+            return f"Fresh link for {tag}: <{p['url']}|download>"
+        case Say.LINKER_STAYS:
+            return "The person who linked this channel stays a controller; relink the channel to change that."
+        case Say.ALLOWED:
+            return f"<@{p['user']}> can now start, resume and stop recordings in this channel."
+        case Say.DENIED:
+            return f"<@{p['user']}> can no longer take recording actions in this channel, pausing included."
+    return render(Reply([line]))[0]
+
+
+def platform_failure(p: dict[str, Any]) -> str:
+    """A platform error as a sentence a person can act on; never a stack trace."""
+    doing = p["doing"]
+    what = DOING.get(doing) or f"{doing} #{p['handle']}"
+    message = escape(str(p.get("message") or ""))
+    failure = p["failure"]
+    if failure == "unavailable":
+        text = (f":warning: Could not {what}: the recording platform is not answering ({message}). "
+                "Try again in a minute.")
+    elif failure == "rate_limited":
+        text = (f":hourglass: Could not {what}: the platform asks us to slow down. Try again in "
+                f"{max(1, round(p.get('retry_after') or 1))} s.")
+    elif failure == "not_found":
+        text = f"Could not {what}: the platform does not know it ({message})."
+    elif failure == "unauthorized":
+        text = (f":warning: Could not {what}: the platform rejected recbot's credentials. Tell whoever runs recbot "
+                "to run `recbot check`.")
+    else:
+        text = f"Could not {what}: {message}"
+    if p.get("tail") == "maybe":
+        text += " It may still happen: the card will show what the platform does."
+    elif p.get("tail") == "unchanged":
+        text += " Nothing changed."
+    return text

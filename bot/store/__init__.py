@@ -1,0 +1,47 @@
+"""The truth on recbot's side, in one database: links, people, recordings with their ledger, the audit,
+and the three queues (webhook deliveries, the Slack outbox, timers).
+
+    store = Store(path)
+    with store.transaction():      # one decision, one transaction; transactions nest
+        store.transition(...)
+        store.timers.set(...)
+        store.outbox.enqueue(...)
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+from bot.store.deliveries import DeliveryQueue
+from bot.store.engine import Database, StoreBusy
+from bot.store.outbox import OutboxQueue, OutboxRow
+from bot.store.records import Records
+from bot.store.schema import migrate
+from bot.store.timers import DueTimer, TimerQueue
+
+__all__ = ["DueTimer", "OutboxRow", "Store", "StoreBusy"]
+
+
+class Store(Records):
+    def __init__(self, path: str, clock: Callable[[], float] = time.time, *,
+                 connection_factory: type[sqlite3.Connection] = sqlite3.Connection):
+        super().__init__(Database(path, connection_factory=connection_factory), clock)
+        self.path = path
+        self.outbox = OutboxQueue(self.db, clock)
+        self.deliveries = DeliveryQueue(self.db, clock)
+        self.timers = TimerQueue(self.db)
+        migrate(self.db)
+
+    def transaction(self):
+        return self.db.transaction()
+
+    def healthy(self) -> bool:
+        return self.db.healthy()
+
+    def schema_version(self) -> int:
+        return self.db.schema_version()
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,121 @@
+"""The database engine: one connection, transactions that nest, and recbot's own error for "busy".
+
+Every decision is written in one transaction (`with db.transaction():`); a transaction opened
+inside another becomes a savepoint of it, so a helper that writes can be used alone or as part of
+a larger decision. SQL is written once, with `?` placeholders and syntax that SQLite and
+PostgreSQL share (upserts with `ON CONFLICT`, `RETURNING`), so a second engine needs no second
+copy of the queries.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+
+class StoreBusy(Exception):
+    """The database cannot take this read or write now (locked, busy, or failing); nothing was written."""
+
+
+class Database:
+    """SQLite in WAL mode, used from the event loop's thread only.
+
+    `connection_factory` is sqlite3's own `factory` seam (a `sqlite3.Connection` subclass); the
+    reliability tests use it to make one chosen write fail."""
+
+    def __init__(self, path: str, *, busy_timeout: float = 10.0,
+                 connection_factory: type[sqlite3.Connection] = sqlite3.Connection):
+        self.path = path
+        try:
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout, check_same_thread=False,
+                                        factory=connection_factory)
+        except sqlite3.Error as exc:
+            raise StoreBusy(f"cannot open the database {path}: {exc}") from exc
+        self.conn.row_factory = sqlite3.Row
+        for pragma in ("journal_mode = WAL", "synchronous = NORMAL", f"busy_timeout = {int(busy_timeout * 1000)}",
+                       "foreign_keys = ON"):
+            self.execute(f"PRAGMA {pragma}")
+        self._depth = 0
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- statements ------------------------------------------------------------------------
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self.conn.execute(sql, tuple(args))
+        except sqlite3.OperationalError as exc:
+            raise StoreBusy(str(exc)) from exc
+
+    def one(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        row = self.execute(sql, args).fetchone()
+        return dict(row) if row else None
+
+    def all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """Rows as dicts; also the public way for tests and tools to look inside."""
+        return [dict(r) for r in self.execute(sql, args).fetchall()]
+
+    def scalar(self, sql: str, *args: Any) -> Any:
+        row = self.execute(sql, args).fetchone()
+        return row[0] if row else None
+
+    def changed(self, sql: str, *args: Any) -> int:
+        """Run a write; how many rows it changed."""
+        return self.execute(sql, args).rowcount
+
+    # -- transactions ----------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """All or nothing. The outermost takes the write lock at once (IMMEDIATE), so it never fails
+        half-way on a lock; an inner one is a savepoint that rolls back alone."""
+        depth = self._depth
+        savepoint = f"sp{depth}"
+        self.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
+        self._depth += 1
+        try:
+            yield self
+        except BaseException:
+            self._depth = depth
+            self._rollback(savepoint if depth else None)
+            raise
+        self._depth = depth
+        if depth:
+            self.execute(f"RELEASE {savepoint}")
+            return
+        try:
+            self.execute("COMMIT")
+        except StoreBusy:
+            self._rollback(None)
+            raise
+
+    def _rollback(self, savepoint: str | None) -> None:
+        try:
+            if savepoint:
+                self.conn.execute(f"ROLLBACK TO {savepoint}")
+                self.conn.execute(f"RELEASE {savepoint}")
+            elif self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        except sqlite3.Error:  # the connection is failing; SQLite rolls back what it cannot finish
+            pass
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    def healthy(self) -> bool:
+        try:
+            return self.scalar("SELECT 1") == 1
+        except StoreBusy:
+            return False
+
+    # -- schema version ------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        return int(self.scalar("PRAGMA user_version"))
+
+    def set_schema_version(self, version: int) -> None:
+        self.execute(f"PRAGMA user_version = {int(version)}")

@@ -1,0 +1,81 @@
+"""The outbox queue: every Slack write is a row here first, committed with the decision that causes it.
+
+Rows with the same pending `coalesce_key` merge into one (a card needs only its latest state).
+States: pending → sending → sent | failed | merged; `held` for a channel recbot has lost.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.store.engine import Database
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    kind: str
+    channel_id: str | None
+    recording_id: str | None
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+    next_at: float
+    created_at: float
+
+
+class OutboxQueue:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time):
+        self.db, self.clock = db, clock
+
+    def enqueue(self, kind: str, payload: dict[str, Any], *, channel_id: str | None = None,
+                recording_id: str | None = None, coalesce_key: str | None = None, delay: float = 0.0) -> None:
+        now = self.clock()
+        self.db.execute("INSERT INTO outbox (kind, channel_id, recording_id, payload, coalesce_key, next_at, "
+                        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        (kind, channel_id, recording_id, json.dumps(payload), coalesce_key, now + delay, now))
+
+    def due(self, limit: int = 200) -> list[OutboxRow]:
+        """Rows still to send, oldest first (the sender decides which may go now)."""
+        rows = self.db.all("SELECT id, kind, channel_id, recording_id, payload, state, attempts, next_at, created_at "
+                           "FROM outbox WHERE state IN ('pending', 'sending') ORDER BY id LIMIT ?", limit)
+        return [OutboxRow(**{**r, "payload": json.loads(r["payload"])}) for r in rows]
+
+    def claim(self, row_id: int) -> None:
+        self.db.execute("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?", (row_id,))
+
+    def done(self, row_id: int, *, ts: str | None = None) -> None:
+        self.db.execute("UPDATE outbox SET state = 'sent', sent_at = ?, ts = ? WHERE id = ?",
+                        (self.clock(), ts, row_id))
+
+    def retry(self, row_id: int, at: float, error: str, *, unsure: bool = False) -> None:
+        """Try the row again at `at`. An `unsure` row (it may have reached Slack before a crash) keeps the
+        state 'sending', so that even after another crash it is looked up before it is sent."""
+        with self.db.transaction():
+            # A card refresh that must wait merges with a newer pending one instead of duplicating it.
+            key = self.db.scalar("SELECT coalesce_key FROM outbox WHERE id = ?", row_id)
+            if key and self.db.scalar("SELECT 1 FROM outbox WHERE coalesce_key = ? AND state = 'pending' AND id != ?",
+                                      key, row_id):
+                self.db.execute("UPDATE outbox SET state = 'merged', error = ? WHERE id = ?", (error, row_id))
+            else:
+                self.db.execute("UPDATE outbox SET state = ?, next_at = ?, error = ? WHERE id = ?",
+                                ("sending" if unsure else "pending", at, error, row_id))
+
+    def fail(self, row_id: int, error: str) -> None:
+        self.db.execute("UPDATE outbox SET state = 'failed', error = ? WHERE id = ?", (error, row_id))
+
+    def hold_channel(self, channel_id: str, error: str) -> int:
+        """Keep a lost channel's writes aside (state 'held') so nothing is lost if the bot comes back."""
+        return self.db.changed("UPDATE outbox SET state = 'held', error = ? WHERE channel_id = ? "
+                               "AND state IN ('pending', 'sending')", error, channel_id)
+
+    def release_channel(self, channel_id: str) -> int:
+        return self.db.changed("UPDATE outbox SET state = 'pending', next_at = ? WHERE channel_id = ? "
+                               "AND state = 'held'", self.clock(), channel_id)
+
+    def counts(self) -> dict[str, int]:
+        return {r["state"]: r["n"] for r in self.db.all("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")}

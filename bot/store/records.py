@@ -1,0 +1,175 @@
+"""Queries over what recbot knows: links, people, recordings with their ledger, and the audit.
+
+Transitions are compare-and-set (`… WHERE status = ?`), so duplicates, double clicks and
+out-of-order webhooks cannot move a recording backwards. Each write joins the caller's
+transaction when there is one (see `Database.transaction`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from bot.models import ACTIVE, UNFINISHED, LedgerEntry, Link, Member, Recording, Status
+from bot.store.engine import Database
+
+
+def _marks(values: tuple) -> str:
+    return ",".join("?" * len(values))
+
+
+class Records:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time):
+        self.db, self.clock = db, clock
+
+    # -- links and people ----------------------------------------------------------------
+
+    def link(self, channel_id: str) -> Link | None:
+        row = self.db.one("SELECT * FROM links WHERE channel_id = ?", channel_id)
+        return Link(**row) if row else None
+
+    def links_for_meeting(self, meeting_id: str) -> list[Link]:
+        return [Link(**r) for r in self.db.all("SELECT * FROM links WHERE meeting_id = ?", meeting_id)]
+
+    def links_of_user(self, user_id: str) -> list[Link]:
+        rows = self.db.all("SELECT l.* FROM links l WHERE l.linked_by = ? OR EXISTS (SELECT 1 FROM members m "
+                           "WHERE m.channel_id = l.channel_id AND m.user_id = ? AND m.role = 'allow') "
+                           "ORDER BY l.linked_at", user_id, user_id)
+        return [Link(**r) for r in rows]
+
+    def set_link(self, channel_id: str, team_id: str | None, meeting_id: str, title: str, user_id: str) -> None:
+        self.db.execute("INSERT INTO links (channel_id, team_id, meeting_id, meeting_title, linked_by, linked_at, "
+                        "broken_reason) VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (channel_id) DO UPDATE SET "
+                        "team_id = excluded.team_id, meeting_id = excluded.meeting_id, "
+                        "meeting_title = excluded.meeting_title, linked_by = excluded.linked_by, "
+                        "linked_at = excluded.linked_at, broken_reason = NULL",
+                        (channel_id, team_id, meeting_id, title, user_id, self.clock()))
+
+    def remove_link(self, channel_id: str) -> bool:
+        return self.db.changed("DELETE FROM links WHERE channel_id = ?", channel_id) > 0
+
+    def mark_link_broken(self, channel_id: str, reason: str | None) -> bool:
+        """Returns True when this call is the one that broke (or mended) it, so the linker is told once."""
+        if reason is None:
+            return self.db.changed("UPDATE links SET broken_reason = NULL WHERE channel_id = ? "
+                                   "AND broken_reason IS NOT NULL", channel_id) > 0
+        return self.db.changed("UPDATE links SET broken_reason = ? WHERE channel_id = ? AND broken_reason IS NULL",
+                               reason, channel_id) > 0
+
+    def role(self, channel_id: str, user_id: str) -> str | None:
+        return self.db.scalar("SELECT role FROM members WHERE channel_id = ? AND user_id = ?", channel_id, user_id)
+
+    def set_role(self, channel_id: str, user_id: str, role: str, by: str) -> None:
+        self.db.execute("INSERT INTO members (channel_id, user_id, role, set_by, set_at) VALUES (?, ?, ?, ?, ?) "
+                        "ON CONFLICT (channel_id, user_id) DO UPDATE SET role = excluded.role, "
+                        "set_by = excluded.set_by, set_at = excluded.set_at",
+                        (channel_id, user_id, role, by, self.clock()))
+
+    def members(self, channel_id: str) -> list[Member]:
+        rows = self.db.all("SELECT user_id, role, set_by, set_at FROM members WHERE channel_id = ? ORDER BY set_at",
+                           channel_id)
+        return [Member(**r) for r in rows]
+
+    # -- recordings ----------------------------------------------------------------------
+
+    def recording(self, recording_id: str) -> Recording | None:
+        row = self.db.one("SELECT * FROM recordings WHERE id = ?", recording_id)
+        return Recording.from_row(row) if row else None
+
+    def recordings_of_meeting(self, meeting_id: str, statuses: Iterable[Status | str] = ACTIVE) -> list[Recording]:
+        states = tuple(Status(s).value for s in statuses)
+        rows = self.db.all(f"SELECT * FROM recordings WHERE meeting_id = ? AND status IN ({_marks(states)}) "
+                           "ORDER BY handle", meeting_id, *states)
+        return [Recording.from_row(r) for r in rows]
+
+    def recording_by_handle(self, meeting_id: str, handle: int) -> Recording | None:
+        row = self.db.one("SELECT * FROM recordings WHERE meeting_id = ? AND handle = ?", meeting_id, handle)
+        return Recording.from_row(row) if row else None
+
+    def history(self, channel_id: str, limit: int = 10) -> list[Recording]:
+        rows = self.db.all("SELECT * FROM recordings WHERE channel_id = ? ORDER BY created_at DESC LIMIT ?",
+                           channel_id, limit)
+        return [Recording.from_row(r) for r in rows]
+
+    def unfinished(self, limit: int = 10_000) -> list[Recording]:
+        """Recordings not yet uploaded or failed, the stalest news first."""
+        states = tuple(s.value for s in UNFINISHED)
+        rows = self.db.all(f"SELECT * FROM recordings WHERE status IN ({_marks(states)}) ORDER BY last_news_at "
+                           "LIMIT ?", *states, limit)
+        return [Recording.from_row(r) for r in rows]
+
+    def active_in_channels(self, channel_ids: Iterable[str]) -> list[Recording]:
+        ids, states = tuple(channel_ids), tuple(s.value for s in ACTIVE)
+        if not ids:
+            return []
+        rows = self.db.all(f"SELECT * FROM recordings WHERE channel_id IN ({_marks(ids)}) AND status IN "
+                           f"({_marks(states)}) ORDER BY created_at", *ids, *states)
+        return [Recording.from_row(r) for r in rows]
+
+    def add_recording(self, *, recording_id: str, meeting_id: str, channel_id: str, status: Status, title: str,
+                      started_by: str | None, origin: str, multi: bool, at: float, source: str,
+                      session_id: str | None = None) -> Recording | None:
+        """Insert with the next `#n` of its meeting and its first ledger entry; None if already known."""
+        now = self.clock()
+        with self.db.transaction():
+            if self.db.scalar("SELECT 1 FROM recordings WHERE id = ?", recording_id):
+                return None
+            handle = self.db.scalar("SELECT COALESCE(MAX(handle), 0) + 1 FROM recordings WHERE meeting_id = ?",
+                                    meeting_id)
+            self.db.execute("INSERT INTO recordings (id, meeting_id, channel_id, handle, status, meeting_title, "
+                            "started_by, origin, last_actor, last_action, multi, created_at, updated_at, "
+                            "last_news_at, session_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (recording_id, meeting_id, channel_id, handle, status.value, title, started_by, origin,
+                             started_by, "started", int(multi), now, now, now, session_id))
+            self._ledger_entry(recording_id, status, at, started_by, source, None)
+        return self.recording(recording_id)
+
+    def transition(self, recording_id: str, expected: Status, new: Status, *, at: float, actor: str | None,
+                   source: str, reason: str | None = None, action: str | None = None,
+                   **fields: Any) -> bool:
+        """Compare-and-set `expected → new`, with its ledger entry.
+
+        `action` (a phrase such as "paused" or "stopped automatically: everyone left") becomes the
+        card's "last action" together with `actor`; without it both stay as they were."""
+        if expected is new:  # not a transition: `… WHERE status = ?` would match and log it twice
+            return False
+        now = self.clock()
+        sets = "".join(f", {k} = ?" for k in fields)
+        with self.db.transaction():
+            changed = self.db.changed(
+                "UPDATE recordings SET status = ?, updated_at = ?, last_news_at = ?, "
+                "last_actor = CASE WHEN ? IS NULL THEN last_actor ELSE ? END, last_action = COALESCE(?, last_action)"
+                f"{sets} WHERE id = ? AND status = ?",
+                new.value, now, now, action, actor, action, *fields.values(), recording_id, expected.value)
+            if changed:
+                self._ledger_entry(recording_id, new, at, actor, source, reason)
+        return bool(changed)
+
+    def _ledger_entry(self, recording_id: str, status: Status, at: float, actor: str | None, source: str,
+                      reason: str | None) -> None:
+        self.db.execute("INSERT INTO ledger (recording_id, status, at, actor, source, reason) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (recording_id, status.value, at, actor, source, reason))
+
+    def update_recording(self, recording_id: str, **fields: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(f"UPDATE recordings SET {sets} WHERE id = ?", (*fields.values(), recording_id))
+
+    def ledger(self, recording_id: str) -> list[LedgerEntry]:
+        rows = self.db.all("SELECT status, at, actor, source, reason FROM ledger WHERE recording_id = ? ORDER BY id",
+                           recording_id)
+        return [LedgerEntry(Status(r["status"]), r["at"], r["actor"], r["source"], r["reason"]) for r in rows]
+
+    # -- audit ---------------------------------------------------------------------------
+
+    def audit(self, *, channel_id: str | None, user_id: str | None, action: str, outcome: str,
+              target: str | None = None, detail: str | None = None) -> None:
+        self.db.execute("INSERT INTO audit (at, channel_id, user_id, action, target, outcome, detail) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (self.clock(), channel_id, user_id, action, target, outcome, detail))
+
+    def audit_log(self, channel_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        if channel_id is None:
+            return self.db.all("SELECT * FROM audit ORDER BY id DESC LIMIT ?", limit)
+        return self.db.all("SELECT * FROM audit WHERE channel_id = ? ORDER BY id DESC LIMIT ?", channel_id, limit)

@@ -1,0 +1,73 @@
+"""The schema, as numbered migrations that run at start; a database is never left between two."""
+
+from __future__ import annotations
+
+from bot.store.engine import Database
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE links (
+        channel_id TEXT PRIMARY KEY, team_id TEXT, meeting_id TEXT NOT NULL, meeting_title TEXT NOT NULL DEFAULT '',
+        linked_by TEXT NOT NULL, linked_at REAL NOT NULL, broken_reason TEXT
+    );
+    CREATE INDEX links_meeting ON links(meeting_id);
+    CREATE INDEX links_linker ON links(linked_by);
+    CREATE TABLE members (
+        channel_id TEXT NOT NULL, user_id TEXT NOT NULL, role TEXT NOT NULL CHECK (role IN ('allow', 'deny')),
+        set_by TEXT NOT NULL, set_at REAL NOT NULL, PRIMARY KEY (channel_id, user_id)
+    );
+    CREATE TABLE recordings (
+        id TEXT PRIMARY KEY, meeting_id TEXT NOT NULL, channel_id TEXT NOT NULL, handle INTEGER NOT NULL,
+        status TEXT NOT NULL, meeting_title TEXT NOT NULL DEFAULT '', started_by TEXT, origin TEXT NOT NULL,
+        last_actor TEXT, last_action TEXT, card_ts TEXT, multi INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL, updated_at REAL NOT NULL, last_news_at REAL NOT NULL,
+        download_url TEXT, audio_url TEXT, url_expiry REAL, file_size REAL, duration REAL,
+        stop_reason TEXT, error_reason TEXT, pause_until REAL, session_id TEXT,
+        UNIQUE (meeting_id, handle)
+    );
+    CREATE INDEX recordings_channel ON recordings(channel_id, created_at);
+    CREATE INDEX recordings_active ON recordings(status, last_news_at);
+    CREATE TABLE ledger (
+        id INTEGER PRIMARY KEY, recording_id TEXT NOT NULL, status TEXT NOT NULL, at REAL NOT NULL,
+        actor TEXT, source TEXT NOT NULL, reason TEXT
+    );
+    CREATE INDEX ledger_recording ON ledger(recording_id, id);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY, at REAL NOT NULL, channel_id TEXT, user_id TEXT, action TEXT NOT NULL,
+        target TEXT, outcome TEXT NOT NULL, detail TEXT
+    );
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY, delivery_id TEXT, body_hash TEXT NOT NULL, flavour TEXT NOT NULL,
+        webhook_id TEXT, received_at REAL NOT NULL, body BLOB NOT NULL, processed_at REAL, outcome TEXT,
+        same_body_as INTEGER
+    );
+    CREATE UNIQUE INDEX deliveries_uuid ON deliveries(delivery_id) WHERE delivery_id IS NOT NULL;
+    CREATE INDEX deliveries_hash ON deliveries(body_hash);
+    CREATE INDEX deliveries_pending ON deliveries(processed_at) WHERE processed_at IS NULL;
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, channel_id TEXT, recording_id TEXT, payload TEXT NOT NULL,
+        coalesce_key TEXT, state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL, created_at REAL NOT NULL, sent_at REAL, ts TEXT, error TEXT
+    );
+    CREATE INDEX outbox_due ON outbox(state, next_at) WHERE state IN ('pending', 'sending');
+    CREATE UNIQUE INDEX outbox_coalesce ON outbox(coalesce_key) WHERE state = 'pending';
+    CREATE TABLE timers (
+        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, recording_id TEXT NOT NULL, due_at REAL NOT NULL,
+        payload TEXT NOT NULL DEFAULT '{}', done INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE UNIQUE INDEX timers_one ON timers(kind, recording_id) WHERE done = 0;
+    CREATE INDEX timers_due ON timers(done, due_at);
+    """,
+]
+
+
+def migrate(db: Database) -> int:
+    """Bring the schema up to date, each migration in one transaction; returns the version."""
+    version = db.schema_version()
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        with db.transaction():
+            for statement in filter(str.strip, script.split(";")):
+                db.execute(statement)
+            db.set_schema_version(number)
+    return len(MIGRATIONS)

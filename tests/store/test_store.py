@@ -1,0 +1,115 @@
+"""The store through its public methods: transactions that nest, its own busy error, the queues."""
+
+import sqlite3
+
+import pytest
+
+from bot.models import Status, Timer
+from bot.store import Store, StoreBusy
+from tests.store.faults import FailingConnection
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(str(tmp_path / "s.sqlite3"), clock=lambda: 1000.0, connection_factory=FailingConnection)
+    yield s
+    s.close()
+
+
+def add(store, rid="r1", meeting="m1"):
+    return store.add_recording(recording_id=rid, meeting_id=meeting, channel_id="C1", status=Status.INVOKED,
+                               title="t", started_by="U1", origin="slack", multi=False, at=1000.0, source="command")
+
+
+def test_a_transaction_is_all_or_nothing(store):
+    with pytest.raises(RuntimeError), store.transaction():
+        add(store)
+        store.outbox.enqueue("card", {}, recording_id="r1", coalesce_key="card:r1")
+        raise RuntimeError("the decision fails half-way")
+    assert store.recording("r1") is None and store.outbox.counts() == {}
+
+
+def test_an_inner_transaction_rolls_back_alone(store):
+    with store.transaction():
+        add(store, "r1")
+        with pytest.raises(RuntimeError), store.transaction():
+            add(store, "r2")
+            raise RuntimeError("inner")
+        add(store, "r3")
+    assert [store.recording(r) is not None for r in ("r1", "r2", "r3")] == [True, False, True]
+
+
+def test_a_failing_write_raises_storebusy_and_leaves_nothing(store):
+    store.db.conn.fail_when, store.db.conn.fail_times = "INSERT INTO ledger", 1
+    with pytest.raises(StoreBusy):
+        add(store)
+    assert store.recording("r1") is None  # the recording row went back with its ledger entry
+    assert add(store).handle == 1
+
+
+def test_handles_count_per_meeting_and_transitions_are_compare_and_set(store):
+    assert add(store, "a", "m1").handle == 1 and add(store, "b", "m1").handle == 2 and add(store, "c", "m2").handle == 1
+    assert add(store, "a", "m1") is None
+    assert store.transition("a", Status.INVOKED, Status.RECORDING, at=1, actor=None, source="platform")
+    assert not store.transition("a", Status.INVOKED, Status.RECORDING, at=1, actor=None, source="platform")
+    assert [e.status for e in store.ledger("a")] == [Status.INVOKED, Status.RECORDING]
+
+
+def test_pending_card_refreshes_merge_and_a_retried_one_merges_into_a_newer(store):
+    store.outbox.enqueue("card", {}, recording_id="r", coalesce_key="card:r")
+    store.outbox.enqueue("card", {}, recording_id="r", coalesce_key="card:r")
+    (row,) = store.outbox.due()
+    store.outbox.claim(row.id)
+    store.outbox.enqueue("card", {}, recording_id="r", coalesce_key="card:r")  # a newer state while sending
+    store.outbox.retry(row.id, 2000.0, "slack 500")
+    assert store.outbox.counts() == {"merged": 1, "pending": 1}
+
+
+def test_an_unsure_row_stays_sending_and_a_lost_channel_is_held_then_released(store):
+    store.outbox.enqueue("thread", {"notice": "paused"}, channel_id="C1", recording_id="r")
+    (row,) = store.outbox.due()
+    store.outbox.claim(row.id)
+    store.outbox.retry(row.id, 2000.0, "network", unsure=True)
+    assert store.outbox.due()[0].state == "sending" and store.outbox.due()[0].attempts == 1
+    assert store.outbox.hold_channel("C1", "not_in_channel") == 1 and store.outbox.due() == []
+    assert store.outbox.release_channel("C1") == 1
+    store.outbox.done(row.id, ts="1.2")
+    assert store.outbox.counts() == {"sent": 1}
+
+
+def test_deliveries_drop_a_repeated_id_and_keep_a_twin_body(store):
+    kw = {"body_hash": "h", "flavour": "dyte", "webhook_id": None, "body": b"{}"}
+    assert store.deliveries.add(delivery_id="u1", **kw) == "new"
+    assert store.deliveries.add(delivery_id="u1", **kw) == "same-id"
+    assert store.deliveries.add(delivery_id="u2", **kw) == "same-body"
+    first, second = store.deliveries.pending()
+    store.deliveries.finish(first["id"], "applied")
+    assert [d["id"] for d in store.deliveries.pending()] == [second["id"]]
+
+
+def test_timers_replace_cancel_and_fire_once(store):
+    store.timers.set(Timer.PAUSE_REMINDER, "r", 1100.0, {"paused_by": "U1"})
+    store.timers.set(Timer.PAUSE_REMINDER, "r", 1200.0, {"paused_by": "U2"})  # replaces the first
+    store.timers.set(Timer.RESUME, "r", 1150.0)
+    assert [t.kind for t in store.timers.due(1300.0)] == [Timer.RESUME, Timer.PAUSE_REMINDER]
+    assert store.timers.pending(Timer.PAUSE_REMINDER, "r").payload == {"paused_by": "U2"}
+    store.timers.cancel("r", (Timer.RESUME,))
+    (reminder,) = store.timers.due(1300.0)
+    assert store.timers.finish(reminder.id) and not store.timers.finish(reminder.id)
+    assert store.timers.due(1300.0) == []
+
+
+def test_a_database_that_cannot_be_opened_says_so(tmp_path):
+    with pytest.raises(StoreBusy, match="cannot open"):
+        Store(str(tmp_path / "missing-folder" / "x.sqlite3"))
+
+
+def test_schema_version_survives_a_reopen(tmp_path):
+    path = str(tmp_path / "v.sqlite3")
+    first = Store(path)
+    version = first.schema_version()
+    first.close()
+    again = Store(path)
+    assert again.schema_version() == version >= 1 and again.healthy()
+    again.close()
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == version
