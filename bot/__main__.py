@@ -20,15 +20,19 @@ def _settings_or_exit():
 
 
 def cmd_serve(args) -> int:
+    from bot.asgi_server import claim_port
     from bot.web import serve
 
-    serve(_settings_or_exit())
+    settings = _settings_or_exit()
+    claim_port(settings.host, settings.port, "set PORT (or HOST) to another")
+    serve(settings)
     return 0
 
 
 def cmd_emulator(args) -> int:
     import uvicorn
 
+    from bot.asgi_server import claim_port
     from bot.emulator.app import Credentials, Emulator
     from bot.emulator.delivery import Signer
     from bot.emulator.state import Timing
@@ -45,6 +49,7 @@ def cmd_emulator(args) -> int:
           f"  RealtimeKit: RTK_API_URL={public}/client/v4  RTK_ACCOUNT_ID={creds.account_id}  "
           f"RTK_APP_ID={creds.app_id}  RTK_API_TOKEN={creds.token}\n"
           f"  webhook key: {public}/.well-known/webhooks.json   controls: {public}/_emulator/", flush=True)
+    claim_port(args.host, args.port, "choose another with --port")
     uvicorn.run(emulator.app, host=args.host, port=args.port, log_level="warning")
     return 0
 
@@ -77,31 +82,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     emu = sub.add_parser("emulator", help="run the local recording platform (Dyte v2 and RealtimeKit)",
                          description="A Dyte v2 / RealtimeKit compatible platform with real state transitions, "
-                                     "signed webhooks and a stitched output file.",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    emu.add_argument("--host", default="127.0.0.1", help="listen address (loopback by default)")
-    emu.add_argument("--port", type=int, default=8090, help="listen port")
+                                     "signed webhooks and a stitched output file.")
+    emu.add_argument("--host", default="127.0.0.1", help="listen address, loopback (default: %(default)s)")
+    emu.add_argument("--port", type=int, default=8090, help="listen port (default: %(default)s)")
     emu.add_argument("--public-url", help="base URL used in download links (default: http://HOST:PORT)")
-    emu.add_argument("--org-id", default="emulator-org", help="valid Dyte organization id")
-    emu.add_argument("--api-key", default="emulator-key", help="valid Dyte API key")
-    emu.add_argument("--account-id", default="emulator-account", help="valid RealtimeKit account id")
-    emu.add_argument("--app-id", default="emulatorapp00000000000000000000a", help="valid RealtimeKit app id")
-    emu.add_argument("--token", default="emulator-token", help="valid RealtimeKit API token")
+    emu.add_argument("--org-id", default="emulator-org", help="valid Dyte organization id (default: %(default)s)")
+    emu.add_argument("--api-key", default="emulator-key", help="valid Dyte API key (default: %(default)s)")
+    emu.add_argument("--account-id", default="emulator-account",
+                     help="valid RealtimeKit account id (default: %(default)s)")
+    emu.add_argument("--app-id", default="emulatorapp00000000000000000000a",
+                     help="valid RealtimeKit app id (default: %(default)s)")
+    emu.add_argument("--token", default="emulator-token", help="valid RealtimeKit API token (default: %(default)s)")
     emu.add_argument("--webhook-url", help="register this URL for every event at start (Dyte flavour)")
     emu.add_argument("--key", help="PEM file of the webhook signing private key (default: a new key)")
-    emu.add_argument("--start-delay", type=float, default=2.0, help="seconds from INVOKED to RECORDING")
-    emu.add_argument("--upload-delay", type=float, default=3.0, help="seconds from UPLOADING to UPLOADED")
+    emu.add_argument("--start-delay", type=float, default=2.0,
+                     help="seconds from INVOKED to RECORDING (default: %(default)s)")
+    emu.add_argument("--upload-delay", type=float, default=3.0,
+                     help="seconds from UPLOADING to UPLOADED (default: %(default)s)")
     emu.add_argument("--empty-stop", type=float, default=60.0,
-                     help="seconds after the last participant leaves before a RECORDING recording stops")
+                     help="seconds after the last participant leaves before a RECORDING recording stops "
+                          "(default: %(default)s)")
     emu.add_argument("--session-end", type=float, default=60.0,
-                     help="seconds after the last participant leaves before the session ends")
+                     help="seconds after the last participant leaves before the session ends (default: %(default)s)")
     emu.set_defaults(func=cmd_emulator)
 
-    demo = sub.add_parser("demo", help="everything on this machine: emulator, bot and a Slack workbench",
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    demo.add_argument("--host", default="127.0.0.1", help="listen address (loopback by default)")
-    demo.add_argument("--port", type=int, default=8080, help="workbench port; the bot and emulator use the next two")
-    demo.add_argument("--database", default="./recbot-demo.sqlite3", help="the demo's SQLite file")
+    demo = sub.add_parser("demo", help="everything on this machine: emulator, bot and a Slack workbench")
+    demo.add_argument("--host", default="127.0.0.1", help="listen address, loopback (default: %(default)s)")
+    demo.add_argument("--port", type=int, default=8080,
+                      help="workbench port (default: %(default)s); the local Slack, the bot and the emulator use "
+                           "the next three")
+    demo.add_argument("--database", default="./recbot-demo.sqlite3",
+                      help="the demo's SQLite file, made anew at each start (default: %(default)s)")
     demo.set_defaults(func=cmd_demo)
 
     check = sub.add_parser("check", help="check the settings and reach Slack and the platform with them")
@@ -114,10 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bot.asgi_server import PortBusy
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per platform call is noise
-    return args.func(args) or 0
+    try:
+        return args.func(args) or 0
+    except PortBusy as exc:
+        print(f"recbot {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

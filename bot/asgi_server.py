@@ -54,6 +54,20 @@ class BackgroundServer:
         await self.stop()
 
 
+class PortBusy(Exception):
+    """A port recbot was told to listen on is taken; the message says which and how to choose another."""
+
+
+def claim_port(host: str, port: int, how_to_change: str) -> None:
+    """Fail early, in one line, when `host:port` cannot be listened on."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise PortBusy(f"cannot listen on {host}:{port} ({exc.strerror or exc}); {how_to_change}") from None
+
+
 def _free_port(host: str) -> int:
     with socket.socket() as s:
         s.bind((host, 0))

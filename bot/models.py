@@ -56,6 +56,7 @@ class Notice(StrEnum):
     HEADS_UP = "heads_up"
     AUTO_RESUME_FAILED = "auto_resume_failed"
     AUTO_STOP_FAILED = "auto_stop_failed"
+    PAUSE_FAILED = "pause_failed"  # still recording: the channel must know
 
 
 class Timer(StrEnum):

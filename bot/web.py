@@ -25,7 +25,7 @@ from bot.platform.webhooks import MAX_BODY, SignatureError, WebhookParseError, f
 from bot.service import Service
 from bot.slack.app import create_bolt_app
 from bot.slack.door import Door
-from bot.slack.identity import Directory
+from bot.slack.identity import Directory, Identity
 from bot.slack.outbox import Outbox
 from bot.store import Store, StoreBusy
 from bot.tasks import Tasks
@@ -58,21 +58,26 @@ class Runtime:
         self.store = Store(settings.database, clock=o.clock)
         self.platform = o.platform or PlatformClient.from_settings(settings)
         self.webhook_key: RSAPublicKey | None = o.webhook_key or settings.webhook_public_key
+        # The outbox paces itself and honours Retry-After per channel, so its client must not sleep on a 429;
+        # the client for reads (who recbot is, who is an admin) and Bolt's may.
+        writes = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
         slack = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
         slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
-        self.outbox = Outbox(self.store, slack, clock=o.clock, per_channel_rate=o.outbox_rate, burst=o.outbox_burst,
+        self.outbox = Outbox(self.store, writes, clock=o.clock, per_channel_rate=o.outbox_rate, burst=o.outbox_burst,
                              card_interval=o.card_interval, max_backoff=o.max_backoff)
         self.tasks = Tasks()
+        self.directory, self.identity = Directory(slack), Identity(slack, settings.slack_bot_token)
         self.service = Service(self.store, self.platform, guard=settings.guardrails, clock=o.clock,
-                               is_admin=Directory(slack).is_admin, on_write=self.outbox.wake, tasks=self.tasks)
-        self.bolt = create_bolt_app(client=slack, token=settings.slack_bot_token,
-                                    signing_secret=settings.slack_signing_secret,
+                               is_admin=self.directory.is_admin, on_write=self.outbox.wake, tasks=self.tasks)
+        self.service.permissions.known_admin = self.directory.known_admin
+        self.bolt = create_bolt_app(client=slack, identity=self.identity, signing_secret=settings.slack_signing_secret,
                                     door=Door(self.service, self.outbox, self.tasks), socket_mode=settings.socket_mode)
         self.workers = Workers(self.service, self.store, reconcile_tick=o.reconcile_tick)
         self._tasks: list[asyncio.Task] = []
         self.socket_handler = None
 
     async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self.identity.warm()))  # so that no ack waits for auth.test
         if self.webhook_key is None:
             self._tasks.append(asyncio.create_task(self._load_webhook_key()))
         if self.options.start_workers:

@@ -168,7 +168,8 @@ class Emulator:
     async def serve_file(self, request: Request) -> Response:
         name = request.path_params["name"]
         rec = self.platform.recordings.get(name.removesuffix(".wav"))
-        if rec is None or rec.file is None or request.query_params.get("token") != rec.file_token:
+        expiry = rec.file_links.get(request.query_params.get("token", "")) if rec else None
+        if rec is None or rec.file is None or expiry is None or expiry < self.clock():
             return error(404, "No such file, or the link is wrong")
         return Response(rec.file, media_type="audio/wav",
                         headers={"content-disposition": f'inline; filename="{rec.id}.wav"'})

@@ -71,7 +71,7 @@ class Recording:
     start_reason: str = "API_CALL"
     max_seconds: int = 86400
     file: bytes | None = None
-    file_token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    file_links: dict[str, float] = field(default_factory=dict)  # signed link token -> when it expires
     uploaded_at: float | None = None
 
     def recorded_seconds(self, now: float) -> float:

@@ -3,6 +3,7 @@ camelCase meeting, as documented (platform-api.md §2 and §5)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from bot.models import Status
@@ -19,17 +20,22 @@ class Representations:
     timing: Timing
     meetings: dict[str, Meeting]
 
-    def download_url(self, rec: Recording) -> str:
-        return f"{self.public_url}/_emulator/files/{rec.id}.wav?token={rec.file_token}"
+    def download_link(self, rec: Recording, now: float) -> tuple[str, float]:
+        """A freshly signed link and its expiry, as a presigned URL is: each look gives a new one, and the
+        ones given before stay valid until they expire."""
+        token, expiry = uuid.uuid4().hex, now + self.timing.expiry
+        rec.file_links[token] = expiry
+        return f"{self.public_url}/_emulator/files/{rec.id}.wav?token={token}", expiry
 
     def recording_api(self, rec: Recording, now: float) -> dict[str, Any]:
-        uploaded = rec.status is Status.UPLOADED
+        uploaded = rec.status is Status.UPLOADED and rec.file is not None
+        url, expiry = self.download_link(rec, now) if uploaded else (None, None)
         duration = rec.recorded_seconds(now) if rec.segments else 0.0
         data = {
             "id": rec.id,
             "meeting_id": rec.meeting_id,
-            "download_url": self.download_url(rec) if uploaded else None,
-            "download_url_expiry": iso(rec.uploaded_at + self.timing.expiry) if uploaded and rec.uploaded_at else None,
+            "download_url": url,
+            "download_url_expiry": iso(expiry),
             "audio_download_url": None,
             "file_size": len(rec.file) if uploaded and rec.file is not None else None,
             "session_id": rec.session_id,

@@ -11,8 +11,8 @@ from dataclasses import replace
 
 from bot.config import Guardrails
 from bot.ledger import duration_text
-from bot.models import Actor, Command, Link, Recording, Status, Timer
-from bot.platform.client import Conflict, PlatformClient, PlatformError, PlatformUnavailable
+from bot.models import Actor, Command, Link, Notice, Recording, Status, Timer
+from bot.platform.client import Conflict, PlatformClient, PlatformError, PlatformUnavailable, RateLimited
 from bot.platform.models import PlatformRecording
 from bot.service.decisions import Writer
 from bot.service.outcomes import Line, Reply, Say, failed
@@ -24,6 +24,8 @@ from bot.store import Store, StoreBusy
 # Which states each action applies to, and what the platform answers when it did it (platform-api.md §3).
 FITS = {"pause": (Status.RECORDING,), "resume": (Status.PAUSED,),
         "stop": (Status.RECORDING, Status.PAUSED, Status.INVOKED)}
+PAUSE_RETRIES = (0.5, 1.5)  # waits before the second and third try of a pause
+SNOOZE = 1800.0  # how long Snooze waits when repeated reminders are off
 RESULT = {"pause": (Status.PAUSED,), "resume": (Status.RECORDING,), "stop": (Status.UPLOADING, Status.UPLOADED)}
 
 
@@ -84,6 +86,22 @@ class Actions:
         return reply
 
     async def _call(self, action: str, recording_id: str) -> PlatformRecording:
+        """The platform call. A pause is tried again when the platform did not answer or asked to slow
+        down: it is a privacy act, and a repeated pause cannot do more than the first."""
+        for delay in PAUSE_RETRIES if action == "pause" else ():
+            try:
+                return await self._call_once(action, recording_id)
+            except (PlatformUnavailable, RateLimited) as exc:
+                try:  # it may have happened although no answer came
+                    seen = await self.platform.get_recording(recording_id)
+                    if seen.status in RESULT[action]:
+                        return seen
+                except PlatformError:
+                    pass
+                await asyncio.sleep(max(delay, getattr(exc, "retry_after", 0.0)))
+        return await self._call_once(action, recording_id)
+
+    async def _call_once(self, action: str, recording_id: str) -> PlatformRecording:
         if action == "pause":
             return await self.platform.pause_recording(recording_id)
         if action == "resume":
@@ -113,7 +131,7 @@ class Actions:
                     self.store.audit(**self.audit(actor, action, "error", rec.id, exc.message))
                     # Unknown outcome: the oldest news, so the reconciler asks first, and so does the next action.
                     self.store.update_recording(rec.id, last_news_at=0.0)
-                    return failed(action, exc, handle=rec.handle, tail="maybe"), False
+                    return self._pause_failed(actor, rec, failed(action, exc, handle=rec.handle, tail="maybe")), False
                 if result.status not in RESULT[action]:
                     self.truth.apply(rec.id, News.of(result), actor=None, source="platform",
                                      audit=[self.audit(actor, action, "error", rec.id, exc.message)])
@@ -125,7 +143,7 @@ class Actions:
                                                "now": now.status.value if now else None}), False
             except PlatformError as exc:
                 self.store.audit(**self.audit(actor, action, "error", rec.id, exc.message))
-                return failed(action, exc, handle=rec.handle), False
+                return self._pause_failed(actor, rec, failed(action, exc, handle=rec.handle)), False
             news = News.of(result)
             how = {"actor": actor.user_id, "source": actor.via, "until": duration,
                    "reason": f"for {duration_text(duration)}" if duration else None,
@@ -137,10 +155,17 @@ class Actions:
                 return Line(Say.SAVED_LATER, {"handle": rec.handle, "action": action}), True
             return Line(Say.ACTED, {"handle": rec.handle, "action": action, "duration": duration}), True
 
+    def _pause_failed(self, actor: Actor, rec: Recording, line: Line) -> Line:
+        """A pause that failed is said in the thread for everyone, with a button to try again: the
+        channel must not believe it is off the record."""
+        if line.params.get("doing") == "pause":
+            self.writer.say(rec, Notice.PAUSE_FAILED, actor=actor.user_id, detail=line.params.get("message", ""))
+        return line
+
     def snooze(self, actor: Actor, rec: Recording) -> Reply:
         if rec.status is not Status.PAUSED:
             return Reply.one(Say.SNOOZE_NOT_PAUSED, ok=False, handle=rec.handle, status=rec.status.value)
-        delay = self.guard.pause_reminder_every or 1800.0
+        delay = self.guard.pause_reminder_every or SNOOZE
         pause = last_pause(self.store.ledger(rec.id))
         with self.store.transaction():
             self.store.timers.set(Timer.PAUSE_REMINDER, rec.id, self.clock() + delay,

@@ -32,6 +32,14 @@ class Commands:
         """A command that did not parse: audited, nothing else."""
         self._audit(actor, "usage", "refused", detail=message[:200])
 
+    def known_refusal(self, actor: Actor, cmd: Command) -> tuple[bool, Reply | None]:
+        """(decided, the refusal) from the store and caches alone, so that a refusal is the first thing said."""
+        link = self.store.link(actor.channel_id)
+        if link is None and cmd.name not in ("link", "new", "history"):
+            return True, Reply.one(Say.NOT_LINKED, ok=False)
+        decided, why = self.permissions.known_refusal(actor, cmd.name, link)
+        return decided, Reply.one(Say.REFUSED, ok=False, reason=why) if why else None
+
     async def handle(self, actor: Actor, cmd: Command) -> Reply:
         if cmd.name == "help":
             return Reply.one(Say.HELP)
@@ -63,7 +71,7 @@ class Commands:
                 return self.status(link)
             case "who":
                 return Reply.one(Say.WHO, link=link, members=self.store.members(actor.channel_id))
-            case "allow" | "deny":
+            case "allow" | "deny" | "unallow":
                 return self.allow(actor, cmd, link)
         raise ValueError(f"no handler for /rec {cmd.name}")
 
@@ -159,10 +167,13 @@ class Commands:
         if cmd.name == "deny" and cmd.user_id == link.linked_by and actor.user_id != link.linked_by:
             return Reply.one(Say.LINKER_STAYS, ok=False)
         with self.store.transaction():
-            self.store.set_role(actor.channel_id, cmd.user_id, "allow" if cmd.name == "allow" else "deny",
-                                actor.user_id or "")
+            if cmd.name == "unallow":
+                self.store.remove_role(actor.channel_id, cmd.user_id)
+            else:
+                self.store.set_role(actor.channel_id, cmd.user_id, cmd.name, actor.user_id or "")
             self._audit(actor, cmd.name, "ok", target=cmd.user_id)
-        return Reply.one(Say.ALLOWED if cmd.name == "allow" else Say.DENIED, user=cmd.user_id)
+        says = {"allow": Say.ALLOWED, "deny": Say.DENIED, "unallow": Say.UNALLOWED}
+        return Reply.one(says[cmd.name], user=cmd.user_id)
 
     def retry_lost_channel(self, channel_id: str) -> None:
         """Someone used /rec in a channel recbot had lost: it may be back, so try its kept messages again."""

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from bot.config import Guardrails
 from bot.models import Actor, Notice, Recording, Status, Timer
 from bot.platform.client import PlatformClient, PlatformError, PlatformUnavailable, RateLimited
-from bot.service.actions import Actions
+from bot.service.actions import SNOOZE, Actions
 from bot.service.decisions import Writer
+from bot.service.permissions import named_controllers
 from bot.service.transitions import News, last_pause
 from bot.service.truth import Truth
 from bot.store import DueTimer, Store, StoreBusy
@@ -55,7 +56,8 @@ class Guards:
                 pause = last_pause(ledger)
                 self.writer.notice(rec, Notice.PAUSE_REMINDER,
                                    paused_by=timer.payload.get("paused_by") or (pause.actor if pause else None),
-                                   since=pause.at if pause else None)
+                                   controllers=named_controllers(self.store, rec.channel_id),
+                                   snooze=self.guard.pause_reminder_every or SNOOZE, since=pause.at if pause else None)
                 if self.guard.pause_reminder_every > 0:
                     self.store.timers.set(Timer.PAUSE_REMINDER, rec.id, self.clock() + self.guard.pause_reminder_every,
                                           timer.payload)

@@ -10,6 +10,7 @@ from bot.models import Notice, Status, Timer
 from bot.platform.client import PlatformClient, PlatformError
 from bot.platform.webhooks import Event, Ignored, MeetingEvent
 from bot.service.decisions import Writer
+from bot.service.permissions import named_controllers
 from bot.service.transitions import News as Update
 from bot.service.transitions import last_pause
 from bot.service.truth import Truth
@@ -66,6 +67,7 @@ class News:
                 if grace > 0:
                     self.store.timers.set(Timer.ENDED_PAUSED, rec.id, self.clock() + grace, {"paused_by": paused_by})
                 self.writer.notice(rec, Notice.ENDED_WHILE_PAUSED, paused_by=paused_by, grace=grace,
+                                   controllers=named_controllers(self.store, rec.channel_id),
                                    reason="everyone left" if event.kind == "left" else "the meeting ended")
             self.writer.on_write()
         return f"reminded about {len(paused)} paused recording(s)"

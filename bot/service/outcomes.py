@@ -14,6 +14,7 @@ from bot.platform.client import NotFound, PlatformError, PlatformUnavailable, Ra
 class Say(StrEnum):
     HELP = "help"
     BUSY = "busy"  # the store could not take the request; nothing was done
+    FAILED = "failed"  # recbot itself failed (logged with its traceback)
     NOT_LINKED = "not_linked"
     REFUSED = "refused"  # {reason: Refusal}
     NO_SUCH_MEETING = "no_such_meeting"  # {ref}
@@ -38,6 +39,7 @@ class Say(StrEnum):
     LINKER_STAYS = "linker_stays"
     ALLOWED = "allowed"  # {user}
     DENIED = "denied"  # {user}
+    UNALLOWED = "unallowed"  # {user}
     STATUS = "status"  # {link, lines: [StatusLine]}
     HISTORY = "history"  # {link, lines: [StatusLine]}
     WHO = "who"  # {link, members}

@@ -14,7 +14,7 @@ from bot.models import Actor, Link
 from bot.service.outcomes import Refusal
 from bot.store import Store
 
-CONTROLLER_ONLY = {"link", "unlink", "new", "start", "resume", "stop", "allow", "deny", "refresh_link"}
+CONTROLLER_ONLY = {"link", "unlink", "new", "start", "resume", "stop", "allow", "deny", "unallow", "refresh_link"}
 PRIVACY_ACTIONS = {"pause", "snooze"}  # they can only keep something off the record: anyone may
 READ_ONLY = {"help", "status", "history", "who"}  # answered from the store alone; change nothing
 
@@ -45,9 +45,25 @@ def admin_matters(action: str, actor: Actor, link: Link | None, role: str | None
     return refusal(action, actor, link, role, admin=True) != refusal(action, actor, link, role, admin=False)
 
 
+def named_controllers(store: Store, channel_id: str) -> list[str]:
+    """The controllers recbot can name (admins it cannot list): whoever linked it and whoever they allowed."""
+    link = store.link(channel_id)
+    allowed = [m.user_id for m in store.members(channel_id) if m.role == "allow"]
+    return ([link.linked_by] if link and link.linked_by else []) + allowed
+
+
 class Permissions:
-    def __init__(self, store: Store, is_admin: Callable[[str], Awaitable[bool]] | None = None):
-        self.store, self.is_admin = store, is_admin
+    def __init__(self, store: Store, is_admin: Callable[[str], Awaitable[bool]] | None = None,
+                 known_admin: Callable[[str], bool | None] | None = None):
+        self.store, self.is_admin, self.known_admin = store, is_admin, known_admin
+
+    def known_refusal(self, actor: Actor, action: str, link: Link | None) -> tuple[bool, Refusal | None]:
+        """(decided, refusal) from what is known without asking anyone: for an answer on the ack path."""
+        role = self.store.role(actor.channel_id, actor.user_id) if actor.user_id else None
+        if not (self.is_admin and actor.user_id and admin_matters(action, actor, link, role)):
+            return True, refusal(action, actor, link, role, admin=False)
+        admin = self.known_admin(actor.user_id) if self.known_admin else None
+        return (False, None) if admin is None else (True, refusal(action, actor, link, role, admin=admin))
 
     async def refusal(self, actor: Actor, action: str, link: Link | None) -> Refusal | None:
         role = self.store.role(actor.channel_id, actor.user_id) if actor.user_id else None

@@ -16,11 +16,10 @@ from bot.slack.identity import Identity
 log = logging.getLogger(__name__)
 
 
-def create_bolt_app(*, client: AsyncWebClient, token: str, signing_secret: str | None, door: Door,
+def create_bolt_app(*, client: AsyncWebClient, identity: Identity, signing_secret: str | None, door: Door,
                     socket_mode: bool = False) -> AsyncApp:
     # Bolt's own client carries no token: each request's client gets it from `authorize` below.
     bolt_client = AsyncWebClient(base_url=client.base_url, retry_handlers=list(client.retry_handlers))
-    identity = Identity(client, token)
 
     async def authorize(enterprise_id: str | None = None, team_id: str | None = None) -> AuthorizeResult:
         return await identity.authorize(enterprise_id, team_id)  # Bolt passes arguments by parameter name

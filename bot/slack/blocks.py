@@ -1,15 +1,21 @@
-"""Block Kit builders: pure functions from the store's view of things to what Slack shows.
+"""Block Kit builders: pure functions from recbot's view of things to what Slack shows.
 
-Text a person typed (meeting titles) only ever goes into `plain_text` or through `escape`, so
-`<!channel>`, mentions and links typed into a title are shown, never acted on.
+Every builder stays within Slack's limits whatever the data (`bot/workbench/blockkit.py` lists
+them): long lists are packed into sections of at most 3,000 characters and, past a message's 50
+blocks (a Home tab's 100), summarised with their first and last lines kept. Each has a compact form
+(`compact=True`) with only the essentials, which the outbox sends if Slack refuses the full one.
+
+Text a person typed (meeting titles, the platform's messages) only ever goes into `plain_text` or
+through `escape`, so `<!channel>`, mentions and links typed into a title are shown, never acted on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.ledger import Summary, clock_text
+from bot.ledger import Summary, clock_text, duration_text
 from bot.models import Link, Member, Recording, Status
 from bot.mrkdwn import escape
 
@@ -29,24 +35,39 @@ BUTTONS = {
     Status.UPLOADED: ("refresh_link",),
     Status.ERRORED: (),
 }
-LABEL = {"pause": "Pause", "resume": "Resume", "stop": "Stop", "refresh_link": "Fresh link", "snooze": "Snooze 30m"}
+LABEL = {"pause": "Pause", "resume": "Resume", "stop": "Stop", "refresh_link": "Fresh link", "snooze": "Snooze"}
 STYLE = {"pause": "primary", "resume": "primary", "stop": "danger"}
 SOURCE = {"command": "with /rec", "button": "with the button", "home": "from App Home", "timer": "automatically",
           "guard": "automatically", "meeting": "from the meeting", "platform": "by the platform",
           "reconciler": "outside Slack"}
+SECTION_TEXT = 3000
+MESSAGE_BLOCKS = 50
+VIEW_BLOCKS = 100
+TITLE = 100  # a meeting title inside a line of text
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def plain(text: str, limit: int = 150) -> dict[str, Any]:
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return {"type": "plain_text", "text": text or " ", "emoji": True}
+    return {"type": "plain_text", "text": clip(text, limit) or " ", "emoji": True}
 
 
-def mrkdwn(text: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": text}
+def mrkdwn(text: str, limit: int = SECTION_TEXT) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": clip(text, limit) or " "}
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": mrkdwn(text)}
 
 
 def user(user_id: str | None) -> str:
     return f"<@{user_id}>" if user_id else "recbot"
+
+
+def people(user_ids: list[str]) -> str:
+    return ", ".join(user(u) for u in dict.fromkeys(u for u in user_ids if u))
 
 
 def date(ts: float | None, fmt: str = "{date_short_pretty} at {time}") -> str:
@@ -67,52 +88,89 @@ def size_text(size: float | None) -> str:
     return ""
 
 
-def buttons(rec: Recording, actions: tuple[str, ...], block_id: str = "rec_controls") -> dict[str, Any]:
+def title_of(rec: Recording, limit: int = TITLE) -> str:
+    """The meeting's title, escaped for mrkdwn and short enough to sit in a line."""
+    return escape(clip(rec.meeting_title or "Meeting", limit))
+
+
+def buttons(rec: Recording, actions: tuple[str, ...], block_id: str = "rec_controls", *,
+            snooze: float | None = None, labels: dict[str, str] | None = None) -> dict[str, Any]:
     elements = []
     for action in actions:
+        label = f"Snooze {duration_text(snooze)}" if action == "snooze" and snooze else LABEL[action]
+        label = (labels or {}).get(action, label)
         button: dict[str, Any] = {"type": "button", "action_id": f"rec_{action}", "value": rec.id,
-                                  "text": plain(LABEL[action])}
+                                  "text": plain(label, 75)}
         if action in STYLE:
             button["style"] = STYLE[action]
         elements.append(button)
     return {"type": "actions", "block_id": block_id, "elements": elements}
 
 
-def title_of(rec: Recording) -> str:
-    return rec.meeting_title or "Meeting"
+def packed(lines: list[str], budget: int, elided: Callable[[int], str]) -> list[dict[str, Any]]:
+    """`lines` in as few sections as fit 3,000 characters each, at most `budget` of them; past that the
+    middle lines give way to one `elided(n)` line, so the first and the last stay readable."""
+    chunks = _chunks(lines)
+    keep = len(lines)
+    while len(chunks) > budget and keep > 0:
+        keep = keep * 4 // 5
+        head, tail = lines[: (keep + 1) // 2], lines[len(lines) - keep // 2:] if keep // 2 else []
+        chunks = _chunks([*head, elided(len(lines) - keep), *tail])
+    return [section(c) for c in chunks[: max(1, budget)]]
 
 
-def card(rec: Recording, summary: Summary) -> tuple[str, list[dict[str, Any]]]:
-    """The status card: one top-level message per recording, edited in place."""
+def _chunks(lines: list[str]) -> list[str]:
+    chunks: list[str] = []
+    for line in lines:
+        line = clip(line, SECTION_TEXT)
+        if chunks and len(chunks[-1]) + 1 + len(line) <= SECTION_TEXT:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    return chunks
+
+
+# -- the card ---------------------------------------------------------------------------------
+
+
+def card(rec: Recording, summary: Summary, *, now: float | None = None,
+         compact: int = 0) -> tuple[str, list[dict[str, Any]]]:
+    """The status card: one top-level message per recording, edited in place. `compact` 1 keeps the
+    essentials and the buttons, 2 only the essentials (one block, so that an edit replaces the old ones)."""
     emoji, state = MARK[rec.status]
-    text = f"{emoji} {state}: recording #{rec.handle} of {escape(title_of(rec))}"
+    text = f"{emoji} {state}: recording #{rec.handle} of {title_of(rec)}"
+    so_far = f" so far ({date(now, '{time}')})" if now and rec.status.active else ""
+    if compact:
+        tail = [buttons(rec, BUTTONS[rec.status])] if BUTTONS[rec.status] and compact < 2 else []
+        return text, [section(f"{text} · recorded {clock_text(summary.recorded)}{so_far}"), *tail]
     who = user(rec.started_by) if rec.started_by else "the meeting"
-    fields = [mrkdwn(f"*State*\n{emoji} {state}"), mrkdwn(f"*Started by*\n{who}")]
+    fields = [mrkdwn(f"*State*\n{emoji} {state}", 2000), mrkdwn(f"*Started by*\n{who}", 2000)]
     if rec.last_action and rec.last_action != "started":
         by = f" by {user(rec.last_actor)}" if rec.last_actor else ""
-        fields.append(mrkdwn(f"*Last action*\n{escape(rec.last_action).capitalize()}{by}"))
-    fields.append(mrkdwn(f"*Recorded*\n{clock_text(summary.recorded)}"))
+        fields.append(mrkdwn(f"*Last action*\n{escape(clip(rec.last_action, 300)).capitalize()}{by}", 2000))
+    fields.append(mrkdwn(f"*Recorded*\n{clock_text(summary.recorded)}{so_far}", 2000))
     if summary.pauses:
         fields.append(mrkdwn(f"*Paused*\n{clock_text(summary.paused)} ({summary.pauses} "
-                             f"pause{'s' if summary.pauses != 1 else ''})"))
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": plain(f"{state} · #{rec.handle} · {title_of(rec)}")},
+                             f"pause{'s' if summary.pauses != 1 else ''})", 2000))
+    out: list[dict[str, Any]] = [
+        {"type": "header", "text": plain(f"{state} · #{rec.handle} · {rec.meeting_title or 'Meeting'}")},
         {"type": "section", "fields": fields},
     ]
     if rec.status is Status.PAUSED and rec.pause_until:
-        blocks.append({"type": "context", "elements": [mrkdwn(f":alarm_clock: Resumes by itself "
-                                                              f"{date(rec.pause_until, '{time}')}")]})
+        out.append({"type": "context", "elements": [mrkdwn(f":alarm_clock: Resumes by itself "
+                                                           f"{date(rec.pause_until, '{time}')}")]})
     if rec.status is Status.UPLOADED and rec.download_url:
-        blocks.append({"type": "section", "text": mrkdwn(
-            f":arrow_down: <{rec.download_url}|Download the recording> · {size_text(rec.file_size)} · "
-            f"link expires {date(rec.url_expiry)}")})
+        out.append(section(f":arrow_down: <{escape(rec.download_url)}|Download the recording> · "
+                           f"{size_text(rec.file_size)} · link expires {date(rec.url_expiry)}"))
     if rec.status is Status.ERRORED and rec.error_reason:
-        blocks.append({"type": "section", "text": mrkdwn(f":x: {escape(rec.error_reason)}")})
-    context = f"Meeting `{rec.meeting_id}` · recording `{rec.id}`"
-    blocks.append({"type": "context", "elements": [mrkdwn(context)]})
+        out.append(section(f":x: {escape(clip(rec.error_reason, 500))}"))
+    out.append({"type": "context", "elements": [mrkdwn(f"Meeting `{rec.meeting_id}` · recording `{rec.id}`")]})
     if BUTTONS[rec.status]:
-        blocks.append(buttons(rec, BUTTONS[rec.status]))
-    return text, blocks
+        out.append(buttons(rec, BUTTONS[rec.status]))
+    return text, out
+
+
+# -- thread notices ---------------------------------------------------------------------------
 
 
 def ledger_lines(summary: Summary) -> list[str]:
@@ -124,13 +182,14 @@ def ledger_lines(summary: Summary) -> list[str]:
                          f"{clock_text(offset)}–{clock_text(offset + interval.seconds)}")
             offset += interval.seconds
         else:
-            why = f", {escape(interval.reason)}" if interval.reason else ""
+            why = f", {escape(clip(interval.reason, 200))}" if interval.reason else ""
             lines.append(f"• {span} paused ({clock_text(interval.seconds)}) by {user(interval.actor)} "
                          f"{SOURCE.get(interval.source, '')}{why}")
     return lines
 
 
-def notice(payload: dict[str, Any], rec: Recording, summary: Summary) -> tuple[str, list[dict[str, Any]] | None, bool]:
+def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *,
+           compact: bool = False) -> tuple[str, list[dict[str, Any]] | None, bool]:
     """A thread reply for one change: (text, blocks, broadcast to the channel too)."""
     kind = payload.get("notice")
     actor, source, reason = payload.get("actor"), payload.get("source", ""), payload.get("reason")
@@ -156,62 +215,88 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary) -> tuple[s
         why = {"everyone left": "stopped automatically: everyone left",
                "time limit reached": "stopped: time limit reached",
                "the meeting ended while paused": "stopped automatically: the meeting ended while it was paused",
-               "from the meeting": "stopped from the meeting"}.get(reason or "", f"stopped ({escape(reason or '')})")
+               "from the meeting": "stopped from the meeting"}.get(reason or "",
+                                                                   f"stopped ({escape(clip(reason or '', 200))})")
         return f":black_square_for_stop: {tag} {why}. Uploading…", None, False
     if kind == "uploaded":
-        return uploaded(rec, summary)
+        return uploaded(rec, summary, compact=compact)
     if kind == "errored":
         who = user(rec.started_by) + " " if rec.started_by else ""
-        why = escape(rec.error_reason or "the platform reported an error")
+        why = escape(clip(rec.error_reason or "the platform reported an error", 500))
         return f":x: {who}{tag} failed: {why}. No file was made.", None, True
-    if kind == "ended_while_paused":
-        who = f"{user(payload.get('paused_by'))}, " if payload.get("paused_by") else ""
-        grace = payload.get("grace") or 0
-        auto = f" recbot will stop it in {clock_text(grace)} if nobody does." if grace else ""
-        text = (f":warning: {who}{escape(reason or 'the meeting ended')} while {tag} is paused. A paused recording "
-                f"does not stop by itself.{auto}")
-        return text, [{"type": "section", "text": mrkdwn(text)}, buttons(rec, ("stop",), "rec_guard")], True
-    if kind == "pause_reminder":
-        who = f"{user(payload.get('paused_by'))}, " if payload.get("paused_by") else ""
-        since = date(payload.get("since"), "{time} ({ago})")
-        text = f":bell: {who}{tag} has been paused since {since}. Resume it, stop it, or snooze this reminder."
-        return text, [{"type": "section", "text": mrkdwn(text)},
-                      buttons(rec, ("resume", "stop", "snooze"), "rec_reminder")], False
+    if kind in ("ended_while_paused", "pause_reminder"):
+        return reminder(kind, payload, rec, compact=compact)
     if kind == "heads_up":
         return f":hourglass: {tag} resumes recording {date(payload.get('due'), '{time}')} (in about 30 s).", None, False
+    if kind == "pause_failed":
+        detail = escape(clip(str(payload.get("detail", "")), 500))
+        text = (f":warning: {tag} is *still recording*: the pause {by} did not go through ({detail}). "
+                "Try again, or pause from the meeting.")
+        if compact:
+            return text, None, True
+        retry = buttons(rec, ("pause",), "rec_retry", labels={"pause": "Try the pause again"})
+        return text, [section(text), retry], True
     if kind in ("auto_resume_failed", "auto_stop_failed"):
         what = "resume" if kind == "auto_resume_failed" else "stop"
-        return f":warning: {tag}: could not {what} automatically: {escape(str(payload.get('detail', '')))}", None, True
-    return f"{tag}: {escape(str(kind))}", None, False
+        detail = escape(clip(str(payload.get("detail", "")), 500))
+        return f":warning: {tag}: could not {what} automatically: {detail}", None, True
+    return f"{tag}: {escape(clip(str(kind), 100))}", None, False
 
 
-def uploaded(rec: Recording, summary: Summary) -> tuple[str, list[dict[str, Any]], bool]:
-    head = f":white_check_mark: {'#'}{rec.handle} is ready"
-    link = f"<{rec.download_url}|Download the recording>" if rec.download_url else "no download link"
-    audio = f" · <{rec.audio_url}|audio only>" if rec.audio_url else ""
+def reminder(kind: str, payload: dict[str, Any], rec: Recording, *,
+             compact: bool = False) -> tuple[str, list[dict[str, Any]] | None, bool]:
+    """A paused recording that must not be forgotten: it mentions who paused it and who can act."""
+    tag = f"#{rec.handle}"
+    who = people([payload.get("paused_by"), *(payload.get("controllers") or [])][:20])
+    who = f"{who}, " if who else ""
+    if kind == "ended_while_paused":
+        grace = payload.get("grace") or 0
+        auto = f" recbot will stop it in {clock_text(grace)} if nobody does." if grace else ""
+        reason = escape(clip(payload.get("reason") or "the meeting ended", 200))
+        text = f":warning: {who}{reason} while {tag} is paused. A paused recording does not stop by itself.{auto}"
+        controls, broadcast = ("stop",), True
+    else:
+        since = date(payload.get("since"), "{time} ({ago})")
+        text = f":bell: {who}{tag} has been paused since {since}. Resume it, stop it, or snooze this reminder."
+        controls, broadcast = ("resume", "stop", "snooze"), False
+    if compact:
+        return text, None, broadcast
+    block_id = "rec_guard" if kind == "ended_while_paused" else "rec_reminder"
+    return text, [section(text), buttons(rec, controls, block_id, snooze=payload.get("snooze"))], broadcast
+
+
+def uploaded(rec: Recording, summary: Summary, *,
+             compact: bool = False) -> tuple[str, list[dict[str, Any]] | None, bool]:
+    head = f":white_check_mark: #{rec.handle} is ready"
+    link = f"<{escape(rec.download_url)}|Download the recording>" if rec.download_url else "no download link"
+    audio = f" · <{escape(rec.audio_url)}|audio only>" if rec.audio_url else ""
     facts = (f"{link}{audio} · {size_text(rec.file_size)} · {clock_text(rec.duration or summary.recorded)} long · "
              f"link expires {date(rec.url_expiry)}")
     tally = (f"*Recorded {clock_text(summary.recorded)}* · Paused {clock_text(summary.paused)} "
              f"({summary.pauses} pause{'s' if summary.pauses != 1 else ''})")
-    lines = ledger_lines(summary)
     text = f"{head}: {facts}\n{tally}"
-    blocks = [{"type": "section", "text": mrkdwn(f"{head}\n{facts}")},
-              {"type": "section", "text": mrkdwn(tally + ("\n" + "\n".join(lines) if lines else ""))}]
-    return text, blocks, False
+    if compact:
+        return text, None, False
+    lines = ledger_lines(summary)
+    elided = f"• … {{}} more intervals (recorded {clock_text(summary.recorded)} and paused " \
+             f"{clock_text(summary.paused)} in all) …"
+    ledger = packed([tally, *lines], MESSAGE_BLOCKS - 1, lambda n: elided.format(n))
+    return text, [section(f"{head}\n{facts}"), *ledger], False
+
+
+# -- views for the person who asked ------------------------------------------------------------
 
 
 def status_view(link: Link, lines: list) -> tuple[str, list[dict[str, Any]]]:
     title = link.meeting_title or "untitled meeting"
-    blocks: list[dict[str, Any]] = [
+    out: list[dict[str, Any]] = [
         {"type": "header", "text": plain(f"Linked meeting: {title}")},
         {"type": "context", "elements": [mrkdwn(f"`{link.meeting_id}` · linked by {user(link.linked_by)}")]},
     ]
     if link.broken_reason:
-        blocks.append({"type": "section", "text": mrkdwn(
-            f":warning: recbot cannot post in this channel ({escape(link.broken_reason)}). "
-            "Invite it with `/invite @recbot`.")})
-    if not lines:
-        blocks.append({"type": "section", "text": mrkdwn("Nothing is being recorded. Start with `/rec start`.")})
+        out.append(section(f":warning: recbot cannot post in this channel ({escape(link.broken_reason)}). "
+                           "Invite it with `/invite @recbot`."))
+    rows = []
     for line in lines:
         rec, summary = line.rec, line.summary
         emoji, state = MARK[rec.status]
@@ -221,63 +306,77 @@ def status_view(link: Link, lines: list) -> tuple[str, list[dict[str, Any]]]:
         if rec.status is Status.PAUSED and rec.pause_until:
             detail += f", resumes {date(rec.pause_until, '{time}')}"
         starter = user(rec.started_by) if rec.started_by else "the meeting"
-        blocks.append({"type": "section",
-                       "text": mrkdwn(f"{emoji} *#{rec.handle}* {state} · {detail} · started by {starter}")})
-    text = f"{title}: " + (", ".join(f"#{ln.rec.handle} {MARK[ln.rec.status][1].lower()}" for ln in lines)
-                           or "nothing is being recorded")
-    return text, blocks
+        rows.append(f"{emoji} *#{rec.handle}* {state} · {detail} · started by {starter}")
+    if rows:
+        out += packed(rows, MESSAGE_BLOCKS - len(out), lambda n: f"… and {n} more active recordings")
+    else:
+        out.append(section("Nothing is being recorded. Start with `/rec start`."))
+    states = ", ".join(f"#{ln.rec.handle} {MARK[ln.rec.status][1].lower()}" for ln in lines[:20])
+    more = f" and {len(lines) - 20} more" if len(lines) > 20 else ""
+    return f"{escape(clip(title, TITLE))}: {states + more or 'nothing is being recorded'}", out
 
 
 def history_view(lines: list) -> tuple[str, list[dict[str, Any]]]:
     if not lines:
-        return "No recordings in this channel yet.", [{"type": "section", "text": mrkdwn(
-            "No recordings in this channel yet. Start one with `/rec start`.")}]
-    rows = []
-    for line in lines:
+        return "No recordings in this channel yet.", [section(
+            "No recordings in this channel yet. Start one with `/rec start`.")]
+    out: list[dict[str, Any]] = [{"type": "header", "text": plain("Recent recordings")}]
+    for line in lines[: MESSAGE_BLOCKS - 1]:
         rec = line.rec
         emoji, state = MARK[rec.status]
-        link = f" · <{rec.download_url}|download> (expires {date(rec.url_expiry, '{date_short}')})" \
+        link = f" · <{escape(rec.download_url)}|download> (expires {date(rec.url_expiry, '{date_short}')})" \
             if rec.download_url else ""
-        rows.append(f"{emoji} *#{rec.handle}* {escape(title_of(rec))} · {date(rec.created_at, '{date_short} {time}')}"
-                    f" · {state} · {clock_text(line.summary.recorded)} recorded{link}")
-    return f"{len(lines)} recent recording(s)", [{"type": "header", "text": plain("Recent recordings")},
-                                                  {"type": "section", "text": mrkdwn("\n".join(rows))}]
+        out.append(section(f"{emoji} *#{rec.handle} of {title_of(rec)}* (meeting `{clip(rec.meeting_id, 40)}`) · "
+                           f"{date(rec.created_at, '{date_short} {time}')} · {state} · "
+                           f"{clock_text(line.summary.recorded)} recorded{link}"))
+    return f"{len(lines)} recent recording(s)", out
 
 
 def who_view(link: Link, members: list[Member]) -> tuple[str, list[dict[str, Any]]]:
     allowed = [m.user_id for m in members if m.role == "allow"]
     denied = [m.user_id for m in members if m.role == "deny"]
-    lines = [f"*Controllers:* {user(link.linked_by)} (linked the channel), workspace admins"
-             + "".join(f", {user(u)}" for u in allowed),
+    lines = [f"*Controllers:* {user(link.linked_by)} (linked the channel), workspace admins",
+             *(f"• {user(u)}" for u in allowed),
              "*Anyone in the channel* may pause.",
-             "*Barred:* " + (", ".join(user(u) for u in denied) if denied else "nobody")]
-    return "\n".join(lines), [{"type": "section", "text": mrkdwn("\n".join(lines))}]
+             "*Barred:* " + ("" if denied else "nobody"),
+             *(f"• {user(u)}" for u in denied)]
+    more = f" and {len(allowed) - 10} more" if len(allowed) > 10 else ""
+    text = (f"Controllers: {people([link.linked_by, *allowed[:10]])}{more}, workspace admins; {len(denied)} barred. "
+            "Anyone in the channel may pause.")
+    return text, packed(lines, MESSAGE_BLOCKS, lambda n: f"… and {n} more people")
 
 
-def home_view(links: list[Link], recordings: list[tuple[Recording, Summary]]) -> dict[str, Any]:
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": plain("recbot")}]
+def home_view(links: list[Link], recordings: list[tuple[Recording, Summary]], *,
+              compact: bool = False) -> dict[str, Any]:
+    out: list[dict[str, Any]] = [{"type": "header", "text": plain("recbot")}]
+    if compact:
+        out.append(section(f"You control {len(links)} linked channel(s); {len(recordings)} recording(s) are active."))
+        return {"type": "home", "blocks": out}
     if not links:
-        blocks.append({"type": "section", "text": mrkdwn(
-            "You have no linked channels yet. In a channel, type `/rec link <meeting>` or `/rec new`.")})
+        out.append(section("You have no linked channels yet. In a channel, type `/rec link ‹meeting›` or `/rec new`."))
     else:
-        blocks.append({"type": "section", "text": mrkdwn("*Your channels*\n" + "\n".join(
-            f"• <#{lk.channel_id}> → {escape(lk.meeting_title or lk.meeting_id)}"
-            + (" :warning: recbot was removed from it" if lk.broken_reason else "") for lk in links))})
-    blocks.append({"type": "divider"})
+        rows = [f"• <#{lk.channel_id}> → {escape(clip(lk.meeting_title or lk.meeting_id, TITLE))}"
+                + (" :warning: recbot was removed from it" if lk.broken_reason else "") for lk in links]
+        out += packed(["*Your channels*", *rows], 20, lambda n: f"… and {n} more channels")
+    out.append({"type": "divider"})
     if not recordings:
-        blocks.append({"type": "section", "text": mrkdwn("No active recordings.")})
-    for rec, summary in recordings:
+        out.append(section("No active recordings."))
+    room = VIEW_BLOCKS - len(out) - 1
+    shown = recordings[: room // 2]
+    for rec, summary in shown:
         emoji, state = MARK[rec.status]
-        blocks.append({"type": "section", "text": mrkdwn(
-            f"{emoji} *#{rec.handle}* {escape(title_of(rec))} in <#{rec.channel_id}> · {state} · "
-            f"recorded {clock_text(summary.recorded)}")})
+        out.append(section(f"{emoji} *#{rec.handle}* {title_of(rec)} in <#{rec.channel_id}> · {state} · "
+                           f"recorded {clock_text(summary.recorded)}"))
         if BUTTONS[rec.status]:
-            blocks.append(buttons(rec, BUTTONS[rec.status], block_id=f"home_{rec.id}"))
-    return {"type": "home", "blocks": blocks}
+            out.append(buttons(rec, BUTTONS[rec.status], block_id=f"home_{rec.id}"))
+    if len(recordings) > len(shown):
+        out.append(section(f"… and {len(recordings) - len(shown)} more active recordings: "
+                           "see `/rec status` in their channels."))
+    return {"type": "home", "blocks": out}
 
 
 def lost_channel(link: Link, error: str) -> str:
     """The DM to whoever linked a channel that recbot can no longer post in."""
     return (f":warning: recbot can no longer post in <#{link.channel_id}> ({error}), which you linked to "
-            f"*{escape(link.meeting_title or link.meeting_id)}*. Invite it back with `/invite @recbot` "
+            f"*{escape(clip(link.meeting_title or link.meeting_id, TITLE))}*. Invite it back with `/invite @recbot` "
             "in that channel, then run any `/rec` command there: the kept updates will follow.")

@@ -1,7 +1,13 @@
-"""The `/rec` listener: parse, ack at once, hand the slow part to the service after the ack."""
+"""The `/rec` listener: parse, ack at once, hand the slow part to the service after the ack.
+
+The ack never waits on the network: it says "Pausing…" when the person may pause, the refusal when
+the store already tells (so no "…ing" comes before a refusal), and nothing yet when only Slack could
+tell (an admin not seen lately); the outcome follows on the response_url.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -14,32 +20,54 @@ from bot.slack.grammar import UsageError, parse
 from bot.slack.replies import USAGE, WORKING, WORKING_DEFAULT, render
 from bot.store import StoreBusy
 
+log = logging.getLogger(__name__)
+
 
 async def rec_command(ack, body: dict[str, Any], context) -> None:
-    door: Door = context["door"]
+    try:
+        await _rec_command(ack, body, context["door"])
+    except Exception:  # an answer in words, never a bare HTTP 500
+        log.exception("the /rec listener failed")
+        await ack(text=render(Reply.one(Say.FAILED, ok=False))[0])
+
+
+async def _rec_command(ack, body: dict[str, Any], door: Door) -> None:
     parsed = parse(body.get("text", ""))
     actor = Actor(user_id=body.get("user_id"), channel_id=body.get("channel_id", ""), team_id=body.get("team_id"),
                   via="command")
+    commands = door.service.commands
     if isinstance(parsed, UsageError):
-        try:
-            door.service.commands.refuse_usage(actor, parsed.message)
-        except StoreBusy:
-            pass  # the audit row is lost; the person still gets the usage
         await ack(text=parsed.text)
+        door.later(None, lambda: _audited_usage(door, actor, parsed.message), "a usage error")
         return
     if parsed.name == "help":
         await ack(text=USAGE)
         return
     if parsed.name in READ_ONLY:  # answered from the store alone: no reason to make anyone wait
         try:
-            reply = await door.service.commands.handle(actor, parsed)
+            reply = await commands.handle(actor, parsed)
         except StoreBusy:
             reply = Reply.one(Say.BUSY, ok=False)
         text, reply_blocks = render(reply)
         await ack(text=text, blocks=reply_blocks)
         return
-    await ack(text=WORKING.get(parsed.name, WORKING_DEFAULT))
-    door.later(body.get("response_url"), lambda: door.service.commands.handle(actor, parsed), f"/rec {parsed.name}")
+    try:
+        decided, refused = commands.known_refusal(actor, parsed)
+    except StoreBusy:
+        decided, refused = False, None
+    if refused is not None:
+        await ack(text=render(refused)[0])
+        door.later(None, lambda: commands.handle(actor, parsed), f"/rec {parsed.name} (refused)")  # audited there
+        return
+    if decided:
+        await ack(text=WORKING.get(parsed.name, WORKING_DEFAULT))
+    else:
+        await ack()
+    door.later(body.get("response_url"), lambda: commands.handle(actor, parsed), f"/rec {parsed.name}")
+
+
+async def _audited_usage(door: Door, actor: Actor, message: str) -> None:
+    door.service.commands.refuse_usage(actor, message)
 
 
 def register(app: AsyncApp) -> None:

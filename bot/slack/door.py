@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from bot.store import StoreBusy
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
+
+BUSY_RETRIES = (0.25, 0.5, 1.0, 2.0)  # then "busy, so it did nothing"
 
 
 @dataclass
@@ -39,14 +42,30 @@ class Door:
 
         async def run() -> None:
             try:
-                reply = await work()
+                reply = await self._patiently(work)
             except StoreBusy:
                 log.exception("database unavailable for %s", what)
                 reply = Reply.one(Say.BUSY, ok=False)
+            except Exception:
+                log.exception("failed while handling %s", what)
+                reply = Reply.one(Say.FAILED, ok=False)
             if reply is not None:
                 self.respond(url, reply)
 
         self.tasks.spawn(run(), what)
+
+
+    @staticmethod
+    async def _patiently(work: Callable[[], Awaitable[Reply | None]]) -> Reply | None:
+        """A busy store is waited for here, off the loop's thread: StoreBusy escapes the service only
+        before the platform was asked to do anything (after that, the service records it later itself),
+        so the whole request can be tried again."""
+        for delay in BUSY_RETRIES:
+            try:
+                return await work()
+            except StoreBusy:
+                await asyncio.sleep(delay)
+        return await work()
 
 
 async def _respond_now(url: str, text: str) -> None:

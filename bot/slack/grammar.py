@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from bot.config import parse_duration
 from bot.models import Command
+from bot.mrkdwn import escape
 from bot.slack.replies import USAGE
 
 SUBCOMMANDS = ("help", "link", "unlink", "new", "start", "pause", "resume", "stop", "status", "allow", "deny",
-               "who", "history")
+               "who", "history", "unallow")
 MAX_PAUSE = 24 * 3600.0
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -41,13 +42,13 @@ def parse(text: str) -> Command | UsageError:
     if name in ("help", "unlink", "status", "who", "history"):
         return _no_args(name, args)
     if name == "new":
-        title = " ".join(args).strip()
+        title = _unquoted(" ".join(args).strip())
         if len(title) > 200:
             return UsageError("A meeting title can be at most 200 characters.")
         return Command("new", title=title or None)
     if name == "link":
         return _link(args)
-    if name in ("allow", "deny"):
+    if name in ("allow", "deny", "unallow"):
         return _mention(name, args)
     if name == "start":
         flags = [a.lower().lstrip("-\u2013\u2014") for a in args]  # Slack may turn "--" into a dash
@@ -69,7 +70,7 @@ def _link(args: list[str]) -> Command | UsageError:
     text = " ".join(args)
     slack_link = text.startswith("<") and text.endswith(">") and text.count(">") == 1  # `<url|a label>`
     if not args or (len(args) != 1 and not slack_link):
-        return UsageError("Say which meeting: `/rec link <meeting id or meeting URL>`.")
+        return UsageError("Say which meeting: `/rec link ‹meeting id or meeting URL›`.")
     ref = meeting_id_from(text)
     if ref is None:
         return UsageError(f"`{_clip(text)}` is not a meeting id or a meeting URL.")
@@ -112,7 +113,7 @@ def _act(name: str, args: list[str]) -> Command | UsageError:
         elif name == "pause" and (d := parse_duration(word)) is not None and not word.isdigit():
             duration = d
         else:
-            expected = "`#n` and `for <duration>`" if name == "pause" else "`#n`"
+            expected = "`#n` and `for ‹duration›`" if name == "pause" else "`#n`"
             return UsageError(f"`/rec {name}` takes {expected}, not `{_clip(word)}`.")
     if duration is not None and not 1 <= duration <= MAX_PAUSE:
         return UsageError("A timed pause lasts from 1 second to 24 hours.")
@@ -120,6 +121,16 @@ def _act(name: str, args: list[str]) -> Command | UsageError:
 
 
 def _clip(text: str, limit: int = 40) -> str:
-    """Echo user text safely inside inline code: no backticks, bounded length."""
+    """Echo user text safely inside inline code: no backticks, Slack's control characters escaped, bounded."""
     text = text.replace("`", "'")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return escape(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»"}
+
+
+def _unquoted(text: str) -> str:
+    """`"Design review"` → `Design review`: a title typed in quotes does not keep them."""
+    if len(text) >= 2 and QUOTES.get(text[0]) == text[-1]:
+        return text[1:-1].strip()
+    return text

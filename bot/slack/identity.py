@@ -3,6 +3,7 @@ critical path of an ack when Slack is slow."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -38,6 +39,11 @@ class Directory:
         self._cache[user_id] = (self.clock(), admin)
         return admin
 
+    def known_admin(self, user_id: str) -> bool | None:
+        """What the cache knows, without asking Slack: for decisions on the ack path."""
+        hit = self._cache.get(user_id)
+        return hit[1] if hit and self.clock() - hit[0] < self.ttl else None
+
 
 class Identity:
     """Bolt's authorize step without a dependency on Slack being up: the configured token, and the bot's
@@ -47,15 +53,24 @@ class Identity:
         self.client, self.token, self.clock = client, token, clock
         self._info: dict[str, Any] | None = None
         self._retry_at = 0.0
+        self._warming: asyncio.Task | None = None
+
+    async def warm(self) -> None:
+        """Learn the bot's identity (auth.test); at start, and again later while Slack does not answer."""
+        if self._info is not None or self.clock() < self._retry_at:
+            return
+        self._retry_at = self.clock() + 30.0
+        try:
+            self._info = dict((await self.client.auth_test()).data)
+        except Exception as exc:
+            log.warning("auth.test failed (%s); answering Slack without the bot's identity for now",
+                        type(exc).__name__)
 
     async def authorize(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
-        if self._info is None and self.clock() >= self._retry_at:
-            try:
-                self._info = dict((await self.client.auth_test()).data)
-            except Exception as exc:
-                self._retry_at = self.clock() + 30.0
-                log.warning("auth.test failed (%s); answering Slack without the bot's identity for now",
-                            type(exc).__name__)
+        """Never waits for Slack: until `warm` has learnt the identity, it starts it in the background."""
+        if self._info is None and self.clock() >= self._retry_at and self._warming is None:
+            self._warming = asyncio.get_running_loop().create_task(self.warm())
+            self._warming.add_done_callback(lambda _: setattr(self, "_warming", None))
         info = self._info or {}
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id or info.get("team_id"),
                                bot_token=self.token, bot_user_id=info.get("user_id"), bot_id=info.get("bot_id"))

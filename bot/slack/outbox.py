@@ -32,6 +32,8 @@ from bot.store import OutboxRow, Store
 log = logging.getLogger(__name__)
 
 LOST_CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
+REFUSED_AS_RENDERED = {"invalid_blocks", "msg_too_long", "invalid_blocks_format"}
+MOST_COMPACT = 2  # 1: the essentials in a block or two; 2: the essentials as text
 RESPONSE_URL_LIFETIME = 30 * 60.0  # Slack accepts replies on a response_url for 30 minutes
 
 
@@ -63,7 +65,7 @@ class Outbox:
         self._wake = asyncio.Event()
         self._claimed: set[int] = set()  # rows this process has tried; other 'sending' rows predate a crash
         self._unsure: set[int] = set()  # rows that may have reached Slack before a crash
-        self._lookups_allowed = True
+        self._no_history: set[str] = set()  # channels whose history recbot may not read (a scope is missing)
 
     def wake(self) -> None:
         self._wake.set()
@@ -159,6 +161,8 @@ class Outbox:
         except _RespondFailed as exc:
             if exc.retry:
                 self._retry(row, str(exc))
+            elif row.payload.get("blocks") and not row.payload.get("compact"):  # the text, without the blocks
+                self.store.outbox.degrade(row.id, str(exc))  # the text alone, without the blocks
             else:
                 self.store.outbox.fail(row.id, str(exc))
             return False
@@ -193,6 +197,10 @@ class Outbox:
             self.store.outbox.retry(row.id, until, "ratelimited", unsure=row.id in self._unsure)
         elif error in LOST_CHANNEL and row.channel_id:
             self._lost_channel(row.channel_id, error)
+        elif error in REFUSED_AS_RENDERED and int(row.payload.get("compact") or 0) < MOST_COMPACT:
+            log.warning("Slack refused outbox row %s (%s) as rendered (%s); sending a more compact form", row.id,
+                        row.kind, error)
+            self.store.outbox.degrade(row.id, error)
         elif status >= 500 or error in ("fatal_error", "internal_error", "service_unavailable", "request_timeout"):
             self._retry(row, f"slack {status} {error}")
         else:
@@ -209,10 +217,10 @@ class Outbox:
 
     async def _find_sent(self, row: OutboxRow) -> str | None:
         """Whether a post interrupted by a crash reached Slack: its row id is in the message metadata."""
-        if row.kind not in ("card", "thread", "channel") or not self._lookups_allowed:
-            return None
         rec = self.store.recording(row.recording_id or "") if row.recording_id else None
         channel = rec.channel_id if rec else row.channel_id
+        if row.kind not in ("card", "thread", "channel") or not channel or channel in self._no_history:
+            return None
         try:
             if row.kind == "thread" and rec and rec.card_ts:
                 found = await self.client.conversations_replies(channel=channel, ts=rec.card_ts, limit=200,
@@ -221,10 +229,10 @@ class Outbox:
                 found = await self.client.conversations_history(channel=channel, limit=200,
                                                                 include_all_metadata=True)
         except SlackApiError as exc:
-            if exc.response.get("error") == "missing_scope":
-                self._lookups_allowed = False
-                log.warning("without channels:history and groups:history recbot cannot tell whether a post "
-                            "interrupted by a restart went out; such posts are sent again")
+            if exc.response.get("error") == "missing_scope":  # one scope covers public, the other private channels
+                self._no_history.add(channel)
+                log.warning("recbot may not read the history of %s (add channels:history or groups:history); a post "
+                            "there interrupted by a restart is sent again", channel)
                 return None
             raise
         for message in found.get("messages", []):
@@ -242,7 +250,9 @@ class Outbox:
             rec = self.store.recording(row.recording_id or "")
             if rec is None:
                 return None
-            text, card_blocks = blocks.card(rec, summarize(self.store.ledger(rec.id), self.clock()))
+            now = self.clock()
+            text, card_blocks = blocks.card(rec, summarize(self.store.ledger(rec.id), now), now=now,
+                                            compact=int(p.get("compact") or 0))
             if rec.card_ts:
                 await self.client.chat_update(channel=rec.channel_id, ts=rec.card_ts, text=text, blocks=card_blocks)
                 self._last_card[rec.id] = self.clock()
@@ -256,7 +266,8 @@ class Outbox:
         if row.kind == "thread":
             rec = self.store.recording(row.recording_id or "")
             assert rec is not None and rec.card_ts
-            text, reply_blocks, broadcast = blocks.notice(p, rec, summarize(self.store.ledger(rec.id), self.clock()))
+            text, reply_blocks, broadcast = blocks.notice(p, rec, summarize(self.store.ledger(rec.id), self.clock()),
+                                                          compact=int(p.get("compact") or 0))
             kwargs: dict[str, Any] = {"channel": rec.channel_id, "thread_ts": rec.card_ts, "text": text,
                                       "unfurl_links": False, "metadata": self._metadata(row)}
             if reply_blocks:
@@ -266,13 +277,14 @@ class Outbox:
             return (await self.client.chat_postMessage(**kwargs))["ts"]
         if row.kind in ("channel", "dm"):
             target = row.channel_id or p["user"]
-            return (await self.client.chat_postMessage(channel=target, text=p["text"], blocks=p.get("blocks"),
-                                                       unfurl_links=False, metadata=self._metadata(row)))["ts"]
+            extra = {} if p.get("compact") else {"blocks": p.get("blocks")}
+            return (await self.client.chat_postMessage(channel=target, text=p["text"], unfurl_links=False,
+                                                       metadata=self._metadata(row), **extra))["ts"]
         if row.kind == "home":
             links = self.store.links_of_user(p["user"])
             recs = self.store.active_in_channels(lk.channel_id for lk in links)
             view = blocks.home_view(links, [(r, summarize(self.store.ledger(r.id), self.clock())) for r in recs
-                                            if r.status in ACTIVE])
+                                            if r.status in ACTIVE], compact=int(p.get("compact") or 0))
             await self.client.views_publish(user_id=p["user"], view=view)
             return None
         if row.kind == "respond":
@@ -282,7 +294,7 @@ class Outbox:
 
     async def _respond(self, p: dict[str, Any]) -> None:
         body = {"response_type": "ephemeral", "replace_original": False, "text": p["text"]}
-        if p.get("blocks"):
+        if p.get("blocks") and not p.get("compact"):
             body["blocks"] = p["blocks"]
         response = await self.http.post(p["url"], json=body)
         if response.status_code >= 500 or response.status_code == 429:

@@ -13,13 +13,14 @@ from bot.service.outcomes import Line, Refusal, Reply, Say
 from bot.slack import blocks
 
 USAGE = """*`/rec` commands*
-• `/rec link <meeting id or URL>`: link this channel to a meeting
+• `/rec link ‹meeting id or URL›`: link this channel to a meeting
 • `/rec new [title]`: create a meeting and link it
 • `/rec start [--multi]`: start recording (`--multi` records another alongside an active one)
 • `/rec pause [#n] [for 10m]`: pause (anyone here may pause); `for` resumes by itself
 • `/rec resume [#n]`, `/rec stop [#n]`: resume or stop
 • `/rec status`, `/rec history`: what is recording now, and what was recorded
-• `/rec allow @user`, `/rec deny @user`, `/rec who`: who may control recordings here
+• `/rec allow @user`, `/rec deny @user`, `/rec unallow @user`, `/rec who`: who may control recordings here
+  (`unallow` takes back an allow or a deny)
 • `/rec unlink`: remove the link (history is kept)"""
 
 BUSY = (":warning: recbot could not reach its database (it is busy or locked), so it did nothing. "
@@ -63,15 +64,20 @@ def _states(active: list[tuple[int, str]], joiner: str) -> str:
 
 
 def sentence(line: Line) -> str:
-    p, say = line.params, line.say
+    """One line in words. Every text parameter is escaped here, once, whoever typed it."""
+    p = {k: escape(v) if isinstance(v, str) else v for k, v in line.params.items()}
+    say = line.say
     tag = f"#{p['handle']}" if p.get("handle") is not None else "the recording"
     match say:
         case Say.HELP:
             return USAGE
         case Say.BUSY:
             return BUSY
+        case Say.FAILED:
+            return (":warning: Something went wrong inside recbot, so it may not have done that. It is logged; try "
+                    "again, and if it happens again, tell whoever runs recbot.")
         case Say.NOT_LINKED:
-            return ("This channel is not linked to a meeting yet. Link one with `/rec link <meeting id or URL>` "
+            return ("This channel is not linked to a meeting yet. Link one with `/rec link ‹meeting id or URL›` "
                     "or create one with `/rec new [title]`.")
         case Say.REFUSED:
             return f":no_entry: {REFUSALS[p['reason']]}"
@@ -79,14 +85,14 @@ def sentence(line: Line) -> str:
             return (f"No meeting `{p['ref']}` exists on the platform. Check the id or URL, "
                     "or create one with `/rec new [title]`.")
         case Say.PLATFORM_FAILED:
-            return platform_failure(p)
+            return platform_failure(p)  # already escaped
         case Say.LINKED:
             what = "Created and linked" if p["created"] else "Linked"
             before = f" (it was linked to `{p['before']}`)" if p.get("before") else ""
-            return (f":link: {what} this channel to *{escape(p['title']) or 'untitled meeting'}* (`{p['meeting_id']}`)"
+            return (f":link: {what} this channel to *{p['title'] or 'untitled meeting'}* (`{p['meeting_id']}`)"
                     f"{before}. Start recording with `/rec start`.")
         case Say.CREATED_UNSAVED:
-            return (f":warning: Created the meeting *{escape(p['title'])}* (`{p['meeting_id']}`), but recbot could not "
+            return (f":warning: Created the meeting *{p['title']}* (`{p['meeting_id']}`), but recbot could not "
                     f"save the link (its database is busy). Link it with `/rec link {p['meeting_id']}` in a moment.")
         case Say.UNLINKED:
             n = p["still_active"]
@@ -98,10 +104,10 @@ def sentence(line: Line) -> str:
                     f"{', '.join(f'#{h} ({s.lower()})' for h, s in p['active'])}. Use {offer}"
                     "`/rec start --multi` to record another one alongside it.")
         case Say.START_REFUSED:
-            return (f"The platform refused: {escape(p['message'])}. A recording started from the meeting may "
+            return (f"The platform refused: {p['message']}. A recording started from the meeting may "
                     "already be running; see `/rec status`, or use `/rec start --multi`.")
         case Say.STARTING:
-            return (f":red_circle: Starting recording #{p['handle']} of *{escape(p['title']) or 'the meeting'}*. "
+            return (f":red_circle: Starting recording #{p['handle']} of *{p['title'] or 'the meeting'}*. "
                     "Its card is in the channel.")
         case Say.NO_SUCH_HANDLE:
             return f"There is no recording #{p['handle']} of this meeting. `/rec status` lists them."
@@ -113,7 +119,7 @@ def sentence(line: Line) -> str:
             return f"{tag} is {p['status'].lower()}, so there is nothing to {p['action']}."
         case Say.ACT_CONFLICT:
             now = (p.get("now") or "unknown").lower()
-            return f"{tag} could not be {VERB[p['action']]}: {escape(p['message'])} (it is {now})."
+            return f"{tag} could not be {VERB[p['action']]}: {p['message']} (it is {now})."
         case Say.ACTED:
             if p["action"] == "pause" and p.get("duration"):
                 return f"{tag} paused for {duration_text(p['duration'])}; it resumes by itself."
@@ -128,11 +134,14 @@ def sentence(line: Line) -> str:
         case Say.NO_DOWNLOAD_LINK:
             return f"{tag} has no download link (it is {p['status'].lower()})."
         case Say.FRESH_LINK:
-            return f"Fresh link for {tag}: <{p['url']}|download>"
+            return f"Fresh link for {tag}: <{p['url']}|download>, valid until {blocks.date(p.get('expiry'))}."
         case Say.LINKER_STAYS:
             return "The person who linked this channel stays a controller; relink the channel to change that."
         case Say.ALLOWED:
             return f"<@{p['user']}> can now start, resume and stop recordings in this channel."
+        case Say.UNALLOWED:
+            return (f"<@{p['user']}> is back to what everyone here may do: pause (and more only as a workspace "
+                    "admin).")
         case Say.DENIED:
             return f"<@{p['user']}> can no longer take recording actions in this channel, pausing included."
     return render(Reply([line]))[0]
@@ -142,7 +151,7 @@ def platform_failure(p: dict[str, Any]) -> str:
     """A platform error as a sentence a person can act on; never a stack trace."""
     doing = p["doing"]
     what = DOING.get(doing) or f"{doing} #{p['handle']}"
-    message = escape(str(p.get("message") or ""))
+    message = str(p.get("message") or "")
     failure = p["failure"]
     if failure == "unavailable":
         text = (f":warning: Could not {what}: the recording platform is not answering ({message}). "

@@ -22,10 +22,14 @@ class StoreBusy(Exception):
 class Database:
     """SQLite in WAL mode, used from the event loop's thread only.
 
+    SQLite waits for a lock inside the call, so the whole loop waits with it: `busy_timeout` is short
+    (0.5 s, well under Slack's 3 s for an ack), and a write that cannot get the lock in time raises
+    StoreBusy, which each caller turns into a retry or an honest answer.
+
     `connection_factory` is sqlite3's own `factory` seam (a `sqlite3.Connection` subclass); the
     reliability tests use it to make one chosen write fail."""
 
-    def __init__(self, path: str, *, busy_timeout: float = 10.0,
+    def __init__(self, path: str, *, busy_timeout: float = 0.5,
                  connection_factory: type[sqlite3.Connection] = sqlite3.Connection):
         self.path = path
         try:

@@ -65,6 +65,24 @@ class OutboxQueue:
                 self.db.execute("UPDATE outbox SET state = ?, next_at = ?, error = ? WHERE id = ?",
                                 ("sending" if unsure else "pending", at, error, row_id))
 
+    def degrade(self, row_id: int, error: str) -> None:
+        """Slack refused the row as rendered: send it again at once, in a more compact form (a card that
+        has a newer refresh pending merges into it, and that one is rendered compact too)."""
+        with self.db.transaction():
+            row = self.db.one("SELECT payload, coalesce_key FROM outbox WHERE id = ?", row_id)
+            if row is None:
+                return
+            payload = json.loads(row["payload"])
+            level = int(payload.get("compact") or 0) + 1
+            newer = row["coalesce_key"] and self.db.one(
+                "SELECT id, payload FROM outbox WHERE coalesce_key = ? AND state = 'pending' AND id != ?",
+                row["coalesce_key"], row_id)
+            if newer:
+                self.db.execute("UPDATE outbox SET state = 'merged', error = ? WHERE id = ?", (error, row_id))
+                row_id, payload = newer["id"], json.loads(newer["payload"])
+            self.db.execute("UPDATE outbox SET state = 'pending', next_at = ?, error = ?, payload = ? WHERE id = ?",
+                            (self.clock(), error, json.dumps({**payload, "compact": level}), row_id))
+
     def fail(self, row_id: int, error: str) -> None:
         self.db.execute("UPDATE outbox SET state = 'failed', error = ? WHERE id = ?", (error, row_id))
 
@@ -74,8 +92,16 @@ class OutboxQueue:
                                "AND state IN ('pending', 'sending')", error, channel_id)
 
     def release_channel(self, channel_id: str) -> int:
-        return self.db.changed("UPDATE outbox SET state = 'pending', next_at = ? WHERE channel_id = ? "
-                               "AND state = 'held'", self.clock(), channel_id)
+        """Send a channel's kept rows after all; of a card's kept refreshes only the newest, and none
+        where a refresh is pending already (it renders the latest state anyway)."""
+        with self.db.transaction():
+            self.db.execute("UPDATE outbox SET state = 'merged' WHERE channel_id = ? AND state = 'held' "
+                            "AND coalesce_key IS NOT NULL AND (coalesce_key IN (SELECT coalesce_key FROM outbox "
+                            "WHERE state = 'pending' AND coalesce_key IS NOT NULL) OR id NOT IN (SELECT MAX(id) "
+                            "FROM outbox WHERE channel_id = ? AND state = 'held' AND coalesce_key IS NOT NULL "
+                            "GROUP BY coalesce_key))", (channel_id, channel_id))
+            return self.db.changed("UPDATE outbox SET state = 'pending', next_at = ? WHERE channel_id = ? "
+                                   "AND state = 'held'", self.clock(), channel_id)
 
     def counts(self) -> dict[str, int]:
         return {r["state"]: r["n"] for r in self.db.all("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")}

@@ -66,6 +66,9 @@ class Records:
                         "set_by = excluded.set_by, set_at = excluded.set_at",
                         (channel_id, user_id, role, by, self.clock()))
 
+    def remove_role(self, channel_id: str, user_id: str) -> bool:
+        return self.db.changed("DELETE FROM members WHERE channel_id = ? AND user_id = ?", channel_id, user_id) > 0
+
     def members(self, channel_id: str) -> list[Member]:
         rows = self.db.all("SELECT user_id, role, set_by, set_at FROM members WHERE channel_id = ? ORDER BY set_at",
                            channel_id)

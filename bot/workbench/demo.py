@@ -7,7 +7,7 @@ import contextlib
 import signal
 from pathlib import Path
 
-from bot.asgi_server import BackgroundServer
+from bot.asgi_server import BackgroundServer, claim_port
 from bot.emulator.state import Timing
 from bot.web import Options
 from bot.workbench.server import PEOPLE, Workbench, add_people
@@ -20,6 +20,9 @@ DEMO_TIMING = Timing(start_delay=2.0, upload_delay=3.0, empty_stop=20.0, session
 
 
 async def start_demo(host: str, port: int, database: str) -> tuple[Stack, BackgroundServer, str]:
+    for n, what in enumerate(("the workbench", "the local Slack", "the bot", "the emulator")):
+        claim_port(host, port + n, f"{what} uses --port{f' + {n}' if n else ''}; choose another with --port, "
+                                   f"e.g. recbot demo --port {port + 100}")
     db = Path(database)
     for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         path.unlink(missing_ok=True)  # the emulator starts empty, so the demo's store does too

@@ -7,6 +7,8 @@ a button becomes a signed `block_actions`, and the meeting panel drives the emul
 from __future__ import annotations
 
 import json
+import re
+import time
 from dataclasses import asdict
 from importlib import resources
 from typing import Any
@@ -57,8 +59,16 @@ class Workbench:
         kind = "text/javascript" if name.endswith(".js") else "text/css"
         return Response(_asset(name), media_type=kind)
 
+    def follow_link(self) -> str:
+        """The meeting the channel is linked to now (`/rec new` and `/rec link` change it)."""
+        link = self.stack.runtime.store.link(CHANNEL)
+        if link is not None:
+            self.meeting_id = link.meeting_id
+        return self.meeting_id
+
     async def state(self, request: Request) -> Response:
         user = request.query_params.get("user", PEOPLE[0]["id"])
+        self.follow_link()
         slack, emulator = self.stack.slack, self.stack.emulator
         messages = []
         for message in slack.channel(CHANNEL):
@@ -69,7 +79,7 @@ class Workbench:
         session = meeting.session if meeting else None
         participants = [{"id": k, "name": v} for k, v in session.participants.items()] if session and session.live \
             else []
-        recordings = [{"id": r.id, "status": r.status.value, "url": emulator.platform.download_url(r)
+        recordings = [{"id": r.id, "status": r.status.value, "url": emulator.platform.download_link(r, time.time())[0]
                        if r.file is not None else None}
                       for r in emulator.platform.recordings.values() if r.meeting_id == self.meeting_id]
         return JSONResponse({
@@ -86,7 +96,7 @@ class Workbench:
 
     async def command(self, request: Request) -> Response:
         body = await _body(request)
-        text = str(body.get("text", "")).strip()
+        text = mentions(str(body.get("text", "")).strip())
         if text.startswith("/rec"):
             text = text[4:].strip()
         response = await self.stack.command(str(body.get("user")), text, channel=CHANNEL)
@@ -116,6 +126,7 @@ class Workbench:
 
     async def meeting(self, request: Request) -> Response:
         verb, body = request.path_params["verb"], await _body(request)
+        self.follow_link()
         if verb == "join":
             await self.stack.join(self.meeting_id, str(body.get("name") or "guest"))
         elif verb == "leave":
@@ -146,6 +157,17 @@ class Workbench:
         else:
             return JSONResponse({"error": "unknown fault"}, status_code=400)
         return JSONResponse({"ok": True})
+
+
+def mentions(text: str) -> str:
+    """`@bob` as Slack sends it in a slash command with escaping on: `<@U0BOB|bob>`."""
+    by_name = {p["name"]: p["id"] for p in PEOPLE}
+
+    def escaped(m: re.Match) -> str:
+        user = by_name.get(m.group(1).lower())
+        return f"<@{user}|{m.group(1)}>" if user else m.group(0)
+
+    return re.sub(r"(?<![<\w])@([A-Za-z0-9._-]+)", escaped, text)
 
 
 async def _body(request: Request) -> dict[str, Any]:

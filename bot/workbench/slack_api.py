@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.faults import Dice
+from bot.workbench.blockkit import MESSAGE_BLOCKS, VIEW_BLOCKS, refusal
 
 BOT_USER = "U0RECBOT"
 
@@ -54,6 +55,8 @@ class FakeSlack:
         self.homes: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.not_member: set[str] = set()
+        self.refusals: list[dict[str, Any]] = []  # what Slack would have refused, with why
+        self.message_blocks = MESSAGE_BLOCKS  # tests lower it to make Slack refuse a message that fits
         self.faults = SlackFaults()
         self._ts = itertools.count(1)
         self.changed = asyncio.Event()
@@ -124,7 +127,22 @@ class FakeSlack:
         return {"ok": True, "user_id": BOT_USER, "bot_id": "B0RECBOT", "team_id": self.team_id, "team": "Demo",
                 "url": "http://localhost/"}
 
+    def _refused(self, args: dict[str, Any], *, max_blocks: int | None = None) -> dict[str, Any] | None:
+        """Slack's answer to a payload it would refuse (kept in `refusals` for tests to read)."""
+        if "view" in args:
+            view = _blocks(args.get("view"))
+            blocks = view.get("blocks") if isinstance(view, dict) else None
+        else:
+            blocks = _blocks(args.get("blocks"))
+        found = refusal(args.get("text"), blocks, max_blocks=max_blocks or self.message_blocks)
+        if found is None:
+            return None
+        self.refusals.append({**dict(zip(("error", "detail"), found, strict=True)), "args": args})
+        return {"ok": False, "error": found[0], "response_metadata": {"messages": [f"[ERROR] {found[1]}"]}}
+
     def m_chat_postMessage(self, args):
+        if refused := self._refused(args):
+            return refused
         channel = args.get("channel", "")
         if channel in self.not_member:
             return {"ok": False, "error": "not_in_channel"}
@@ -141,6 +159,8 @@ class FakeSlack:
         return {"ok": True, "channel": channel, "ts": ts, "message": {"text": args.get("text", ""), "ts": ts}}
 
     def m_chat_update(self, args):
+        if refused := self._refused(args):
+            return refused
         key = (args.get("channel", ""), args.get("ts", ""))
         if key[0] in self.not_member:
             return {"ok": False, "error": "not_in_channel"}
@@ -164,6 +184,8 @@ class FakeSlack:
         return {"ok": True, "messages": [_api_message(m) for m in reversed(self.channel(channel))]}
 
     def m_views_publish(self, args):
+        if refused := self._refused(args, max_blocks=VIEW_BLOCKS):
+            return refused
         view = args.get("view")
         self.homes[args.get("user_id", "")] = json.loads(view) if isinstance(view, str) else view
         return {"ok": True}
@@ -190,6 +212,9 @@ class FakeSlack:
             body = json.loads(await request.body())
         except ValueError:
             return Response("bad json", status_code=400)
+        if found := refusal(body.get("text"), body.get("blocks")):  # Slack answers a response_url with a 4xx
+            self.refusals.append({"error": found[0], "detail": found[1], "args": body})
+            return Response(found[0], status_code=400)
         channel, _, user = key.partition("/")
         self.ephemeral.append({"channel": channel, "user": user, "text": body.get("text", ""),
                                "blocks": body.get("blocks"), "at": time.time()})
@@ -217,13 +242,14 @@ def _api_message(m: Message) -> dict[str, Any]:
             "metadata": m.metadata}
 
 
-def _blocks(value: Any) -> list[dict[str, Any]] | None:
+def _blocks(value: Any) -> Any:
+    """Blocks (or a view) as sent: JSON text in a form post, a list or object in a JSON body."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except ValueError:
             return None
-    return value if isinstance(value, list) else None
+    return value if isinstance(value, list | dict) else None
 
 
 def _truthy(value: Any) -> bool:

@@ -1,5 +1,7 @@
 """Reading what Slack would show in the loopback stack."""
 
+import json
+
 from bot.models import Status
 from tests.conftest import CHANNEL, until
 
@@ -11,14 +13,25 @@ async def reply_to(stack, user: str, after: int, timeout: float = 5.0) -> str:
 
 
 async def run(stack, user: str, text: str, channel: str = CHANNEL, timeout: float = 5.0) -> tuple[str, str]:
-    """Send /rec text; return (the ack body, the follow-up ephemeral reply or '')."""
+    """Send /rec text; return (the ack's text, the answer: the follow-up ephemeral reply, or the ack itself
+    when it is the whole answer, as a refusal is)."""
     before = len(stack.slack.ephemeral_for(user))
     response = await stack.command(user, text, channel=channel)
     assert response.status_code == 200, response.text
-    ack = response.text
-    if ack.endswith("…"):  # "Pausing…": the outcome follows as an ephemeral reply
+    ack = ack_text(response)
+    if ack.endswith("…") or not ack:  # "Pausing…", or nothing yet: the outcome follows as an ephemeral reply
         return ack, await reply_to(stack, user, before, timeout)
-    return ack, ""
+    return ack, ack
+
+
+def ack_text(response) -> str:
+    """What Slack shows of an ack: its text (the body is JSON, or plain text, or empty)."""
+    if not response.text:
+        return ""
+    try:
+        return json.loads(response.text).get("text", "")
+    except ValueError:
+        return response.text
 
 
 async def status_is(stack, recording_id: str, status: Status, timeout: float = 5.0):

@@ -207,10 +207,10 @@ async def test_buttons_are_checked_like_commands(linked):
 async def test_platform_errors_become_clear_messages_and_change_nothing(linked):
     rec = await started(linked, ALICE)
     edits = card_of(linked, rec).edits
-    await linked.control("faults", {"mode": "500", "count": 1})
-    _, reply = await run(linked, ALICE, "pause")
-    assert "Could not pause #1: the recording platform is not answering" in reply and "Nothing changed" in reply
-    assert linked.runtime.store.recording(rec.id).status is Status.RECORDING
+    await linked.control("faults", {"mode": "500", "count": 1})  # one failure: a pause is tried again
+    _, reply = await run(linked, ALICE, "pause", timeout=10)
+    assert reply == "#1 paused."
+    await run(linked, ALICE, "resume")
     # 409: the platform's state moved on without recbot hearing of it
     hooks = list(linked.emulator.platform.webhooks.values())
     for hook in hooks:  # recbot hears nothing of these
@@ -229,6 +229,15 @@ async def test_platform_errors_become_clear_messages_and_change_nothing(linked):
     _, reply = await run(linked, ALICE, "pause #2", timeout=15)
     assert reply == "#2 paused." and time.monotonic() - began < 11.5  # the answer was lost; recbot asked
     assert card_of(linked, rec).edits >= edits
+    # the platform is down: a pause fails after its tries, and the channel is told, with a button to try again
+    third = await started(linked, ALICE, "start --multi")
+    await linked.control("faults", {"rates": {"500": 1.0}})
+    _, reply = await run(linked, ALICE, "pause #3", timeout=15)
+    assert "Could not pause #3: the recording platform is not answering" in reply
+    await linked.control("faults", {"clear": True})
+    said = await until(lambda: [m for m in linked.slack.thread(CHANNEL, card_of(linked, third).ts)
+                                if "still recording" in m.text], message="the failed pause in the thread")
+    assert said[0].broadcast and button_ids(said[0]) == ["rec_pause"]
 
 
 async def test_ack_does_not_wait_for_a_slow_platform(linked):

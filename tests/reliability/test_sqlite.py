@@ -33,7 +33,7 @@ async def test_a_briefly_locked_database_is_waited_for(linked):
 async def test_a_database_locked_too_long_gives_a_clear_answer_and_changes_nothing(linked, monkeypatch):
     rec = await started(linked, ALICE)
     store = linked.runtime.store
-    store.db.execute("PRAGMA busy_timeout = 200")  # shorter than recbot's 10 s, to see what follows
+    store.db.execute("PRAGMA busy_timeout = 200")  # shorter than recbot's 0.5 s, to see what follows sooner
     blocker = sqlite3.connect(linked.database)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
@@ -49,7 +49,7 @@ async def test_a_database_locked_too_long_gives_a_clear_answer_and_changes_nothi
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-        store.db.execute("PRAGMA busy_timeout = 10000")
+        store.db.execute("PRAGMA busy_timeout = 500")
     assert store.recording(rec.id).status is Status.RECORDING
     assert linked.emulator.platform.recordings[rec.id].status is Status.RECORDING
 

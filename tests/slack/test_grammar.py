@@ -59,7 +59,7 @@ def test_commands(text, expected):
     ("link <!channel>", "is not a meeting id"),
     ("link https://example.com/", "is not a meeting id"),
     ("start now", "takes only `--multi`"),
-    ("pause for", "takes `#n` and `for <duration>`"),
+    ("pause for", "takes `#n` and `for ‹duration›`"),
     ("pause for ever", "Say how long"),
     ("pause for 0s", "from 1 second to 24 hours"),
     ("pause for 25h", "from 1 second to 24 hours"),

@@ -113,3 +113,14 @@ def test_schema_version_survives_a_reopen(tmp_path):
     assert again.schema_version() == version >= 1 and again.healthy()
     again.close()
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == version
+
+
+def test_releasing_a_lost_channel_keeps_one_refresh_per_card(store):
+    store.outbox.enqueue("card", {}, channel_id="C1", recording_id="r", coalesce_key="card:r")
+    (first,) = store.outbox.due()
+    store.outbox.claim(first.id)  # caught mid-send, then a newer refresh is queued
+    store.outbox.enqueue("card", {}, channel_id="C1", recording_id="r", coalesce_key="card:r")
+    assert store.outbox.hold_channel("C1", "not_in_channel") == 2
+    store.outbox.enqueue("card", {}, channel_id="C1", recording_id="r", coalesce_key="card:r")  # while lost
+    assert store.outbox.release_channel("C1") == 0  # the pending one renders the latest state anyway
+    assert store.outbox.counts() == {"merged": 2, "pending": 1}
