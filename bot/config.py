@@ -1,7 +1,7 @@
 """Settings from the environment.
 
 Every problem is collected and reported as one line naming the variable and what is expected,
-so that a misconfigured bot never starts half-configured (CONTRACT.md, "Settings").
+so that a misconfigured bot never starts half-configured (README, "Settings").
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ class Status(StrEnum):
 
     @property
     def active(self) -> bool:
-        """A PAUSED recording still counts as active (platform-api.md §8.6)."""
+        """A PAUSED recording still counts as active (docs/platform.md)."""
         return self in ACTIVE
 
     @property

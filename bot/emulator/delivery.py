@@ -90,7 +90,7 @@ def render(event: dict[str, Any], flavour: str) -> dict[str, Any]:
 
 
 class Deliverer:
-    """One ordered queue per webhook subscription; retries as each platform does (platform-api.md §5.5)."""
+    """One ordered queue per webhook subscription; retries as each platform does (docs/platform.md)."""
 
     def __init__(self, signer: Signer, faults: WebhookFaults, http: httpx.AsyncClient | None = None):
         self.signer, self.faults = signer, faults

@@ -1,5 +1,5 @@
 """How the emulator's objects look on the wire: the REST API's snake_case objects and the webhooks'
-camelCase meeting, as documented (platform-api.md §2 and §5)."""
+camelCase meeting, as documented (docs/platform.md and §5)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class Representations:
             "start_reason": {"reason": rec.start_reason, "caller": {"type": "ORGANIZATION"}},
         }
         # The spec's stop reasons are API_CALL, INTERNAL_ERROR and ALL_PEERS_LEFT; which reason a
-        # max_seconds stop records is unconfirmed (platform-api.md §3), so it records none.
+        # max_seconds stop records is unconfirmed (docs/platform.md), so it records none.
         if rec.stop_reason in ("API_CALL", "INTERNAL_ERROR", "ALL_PEERS_LEFT"):
             data["stop_reason"] = {"reason": rec.stop_reason, "caller": {"type": "ORGANIZATION"}}
         return data

@@ -2,7 +2,7 @@
 
 Dyte v2 (HTTP Basic `org_id:api_key`, base `…/v2`) and Cloudflare RealtimeKit (Bearer token, base
 `…/accounts/{account}/realtime/kit/{app}`) share resource paths, the `{success, data}` envelope and
-semantics (platform-api.md). Errors are typed; retries happen only where a retry cannot repeat an
+semantics (docs/platform.md). Errors are typed; retries happen only where a retry cannot repeat an
 action; a client-side limiter keeps recbot under the documented rate limits.
 """
 
@@ -94,7 +94,7 @@ class RateLimiter:
         return self.limit * 60.0 / self.window
 
 
-# Documented limits (platform-api.md §6), and the share of them recbot allows itself.
+# Documented limits (docs/platform.md), and the share of them recbot allows itself.
 DOCUMENTED_LIMITS = {"dyte": (2000, 60.0), "realtimekit": (1000, 50.0)}
 CLIENT_SHARE = 0.9
 

@@ -1,6 +1,6 @@
 """Typed views of the platform's objects, parsed tolerantly.
 
-Unknown fields are ignored and documented nulls accepted (platform-api.md §2.3): the platform adds
+Unknown fields are ignored and documented nulls accepted (docs/platform.md): the platform adds
 fields over time and recbot must not break when it does.
 """
 

@@ -1,4 +1,4 @@
-"""Verify and parse the platform's webhooks (platform-api.md §5).
+"""Verify and parse the platform's webhooks (docs/platform.md).
 
 Signature: RSASSA-PKCS1-v1_5 with SHA-256 over the raw body, base64 in `dyte-signature` or
 `rtk-signature`. Payloads are camelCase and carry documented quirks, all tolerated here.

@@ -21,7 +21,7 @@ from bot.service.transitions import News, last_pause
 from bot.service.truth import Truth
 from bot.store import Store, StoreBusy
 
-# Which states each action applies to, and what the platform answers when it did it (platform-api.md §3).
+# Which states each action applies to, and what the platform answers when it did it (docs/platform.md).
 FITS = {"pause": (Status.RECORDING,), "resume": (Status.PAUSED,),
         "stop": (Status.RECORDING, Status.PAUSED, Status.INVOKED)}
 PAUSE_RETRIES = (0.5, 1.5)  # waits before the second and third try of a pause

@@ -1,4 +1,4 @@
-"""The `/rec` grammar (CONTRACT.md), as one pure function: text in, a Command or a UsageError out."""
+"""The `/rec` grammar (README, "What it does"), as one pure function: text in, a Command or a UsageError out."""
 
 from __future__ import annotations
 

@@ -19,7 +19,8 @@ DEMO_ENV = {"REC_PAUSE_REMINDER": "2m", "REC_PAUSE_REMINDER_REPEAT": "5m", "REC_
 DEMO_TIMING = Timing(start_delay=2.0, upload_delay=3.0, empty_stop=20.0, session_end=30.0)
 
 
-async def start_demo(host: str, port: int, database: str) -> tuple[Stack, BackgroundServer, str]:
+async def start_demo(host: str, port: int, database: str,
+                     options: Options | None = None) -> tuple[Stack, BackgroundServer, str]:
     for n, what in enumerate(("the workbench", "the local Slack", "the bot", "the emulator")):
         claim_port(host, port + n, f"{what} uses --port{f' + {n}' if n else ''}; choose another with --port, "
                                    f"e.g. recbot demo --port {port + 100}")
@@ -27,7 +28,7 @@ async def start_demo(host: str, port: int, database: str) -> tuple[Stack, Backgr
     for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         path.unlink(missing_ok=True)  # the emulator starts empty, so the demo's store does too
     stack = Stack(str(db), host=host, ports=(port + 3, port + 1, port + 2), timing=DEMO_TIMING, env=DEMO_ENV,
-                  options=Options(outbox_rate=1.0, outbox_burst=3.0, card_interval=1.0, reconcile_tick=5.0))
+                  options=options or Options(outbox_rate=1.0, outbox_burst=3.0, card_interval=1.0, reconcile_tick=5.0))
     add_people(stack)
     await stack.start()
     meeting = await stack.new_meeting("Demo meeting")

@@ -1,5 +1,6 @@
 """The demo in a real browser: Playwright driving Debian's Chromium (never a downloaded browser)."""
 
+import asyncio
 import io
 import shutil
 import wave
@@ -7,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.web import Options
 from bot.workbench.demo import start_demo
+from tests.conftest import ALICE, BOB
+from tests.e2e.helpers import run
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -20,11 +24,12 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 
 
 @pytest.fixture
-async def page(tmp_path):
+async def page(tmp_path, request):
     from playwright.async_api import async_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
-    stack, workbench, url = await start_demo("127.0.0.1", 0 or _port(), str(tmp_path / "demo.sqlite3"))
+    fast = Options(outbox_rate=50.0, outbox_burst=50.0, card_interval=0.2) if "fast" in request.keywords else None
+    stack, workbench, url = await start_demo("127.0.0.1", _port(), str(tmp_path / "demo.sqlite3"), options=fast)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = await browser.new_page(viewport={"width": 1400, "height": 900})
@@ -110,3 +115,44 @@ async def test_a_non_controller_is_refused(page):
     assert await page.locator("#ephemeral .ephemeral", has_text="Only this channel's controllers").count() >= 2
     statuses = [r.status.value for r in page.stack.emulator.platform.recordings.values()]
     assert "UPLOADING" not in statuses and "UPLOADED" not in statuses
+
+
+async def test_mentions_typed_as_at_names_and_a_new_meeting(page):
+    await send(page, '/rec new "Design review"')
+    await page.get_by_text("Created and linked this channel to").last.wait_for(timeout=10000)
+    await page.locator("#meeting", has_text="Design review").wait_for(timeout=5000)  # the panel follows
+    await page.fill("#join-name", "Cleo")
+    await page.press("#join-name", "Enter")
+    await page.locator("#meeting", has_text="Cleo").wait_for(timeout=5000)
+    await send(page, "/rec allow @bob")
+    await page.locator("#ephemeral", has_text="can now start, resume and stop").wait_for(timeout=10000)
+    await page.select_option("#user", BOB)
+    await send(page, "/rec start")
+    await page.locator("#messages .block-header", has_text="Design review").wait_for(timeout=15000)
+    recordings = list(page.stack.emulator.platform.recordings.values())
+    assert [r.meeting_id for r in recordings] == [page.stack.runtime.store.link("C0DEMO").meeting_id]
+    assert page.stack.runtime.store.recordings_of_meeting(recordings[0].meeting_id)[0].started_by == BOB
+    await page.screenshot(path=str(ARTIFACTS / "4-mentions-and-new.png"))
+
+
+@pytest.mark.fast
+async def test_the_thread_after_twenty_pauses(page):
+    stack = page.stack
+    await run(stack, ALICE, "start")
+    await page.locator("#messages .actions button", has_text="Pause").wait_for(timeout=15000)
+    for n in range(20):  # about 0.6 s recorded and 0.6 s paused each time, so the ledger shows real times
+        await asyncio.sleep(0.6)
+        await run(stack, BOB if n % 2 else ALICE, "pause", timeout=10)
+        await asyncio.sleep(0.6)
+        await run(stack, ALICE, "resume", timeout=10)
+    await run(stack, ALICE, "stop")
+    await page.locator("#messages .block-header", has_text="Uploaded").wait_for(timeout=30000)
+    await page.locator(".thread-toggle").first.click()
+    ready = page.locator(".thread", has_text="is ready")
+    await ready.wait_for(timeout=20000)
+    await page.locator(".thread a", has_text="Download the recording").wait_for()
+    assert stack.slack.refusals == []
+    await page.locator(".thread .msg", has_text="is ready").last.evaluate("e => e.scrollIntoView({block: 'start'})")
+    await page.screenshot(path=str(ARTIFACTS / "5-twenty-pauses.png"))
+    DOCS.mkdir(exist_ok=True)
+    shutil.copy(ARTIFACTS / "5-twenty-pauses.png", DOCS / "thread-20-pauses.png")

@@ -35,7 +35,7 @@ def spec_copy(flavour: str) -> dict:
         for op in item.values():
             if isinstance(op, dict):
                 op.pop("servers", None)
-    if flavour == "realtimekit":  # platform-api.md §7: the documented renames
+    if flavour == "realtimekit":  # docs/platform.md: the documented renames
         status = spec["components"]["parameters"]["recordingStatus"]["schema"]["items"]["enum"]
         status += ["ERRORED", "PAUSED"]
         body = spec["components"]["requestBodies"]["StartRecording"]["content"]["application/json"]["schema"]

@@ -1,4 +1,4 @@
-"""Signature checks and tolerant parsing, with the documented payloads (platform-api.md §5.6)."""
+"""Signature checks and tolerant parsing, with the documented payloads (docs/platform.md)."""
 
 import base64
 import json
