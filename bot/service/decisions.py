@@ -72,6 +72,14 @@ class Writer:
         self.store.outbox.enqueue("thread", {"notice": notice.value, **params}, channel_id=rec.channel_id,
                                   recording_id=rec.id)
 
+    def remind(self, rec: Recording, notice: Notice, controllers: list[str], **params: Any) -> None:
+        """A reminder in the thread, naming who paused and the controllers, and to each controller a message
+        only they see with the buttons only they may use."""
+        self.notice(rec, notice, controllers=controllers, **params)
+        for user in dict.fromkeys(controllers):
+            self.store.outbox.enqueue("whisper", {"notice": notice.value, "for": user, **params},
+                                      channel_id=rec.channel_id, recording_id=rec.id)
+
     def say(self, rec: Recording, notice: Notice, **params: Any) -> None:
         """One notice as a decision of its own."""
         with self.store.transaction():

@@ -54,9 +54,8 @@ class Guards:
             else:
                 ledger = self.store.ledger(rec.id)
                 pause = last_pause(ledger)
-                self.writer.notice(rec, Notice.PAUSE_REMINDER,
+                self.writer.remind(rec, Notice.PAUSE_REMINDER, named_controllers(self.store, rec.channel_id),
                                    paused_by=timer.payload.get("paused_by") or (pause.actor if pause else None),
-                                   controllers=named_controllers(self.store, rec.channel_id),
                                    snooze=self.guard.pause_reminder_every or SNOOZE, since=pause.at if pause else None)
                 if self.guard.pause_reminder_every > 0:
                     self.store.timers.set(Timer.PAUSE_REMINDER, rec.id, self.clock() + self.guard.pause_reminder_every,

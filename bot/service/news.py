@@ -66,8 +66,8 @@ class News:
             with self.store.transaction():
                 if grace > 0:
                     self.store.timers.set(Timer.ENDED_PAUSED, rec.id, self.clock() + grace, {"paused_by": paused_by})
-                self.writer.notice(rec, Notice.ENDED_WHILE_PAUSED, paused_by=paused_by, grace=grace,
-                                   controllers=named_controllers(self.store, rec.channel_id),
+                self.writer.remind(rec, Notice.ENDED_WHILE_PAUSED, named_controllers(self.store, rec.channel_id),
+                                   paused_by=paused_by, grace=grace,
                                    reason="everyone left" if event.kind == "left" else "the meeting ended")
             self.writer.on_write()
         return f"reminded about {len(paused)} paused recording(s)"

@@ -245,8 +245,16 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *,
 
 def reminder(kind: str, payload: dict[str, Any], rec: Recording, *,
              compact: bool = False) -> tuple[str, list[dict[str, Any]] | None, bool]:
-    """A paused recording that must not be forgotten: it mentions who paused it and who can act."""
+    """A paused recording that must not be forgotten: it mentions who paused it and who can act. In the
+    thread it carries only what anyone may do (snooze); each controller recbot can name gets Resume and
+    Stop in a message only they see (`payload["for"]`)."""
     tag = f"#{rec.handle}"
+    if payload.get("for"):
+        text = f":bell: {tag} is still paused, and you can resume or stop it."
+        controls = ("resume", "stop") + (("snooze",) if kind == "pause_reminder" else ())
+        if compact:
+            return text, None, False
+        return text, [section(text), buttons(rec, controls, "rec_controller", snooze=payload.get("snooze"))], False
     who = people([payload.get("paused_by"), *(payload.get("controllers") or [])][:20])
     who = f"{who}, " if who else ""
     if kind == "ended_while_paused":
@@ -254,15 +262,12 @@ def reminder(kind: str, payload: dict[str, Any], rec: Recording, *,
         auto = f" recbot will stop it in {clock_text(grace)} if nobody does." if grace else ""
         reason = escape(clip(payload.get("reason") or "the meeting ended", 200))
         text = f":warning: {who}{reason} while {tag} is paused. A paused recording does not stop by itself.{auto}"
-        controls, broadcast = ("stop",), True
-    else:
-        since = date(payload.get("since"), "{time} ({ago})")
-        text = f":bell: {who}{tag} has been paused since {since}. Resume it, stop it, or snooze this reminder."
-        controls, broadcast = ("resume", "stop", "snooze"), False
+        return text, None, True
+    since = date(payload.get("since"), "{time} ({ago})")
+    text = f":bell: {who}{tag} has been paused since {since}. Resume it, stop it, or snooze this reminder."
     if compact:
-        return text, None, broadcast
-    block_id = "rec_guard" if kind == "ended_while_paused" else "rec_reminder"
-    return text, [section(text), buttons(rec, controls, block_id, snooze=payload.get("snooze"))], broadcast
+        return text, None, False
+    return text, [section(text), buttons(rec, ("snooze",), "rec_reminder", snooze=payload.get("snooze"))], False
 
 
 def uploaded(rec: Recording, summary: Summary, *,

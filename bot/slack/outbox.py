@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 LOST_CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
 REFUSED_AS_RENDERED = {"invalid_blocks", "msg_too_long", "invalid_blocks_format"}
+IN_THREAD = ("thread", "whisper")  # replies under a card: in order, once the card exists
 MOST_COMPACT = 2  # 1: the essentials in a block or two; 2: the essentials as text
 RESPONSE_URL_LIFETIME = 30 * 60.0  # Slack accepts replies on a response_url for 30 minutes
 
@@ -101,7 +102,7 @@ class Outbox:
         for row in self.store.outbox.due():
             now = self.clock()
             channel = row.channel_id or row.payload.get("user") or "*"
-            ordered = row.kind == "thread" and row.recording_id
+            ordered = row.kind in IN_THREAD and row.recording_id
             if row.next_at > now:
                 wait = min(wait, row.next_at - now)
                 if ordered:
@@ -116,7 +117,7 @@ class Outbox:
                     held_recordings.add(row.recording_id)
                 continue
             rec = self.store.recording(row.recording_id) if row.recording_id else None
-            if row.kind == "thread" and (rec is None or rec.card_ts is None):
+            if row.kind in IN_THREAD and (rec is None or rec.card_ts is None):
                 held_recordings.add(row.recording_id or "")
                 continue
             if row.kind == "card" and rec is not None and rec.card_ts:
@@ -201,6 +202,8 @@ class Outbox:
             log.warning("Slack refused outbox row %s (%s) as rendered (%s); sending a more compact form", row.id,
                         row.kind, error)
             self.store.outbox.degrade(row.id, error)
+        elif error == "user_not_in_channel":  # a whisper to someone who left the channel: nobody to tell
+            self.store.outbox.fail(row.id, error)
         elif status >= 500 or error in ("fatal_error", "internal_error", "service_unavailable", "request_timeout"):
             self._retry(row, f"slack {status} {error}")
         else:
@@ -275,6 +278,15 @@ class Outbox:
             if broadcast:
                 kwargs["reply_broadcast"] = True
             return (await self.client.chat_postMessage(**kwargs))["ts"]
+        if row.kind == "whisper":  # only `for` sees it; ephemeral messages have no history to look up
+            rec = self.store.recording(row.recording_id or "")
+            assert rec is not None and rec.card_ts
+            text, reply_blocks, _ = blocks.notice(p, rec, summarize(self.store.ledger(rec.id), self.clock()),
+                                                  compact=int(p.get("compact") or 0))
+            extra = {"blocks": reply_blocks} if reply_blocks else {}
+            await self.client.chat_postEphemeral(channel=rec.channel_id, user=p["for"], thread_ts=rec.card_ts,
+                                                 text=text, **extra)
+            return None
         if row.kind in ("channel", "dm"):
             target = row.channel_id or p["user"]
             extra = {} if p.get("compact") else {"blocks": p.get("blocks")}

@@ -158,6 +158,17 @@ class FakeSlack:
                                                metadata=json.loads(metadata) if isinstance(metadata, str) else metadata)
         return {"ok": True, "channel": channel, "ts": ts, "message": {"text": args.get("text", ""), "ts": ts}}
 
+    def m_chat_postEphemeral(self, args):
+        if refused := self._refused(args):
+            return refused
+        channel = args.get("channel", "")
+        if channel in self.not_member:
+            return {"ok": False, "error": "not_in_channel"}
+        self.ephemeral.append({"channel": channel, "user": args.get("user"), "text": args.get("text", ""),
+                               "blocks": _blocks(args.get("blocks")), "thread_ts": args.get("thread_ts"),
+                               "at": time.time()})
+        return {"ok": True, "message_ts": self._next_ts()}
+
     def m_chat_update(self, args):
         if refused := self._refused(args):
             return refused

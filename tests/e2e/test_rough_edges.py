@@ -1,5 +1,6 @@
 """The rough edges a new user hits, each fixed as they would expect."""
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -7,8 +8,8 @@ import sys
 
 from bot.__main__ import build_parser
 from bot.workbench.server import mentions
-from tests.conftest import ADMIN, ALICE, BOB, CHANNEL, EVE, until
-from tests.e2e.helpers import ack_text, card_of, reply_to, run, started, status_is
+from tests.conftest import ADMIN, ALICE, BOB, CHANNEL, EVE, linked_stack, until
+from tests.e2e.helpers import ack_text, button_ids, card_of, reply_to, run, started, status_is
 
 
 def test_mentions_typed_in_the_workbench_arrive_as_slack_sends_them():
@@ -103,3 +104,21 @@ def test_a_busy_port_is_named_in_one_line_with_the_flag_to_change_it():
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0] and "--port" in lines[0], done.stderr
+
+
+async def test_a_reminder_names_who_paused_and_the_controllers_and_only_they_get_its_buttons(tmp_path):
+    async with linked_stack(tmp_path, env={"REC_PAUSE_REMINDER": "1s"}) as s:
+        await run(s, ALICE, f"allow <@{ADMIN}|admin>")
+        rec = await started(s, ALICE)
+        await run(s, BOB, "pause")
+        card_ts = (await until(lambda: card_of(s, rec), message="the card")).ts
+        found = await until(lambda: [m for m in s.slack.thread(CHANNEL, card_ts) if "has been paused" in m.text],
+                            timeout=10, message="the reminder")
+        assert "<@U0BOB>, <@U0ALICE>, <@U0ADMIN>" in found[0].text
+        assert button_ids(found[0]) == ["rec_snooze"]  # anyone may snooze; resuming and stopping are not for all
+        whispers = await until(lambda: [e for e in s.slack.ephemeral if e.get("thread_ts") == card_ts],
+                               message="the controllers' own reminders")
+        await asyncio.sleep(0.2)
+        whispers = [e for e in s.slack.ephemeral if e.get("thread_ts") == card_ts]
+        assert sorted(e["user"] for e in whispers) == sorted([ALICE, ADMIN])
+        assert all(button_ids(type("M", (), e)) == ["rec_resume", "rec_stop", "rec_snooze"] for e in whispers)

@@ -91,12 +91,16 @@ def test_notices(payload, says, broadcast):
     assert wide is broadcast
 
 
-def test_reminders_carry_their_buttons():
-    _, reminder, _ = blocks.notice({"notice": "pause_reminder", "paused_by": "U2", "since": NOW}, rec(Status.PAUSED),
-                                   EMPTY)
-    assert [a for a, _ in actions(reminder)] == ["rec_resume", "rec_stop", "rec_snooze"]
+def test_reminders_carry_only_the_buttons_their_readers_may_use():
+    reminder = {"notice": "pause_reminder", "paused_by": "U2", "since": NOW}
+    _, in_thread, _ = blocks.notice(reminder, rec(Status.PAUSED), EMPTY)
+    assert [a for a, _ in actions(in_thread)] == ["rec_snooze"]  # anyone may snooze
+    _, to_controller, _ = blocks.notice({**reminder, "for": "U1"}, rec(Status.PAUSED), EMPTY)
+    assert [a for a, _ in actions(to_controller)] == ["rec_resume", "rec_stop", "rec_snooze"]
     _, guard, _ = blocks.notice({"notice": "ended_while_paused", "grace": 0}, rec(Status.PAUSED), EMPTY)
-    assert [a for a, _ in actions(guard)] == ["rec_stop"]
+    assert guard is None  # stopping is for controllers, who get their own message
+    _, guard, _ = blocks.notice({"notice": "ended_while_paused", "grace": 0, "for": "U1"}, rec(Status.PAUSED), EMPTY)
+    assert [a for a, _ in actions(guard)] == ["rec_resume", "rec_stop"]
 
 
 def test_uploaded_reply_has_the_ledger_and_file_offsets():

@@ -118,7 +118,11 @@ def test_reminders_name_who_paused_and_the_controllers_and_fit_with_300_of_them(
     accepted(text, reminder)
     assert text.startswith(":bell: <@U0BOB>, <@U00000000>")
     labels = [e["text"]["text"] for b in reminder if b["type"] == "actions" for e in b["elements"]]
-    assert labels == ["Resume", "Stop", "Snooze 30m"]
+    assert labels == ["Snooze 30m"]
+    text, whisper, _ = blocks.notice({**payload, "for": "U00000001"}, r, summarize(ledger_with(1), NOW))
+    accepted(text, whisper)
+    assert [e["text"]["text"] for b in whisper if b["type"] == "actions" for e in b["elements"]] == [
+        "Resume", "Stop", "Snooze 30m"]
 
 
 SAMPLE = {"handle": 3, "action": "pause", "status": "PAUSED", "message": HOSTILE, "title": HOSTILE, "ref": HOSTILE,
