@@ -21,7 +21,7 @@ from starlette.routing import Route
 from bot.config import Settings
 from bot.logging_filter import install_secret_filter
 from bot.platform.client import PlatformClient
-from bot.platform.webhooks import MAX_BODY, SignatureError, WebhookParseError, fetch_public_key, parse_event, verify
+from bot.platform.webhooks import MAX_BODY, KeyMissing, SignatureError, WebhookKey, WebhookParseError, event_name
 from bot.service import Service
 from bot.slack.app import create_bolt_app
 from bot.slack.door import Door
@@ -32,6 +32,8 @@ from bot.tasks import Tasks
 from bot.workers import Workers
 
 log = logging.getLogger(__name__)
+
+RETRY_SOON = {"retry-after": "5"}
 
 
 @dataclass
@@ -57,7 +59,7 @@ class Runtime:
         o = self.options
         self.store = Store(settings.database, clock=o.clock)
         self.platform = o.platform or PlatformClient.from_settings(settings)
-        self.webhook_key: RSAPublicKey | None = o.webhook_key or settings.webhook_public_key
+        self.webhook_key = WebhookKey(settings.webhook_key_url, o.webhook_key or settings.webhook_public_key)
         # The outbox paces itself and honours Retry-After per channel, so its client must not sleep on a 429;
         # the client for reads (who recbot is, who is an admin) and Bolt's may.
         writes = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
@@ -78,7 +80,7 @@ class Runtime:
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self.identity.warm()))  # so that no ack waits for auth.test
-        if self.webhook_key is None:
+        if self.webhook_key.key is None:
             self._tasks.append(asyncio.create_task(self._load_webhook_key()))
         if self.options.start_workers:
             self._tasks.append(asyncio.create_task(self.outbox.run()))
@@ -104,15 +106,10 @@ class Runtime:
 
     async def _load_webhook_key(self) -> None:
         delay = 1.0
-        while self.webhook_key is None:
-            try:
-                self.webhook_key = await fetch_public_key(self.settings.webhook_key_url)
-                log.info("loaded the platform's webhook key from %s", self.settings.webhook_key_url)
-            except Exception as exc:
-                log.warning("could not fetch the webhook key from %s (%s); webhooks answer 503 until it loads",
-                            self.settings.webhook_key_url, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
+        while not await self.webhook_key.fetch():  # webhooks answer 503 until it loads; the platform retries
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+        log.info("loaded the platform's webhook key from %s", self.settings.webhook_key_url)
 
     # -- routes ------------------------------------------------------------------------
 
@@ -126,15 +123,16 @@ class Runtime:
             body += chunk
             if len(body) > MAX_BODY:
                 return too_big
-        if self.webhook_key is None:
-            return _json(503, "the platform's webhook key is not loaded yet; retry later")
+        # RealtimeKit retries only a 5xx: whatever a retry could get through is answered 503, never 4xx.
         try:
-            delivery = verify(request.headers, bytes(body), self.webhook_key)
+            delivery = await self.webhook_key.verify(request.headers, bytes(body))
+        except KeyMissing as exc:
+            return _json(503, f"{exc}; retry later", headers=RETRY_SOON)
         except SignatureError as exc:
             log.warning("refused a webhook: %s", exc)
             return _json(401, str(exc))
         try:
-            parse_event(bytes(body))
+            event_name(bytes(body))
         except WebhookParseError as exc:
             return _json(400, f"not a webhook: {exc}")
         try:
@@ -142,7 +140,7 @@ class Runtime:
                                              flavour=delivery.flavour, webhook_id=delivery.webhook_id, body=bytes(body))
         except StoreBusy as exc:  # locked or busy past the timeout: the platform will retry
             log.error("could not store a webhook delivery: %s", exc)
-            return _json(503, "storage is busy; retry")
+            return _json(503, "storage is busy; retry", headers=RETRY_SOON)
         if seen != "same-id":
             self.workers.wake_deliveries()
         return JSONResponse({"ok": True, "duplicate": seen != "new"})
@@ -151,7 +149,7 @@ class Runtime:
         ok = self.store.healthy()
         body = {"ok": ok, "platform": self.settings.platform,
                 "schema_version": self.store.schema_version() if ok else None,
-                "socket_mode": self.settings.socket_mode, "webhook_key_loaded": self.webhook_key is not None}
+                "socket_mode": self.settings.socket_mode, "webhook_key_loaded": self.webhook_key.key is not None}
         if ok:
             body["outbox"] = self.store.outbox.counts()
         if self.socket_handler is not None:

@@ -26,6 +26,7 @@ CONTROLS = [
                                   "{hang_seconds}, {latency}; {clear: true} resets"),
     ("POST", "/_emulator/webhook-faults", "webhook faults: {drop, duplicate, reorder, delay, drop_next}"),
     ("POST", "/_emulator/timing", "delays in seconds: {start_delay, upload_delay, empty_stop, session_end}"),
+    ("POST", "/_emulator/rotate-key", "the webhook signing key is replaced by a new one"),
     ("GET", "/_emulator/state", "settings, fault counters and every recording"),
     ("GET", "/_emulator/history", "every recording transition, in order"),
     ("GET", "/_emulator/deliveries", "every webhook delivery attempt"),
@@ -102,6 +103,9 @@ class Controls:
                 if name in body:
                     setattr(p.timing, name, float(body[name]))
             return ok(vars(p.timing))
+        if method == "POST" and path == "/rotate-key":
+            self.emu.signer.rotate()
+            return ok({"publicKey": self.emu.signer.public_pem})
         if method == "GET" and path == "/state":
             return ok({"timing": vars(p.timing), **self._state_faults(),
                         "recordings": [p.recording_api(r, now) for r in p.recordings.values()]})

@@ -35,6 +35,10 @@ class Signer:
         return self.key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
+    def rotate(self) -> None:
+        """A new key pair: deliveries are signed with it, and the well-known document serves it."""
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
     def sign(self, body: bytes) -> str:
         return base64.b64encode(self.key.sign(body, padding.PKCS1v15(), hashes.SHA256())).decode()
 

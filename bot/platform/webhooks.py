@@ -6,10 +6,13 @@ Signature: RSASSA-PKCS1-v1_5 with SHA-256 over the raw body, base64 in `dyte-sig
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import json
+import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from bot.config import load_public_key
 from bot.models import Status
 from bot.platform.models import parse_number, parse_reason, parse_time
+
+log = logging.getLogger(__name__)
 
 FLAVOUR_PREFIX = {"dyte": "dyte", "realtimekit": "rtk"}
 MAX_BODY = 1024 * 1024
@@ -79,6 +84,47 @@ def key_from_document(document: Any) -> RSAPublicKey:
     return load_public_key(pem)
 
 
+class WebhookKey:
+    """The platform's webhook key: fixed by a setting, or fetched from its URL, and fetched again (at
+    most once a `refresh_every`) when a signature does not verify, since the platform may rotate it."""
+
+    def __init__(self, url: str, fixed: RSAPublicKey | None = None, *, refresh_every: float = 60.0,
+                 clock=time.monotonic, transport: httpx.AsyncBaseTransport | None = None):
+        self.url, self.key, self.fixed = url, fixed, fixed is not None
+        self.refresh_every, self.clock, self.transport = refresh_every, clock, transport
+        self.refreshed_at: float | None = None  # when a failed signature last made it fetch again
+        self._lock = asyncio.Lock()
+
+    async def fetch(self) -> bool:
+        """Fetch the key now; False (and the old key kept) when the platform does not give it."""
+        async with self._lock:
+            try:
+                self.key = await fetch_public_key(self.url, transport=self.transport)
+                return True
+            except Exception as exc:
+                log.warning("could not fetch the webhook key from %s (%s)", self.url, exc)
+                return False
+
+    async def verify(self, headers: Mapping[str, str], body: bytes) -> Delivery:
+        if self.key is None:
+            raise KeyMissing("the platform's webhook key is not loaded yet")
+        try:
+            return verify(headers, body, self.key)
+        except SignatureError:
+            due = self.refreshed_at is None or self.clock() - self.refreshed_at >= self.refresh_every
+            if self.fixed or not due:
+                raise
+            self.refreshed_at = self.clock()
+            if not await self.fetch():
+                raise
+            log.info("a webhook signature did not verify; fetched the key again from %s", self.url)
+            return verify(headers, body, self.key)
+
+
+class KeyMissing(Exception):
+    """No key yet: answer 503, so that the platform tries again."""
+
+
 async def fetch_public_key(url: str, *, timeout: float = 10.0,
                            transport: httpx.AsyncBaseTransport | None = None) -> RSAPublicKey:
     async with httpx.AsyncClient(timeout=timeout, transport=transport) as http:
@@ -122,13 +168,31 @@ class MeetingEvent:
 
 @dataclass(frozen=True)
 class Ignored:
+    """Verified news recbot does not act on: stored, answered 2xx, logged once per kind."""
+
     event: str
+    why: str = "not an event recbot acts on"
+
+    @property
+    def kind(self) -> str:
+        return f"{self.event}: {self.why}"
 
 
 Event = RecordingUpdate | MeetingEvent | Ignored
 
 _MEETING_KINDS = {"meeting.started": "started", "meeting.ended": "ended",
                   "meeting.participantJoined": "joined", "meeting.participantLeft": "left"}
+
+
+def event_name(body: bytes) -> str:
+    """The event a body names; WebhookParseError when it is not a webhook at all (no retry could fix it)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise WebhookParseError("body is not JSON") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("event"), str):
+        raise WebhookParseError("body has no 'event' name")
+    return data["event"]
 
 
 def parse_event(body: bytes | str | dict) -> Event:
@@ -144,14 +208,14 @@ def parse_event(body: bytes | str | dict) -> Event:
     if name == "recording.statusUpdate":
         rec = body.get("recording")
         if not isinstance(rec, dict):
-            raise WebhookParseError("recording.statusUpdate without a 'recording' object")
+            return Ignored(name, "no recording object")
         rec_id = rec.get("id") or rec.get("recordingId")
         try:
             status = Status(str(rec.get("status", "")).upper())
-        except ValueError as exc:
-            raise WebhookParseError(f"unknown recording status {rec.get('status')!r}") from exc
+        except ValueError:
+            return Ignored(name, f"status {str(rec.get('status'))[:40]!r}")
         if not isinstance(rec_id, str) or not rec_id:
-            raise WebhookParseError("recording without an id")
+            return Ignored(name, "a recording without an id")
         return RecordingUpdate(
             recording_id=rec_id,
             meeting_id=_s(rec.get("meetingId")) or _s(meeting.get("id")),
@@ -170,7 +234,7 @@ def parse_event(body: bytes | str | dict) -> Event:
     if name in _MEETING_KINDS:
         meeting_id = _s(meeting.get("id"))
         if not meeting_id:
-            raise WebhookParseError(f"{name} without a meeting id")
+            return Ignored(name, "no meeting id")
         kind = _MEETING_KINDS[name]
         participant = body.get("participant") if isinstance(body.get("participant"), dict) else {}
         at = {"started": meeting.get("startedAt"), "ended": meeting.get("endedAt"),

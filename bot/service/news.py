@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -16,17 +17,23 @@ from bot.service.transitions import last_pause
 from bot.service.truth import Truth
 from bot.store import Store
 
+log = logging.getLogger(__name__)
+
 
 class News:
     def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, guard: Guardrails,
                  clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer = store, platform, truth, writer
         self.guard, self.clock = guard, clock
+        self.ignored_kinds: set[str] = set()
 
     async def apply_event(self, event: Event) -> str:
         """One webhook. Returns what was done (for the delivery log)."""
         if isinstance(event, Ignored):
-            return f"ignored {event.event}"
+            if event.kind not in self.ignored_kinds:  # once per kind: the platform may send many
+                self.ignored_kinds.add(event.kind)
+                log.info("ignoring webhooks of this kind (stored, answered 2xx): %s", event.kind)
+            return f"ignored {event.kind}"
         if isinstance(event, MeetingEvent):
             return await self.meeting_event(event)
         rec = self.store.recording(event.recording_id)

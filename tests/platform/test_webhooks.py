@@ -14,6 +14,7 @@ from bot.platform.webhooks import (
     RecordingUpdate,
     SignatureError,
     WebhookParseError,
+    event_name,
     key_from_document,
     parse_event,
     verify,
@@ -155,13 +156,22 @@ def test_other_events_are_ignored_not_errors(name):
     assert parse_event({"event": name, "sessionId": "s"}) == Ignored(event=name)
 
 
-@pytest.mark.parametrize("body", [b"", b"[]", b"not json", b'{"no":"event"}', b'{"event":5}',
-                                  b'{"event":"recording.statusUpdate"}',
-                                  b'{"event":"recording.statusUpdate","recording":{"id":"r","status":"NEW"}}',
-                                  b'{"event":"meeting.ended","meeting":{}}', b"\xff\xfe"])
+@pytest.mark.parametrize("body", [b"", b"[]", b"not json", b'{"no":"event"}', b'{"event":5}', b"\xff\xfe"])
 def test_bodies_that_are_not_webhooks(body):
     with pytest.raises(WebhookParseError):
         parse_event(body)
+    with pytest.raises(WebhookParseError):
+        event_name(body)
+
+
+@pytest.mark.parametrize(("body", "why"), [
+    (b'{"event":"recording.statusUpdate"}', "no recording object"),
+    (b'{"event":"recording.statusUpdate","recording":{"id":"r","status":"NEW"}}', "status 'NEW'"),
+    (b'{"event":"meeting.ended","meeting":{}}', "no meeting id"),
+])
+def test_webhooks_recbot_cannot_act_on_are_ignored_not_refused(body, why):
+    """RealtimeKit never sends a delivery again after a 4xx: what is a webhook is kept, and ignored."""
+    assert parse_event(body) == Ignored(event_name(body), why)
 
 
 @pytest.mark.parametrize(("text", "expected"), [

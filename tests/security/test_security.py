@@ -44,7 +44,7 @@ async def test_the_key_is_fetched_only_from_the_configured_url(tmp_path):
                "REC_WEBHOOK_KEY_URL": f"{server.url}/keys/recbot.json"}
         app = create_app(load_settings(env), Options(start_workers=False))
         async with BackgroundServer(app) as bot, httpx.AsyncClient() as http:
-            await until(lambda: app.state.runtime.webhook_key is not None)
+            await until(lambda: app.state.runtime.webhook_key.key is not None)
             body = json.dumps({"event": "meeting.started", "meeting": {"id": "m"},
                                "keyUrl": "http://evil.example/key.json"}).encode()
             ok = await http.post(f"{bot.url}/webhooks", content=body,

@@ -1,0 +1,59 @@
+"""/webhooks answers as RealtimeKit needs them: it retries only a 5xx, so nothing a retry could get
+through is ever answered 4xx, and a rotated key is fetched again before a 401."""
+
+import uuid
+
+from bot.models import Status
+from tests.conftest import ALICE, until
+from tests.e2e.helpers import started
+
+
+async def post(stack, body: bytes, signature: str | None = None):
+    headers = {"dyte-signature": signature or stack.emulator.signer.sign(body), "dyte-uuid": str(uuid.uuid4())}
+    return await stack.http.post(stack.webhook_url, content=body, headers=headers)
+
+
+async def test_verified_news_recbot_does_not_act_on_is_stored_and_answered_2xx(linked):
+    for body in (b'{"event":"recording.statusUpdate","recording":{"id":"r","status":"TRANSCODING"}}',
+                 b'{"event":"meeting.chatSynced","meeting":{"id":"m"}}',
+                 b'{"event":"recording.statusUpdate"}'):
+        response = await post(linked, body)
+        assert response.status_code == 200, (body, response.text)
+    outcomes = await until(lambda: [r["outcome"] for r in linked.runtime.store.db.all(
+        "SELECT outcome FROM deliveries WHERE outcome LIKE 'ignored%' ORDER BY id")], message="the outcomes")
+    assert len(outcomes) >= 3 and any("TRANSCODING" in o for o in outcomes)
+
+
+async def test_only_what_no_retry_could_fix_is_refused(linked):
+    assert (await post(linked, b"not json")).status_code == 400
+    assert (await post(linked, b'{"event":"meeting.ended"}', signature="Zm9yZ2Vk")).status_code == 401
+
+
+async def test_a_rotated_key_is_fetched_again_before_a_401(linked):
+    rec = await started(linked, ALICE)
+    await linked.control("rotate-key")
+    await linked.http.put(f"{linked.emulator_server.url}/v2/recordings/{rec.id}", json={"action": "stop"},
+                          headers={"authorization": _basic(linked)})
+    await until(lambda: linked.runtime.store.recording(rec.id).status.rank >= Status.UPLOADING.rank, timeout=10,
+                message="the stop, verified with the new key")
+    refused = [d for d in linked.emulator.deliverer.log if d.get("status") == 401]
+    assert refused == []
+    # a forgery after that does not fetch the key again within the minute, and is refused
+    fetched = linked.runtime.webhook_key.refreshed_at
+    assert fetched is not None
+    assert (await post(linked, b'{"event":"meeting.ended","meeting":{"id":"m"}}', "Zm9yZ2Vk")).status_code == 401
+    assert linked.runtime.webhook_key.refreshed_at == fetched
+
+
+async def test_no_key_yet_is_503_with_retry_after(linked):
+    key, linked.runtime.webhook_key.key = linked.runtime.webhook_key.key, None
+    response = await post(linked, b'{"event":"meeting.ended","meeting":{"id":"m"}}')
+    assert response.status_code == 503 and response.headers["retry-after"]
+    linked.runtime.webhook_key.key = key
+
+
+def _basic(stack) -> str:
+    import base64
+
+    c = stack.emulator.creds
+    return "Basic " + base64.b64encode(f"{c.org_id}:{c.api_key}".encode()).decode()
