@@ -28,6 +28,7 @@ from bot.slack.door import Door
 from bot.slack.identity import Directory, Identity
 from bot.slack.outbox import Outbox
 from bot.store import Store, StoreBusy
+from bot.store.ingest import IngestWriter
 from bot.tasks import Tasks
 from bot.workers import Workers
 
@@ -58,6 +59,7 @@ class Runtime:
         self.settings, self.options = settings, options or Options()
         o = self.options
         self.store = Store(settings.database, clock=o.clock)
+        self.ingest = IngestWriter(settings.database, clock=o.clock)  # webhook deliveries, in durable groups
         self.platform = o.platform or PlatformClient.from_settings(settings)
         self.webhook_key = WebhookKey(settings.webhook_key_url, o.webhook_key or settings.webhook_public_key)
         # The outbox paces itself and honours Retry-After per channel, so its client must not sleep on a 429;
@@ -102,6 +104,7 @@ class Runtime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.outbox.aclose()
         await self.platform.aclose()
+        await asyncio.to_thread(self.ingest.stop)
         self.store.close()
 
     async def _load_webhook_key(self) -> None:
@@ -136,8 +139,8 @@ class Runtime:
         except WebhookParseError as exc:
             return _json(400, f"not a webhook: {exc}")
         try:
-            seen = self.store.deliveries.add(delivery_id=delivery.delivery_id, body_hash=delivery.body_hash,
-                                             flavour=delivery.flavour, webhook_id=delivery.webhook_id, body=bytes(body))
+            seen = await self.ingest.add(delivery_id=delivery.delivery_id, body_hash=delivery.body_hash,
+                                         flavour=delivery.flavour, webhook_id=delivery.webhook_id, body=bytes(body))
         except StoreBusy as exc:  # locked or busy past the timeout: the platform will retry
             log.error("could not store a webhook delivery: %s", exc)
             return _json(503, "storage is busy; retry", headers=RETRY_SOON)

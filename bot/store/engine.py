@@ -31,6 +31,8 @@ class Database:
 
     def __init__(self, path: str, *, busy_timeout: float = 0.5,
                  connection_factory: type[sqlite3.Connection] = sqlite3.Connection):
+        # synchronous = FULL: a commit is on the disk (the WAL fsynced) before anything is said about it,
+        # so a 2xx or an ack survives a power cut, not only a crash of the process.
         self.path = path
         try:
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout, check_same_thread=False,
@@ -38,7 +40,7 @@ class Database:
         except sqlite3.Error as exc:
             raise StoreBusy(f"cannot open the database {path}: {exc}") from exc
         self.conn.row_factory = sqlite3.Row
-        for pragma in ("journal_mode = WAL", "synchronous = NORMAL", f"busy_timeout = {int(busy_timeout * 1000)}",
+        for pragma in ("journal_mode = WAL", "synchronous = FULL", f"busy_timeout = {int(busy_timeout * 1000)}",
                        "foreign_keys = ON"):
             self.execute(f"PRAGMA {pragma}")
         self._depth = 0

@@ -54,7 +54,7 @@ async def test_the_key_is_fetched_only_from_the_configured_url(tmp_path):
             forged = await http.post(f"{bot.url}/webhooks", content=body,
                                      headers={"dyte-signature": Signer().sign(body)})
             assert forged.status_code == 401
-    assert hits == ["/keys/recbot.json"]
+    assert set(hits) == {"/keys/recbot.json"} and len(hits) <= 2  # at start, and once again on the forgery
 
 
 async def test_oversized_bodies_are_refused_without_being_read_whole(linked):
