@@ -43,6 +43,10 @@ async def run_check(settings: Settings, *, out=print) -> int:
         else:
             line(WARN, "webhooks", "no webhook has every event recbot needs; run "
                                    "`recbot setup-webhook --url https://YOUR-HOST/webhooks`")
+        budget = "; ".join(f"{b['name']} {b['allowed']} per {b['window_s']:.0f} s" for b in
+                           platform.limiter.usage()["buckets"])
+        line(OK, "rate limits", f"recbot keeps under {budget} (90% of each documented limit; /healthz shows what "
+                                "the running recbot has used)")
     except Unauthorized as exc:
         names = "DYTE_ORG_ID and DYTE_API_KEY" if settings.platform == "dyte" else "RTK_ACCOUNT_ID, RTK_APP_ID " \
                                                                                  "and RTK_API_TOKEN"

@@ -153,6 +153,7 @@ class Runtime:
         body = {"ok": ok, "platform": self.settings.platform,
                 "schema_version": self.store.schema_version() if ok else None,
                 "socket_mode": self.settings.socket_mode, "webhook_key_loaded": self.webhook_key.key is not None}
+        body["platform_budget"] = self.platform.limiter.usage()
         if ok:
             body["outbox"] = self.store.outbox.counts()
         if self.socket_handler is not None:

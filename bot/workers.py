@@ -56,23 +56,28 @@ class Workers:
             rows = self.store.deliveries.pending(limit=100)
             if not rows:
                 return finished
-            for row in rows:
-                try:
-                    outcome = await self.service.news.apply_event(parse_event(bytes(row["body"])))
-                except RetryLater:
-                    await asyncio.sleep(0.05)
-                    return finished  # keep the order: try again from this one
-                except WebhookParseError as exc:
-                    outcome = f"unparseable: {exc}"
-                except Exception as exc:
-                    log.exception("could not apply webhook delivery %s", row["id"])
-                    outcome = f"error: {type(exc).__name__}"
-                self.store.deliveries.finish(row["id"], outcome)
-                finished += 1
+            done: list[tuple[int, str]] = []
+            try:
+                for row in rows:
+                    try:
+                        outcome = await self.service.news.apply_event(parse_event(bytes(row["body"])))
+                    except RetryLater:
+                        await asyncio.sleep(0.05)
+                        return finished + len(done)  # keep the order: try again from this one
+                    except WebhookParseError as exc:
+                        outcome = f"unparseable: {exc}"
+                    except Exception as exc:
+                        log.exception("could not apply webhook delivery %s", row["id"])
+                        outcome = f"error: {type(exc).__name__}"
+                    done.append((row["id"], outcome))
+            finally:
+                if done:  # one commit for the outcomes of the batch
+                    self.store.deliveries.finish(done)
+            finished += len(done)
 
     def budget_per_tick(self) -> float:
         """Reconciler calls allowed per tick: a share of the platform's documented limit."""
-        per_minute = self.service.guard.reconcile_share * self.service.platform.documented_per_minute
+        per_minute = self.service.guard.reconcile_share * self.service.platform.limiter.strictest_per_minute
         return per_minute * self.reconcile_tick / 60.0
 
     async def _reconcile_forever(self) -> None:

@@ -95,6 +95,7 @@ async def linked(stack):
     response = await stack.command(ALICE, f"link {meeting}")
     assert response.status_code == 200
     await until(lambda: stack.runtime.store.link(CHANNEL), message="the link")
+    await until(lambda: stack.slack.ephemeral_for(ALICE), message="the link's reply")  # so no test reads it as its own
     stack.meeting_id = meeting
     return stack
 
@@ -107,6 +108,7 @@ async def linked_stack(tmp_path, **kwargs):
         await stack.join(meeting, "Ann")
         await stack.command(ALICE, f"link {meeting}")
         await until(lambda: stack.runtime.store.link(CHANNEL), message="the link")
+        await until(lambda: stack.slack.ephemeral_for(ALICE), message="the link's reply")
         stack.meeting_id = meeting
         yield stack
 

@@ -27,6 +27,8 @@ CONTROLS = [
     ("POST", "/_emulator/webhook-faults", "webhook faults: {drop, duplicate, reorder, delay, drop_next}"),
     ("POST", "/_emulator/timing", "delays in seconds: {start_delay, upload_delay, empty_stop, session_end}"),
     ("POST", "/_emulator/rotate-key", "the webhook signing key is replaced by a new one"),
+    ("POST", "/_emulator/modes", "what is not documented: {refusal_status: 409|400|422} for a start while one is "
+                                 "active or an action in the wrong state"),
     ("GET", "/_emulator/state", "settings, fault counters and every recording"),
     ("GET", "/_emulator/history", "every recording transition, in order"),
     ("GET", "/_emulator/deliveries", "every webhook delivery attempt"),
@@ -103,6 +105,12 @@ class Controls:
                 if name in body:
                     setattr(p.timing, name, float(body[name]))
             return ok(vars(p.timing))
+        if method == "POST" and path == "/modes":
+            if "refusal_status" in body:
+                if int(body["refusal_status"]) not in (400, 409, 422):
+                    raise EmuError(400, "refusal_status is one of 400, 409, 422")
+                p.refusal_status = int(body["refusal_status"])
+            return ok({"refusal_status": p.refusal_status})
         if method == "POST" and path == "/rotate-key":
             self.emu.signer.rotate()
             return ok({"publicKey": self.emu.signer.public_pem})

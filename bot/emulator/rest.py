@@ -63,7 +63,8 @@ def list_recordings(now, p, query, body, flavour):
     items = sorted(p.recordings.values(), key=lambda r: r.invoked_at, reverse=True)
     if meeting_id := query.get("meeting_id"):
         items = [r for r in items if r.meeting_id == meeting_id]
-    if status := query.get("status"):
+    if statuses := query.getlist("status"):  # repeated, as the official SDK sends a list (commas accepted too)
+        status = ",".join(statuses)
         try:
             wanted = {Status(s.strip().upper()) for s in status.split(",") if s.strip()}
         except ValueError:

@@ -80,6 +80,9 @@ class Recording:
 
 class Platform(Representations):
     def __init__(self, timing: Timing | None = None, public_url: str = "http://127.0.0.1:8090"):
+        # No error code is documented for a start while one is active or an action in the wrong state:
+        # 409 by default, 400 or 422 by /_emulator/modes, so that recbot is tested against each.
+        self.refusal_status = 409
         self.timing = timing or Timing()
         self.public_url = public_url.rstrip("/")
         self.meetings: dict[str, Meeting] = {}
@@ -171,7 +174,7 @@ class Platform(Representations):
                         max_seconds: int | None = None, reason: str = "API_CALL") -> Recording:
         self.meeting(meeting_id)
         if not allow_multiple and any(r.status in ACTIVE for r in self._of(meeting_id)):
-            raise EmuError(409, "A recording is already active for this meeting; "
+            raise EmuError(self.refusal_status, "A recording is already active for this meeting; "
                                 "set allow_multiple_recordings to start another")
         rec = Recording(id=str(uuid.uuid4()), meeting_id=meeting_id, invoked_at=now, start_reason=reason,
                         max_seconds=max_seconds or 86400)
@@ -183,19 +186,21 @@ class Platform(Representations):
         rec = self.recording(recording_id)
         if action == "pause":
             if rec.status is not Status.RECORDING:
-                raise EmuError(409, f"Cannot pause a recording in {rec.status} state; only RECORDING can be paused")
+                raise EmuError(self.refusal_status,
+                               f"Cannot pause a recording in {rec.status} state; only RECORDING can be paused")
             self._require_live_session(rec)
             rec.segments[-1][1] = now
             self._transition(now, rec, Status.PAUSED, "pause")
         elif action == "resume":
             if rec.status is not Status.PAUSED:
-                raise EmuError(409, f"Cannot resume a recording in {rec.status} state; only PAUSED can be resumed")
+                raise EmuError(self.refusal_status,
+                               f"Cannot resume a recording in {rec.status} state; only PAUSED can be resumed")
             self._require_live_session(rec)
             rec.segments.append([now, None])
             self._transition(now, rec, Status.RECORDING, "resume")
         elif action == "stop":
             if rec.status not in ACTIVE:
-                raise EmuError(409, f"Cannot stop a recording in {rec.status} state")
+                raise EmuError(self.refusal_status, f"Cannot stop a recording in {rec.status} state")
             self._stop(now, rec, "API_CALL")
         else:
             raise EmuError(400, f'BAD_REQUEST: "action" must be one of [stop, pause, resume], got {action!r}')

@@ -13,13 +13,13 @@ import base64
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
 import httpx
 
 from bot.models import Status
+from bot.platform.limits import DOCUMENTED, Limiter, Priority, buckets_for
 from bot.platform.models import ActiveSession, Meeting, PlatformRecording, Webhook
 
 log = logging.getLogger(__name__)
@@ -70,41 +70,12 @@ class PlatformUnavailable(PlatformError):
     """5xx, timeout or connection failure: the platform could not answer."""
 
 
-class RateLimiter:
-    """Sliding-window limiter: at most `limit` acquisitions in any `window` seconds."""
-
-    def __init__(self, limit: int, window: float, clock=time.monotonic):
-        self.limit, self.window, self.clock = limit, window, clock
-        self._stamps: deque[float] = deque()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            while True:
-                now = self.clock()
-                while self._stamps and now - self._stamps[0] >= self.window:
-                    self._stamps.popleft()
-                if len(self._stamps) < self.limit:
-                    self._stamps.append(now)
-                    return
-                await asyncio.sleep(self.window - (now - self._stamps[0]))
-
-    @property
-    def per_minute(self) -> float:
-        return self.limit * 60.0 / self.window
-
-
-# Documented limits (docs/platform.md), and the share of them recbot allows itself.
-DOCUMENTED_LIMITS = {"dyte": (2000, 60.0), "realtimekit": (1000, 50.0)}
-CLIENT_SHARE = 0.9
-
-
 class PlatformClient:
     def __init__(self, flavour: str, base_url: str, *, org_id: str | None = None, api_key: str | None = None,
                  token: str | None = None, timeout: float = 10.0, retries: int = 3,
-                 rate_limit: tuple[int, float] | None = None, transport: httpx.AsyncBaseTransport | None = None,
+                 limiter: Limiter | None = None, transport: httpx.AsyncBaseTransport | None = None,
                  concurrency: int = 64):
-        if flavour not in DOCUMENTED_LIMITS:
+        if flavour not in DOCUMENTED:
             raise ValueError(f"unknown platform flavour {flavour!r}")
         self.flavour = flavour
         if flavour == "dyte":
@@ -112,8 +83,7 @@ class PlatformClient:
         else:
             auth = f"Bearer {token}"
         self.retries = retries
-        limit, window = rate_limit or DOCUMENTED_LIMITS[flavour]
-        self.limiter = RateLimiter(max(1, int(limit * (CLIENT_SHARE if rate_limit is None else 1))), window)
+        self.limiter = limiter or Limiter(buckets_for(flavour))
         # Calls beyond `concurrency` wait here, in a plain FIFO: httpcore's own pool queue rescans every
         # waiting request on each event, which costs quadratic CPU when a slow platform backs calls up.
         self._slots = asyncio.Semaphore(concurrency)
@@ -129,22 +99,17 @@ class PlatformClient:
         return cls(settings.platform, settings.api_base, org_id=settings.dyte_org_id,
                    api_key=settings.dyte_api_key, token=settings.rtk_api_token, **kwargs)
 
-    @property
-    def documented_per_minute(self) -> float:
-        limit, window = DOCUMENTED_LIMITS[self.flavour]
-        return limit * 60.0 / window
-
     async def aclose(self) -> None:
         await self._http.aclose()
 
     # -- transport -------------------------------------------------------------------------
 
     async def _request(self, method: str, path: str, *, json: Any = None, params: dict | None = None,
-                       retry: bool) -> dict[str, Any]:
+                       retry: bool, priority: Priority = Priority.ASKED) -> dict[str, Any]:
         """One call; `retry` only for calls that cannot repeat an action (GETs, idempotent PUTs)."""
         attempts = self.retries + 1 if retry else 1
         for attempt in range(attempts):
-            await self.limiter.acquire()
+            await self.limiter.acquire(recording_api=path.startswith("/recordings"), priority=priority)
             try:
                 async with self._slots:
                     response = await self._http.request(method, path, json=json, params=params)
@@ -158,6 +123,8 @@ class PlatformClient:
                 if 200 <= response.status_code < 300:
                     return _envelope(response)
                 error = _error_for(response)
+            if isinstance(error, RateLimited):
+                self.limiter.block(error.retry_after)  # nothing more is sent into the window
             if attempt + 1 >= attempts or not isinstance(error, RateLimited | PlatformUnavailable):
                 raise error
             delay = getattr(error, "retry_after", None) or min(8.0, 0.25 * 2 ** attempt)
@@ -221,7 +188,7 @@ class PlatformClient:
         if meeting_id:
             params["meeting_id"] = meeting_id
         if statuses:
-            params["status"] = ",".join(s.value for s in statuses)  # explode: false
+            params["status"] = [s.value for s in statuses]  # repeated, as the official SDK sends a list
         found: list[PlatformRecording] = []
         page = 1
         while True:
@@ -243,7 +210,9 @@ class PlatformClient:
     async def _act(self, recording_id: str, action: str) -> PlatformRecording:
         # A repeated pause/resume/stop cannot do more than the first, but a retry after a lost
         # answer would see "wrong state": so no automatic retry, the caller reconciles instead.
-        body = await self._request("PUT", f"/recordings/{recording_id}", json={"action": action}, retry=False)
+        priority = {"stop": Priority.STOP, "pause": Priority.PAUSE}.get(action, Priority.ASKED)
+        body = await self._request("PUT", f"/recordings/{recording_id}", json={"action": action}, retry=False,
+                                   priority=priority)
         return PlatformRecording.from_api(body["data"])
 
     async def pause_recording(self, recording_id: str) -> PlatformRecording:

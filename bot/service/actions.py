@@ -12,7 +12,14 @@ from dataclasses import replace
 from bot.config import Guardrails
 from bot.ledger import duration_text
 from bot.models import Actor, Command, Link, Notice, Recording, Status, Timer
-from bot.platform.client import Conflict, PlatformClient, PlatformError, PlatformUnavailable, RateLimited
+from bot.platform.client import (
+    Conflict,
+    InvalidRequest,
+    PlatformClient,
+    PlatformError,
+    PlatformUnavailable,
+    RateLimited,
+)
 from bot.platform.models import PlatformRecording
 from bot.service.decisions import Writer
 from bot.service.outcomes import Line, Reply, Say, failed
@@ -136,7 +143,7 @@ class Actions:
                     self.truth.apply(rec.id, News.of(result), actor=None, source="platform",
                                      audit=[self.audit(actor, action, "error", rec.id, exc.message)])
                     return failed(action, exc, handle=rec.handle, tail="unchanged"), False
-            except Conflict as exc:
+            except (Conflict, InvalidRequest) as exc:  # no code is documented: refresh before answering
                 self.store.audit(**self.audit(actor, action, "error", rec.id, exc.message))
                 now = await self.truth.refresh(rec.id)
                 return Line(Say.ACT_CONFLICT, {"handle": rec.handle, "action": action, "message": exc.message,

@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 from bot.ledger import summarize
 from bot.models import ACTIVE, Actor, Command, Link, Notice, Status
-from bot.platform.client import Conflict, NotFound, PlatformClient, PlatformError
+from bot.platform.client import Conflict, InvalidRequest, NotFound, PlatformClient, PlatformError
+from bot.platform.models import PlatformRecording
 from bot.service.actions import Actions
 from bot.service.decisions import Writer
 from bot.service.outcomes import Reply, Say, StatusLine, failed
@@ -112,43 +113,53 @@ class Commands:
             self._audit(actor, "start", "refused", detail="already active")
             return Reply.one(Say.ALREADY_ACTIVE, ok=False, active=[(r.handle, r.status.value) for r in active],
                              paused=any(r.status is Status.PAUSED for r in active))
-        self.truth.starting[link.meeting_id] += 1
+        self.truth.starting[link.meeting_id] += 1  # its webhooks wait until it is recorded here
         try:
             try:
                 started = await self.platform.start_recording(link.meeting_id, allow_multiple=cmd.multi)
-            except Conflict as exc:
+            except (Conflict, InvalidRequest) as exc:  # no code is documented: any refusal means "look again"
                 self._audit(actor, "start", "error", detail=exc.message)
-                await self.truth.adopt_active(link)
-                return Reply.one(Say.START_REFUSED, ok=False, message=exc.message)
+                refused = exc.message
             except PlatformError as exc:
                 self._audit(actor, "start", "error", detail=exc.message)
                 return Reply([failed("start", exc)], ok=False)
-            # INVOKED first, whatever the answer says, so the ledger has every step.
-            decision = Decision(started.id, card=True, notices=[(Notice.STARTED, {"actor": actor.user_id,
-                                                                                  "multi": cmd.multi})],
-                                audit=[self.actions.audit(actor, "start", "ok", started.id)])
-            decision.new_recording = {
-                "recording_id": started.id, "meeting_id": link.meeting_id, "channel_id": actor.channel_id,
-                "status": Status.INVOKED, "title": link.meeting_title, "started_by": actor.user_id,
-                "origin": "slack", "multi": cmd.multi, "at": self.clock(), "source": actor.via,
-                "session_id": started.session_id}
-            news = News.of(started)
-
-            def record() -> None:
-                self.writer.write(decision)  # False: a webhook got there first; it is the same recording
-                if news.status is not Status.INVOKED:
-                    self.truth.apply(started.id, news, actor=None, source="platform")
-
-            try:
-                record()
-            except StoreBusy:
-                self.truth.save_later(f"start of {started.id}", record)
-                return Reply.one(Say.SAVED_LATER, action="start", handle=None)
+            else:
+                refused = None
+                if (saving := self._record_start(actor, cmd, link, started)) is not None:
+                    return saving
         finally:
             self.truth.starting[link.meeting_id] -= 1
+        if refused is not None:  # a recording started elsewhere may be running: adopt it, now that it may be
+            await self.truth.adopt_active(link)
+            return Reply.one(Say.START_REFUSED, ok=False, message=refused)
         rec = self.store.recording(started.id)
         assert rec is not None
         return Reply.one(Say.STARTING, handle=rec.handle, title=link.meeting_title)
+
+    def _record_start(self, actor: Actor, cmd: Command, link: Link, started: PlatformRecording) -> Reply | None:
+        """The start as one decision; INVOKED first, whatever the answer says, so the ledger has every step.
+        None when it is recorded; a reply when the store could not take it yet."""
+        decision = Decision(started.id, card=True, notices=[(Notice.STARTED, {"actor": actor.user_id,
+                                                                              "multi": cmd.multi})],
+                            audit=[self.actions.audit(actor, "start", "ok", started.id)])
+        decision.new_recording = {
+            "recording_id": started.id, "meeting_id": link.meeting_id, "channel_id": actor.channel_id,
+            "status": Status.INVOKED, "title": link.meeting_title, "started_by": actor.user_id,
+            "origin": "slack", "multi": cmd.multi, "at": self.clock(), "source": actor.via,
+            "session_id": started.session_id}
+        news = News.of(started)
+
+        def record() -> None:
+            self.writer.write(decision)  # False: a webhook got there first; it is the same recording
+            if news.status is not Status.INVOKED:
+                self.truth.apply(started.id, news, actor=None, source="platform")
+
+        try:
+            record()
+        except StoreBusy:
+            self.truth.save_later(f"start of {started.id}", record)
+            return Reply.one(Say.SAVED_LATER, action="start", handle=None)
+        return None
 
     def status(self, link: Link) -> Reply:
         now = self.clock()

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from bot.config import Guardrails
 from bot.models import Actor, Notice, Recording, Status, Timer
 from bot.platform.client import PlatformClient, PlatformError, PlatformUnavailable, RateLimited
+from bot.platform.limits import background
 from bot.service.actions import SNOOZE, Actions
 from bot.service.decisions import Writer
 from bot.service.permissions import named_controllers
@@ -94,6 +95,13 @@ class Guards:
         Due are those whose last news is older than `reconcile_after` (or than `older_than`, which
         at start is the start time, so every unfinished recording is checked once)."""
         cutoff = older_than if older_than is not None else self.clock() - self.guard.reconcile_after
+        token = background.set(True)  # its calls wait behind what people asked for
+        try:
+            return await self._reconcile(limit, cutoff)
+        finally:
+            background.reset(token)
+
+    async def _reconcile(self, limit: int, cutoff: float) -> int:
         checked = 0
         for rec in self.store.unfinished(limit=limit * 2 + 10):
             if checked >= limit or rec.last_news_at > cutoff:

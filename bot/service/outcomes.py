@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.ledger import Summary
 from bot.models import Recording
-from bot.platform.client import NotFound, PlatformError, PlatformUnavailable, RateLimited
+from bot.platform.client import NotFound, PlatformError, PlatformUnavailable, RateLimited, Unauthorized
 
 
 class Say(StrEnum):
@@ -88,7 +88,7 @@ def failed(doing: str, exc: PlatformError, *, handle: int | None = None, tail: s
         failure = "rate_limited"
     elif isinstance(exc, NotFound):
         failure = "not_found"
-    elif exc.status == 401:
+    elif isinstance(exc, Unauthorized):  # 401, or Cloudflare's 403 for a token without the permission
         failure = "unauthorized"
     else:
         failure = "refused"

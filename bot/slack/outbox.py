@@ -24,9 +24,8 @@ import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.ledger import summarize
-from bot.models import ACTIVE
 from bot.slack import blocks
+from bot.slack.sender import RespondFailed, Sender
 from bot.store import OutboxRow, Store
 
 log = logging.getLogger(__name__)
@@ -60,13 +59,13 @@ class Outbox:
         self.max_backoff = max_backoff
         self.rate, self.burst, self.card_interval = per_channel_rate, burst, card_interval
         self.http = http or httpx.AsyncClient(timeout=10.0)
+        self.sender = Sender(store, client, self.http, clock=clock, on_card=self._card_sent)
         self._buckets: dict[str, TokenBucket] = {}
         self._blocked: dict[str, float] = {}  # channel (or "*") -> not before
         self._last_card: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._claimed: set[int] = set()  # rows this process has tried; other 'sending' rows predate a crash
         self._unsure: set[int] = set()  # rows that may have reached Slack before a crash
-        self._no_history: set[str] = set()  # channels whose history recbot may not read (a scope is missing)
 
     def wake(self) -> None:
         self._wake.set()
@@ -145,21 +144,21 @@ class Outbox:
         try:
             ts = None
             if row.id in self._unsure:
-                ts = await self._find_sent(row)  # a failed look-up raises: the row stays unsure
+                ts = await self.sender.find_sent(row)  # a failed look-up raises: the row stays unsure
                 self._unsure.discard(row.id)
             if ts is not None:
                 log.info("outbox row %s was sent before a restart; not sending it again", row.id)
                 if row.kind == "card" and row.recording_id:
                     self.store.update_recording(row.recording_id, card_ts=ts)
             else:
-                ts = await self._deliver(row)
+                ts = await self.sender.deliver(row)
         except SlackApiError as exc:
             self._slack_error(row, channel, exc)
             return False
         except (httpx.HTTPError, OSError, TimeoutError) as exc:
             self._retry(row, f"network: {type(exc).__name__}")
             return False
-        except _RespondFailed as exc:
+        except RespondFailed as exc:
             if exc.retry:
                 self._retry(row, str(exc))
             elif row.payload.get("blocks") and not row.payload.get("compact"):  # the text, without the blocks
@@ -218,107 +217,8 @@ class Outbox:
                 self.store.outbox.enqueue("dm", {"user": link.linked_by, "text": blocks.lost_channel(link, error)})
         log.warning("lost channel %s (%s); %d message(s) kept aside", channel_id, error, held)
 
-    async def _find_sent(self, row: OutboxRow) -> str | None:
-        """Whether a post interrupted by a crash reached Slack: its row id is in the message metadata."""
-        rec = self.store.recording(row.recording_id or "") if row.recording_id else None
-        channel = rec.channel_id if rec else row.channel_id
-        if row.kind not in ("card", "thread", "channel") or not channel or channel in self._no_history:
-            return None
-        try:
-            if row.kind == "thread" and rec and rec.card_ts:
-                found = await self.client.conversations_replies(channel=channel, ts=rec.card_ts, limit=200,
-                                                                include_all_metadata=True)
-            else:
-                found = await self.client.conversations_history(channel=channel, limit=200,
-                                                                include_all_metadata=True)
-        except SlackApiError as exc:
-            if exc.response.get("error") == "missing_scope":  # one scope covers public, the other private channels
-                self._no_history.add(channel)
-                log.warning("recbot may not read the history of %s (add channels:history or groups:history); a post "
-                            "there interrupted by a restart is sent again", channel)
-                return None
-            raise
-        for message in found.get("messages", []):
-            payload = (message.get("metadata") or {}).get("event_payload") or {}
-            if payload.get("outbox_row") == str(row.id):
-                return message.get("ts")
-        return None
-
-    def _metadata(self, row: OutboxRow) -> dict[str, Any]:
-        return {"event_type": "recbot_outbox", "event_payload": {"outbox_row": str(row.id)}}
-
-    async def _deliver(self, row: OutboxRow) -> str | None:
-        p = row.payload
-        if row.kind == "card":
-            rec = self.store.recording(row.recording_id or "")
-            if rec is None:
-                return None
-            now = self.clock()
-            text, card_blocks = blocks.card(rec, summarize(self.store.ledger(rec.id), now), now=now,
-                                            compact=int(p.get("compact") or 0))
-            if rec.card_ts:
-                await self.client.chat_update(channel=rec.channel_id, ts=rec.card_ts, text=text, blocks=card_blocks)
-                self._last_card[rec.id] = self.clock()
-                return rec.card_ts
-            response = await self.client.chat_postMessage(channel=rec.channel_id, text=text, blocks=card_blocks,
-                                                          unfurl_links=False, metadata=self._metadata(row))
-            ts = response["ts"]
-            self.store.update_recording(rec.id, card_ts=ts)
-            self._last_card[rec.id] = self.clock()
-            return ts
-        if row.kind == "thread":
-            rec = self.store.recording(row.recording_id or "")
-            assert rec is not None and rec.card_ts
-            text, reply_blocks, broadcast = blocks.notice(p, rec, summarize(self.store.ledger(rec.id), self.clock()),
-                                                          compact=int(p.get("compact") or 0))
-            kwargs: dict[str, Any] = {"channel": rec.channel_id, "thread_ts": rec.card_ts, "text": text,
-                                      "unfurl_links": False, "metadata": self._metadata(row)}
-            if reply_blocks:
-                kwargs["blocks"] = reply_blocks
-            if broadcast:
-                kwargs["reply_broadcast"] = True
-            return (await self.client.chat_postMessage(**kwargs))["ts"]
-        if row.kind == "whisper":  # only `for` sees it; ephemeral messages have no history to look up
-            rec = self.store.recording(row.recording_id or "")
-            assert rec is not None and rec.card_ts
-            text, reply_blocks, _ = blocks.notice(p, rec, summarize(self.store.ledger(rec.id), self.clock()),
-                                                  compact=int(p.get("compact") or 0))
-            extra = {"blocks": reply_blocks} if reply_blocks else {}
-            await self.client.chat_postEphemeral(channel=rec.channel_id, user=p["for"], thread_ts=rec.card_ts,
-                                                 text=text, **extra)
-            return None
-        if row.kind in ("channel", "dm"):
-            target = row.channel_id or p["user"]
-            extra = {} if p.get("compact") else {"blocks": p.get("blocks")}
-            return (await self.client.chat_postMessage(channel=target, text=p["text"], unfurl_links=False,
-                                                       metadata=self._metadata(row), **extra))["ts"]
-        if row.kind == "home":
-            links = self.store.links_of_user(p["user"])
-            recs = self.store.active_in_channels(lk.channel_id for lk in links)
-            view = blocks.home_view(links, [(r, summarize(self.store.ledger(r.id), self.clock())) for r in recs
-                                            if r.status in ACTIVE], compact=int(p.get("compact") or 0))
-            await self.client.views_publish(user_id=p["user"], view=view)
-            return None
-        if row.kind == "respond":
-            await self._respond(p)
-            return None
-        raise ValueError(f"unknown outbox kind {row.kind!r}")
-
-    async def _respond(self, p: dict[str, Any]) -> None:
-        body = {"response_type": "ephemeral", "replace_original": False, "text": p["text"]}
-        if p.get("blocks") and not p.get("compact"):
-            body["blocks"] = p["blocks"]
-        response = await self.http.post(p["url"], json=body)
-        if response.status_code >= 500 or response.status_code == 429:
-            raise _RespondFailed(f"response_url answered {response.status_code}", retry=True)
-        if response.status_code >= 400:
-            raise _RespondFailed(f"response_url answered {response.status_code}", retry=False)
+    def _card_sent(self, recording_id: str) -> None:
+        self._last_card[recording_id] = self.clock()
 
     async def aclose(self) -> None:
         await self.http.aclose()
-
-
-class _RespondFailed(Exception):
-    def __init__(self, message: str, *, retry: bool):
-        super().__init__(message)
-        self.retry = retry

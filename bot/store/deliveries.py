@@ -18,19 +18,51 @@ class DeliveryQueue:
         """Store a verified delivery durably. Returns "new", "same-id" (a redelivery: not stored) or
         "same-body" (stored, marked: identical bodies can be distinct events, such as two pauses of one
         recording, since the payload carries no time of pause; applying it again is harmless)."""
+        return self.add_many([{"delivery_id": delivery_id, "body_hash": body_hash, "flavour": flavour,
+                               "webhook_id": webhook_id, "body": body}])[0]
+
+    def add_many(self, deliveries: list[dict[str, Any]]) -> list[str]:
+        """`add` for a group, in one transaction: two look-ups for the group, one insert a delivery."""
+        now = self.clock()
         with self.db.transaction():
-            if delivery_id and self.db.scalar("SELECT 1 FROM deliveries WHERE delivery_id = ?", delivery_id):
-                return "same-id"
-            twin = self.db.scalar("SELECT id FROM deliveries WHERE body_hash = ? ORDER BY id DESC LIMIT 1", body_hash)
-            self.db.execute("INSERT INTO deliveries (delivery_id, body_hash, flavour, webhook_id, received_at, body, "
-                            "same_body_as) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (delivery_id, body_hash, flavour, webhook_id, self.clock(), body, twin))
-            return "same-body" if twin else "new"
+            ids = sorted({d["delivery_id"] for d in deliveries if d["delivery_id"]})
+            known = {r["delivery_id"] for part in _parts(ids) for r in self.db.all(
+                f"SELECT delivery_id FROM deliveries WHERE delivery_id IN ({_marks(part)})", *part)}
+            hashes = sorted({d["body_hash"] for d in deliveries})
+            twins = {r["body_hash"]: r["id"] for part in _parts(hashes) for r in self.db.all(
+                f"SELECT body_hash, MAX(id) AS id FROM deliveries WHERE body_hash IN ({_marks(part)}) "
+                "GROUP BY body_hash", *part)}
+            outcomes = []
+            for d in deliveries:
+                if d["delivery_id"] and d["delivery_id"] in known:
+                    outcomes.append("same-id")
+                    continue
+                twin = twins.get(d["body_hash"])
+                cursor = self.db.execute("INSERT INTO deliveries (delivery_id, body_hash, flavour, webhook_id, "
+                                         "received_at, body, same_body_as) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                         (d["delivery_id"], d["body_hash"], d["flavour"], d["webhook_id"], now,
+                                          d["body"], twin))
+                known.add(d["delivery_id"])
+                twins[d["body_hash"]] = cursor.lastrowid
+                outcomes.append("same-body" if twin else "new")
+            return outcomes
 
     def pending(self, limit: int = 100) -> list[dict[str, Any]]:
         return self.db.all("SELECT id, body, received_at FROM deliveries WHERE processed_at IS NULL ORDER BY id "
                            "LIMIT ?", limit)
 
-    def finish(self, delivery_id: int, outcome: str) -> None:
-        self.db.execute("UPDATE deliveries SET processed_at = ?, outcome = ? WHERE id = ?",
-                        (self.clock(), outcome, delivery_id))
+    def finish(self, outcomes: list[tuple[int, str]]) -> None:
+        """Mark applied deliveries with what was done, in one commit (applying one again is harmless)."""
+        with self.db.transaction():
+            for delivery_id, outcome in outcomes:
+                self.db.execute("UPDATE deliveries SET processed_at = ?, outcome = ? WHERE id = ?",
+                                (self.clock(), outcome, delivery_id))
+
+
+def _marks(values: list) -> str:
+    return ",".join("?" * len(values))
+
+
+def _parts(values: list, size: int = 500) -> list[list]:
+    """SQLite allows a bounded number of parameters in one statement."""
+    return [values[i:i + size] for i in range(0, len(values), size)]

@@ -29,10 +29,12 @@ class Database:
     `connection_factory` is sqlite3's own `factory` seam (a `sqlite3.Connection` subclass); the
     reliability tests use it to make one chosen write fail."""
 
-    def __init__(self, path: str, *, busy_timeout: float = 0.5,
+    def __init__(self, path: str, *, busy_timeout: float = 0.5, synchronous: str = "NORMAL",
                  connection_factory: type[sqlite3.Connection] = sqlite3.Connection):
-        # synchronous = FULL: a commit is on the disk (the WAL fsynced) before anything is said about it,
-        # so a 2xx or an ack survives a power cut, not only a crash of the process.
+        # NORMAL (in WAL) keeps every commit across a crash of the process, and a power cut can lose only
+        # the last ones: for what recbot decides that is repaired from the platform's truth (the reconciler)
+        # and Slack's (the outbox looks a post up before sending it again). A webhook's 2xx cannot be
+        # repaired, since the platform never sends it again: the ingest connection commits with FULL.
         self.path = path
         try:
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout, check_same_thread=False,
@@ -40,8 +42,10 @@ class Database:
         except sqlite3.Error as exc:
             raise StoreBusy(f"cannot open the database {path}: {exc}") from exc
         self.conn.row_factory = sqlite3.Row
-        for pragma in ("journal_mode = WAL", "synchronous = FULL", f"busy_timeout = {int(busy_timeout * 1000)}",
-                       "foreign_keys = ON"):
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+        for pragma in ("journal_mode = WAL", f"synchronous = {synchronous}",
+                       f"busy_timeout = {int(busy_timeout * 1000)}", "foreign_keys = ON"):
             self.execute(f"PRAGMA {pragma}")
         self._depth = 0
 

@@ -55,7 +55,8 @@ class IngestWriter:
             self._thread = None
 
     def _run(self) -> None:
-        db = Database(self.path, busy_timeout=5.0)  # this thread's own connection; waits here block no loop
+        # This thread's own connection: its waits block no event loop, and each commit is fsynced (FULL).
+        db = Database(self.path, busy_timeout=5.0, synchronous="FULL")
         deliveries = DeliveryQueue(db, self.clock)
         stopping = False
         try:
@@ -73,14 +74,13 @@ class IngestWriter:
                         stopping = True
                         break
                     group.append(item)
-                self._write(db, deliveries, group)
+                self._write(deliveries, group)
         finally:
             db.close()
 
-    def _write(self, db: Database, deliveries: DeliveryQueue, group: list) -> None:
+    def _write(self, deliveries: DeliveryQueue, group: list) -> None:
         try:
-            with db.transaction():
-                outcomes = [deliveries.add(**delivery) for delivery, _, _ in group]
+            outcomes = deliveries.add_many([delivery for delivery, _, _ in group])
         except StoreBusy as exc:
             log.error("could not store %d webhook deliveries: %s", len(group), exc)
             for _, done, loop in group:

@@ -1,11 +1,14 @@
 """/webhooks answers as RealtimeKit needs them: it retries only a 5xx, so nothing a retry could get
 through is ever answered 4xx, and a rotated key is fetched again before a 401."""
 
+import time
 import uuid
+
+import pytest
 
 from bot.models import Status
 from tests.conftest import ALICE, until
-from tests.e2e.helpers import started
+from tests.e2e.helpers import run, started
 
 
 async def post(stack, body: bytes, signature: str | None = None):
@@ -57,3 +60,24 @@ def _basic(stack) -> str:
 
     c = stack.emulator.creds
     return "Basic " + base64.b64encode(f"{c.org_id}:{c.api_key}".encode()).decode()
+
+
+@pytest.mark.parametrize("refusal", [400, 409, 422])
+async def test_any_refusal_of_a_start_or_an_action_is_looked_into_not_guessed(linked, refusal):
+    """No code is documented for a start while one is active or an action in the wrong state."""
+    await linked.control("modes", {"refusal_status": refusal})
+    hooks = list(linked.emulator.platform.webhooks.values())
+    for hook in hooks:  # recbot hears nothing of what happens next on the platform
+        hook["enabled"] = False
+    elsewhere = linked.emulator.platform.start_recording(time.time(), linked.meeting_id)
+    linked.emulator.advance()
+    _, reply = await run(linked, ALICE, "start")
+    assert "The platform refused" in reply
+    adopted = await until(lambda: linked.runtime.store.recording(elsewhere.id), message="the recording adopted")
+    assert adopted.origin == "meeting"
+    linked.emulator.platform.act(time.time(), elsewhere.id, "stop")
+    linked.emulator.advance()
+    for hook in hooks:
+        hook["enabled"] = True
+    _, reply = await run(linked, ALICE, "pause")
+    assert "could not be paused" in reply and "(it is upload" in reply  # it asked the platform first

@@ -14,7 +14,6 @@ from bot.platform.client import (
     PlatformClient,
     PlatformUnavailable,
     RateLimited,
-    RateLimiter,
     Unauthorized,
 )
 from tests.conftest import client_for
@@ -174,14 +173,10 @@ async def test_webhook_registration(platform):
     assert moved.url.endswith(":4000/webhooks")
 
 
-async def test_rate_limiter_spaces_calls_beyond_the_window():
-    now = [0.0]
-    limiter = RateLimiter(3, 1.0, clock=lambda: now[0])
-    for _ in range(3):
-        await limiter.acquire()
-    waiter = asyncio.create_task(limiter.acquire())
-    await asyncio.sleep(0.05)
-    assert not waiter.done()
-    now[0] = 1.0
-    await asyncio.wait_for(waiter, 2)
-    assert PlatformClient("dyte", "http://x", org_id="o", api_key="k").limiter.per_minute == 1800
+def test_each_flavour_gets_a_bucket_per_documented_limit_at_90_percent():
+    rtk = {b.name: (b.limit, b.window) for b in PlatformClient("realtimekit", "http://x", token="t").limiter.buckets}
+    assert rtk == {"RealtimeKit recording APIs": (900, 50.0), "RealtimeKit APIs": (3150, 300.0),
+                   "Cloudflare API, per token": (1080, 300.0)}
+    dyte = PlatformClient("dyte", "http://x", org_id="o", api_key="k").limiter
+    assert [(b.limit, b.window) for b in dyte.buckets] == [(1800, 60.0)]
+    assert dyte.strictest_per_minute == pytest.approx(2000, rel=0.01)

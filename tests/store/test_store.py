@@ -83,7 +83,7 @@ def test_deliveries_drop_a_repeated_id_and_keep_a_twin_body(store):
     assert store.deliveries.add(delivery_id="u1", **kw) == "same-id"
     assert store.deliveries.add(delivery_id="u2", **kw) == "same-body"
     first, second = store.deliveries.pending()
-    store.deliveries.finish(first["id"], "applied")
+    store.deliveries.finish([(first["id"], "applied")])
     assert [d["id"] for d in store.deliveries.pending()] == [second["id"]]
 
 

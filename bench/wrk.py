@@ -1,0 +1,85 @@
+"""Throughput ceilings measured with `wrk` (Debian's package), which is faster than the servers it loads.
+
+Requests are pre-signed here (RSA for webhooks, HMAC for Slack) and cycled by `bench/wrk.lua`, which
+gives every webhook its own delivery id. Each run records the server's and wrk's CPU time: a figure
+counts only when the server was the one that ran out (it used more CPU than wrk, and most of a core).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import resource
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+from slack_sdk.signature import SignatureVerifier
+
+HERE = Path(__file__).resolve().parent
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def have_wrk() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def webhook_requests(path: str, signer, n: int = 2000) -> str:
+    with open(path, "w") as f:
+        for i in range(n):
+            status = random.choice(["RECORDING", "PAUSED", "UPLOADING"])
+            body = ('{"event":"recording.statusUpdate","recording":{"id":"' + str(uuid.uuid4()) + '","status":"'
+                    + status + '","meetingId":"wrk-meeting"},"meeting":{"id":"wrk-meeting","sessionId":"s'
+                    + str(i) + '"}}')
+            f.write(f"{signer.sign(body.encode())}\t{body}\n")
+    return path
+
+
+def command_requests(path: str, secret: str, text: str, n: int = 2000) -> str:
+    verifier, ts = SignatureVerifier(secret), str(int(time.time()))
+    with open(path, "w") as f:
+        for i in range(n):
+            body = urlencode({"token": "legacy", "team_id": "T0BENCH", "channel_id": "C0BENCH", "user_id": "U0BENCH",
+                              "command": "/rec", "text": text, "api_app_id": "A0REC",
+                              "response_url": "http://127.0.0.1:9/response_url", "trigger_id": f"{i}.1.x"})
+            f.write(f"{ts}\t{verifier.generate_signature(timestamp=ts, body=body)}\t{body}\n")
+    return path
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def run(url: str, data: str, kind: str, server_pid: int, *, seconds: int = 10, connections: int = 64,
+        threads: int = 1) -> dict:
+    before_server = cpu_seconds(server_pid)
+    before_wrk = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.monotonic()
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
+                          str(HERE / "wrk.lua"), url, "--", data, kind],
+                         capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    elapsed = time.monotonic() - began
+    after_wrk = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = cpu_seconds(server_pid) - before_server
+    wrk_cpu = (after_wrk.ru_utime + after_wrk.ru_stime) - (before_wrk.ru_utime + before_wrk.ru_stime)
+    r = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+         "p50_ms": _latency(out, "50%"), "p99_ms": _latency(out, "99%"),
+         "non_2xx": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)) else 0,
+         "socket_errors": sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out)),
+         "server_cores": server_cpu / elapsed, "wrk_cores": wrk_cpu / elapsed}
+    # The generator is the bottleneck when wrk saturates its threads, or works harder than the server.
+    r["generator_faster"] = r["wrk_cores"] < min(0.8 * threads, r["server_cores"])
+    return r
+
+
+def _latency(out: str, q: str) -> float:
+    m = re.search(rf"^\s*{re.escape(q)}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    if not m:
+        return float("nan")
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value

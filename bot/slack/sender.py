@@ -1,0 +1,129 @@
+"""Sending one outbox row: render it from the store at send time and call Slack; and, for a row a crash
+caught mid-send, look for it in Slack first (its row id is in the message metadata)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.ledger import summarize
+from bot.models import ACTIVE
+from bot.slack import blocks
+from bot.store import OutboxRow, Store
+
+log = logging.getLogger(__name__)
+
+
+class Sender:
+    def __init__(self, store: Store, client: AsyncWebClient, http: httpx.AsyncClient, *,
+                 clock: Callable[[], float] = time.time, on_card: Callable[[str], None] = lambda _: None):
+        self.store, self.client, self.http, self.clock, self.on_card = store, client, http, clock, on_card
+        self._no_history: set[str] = set()  # channels whose history recbot may not read (a scope is missing)
+
+    async def find_sent(self, row: OutboxRow) -> str | None:
+        """Whether a post interrupted by a crash reached Slack: its row id is in the message metadata."""
+        rec = self.store.recording(row.recording_id or "") if row.recording_id else None
+        channel = rec.channel_id if rec else row.channel_id
+        if row.kind not in ("card", "thread", "channel") or not channel or channel in self._no_history:
+            return None
+        try:
+            if row.kind == "thread" and rec and rec.card_ts:
+                found = await self.client.conversations_replies(channel=channel, ts=rec.card_ts, limit=200,
+                                                                include_all_metadata=True)
+            else:
+                found = await self.client.conversations_history(channel=channel, limit=200,
+                                                                include_all_metadata=True)
+        except SlackApiError as exc:
+            if exc.response.get("error") == "missing_scope":  # one scope covers public, the other private channels
+                self._no_history.add(channel)
+                log.warning("recbot may not read the history of %s (add channels:history or groups:history); a post "
+                            "there interrupted by a restart is sent again", channel)
+                return None
+            raise
+        for message in found.get("messages", []):
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("outbox_row") == str(row.id):
+                return message.get("ts")
+        return None
+
+    def _metadata(self, row: OutboxRow) -> dict[str, Any]:
+        return {"event_type": "recbot_outbox", "event_payload": {"outbox_row": str(row.id)}}
+
+    async def deliver(self, row: OutboxRow) -> str | None:
+        p = row.payload
+        if row.kind == "card":
+            rec = self.store.recording(row.recording_id or "")
+            if rec is None:
+                return None
+            now = self.clock()
+            text, card_blocks = blocks.card(rec, summarize(self.store.ledger(rec.id), now), now=now,
+                                            compact=int(p.get("compact") or 0))
+            if rec.card_ts:
+                await self.client.chat_update(channel=rec.channel_id, ts=rec.card_ts, text=text, blocks=card_blocks)
+                self.on_card(rec.id)
+                return rec.card_ts
+            response = await self.client.chat_postMessage(channel=rec.channel_id, text=text, blocks=card_blocks,
+                                                          unfurl_links=False, metadata=self._metadata(row))
+            ts = response["ts"]
+            self.store.update_recording(rec.id, card_ts=ts)
+            self.on_card(rec.id)
+            return ts
+        if row.kind == "thread":
+            rec = self.store.recording(row.recording_id or "")
+            assert rec is not None and rec.card_ts
+            text, reply_blocks, broadcast = blocks.notice(p, rec, summarize(self.store.ledger(rec.id), self.clock()),
+                                                          compact=int(p.get("compact") or 0))
+            kwargs: dict[str, Any] = {"channel": rec.channel_id, "thread_ts": rec.card_ts, "text": text,
+                                      "unfurl_links": False, "metadata": self._metadata(row)}
+            if reply_blocks:
+                kwargs["blocks"] = reply_blocks
+            if broadcast:
+                kwargs["reply_broadcast"] = True
+            return (await self.client.chat_postMessage(**kwargs))["ts"]
+        if row.kind == "whisper":  # only `for` sees it; ephemeral messages have no history to look up
+            rec = self.store.recording(row.recording_id or "")
+            assert rec is not None and rec.card_ts
+            text, reply_blocks, _ = blocks.notice(p, rec, summarize(self.store.ledger(rec.id), self.clock()),
+                                                  compact=int(p.get("compact") or 0))
+            extra = {"blocks": reply_blocks} if reply_blocks else {}
+            await self.client.chat_postEphemeral(channel=rec.channel_id, user=p["for"], thread_ts=rec.card_ts,
+                                                 text=text, **extra)
+            return None
+        if row.kind in ("channel", "dm"):
+            target = row.channel_id or p["user"]
+            extra = {} if p.get("compact") else {"blocks": p.get("blocks")}
+            return (await self.client.chat_postMessage(channel=target, text=p["text"], unfurl_links=False,
+                                                       metadata=self._metadata(row), **extra))["ts"]
+        if row.kind == "home":
+            links = self.store.links_of_user(p["user"])
+            recs = self.store.active_in_channels(lk.channel_id for lk in links)
+            view = blocks.home_view(links, [(r, summarize(self.store.ledger(r.id), self.clock())) for r in recs
+                                            if r.status in ACTIVE], compact=int(p.get("compact") or 0))
+            await self.client.views_publish(user_id=p["user"], view=view)
+            return None
+        if row.kind == "respond":
+            await self._respond(p)
+            return None
+        raise ValueError(f"unknown outbox kind {row.kind!r}")
+
+    async def _respond(self, p: dict[str, Any]) -> None:
+        body = {"response_type": "ephemeral", "replace_original": False, "text": p["text"]}
+        if p.get("blocks") and not p.get("compact"):
+            body["blocks"] = p["blocks"]
+        response = await self.http.post(p["url"], json=body)
+        if response.status_code >= 500 or response.status_code == 429:
+            raise RespondFailed(f"response_url answered {response.status_code}", retry=True)
+        if response.status_code >= 400:
+            raise RespondFailed(f"response_url answered {response.status_code}", retry=False)
+
+
+class RespondFailed(Exception):
+    def __init__(self, message: str, *, retry: bool):
+        super().__init__(message)
+        self.retry = retry

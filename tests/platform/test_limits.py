@@ -1,0 +1,81 @@
+"""The layered limiter on a controllable clock: 20 simulated minutes never exceed any bucket, and a 429
+storm sends nothing into its window while a stop still goes first."""
+
+import asyncio
+import random
+
+from bot.platform.limits import Limiter, Priority, background, buckets_for
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 1e-6)
+        await asyncio.sleep(0)
+
+
+def limiter(flavour="realtimekit"):
+    clock = Clock()
+    return Limiter(buckets_for(flavour), clock=clock, sleep=clock.sleep), clock
+
+
+def never_over(stamps: list[tuple[float, bool]], limit: int, window: float, recording_only: bool) -> bool:
+    times = sorted(t for t, rec in stamps if rec or not recording_only)
+    return all(j - i <= limit for i in range(len(times)) for j in [_first_after(times, times[i] + window, i)])
+
+
+def _first_after(times, t, start):
+    lo, hi = start, len(times)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if times[mid] < t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+async def test_twenty_simulated_minutes_of_load_never_exceed_any_bucket():
+    lim, clock = limiter()
+    sent: list[tuple[float, bool]] = []
+
+    async def caller(n: int) -> None:
+        rng = random.Random(n)
+        while clock.now < 1200:
+            recording = rng.random() < 0.7
+            await lim.acquire(recording_api=recording, priority=rng.choice(list(Priority)))
+            sent.append((clock.now, recording))
+            await clock.sleep(rng.random() * 0.05)
+
+    await asyncio.wait_for(asyncio.gather(*(caller(n) for n in range(40))), timeout=120)
+    assert len(sent) > 4000  # the load really pressed against the limits
+    for bucket in lim.buckets:
+        assert never_over(sent, bucket.limit, bucket.window, bucket.recording_only), bucket.name
+    # the global Cloudflare bucket is the one that binds: about 1,080 calls in any 5 minutes
+    assert len([t for t, _ in sent if 600 <= t < 900]) <= 1080
+
+
+async def test_a_429_storm_sends_nothing_into_the_window_and_a_stop_goes_first():
+    lim, clock = limiter("dyte")
+    order: list[str] = []
+    lim.block(300)  # the global limit: refused for five minutes
+
+    async def call(name: str, priority: Priority, *, in_background: bool = False) -> None:
+        if in_background:
+            background.set(True)
+        await lim.acquire(recording_api=True, priority=priority)
+        order.append(f"{name}@{clock.now:.0f}")
+
+    tasks = [asyncio.create_task(call(f"check{n}", Priority.ASKED, in_background=True)) for n in range(5)]
+    await asyncio.sleep(0)
+    tasks += [asyncio.create_task(call("resume", Priority.ASKED)), asyncio.create_task(call("pause", Priority.PAUSE)),
+              asyncio.create_task(call("stop", Priority.STOP))]
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+    assert all(float(o.split("@")[1]) >= 300 for o in order)  # nothing inside the window
+    assert [o.split("@")[0] for o in order[:3]] == ["stop", "pause", "resume"]  # then the background checks
+    assert lim.usage()["blocked_for_s"] == 0
