@@ -108,8 +108,15 @@ class Emulator:
         if self.deliverer:
             for event in events:
                 for webhook in list(self.platform.webhooks.values()):
-                    self.deliverer.enqueue(webhook, event)
+                    if self._documented_for(webhook, event):
+                        self.deliverer.enqueue(webhook, event)
         self._wake.set()
+
+    def _documented_for(self, webhook: dict[str, Any], event: dict[str, Any]) -> bool:
+        """RealtimeKit documents status webhooks for RECORDING, UPLOADING, UPLOADED and ERRORED only; Dyte sends
+        INVOKED and PAUSED too. `rtk_all_statuses` makes RealtimeKit send them all."""
+        undocumented = event.get("event") == "recording.statusUpdate" and event.get("status") in ("INVOKED", "PAUSED")
+        return not (undocumented and webhook.get("flavour") == "realtimekit" and not self.platform.rtk_all_statuses)
 
     # -- routing -----------------------------------------------------------------------
 

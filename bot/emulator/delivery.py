@@ -78,7 +78,7 @@ def render(event: dict[str, Any], flavour: str) -> dict[str, Any]:
     snap = event["snapshot"]
     when = _dyte_time if flavour == "dyte" else (lambda v: v)
     rec: dict[str, Any] = {
-        "id": snap["id"], "recordingId": snap["id"], "meetingId": snap["meeting_id"],
+        "id": snap["id"], "recordingId": snap["id"], "meetingId": event["meeting"]["id"],
         "organizationId": "emulator-org", "status": snap["status"], "startedTime": when(snap["started_time"]),
         "roomUUID": snap["session_id"], "outputFileName": snap["output_file_name"],
     }

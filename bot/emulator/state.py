@@ -83,6 +83,8 @@ class Platform(Representations):
         # No error code is documented for a start while one is active or an action in the wrong state:
         # 409 by default, 400 or 422 by /_emulator/modes, so that recbot is tested against each.
         self.refusal_status = 409
+        self.stop_paused_when_empty = False  # the seed's promise; no document exempts a PAUSED recording
+        self.rtk_all_statuses = False  # RealtimeKit documents webhooks for RECORDING, UPLOADING, UPLOADED, ERRORED
         self.timing = timing or Timing()
         self.public_url = public_url.rstrip("/")
         self.meetings: dict[str, Meeting] = {}
@@ -254,8 +256,8 @@ class Platform(Representations):
             if session is None or not session.live or session.empty_since is None:
                 continue
             if now - session.empty_since >= t.empty_stop:
-                for rec in self._of(meeting.id):
-                    if rec.status is Status.RECORDING:  # a PAUSED recording does not stop by itself
+                for rec in self._of(meeting.id):  # whether a PAUSED one stops too is undocumented: a switch
+                    if rec.status is Status.RECORDING or (rec.status is Status.PAUSED and self.stop_paused_when_empty):
                         self._stop(now, rec, "ALL_PEERS_LEFT")
             if now - session.empty_since >= t.session_end:
                 self._end_session(now, meeting, "ALL_PARTICIPANTS_LEFT")

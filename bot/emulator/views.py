@@ -33,7 +33,6 @@ class Representations:
         duration = rec.recorded_seconds(now) if rec.segments else 0.0
         data = {
             "id": rec.id,
-            "meeting_id": rec.meeting_id,
             "download_url": url,
             "download_url_expiry": iso(expiry),
             "audio_download_url": None,

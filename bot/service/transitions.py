@@ -149,7 +149,7 @@ def _move(d: Decision, rec: Recording, cur: Status, new: Status, news: News, *, 
         d.file = news.file_fields()
     notice = {Status.PAUSED: Notice.PAUSED, Status.UPLOADING: Notice.STOPPED, Status.UPLOADED: Notice.UPLOADED,
               Status.ERRORED: Notice.ERRORED}.get(new) or (Notice.RESUMED if cur is Status.PAUSED else Notice.RECORDING)
-    d.notices.append((notice, {"actor": actor, "source": source, "reason": reason,
+    d.notices.append((notice, {"actor": actor, "source": source, "reason": reason, "was_paused": cur is Status.PAUSED,
                                "until": fields.get("pause_until"), "started_by": rec.started_by}))
     d.card = True
 

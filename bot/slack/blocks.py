@@ -212,6 +212,9 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *,
     if kind == "stopped":
         if actor:
             return f":black_square_for_stop: {tag} stopped {by}. Uploading…", None, False
+        if payload.get("was_paused") and reason == "everyone left":  # the platform's own stop of a paused one
+            return (f":black_square_for_stop: {tag} was paused, and the platform stopped it: everyone had left the "
+                    "meeting. Nothing more will be recorded, and its reminders are off. Uploading…"), None, True
         why = {"everyone left": "stopped automatically: everyone left",
                "time limit reached": "stopped: time limit reached",
                "the meeting ended while paused": "stopped automatically: the meeting ended while it was paused",
@@ -223,7 +226,9 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *,
     if kind == "errored":
         who = user(rec.started_by) + " " if rec.started_by else ""
         why = escape(clip(rec.error_reason or "the platform reported an error", 500))
-        return f":x: {who}{tag} failed: {why}. No file was made.", None, True
+        short = (" A recording shorter than about 5 seconds can end this way on the platform; record a little "
+                 "longer next time.") if summary.recorded < 5 else ""
+        return f":x: {who}{tag} failed: {why}. No file was made.{short}", None, True
     if kind in ("ended_while_paused", "pause_reminder"):
         return reminder(kind, payload, rec, compact=compact)
     if kind == "heads_up":

@@ -1,14 +1,15 @@
 """/webhooks answers as RealtimeKit needs them: it retries only a 5xx, so nothing a retry could get
 through is ever answered 4xx, and a rotated key is fetched again before a 401."""
 
+import json
 import time
 import uuid
 
 import pytest
 
-from bot.models import Status
-from tests.conftest import ALICE, until
-from tests.e2e.helpers import run, started
+from bot.models import Status, Timer
+from tests.conftest import ALICE, BOB, linked_stack, until
+from tests.e2e.helpers import run, started, status_is, thread_texts
 
 
 async def post(stack, body: bytes, signature: str | None = None):
@@ -81,3 +82,29 @@ async def test_any_refusal_of_a_start_or_an_action_is_looked_into_not_guessed(li
         hook["enabled"] = True
     _, reply = await run(linked, ALICE, "pause")
     assert "could not be paused" in reply and "(it is upload" in reply  # it asked the platform first
+
+
+async def test_a_paused_recording_the_platform_stops_is_explained_and_its_reminders_end(linked):
+    await linked.control("modes", {"stop_paused_when_empty": True})
+    linked.emulator.platform.timing.empty_stop = 0.3
+    rec = await started(linked, ALICE)
+    await run(linked, BOB, "pause")
+    store = linked.runtime.store
+    assert store.timers.pending(Timer.PAUSE_REMINDER, rec.id)
+    for pid in list(linked.emulator.platform.meetings[linked.meeting_id].session.participants):
+        await linked.control(f"meetings/{linked.meeting_id}/leave", {"participant_id": pid})
+    await until(lambda: store.recording(rec.id).status.rank >= Status.UPLOADING.rank, timeout=10, message="the stop")
+    said = await until(lambda: [t for t in thread_texts(linked, rec) if "the platform stopped it" in t],
+                       message="the explanation")
+    assert "everyone had left" in said[0]
+    assert store.timers.pending(Timer.PAUSE_REMINDER, rec.id) is None
+
+
+async def test_realtimekit_sends_only_the_documented_status_webhooks(tmp_path):
+    async with linked_stack(tmp_path, flavour="realtimekit") as s:
+        rec = await started(s, ALICE)  # RECORDING arrives by webhook; INVOKED did not
+        await run(s, BOB, "pause")  # PAUSED comes from the action's answer: no webhook is documented for it
+        await status_is(s, rec.id, Status.PAUSED)
+        bodies = [json.loads(d["body"]) for d in s.emulator.deliverer.log]
+        sent = [b["recording"]["status"] for b in bodies if b["event"] == "recording.statusUpdate"]
+        assert "RECORDING" in sent and not {"INVOKED", "PAUSED"} & set(sent)
