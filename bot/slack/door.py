@@ -54,12 +54,12 @@ class Door:
 
         self.tasks.spawn(run(), what)
 
-
     @staticmethod
     async def _patiently(work: Callable[[], Awaitable[Reply | None]]) -> Reply | None:
-        """A busy store is waited for here, off the loop's thread: StoreBusy escapes the service only
-        before the platform was asked to do anything (after that, the service records it later itself),
-        so the whole request can be tried again."""
+        """A busy store is waited for here without blocking the loop. StoreBusy escapes the service only
+        where trying the whole request again is harmless: before the platform was asked, or where asking
+        again meets a refusal that recbot looks into (once the platform has acted, the service records
+        it later itself and says so)."""
         for delay in BUSY_RETRIES:
             try:
                 return await work()
