@@ -26,7 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import blocks
 from bot.slack.sender import RespondFailed, Sender
-from bot.store import OutboxRow, Store
+from bot.store import OutboxRow, Store, StoreBusy
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class Outbox:
         self._last_card: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._claimed: set[int] = set()  # rows this process has tried; other 'sending' rows predate a crash
+        self._sent: dict[int, tuple[OutboxRow, str | None]] = {}  # sent, but the store could not record it yet
         self._unsure: set[int] = set()  # rows that may have reached Slack before a crash
 
     def wake(self) -> None:
@@ -98,7 +99,12 @@ class Outbox:
         now = self.clock()
         wait = 60.0
         held_recordings: set[str] = set()  # recordings whose earlier replies have not gone yet
+        for sent, ts in list(self._sent.values()):  # record what went out before anything else
+            self._record_sent(sent, ts)
         for row in self.store.outbox.due():
+            if row.id in self._sent:  # it went out; only its record is missing: never send it twice
+                held_recordings.add(row.recording_id or "")
+                continue
             now = self.clock()
             channel = row.channel_id or row.payload.get("user") or "*"
             ordered = row.kind in IN_THREAD and row.recording_id
@@ -170,10 +176,22 @@ class Outbox:
             log.exception("could not send outbox row %s (%s)", row.id, row.kind)
             self._retry(row, f"unexpected: {type(exc).__name__}")
             return False
-        with self.store.transaction():
-            self.store.outbox.done(row.id, ts=ts)
-            if row.kind in ("card", "thread", "channel") and row.channel_id:
-                self.store.mark_link_broken(row.channel_id, None)  # recbot is back in the channel, if it was lost
+        return self._record_sent(row, ts)
+
+    def _record_sent(self, row: OutboxRow, ts: str | None) -> bool:
+        """Mark a row sent. If the store is busy, the row is kept here as sent and recorded on the next
+        drain, so that it is not sent again meanwhile."""
+        try:
+            with self.store.transaction():
+                self.store.outbox.done(row.id, ts=ts)
+                if row.kind == "card" and row.recording_id and ts:  # a new card's ts, if it could not be kept
+                    self.store.keep_card_ts(row.recording_id, ts)
+                if row.kind in ("card", "thread", "channel") and row.channel_id:
+                    self.store.mark_link_broken(row.channel_id, None)  # recbot is back in the channel, if lost
+        except StoreBusy:
+            self._sent[row.id] = (row, ts)
+            return False
+        self._sent.pop(row.id, None)
         return True
 
     def _retry(self, row: OutboxRow, error: str) -> None:

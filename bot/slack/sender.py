@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.ledger import summarize
 from bot.models import ACTIVE
 from bot.slack import blocks
-from bot.store import OutboxRow, Store
+from bot.store import OutboxRow, Store, StoreBusy
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,10 @@ class Sender:
             response = await self.client.chat_postMessage(channel=rec.channel_id, text=text, blocks=card_blocks,
                                                           unfurl_links=False, metadata=self._metadata(row))
             ts = response["ts"]
-            self.store.update_recording(rec.id, card_ts=ts)
+            try:
+                self.store.update_recording(rec.id, card_ts=ts)
+            except StoreBusy:  # the post went out: the outbox records its ts with the row, never posts it twice
+                pass
             self.on_card(rec.id)
             return ts
         if row.kind == "thread":

@@ -159,6 +159,10 @@ class Records:
         sets = ", ".join(f"{k} = ?" for k in fields)
         self.db.execute(f"UPDATE recordings SET {sets} WHERE id = ?", (*fields.values(), recording_id))
 
+    def keep_card_ts(self, recording_id: str, ts: str) -> None:
+        """The card's message ts, unless it is known already."""
+        self.db.execute("UPDATE recordings SET card_ts = ? WHERE id = ? AND card_ts IS NULL", (ts, recording_id))
+
     def ledger(self, recording_id: str) -> list[LedgerEntry]:
         rows = self.db.all("SELECT status, at, actor, source, reason FROM ledger WHERE recording_id = ? ORDER BY id",
                            recording_id)

@@ -57,6 +57,7 @@ class FakeSlack:
         self.not_member: set[str] = set()
         self.refusals: list[dict[str, Any]] = []  # what Slack would have refused, with why
         self.message_blocks = MESSAGE_BLOCKS  # tests lower it to make Slack refuse a message that fits
+        self.after_post = None  # tests: called with the arguments once a post is taken
         self.faults = SlackFaults()
         self._ts = itertools.count(1)
         self.changed = asyncio.Event()
@@ -156,6 +157,8 @@ class FakeSlack:
         self.messages[(channel, ts)] = Message(channel, ts, args.get("text", ""), _blocks(args.get("blocks")),
                                                thread_ts, broadcast=_truthy(args.get("reply_broadcast")),
                                                metadata=json.loads(metadata) if isinstance(metadata, str) else metadata)
+        if self.after_post:
+            self.after_post(args)
         return {"ok": True, "channel": channel, "ts": ts, "message": {"text": args.get("text", ""), "ts": ts}}
 
     def m_chat_postEphemeral(self, args):

@@ -1,5 +1,6 @@
 """SQLite under pressure: a busy database, a locked one, and a kill in the middle of writes."""
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -13,7 +14,7 @@ import pytest
 
 from bot.models import Status
 from bot.store import Store
-from tests.conftest import ALICE, until
+from tests.conftest import ALICE, BOB, CHANNEL, until
 from tests.e2e.helpers import run, started, status_is
 
 
@@ -90,3 +91,37 @@ def test_a_kill_during_writes_leaves_a_consistent_store(tmp_path, delay):
         last = store.ledger(row["id"])[-1]
         assert last.status.value == row["status"]  # no transition half-applied
     store.close()
+
+
+async def test_a_message_slack_took_is_not_sent_again_when_its_record_must_wait(linked):
+    """Slack accepted it, then the database was locked: the outbox keeps it as sent, records it later."""
+    rec = await started(linked, ALICE)
+    await until(lambda: not {"pending", "sending"} & set(linked.runtime.store.outbox.counts()), message="quiet")
+    store = linked.runtime.store
+    store.db.execute("PRAGMA busy_timeout = 100")
+    blocker = sqlite3.connect(linked.database, check_same_thread=False)
+    posts = linked.slack.count("chat.postMessage")
+
+    def release() -> None:
+        if blocker.in_transaction:
+            blocker.execute("ROLLBACK")
+
+    def lock_after_the_post(request):  # the lock is taken the moment Slack has the message, for a second
+        linked.slack.after_post = None
+        blocker.execute("BEGIN EXCLUSIVE")
+        asyncio.get_running_loop().call_later(1.0, release)
+
+    linked.slack.after_post = lock_after_the_post
+    try:
+        await run(linked, BOB, "pause", timeout=15)
+        await asyncio.sleep(1.5)
+    finally:
+        linked.slack.after_post = None
+        if blocker.in_transaction:
+            blocker.execute("ROLLBACK")
+        blocker.close()
+        store.db.execute("PRAGMA busy_timeout = 500")
+    await until(lambda: not {"pending", "sending"} & set(store.outbox.counts()), timeout=10, message="all recorded")
+    texts = [m.text for m in linked.slack.thread(CHANNEL, store.recording(rec.id).card_ts)]
+    assert sum("paused by" in t for t in texts) == 1
+    assert linked.slack.count("chat.postMessage") == posts + 1
