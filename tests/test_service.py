@@ -10,7 +10,7 @@ from bot.config import Guardrails
 from bot.models import Actor, Status
 from bot.platform.webhooks import MeetingEvent, RecordingUpdate
 from bot.service import Service
-from bot.service.transitions import News, decide
+from bot.service.transitions import Report, decide
 from bot.slack.grammar import parse
 from bot.slack.replies import text_of
 from bot.store import Store
@@ -232,7 +232,7 @@ async def test_a_stale_copy_never_moves_a_recording_twice(world):
     assert stale.status is Status.INVOKED
     uploaded = RecordingUpdate(rec.id, w.meeting, Status.UPLOADED, download_url="https://f/x.wav",
                                started_at=w.clock.now - 10, stopped_at=w.clock.now)
-    news = News.of(uploaded)
+    news = Report.of(uploaded)
     assert decide(stale, [], news, actor=None, source="reconciler", now=w.clock.now, guard=Guardrails()).moved
     assert w.service.truth.apply(rec.id, news, actor=None, source="reconciler")
     entries, notices_before = len(w.store.ledger(rec.id)), len(notices(w, rec.id))

@@ -84,6 +84,10 @@ def key_from_document(document: Any) -> RSAPublicKey:
     return load_public_key(pem)
 
 
+class KeyMissing(Exception):
+    """No key yet: answer 503, so that the platform tries again."""
+
+
 class WebhookKey:
     """The platform's webhook key: fixed by a setting, or fetched from its URL, and fetched again (at
     most once a `refresh_every`) when a signature does not verify, since the platform may rotate it."""
@@ -119,10 +123,6 @@ class WebhookKey:
                 raise
             log.info("a webhook signature did not verify; fetched the key again from %s", self.url)
             return verify(headers, body, self.key)
-
-
-class KeyMissing(Exception):
-    """No key yet: answer 503, so that the platform tries again."""
 
 
 async def fetch_public_key(url: str, *, timeout: float = 10.0,

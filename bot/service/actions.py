@@ -24,7 +24,7 @@ from bot.platform.models import PlatformRecording
 from bot.service.decisions import Writer
 from bot.service.outcomes import Line, Reply, Say, failed
 from bot.service.permissions import Permissions
-from bot.service.transitions import News, last_pause
+from bot.service.transitions import Report, last_pause
 from bot.service.truth import Truth
 from bot.store import Store, StoreBusy
 
@@ -136,11 +136,11 @@ class Actions:
                     result = await self.platform.get_recording(rec.id)
                 except PlatformError:
                     self.store.audit(**self.audit(actor, action, "error", rec.id, exc.message))
-                    # Unknown outcome: the oldest news, so the reconciler asks first, and so does the next action.
+                    # Unknown outcome: the oldest report, so the reconciler asks first, and so does the next action.
                     self.store.update_recording(rec.id, last_news_at=0.0)
                     return self._pause_failed(actor, rec, failed(action, exc, handle=rec.handle, tail="maybe")), False
                 if result.status not in RESULT[action]:
-                    self.truth.apply(rec.id, News.of(result), actor=None, source="platform",
+                    self.truth.apply(rec.id, Report.of(result), actor=None, source="platform",
                                      audit=[self.audit(actor, action, "error", rec.id, exc.message)])
                     return failed(action, exc, handle=rec.handle, tail="unchanged"), False
             except (Conflict, InvalidRequest) as exc:  # no code is documented: refresh before answering
@@ -151,14 +151,14 @@ class Actions:
             except PlatformError as exc:
                 self.store.audit(**self.audit(actor, action, "error", rec.id, exc.message))
                 return self._pause_failed(actor, rec, failed(action, exc, handle=rec.handle)), False
-            news = News.of(result)
+            report = Report.of(result)
             how = {"actor": actor.user_id, "source": actor.via, "until": duration,
                    "reason": f"for {duration_text(duration)}" if duration else None,
                    "audit": [self.audit(actor, action, "ok", rec.id)]}
             try:
-                self.truth.apply(rec.id, news, **how)
+                self.truth.apply(rec.id, report, **how)
             except StoreBusy:  # the platform did it: say so, and record it as soon as the store lets us
-                self.truth.save_later(f"{action} of {rec.id}", lambda: self.truth.apply(rec.id, news, **how))
+                self.truth.save_later(f"{action} of {rec.id}", lambda: self.truth.apply(rec.id, report, **how))
                 return Line(Say.SAVED_LATER, {"handle": rec.handle, "action": action}), True
             return Line(Say.ACTED, {"handle": rec.handle, "action": action, "duration": duration}), True
 
@@ -182,16 +182,16 @@ class Actions:
 
     async def refresh_link(self, actor: Actor, rec: Recording) -> Reply:
         try:
-            news = News.of(await self.platform.get_recording(rec.id))
+            report = Report.of(await self.platform.get_recording(rec.id))
         except PlatformError as exc:
             return Reply([failed("refresh_link", exc, handle=rec.handle)], ok=False)
-        self.truth.apply(rec.id, news, actor=None, source="platform")
+        self.truth.apply(rec.id, report, actor=None, source="platform")
         with self.store.transaction():
-            if file := news.file_fields():
+            if file := report.file_fields():
                 self.store.update_recording(rec.id, **file)
             self.writer.card(rec)
             self.store.audit(**self.audit(actor, "refresh_link", "ok", rec.id))
         self.writer.on_write()
-        if not news.download_url:
-            return Reply.one(Say.NO_DOWNLOAD_LINK, ok=False, handle=rec.handle, status=news.status.value)
-        return Reply.one(Say.FRESH_LINK, handle=rec.handle, url=news.download_url, expiry=news.url_expiry)
+        if not report.download_url:
+            return Reply.one(Say.NO_DOWNLOAD_LINK, ok=False, handle=rec.handle, status=report.status.value)
+        return Reply.one(Say.FRESH_LINK, handle=rec.handle, url=report.download_url, expiry=report.url_expiry)

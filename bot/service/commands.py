@@ -7,14 +7,14 @@ import time
 from collections.abc import Callable
 
 from bot.ledger import summarize
-from bot.models import ACTIVE, Actor, Command, Link, Notice, Status
+from bot.models import ACTIVE, Actor, Command, Link, Status
 from bot.platform.client import Conflict, InvalidRequest, NotFound, PlatformClient, PlatformError
 from bot.platform.models import PlatformRecording
 from bot.service.actions import Actions
 from bot.service.decisions import Writer
 from bot.service.outcomes import Reply, Say, StatusLine, failed
 from bot.service.permissions import READ_ONLY, Permissions
-from bot.service.transitions import Decision, News
+from bot.service.transitions import Report, decide_start
 from bot.service.truth import Truth
 from bot.store import Store, StoreBusy
 
@@ -137,22 +137,16 @@ class Commands:
         return Reply.one(Say.STARTING, handle=rec.handle, title=link.meeting_title)
 
     def _record_start(self, actor: Actor, cmd: Command, link: Link, started: PlatformRecording) -> Reply | None:
-        """The start as one decision; INVOKED first, whatever the answer says, so the ledger has every step.
-        None when it is recorded; a reply when the store could not take it yet."""
-        decision = Decision(started.id, card=True, notices=[(Notice.STARTED, {"actor": actor.user_id,
-                                                                              "multi": cmd.multi})],
-                            audit=[self.actions.audit(actor, "start", "ok", started.id)])
-        decision.new_recording = {
-            "recording_id": started.id, "meeting_id": link.meeting_id, "channel_id": actor.channel_id,
-            "status": Status.INVOKED, "title": link.meeting_title, "started_by": actor.user_id,
-            "origin": "slack", "multi": cmd.multi, "at": self.clock(), "source": actor.via,
-            "session_id": started.session_id}
-        news = News.of(started)
+        """The start as one decision. None when it is recorded; a reply when the store could not take it yet."""
+        report = Report.of(started)
+        decision = decide_start(report, link, started_by=actor.user_id, multi=cmd.multi, source=actor.via,
+                                now=self.clock())
+        decision.audit = [self.actions.audit(actor, "start", "ok", started.id)]
 
         def record() -> None:
             self.writer.write(decision)  # False: a webhook got there first; it is the same recording
-            if news.status is not Status.INVOKED:
-                self.truth.apply(started.id, news, actor=None, source="platform")
+            if report.status is not Status.INVOKED:
+                self.truth.apply(started.id, report, actor=None, source="platform")
 
         try:
             record()

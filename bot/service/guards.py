@@ -1,5 +1,5 @@
 """recbot's own starters: timers (timed resumes, reminders, stopping what was left paused) and the
-reconciler, which checks recordings with no news against the platform."""
+reconciler, which checks recordings with no report against the platform."""
 
 from __future__ import annotations
 
@@ -13,15 +13,14 @@ from bot.platform.limits import background
 from bot.service.actions import SNOOZE, Actions
 from bot.service.decisions import Writer
 from bot.service.permissions import named_controllers
-from bot.service.transitions import News, last_pause
+from bot.service.transitions import Report, last_pause
 from bot.service.truth import Truth
 from bot.store import DueTimer, Store, StoreBusy
 
 
 class Guards:
     def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, actions: Actions,
-                 guard: Guardrails,
-                 clock: Callable[[], float] = time.time):
+                 guard: Guardrails, clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer, self.actions = store, platform, truth, writer, actions
         self.guard, self.clock = guard, clock
 
@@ -75,7 +74,7 @@ class Guards:
         guard = Actor(user_id=None, channel_id=rec.channel_id, via="guard")
         async with self.actions.locks[rec.id]:
             try:
-                news = News.of(await self.platform.stop_recording(rec.id))
+                report = Report.of(await self.platform.stop_recording(rec.id))
             except PlatformError as exc:
                 with self.store.transaction():
                     self.writer.notice(rec, Notice.AUTO_STOP_FAILED, detail=exc.message)
@@ -85,14 +84,14 @@ class Guards:
             how = {"actor": None, "source": "guard", "reason": "the meeting ended while paused",
                    "audit": [self.actions.audit(guard, "stop", "ok", rec.id, "ended while paused")]}
             try:
-                self.truth.apply(rec.id, news, **how)
+                self.truth.apply(rec.id, report, **how)
             except StoreBusy:
-                self.truth.save_later(f"stop of {rec.id}", lambda: self.truth.apply(rec.id, news, **how))
+                self.truth.save_later(f"stop of {rec.id}", lambda: self.truth.apply(rec.id, report, **how))
 
     async def reconcile(self, limit: int, *, older_than: float | None = None) -> int:
-        """Check the recordings with the stalest news against the platform, at most `limit` calls.
+        """Check the recordings with the stalest report against the platform, at most `limit` calls.
 
-        Due are those whose last news is older than `reconcile_after` (or than `older_than`, which
+        Due are those whose last report is older than `reconcile_after` (or than `older_than`, which
         at start is the start time, so every unfinished recording is checked once)."""
         cutoff = older_than if older_than is not None else self.clock() - self.guard.reconcile_after
         token = background.set(True)  # its calls wait behind what people asked for
@@ -105,7 +104,7 @@ class Guards:
         checked = 0
         for rec in self.store.unfinished(limit=limit * 2 + 10):
             if checked >= limit or rec.last_news_at > cutoff:
-                break  # ordered by last news: the rest are fresher
+                break  # ordered by last report: the rest are fresher
             checked += 1
             try:
                 await self.truth.refresh(rec.id, source="reconciler")

@@ -12,8 +12,7 @@ from bot.platform.client import PlatformClient, PlatformError
 from bot.platform.webhooks import Event, Ignored, MeetingEvent
 from bot.service.decisions import Writer
 from bot.service.permissions import named_controllers
-from bot.service.transitions import News as Update
-from bot.service.transitions import last_pause
+from bot.service.transitions import Report, last_pause
 from bot.service.truth import Truth
 from bot.store import Store
 
@@ -45,9 +44,9 @@ class News:
                 seen = await self.platform.get_recording(rec.id)
             except PlatformError:
                 return "could not confirm; the reconciler will"
-            moved = self.truth.apply(rec.id, Update.of(seen), actor=None, source="meeting")
+            moved = self.truth.apply(rec.id, Report.of(seen), actor=None, source="meeting")
             return f"confirmed {seen.status.value}" if moved else "stale"
-        return "applied" if self.truth.apply(rec.id, Update.of(event), actor=None, source="platform") else "no change"
+        return "applied" if self.truth.apply(rec.id, Report.of(event), actor=None, source="platform") else "no change"
 
     async def meeting_event(self, event: MeetingEvent) -> str:
         """The meeting ended, or its last person left, while a recording is paused: a paused recording

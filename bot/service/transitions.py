@@ -1,6 +1,6 @@
-"""The bottom rung: from a recording, its ledger and news from the platform, the whole decision.
+"""The bottom rung: from a recording, its ledger and report from the platform, the whole decision.
 
-Pure code, no I/O: the next state (with any step the news skipped), the ledger entries, the timers
+Pure code, no I/O: the next state (with any step the report skipped), the ledger entries, the timers
 to cancel and set, the file's facts, the notices for the thread and whether the card changes.
 `bot/service/decisions.py` writes a decision in one transaction.
 """
@@ -19,8 +19,8 @@ TIME_LIMIT = 86400.0  # the platform stops a recording after 24 hours
 
 
 @dataclass(frozen=True)
-class News:
-    """What the platform says about one recording: its REST object or a webhook, in one shape."""
+class Report:
+    """What the platform reports about one recording: its REST object or a webhook, in one shape."""
 
     recording_id: str
     status: Status
@@ -36,7 +36,7 @@ class News:
     duration: float | None = None
 
     @classmethod
-    def of(cls, seen: PlatformRecording | RecordingUpdate) -> News:
+    def of(cls, seen: PlatformRecording | RecordingUpdate) -> Report:
         if isinstance(seen, PlatformRecording):
             return cls(seen.id, seen.status, seen.meeting_id, seen.session_id, seen.started_at, seen.stopped_at,
                        seen.stop_reason, seen.download_url, seen.audio_download_url, seen.download_url_expiry,
@@ -46,7 +46,7 @@ class News:
                    seen.download_url_expiry, seen.file_size, seen.duration)
 
     @classmethod
-    def errored(cls, recording_id: str, reason: str) -> News:
+    def errored(cls, recording_id: str, reason: str) -> Report:
         return cls(recording_id, Status.ERRORED, stop_reason=reason)
 
     def file_fields(self) -> dict[str, Any] | None:
@@ -75,7 +75,7 @@ class Decision:
     recording_id: str
     new_recording: dict[str, Any] | None = None  # the arguments of `Store.add_recording`
     steps: list[Step] = field(default_factory=list)
-    touch: bool = False  # news that moves nothing still counts as news (the reconciler waits)
+    touch: bool = False  # report that moves nothing still counts as report (the reconciler waits)
     file: dict[str, Any] | None = None
     cancel_timers: tuple[Timer, ...] = ()
     set_timers: list[tuple[Timer, float, dict[str, Any]]] = field(default_factory=list)
@@ -88,50 +88,50 @@ class Decision:
         return bool(self.steps)
 
 
-def decide(rec: Recording, ledger: list[LedgerEntry], news: News, *, actor: str | None, source: str,
+def decide(rec: Recording, ledger: list[LedgerEntry], report: Report, *, actor: str | None, source: str,
            now: float, guard: Guardrails, reason: str | None = None, until: float | None = None) -> Decision:
     """Move `rec` to what the platform reports, if that is forward; `until` is a timed pause's length."""
     d = Decision(rec.id)
-    cur, new = rec.status, news.status
+    cur, new = rec.status, report.status
     if new is cur or new.rank < cur.rank:
         d.touch = True
         if new is cur and new.final:
-            d.file = news.file_fields()
+            d.file = report.file_fields()
         return d
     first_recorded = next((e.at for e in ledger if e.status is Status.RECORDING), None)
-    # News that skips a state (its webhook was lost) first takes the step it implies, so the ledger
+    # A report that skips a state (its webhook was lost) first takes the step it implies, so the ledger
     # keeps every interval: a recording that stopped had started, one that uploaded had stopped.
-    if cur is Status.INVOKED and new.rank >= Status.UPLOADING.rank and news.started_at:
-        at = min(now, news.started_at)
+    if cur is Status.INVOKED and new.rank >= Status.UPLOADING.rank and report.started_at:
+        at = min(now, report.started_at)
         d.steps.append(Step(cur, Status.RECORDING, at, None, source, "reconstructed"))
         d.card = True
         cur, first_recorded = Status.RECORDING, first_recorded or at
     if new.final and cur.rank < Status.UPLOADING.rank:
-        _move(d, rec, cur, Status.UPLOADING, news, actor=actor, source=source, reason=reason, until=None,
+        _move(d, rec, cur, Status.UPLOADING, report, actor=actor, source=source, reason=reason, until=None,
                        now=now, guard=guard, first_recorded=first_recorded)
         cur = Status.UPLOADING
-    _move(d, rec, cur, new, news, actor=actor, source=source, reason=reason, until=until, now=now, guard=guard,
+    _move(d, rec, cur, new, report, actor=actor, source=source, reason=reason, until=until, now=now, guard=guard,
           first_recorded=first_recorded)
     return d
 
 
-def _move(d: Decision, rec: Recording, cur: Status, new: Status, news: News, *, actor: str | None, source: str,
+def _move(d: Decision, rec: Recording, cur: Status, new: Status, report: Report, *, actor: str | None, source: str,
           reason: str | None, until: float | None, now: float, guard: Guardrails,
           first_recorded: float | None) -> None:
     at = now
-    if new is Status.RECORDING and cur is Status.INVOKED and news.started_at:
-        at = min(now, news.started_at)
-    elif new is Status.UPLOADING and news.stopped_at:
-        at = min(now, news.stopped_at)
+    if new is Status.RECORDING and cur is Status.INVOKED and report.started_at:
+        at = min(now, report.started_at)
+    elif new is Status.UPLOADING and report.stopped_at:
+        at = min(now, report.stopped_at)
     if new is Status.UPLOADING and reason is None:
-        reason = stop_reason(news, first_recorded, source, now)
+        reason = stop_reason(report, first_recorded, source, now)
     fields: dict[str, Any] = {}
     if new is Status.PAUSED:
         fields["pause_until"] = now + until if until else None
-    if news.session_id:
-        fields["session_id"] = news.session_id
+    if report.session_id:
+        fields["session_id"] = report.session_id
     if new is Status.ERRORED:
-        fields["error_reason"] = news.stop_reason or "the platform reported an unrecoverable error"
+        fields["error_reason"] = report.stop_reason or "the platform reported an unrecoverable error"
     if new is Status.UPLOADING:
         fields["stop_reason"] = reason
     d.steps.append(Step(cur, new, at, actor, source, reason, last_action(cur, new, actor, source, reason), fields))
@@ -146,7 +146,7 @@ def _move(d: Decision, rec: Recording, cur: Status, new: Status, news: News, *, 
             if until > guard.timed_resume_heads_up * 2:
                 d.set_timers.append((Timer.HEADS_UP, due - guard.timed_resume_heads_up, {"due": due}))
     if new.final:
-        d.file = news.file_fields()
+        d.file = report.file_fields()
     notice = {Status.PAUSED: Notice.PAUSED, Status.UPLOADING: Notice.STOPPED, Status.UPLOADED: Notice.UPLOADED,
               Status.ERRORED: Notice.ERRORED}.get(new) or (Notice.RESUMED if cur is Status.PAUSED else Notice.RECORDING)
     d.notices.append((notice, {"actor": actor, "source": source, "reason": reason, "was_paused": cur is Status.PAUSED,
@@ -154,21 +154,36 @@ def _move(d: Decision, rec: Recording, cur: Status, new: Status, news: News, *, 
     d.card = True
 
 
-def decide_adoption(news: News, link: Link, *, title: str | None, now: float, started_by: str | None = None,
-                    origin: str = "meeting", multi: bool = False, source: str = "meeting") -> Decision:
-    """A recording recbot did not know of gets its own card, with the steps it took unseen."""
-    at = min(now, news.started_at or now)
-    d = Decision(news.recording_id, card=True)
-    d.new_recording = {"recording_id": news.recording_id, "meeting_id": link.meeting_id,
-                       "channel_id": link.channel_id, "status": Status.INVOKED,
-                       "title": title or link.meeting_title, "started_by": started_by, "origin": origin,
-                       "multi": multi, "at": at, "source": source, "session_id": news.session_id}
-    if news.status in (Status.RECORDING, Status.PAUSED):  # it was started before recbot heard of it
-        d.steps.append(Step(Status.INVOKED, Status.RECORDING, at, None, source, "reconstructed"))
-        if news.status is Status.PAUSED:
-            d.steps.append(Step(Status.RECORDING, Status.PAUSED, at, None, source, "reconstructed"))
-    d.notices.append((Notice.ADOPTED, {"actor": None, "source": source}))
+def decide_start(report: Report, link: Link, *, started_by: str | None, multi: bool, source: str,
+                 now: float) -> Decision:
+    """A recording started from Slack: INVOKED first, whatever the platform's answer says, so the ledger has
+    every step (what the answer says beyond INVOKED is applied as news after it)."""
+    d = Decision(report.recording_id, card=True, notices=[(Notice.STARTED, {"actor": started_by, "multi": multi})])
+    d.new_recording = _new_recording(report, link, link.meeting_title, started_by=started_by, origin="slack",
+                                     multi=multi, source=source, at=now)
     return d
+
+
+def decide_adoption(report: Report, link: Link, *, title: str | None, now: float) -> Decision:
+    """A recording recbot did not know of gets its own card, with the steps it took unseen."""
+    at = min(now, report.started_at or now)
+    d = Decision(report.recording_id, card=True)
+    d.new_recording = _new_recording(report, link, title or link.meeting_title, started_by=None, origin="meeting",
+                                     multi=False, source="meeting", at=at)
+    if report.status in (Status.RECORDING, Status.PAUSED):  # it was started before recbot heard of it
+        d.steps.append(Step(Status.INVOKED, Status.RECORDING, at, None, "meeting", "reconstructed"))
+        if report.status is Status.PAUSED:
+            d.steps.append(Step(Status.RECORDING, Status.PAUSED, at, None, "meeting", "reconstructed"))
+    d.notices.append((Notice.ADOPTED, {"actor": None, "source": "meeting"}))
+    return d
+
+
+def _new_recording(report: Report, link: Link, title: str, *, started_by: str | None, origin: str, multi: bool,
+                   source: str, at: float) -> dict[str, Any]:
+    """The arguments of `Store.add_recording`: a new recording, INVOKED, in the link's channel."""
+    return {"recording_id": report.recording_id, "meeting_id": link.meeting_id, "channel_id": link.channel_id,
+            "status": Status.INVOKED, "title": title, "started_by": started_by, "origin": origin, "multi": multi,
+            "at": at, "source": source, "session_id": report.session_id}
 
 
 def last_action(cur: Status, new: Status, actor: str | None, source: str, reason: str | None) -> str | None:
@@ -185,13 +200,13 @@ def last_action(cur: Status, new: Status, actor: str | None, source: str, reason
     return f"{verb} automatically" + (f" ({reason})" if reason else "")
 
 
-def stop_reason(news: News, first_recorded: float | None, source: str, now: float) -> str:
-    if news.stop_reason == "ALL_PEERS_LEFT":
+def stop_reason(report: Report, first_recorded: float | None, source: str, now: float) -> str:
+    if report.stop_reason == "ALL_PEERS_LEFT":
         return "everyone left"
-    stopped = news.stopped_at or now
+    stopped = report.stopped_at or now
     if first_recorded is not None and stopped - first_recorded >= TIME_LIMIT - 5:
         return "time limit reached"
-    if news.stop_reason == "INTERNAL_ERROR":
+    if report.stop_reason == "INTERNAL_ERROR":
         return "platform error"
     return "from the meeting" if source != "reconciler" else "outside Slack"
 

@@ -1,4 +1,4 @@
-"""Learning the platform's truth: apply news to a recording, ask the platform about one, and adopt
+"""Learning the platform's truth: apply report to a recording, ask the platform about one, and adopt
 recordings that were started elsewhere (from the meeting, or by `record_on_start`)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from bot.models import ACTIVE, Link, Recording, Status
 from bot.platform.client import NotFound, PlatformClient, PlatformError
 from bot.platform.webhooks import RecordingUpdate
 from bot.service.decisions import Writer
-from bot.service.transitions import News, decide, decide_adoption
+from bot.service.transitions import Report, decide, decide_adoption
 from bot.store import Store, StoreBusy
 from bot.tasks import Tasks
 
@@ -35,7 +35,7 @@ class Truth:
         self.clock = clock
         self.starting: defaultdict[str, int] = defaultdict(int)  # meetings with a start in flight
 
-    def apply(self, recording_id: str, news: News, *, actor: str | None, source: str, reason: str | None = None,
+    def apply(self, recording_id: str, report: Report, *, actor: str | None, source: str, reason: str | None = None,
               until: float | None = None, audit: list[dict[str, Any]] | None = None) -> bool:
         """Decide from the stored state and write the decision whole; returns whether the recording moved.
 
@@ -45,7 +45,7 @@ class Truth:
             rec = self.store.recording(recording_id)
             if rec is None:
                 return False
-            decision = decide(rec, self.store.ledger(recording_id), news, actor=actor, source=source,
+            decision = decide(rec, self.store.ledger(recording_id), report, actor=actor, source=source,
                               now=self.clock(), guard=self.guard, reason=reason, until=until)
             decision.audit = list(audit or [])
             if self.writer.write(decision):
@@ -73,12 +73,12 @@ class Truth:
         if self.store.recording(recording_id) is None:
             return None
         try:
-            news = News.of(await self.platform.get_recording(recording_id))
+            report = Report.of(await self.platform.get_recording(recording_id))
         except NotFound:
-            news = News.errored(recording_id, "the platform no longer knows this recording")
+            report = Report.errored(recording_id, "the platform no longer knows this recording")
         except PlatformError:
             return self.store.recording(recording_id)
-        self.apply(recording_id, news, actor=None, source=source)
+        self.apply(recording_id, report, actor=None, source=source)
         return self.store.recording(recording_id)
 
     def adopt(self, update: RecordingUpdate) -> str:
@@ -93,7 +93,7 @@ class Truth:
         if update.status.final or update.status is Status.UPLOADING:
             return "unknown recording already stopped"
         link = min(links, key=lambda lk: lk.linked_at)
-        decision = decide_adoption(News.of(update), link, title=update.meeting_title, now=self.clock())
+        decision = decide_adoption(Report.of(update), link, title=update.meeting_title, now=self.clock())
         return "adopted" if self.writer.write(decision) else "already known"
 
     async def adopt_active(self, link: Link) -> None:

@@ -140,8 +140,8 @@ def sentence(line: Line) -> str:
         case Say.ALLOWED:
             return f"<@{p['user']}> can now start, resume and stop recordings in this channel."
         case Say.UNALLOWED:
-            return (f"<@{p['user']}> is back to what everyone here may do: pause (and more only as a workspace "
-                    "admin).")
+            return (f"<@{p['user']}> is neither allowed nor barred here any more: like everyone in the channel, "
+                    "they can pause, and do more only if they are a workspace admin.")
         case Say.DENIED:
             return f"<@{p['user']}> can no longer take recording actions in this channel, pausing included."
     return render(Reply([line]))[0]

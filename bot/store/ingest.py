@@ -31,8 +31,6 @@ class IngestWriter:
         self._waiting: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self.groups = 0  # how many commits, for the benchmarks
-        self.written = 0
 
     async def add(self, **delivery: Any) -> str:
         """Store one verified delivery durably; returns what `DeliveryQueue.add` says. Raises StoreBusy."""
@@ -91,8 +89,6 @@ class IngestWriter:
             for _, done, loop in group:
                 loop.call_soon_threadsafe(_settle, done, None, StoreBusy(type(exc).__name__))
             return
-        self.groups += 1
-        self.written += len(group)
         for (_, done, loop), outcome in zip(group, outcomes, strict=True):
             loop.call_soon_threadsafe(_settle, done, outcome, None)
 

@@ -40,7 +40,7 @@ async def test_unallow_takes_back_an_allow(linked):
     _, reply = await run(linked, BOB, "start")
     assert "Starting recording #1" in reply
     _, reply = await run(linked, ALICE, "unallow <@U0BOB|bob>")
-    assert "back to what everyone here may do" in reply
+    assert "neither allowed nor barred here any more" in reply
     _, reply = await run(linked, BOB, "stop")
     assert "Only this channel's controllers" in reply
     _, reply = await run(linked, BOB, "pause")  # pausing stays open to everyone
