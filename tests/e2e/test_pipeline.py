@@ -184,7 +184,9 @@ async def test_recordings_started_elsewhere_get_their_own_card(linked):
     rec = await until(lambda: linked.runtime.store.recordings_of_meeting(linked.meeting_id), message="adopted")
     assert rec[0].origin == "meeting" and rec[0].started_by is None
     await until(lambda: card_of(linked, rec[0]), message="its card")
-    assert any("started from the meeting" in t for t in thread_texts(linked, rec[0]))
+    # the thread reply follows the card (it is held until the card exists)
+    await until(lambda: any("started from the meeting" in t for t in thread_texts(linked, rec[0])),
+                message="the adopted notice in its thread")
 
 
 async def test_automatic_stops_say_what_happened(linked):
