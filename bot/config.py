@@ -41,6 +41,8 @@ class Guardrails:
     pause_reminder_every: float = 1800.0
     ended_paused_grace: float = 900.0
     timed_resume_heads_up: float = 30.0
+    time_limit_heads_up: float = 1800.0  # before the platform's 24-hour limit stops a recording
+    keep_alive: float = 0.0  # session_keep_alive_time_in_secs for /rec new (RealtimeKit); 0 = the platform's 60 s
     reconcile_after: float = 45.0
     reconcile_share: float = 0.5
     platform_timeout: float = 10.0
@@ -172,6 +174,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     for name, attr in (("REC_PAUSE_REMINDER", "pause_reminder_after"),
                        ("REC_PAUSE_REMINDER_REPEAT", "pause_reminder_every"),
                        ("REC_ENDED_PAUSED_GRACE", "ended_paused_grace"),
+                       ("REC_TIME_LIMIT_HEADS_UP", "time_limit_heads_up"),
+                       ("REC_KEEP_ALIVE", "keep_alive"),
                        ("REC_RECONCILE_AFTER", "reconcile_after"),
                        ("REC_PLATFORM_TIMEOUT", "platform_timeout")):
         if (text := opt(name)) is not None:
@@ -180,6 +184,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 problems.append(f"{name}: expected a duration such as 90s, 10m or 1h30m (0 turns it off)")
             else:
                 guard_values[attr] = seconds
+    if guard_values.get("keep_alive") and not 60 <= guard_values["keep_alive"] <= 600:
+        problems.append("REC_KEEP_ALIVE: expected a duration from 1m to 10m (RealtimeKit's range), or 0")
     if (share := opt("REC_RECONCILE_SHARE")) is not None:
         try:
             value = float(share)

@@ -57,6 +57,7 @@ class Notice(StrEnum):
     AUTO_RESUME_FAILED = "auto_resume_failed"
     AUTO_STOP_FAILED = "auto_stop_failed"
     PAUSE_FAILED = "pause_failed"  # still recording: the channel must know
+    TIME_LIMIT_SOON = "time_limit_soon"  # the platform's 24-hour limit stops it soon
 
 
 class Timer(StrEnum):
@@ -64,9 +65,10 @@ class Timer(StrEnum):
     HEADS_UP = "heads_up"  # a timed pause ends soon
     PAUSE_REMINDER = "pause_reminder"  # paused for a long time
     ENDED_PAUSED = "ended_paused"  # the meeting ended while paused: stop after a grace
+    TIME_LIMIT = "time_limit"  # the platform's 24-hour limit is near
 
 
-PAUSE_TIMERS = tuple(Timer)  # every timer belongs to a pause and ends with it
+PAUSE_TIMERS = (Timer.RESUME, Timer.HEADS_UP, Timer.PAUSE_REMINDER, Timer.ENDED_PAUSED)  # end with the pause
 
 
 @dataclass(frozen=True)

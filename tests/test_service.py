@@ -121,6 +121,30 @@ async def test_resuming_early_cancels_the_timed_resume(world):
     assert w.store.recording(rec.id).status is Status.PAUSED  # the old timer did not resume the new pause
 
 
+async def test_the_24_hour_limit_is_announced_half_an_hour_ahead_across_pauses(world):
+    w = world
+    rec = await recording(w)
+    started = w.store.ledger(rec.id)[1].at
+    await w.service.commands.handle(BOB, parse("pause"))
+    await w.service.commands.handle(ALICE, parse("resume"))  # the limit counts from the start, pauses included
+    w.clock.now = started + 86400 - 1800 - 1
+    await w.service.guards.run_due_timers()
+    assert "time_limit_soon" not in kinds(w, rec.id)
+    w.clock.now = started + 86400 - 1800
+    await w.service.guards.run_due_timers()
+    heads_up = notices(w, rec.id)[-1]
+    assert heads_up["notice"] == "time_limit_soon" and heads_up["due"] == pytest.approx(started + 86400)
+
+
+async def test_a_stopped_recording_hears_nothing_of_the_time_limit(world):
+    w = world
+    rec = await recording(w)
+    await w.service.commands.handle(ALICE, parse("stop"))
+    w.clock.advance(86400)
+    assert await w.service.guards.run_due_timers() == 0
+    assert "time_limit_soon" not in kinds(w, rec.id)
+
+
 async def test_meeting_ended_while_paused_reminds_then_stops_after_the_grace(world):
     w = world
     rec = await recording(w)

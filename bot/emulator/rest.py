@@ -47,7 +47,12 @@ def create_meeting(now, p, query, body, flavour):
     record_on_start = body.get("record_on_start")
     if record_on_start is not None and not isinstance(record_on_start, bool):
         raise EmuError(400, 'BAD_REQUEST: "record_on_start" must be a boolean')
-    return ok(p.meeting_api(p.create_meeting(now, title, bool(record_on_start))), 201)
+    keep_alive = body.get("session_keep_alive_time_in_secs") if flavour == "realtimekit" else None  # RTK's only
+    if keep_alive is not None and (isinstance(keep_alive, bool) or not isinstance(keep_alive, int | float)
+                                   or not 60 <= keep_alive <= 600):
+        raise EmuError(400, 'BAD_REQUEST: "session_keep_alive_time_in_secs" must be a number from 60 to 600')
+    meeting = p.create_meeting(now, title, bool(record_on_start), keep_alive=keep_alive)
+    return ok(p.meeting_api(meeting), 201)
 
 def get_meeting(now, p, query, body, flavour, meeting_id):
     return ok(p.meeting_api(p.meeting(meeting_id)))
@@ -57,6 +62,10 @@ def active_session(now, p, query, body, flavour, meeting_id):
     if session is None:
         raise EmuError(404, f"No active session found for meeting_id {meeting_id}")
     return ok(p.session_api(session, now))
+
+def kick_all(now, p, query, body, flavour, meeting_id):
+    kicked = p.kick_all(now, meeting_id)
+    return ok({"action": "kick_all", "kicked_participants_count": kicked})
 
 def list_recordings(now, p, query, body, flavour):
     page, per_page = _paging(query)
@@ -187,6 +196,7 @@ TABLE: list[tuple[str, dict[str, Any]]] = [
     (r"/meetings", {"GET": list_meetings, "POST": create_meeting}),
     (r"/meetings/([^/]+)", {"GET": get_meeting}),
     (r"/meetings/([^/]+)/active-session", {"GET": active_session}),
+    (r"/meetings/([^/]+)/active-session/kick-all", {"POST": kick_all}),
     (r"/recordings", {"GET": list_recordings, "POST": start_recording}),
     (r"/recordings/active-recording/([^/]+)", {"GET": active_recording}),
     (r"/recordings/([^/]+)", {"GET": get_recording, "PUT": act_recording}),

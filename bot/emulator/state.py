@@ -54,6 +54,7 @@ class Meeting:
     title: str
     created_at: float
     record_on_start: bool = False
+    keep_alive: float | None = None  # session_keep_alive_time_in_secs (RealtimeKit), else the timing's default
     session: Session | None = None
 
 
@@ -95,8 +96,10 @@ class Platform(Representations):
 
     # -- meetings and participants ------------------------------------------------------
 
-    def create_meeting(self, now: float, title: str | None = None, record_on_start: bool = False) -> Meeting:
-        meeting = Meeting(id=str(uuid.uuid4()), title=title or "", created_at=now, record_on_start=record_on_start)
+    def create_meeting(self, now: float, title: str | None = None, record_on_start: bool = False,
+                       keep_alive: float | None = None) -> Meeting:
+        meeting = Meeting(id=str(uuid.uuid4()), title=title or "", created_at=now, record_on_start=record_on_start,
+                          keep_alive=keep_alive)
         self.meetings[meeting.id] = meeting
         return meeting
 
@@ -148,6 +151,22 @@ class Platform(Representations):
             if rec.status in (Status.RECORDING, Status.INVOKED):
                 self._stop(now, rec, "ALL_PEERS_LEFT")
         self._end_session(now, meeting, "HOST_ENDED_MEETING")
+
+    def kick_all(self, now: float, meeting_id: str) -> int:
+        """`POST …/active-session/kick-all`: everyone out, the session ended, its recordings stopped
+        (paused ones too: the session they belong to is gone). Returns how many were kicked."""
+        meeting = self.meeting(meeting_id)
+        session = self.live_session(meeting_id)
+        if session is None:
+            raise EmuError(404, f"No active session found for meeting_id {meeting_id}")
+        kicked = len(session.participants)
+        for pid in list(session.participants):
+            self.leave(now, meeting_id, pid)
+        for rec in self._of(meeting_id):
+            if rec.status in ACTIVE:
+                self._stop(now, rec, "KICK_ALL")
+        self._end_session(now, meeting, "KICK_ALL")
+        return kicked
 
     def _end_session(self, now: float, meeting: Meeting, reason: str) -> None:
         assert meeting.session is not None
@@ -255,11 +274,13 @@ class Platform(Representations):
             session = meeting.session
             if session is None or not session.live or session.empty_since is None:
                 continue
-            if now - session.empty_since >= t.empty_stop:
+            empty_stop, session_end = ((meeting.keep_alive,) * 2 if meeting.keep_alive is not None
+                                       else (t.empty_stop, t.session_end))
+            if now - session.empty_since >= empty_stop:
                 for rec in self._of(meeting.id):  # whether a PAUSED one stops too is undocumented: a switch
                     if rec.status is Status.RECORDING or (rec.status is Status.PAUSED and self.stop_paused_when_empty):
                         self._stop(now, rec, "ALL_PEERS_LEFT")
-            if now - session.empty_since >= t.session_end:
+            if now - session.empty_since >= session_end:
                 self._end_session(now, meeting, "ALL_PARTICIPANTS_LEFT")
 
     def next_deadline(self, now: float) -> float | None:
@@ -275,7 +296,10 @@ class Platform(Representations):
         for meeting in self.meetings.values():
             s = meeting.session
             if s is not None and s.live and s.empty_since is not None:
-                times += [s.empty_since + t.empty_stop, s.empty_since + t.session_end]
+                if meeting.keep_alive is not None:
+                    times.append(s.empty_since + meeting.keep_alive)
+                else:
+                    times += [s.empty_since + t.empty_stop, s.empty_since + t.session_end]
         return min(times, default=None)
 
     def _emit(self, name: str, meeting: Meeting, **extra: Any) -> None:

@@ -136,9 +136,24 @@ class PlatformClient:
     async def get_meeting(self, meeting_id: str) -> Meeting:
         return Meeting.from_api((await self._request("GET", f"/meetings/{meeting_id}", retry=True))["data"])
 
-    async def create_meeting(self, title: str) -> Meeting:
-        body = await self._request("POST", "/meetings", json={"title": title}, retry=False)
+    async def create_meeting(self, title: str, *, keep_alive: float | None = None) -> Meeting:
+        """A new meeting; `keep_alive` is how long its session (and recorder) stay after the last person
+        leaves, which only RealtimeKit takes (60-600 s)."""
+        payload: dict[str, Any] = {"title": title}
+        if keep_alive and self.flavour == "realtimekit":
+            payload["session_keep_alive_time_in_secs"] = int(min(600, max(60, keep_alive)))
+        body = await self._request("POST", "/meetings", json=payload, retry=False)
         return Meeting.from_api(body["data"])
+
+    async def kick_all(self, meeting_id: str) -> int | None:
+        """Ends the meeting's live session for everyone (its recordings stop); None when none is live."""
+        try:
+            body = await self._request("POST", f"/meetings/{meeting_id}/active-session/kick-all", retry=False,
+                                       priority=Priority.STOP)
+        except NotFound:
+            return None
+        count = (body.get("data") or {}).get("kicked_participants_count")
+        return int(count) if isinstance(count, int | float) else 0
 
     async def list_meetings(self, per_page: int = 1) -> list[Meeting]:
         body = await self._request("GET", "/meetings", params={"per_page": per_page, "page_no": 1}, retry=True)

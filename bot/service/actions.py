@@ -83,6 +83,31 @@ class Actions:
             return self.snooze(actor, rec)
         return await self.act(actor, [rec], action)
 
+    async def end_meeting(self, actor: Actor, meeting_id: object) -> Reply:
+        """The confirmation of `/rec end`: stop the meeting's recordings (so each is said in its thread
+        as a person's stop), then end the live session for everyone with kick-all."""
+        target = str(meeting_id)[:80]
+        self.store.audit(**self.audit(actor, "button:end", "requested", target))
+        link = self.store.link(actor.channel_id)
+        if link is None or link.meeting_id != meeting_id:
+            self.store.audit(**self.audit(actor, "button:end", "refused", target, "not this channel's meeting"))
+            return Reply.one(Say.FOREIGN_BUTTON, ok=False)
+        if (why := await self.permissions.refusal(actor, "end", link)) is not None:
+            self.store.audit(**self.audit(actor, "button:end", "refused", target, why.value))
+            return Reply.one(Say.REFUSED, ok=False, reason=why)
+        active = [r for r in self.store.recordings_of_meeting(link.meeting_id) if r.status in FITS["stop"]]
+        reply = await self.act(actor, active, "stop")
+        try:
+            kicked = await self.platform.kick_all(link.meeting_id)
+        except PlatformError as exc:
+            self.store.audit(**self.audit(actor, "end", "error", target, exc.message))
+            reply.lines.append(failed("end", exc))
+            reply.ok = False
+            return reply
+        self.store.audit(**self.audit(actor, "end", "ok", target, f"kicked {kicked}"))
+        reply.lines.append(Line(Say.ENDED, {"kicked": kicked}))
+        return reply
+
     async def act(self, actor: Actor, targets: list[Recording], action: str, *,
                   duration: float | None = None) -> Reply:
         reply = Reply([])

@@ -74,12 +74,16 @@ class Commands:
                 return Reply.one(Say.WHO, link=link, members=self.store.members(actor.channel_id))
             case "allow" | "deny" | "unallow":
                 return self.allow(actor, cmd, link)
+            case "end":  # nothing happens until the confirmation's button (Actions.end_meeting)
+                active = self.store.recordings_of_meeting(link.meeting_id)
+                return Reply.one(Say.END_CONFIRM, link=link, active=[(r.handle, r.status.value) for r in active])
         raise ValueError(f"no handler for /rec {cmd.name}")
 
     async def link(self, actor: Actor, cmd: Command, link: Link | None) -> Reply:
         try:
             if cmd.name == "new":
-                meeting = await self.platform.create_meeting(cmd.title or f"#{actor.channel_id} meeting")
+                meeting = await self.platform.create_meeting(cmd.title or f"#{actor.channel_id} meeting",
+                                                             keep_alive=self.actions.guard.keep_alive)
             else:
                 meeting = await self.platform.get_meeting(cmd.meeting_ref or "")
         except NotFound:

@@ -25,14 +25,16 @@ class Guards:
         self.guard, self.clock = guard, clock
 
     async def run_due_timers(self) -> int:
-        """Fire every due timer once; returns how many acted on a recording still paused."""
+        """Fire every due timer once; returns how many acted on a recording still in the state it was for
+        (paused, or for the time limit, recording or paused)."""
         done = 0
         for timer in self.store.timers.due(self.clock()):
             rec = self.store.recording(timer.recording_id)
-            if rec is None or rec.status is not Status.PAUSED:
+            fits = (Status.RECORDING, Status.PAUSED) if timer.kind is Timer.TIME_LIMIT else (Status.PAUSED,)
+            if rec is None or rec.status not in fits:
                 self.store.timers.finish(timer.id)
                 continue
-            if timer.kind in (Timer.HEADS_UP, Timer.PAUSE_REMINDER):
+            if timer.kind in (Timer.HEADS_UP, Timer.PAUSE_REMINDER, Timer.TIME_LIMIT):
                 fired = self._remind(timer, rec)  # firing and saying it are one decision
             elif self.store.timers.finish(timer.id):  # these act on the platform first, so fire once, then act
                 fired = True
@@ -51,6 +53,8 @@ class Guards:
                 return False
             if timer.kind is Timer.HEADS_UP:
                 self.writer.notice(rec, Notice.HEADS_UP, due=timer.payload.get("due"))
+            elif timer.kind is Timer.TIME_LIMIT:
+                self.writer.notice(rec, Notice.TIME_LIMIT_SOON, due=timer.payload.get("due"))
             else:
                 ledger = self.store.ledger(rec.id)
                 pause = last_pause(ledger)

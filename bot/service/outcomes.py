@@ -43,6 +43,8 @@ class Say(StrEnum):
     STATUS = "status"  # {link, lines: [StatusLine]}
     HISTORY = "history"  # {link, lines: [StatusLine]}
     WHO = "who"  # {link, members}
+    END_CONFIRM = "end_confirm"  # {link, active: [(handle, status)]}: asks before ending the meeting for everyone
+    ENDED = "ended"  # {kicked: int | None (None: no live session)}
 
 
 class Refusal(StrEnum):

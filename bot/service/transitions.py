@@ -135,8 +135,12 @@ def _move(d: Decision, rec: Recording, cur: Status, new: Status, report: Report,
     if new is Status.UPLOADING:
         fields["stop_reason"] = reason
     d.steps.append(Step(cur, new, at, actor, source, reason, last_action(cur, new, actor, source, reason), fields))
-    if cur is Status.PAUSED or new.final:
+    if new.rank >= Status.UPLOADING.rank:
+        d.cancel_timers = tuple(Timer)  # a stopped recording has nothing left to remind of
+    elif cur is Status.PAUSED:
         d.cancel_timers = PAUSE_TIMERS
+    if cur is Status.INVOKED and new is Status.RECORDING:
+        d.set_timers += time_limit_timer(at, guard)
     if new is Status.PAUSED:
         if guard.pause_reminder_after > 0:
             d.set_timers.append((Timer.PAUSE_REMINDER, now + guard.pause_reminder_after, {"paused_by": actor}))
@@ -154,6 +158,14 @@ def _move(d: Decision, rec: Recording, cur: Status, new: Status, report: Report,
     d.card = True
 
 
+def time_limit_timer(started_at: float, guard: Guardrails) -> list[tuple[Timer, float, dict[str, Any]]]:
+    """A heads-up in the thread before the platform's 24-hour limit stops the recording."""
+    if guard.time_limit_heads_up <= 0:
+        return []
+    limit = started_at + TIME_LIMIT
+    return [(Timer.TIME_LIMIT, limit - guard.time_limit_heads_up, {"due": limit})]
+
+
 def decide_start(report: Report, link: Link, *, started_by: str | None, multi: bool, source: str,
                  now: float) -> Decision:
     """A recording started from Slack: INVOKED first, whatever the platform's answer says, so the ledger has
@@ -164,7 +176,8 @@ def decide_start(report: Report, link: Link, *, started_by: str | None, multi: b
     return d
 
 
-def decide_adoption(report: Report, link: Link, *, title: str | None, now: float) -> Decision:
+def decide_adoption(report: Report, link: Link, *, title: str | None, now: float,
+                    guard: Guardrails) -> Decision:
     """A recording recbot did not know of gets its own card, with the steps it took unseen."""
     at = min(now, report.started_at or now)
     d = Decision(report.recording_id, card=True)
@@ -172,6 +185,7 @@ def decide_adoption(report: Report, link: Link, *, title: str | None, now: float
                                      multi=False, source="meeting", at=at)
     if report.status in (Status.RECORDING, Status.PAUSED):  # it was started before recbot heard of it
         d.steps.append(Step(Status.INVOKED, Status.RECORDING, at, None, "meeting", "reconstructed"))
+        d.set_timers += time_limit_timer(at, guard)
         if report.status is Status.PAUSED:
             d.steps.append(Step(Status.RECORDING, Status.PAUSED, at, None, "meeting", "reconstructed"))
     d.notices.append((Notice.ADOPTED, {"actor": None, "source": "meeting"}))
@@ -203,6 +217,10 @@ def last_action(cur: Status, new: Status, actor: str | None, source: str, reason
 def stop_reason(report: Report, first_recorded: float | None, source: str, now: float) -> str:
     if report.stop_reason == "ALL_PEERS_LEFT":
         return "everyone left"
+    if report.stop_reason == "KICK_ALL":
+        return "the meeting was ended for everyone"
+    if report.stop_reason == "MAX_SECONDS_REACHED":
+        return "time limit reached"
     stopped = report.stopped_at or now
     if first_recorded is not None and stopped - first_recorded >= TIME_LIMIT - 5:
         return "time limit reached"

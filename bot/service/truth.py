@@ -93,7 +93,8 @@ class Truth:
         if update.status.final or update.status is Status.UPLOADING:
             return "unknown recording already stopped"
         link = min(links, key=lambda lk: lk.linked_at)
-        decision = decide_adoption(Report.of(update), link, title=update.meeting_title, now=self.clock())
+        decision = decide_adoption(Report.of(update), link, title=update.meeting_title, now=self.clock(),
+                                   guard=self.guard)
         return "adopted" if self.writer.write(decision) else "already known"
 
     async def adopt_active(self, link: Link) -> None:

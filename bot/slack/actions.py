@@ -33,5 +33,17 @@ async def rec_button(ack, body: dict[str, Any], action: dict[str, Any], context)
     door.later(None if from_home else body.get("response_url"), work, f"button {name}")
 
 
+async def rec_end(ack, body: dict[str, Any], action: dict[str, Any], context) -> None:
+    """The confirmation under `/rec end`: its value is the meeting id, checked against the channel's link."""
+    await ack()
+    door: Door = context["door"]
+    user = body.get("user") or {}
+    actor = Actor(user_id=user.get("id"), team_id=user.get("team_id") or (body.get("team") or {}).get("id"),
+                  channel_id=(body.get("channel") or {}).get("id", ""), via="button")
+    door.later(body.get("response_url"), lambda: door.service.actions.end_meeting(actor, action.get("value")),
+               "button end")
+
+
 def register(app: AsyncApp) -> None:
     app.action(BUTTON_ACTIONS)(rec_button)
+    app.action("rec_end")(rec_end)

@@ -216,7 +216,8 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *,
             return (f":black_square_for_stop: {tag} was paused, and the platform stopped it: everyone had left the "
                     "meeting. Nothing more will be recorded, and its reminders are off. Uploading…"), None, True
         why = {"everyone left": "stopped automatically: everyone left",
-               "time limit reached": "stopped: time limit reached",
+               "time limit reached": "stopped: the platform's 24-hour limit was reached",
+               "the meeting was ended for everyone": "stopped: the meeting was ended for everyone",
                "the meeting ended while paused": "stopped automatically: the meeting ended while it was paused",
                "from the meeting": "stopped from the meeting"}.get(reason or "",
                                                                    f"stopped ({escape(clip(reason or '', 200))})")
@@ -233,6 +234,10 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *,
         return reminder(kind, payload, rec, compact=compact)
     if kind == "heads_up":
         return f":hourglass: {tag} resumes recording {date(payload.get('due'), '{time}')} (in about 30 s).", None, False
+    if kind == "time_limit_soon":
+        when = date(payload.get("due"), "{time}")
+        return (f":hourglass: {tag} reaches the platform's 24-hour limit {when}, and the platform stops it then. "
+                "To keep recording past it, start another with `/rec start --multi` before then."), None, True
     if kind == "pause_failed":
         detail = escape(clip(str(payload.get("detail", "")), 500))
         text = (f":warning: {tag} is *still recording*: the pause {by} did not go through ({detail}). "
@@ -354,6 +359,18 @@ def who_view(link: Link, members: list[Member]) -> tuple[str, list[dict[str, Any
     text = (f"Controllers: {people([link.linked_by, *allowed[:10]])}{more}, workspace admins; {len(denied)} barred. "
             "Anyone in the channel may pause.")
     return text, packed(lines, MESSAGE_BLOCKS, lambda n: f"… and {n} more people")
+
+
+def end_confirm_view(link: Link, active: list[tuple[int, str]]) -> tuple[str, list[dict[str, Any]]]:
+    """`/rec end` asks first: the button is the confirmation; nothing has happened yet."""
+    title = escape(clip(link.meeting_title or link.meeting_id, TITLE))
+    stops = ("It stops " + ", ".join(f"#{h} ({s.lower()})" for h, s in active[:20])
+             + (f" and {len(active) - 20} more" if len(active) > 20 else "") + " first, then") if active else "It"
+    text = (f":warning: End *{title}* for everyone? {stops} removes every participant from the meeting. "
+            "Nothing happens unless you press the button.")
+    button = {"type": "button", "action_id": "rec_end", "value": link.meeting_id, "style": "danger",
+              "text": plain("End the meeting for everyone", 75)}
+    return text, [section(text), {"type": "actions", "block_id": "rec_end", "elements": [button]}]
 
 
 def home_view(links: list[Link], recordings: list[tuple[Recording, Summary]], *,

@@ -59,8 +59,8 @@ async def _rec_command(ack, body: dict[str, Any], door: Door) -> None:
         await ack(text=render(refused)[0])
         door.later(None, lambda: commands.handle(actor, parsed), f"/rec {parsed.name} (refused)")  # audited there
         return
-    if decided:
-        await ack(text=WORKING.get(parsed.name, WORKING_DEFAULT))
+    if decided and (working := WORKING.get(parsed.name, WORKING_DEFAULT)):
+        await ack(text=working)
     else:
         await ack()
     door.later(body.get("response_url"), lambda: commands.handle(actor, parsed), f"/rec {parsed.name}")

@@ -21,13 +21,15 @@ USAGE = """*`/rec` commands*
 • `/rec status`, `/rec history`: what is recording now, and what was recorded
 • `/rec allow @user`, `/rec deny @user`, `/rec unallow @user`, `/rec who`: who may control recordings here
   (`unallow` takes back an allow or a deny)
+• `/rec end`: stop the recordings and end the meeting for everyone (asks first)
 • `/rec unlink`: remove the link (history is kept)"""
 
 BUSY = (":warning: recbot could not reach its database (it is busy or locked), so it did nothing. "
         "Try again in a moment; if it persists, tell whoever runs recbot.")
 WORKING = {"link": ":link: Checking the meeting…", "new": ":sparkles: Creating a meeting…",
            "start": ":hourglass_flowing_sand: Starting the recording…", "pause": ":double_vertical_bar: Pausing…",
-           "resume": ":arrow_forward: Resuming…", "stop": ":black_square_for_stop: Stopping…"}
+           "resume": ":arrow_forward: Resuming…", "stop": ":black_square_for_stop: Stopping…",
+           "end": ""}  # its confirmation follows at once
 WORKING_DEFAULT = "Working on it…"
 
 REFUSALS = {
@@ -38,7 +40,7 @@ REFUSALS = {
 }
 VERB = {"pause": "paused", "resume": "resumed", "stop": "stopped", "start": "started"}
 DOING = {"link": "reach the meeting", "new": "reach the meeting", "start": "start the recording",
-         "refresh_link": "fetch a fresh link"}
+         "refresh_link": "fetch a fresh link", "end": "end the meeting"}
 
 
 def render(reply: Reply) -> tuple[str, list[dict[str, Any]] | None]:
@@ -52,6 +54,8 @@ def render(reply: Reply) -> tuple[str, list[dict[str, Any]] | None]:
             return blocks.history_view(p["lines"])
         if line.say is Say.WHO:
             return blocks.who_view(p["link"], p["members"])
+        if line.say is Say.END_CONFIRM:
+            return blocks.end_confirm_view(p["link"], p["active"])
     return "\n".join(sentence(line) for line in reply.lines), None
 
 
@@ -142,6 +146,11 @@ def sentence(line: Line) -> str:
         case Say.UNALLOWED:
             return (f"<@{p['user']}> is neither allowed nor barred here any more: like everyone in the channel, "
                     "they can pause, and do more only if they are a workspace admin.")
+        case Say.ENDED:
+            if p["kicked"] is None:
+                return "The meeting had no live session, so there was nobody to send away."
+            n = p["kicked"]
+            return f":checkered_flag: Ended the meeting for everyone ({n} participant{'s' if n != 1 else ''} left it)."
         case Say.DENIED:
             return f"<@{p['user']}> can no longer take recording actions in this channel, pausing included."
     return render(Reply([line]))[0]

@@ -209,3 +209,21 @@ async def test_download_link_needs_its_token(api, emulator):
     await asyncio.sleep(0.05)
     async with httpx.AsyncClient() as http:
         assert (await http.get(f"{emulator.url}/_emulator/files/{rec_id}.wav?token=guess")).status_code == 404
+
+
+async def test_keep_alive_is_realtimekit_s_and_checked(api, emulator):
+    created = await api.post("/meetings", json={"title": "t", "session_keep_alive_time_in_secs": 120})
+    assert created.status_code == 201
+    meeting = emulator.platform.meetings[created.json()["data"]["id"]]
+    assert meeting.keep_alive == (120 if api.flavour == "realtimekit" else None)
+    out_of_range = await api.post("/meetings", json={"session_keep_alive_time_in_secs": 30})
+    assert out_of_range.status_code == (400 if api.flavour == "realtimekit" else 201)
+
+
+async def test_kick_all_answers_as_the_spec_says(api, emulator):
+    meeting_id = (await api.post("/meetings", json={"title": "t"})).json()["data"]["id"]
+    assert (await api.post(f"/meetings/{meeting_id}/active-session/kick-all")).status_code == 404
+    emulator.platform.join(time.time(), meeting_id, "Ann")
+    kicked = await api.post(f"/meetings/{meeting_id}/active-session/kick-all")
+    assert kicked.status_code == 200
+    assert kicked.json() == {"success": True, "data": {"action": "kick_all", "kicked_participants_count": 1}}

@@ -22,7 +22,8 @@ from tests.conftest import shared_spec
 
 OPERATIONS = {"get_all_meetings", "create_meeting", "get_meeting", "GetActiveSession", "get_all_recordings",
               "start_recording", "get_active_recording", "get_one_recording", "pause_resume_stop_recording",
-              "getAllWebhooks", "addWebhook", "getWebhook", "replaceWebhook", "editWebhook", "deleteWebhook"}
+              "getAllWebhooks", "addWebhook", "getWebhook", "replaceWebhook", "editWebhook", "deleteWebhook",
+              "KickAllParticipants"}
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 
@@ -108,6 +109,7 @@ def test_every_operation_answers_2xx_conformant_on_real_objects(flavour):
         ("replaceWebhook", {"webhook_id": hook["id"]}, {}, {"name": "b", "url": "http://127.0.0.1:3/z",
                                                             "events": ["meeting.ended"]}),
         ("deleteWebhook", {"webhook_id": hook["id"]}, {}, None),
+        ("KickAllParticipants", {"meeting_id": meeting.id}, {}, None),
     ]
     for operation_id, path, query, body in calls:
         op = ops[operation_id]

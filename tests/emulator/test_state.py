@@ -130,3 +130,32 @@ def test_record_on_start(p):
     p.join(1, m.id, "Bob")
     (rec,) = p.recordings.values()
     assert rec.start_reason == "RECORD_ON_START"
+
+
+def test_keep_alive_sets_how_long_an_emptied_session_lives(p):
+    m = p.create_meeting(0, "m", keep_alive=300)
+    ann = p.join(0, m.id, "Ann")
+    rec = p.start_recording(0, m.id)
+    p.tick(2)
+    p.leave(10, m.id, ann)
+    p.tick(309)
+    assert rec.status is Status.RECORDING and p.live_session(m.id) is not None
+    assert p.next_deadline(309) == 310
+    p.tick(310)
+    assert rec.status is Status.UPLOADING and p.live_session(m.id) is None
+
+
+def test_kick_all_ends_the_session_and_stops_every_recording_paused_too(p):
+    m = p.create_meeting(0, "m")
+    p.join(0, m.id, "Ann")
+    p.join(0, m.id, "Bob")
+    running = p.start_recording(0, m.id)
+    paused = p.start_recording(0, m.id, allow_multiple=True)
+    p.tick(2)
+    p.act(5, paused.id, "pause")
+    assert p.kick_all(6, m.id) == 2
+    assert (running.status, paused.status) == (Status.UPLOADING, Status.UPLOADING)
+    assert p.live_session(m.id) is None
+    with pytest.raises(EmuError) as info:
+        p.kick_all(7, m.id)
+    assert info.value.status == 404

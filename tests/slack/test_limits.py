@@ -129,7 +129,8 @@ SAMPLE = {"handle": 3, "action": "pause", "status": "PAUSED", "message": HOSTILE
           "meeting_id": "m1", "before": "m0", "created": True, "still_active": 2, "active": [(1, "PAUSED")],
           "paused": True, "duration": 600, "delay": 1800, "url": LONG_URL, "expiry": NOW, "user": "U0BOB",
           "now": "PAUSED", "doing": "pause", "failure": "refused", "retry_after": 3, "tail": "maybe",
-          "reason": Refusal.NOT_CONTROLLER}
+          "reason": Refusal.NOT_CONTROLLER, "kicked": 3,
+          "link": Link("C1", "T1", "m1", HOSTILE[:500], "U1", NOW, None)}
 
 
 @pytest.mark.parametrize("say", [s for s in Say if s not in (Say.STATUS, Say.HISTORY, Say.WHO)])
