@@ -57,7 +57,7 @@ def cmd_emulator(args) -> int:
 def cmd_demo(args) -> int:
     from bot.workbench.demo import run_demo
 
-    return run_demo(host=args.host, port=args.port, database=args.database)
+    return run_demo(host=args.host, port=args.port, database=args.database, socket_mode=args.socket_mode)
 
 
 def cmd_check(args) -> int:
@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "the next three")
     demo.add_argument("--database", default="./recbot-demo.sqlite3",
                       help="the demo's SQLite file, made anew at each start (default: %(default)s)")
+    demo.add_argument("--socket-mode", action="store_true",
+                      help="Slack traffic over Socket Mode (a WebSocket the bot opens) instead of HTTP requests")
     demo.set_defaults(func=cmd_demo)
 
     check = sub.add_parser("check", help="check the settings and reach Slack and the platform with them")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import actions, commands, events
@@ -29,6 +32,17 @@ def create_bolt_app(*, client: AsyncWebClient, identity: Identity, signing_secre
     app = AsyncApp(client=bolt_client, signing_secret=signing_secret or "", process_before_response=True,
                    request_verification_enabled=not socket_mode, authorize=authorize)
 
+    seen = Seen()
+
+    @app.middleware
+    async def once(body: dict[str, Any], next) -> BoltResponse | None:
+        """Slack sends a request again when its ack was late or lost (a Socket Mode envelope not acked in
+        3 s, an event retried over HTTP): the repeat is acked and dropped, so it takes effect once."""
+        if seen.again(body.get("event_id") or body.get("trigger_id")):
+            log.info("dropped a repeated Slack request (%s)", body.get("type") or body.get("command"))
+            return BoltResponse(status=200, body="")
+        return await next()
+
     @app.middleware
     async def with_door(context, next) -> None:
         context["door"] = door
@@ -43,3 +57,22 @@ def create_bolt_app(*, client: AsyncWebClient, identity: Identity, signing_secre
         log.error("unhandled error in a Slack listener", exc_info=error)
 
     return app
+
+
+class Seen:
+    """The ids of recent Slack requests (event ids, trigger ids), for the last `keep` seconds."""
+
+    def __init__(self, keep: float = 600.0, limit: int = 50_000):
+        self.keep, self.limit = keep, limit
+        self._at: OrderedDict[str, float] = OrderedDict()
+
+    def again(self, key: object) -> bool:
+        if not isinstance(key, str) or not key:
+            return False
+        now = time.monotonic()
+        while self._at and (len(self._at) >= self.limit or next(iter(self._at.values())) < now - self.keep):
+            self._at.popitem(last=False)
+        if key in self._at:
+            return True
+        self._at[key] = now
+        return False

@@ -19,8 +19,8 @@ DEMO_ENV = {"REC_PAUSE_REMINDER": "2m", "REC_PAUSE_REMINDER_REPEAT": "5m", "REC_
 DEMO_TIMING = Timing(start_delay=2.0, upload_delay=3.0, empty_stop=20.0, session_end=30.0)
 
 
-async def start_demo(host: str, port: int, database: str,
-                     options: Options | None = None) -> tuple[Stack, BackgroundServer, str]:
+async def start_demo(host: str, port: int, database: str, options: Options | None = None, *,
+                     socket_mode: bool = False) -> tuple[Stack, BackgroundServer, str]:
     for n, what in enumerate(("the workbench", "the local Slack", "the bot", "the emulator")):
         claim_port(host, port + n, f"{what} uses --port{f' + {n}' if n else ''}; choose another with --port, "
                                    f"e.g. recbot demo --port {port + 100}")
@@ -28,7 +28,8 @@ async def start_demo(host: str, port: int, database: str,
     for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         path.unlink(missing_ok=True)  # the emulator starts empty, so the demo's store does too
     stack = Stack(str(db), host=host, ports=(port + 3, port + 1, port + 2), timing=DEMO_TIMING, env=DEMO_ENV,
-                  options=options or Options(outbox_rate=1.0, outbox_burst=3.0, card_interval=1.0, reconcile_tick=5.0))
+                  options=options or Options(outbox_rate=1.0, outbox_burst=3.0, card_interval=1.0, reconcile_tick=5.0),
+                  socket_mode=socket_mode)
     add_people(stack)
     await stack.start()
     meeting = await stack.new_meeting("Demo meeting")
@@ -42,9 +43,10 @@ async def start_demo(host: str, port: int, database: str,
     return stack, workbench, f"http://{host}:{port}/"
 
 
-async def _run(host: str, port: int, database: str) -> None:
-    stack, workbench, url = await start_demo(host, port, database)
-    print(f"recbot demo is running. Open {url}\n"
+async def _run(host: str, port: int, database: str, socket_mode: bool) -> None:
+    stack, workbench, url = await start_demo(host, port, database, socket_mode=socket_mode)
+    mode = "Socket Mode (the bot holds a WebSocket to the local Slack)" if socket_mode else "HTTP"
+    print(f"recbot demo is running in {mode}. Open {url}\n"
           f"  bot {stack.bot_url} · emulator {stack.emulator_server.url} · local Slack API "
           f"{stack.slack_server.url}/api/ · database {database}\n"
           "  Press Ctrl-C to stop.", flush=True)
@@ -59,8 +61,9 @@ async def _run(host: str, port: int, database: str) -> None:
     await stack.stop()
 
 
-def run_demo(host: str = "127.0.0.1", port: int = 8080, database: str = "./recbot-demo.sqlite3") -> int:
+def run_demo(host: str = "127.0.0.1", port: int = 8080, database: str = "./recbot-demo.sqlite3",
+             socket_mode: bool = False) -> int:
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"recbot demo: binding {host}, not loopback: anyone who can reach it can drive the demo")
-    asyncio.run(_run(host, port, database))
+    asyncio.run(_run(host, port, database, socket_mode))
     return 0

@@ -84,6 +84,7 @@ class Workbench:
                       for r in emulator.platform.recordings.values() if r.meeting_id == self.meeting_id]
         return JSONResponse({
             "version": slack.version, "channel": CHANNEL, "people": PEOPLE, "user": user,
+            "mode": "socket" if self.stack.socket_mode else "http",
             "messages": messages, "broadcasts": broadcasts,
             "ephemeral": [e for e in slack.ephemeral if e["user"] == user and e["channel"] == CHANNEL][-12:],
             "dms": [asdict(m) for m in slack.messages.values() if m.channel == user],

@@ -17,10 +17,11 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from bot.faults import Dice
 from bot.workbench.blockkit import MESSAGE_BLOCKS, VIEW_BLOCKS, refusal
+from bot.workbench.socket_mode import SocketHub
 
 BOT_USER = "U0RECBOT"
 
@@ -62,7 +63,9 @@ class FakeSlack:
         self._ts = itertools.count(1)
         self.changed = asyncio.Event()
         self.version = 0
+        self.socket = SocketHub()  # Socket Mode: apps.connections.open and the WebSocket it hands out
         self.app = Starlette(routes=[Route("/api/{method}", self.api, methods=["GET", "POST"]),
+                                     WebSocketRoute("/socket/{ticket}", self.socket.endpoint),
                                      Route("/response_url/{key:path}", self.response_url, methods=["POST"]),
                                      Route("/_slack/messages", self.dump, methods=["GET"]),
                                      Route("/_slack/faults", self.set_faults, methods=["POST"])])
@@ -102,7 +105,12 @@ class FakeSlack:
         args = await _arguments(request)
         call = {"method": method, "args": args, "at": time.time(), "ok": False}
         self.calls.append(call)
-        if not request.headers.get("authorization", "").startswith("Bearer xoxb-"):
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if method == "apps.connections.open":  # the one method for the app-level token
+            body = self.socket.open(token, str(request.base_url))
+            call["ok"] = body["ok"]
+            return JSONResponse(body)
+        if not token.startswith("xoxb-"):
             return JSONResponse({"ok": False, "error": "not_authed"})
         fault = self.faults.draw() if method != "auth.test" else None
         if fault == "429":

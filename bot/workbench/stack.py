@@ -1,14 +1,17 @@
 """The whole product on loopback: the platform emulator, a local Slack, and the real bot between them.
 
 `recbot demo`, the end-to-end tests and the benchmarks all run this, so what a newcomer sees is
-what is tested. Requests into the bot are real signed HTTP requests, as Slack would send them.
+what is tested. Requests into the bot are real signed HTTP requests, as Slack would send them, or
+in Socket Mode (`socket_mode=True`) envelopes on the WebSocket the bot opened to the local Slack.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,11 +30,19 @@ SIGNING_SECRET = "workbench-signing-secret"
 BOT_TOKEN = "xoxb-workbench-token"
 
 
+@dataclass
+class SocketAnswer:
+    """An envelope's ack, shaped like the HTTP response a test reads (`status_code`, `text`)."""
+
+    status_code: int
+    text: str
+
+
 class Stack:
     def __init__(self, database: str, *, host: str = "127.0.0.1", ports: tuple[int, int, int] = (0, 0, 0),
                  flavour: str = "dyte", timing: Timing | None = None, options: Options | None = None,
-                 env: dict[str, str] | None = None):
-        self.database, self.host, self.flavour = database, host, flavour
+                 env: dict[str, str] | None = None, socket_mode: bool = False):
+        self.database, self.host, self.flavour, self.socket_mode = database, host, flavour, socket_mode
         self.emulator = Emulator(timing=timing or Timing(start_delay=0, upload_delay=0))
         self.slack = FakeSlack()
         self.emulator_server = BackgroundServer(self.emulator.app, host, ports[0])
@@ -46,9 +57,13 @@ class Stack:
 
     def settings_env(self) -> dict[str, str]:
         c, emu = self.emulator.creds, self.emulator_server.url
-        env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-               "SLACK_API_URL": f"{self.slack_server.url}/api/", "REC_DATABASE": self.database,
-               "REC_WEBHOOK_KEY_URL": f"{emu}/.well-known/webhooks.json", "HOST": self.host}
+        env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": f"{self.slack_server.url}/api/",
+               "REC_DATABASE": self.database, "REC_WEBHOOK_KEY_URL": f"{emu}/.well-known/webhooks.json",
+               "HOST": self.host}
+        if self.socket_mode:  # no signing secret: Slack traffic comes only over the socket
+            env["SLACK_APP_TOKEN"] = self.slack.socket.app_token
+        else:
+            env["SLACK_SIGNING_SECRET"] = SIGNING_SECRET
         if self.flavour == "dyte":
             env |= {"DYTE_ORG_ID": c.org_id, "DYTE_API_KEY": c.api_key, "DYTE_API_URL": f"{emu}/v2"}
         else:
@@ -74,6 +89,8 @@ class Stack:
         self.bot_server = BackgroundServer(self.app, self.host, self.bot_port)
         await self.bot_server.start()
         self.bot_port = self.bot_server.port
+        if self.socket_mode:
+            await asyncio.wait_for(self.slack.socket.connected.wait(), 10.0)
 
     async def stop_bot(self) -> None:
         if self.bot_server:
@@ -119,6 +136,8 @@ class Stack:
                 "channel_name": "demo", "user_id": user, "user_name": user.lower(), "command": "/rec", "text": text,
                 "api_app_id": "A0REC", "is_enterprise_install": "false",
                 "response_url": self.response_url(channel, user), "trigger_id": f"{next(self._trigger)}.1.abc"}
+        if self.socket_mode:
+            return await self._envelope("slash_commands", {**form, **overrides})
         raw = urlencode({**form, **overrides})
         return await self.http.post(f"{self.bot_url}/slack/events", content=raw,
                                     headers=self.signed(raw, "application/x-www-form-urlencoded"))
@@ -135,15 +154,27 @@ class Stack:
         if not home:
             body |= {"channel": {"id": channel, "name": "demo"}, "response_url": self.response_url(channel, user),
                      "message": {"type": "message", "ts": message_ts, "text": "card", "blocks": []}}
+        if self.socket_mode:
+            return await self._envelope("interactive", body)
         raw = urlencode({"payload": json.dumps(body)})
         return await self.http.post(f"{self.bot_url}/slack/events", content=raw,
                                     headers=self.signed(raw, "application/x-www-form-urlencoded"))
 
     async def event(self, event: dict[str, Any]) -> httpx.Response:
-        raw = json.dumps({"type": "event_callback", "team_id": self.slack.team_id, "api_app_id": "A0REC",
-                          "event_id": f"Ev{next(self._trigger)}", "event_time": int(time.time()), "event": event})
+        body = {"type": "event_callback", "team_id": self.slack.team_id, "api_app_id": "A0REC",
+                "event_id": f"Ev{next(self._trigger)}", "event_time": int(time.time()), "event": event}
+        if self.socket_mode:
+            return await self._envelope("events_api", body)
+        raw = json.dumps(body)
         return await self.http.post(f"{self.bot_url}/slack/events", content=raw,
                                     headers=self.signed(raw, "application/json"))
+
+    async def _envelope(self, kind: str, payload: dict[str, Any]) -> SocketAnswer:
+        try:
+            answer = await self.slack.socket.send(kind, payload)
+        except TimeoutError:
+            return SocketAnswer(504, "")
+        return SocketAnswer(200, json.dumps(answer) if answer else "")
 
     # -- the meeting ----------------------------------------------------------------------
 

@@ -111,6 +111,8 @@ function render() {
   $("recordings").innerHTML = meeting.recordings.map((r) => `<div class="row"><span class="status">${esc(r.status)}</span>
     <span class="muted small">${esc(r.id.slice(0, 8))}</span></div>${r.url ? `<audio controls preload="none" src="${r.url}"></audio>` : ""}`).join("")
     || `<p class="muted small">none yet</p>`;
+  $("mode").textContent = state.mode === "socket" ? "Socket Mode: over the bot's WebSocket"
+    : "HTTP: signed requests to /slack/events";
   const f = state.faults;
   $("fault-counts").textContent = `injected: platform 500×${f.platform["500"]}, webhooks dropped×${f.webhooks.dropped}, ` +
     `duplicated×${f.webhooks.duplicated}, Slack 429×${f.slack["429"]}`;
