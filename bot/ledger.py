@@ -69,3 +69,30 @@ def duration_text(seconds: float | None) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v) or "0s"
+
+
+def file_offset(summary: Summary, at: float) -> float | None:
+    """Where wall time `at` falls in the stitched file, or None when nothing was being recorded then.
+    Pauses are cut out of the file, so the offset counts recorded time only."""
+    offset = 0.0
+    for interval in summary.intervals:
+        if interval.kind != "recorded":
+            continue
+        if interval.start <= at <= interval.end:
+            return offset + (at - interval.start)
+        offset += interval.seconds
+    return None
+
+
+def presence(summary: Summary, spans: Iterable[tuple[float | None, float | None]], now: float) -> str | None:
+    """How someone who was in the meeting over `spans` (joined, left) shows in the file: "recorded" when
+    present while it recorded, "paused" when only during pauses, None when not while it ran at all."""
+    seen = None
+    for joined, left in spans:
+        start, end = joined if joined is not None else float("-inf"), left if left is not None else now
+        for interval in summary.intervals:
+            if min(end, interval.end) > max(start, interval.start):
+                if interval.kind == "recorded":
+                    return "recorded"
+                seen = "paused"
+    return seen

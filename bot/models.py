@@ -58,6 +58,8 @@ class Notice(StrEnum):
     AUTO_STOP_FAILED = "auto_stop_failed"
     PAUSE_FAILED = "pause_failed"  # still recording: the channel must know
     TIME_LIMIT_SOON = "time_limit_soon"  # the platform's 24-hour limit stops it soon
+    TRANSCRIPT = "transcript"  # the session's transcript is ready
+    SUMMARY = "summary"  # the session's summary is ready
 
 
 class Timer(StrEnum):
@@ -66,9 +68,31 @@ class Timer(StrEnum):
     PAUSE_REMINDER = "pause_reminder"  # paused for a long time
     ENDED_PAUSED = "ended_paused"  # the meeting ended while paused: stop after a grace
     TIME_LIMIT = "time_limit"  # the platform's 24-hour limit is near
+    SESSION_FILES = "session_files"  # no transcript or summary webhook came: ask for them
 
 
 PAUSE_TIMERS = (Timer.RESUME, Timer.HEADS_UP, Timer.PAUSE_REMINDER, Timer.ENDED_PAUSED)  # end with the pause
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A moment someone bookmarked in a recording, at wall time `at`."""
+
+    recording_id: str
+    at: float
+    user_id: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Attendee:
+    """One person's time in one meeting session (a rejoin is another row: the platform gives a new peer id)."""
+
+    session_id: str
+    participant_id: str
+    name: str
+    joined_at: float | None
+    left_at: float | None
 
 
 @dataclass(frozen=True)
@@ -154,3 +178,6 @@ class Command:
     title: str | None = None
     user_id: str | None = None
     multi: bool = False
+    text: str | None = None  # a mark's text; a setting's value
+    setting: str | None = None  # `/rec settings NAME VALUE`
+    trigger_id: str | None = None  # Slack's, to open a modal

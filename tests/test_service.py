@@ -7,7 +7,7 @@ import time
 import pytest
 
 from bot.config import Guardrails
-from bot.models import Actor, Status
+from bot.models import Actor, Status, Timer
 from bot.platform.webhooks import MeetingEvent, RecordingUpdate
 from bot.service import Service
 from bot.service.transitions import Report, decide
@@ -266,3 +266,29 @@ async def test_a_stale_copy_never_moves_a_recording_twice(world):
     assert not w.service.truth.apply(rec.id, news, actor="U0ALICE", source="command")
     assert len(w.store.ledger(rec.id)) == entries and len(notices(w, rec.id)) == notices_before
     assert not w.store.transition(rec.id, Status.UPLOADED, Status.UPLOADED, at=0, actor=None, source="x")
+
+
+async def test_a_transcript_whose_webhook_never_came_is_fetched_after_the_upload(world):
+    w = world
+    assert w.service.after.set_setting(ALICE, "transcribe", "on").ok
+    p = w.emulator.platform
+    p.meetings[w.meeting].transcribe_on_end = True
+    rec = await recording(w)
+    await w.service.commands.handle(ALICE, parse("stop"))
+    for pid in list(p.live_session(w.meeting).participants):
+        p.leave(time.time(), w.meeting, pid)
+    later = time.time() + 1000
+    p.tick(later)  # the session ends, then the platform writes its transcript: no webhook is delivered
+    p.tick(later + p.timing.notes_delay)
+    await w.service.truth.refresh(rec.id)
+    assert w.store.recording(rec.id).status is Status.UPLOADED
+    assert w.store.timers.pending(Timer.SESSION_FILES, rec.id)
+    w.clock.advance(599)
+    await w.service.guards.run_due_timers()
+    assert "transcript" not in kinds(w, rec.id)
+    w.clock.advance(1)
+    await w.service.guards.run_due_timers()
+    transcript = notices(w, rec.id)[-1]
+    assert transcript["notice"] == "transcript" and "transcript-" in transcript["url"]
+    await w.service.after.check_files(w.store.recording(rec.id), ["transcript"], 0)  # and never twice
+    assert kinds(w, rec.id).count("transcript") == 1

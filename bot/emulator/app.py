@@ -174,6 +174,12 @@ class Emulator:
 
     async def serve_file(self, request: Request) -> Response:
         name = request.path_params["name"]
+        if name in self.platform.files:  # a transcript or a summary
+            expiry = self.platform.file_tokens.get(name, {}).get(request.query_params.get("token", ""))
+            if expiry is None or expiry < self.clock():
+                return error(404, "No such file, or the link is wrong")
+            content, media_type = self.platform.files[name]
+            return Response(content, media_type=media_type)
         rec = self.platform.recordings.get(name.removesuffix(".wav"))
         expiry = rec.file_links.get(request.query_params.get("token", "")) if rec else None
         if rec is None or rec.file is None or expiry is None or expiry < self.clock():

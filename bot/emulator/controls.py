@@ -63,7 +63,8 @@ class Controls:
         now, p = self.emu.clock(), self.emu.platform
         self.emu.advance()
         if method == "POST" and path == "/meetings":
-            return ok(p.meeting_api(p.create_meeting(now, str(body.get("title") or ""))), 201)
+            options = {k: bool(body[k]) for k in ("transcribe_on_end", "summarize_on_end") if k in body}
+            return ok(p.meeting_api(p.create_meeting(now, str(body.get("title") or ""), **options)), 201)
         if m := re.fullmatch(r"/meetings/([^/]+)", path):
             meeting = p.meeting(m.group(1))
             session = p.live_session(meeting.id)
@@ -102,7 +103,7 @@ class Controls:
                 w.drop_next = int(body["drop_next"])
             return ok(self._state_faults())
         if method == "POST" and path == "/timing":
-            for name in ("start_delay", "upload_delay", "empty_stop", "session_end"):
+            for name in ("start_delay", "upload_delay", "empty_stop", "session_end", "notes_delay"):
                 if name in body:
                     setattr(p.timing, name, float(body[name]))
             return ok(vars(p.timing))

@@ -62,18 +62,20 @@ def _dyte_time(iso_text: str | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S.%fZ")
 
 
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def render(event: dict[str, Any], flavour: str) -> dict[str, Any]:
     """A flavour-neutral event from the state as the camelCase payload each platform sends."""
     if event["event"] != "recording.statusUpdate":
         body = {"event": event["event"], "meeting": event["meeting"]}
-        if "reason" in event:
-            body["reason"] = event["reason"]
+        body |= {k: v for k, v in event.items() if k not in ("event", "meeting", "participant")}
         if p := event.get("participant"):
-            at = datetime.fromtimestamp(p["at"], UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
             body["participant"] = {"peerId": p["id"], "userDisplayName": p["name"], "customParticipantId": p["id"],
-                                   "clientSpecificId": p["id"], "joinedAt": at}
-            if p.get("left"):
-                body["participant"]["leftAt"] = at
+                                   "clientSpecificId": p["id"], "joinedAt": _iso(p["joined_at"])}
+            if p.get("left_at"):
+                body["participant"]["leftAt"] = _iso(p["left_at"])
         return body
     snap = event["snapshot"]
     when = _dyte_time if flavour == "dyte" else (lambda v: v)

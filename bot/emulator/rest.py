@@ -51,7 +51,17 @@ def create_meeting(now, p, query, body, flavour):
     if keep_alive is not None and (isinstance(keep_alive, bool) or not isinstance(keep_alive, int | float)
                                    or not 60 <= keep_alive <= 600):
         raise EmuError(400, 'BAD_REQUEST: "session_keep_alive_time_in_secs" must be a number from 60 to 600')
-    meeting = p.create_meeting(now, title, bool(record_on_start), keep_alive=keep_alive)
+    options: dict[str, Any] = {}
+    for name in ("summarize_on_end", *(("transcribe_on_end",) if flavour == "realtimekit" else ())):
+        value = body.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise EmuError(400, f'BAD_REQUEST: "{name}" must be a boolean')
+        options[name] = bool(value)
+    ai = body.get("ai_config") if isinstance(body.get("ai_config"), dict) else {}
+    summarization = ai.get("summarization") if isinstance(ai.get("summarization"), dict) else {}
+    if isinstance(summarization.get("summary_type"), str):
+        options["summary_type"] = summarization["summary_type"]
+    meeting = p.create_meeting(now, title, bool(record_on_start), keep_alive=keep_alive, **options)
     return ok(p.meeting_api(meeting), 201)
 
 def get_meeting(now, p, query, body, flavour, meeting_id):
@@ -66,6 +76,31 @@ def active_session(now, p, query, body, flavour, meeting_id):
 def kick_all(now, p, query, body, flavour, meeting_id):
     kicked = p.kick_all(now, meeting_id)
     return ok({"action": "kick_all", "kicked_participants_count": kicked})
+
+def session_participants(now, p, query, body, flavour, session_id):
+    session = p.session(session_id)
+    people = []
+    for a in session.attendance:
+        person = {"id": a["id"], "user_id": a["id"], "custom_participant_id": a["id"], "display_name": a["name"],
+                  "preset_name": "group_call_participant", "joined_at": iso(a["joined_at"]),
+                  "duration": round(((a["left_at"] or now) - a["joined_at"]) / 60, 4),
+                  "created_at": iso(a["joined_at"]), "updated_at": iso(a["left_at"] or a["joined_at"])}
+        if a["left_at"]:
+            person["left_at"] = iso(a["left_at"])
+        people.append(person)
+    return ok({"participants": people})
+
+def session_transcript(now, p, query, body, flavour, session_id):
+    url, expiry = p.session_file(p.session(session_id), "transcript", now)
+    return ok({"sessionId": session_id, "transcript_download_url": url, "transcript_download_url_expiry": iso(expiry)})
+
+def session_summary(now, p, query, body, flavour, session_id):
+    url, expiry = p.session_file(p.session(session_id), "summary", now)
+    return ok({"sessionId": session_id, "summaryDownloadUrl": url, "summaryDownloadUrlExpiry": iso(expiry)})
+
+def generate_summary(now, p, query, body, flavour, session_id):
+    p.request_summary(now, session_id)
+    return ok({"success": True, "message": "Success"})
 
 def list_recordings(now, p, query, body, flavour):
     page, per_page = _paging(query)
@@ -197,6 +232,9 @@ TABLE: list[tuple[str, dict[str, Any]]] = [
     (r"/meetings/([^/]+)", {"GET": get_meeting}),
     (r"/meetings/([^/]+)/active-session", {"GET": active_session}),
     (r"/meetings/([^/]+)/active-session/kick-all", {"POST": kick_all}),
+    (r"/sessions/([^/]+)/participants", {"GET": session_participants}),
+    (r"/sessions/([^/]+)/transcript", {"GET": session_transcript}),
+    (r"/sessions/([^/]+)/summary", {"GET": session_summary, "POST": generate_summary}),
     (r"/recordings", {"GET": list_recordings, "POST": start_recording}),
     (r"/recordings/active-recording/([^/]+)", {"GET": active_recording}),
     (r"/recordings/([^/]+)", {"GET": get_recording, "PUT": act_recording}),

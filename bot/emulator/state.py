@@ -11,9 +11,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.emulator import notes
 from bot.emulator.media import stitch_wav
 from bot.emulator.views import Representations
 from bot.models import Status
+from bot.platform.models import iso
 
 ACTIVE = (Status.INVOKED, Status.RECORDING, Status.PAUSED)
 
@@ -31,6 +33,7 @@ class Timing:
     empty_stop: float = 60.0     # a RECORDING recording stops this long after the last participant left
     session_end: float = 60.0    # the session ends this long after the last participant left
     expiry: float = 7 * 86400.0  # download_url lifetime
+    notes_delay: float = 2.0  # the session ended -> its transcript, then its summary
 
 
 @dataclass
@@ -39,9 +42,13 @@ class Session:
     meeting_id: str
     started_at: float
     participants: dict[str, str] = field(default_factory=dict)  # id -> name
+    attendance: list[dict[str, Any]] = field(default_factory=list)  # {id, name, joined_at, left_at} per join
     max_participants: int = 0
     empty_since: float | None = None
     ended_at: float | None = None
+    notes_due: float | None = None  # when its transcript (and summary) are written
+    summary_due: float | None = None  # a summary asked for with POST /sessions/{id}/summary
+    files: dict[str, str] = field(default_factory=dict)  # "transcript" | "summary" -> published file name
 
     @property
     def live(self) -> bool:
@@ -55,6 +62,9 @@ class Meeting:
     created_at: float
     record_on_start: bool = False
     keep_alive: float | None = None  # session_keep_alive_time_in_secs (RealtimeKit), else the timing's default
+    transcribe_on_end: bool = False
+    summarize_on_end: bool = False
+    summary_type: str = "general"
     session: Session | None = None
 
 
@@ -93,13 +103,17 @@ class Platform(Representations):
         self.webhooks: dict[str, dict[str, Any]] = {}
         self.history: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []  # webhook payloads (flavour-neutral) awaiting delivery
+        self.sessions: dict[str, Session] = {}
+        self.files: dict[str, tuple[bytes, str]] = {}  # published name -> (content, media type)
+        self.file_tokens: dict[str, dict[str, float]] = {}  # published name -> signed token -> expiry
 
     # -- meetings and participants ------------------------------------------------------
 
     def create_meeting(self, now: float, title: str | None = None, record_on_start: bool = False,
-                       keep_alive: float | None = None) -> Meeting:
+                       keep_alive: float | None = None, **options: Any) -> Meeting:
+        """`options`: transcribe_on_end, summarize_on_end, summary_type."""
         meeting = Meeting(id=str(uuid.uuid4()), title=title or "", created_at=now, record_on_start=record_on_start,
-                          keep_alive=keep_alive)
+                          keep_alive=keep_alive, **options)
         self.meetings[meeting.id] = meeting
         return meeting
 
@@ -117,13 +131,13 @@ class Platform(Representations):
         meeting = self.meeting(meeting_id)
         session = self.live_session(meeting_id)
         if session is None:
-            session = meeting.session = Session(id=str(uuid.uuid4()), meeting_id=meeting_id, started_at=now)
-            self._emit("meeting.started", meeting)
+            session = self._new_session(now, meeting)
         pid = str(uuid.uuid4())
         session.participants[pid] = name or "participant"
+        session.attendance.append({"id": pid, "name": name or "participant", "joined_at": now, "left_at": None})
         session.max_participants = max(session.max_participants, len(session.participants))
         session.empty_since = None
-        self._emit("meeting.participantJoined", meeting, participant={"id": pid, "name": name, "at": now})
+        self._emit("meeting.participantJoined", meeting, participant={"id": pid, "name": name, "joined_at": now})
         if meeting.record_on_start and not any(r.status in ACTIVE for r in self._of(meeting_id)):
             self.start_recording(now, meeting_id, reason="RECORD_ON_START")
         return pid
@@ -134,8 +148,12 @@ class Platform(Representations):
         if session is None or participant_id not in session.participants:
             raise EmuError(404, f"No participant {participant_id} in the live session of {meeting_id}")
         name = session.participants.pop(participant_id)
+        joined = next(a["joined_at"] for a in session.attendance if a["id"] == participant_id)
+        for entry in session.attendance:
+            if entry["id"] == participant_id:
+                entry["left_at"] = now
         self._emit("meeting.participantLeft", meeting,
-                   participant={"id": participant_id, "name": name, "at": now, "left": now})
+                   participant={"id": participant_id, "name": name, "joined_at": joined, "left_at": now})
         if not session.participants:
             session.empty_since = now
 
@@ -168,10 +186,68 @@ class Platform(Representations):
         self._end_session(now, meeting, "KICK_ALL")
         return kicked
 
+    def _new_session(self, now: float, meeting: Meeting, *, empty: bool = False) -> Session:
+        session = meeting.session = Session(id=str(uuid.uuid4()), meeting_id=meeting.id, started_at=now,
+                                            empty_since=now if empty else None)
+        self.sessions[session.id] = session
+        self._emit("meeting.started", meeting)
+        return session
+
     def _end_session(self, now: float, meeting: Meeting, reason: str) -> None:
         assert meeting.session is not None
         meeting.session.ended_at = now
+        if meeting.transcribe_on_end or meeting.summarize_on_end:
+            meeting.session.notes_due = now + self.timing.notes_delay
         self._emit("meeting.ended", meeting, reason=reason)
+
+    # -- transcripts and summaries -------------------------------------------------------
+
+    def session(self, session_id: str) -> Session:
+        try:
+            return self.sessions[session_id]
+        except KeyError:
+            raise EmuError(404, f"No session found for session_id {session_id}") from None
+
+    def publish(self, name: str, content: bytes, media_type: str, now: float) -> tuple[str, float]:
+        """A file at a signed link, as the platform's presigned URLs are."""
+        self.files[name] = (content, media_type)
+        token, expiry = uuid.uuid4().hex, now + self.timing.expiry
+        self.file_tokens.setdefault(name, {})[token] = expiry
+        return f"{self.public_url}/_emulator/files/{name}?token={token}", expiry
+
+    def session_file(self, session: Session, kind: str, now: float) -> tuple[str, float]:
+        name = session.files.get(kind)
+        if name is None:
+            raise EmuError(404, f"No {kind} found for session_id {session.id}")
+        content, media_type = self.files[name]
+        return self.publish(name, content, media_type, now)
+
+    def request_summary(self, now: float, session_id: str) -> None:
+        session = self.session(session_id)
+        if "transcript" not in session.files:
+            raise EmuError(404, f"No transcript found for session_id {session_id}; a summary needs one")
+        session.summary_due = now + self.timing.notes_delay
+
+    def _write_notes(self, now: float, session: Session, *, summary: bool) -> None:
+        meeting = self.meetings[session.meeting_id]
+        end = session.ended_at or now
+        said = notes.cues(session.attendance, session.started_at, end)
+        if "transcript" not in session.files:
+            session.files["transcript"] = f"transcript-{session.id}.vtt"
+            self.publish(f"transcript-{session.id}.vtt", notes.webvtt(said).encode(), "text/vtt", now)
+            self.publish(f"transcript-{session.id}.json", notes.transcript_json(said).encode(), "application/json",
+                         now)
+            url, expiry = self.session_file(session, "transcript", now)
+            self._emit("meeting.transcript", meeting, session=session, transcriptDownloadUrl=url,
+                       transcriptDownloadUrlExpiry=iso(expiry))
+        if summary:
+            text = notes.summary_markdown(meeting.title, session.attendance, (end - session.started_at) / 60, said,
+                                          meeting.summary_type)
+            session.files["summary"] = f"summary-{session.id}.md"
+            self.publish(f"summary-{session.id}.md", text.encode(), "text/markdown", now)
+            url, expiry = self.session_file(session, "summary", now)
+            self._emit("meeting.summary", meeting, session=session, summaryDownloadUrl=url,
+                       summaryDownloadUrlExpiry=iso(expiry))
 
     # -- recordings --------------------------------------------------------------------
 
@@ -257,9 +333,7 @@ class Platform(Representations):
                 meeting = self.meetings[rec.meeting_id]
                 session = self.live_session(rec.meeting_id)
                 if session is None:  # the recorder opens the session when nobody is there yet
-                    session = meeting.session = Session(id=str(uuid.uuid4()), meeting_id=meeting.id,
-                                                        started_at=now, empty_since=now)
-                    self._emit("meeting.started", meeting)
+                    session = self._new_session(now, meeting, empty=True)
                 rec.session_id, rec.started_at = session.id, now
                 rec.segments.append([now, None])
                 self._transition(now, rec, Status.RECORDING, "worker started")
@@ -282,6 +356,13 @@ class Platform(Representations):
                         self._stop(now, rec, "ALL_PEERS_LEFT")
             if now - session.empty_since >= session_end:
                 self._end_session(now, meeting, "ALL_PARTICIPANTS_LEFT")
+        for session in self.sessions.values():
+            if session.notes_due is not None and now >= session.notes_due:
+                session.notes_due = None
+                self._write_notes(now, session, summary=self.meetings[session.meeting_id].summarize_on_end)
+            if session.summary_due is not None and now >= session.summary_due:
+                session.summary_due = None
+                self._write_notes(now, session, summary=True)
 
     def next_deadline(self, now: float) -> float | None:
         """When `tick` next has something to do, so the driver can sleep until then."""
@@ -300,10 +381,12 @@ class Platform(Representations):
                     times.append(s.empty_since + meeting.keep_alive)
                 else:
                     times += [s.empty_since + t.empty_stop, s.empty_since + t.session_end]
+        for s in self.sessions.values():
+            times += [due for due in (s.notes_due, s.summary_due) if due is not None]
         return min(times, default=None)
 
-    def _emit(self, name: str, meeting: Meeting, **extra: Any) -> None:
-        self.events.append({"event": name, "meeting": self.meeting_webhook(meeting.id), **extra})
+    def _emit(self, name: str, meeting: Meeting, *, session: Session | None = None, **extra: Any) -> None:
+        self.events.append({"event": name, "meeting": self.meeting_webhook(meeting.id, session), **extra})
 
     def take_events(self) -> list[dict[str, Any]]:
         events, self.events = self.events, []

@@ -68,9 +68,9 @@ class Representations:
                 "organization_id": "emulator-org", "started_at": iso(session.started_at),
                 "created_at": iso(session.started_at), "updated_at": iso(now)}
 
-    def meeting_webhook(self, meeting_id: str) -> dict[str, Any]:
+    def meeting_webhook(self, meeting_id: str, session: Session | None = None) -> dict[str, Any]:
         meeting = self.meetings[meeting_id]
-        session = meeting.session
+        session = session or meeting.session
         return {"id": meeting.id, "sessionId": session.id if session else None, "title": meeting.title,
                 "roomName": meeting.id, "status": "LIVE",  # "LIVE" even when ended: a documented quirk
                 "createdAt": iso(meeting.created_at), "startedAt": iso(session.started_at) if session else None,

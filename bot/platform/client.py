@@ -20,12 +20,12 @@ import httpx
 
 from bot.models import Status
 from bot.platform.limits import DOCUMENTED, Limiter, Priority, buckets_for
-from bot.platform.models import ActiveSession, Meeting, PlatformRecording, Webhook
+from bot.platform.models import ActiveSession, Meeting, PlatformRecording, Webhook, parse_time
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_EVENTS = ("recording.statusUpdate", "meeting.started", "meeting.ended",
-                  "meeting.participantJoined", "meeting.participantLeft")
+                  "meeting.participantJoined", "meeting.participantLeft", "meeting.transcript", "meeting.summary")
 
 
 class PlatformError(Exception):
@@ -92,6 +92,9 @@ class PlatformClient:
                                        limits=httpx.Limits(max_connections=concurrency,
                                                            max_keepalive_connections=concurrency),
                                        transport=transport)
+        # Presigned links (transcripts, summaries) are not the API: no credentials go to them.
+        self._links = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+                                        follow_redirects=True, transport=transport)
 
     @classmethod
     def from_settings(cls, settings, **kwargs) -> PlatformClient:
@@ -101,6 +104,7 @@ class PlatformClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._links.aclose()
 
     # -- transport -------------------------------------------------------------------------
 
@@ -136,14 +140,60 @@ class PlatformClient:
     async def get_meeting(self, meeting_id: str) -> Meeting:
         return Meeting.from_api((await self._request("GET", f"/meetings/{meeting_id}", retry=True))["data"])
 
-    async def create_meeting(self, title: str, *, keep_alive: float | None = None) -> Meeting:
+    async def create_meeting(self, title: str, *, keep_alive: float | None = None, transcribe: bool = False,
+                             summarize: bool = False, summary_type: str | None = None) -> Meeting:
         """A new meeting; `keep_alive` is how long its session (and recorder) stay after the last person
-        leaves, which only RealtimeKit takes (60-600 s)."""
+        leaves, which only RealtimeKit takes (60-600 s), as it alone takes `transcribe_on_end`."""
         payload: dict[str, Any] = {"title": title}
         if keep_alive and self.flavour == "realtimekit":
             payload["session_keep_alive_time_in_secs"] = int(min(600, max(60, keep_alive)))
+        if transcribe and self.flavour == "realtimekit":
+            payload["transcribe_on_end"] = True
+        if summarize:
+            payload["summarize_on_end"] = True
+            if summary_type:
+                payload["ai_config"] = {"summarization": {"summary_type": summary_type, "text_format": "markdown"}}
         body = await self._request("POST", "/meetings", json=payload, retry=False)
         return Meeting.from_api(body["data"])
+
+    # -- after the session -----------------------------------------------------------------
+
+    async def session_file(self, session_id: str, kind: str) -> tuple[str, float | None] | None:
+        """The session's transcript or summary as (link, expiry), or None when there is none (yet)."""
+        try:
+            body = await self._request("GET", f"/sessions/{session_id}/{kind}", retry=True)
+        except NotFound:
+            return None
+        data = body.get("data") or {}
+        url = data.get("transcript_download_url") if kind == "transcript" else data.get("summaryDownloadUrl")
+        expiry = data.get("transcript_download_url_expiry") if kind == "transcript" else \
+            data.get("summaryDownloadUrlExpiry")
+        return (url, parse_time(expiry)) if isinstance(url, str) and url else None
+
+    async def generate_summary(self, session_id: str) -> None:
+        await self._request("POST", f"/sessions/{session_id}/summary", retry=False)
+
+    async def session_participants(self, session_id: str) -> list[dict[str, Any]]:
+        body = await self._request("GET", f"/sessions/{session_id}/participants", retry=True,
+                                   params={"per_page": 100, "page_no": 1})
+        found = (body.get("data") or {}).get("participants") or []
+        return [p for p in found if isinstance(p, dict)]
+
+    async def download_text(self, url: str, limit: int = 65_536) -> str | None:
+        """A presigned file's first `limit` bytes as text, or None when it cannot be had."""
+        try:
+            async with self._links.stream("GET", url) as response:
+                if response.status_code != 200:
+                    return None
+                chunks, size = [], 0
+                async for chunk in response.aiter_bytes():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size >= limit:
+                        break
+        except httpx.HTTPError:
+            return None
+        return b"".join(chunks)[:limit].decode("utf-8", errors="replace")
 
     async def kick_all(self, meeting_id: str) -> int | None:
         """Ends the meeting's live session for everyone (its recordings stop); None when none is live."""

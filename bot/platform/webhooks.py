@@ -164,6 +164,20 @@ class MeetingEvent:
     participant: str | None = None
     at: float | None = None
     meeting_title: str | None = None
+    name: str | None = None  # the participant's display name
+    joined_at: float | None = None
+
+
+@dataclass(frozen=True)
+class SessionFile:
+    """`meeting.transcript` or `meeting.summary`: a session's file is ready to download."""
+
+    kind: str  # transcript | summary
+    meeting_id: str
+    session_id: str
+    url: str
+    expiry: float | None = None
+    meeting_title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +192,7 @@ class Ignored:
         return f"{self.event}: {self.why}"
 
 
-Event = RecordingUpdate | MeetingEvent | Ignored
+Event = RecordingUpdate | MeetingEvent | SessionFile | Ignored
 
 _MEETING_KINDS = {"meeting.started": "started", "meeting.ended": "ended",
                   "meeting.participantJoined": "joined", "meeting.participantLeft": "left"}
@@ -242,7 +256,18 @@ def parse_event(body: bytes | str | dict) -> Event:
         return MeetingEvent(kind=kind, meeting_id=meeting_id, session_id=_s(meeting.get("sessionId")),
                             reason=_s(body.get("reason")),
                             participant=_s(participant.get("peerId")) or _s(participant.get("customParticipantId")),
-                            at=parse_time(at), meeting_title=_s(meeting.get("title")))
+                            at=parse_time(at), meeting_title=_s(meeting.get("title")),
+                            name=_s(participant.get("userDisplayName")),
+                            joined_at=parse_time(participant.get("joinedAt")))
+    if name in ("meeting.transcript", "meeting.summary"):
+        kind = name.removeprefix("meeting.")
+        meeting_id, session_id = _s(meeting.get("id")), _s(meeting.get("sessionId"))
+        url = _s(body.get(f"{kind}DownloadUrl"))
+        if not (meeting_id and session_id and url):
+            return Ignored(name, "no meeting, session or download link")
+        return SessionFile(kind=kind, meeting_id=meeting_id, session_id=session_id, url=url,
+                           expiry=parse_time(body.get(f"{kind}DownloadUrlExpiry")),
+                           meeting_title=_s(meeting.get("title")))
     return Ignored(event=name)
 
 

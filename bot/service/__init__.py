@@ -4,7 +4,8 @@
     permissions   (pure) who may do what
     decisions     applying a decision: all it writes and says, in one transaction
     truth         learning the platform's truth: apply news, refresh, adopt
-    actions       pause / resume / stop, snooze, fresh link      ┐
+    after         marks, attendance, transcripts, summaries, channel settings
+    actions       pause / resume / stop, end, snooze, fresh link ┐
     commands      /rec …                                         │ the starters, side by side
     news          webhooks                                       │
     guards        timers and the reconciler                      ┘
@@ -21,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from bot.config import Guardrails
 from bot.platform.client import PlatformClient
 from bot.service.actions import Actions
+from bot.service.after import AfterMeeting
 from bot.service.commands import Commands
 from bot.service.decisions import Writer
 from bot.service.guards import Guards
@@ -43,7 +45,9 @@ class Service:
         self.writer = Writer(store, on_write)
         self.permissions = Permissions(store, is_admin)
         self.truth = Truth(store, platform, self.writer, guard, self.tasks, clock)
-        self.actions = Actions(store, platform, self.truth, self.writer, self.permissions, guard, clock)
-        self.commands = Commands(store, platform, self.truth, self.writer, self.actions, self.permissions, clock)
-        self.news = News(store, platform, self.truth, self.writer, guard, clock)
-        self.guards = Guards(store, platform, self.truth, self.writer, self.actions, guard, clock)
+        self.after = AfterMeeting(store, platform, self.writer, clock)
+        self.actions = Actions(store, platform, self.truth, self.writer, self.after, self.permissions, guard, clock)
+        self.commands = Commands(store, platform, self.truth, self.writer, self.actions, self.after, self.permissions,
+                                 clock)
+        self.news = News(store, platform, self.truth, self.writer, self.after, self.commands.auto_record, guard, clock)
+        self.guards = Guards(store, platform, self.truth, self.writer, self.actions, self.after, guard, clock)

@@ -1,5 +1,5 @@
 """Actions on recordings: pause, resume and stop (from a command, a button, App Home or a timer),
-snoozing a reminder and fetching a fresh download link."""
+ending the meeting, snoozing a reminder, a mark from the card's button and fetching a fresh link."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from bot.platform.client import (
     RateLimited,
 )
 from bot.platform.models import PlatformRecording
+from bot.service.after import AfterMeeting
 from bot.service.decisions import Writer
 from bot.service.outcomes import Line, Reply, Say, failed
 from bot.service.permissions import Permissions
@@ -37,9 +38,9 @@ RESULT = {"pause": (Status.PAUSED,), "resume": (Status.RECORDING,), "stop": (Sta
 
 
 class Actions:
-    def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer,
+    def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, after: AfterMeeting,
                  permissions: Permissions, guard: Guardrails, clock: Callable[[], float] = time.time):
-        self.store, self.platform, self.truth, self.writer = store, platform, truth, writer
+        self.store, self.platform, self.truth, self.writer, self.after = store, platform, truth, writer, after
         self.permissions, self.guard, self.clock = permissions, guard, clock
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # one action at a time per recording
 
@@ -81,6 +82,8 @@ class Actions:
             return await self.refresh_link(actor, rec)
         if action == "snooze":
             return self.snooze(actor, rec)
+        if action == "mark":
+            return self.after.mark(actor, rec.meeting_id, "", recording_id=rec.id)
         return await self.act(actor, [rec], action)
 
     async def end_meeting(self, actor: Actor, meeting_id: object) -> Reply:

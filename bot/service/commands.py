@@ -1,5 +1,6 @@
-"""`/rec …` commands: links, starting, the read-only views and who may control recordings.
-Actions on recordings (`pause`, `resume`, `stop`) go to `actions.py`."""
+"""`/rec …` commands: links, starting (by hand or by auto-record), the read-only views and who may
+control recordings. Actions on recordings (`pause`, `resume`, `stop`, `end`) go to `actions.py`;
+marks, summaries and settings to `after.py`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from bot.models import ACTIVE, Actor, Command, Link, Status
 from bot.platform.client import Conflict, InvalidRequest, NotFound, PlatformClient, PlatformError
 from bot.platform.models import PlatformRecording
 from bot.service.actions import Actions
+from bot.service.after import AfterMeeting
 from bot.service.decisions import Writer
 from bot.service.outcomes import Reply, Say, StatusLine, failed
 from bot.service.permissions import READ_ONLY, Permissions
@@ -21,9 +23,9 @@ from bot.store import Store, StoreBusy
 
 class Commands:
     def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, actions: Actions,
-                 permissions: Permissions, clock: Callable[[], float] = time.time):
+                 after: AfterMeeting, permissions: Permissions, clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer = store, platform, truth, writer
-        self.actions, self.permissions, self.clock = actions, permissions, clock
+        self.actions, self.after, self.permissions, self.clock = actions, after, permissions, clock
 
     def _audit(self, actor: Actor, action: str, outcome: str, target: str | None = None,
                detail: str | None = None) -> None:
@@ -74,6 +76,12 @@ class Commands:
                 return Reply.one(Say.WHO, link=link, members=self.store.members(actor.channel_id))
             case "allow" | "deny" | "unallow":
                 return self.allow(actor, cmd, link)
+            case "mark":
+                return self.after.mark(actor, link.meeting_id, cmd.text or "")
+            case "summary":
+                return await self.after.summary(actor, link)
+            case "settings":
+                return self.settings(actor, cmd)
             case "end":  # nothing happens until the confirmation's button (Actions.end_meeting)
                 active = self.store.recordings_of_meeting(link.meeting_id)
                 return Reply.one(Say.END_CONFIRM, link=link, active=[(r.handle, r.status.value) for r in active])
@@ -82,8 +90,10 @@ class Commands:
     async def link(self, actor: Actor, cmd: Command, link: Link | None) -> Reply:
         try:
             if cmd.name == "new":
-                meeting = await self.platform.create_meeting(cmd.title or f"#{actor.channel_id} meeting",
-                                                             keep_alive=self.actions.guard.keep_alive)
+                s = self.after.settings_of(actor.channel_id)
+                meeting = await self.platform.create_meeting(
+                    cmd.title or f"#{actor.channel_id} meeting", transcribe=s.transcribe, summarize=s.summarize,
+                    keep_alive=s.keep_alive or self.actions.guard.keep_alive, summary_type=s.summary_type)
             else:
                 meeting = await self.platform.get_meeting(cmd.meeting_ref or "")
         except NotFound:
@@ -163,7 +173,47 @@ class Commands:
         now = self.clock()
         lines = [StatusLine(r, summarize(self.store.ledger(r.id), now))
                  for r in self.store.recordings_of_meeting(link.meeting_id, ACTIVE)]
-        return Reply.one(Say.STATUS, link=link, lines=lines)
+        return Reply.one(Say.STATUS, link=link, lines=lines, settings=self.after.settings_of(link.channel_id))
+
+    def settings(self, actor: Actor, cmd: Command) -> Reply:
+        """`/rec settings NAME VALUE` sets one; `/rec settings` alone opens the form (a modal)."""
+        if cmd.setting is not None:
+            return self.after.set_setting(actor, cmd.setting, cmd.text or "")
+        settings = self.after.settings_of(actor.channel_id)
+        if not cmd.trigger_id:
+            return Reply.one(Say.SETTINGS, settings=settings)
+        with self.store.transaction():
+            self.store.outbox.enqueue("modal", {"trigger_id": cmd.trigger_id, "channel_id": actor.channel_id})
+            self._audit(actor, "settings", "ok", detail="opened the form")
+        self.writer.on_write()
+        return Reply([])  # the form is the answer
+
+    async def save_settings(self, actor: Actor, values: dict[str, str]) -> Reply:
+        """The settings form, checked again as the command is: the channel's controllers only."""
+        link = self.store.link(actor.channel_id)
+        if link is None:
+            return Reply.one(Say.NOT_LINKED, ok=False)
+        if (why := await self.permissions.refusal(actor, "settings", link)) is not None:
+            self._audit(actor, "settings", "refused", detail=why.value)
+            return Reply.one(Say.REFUSED, ok=False, reason=why)
+        errors = self.after.set_many(actor, values)
+        if errors:
+            return Reply.one(Say.SETTING_INVALID, ok=False, message=" ".join(errors.values()))
+        return Reply.one(Say.SETTINGS, settings=self.after.settings_of(actor.channel_id))
+
+    async def auto_record(self, meeting_id: str) -> str:
+        """`meeting.started` for a meeting whose channel has auto-record on: start a recording there, once."""
+        links = [lk for lk in self.store.links_for_meeting(meeting_id)
+                 if self.after.settings_of(lk.channel_id).auto_record]
+        if not links:
+            return "no auto-record"
+        if self.store.recordings_of_meeting(meeting_id):
+            return "already recording"
+        link = min(links, key=lambda lk: lk.linked_at)
+        actor = Actor(user_id=None, channel_id=link.channel_id, team_id=link.team_id, via="auto")
+        self._audit(actor, "start", "requested", detail="auto-record")
+        reply = await self.start(actor, Command("start"), link)
+        return "auto-recording" if reply.ok else f"auto-record failed: {reply.says}"
 
     def history(self, actor: Actor, link: Link | None) -> Reply:
         now = self.clock()

@@ -11,6 +11,7 @@ from bot.models import Actor, Notice, Recording, Status, Timer
 from bot.platform.client import PlatformClient, PlatformError, PlatformUnavailable, RateLimited
 from bot.platform.limits import background
 from bot.service.actions import SNOOZE, Actions
+from bot.service.after import AfterMeeting
 from bot.service.decisions import Writer
 from bot.service.permissions import named_controllers
 from bot.service.transitions import Report, last_pause
@@ -20,9 +21,9 @@ from bot.store import DueTimer, Store, StoreBusy
 
 class Guards:
     def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, actions: Actions,
-                 guard: Guardrails, clock: Callable[[], float] = time.time):
+                 after: AfterMeeting, guard: Guardrails, clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer, self.actions = store, platform, truth, writer, actions
-        self.guard, self.clock = guard, clock
+        self.after, self.guard, self.clock = after, guard, clock
 
     async def run_due_timers(self) -> int:
         """Fire every due timer once; returns how many acted on a recording still in the state it was for
@@ -30,7 +31,8 @@ class Guards:
         done = 0
         for timer in self.store.timers.due(self.clock()):
             rec = self.store.recording(timer.recording_id)
-            fits = (Status.RECORDING, Status.PAUSED) if timer.kind is Timer.TIME_LIMIT else (Status.PAUSED,)
+            fits = {Timer.TIME_LIMIT: (Status.RECORDING, Status.PAUSED), Timer.SESSION_FILES: tuple(Status)}.get(
+                timer.kind, (Status.PAUSED,))
             if rec is None or rec.status not in fits:
                 self.store.timers.finish(timer.id)
                 continue
@@ -40,6 +42,9 @@ class Guards:
                 fired = True
                 if timer.kind is Timer.RESUME:
                     await self._resume(rec, timer)
+                elif timer.kind is Timer.SESSION_FILES:
+                    await self.after.check_files(rec, list(timer.payload.get("kinds") or []),
+                                                 int(timer.payload.get("tries") or 0))
                 else:
                     await self._stop_left_paused(rec, timer)
             else:

@@ -1,15 +1,17 @@
-"""Webhook news, already verified and stored: recording updates and meeting events."""
+"""Webhook news, already verified and stored: recording updates, meeting events, transcripts and
+summaries."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from bot.config import Guardrails
 from bot.models import Notice, Status, Timer
 from bot.platform.client import PlatformClient, PlatformError
-from bot.platform.webhooks import Event, Ignored, MeetingEvent
+from bot.platform.webhooks import Event, Ignored, MeetingEvent, SessionFile
+from bot.service.after import AfterMeeting
 from bot.service.decisions import Writer
 from bot.service.permissions import named_controllers
 from bot.service.transitions import Report, last_pause
@@ -20,10 +22,11 @@ log = logging.getLogger(__name__)
 
 
 class News:
-    def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, guard: Guardrails,
+    def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, after: AfterMeeting,
+                 auto_record: Callable[[str], Awaitable[str]], guard: Guardrails,
                  clock: Callable[[], float] = time.time):
-        self.store, self.platform, self.truth, self.writer = store, platform, truth, writer
-        self.guard, self.clock = guard, clock
+        self.store, self.platform, self.truth, self.writer, self.after = store, platform, truth, writer, after
+        self.auto_record, self.guard, self.clock = auto_record, guard, clock
         self.ignored_kinds: set[str] = set()
 
     async def apply_event(self, event: Event) -> str:
@@ -33,11 +36,16 @@ class News:
                 self.ignored_kinds.add(event.kind)
                 log.info("ignoring webhooks of this kind (stored, answered 2xx): %s", event.kind)
             return f"ignored {event.kind}"
+        if isinstance(event, SessionFile):
+            return await self.after.on_file(event)
         if isinstance(event, MeetingEvent):
             return await self.meeting_event(event)
         rec = self.store.recording(event.recording_id)
         if rec is None:
             return self.truth.adopt(event)
+        if event.status is Status.UPLOADED and rec.session_id and not self.store.notes.attendance(rec.session_id):
+            # no join or leave webhook came (not subscribed, or lost): the final reply asks the platform
+            await self.after.fill_attendance(rec.session_id, rec.meeting_id)
         if event.status.rank == rec.status.rank == 1 and event.status is not rec.status:
             # RECORDING and PAUSED alternate and webhooks may arrive out of order: ask which is true now.
             try:
@@ -49,8 +57,15 @@ class News:
         return "applied" if self.truth.apply(rec.id, Report.of(event), actor=None, source="platform") else "no change"
 
     async def meeting_event(self, event: MeetingEvent) -> str:
-        """The meeting ended, or its last person left, while a recording is paused: a paused recording
-        does not stop by itself, so say so and stop it after a grace."""
+        """Who comes and goes is kept for the final reply; a start may begin an auto-recording; and when
+        the meeting ends, or its last person leaves, while a recording is paused (a paused recording
+        does not stop by itself), say so and stop it after a grace."""
+        if event.kind == "started":
+            return await self.auto_record(event.meeting_id)
+        if event.kind in ("joined", "left"):
+            noted = self.after.on_participant(event)
+            if event.kind == "joined":
+                return noted
         if event.kind not in ("ended", "left"):
             return f"meeting {event.kind}"
         paused = self.store.recordings_of_meeting(event.meeting_id, [Status.PAUSED])

@@ -45,6 +45,15 @@ class Say(StrEnum):
     WHO = "who"  # {link, members}
     END_CONFIRM = "end_confirm"  # {link, active: [(handle, status)]}: asks before ending the meeting for everyone
     ENDED = "ended"  # {kicked: int | None (None: no live session)}
+    NOTHING_TO_MARK = "nothing_to_mark"  # {paused}
+    MARKED = "marked"  # {handle, offset, text}
+    NO_SESSION = "no_session"  # nothing recorded yet, so no session to summarise
+    SUMMARY_THERE = "summary_there"  # {handle, url, expiry}: already in the thread
+    SUMMARY_POSTED = "summary_posted"  # {handle}
+    SUMMARY_ASKED = "summary_asked"  # {handle}: the platform writes it; it follows in the thread
+    SETTING_INVALID = "setting_invalid"  # {message}
+    SETTING_SET = "setting_set"  # {name, settings: ChannelSettings}
+    SETTINGS = "settings"  # {settings: ChannelSettings}: shown where no modal could open
 
 
 class Refusal(StrEnum):

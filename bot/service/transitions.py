@@ -16,6 +16,7 @@ from bot.platform.models import PlatformRecording
 from bot.platform.webhooks import RecordingUpdate
 
 TIME_LIMIT = 86400.0  # the platform stops a recording after 24 hours
+FILES_CHECK_AFTER = 600.0  # no transcript or summary webhook this long after the upload: ask for them
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,11 @@ class Decision:
 
 
 def decide(rec: Recording, ledger: list[LedgerEntry], report: Report, *, actor: str | None, source: str,
-           now: float, guard: Guardrails, reason: str | None = None, until: float | None = None) -> Decision:
-    """Move `rec` to what the platform reports, if that is forward; `until` is a timed pause's length."""
+           now: float, guard: Guardrails, reason: str | None = None, until: float | None = None,
+           files: tuple[str, ...] = ()) -> Decision:
+    """Move `rec` to what the platform reports, if that is forward; `until` is a timed pause's length;
+    `files` the session's transcript or summary that the platform is to write (asked for if no webhook
+    brings them)."""
     d = Decision(rec.id)
     cur, new = rec.status, report.status
     if new is cur or new.rank < cur.rank:
@@ -112,6 +116,8 @@ def decide(rec: Recording, ledger: list[LedgerEntry], report: Report, *, actor: 
         cur = Status.UPLOADING
     _move(d, rec, cur, new, report, actor=actor, source=source, reason=reason, until=until, now=now, guard=guard,
           first_recorded=first_recorded)
+    if new is Status.UPLOADED and files:
+        d.set_timers.append((Timer.SESSION_FILES, now + FILES_CHECK_AFTER, {"kinds": list(files), "tries": 0}))
     return d
 
 
@@ -170,8 +176,10 @@ def decide_start(report: Report, link: Link, *, started_by: str | None, multi: b
                  now: float) -> Decision:
     """A recording started from Slack: INVOKED first, whatever the platform's answer says, so the ledger has
     every step (what the answer says beyond INVOKED is applied as news after it)."""
-    d = Decision(report.recording_id, card=True, notices=[(Notice.STARTED, {"actor": started_by, "multi": multi})])
-    d.new_recording = _new_recording(report, link, link.meeting_title, started_by=started_by, origin="slack",
+    d = Decision(report.recording_id, card=True,
+                 notices=[(Notice.STARTED, {"actor": started_by, "multi": multi, "source": source})])
+    origin = "auto" if source == "auto" else "slack"  # auto-record: the card says it started by itself
+    d.new_recording = _new_recording(report, link, link.meeting_title, started_by=started_by, origin=origin,
                                      multi=multi, source=source, at=now)
     return d
 

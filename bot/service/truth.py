@@ -8,6 +8,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from bot.config import Guardrails
@@ -15,6 +16,7 @@ from bot.models import ACTIVE, Link, Recording, Status
 from bot.platform.client import NotFound, PlatformClient, PlatformError
 from bot.platform.webhooks import RecordingUpdate
 from bot.service.decisions import Writer
+from bot.service.settings import ChannelSettings
 from bot.service.transitions import Report, decide, decide_adoption
 from bot.store import Store, StoreBusy
 from bot.tasks import Tasks
@@ -45,12 +47,20 @@ class Truth:
             rec = self.store.recording(recording_id)
             if rec is None:
                 return False
+            guard, files = self.channel_rules(rec.channel_id)
             decision = decide(rec, self.store.ledger(recording_id), report, actor=actor, source=source,
-                              now=self.clock(), guard=self.guard, reason=reason, until=until)
+                              now=self.clock(), guard=guard, reason=reason, until=until, files=files)
             decision.audit = list(audit or [])
             if self.writer.write(decision):
                 return decision.moved
         return False
+
+    def channel_rules(self, channel_id: str) -> tuple[Guardrails, tuple[str, ...]]:
+        """recbot's guardrails as the channel's settings change them, and the session files it expects."""
+        s = ChannelSettings.of(self.store.notes.settings(channel_id))
+        guard = self.guard if s.pause_reminder is None else replace(self.guard, pause_reminder_after=s.pause_reminder)
+        files = (("transcript",) if s.transcribe or s.summarize else ()) + (("summary",) if s.summarize else ())
+        return guard, files
 
     def save_later(self, what: str, write: Callable[[], Any]) -> None:
         """The platform did something the store could not record yet: keep trying `write` in the

@@ -1,4 +1,5 @@
-"""Buttons on cards, reminders and App Home: ack, then the service checks them exactly like commands."""
+"""Buttons on cards, reminders and App Home, and the settings form: ack, then the service checks them
+exactly like commands."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.models import Actor
 from bot.service.outcomes import Reply
+from bot.service.settings import checked
 from bot.slack.door import Door
+from bot.slack.notes import modal_values
 
-BUTTON_ACTIONS = re.compile(r"^rec_(pause|resume|stop|refresh_link|snooze)$")
-ANSWERED = ("refresh_link", "snooze")  # buttons whose success is said to the presser (others show on the card)
+BUTTON_ACTIONS = re.compile(r"^rec_(pause|resume|stop|refresh_link|snooze|mark)$")
+ANSWERED = ("refresh_link", "snooze", "mark")  # buttons whose success is said to the presser (others: the card)
 
 
 async def rec_button(ack, body: dict[str, Any], action: dict[str, Any], context) -> None:
@@ -44,6 +47,23 @@ async def rec_end(ack, body: dict[str, Any], action: dict[str, Any], context) ->
                "button end")
 
 
+async def settings_submitted(ack, body: dict[str, Any], view: dict[str, Any], context) -> None:
+    """The `/rec settings` form. Values are checked before the ack, so a wrong one is shown on its field."""
+    door: Door = context["door"]
+    user = body.get("user") or {}
+    actor = Actor(user_id=user.get("id"), team_id=user.get("team_id"), channel_id=str(view.get("private_metadata")),
+                  via="modal")
+    values = modal_values(view)
+    errors = {name: message.replace("`", "") for name, value in values.items()
+              if (message := checked(name, value)[1])}
+    if errors:
+        await ack(response_action="errors", errors=errors)
+        return
+    await ack()
+    door.later(None, lambda: door.service.commands.save_settings(actor, values), "the settings form")
+
+
 def register(app: AsyncApp) -> None:
     app.action(BUTTON_ACTIONS)(rec_button)
     app.action("rec_end")(rec_end)
+    app.view("rec_settings")(settings_submitted)

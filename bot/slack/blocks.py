@@ -29,17 +29,18 @@ MARK = {
 }
 BUTTONS = {
     Status.INVOKED: ("stop",),
-    Status.RECORDING: ("pause", "stop"),
+    Status.RECORDING: ("pause", "mark", "stop"),
     Status.PAUSED: ("resume", "stop"),
     Status.UPLOADING: (),
     Status.UPLOADED: ("refresh_link",),
     Status.ERRORED: (),
 }
-LABEL = {"pause": "Pause", "resume": "Resume", "stop": "Stop", "refresh_link": "Fresh link", "snooze": "Snooze"}
+LABEL = {"pause": "Pause", "resume": "Resume", "stop": "Stop", "refresh_link": "Fresh link", "snooze": "Snooze",
+         "mark": "Mark"}
 STYLE = {"pause": "primary", "resume": "primary", "stop": "danger"}
 SOURCE = {"command": "with /rec", "button": "with the button", "home": "from App Home", "timer": "automatically",
           "guard": "automatically", "meeting": "from the meeting", "platform": "by the platform",
-          "reconciler": "outside Slack"}
+          "reconciler": "outside Slack", "auto": "automatically (auto-record)"}
 SECTION_TEXT = 3000
 MESSAGE_BLOCKS = 50
 VIEW_BLOCKS = 100
@@ -143,7 +144,7 @@ def card(rec: Recording, summary: Summary, *, now: float | None = None,
     if compact:
         tail = [buttons(rec, BUTTONS[rec.status])] if BUTTONS[rec.status] and compact < 2 else []
         return text, [section(f"{text} · recorded {clock_text(summary.recorded)}{so_far}"), *tail]
-    who = user(rec.started_by) if rec.started_by else "the meeting"
+    who = user(rec.started_by) if rec.started_by else ("auto-record" if rec.origin == "auto" else "the meeting")
     fields = [mrkdwn(f"*State*\n{emoji} {state}", 2000), mrkdwn(f"*Started by*\n{who}", 2000)]
     if rec.last_action and rec.last_action != "started":
         by = f" by {user(rec.last_actor)}" if rec.last_actor else ""
@@ -188,27 +189,34 @@ def ledger_lines(summary: Summary) -> list[str]:
     return lines
 
 
-def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *,
-           compact: bool = False) -> tuple[str, list[dict[str, Any]] | None, bool]:
-    """A thread reply for one change: (text, blocks, broadcast to the channel too)."""
+def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *, compact: bool = False,
+           recap: tuple[list[str], list[str]] | None = None,
+           consent: str | None = None) -> tuple[str, list[dict[str, Any]] | None, bool]:
+    """A thread reply for one change: (text, blocks, broadcast to the channel too). `recap` (the lines of
+    the marks and of who was there, `notes.recap_lines`) goes into the final reply; `consent` is the
+    channel's notice, said when recording starts or resumes."""
     kind = payload.get("notice")
     actor, source, reason = payload.get("actor"), payload.get("source", ""), payload.get("reason")
     by = f"by {user(actor)}" if actor else SOURCE.get(source, "")
     tag = f"#{rec.handle}"
+    told = f"\n>{escape(clip(consent, 500))}" if consent else ""
     if kind == "started":
         extra = " alongside the active one (`--multi`)" if payload.get("multi") else ""
+        if source == "auto":
+            return (f":arrow_forward: {tag}: the meeting started, and this channel records it automatically "
+                    f"(auto-record). Starting…{extra}"), None, False
         return f":arrow_forward: {tag}: recording requested {by}{extra}. Starting…", None, False
     if kind == "adopted":
         return f":red_circle: {tag}: a recording was started from the meeting; recbot follows it here.", None, False
-    if kind == "recording":
-        return f":red_circle: {tag} is recording.", None, False
+    if kind == "recording":  # everyone in the channel is told that it records: the reply is broadcast
+        return f":red_circle: {tag} of {title_of(rec)} is recording.{told}", None, True
     if kind == "paused":
         until = f" It resumes by itself {date(payload['until'], '{time}')}." if payload.get("until") else ""
         return f":double_vertical_bar: {tag} paused {by}.{until}", None, False
     if kind == "resumed":
         if source == "timer":
-            return f":arrow_forward: {tag} resumed automatically: the timed pause is over.", None, False
-        return f":arrow_forward: {tag} resumed {by}.", None, False
+            return f":arrow_forward: {tag} resumed automatically: the timed pause is over.{told}", None, False
+        return f":arrow_forward: {tag} resumed {by}.{told}", None, False
     if kind == "stopped":
         if actor:
             return f":black_square_for_stop: {tag} stopped {by}. Uploading…", None, False
@@ -223,7 +231,7 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *,
                                                                    f"stopped ({escape(clip(reason or '', 200))})")
         return f":black_square_for_stop: {tag} {why}. Uploading…", None, False
     if kind == "uploaded":
-        return uploaded(rec, summary, compact=compact)
+        return uploaded(rec, summary, compact=compact, recap=recap)
     if kind == "errored":
         who = user(rec.started_by) + " " if rec.started_by else ""
         why = escape(clip(rec.error_reason or "the platform reported an error", 500))
@@ -280,8 +288,8 @@ def reminder(kind: str, payload: dict[str, Any], rec: Recording, *,
     return text, [section(text), buttons(rec, ("snooze",), "rec_reminder", snooze=payload.get("snooze"))], False
 
 
-def uploaded(rec: Recording, summary: Summary, *,
-             compact: bool = False) -> tuple[str, list[dict[str, Any]] | None, bool]:
+def uploaded(rec: Recording, summary: Summary, *, compact: bool = False,
+             recap: tuple[list[str], list[str]] | None = None) -> tuple[str, list[dict[str, Any]] | None, bool]:
     head = f":white_check_mark: #{rec.handle} is ready"
     link = f"<{escape(rec.download_url)}|Download the recording>" if rec.download_url else "no download link"
     audio = f" · <{escape(rec.audio_url)}|audio only>" if rec.audio_url else ""
@@ -295,8 +303,15 @@ def uploaded(rec: Recording, summary: Summary, *,
     lines = ledger_lines(summary)
     elided = f"• … {{}} more intervals (recorded {clock_text(summary.recorded)} and paused " \
              f"{clock_text(summary.paused)} in all) …"
-    ledger = packed([tally, *lines], MESSAGE_BLOCKS - 1, lambda n: elided.format(n))
-    return text, [section(f"{head}\n{facts}"), *ledger], False
+    extra: list[dict[str, Any]] = []
+    if recap is not None:  # marks and attendance share the message's blocks with the ledger
+        chapters, who = recap
+        if chapters:
+            extra += packed(chapters, 12, lambda n: f"• … {n} more marks …")
+        if who:
+            extra += packed(who, 3, lambda n: f"… {n} more")
+    ledger = packed([tally, *lines], MESSAGE_BLOCKS - 1 - len(extra), lambda n: elided.format(n))
+    return text, [section(f"{head}\n{facts}"), *extra, *ledger], False
 
 
 # -- views for the person who asked ------------------------------------------------------------
@@ -394,8 +409,8 @@ def home_view(links: list[Link], recordings: list[tuple[Recording, Summary]], *,
         emoji, state = MARK[rec.status]
         out.append(section(f"{emoji} *#{rec.handle}* {title_of(rec)} in <#{rec.channel_id}> · {state} · "
                            f"recorded {clock_text(summary.recorded)}"))
-        if BUTTONS[rec.status]:
-            out.append(buttons(rec, BUTTONS[rec.status], block_id=f"home_{rec.id}"))
+        if controls := tuple(a for a in BUTTONS[rec.status] if a != "mark"):  # a mark belongs in the channel
+            out.append(buttons(rec, controls, block_id=f"home_{rec.id}"))
     if len(recordings) > len(shown):
         out.append(section(f"… and {len(recordings) - len(shown)} more active recordings: "
                            "see `/rec status` in their channels."))

@@ -8,6 +8,7 @@ tell (an admin not seen lately); the outcome follows on the response_url.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -43,6 +44,7 @@ async def _rec_command(ack, body: dict[str, Any], door: Door) -> None:
     if parsed.name == "help":
         await ack(text=USAGE)
         return
+    parsed = replace(parsed, trigger_id=body.get("trigger_id"))  # a form opens on it (`/rec settings`)
     if parsed.name in READ_ONLY:  # answered from the store alone: no reason to make anyone wait
         try:
             reply = await commands.handle(actor, parsed)

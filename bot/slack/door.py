@@ -49,7 +49,7 @@ class Door:
             except Exception:
                 log.exception("failed while handling %s", what)
                 reply = Reply.one(Say.FAILED, ok=False)
-            if reply is not None:
+            if reply is not None and reply.lines:  # no lines: the answer was a form, or nothing to say
                 self.respond(url, reply)
 
         self.tasks.spawn(run(), what)

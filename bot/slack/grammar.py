@@ -12,7 +12,7 @@ from bot.mrkdwn import escape
 from bot.slack.replies import USAGE
 
 SUBCOMMANDS = ("help", "link", "unlink", "new", "start", "pause", "resume", "stop", "status", "allow", "deny",
-               "who", "history", "unallow", "end")
+               "who", "history", "unallow", "end", "mark", "summary", "settings")
 MAX_PAUSE = 24 * 3600.0
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -39,7 +39,7 @@ def parse(text: str) -> Command | UsageError:
         close = difflib.get_close_matches(name, SUBCOMMANDS, n=1, cutoff=0.6)
         hint = f" Did you mean `/rec {close[0]}`?" if close else ""
         return UsageError(f"`{_clip(words[0])}` is not a `/rec` command.{hint}")
-    if name in ("help", "unlink", "status", "who", "history", "end"):
+    if name in ("help", "unlink", "status", "who", "history", "end", "summary"):
         return _no_args(name, args)
     if name == "new":
         title = _unquoted(" ".join(args).strip())
@@ -48,6 +48,18 @@ def parse(text: str) -> Command | UsageError:
         return Command("new", title=title or None)
     if name == "link":
         return _link(args)
+    if name == "mark":
+        text = _unquoted(" ".join(args).strip())
+        if len(text) > 200:
+            return UsageError("A mark's text can be at most 200 characters.")
+        return Command("mark", text=text or None)
+    if name == "settings":
+        if not args:
+            return Command("settings")
+        if len(args) < 2:
+            return UsageError("Say a setting and its value, like `/rec settings auto-record on`, or "
+                              "`/rec settings` alone for the form.")
+        return Command("settings", setting=args[0].lower(), text=_unquoted(" ".join(args[1:]).strip()))
     if name in ("allow", "deny", "unallow"):
         return _mention(name, args)
     if name == "start":

@@ -130,7 +130,7 @@ class Outbox:
                 if since < self.card_interval:
                     wait = min(wait, self.card_interval - since)
                     continue
-            if row.kind != "respond":
+            if row.kind not in ("respond", "modal"):  # answers to the person who asked are not channel posts
                 bucket = self._buckets.setdefault(channel, TokenBucket(self.rate, self.burst, now))
                 if (later := bucket.take(now)) > 0:
                     wait = min(wait, later)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.ledger import duration_text
+from bot.ledger import clock_text, duration_text
 from bot.mrkdwn import escape
 from bot.service.outcomes import Line, Refusal, Reply, Say
-from bot.slack import blocks
+from bot.slack import blocks, notes
 
 USAGE = """*`/rec` commands*
 • `/rec link ‹meeting id or URL›`: link this channel to a meeting
@@ -18,7 +18,10 @@ USAGE = """*`/rec` commands*
 • `/rec start [--multi]`: start recording (`--multi` records another alongside an active one)
 • `/rec pause [#n] [for 10m]`: pause (anyone here may pause); `for` resumes by itself
 • `/rec resume [#n]`, `/rec stop [#n]`: resume or stop
+• `/rec mark [text]`: bookmark this moment in what is recording; the final reply lists the marks
 • `/rec status`, `/rec history`: what is recording now, and what was recorded
+• `/rec summary`: the last session's summary, in its recording's thread
+• `/rec settings`: this channel's settings (auto-record, transcripts, summaries, notice, reminders)
 • `/rec allow @user`, `/rec deny @user`, `/rec unallow @user`, `/rec who`: who may control recordings here
   (`unallow` takes back an allow or a deny)
 • `/rec end`: stop the recordings and end the meeting for everyone (asks first)
@@ -29,7 +32,8 @@ BUSY = (":warning: recbot could not reach its database (it is busy or locked), s
 WORKING = {"link": ":link: Checking the meeting…", "new": ":sparkles: Creating a meeting…",
            "start": ":hourglass_flowing_sand: Starting the recording…", "pause": ":double_vertical_bar: Pausing…",
            "resume": ":arrow_forward: Resuming…", "stop": ":black_square_for_stop: Stopping…",
-           "end": ""}  # its confirmation follows at once
+           "end": "", "settings": "", "mark": "", "summary": ":hourglass_flowing_sand: Asking for the summary…"}
+# "": nothing in the ack; the answer (a form, a confirmation, where the mark is) follows at once
 WORKING_DEFAULT = "Working on it…"
 
 REFUSALS = {
@@ -49,13 +53,20 @@ def render(reply: Reply) -> tuple[str, list[dict[str, Any]] | None]:
         line = reply.lines[0]
         p = line.params
         if line.say is Say.STATUS:
-            return blocks.status_view(p["link"], p["lines"])
+            text, out = blocks.status_view(p["link"], p["lines"])
+            if p.get("settings") is not None and len(out) < blocks.MESSAGE_BLOCKS:
+                out.append({"type": "context", "elements": [blocks.mrkdwn(notes.settings_brief(p["settings"]))]})
+            return text, out
         if line.say is Say.HISTORY:
             return blocks.history_view(p["lines"])
         if line.say is Say.WHO:
             return blocks.who_view(p["link"], p["members"])
         if line.say is Say.END_CONFIRM:
             return blocks.end_confirm_view(p["link"], p["active"])
+        if line.say in (Say.SETTINGS, Say.SETTING_SET):
+            lead = f"Set `{p['name']}`. " if line.say is Say.SETTING_SET else ""
+            text = lead + notes.settings_text(p["settings"])
+            return text, [blocks.section(text)]
     return "\n".join(sentence(line) for line in reply.lines), None
 
 
@@ -151,6 +162,25 @@ def sentence(line: Line) -> str:
                 return "The meeting had no live session, so there was nobody to send away."
             n = p["kicked"]
             return f":checkered_flag: Ended the meeting for everyone ({n} participant{'s' if n != 1 else ''} left it)."
+        case Say.NOTHING_TO_MARK:
+            if p["paused"]:
+                return "Nothing is being recorded (it is paused), so there is nothing to mark."
+            return "Nothing is being recorded, so there is nothing to mark. Start with `/rec start`."
+        case Say.MARKED:
+            what = f": {p['text']}" if p.get("text") else ""
+            return f":bookmark: Marked {tag} at `{clock_text(p['offset'])}` in the file{what}."
+        case Say.NO_SESSION:
+            return "No session of this meeting has been recorded here yet, so there is no summary to ask for."
+        case Say.SUMMARY_THERE:
+            return (f"The summary is already in {tag}'s thread. A fresh link: <{p['url']}|download>, valid until "
+                    f"{blocks.date(p.get('expiry'))}.")
+        case Say.SUMMARY_POSTED:
+            return f":clipboard: Posted the summary in {tag}'s thread."
+        case Say.SUMMARY_ASKED:
+            return (f":hourglass_flowing_sand: The platform is writing the summary; it follows in {tag}'s thread "
+                    "when ready.")
+        case Say.SETTING_INVALID:
+            return f"Not set: {p['message']}"
         case Say.DENIED:
             return f"<@{p['user']}> can no longer take recording actions in this channel, pausing included."
     return render(Reply([line]))[0]

@@ -12,9 +12,10 @@ import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.ledger import summarize
-from bot.models import ACTIVE
-from bot.slack import blocks
+from bot.ledger import Summary, summarize
+from bot.models import ACTIVE, Recording
+from bot.service.settings import ChannelSettings
+from bot.slack import blocks, notes
 from bot.store import OutboxRow, Store, StoreBusy
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class Sender:
         """Whether a post interrupted by a crash reached Slack: its row id is in the message metadata."""
         rec = self.store.recording(row.recording_id or "") if row.recording_id else None
         channel = rec.channel_id if rec else row.channel_id
-        if row.kind not in ("card", "thread", "channel") or not channel or channel in self._no_history:
+        if row.kind not in ("card", "thread", "channel", "note") or not channel or channel in self._no_history:
             return None
         try:
             if row.kind == "thread" and rec and rec.card_ts:
@@ -80,8 +81,8 @@ class Sender:
         if row.kind == "thread":
             rec = self.store.recording(row.recording_id or "")
             assert rec is not None and rec.card_ts
-            text, reply_blocks, broadcast = blocks.notice(p, rec, summarize(self.store.ledger(rec.id), self.clock()),
-                                                          compact=int(p.get("compact") or 0))
+            text, reply_blocks, broadcast = self._thread_reply(p, rec, summarize(self.store.ledger(rec.id),
+                                                                                 self.clock()))
             kwargs: dict[str, Any] = {"channel": rec.channel_id, "thread_ts": rec.card_ts, "text": text,
                                       "unfurl_links": False, "metadata": self._metadata(row)}
             if reply_blocks:
@@ -97,6 +98,16 @@ class Sender:
             extra = {"blocks": reply_blocks} if reply_blocks else {}
             await self.client.chat_postEphemeral(channel=rec.channel_id, user=p["for"], thread_ts=rec.card_ts,
                                                  text=text, **extra)
+            return None
+        if row.kind == "note":  # a transcript or summary for a channel that has no recording of that session
+            text, note_blocks = notes.session_file(p, None, compact=bool(p.get("compact")))
+            extra = {"blocks": note_blocks} if note_blocks else {}
+            return (await self.client.chat_postMessage(channel=row.channel_id, text=text, unfurl_links=False,
+                                                       metadata=self._metadata(row), **extra))["ts"]
+        if row.kind == "modal":  # `/rec settings`: the trigger lasts 3 s, so a failure is not tried again
+            settings = ChannelSettings.of(self.store.notes.settings(p["channel_id"]))
+            await self.client.views_open(trigger_id=p["trigger_id"],
+                                         view=notes.settings_modal(settings, p["channel_id"]))
             return None
         if row.kind in ("channel", "dm"):
             target = row.channel_id or p["user"]
@@ -114,6 +125,23 @@ class Sender:
             await self._respond(p)
             return None
         raise ValueError(f"unknown outbox kind {row.kind!r}")
+
+    def _thread_reply(self, p: dict[str, Any], rec: Recording,
+                      summary: Summary) -> tuple[str, list[dict[str, Any]] | None, bool]:
+        """A notice under a card, with what is known now: the channel's consent notice when recording starts
+        or resumes, the marks and who was there in the final reply."""
+        compact = int(p.get("compact") or 0)
+        kind = p.get("notice")
+        if kind in ("transcript", "summary"):
+            text, reply_blocks = notes.session_file(p, f"#{rec.handle}", compact=bool(compact))
+            return text, reply_blocks, False
+        recap = consent = None
+        if kind == "uploaded":
+            attendance = self.store.notes.attendance(rec.session_id) if rec.session_id else []
+            recap = notes.recap_lines(notes.recap(summary, self.store.notes.marks(rec.id), attendance, self.clock()))
+        if kind in ("recording", "resumed"):
+            consent = ChannelSettings.of(self.store.notes.settings(rec.channel_id)).notice
+        return blocks.notice(p, rec, summary, compact=compact, recap=recap, consent=consent)
 
     async def _respond(self, p: dict[str, Any]) -> None:
         body = {"response_type": "ephemeral", "replace_original": False, "text": p["text"]}

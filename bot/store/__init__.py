@@ -1,5 +1,6 @@
 """The truth on recbot's side, in one database: links, people, recordings with their ledger, the audit,
-and the three queues (webhook deliveries, the Slack outbox, timers).
+what is kept of each meeting (marks, attendance, transcripts, channel settings), and the three queues
+(webhook deliveries, the Slack outbox, timers).
 
     store = Store(path)
     with store.transaction():      # one decision, one transaction; transactions nest
@@ -16,6 +17,7 @@ from collections.abc import Callable
 
 from bot.store.deliveries import DeliveryQueue
 from bot.store.engine import Database, StoreBusy
+from bot.store.notes import MeetingNotes
 from bot.store.outbox import OutboxQueue, OutboxRow
 from bot.store.records import Records
 from bot.store.schema import migrate
@@ -32,6 +34,7 @@ class Store(Records):
         self.outbox = OutboxQueue(self.db, clock)
         self.deliveries = DeliveryQueue(self.db, clock)
         self.timers = TimerQueue(self.db)
+        self.notes = MeetingNotes(self.db, clock)
         migrate(self.db)
 
     def transaction(self):

@@ -86,6 +86,15 @@ class Records:
                            "ORDER BY handle", meeting_id, *states)
         return [Recording.from_row(r) for r in rows]
 
+    def recordings_of_session(self, session_id: str) -> list[Recording]:
+        rows = self.db.all("SELECT * FROM recordings WHERE session_id = ? ORDER BY handle", session_id)
+        return [Recording.from_row(r) for r in rows]
+
+    def last_session(self, meeting_id: str) -> str | None:
+        """The session of the meeting's latest recording."""
+        return self.db.scalar("SELECT session_id FROM recordings WHERE meeting_id = ? AND session_id IS NOT NULL "
+                              "ORDER BY created_at DESC LIMIT 1", meeting_id)
+
     def recording_by_handle(self, meeting_id: str, handle: int) -> Recording | None:
         row = self.db.one("SELECT * FROM recordings WHERE meeting_id = ? AND handle = ?", meeting_id, handle)
         return Recording.from_row(row) if row else None

@@ -59,6 +59,26 @@ MIGRATIONS: list[str] = [
     CREATE UNIQUE INDEX timers_one ON timers(kind, recording_id) WHERE done = 0;
     CREATE INDEX timers_due ON timers(done, due_at);
     """,
+    # 2: after the meeting: marks, who was there, the session's transcript and summary; channel settings
+    """
+    CREATE TABLE marks (
+        id INTEGER PRIMARY KEY, recording_id TEXT NOT NULL, at REAL NOT NULL, user_id TEXT,
+        text TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX marks_recording ON marks(recording_id, at);
+    CREATE TABLE attendance (
+        session_id TEXT NOT NULL, participant_id TEXT NOT NULL, meeting_id TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '', joined_at REAL, left_at REAL, PRIMARY KEY (session_id, participant_id)
+    );
+    CREATE TABLE session_files (
+        session_id TEXT NOT NULL, kind TEXT NOT NULL, meeting_id TEXT NOT NULL, url TEXT NOT NULL, expiry REAL,
+        posted_at REAL NOT NULL, PRIMARY KEY (session_id, kind)
+    );
+    CREATE TABLE channel_settings (
+        channel_id TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, set_by TEXT NOT NULL,
+        set_at REAL NOT NULL, PRIMARY KEY (channel_id, name)
+    );
+    """,
 ]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.asgi_server import BackgroundServer, claim_port
 from bot.emulator.state import Timing
 from bot.web import Options
-from bot.workbench.server import PEOPLE, Workbench, add_people
+from bot.workbench.server import CHANNEL, PEOPLE, Workbench, add_people
 from bot.workbench.stack import Stack
 
 # Shorter than production so a newcomer sees the guardrails within minutes.
@@ -32,12 +32,19 @@ async def start_demo(host: str, port: int, database: str, options: Options | Non
                   socket_mode=socket_mode)
     add_people(stack)
     await stack.start()
-    meeting = await stack.new_meeting("Demo meeting")
+    # The platform writes a transcript and a summary when the session ends (everyone leaves, then 30 s).
+    meeting = (await stack.control("meetings", {"title": "Demo meeting", "transcribe_on_end": True,
+                                                "summarize_on_end": True}))["id"]
     for name in ("Ann", "Ben"):
         await stack.join(meeting, name)
-    linked = await stack.command(PEOPLE[0]["id"], f"link {meeting}")
-    if linked.status_code != 200:
-        raise RuntimeError(f"the demo could not link its channel: HTTP {linked.status_code}")
+    for text in (f"link {meeting}", "settings transcribe on", "settings summarize on"):
+        answered = await stack.command(PEOPLE[0]["id"], text)
+        if answered.status_code != 200:
+            raise RuntimeError(f"the demo could not set its channel up (/rec {text}): HTTP {answered.status_code}")
+        for _ in range(250):  # the link is made after the ack; the settings need it
+            if stack.runtime.store.link(CHANNEL):
+                break
+            await asyncio.sleep(0.02)
     workbench = BackgroundServer(Workbench(stack, meeting).app, host, port)
     await workbench.start()
     return stack, workbench, f"http://{host}:{port}/"

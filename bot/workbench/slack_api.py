@@ -54,6 +54,7 @@ class FakeSlack:
         self.messages: dict[tuple[str, str], Message] = {}
         self.ephemeral: list[dict[str, Any]] = []
         self.homes: dict[str, dict[str, Any]] = {}
+        self.views: list[dict[str, Any]] = []  # modals opened, with their trigger
         self.users: dict[str, dict[str, Any]] = {}
         self.not_member: set[str] = set()
         self.refusals: list[dict[str, Any]] = []  # what Slack would have refused, with why
@@ -211,6 +212,16 @@ class FakeSlack:
         view = args.get("view")
         self.homes[args.get("user_id", "")] = json.loads(view) if isinstance(view, str) else view
         return {"ok": True}
+
+    def m_views_open(self, args):
+        if refused := self._refused(args, max_blocks=VIEW_BLOCKS):
+            return refused
+        if not args.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        view = args.get("view")
+        view = json.loads(view) if isinstance(view, str) else view
+        self.views.append({"trigger_id": args["trigger_id"], "view": view})
+        return {"ok": True, "view": {"id": f"V{len(self.views):06d}", **(view or {})}}
 
     def m_users_info(self, args):
         user = self.users.get(args.get("user", ""))

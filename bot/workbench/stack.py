@@ -160,6 +160,17 @@ class Stack:
         return await self.http.post(f"{self.bot_url}/slack/events", content=raw,
                                     headers=self.signed(raw, "application/x-www-form-urlencoded"))
 
+    async def submit(self, user: str, view: dict[str, Any], values: dict[str, Any]) -> httpx.Response:
+        """A modal's view_submission: `values` as Slack sends them, {block_id: {action_id: value}}."""
+        body = {"type": "view_submission", "user": {"id": user, "team_id": self.team_of(user)},
+                "team": {"id": self.slack.team_id}, "api_app_id": "A0REC", "trigger_id": f"{next(self._trigger)}.1.abc",
+                "view": {**view, "id": "V0FORM", "state": {"values": values}}}
+        if self.socket_mode:
+            return await self._envelope("interactive", body)
+        raw = urlencode({"payload": json.dumps(body)})
+        return await self.http.post(f"{self.bot_url}/slack/events", content=raw,
+                                    headers=self.signed(raw, "application/x-www-form-urlencoded"))
+
     async def event(self, event: dict[str, Any]) -> httpx.Response:
         body = {"type": "event_callback", "team_id": self.slack.team_id, "api_app_id": "A0REC",
                 "event_id": f"Ev{next(self._trigger)}", "event_time": int(time.time()), "event": event}

@@ -156,3 +156,31 @@ async def test_the_thread_after_twenty_pauses(page):
     await page.screenshot(path=str(ARTIFACTS / "5-twenty-pauses.png"))
     DOCS.mkdir(exist_ok=True)
     shutil.copy(ARTIFACTS / "5-twenty-pauses.png", DOCS / "thread-20-pauses.png")
+
+
+async def test_after_the_meeting_marks_transcript_and_summary_in_the_thread(page):
+    """The demo's whole path: record, mark, pause, stop, everyone leaves; then the file with its marks and
+    who was there, the transcript and the summary, all in the recording's thread."""
+    await send(page, "/rec start")
+    await page.locator("#messages .actions button", has_text="Mark").wait_for(timeout=15000)
+    await page.wait_for_timeout(1200)
+    await send(page, "/rec mark the decision")
+    await page.locator("#ephemeral", has_text="Marked #1").wait_for(timeout=10000)
+    await page.locator("#messages .actions button", has_text="Pause").first.click()
+    await page.locator("#messages .block-header", has_text="Paused").wait_for(timeout=10000)
+    await send(page, "/rec stop")
+    await page.locator("#messages .block-header", has_text="Uploaded").wait_for(timeout=20000)
+    await page.stack.control("timing", {"empty_stop": 0.3, "session_end": 0.6, "notes_delay": 0.3})
+    leave = page.locator("#meeting button", has_text="Leave")
+    while await leave.count():
+        await leave.first.click()
+        await page.wait_for_timeout(300)
+    await page.locator(".thread-toggle").first.click()
+    await page.locator(".thread", has_text="The summary of #1").first.wait_for(timeout=15000)
+    await page.locator(".thread", has_text="The transcript of #1").first.wait_for(timeout=5000)
+    thread = page.locator(".thread").first
+    assert "the decision" in await thread.inner_text() and "Present while it recorded" in await thread.inner_text()
+    await page.evaluate("document.getElementById('messages').scrollTop = 1e9")
+    await page.screenshot(path=str(ARTIFACTS / "6-after-the-meeting.png"))
+    DOCS.mkdir(exist_ok=True)
+    shutil.copy(ARTIFACTS / "6-after-the-meeting.png", DOCS / "after-the-meeting.png")

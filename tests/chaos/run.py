@@ -122,7 +122,7 @@ class Driver:
         payload = {"type": "block_actions", "user": {"id": user, "team_id": "T0BENCH"}, "team": {"id": "T0BENCH"},
                    "channel": {"id": channel}, "container": {"type": "message", "channel_id": channel},
                    "response_url": f"http://127.0.0.1:{self.bot.platform.slack_port}/response_url/{channel}/{user}",
-                   "trigger_id": "1.1.x",
+                   "trigger_id": f"{time.time_ns()}.1.x",  # each request its own, as Slack gives
                    "actions": [{"action_id": f"rec_{action}", "value": recording_id, "type": "button"}]}
         raw = urlencode({"payload": json.dumps(payload)})
         ts = str(int(time.time()))

@@ -65,7 +65,7 @@ async def test_start_posts_one_card_and_a_thread_reply(linked):
     await until(lambda: "Recording" in (card_of(linked, rec).text if card_of(linked, rec) else ""))
     cards = linked.slack.channel(CHANNEL)
     assert len(cards) == 1
-    assert button_ids(cards[0]) == ["rec_pause", "rec_stop"]
+    assert button_ids(cards[0]) == ["rec_pause", "rec_mark", "rec_stop"]
     assert json.dumps(cards[0].blocks).count(rec.id) >= 2
     await until(lambda: len(thread_texts(linked, rec)) >= 2)
     assert "requested by <@U0ALICE>" in thread_texts(linked, rec)[0]

@@ -23,7 +23,8 @@ from tests.conftest import shared_spec
 OPERATIONS = {"get_all_meetings", "create_meeting", "get_meeting", "GetActiveSession", "get_all_recordings",
               "start_recording", "get_active_recording", "get_one_recording", "pause_resume_stop_recording",
               "getAllWebhooks", "addWebhook", "getWebhook", "replaceWebhook", "editWebhook", "deleteWebhook",
-              "KickAllParticipants"}
+              "KickAllParticipants", "GetSessionTranscript", "GetSessionSummary", "post-sessions-session_id-summary",
+              "GetSessionParticipants"}
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 
@@ -92,6 +93,12 @@ def test_every_operation_answers_2xx_conformant_on_real_objects(flavour):
     rec = emu.platform.start_recording(now, meeting.id)
     emu.platform.tick(now + 0.01)
     hook = emu.add_webhook(flavour, "n", "http://127.0.0.1:1/x", ["meeting.ended"])
+    told = emu.platform.create_meeting(now, "transcribed", transcribe_on_end=True, summarize_on_end=True)
+    ann = emu.platform.join(now, told.id, "Ann")
+    session = emu.platform.live_session(told.id)
+    emu.platform.leave(now + 1, told.id, ann)
+    emu.platform.tick(now + 1 + emu.platform.timing.session_end)
+    emu.platform.tick(now + 1 + emu.platform.timing.session_end + emu.platform.timing.notes_delay)
     calls = [
         ("get_all_meetings", {}, {}, None),
         ("create_meeting", {}, {}, {"title": "new"}),
@@ -110,6 +117,10 @@ def test_every_operation_answers_2xx_conformant_on_real_objects(flavour):
                                                             "events": ["meeting.ended"]}),
         ("deleteWebhook", {"webhook_id": hook["id"]}, {}, None),
         ("KickAllParticipants", {"meeting_id": meeting.id}, {}, None),
+        ("GetSessionParticipants", {"session_id": session.id}, {}, None),
+        ("GetSessionTranscript", {"session_id": session.id}, {}, None),
+        ("GetSessionSummary", {"session_id": session.id}, {}, None),
+        ("post-sessions-session_id-summary", {"session_id": session.id}, {}, None),
     ]
     for operation_id, path, query, body in calls:
         op = ops[operation_id]

@@ -159,3 +159,45 @@ def test_kick_all_ends_the_session_and_stops_every_recording_paused_too(p):
     with pytest.raises(EmuError) as info:
         p.kick_all(7, m.id)
     assert info.value.status == 404
+
+
+def test_a_transcribed_session_gets_a_transcript_then_a_summary_with_its_people(p):
+    m = p.create_meeting(0, "Retro", transcribe_on_end=True, summarize_on_end=True)
+    ann = p.join(0, m.id, "Ann")
+    ben = p.join(5, m.id, "Ben")
+    session = p.live_session(m.id)
+    p.leave(40, m.id, ben)
+    p.leave(60, m.id, ann)
+    p.take_events()
+    p.tick(60 + 120)  # the session ends this long after the last one left
+    assert session.ended_at == 180 and p.next_deadline(180) == 182
+    p.tick(182)
+    events = {e["event"]: e for e in p.take_events()}
+    assert {"meeting.transcript", "meeting.summary"} <= set(events)
+    assert events["meeting.transcript"]["meeting"]["sessionId"] == session.id
+    vtt = p.files[session.files["transcript"]][0].decode()
+    assert vtt.startswith("WEBVTT") and "<v Ann>" in vtt and "<v Ben>" in vtt
+    assert "00:00:05.000 --> 00:00:08.000\n<v Ben>" in vtt  # Ben speaks from when he joined
+    summary = p.files[session.files["summary"]][0].decode()
+    assert "Ann and Ben" in summary and summary.startswith("## Summary")
+
+
+def test_a_summary_on_demand_needs_a_transcript(p):
+    plain = p.create_meeting(0, "m")
+    ann = p.join(0, plain.id, "Ann")
+    session = p.live_session(plain.id)
+    p.leave(10, plain.id, ann)
+    p.tick(130)
+    with pytest.raises(EmuError) as info:
+        p.request_summary(130, session.id)
+    assert info.value.status == 404
+    transcribed = p.create_meeting(0, "t", transcribe_on_end=True)
+    ann = p.join(0, transcribed.id, "Ann")
+    session = p.live_session(transcribed.id)
+    p.leave(10, transcribed.id, ann)
+    p.tick(130)
+    p.tick(132)
+    assert "transcript" in session.files and "summary" not in session.files
+    p.request_summary(133, session.id)
+    p.tick(135)
+    assert "summary" in session.files

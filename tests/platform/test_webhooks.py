@@ -12,6 +12,7 @@ from bot.platform.webhooks import (
     Ignored,
     MeetingEvent,
     RecordingUpdate,
+    SessionFile,
     SignatureError,
     WebhookParseError,
     event_name,
@@ -150,10 +151,21 @@ def test_participant_events(name, kind):
     assert event.kind == kind and event.participant == "p1"
 
 
-@pytest.mark.parametrize("name", ["meeting.chatSynced", "livestreaming.statusUpdate", "meeting.transcript",
-                                  "meeting.summary", "something.new"])
+@pytest.mark.parametrize("name", ["meeting.chatSynced", "livestreaming.statusUpdate", "something.new"])
 def test_other_events_are_ignored_not_errors(name):
     assert parse_event({"event": name, "sessionId": "s"}) == Ignored(event=name)
+
+
+def test_transcripts_and_summaries_as_the_docs_show_them():
+    meeting = {"id": "m1", "sessionId": "s1", "title": "Retro", "status": "LIVE"}
+    transcript = parse_event({"event": "meeting.transcript", "meeting": meeting,
+                              "transcriptDownloadUrl": "https://b/t.vtt",
+                              "transcriptDownloadUrlExpiry": "2026-06-03T10:30:00.000Z"})
+    assert transcript == SessionFile("transcript", "m1", "s1", "https://b/t.vtt", 1780482600.0, "Retro")
+    summary = parse_event({"event": "meeting.summary", "meeting": meeting, "summaryDownloadUrl": "https://b/s.md"})
+    assert isinstance(summary, SessionFile) and summary.kind == "summary" and summary.expiry is None
+    assert parse_event({"event": "meeting.summary", "meeting": {"id": "m1"}}) == Ignored(
+        "meeting.summary", "no meeting, session or download link")
 
 
 @pytest.mark.parametrize("body", [b"", b"[]", b"not json", b'{"no":"event"}', b'{"event":5}', b"\xff\xfe"])

@@ -92,7 +92,8 @@ def signed_form(raw: str) -> dict:
        action=st.sampled_from(["rec_pause", "rec_resume", "rec_stop", "rec_refresh_link", "rec_snooze"]))
 def test_any_button_value_is_refused_cleanly(client, value, action):
     payload = {"type": "block_actions", "user": {"id": "U0X", "team_id": "T0"}, "team": {"id": "T0"},
-               "channel": {"id": "C0X"}, "container": {"type": "message"}, "trigger_id": "1",
+               "channel": {"id": "C0X"}, "container": {"type": "message"},
+               "trigger_id": f"{time.time_ns()}.1",  # each its own, as Slack gives: a repeat is dropped
                "response_url": "http://127.0.0.1:9/r", "actions": [{"action_id": action, "value": value}]}
     raw = urlencode({"payload": json.dumps(payload)})
     before = client.runtime.store.db.all("SELECT COUNT(*) AS n FROM audit WHERE outcome = 'refused'")[0]["n"]

@@ -30,7 +30,7 @@ def actions(block_list):
 
 @pytest.mark.parametrize(("status", "expected"), [
     (Status.INVOKED, ["rec_stop"]),
-    (Status.RECORDING, ["rec_pause", "rec_stop"]),
+    (Status.RECORDING, ["rec_pause", "rec_mark", "rec_stop"]),
     (Status.PAUSED, ["rec_resume", "rec_stop"]),
     (Status.UPLOADING, []),
     (Status.UPLOADED, ["rec_refresh_link"]),

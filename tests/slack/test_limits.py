@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from bot.ledger import summarize
 from bot.models import LedgerEntry, Link, Member, Status
 from bot.service.outcomes import Line, Refusal, Reply, Say, StatusLine
+from bot.service.settings import ChannelSettings
 from bot.slack import blocks, replies
 from bot.workbench.blockkit import VIEW_BLOCKS, refusal
 from tests.slack.test_blocks import NOW, rec
@@ -129,7 +130,8 @@ SAMPLE = {"handle": 3, "action": "pause", "status": "PAUSED", "message": HOSTILE
           "meeting_id": "m1", "before": "m0", "created": True, "still_active": 2, "active": [(1, "PAUSED")],
           "paused": True, "duration": 600, "delay": 1800, "url": LONG_URL, "expiry": NOW, "user": "U0BOB",
           "now": "PAUSED", "doing": "pause", "failure": "refused", "retry_after": 3, "tail": "maybe",
-          "reason": Refusal.NOT_CONTROLLER, "kicked": 3,
+          "reason": Refusal.NOT_CONTROLLER, "kicked": 3, "offset": 75.0, "text": HOSTILE, "name": "notice",
+          "settings": ChannelSettings(notice=HOSTILE[:500], auto_record=True),
           "link": Link("C1", "T1", "m1", HOSTILE[:500], "U1", NOW, None)}
 
 
