@@ -43,13 +43,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _stderr():
+    """Servers' logs: thrown away, or appended to the file BENCH_STDERR names (to see why a run failed)."""
+    path = os.environ.get("BENCH_STDERR")
+    return open(path, "a") if path else subprocess.DEVNULL
+
+
 class Proc:
     """A server in its own process, stopped on exit."""
 
     def __init__(self, *args: str, env: dict | None = None, health: str | None = None):
         self.health = health
         self.p = subprocess.Popen([sys.executable, "-m", *args], env={**os.environ, **(env or {})},
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                  stdout=subprocess.PIPE, text=True, stderr=_stderr())
 
     def wait(self, timeout: float = 30.0) -> Proc:
         deadline = time.monotonic() + timeout
@@ -88,7 +94,7 @@ def load(kind: str, **options) -> dict:
 class Platform:
     """The emulator and the fake Slack in their own process, with a signing key the load generator shares."""
 
-    def __init__(self, folder: str, latency: float = 0.0):
+    def __init__(self, folder: str, latency: float = 0.0, *, own_slack: bool = False):
         from cryptography.hazmat.primitives import serialization
 
         from bot.emulator.delivery import Signer
@@ -99,8 +105,10 @@ class Platform:
             f.write(signer.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                              serialization.NoEncryption()))
         self.emulator_port, self.slack_port = free_port(), free_port()
+        self.slack_proc = Proc("bench.servers", "slack", "--port", str(self.slack_port)).wait() if own_slack else None
         self.proc = Proc("bench.servers", "platform", "--port", str(self.emulator_port), "--slack-port",
-                         str(self.slack_port), "--latency", str(latency), "--key", self.key).wait()
+                         "0" if own_slack else str(self.slack_port), "--latency", str(latency), "--key",
+                         self.key).wait()
         self.url = f"http://127.0.0.1:{self.emulator_port}"
         self.slack_url = f"http://127.0.0.1:{self.slack_port}/api/"
 
@@ -118,6 +126,8 @@ class Platform:
 
     def stop(self) -> None:
         self.proc.stop()
+        if self.slack_proc:
+            self.slack_proc.stop()
 
 
 def ack_under_slow_platform(folder: str, quick: bool) -> dict:
@@ -339,11 +349,128 @@ async def platform_budget(folder: str, quick: bool) -> dict:
     return r
 
 
+async def apply_side(folder: str, quick: bool) -> dict:
+    """recbot serving, the emulator and the fake Slack each in their own process: N recordings in N
+    channels, then pauses and resumes made on the platform at a steady rate, each one a signed webhook
+    (delivered 16 at a time: no order is documented). Measured: from the webhook's 2xx to the chat.update
+    that shows it, and what confirming them cost. An event goes to a recording left alone for 2 s, so
+    Slack's pacing of one card (1 edit/s) is not what is measured; every channel stays within 1/s."""
+    import sqlite3
+
+    from bench.load import command_request
+
+    n, rate, seconds = (100, 20, 4) if quick else (1000, int(os.environ.get("BENCH_APPLY_RATE", 200)), 20)
+    platform = Platform(folder, own_slack=True)
+    bot, url = platform.recbot(folder)
+    database = os.path.join(folder, f"recbot-{url.rsplit(':', 1)[1]}.sqlite3")
+    api = httpx.AsyncClient(base_url=f"{platform.url}/v2", auth=("emulator-org", "emulator-key"), timeout=30)
+    http = httpx.AsyncClient(timeout=30)
+
+    def query(sql: str) -> list:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)) as db:
+            return db.execute(sql).fetchall()
+
+    async def settle(sql: str, want: int, what: str, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while query(sql)[0][0] < want:
+            if time.monotonic() > deadline:
+                seen = query("SELECT status, card_ts IS NOT NULL, COUNT(*) FROM recordings GROUP BY 1, 2")
+                raise RuntimeError(f"bench set-up: {what} did not happen in time ({seen})")
+            await asyncio.sleep(0.5)
+
+    try:
+        await http.post(f"{platform.url}/_emulator/webhook-faults", json={"concurrency": 16})
+        await api.post("/webhooks", json={"name": "recbot", "url": f"{url}/webhooks", "enabled": True,
+                                          "events": ["recording.statusUpdate", "meeting.started", "meeting.ended"]})
+        gate = asyncio.Semaphore(16)
+
+        async def prepare(i: int) -> str:
+            async with gate:
+                meeting = (await api.post("/meetings", json={"title": f"m{i}"})).json()["data"]["id"]
+                await http.post(f"{platform.url}/_emulator/meetings/{meeting}/join", json={"name": "Ann"})
+                target, body, headers = command_request(f"{url}/slack/events", f"link {meeting}", f"C{i:05d}")
+                await http.post(target, content=body, headers=headers)
+                return meeting
+
+        meetings = await asyncio.gather(*(prepare(i) for i in range(n)))
+        await settle("SELECT COUNT(*) FROM links", n, "the links")
+
+        async def start(meeting: str) -> str:
+            async with gate:
+                return (await api.post("/recordings", json={"meeting_id": meeting})).json()["data"]["id"]
+
+        recordings = await asyncio.gather(*(start(m) for m in meetings))  # adopted from their webhooks
+        await settle("SELECT COUNT(*) FROM recordings WHERE card_ts IS NOT NULL AND status = 'RECORDING'", n,
+                     "the cards")
+        await asyncio.sleep(3.0)
+        cards = dict(query("SELECT id, card_ts FROM recordings"))
+        state = dict.fromkeys(recordings, "RECORDING")
+        touched = dict.fromkeys(recordings, 0.0)
+        calls_before = (await http.get(f"{platform.url}/_emulator/state")).json()["data"]["api_requests"]
+        pids = {"recbot": bot.p.pid, "emulator": platform.proc.p.pid, "slack": platform.slack_proc.p.pid,
+                "driver": os.getpid()}
+        cpu_before = {name: wrk.cpu_seconds(pid) for name, pid in pids.items()}
+        began = time.time()
+        events: list[tuple[str, str, float]] = []
+        for k in range(rate * seconds):
+            due = began + k / rate
+            if (wait := due - time.time()) > 0:
+                await asyncio.sleep(wait)
+            now = time.time()
+            rec = random.choice([r for r in random.sample(recordings, 20) if now - touched[r] > 2.0] or [None])
+            if rec is None:
+                continue
+            action, after = ("pause", "Paused") if state[rec] == "RECORDING" else ("resume", "Recording")
+            touched[rec] = now
+            events.append((rec, after, now))
+            asyncio.get_running_loop().create_task(api.put(f"/recordings/{rec}", json={"action": action}))
+            state[rec] = "PAUSED" if action == "pause" else "RECORDING"
+        sent_for = time.time() - began
+        await asyncio.sleep(6.0)
+        cores = {name: (wrk.cpu_seconds(pid) - cpu_before[name]) / (time.time() - began) for name, pid in pids.items()}
+        platform_calls = (await http.get(f"{platform.url}/_emulator/state")).json()["data"]["api_requests"] - \
+            calls_before - len(events)
+        deliveries = (await http.get(f"{platform.url}/_emulator/deliveries")).json()["data"]
+        updates = (await http.get(f"{platform.slack_url.rsplit('/api/', 1)[0]}/_slack/calls",
+                                  params={"method": "chat.update", "since": began})).json()
+    finally:
+        await api.aclose()
+        await http.aclose()
+        bot.stop()
+        platform.stop()
+    by_card: dict[str, list] = {}
+    for u in updates:
+        by_card.setdefault(u["ts"], []).append(u)
+    answered: dict[tuple[str, str], list[float]] = {}  # (recording, status) -> when its webhooks got a 2xx
+    for d in deliveries:
+        body = json.loads(d["body"])
+        if 200 <= d["status"] < 300 and body.get("event") == "recording.statusUpdate":
+            answered.setdefault((body["recording"]["id"], body["recording"]["status"]), []).append(d["at"])
+    latencies, missing = [], 0
+    for rec, after, at in events:
+        acked = [t for t in answered.get((rec, after.upper() if after == "Recording" else "PAUSED"), []) if t >= at]
+        shown = [u["at"] for u in by_card.get(cards.get(rec), []) if u["at"] >= at and u["text"].find(after) >= 0]
+        if shown and acked:
+            latencies.append((min(shown) - min(acked)) * 1000)
+        else:
+            missing += 1
+    r = {"recordings": n, "events": len(events), "events_per_s": len(events) / sent_for, "seconds": seconds,
+         "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99), "never_shown": missing,
+         "platform_calls_per_s": platform_calls / (sent_for + 6.0), "platform_limit_per_s": 2000 / 60,
+         "cores": cores, "generator_faster": max(cores["emulator"], cores["slack"], cores["driver"]) < 0.9}
+    r["goal"] = ("p99 < 1 s from a webhook's 2xx to the card, all shown, within the platform's limit, "
+                 "the emulator and Slack not saturated")
+    r["met"] = (r["p99_ms"] < 1000 and missing == 0 and r["platform_calls_per_s"] <= r["platform_limit_per_s"]
+                and r["generator_faster"])
+    return r
+
+
 BENCHES = {
     "ack": ack_under_slow_platform,
     "throughput": command_throughput,
     "ingest": webhook_ingest,
     "card": webhook_to_card,
+    "apply": apply_side,
     "scale": scale,
     "budget": platform_budget,
 }

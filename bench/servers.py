@@ -30,8 +30,21 @@ async def run_platform(port_emulator: int, port_slack: int, latency: float, key:
     emulator = Emulator(timing=Timing(start_delay=0, upload_delay=0), signer=Signer(open(key, "rb").read()),
                         public_url=f"http://127.0.0.1:{port_emulator}")
     emulator.api_faults.latency = latency
+    if not port_slack:  # the fake Slack runs in a process of its own (`slack`)
+        async with BackgroundServer(emulator.app, port=port_emulator):
+            print("ready", flush=True)
+            await asyncio.Event().wait()
     slack = FakeSlack()
     async with BackgroundServer(emulator.app, port=port_emulator), BackgroundServer(slack.app, port=port_slack):
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+
+async def run_slack(port: int) -> None:
+    from bot.asgi_server import BackgroundServer
+    from bot.workbench.slack_api import FakeSlack
+
+    async with BackgroundServer(FakeSlack().app, port=port):
         print("ready", flush=True)
         await asyncio.Event().wait()
 
@@ -105,9 +118,9 @@ def run_bare_starlette(port: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["platform", "naive", "bare-bolt", "bare-starlette"])
+    parser.add_argument("kind", choices=["platform", "slack", "naive", "bare-bolt", "bare-starlette"])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--slack-port", type=int)
+    parser.add_argument("--slack-port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--key")
     parser.add_argument("--platform-url")
@@ -117,6 +130,8 @@ def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     if args.kind == "platform":
         asyncio.run(run_platform(args.port, args.slack_port, args.latency, args.key))
+    elif args.kind == "slack":
+        asyncio.run(run_slack(args.port))
     elif args.kind == "naive":
         run_naive(args.port, args.platform_url, args.slack_url)
     elif args.kind == "bare-bolt":

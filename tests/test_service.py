@@ -14,7 +14,7 @@ from bot.service.transitions import Report, decide
 from bot.slack.grammar import parse
 from bot.slack.replies import text_of
 from bot.store import Store
-from tests.conftest import client_for
+from tests.conftest import client_for, until
 
 
 class Clock:
@@ -292,3 +292,39 @@ async def test_a_transcript_whose_webhook_never_came_is_fetched_after_the_upload
     assert transcript["notice"] == "transcript" and "transcript-" in transcript["url"]
     await w.service.after.check_files(w.store.recording(rec.id), ["transcript"], 0)  # and never twice
     assert kinds(w, rec.id).count("transcript") == 1
+
+
+async def test_a_burst_for_one_recording_costs_one_question(world):
+    w = world
+    rec = await recording(w)
+    p, confirmations = w.emulator.platform, w.service.confirmations
+    before = confirmations.calls
+    for n in range(20):  # 20 webhooks within the window; the last says RECORDING, the truth is PAUSED
+        p.act(time.time(), rec.id, "pause" if n % 2 == 0 else "resume")
+    p.act(time.time(), rec.id, "pause")
+    for n in range(21):
+        status = Status.PAUSED if n % 2 == 0 else Status.RECORDING
+        await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, status))
+    await until(lambda: not confirmations.pending, message="the confirmation")
+    assert confirmations.calls - before == 1
+    assert w.store.recording(rec.id).status is Status.PAUSED
+
+
+async def test_many_recordings_are_confirmed_by_one_list_not_one_call_each(world):
+    w = world
+    first = await recording(w)
+    for _ in range(4):
+        assert (await w.service.commands.handle(ALICE, parse("start --multi"))).ok
+    await asyncio.sleep(0.05)
+    recs = w.store.recordings_of_meeting(w.meeting)
+    for rec in recs:
+        await w.service.truth.refresh(rec.id)
+        w.emulator.platform.act(time.time(), rec.id, "pause")
+    confirmations = w.service.confirmations
+    before = confirmations.calls
+    for rec in recs:
+        await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.PAUSED))
+    await until(lambda: not confirmations.pending, message="the confirmations")
+    assert len(recs) == 5 and first.id in {r.id for r in recs}
+    assert confirmations.calls - before == 1  # one page lists all five
+    assert all(w.store.recording(r.id).status is Status.PAUSED for r in recs)

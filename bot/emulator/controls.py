@@ -101,6 +101,8 @@ class Controls:
                     setattr(w, name, float(body[name]))
             if "drop_next" in body:
                 w.drop_next = int(body["drop_next"])
+            if "concurrency" in body and self.emu.deliverer:  # deliveries in flight at once (1: in order)
+                self.emu.deliverer.concurrency = max(1, int(body["concurrency"]))
             return ok(self._state_faults())
         if method == "POST" and path == "/timing":
             for name in ("start_delay", "upload_delay", "empty_stop", "session_end", "notes_delay"):
@@ -121,7 +123,7 @@ class Controls:
             self.emu.signer.rotate()
             return ok({"publicKey": self.emu.signer.public_pem})
         if method == "GET" and path == "/state":
-            return ok({"timing": vars(p.timing), **self._state_faults(),
+            return ok({"timing": vars(p.timing), **self._state_faults(), "api_requests": self.emu.api_requests,
                         "recordings": [p.recording_api(r, now) for r in p.recordings.values()]})
         if method == "GET" and path == "/history":
             return ok(p.history)

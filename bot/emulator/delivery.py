@@ -7,6 +7,7 @@ import base64
 import json
 import logging
 import random
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -96,10 +97,13 @@ def render(event: dict[str, Any], flavour: str) -> dict[str, Any]:
 
 
 class Deliverer:
-    """One ordered queue per webhook subscription; retries as each platform does (docs/platform.md)."""
+    """One queue per webhook subscription; retries as each platform does (docs/platform.md). Sent one at a
+    time, in order, unless `concurrency` allows more in flight (no document promises either)."""
 
     def __init__(self, signer: Signer, faults: WebhookFaults, http: httpx.AsyncClient | None = None):
         self.signer, self.faults = signer, faults
+        self.concurrency = 1
+        self._in_flight: set[asyncio.Task] = set()
         self.http = http or httpx.AsyncClient(timeout=3.0)
         self.queues: dict[str, asyncio.Queue] = {}
         self.tasks: dict[str, asyncio.Task] = {}
@@ -138,7 +142,14 @@ class Deliverer:
                 if copies == 2:
                     f.counts["duplicated"] += 1
                 for _ in range(copies):
-                    await self._send(webhook, item)
+                    if self.concurrency <= 1:
+                        await self._send(webhook, item)
+                        continue
+                    while len(self._in_flight) >= self.concurrency:
+                        await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    task = asyncio.create_task(self._send(webhook, item))
+                    self._in_flight.add(task)
+                    task.add_done_callback(self._in_flight.discard)
 
     async def _send(self, webhook: dict[str, Any], body: bytes) -> None:
         prefix = "dyte" if webhook["flavour"] == "dyte" else "rtk"
@@ -152,7 +163,7 @@ class Deliverer:
                 code = response.status_code
             except httpx.HTTPError:
                 code = 0
-            self.log.append({"webhook_id": webhook["id"], "status": code, "body": body.decode()})
+            self.log.append({"webhook_id": webhook["id"], "status": code, "body": body.decode(), "at": time.time()})
             if 200 <= code < 300:
                 self.faults.counts["delivered"] += 1
                 return

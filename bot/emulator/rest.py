@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -114,8 +115,8 @@ def list_recordings(now, p, query, body, flavour):
         except ValueError:
             raise EmuError(400, f'BAD_REQUEST: "status" must be recording statuses, got {status!r}') from None
         items = [r for r in items if r.status in wanted]
-    return _page([{**p.recording_api(r, now), "meeting": p.meeting_api(p.meetings[r.meeting_id])}
-                  for r in items], page, per_page)
+    return _page(items, page, per_page,
+                 lambda r: {**p.recording_api(r, now), "meeting": p.meeting_api(p.meetings[r.meeting_id])})
 
 def start_recording(now, p, query, body, flavour):
     meeting_id = body.get("meeting_id")
@@ -201,9 +202,10 @@ def _paging(query) -> tuple[int, int]:
     return max(page, 1), min(max(per_page, 1), 1000)
 
 
-def _page(items: list, page: int, per_page: int) -> JSONResponse:
+def _page(items: list, page: int, per_page: int, shown: Callable[[Any], Any] = lambda item: item) -> JSONResponse:
+    """One page of `items`; only that page is rendered (`shown`)."""
     start = (page - 1) * per_page
-    chunk = items[start:start + per_page]
+    chunk = [shown(item) for item in items[start:start + per_page]]
     return ok(chunk, paging={"total_count": len(items), "start_offset": start + 1 if chunk else 0,
                               "end_offset": start + len(chunk)})
 

@@ -104,6 +104,11 @@ class Platform(Representations):
         self.history: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []  # webhook payloads (flavour-neutral) awaiting delivery
         self.sessions: dict[str, Session] = {}
+        # What `tick` has to look at, so that its cost follows what is changing, not all there is:
+        self._moving: set[str] = set()  # recordings INVOKED or UPLOADING: their next step comes by itself
+        self._limit_at = float("inf")  # when the next recording reaches its max_seconds
+        self._emptied: set[str] = set()  # meetings whose live session has nobody in it
+        self._notes_due: set[str] = set()  # sessions whose transcript or summary is still to be written
         self.files: dict[str, tuple[bytes, str]] = {}  # published name -> (content, media type)
         self.file_tokens: dict[str, dict[str, float]] = {}  # published name -> signed token -> expiry
 
@@ -137,6 +142,7 @@ class Platform(Representations):
         session.attendance.append({"id": pid, "name": name or "participant", "joined_at": now, "left_at": None})
         session.max_participants = max(session.max_participants, len(session.participants))
         session.empty_since = None
+        self._emptied.discard(meeting_id)
         self._emit("meeting.participantJoined", meeting, participant={"id": pid, "name": name, "joined_at": now})
         if meeting.record_on_start and not any(r.status in ACTIVE for r in self._of(meeting_id)):
             self.start_recording(now, meeting_id, reason="RECORD_ON_START")
@@ -156,6 +162,7 @@ class Platform(Representations):
                    participant={"id": participant_id, "name": name, "joined_at": joined, "left_at": now})
         if not session.participants:
             session.empty_since = now
+            self._emptied.add(meeting_id)
 
     def end_meeting(self, now: float, meeting_id: str) -> None:
         """The host ends the meeting for everyone."""
@@ -190,14 +197,18 @@ class Platform(Representations):
         session = meeting.session = Session(id=str(uuid.uuid4()), meeting_id=meeting.id, started_at=now,
                                             empty_since=now if empty else None)
         self.sessions[session.id] = session
+        if empty:
+            self._emptied.add(meeting.id)
         self._emit("meeting.started", meeting)
         return session
 
     def _end_session(self, now: float, meeting: Meeting, reason: str) -> None:
         assert meeting.session is not None
         meeting.session.ended_at = now
+        self._emptied.discard(meeting.id)
         if meeting.transcribe_on_end or meeting.summarize_on_end:
             meeting.session.notes_due = now + self.timing.notes_delay
+            self._notes_due.add(meeting.session.id)
         self._emit("meeting.ended", meeting, reason=reason)
 
     # -- transcripts and summaries -------------------------------------------------------
@@ -227,6 +238,7 @@ class Platform(Representations):
         if "transcript" not in session.files:
             raise EmuError(404, f"No transcript found for session_id {session_id}; a summary needs one")
         session.summary_due = now + self.timing.notes_delay
+        self._notes_due.add(session.id)
 
     def _write_notes(self, now: float, session: Session, *, summary: bool) -> None:
         meeting = self.meetings[session.meeting_id]
@@ -276,6 +288,7 @@ class Platform(Representations):
         rec = Recording(id=str(uuid.uuid4()), meeting_id=meeting_id, invoked_at=now, start_reason=reason,
                         max_seconds=max_seconds or 86400)
         self.recordings[rec.id] = rec
+        self._moving.add(rec.id)
         self._transition(now, rec, Status.INVOKED, "start")
         return rec
 
@@ -314,6 +327,7 @@ class Platform(Representations):
             rec.segments[-1][1] = now
         rec.stopped_at = now
         rec.stop_reason = reason
+        self._moving.add(rec.id)
         self._transition(now, rec, Status.UPLOADING, "stop" if reason == "API_CALL" else reason.lower())
 
     def _transition(self, now: float, rec: Recording, status: Status, cause: str) -> None:
@@ -328,7 +342,7 @@ class Platform(Representations):
 
     def tick(self, now: float) -> None:
         t = self.timing
-        for rec in list(self.recordings.values()):
+        for rec in [self.recordings[i] for i in list(self._moving)]:
             if rec.status is Status.INVOKED and now - rec.invoked_at >= t.start_delay:
                 meeting = self.meetings[rec.meeting_id]
                 session = self.live_session(rec.meeting_id)
@@ -336,54 +350,66 @@ class Platform(Representations):
                     session = self._new_session(now, meeting, empty=True)
                 rec.session_id, rec.started_at = session.id, now
                 rec.segments.append([now, None])
+                self._moving.discard(rec.id)
+                self._limit_at = min(self._limit_at, now + rec.max_seconds)
                 self._transition(now, rec, Status.RECORDING, "worker started")
-            elif rec.status in (Status.RECORDING, Status.PAUSED) and rec.started_at is not None \
-                    and now - rec.started_at >= rec.max_seconds:
-                self._stop(now, rec, "MAX_SECONDS_REACHED")
             elif rec.status is Status.UPLOADING and now - (rec.stopped_at or now) >= t.upload_delay:
                 rec.file = stitch_wav([(s, e) for s, e in rec.segments if e is not None])
                 rec.uploaded_at = now
+                self._moving.discard(rec.id)
                 self._transition(now, rec, Status.UPLOADED, "uploaded")
-        for meeting in self.meetings.values():
+        if now >= self._limit_at:  # the 24-hour limit (max_seconds): looked for only when one is due
+            limits = []
+            for rec in self.recordings.values():
+                if rec.status in (Status.RECORDING, Status.PAUSED) and rec.started_at is not None:
+                    if now - rec.started_at >= rec.max_seconds:
+                        self._stop(now, rec, "MAX_SECONDS_REACHED")
+                    else:
+                        limits.append(rec.started_at + rec.max_seconds)
+            self._limit_at = min(limits, default=float("inf"))
+        for meeting in [self.meetings[i] for i in list(self._emptied)]:
             session = meeting.session
             if session is None or not session.live or session.empty_since is None:
+                self._emptied.discard(meeting.id)
                 continue
-            empty_stop, session_end = ((meeting.keep_alive,) * 2 if meeting.keep_alive is not None
-                                       else (t.empty_stop, t.session_end))
+            empty_stop, session_end = self._keep_alive(meeting)
             if now - session.empty_since >= empty_stop:
                 for rec in self._of(meeting.id):  # whether a PAUSED one stops too is undocumented: a switch
                     if rec.status is Status.RECORDING or (rec.status is Status.PAUSED and self.stop_paused_when_empty):
                         self._stop(now, rec, "ALL_PEERS_LEFT")
             if now - session.empty_since >= session_end:
                 self._end_session(now, meeting, "ALL_PARTICIPANTS_LEFT")
-        for session in self.sessions.values():
+        for session in [self.sessions[i] for i in list(self._notes_due)]:
             if session.notes_due is not None and now >= session.notes_due:
                 session.notes_due = None
                 self._write_notes(now, session, summary=self.meetings[session.meeting_id].summarize_on_end)
             if session.summary_due is not None and now >= session.summary_due:
                 session.summary_due = None
                 self._write_notes(now, session, summary=True)
+            if session.notes_due is None and session.summary_due is None:
+                self._notes_due.discard(session.id)
+
+    def _keep_alive(self, meeting: Meeting) -> tuple[float, float]:
+        """How long after the last one left its recorder stops, and its session ends."""
+        t = self.timing
+        return (meeting.keep_alive,) * 2 if meeting.keep_alive is not None else (t.empty_stop, t.session_end)
 
     def next_deadline(self, now: float) -> float | None:
         """When `tick` next has something to do, so the driver can sleep until then."""
-        t, times = self.timing, []
-        for rec in self.recordings.values():
+        t, times = self.timing, [self._limit_at]
+        for rec in (self.recordings[i] for i in self._moving):
             if rec.status is Status.INVOKED:
                 times.append(rec.invoked_at + t.start_delay)
             elif rec.status is Status.UPLOADING:
                 times.append((rec.stopped_at or now) + t.upload_delay)
-            elif rec.status in (Status.RECORDING, Status.PAUSED) and rec.started_at is not None:
-                times.append(rec.started_at + rec.max_seconds)
-        for meeting in self.meetings.values():
+        for meeting in (self.meetings[i] for i in self._emptied):
             s = meeting.session
             if s is not None and s.live and s.empty_since is not None:
-                if meeting.keep_alive is not None:
-                    times.append(s.empty_since + meeting.keep_alive)
-                else:
-                    times += [s.empty_since + t.empty_stop, s.empty_since + t.session_end]
-        for s in self.sessions.values():
+                times += [s.empty_since + delay for delay in self._keep_alive(meeting)]
+        for s in (self.sessions[i] for i in self._notes_due):
             times += [due for due in (s.notes_due, s.summary_due) if due is not None]
-        return min(times, default=None)
+        soonest = min(times)
+        return None if soonest == float("inf") else soonest
 
     def _emit(self, name: str, meeting: Meeting, *, session: Session | None = None, **extra: Any) -> None:
         self.events.append({"event": name, "meeting": self.meeting_webhook(meeting.id, session), **extra})

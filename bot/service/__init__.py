@@ -4,6 +4,7 @@
     permissions   (pure) who may do what
     decisions     applying a decision: all it writes and says, in one transaction
     truth         learning the platform's truth: apply news, refresh, adopt
+    confirmations asking which of RECORDING and PAUSED is true, many recordings at a time
     after         marks, attendance, transcripts, summaries, channel settings
     actions       pause / resume / stop, end, snooze, fresh link ┐
     commands      /rec …                                         │ the starters, side by side
@@ -24,6 +25,7 @@ from bot.platform.client import PlatformClient
 from bot.service.actions import Actions
 from bot.service.after import AfterMeeting
 from bot.service.commands import Commands
+from bot.service.confirmations import Confirmations
 from bot.service.decisions import Writer
 from bot.service.guards import Guards
 from bot.service.news import News
@@ -49,5 +51,7 @@ class Service:
         self.actions = Actions(store, platform, self.truth, self.writer, self.after, self.permissions, guard, clock)
         self.commands = Commands(store, platform, self.truth, self.writer, self.actions, self.after, self.permissions,
                                  clock)
-        self.news = News(store, platform, self.truth, self.writer, self.after, self.commands.auto_record, guard, clock)
+        self.confirmations = Confirmations(store, platform, self.truth, self.tasks)
+        self.news = News(store, platform, self.truth, self.writer, self.after, self.confirmations,
+                         self.commands.auto_record, guard, clock)
         self.guards = Guards(store, platform, self.truth, self.writer, self.actions, self.after, guard, clock)

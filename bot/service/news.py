@@ -12,6 +12,7 @@ from bot.models import Notice, Status, Timer
 from bot.platform.client import PlatformClient, PlatformError
 from bot.platform.webhooks import Event, Ignored, MeetingEvent, SessionFile
 from bot.service.after import AfterMeeting
+from bot.service.confirmations import Confirmations
 from bot.service.decisions import Writer
 from bot.service.permissions import named_controllers
 from bot.service.transitions import Report, last_pause
@@ -23,10 +24,10 @@ log = logging.getLogger(__name__)
 
 class News:
     def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, after: AfterMeeting,
-                 auto_record: Callable[[str], Awaitable[str]], guard: Guardrails,
+                 confirmations: Confirmations, auto_record: Callable[[str], Awaitable[str]], guard: Guardrails,
                  clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer, self.after = store, platform, truth, writer, after
-        self.auto_record, self.guard, self.clock = auto_record, guard, clock
+        self.confirmations, self.auto_record, self.guard, self.clock = confirmations, auto_record, guard, clock
         self.ignored_kinds: set[str] = set()
 
     async def apply_event(self, event: Event) -> str:
@@ -48,12 +49,8 @@ class News:
             await self.after.fill_attendance(rec.session_id, rec.meeting_id)
         if event.status.rank == rec.status.rank == 1 and event.status is not rec.status:
             # RECORDING and PAUSED alternate and webhooks may arrive out of order: ask which is true now.
-            try:
-                seen = await self.platform.get_recording(rec.id)
-            except PlatformError:
-                return "could not confirm; the reconciler will"
-            moved = self.truth.apply(rec.id, Report.of(seen), actor=None, source="meeting")
-            return f"confirmed {seen.status.value}" if moved else "stale"
+            self.confirmations.ask(rec.id)
+            return "confirming"
         return "applied" if self.truth.apply(rec.id, Report.of(event), actor=None, source="platform") else "no change"
 
     async def meeting_event(self, event: MeetingEvent) -> str:

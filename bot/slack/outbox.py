@@ -54,8 +54,9 @@ class TokenBucket:
 class Outbox:
     def __init__(self, store: Store, client: AsyncWebClient, *, clock: Callable[[], float] = time.time,
                  per_channel_rate: float = 1.0, burst: float = 3.0, card_interval: float = 1.0,
-                 max_backoff: float = 60.0, http: httpx.AsyncClient | None = None):
+                 max_backoff: float = 60.0, http: httpx.AsyncClient | None = None, concurrency: int = 16):
         self.store, self.client, self.clock = store, client, clock
+        self.concurrency = concurrency  # Slack calls in flight at once, each to a different thread or card
         self.max_backoff = max_backoff
         self.rate, self.burst, self.card_interval = per_channel_rate, burst, card_interval
         self.http = http or httpx.AsyncClient(timeout=10.0)
@@ -101,20 +102,27 @@ class Outbox:
         held_recordings: set[str] = set()  # recordings whose earlier replies have not gone yet
         for sent, ts in list(self._sent.values()):  # record what went out before anything else
             self._record_sent(sent, ts)
-        for row in self.store.outbox.due():
+        soonest, behind = self.store.outbox.waiting(now, IN_THREAD)
+        if soonest is not None:
+            wait = min(wait, soonest - now)
+        flights: list[asyncio.Task] = []  # one row per thread or card in flight: each keeps its order
+        slots = asyncio.Semaphore(self.concurrency)
+        cards_in_flight: set[str] = set()
+        launched_in_thread = False
+
+        async def fly(row: OutboxRow, channel: str) -> None:
+            async with slots:
+                await self._send(row, channel)
+
+        for row in self.store.outbox.due(now):
             if row.id in self._sent:  # it went out; only its record is missing: never send it twice
                 held_recordings.add(row.recording_id or "")
                 continue
             now = self.clock()
             channel = row.channel_id or row.payload.get("user") or "*"
             ordered = row.kind in IN_THREAD and row.recording_id
-            if row.next_at > now:
-                wait = min(wait, row.next_at - now)
-                if ordered:
-                    held_recordings.add(row.recording_id)
-                continue
-            if ordered and row.recording_id in held_recordings:
-                continue
+            if ordered and (row.recording_id in held_recordings or behind.get(row.recording_id, row.id) < row.id):
+                continue  # an earlier reply in its thread has not gone yet
             blocked = max(self._blocked.get(channel, 0.0), self._blocked.get("*", 0.0))
             if blocked > now:
                 wait = min(wait, blocked - now)
@@ -125,6 +133,8 @@ class Outbox:
             if row.kind in IN_THREAD and (rec is None or rec.card_ts is None):
                 held_recordings.add(row.recording_id or "")
                 continue
+            if row.kind == "card" and row.recording_id in cards_in_flight:
+                continue  # one edit of a card at a time: a later render must not land first
             if row.kind == "card" and rec is not None and rec.card_ts:
                 since = now - self._last_card.get(rec.id, -1e9)
                 if since < self.card_interval:
@@ -137,9 +147,16 @@ class Outbox:
                     if ordered:
                         held_recordings.add(row.recording_id)
                     continue
-            if not await self._send(row, channel) and ordered:
+            if ordered:  # its later replies wait until it has gone: the next drain, at once
                 held_recordings.add(row.recording_id)
-        return wait
+                launched_in_thread = True
+            if row.kind == "card" and row.recording_id:
+                cards_in_flight.add(row.recording_id)
+            flights.append(asyncio.create_task(fly(row, channel)))
+        failed = [r for r in await asyncio.gather(*flights, return_exceptions=True) if isinstance(r, BaseException)]
+        if failed:
+            raise failed[0]
+        return 0.0 if launched_in_thread else wait
 
     async def _send(self, row: OutboxRow, channel: str) -> bool:
         """Send one row; False when it must wait (rows after it in the same thread wait too)."""

@@ -39,11 +39,24 @@ class OutboxQueue:
                         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                         (kind, channel_id, recording_id, json.dumps(payload), coalesce_key, now + delay, now))
 
-    def due(self, limit: int = 200) -> list[OutboxRow]:
-        """Rows still to send, oldest first (the sender decides which may go now)."""
+    def due(self, now: float | None = None, limit: int = 200) -> list[OutboxRow]:
+        """Rows still to send, oldest first (the sender decides which may go now); with `now`, only those
+        whose time has come, so that rows waiting out a backoff never hide the ones behind them."""
         rows = self.db.all("SELECT id, kind, channel_id, recording_id, payload, state, attempts, next_at, created_at "
-                           "FROM outbox WHERE state IN ('pending', 'sending') ORDER BY id LIMIT ?", limit)
+                           "FROM outbox WHERE state IN ('pending', 'sending') AND next_at <= ? ORDER BY id LIMIT ?",
+                           float("inf") if now is None else now, limit)
         return [OutboxRow(**{**r, "payload": json.loads(r["payload"])}) for r in rows]
+
+    def waiting(self, now: float, kinds: tuple[str, ...]) -> tuple[float | None, dict[str, int]]:
+        """(when the next row not yet due may go, and for each recording with a row of `kinds` not yet due
+        the smallest such row id: its later replies wait behind it, to keep the thread in order)."""
+        soonest = self.db.scalar("SELECT MIN(next_at) FROM outbox WHERE state IN ('pending', 'sending') "
+                                 "AND next_at > ?", now)
+        marks = ",".join("?" * len(kinds))
+        rows = self.db.all(f"SELECT recording_id, MIN(id) AS first FROM outbox WHERE state IN ('pending', 'sending') "
+                           f"AND next_at > ? AND recording_id IS NOT NULL AND kind IN ({marks}) GROUP BY recording_id",
+                           now, *kinds)
+        return soonest, {r["recording_id"]: r["first"] for r in rows}
 
     def claim(self, row_id: int) -> None:
         self.db.execute("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?", (row_id,))

@@ -86,6 +86,10 @@ class Records:
                            "ORDER BY handle", meeting_id, *states)
         return [Recording.from_row(r) for r in rows]
 
+    def count_in(self, statuses: Iterable[Status]) -> int:
+        states = tuple(Status(s).value for s in statuses)
+        return self.db.scalar(f"SELECT COUNT(*) FROM recordings WHERE status IN ({_marks(states)})", *states)
+
     def recordings_of_session(self, session_id: str) -> list[Recording]:
         rows = self.db.all("SELECT * FROM recordings WHERE session_id = ? ORDER BY handle", session_id)
         return [Recording.from_row(r) for r in rows]

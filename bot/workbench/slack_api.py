@@ -69,6 +69,7 @@ class FakeSlack:
                                      WebSocketRoute("/socket/{ticket}", self.socket.endpoint),
                                      Route("/response_url/{key:path}", self.response_url, methods=["POST"]),
                                      Route("/_slack/messages", self.dump, methods=["GET"]),
+                                     Route("/_slack/calls", self.dump_calls, methods=["GET"]),
                                      Route("/_slack/faults", self.set_faults, methods=["POST"])])
 
     # -- people ------------------------------------------------------------------------
@@ -232,6 +233,13 @@ class FakeSlack:
         return JSONResponse({"messages": [vars(m) for m in self.messages.values()], "ephemeral": self.ephemeral,
                              "faults": self.faults.counts,
                              "calls": {m: self.count(m) for m in ("chat.postMessage", "chat.update")}})
+
+    async def dump_calls(self, request: Request) -> Response:
+        """Successful calls of one method since a time, for timing checks run from another process."""
+        method, since = request.query_params.get("method", ""), float(request.query_params.get("since", 0))
+        return JSONResponse([{"at": c["at"], "ts": c["args"].get("ts"), "channel": c["args"].get("channel"),
+                              "text": str(c["args"].get("text", ""))[:120]}
+                             for c in self.calls if c["method"] == method and c["ok"] and c["at"] >= since])
 
     async def set_faults(self, request: Request) -> Response:
         body = await request.json()

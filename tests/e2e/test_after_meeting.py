@@ -148,7 +148,8 @@ async def test_auto_record_starts_on_meeting_started_and_not_for_another_meeting
     await status_is(stack, rec[0].id, Status.RECORDING)
     card = await until(lambda: card_of(stack, rec[0]), message="the card")
     assert "auto-record" in json.dumps(card.blocks)
-    assert any("records it automatically (auto-record)" in t for t in thread_texts(stack, rec[0]))
+    await until(lambda: any("records it automatically (auto-record)" in t for t in thread_texts(stack, rec[0])),
+                message="the auto-record reply")
     assert stack.runtime.store.recordings_of_meeting(other) == []
     assert [r.meeting_id for r in stack.emulator.platform.recordings.values()] == [stack.meeting_id]
 

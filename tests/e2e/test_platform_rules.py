@@ -2,7 +2,7 @@
 keep-alive of meetings made with `/rec new`."""
 
 from bot.models import Status
-from tests.conftest import ALICE, BOB, CHANNEL, linked_stack
+from tests.conftest import ALICE, BOB, CHANNEL, linked_stack, until
 from tests.e2e.helpers import reply_to, run, started, status_is, thread_texts
 
 
@@ -37,7 +37,8 @@ async def test_end_asks_first_then_stops_every_recording_and_ends_the_session(li
     assert platform.live_session(stack.meeting_id) is None
     for rec in (first, second):
         await status_is(stack, rec.id, Status.UPLOADED)
-        assert any("stopped by <@U0ALICE>" in t for t in thread_texts(stack, rec))
+        await until(lambda r=rec: any("stopped by <@U0ALICE>" in t for t in thread_texts(stack, r)),
+                    message="the stop in the thread")
 
 
 async def test_end_is_for_controllers_and_its_button_for_this_channel_s_meeting(linked):

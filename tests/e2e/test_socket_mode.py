@@ -43,7 +43,7 @@ async def test_commands_buttons_and_home_over_the_socket_and_no_http_route(tmp_p
         pressed = await stack.click(BOB, "rec_pause", rec.id)
         assert pressed.status_code == 200
         await status_is(stack, rec.id, Status.PAUSED)
-        assert any("paused by <@U0BOB>" in t for t in thread_texts(stack, rec))
+        await until(lambda: any("paused by <@U0BOB>" in t for t in thread_texts(stack, rec)), message="the reply")
         opened = await stack.event({"type": "app_home_opened", "user": ALICE, "tab": "home"})
         assert opened.status_code == 200
         await until(lambda: stack.slack.homes.get(ALICE), message="App Home published")

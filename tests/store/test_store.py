@@ -124,3 +124,21 @@ def test_releasing_a_lost_channel_keeps_one_refresh_per_card(store):
     store.outbox.enqueue("card", {}, channel_id="C1", recording_id="r", coalesce_key="card:r")  # while lost
     assert store.outbox.release_channel("C1") == 0  # the pending one renders the latest state anyway
     assert store.outbox.counts() == {"merged": 2, "pending": 1}
+
+
+def test_rows_waiting_out_a_backoff_never_hide_the_ones_behind_them(store):
+    now = store.clock()
+    for n in range(300):  # answers to a response_url that is down, each waiting for its next try
+        store.outbox.enqueue("respond", {"url": f"http://down/{n}", "text": "x"})
+    for row in store.outbox.due(now):
+        store.outbox.retry(row.id, now + 60, "network")
+    while store.outbox.due(now):
+        for row in store.outbox.due(now):
+            store.outbox.retry(row.id, now + 60, "network")
+    store.outbox.enqueue("card", {}, channel_id="C1", recording_id="r1", coalesce_key="card:r1")
+    store.outbox.enqueue("thread", {"notice": "paused"}, channel_id="C2", recording_id="r2")
+    assert [r.kind for r in store.outbox.due(now + 1)] == ["card", "thread"]
+    store.outbox.retry(store.outbox.due(now + 1)[1].id, now + 30, "ratelimited")
+    store.outbox.enqueue("thread", {"notice": "resumed"}, channel_id="C2", recording_id="r2")
+    soonest, behind = store.outbox.waiting(now + 1, ("thread", "whisper"))
+    assert soonest == pytest.approx(now + 30) and set(behind) == {"r2"}  # the later reply waits behind it

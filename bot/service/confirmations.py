@@ -1,0 +1,104 @@
+"""Asking the platform which of RECORDING and PAUSED is true, for as many recordings as it takes, at
+a cost that does not grow with the rate of webhooks.
+
+Those two states alternate and their webhooks carry no time of their own, so a pair that arrives
+out of order would leave a card saying "paused" while it records: recbot never applies them as
+they come, it asks. A burst for one recording is one question (news that comes while it waits
+joins it); many recordings at once are one paged list of the active recordings (100 a page)
+instead of one call each, so 200 webhooks a second across 1,000 recordings cost ten calls per
+round however many changed, and the limiter paces the rounds within every documented limit. News
+that came after a question was asked waits for the next round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from bot.models import Status
+from bot.platform.client import PlatformClient, PlatformError
+from bot.platform.models import PlatformRecording
+from bot.service.transitions import Report
+from bot.service.truth import Truth
+from bot.store import Store, StoreBusy
+from bot.tasks import Tasks
+
+log = logging.getLogger(__name__)
+
+PAGE = 100  # recordings per page of GET /recordings
+WINDOW = 0.15  # how long news gathers before a round asks
+
+
+class Confirmations:
+    def __init__(self, store: Store, platform: PlatformClient, truth: Truth, tasks: Tasks, *,
+                 window: float = WINDOW, clock: Callable[[], float] = time.monotonic):
+        self.store, self.platform, self.truth, self.tasks = store, platform, truth, tasks
+        self.window, self.clock = window, clock
+        self.pending: dict[str, float] = {}  # recording id -> when its latest unconfirmed news came
+        self.calls = 0  # platform calls made to confirm (the bench reads it)
+        self._running = False
+
+    def ask(self, recording_id: str) -> None:
+        self.pending[recording_id] = self.clock()
+        if not self._running:
+            self._running = True
+            self.tasks.spawn(self._rounds(), "confirming RECORDING/PAUSED news")
+
+    async def _rounds(self) -> None:
+        try:
+            while self.pending:
+                await asyncio.sleep(self.window)  # a burst gathers into one round
+                await self.round()
+        finally:
+            self._running = False
+
+    async def round(self) -> int:
+        """Ask once for everything pending; returns how many recordings it settled."""
+        asked_at = self.clock()
+        wanted = list(self.pending)
+        try:
+            seen = await self._look(wanted)
+        except PlatformError as exc:  # the reconciler asks again later; nothing is applied unconfirmed
+            log.warning("could not confirm %d recording(s): %s", len(wanted), exc.message)
+            for rec_id in wanted:
+                if self.pending.get(rec_id, 0.0) <= asked_at:
+                    self.pending.pop(rec_id, None)
+            return 0
+        settled = 0
+        for rec_id in wanted:
+            found = seen.get(rec_id)
+            if found is not None:
+                try:
+                    self.truth.apply(rec_id, Report.of(found), actor=None, source="meeting")
+                except StoreBusy:
+                    continue  # stays pending: the next round applies it
+                settled += 1
+            if self.pending.get(rec_id, 0.0) <= asked_at:  # no news since the question: done with it
+                self.pending.pop(rec_id, None)
+        return settled
+
+    async def _look(self, wanted: list[str]) -> dict[str, PlatformRecording]:
+        """One call per recording when that is fewer calls than listing every active one; else the list,
+        and a call each for those it no longer shows (they stopped meanwhile)."""
+        active = self.store.count_in((Status.RECORDING, Status.PAUSED))
+        pages = -(-active // PAGE)
+        if len(wanted) <= pages:
+            return await self._each(wanted)
+        self.calls += pages
+        listed = await self.platform.list_recordings(statuses=[Status.RECORDING, Status.PAUSED], per_page=PAGE)
+        seen = {r.id: r for r in listed if r.id in set(wanted)}
+        missing = [rec_id for rec_id in wanted if rec_id not in seen]
+        if missing and len(missing) <= pages:
+            seen |= await self._each(missing)
+        return seen
+
+    async def _each(self, wanted: list[str]) -> dict[str, PlatformRecording]:
+        self.calls += len(wanted)
+        found = await asyncio.gather(*(self.platform.get_recording(rec_id) for rec_id in wanted),
+                                     return_exceptions=True)
+        errors = [f for f in found if isinstance(f, BaseException)]
+        if errors and len(errors) == len(found) and isinstance(errors[0], PlatformError):
+            raise errors[0]
+        return {rec_id: f for rec_id, f in zip(wanted, found, strict=True) if isinstance(f, PlatformRecording)}
