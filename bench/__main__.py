@@ -269,6 +269,8 @@ async def webhook_to_card(folder: str, quick: bool) -> dict:
                 latencies.append((calls[0]["at"] - began) * 1000)
             await asyncio.sleep(random.uniform(0.05, 0.25))
         # A burst: 50 status changes of one recording within a second.
+        confirmations = stack.runtime.service.confirmations
+        asked_before = confirmations.calls
         began = time.time()
         for i in range(50):
             stack.emulator.platform.act(time.time(), burst_rec.id, "pause" if i % 2 == 0 else "resume")
@@ -279,12 +281,14 @@ async def webhook_to_card(folder: str, quick: bool) -> dict:
         edits = [c for c in stack.slack.calls if c["method"] == "chat.update" and c["at"] >= began
                  and c["args"].get("ts") == burst_rec.card_ts]
         shown = store.recording(burst_rec.id).status
+        asked = confirmations.calls - asked_before
         card_text = stack.slack.messages[(burst_rec.channel_id, burst_rec.card_ts)].text
     r = {"samples": len(latencies), "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99),
          "burst_events": 50, "burst_card_edits": len(edits), "burst_final_platform": final.value,
-         "burst_final_card": shown.value, "burst_final_right": shown is final and final.value.title()[:5] in card_text}
-    r["goal"] = "p99 < 250 ms; a burst of 50 events: <= 3 card edits, final state right"
-    r["met"] = r["p99_ms"] < 250 and r["burst_card_edits"] <= 3 and r["burst_final_right"]
+         "burst_final_card": shown.value, "burst_final_right": shown is final and final.value.title()[:5] in card_text,
+         "burst_confirmations": asked}
+    r["goal"] = "p99 < 250 ms; a burst of 50 events: 1 platform confirmation, <= 3 card edits, final state right"
+    r["met"] = r["p99_ms"] < 250 and r["burst_card_edits"] <= 3 and r["burst_final_right"] and asked == 1
     return r
 
 

@@ -3,11 +3,11 @@ a cost that does not grow with the rate of webhooks.
 
 Those two states alternate and their webhooks carry no time of their own, so a pair that arrives
 out of order would leave a card saying "paused" while it records: recbot never applies them as
-they come, it asks. A burst for one recording is one question (news that comes while it waits
-joins it); many recordings at once are one paged list of the active recordings (100 a page)
-instead of one call each, so 200 webhooks a second across 1,000 recordings cost ten calls per
-round however many changed, and the limiter paces the rounds within every documented limit. News
-that came after a question was asked waits for the next round.
+they come, it asks. A burst for one recording is one question, asked once its news has been quiet
+for 0.1 s (or at most 1 s after it began). Many recordings at once are one paged list of the
+active recordings (100 a page) instead of one call each: 200 webhooks a second across 1,000
+recordings cost ten calls a round however many changed, and the limiter paces the rounds within
+every documented limit. News that came after a question was asked waits for the next round.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from bot.tasks import Tasks
 log = logging.getLogger(__name__)
 
 PAGE = 100  # recordings per page of GET /recordings
-WINDOW = 0.15  # how long news gathers before a round asks
+WINDOW = 0.1  # a recording is asked about once its news has been quiet this long…
+MAX_WAIT = 1.0  # …or once its first unconfirmed news is this old
 
 
 class Confirmations:
@@ -37,11 +38,13 @@ class Confirmations:
         self.store, self.platform, self.truth, self.tasks = store, platform, truth, tasks
         self.window, self.clock = window, clock
         self.pending: dict[str, float] = {}  # recording id -> when its latest unconfirmed news came
+        self.first: dict[str, float] = {}  # recording id -> when its oldest unconfirmed news came
         self.calls = 0  # platform calls made to confirm (the bench reads it)
         self._running = False
 
     def ask(self, recording_id: str) -> None:
         self.pending[recording_id] = self.clock()
+        self.first.setdefault(recording_id, self.pending[recording_id])
         if not self._running:
             self._running = True
             self.tasks.spawn(self._rounds(), "confirming RECORDING/PAUSED news")
@@ -49,22 +52,25 @@ class Confirmations:
     async def _rounds(self) -> None:
         try:
             while self.pending:
-                await asyncio.sleep(self.window)  # a burst gathers into one round
+                await asyncio.sleep(self.window / 2)
                 await self.round()
         finally:
             self._running = False
 
     async def round(self) -> int:
-        """Ask once for everything pending; returns how many recordings it settled."""
+        """Ask once about every recording whose news has settled (a burst is asked about once, after it);
+        returns how many recordings it settled."""
         asked_at = self.clock()
-        wanted = list(self.pending)
+        wanted = [rec_id for rec_id, last in self.pending.items()
+                  if asked_at - last >= self.window or asked_at - self.first.get(rec_id, last) >= MAX_WAIT]
+        if not wanted:
+            return 0
         try:
             seen = await self._look(wanted)
         except PlatformError as exc:  # the reconciler asks again later; nothing is applied unconfirmed
             log.warning("could not confirm %d recording(s): %s", len(wanted), exc.message)
             for rec_id in wanted:
-                if self.pending.get(rec_id, 0.0) <= asked_at:
-                    self.pending.pop(rec_id, None)
+                self._done(rec_id, asked_at)
             return 0
         settled = 0
         for rec_id in wanted:
@@ -75,9 +81,13 @@ class Confirmations:
                 except StoreBusy:
                     continue  # stays pending: the next round applies it
                 settled += 1
-            if self.pending.get(rec_id, 0.0) <= asked_at:  # no news since the question: done with it
-                self.pending.pop(rec_id, None)
+            self._done(rec_id, asked_at)
         return settled
+
+    def _done(self, rec_id: str, asked_at: float) -> None:
+        if self.pending.get(rec_id, 0.0) <= asked_at:  # no news since the question: done with it
+            self.pending.pop(rec_id, None)
+            self.first.pop(rec_id, None)
 
     async def _look(self, wanted: list[str]) -> dict[str, PlatformRecording]:
         """One call per recording when that is fewer calls than listing every active one; else the list,
