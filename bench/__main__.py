@@ -3,6 +3,8 @@
 Everything runs on 127.0.0.1. The load generator, the platform, recbot and each peer run in their own
 processes where the figure is about a server; the in-process parts say so. Figures are printed,
 written to bench/results.json, and the ack-latency distributions are plotted to bench/ack_latency.svg.
+BENCH_APPLY_RATE sets the `apply` bench's webhooks per second (200); BENCH_STDERR names a file for the
+servers' logs.
 """
 
 from __future__ import annotations

@@ -2,26 +2,18 @@
 `xapp-` token, then envelopes on the WebSocket the bot opened, acked with their payload."""
 
 import asyncio
-import contextlib
 
 import httpx
 
 from bot.models import Status
 from bot.slack.app import Seen
-from tests.conftest import ALICE, BOB, CHANNEL, make_stack, until
+from tests.conftest import ALICE, BOB, CHANNEL, linked_stack, make_stack, until
 from tests.e2e.helpers import ack_text, run, started, status_is, thread_texts
 
 
-@contextlib.asynccontextmanager
-async def socket_stack(tmp_path):
-    async with make_stack(tmp_path, socket_mode=True) as stack:
-        meeting = await stack.new_meeting("Weekly sync")
-        await stack.join(meeting, "Ann")
-        await stack.command(ALICE, f"link {meeting}")
-        await until(lambda: stack.runtime.store.link(CHANNEL), message="the link")
-        await until(lambda: stack.slack.ephemeral_for(ALICE), message="the link's reply")
-        stack.meeting_id = meeting
-        yield stack
+def socket_stack(tmp_path):
+    """A linked channel, its Slack traffic over the socket."""
+    return linked_stack(tmp_path, socket_mode=True)
 
 
 def pauses(stack, rec) -> int:
@@ -38,7 +30,7 @@ async def test_commands_buttons_and_home_over_the_socket_and_no_http_route(tmp_p
         assert refused.status_code == 404  # Slack traffic comes only from the socket
 
         ack = await stack.command(ALICE, "status")  # answered in the ack's payload
-        assert ack.status_code == 200 and "Weekly sync" in ack_text(ack)
+        assert ack.status_code == 200 and stack.meeting_id in ack_text(ack)
         rec = await started(stack, ALICE)
         pressed = await stack.click(BOB, "rec_pause", rec.id)
         assert pressed.status_code == 200
