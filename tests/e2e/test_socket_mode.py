@@ -8,7 +8,7 @@ import httpx
 from bot.models import Status
 from bot.slack.app import Seen
 from tests.conftest import ALICE, BOB, CHANNEL, linked_stack, make_stack, until
-from tests.e2e.helpers import ack_text, run, started, status_is, thread_texts
+from tests.e2e.helpers import run, started, status_is, thread_texts
 
 
 def socket_stack(tmp_path):
@@ -30,7 +30,7 @@ async def test_commands_buttons_and_home_over_the_socket_and_no_http_route(tmp_p
         assert refused.status_code == 404  # Slack traffic comes only from the socket
 
         ack = await stack.command(ALICE, "status")  # answered in the ack's payload
-        assert ack.status_code == 200 and stack.meeting_id in ack_text(ack)
+        assert ack.status_code == 200 and stack.meeting_id in ack.text  # the status view, in the ack
         rec = await started(stack, ALICE)
         pressed = await stack.click(BOB, "rec_pause", rec.id)
         assert pressed.status_code == 200
