@@ -10,7 +10,7 @@ from typing import Any
 from bot.ledger import clock_text, duration_text
 from bot.mrkdwn import escape
 from bot.service.outcomes import Line, Refusal, Reply, Say
-from bot.slack import blocks, notes
+from bot.slack import blocks, notes, views
 
 USAGE = """*`/rec` commands*
 • `/rec link ‹meeting id or URL›`: link this channel to a meeting
@@ -53,16 +53,16 @@ def render(reply: Reply) -> tuple[str, list[dict[str, Any]] | None]:
         line = reply.lines[0]
         p = line.params
         if line.say is Say.STATUS:
-            text, out = blocks.status_view(p["link"], p["lines"])
+            text, out = views.status_view(p["link"], p["lines"])
             if p.get("settings") is not None and len(out) < blocks.MESSAGE_BLOCKS:
                 out.append({"type": "context", "elements": [blocks.mrkdwn(notes.settings_brief(p["settings"]))]})
             return text, out
         if line.say is Say.HISTORY:
-            return blocks.history_view(p["lines"])
+            return views.history_view(p["lines"])
         if line.say is Say.WHO:
-            return blocks.who_view(p["link"], p["members"])
+            return views.who_view(p["link"], p["members"])
         if line.say is Say.END_CONFIRM:
-            return blocks.end_confirm_view(p["link"], p["active"])
+            return views.end_confirm_view(p["link"], p["active"])
         if line.say in (Say.SETTINGS, Say.SETTING_SET):
             lead = f"Set `{p['name']}`. " if line.say is Say.SETTING_SET else ""
             text = lead + notes.settings_text(p["settings"])

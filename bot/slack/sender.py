@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.ledger import Summary, summarize
 from bot.models import ACTIVE, Recording
 from bot.service.settings import ChannelSettings
-from bot.slack import blocks, notes
+from bot.slack import blocks, notes, views
 from bot.store import OutboxRow, Store, StoreBusy
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class Sender:
         if row.kind == "home":
             links = self.store.links_of_user(p["user"])
             recs = self.store.active_in_channels(lk.channel_id for lk in links)
-            view = blocks.home_view(links, [(r, summarize(self.store.ledger(r.id), self.clock())) for r in recs
+            view = views.home_view(links, [(r, summarize(self.store.ledger(r.id), self.clock())) for r in recs
                                             if r.status in ACTIVE], compact=int(p.get("compact") or 0))
             await self.client.views_publish(user_id=p["user"], view=view)
             return None

@@ -7,7 +7,7 @@ import pytest
 from bot.ledger import Summary, summarize
 from bot.models import LedgerEntry, Link, Status
 from bot.models import Recording as Rec
-from bot.slack import blocks
+from bot.slack import blocks, views
 
 NOW = 1_800_000_000.0
 
@@ -65,9 +65,9 @@ def test_titles_with_injection_are_shown_not_acted_on():
     mrkdwn_texts = [json.dumps(b) for b in card if b["type"] != "header"]
     assert not any("<!channel>" in t or "<@U999>" in t for t in mrkdwn_texts)
     lk = Link("C1", "T1", "m", evil, "U1", NOW, None)
-    _, status = blocks.status_view(lk, [])
+    _, status = views.status_view(lk, [])
     assert status[0]["text"]["type"] == "plain_text"
-    _, history = blocks.history_view([type("L", (), {"rec": rec(meeting_title=evil), "summary": EMPTY})()])
+    _, history = views.history_view([type("L", (), {"rec": rec(meeting_title=evil), "summary": EMPTY})()])
     assert "<!channel>" not in json.dumps(history)
 
 
@@ -120,7 +120,7 @@ def test_uploaded_reply_has_the_ledger_and_file_offsets():
 
 def test_home_view_lists_channels_and_active_recordings_with_buttons():
     lk = Link("C1", "T1", "m-1", "Weekly sync", "U1", NOW, None)
-    view = blocks.home_view([lk], [(rec(), EMPTY)])
+    view = views.home_view([lk], [(rec(), EMPTY)])
     assert view["type"] == "home"
     assert "<#C1>" in json.dumps(view)
     assert [a for a, _ in actions(view["blocks"])] == ["rec_pause", "rec_stop"]

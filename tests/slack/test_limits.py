@@ -15,7 +15,7 @@ from bot.ledger import summarize
 from bot.models import LedgerEntry, Link, Member, Status
 from bot.service.outcomes import Line, Refusal, Reply, Say, StatusLine
 from bot.service.settings import ChannelSettings
-from bot.slack import blocks, replies
+from bot.slack import blocks, replies, views
 from bot.workbench.blockkit import VIEW_BLOCKS, refusal
 from tests.slack.test_blocks import NOW, rec
 
@@ -85,17 +85,17 @@ def test_status_history_and_who_fit_at_their_extremes():
     link = Link("C1", "T1", "m" * 40, HOSTILE[:500], "U1", NOW, HOSTILE)
     many = [StatusLine(rec(Status.PAUSED, id=f"r{n}", handle=n, meeting_title=HOSTILE[:500], pause_until=NOW),
                        summarize(ledger_with(3), NOW + 600)) for n in range(60)]
-    text, status = blocks.status_view(link, many)
+    text, status = views.status_view(link, many)
     accepted(text, status)
     no_live_specials(text, mrkdwn_of(status))
     history = [StatusLine(rec(Status.UPLOADED, id=f"r{n}", handle=1, meeting_title=HOSTILE[:500],
                               download_url=LONG_URL, url_expiry=NOW), summarize(ledger_with(3), NOW))
                for n in range(10)]
-    text, hist = blocks.history_view(history)
+    text, hist = views.history_view(history)
     accepted(text, hist)
     no_live_specials(text, mrkdwn_of(hist))
     members = [Member(f"U{n:08d}", "allow" if n % 2 else "deny", "U1", NOW) for n in range(300)]
-    text, who = blocks.who_view(link, members)
+    text, who = views.who_view(link, members)
     accepted(text, who)
 
 
@@ -105,10 +105,10 @@ def test_app_home_fits_100_channels_and_60_active_recordings():
     recs = [(rec(Status.RECORDING, id=f"r{n}", handle=n, channel_id=f"C{n:06d}", meeting_title=HOSTILE[:500]),
              summarize(ledger_with(2), NOW + 600)) for n in range(60)]
     for compact in (False, True):
-        view = blocks.home_view(links, recs, compact=compact)
+        view = views.home_view(links, recs, compact=compact)
         accepted(None, view["blocks"], max_blocks=VIEW_BLOCKS)
         no_live_specials(mrkdwn_of(view["blocks"]))
-    assert "more active recordings" in json.dumps(blocks.home_view(links, recs))
+    assert "more active recordings" in json.dumps(views.home_view(links, recs))
 
 
 def test_reminders_name_who_paused_and_the_controllers_and_fit_with_300_of_them():
