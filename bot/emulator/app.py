@@ -22,8 +22,9 @@ from starlette.routing import Route
 
 from bot.emulator.controls import Controls
 from bot.emulator.delivery import Deliverer, Signer, WebhookFaults
+from bot.emulator.errors import EmuError
 from bot.emulator.rest import WEBHOOK_EVENTS, dispatch, error, new_webhook, read_json
-from bot.emulator.state import EmuError, Platform, Timing
+from bot.emulator.state import Platform, Timing
 from bot.faults import Dice
 
 

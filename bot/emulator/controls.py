@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from bot.emulator.errors import EmuError
 from bot.emulator.rest import error, ok, read_json
-from bot.emulator.state import EmuError
 
 if TYPE_CHECKING:
     from bot.emulator.app import Emulator

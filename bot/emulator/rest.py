@@ -15,7 +15,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.emulator.state import EmuError, Platform
+from bot.emulator.errors import EmuError
+from bot.emulator.state import Platform
 from bot.models import Status
 from bot.platform.models import iso
 

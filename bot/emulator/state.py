@@ -11,19 +11,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.emulator import notes
+from bot.emulator.errors import EmuError
 from bot.emulator.media import stitch_wav
+from bot.emulator.sessions import SessionNotes
 from bot.emulator.views import Representations
 from bot.models import Status
-from bot.platform.models import iso
 
 ACTIVE = (Status.INVOKED, Status.RECORDING, Status.PAUSED)
-
-
-class EmuError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 @dataclass
@@ -89,7 +83,7 @@ class Recording:
         return sum((end if end is not None else now) - start for start, end in self.segments)
 
 
-class Platform(Representations):
+class Platform(Representations, SessionNotes):
     def __init__(self, timing: Timing | None = None, public_url: str = "http://127.0.0.1:8090"):
         # No error code is documented for a start while one is active or an action in the wrong state:
         # 409 by default, 400 or 422 by /_emulator/modes, so that recbot is tested against each.
@@ -210,56 +204,6 @@ class Platform(Representations):
             meeting.session.notes_due = now + self.timing.notes_delay
             self._notes_due.add(meeting.session.id)
         self._emit("meeting.ended", meeting, reason=reason)
-
-    # -- transcripts and summaries -------------------------------------------------------
-
-    def session(self, session_id: str) -> Session:
-        try:
-            return self.sessions[session_id]
-        except KeyError:
-            raise EmuError(404, f"No session found for session_id {session_id}") from None
-
-    def publish(self, name: str, content: bytes, media_type: str, now: float) -> tuple[str, float]:
-        """A file at a signed link, as the platform's presigned URLs are."""
-        self.files[name] = (content, media_type)
-        token, expiry = uuid.uuid4().hex, now + self.timing.expiry
-        self.file_tokens.setdefault(name, {})[token] = expiry
-        return f"{self.public_url}/_emulator/files/{name}?token={token}", expiry
-
-    def session_file(self, session: Session, kind: str, now: float) -> tuple[str, float]:
-        name = session.files.get(kind)
-        if name is None:
-            raise EmuError(404, f"No {kind} found for session_id {session.id}")
-        content, media_type = self.files[name]
-        return self.publish(name, content, media_type, now)
-
-    def request_summary(self, now: float, session_id: str) -> None:
-        session = self.session(session_id)
-        if "transcript" not in session.files:
-            raise EmuError(404, f"No transcript found for session_id {session_id}; a summary needs one")
-        session.summary_due = now + self.timing.notes_delay
-        self._notes_due.add(session.id)
-
-    def _write_notes(self, now: float, session: Session, *, summary: bool) -> None:
-        meeting = self.meetings[session.meeting_id]
-        end = session.ended_at or now
-        said = notes.cues(session.attendance, session.started_at, end)
-        if "transcript" not in session.files:
-            session.files["transcript"] = f"transcript-{session.id}.vtt"
-            self.publish(f"transcript-{session.id}.vtt", notes.webvtt(said).encode(), "text/vtt", now)
-            self.publish(f"transcript-{session.id}.json", notes.transcript_json(said).encode(), "application/json",
-                         now)
-            url, expiry = self.session_file(session, "transcript", now)
-            self._emit("meeting.transcript", meeting, session=session, transcriptDownloadUrl=url,
-                       transcriptDownloadUrlExpiry=iso(expiry))
-        if summary:
-            text = notes.summary_markdown(meeting.title, session.attendance, (end - session.started_at) / 60, said,
-                                          meeting.summary_type)
-            session.files["summary"] = f"summary-{session.id}.md"
-            self.publish(f"summary-{session.id}.md", text.encode(), "text/markdown", now)
-            url, expiry = self.session_file(session, "summary", now)
-            self._emit("meeting.summary", meeting, session=session, summaryDownloadUrl=url,
-                       summaryDownloadUrlExpiry=iso(expiry))
 
     # -- recordings --------------------------------------------------------------------
 

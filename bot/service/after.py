@@ -142,11 +142,6 @@ class AfterMeeting:
             self.store.timers.set(Timer.SESSION_FILES, rec.id, self.clock() + FILES_CHECK_AFTER * (tries + 1),
                                   {"kinds": missing, "tries": tries + 1})
 
-    def files_expected(self, rec: Recording) -> list[str]:
-        """What the channel's settings made the platform write for this recording's session."""
-        s = self.settings_of(rec.channel_id)
-        return [k for k, on in (("transcript", s.transcribe or s.summarize), ("summary", s.summarize)) if on]
-
     async def summary(self, actor: Actor, link: Link) -> Reply:
         """`/rec summary`: the last recorded session's summary, asked for when there is none yet."""
         session_id = self.store.last_session(link.meeting_id)

@@ -3,7 +3,8 @@
 import pytest
 
 from bot.emulator.media import wav_duration
-from bot.emulator.state import EmuError, Platform, Timing
+from bot.emulator.errors import EmuError
+from bot.emulator.state import Platform, Timing
 from bot.models import Status
 
 

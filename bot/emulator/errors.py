@@ -1,0 +1,7 @@
+"""The emulated platform's refusals: an HTTP status and the platform's words."""
+
+
+class EmuError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
