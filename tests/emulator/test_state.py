@@ -2,8 +2,8 @@
 
 import pytest
 
-from bot.emulator.media import wav_duration
 from bot.emulator.errors import EmuError
+from bot.emulator.media import wav_duration
 from bot.emulator.state import Platform, Timing
 from bot.models import Status
 
