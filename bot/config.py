@@ -67,15 +67,29 @@ class Settings:
     host: str
     port: int
     guardrails: Guardrails = field(default_factory=Guardrails)
+    slack_client_id: str | None = None  # with the secret: OAuth v2, any number of workspaces
+    slack_client_secret: str | None = None
+    secret_key: str | None = None  # REC_SECRET_KEY: seals the tokens and credentials recbot stores
+    dyte_api_url: str = DYTE_API_URL  # where a workspace's own account (`/rec connect`) is reached
+    rtk_api_url: str = RTK_API_URL
 
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
 
+    @property
+    def oauth(self) -> bool:
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
+    def slack_oauth_url(self) -> str | None:
+        """Where "Add to Slack" sends the installer: Slack's own page, or a stand-in's (the workbench)."""
+        return None if self.slack_api_url == SLACK_API_URL else _origin(self.slack_api_url) + "/oauth/v2/authorize"
+
     def secrets(self) -> list[str]:
         """Values that must never appear in a log line."""
         return [s for s in (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
-                            self.dyte_api_key, self.rtk_api_token) if s]
+                            self.dyte_api_key, self.rtk_api_token, self.slack_client_secret, self.secret_key) if s]
 
 
 def parse_duration(text: str) -> float | None:
@@ -115,10 +129,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         value = env.get(name, "").strip()
         return value or None
 
+    client_id, client_secret = opt("SLACK_CLIENT_ID"), opt("SLACK_CLIENT_SECRET")
+    if bool(client_id) != bool(client_secret):
+        problems.append("SLACK_CLIENT_ID, SLACK_CLIENT_SECRET: set both (from the app's Basic Information page) "
+                        "to install into many workspaces, or neither")
+    secret_key = opt("REC_SECRET_KEY")
+    if secret_key and len(secret_key) < 32:
+        problems.append("REC_SECRET_KEY: expected at least 32 characters (for example `openssl rand -hex 32`)")
+    elif client_id and not secret_key:
+        problems.append("REC_SECRET_KEY: required with SLACK_CLIENT_ID, to encrypt the tokens recbot stores; "
+                        "at least 32 characters (for example `openssl rand -hex 32`)")
     bot_token = opt("SLACK_BOT_TOKEN")
-    if not bot_token:
-        problems.append("SLACK_BOT_TOKEN: required, the bot token (xoxb-…) from the Slack app's OAuth page")
-    elif not bot_token.startswith("xoxb-"):
+    if not bot_token and not client_id:
+        problems.append("SLACK_BOT_TOKEN: required, the bot token (xoxb-…) from the Slack app's OAuth page "
+                        "(or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to install into many workspaces)")
+    elif bot_token and not bot_token.startswith("xoxb-"):
         problems.append("SLACK_BOT_TOKEN: expected a bot token starting with 'xoxb-'")
     app_token = opt("SLACK_APP_TOKEN")
     if app_token and not app_token.startswith("xapp-"):
@@ -148,13 +173,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         if not value:
             problems.append(f"{name}: required for REC_PLATFORM={platform}")
 
+    root = _url(env, "RTK_API_URL", RTK_API_URL, problems)
+    dyte_root = _url(env, "DYTE_API_URL", DYTE_API_URL, problems)
     if platform == "realtimekit":
-        root = _url(env, "RTK_API_URL", RTK_API_URL, problems)
-        api_base = f"{root}/accounts/{rtk['RTK_ACCOUNT_ID']}/realtime/kit/{rtk['RTK_APP_ID']}"
-        key_default = RTK_KEY_URL if root == RTK_API_URL else _origin(root) + "/.well-known/webhooks.json"
+        api_base = rtk_base(root, rtk["RTK_ACCOUNT_ID"] or "", rtk["RTK_APP_ID"] or "")
     else:
-        api_base = _url(env, "DYTE_API_URL", DYTE_API_URL, problems)
-        key_default = DYTE_KEY_URL if api_base == DYTE_API_URL else _origin(api_base) + "/.well-known/webhooks.json"
+        api_base = dyte_root
+    key_default = key_url_for(platform, root if platform == "realtimekit" else dyte_root)
     key_url = _url(env, "REC_WEBHOOK_KEY_URL", key_default, problems)
 
     public_key = None
@@ -214,7 +239,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         host=opt("HOST") or "0.0.0.0",
         port=port,
         guardrails=Guardrails(**guard_values),
+        slack_client_id=client_id,
+        slack_client_secret=client_secret,
+        secret_key=secret_key,
+        dyte_api_url=dyte_root,
+        rtk_api_url=root,
     )
+
+
+def rtk_base(root: str, account_id: str, app_id: str) -> str:
+    return f"{root}/accounts/{account_id}/realtime/kit/{app_id}"
+
+
+def key_url_for(flavour: str, root: str) -> str:
+    """The flavour's webhook key: the official one, or the same path at a stand-in's origin."""
+    if flavour == "realtimekit":
+        return RTK_KEY_URL if root == RTK_API_URL else _origin(root) + "/.well-known/webhooks.json"
+    return DYTE_KEY_URL if root == DYTE_API_URL else _origin(root) + "/.well-known/webhooks.json"
 
 
 def _origin(url: str) -> str:

@@ -6,7 +6,7 @@ import logging
 import re
 
 _SIGNED_QUERY = re.compile(r"(https?://[^\s?\"'<>|]+)\?[^\s\"'<>|]*")
-_TOKENS = re.compile(r"\b(xox[abposr]-|xapp-)[A-Za-z0-9-]+")
+_TOKENS = re.compile(r"\b(xox[abeposr]-|xapp-)[A-Za-z0-9-]+")
 
 
 class SecretFilter:

@@ -96,6 +96,14 @@ class Attendee:
 
 
 @dataclass(frozen=True)
+class Team:
+    """A Slack workspace, and the Enterprise Grid org it belongs to (if any): whose token a write uses."""
+
+    team_id: str | None
+    enterprise_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Link:
     channel_id: str
     team_id: str | None
@@ -104,6 +112,12 @@ class Link:
     linked_by: str
     linked_at: float
     broken_reason: str | None
+    enterprise_id: str | None = None
+    account: str = ""  # the platform account its meeting lives on: "" for the environment's, else a route
+
+    @property
+    def team(self) -> Team:
+        return Team(self.team_id, self.enterprise_id)
 
 
 @dataclass(frozen=True)
@@ -142,6 +156,13 @@ class Recording:
     error_reason: str | None
     pause_until: float | None
     session_id: str | None
+    team_id: str | None = None
+    enterprise_id: str | None = None
+    account: str = ""
+
+    @property
+    def team(self) -> Team:
+        return Team(self.team_id, self.enterprise_id)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Recording:
@@ -165,6 +186,11 @@ class Actor:
     channel_id: str
     team_id: str | None = None
     via: str = "command"  # command | button | home | timer | guard
+    enterprise_id: str | None = None
+
+    @property
+    def team(self) -> Team:
+        return Team(self.team_id, self.enterprise_id)
 
 
 @dataclass(frozen=True)

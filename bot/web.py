@@ -27,6 +27,7 @@ from bot.service import Service
 from bot.slack.app import create_bolt_app
 from bot.slack.door import Door
 from bot.slack.identity import Directory, Identity
+from bot.slack.installs import Tokens, oauth_settings
 from bot.slack.outbox import Outbox
 from bot.store import Store, StoreBusy
 from bot.store.ingest import IngestWriter
@@ -59,30 +60,37 @@ class Runtime:
     def __init__(self, settings: Settings, options: Options | None = None):
         self.settings, self.options = settings, options or Options()
         o = self.options
-        self.store = Store(settings.database, clock=o.clock)
+        self.store = Store(settings.database, clock=o.clock, secret_key=settings.secret_key)
         self.ingest = IngestWriter(settings.database, clock=o.clock)  # webhook deliveries, in durable groups
         self.platform = o.platform or PlatformClient.from_settings(settings)
         self.webhook_key = WebhookKey(settings.webhook_key_url, o.webhook_key or settings.webhook_public_key)
-        # The outbox paces itself and honours Retry-After per channel, so its client must not sleep on a 429;
-        # the client for reads (who recbot is, who is an admin) and Bolt's may.
-        writes = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-        slack = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-        slack.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
-        self.outbox = Outbox(self.store, writes, clock=o.clock, per_channel_rate=o.outbox_rate, burst=o.outbox_burst,
-                             card_interval=o.card_interval, max_backoff=o.max_backoff)
+        # The outbox paces itself and honours Retry-After per channel, so its clients must not sleep on a 429;
+        # the clients for reads (who recbot is, who is an admin) and Bolt's may. One workspace: the configured
+        # token; many: each workspace's own, from its install.
+        token = None if settings.oauth else settings.slack_bot_token
+        tokens = dict(base_url=settings.slack_api_url, token=token, store=self.store,
+                      client_id=settings.slack_client_id, client_secret=settings.slack_client_secret)
+        self.tokens = Tokens(**tokens)
+        reads = Tokens(**tokens, retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)])
+        slack = AsyncWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=reads.retry_handlers)
+        self.outbox = Outbox(self.store, self.tokens, clock=o.clock, per_channel_rate=o.outbox_rate,
+                             burst=o.outbox_burst, card_interval=o.card_interval, max_backoff=o.max_backoff)
         self.tasks = Tasks()
-        self.directory, self.identity = Directory(slack), Identity(slack, settings.slack_bot_token)
+        self.directory = Directory(reads)
+        self.identity = None if settings.oauth else Identity(slack, settings.slack_bot_token)
         self.service = Service(self.store, self.platform, guard=settings.guardrails, clock=o.clock,
                                is_admin=self.directory.is_admin, on_write=self.outbox.wake, tasks=self.tasks)
         self.service.permissions.known_admin = self.directory.known_admin
         self.bolt = create_bolt_app(client=slack, identity=self.identity, signing_secret=settings.slack_signing_secret,
-                                    door=Door(self.service, self.outbox, self.tasks), socket_mode=settings.socket_mode)
+                                    door=Door(self.service, self.outbox, self.tasks), socket_mode=settings.socket_mode,
+                                    oauth=oauth_settings(settings, self.store) if settings.oauth else None)
         self.workers = Workers(self.service, self.store, reconcile_tick=o.reconcile_tick)
         self._tasks: list[asyncio.Task] = []
         self.socket_handler = None
 
     async def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self.identity.warm()))  # so that no ack waits for auth.test
+        if self.identity is not None:
+            self._tasks.append(asyncio.create_task(self.identity.warm()))  # so that no ack waits for auth.test
         if self.webhook_key.key is None:
             self._tasks.append(asyncio.create_task(self._load_webhook_key()))
         if self.options.start_workers:
@@ -186,6 +194,9 @@ def create_app(settings: Settings, options: Options | None = None) -> Starlette:
               Route("/healthz", runtime.healthz, methods=["GET"])]
     if not settings.socket_mode:  # in Socket Mode, Slack traffic is accepted only from the socket
         routes.insert(0, Route("/slack/events", slack_events, methods=["POST"]))
+    if settings.oauth:  # "Add to Slack", and where Slack sends the installer back with a code
+        routes += [Route("/slack/install", slack_events, methods=["GET"]),
+                   Route("/slack/oauth_redirect", slack_events, methods=["GET"])]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runtime = runtime
     return app

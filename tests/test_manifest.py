@@ -10,6 +10,7 @@ import yaml
 
 from bot.slack.actions import BUTTON_ACTIONS
 from bot.slack.blocks import BUTTONS, LABEL
+from bot.slack.installs import SCOPES
 from tests.conftest import shared_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +58,8 @@ def test_fewest_scopes_and_modes():
     http = yaml.safe_load((ROOT / "manifest.yml").read_text())
     socket = yaml.safe_load((ROOT / "manifest-socket.yml").read_text())
     assert http["oauth_config"]["scopes"]["bot"] == ["commands", "chat:write", "users:read", "channels:history",
-                                                     "groups:history"]
+                                                     "groups:history"] == list(SCOPES)  # what "Add to Slack" asks
+    assert http["oauth_config"]["redirect_urls"] == ["https://recbot.example.com/slack/oauth_redirect"]
     assert http["settings"]["socket_mode_enabled"] is False and socket["settings"]["socket_mode_enabled"] is True
     assert "request_url" not in json.dumps(socket) and "url" not in socket["features"]["slash_commands"][0]
     assert socket["features"]["slash_commands"][0]["usage_hint"] == http["features"]["slash_commands"][0]["usage_hint"]

@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from bot.config import Guardrails
+from bot.models import Team
 from bot.platform.client import PlatformClient
 from bot.service.actions import Actions
 from bot.service.after import AfterMeeting
@@ -39,7 +40,7 @@ __all__ = ["RetryLater", "Service"]
 
 class Service:
     def __init__(self, store: Store, platform: PlatformClient, *, guard: Guardrails | None = None,
-                 clock: Callable[[], float] = time.time, is_admin: Callable[[str], Awaitable[bool]] | None = None,
+                 clock: Callable[[], float] = time.time, is_admin: Callable[[str, Team], Awaitable[bool]] | None = None,
                  on_write: Callable[[], None] = lambda: None, tasks: Tasks | None = None):
         guard = guard or Guardrails()
         self.store, self.platform, self.guard, self.clock = store, platform, guard, clock

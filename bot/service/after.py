@@ -118,7 +118,7 @@ class AfterMeeting:
             if not recordings:
                 for link in self.store.links_for_meeting(file.meeting_id):
                     self.store.outbox.enqueue("note", {"notice": notice.value, "title": link.meeting_title,
-                                                       **params}, channel_id=link.channel_id)
+                                                       **params}, channel_id=link.channel_id, team=link.team)
         self.writer.on_write()
         return f"{file.kind} posted to {len(recordings)} recording(s)"
 

@@ -104,7 +104,7 @@ class Commands:
             return Reply([failed(cmd.name, exc)], ok=False)
         try:
             with self.store.transaction():
-                self.store.set_link(actor.channel_id, actor.team_id, meeting.id, meeting.title, actor.user_id or "")
+                self.store.set_link(actor.channel_id, actor.team, meeting.id, meeting.title, actor.user_id or "")
                 self._audit(actor, cmd.name, "ok", target=meeting.id)
         except StoreBusy:
             if cmd.name == "new":  # the meeting exists now: say so, so that it can be linked by hand
@@ -183,7 +183,8 @@ class Commands:
         if not cmd.trigger_id:
             return Reply.one(Say.SETTINGS, settings=settings)
         with self.store.transaction():
-            self.store.outbox.enqueue("modal", {"trigger_id": cmd.trigger_id, "channel_id": actor.channel_id})
+            self.store.outbox.enqueue("modal", {"trigger_id": cmd.trigger_id, "channel_id": actor.channel_id},
+                                      team=actor.team)
             self._audit(actor, "settings", "ok", detail="opened the form")
         self.writer.on_write()
         return Reply([])  # the form is the answer

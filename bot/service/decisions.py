@@ -66,11 +66,11 @@ class Writer:
     def card(self, rec: Recording) -> None:
         """The card is rendered from the store when sent, so pending refreshes of one card merge."""
         self.store.outbox.enqueue("card", {}, channel_id=rec.channel_id, recording_id=rec.id,
-                                  coalesce_key=f"card:{rec.id}")
+                                  coalesce_key=f"card:{rec.id}", team=rec.team)
 
     def notice(self, rec: Recording, notice: Notice, **params: Any) -> None:
         self.store.outbox.enqueue("thread", {"notice": notice.value, **params}, channel_id=rec.channel_id,
-                                  recording_id=rec.id)
+                                  recording_id=rec.id, team=rec.team)
 
     def remind(self, rec: Recording, notice: Notice, controllers: list[str], **params: Any) -> None:
         """A reminder in the thread, naming who paused and the controllers, and to each controller a message
@@ -78,7 +78,7 @@ class Writer:
         self.notice(rec, notice, controllers=controllers, **params)
         for user in dict.fromkeys(controllers):
             self.store.outbox.enqueue("whisper", {"notice": notice.value, "for": user, **params},
-                                      channel_id=rec.channel_id, recording_id=rec.id)
+                                      channel_id=rec.channel_id, recording_id=rec.id, team=rec.team)
 
     def say(self, rec: Recording, notice: Notice, **params: Any) -> None:
         """One notice as a decision of its own."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from bot.models import Actor, Link
+from bot.models import Actor, Link, Team
 from bot.service.outcomes import Refusal
 from bot.store import Store
 
@@ -54,8 +54,8 @@ def named_controllers(store: Store, channel_id: str) -> list[str]:
 
 
 class Permissions:
-    def __init__(self, store: Store, is_admin: Callable[[str], Awaitable[bool]] | None = None,
-                 known_admin: Callable[[str], bool | None] | None = None):
+    def __init__(self, store: Store, is_admin: Callable[[str, Team], Awaitable[bool]] | None = None,
+                 known_admin: Callable[[str, Team], bool | None] | None = None):
         self.store, self.is_admin, self.known_admin = store, is_admin, known_admin
 
     def known_refusal(self, actor: Actor, action: str, link: Link | None) -> tuple[bool, Refusal | None]:
@@ -63,12 +63,12 @@ class Permissions:
         role = self.store.role(actor.channel_id, actor.user_id) if actor.user_id else None
         if not (self.is_admin and actor.user_id and admin_matters(action, actor, link, role)):
             return True, refusal(action, actor, link, role, admin=False)
-        admin = self.known_admin(actor.user_id) if self.known_admin else None
+        admin = self.known_admin(actor.user_id, actor.team) if self.known_admin else None
         return (False, None) if admin is None else (True, refusal(action, actor, link, role, admin=admin))
 
     async def refusal(self, actor: Actor, action: str, link: Link | None) -> Refusal | None:
         role = self.store.role(actor.channel_id, actor.user_id) if actor.user_id else None
         admin = False
         if self.is_admin and actor.user_id and admin_matters(action, actor, link, role):
-            admin = await self.is_admin(actor.user_id)
+            admin = await self.is_admin(actor.user_id, actor.team)
         return refusal(action, actor, link, role, admin=admin)

@@ -11,7 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.models import Actor
 from bot.service.outcomes import Reply
 from bot.service.settings import checked
-from bot.slack.door import Door
+from bot.slack.door import Door, team_of
 from bot.slack.notes import modal_values
 
 BUTTON_ACTIONS = re.compile(r"^rec_(pause|resume|stop|refresh_link|snooze|mark)$")
@@ -23,14 +23,15 @@ async def rec_button(ack, body: dict[str, Any], action: dict[str, Any], context)
     door: Door = context["door"]
     user = body.get("user") or {}
     from_home = (body.get("container") or {}).get("type") == "view"
-    actor = Actor(user_id=user.get("id"), team_id=user.get("team_id") or (body.get("team") or {}).get("id"),
+    team = team_of(context)
+    actor = Actor(user_id=user.get("id"), team_id=team.team_id, enterprise_id=team.enterprise_id,
                   channel_id=(body.get("channel") or {}).get("id", ""), via="home" if from_home else "button")
     name = BUTTON_ACTIONS.match(action["action_id"]).group(1)  # type: ignore[union-attr]
 
     async def work() -> Reply | None:
         reply = await door.service.actions.press(actor, name, action.get("value"))
         if from_home and actor.user_id:
-            door.outbox.refresh_home(actor.user_id)
+            door.outbox.refresh_home(actor.user_id, actor.team)
         return reply if not reply.ok or name in ANSWERED else None
 
     door.later(None if from_home else body.get("response_url"), work, f"button {name}")
@@ -41,7 +42,8 @@ async def rec_end(ack, body: dict[str, Any], action: dict[str, Any], context) ->
     await ack()
     door: Door = context["door"]
     user = body.get("user") or {}
-    actor = Actor(user_id=user.get("id"), team_id=user.get("team_id") or (body.get("team") or {}).get("id"),
+    team = team_of(context)
+    actor = Actor(user_id=user.get("id"), team_id=team.team_id, enterprise_id=team.enterprise_id,
                   channel_id=(body.get("channel") or {}).get("id", ""), via="button")
     door.later(body.get("response_url"), lambda: door.service.actions.end_meeting(actor, action.get("value")),
                "button end")
@@ -51,8 +53,9 @@ async def settings_submitted(ack, body: dict[str, Any], view: dict[str, Any], co
     """The `/rec settings` form. Values are checked before the ack, so a wrong one is shown on its field."""
     door: Door = context["door"]
     user = body.get("user") or {}
-    actor = Actor(user_id=user.get("id"), team_id=user.get("team_id"), channel_id=str(view.get("private_metadata")),
-                  via="modal")
+    team = team_of(context)
+    actor = Actor(user_id=user.get("id"), team_id=team.team_id, enterprise_id=team.enterprise_id,
+                  channel_id=str(view.get("private_metadata")), via="modal")
     values = modal_values(view)
     errors = {name: message.replace("`", "") for name, value in values.items()
               if (message := checked(name, value)[1])}

@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -19,18 +20,25 @@ from bot.slack.identity import Identity
 log = logging.getLogger(__name__)
 
 
-def create_bolt_app(*, client: AsyncWebClient, identity: Identity, signing_secret: str | None, door: Door,
-                    socket_mode: bool = False) -> AsyncApp:
-    # Bolt's own client carries no token: each request's client gets it from `authorize` below.
+def create_bolt_app(*, client: AsyncWebClient, identity: Identity | None, signing_secret: str | None, door: Door,
+                    socket_mode: bool = False, oauth: AsyncOAuthSettings | None = None) -> AsyncApp:
+    """One workspace: `identity` authorizes every request with the configured token. Many (`oauth`): Bolt's
+    OAuth flow installs, and its installation-store authorize finds (and refreshes) each workspace's token."""
+    # Bolt's own client carries no token: each request's client gets it from the authorize step.
     bolt_client = AsyncWebClient(base_url=client.base_url, retry_handlers=list(client.retry_handlers))
+    auth: dict[str, Any] = {"oauth_settings": oauth}
+    if oauth is None:
+        assert identity is not None
 
-    async def authorize(enterprise_id: str | None = None, team_id: str | None = None) -> AuthorizeResult:
-        return await identity.authorize(enterprise_id, team_id)  # Bolt passes arguments by parameter name
+        async def authorize(enterprise_id: str | None = None, team_id: str | None = None) -> AuthorizeResult:
+            return await identity.authorize(enterprise_id, team_id)  # Bolt passes arguments by parameter name
+
+        auth = {"authorize": authorize}
 
     # Listeners ack, hand their slow part to the door's tasks, and return; with process_before_response
     # Bolt answers Slack as soon as they return. (Bolt's other mode polls for the ack every 10 ms.)
     app = AsyncApp(client=bolt_client, signing_secret=signing_secret or "", process_before_response=True,
-                   request_verification_enabled=not socket_mode, authorize=authorize)
+                   request_verification_enabled=not socket_mode, **auth)
 
     seen = Seen()
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.models import Actor
+from bot.models import Actor, Team
 from bot.service.outcomes import Reply, Say
 from bot.service.permissions import READ_ONLY
-from bot.slack.door import Door
+from bot.slack.door import Door, team_of
 from bot.slack.grammar import UsageError, parse
 from bot.slack.replies import USAGE, WORKING, WORKING_DEFAULT, render
 from bot.store import StoreBusy
@@ -26,16 +26,16 @@ log = logging.getLogger(__name__)
 
 async def rec_command(ack, body: dict[str, Any], context) -> None:
     try:
-        await _rec_command(ack, body, context["door"])
+        await _rec_command(ack, body, context["door"], team_of(context))
     except Exception:  # an answer in words, never a bare HTTP 500
         log.exception("the /rec listener failed")
         await ack(text=render(Reply.one(Say.FAILED, ok=False))[0])
 
 
-async def _rec_command(ack, body: dict[str, Any], door: Door) -> None:
+async def _rec_command(ack, body: dict[str, Any], door: Door, team: Team) -> None:
     parsed = parse(body.get("text", ""))
-    actor = Actor(user_id=body.get("user_id"), channel_id=body.get("channel_id", ""), team_id=body.get("team_id"),
-                  via="command")
+    actor = Actor(user_id=body.get("user_id"), channel_id=body.get("channel_id", ""), team_id=team.team_id,
+                  enterprise_id=team.enterprise_id, via="command")
     commands = door.service.commands
     if isinstance(parsed, UsageError):
         await ack(text=parsed.text)

@@ -6,9 +6,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
+from bot.models import Team
 from bot.service import Service
 from bot.service.outcomes import Reply, Say
 from bot.slack.outbox import Outbox
@@ -66,6 +68,11 @@ class Door:
             except StoreBusy:
                 await asyncio.sleep(delay)
         return await work()
+
+
+def team_of(context: Any) -> Team:
+    """The workspace a request came from, as Bolt read it (under Enterprise Grid, with its org)."""
+    return Team(context.get("team_id"), context.get("enterprise_id"))
 
 
 async def _respond_now(url: str, text: str) -> None:

@@ -1,4 +1,4 @@
-"""Events from Slack: App Home opened."""
+"""Events from Slack: App Home opened; recbot uninstalled, or its tokens revoked."""
 
 from __future__ import annotations
 
@@ -6,14 +6,31 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack.door import Door
+from bot.slack.door import Door, team_of
+from bot.slack.installs import uninstall
 
 
 async def home_opened(event: dict[str, Any], context) -> None:
     door: Door = context["door"]
     if event.get("tab") == "home" and event.get("user"):
-        door.outbox.refresh_home(event["user"])
+        door.outbox.refresh_home(event["user"], team_of(context))
+
+
+async def uninstalled(context) -> None:
+    door: Door = context["door"]
+    uninstall(door.service.store, door.outbox.tokens, team_of(context),
+              org_wide=bool(context.get("is_enterprise_install")), why="app_uninstalled")
+
+
+async def tokens_revoked(event: dict[str, Any], context) -> None:
+    """Only the bot's token matters to recbot (it keeps no user tokens)."""
+    if (event.get("tokens") or {}).get("bot"):
+        door: Door = context["door"]
+        uninstall(door.service.store, door.outbox.tokens, team_of(context),
+                  org_wide=bool(context.get("is_enterprise_install")), why="tokens_revoked")
 
 
 def register(app: AsyncApp) -> None:
     app.event("app_home_opened")(home_opened)
+    app.event("app_uninstalled")(uninstalled)
+    app.event("tokens_revoked")(tokens_revoked)

@@ -12,22 +12,28 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.models import Team
+from bot.slack.installs import Tokens
+
 log = logging.getLogger(__name__)
 
 
 class Directory:
-    """Who is a workspace admin or owner (users.info), cached: a read, so not in the outbox."""
+    """Who is a workspace admin or owner (users.info, asked with that workspace's token), cached: a read,
+    so not in the outbox."""
 
-    def __init__(self, client: AsyncWebClient, ttl: float = 300.0, clock=time.monotonic):
-        self.client, self.ttl, self.clock = client, ttl, clock
-        self._cache: dict[str, tuple[float, bool]] = {}
+    def __init__(self, tokens: Tokens, ttl: float = 300.0, clock=time.monotonic):
+        self.tokens, self.ttl, self.clock = tokens, ttl, clock
+        self._cache: dict[tuple[str, str | None], tuple[float, bool]] = {}
 
-    async def is_admin(self, user_id: str) -> bool:
-        hit = self._cache.get(user_id)
+    async def is_admin(self, user_id: str, team: Team | None = None) -> bool:
+        key = (user_id, team.team_id if team else None)
+        hit = self._cache.get(key)
         if hit and self.clock() - hit[0] < self.ttl:
             return hit[1]
         try:
-            info = (await self.client.users_info(user=user_id))["user"]
+            client = await self.tokens.client(team or Team(None))
+            info = (await client.users_info(user=user_id))["user"]
             admin = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
         except SlackApiError as exc:
             log.warning("users.info failed for %s (%s); treating as not an admin", user_id,
@@ -36,12 +42,12 @@ class Directory:
         except Exception:
             log.warning("users.info failed for %s; treating as not an admin", user_id, exc_info=True)
             return False
-        self._cache[user_id] = (self.clock(), admin)
+        self._cache[key] = (self.clock(), admin)
         return admin
 
-    def known_admin(self, user_id: str) -> bool | None:
+    def known_admin(self, user_id: str, team: Team | None = None) -> bool | None:
         """What the cache knows, without asking Slack: for decisions on the ack path."""
-        hit = self._cache.get(user_id)
+        hit = self._cache.get((user_id, team.team_id if team else None))
         return hit[1] if hit and self.clock() - hit[0] < self.ttl else None
 
 

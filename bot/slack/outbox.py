@@ -22,9 +22,10 @@ from typing import Any
 
 import httpx
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.models import Team
 from bot.slack import blocks
+from bot.slack.installs import NotInstalled, Tokens
 from bot.slack.sender import RespondFailed, Sender
 from bot.store import OutboxRow, Store, StoreBusy
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 LOST_CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
 REFUSED_AS_RENDERED = {"invalid_blocks", "msg_too_long", "invalid_blocks_format"}
+REVOKED = {"token_revoked", "invalid_auth", "account_inactive"}
 IN_THREAD = ("thread", "whisper")  # replies under a card: in order, once the card exists
 MOST_COMPACT = 2  # 1: the essentials in a block or two; 2: the essentials as text
 RESPONSE_URL_LIFETIME = 30 * 60.0  # Slack accepts replies on a response_url for 30 minutes
@@ -52,15 +54,15 @@ class TokenBucket:
 
 
 class Outbox:
-    def __init__(self, store: Store, client: AsyncWebClient, *, clock: Callable[[], float] = time.time,
+    def __init__(self, store: Store, tokens: Tokens, *, clock: Callable[[], float] = time.time,
                  per_channel_rate: float = 1.0, burst: float = 3.0, card_interval: float = 1.0,
                  max_backoff: float = 60.0, http: httpx.AsyncClient | None = None, concurrency: int = 16):
-        self.store, self.client, self.clock = store, client, clock
+        self.store, self.tokens, self.clock = store, tokens, clock
         self.concurrency = concurrency  # Slack calls in flight at once, each to a different thread or card
         self.max_backoff = max_backoff
         self.rate, self.burst, self.card_interval = per_channel_rate, burst, card_interval
         self.http = http or httpx.AsyncClient(timeout=10.0)
-        self.sender = Sender(store, client, self.http, clock=clock, on_card=self._card_sent)
+        self.sender = Sender(store, tokens, self.http, clock=clock, on_card=self._card_sent)
         self._buckets: dict[str, TokenBucket] = {}
         self._blocked: dict[str, float] = {}  # channel (or "*") -> not before
         self._last_card: dict[str, float] = {}
@@ -77,9 +79,9 @@ class Outbox:
         self.store.outbox.enqueue("respond", {"url": url, "text": text, "blocks": reply_blocks})
         self.wake()
 
-    def refresh_home(self, user_id: str) -> None:
+    def refresh_home(self, user_id: str, team: Team | None = None) -> None:
         """App Home, rendered from the store when sent; pending refreshes for one person merge."""
-        self.store.outbox.enqueue("home", {"user": user_id}, coalesce_key=f"home:{user_id}")
+        self.store.outbox.enqueue("home", {"user": user_id}, coalesce_key=f"home:{user_id}", team=team)
         self.wake()
 
     async def run(self) -> None:
@@ -175,6 +177,10 @@ class Outbox:
                     self.store.update_recording(row.recording_id, card_ts=ts)
             else:
                 ts = await self.sender.deliver(row)
+        except NotInstalled as exc:  # uninstalled (or never installed): nothing more goes to that workspace
+            log.info("outbox row %s (%s) dropped: the workspace has no install (%s)", row.id, row.kind, exc)
+            self.store.outbox.fail(row.id, f"not installed: {exc}")
+            return False
         except SlackApiError as exc:
             self._slack_error(row, channel, exc)
             return False
@@ -236,6 +242,12 @@ class Outbox:
             log.warning("Slack refused outbox row %s (%s) as rendered (%s); sending a more compact form", row.id,
                         row.kind, error)
             self.store.outbox.degrade(row.id, error)
+        elif error == "token_expired" and self.tokens.many:  # expired sooner than its install said: refresh, again
+            self.tokens.stale(row.team)
+            self._retry(row, error)
+        elif error in REVOKED and self.tokens.many:  # uninstalled; the event saying so may be on its way
+            log.warning("outbox row %s (%s) not sent: %s", row.id, row.kind, error)
+            self.store.outbox.fail(row.id, error)
         elif error == "user_not_in_channel":  # a whisper to someone who left the channel: nobody to tell
             self.store.outbox.fail(row.id, error)
         elif status >= 500 or error in ("fatal_error", "internal_error", "service_unavailable", "request_timeout"):
@@ -249,7 +261,8 @@ class Outbox:
             held = self.store.outbox.hold_channel(channel_id, error)
             link = self.store.link(channel_id)
             if link and self.store.mark_link_broken(channel_id, error):
-                self.store.outbox.enqueue("dm", {"user": link.linked_by, "text": blocks.lost_channel(link, error)})
+                self.store.outbox.enqueue("dm", {"user": link.linked_by, "text": blocks.lost_channel(link, error)},
+                                          team=link.team)
         log.warning("lost channel %s (%s); %d message(s) kept aside", channel_id, error, held)
 
     def _card_sent(self, recording_id: str) -> None:

@@ -10,21 +10,21 @@ from typing import Any
 
 import httpx
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.ledger import Summary, summarize
 from bot.models import ACTIVE, Recording
 from bot.service.settings import ChannelSettings
 from bot.slack import blocks, notes, views
+from bot.slack.installs import Tokens
 from bot.store import OutboxRow, Store, StoreBusy
 
 log = logging.getLogger(__name__)
 
 
 class Sender:
-    def __init__(self, store: Store, client: AsyncWebClient, http: httpx.AsyncClient, *,
+    def __init__(self, store: Store, tokens: Tokens, http: httpx.AsyncClient, *,
                  clock: Callable[[], float] = time.time, on_card: Callable[[str], None] = lambda _: None):
-        self.store, self.client, self.http, self.clock, self.on_card = store, client, http, clock, on_card
+        self.store, self.tokens, self.http, self.clock, self.on_card = store, tokens, http, clock, on_card
         self._no_history: set[str] = set()  # channels whose history recbot may not read (a scope is missing)
 
     async def find_sent(self, row: OutboxRow) -> str | None:
@@ -33,12 +33,13 @@ class Sender:
         channel = rec.channel_id if rec else row.channel_id
         if row.kind not in ("card", "thread", "channel", "note") or not channel or channel in self._no_history:
             return None
+        client = await self.tokens.client(row.team)
         try:
             if row.kind == "thread" and rec and rec.card_ts:
-                found = await self.client.conversations_replies(channel=channel, ts=rec.card_ts, limit=200,
+                found = await client.conversations_replies(channel=channel, ts=rec.card_ts, limit=200,
                                                                 include_all_metadata=True)
             else:
-                found = await self.client.conversations_history(channel=channel, limit=200,
+                found = await client.conversations_history(channel=channel, limit=200,
                                                                 include_all_metadata=True)
         except SlackApiError as exc:
             if exc.response.get("error") == "missing_scope":  # one scope covers public, the other private channels
@@ -58,6 +59,10 @@ class Sender:
 
     async def deliver(self, row: OutboxRow) -> str | None:
         p = row.payload
+        if row.kind == "respond":  # a response_url carries its own authority
+            await self._respond(p)
+            return None
+        client = await self.tokens.client(row.team)  # the workspace's own token (NotInstalled if it has none)
         if row.kind == "card":
             rec = self.store.recording(row.recording_id or "")
             if rec is None:
@@ -66,10 +71,10 @@ class Sender:
             text, card_blocks = blocks.card(rec, summarize(self.store.ledger(rec.id), now), now=now,
                                             compact=int(p.get("compact") or 0))
             if rec.card_ts:
-                await self.client.chat_update(channel=rec.channel_id, ts=rec.card_ts, text=text, blocks=card_blocks)
+                await client.chat_update(channel=rec.channel_id, ts=rec.card_ts, text=text, blocks=card_blocks)
                 self.on_card(rec.id)
                 return rec.card_ts
-            response = await self.client.chat_postMessage(channel=rec.channel_id, text=text, blocks=card_blocks,
+            response = await client.chat_postMessage(channel=rec.channel_id, text=text, blocks=card_blocks,
                                                           unfurl_links=False, metadata=self._metadata(row))
             ts = response["ts"]
             try:
@@ -89,40 +94,37 @@ class Sender:
                 kwargs["blocks"] = reply_blocks
             if broadcast:
                 kwargs["reply_broadcast"] = True
-            return (await self.client.chat_postMessage(**kwargs))["ts"]
+            return (await client.chat_postMessage(**kwargs))["ts"]
         if row.kind == "whisper":  # only `for` sees it; ephemeral messages have no history to look up
             rec = self.store.recording(row.recording_id or "")
             assert rec is not None and rec.card_ts
             text, reply_blocks, _ = blocks.notice(p, rec, summarize(self.store.ledger(rec.id), self.clock()),
                                                   compact=int(p.get("compact") or 0))
             extra = {"blocks": reply_blocks} if reply_blocks else {}
-            await self.client.chat_postEphemeral(channel=rec.channel_id, user=p["for"], thread_ts=rec.card_ts,
+            await client.chat_postEphemeral(channel=rec.channel_id, user=p["for"], thread_ts=rec.card_ts,
                                                  text=text, **extra)
             return None
         if row.kind == "note":  # a transcript or summary for a channel that has no recording of that session
             text, note_blocks = notes.session_file(p, None, compact=bool(p.get("compact")))
             extra = {"blocks": note_blocks} if note_blocks else {}
-            return (await self.client.chat_postMessage(channel=row.channel_id, text=text, unfurl_links=False,
+            return (await client.chat_postMessage(channel=row.channel_id, text=text, unfurl_links=False,
                                                        metadata=self._metadata(row), **extra))["ts"]
         if row.kind == "modal":  # `/rec settings`: the trigger lasts 3 s, so a failure is not tried again
             settings = ChannelSettings.of(self.store.notes.settings(p["channel_id"]))
-            await self.client.views_open(trigger_id=p["trigger_id"],
+            await client.views_open(trigger_id=p["trigger_id"],
                                          view=notes.settings_modal(settings, p["channel_id"]))
             return None
         if row.kind in ("channel", "dm"):
             target = row.channel_id or p["user"]
             extra = {} if p.get("compact") else {"blocks": p.get("blocks")}
-            return (await self.client.chat_postMessage(channel=target, text=p["text"], unfurl_links=False,
+            return (await client.chat_postMessage(channel=target, text=p["text"], unfurl_links=False,
                                                        metadata=self._metadata(row), **extra))["ts"]
         if row.kind == "home":
             links = self.store.links_of_user(p["user"])
             recs = self.store.active_in_channels(lk.channel_id for lk in links)
             view = views.home_view(links, [(r, summarize(self.store.ledger(r.id), self.clock())) for r in recs
                                             if r.status in ACTIVE], compact=int(p.get("compact") or 0))
-            await self.client.views_publish(user_id=p["user"], view=view)
-            return None
-        if row.kind == "respond":
-            await self._respond(p)
+            await client.views_publish(user_id=p["user"], view=view)
             return None
         raise ValueError(f"unknown outbox kind {row.kind!r}")
 

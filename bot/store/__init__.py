@@ -21,20 +21,23 @@ from bot.store.notes import MeetingNotes
 from bot.store.outbox import OutboxQueue, OutboxRow
 from bot.store.records import Records
 from bot.store.schema import migrate
+from bot.store.sealed import Sealer
 from bot.store.timers import DueTimer, TimerQueue
+from bot.store.workspaces import Workspaces
 
 __all__ = ["DueTimer", "OutboxRow", "Store", "StoreBusy"]
 
 
 class Store(Records):
     def __init__(self, path: str, clock: Callable[[], float] = time.time, *,
-                 connection_factory: type[sqlite3.Connection] = sqlite3.Connection):
+                 connection_factory: type[sqlite3.Connection] = sqlite3.Connection, secret_key: str | None = None):
         super().__init__(Database(path, connection_factory=connection_factory), clock)
         self.path = path
         self.outbox = OutboxQueue(self.db, clock)
         self.deliveries = DeliveryQueue(self.db, clock)
         self.timers = TimerQueue(self.db)
         self.notes = MeetingNotes(self.db, clock)
+        self.workspaces = Workspaces(self.db, clock, Sealer(secret_key) if secret_key else None)
         migrate(self.db)
 
     def transaction(self):

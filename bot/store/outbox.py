@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.models import Team
 from bot.store.engine import Database
 
 
@@ -26,6 +27,12 @@ class OutboxRow:
     attempts: int
     next_at: float
     created_at: float
+    team_id: str | None = None  # whose token sends it (many workspaces)
+    enterprise_id: str | None = None
+
+    @property
+    def team(self) -> Team:
+        return Team(self.team_id, self.enterprise_id)
 
 
 class OutboxQueue:
@@ -33,17 +40,20 @@ class OutboxQueue:
         self.db, self.clock = db, clock
 
     def enqueue(self, kind: str, payload: dict[str, Any], *, channel_id: str | None = None,
-                recording_id: str | None = None, coalesce_key: str | None = None, delay: float = 0.0) -> None:
-        now = self.clock()
+                recording_id: str | None = None, coalesce_key: str | None = None, delay: float = 0.0,
+                team: Team | None = None) -> None:
+        now, team = self.clock(), team or Team(None)
         self.db.execute("INSERT INTO outbox (kind, channel_id, recording_id, payload, coalesce_key, next_at, "
-                        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                        (kind, channel_id, recording_id, json.dumps(payload), coalesce_key, now + delay, now))
+                        "created_at, team_id, enterprise_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        (kind, channel_id, recording_id, json.dumps(payload), coalesce_key, now + delay, now,
+                         team.team_id, team.enterprise_id))
 
     def due(self, now: float | None = None, limit: int = 200) -> list[OutboxRow]:
         """Rows still to send, oldest first (the sender decides which may go now); with `now`, only those
         whose time has come, so that rows waiting out a backoff never hide the ones behind them."""
-        rows = self.db.all("SELECT id, kind, channel_id, recording_id, payload, state, attempts, next_at, created_at "
-                           "FROM outbox WHERE state IN ('pending', 'sending') AND next_at <= ? ORDER BY id LIMIT ?",
+        rows = self.db.all("SELECT id, kind, channel_id, recording_id, payload, state, attempts, next_at, created_at, "
+                           "team_id, enterprise_id FROM outbox WHERE state IN ('pending', 'sending') AND next_at <= ? "
+                           "ORDER BY id LIMIT ?",
                            float("inf") if now is None else now, limit)
         return [OutboxRow(**{**r, "payload": json.loads(r["payload"])}) for r in rows]
 
@@ -115,6 +125,14 @@ class OutboxQueue:
                             "GROUP BY coalesce_key))", (channel_id, channel_id))
             return self.db.changed("UPDATE outbox SET state = 'pending', next_at = ? WHERE channel_id = ? "
                                    "AND state = 'held'", self.clock(), channel_id)
+
+    def drop_team(self, team_id: str | None, enterprise_id: str | None = None) -> int:
+        """A workspace (or a whole org) uninstalled recbot: its writes will never be sent."""
+        if team_id:
+            return self.db.changed("UPDATE outbox SET state = 'dropped', error = 'uninstalled' WHERE team_id = ? "
+                                   "AND state IN ('pending', 'sending', 'held')", team_id)
+        return self.db.changed("UPDATE outbox SET state = 'dropped', error = 'uninstalled' WHERE enterprise_id = ? "
+                               "AND state IN ('pending', 'sending', 'held')", enterprise_id)
 
     def counts(self) -> dict[str, int]:
         return {r["state"]: r["n"] for r in self.db.all("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")}

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bot.models import ACTIVE, UNFINISHED, LedgerEntry, Link, Member, Recording, Status
+from bot.models import ACTIVE, UNFINISHED, LedgerEntry, Link, Member, Recording, Status, Team
 from bot.store.engine import Database
 
 
@@ -38,13 +38,25 @@ class Records:
                            "ORDER BY l.linked_at", user_id, user_id)
         return [Link(**r) for r in rows]
 
-    def set_link(self, channel_id: str, team_id: str | None, meeting_id: str, title: str, user_id: str) -> None:
-        self.db.execute("INSERT INTO links (channel_id, team_id, meeting_id, meeting_title, linked_by, linked_at, "
-                        "broken_reason) VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (channel_id) DO UPDATE SET "
-                        "team_id = excluded.team_id, meeting_id = excluded.meeting_id, "
-                        "meeting_title = excluded.meeting_title, linked_by = excluded.linked_by, "
-                        "linked_at = excluded.linked_at, broken_reason = NULL",
-                        (channel_id, team_id, meeting_id, title, user_id, self.clock()))
+    def set_link(self, channel_id: str, team: Team | str | None, meeting_id: str, title: str, user_id: str,
+                 account: str = "") -> None:
+        team = team if isinstance(team, Team) else Team(team)
+        self.db.execute("INSERT INTO links (channel_id, team_id, enterprise_id, account, meeting_id, meeting_title, "
+                        "linked_by, linked_at, broken_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL) "
+                        "ON CONFLICT (channel_id) DO UPDATE SET team_id = excluded.team_id, "
+                        "enterprise_id = excluded.enterprise_id, account = excluded.account, "
+                        "meeting_id = excluded.meeting_id, meeting_title = excluded.meeting_title, "
+                        "linked_by = excluded.linked_by, linked_at = excluded.linked_at, broken_reason = NULL",
+                        (channel_id, team.team_id, team.enterprise_id, account, meeting_id, title, user_id,
+                         self.clock()))
+
+    def meeting_owner(self, meeting_id: str) -> tuple[str | None, str] | None:
+        """(team, account) of the workspace that holds a meeting (linked it or recorded it), if any."""
+        row = (self.db.one("SELECT team_id, account FROM links WHERE meeting_id = ? ORDER BY linked_at LIMIT 1",
+                           meeting_id)
+               or self.db.one("SELECT team_id, account FROM recordings WHERE meeting_id = ? ORDER BY created_at "
+                              "LIMIT 1", meeting_id))
+        return (row["team_id"], row["account"]) if row else None
 
     def remove_link(self, channel_id: str) -> bool:
         return self.db.changed("DELETE FROM links WHERE channel_id = ?", channel_id) > 0
@@ -135,9 +147,11 @@ class Records:
                                     meeting_id)
             self.db.execute("INSERT INTO recordings (id, meeting_id, channel_id, handle, status, meeting_title, "
                             "started_by, origin, last_actor, last_action, multi, created_at, updated_at, "
-                            "last_news_at, session_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            "last_news_at, session_id, team_id, enterprise_id, account) "
+                            "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, l.team_id, l.enterprise_id, "
+                            "COALESCE(l.account, '') FROM (SELECT 1) AS one LEFT JOIN links l ON l.channel_id = ?",
                             (recording_id, meeting_id, channel_id, handle, status.value, title, started_by, origin,
-                             started_by, "started", int(multi), now, now, now, session_id))
+                             started_by, "started", int(multi), now, now, now, session_id, channel_id))
             self._ledger_entry(recording_id, status, at, started_by, source, None)
         return self.recording(recording_id)
 

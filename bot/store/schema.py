@@ -79,6 +79,29 @@ MIGRATIONS: list[str] = [
         set_at REAL NOT NULL, PRIMARY KEY (channel_id, name)
     );
     """,
+    # 3: many workspaces: installations (sealed), OAuth states, each workspace's own platform account;
+    # which workspace and account every link, recording, delivery and outbox row belongs to
+    """
+    CREATE TABLE installations (
+        key TEXT PRIMARY KEY, enterprise_id TEXT, team_id TEXT, is_enterprise_install INTEGER NOT NULL DEFAULT 0,
+        installed_at REAL NOT NULL, sealed TEXT NOT NULL
+    );
+    CREATE TABLE oauth_states (state TEXT PRIMARY KEY, expire_at REAL NOT NULL);
+    CREATE TABLE accounts (
+        route TEXT PRIMARY KEY, team_id TEXT NOT NULL UNIQUE, flavour TEXT NOT NULL, sealed TEXT NOT NULL,
+        webhook_id TEXT, connected_by TEXT NOT NULL, connected_at REAL NOT NULL
+    );
+    ALTER TABLE links ADD COLUMN enterprise_id TEXT;
+    ALTER TABLE links ADD COLUMN account TEXT NOT NULL DEFAULT '';
+    ALTER TABLE recordings ADD COLUMN team_id TEXT;
+    ALTER TABLE recordings ADD COLUMN enterprise_id TEXT;
+    ALTER TABLE recordings ADD COLUMN account TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbox ADD COLUMN team_id TEXT;
+    ALTER TABLE outbox ADD COLUMN enterprise_id TEXT;
+    ALTER TABLE deliveries ADD COLUMN account TEXT NOT NULL DEFAULT '';
+    CREATE INDEX links_team ON links(team_id);
+    CREATE INDEX recordings_team ON recordings(team_id)
+    """,
 ]
 
 

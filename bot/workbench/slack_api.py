@@ -7,6 +7,8 @@ user, and can answer 429 or 500 on demand so that the outbox's patience can be t
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import itertools
 import json
 import time
@@ -21,6 +23,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from bot.faults import Dice
 from bot.workbench.blockkit import MESSAGE_BLOCKS, VIEW_BLOCKS, refusal
+from bot.workbench.slack_oauth import Installs
 from bot.workbench.socket_mode import SocketHub
 
 BOT_USER = "U0RECBOT"
@@ -45,6 +48,7 @@ class Message:
     edits: int = 0
     broadcast: bool = False
     metadata: dict[str, Any] | None = None
+    team: str | None = None  # whose token posted it
 
 
 class FakeSlack:
@@ -65,7 +69,9 @@ class FakeSlack:
         self.changed = asyncio.Event()
         self.version = 0
         self.socket = SocketHub()  # Socket Mode: apps.connections.open and the WebSocket it hands out
+        self.installs = Installs(team_id)  # workspaces, the authorize page, oauth.v2.access, whose token is whose
         self.app = Starlette(routes=[Route("/api/{method}", self.api, methods=["GET", "POST"]),
+                                     Route("/oauth/v2/authorize", self.installs.authorize_page, methods=["GET"]),
                                      WebSocketRoute("/socket/{ticket}", self.socket.endpoint),
                                      Route("/response_url/{key:path}", self.response_url, methods=["POST"]),
                                      Route("/_slack/messages", self.dump, methods=["GET"]),
@@ -112,9 +118,26 @@ class FakeSlack:
             body = self.socket.open(token, str(request.base_url))
             call["ok"] = body["ok"]
             return JSONResponse(body)
+        if method == "oauth.v2.access":  # the app's own credentials, in HTTP Basic
+            with contextlib.suppress(ValueError):
+                user, _, password = base64.b64decode(request.headers["authorization"].split()[-1]).decode() \
+                    .partition(":")
+                args |= {"client_id": user, "client_secret": password}
+            body = self.installs.oauth_v2_access(args, BOT_USER)
+            call["ok"] = body["ok"]
+            return JSONResponse(body)
         if not token.startswith("xoxb-"):
             return JSONResponse({"ok": False, "error": "not_authed"})
-        fault = self.faults.draw() if method != "auth.test" else None
+        who = self.installs.who(token)
+        if isinstance(who, str):
+            return JSONResponse({"ok": False, "error": who})
+        call["team"] = who.team_id or who.enterprise_id
+        if not self.installs.may_use(who, str(args.get("channel", ""))):
+            return JSONResponse({"ok": False, "error": "channel_not_found"})  # another workspace's channel
+        if method == "auth.test":
+            call["ok"] = True
+            return JSONResponse(self.installs.auth_test(who, BOT_USER))
+        fault = self.faults.draw()
         if fault == "429":
             self.faults.counts["429"] += 1
             return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
@@ -127,6 +150,8 @@ class FakeSlack:
             return JSONResponse({"ok": False, "error": "unknown_method"})
         body = handler(args)
         call["ok"] = body.get("ok", False)
+        if call["ok"] and method == "chat.postMessage":
+            self.messages[(body["channel"], body["ts"])].team = call["team"]
         if call["ok"]:
             self._bump()
         return JSONResponse(body)
@@ -134,9 +159,6 @@ class FakeSlack:
     def _next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
 
-    def m_auth_test(self, args):
-        return {"ok": True, "user_id": BOT_USER, "bot_id": "B0RECBOT", "team_id": self.team_id, "team": "Demo",
-                "url": "http://localhost/"}
 
     def _refused(self, args: dict[str, Any], *, max_blocks: int | None = None) -> dict[str, Any] | None:
         """Slack's answer to a payload it would refuse (kept in `refusals` for tests to read)."""

@@ -8,8 +8,10 @@ in Socket Mode (`socket_mode=True`) envelopes on the WebSocket the bot opened to
 from __future__ import annotations
 
 import asyncio
+import html
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +27,11 @@ from bot.emulator.state import Timing
 from bot.platform.client import PlatformClient
 from bot.web import Options, create_app
 from bot.workbench.slack_api import FakeSlack
+from bot.workbench.slack_oauth import CLIENT_ID, CLIENT_SECRET
 
 SIGNING_SECRET = "workbench-signing-secret"
 BOT_TOKEN = "xoxb-workbench-token"
+SECRET_KEY = "workbench-secret-key-of-at-least-32-characters"
 
 
 @dataclass
@@ -41,8 +45,9 @@ class SocketAnswer:
 class Stack:
     def __init__(self, database: str, *, host: str = "127.0.0.1", ports: tuple[int, int, int] = (0, 0, 0),
                  flavour: str = "dyte", timing: Timing | None = None, options: Options | None = None,
-                 env: dict[str, str] | None = None, socket_mode: bool = False):
+                 env: dict[str, str] | None = None, socket_mode: bool = False, oauth: bool = False):
         self.database, self.host, self.flavour, self.socket_mode = database, host, flavour, socket_mode
+        self.oauth = oauth  # many workspaces: installed through OAuth, each with its own token
         self.emulator = Emulator(timing=timing or Timing(start_delay=0, upload_delay=0))
         self.slack = FakeSlack()
         self.emulator_server = BackgroundServer(self.emulator.app, host, ports[0])
@@ -60,6 +65,9 @@ class Stack:
         env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": f"{self.slack_server.url}/api/",
                "REC_DATABASE": self.database, "REC_WEBHOOK_KEY_URL": f"{emu}/.well-known/webhooks.json",
                "HOST": self.host}
+        if self.oauth:
+            del env["SLACK_BOT_TOKEN"]
+            env |= {"SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": CLIENT_SECRET, "REC_SECRET_KEY": SECRET_KEY}
         if self.socket_mode:  # no signing secret: Slack traffic comes only over the socket
             env["SLACK_APP_TOKEN"] = self.slack.socket.app_token
         else:
@@ -89,6 +97,9 @@ class Stack:
         self.bot_server = BackgroundServer(self.app, self.host, self.bot_port)
         await self.bot_server.start()
         self.bot_port = self.bot_server.port
+        if self.oauth:
+            self.slack.installs.strict = True
+            self.slack.installs.redirect_url = f"{self.bot_url}/slack/oauth_redirect"
         if self.socket_mode:
             await asyncio.wait_for(self.slack.socket.connected.wait(), 10.0)
 
@@ -131,11 +142,38 @@ class Stack:
     def team_of(self, user: str) -> str:
         return self.slack.users.get(user, {}).get("team_id", self.slack.team_id)
 
+    def _grid(self, team: str) -> tuple[str | None, bool]:
+        """(the org of a workspace, whether recbot is installed org-wide there), as Slack says in payloads."""
+        ws = self.slack.installs.workspaces.get(team)
+        org = ws.enterprise_id if ws else None
+        org_wide = bool(org) and any(t.team_id is None and t.enterprise_id == org and not t.revoked
+                                     for t in self.slack.installs.tokens.values())
+        return org, org_wide
+
+    async def install(self, team: str | None = None, *, org: str | None = None, deny: bool = False) -> httpx.Response:
+        """What a person does to add recbot: open /slack/install, press "Add to Slack", pick the workspace (or
+        the org) on Slack's page and allow; returns the page recbot shows at the end."""
+        page = await self.http.get(f"{self.bot_url}/slack/install")
+        page.raise_for_status()
+        url = html.unescape(re.search(r'href="([^"]+/oauth/v2/authorize[^"]*)"', page.text).group(1))
+        choice = {"org": org} if org else {"team": team or self.slack.team_id}
+        if deny:
+            choice["deny"] = "1"
+        sent = await self.http.get(url, params={**dict(httpx.URL(url).params), **choice})
+        assert sent.status_code in (302, 307), sent.text
+        # The state cookie is `Secure`: browsers send it to a loopback address over http, httpx does not.
+        cookie = page.headers.get("set-cookie", "").split(";")[0]
+        return await self.http.get(sent.headers["location"], headers={"cookie": cookie})
+
     async def command(self, user: str, text: str, channel: str = "C0DEMO", **overrides: Any) -> httpx.Response:
-        form = {"token": "legacy", "team_id": self.team_of(user), "team_domain": "demo", "channel_id": channel,
+        team = self.team_of(user)
+        org, org_wide = self._grid(team)
+        form = {"token": "legacy", "team_id": team, "team_domain": "demo", "channel_id": channel,
                 "channel_name": "demo", "user_id": user, "user_name": user.lower(), "command": "/rec", "text": text,
-                "api_app_id": "A0REC", "is_enterprise_install": "false",
+                "api_app_id": "A0REC", "is_enterprise_install": str(org_wide).lower(),
                 "response_url": self.response_url(channel, user), "trigger_id": f"{next(self._trigger)}.1.abc"}
+        if org:
+            form |= {"enterprise_id": org, "enterprise_name": self.slack.installs.enterprises.get(org, "")}
         if self.socket_mode:
             return await self._envelope("slash_commands", {**form, **overrides})
         raw = urlencode({**form, **overrides})
@@ -146,8 +184,11 @@ class Stack:
                     message_ts: str = "1.000001", *, home: bool = False) -> httpx.Response:
         container = ({"type": "view", "view_id": "V0HOME"} if home else
                      {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False})
-        body = {"type": "block_actions", "user": {"id": user, "team_id": self.team_of(user)},
-                "team": {"id": self.slack.team_id}, "api_app_id": "A0REC", "container": container,
+        team = self.team_of(user)
+        org, org_wide = self._grid(team)
+        body = {"type": "block_actions", "user": {"id": user, "team_id": team},
+                "team": {"id": team, "enterprise_id": org}, "enterprise": {"id": org} if org else None,
+                "is_enterprise_install": org_wide, "api_app_id": "A0REC", "container": container,
                 "trigger_id": f"{next(self._trigger)}.1.abc", "state": {"values": {}},
                 "actions": [{"action_id": action_id, "block_id": "rec_controls", "type": "button", "value": value,
                              "action_ts": str(time.time())}]}
@@ -162,8 +203,11 @@ class Stack:
 
     async def submit(self, user: str, view: dict[str, Any], values: dict[str, Any]) -> httpx.Response:
         """A modal's view_submission: `values` as Slack sends them, {block_id: {action_id: value}}."""
-        body = {"type": "view_submission", "user": {"id": user, "team_id": self.team_of(user)},
-                "team": {"id": self.slack.team_id}, "api_app_id": "A0REC", "trigger_id": f"{next(self._trigger)}.1.abc",
+        team = self.team_of(user)
+        org, org_wide = self._grid(team)
+        body = {"type": "view_submission", "user": {"id": user, "team_id": team},
+                "team": {"id": team, "enterprise_id": org}, "enterprise": {"id": org} if org else None,
+                "is_enterprise_install": org_wide, "api_app_id": "A0REC", "trigger_id": f"{next(self._trigger)}.1.abc",
                 "view": {**view, "id": "V0FORM", "state": {"values": values}}}
         if self.socket_mode:
             return await self._envelope("interactive", body)
@@ -171,8 +215,11 @@ class Stack:
         return await self.http.post(f"{self.bot_url}/slack/events", content=raw,
                                     headers=self.signed(raw, "application/x-www-form-urlencoded"))
 
-    async def event(self, event: dict[str, Any]) -> httpx.Response:
-        body = {"type": "event_callback", "team_id": self.slack.team_id, "api_app_id": "A0REC",
+    async def event(self, event: dict[str, Any], team: str | None = None, org: str | None = None) -> httpx.Response:
+        team = team or (self.team_of(event["user"]) if "user" in event else None) or self.slack.team_id
+        org = org or self._grid(team)[0]
+        body = {"type": "event_callback", "team_id": team, "enterprise_id": org,
+                "is_enterprise_install": self._grid(team)[1], "api_app_id": "A0REC",
                 "event_id": f"Ev{next(self._trigger)}", "event_time": int(time.time()), "event": event}
         if self.socket_mode:
             return await self._envelope("events_api", body)

@@ -1,0 +1,212 @@
+"""Installing recbot into many workspaces, through Bolt's and slack_sdk's own OAuth machinery.
+
+- `InstallationStore` and `StateStore` implement slack_sdk's async interfaces on recbot's database
+  (tokens sealed with REC_SECRET_KEY; see `bot.store.workspaces`). recbot needs only the bot token,
+  so Bolt runs them bot-only.
+- `Tokens` gives each outbox row the client of its workspace. Bolt refreshes a rotating token only
+  when a request from Slack comes in; most of recbot's posts follow a webhook, so `Tokens` refreshes
+  one itself before it is used when it expires within the next `refresh_before` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import time
+from typing import Any
+
+from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.oauth.installation_store.models.bot import Bot
+from slack_sdk.oauth.installation_store.models.installation import Installation
+from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
+from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.models import Team
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+BOT_FIELDS = ("app_id", "enterprise_id", "enterprise_name", "team_id", "team_name", "bot_token", "bot_id",
+              "bot_user_id", "bot_scopes", "bot_refresh_token", "bot_token_expires_at", "is_enterprise_install",
+              "installed_at")
+
+
+def bot_dict(bot: Bot) -> dict[str, Any]:
+    return {name: getattr(bot, name) for name in BOT_FIELDS}
+
+
+class InstallationStore(AsyncInstallationStore):
+    def __init__(self, store: Store):
+        self.store = store
+
+    @property
+    def logger(self) -> logging.Logger:
+        return log
+
+    async def async_save(self, installation: Installation) -> None:
+        await self.async_save_bot(installation.to_bot())
+        log.info("installed in %s", installation.team_id or f"org {installation.enterprise_id} (org-wide)")
+
+    async def async_save_bot(self, bot: Bot) -> None:
+        self.store.workspaces.save_install(bot_dict(bot))
+
+    async def async_find_bot(self, *, enterprise_id: str | None, team_id: str | None,
+                             is_enterprise_install: bool | None = False) -> Bot | None:
+        found = self.store.workspaces.find_install(enterprise_id, team_id, bool(is_enterprise_install))
+        return Bot(**found) if found else None
+
+    async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        self.store.workspaces.delete_install(enterprise_id, team_id)
+
+    async def async_delete_installation(self, *, enterprise_id: str | None, team_id: str | None,
+                                        user_id: str | None = None) -> None:
+        if user_id is None:  # recbot keeps no user tokens
+            self.store.workspaces.delete_install(enterprise_id, team_id)
+
+    async def async_delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        self.store.workspaces.delete_install(enterprise_id, team_id)
+
+
+class StateStore(AsyncOAuthStateStore):
+    def __init__(self, store: Store, lifetime: float = 600.0):
+        self.store, self.lifetime = store, lifetime
+
+    @property
+    def logger(self) -> logging.Logger:
+        return log
+
+    async def async_issue(self, *args, **kwargs) -> str:
+        return self.store.workspaces.issue_state(self.lifetime)
+
+    async def async_consume(self, state: str) -> bool:
+        return self.store.workspaces.consume_state(state)
+
+
+class NotInstalled(Exception):
+    """The workspace has no install (never installed, or uninstalled): nothing can be sent to it."""
+
+
+class Tokens:
+    """The Web API client for a workspace: one shared client with the environment's token (one
+    workspace), or the workspace's own token from its install (many), refreshed when due."""
+
+    def __init__(self, base_url: str, *, token: str | None = None, store: Store | None = None,
+                 client_id: str | None = None, client_secret: str | None = None, refresh_before: float = 7200.0,
+                 retry_handlers: list | None = None):
+        self.base_url, self.store, self.refresh_before = base_url, store, refresh_before
+        self.retry_handlers = list(retry_handlers or [])
+        self.single = AsyncWebClient(token=token, base_url=base_url, retry_handlers=list(self.retry_handlers)) \
+            if token else None
+        self._rotator = AsyncTokenRotator(client_id=client_id or "", client_secret=client_secret or "",
+                                          client=AsyncWebClient(base_url=base_url)) if client_id else None
+        self._clients: dict[str, AsyncWebClient] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._stale: set[str] = set()  # Slack said token_expired: refresh whatever the install says
+
+    @property
+    def many(self) -> bool:
+        return self.single is None
+
+    async def client(self, team: Team) -> AsyncWebClient:
+        if self.single is not None:
+            return self.single
+        assert self.store is not None
+        key = f"{team.enterprise_id}/{team.team_id}"
+        async with self._locks.setdefault(key, asyncio.Lock()):  # one refresh at a time per workspace
+            found = self.store.workspaces.find_install(team.enterprise_id, team.team_id)
+            if found is None:
+                raise NotInstalled(team.team_id or team.enterprise_id or "no workspace")
+            bot = Bot(**found)
+            ahead = 10**7 if key in self._stale else self.refresh_before
+            if bot.bot_refresh_token and self._rotator is not None and \
+                    (bot.bot_token_expires_at or 0) - time.time() < ahead:
+                try:
+                    refreshed = await self._rotator.perform_bot_token_rotation(
+                        bot=bot, minutes_before_expiration=int(ahead // 60))
+                except SlackApiError as exc:  # e.g. invalid_refresh_token: the install is gone
+                    raise NotInstalled(f"token refresh refused ({exc.response.get('error')})") from exc
+                self._stale.discard(key)
+                if refreshed is not None:
+                    self.store.workspaces.save_install(bot_dict(refreshed))
+                    bot = refreshed
+                    log.info("refreshed the bot token of %s before sending", team.team_id or team.enterprise_id)
+            client = self._clients.get(key)
+            if client is None or client.token != bot.bot_token:
+                client = AsyncWebClient(token=bot.bot_token, base_url=self.base_url,
+                                        retry_handlers=list(self.retry_handlers))
+                self._clients[key] = client
+            return client
+
+    def stale(self, team: Team) -> None:
+        self._stale.add(f"{team.enterprise_id}/{team.team_id}")
+
+    def forget(self, team: Team) -> None:
+        self._clients.pop(f"{team.enterprise_id}/{team.team_id}", None)
+
+
+# -- the OAuth flow ------------------------------------------------------------------------
+
+SCOPES = ("commands", "chat:write", "users:read", "channels:history", "groups:history")  # as in manifest.yml
+
+_FAILURES = {
+    "access_denied": "The install was cancelled in Slack, so nothing was installed.",
+    "invalid_browser": "This install was started in another browser (or its cookie was blocked).",
+    "invalid_state": "This install link has expired or was already used.",
+    "missing_code": "Slack did not send the install code back.",
+    "invalid_code": "Slack did not accept the install code (it expires after ten minutes, and works once).",
+    "storage_error": "recbot could not save the install; its database may be busy.",
+}
+
+
+def oauth_settings(settings, store: Store) -> AsyncOAuthSettings:
+    """Bolt's own OAuth flow (`/slack/install`, `/slack/oauth_redirect`, the state check), with recbot's
+    stores and pages that say what to do next."""
+
+    async def success(args: AsyncSuccessArgs) -> BoltResponse:
+        i = args.installation
+        where = f"every workspace of {i.enterprise_name or i.enterprise_id}" if i.is_enterprise_install else \
+            (i.team_name or i.team_id)
+        return _page(200, "recbot is installed", f"recbot is installed in {where}.",
+                     "Next: in the channel of your meeting, type <code>/invite @recbot</code>, then "
+                     "<code>/rec link &lt;meeting id or URL&gt;</code> (or <code>/rec new</code> for a new "
+                     "meeting), and <code>/rec start</code>. A workspace admin can connect the workspace's own "
+                     "Dyte or RealtimeKit account with <code>/rec connect</code>.")
+
+    async def failure(args: AsyncFailureArgs) -> BoltResponse:
+        why = _FAILURES.get(args.reason, f"Slack answered {html.escape(args.reason)}.")
+        return _page(args.suggested_status_code, "recbot was not installed", why,
+                     '<a href="/slack/install">Start the install again</a>. If it keeps failing, ask whoever runs '
+                     "recbot to run <code>recbot check</code>.")
+
+    return AsyncOAuthSettings(
+        client_id=settings.slack_client_id, client_secret=settings.slack_client_secret, scopes=list(SCOPES),
+        installation_store=InstallationStore(store), installation_store_bot_only=True,
+        state_store=StateStore(store), callback_options=AsyncCallbackOptions(success=success, failure=failure),
+        authorization_url=settings.slack_oauth_url, install_page_rendering_enabled=True, logger=log)
+
+
+def _page(status: int, title: str, lead: str, next_step: str) -> BoltResponse:
+    body = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em}"
+            "code{background:#f3f3f3;padding:0 .2em}</style></head>"
+            f"<body><h1>{html.escape(title)}</h1><p>{html.escape(lead)}</p><p>{next_step}</p></body></html>")
+    return BoltResponse(status=status, body=body, headers={"content-type": "text/html; charset=utf-8"})
+
+
+def uninstall(store: Store, tokens: Tokens, team: Team, *, org_wide: bool, why: str) -> int:
+    """`app_uninstalled` / `tokens_revoked`: forget the tokens and drop what was waiting to go to that
+    workspace (or org), in one transaction. Its links and history stay until `recbot forget`."""
+    with store.transaction():
+        store.workspaces.delete_install(team.enterprise_id, None if org_wide else team.team_id)
+        dropped = store.outbox.drop_team(None if org_wide else team.team_id, team.enterprise_id)
+        store.audit(channel_id=None, user_id=None, action=why, target=team.team_id or team.enterprise_id,
+                    outcome="ok", detail=f"{dropped} pending write(s) dropped")
+    tokens.forget(team)
+    log.info("%s: %s; %d pending write(s) dropped", why, team.team_id or f"org {team.enterprise_id}", dropped)
+    return dropped

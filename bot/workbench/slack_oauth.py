@@ -1,0 +1,163 @@
+"""The local Slack's side of installing an app: workspaces (some in an Enterprise Grid org), the
+authorize page, `oauth.v2.access` (a code, or a refresh token when token rotation is on), and which
+workspace each token belongs to, so that a post with the wrong workspace's token is refused.
+
+Tokens it never issued are taken as the workbench's single-workspace token (of the default team),
+unless `strict` is set.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "workbench-client-secret"
+
+
+@dataclass
+class Workspace:
+    team_id: str
+    name: str
+    enterprise_id: str | None = None
+    channels: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Token:
+    team_id: str | None  # None for an org-wide install's token
+    enterprise_id: str | None
+    expires_at: float | None = None
+    revoked: bool = False
+
+
+class Installs:
+    def __init__(self, default_team: str):
+        self.default_team = default_team
+        self.workspaces: dict[str, Workspace] = {default_team: Workspace(default_team, "Demo")}
+        self.enterprises: dict[str, str] = {}  # id -> name
+        self.tokens: dict[str, Token] = {}
+        self.refresh: dict[str, str] = {}  # refresh token -> the access token it replaces
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.redirect_url: str | None = None  # the app's redirect URL, as in its manifest
+        self.rotation = False  # token_rotation_enabled: tokens expire, with a refresh token
+        self.lifetime = 43_200.0  # 12 hours, as Slack's rotating tokens
+        self.strict = False
+        self._n = itertools.count(1)
+
+    def add_workspace(self, team_id: str, name: str, *, enterprise_id: str | None = None,
+                      channels: tuple[str, ...] = ()) -> Workspace:
+        ws = self.workspaces[team_id] = Workspace(team_id, name, enterprise_id, set(channels))
+        if enterprise_id:
+            self.enterprises.setdefault(enterprise_id, f"{name} org")
+        return ws
+
+    def team_of_channel(self, channel: str) -> str:
+        return next((w.team_id for w in self.workspaces.values() if channel in w.channels), self.default_team)
+
+    # -- which workspace a token speaks for -------------------------------------------------
+
+    def who(self, token: str) -> Token | str:
+        """The token's workspace, or Slack's error for it."""
+        found = self.tokens.get(token)
+        if found is None:
+            return "invalid_auth" if self.strict else Token(self.default_team, None)
+        if found.revoked:
+            return "token_revoked"
+        if found.expires_at is not None and found.expires_at < time.time():
+            return "token_expired"
+        return found
+
+    def may_use(self, who: Token, channel: str) -> bool:
+        """A workspace's token reaches its own channels; an org-wide token, those of every workspace of the org."""
+        if not channel or channel[0] not in "CGD":
+            return True
+        team = self.workspaces.get(self.team_of_channel(channel))
+        if team is None:
+            return False
+        return team.team_id == who.team_id or (who.team_id is None and team.enterprise_id == who.enterprise_id)
+
+    def revoke_team(self, team_id: str | None, enterprise_id: str | None = None) -> None:
+        for token in self.tokens.values():
+            if (team_id and token.team_id == team_id) or (not team_id and token.enterprise_id == enterprise_id):
+                token.revoked = True
+
+    def auth_test(self, who: Token, bot_user: str) -> dict[str, Any]:
+        team = self.workspaces.get(who.team_id or "")
+        return {"ok": True, "user_id": bot_user, "bot_id": "B0RECBOT", "team_id": who.team_id,
+                "team": team.name if team else None, "enterprise_id": who.enterprise_id,
+                "is_enterprise_install": who.team_id is None, "url": "http://localhost/"}
+
+    # -- the install ---------------------------------------------------------------------------
+
+    def _issue(self, team_id: str | None, enterprise_id: str | None) -> dict[str, Any]:
+        token = f"xoxb-{team_id or enterprise_id}-{next(self._n)}-{secrets.token_hex(8)}"
+        expires = time.time() + self.lifetime if self.rotation else None
+        self.tokens[token] = Token(team_id, enterprise_id, expires)
+        issued: dict[str, Any] = {"access_token": token, "token_type": "bot"}
+        if self.rotation:
+            refresh = f"xoxe-1-{secrets.token_hex(12)}"
+            self.refresh[refresh] = token
+            issued |= {"refresh_token": refresh, "expires_in": int(self.lifetime)}
+        return issued
+
+    async def authorize_page(self, request: Request) -> Response:
+        """Slack's "recbot is requesting permission" page: pick a workspace (or an org) and allow."""
+        q = request.query_params
+        if q.get("client_id") != CLIENT_ID:
+            return HTMLResponse("<p>Invalid client_id</p>", status_code=400)
+        redirect = q.get("redirect_uri") or self.redirect_url
+        if not redirect:
+            return HTMLResponse("<p>No redirect URL is set for this app</p>", status_code=400)
+        target = q.get("team") or q.get("org")
+        if target:  # the person chose and pressed Allow (or Cancel)
+            if q.get("deny"):
+                return RedirectResponse(f"{redirect}?{urlencode({'error': 'access_denied', 'state': q['state']})}")
+            org = bool(q.get("org"))
+            if (org and target not in self.enterprises) or (not org and target not in self.workspaces):
+                return HTMLResponse("<p>No such workspace</p>", status_code=404)
+            code = secrets.token_hex(8)
+            self.codes[code] = {"team_id": None if org else target,
+                                "enterprise_id": target if org else self.workspaces[target].enterprise_id,
+                                "user": q.get("user", "U0ADMIN"), "scope": q.get("scope", ""), "at": time.time()}
+            return RedirectResponse(f"{redirect}?{urlencode({'code': code, 'state': q.get('state', '')})}")
+        base = {k: v for k, v in q.items()}
+        rows = "".join(f"<li><a href='?{html.escape(urlencode(base | {'team': w.team_id}))}'>Allow in "
+                       f"{html.escape(w.name)}</a></li>" for w in self.workspaces.values())
+        rows += "".join(f"<li><a href='?{html.escape(urlencode(base | {'org': e}))}'>Allow in every workspace of "
+                        f"{html.escape(n)} (org-wide)</a></li>" for e, n in self.enterprises.items())
+        cancel = html.escape(urlencode(base | {"team": self.default_team, "deny": "1"}))
+        return HTMLResponse(f"<!doctype html><title>Install recbot</title><h1>recbot is requesting permission</h1>"
+                            f"<p>Scopes: {html.escape(q.get('scope', ''))}</p><ul>{rows}</ul>"
+                            f"<p><a href='?{cancel}'>Cancel</a></p>")
+
+    def oauth_v2_access(self, args: dict[str, Any], bot_user: str) -> dict[str, Any]:
+        if args.get("client_id") != CLIENT_ID or args.get("client_secret") != CLIENT_SECRET:
+            return {"ok": False, "error": "invalid_client_id" if args.get("client_id") != CLIENT_ID
+                    else "bad_client_secret"}
+        if args.get("grant_type") == "refresh_token":
+            old = self.refresh.pop(str(args.get("refresh_token")), None)
+            if old is None:
+                return {"ok": False, "error": "invalid_refresh_token"}
+            was = self.tokens[old]
+            was.revoked = True  # a refreshed token replaces the old one
+            return {"ok": True, "app_id": "A0REC", "team": {"id": was.team_id}, "enterprise": {"id": was.enterprise_id},
+                    "is_enterprise_install": was.team_id is None, **self._issue(was.team_id, was.enterprise_id)}
+        grant = self.codes.pop(str(args.get("code")), None)
+        if grant is None or time.time() - grant["at"] > 600:
+            return {"ok": False, "error": "invalid_code"}
+        team = self.workspaces.get(grant["team_id"] or "")
+        enterprise = grant["enterprise_id"]
+        return {"ok": True, "app_id": "A0REC", "scope": grant["scope"], "bot_user_id": bot_user,
+                "team": {"id": team.team_id, "name": team.name} if team else None,
+                "enterprise": {"id": enterprise, "name": self.enterprises.get(enterprise)} if enterprise else None,
+                "is_enterprise_install": team is None, "authed_user": {"id": grant["user"]},
+                **self._issue(grant["team_id"], enterprise)}
