@@ -19,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.config import Settings
+from bot.config import Settings, key_url_for
 from bot.logging_filter import install_secret_filter
+from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformClient
 from bot.platform.webhooks import MAX_BODY, KeyMissing, SignatureError, WebhookKey, WebhookParseError, event_name
 from bot.service import Service
@@ -62,8 +63,9 @@ class Runtime:
         o = self.options
         self.store = Store(settings.database, clock=o.clock, secret_key=settings.secret_key)
         self.ingest = IngestWriter(settings.database, clock=o.clock)  # webhook deliveries, in durable groups
-        self.platform = o.platform or PlatformClient.from_settings(settings)
+        self.platform = Platforms(o.platform or PlatformClient.from_settings(settings), self.store, settings)
         self.webhook_key = WebhookKey(settings.webhook_key_url, o.webhook_key or settings.webhook_public_key)
+        self._keys = {settings.platform: self.webhook_key}
         # The outbox paces itself and honours Retry-After per channel, so its clients must not sleep on a 429;
         # the clients for reads (who recbot is, who is an admin) and Bolt's may. One workspace: the configured
         # token; many: each workspace's own, from its install.
@@ -126,6 +128,32 @@ class Runtime:
     # -- routes ------------------------------------------------------------------------
 
     async def webhooks(self, request: Request) -> Response:
+        """The environment's platform account."""
+        return await self._ingest(request, "", self.webhook_key)
+
+    async def account_webhooks(self, request: Request) -> Response:
+        """A workspace's own platform account (`/rec connect` registered this route with it)."""
+        route = request.path_params["route"]
+        try:
+            found = self.store.workspaces.account(route) if self.store.workspaces.sealer else None
+        except StoreBusy:
+            return _json(503, "storage is busy; retry", headers=RETRY_SOON)
+        if found is None:  # disconnected (or never was): a retry cannot help
+            return _json(404, "no platform account is connected at this route")
+        return await self._ingest(request, route, await self._key_for(found["flavour"]))
+
+    async def _key_for(self, flavour: str) -> WebhookKey:
+        """The webhook key of a flavour: the environment's, or (for a workspace's account of the other
+        flavour) that flavour's, fetched when first needed."""
+        key = self._keys.get(flavour)
+        if key is None:
+            root = self.settings.rtk_api_url if flavour == "realtimekit" else self.settings.dyte_api_url
+            key = self._keys[flavour] = WebhookKey(key_url_for(flavour, root))
+        if key.key is None and key is not self.webhook_key:
+            await key.fetch()
+        return key
+
+    async def _ingest(self, request: Request, account: str, key: WebhookKey) -> Response:
         length = request.headers.get("content-length")
         too_big = _json(413, "the body is over 1 MiB", headers={"connection": "close"})  # hang up, do not drain
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
@@ -137,7 +165,7 @@ class Runtime:
                 return too_big
         # RealtimeKit retries only a 5xx: whatever a retry could get through is answered 503, never 4xx.
         try:
-            delivery = await self.webhook_key.verify(request.headers, bytes(body))
+            delivery = await key.verify(request.headers, bytes(body))
         except KeyMissing as exc:
             return _json(503, f"{exc}; retry later", headers=RETRY_SOON)
         except SignatureError as exc:
@@ -149,7 +177,8 @@ class Runtime:
             return _json(400, f"not a webhook: {exc}")
         try:
             seen = await self.ingest.add(delivery_id=delivery.delivery_id, body_hash=delivery.body_hash,
-                                         flavour=delivery.flavour, webhook_id=delivery.webhook_id, body=bytes(body))
+                                         flavour=delivery.flavour, webhook_id=delivery.webhook_id, body=bytes(body),
+                                         account=account)
         except StoreBusy as exc:  # locked or busy past the timeout: the platform will retry
             log.error("could not store a webhook delivery: %s", exc)
             return _json(503, "storage is busy; retry", headers=RETRY_SOON)
@@ -191,6 +220,7 @@ def create_app(settings: Settings, options: Options | None = None) -> Starlette:
             await runtime.stop()
 
     routes = [Route("/webhooks", runtime.webhooks, methods=["POST"]),
+              Route("/webhooks/{route}", runtime.account_webhooks, methods=["POST"]),
               Route("/healthz", runtime.healthz, methods=["GET"])]
     if not settings.socket_mode:  # in Socket Mode, Slack traffic is accepted only from the socket
         routes.insert(0, Route("/slack/events", slack_events, methods=["POST"]))

@@ -60,7 +60,13 @@ class Workers:
             try:
                 for row in rows:
                     try:
-                        outcome = await self.service.news.apply_event(parse_event(bytes(row["body"])))
+                        event = parse_event(bytes(row["body"]))
+                        if not self.service.platform.owns(row["account"], event):  # another account's meeting
+                            done.append((row["id"], "refused: not this account's meeting"))
+                            log.warning("webhook delivery %s names a meeting of another platform account; ignored",
+                                        row["id"])
+                            continue
+                        outcome = await self.service.news.apply_event(event)
                     except RetryLater:
                         await asyncio.sleep(0.05)
                         return finished + len(done)  # keep the order: try again from this one

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.config import Guardrails
 from bot.models import Team
+from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformClient
 from bot.service.actions import Actions
 from bot.service.after import AfterMeeting
@@ -39,10 +40,11 @@ __all__ = ["RetryLater", "Service"]
 
 
 class Service:
-    def __init__(self, store: Store, platform: PlatformClient, *, guard: Guardrails | None = None,
+    def __init__(self, store: Store, platform: PlatformClient | Platforms, *, guard: Guardrails | None = None,
                  clock: Callable[[], float] = time.time, is_admin: Callable[[str, Team], Awaitable[bool]] | None = None,
                  on_write: Callable[[], None] = lambda: None, tasks: Tasks | None = None):
         guard = guard or Guardrails()
+        platform = platform if isinstance(platform, Platforms) else Platforms(platform, store)
         self.store, self.platform, self.guard, self.clock = store, platform, guard, clock
         self.tasks = tasks or Tasks()
         self.writer = Writer(store, on_write)

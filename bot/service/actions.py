@@ -69,8 +69,8 @@ class Actions:
         target = str(recording_id)[:80]
         self.store.audit(**self.audit(actor, f"button:{action}", "requested", target))
         rec = self.store.recording(recording_id) if isinstance(recording_id, str) else None
-        if rec is not None and actor.via == "home":  # App Home has no channel: act as in the card's channel
-            actor = replace(actor, channel_id=rec.channel_id)
+        if rec is not None and actor.via == "home" and (not rec.team_id or rec.team_id == actor.team_id):
+            actor = replace(actor, channel_id=rec.channel_id)  # App Home has no channel: act as in the card's
         if rec is None or rec.channel_id != actor.channel_id:
             self.store.audit(**self.audit(actor, f"button:{action}", "refused", target, "foreign recording"))
             return Reply.one(Say.FOREIGN_BUTTON, ok=False)

@@ -93,9 +93,13 @@ class Commands:
                 s = self.after.settings_of(actor.channel_id)
                 meeting = await self.platform.create_meeting(
                     cmd.title or f"#{actor.channel_id} meeting", transcribe=s.transcribe, summarize=s.summarize,
-                    keep_alive=s.keep_alive or self.actions.guard.keep_alive, summary_type=s.summary_type)
+                    keep_alive=s.keep_alive or self.actions.guard.keep_alive, summary_type=s.summary_type,
+                    team_id=actor.team_id)
             else:
-                meeting = await self.platform.get_meeting(cmd.meeting_ref or "")
+                meeting = await self.platform.get_meeting(cmd.meeting_ref or "", team_id=actor.team_id)
+                owner = self.store.meeting_owner(meeting.id)
+                if owner and owner[0] and actor.team_id and owner[0] != actor.team_id:
+                    raise NotFound("held by another workspace", 404)  # said exactly as a meeting that is not there
         except NotFound:
             self._audit(actor, "link", "error", target=cmd.meeting_ref, detail="no such meeting")
             return Reply.one(Say.NO_SUCH_MEETING, ok=False, ref=cmd.meeting_ref)
@@ -104,7 +108,8 @@ class Commands:
             return Reply([failed(cmd.name, exc)], ok=False)
         try:
             with self.store.transaction():
-                self.store.set_link(actor.channel_id, actor.team, meeting.id, meeting.title, actor.user_id or "")
+                self.store.set_link(actor.channel_id, actor.team, meeting.id, meeting.title, actor.user_id or "",
+                                    account=self.platform.account_for_team(actor.team_id))
                 self._audit(actor, cmd.name, "ok", target=meeting.id)
         except StoreBusy:
             if cmd.name == "new":  # the meeting exists now: say so, so that it can be linked by hand

@@ -14,12 +14,12 @@ class DeliveryQueue:
         self.db, self.clock = db, clock
 
     def add(self, *, delivery_id: str | None, body_hash: str, flavour: str, webhook_id: str | None,
-            body: bytes) -> str:
+            body: bytes, account: str = "") -> str:
         """Store a verified delivery durably. Returns "new", "same-id" (a redelivery: not stored) or
         "same-body" (stored, marked: identical bodies can be distinct events, such as two pauses of one
         recording, since the payload carries no time of pause; applying it again is harmless)."""
         return self.add_many([{"delivery_id": delivery_id, "body_hash": body_hash, "flavour": flavour,
-                               "webhook_id": webhook_id, "body": body}])[0]
+                               "webhook_id": webhook_id, "body": body, "account": account}])[0]
 
     def add_many(self, deliveries: list[dict[str, Any]]) -> list[str]:
         """`add` for a group, in one transaction: two look-ups for the group, one insert a delivery."""
@@ -39,17 +39,17 @@ class DeliveryQueue:
                     continue
                 twin = twins.get(d["body_hash"])
                 cursor = self.db.execute("INSERT INTO deliveries (delivery_id, body_hash, flavour, webhook_id, "
-                                         "received_at, body, same_body_as) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                         "received_at, body, same_body_as, account) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                          (d["delivery_id"], d["body_hash"], d["flavour"], d["webhook_id"], now,
-                                          d["body"], twin))
+                                          d["body"], twin, d.get("account", "")))
                 known.add(d["delivery_id"])
                 twins[d["body_hash"]] = cursor.lastrowid
                 outcomes.append("same-body" if twin else "new")
             return outcomes
 
     def pending(self, limit: int = 100) -> list[dict[str, Any]]:
-        return self.db.all("SELECT id, body, received_at FROM deliveries WHERE processed_at IS NULL ORDER BY id "
-                           "LIMIT ?", limit)
+        return self.db.all("SELECT id, body, received_at, account FROM deliveries WHERE processed_at IS NULL "
+                           "ORDER BY id LIMIT ?", limit)
 
     def finish(self, outcomes: list[tuple[int, str]]) -> None:
         """Mark applied deliveries with what was done, in one commit (applying one again is harmless)."""

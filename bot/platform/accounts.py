@@ -1,0 +1,173 @@
+"""Which platform account a call goes to: the environment's, or a workspace's own (`/rec connect`).
+
+The service asks the same questions of one platform whatever the number of accounts; `Platforms`
+answers each from the account of what the call is about: a recording's, a meeting's (the link or
+recording that holds it), a session's. Each account has its own client and so its own rate budget
+(the platform limits per token). A workspace's new links go to its own account when it has one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from bot.config import Settings, rtk_base
+from bot.models import ACTIVE, Status
+from bot.platform.client import PlatformClient, Unauthorized
+from bot.platform.models import PlatformRecording
+from bot.platform.webhooks import Event, Ignored, RecordingUpdate
+from bot.store import Store
+
+
+class Disconnected(Unauthorized):
+    """The account holding this meeting was disconnected (`/rec disconnect`)."""
+
+
+def client_for(settings: Settings | None, flavour: str, credentials: dict[str, str], **kwargs) -> PlatformClient:
+    """A client for a workspace's own account, at the API the environment names for that flavour."""
+    if settings is not None:
+        kwargs.setdefault("timeout", settings.guardrails.platform_timeout)
+    if flavour == "dyte":
+        base = settings.dyte_api_url if settings else "https://api.dyte.io/v2"
+        return PlatformClient("dyte", base, org_id=credentials["org_id"], api_key=credentials["api_key"], **kwargs)
+    root = settings.rtk_api_url if settings else "https://api.cloudflare.com/client/v4"
+    return PlatformClient("realtimekit", rtk_base(root, credentials["account_id"], credentials["app_id"]),
+                          token=credentials["api_token"], **kwargs)
+
+
+class Platforms:
+    def __init__(self, default: PlatformClient, store: Store, settings: Settings | None = None):
+        self.default, self.store, self.settings = default, store, settings
+        self._clients: dict[str, tuple[str, PlatformClient]] = {}  # route -> (credentials' digest, client)
+
+    # -- which account ----------------------------------------------------------------------
+
+    @property
+    def limiter(self):
+        return self.default.limiter
+
+    @property
+    def flavour(self) -> str:
+        return self.default.flavour
+
+    def of(self, account: str) -> PlatformClient:
+        if not account:
+            return self.default
+        found = self.store.workspaces.account(account) if self.store.workspaces.sealer else None
+        if found is None:
+            self._clients.pop(account, None)
+            raise Disconnected("this meeting is on a platform account that was disconnected; a workspace admin "
+                               "can run /rec connect again", 401)
+        digest = hashlib.sha256(json.dumps([found["flavour"], found["credentials"]]).encode()).hexdigest()
+        held = self._clients.get(account)
+        if held is None or held[0] != digest:
+            if held is not None:
+                asyncio.get_running_loop().create_task(held[1].aclose())
+            held = self._clients[account] = (digest, client_for(self.settings, found["flavour"], found["credentials"]))
+        return held[1]
+
+    def account_for_team(self, team_id: str | None) -> str:
+        """The account a workspace's new links use: its own, else the environment's."""
+        if not team_id or self.store.workspaces.sealer is None:
+            return ""
+        found = self.store.db.scalar("SELECT route FROM accounts WHERE team_id = ?", team_id)
+        return found or ""
+
+    def for_team(self, team_id: str | None) -> PlatformClient:
+        return self.of(self.account_for_team(team_id))
+
+    def account_of_meeting(self, meeting_id: str) -> str | None:
+        owner = self.store.meeting_owner(meeting_id)
+        return owner[1] if owner else None
+
+    def _meeting(self, meeting_id: str) -> PlatformClient:
+        return self.of(self.account_of_meeting(meeting_id) or "")
+
+    def _recording(self, recording_id: str) -> PlatformClient:
+        rec = self.store.recording(recording_id)
+        return self.of(rec.account) if rec else self.default
+
+    def _session(self, session_id: str) -> PlatformClient:
+        recs = self.store.recordings_of_session(session_id)
+        if recs:
+            return self.of(recs[0].account)
+        meeting = self.store.db.scalar("SELECT meeting_id FROM attendance WHERE session_id = ? UNION "
+                                       "SELECT meeting_id FROM session_files WHERE session_id = ? LIMIT 1",
+                                       session_id, session_id)
+        return self._meeting(meeting) if meeting else self.default
+
+    def owns(self, account: str, event: Event) -> bool:
+        """Whether a webhook that came in on `account`'s route may speak of what it names: nothing held by
+        another account (so one account's webhooks can never move another workspace's recordings)."""
+        if isinstance(event, Ignored):
+            return True
+        if isinstance(event, RecordingUpdate) and (rec := self.store.recording(event.recording_id)):
+            return rec.account == account
+        meeting_id = getattr(event, "meeting_id", None)
+        holder = self.account_of_meeting(meeting_id) if meeting_id else None
+        return holder is None or holder == account
+
+    # -- the calls, each to its account ---------------------------------------------------
+
+    async def get_meeting(self, meeting_id: str, *, team_id: str | None = None):
+        return await self.for_team(team_id).get_meeting(meeting_id)
+
+    async def create_meeting(self, title: str, *, team_id: str | None = None, **kwargs):
+        return await self.for_team(team_id).create_meeting(title, **kwargs)
+
+    async def start_recording(self, meeting_id: str, **kwargs) -> PlatformRecording:
+        return await self._meeting(meeting_id).start_recording(meeting_id, **kwargs)
+
+    async def get_recording(self, recording_id: str) -> PlatformRecording:
+        return await self._recording(recording_id).get_recording(recording_id)
+
+    async def pause_recording(self, recording_id: str) -> PlatformRecording:
+        return await self._recording(recording_id).pause_recording(recording_id)
+
+    async def resume_recording(self, recording_id: str) -> PlatformRecording:
+        return await self._recording(recording_id).resume_recording(recording_id)
+
+    async def stop_recording(self, recording_id: str) -> PlatformRecording:
+        return await self._recording(recording_id).stop_recording(recording_id)
+
+    async def list_recordings(self, meeting_id: str | None = None, *, statuses: Iterable[Status] = (),
+                              **kwargs: Any) -> list[PlatformRecording]:
+        if meeting_id is not None:
+            return await self._meeting(meeting_id).list_recordings(meeting_id, statuses=statuses, **kwargs)
+        states = tuple(s.value for s in ACTIVE)
+        accounts = [r["account"] for r in self.store.db.all(
+            f"SELECT DISTINCT account FROM recordings WHERE status IN ({','.join('?' * len(states))})", *states)]
+        found: list[PlatformRecording] = []
+        for account in accounts or [""]:
+            found += await self.of(account).list_recordings(statuses=statuses, **kwargs)
+        return found
+
+    async def get_active_recording(self, meeting_id: str) -> PlatformRecording | None:
+        return await self._meeting(meeting_id).get_active_recording(meeting_id)
+
+    async def kick_all(self, meeting_id: str) -> int | None:
+        return await self._meeting(meeting_id).kick_all(meeting_id)
+
+    async def get_active_session(self, meeting_id: str):
+        return await self._meeting(meeting_id).get_active_session(meeting_id)
+
+    async def session_file(self, session_id: str, kind: str):
+        return await self._session(session_id).session_file(session_id, kind)
+
+    async def generate_summary(self, session_id: str) -> None:
+        return await self._session(session_id).generate_summary(session_id)
+
+    async def session_participants(self, session_id: str) -> list[dict[str, Any]]:
+        return await self._session(session_id).session_participants(session_id)
+
+    async def download_text(self, url: str, limit: int = 65_536) -> str | None:
+        return await self.default.download_text(url, limit)  # a presigned link: no credentials go with it
+
+    async def aclose(self) -> None:
+        await self.default.aclose()
+        for _, client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
