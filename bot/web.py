@@ -89,6 +89,8 @@ class Runtime:
         self.workers = Workers(self.service, self.store, reconcile_tick=o.reconcile_tick)
         self._tasks: list[asyncio.Task] = []
         self.socket_handler = None
+        self.public_url: str | None = None  # learnt from the install pages, which people open in a browser
+        self.service.accounts.public_url = lambda: self.public_url
 
     async def start(self) -> None:
         if self.identity is not None:
@@ -199,6 +201,13 @@ class Runtime:
         return JSONResponse(body, status_code=200 if ok else 503)
 
 
+def public_url(request: Request) -> str:
+    """The origin a browser used to reach recbot, as a reverse proxy in front of it says."""
+    proto = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
+    host = request.headers.get("x-forwarded-host", request.headers.get("host", request.url.netloc)).split(",")[0]
+    return f"{proto}://{host.strip()}"
+
+
 def _json(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"ok": False, "error": message}, status_code=status, headers=headers)
 
@@ -209,6 +218,10 @@ def create_app(settings: Settings, options: Options | None = None) -> Starlette:
     handler = AsyncSlackRequestHandler(runtime.bolt)
 
     async def slack_events(request: Request) -> Response:
+        return await handler.handle(request)
+
+    async def install_pages(request: Request) -> Response:
+        runtime.public_url = public_url(request)  # what `/rec connect` offers as the webhooks' base
         return await handler.handle(request)
 
     @contextlib.asynccontextmanager
@@ -225,8 +238,8 @@ def create_app(settings: Settings, options: Options | None = None) -> Starlette:
     if not settings.socket_mode:  # in Socket Mode, Slack traffic is accepted only from the socket
         routes.insert(0, Route("/slack/events", slack_events, methods=["POST"]))
     if settings.oauth:  # "Add to Slack", and where Slack sends the installer back with a code
-        routes += [Route("/slack/install", slack_events, methods=["GET"]),
-                   Route("/slack/oauth_redirect", slack_events, methods=["GET"])]
+        routes += [Route("/slack/install", install_pages, methods=["GET"]),
+                   Route("/slack/oauth_redirect", install_pages, methods=["GET"])]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runtime = runtime
     return app

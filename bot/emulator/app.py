@@ -52,6 +52,7 @@ class Emulator:
                  webhook_url: str | None = None, clock=time.time):
         self.creds = credentials or Credentials()
         self.platform = Platform(timing, public_url)
+        self.accounts: list[tuple[Credentials, Platform]] = [(self.creds, self.platform)]  # the first: the default
         self.clock = clock
         self.signer = signer or Signer()
         self.api_faults = ApiFaults()
@@ -81,6 +82,22 @@ class Emulator:
         if self._initial_webhook:
             self.add_webhook("dyte", "recbot", self._initial_webhook, sorted(WEBHOOK_EVENTS))
 
+    def add_account(self, credentials: Credentials) -> Platform:
+        """Another organisation (Dyte) or app (RealtimeKit) on the same platform: its own meetings,
+        recordings and webhooks, reached only with its own credentials."""
+        platform = Platform(self.platform.timing, self.platform.public_url)
+        self.accounts.append((credentials, platform))
+        return platform
+
+    def platform_of(self, name: str | None) -> Platform:
+        """The account a control names (by org id, account id or app id); the default without one."""
+        if not name:
+            return self.platform
+        for creds, platform in self.accounts:
+            if name in (creds.org_id, creds.account_id, creds.app_id):
+                return platform
+        raise EmuError(404, f"no emulated account {name}")
+
     def add_webhook(self, flavour: str, name: str, url: str, events: list[str]) -> dict[str, Any]:
         return new_webhook(self.platform, self.clock(), flavour, name, url, events)
 
@@ -94,7 +111,8 @@ class Emulator:
     async def _tick_forever(self) -> None:
         while True:
             self.advance()
-            deadline = self.platform.next_deadline(self.clock())
+            deadlines = [d for _, p in self.accounts if (d := p.next_deadline(self.clock())) is not None]
+            deadline = min(deadlines, default=None)
             timeout = 1.0 if deadline is None else max(0.005, min(1.0, deadline - self.clock()))
             self._wake.clear()
             try:
@@ -104,13 +122,14 @@ class Emulator:
 
     def advance(self) -> None:
         """Apply due transitions and hand their events to the deliverer."""
-        self.platform.tick(self.clock())
-        events = self.platform.take_events()
-        if self.deliverer:
-            for event in events:
-                for webhook in list(self.platform.webhooks.values()):
-                    if self._documented_for(webhook, event):
-                        self.deliverer.enqueue(webhook, event)
+        for _, platform in self.accounts:
+            platform.tick(self.clock())
+            events = platform.take_events()
+            if self.deliverer:
+                for event in events:
+                    for webhook in list(platform.webhooks.values()):
+                        if self._documented_for(webhook, event):
+                            self.deliverer.enqueue(webhook, event)
         self._wake.set()
 
     def _documented_for(self, webhook: dict[str, Any], event: dict[str, Any]) -> bool:
@@ -137,19 +156,20 @@ class Emulator:
 
     async def dyte_api(self, request: Request) -> Response:
         auth = request.headers.get("authorization", "")
-        expected = "Basic " + base64.b64encode(f"{self.creds.org_id}:{self.creds.api_key}".encode()).decode()
-        if auth != expected:
-            return error(401, "Unauthorized")
-        return await self._api(request, "dyte", request.path_params["rest"])
+        for creds, platform in self.accounts:
+            if auth == "Basic " + base64.b64encode(f"{creds.org_id}:{creds.api_key}".encode()).decode():
+                return await self._api(request, "dyte", request.path_params["rest"], platform)
+        return error(401, "Unauthorized")
 
     async def rtk_api(self, request: Request) -> Response:
         p = request.path_params
-        if (request.headers.get("authorization") != f"Bearer {self.creds.token}"
-                or p["account"] != self.creds.account_id or p["app"] != self.creds.app_id):
-            return error(401, "Authentication error")
-        return await self._api(request, "realtimekit", p["rest"])
+        for creds, platform in self.accounts:
+            if (request.headers.get("authorization") == f"Bearer {creds.token}"
+                    and p["account"] == creds.account_id and p["app"] == creds.app_id):
+                return await self._api(request, "realtimekit", p["rest"], platform)
+        return error(401, "Authentication error")
 
-    async def _api(self, request: Request, flavour: str, path: str) -> Response:
+    async def _api(self, request: Request, flavour: str, path: str, platform: Platform) -> Response:
         self.api_requests += 1
         fault = self.api_faults.draw()
         if fault == "500":
@@ -164,7 +184,7 @@ class Emulator:
         try:
             body = await read_json(request)
             response = dispatch(request.method, "/" + path.strip("/"), request.query_params, body, flavour,
-                                self.clock(), self.platform)
+                                self.clock(), platform)
         except EmuError as exc:
             response = error(exc.status, exc.message)
         self.advance()
@@ -175,13 +195,15 @@ class Emulator:
 
     async def serve_file(self, request: Request) -> Response:
         name = request.path_params["name"]
-        if name in self.platform.files:  # a transcript or a summary
-            expiry = self.platform.file_tokens.get(name, {}).get(request.query_params.get("token", ""))
+        platform = next((p for _, p in self.accounts if name in p.files or name.removesuffix(".wav") in p.recordings),
+                        self.platform)
+        if name in platform.files:  # a transcript or a summary
+            expiry = platform.file_tokens.get(name, {}).get(request.query_params.get("token", ""))
             if expiry is None or expiry < self.clock():
                 return error(404, "No such file, or the link is wrong")
-            content, media_type = self.platform.files[name]
+            content, media_type = platform.files[name]
             return Response(content, media_type=media_type)
-        rec = self.platform.recordings.get(name.removesuffix(".wav"))
+        rec = platform.recordings.get(name.removesuffix(".wav"))
         expiry = rec.file_links.get(request.query_params.get("token", "")) if rec else None
         if rec is None or rec.file is None or expiry is None or expiry < self.clock():
             return error(404, "No such file, or the link is wrong")

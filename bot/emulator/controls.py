@@ -14,9 +14,10 @@ from bot.emulator.rest import error, ok, read_json
 
 if TYPE_CHECKING:
     from bot.emulator.app import Emulator
+    from bot.emulator.state import Platform
 
 CONTROLS = [
-    ("GET", "/_emulator/", "this list"),
+    ("GET", "/_emulator/", "this list (every control takes ?account=ID for an account other than the default)"),
     ("POST", "/_emulator/meetings", "create a meeting without credentials: {title}"),
     ("POST", "/_emulator/meetings/{meeting_id}/join", "a participant joins: {name}; returns {participant_id}"),
     ("POST", "/_emulator/meetings/{meeting_id}/leave", "a participant leaves: {participant_id}"),
@@ -51,7 +52,8 @@ class Controls:
             body = await read_json(request) if request.method == "POST" else {}
             if not isinstance(body, dict):
                 raise EmuError(400, "the body must be a JSON object")
-            response = self._control(request.method, path, body)
+            platform = self.emu.platform_of(request.query_params.get("account"))
+            response = self._control(request.method, path, body, platform)
         except EmuError as exc:
             response = error(exc.status, exc.message)
         except (TypeError, ValueError) as exc:
@@ -59,8 +61,9 @@ class Controls:
         self.emu.advance()
         return response
 
-    def _control(self, method: str, path: str, body: dict[str, Any]) -> Response:
-        now, p = self.emu.clock(), self.emu.platform
+    def _control(self, method: str, path: str, body: dict[str, Any], p: Platform) -> Response:
+        """`?account=ID` picks an account other than the default (see `Emulator.add_account`)."""
+        now = self.emu.clock()
         self.emu.advance()
         if method == "POST" and path == "/meetings":
             options = {k: bool(body[k]) for k in ("transcribe_on_end", "summarize_on_end") if k in body}

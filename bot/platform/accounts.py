@@ -16,14 +16,10 @@ from typing import Any
 
 from bot.config import Settings, rtk_base
 from bot.models import ACTIVE, Status
-from bot.platform.client import PlatformClient, Unauthorized
+from bot.platform.client import Disconnected, PlatformClient
 from bot.platform.models import PlatformRecording
 from bot.platform.webhooks import Event, Ignored, RecordingUpdate
 from bot.store import Store
-
-
-class Disconnected(Unauthorized):
-    """The account holding this meeting was disconnected (`/rec disconnect`)."""
 
 
 def client_for(settings: Settings | None, flavour: str, credentials: dict[str, str], **kwargs) -> PlatformClient:

@@ -54,6 +54,10 @@ class Unauthorized(PlatformError):
     status = 401
 
 
+class Disconnected(Unauthorized):
+    """The workspace's own account that holds this meeting was disconnected (`/rec disconnect`)."""
+
+
 class InvalidRequest(PlatformError):
     status = 400
 

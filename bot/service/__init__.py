@@ -6,6 +6,7 @@
     truth         learning the platform's truth: apply news, refresh, adopt
     confirmations asking which of RECORDING and PAUSED is true, many recordings at a time
     after         marks, attendance, transcripts, summaries, channel settings
+    accounts      each workspace's own platform account (connect, disconnect)
     actions       pause / resume / stop, end, snooze, fresh link ┐
     commands      /rec …                                         │ the starters, side by side
     news          webhooks                                       │
@@ -24,6 +25,7 @@ from bot.config import Guardrails
 from bot.models import Team
 from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformClient
+from bot.service.accounts import Accounts
 from bot.service.actions import Actions
 from bot.service.after import AfterMeeting
 from bot.service.commands import Commands
@@ -52,8 +54,9 @@ class Service:
         self.truth = Truth(store, platform, self.writer, guard, self.tasks, clock)
         self.after = AfterMeeting(store, platform, self.writer, clock)
         self.actions = Actions(store, platform, self.truth, self.writer, self.after, self.permissions, guard, clock)
+        self.accounts = Accounts(store, platform, self.permissions, on_write)
         self.commands = Commands(store, platform, self.truth, self.writer, self.actions, self.after, self.permissions,
-                                 clock)
+                                 self.accounts, clock)
         self.confirmations = Confirmations(store, platform, self.truth, self.tasks)
         self.news = News(store, platform, self.truth, self.writer, self.after, self.confirmations,
                          self.commands.auto_record, guard, clock)

@@ -11,6 +11,7 @@ from bot.ledger import summarize
 from bot.models import ACTIVE, Actor, Command, Link, Status
 from bot.platform.client import Conflict, InvalidRequest, NotFound, PlatformClient, PlatformError
 from bot.platform.models import PlatformRecording
+from bot.service.accounts import Accounts
 from bot.service.actions import Actions
 from bot.service.after import AfterMeeting
 from bot.service.decisions import Writer
@@ -20,11 +21,14 @@ from bot.service.transitions import Report, decide_start
 from bot.service.truth import Truth
 from bot.store import Store, StoreBusy
 
+WORKSPACE_WIDE = ("connect", "disconnect")  # about the workspace, not the channel: no link needed
+
 
 class Commands:
     def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, actions: Actions,
-                 after: AfterMeeting, permissions: Permissions, clock: Callable[[], float] = time.time):
-        self.store, self.platform, self.truth, self.writer = store, platform, truth, writer
+                 after: AfterMeeting, permissions: Permissions, accounts: Accounts,
+                 clock: Callable[[], float] = time.time):
+        self.store, self.platform, self.truth, self.writer, self.accounts = store, platform, truth, writer, accounts
         self.actions, self.after, self.permissions, self.clock = actions, after, permissions, clock
 
     def _audit(self, actor: Actor, action: str, outcome: str, target: str | None = None,
@@ -37,6 +41,8 @@ class Commands:
 
     def known_refusal(self, actor: Actor, cmd: Command) -> tuple[bool, Reply | None]:
         """(decided, the refusal) from the store and caches alone, so that a refusal is the first thing said."""
+        if cmd.name in WORKSPACE_WIDE:  # for workspace admins: asked of Slack after the ack
+            return False, None
         link = self.store.link(actor.channel_id)
         if link is None and cmd.name not in ("link", "new", "history"):
             return True, Reply.one(Say.NOT_LINKED, ok=False)
@@ -46,6 +52,10 @@ class Commands:
     async def handle(self, actor: Actor, cmd: Command) -> Reply:
         if cmd.name == "help":
             return Reply.one(Say.HELP)
+        if cmd.name == "connect":
+            return await self.accounts.open_form(actor, cmd.trigger_id)
+        if cmd.name == "disconnect":
+            return await self.accounts.disconnect(actor)
         self.retry_lost_channel(actor.channel_id)
         link = self.store.link(actor.channel_id)
         if cmd.name not in READ_ONLY:

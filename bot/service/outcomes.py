@@ -8,7 +8,14 @@ from typing import Any
 
 from bot.ledger import Summary
 from bot.models import Recording
-from bot.platform.client import NotFound, PlatformError, PlatformUnavailable, RateLimited, Unauthorized
+from bot.platform.client import (
+    Disconnected,
+    NotFound,
+    PlatformError,
+    PlatformUnavailable,
+    RateLimited,
+    Unauthorized,
+)
 
 
 class Say(StrEnum):
@@ -54,6 +61,11 @@ class Say(StrEnum):
     SETTING_INVALID = "setting_invalid"  # {message}
     SETTING_SET = "setting_set"  # {name, settings: ChannelSettings}
     SETTINGS = "settings"  # {settings: ChannelSettings}: shown where no modal could open
+    ADMINS_ONLY = "admins_only"  # /rec connect|disconnect by someone who is not a workspace admin
+    CONNECTED = "connected"  # {flavour, name, webhook_url, webhook: registered|updated|kept|failed, message?}
+    CONNECT_REFUSED = "connect_refused"  # {flavour, message}: the platform did not accept the credentials
+    DISCONNECTED = "disconnected"  # {flavour, links}
+    NOT_CONNECTED = "not_connected"
 
 
 class Refusal(StrEnum):
@@ -99,6 +111,8 @@ def failed(doing: str, exc: PlatformError, *, handle: int | None = None, tail: s
         failure = "rate_limited"
     elif isinstance(exc, NotFound):
         failure = "not_found"
+    elif isinstance(exc, Disconnected):
+        failure = "disconnected"
     elif isinstance(exc, Unauthorized):  # 401, or Cloudflare's 403 for a token without the permission
         failure = "unauthorized"
     else:

@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.models import Actor
 from bot.service.outcomes import Reply
 from bot.service.settings import checked
+from bot.slack.connect import connect_values
 from bot.slack.door import Door, team_of
 from bot.slack.notes import modal_values
 
@@ -66,7 +67,24 @@ async def settings_submitted(ack, body: dict[str, Any], view: dict[str, Any], co
     door.later(None, lambda: door.service.commands.save_settings(actor, values), "the settings form")
 
 
+async def connect_submitted(ack, body: dict[str, Any], view: dict[str, Any], context) -> None:
+    """The `/rec connect` form. Shapes are checked before the ack (said on their fields); the platform's
+    verdict comes after it, in a direct message to the admin."""
+    door: Door = context["door"]
+    team = team_of(context)
+    actor = Actor(user_id=(body.get("user") or {}).get("id"), team_id=team.team_id, enterprise_id=team.enterprise_id,
+                  channel_id=str(view.get("private_metadata")), via="modal")
+    flavour, credentials, public_url, errors = connect_values(view)
+    if errors:
+        await ack(response_action="errors", errors=errors)
+        return
+    await ack()
+    door.later_to(actor, lambda: door.service.accounts.connect(actor, flavour, credentials, public_url),
+                  "the connect form")
+
+
 def register(app: AsyncApp) -> None:
     app.action(BUTTON_ACTIONS)(rec_button)
     app.action("rec_end")(rec_end)
     app.view("rec_settings")(settings_submitted)
+    app.view("rec_connect")(connect_submitted)

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from bot.models import Team
+from bot.models import Actor, Team
 from bot.service import Service
 from bot.service.outcomes import Reply, Say
 from bot.slack.outbox import Outbox
@@ -53,6 +53,21 @@ class Door:
                 reply = Reply.one(Say.FAILED, ok=False)
             if reply is not None and reply.lines:  # no lines: the answer was a form, or nothing to say
                 self.respond(url, reply)
+
+        self.tasks.spawn(run(), what)
+
+    def later_to(self, actor: Actor, work: Callable[[], Awaitable[Reply | None]], what: str) -> None:
+        """`later`, for a request with no response_url (a form): the answer goes to the person directly."""
+
+        async def run() -> None:
+            try:
+                reply = await self._patiently(work)
+            except Exception:
+                log.exception("failed while handling %s", what)
+                reply = Reply.one(Say.FAILED, ok=False)
+            if reply is not None and reply.lines and actor.user_id:
+                text, _ = render(reply)
+                self.outbox.tell(actor.user_id, text, actor.team)
 
         self.tasks.spawn(run(), what)
 

@@ -12,7 +12,7 @@ from bot.mrkdwn import escape
 from bot.slack.replies import USAGE
 
 SUBCOMMANDS = ("help", "link", "unlink", "new", "start", "pause", "resume", "stop", "status", "allow", "deny",
-               "who", "history", "unallow", "end", "mark", "summary", "settings")
+               "who", "history", "unallow", "end", "mark", "summary", "settings", "connect", "disconnect")
 MAX_PAUSE = 24 * 3600.0
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -39,7 +39,7 @@ def parse(text: str) -> Command | UsageError:
         close = difflib.get_close_matches(name, SUBCOMMANDS, n=1, cutoff=0.6)
         hint = f" Did you mean `/rec {close[0]}`?" if close else ""
         return UsageError(f"`{_clip(words[0])}` is not a `/rec` command.{hint}")
-    if name in ("help", "unlink", "status", "who", "history", "end", "summary"):
+    if name in ("help", "unlink", "status", "who", "history", "end", "summary", "connect", "disconnect"):
         return _no_args(name, args)
     if name == "new":
         title = _unquoted(" ".join(args).strip())

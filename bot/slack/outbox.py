@@ -79,6 +79,11 @@ class Outbox:
         self.store.outbox.enqueue("respond", {"url": url, "text": text, "blocks": reply_blocks})
         self.wake()
 
+    def tell(self, user_id: str, text: str, team: Team | None = None) -> None:
+        """A direct message to one person (the answer to a form, which has no response_url)."""
+        self.store.outbox.enqueue("dm", {"user": user_id, "text": text}, team=team)
+        self.wake()
+
     def refresh_home(self, user_id: str, team: Team | None = None) -> None:
         """App Home, rendered from the store when sent; pending refreshes for one person merge."""
         self.store.outbox.enqueue("home", {"user": user_id}, coalesce_key=f"home:{user_id}", team=team)

@@ -25,14 +25,16 @@ USAGE = """*`/rec` commands*
 • `/rec allow @user`, `/rec deny @user`, `/rec unallow @user`, `/rec who`: who may control recordings here
   (`unallow` takes back an allow or a deny)
 • `/rec end`: stop the recordings and end the meeting for everyone (asks first)
-• `/rec unlink`: remove the link (history is kept)"""
+• `/rec unlink`: remove the link (history is kept)
+• `/rec connect`, `/rec disconnect`: the workspace's own Dyte or RealtimeKit account (workspace admins)"""
 
 BUSY = (":warning: recbot could not reach its database (it is busy or locked), so it did nothing. "
         "Try again in a moment; if it persists, tell whoever runs recbot.")
 WORKING = {"link": ":link: Checking the meeting…", "new": ":sparkles: Creating a meeting…",
            "start": ":hourglass_flowing_sand: Starting the recording…", "pause": ":double_vertical_bar: Pausing…",
            "resume": ":arrow_forward: Resuming…", "stop": ":black_square_for_stop: Stopping…",
-           "end": "", "settings": "", "mark": "", "summary": ":hourglass_flowing_sand: Asking for the summary…"}
+           "end": "", "settings": "", "mark": "", "connect": "", "disconnect": "",
+           "summary": ":hourglass_flowing_sand: Asking for the summary…"}
 # "": nothing in the ack; the answer (a form, a confirmation, where the mark is) follows at once
 WORKING_DEFAULT = "Working on it…"
 
@@ -42,6 +44,7 @@ REFUSALS = {
     Refusal.NOT_CONTROLLER: "Only this channel's controllers can do that: whoever linked it, workspace admins, and "
                             "people they `/rec allow`. Anyone here can pause.",
 }
+PLATFORM = {"dyte": "Dyte", "realtimekit": "Cloudflare RealtimeKit"}
 VERB = {"pause": "paused", "resume": "resumed", "stop": "stopped", "start": "started"}
 DOING = {"link": "reach the meeting", "new": "reach the meeting", "start": "start the recording",
          "refresh_link": "fetch a fresh link", "end": "end the meeting"}
@@ -183,6 +186,29 @@ def sentence(line: Line) -> str:
             return f"Not set: {p['message']}"
         case Say.DENIED:
             return f"<@{p['user']}> can no longer take recording actions in this channel, pausing included."
+        case Say.ADMINS_ONLY:
+            return (":no_entry: Only workspace admins and owners can connect or disconnect the workspace's platform "
+                    "account.")
+        case Say.CONNECTED:
+            hook = {"registered": "registered", "updated": "updated", "kept": "already registered"}.get(p["webhook"])
+            tail = (f"The platform sends its webhooks to {p['webhook_url']} ({hook})." if hook else
+                    f":warning: recbot could not register its webhook at {p['webhook_url']} ({p.get('message')}); "
+                    "run `/rec connect` again once recbot is reachable there.")
+            return (f":white_check_mark: Connected this workspace's own {PLATFORM[p['flavour']]} account "
+                    f"(`{p['name']}`). Meetings linked from now on in this workspace live there; channels linked "
+                    f"before keep theirs. {tail}")
+        case Say.CONNECT_REFUSED:
+            return (f":warning: {PLATFORM[p['flavour']]} did not accept those credentials ({p['message']}), so "
+                    "nothing changed. Check them and run `/rec connect` again.")
+        case Say.DISCONNECTED:
+            n = p["links"]
+            tail = (f" {n} channel(s) linked to meetings on it can no longer record until they are linked again "
+                    "or the account is connected again." if n else "")
+            return (f"Disconnected the workspace's own {PLATFORM[p['flavour']]} account: new links use recbot's "
+                    f"default account.{tail}")
+        case Say.NOT_CONNECTED:
+            return ("This workspace uses recbot's default platform account; there is nothing to disconnect. "
+                    "`/rec connect` connects the workspace's own.")
     return render(Reply([line]))[0]
 
 
@@ -200,6 +226,9 @@ def platform_failure(p: dict[str, Any]) -> str:
                 f"{max(1, round(p.get('retry_after') or 1))} s.")
     elif failure == "not_found":
         text = f"Could not {what}: the platform does not know it ({message})."
+    elif failure == "disconnected":
+        text = (f":warning: Could not {what}: this meeting is on the workspace's own platform account, which was "
+                "disconnected. A workspace admin can connect it again with `/rec connect`.")
     elif failure == "unauthorized":
         text = (f":warning: Could not {what}: the platform rejected recbot's credentials. Tell whoever runs recbot "
                 "to run `recbot check`.")

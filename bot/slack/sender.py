@@ -15,6 +15,7 @@ from bot.ledger import Summary, summarize
 from bot.models import ACTIVE, Recording
 from bot.service.settings import ChannelSettings
 from bot.slack import blocks, notes, views
+from bot.slack.connect import connect_modal
 from bot.slack.installs import Tokens
 from bot.store import OutboxRow, Store, StoreBusy
 
@@ -109,10 +110,13 @@ class Sender:
             extra = {"blocks": note_blocks} if note_blocks else {}
             return (await client.chat_postMessage(channel=row.channel_id, text=text, unfurl_links=False,
                                                        metadata=self._metadata(row), **extra))["ts"]
-        if row.kind == "modal":  # `/rec settings`: the trigger lasts 3 s, so a failure is not tried again
-            settings = ChannelSettings.of(self.store.notes.settings(p["channel_id"]))
-            await client.views_open(trigger_id=p["trigger_id"],
-                                         view=notes.settings_modal(settings, p["channel_id"]))
+        if row.kind == "modal":  # `/rec settings`, `/rec connect`: the trigger lasts 3 s; a failure is not retried
+            if p.get("form") == "connect":
+                view = connect_modal(p["flavour"], p.get("public_url"), p["channel_id"])
+            else:
+                view = notes.settings_modal(ChannelSettings.of(self.store.notes.settings(p["channel_id"])),
+                                            p["channel_id"])
+            await client.views_open(trigger_id=p["trigger_id"], view=view)
             return None
         if row.kind in ("channel", "dm"):
             target = row.channel_id or p["user"]

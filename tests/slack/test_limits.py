@@ -131,6 +131,7 @@ SAMPLE = {"handle": 3, "action": "pause", "status": "PAUSED", "message": HOSTILE
           "paused": True, "duration": 600, "delay": 1800, "url": LONG_URL, "expiry": NOW, "user": "U0BOB",
           "now": "PAUSED", "doing": "pause", "failure": "refused", "retry_after": 3, "tail": "maybe",
           "reason": Refusal.NOT_CONTROLLER, "kicked": 3, "offset": 75.0, "text": HOSTILE, "name": "notice",
+          "flavour": "dyte", "webhook_url": HOSTILE, "webhook": "failed", "links": 2,
           "settings": ChannelSettings(notice=HOSTILE[:500], auto_record=True),
           "link": Link("C1", "T1", "m1", HOSTILE[:500], "U1", NOW, None)}
 

@@ -1,0 +1,108 @@
+"""Each workspace's own platform account: `/rec connect` and `/rec disconnect`, for workspace admins.
+
+Credentials are checked against the platform before anything is kept; then stored sealed (see
+`bot.store.sealed`), and the platform is told to send that account's webhooks to recbot at
+`/webhooks/{route}`, a route of the account's own. Channels linked before keep their meeting's
+account; links made afterwards in the workspace use the new one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+from bot.models import Actor
+from bot.platform.accounts import Platforms, client_for
+from bot.platform.client import WEBHOOK_EVENTS, PlatformError, Unauthorized
+from bot.service.outcomes import Reply, Say
+from bot.service.permissions import Permissions
+from bot.store import Store
+
+FIELDS = {"dyte": ("org_id", "api_key"), "realtimekit": ("account_id", "app_id", "api_token")}
+NAME_FIELD = {"dyte": "org_id", "realtimekit": "app_id"}
+
+
+class Accounts:
+    def __init__(self, store: Store, platform: Platforms, permissions: Permissions,
+                 on_write: Callable[[], None] = lambda: None):
+        self.store, self.platform, self.permissions, self.on_write = store, platform, permissions, on_write
+        self.public_url: Callable[[], str | None] = lambda: None  # where Slack reached recbot (the install pages)
+
+    async def _admin(self, actor: Actor) -> bool:
+        is_admin = self.permissions.is_admin
+        return bool(actor.user_id and is_admin and await is_admin(actor.user_id, actor.team))
+
+    async def open_form(self, actor: Actor, trigger_id: str | None) -> Reply:
+        if not await self._admin(actor):
+            self._audit(actor, "connect", "refused", "not a workspace admin")
+            return Reply.one(Say.ADMINS_ONLY, ok=False)
+        if self.store.workspaces.sealer is None:  # one workspace, no REC_SECRET_KEY: nowhere safe to keep them
+            return Reply.one(Say.CONNECT_REFUSED, ok=False, flavour=self.platform.flavour,
+                             message="recbot has no REC_SECRET_KEY to keep credentials with; ask whoever runs it")
+        current = self.store.workspaces.account_of(actor.team_id)
+        with self.store.transaction():
+            self.store.outbox.enqueue("modal", {"form": "connect", "trigger_id": trigger_id,
+                                                "channel_id": actor.channel_id,
+                                                "flavour": current["flavour"] if current else self.platform.flavour,
+                                                "public_url": self.public_url()}, team=actor.team)
+            self._audit(actor, "connect", "ok", "opened the form")
+        self.on_write()
+        return Reply([])
+
+    async def connect(self, actor: Actor, flavour: str, credentials: dict[str, str], public_url: str) -> Reply:
+        """Check the credentials, register the webhook, then keep them: in that order, so that nothing is kept
+        for credentials the platform refuses."""
+        if not await self._admin(actor):
+            self._audit(actor, "connect", "refused", "not a workspace admin")
+            return Reply.one(Say.ADMINS_ONLY, ok=False)
+        assert actor.team_id
+        current = self.store.workspaces.account_of(actor.team_id)
+        route = current["route"] if current else secrets.token_urlsafe(12)
+        webhook_url = f"{public_url.rstrip('/')}/webhooks/{route}"
+        client = client_for(self.platform.settings, flavour, credentials, retries=1)
+        name = credentials[NAME_FIELD[flavour]]
+        try:
+            try:
+                await client.list_meetings(per_page=1)
+            except (Unauthorized, PlatformError) as exc:
+                self._audit(actor, "connect", "refused", exc.message)
+                return Reply.one(Say.CONNECT_REFUSED, ok=False, flavour=flavour, message=exc.message)
+            webhook, webhook_id, message = await _register(client, webhook_url)
+        finally:
+            await client.aclose()
+        with self.store.transaction():
+            self.store.workspaces.connect(actor.team_id, flavour, credentials, actor.user_id or "", route, webhook_id)
+            self._audit(actor, "connect", "ok", f"{flavour} {name}, webhook {webhook}")
+        return Reply.one(Say.CONNECTED, flavour=flavour, name=name, webhook_url=webhook_url, webhook=webhook,
+                         message=message)
+
+    async def disconnect(self, actor: Actor) -> Reply:
+        if not await self._admin(actor):
+            self._audit(actor, "disconnect", "refused", "not a workspace admin")
+            return Reply.one(Say.ADMINS_ONLY, ok=False)
+        if self.store.workspaces.sealer is None or not (found := self.store.workspaces.account_of(actor.team_id)):
+            return Reply.one(Say.NOT_CONNECTED, ok=False)
+        with self.store.transaction():
+            self.store.workspaces.disconnect(actor.team_id or "")
+            links = self.store.db.scalar("SELECT COUNT(*) FROM links WHERE account = ?", found["route"])
+            self._audit(actor, "disconnect", "ok", found["flavour"])
+        return Reply.one(Say.DISCONNECTED, flavour=found["flavour"], links=links)
+
+    def _audit(self, actor: Actor, action: str, outcome: str, detail: str | None = None) -> None:
+        self.store.audit(channel_id=actor.channel_id, user_id=actor.user_id, action=action, outcome=outcome,
+                         detail=detail)
+
+
+async def _register(client, url: str) -> tuple[str, str | None, str | None]:
+    """(registered | updated | kept | failed, the webhook's id, why it failed)."""
+    try:
+        hooks = await client.list_webhooks()
+        existing = next((h for h in hooks if h.url == url), None)
+        if existing is None:
+            return "registered", (await client.register_webhook(url)).id, None
+        if set(WEBHOOK_EVENTS) <= set(existing.events) and existing.enabled:
+            return "kept", existing.id, None
+        events = sorted(set(existing.events) | set(WEBHOOK_EVENTS))
+        return "updated", (await client.update_webhook(existing.id, url=url, events=events)).id, None
+    except PlatformError as exc:
+        return "failed", None, exc.message
