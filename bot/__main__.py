@@ -1,4 +1,4 @@
-"""recbot's command line: serve | emulator | demo | check | setup-webhook."""
+"""recbot's command line: serve | emulator | demo | check | setup-webhook | forget."""
 
 from __future__ import annotations
 
@@ -72,6 +72,26 @@ def cmd_setup_webhook(args) -> int:
     return asyncio.run(setup_webhook(_settings_or_exit(), args.url))
 
 
+def cmd_forget(args) -> int:
+    from bot.store import Store
+
+    settings = _settings_or_exit()
+    store = Store(settings.database, secret_key=settings.secret_key)
+    try:
+        if not args.yes:
+            links = store.db.scalar("SELECT COUNT(*) FROM links WHERE team_id = ?", args.team_id)
+            recs = store.db.scalar("SELECT COUNT(*) FROM recordings WHERE team_id = ?", args.team_id)
+            print(f"recbot forget: {args.team_id} has {links} link(s) and {recs} recording(s) here; run again with "
+                  "--yes to delete them with their history, people, settings and tokens")
+            return 1
+        counts = store.workspaces.forget(args.team_id)
+    finally:
+        store.close()
+    kept = ", ".join(f"{n} {table}" for table, n in counts.items() if n) or "nothing (no such workspace here)"
+    print(f"recbot forget: deleted {kept} of {args.team_id}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recbot", description="Control a meeting's cloud recording from Slack.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -123,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     hook = sub.add_parser("setup-webhook", help="register the bot's webhook URL with the platform")
     hook.add_argument("--url", required=True, help="the public URL of this bot's /webhooks route")
     hook.set_defaults(func=cmd_setup_webhook)
+
+    forget = sub.add_parser("forget", help="delete everything recbot keeps of a workspace (after it uninstalled)",
+                            description="Delete a workspace's links, recordings with their history and notes, "
+                                        "people, settings, audit, queued posts, platform account and tokens.")
+    forget.add_argument("team_id", help="the workspace's team id (T…)")
+    forget.add_argument("--yes", action="store_true", help="delete; without it, only say what would go")
+    forget.set_defaults(func=cmd_forget)
     return parser
 
 

@@ -24,13 +24,17 @@ async def run_check(settings: Settings, *, out=print) -> int:
 
     from slack_sdk.web.async_client import AsyncWebClient
 
-    slack = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-    try:
-        who = await slack.auth_test()
-        line(OK, "Slack", f"token works for bot {who.get('user_id')} in team {who.get('team') or who.get('team_id')}")
-    except Exception as exc:
-        error = getattr(getattr(exc, "response", None), "get", lambda _k: None)("error") or type(exc).__name__
-        line(BAD, "Slack", f"auth.test failed ({error}); check SLACK_BOT_TOKEN and SLACK_API_URL")
+    if settings.oauth:
+        await _check_installs(settings, line)
+    else:
+        slack = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+        try:
+            who = await slack.auth_test()
+            line(OK, "Slack", f"token works for bot {who.get('user_id')} in team "
+                              f"{who.get('team') or who.get('team_id')}")
+        except Exception as exc:
+            error = getattr(getattr(exc, "response", None), "get", lambda _k: None)("error") or type(exc).__name__
+            line(BAD, "Slack", f"auth.test failed ({error}); check SLACK_BOT_TOKEN and SLACK_API_URL")
 
     platform = PlatformClient.from_settings(settings, retries=1)
     try:
@@ -75,6 +79,57 @@ async def run_check(settings: Settings, *, out=print) -> int:
 
     out("all checks passed" if not failures else f"{failures} check(s) failed")
     return 0 if not failures else 1
+
+
+async def _check_installs(settings: Settings, line) -> None:
+    """Many workspaces: the OAuth settings, then each install's token (refreshed if it rotates)."""
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.models import Team
+    from bot.slack.installs import NotInstalled, Tokens
+    from bot.store.sealed import SealError
+
+    line(OK, "Slack", f"installs into any number of workspaces (OAuth v2, client id {settings.slack_client_id}); "
+                      "people add recbot at https://YOUR-HOST/slack/install")
+    # oauth.v2.access with no code: Slack answers invalid_code for a good client id and secret
+    try:
+        await AsyncWebClient(base_url=settings.slack_api_url).oauth_v2_access(
+            client_id=settings.slack_client_id or "", client_secret=settings.slack_client_secret or "",
+            code="recbot-check")
+        error = None
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+    except Exception as exc:
+        error = None
+        line(BAD, "Slack", f"cannot reach {settings.slack_api_url} ({type(exc).__name__}); check SLACK_API_URL")
+    if error in ("invalid_client_id", "bad_client_secret"):
+        line(BAD, "Slack", f"Slack refused the app's credentials ({error}); check SLACK_CLIENT_ID and "
+                           "SLACK_CLIENT_SECRET (Basic Information page)")
+    try:
+        store = Store(settings.database, secret_key=settings.secret_key)
+    except Exception as exc:
+        line(BAD, "installs", f"cannot open {settings.database} ({exc})")
+        return
+    tokens = Tokens(settings.slack_api_url, store=store, client_id=settings.slack_client_id,
+                    client_secret=settings.slack_client_secret)
+    try:
+        installs = store.workspaces.installs()
+        if not installs:
+            line(WARN, "installs", "no workspace has installed recbot yet")
+        for i in installs:
+            where = f"org {i['enterprise_id']} (org-wide)" if i["is_enterprise_install"] else i["team_id"]
+            try:
+                client = await tokens.client(Team(i["team_id"], i["enterprise_id"]))
+                await client.auth_test()
+                line(OK, "install", f"{where}: the token works")
+            except SealError:
+                line(BAD, "install", f"{where}: sealed with another REC_SECRET_KEY; set the key it was made with")
+            except (NotInstalled, SlackApiError) as exc:
+                line(WARN, "install", f"{where}: the token does not work ({exc}); the workspace may have "
+                                      "uninstalled recbot (`recbot forget TEAM_ID` deletes what is kept of it)")
+    finally:
+        store.close()
 
 
 async def setup_webhook(settings: Settings, url: str, *, out=print) -> int:
