@@ -29,9 +29,13 @@ async def start_demo(host: str, port: int, database: str, options: Options | Non
         path.unlink(missing_ok=True)  # the emulator starts empty, so the demo's store does too
     stack = Stack(str(db), host=host, ports=(port + 3, port + 1, port + 2), timing=DEMO_TIMING, env=DEMO_ENV,
                   options=options or Options(outbox_rate=1.0, outbox_burst=3.0, card_interval=1.0, reconcile_tick=5.0),
-                  socket_mode=socket_mode)
+                  socket_mode=socket_mode, oauth=True)
     add_people(stack)
     await stack.start()
+    for team in (stack.slack.team_id, "T0OTHER"):  # installed as their admins would; Beta is left to the page
+        done = await stack.install(team)
+        if done.status_code != 200:
+            raise RuntimeError(f"the demo could not install recbot in {team}: HTTP {done.status_code}")
     # The platform writes a transcript and a summary when the session ends (everyone leaves, then 30 s).
     meeting = (await stack.control("meetings", {"title": "Demo meeting", "transcribe_on_end": True,
                                                 "summarize_on_end": True}))["id"]

@@ -21,23 +21,34 @@ from starlette.routing import Route
 from bot.workbench.stack import Stack
 
 CHANNEL = "C0DEMO"
+BETA, BETA_CHANNEL = "T0BETA", "C0BETA"  # a second workspace, to install recbot into from the page
 PEOPLE = [
     {"id": "U0ALICE", "name": "alice", "role": "linked the channel (controller)"},
     {"id": "U0BOB", "name": "bob", "role": "channel member (may pause)"},
     {"id": "U0ADMIN", "name": "admin", "role": "workspace admin (controller)", "admin": True},
     {"id": "U0EVE", "name": "eve", "role": "from another workspace (pause only)", "team": "T0OTHER"},
+    {"id": "U0BEA", "name": "bea", "role": "admin of the Beta workspace, in its #beta", "admin": True, "team": BETA,
+     "channel": BETA_CHANNEL},
 ]
+CHANNEL_NAMES = {CHANNEL: "demo", BETA_CHANNEL: "beta"}
 
 
 def add_people(stack: Stack) -> None:
+    stack.slack.installs.add_workspace("T0OTHER", "Other")  # eve's, whose people share #demo
+    stack.slack.installs.add_workspace(BETA, "Beta", channels=(BETA_CHANNEL,))
     for person in PEOPLE:
         stack.slack.add_user(person["id"], person["name"], admin=person.get("admin", False),
                              team_id=person.get("team"))
 
 
+def channel_of(user: str) -> str:
+    return next((p.get("channel", CHANNEL) for p in PEOPLE if p["id"] == user), CHANNEL)
+
+
 class Workbench:
     def __init__(self, stack: Stack, meeting_id: str):
-        self.stack, self.meeting_id = stack, meeting_id
+        self.stack = stack
+        self.meetings = {CHANNEL: meeting_id}  # each channel's linked meeting, as last seen
         self.app = Starlette(routes=[
             Route("/", self.index, methods=["GET"]),
             Route("/static/{name}", self.static, methods=["GET"]),
@@ -59,37 +70,47 @@ class Workbench:
         kind = "text/javascript" if name.endswith(".js") else "text/css"
         return Response(_asset(name), media_type=kind)
 
-    def follow_link(self) -> str:
+    def follow_link(self, channel: str) -> str:
         """The meeting the channel is linked to now (`/rec new` and `/rec link` change it)."""
-        link = self.stack.runtime.store.link(CHANNEL)
+        link = self.stack.runtime.store.link(channel)
         if link is not None:
-            self.meeting_id = link.meeting_id
-        return self.meeting_id
+            self.meetings[channel] = link.meeting_id
+        return self.meetings.get(channel, "")
+
+    def workspaces(self) -> list[dict[str, Any]]:
+        """The local Slack's workspaces, and whether recbot is installed in each (many-workspace demo)."""
+        installed = {i["team_id"] for i in self.stack.runtime.store.workspaces.installs()} if self.stack.oauth \
+            else {self.stack.slack.team_id}
+        return [{"id": w.team_id, "name": w.name, "installed": w.team_id in installed}
+                for w in self.stack.slack.installs.workspaces.values()]
 
     async def state(self, request: Request) -> Response:
         user = request.query_params.get("user", PEOPLE[0]["id"])
-        self.follow_link()
+        channel = channel_of(user)
+        meeting_id = self.follow_link(channel)
         slack, emulator = self.stack.slack, self.stack.emulator
         messages = []
-        for message in slack.channel(CHANNEL):
-            thread = [asdict(m) for m in slack.thread(CHANNEL, message.ts)]
+        for message in slack.channel(channel):
+            thread = [asdict(m) for m in slack.thread(channel, message.ts)]
             messages.append({**asdict(message), "replies": thread})
-        broadcasts = [asdict(m) for m in slack.messages.values() if m.channel == CHANNEL and m.broadcast]
-        meeting = emulator.platform.meetings.get(self.meeting_id)
+        broadcasts = [asdict(m) for m in slack.messages.values() if m.channel == channel and m.broadcast]
+        meeting = emulator.platform.meetings.get(meeting_id)
         session = meeting.session if meeting else None
         participants = [{"id": k, "name": v} for k, v in session.participants.items()] if session and session.live \
             else []
         recordings = [{"id": r.id, "status": r.status.value, "url": emulator.platform.download_link(r, time.time())[0]
                        if r.file is not None else None}
-                      for r in emulator.platform.recordings.values() if r.meeting_id == self.meeting_id]
+                      for r in emulator.platform.recordings.values() if r.meeting_id == meeting_id]
+        workspaces = self.workspaces()
         return JSONResponse({
-            "version": slack.version, "channel": CHANNEL, "people": PEOPLE, "user": user,
-            "mode": "socket" if self.stack.socket_mode else "http",
+            "version": f"{slack.version}.{sum(w['installed'] for w in workspaces)}", "channel": channel, "channel_name": CHANNEL_NAMES[channel], "people": PEOPLE,
+            "user": user, "mode": "socket" if self.stack.socket_mode else "http",
+            "workspaces": workspaces, "install_url": f"{self.stack.bot_url}/slack/install",
             "messages": messages, "broadcasts": broadcasts,
-            "ephemeral": [e for e in slack.ephemeral if e["user"] == user and e["channel"] == CHANNEL][-12:],
+            "ephemeral": [e for e in slack.ephemeral if e["user"] == user and e["channel"] == channel][-12:],
             "dms": [asdict(m) for m in slack.messages.values() if m.channel == user],
             "home": slack.homes.get(user),
-            "meeting": {"id": self.meeting_id, "title": meeting.title if meeting else "", "live": bool(session and
+            "meeting": {"id": meeting_id, "title": meeting.title if meeting else "", "live": bool(session and
                         session.live), "participants": participants, "recordings": recordings},
             "faults": {"platform": emulator.api_faults.counts, "webhooks": emulator.webhook_faults.counts,
                        "slack": slack.faults.counts},
@@ -100,7 +121,8 @@ class Workbench:
         text = mentions(str(body.get("text", "")).strip())
         if text.startswith("/rec"):
             text = text[4:].strip()
-        response = await self.stack.command(str(body.get("user")), text, channel=CHANNEL)
+        channel = channel_of(str(body.get("user")))
+        response = await self.stack.command(str(body.get("user")), text, channel=channel)
         # What the ack said is shown to the person who typed, as Slack does.
         ack = response.text
         if response.status_code == 200 and ack:
@@ -109,14 +131,15 @@ class Workbench:
                 entry = {"text": data.get("text", ""), "blocks": data.get("blocks")}
             except ValueError:
                 entry = {"text": ack, "blocks": None}
-            self.stack.slack.ephemeral.append({"channel": CHANNEL, "user": body.get("user"), **entry, "ack": True})
+            self.stack.slack.ephemeral.append({"channel": channel, "user": body.get("user"), **entry, "ack": True})
             self.stack.slack.version += 1
         return JSONResponse({"status": response.status_code})
 
     async def click(self, request: Request) -> Response:
         body = await _body(request)
-        response = await self.stack.click(str(body.get("user")), str(body.get("action_id")), str(body.get("value")),
-                                          channel=CHANNEL, message_ts=str(body.get("message_ts", "")),
+        user = str(body.get("user"))
+        response = await self.stack.click(user, str(body.get("action_id")), str(body.get("value")),
+                                          channel=channel_of(user), message_ts=str(body.get("message_ts", "")),
                                           home=bool(body.get("home")))
         return JSONResponse({"status": response.status_code})
 
@@ -127,13 +150,15 @@ class Workbench:
 
     async def meeting(self, request: Request) -> Response:
         verb, body = request.path_params["verb"], await _body(request)
-        self.follow_link()
+        meeting_id = self.follow_link(channel_of(str(body.get("user"))))
+        if not meeting_id:
+            return JSONResponse({"error": "this channel is not linked to a meeting yet"}, status_code=409)
         if verb == "join":
-            await self.stack.join(self.meeting_id, str(body.get("name") or "guest"))
+            await self.stack.join(meeting_id, str(body.get("name") or "guest"))
         elif verb == "leave":
-            await self.stack.control(f"meetings/{self.meeting_id}/leave", {"participant_id": body.get("id")})
+            await self.stack.control(f"meetings/{meeting_id}/leave", {"participant_id": body.get("id")})
         elif verb == "end":
-            await self.stack.control(f"meetings/{self.meeting_id}/end", {})
+            await self.stack.control(f"meetings/{meeting_id}/end", {})
         else:
             return JSONResponse({"error": "unknown meeting action"}, status_code=404)
         self.stack.slack.version += 1

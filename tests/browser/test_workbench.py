@@ -184,3 +184,35 @@ async def test_after_the_meeting_marks_transcript_and_summary_in_the_thread(page
     await page.screenshot(path=str(ARTIFACTS / "6-after-the-meeting.png"))
     DOCS.mkdir(exist_ok=True)
     shutil.copy(ARTIFACTS / "6-after-the-meeting.png", DOCS / "after-the-meeting.png")
+
+
+async def test_add_to_slack_for_a_second_workspace_from_the_demo_page(page):
+    """The Beta workspace: "Add to Slack" on the page, Slack's page, back to recbot's; then bea in #beta."""
+    add = page.locator("#workspaces a", has_text="Add to Slack")
+    assert await add.count() == 1  # Demo and Other are installed at start; Beta is not
+    async with page.context.expect_page() as opened:
+        await add.click()
+    install = await opened.value
+    await install.wait_for_load_state()
+    await install.locator("a[href*='oauth/v2/authorize']").click()
+    await install.get_by_text("Allow in Beta").click()
+    await install.get_by_text("recbot is installed in Beta").wait_for(timeout=10000)
+    await install.screenshot(path=str(ARTIFACTS / "6-installed.png"))
+    await install.close()
+    await page.locator("#workspaces", has_text="installed").last.wait_for()
+    assert await page.locator("#workspaces a", has_text="Add to Slack").count() == 0
+    await page.select_option("#user", "U0BEA")
+    await page.locator("#tab-channel", has_text="# beta").wait_for()
+    await send(page, '/rec new "Beta sync"')
+    await page.get_by_text("Created and linked this channel to").last.wait_for(timeout=10000)
+    await page.fill("#join-name", "Dana")
+    await page.press("#join-name", "Enter")
+    await page.locator("#meeting", has_text="Dana").wait_for(timeout=5000)
+    await send(page, "/rec start")
+    await page.locator("#messages .block-header", has_text="Beta sync").wait_for(timeout=15000)
+    await page.screenshot(path=str(ARTIFACTS / "7-second-workspace.png"))
+    shutil.copy(ARTIFACTS / "7-second-workspace.png", DOCS / "second-workspace.png")
+    posts = [c for c in page.stack.slack.calls if c["method"] == "chat.postMessage" and c["ok"]
+             and c["args"].get("channel") == "C0BETA"]
+    assert posts and {c["team"] for c in posts} == {"T0BETA"}  # Beta's own token
+    assert not [m for m in page.stack.slack.channel("C0DEMO")]  # nothing of Beta's in #demo

@@ -42,7 +42,7 @@ function mrkdwn(text) {
   let out = String(text).replace(/"/g, "&quot;");
   out = out.replace(/<!date\^(\d+)\^([^|>]+)\|[^>]*>/g, (_, ts, fmt) => esc(formatDate(Number(ts), fmt)));
   out = out.replace(/<@([UW][A-Z0-9]+)(?:\|[^>]*)?>/g, (_, id) => `<span class="mention">@${esc(personName(id))}</span>`);
-  out = out.replace(/<#([CDG][A-Z0-9]+)(?:\|[^>]*)?>/g, (_, id) => `<span class="mention">#${id === "C0DEMO" ? "demo" : id}</span>`);
+  out = out.replace(/<#([CDG][A-Z0-9]+)(?:\|[^>]*)?>/g, (_, id) => `<span class="mention">#${({ C0DEMO: "demo", C0BETA: "beta" })[id] || id}</span>`);
   out = out.replace(/<(https?:\/\/[^|>]+)\|([^>]+)>/g, (_, url, label) => `<a href="${url}" target="_blank" rel="noopener">${label}</a>`);
   out = out.replace(/<(https?:\/\/[^>]+)>/g, (_, url) => `<a href="${url}" target="_blank" rel="noopener">${url}</a>`);
   out = out.replace(/`([^`]+)`/g, "<code>$1</code>");
@@ -91,6 +91,13 @@ function renderMessage(m, opts = {}) {
 function render() {
   const me = state.people.find((p) => p.id === user);
   $("role").textContent = me ? me.role : "";
+  $("tab-channel").textContent = "# " + state.channel_name;
+  $("text").setAttribute("aria-label", "Message #" + state.channel_name);
+  $("workspaces").innerHTML = state.workspaces.map((w) => `<div class="row"><span>${esc(w.name)}</span>${w.installed
+    ? `<span class="muted small">installed</span>`
+    : `<a class="add" href="${esc(state.install_url)}" target="_blank" rel="noopener">Add to Slack</a>`}</div>`).join("");
+  const here = state.workspaces.find((w) => w.id === ((me && me.team) || "T0DEMO"));
+  $("not-installed").hidden = !here || here.installed;
   const msgs = state.messages.map((m) => {
     const n = m.replies.length;
     const open = openThreads.has(m.ts);
@@ -143,7 +150,7 @@ document.addEventListener("click", (ev) => {
   if (!t) return;
   if (t.dataset.action) post("/api/click", { user, action_id: t.dataset.action, value: t.dataset.value, message_ts: t.dataset.ts, home: !!t.dataset.home });
   else if (t.dataset.thread) { openThreads.has(t.dataset.thread) ? openThreads.delete(t.dataset.thread) : openThreads.add(t.dataset.thread); render(); }
-  else if (t.dataset.leave) post("/api/meeting/leave", { id: t.dataset.leave });
+  else if (t.dataset.leave) post("/api/meeting/leave", { user, id: t.dataset.leave });
   else if (t.dataset.fault) post("/api/faults", { kind: t.dataset.fault });
 });
 
@@ -154,8 +161,8 @@ $("composer").addEventListener("submit", (ev) => {
   $("text").value = "";
   post("/api/command", { user, text });
 });
-$("join").addEventListener("submit", (ev) => { ev.preventDefault(); post("/api/meeting/join", { name: $("join-name").value || "guest" }); $("join-name").value = ""; });
-$("end").addEventListener("click", () => post("/api/meeting/end", {}));
+$("join").addEventListener("submit", (ev) => { ev.preventDefault(); post("/api/meeting/join", { user, name: $("join-name").value || "guest" }); $("join-name").value = ""; });
+$("end").addEventListener("click", () => post("/api/meeting/end", { user }));
 $("user").addEventListener("change", (ev) => { user = ev.target.value; if (view === "home") post("/api/home", { user }); else refresh(true); });
 
 function show(which) {
