@@ -103,7 +103,8 @@ class Workbench:
                       for r in emulator.platform.recordings.values() if r.meeting_id == meeting_id]
         workspaces = self.workspaces()
         return JSONResponse({
-            "version": f"{slack.version}.{sum(w['installed'] for w in workspaces)}", "channel": channel, "channel_name": CHANNEL_NAMES[channel], "people": PEOPLE,
+            "version": f"{slack.version}.{sum(w['installed'] for w in workspaces)}", "channel": channel,
+            "channel_name": CHANNEL_NAMES[channel], "people": PEOPLE,
             "user": user, "mode": "socket" if self.stack.socket_mode else "http",
             "workspaces": workspaces, "install_url": f"{self.stack.bot_url}/slack/install",
             "messages": messages, "broadcasts": broadcasts,

@@ -48,7 +48,8 @@ async def connected(s, **overrides) -> str:
     return found[0]["args"]["text"]
 
 
-async def test_connect_checks_the_credentials_keeps_them_sealed_and_registers_the_webhook(tmp_path):
+async def test_connect_checks_the_credentials_keeps_them_sealed_and_registers_the_webhook(tmp_path, caplog):
+    caplog.set_level("DEBUG")
     async with with_beta(tmp_path) as s:
         await s.install()
         await s.install(BETA)
@@ -76,6 +77,7 @@ async def test_connect_checks_the_credentials_keeps_them_sealed_and_registers_th
         assert "(already registered)" in await connected(s)
         raw = b"".join(p.read_bytes() for p in tmp_path.glob("recbot.sqlite3*"))
         assert BETA_ACCOUNT.api_key.encode() not in raw
+    assert BETA_ACCOUNT.api_key not in caplog.text
 
 
 async def test_a_connected_workspace_records_on_its_own_account_from_command_to_download_link(tmp_path):

@@ -1,5 +1,6 @@
 """What whoever runs recbot does for many workspaces: `recbot check` and `recbot forget TEAM_ID`."""
 
+import asyncio
 import subprocess
 import sys
 
@@ -39,9 +40,10 @@ async def test_forget_deletes_one_workspace_and_nothing_of_the_others(tmp_path):
         beta = await record_once(s, BETA_USER, BETA_CHANNEL)
         env = s.settings_env()
     run = [sys.executable, "-m", "bot", "forget", BETA]
-    asked = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+    asked = await asyncio.to_thread(subprocess.run, run, env=env, capture_output=True, text=True, timeout=60)
     assert asked.returncode == 1 and "1 link(s) and 1 recording(s)" in asked.stdout and "--yes" in asked.stdout
-    done = subprocess.run([*run, "--yes"], env=env, capture_output=True, text=True, timeout=60)
+    done = await asyncio.to_thread(subprocess.run, [*run, "--yes"], env=env, capture_output=True, text=True,
+                                   timeout=60)
     assert done.returncode == 0, done.stderr
     assert "1 links" in done.stdout and "1 recordings" in done.stdout and "1 installations" in done.stdout
     from bot.store import Store
