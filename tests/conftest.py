@@ -11,9 +11,53 @@ from bot.asgi_server import BackgroundServer
 from bot.emulator.app import Credentials, Emulator
 from bot.emulator.state import Timing
 from bot.platform.client import PlatformClient
+from tests.pg import CLUSTER
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SPECS = SHARED / "specs"
+
+# -- both engines: these run on SQLite and on a throwaway PostgreSQL cluster (tests/pg.py) ------------
+ON_BOTH = ("tests/store/", "tests/e2e/", "tests/many/", "tests/test_service.py", "tests/test_decisions.py")
+ENGINE = {"name": "sqlite"}
+
+
+def pytest_generate_tests(metafunc):
+    path = str(Path(metafunc.definition.fspath).relative_to(Path(__file__).resolve().parents[1]))
+    if path.startswith(ON_BOTH):
+        if "engine" not in metafunc.fixturenames:
+            metafunc.fixturenames.insert(0, "engine")  # first, so that every fixture builds on its engine
+        metafunc.parametrize("engine", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.fixture
+def engine(request):
+    """The engine of this test's store; fixtures that build a store depend on it."""
+    name = getattr(request, "param", "sqlite")
+    if name == "postgres":
+        if request.node.get_closest_marker("sqlite_only"):
+            pytest.skip("about SQLite itself (its file, its connection)")
+        if not CLUSTER.available:
+            pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
+        try:
+            CLUSTER.start()
+        except RuntimeError as exc:
+            pytest.skip(str(exc))
+    ENGINE["name"] = name
+    yield name
+    ENGINE["name"] = "sqlite"
+
+
+def database(tmp_path, name: str = "recbot.sqlite3") -> str:
+    """Where a test's store lives: a SQLite file in its folder, or a fresh PostgreSQL database."""
+    return CLUSTER.new_database() if ENGINE["name"] == "postgres" else str(tmp_path / name)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    CLUSTER.stop()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: a test about SQLite itself; not run on PostgreSQL")
 
 
 def shared_spec(name: str) -> Path:
@@ -72,7 +116,7 @@ async def until(predicate, timeout: float = 5.0, message: str = "condition"):
 def make_stack(tmp_path, **kwargs):
     from bot.workbench.stack import Stack
 
-    stack = Stack(str(tmp_path / "recbot.sqlite3"), **kwargs)
+    stack = Stack(database(tmp_path), **kwargs)
     stack.slack.add_user(ALICE, "alice")
     stack.slack.add_user(BOB, "bob")
     stack.slack.add_user(ADMIN, "admin", admin=True)
@@ -81,7 +125,7 @@ def make_stack(tmp_path, **kwargs):
 
 
 @pytest.fixture
-async def stack(tmp_path):
+async def stack(tmp_path, engine):
     async with make_stack(tmp_path) as s:
         yield s
 

@@ -14,7 +14,7 @@ from bot.service import Service
 from bot.service.outcomes import Say
 from bot.slack.grammar import parse
 from bot.store import Store, StoreBusy
-from tests.conftest import client_for
+from tests.conftest import client_for, database
 from tests.store.faults import FailingConnection
 
 ALICE, BOB = Actor("U0ALICE", "C1", "T1"), Actor("U0BOB", "C1", "T1")
@@ -41,12 +41,12 @@ class World:
 
 
 @pytest.fixture
-async def make(tmp_path, emulator):
+async def make(tmp_path, emulator, engine):
     platform = client_for(emulator, "dyte")
     made = []
 
     async def world_recording():
-        w = World(str(tmp_path / f"db{len(made)}.sqlite3"), emulator, platform)
+        w = World(database(tmp_path, f"db{len(made)}.sqlite3"), emulator, platform)
         made.append(w)
         meeting = emulator.platform.create_meeting(time.time(), "Sync")
         emulator.platform.join(time.time(), meeting.id, "Ann")
@@ -78,6 +78,7 @@ def assert_whole_pause(w: World) -> None:
     assert w.store.timers.pending(Timer.PAUSE_REMINDER, w.rec_id) is not None
 
 
+@pytest.mark.sqlite_only  # it fails each write in turn through sqlite3's connection seam
 async def test_a_failure_at_any_write_of_a_pause_then_a_restart_leaves_it_whole_or_absent(make):
     probe = await make()
     probe.store.db.conn.writes = 0
@@ -104,6 +105,7 @@ async def test_a_failure_at_any_write_of_a_pause_then_a_restart_leaves_it_whole_
             assert Notice.PAUSED not in w.said(w.rec_id)
 
 
+@pytest.mark.sqlite_only  # faults through sqlite3's connection seam
 async def test_a_locked_reminder_write_is_retried_and_the_pause_is_never_forgotten(make):
     w = await make()
     w.store.db.conn.fail_when, w.store.db.conn.fail_times = "INSERT INTO timers", 1
@@ -116,6 +118,7 @@ async def test_a_locked_reminder_write_is_retried_and_the_pause_is_never_forgott
     assert rec.last_actor == "U0BOB"  # the retry keeps who paused it
 
 
+@pytest.mark.sqlite_only  # faults through sqlite3's connection seam
 async def test_a_busy_store_before_the_platform_call_does_nothing_and_says_so(make):
     w = await make()
     w.store.db.conn.fail_when, w.store.db.conn.fail_times = "INSERT INTO audit", 1

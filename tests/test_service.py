@@ -14,7 +14,7 @@ from bot.service.transitions import Report, decide
 from bot.slack.grammar import parse
 from bot.slack.replies import text_of
 from bot.store import Store
-from tests.conftest import client_for, until
+from tests.conftest import client_for, database, until
 
 
 class Clock:
@@ -33,16 +33,17 @@ BOB = Actor("U0BOB", "C1", "T1")
 
 
 @pytest.fixture
-async def world(tmp_path, emulator):
+async def world(tmp_path, emulator, engine):
     clock = Clock()
-    store = Store(str(tmp_path / "db.sqlite3"), clock=clock)
+    path = database(tmp_path, "db.sqlite3")
+    store = Store(path, clock=clock)
     platform = client_for(emulator, "dyte")
     service = Service(store, platform, guard=Guardrails(), clock=clock)
     meeting = emulator.platform.create_meeting(time.time(), "Sync")
     emulator.platform.join(time.time(), meeting.id, "Ann")
     assert (await service.commands.handle(ALICE, parse(f"link {meeting.id}"))).ok
     world = type("World", (), {"clock": clock, "store": store, "service": service, "emulator": emulator,
-                               "meeting": meeting.id, "platform": platform, "path": str(tmp_path / "db.sqlite3")})
+                               "meeting": meeting.id, "platform": platform, "path": path})
     yield world
     await platform.aclose()
     store.close()

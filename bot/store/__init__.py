@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from bot.store.deliveries import DeliveryQueue
-from bot.store.engine import Database, StoreBusy
+from bot.store.engine import StoreBusy, open_database
 from bot.store.notes import MeetingNotes
 from bot.store.outbox import OutboxQueue, OutboxRow
 from bot.store.records import Records
@@ -31,7 +31,7 @@ __all__ = ["DueTimer", "OutboxRow", "Store", "StoreBusy"]
 class Store(Records):
     def __init__(self, path: str, clock: Callable[[], float] = time.time, *,
                  connection_factory: type[sqlite3.Connection] = sqlite3.Connection, secret_key: str | None = None):
-        super().__init__(Database(path, connection_factory=connection_factory), clock)
+        super().__init__(open_database(path, connection_factory=connection_factory), clock)
         self.path = path
         self.outbox = OutboxQueue(self.db, clock)
         self.deliveries = DeliveryQueue(self.db, clock)

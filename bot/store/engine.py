@@ -19,6 +19,15 @@ class StoreBusy(Exception):
     """The database cannot take this read or write now (locked, busy, or failing); nothing was written."""
 
 
+def open_database(path: str, **kwargs: Any):
+    """SQLite for a file path, PostgreSQL for a `postgresql://` URL (see `bot.store.postgres`)."""
+    if path.startswith(("postgresql://", "postgres://")):
+        from bot.store.postgres import PostgresDatabase
+
+        return PostgresDatabase(path, **kwargs)
+    return Database(path, **kwargs)
+
+
 class Database:
     """SQLite in WAL mode, used from the event loop's thread only.
 
@@ -48,6 +57,8 @@ class Database:
                        f"busy_timeout = {int(busy_timeout * 1000)}", "foreign_keys = ON"):
             self.execute(f"PRAGMA {pragma}")
         self._depth = 0
+
+    dialect = "sqlite"
 
     def close(self) -> None:
         self.conn.close()

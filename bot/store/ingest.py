@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.store.deliveries import DeliveryQueue
-from bot.store.engine import Database, StoreBusy
+from bot.store.engine import StoreBusy, open_database
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class IngestWriter:
 
     def _run(self) -> None:
         # This thread's own connection: its waits block no event loop, and each commit is fsynced (FULL).
-        db = Database(self.path, busy_timeout=5.0, synchronous="FULL")
+        db = open_database(self.path, busy_timeout=5.0, synchronous="FULL")
         deliveries = DeliveryQueue(db, self.clock)
         stopping = False
         try:

@@ -147,11 +147,13 @@ class Records:
                                     meeting_id)
             self.db.execute("INSERT INTO recordings (id, meeting_id, channel_id, handle, status, meeting_title, "
                             "started_by, origin, last_actor, last_action, multi, created_at, updated_at, "
-                            "last_news_at, session_id, team_id, enterprise_id, account) "
-                            "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, l.team_id, l.enterprise_id, "
-                            "COALESCE(l.account, '') FROM (SELECT 1) AS one LEFT JOIN links l ON l.channel_id = ?",
+                            "last_news_at, session_id, team_id, enterprise_id, account) VALUES (?, ?, ?, ?, ?, ?, "
+                            "?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT team_id FROM links WHERE channel_id = ?), "
+                            "(SELECT enterprise_id FROM links WHERE channel_id = ?), "
+                            "COALESCE((SELECT account FROM links WHERE channel_id = ?), ''))",
                             (recording_id, meeting_id, channel_id, handle, status.value, title, started_by, origin,
-                             started_by, "started", int(multi), now, now, now, session_id, channel_id))
+                             started_by, "started", int(multi), now, now, now, session_id, channel_id, channel_id,
+                             channel_id))
             self._ledger_entry(recording_id, status, at, started_by, source, None)
         return self.recording(recording_id)
 
@@ -169,7 +171,8 @@ class Records:
         with self.db.transaction():
             changed = self.db.changed(
                 "UPDATE recordings SET status = ?, updated_at = ?, last_news_at = ?, "
-                "last_actor = CASE WHEN ? IS NULL THEN last_actor ELSE ? END, last_action = COALESCE(?, last_action)"
+                "last_actor = CASE WHEN CAST(? AS TEXT) IS NULL THEN last_actor ELSE ? END, "
+                "last_action = COALESCE(?, last_action)"
                 f"{sets} WHERE id = ? AND status = ?",
                 new.value, now, now, action, actor, action, *fields.values(), recording_id, expected.value)
             if changed:

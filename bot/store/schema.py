@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.store.engine import Database
+from bot.store.postgres import ddl
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -111,6 +112,6 @@ def migrate(db: Database) -> int:
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         with db.transaction():
             for statement in filter(str.strip, script.split(";")):
-                db.execute(statement)
+                db.execute(ddl(statement) if db.dialect == "postgres" else statement)
             db.set_schema_version(number)
     return len(MIGRATIONS)

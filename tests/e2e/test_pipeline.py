@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import sqlite3
 import time
 
 import httpx
@@ -12,6 +11,7 @@ from bot.emulator.delivery import Signer, render
 from bot.emulator.media import wav_duration
 from bot.ledger import summarize
 from bot.models import Status
+from bot.store import Store
 from bot.web import Options
 from tests.conftest import ALICE, BOB, CHANNEL, linked_stack, until
 from tests.e2e.helpers import card_of, run, started, status_is, thread_texts
@@ -243,9 +243,10 @@ async def test_a_post_interrupted_by_a_crash_is_not_posted_twice(linked):
     await until(lambda: not linked.runtime.store.outbox.counts().get("pending"))
     await linked.stop_bot()
     # As if the process had died between Slack's answer and the commit: the rows look mid-send.
-    with sqlite3.connect(linked.database) as c:
-        c.execute("UPDATE outbox SET state = 'sending' WHERE kind IN ('card', 'thread') AND recording_id = ?",
-                  (rec.id,))
+    outside = Store(linked.database)
+    outside.db.execute("UPDATE outbox SET state = 'sending' WHERE kind IN ('card', 'thread') AND recording_id = ?",
+                       (rec.id,))
+    outside.close()
     cards_before = len(linked.slack.channel(CHANNEL))
     linked.slack.faults.next_mode, linked.slack.faults.next_count = "429", 2  # the look-ups are refused first
     await linked.start_bot()

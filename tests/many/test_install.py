@@ -4,6 +4,8 @@ an org-wide install, token rotation before a post no request triggered, uninstal
 import sqlite3
 import time
 
+import pytest
+
 from bot.models import Status
 from tests.conftest import ALICE, CHANNEL, make_stack, until
 from tests.e2e.helpers import run, status_is
@@ -149,6 +151,7 @@ async def test_uninstall_forgets_the_tokens_drops_pending_posts_and_keeps_the_hi
         assert any(a["action"] == "app_uninstalled" for a in audit)
 
 
+@pytest.mark.sqlite_only
 async def test_tokens_are_unreadable_in_the_database_file_and_absent_from_the_logs(tmp_path, caplog):
     caplog.set_level("DEBUG")
     async with many(tmp_path) as s:

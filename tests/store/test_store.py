@@ -6,12 +6,13 @@ import pytest
 
 from bot.models import Status, Timer
 from bot.store import Store, StoreBusy
+from tests.conftest import database
 from tests.store.faults import FailingConnection
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(str(tmp_path / "s.sqlite3"), clock=lambda: 1000.0, connection_factory=FailingConnection)
+def store(tmp_path, engine):
+    s = Store(database(tmp_path, "s.sqlite3"), clock=lambda: 1000.0, connection_factory=FailingConnection)
     yield s
     s.close()
 
@@ -39,6 +40,7 @@ def test_an_inner_transaction_rolls_back_alone(store):
     assert [store.recording(r) is not None for r in ("r1", "r2", "r3")] == [True, False, True]
 
 
+@pytest.mark.sqlite_only
 def test_a_failing_write_raises_storebusy_and_leaves_nothing(store):
     store.db.conn.fail_when, store.db.conn.fail_times = "INSERT INTO ledger", 1
     with pytest.raises(StoreBusy):
@@ -99,20 +101,22 @@ def test_timers_replace_cancel_and_fire_once(store):
     assert store.timers.due(1300.0) == []
 
 
+@pytest.mark.sqlite_only
 def test_a_database_that_cannot_be_opened_says_so(tmp_path):
     with pytest.raises(StoreBusy, match="cannot open"):
         Store(str(tmp_path / "missing-folder" / "x.sqlite3"))
 
 
-def test_schema_version_survives_a_reopen(tmp_path):
-    path = str(tmp_path / "v.sqlite3")
+def test_schema_version_survives_a_reopen(tmp_path, engine):
+    path = database(tmp_path, "v.sqlite3")
     first = Store(path)
     version = first.schema_version()
     first.close()
     again = Store(path)
     assert again.schema_version() == version >= 1 and again.healthy()
     again.close()
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == version
+    if engine == "sqlite":
+        assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == version
 
 
 def test_releasing_a_lost_channel_keeps_one_refresh_per_card(store):
