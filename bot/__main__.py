@@ -1,4 +1,4 @@
-"""recbot's command line: serve | emulator | demo | check | setup-webhook | forget."""
+"""recbot's command line: serve | emulator | demo | check | setup-webhook | forget | migrate."""
 
 from __future__ import annotations
 
@@ -92,6 +92,39 @@ def cmd_forget(args) -> int:
     return 0
 
 
+def cmd_migrate(args) -> int:
+    from bot.store import Store, StoreBusy
+    from bot.store.copy import check_copy, copy_store
+    from bot.store.postgres import is_postgres
+
+    source_path = args.source or _settings_or_exit().database
+    if is_postgres(source_path) or not is_postgres(args.to):
+        print("recbot migrate: copies a SQLite file (REC_DATABASE, or --from) into PostgreSQL (--to postgresql://…)",
+              file=sys.stderr)
+        return 2
+    try:
+        source, target = Store(source_path), Store(args.to)
+    except StoreBusy as exc:
+        print(f"recbot migrate: {exc}", file=sys.stderr)
+        return 1
+    try:
+        copied = copy_store(source, target)
+        differ = check_copy(source, target)
+    except ValueError as exc:
+        print(f"recbot migrate: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        source.close()
+        target.close()
+    if differ:
+        print(f"recbot migrate: the copy differs from the source in {', '.join(differ)}; do not switch to it",
+              file=sys.stderr)
+        return 1
+    print(f"recbot migrate: copied {sum(copied.values())} rows in {len(copied)} tables and checked each one; "
+          "now set REC_DATABASE to that URL and start recbot")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recbot", description="Control a meeting's cloud recording from Slack.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -150,6 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("team_id", help="the workspace's team id (T…)")
     forget.add_argument("--yes", action="store_true", help="delete; without it, only say what would go")
     forget.set_defaults(func=cmd_forget)
+
+    migrate = sub.add_parser("migrate", help="copy the SQLite database into PostgreSQL, and check the copy",
+                             description="Copy REC_DATABASE (a SQLite file; stop recbot first) into an empty "
+                                         "PostgreSQL database, table by table in one transaction, then compare "
+                                         "every table.")
+    migrate.add_argument("--to", required=True, help="postgresql://user:password@host:port/db (an empty database)")
+    migrate.add_argument("--from", dest="source", help="the SQLite file (default: REC_DATABASE)")
+    migrate.set_defaults(func=cmd_migrate)
     return parser
 
 

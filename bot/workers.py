@@ -1,15 +1,27 @@
-"""Background work: apply stored webhook deliveries, run timers, reconcile with the platform."""
+"""Background work: apply stored webhook deliveries, run timers, reconcile with the platform.
+
+Each job runs in one process at a time, whichever holds its lease (`bot.store.leases`): with several
+processes on one database, deliveries are applied once and in order, timers fire once, and the
+reconciler's rate budget is spent once, not once per process. A lease outlives its holder by at most
+`LEASE_TTL` seconds, then another process takes the job over.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import secrets
+import socket
 
 from bot.platform.webhooks import WebhookParseError, parse_event
 from bot.service import RetryLater, Service
-from bot.store import Store
+from bot.store import Store, StoreBusy
 
 log = logging.getLogger(__name__)
+
+LEASE_TTL = 10.0
 
 
 class Workers:
@@ -19,26 +31,38 @@ class Workers:
         self._deliveries = asyncio.Event()
         self.tasks: list[asyncio.Task] = []
         self.reconciled = 0
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+    def holds(self, job: str, ttl: float = LEASE_TTL) -> bool:
+        """Whether this process does `job` now (taking or renewing its lease)."""
+        try:
+            return self.store.leases.hold(job, self.owner, ttl)
+        except StoreBusy:
+            return False
 
     def wake_deliveries(self) -> None:
         self._deliveries.set()
 
     def start(self) -> None:
-        self.tasks = [asyncio.create_task(self._forever(self.process_deliveries, self._deliveries, 1.0)),
-                      asyncio.create_task(self._forever(self.service.guards.run_due_timers, None, self.timer_tick)),
+        self.tasks = [asyncio.create_task(self._forever("deliveries", self.process_deliveries, self._deliveries, 1.0)),
+                      asyncio.create_task(self._forever("timers", self.service.guards.run_due_timers, None,
+                                                        self.timer_tick)),
                       asyncio.create_task(self._reconcile_forever())]
 
     async def stop(self) -> None:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        with contextlib.suppress(StoreBusy):
+            self.store.leases.release_all(self.owner)  # the others need not wait for them to run out
 
-    async def _forever(self, step, event: asyncio.Event | None, interval: float) -> None:
+    async def _forever(self, job: str, step, event: asyncio.Event | None, interval: float) -> None:
         while True:
             if event is not None:
                 event.clear()
             try:
-                await step()
+                if self.holds(job):
+                    await step()
             except Exception:
                 log.exception("background step %s failed", getattr(step, "__name__", step))
             if event is None:
@@ -53,6 +77,8 @@ class Workers:
         """Apply stored deliveries in the order they arrived; returns how many were finished."""
         finished = 0
         while True:
+            if finished and not self.holds("deliveries"):  # a long backlog: the lease is renewed as it goes
+                return finished
             rows = self.store.deliveries.pending(limit=100)
             if not rows:
                 return finished
@@ -92,6 +118,9 @@ class Workers:
         while True:
             await asyncio.sleep(self.reconcile_tick)
             tokens = min(tokens + self.budget_per_tick(), self.budget_per_tick() + 1)
+            if not self.holds("reconciler", ttl=max(LEASE_TTL, 3 * self.reconcile_tick)):
+                tokens, started = 0.0, None  # another process reconciles, with the one budget
+                continue
             try:
                 limit = int(tokens)
                 checked = await self.service.guards.reconcile(limit, older_than=started)

@@ -4,9 +4,11 @@ ending the meeting, snoozing a reminder, a mark from the card's button and fetch
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 from bot.config import Guardrails
@@ -43,6 +45,28 @@ class Actions:
         self.store, self.platform, self.truth, self.writer, self.after = store, platform, truth, writer, after
         self.permissions, self.guard, self.clock = permissions, guard, clock
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # one action at a time per recording
+        self.owner = secrets.token_hex(8)
+
+    @contextlib.asynccontextmanager
+    async def serial(self, recording_id: str, wait: float = 10.0) -> AsyncIterator[None]:
+        """One action at a time on a recording: queued here within this process, and across processes
+        sharing the database by the recording's lease (held while the platform is asked and the answer
+        written). A lease not had within `wait` (its holder is stuck) is gone without: the store's
+        compare-and-set transitions still keep the record whole."""
+        async with self.locks[recording_id]:
+            name, deadline, held = f"recording:{recording_id}", time.monotonic() + wait, False
+            while True:
+                with contextlib.suppress(StoreBusy):
+                    held = self.store.leases.hold(name, self.owner, ttl=3 * self.guard.platform_timeout)
+                if held or time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(0.05)
+            try:
+                yield
+            finally:
+                if held:
+                    with contextlib.suppress(StoreBusy):
+                        self.store.leases.release(name, self.owner)
 
     def audit(self, actor: Actor, action: str, outcome: str, target: str | None = None,
               detail: str | None = None) -> dict:
@@ -147,7 +171,7 @@ class Actions:
 
     async def act_one(self, actor: Actor, recording_id: str, action: str,
                       duration: float | None) -> tuple[Line, bool]:
-        async with self.locks[recording_id]:  # double clicks queue here
+        async with self.serial(recording_id):  # double clicks queue here, from any process
             rec = self.store.recording(recording_id)
             assert rec is not None
             if rec.last_news_at == 0.0:  # an earlier action's outcome is unknown: learn it first

@@ -81,7 +81,7 @@ class Guards:
 
     async def _stop_left_paused(self, rec: Recording, timer: DueTimer) -> None:
         guard = Actor(user_id=None, channel_id=rec.channel_id, via="guard")
-        async with self.actions.locks[rec.id]:
+        async with self.actions.serial(rec.id):
             try:
                 report = Report.of(await self.platform.stop_recording(rec.id))
             except PlatformError as exc:

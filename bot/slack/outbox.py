@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import secrets
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -70,6 +73,8 @@ class Outbox:
         self._claimed: set[int] = set()  # rows this process has tried; other 'sending' rows predate a crash
         self._sent: dict[int, tuple[OutboxRow, str | None]] = {}  # sent, but the store could not record it yet
         self._unsure: set[int] = set()  # rows that may have reached Slack before a crash
+        # Several processes may share the database: each row is sent by the one that leased it.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
     def wake(self) -> None:
         self._wake.set()
@@ -121,7 +126,7 @@ class Outbox:
             async with slots:
                 await self._send(row, channel)
 
-        for row in self.store.outbox.due(now):
+        for row in self.store.outbox.due(now, owner=self.owner):
             if row.id in self._sent:  # it went out; only its record is missing: never send it twice
                 held_recordings.add(row.recording_id or "")
                 continue
@@ -169,8 +174,9 @@ class Outbox:
         """Send one row; False when it must wait (rows after it in the same thread wait too)."""
         if row.state == "sending" and row.id not in self._claimed:
             self._unsure.add(row.id)  # caught mid-send by a crash: until looked up, it may be out already
+        if not self.store.outbox.claim(row.id, self.owner):
+            return False  # another process is sending it
         self._claimed.add(row.id)
-        self.store.outbox.claim(row.id)
         try:
             ts = None
             if row.id in self._unsure:

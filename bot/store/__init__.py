@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from bot.store.deliveries import DeliveryQueue
 from bot.store.engine import StoreBusy, open_database
+from bot.store.leases import Leases
 from bot.store.notes import MeetingNotes
 from bot.store.outbox import OutboxQueue, OutboxRow
 from bot.store.records import Records
@@ -37,6 +38,7 @@ class Store(Records):
         self.deliveries = DeliveryQueue(self.db, clock)
         self.timers = TimerQueue(self.db)
         self.notes = MeetingNotes(self.db, clock)
+        self.leases = Leases(self.db, clock)
         self.workspaces = Workspaces(self.db, clock, Sealer(secret_key) if secret_key else None)
         migrate(self.db)
 

@@ -38,11 +38,16 @@ class DeliveryQueue:
                     outcomes.append("same-id")
                     continue
                 twin = twins.get(d["body_hash"])
-                new_id = self.db.execute("INSERT INTO deliveries (delivery_id, body_hash, flavour, webhook_id, "
-                                         "received_at, body, same_body_as, account) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                                         "RETURNING id", (d["delivery_id"], d["body_hash"], d["flavour"],
-                                                          d["webhook_id"], now, d["body"], twin,
-                                                          d.get("account", ""))).fetchone()[0]
+                # ON CONFLICT: another process stored the same delivery id since the look-up above
+                inserted = self.db.execute("INSERT INTO deliveries (delivery_id, body_hash, flavour, webhook_id, "
+                                           "received_at, body, same_body_as, account) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                                           "ON CONFLICT DO NOTHING RETURNING id",
+                                           (d["delivery_id"], d["body_hash"], d["flavour"], d["webhook_id"], now,
+                                            d["body"], twin, d.get("account", ""))).fetchone()
+                if inserted is None:
+                    outcomes.append("same-id")
+                    continue
+                new_id = inserted[0]
                 known.add(d["delivery_id"])
                 twins[d["body_hash"]] = new_id
                 outcomes.append("same-body" if twin else "new")

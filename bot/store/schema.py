@@ -103,6 +103,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX links_team ON links(team_id);
     CREATE INDEX recordings_team ON recordings(team_id)
     """,
+    # 4: more than one process: an outbox row being sent is leased by the process sending it; the background
+    # jobs (deliveries, timers, the reconciler) and each recording's actions are leased by one process at a time
+    """
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    ALTER TABLE outbox ADD COLUMN lease_until REAL;
+    CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until REAL NOT NULL)
+    """,
 ]
 
 
