@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
-import socket
 
 from bot.platform.webhooks import WebhookParseError, parse_event
 from bot.service import RetryLater, Service
 from bot.store import Store, StoreBusy
+from bot.store.leases import new_owner
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +29,7 @@ class Workers:
         self._deliveries = asyncio.Event()
         self.tasks: list[asyncio.Task] = []
         self.reconciled = 0
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.owner = new_owner()
 
     def holds(self, job: str, ttl: float = LEASE_TTL) -> bool:
         """Whether this process does `job` now (taking or renewing its lease)."""
@@ -44,6 +42,9 @@ class Workers:
         self._deliveries.set()
 
     def start(self) -> None:
+        with contextlib.suppress(StoreBusy):
+            if freed := self.store.leases.free_the_dead():
+                log.info("let go of what %d crashed process(es) of this host still held", freed)
         self.tasks = [asyncio.create_task(self._forever("deliveries", self.process_deliveries, self._deliveries, 1.0)),
                       asyncio.create_task(self._forever("timers", self.service.guards.run_due_timers, None,
                                                         self.timer_tick)),

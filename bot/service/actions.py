@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +29,7 @@ from bot.service.permissions import Permissions
 from bot.service.transitions import Report, last_pause
 from bot.service.truth import Truth
 from bot.store import Store, StoreBusy
+from bot.store.leases import new_owner
 
 # Which states each action applies to, and what the platform answers when it did it (docs/platform.md).
 FITS = {"pause": (Status.RECORDING,), "resume": (Status.PAUSED,),
@@ -45,7 +45,7 @@ class Actions:
         self.store, self.platform, self.truth, self.writer, self.after = store, platform, truth, writer, after
         self.permissions, self.guard, self.clock = permissions, guard, clock
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # one action at a time per recording
-        self.owner = secrets.token_hex(8)
+        self.owner = new_owner()
 
     @contextlib.asynccontextmanager
     async def serial(self, recording_id: str, wait: float = 10.0) -> AsyncIterator[None]:

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
-import secrets
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +28,7 @@ from bot.slack import blocks
 from bot.slack.installs import NotInstalled, Tokens
 from bot.slack.sender import RespondFailed, Sender
 from bot.store import OutboxRow, Store, StoreBusy
+from bot.store.leases import new_owner
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +72,7 @@ class Outbox:
         self._sent: dict[int, tuple[OutboxRow, str | None]] = {}  # sent, but the store could not record it yet
         self._unsure: set[int] = set()  # rows that may have reached Slack before a crash
         # Several processes may share the database: each row is sent by the one that leased it.
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.owner = new_owner()
 
     def wake(self) -> None:
         self._wake.set()

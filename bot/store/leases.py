@@ -6,10 +6,33 @@ One upsert each, compare-and-set, on either engine.
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import time
 from collections.abc import Callable
 
 from bot.store.engine import Database
+
+
+def new_owner() -> str:
+    """Who holds a lease: this host, this process, and a nonce (so a reused pid is not mistaken for it)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _dead_here(owner: str) -> bool:
+    """Whether `owner` was a process of this host that is gone (a restart after a crash)."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class Leases:
@@ -29,6 +52,20 @@ class Leases:
 
     def release_all(self, owner: str) -> None:
         self.db.execute("DELETE FROM leases WHERE owner = ?", (owner,))
+
+    def free_the_dead(self) -> int:
+        """At start: what a crashed process of this host still held (jobs, recordings, outbox rows) is let go
+        at once, rather than when its leases run out. Returns how many owners that was."""
+        owners = {r["owner"] for r in self.db.all("SELECT DISTINCT owner FROM leases")} | \
+                 {r["claimed_by"] for r in self.db.all("SELECT DISTINCT claimed_by FROM outbox WHERE state = 'sending' "
+                                                       "AND claimed_by IS NOT NULL")}
+        dead = [o for o in owners if _dead_here(o)]
+        with self.db.transaction():
+            for owner in dead:
+                self.db.execute("DELETE FROM leases WHERE owner = ?", (owner,))
+                self.db.execute("UPDATE outbox SET lease_until = 0 WHERE claimed_by = ? AND state = 'sending'",
+                                (owner,))
+        return len(dead)
 
     def holder(self, name: str) -> str | None:
         return self.db.scalar("SELECT owner FROM leases WHERE name = ? AND until >= ?", name, self.clock())

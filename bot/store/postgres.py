@@ -104,7 +104,8 @@ class PostgresDatabase:
             cursor = self.conn.execute(_placeholders(sql), tuple(args))
             return _Rows(cursor)
         except (psycopg.OperationalError, psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable,
-                psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as exc:
+                psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected,
+                psycopg.errors.UniqueViolation) as exc:  # a unique violation: another process wrote first; retry
             raise StoreBusy(str(exc).strip()) from exc
 
     def one(self, sql: str, *args: Any) -> dict[str, Any] | None:

@@ -145,15 +145,19 @@ class Records:
                 return None
             handle = self.db.scalar("SELECT COALESCE(MAX(handle), 0) + 1 FROM recordings WHERE meeting_id = ?",
                                     meeting_id)
-            self.db.execute("INSERT INTO recordings (id, meeting_id, channel_id, handle, status, meeting_title, "
+            inserted = self.db.execute("INSERT INTO recordings (id, meeting_id, channel_id, handle, status, "
+                            "meeting_title, "
                             "started_by, origin, last_actor, last_action, multi, created_at, updated_at, "
                             "last_news_at, session_id, team_id, enterprise_id, account) VALUES (?, ?, ?, ?, ?, ?, "
                             "?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT team_id FROM links WHERE channel_id = ?), "
                             "(SELECT enterprise_id FROM links WHERE channel_id = ?), "
-                            "COALESCE((SELECT account FROM links WHERE channel_id = ?), ''))",
+                            "COALESCE((SELECT account FROM links WHERE channel_id = ?), '')) "
+                            "ON CONFLICT (id) DO NOTHING RETURNING id",  # another process may have just added it
                             (recording_id, meeting_id, channel_id, handle, status.value, title, started_by, origin,
                              started_by, "started", int(multi), now, now, now, session_id, channel_id, channel_id,
                              channel_id))
+            if inserted.fetchone() is None:
+                return None
             self._ledger_entry(recording_id, status, at, started_by, source, None)
         return self.recording(recording_id)
 

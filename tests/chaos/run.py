@@ -1,4 +1,8 @@
-"""The chaos run: `python -m tests.chaos.run [--recordings 100 --channels 20 --kills 3]`.
+"""The chaos run: `python -m tests.chaos.run [--recordings 100 --channels 20 --kills 3] [--processes 2]`.
+
+With `--processes 2`, two bots share one PostgreSQL database (a throwaway cluster unless `--database`
+names one), every request goes to one of them at random as through a load balancer, the platform
+sends its webhooks to both, and each kill hits one of the two at random.
 
 Recordings over several channels are driven by random commands and button clicks while the platform
 answers 500, times out, rate-limits and drops, duplicates and reorders its webhooks, Slack answers 429
@@ -39,6 +43,8 @@ CONTROLLER, MEMBER = "U0BENCH", "U0MEMBER"
 class Bot:
     platform: Platform
     folder: str
+    name: str = "bot"
+    database_url: str | None = None  # PostgreSQL, shared by the bots; else a SQLite file of this one
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
     log_path: str = ""
@@ -49,8 +55,12 @@ class Bot:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
     def database(self) -> str:
-        return os.path.join(self.folder, "chaos.sqlite3")
+        return self.database_url or os.path.join(self.folder, "chaos.sqlite3")
 
     def start(self) -> None:
         env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
@@ -59,7 +69,7 @@ class Bot:
                "REC_DATABASE": self.database, "HOST": "127.0.0.1", "PORT": str(self.port),
                "REC_WEBHOOK_KEY_URL": f"{self.platform.url}/.well-known/webhooks.json",
                "REC_RECONCILE_AFTER": "2s", "REC_PLATFORM_TIMEOUT": "2s"}
-        self.log_path = os.path.join(self.folder, f"bot-{self.kills}.log")
+        self.log_path = os.path.join(self.folder, f"{self.name}-{self.kills}.log")
         log = open(self.log_path, "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + 30
@@ -83,10 +93,16 @@ class Bot:
             self.proc.wait(15)
 
     def logs(self) -> str:
-        return "".join(Path(self.folder, f"bot-{k}.log").read_text() for k in range(self.kills + 1)
-                       if Path(self.folder, f"bot-{k}.log").exists())
+        return "".join(Path(self.folder, f"{self.name}-{k}.log").read_text() for k in range(self.kills + 1)
+                       if Path(self.folder, f"{self.name}-{k}.log").exists())
 
     def rows(self, sql: str, *args) -> list[dict]:
+        if self.database_url:
+            import psycopg
+            from psycopg.rows import dict_row
+
+            with psycopg.connect(self.database_url, row_factory=dict_row) as conn:
+                return list(conn.execute(sql.replace("?", "%s"), args))
         conn = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=10)
         conn.row_factory = sqlite3.Row
         try:
@@ -95,10 +111,44 @@ class Bot:
             conn.close()
 
 
+class Balancer:
+    """What stands in front of several bots: each webhook to one live bot at random (another if that one
+    does not answer), as a load balancer would; 503 when none answers, so the platform tries again."""
+
+    def __init__(self, bots: list[Bot], rng: random.Random):
+        from starlette.applications import Starlette
+        from starlette.routing import Route
+
+        from bot.asgi_server import BackgroundServer
+
+        self.bots, self.rng = bots, rng
+        self.http = httpx.AsyncClient(timeout=10)
+        self.server = BackgroundServer(Starlette(routes=[Route("/webhooks", self.forward, methods=["POST"])]))
+
+    async def forward(self, request):
+        from starlette.responses import Response
+
+        body = await request.body()
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        for bot in self.rng.sample(self.bots, len(self.bots)):
+            try:
+                answer = await self.http.post(f"{bot.url}/webhooks", content=body, headers=headers)
+            except httpx.HTTPError:
+                continue
+            return Response(answer.content, status_code=answer.status_code, media_type="application/json")
+        return Response(b'{"ok": false}', status_code=503, headers={"retry-after": "1"})
+
+
 class Driver:
-    def __init__(self, bot: Bot, http: httpx.AsyncClient, rng: random.Random):
-        self.bot, self.http, self.rng = bot, http, rng
+    def __init__(self, bots: list[Bot], http: httpx.AsyncClient, rng: random.Random):
+        self.bots, self.http, self.rng = bots, http, rng
         self.sent = Counter()
+
+    @property
+    def bot(self) -> Bot:
+        """The bot this request goes to: one of the live ones, as a load balancer would choose."""
+        live = [b for b in self.bots if b.alive] or self.bots
+        return self.rng.choice(live)
 
     async def command(self, user: str, channel: str, text: str) -> None:
         respond = f"http://127.0.0.1:{self.bot.platform.slack_port}/response_url/{channel}/{user}"
@@ -136,8 +186,8 @@ class Driver:
 
     def known(self, channel: str) -> list[dict]:
         try:
-            return self.bot.rows("SELECT id, status FROM recordings WHERE channel_id = ?", channel)
-        except sqlite3.Error:
+            return self.bots[0].rows("SELECT id, status FROM recordings WHERE channel_id = ?", channel)
+        except Exception:  # the database is busy, or its file not made yet
             return []
 
     async def play(self, channel: str, budget: int, actions: int) -> int:
@@ -187,10 +237,12 @@ async def rate_limit_bursts(http: httpx.AsyncClient, platform: Platform, stop: a
     return bursts
 
 
-async def settle(bot: Bot, http: httpx.AsyncClient, platform: Platform, channels: list[str], timeout: float) -> None:
+async def settle(bots: list[Bot], http: httpx.AsyncClient, platform: Platform, channels: list[str],
+                 timeout: float) -> None:
     """Faults off; stop whatever is still active; wait until the platform, the bot and Slack agree."""
     deadline = time.monotonic() + timeout
-    driver = Driver(bot, http, random.Random(0))
+    driver = Driver(bots, http, random.Random(0))
+    bot = bots[0]
     while time.monotonic() < deadline:
         state = (await http.get(f"{platform.url}/_emulator/state")).json()["data"]
         active = [r for r in state["recordings"] if r["status"] in ("INVOKED", "RECORDING", "PAUSED")]
@@ -282,22 +334,30 @@ def say(message: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: str, timeout: float = 300) -> dict:
+async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: str, timeout: float = 300, *,
+                processes: int = 1, database: str | None = None) -> dict:
     rng = random.Random(seed)
     platform = Platform(folder)
-    bot = Bot(platform, folder)
+    bots = [Bot(platform, folder, name=f"bot{i}" if processes > 1 else "bot", database_url=database)
+            for i in range(processes)]
+    bot = bots[0]
     began = time.monotonic()
     try:
-        bot.start()
+        for b in bots:
+            b.start()
         async with httpx.AsyncClient(timeout=15) as http:
             names = [f"C{i:03d}" for i in range(channels)]
+            balancer = Balancer(bots, random.Random(seed)) if len(bots) > 1 else None
+            if balancer is not None:
+                await balancer.server.start()
+            front = f"{balancer.server.url}/webhooks" if balancer else f"{bot.url}/webhooks"
             hooks = (await http.get(f"{platform.url}/v2/webhooks", auth=("emulator-org", "emulator-key"))).json()
             if not hooks["data"]:
                 await http.post(f"{platform.url}/v2/webhooks", auth=("emulator-org", "emulator-key"),
-                                json={"name": "recbot", "url": f"{bot.url}/webhooks",
+                                json={"name": "recbot", "url": front,
                                       "events": ["recording.statusUpdate", "meeting.started", "meeting.ended",
                                                  "meeting.participantJoined", "meeting.participantLeft"]})
-            driver = Driver(bot, http, rng)
+            driver = Driver(bots, http, rng)
             for channel in names:
                 meeting = platform.meeting()
                 for person in ("Ann", "Ben"):
@@ -312,36 +372,42 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
             plays = [asyncio.create_task(driver.play(c, n, n * 55)) for c, n in zip(names, per_channel, strict=True)]
             for _k in range(kills):  # SIGKILL at random points of the random phase
                 await asyncio.sleep(rng.uniform(6, 14))
-                bot.kill()
-                say(f"bot killed ({bot.kills})")
+                victim = rng.choice(bots)
+                victim.kill()
+                say(f"{victim.name} killed ({victim.kills})")
                 await asyncio.sleep(rng.uniform(0.1, 0.8))
-                await asyncio.to_thread(bot.start)
-                say("bot restarted")
+                await asyncio.to_thread(victim.start)
+                say(f"{victim.name} restarted")
             starts = sum(await asyncio.gather(*plays))
             stop_bursts.set()
             burst_count = await bursts
             state = (await http.get(f"{platform.url}/_emulator/state")).json()["data"]
             await set_faults(http, platform, on=False)
             say(f"random phase over ({starts} starts sent); faults off; settling")
-            await settle(bot, http, platform, names, timeout)
+            await settle(bots, http, platform, names, timeout)
             say("settled; checking")
             state = (await http.get(f"{platform.url}/_emulator/state")).json()["data"]
             history = (await http.get(f"{platform.url}/_emulator/history")).json()["data"]
             slack = (await http.get(f"http://127.0.0.1:{platform.slack_port}/_slack/messages")).json()
             verdict = check(bot, platform, slack, history, state)
-        logs = bot.logs()
+            if balancer is not None:
+                await balancer.server.stop()
+                await balancer.http.aclose()
+        logs = "".join(b.logs() for b in bots)
     finally:
-        bot.stop()
+        for b in bots:
+            b.stop()
         platform.stop()
     api, hooks, sl = state["api_faults"]["counts"], state["webhook_faults"]["counts"], slack["faults"]
     faults = {"platform_500": api["500"], "platform_timeout": api["hang"], "platform_429": api["429"],
               "webhook_dropped": hooks["dropped"], "webhook_duplicated": hooks["duplicated"],
               "webhook_reordered": hooks["reordered"], "slack_429": sl["429"], "slack_500": sl["500"],
-              "bot_killed": bot.kills}
+              "bot_killed": sum(b.kills for b in bots)}
     lines = logs.splitlines()
     unhandled = ["\n".join(lines[max(0, i - 1):i + 25]) for i, line in enumerate(lines)
                  if "Traceback" in line or " ERROR " in line]
     return {"recordings": len(state["recordings"]), "starts_sent": starts, "channels": channels,
+            "processes": processes, "engine": "postgresql" if database else "sqlite",
             "requests": dict(driver.sent), "faults": faults, "faults_total": sum(faults.values()),
             "rate_limit_bursts": burst_count, "transitions": len(history),
             "lost": len(verdict["lost"]), "duplicated": len(verdict["duplicated"]), "wrong": len(verdict["wrong"]),
@@ -356,10 +422,23 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", help="folder for the logs and database (default: a new temporary one)")
+    parser.add_argument("--processes", type=int, default=1, choices=(1, 2),
+                        help="2: two bots on one PostgreSQL database, killed at random")
+    parser.add_argument("--database", help="with --processes 2: a PostgreSQL URL (default: a throwaway cluster)")
     args = parser.parse_args()
     folder = args.keep or tempfile.mkdtemp(prefix="recbot-chaos-")
     os.makedirs(folder, exist_ok=True)
-    result = asyncio.run(chaos(args.recordings, args.channels, args.kills, args.seed, folder, timeout=900))
+    database, cluster = args.database, None
+    if args.processes > 1 and not database:
+        from tests.pg import CLUSTER as cluster
+
+        database = cluster.new_database()
+    try:
+        result = asyncio.run(chaos(args.recordings, args.channels, args.kills, args.seed, folder, timeout=900,
+                                   processes=args.processes, database=database))
+    finally:
+        if cluster is not None:
+            cluster.stop()
     print(f"logs and the bot's database: {folder}")
     details = result.pop("details")
     print(json.dumps(result, indent=2))
