@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -117,11 +118,11 @@ class Platform:
     def meeting(self) -> str:
         return httpx.post(f"{self.url}/_emulator/meetings", json={"title": "Bench"}).json()["data"]["id"]
 
-    def recbot(self, folder: str) -> tuple[Proc, str]:
+    def recbot(self, folder: str, database: str | None = None) -> tuple[Proc, str]:
         port = free_port()
         env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": self.slack_url,
                "DYTE_ORG_ID": "emulator-org", "DYTE_API_KEY": "emulator-key", "DYTE_API_URL": f"{self.url}/v2",
-               "REC_DATABASE": os.path.join(folder, f"recbot-{port}.sqlite3"), "HOST": "127.0.0.1",
+               "REC_DATABASE": database or os.path.join(folder, f"recbot-{port}.sqlite3"), "HOST": "127.0.0.1",
                "PORT": str(port), "REC_WEBHOOK_KEY_URL": f"{self.url}/.well-known/webhooks.json"}
         proc = Proc("bot", "serve", env=env, health=f"http://127.0.0.1:{port}/healthz").wait()
         return proc, f"http://127.0.0.1:{port}"
@@ -225,6 +226,51 @@ def webhook_ingest(folder: str, quick: bool) -> dict:
     r["goal"] = ">= 60% of bare Starlette with durable commits, p99 < 50 ms (wrk, distinct signed deliveries)"
     r["met"] = r["share"] >= 0.6 and ours["p99_ms"] < 50 and r["generator_faster"] and not ours["non_2xx"]
     return r
+
+
+def two_processes(folder: str, quick: bool) -> dict:
+    """Webhook ingest and `/rec status` from wrk: one recbot on SQLite, then two recbots sharing a throwaway
+    PostgreSQL cluster, each loaded by its own wrk with half the connections (as a balancer would split
+    them). On two cores the second process has no core of its own: the figure says what PostgreSQL costs
+    and that two processes do not lose throughput, not how they scale on a bigger machine."""
+    from bot.emulator.delivery import Signer
+    from tests.pg import CLUSTER
+
+    if not CLUSTER.available:
+        return {"skipped": "PostgreSQL is not installed", "met": None}
+    seconds = 3 if quick else 10
+    platform = Platform(folder)
+    out: dict = {}
+    try:
+        meeting = platform.meeting()
+        hooks = wrk.webhook_requests(os.path.join(folder, "webhooks2.tsv"), Signer(open(platform.key, "rb").read()))
+        status = wrk.command_requests(os.path.join(folder, "status2.tsv"), SECRET, "status")
+        for label, count, database in (("sqlite_1", 1, None), ("postgres_2", 2, CLUSTER.new_database())):
+            bots = [platform.recbot(folder, database) for _ in range(count)]
+            try:
+                load("command", url=f"{bots[0][1]}/slack/events", text=f"link {meeting}", rate=1, seconds=1,
+                     warmup=0)
+                time.sleep(0.5)
+                for kind, path, data in (("webhook", "/webhooks", hooks), ("command", "/slack/events", status)):
+                    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+                        runs = list(pool.map(lambda b, k=kind, p=path, d=data, n=count: wrk.run(
+                            f"{b[1]}{p}", d, k, b[0].p.pid, seconds=seconds, connections=64 // n), bots))
+                    out[f"{label}_{kind}"] = {"rps": sum(r["rps"] for r in runs),
+                                              "p99_ms": max(r["p99_ms"] for r in runs),
+                                              "non_2xx": sum(r["non_2xx"] for r in runs),
+                                              "server_cores": sum(r["server_cores"] for r in runs),
+                                              "generator_faster": all(r["generator_faster"] for r in runs)}
+            finally:
+                for bot, _ in bots:
+                    bot.stop()
+    finally:
+        platform.stop()
+        CLUSTER.stop()
+    for kind in ("webhook", "command"):
+        out[f"{kind}_ratio"] = out[f"postgres_2_{kind}"]["rps"] / out[f"sqlite_1_{kind}"]["rps"]
+    out["goal"] = "measured, no target: two processes on PostgreSQL beside one on SQLite"
+    out["met"] = None
+    return out
 
 
 async def webhook_to_card(folder: str, quick: bool) -> dict:
@@ -479,6 +525,7 @@ BENCHES = {
     "apply": apply_side,
     "scale": scale,
     "budget": platform_budget,
+    "two": two_processes,
 }
 
 

@@ -95,7 +95,7 @@ def cmd_forget(args) -> int:
 def cmd_migrate(args) -> int:
     from bot.store import Store, StoreBusy
     from bot.store.copy import check_copy, copy_store
-    from bot.store.postgres import is_postgres
+    from bot.store.dialects import is_postgres
 
     source_path = args.source or _settings_or_exit().database
     if is_postgres(source_path) or not is_postgres(args.to):

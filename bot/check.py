@@ -6,6 +6,7 @@ from bot.config import Settings
 from bot.platform.client import WEBHOOK_EVENTS, PlatformClient, PlatformError, Unauthorized
 from bot.platform.webhooks import fetch_public_key
 from bot.store import Store
+from bot.store.dialects import without_password
 
 OK, BAD, WARN = "ok  ", "FAIL", "warn"
 
@@ -70,12 +71,14 @@ async def run_check(settings: Settings, *, out=print) -> int:
             line(BAD, "webhook key", f"could not fetch {settings.webhook_key_url} ({type(exc).__name__}); set "
                                      "REC_WEBHOOK_KEY_URL or REC_WEBHOOK_PUBLIC_KEY")
 
+    where = without_password(settings.database)
     try:
         store = Store(settings.database)
-        line(OK, "database", f"{settings.database} (schema version {store.schema_version()})")
+        engine = "PostgreSQL" if store.db.dialect == "postgres" else "SQLite"
+        line(OK, "database", f"{engine} {where} (schema version {store.schema_version()})")
         store.close()
     except Exception as exc:
-        line(BAD, "database", f"cannot open {settings.database} ({exc}); check REC_DATABASE and its folder")
+        line(BAD, "database", f"cannot open {where} ({exc}); check REC_DATABASE (its folder, or its server)")
 
     out("all checks passed" if not failures else f"{failures} check(s) failed")
     return 0 if not failures else 1

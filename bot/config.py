@@ -89,7 +89,8 @@ class Settings:
     def secrets(self) -> list[str]:
         """Values that must never appear in a log line."""
         return [s for s in (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token,
-                            self.dyte_api_key, self.rtk_api_token, self.slack_client_secret, self.secret_key) if s]
+                            self.dyte_api_key, self.rtk_api_token, self.slack_client_secret, self.secret_key,
+                            urlsplit(self.database).password) if s]
 
 
 def parse_duration(text: str) -> float | None:

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from bot.store.dialects import is_postgres
+
 
 class StoreBusy(Exception):
     """The database cannot take this read or write now (locked, busy, or failing); nothing was written."""
@@ -21,8 +23,8 @@ class StoreBusy(Exception):
 
 def open_database(path: str, **kwargs: Any):
     """SQLite for a file path, PostgreSQL for a `postgresql://` URL (see `bot.store.postgres`)."""
-    if path.startswith(("postgresql://", "postgres://")):
-        from bot.store.postgres import PostgresDatabase
+    if is_postgres(path):
+        from bot.store.postgres import PostgresDatabase  # psycopg only when it is used: `pip install '.[postgres]'`
 
         return PostgresDatabase(path, **kwargs)
     return Database(path, **kwargs)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bot.store.dialects import ddl
 from bot.store.engine import Database
-from bot.store.postgres import ddl
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -114,11 +114,19 @@ MIGRATIONS: list[str] = [
 
 
 def migrate(db: Database) -> int:
-    """Bring the schema up to date, each migration in one transaction; returns the version."""
-    version = db.schema_version()
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        with db.transaction():
-            for statement in filter(str.strip, script.split(";")):
-                db.execute(ddl(statement) if db.dialect == "postgres" else statement)
-            db.set_schema_version(number)
+    """Bring the schema up to date, each migration in one transaction; returns the version. On PostgreSQL,
+    processes starting together take turns (an advisory lock), so each migration runs once."""
+    postgres = db.dialect == "postgres"
+    if postgres:
+        db.execute("SELECT pg_advisory_lock(727100)")  # recbot's migrations, one process at a time
+    try:
+        version = db.schema_version()
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with db.transaction():
+                for statement in filter(str.strip, script.split(";")):
+                    db.execute(ddl(statement) if postgres else statement)
+                db.set_schema_version(number)
+    finally:
+        if postgres:
+            db.execute("SELECT pg_advisory_unlock(727100)")
     return len(MIGRATIONS)
