@@ -36,15 +36,22 @@ def engine(request):
     if name == "postgres":
         if request.node.get_closest_marker("sqlite_only"):
             pytest.skip("about SQLite itself (its file, its connection)")
-        if not CLUSTER.available:
-            pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
-        try:
-            CLUSTER.start()
-        except RuntimeError as exc:
-            pytest.skip(str(exc))
+        request.getfixturevalue("postgres")
     ENGINE["name"] = name
     yield name
     ENGINE["name"] = "sqlite"
+
+
+@pytest.fixture
+def postgres():
+    """The throwaway cluster, for tests that are about PostgreSQL itself (or skipped, saying why)."""
+    if not CLUSTER.available:
+        pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
+    try:
+        CLUSTER.start()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    return CLUSTER
 
 
 def database(tmp_path, name: str = "recbot.sqlite3") -> str:

@@ -4,24 +4,10 @@ import asyncio
 import subprocess
 import sys
 
-import pytest
-
 from bot.models import Status
 from bot.store import Store
 from tests.conftest import ALICE, BOB, CHANNEL, make_stack, until
 from tests.e2e.helpers import run, started, status_is
-from tests.pg import CLUSTER
-
-
-@pytest.fixture
-def postgres():
-    if not CLUSTER.available:
-        pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
-    try:
-        CLUSTER.start()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    return CLUSTER
 
 
 async def test_a_sqlite_store_is_copied_checked_and_carries_on_in_postgres(tmp_path, postgres):

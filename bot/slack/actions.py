@@ -79,8 +79,8 @@ async def connect_submitted(ack, body: dict[str, Any], view: dict[str, Any], con
         await ack(response_action="errors", errors=errors)
         return
     await ack()
-    door.later_to(actor, lambda: door.service.accounts.connect(actor, flavour, credentials, public_url),
-                  "the connect form")
+    door.later(None, lambda: door.service.accounts.connect(actor, flavour, credentials, public_url),
+               "the connect form", to=actor)
 
 
 def register(app: AsyncApp) -> None:

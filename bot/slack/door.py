@@ -39,8 +39,10 @@ class Door:
         except StoreBusy:  # the outbox lives in the database that is unavailable: tell the person directly
             self.tasks.spawn(_respond_now(url, text), "a reply without the outbox")
 
-    def later(self, url: str | None, work: Callable[[], Awaitable[Reply | None]], what: str) -> None:
-        """Run `work` after the ack and answer with its reply (if any); a busy store is said as such."""
+    def later(self, url: str | None, work: Callable[[], Awaitable[Reply | None]], what: str, *,
+              to: Actor | None = None) -> None:
+        """Run `work` after the ack and answer with its reply (if any) on the response_url, or, for a request
+        that has none (a form), to the person `to` directly; a busy store is said as such."""
 
         async def run() -> None:
             try:
@@ -51,23 +53,12 @@ class Door:
             except Exception:
                 log.exception("failed while handling %s", what)
                 reply = Reply.one(Say.FAILED, ok=False)
-            if reply is not None and reply.lines:  # no lines: the answer was a form, or nothing to say
+            if reply is None or not reply.lines:  # no lines: the answer was a form, or nothing to say
+                return
+            if to is not None and to.user_id:
+                self.outbox.tell(to.user_id, render(reply)[0], to.team)
+            else:
                 self.respond(url, reply)
-
-        self.tasks.spawn(run(), what)
-
-    def later_to(self, actor: Actor, work: Callable[[], Awaitable[Reply | None]], what: str) -> None:
-        """`later`, for a request with no response_url (a form): the answer goes to the person directly."""
-
-        async def run() -> None:
-            try:
-                reply = await self._patiently(work)
-            except Exception:
-                log.exception("failed while handling %s", what)
-                reply = Reply.one(Say.FAILED, ok=False)
-            if reply is not None and reply.lines and actor.user_id:
-                text, _ = render(reply)
-                self.outbox.tell(actor.user_id, text, actor.team)
 
         self.tasks.spawn(run(), what)
 

@@ -30,7 +30,70 @@ def open_database(path: str, **kwargs: Any):
     return Database(path, **kwargs)
 
 
-class Database:
+class Engine:
+    """What both engines share: the reads and writes the store uses, and transactions that nest. An engine
+    gives `execute` (raising StoreBusy for "busy"), `begin` and `_rollback`."""
+
+    begin = "BEGIN"
+    _depth = 0
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        raise NotImplementedError
+
+    def _rollback(self, savepoint: str | None) -> None:
+        raise NotImplementedError
+
+    def one(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        row = self.execute(sql, args).fetchone()
+        return dict(row) if row else None
+
+    def all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """Rows as dicts; also the public way for tests and tools to look inside."""
+        return [dict(r) for r in self.execute(sql, args).fetchall()]
+
+    def scalar(self, sql: str, *args: Any) -> Any:
+        row = self.execute(sql, args).fetchone()
+        return row[0] if row else None
+
+    def changed(self, sql: str, *args: Any) -> int:
+        """Run a write; how many rows it changed."""
+        return self.execute(sql, args).rowcount
+
+    @contextmanager
+    def transaction(self) -> Iterator[Engine]:
+        """All or nothing; an inner one is a savepoint that rolls back alone."""
+        depth = self._depth
+        savepoint = f"sp{depth}"
+        self.execute(self.begin if depth == 0 else f"SAVEPOINT {savepoint}")
+        self._depth += 1
+        try:
+            yield self
+        except BaseException:
+            self._depth = depth
+            self._rollback(savepoint if depth else None)
+            raise
+        self._depth = depth
+        if depth:
+            self.execute(f"RELEASE SAVEPOINT {savepoint}")
+            return
+        try:
+            self.execute("COMMIT")
+        except StoreBusy:
+            self._rollback(None)
+            raise
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    def healthy(self) -> bool:
+        try:
+            return self.scalar("SELECT 1") == 1
+        except StoreBusy:
+            return False
+
+
+class Database(Engine):
     """SQLite in WAL mode, used from the event loop's thread only.
 
     SQLite waits for a lock inside the call, so the whole loop waits with it: `busy_timeout` is short
@@ -61,6 +124,7 @@ class Database:
         self._depth = 0
 
     dialect = "sqlite"
+    begin = "BEGIN IMMEDIATE"  # the outermost takes the write lock at once, so it never fails half-way on a lock
 
     def close(self) -> None:
         self.conn.close()
@@ -73,48 +137,6 @@ class Database:
         except sqlite3.OperationalError as exc:
             raise StoreBusy(str(exc)) from exc
 
-    def one(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        row = self.execute(sql, args).fetchone()
-        return dict(row) if row else None
-
-    def all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        """Rows as dicts; also the public way for tests and tools to look inside."""
-        return [dict(r) for r in self.execute(sql, args).fetchall()]
-
-    def scalar(self, sql: str, *args: Any) -> Any:
-        row = self.execute(sql, args).fetchone()
-        return row[0] if row else None
-
-    def changed(self, sql: str, *args: Any) -> int:
-        """Run a write; how many rows it changed."""
-        return self.execute(sql, args).rowcount
-
-    # -- transactions ----------------------------------------------------------------------
-
-    @contextmanager
-    def transaction(self) -> Iterator[Database]:
-        """All or nothing. The outermost takes the write lock at once (IMMEDIATE), so it never fails
-        half-way on a lock; an inner one is a savepoint that rolls back alone."""
-        depth = self._depth
-        savepoint = f"sp{depth}"
-        self.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
-        self._depth += 1
-        try:
-            yield self
-        except BaseException:
-            self._depth = depth
-            self._rollback(savepoint if depth else None)
-            raise
-        self._depth = depth
-        if depth:
-            self.execute(f"RELEASE {savepoint}")
-            return
-        try:
-            self.execute("COMMIT")
-        except StoreBusy:
-            self._rollback(None)
-            raise
-
     def _rollback(self, savepoint: str | None) -> None:
         try:
             if savepoint:
@@ -124,16 +146,6 @@ class Database:
                 self.conn.execute("ROLLBACK")
         except sqlite3.Error:  # the connection is failing; SQLite rolls back what it cannot finish
             pass
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._depth > 0
-
-    def healthy(self) -> bool:
-        try:
-            return self.scalar("SELECT 1") == 1
-        except StoreBusy:
-            return False
 
     # -- schema version ------------------------------------------------------------------
 

@@ -9,15 +9,14 @@ and a timeout or a lost connection is recbot's own StoreBusy, which every caller
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 import psycopg
 
 from bot.store.dialects import without_password
-from bot.store.engine import StoreBusy
+from bot.store.engine import Engine, StoreBusy
 
 
 @lru_cache(maxsize=1024)
@@ -67,7 +66,7 @@ class _Row(tuple):
         return self._names
 
 
-class PostgresDatabase:
+class PostgresDatabase(Engine):
     dialect = "postgres"
 
     def __init__(self, url: str, *, busy_timeout: float = 0.5, **_ignored: Any):
@@ -93,58 +92,11 @@ class PostgresDatabase:
                 psycopg.errors.UniqueViolation) as exc:  # a unique violation: another process wrote first; retry
             raise StoreBusy(str(exc).strip()) from exc
 
-    def one(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        row = self.execute(sql, args).fetchone()
-        return dict(zip(row.keys(), row, strict=True)) if row else None
-
-    def all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        return [dict(zip(r.keys(), r, strict=True)) for r in self.execute(sql, args).fetchall()]
-
-    def scalar(self, sql: str, *args: Any) -> Any:
-        row = self.execute(sql, args).fetchone()
-        return row[0] if row else None
-
-    def changed(self, sql: str, *args: Any) -> int:
-        return self.execute(sql, args).rowcount
-
-    @contextmanager
-    def transaction(self) -> Iterator[PostgresDatabase]:
-        """As the SQLite engine's: the outermost is a transaction, an inner one a savepoint."""
-        depth = self._depth
-        savepoint = f"sp{depth}"
-        self.execute("BEGIN" if depth == 0 else f"SAVEPOINT {savepoint}")
-        self._depth += 1
-        try:
-            yield self
-        except BaseException:
-            self._depth = depth
-            self._rollback(savepoint if depth else None)
-            raise
-        self._depth = depth
-        if depth:
-            self.execute(f"RELEASE SAVEPOINT {savepoint}")
-            return
-        try:
-            self.execute("COMMIT")
-        except StoreBusy:
-            self._rollback(None)
-            raise
-
     def _rollback(self, savepoint: str | None) -> None:
         try:
             self.conn.execute(f"ROLLBACK TO SAVEPOINT {savepoint}" if savepoint else "ROLLBACK")
         except psycopg.Error:  # the connection is gone; the server rolls back what it cannot finish
             pass
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._depth > 0
-
-    def healthy(self) -> bool:
-        try:
-            return self.scalar("SELECT 1") == 1
-        except StoreBusy:
-            return False
 
     def schema_version(self) -> int:
         self.execute("CREATE TABLE IF NOT EXISTS recbot_schema (version BIGINT NOT NULL)")

@@ -13,15 +13,9 @@ async def test_short_chaos_run_loses_duplicates_and_misstates_nothing(tmp_path):
     assert result["unhandled_count"] == 0, result["unhandled_errors"]
 
 
-async def test_two_processes_on_postgres_killed_in_turn_lose_duplicate_and_misstate_nothing(tmp_path):
-    import pytest
-
-    from tests.pg import CLUSTER
-
-    if not CLUSTER.available:
-        pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
+async def test_two_processes_on_postgres_killed_in_turn_lose_duplicate_and_misstate_nothing(tmp_path, postgres):
     result = await chaos(recordings=12, channels=4, kills=3, seed=13, folder=str(tmp_path), timeout=240,
-                         processes=2, database=CLUSTER.new_database())
+                         processes=2, database=postgres.new_database())
     details = result["details"]
     assert result["processes"] == 2 and result["engine"] == "postgresql"
     assert result["recordings"] >= 8 and result["faults"]["bot_killed"] == 3

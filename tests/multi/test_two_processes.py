@@ -3,25 +3,11 @@ outbox and running the background jobs. Every post leaves once and in order; the
 
 import contextlib
 
-import pytest
-
 from bot.asgi_server import BackgroundServer
 from bot.models import Status
 from bot.web import create_app
 from tests.conftest import ALICE, BOB, CHANNEL, make_stack, until
 from tests.e2e.helpers import run, status_is, thread_texts
-from tests.pg import CLUSTER
-
-
-@pytest.fixture
-def postgres():
-    if not CLUSTER.available:
-        pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
-    try:
-        CLUSTER.start()
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    return CLUSTER
 
 
 @contextlib.asynccontextmanager
