@@ -91,6 +91,10 @@ class OutboxQueue:
                                "(claimed_by IS NULL OR claimed_by = ? OR lease_until < ?)))",
                                owner, now + lease, row_id, owner, now) > 0
 
+    def release(self, owner: str) -> int:
+        """Let go of the rows `owner` leased (it is stopping): another process may take them at once."""
+        return self.db.changed("UPDATE outbox SET lease_until = 0 WHERE claimed_by = ? AND state = 'sending'", owner)
+
     def done(self, row_id: int, *, ts: str | None = None) -> None:
         self.db.execute("UPDATE outbox SET state = 'sent', sent_at = ?, ts = ? WHERE id = ?",
                         (self.clock(), ts, row_id))

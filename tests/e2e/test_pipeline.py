@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import socket
 import time
 
 import httpx
@@ -243,9 +244,11 @@ async def test_a_post_interrupted_by_a_crash_is_not_posted_twice(linked):
     await until(lambda: not linked.runtime.store.outbox.counts().get("pending"))
     await linked.stop_bot()
     # As if the process had died between Slack's answer and the commit: the rows look mid-send.
+    # ... by a process of this host that is gone now, whose leases have not run out: the restart takes them back.
     outside = Store(linked.database)
-    outside.db.execute("UPDATE outbox SET state = 'sending' WHERE kind IN ('card', 'thread') AND recording_id = ?",
-                       (rec.id,))
+    outside.db.execute("UPDATE outbox SET state = 'sending', claimed_by = ?, lease_until = ? WHERE kind IN "
+                       "('card', 'thread') AND recording_id = ?",
+                       (f"{socket.gethostname()}:999999999:dead", time.time() + 600, rec.id))
     outside.close()
     cards_before = len(linked.slack.channel(CHANNEL))
     linked.slack.faults.next_mode, linked.slack.faults.next_count = "429", 2  # the look-ups are refused first
