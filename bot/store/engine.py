@@ -10,6 +10,7 @@ copy of the queries.
 from __future__ import annotations
 
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -30,18 +31,18 @@ def open_database(path: str, **kwargs: Any):
     return Database(path, **kwargs)
 
 
-class Engine:
+class Engine(ABC):
     """What both engines share: the reads and writes the store uses, and transactions that nest. An engine
     gives `execute` (raising StoreBusy for "busy"), `begin` and `_rollback`."""
 
     begin = "BEGIN"
     _depth = 0
 
-    def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Any: ...
 
-    def _rollback(self, savepoint: str | None) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _rollback(self, savepoint: str | None) -> None: ...
 
     def one(self, sql: str, *args: Any) -> dict[str, Any] | None:
         row = self.execute(sql, args).fetchone()
