@@ -79,8 +79,7 @@ def cmd_forget(args) -> int:
     store = Store(settings.database, secret_key=settings.secret_key)
     try:
         if not args.yes:
-            links = store.db.scalar("SELECT COUNT(*) FROM links WHERE team_id = ?", args.team_id)
-            recs = store.db.scalar("SELECT COUNT(*) FROM recordings WHERE team_id = ?", args.team_id)
+            links, recs = store.workspaces.held_by(args.team_id)
             print(f"recbot forget: {args.team_id} has {links} link(s) and {recs} recording(s) here; run again with "
                   "--yes to delete them with their history, people, settings and tokens")
             return 1

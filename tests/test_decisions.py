@@ -15,7 +15,7 @@ from bot.service.outcomes import Say
 from bot.slack.grammar import parse
 from bot.store import Store, StoreBusy
 from tests.conftest import client_for, database
-from tests.store.faults import FailingConnection
+from tests.store.faults import Faults
 
 ALICE, BOB = Actor("U0ALICE", "C1", "T1"), Actor("U0BOB", "C1", "T1")
 
@@ -23,7 +23,8 @@ ALICE, BOB = Actor("U0ALICE", "C1", "T1"), Actor("U0BOB", "C1", "T1")
 class World:
     def __init__(self, path, emulator, platform):
         self.path, self.emulator, self.platform = path, emulator, platform
-        self.store = Store(path, connection_factory=FailingConnection)
+        self.store = Store(path)
+        self.faults = Faults(self.store)
         self.service = Service(self.store, platform, guard=Guardrails())
 
     async def restart(self) -> None:
@@ -78,18 +79,17 @@ def assert_whole_pause(w: World) -> None:
     assert w.store.timers.pending(Timer.PAUSE_REMINDER, w.rec_id) is not None
 
 
-@pytest.mark.sqlite_only  # it fails each write in turn through sqlite3's connection seam
 async def test_a_failure_at_any_write_of_a_pause_then_a_restart_leaves_it_whole_or_absent(make):
     probe = await make()
-    probe.store.db.conn.writes = 0
+    probe.faults.writes = 0
     assert (await probe.service.commands.handle(BOB, parse("pause"))).ok
-    writes = probe.store.db.conn.writes
+    writes = probe.faults.writes
     assert writes >= 6  # the request's audit row, then one decision: state, ledger, timer, audit, notice, card
     assert_whole_pause(probe)
 
     for k in range(1, writes + 1):
         w = await make()
-        w.store.db.conn.writes, w.store.db.conn.fail_at = 0, k
+        w.faults.writes, w.faults.fail_at = 0, k
         try:
             reply = await w.service.commands.handle(BOB, parse("pause"))
         except StoreBusy:  # the Slack door answers "busy, so it did nothing"
@@ -107,10 +107,9 @@ async def test_a_failure_at_any_write_of_a_pause_then_a_restart_leaves_it_whole_
             assert Notice.PAUSED not in w.said(w.rec_id)
 
 
-@pytest.mark.sqlite_only  # faults through sqlite3's connection seam
 async def test_a_locked_reminder_write_is_retried_and_the_pause_is_never_forgotten(make):
     w = await make()
-    w.store.db.conn.fail_when, w.store.db.conn.fail_times = "INSERT INTO timers", 1
+    w.faults.fail_when, w.faults.fail_times = "INSERT INTO timers", 1
     reply = await w.service.commands.handle(BOB, parse("pause"))
     assert reply.says == [Say.SAVED_LATER]  # not "busy, so it did nothing": the platform paused
     assert w.store.recording(w.rec_id).status is Status.RECORDING  # nothing half-written meanwhile
@@ -120,10 +119,9 @@ async def test_a_locked_reminder_write_is_retried_and_the_pause_is_never_forgott
     assert rec.last_actor == "U0BOB"  # the retry keeps who paused it
 
 
-@pytest.mark.sqlite_only  # faults through sqlite3's connection seam
 async def test_a_busy_store_before_the_platform_call_does_nothing_and_says_so(make):
     w = await make()
-    w.store.db.conn.fail_when, w.store.db.conn.fail_times = "INSERT INTO audit", 1
+    w.faults.fail_when, w.faults.fail_times = "INSERT INTO audit", 1
     with pytest.raises(StoreBusy):  # the Slack door answers "busy, so it did nothing"
         await w.service.commands.handle(BOB, parse("pause"))
     assert w.emulator.platform.recordings[w.rec_id].status is Status.RECORDING

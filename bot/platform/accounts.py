@@ -69,8 +69,7 @@ class Platforms:
         """The account a workspace's new links use: its own, else the environment's."""
         if not team_id or self.store.workspaces.sealer is None:
             return ""
-        found = self.store.db.scalar("SELECT route FROM accounts WHERE team_id = ?", team_id)
-        return found or ""
+        return self.store.workspaces.route_of(team_id) or ""
 
     def for_team(self, team_id: str | None) -> PlatformClient:
         return self.of(self.account_for_team(team_id))
@@ -90,9 +89,7 @@ class Platforms:
         recs = self.store.recordings_of_session(session_id)
         if recs:
             return self.of(recs[0].account)
-        meeting = self.store.db.scalar("SELECT meeting_id FROM attendance WHERE session_id = ? UNION "
-                                       "SELECT meeting_id FROM session_files WHERE session_id = ? LIMIT 1",
-                                       session_id, session_id)
+        meeting = self.store.notes.meeting_of_session(session_id)
         return self._meeting(meeting) if meeting else self.default
 
     def owns(self, account: str, event: Event) -> bool:
@@ -133,11 +130,8 @@ class Platforms:
                               **kwargs: Any) -> list[PlatformRecording]:
         if meeting_id is not None:
             return await self._meeting(meeting_id).list_recordings(meeting_id, statuses=statuses, **kwargs)
-        states = tuple(s.value for s in ACTIVE)
-        accounts = [r["account"] for r in self.store.db.all(
-            f"SELECT DISTINCT account FROM recordings WHERE status IN ({','.join('?' * len(states))})", *states)]
         found: list[PlatformRecording] = []
-        for account in accounts or [""]:
+        for account in self.store.accounts_in(ACTIVE) or [""]:
             found += await self.of(account).list_recordings(statuses=statuses, **kwargs)
         return found
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from bot.models import Actor
 from bot.platform.accounts import Platforms, client_for
-from bot.platform.client import WEBHOOK_EVENTS, PlatformError, Unauthorized
+from bot.platform.client import WEBHOOK_EVENTS, PlatformError
 from bot.service.outcomes import Reply, Say
 from bot.service.permissions import Permissions
 from bot.store import Store
@@ -64,7 +64,7 @@ class Accounts:
         try:
             try:
                 await client.list_meetings(per_page=1)
-            except (Unauthorized, PlatformError) as exc:
+            except PlatformError as exc:  # refused (401/403), or not reachable: nothing is kept
                 self._audit(actor, "connect", "refused", exc.message)
                 return Reply.one(Say.CONNECT_REFUSED, ok=False, flavour=flavour, message=exc.message)
             webhook, webhook_id, message = await _register(client, webhook_url)
@@ -84,7 +84,7 @@ class Accounts:
             return Reply.one(Say.NOT_CONNECTED, ok=False)
         with self.store.transaction():
             self.store.workspaces.disconnect(actor.team_id or "")
-            links = self.store.db.scalar("SELECT COUNT(*) FROM links WHERE account = ?", found["route"])
+            links = self.store.workspaces.links_on(found["route"])
             self._audit(actor, "disconnect", "ok", found["flavour"])
         return Reply.one(Say.DISCONNECTED, flavour=found["flavour"], links=links)
 

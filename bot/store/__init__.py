@@ -11,7 +11,6 @@ what is kept of each meeting (marks, attendance, transcripts, channel settings),
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 
@@ -30,9 +29,8 @@ __all__ = ["DueTimer", "OutboxRow", "Store", "StoreBusy"]
 
 
 class Store(Records):
-    def __init__(self, path: str, clock: Callable[[], float] = time.time, *,
-                 connection_factory: type[sqlite3.Connection] = sqlite3.Connection, secret_key: str | None = None):
-        super().__init__(open_database(path, connection_factory=connection_factory), clock)
+    def __init__(self, path: str, clock: Callable[[], float] = time.time, *, secret_key: str | None = None):
+        super().__init__(open_database(path), clock)
         self.path = path
         self.outbox = OutboxQueue(self.db, clock)
         self.deliveries = DeliveryQueue(self.db, clock)

@@ -99,21 +99,16 @@ class Database(Engine):
 
     SQLite waits for a lock inside the call, so the whole loop waits with it: `busy_timeout` is short
     (0.5 s, well under Slack's 3 s for an ack), and a write that cannot get the lock in time raises
-    StoreBusy, which each caller turns into a retry or an honest answer.
+    StoreBusy, which each caller turns into a retry or an honest answer."""
 
-    `connection_factory` is sqlite3's own `factory` seam (a `sqlite3.Connection` subclass); the
-    reliability tests use it to make one chosen write fail."""
-
-    def __init__(self, path: str, *, busy_timeout: float = 0.5, synchronous: str = "NORMAL",
-                 connection_factory: type[sqlite3.Connection] = sqlite3.Connection):
+    def __init__(self, path: str, *, busy_timeout: float = 0.5, synchronous: str = "NORMAL"):
         # NORMAL (in WAL) keeps every commit across a crash of the process, and a power cut can lose only
         # the last ones: for what recbot decides that is repaired from the platform's truth (the reconciler)
         # and Slack's (the outbox looks a post up before sending it again). A webhook's 2xx cannot be
         # repaired, since the platform never sends it again: the ingest connection commits with FULL.
         self.path = path
         try:
-            self.conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout, check_same_thread=False,
-                                        factory=connection_factory)
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
         except sqlite3.Error as exc:
             raise StoreBusy(f"cannot open the database {path}: {exc}") from exc
         self.conn.row_factory = sqlite3.Row

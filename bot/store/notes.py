@@ -40,6 +40,12 @@ class MeetingNotes:
                         "left_at = excluded.left_at, joined_at = COALESCE(attendance.joined_at, excluded.joined_at)",
                         (session_id, participant_id, meeting_id, name, joined_at, at))
 
+    def meeting_of_session(self, session_id: str) -> str | None:
+        """A session's meeting, from who was there or its files (for a session with no recording here)."""
+        return self.db.scalar("SELECT meeting_id FROM attendance WHERE session_id = ? UNION "
+                              "SELECT meeting_id FROM session_files WHERE session_id = ? LIMIT 1",
+                              session_id, session_id)
+
     def attendance(self, session_id: str) -> list[Attendee]:
         rows = self.db.all("SELECT session_id, participant_id, name, joined_at, left_at FROM attendance "
                            "WHERE session_id = ? ORDER BY joined_at, name", session_id)

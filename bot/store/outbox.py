@@ -48,25 +48,20 @@ class OutboxQueue:
                         (kind, channel_id, recording_id, json.dumps(payload), coalesce_key, now + delay, now,
                          team.team_id, team.enterprise_id))
 
-    def due(self, now: float | None = None, limit: int = 200, *, owner: str | None = None) -> list[OutboxRow]:
+    def due(self, now: float | None = None, limit: int = 200, *, owner: str = "") -> list[OutboxRow]:
         """Rows still to send, oldest first (the sender decides which may go now); with `now`, only those
-        whose time has come, so that rows waiting out a backoff never hide the ones behind them. With
-        `owner`, not the rows another live process is sending, nor any later row of their recordings (a
-        card is edited by one process at a time, and a thread's replies keep their order)."""
-        at = float("inf") if now is None else now
-        if owner is None:
-            rows = self.db.all("SELECT id, kind, channel_id, recording_id, payload, state, attempts, next_at, "
-                               "created_at, team_id, enterprise_id FROM outbox WHERE state IN ('pending', 'sending') "
-                               "AND next_at <= ? ORDER BY id LIMIT ?", at, limit)
-        else:
-            clock = self.clock()
-            rows = self.db.all(
-                "SELECT id, kind, channel_id, recording_id, payload, state, attempts, next_at, created_at, team_id, "
-                "enterprise_id FROM outbox o WHERE state IN ('pending', 'sending') AND next_at <= ? "
-                "AND NOT (state = 'sending' AND claimed_by <> ? AND lease_until >= ?) "
-                "AND NOT (recording_id IS NOT NULL AND EXISTS (SELECT 1 FROM outbox e WHERE "
-                "e.recording_id = o.recording_id AND e.id < o.id AND e.state = 'sending' AND e.claimed_by <> ? "
-                "AND e.lease_until >= ?)) ORDER BY id LIMIT ?", at, owner, clock, owner, clock, limit)
+        whose time has come, so that rows waiting out a backoff never hide the ones behind them. Not the
+        rows another live process (an `owner` other than this one) is sending, nor any later row of their
+        recordings: a card is edited by one process at a time, and a thread's replies keep their order."""
+        at, clock = float("inf") if now is None else now, self.clock()
+        rows = self.db.all(
+            "SELECT id, kind, channel_id, recording_id, payload, state, attempts, next_at, created_at, team_id, "
+            "enterprise_id FROM outbox o WHERE state IN ('pending', 'sending') AND next_at <= ? "
+            "AND NOT (state = 'sending' AND COALESCE(claimed_by, '') <> ? AND COALESCE(lease_until, 0) >= ?) "
+            "AND NOT (recording_id IS NOT NULL AND EXISTS (SELECT 1 FROM outbox e WHERE "
+            "e.recording_id = o.recording_id AND e.id < o.id AND e.state = 'sending' "
+            "AND COALESCE(e.claimed_by, '') <> ? AND COALESCE(e.lease_until, 0) >= ?)) ORDER BY id LIMIT ?",
+            at, owner, clock, owner, clock, limit)
         return [OutboxRow(**{**r, "payload": json.loads(r["payload"])}) for r in rows]
 
     def waiting(self, now: float, kinds: tuple[str, ...]) -> tuple[float | None, dict[str, int]]:
@@ -80,11 +75,8 @@ class OutboxQueue:
                            now, *kinds)
         return soonest, {r["recording_id"]: r["first"] for r in rows}
 
-    def claim(self, row_id: int, owner: str | None = None, lease: float = 45.0) -> bool:
+    def claim(self, row_id: int, owner: str = "", lease: float = 45.0) -> bool:
         """Take a row to send it: False when another live process holds it (its lease has not run out)."""
-        if owner is None:
-            return self.db.changed("UPDATE outbox SET state = 'sending', attempts = attempts + 1 WHERE id = ?",
-                                   row_id) > 0
         now = self.clock()
         return self.db.changed("UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_by = ?, "
                                "lease_until = ? WHERE id = ? AND (state = 'pending' OR (state = 'sending' AND "

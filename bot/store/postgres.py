@@ -69,7 +69,8 @@ class _Row(tuple):
 class PostgresDatabase(Engine):
     dialect = "postgres"
 
-    def __init__(self, url: str, *, busy_timeout: float = 0.5, **_ignored: Any):
+    def __init__(self, url: str, *, busy_timeout: float = 0.5, synchronous: str = "FULL"):
+        """`synchronous` is SQLite's; PostgreSQL commits durably (synchronous_commit) either way."""
         self.path = url
         ms = int(busy_timeout * 1000)
         try:

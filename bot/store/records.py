@@ -98,6 +98,12 @@ class Records:
                            "ORDER BY handle", meeting_id, *states)
         return [Recording.from_row(r) for r in rows]
 
+    def accounts_in(self, statuses: Iterable[Status]) -> list[str]:
+        """The platform accounts that hold recordings in these states ("" for the environment's)."""
+        states = tuple(Status(s).value for s in statuses)
+        return [r["account"] for r in self.db.all(f"SELECT DISTINCT account FROM recordings WHERE status IN "
+                                                  f"({_marks(states)}) ORDER BY account", *states)]
+
     def count_in(self, statuses: Iterable[Status]) -> int:
         states = tuple(Status(s).value for s in statuses)
         return self.db.scalar(f"SELECT COUNT(*) FROM recordings WHERE status IN ({_marks(states)})", *states)

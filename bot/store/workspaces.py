@@ -88,6 +88,19 @@ class Workspaces:
                           "FROM accounts WHERE team_id = ?", team_id) if team_id else None
         return self._opened(row)
 
+    def route_of(self, team_id: str | None) -> str | None:
+        """The route of a workspace's own account (no credentials are opened for it)."""
+        return self.db.scalar("SELECT route FROM accounts WHERE team_id = ?", team_id) if team_id else None
+
+    def links_on(self, route: str) -> int:
+        """How many channels are linked to meetings of that account."""
+        return self.db.scalar("SELECT COUNT(*) FROM links WHERE account = ?", route)
+
+    def held_by(self, team_id: str) -> tuple[int, int]:
+        """(links, recordings) recbot keeps of a workspace."""
+        return (self.db.scalar("SELECT COUNT(*) FROM links WHERE team_id = ?", team_id),
+                self.db.scalar("SELECT COUNT(*) FROM recordings WHERE team_id = ?", team_id))
+
     def account(self, route: str) -> dict[str, Any] | None:
         return self._opened(self.db.one("SELECT route, team_id, flavour, sealed, webhook_id, connected_by, "
                                         "connected_at FROM accounts WHERE route = ?", route))

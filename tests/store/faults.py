@@ -1,23 +1,26 @@
-"""A SQLite connection that fails a chosen write, through sqlite3's own `factory` seam."""
+"""Faults in the store, on either engine: count the writes a store runs and fail a chosen one with
+StoreBusy, as a locked SQLite file or a PostgreSQL lock timeout would (nothing of it is written)."""
 
-import sqlite3
+from bot.store import Store, StoreBusy
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
 
 
-class FailingConnection(sqlite3.Connection):
-    """Counts the writes it runs; the `fail_at`-th (1-based) raises "database is locked", as SQLite would."""
+class Faults:
+    """Installed on a store's engine: the `fail_at`-th write (1-based) fails, or every write whose SQL
+    contains `fail_when`, `fail_times` times."""
 
-    writes = 0
-    fail_at: int | None = None
-    fail_when: str | None = None  # or: fail every write whose SQL contains this text, `fail_times` times
-    fail_times = 0
+    def __init__(self, store: Store):
+        self.writes, self.fail_at, self.fail_when, self.fail_times = 0, None, None, 0
+        run = store.db.execute
 
-    def execute(self, sql, *args):
-        if sql.lstrip().split(None, 1)[0].upper() in WRITES:
-            self.writes += 1
-            if self.writes == self.fail_at or (self.fail_when and self.fail_times and self.fail_when in sql):
-                if self.fail_when:
-                    self.fail_times -= 1
-                raise sqlite3.OperationalError("database is locked")
-        return super().execute(sql, *args)
+        def execute(sql, args=()):
+            if sql.lstrip().split(None, 1)[0].upper() in WRITES:
+                self.writes += 1
+                if self.writes == self.fail_at or (self.fail_when and self.fail_times and self.fail_when in sql):
+                    if self.fail_when:
+                        self.fail_times -= 1
+                    raise StoreBusy("database is locked (a fault the test injected)")
+            return run(sql, args)
+
+        store.db.execute = execute

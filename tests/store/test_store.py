@@ -7,12 +7,13 @@ import pytest
 from bot.models import Status, Timer
 from bot.store import Store, StoreBusy
 from tests.conftest import database
-from tests.store.faults import FailingConnection
+from tests.store.faults import Faults
 
 
 @pytest.fixture
 def store(tmp_path, engine):
-    s = Store(database(tmp_path, "s.sqlite3"), clock=lambda: 1000.0, connection_factory=FailingConnection)
+    s = Store(database(tmp_path, "s.sqlite3"), clock=lambda: 1000.0)
+    s.faults = Faults(s)
     yield s
     s.close()
 
@@ -40,9 +41,8 @@ def test_an_inner_transaction_rolls_back_alone(store):
     assert [store.recording(r) is not None for r in ("r1", "r2", "r3")] == [True, False, True]
 
 
-@pytest.mark.sqlite_only
 def test_a_failing_write_raises_storebusy_and_leaves_nothing(store):
-    store.db.conn.fail_when, store.db.conn.fail_times = "INSERT INTO ledger", 1
+    store.faults.fail_when, store.faults.fail_times = "INSERT INTO ledger", 1
     with pytest.raises(StoreBusy):
         add(store)
     assert store.recording("r1") is None  # the recording row went back with its ledger entry
@@ -101,10 +101,12 @@ def test_timers_replace_cancel_and_fire_once(store):
     assert store.timers.due(1300.0) == []
 
 
-@pytest.mark.sqlite_only
-def test_a_database_that_cannot_be_opened_says_so(tmp_path):
+def test_a_database_that_cannot_be_opened_says_so(tmp_path, engine):
+    missing = str(tmp_path / "missing-folder" / "x.sqlite3")
+    if engine == "postgres":  # a server that is there, a database that is not
+        missing = database(tmp_path).rsplit("/", 1)[0] + "/no_such_database"
     with pytest.raises(StoreBusy, match="cannot open"):
-        Store(str(tmp_path / "missing-folder" / "x.sqlite3"))
+        Store(missing)
 
 
 def test_schema_version_survives_a_reopen(tmp_path, engine):
@@ -146,3 +148,12 @@ def test_rows_waiting_out_a_backoff_never_hide_the_ones_behind_them(store):
     store.outbox.enqueue("thread", {"notice": "resumed"}, channel_id="C2", recording_id="r2")
     soonest, behind = store.outbox.waiting(now + 1, ("thread", "whisper"))
     assert soonest == pytest.approx(now + 30) and set(behind) == {"r2"}  # the later reply waits behind it
+
+
+def test_a_row_left_sending_before_leases_existed_is_taken_and_sent(store):
+    """A row caught mid-send by a crash of a version without leases has no owner and no lease."""
+    store.outbox.enqueue("card", {}, channel_id="C1", recording_id="r", coalesce_key="card:r")
+    store.db.execute("UPDATE outbox SET state = 'sending', claimed_by = NULL, lease_until = NULL")
+    (row,) = store.outbox.due(owner="me")
+    assert store.outbox.claim(row.id, "me") and not store.outbox.claim(row.id, "another")
+    assert store.outbox.due(owner="another") == []  # leased now: not another process's to send
