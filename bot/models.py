@@ -159,6 +159,7 @@ class Recording:
     team_id: str | None = None
     enterprise_id: str | None = None
     account: str = ""
+    moves: int = 0  # ledger entries so far: a version, for compare-and-set
 
     @property
     def team(self) -> Team:

@@ -11,6 +11,7 @@ from bot.models import Actor, Status, Timer
 from bot.platform.webhooks import MeetingEvent, RecordingUpdate
 from bot.service import Service
 from bot.service.transitions import Report, decide
+from bot.service.truth import Outdated
 from bot.slack.grammar import parse
 from bot.slack.replies import text_of
 from bot.store import Store
@@ -308,6 +309,37 @@ async def test_a_burst_for_one_recording_costs_one_question(world):
         await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, status))
     await until(lambda: not confirmations.pending, message="the confirmation")
     assert confirmations.calls - before == 1
+    assert w.store.recording(rec.id).status is Status.PAUSED
+
+
+async def test_a_report_asked_for_before_the_recording_moved_is_not_applied(world):
+    w = world
+    rec = await recording(w)
+    since = w.store.recording(rec.id).moves
+    stale = Report(rec.id, Status.PAUSED)  # what a GET said just before someone paused and resumed
+    assert (await w.service.commands.handle(BOB, parse("pause"))).ok
+    assert (await w.service.commands.handle(ALICE, parse("resume"))).ok
+    with pytest.raises(Outdated):
+        w.service.truth.apply(rec.id, stale, actor=None, source="meeting", since=since)
+    assert w.store.recording(rec.id).status is Status.RECORDING
+    assert kinds(w, rec.id).count("paused") == 1  # no pause the platform did not make
+    fresh = w.store.recording(rec.id).moves
+    w.emulator.platform.act(time.time(), rec.id, "pause")  # asked after the last move: applied
+    assert w.service.truth.apply(rec.id, Report(rec.id, Status.PAUSED), actor=None, source="meeting", since=fresh)
+
+
+async def test_a_confirmation_waits_while_an_action_is_taken_on_the_recording(world):
+    w = world
+    rec = await recording(w)
+    confirmations, leases = w.service.confirmations, w.store.leases
+    w.emulator.platform.act(time.time(), rec.id, "pause")
+    assert leases.hold(f"recording:{rec.id}", "another-process", ttl=60)  # its pause is on the way
+    before = confirmations.calls
+    await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.PAUSED))
+    await asyncio.sleep(0.5)
+    assert confirmations.calls == before and rec.id in confirmations.pending
+    leases.release(f"recording:{rec.id}", "another-process")
+    await until(lambda: not confirmations.pending, message="the confirmation")
     assert w.store.recording(rec.id).status is Status.PAUSED
 
 

@@ -27,7 +27,7 @@ from bot.service.decisions import Writer
 from bot.service.outcomes import Line, Reply, Say, failed
 from bot.service.permissions import Permissions
 from bot.service.transitions import Report, last_pause
-from bot.service.truth import Truth
+from bot.service.truth import Outdated, Truth
 from bot.store import Store, StoreBusy
 from bot.store.leases import new_owner
 
@@ -192,8 +192,9 @@ class Actions:
                     self.store.update_recording(rec.id, last_news_at=0.0)
                     return self._pause_failed(actor, rec, failed(action, exc, handle=rec.handle, tail="maybe")), False
                 if result.status not in RESULT[action]:
-                    self.truth.apply(rec.id, Report.of(result), actor=None, source="platform",
-                                     audit=[self.audit(actor, action, "error", rec.id, exc.message)])
+                    with contextlib.suppress(Outdated):
+                        self.truth.apply(rec.id, Report.of(result), actor=None, source="platform", since=rec.moves,
+                                         audit=[self.audit(actor, action, "error", rec.id, exc.message)])
                     return failed(action, exc, handle=rec.handle, tail="unchanged"), False
             except (Conflict, InvalidRequest) as exc:  # no code is documented: refresh before answering
                 self.store.audit(**self.audit(actor, action, "error", rec.id, exc.message))
@@ -237,7 +238,8 @@ class Actions:
             report = Report.of(await self.platform.get_recording(rec.id))
         except PlatformError as exc:
             return Reply([failed("refresh_link", exc, handle=rec.handle)], ok=False)
-        self.truth.apply(rec.id, report, actor=None, source="platform")
+        with contextlib.suppress(Outdated):
+            self.truth.apply(rec.id, report, actor=None, source="platform", since=rec.moves)
         with self.store.transaction():
             if file := report.file_fields():
                 self.store.update_recording(rec.id, **file)

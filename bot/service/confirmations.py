@@ -8,6 +8,10 @@ for 0.1 s (or at most 1 s after it began). Many recordings at once are one paged
 active recordings (100 a page) instead of one call each: 200 webhooks a second across 1,000
 recordings cost ten calls a round however many changed, and the limiter paces the rounds within
 every documented limit. News that came after a question was asked waits for the next round.
+
+An answer is applied only if the recording has not moved since the question (else it may be older
+than that move: ask again), and a recording an action is being taken on (its lease is held, by any
+process) waits until the action has written its own answer, so the thread says who did it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from bot.models import Status
 from bot.platform.client import PlatformClient, PlatformError
 from bot.platform.models import PlatformRecording
 from bot.service.transitions import Report
-from bot.service.truth import Truth
+from bot.service.truth import Outdated, Truth
 from bot.store import Store, StoreBusy
 from bot.tasks import Tasks
 
@@ -61,12 +65,15 @@ class Confirmations:
         """Ask once about every recording whose news has settled (a burst is asked about once, after it);
         returns how many recordings it settled."""
         asked_at = self.clock()
+        acting = self.store.leases.held("recording:")
         wanted = [rec_id for rec_id, last in self.pending.items()
-                  if asked_at - last >= self.window or asked_at - self.first.get(rec_id, last) >= MAX_WAIT]
+                  if (asked_at - last >= self.window or asked_at - self.first.get(rec_id, last) >= MAX_WAIT)
+                  and f"recording:{rec_id}" not in acting]
         if not wanted:
             return 0
+        moves = self.store.moves_in((Status.RECORDING, Status.PAUSED))
         try:
-            seen = await self._look(wanted)
+            seen = await self._look(wanted, active=len(moves))
         except PlatformError as exc:  # the reconciler asks again later; nothing is applied unconfirmed
             log.warning("could not confirm %d recording(s): %s", len(wanted), exc.message)
             for rec_id in wanted:
@@ -77,7 +84,10 @@ class Confirmations:
             found = seen.get(rec_id)
             if found is not None:
                 try:
-                    self.truth.apply(rec_id, Report.of(found), actor=None, source="meeting")
+                    self.truth.apply(rec_id, Report.of(found), actor=None, source="meeting", since=moves.get(rec_id))
+                except Outdated:
+                    self.pending[rec_id] = self.clock()  # it moved while asking: ask again
+                    continue
                 except StoreBusy:
                     continue  # stays pending: the next round applies it
                 settled += 1
@@ -89,10 +99,9 @@ class Confirmations:
             self.pending.pop(rec_id, None)
             self.first.pop(rec_id, None)
 
-    async def _look(self, wanted: list[str]) -> dict[str, PlatformRecording]:
-        """One call per recording when that is fewer calls than listing every active one; else the list,
+    async def _look(self, wanted: list[str], active: int) -> dict[str, PlatformRecording]:
+        """One call per recording when that is fewer calls than listing every `active` one; else the list,
         and a call each for those it no longer shows (they stopped meanwhile)."""
-        active = self.store.count_in((Status.RECORDING, Status.PAUSED))
         pages = -(-active // PAGE)
         if len(wanted) <= pages:
             return await self._each(wanted)

@@ -33,10 +33,10 @@ class Writer:
             with store.transaction():
                 if d.new_recording is not None and store.add_recording(**d.new_recording) is None:
                     raise Stale(d.recording_id)
-                for step in d.steps:
+                for n, step in enumerate(d.steps):
                     if not store.transition(d.recording_id, step.expected, step.new, at=step.at, actor=step.actor,
                                             source=step.source, reason=step.reason, action=step.action,
-                                            **step.fields):
+                                            moves=None if d.since is None else d.since + n, **step.fields):
                         raise Stale(d.recording_id)
                 if d.touch and not d.steps:
                     store.update_recording(d.recording_id, last_news_at=store.clock())

@@ -83,6 +83,7 @@ class Decision:
     notices: list[tuple[Notice, dict[str, Any]]] = field(default_factory=list)
     card: bool = False
     audit: list[dict[str, Any]] = field(default_factory=list)
+    since: int | None = None  # the recording's `moves` when the report was asked for: written only if still so
 
     @property
     def moved(self) -> bool:

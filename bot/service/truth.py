@@ -4,6 +4,7 @@ recordings that were started elsewhere (from the meeting, or by `record_on_start
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -30,6 +31,11 @@ class RetryLater(Exception):
     """The event cannot be applied yet (a start is still in flight); keep it and try again."""
 
 
+class Outdated(Exception):
+    """A report of RECORDING or PAUSED asked for before the recording last moved: it may be older than
+    that move (they alternate, and carry no time of their own), so it is not applied; ask again."""
+
+
 class Truth:
     def __init__(self, store: Store, platform: PlatformClient, writer: Writer, guard: Guardrails, tasks: Tasks,
                  clock: Callable[[], float] = time.time):
@@ -38,19 +44,26 @@ class Truth:
         self.starting: defaultdict[str, int] = defaultdict(int)  # meetings with a start in flight
 
     def apply(self, recording_id: str, report: Report, *, actor: str | None, source: str, reason: str | None = None,
-              until: float | None = None, audit: list[dict[str, Any]] | None = None) -> bool:
+              until: float | None = None, audit: list[dict[str, Any]] | None = None,
+              since: int | None = None) -> bool:
         """Decide from the stored state and write the decision whole; returns whether the recording moved.
 
-        Raises StoreBusy when the store cannot take it: the caller says what the platform did and
-        calls `save_later`."""
+        `since` is the recording's `moves` when the report was asked for (a GET, not an action's own
+        answer): if the report flips RECORDING and PAUSED and the recording moved since, it raises
+        Outdated. Raises StoreBusy when the store cannot take it: the caller says what the platform did
+        and calls `save_later`."""
         for _ in range(3):  # the state read may be stale by the time it is written: decide again
             rec = self.store.recording(recording_id)
             if rec is None:
                 return False
+            flip = report.status.rank == rec.status.rank == 1 and report.status is not rec.status
+            if flip and since is not None and rec.moves != since:
+                raise Outdated(recording_id)
             guard, files = self.channel_rules(rec.channel_id)
             decision = decide(rec, self.store.ledger(recording_id), report, actor=actor, source=source,
                               now=self.clock(), guard=guard, reason=reason, until=until, files=files)
             decision.audit = list(audit or [])
+            decision.since = since if flip else None
             if self.writer.write(decision):
                 return decision.moved
         return False
@@ -79,8 +92,9 @@ class Truth:
         self.tasks.spawn(retry(), f"saving {what}")
 
     async def refresh(self, recording_id: str, *, source: str = "platform") -> Recording | None:
-        """Ask the platform for the truth about one recording and apply it."""
-        if self.store.recording(recording_id) is None:
+        """Ask the platform for the truth about one recording and apply it (unless the recording moved
+        while asking: then what moved it is newer)."""
+        if (rec := self.store.recording(recording_id)) is None:
             return None
         try:
             report = Report.of(await self.platform.get_recording(recording_id))
@@ -88,7 +102,8 @@ class Truth:
             report = Report.errored(recording_id, "the platform no longer knows this recording")
         except PlatformError:
             return self.store.recording(recording_id)
-        self.apply(recording_id, report, actor=None, source=source)
+        with contextlib.suppress(Outdated):
+            self.apply(recording_id, report, actor=None, source=source, since=rec.moves)
         return self.store.recording(recording_id)
 
     def adopt(self, update: RecordingUpdate) -> str:

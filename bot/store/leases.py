@@ -67,5 +67,10 @@ class Leases:
                                 (owner,))
         return len(dead)
 
+    def held(self, prefix: str) -> set[str]:
+        """The names starting with `prefix` whose lease someone holds now."""
+        return {r["name"] for r in self.db.all("SELECT name FROM leases WHERE name LIKE ? AND until >= ?",
+                                               prefix + "%", self.clock())}
+
     def holder(self, name: str) -> str | None:
         return self.db.scalar("SELECT owner FROM leases WHERE name = ? AND until >= ?", name, self.clock())

@@ -110,6 +110,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE outbox ADD COLUMN lease_until REAL;
     CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until REAL NOT NULL)
     """,
+    # 5: how many times a recording has moved, so a report the platform gave before another move was
+    # written (a GET that raced a webhook, an action or another process) is known as outdated
+    """
+    ALTER TABLE recordings ADD COLUMN moves INTEGER NOT NULL DEFAULT 0;
+    UPDATE recordings SET moves = (SELECT COUNT(*) FROM ledger WHERE ledger.recording_id = recordings.id)
+    """,
 ]
 
 

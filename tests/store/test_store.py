@@ -57,6 +57,17 @@ def test_handles_count_per_meeting_and_transitions_are_compare_and_set(store):
     assert [e.status for e in store.ledger("a")] == [Status.INVOKED, Status.RECORDING]
 
 
+def test_a_transition_given_the_moves_it_expects_is_refused_after_another_move(store):
+    add(store, "a")
+    assert store.recording("a").moves == 1
+    assert store.transition("a", Status.INVOKED, Status.RECORDING, at=1, actor=None, source="platform", moves=1)
+    assert store.transition("a", Status.RECORDING, Status.PAUSED, at=2, actor=None, source="platform")
+    assert store.transition("a", Status.PAUSED, Status.RECORDING, at=3, actor=None, source="platform")
+    # the status is as it was when moves was 2, but two moves came in between: refused, nothing logged
+    assert not store.transition("a", Status.RECORDING, Status.PAUSED, at=4, actor=None, source="platform", moves=2)
+    assert store.recording("a").moves == 4 == len(store.ledger("a"))
+
+
 def test_pending_card_refreshes_merge_and_a_retried_one_merges_into_a_newer(store):
     store.outbox.enqueue("card", {}, recording_id="r", coalesce_key="card:r")
     store.outbox.enqueue("card", {}, recording_id="r", coalesce_key="card:r")
