@@ -76,12 +76,28 @@ class OutboxQueue:
         return soonest, {r["recording_id"]: r["first"] for r in rows}
 
     def claim(self, row_id: int, owner: str = "", lease: float = 45.0) -> bool:
-        """Take a row to send it: False when another live process holds it (its lease has not run out)."""
-        now = self.clock()
-        return self.db.changed("UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_by = ?, "
-                               "lease_until = ? WHERE id = ? AND (state = 'pending' OR (state = 'sending' AND "
-                               "(claimed_by IS NULL OR claimed_by = ? OR lease_until < ?)))",
-                               owner, now + lease, row_id, owner, now) > 0
+        """Take a row to send it: False when another live process holds it (its lease has not run out), or
+        holds an earlier row of its recording (a thread keeps its order, a card has one editor).
+
+        On PostgreSQL the row is taken under its row lock, skipping it if another process is taking it
+        (`FOR UPDATE SKIP LOCKED`: no process waits on another's claim), and claims for one recording take
+        turns by a transaction-level advisory lock, so the check for its earlier rows cannot race. On
+        SQLite the write lock (`BEGIN IMMEDIATE`) gives both."""
+        now, postgres = self.clock(), self.db.dialect == "postgres"
+        with self.db.transaction():
+            if postgres and not self.db.scalar(
+                    "SELECT pg_try_advisory_xact_lock(727101, hashtext(COALESCE((SELECT recording_id FROM outbox "
+                    "WHERE id = ?), '')))", row_id):
+                return False  # another process is claiming a row of this recording at this moment
+            return self.db.changed(
+                "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_by = ?, lease_until = ? "
+                "WHERE id = (SELECT id FROM outbox o WHERE id = ? AND (state = 'pending' OR (state = 'sending' AND "
+                "(claimed_by IS NULL OR claimed_by = ? OR lease_until < ?))) "
+                "AND NOT (recording_id IS NOT NULL AND EXISTS (SELECT 1 FROM outbox e WHERE "
+                "e.recording_id = o.recording_id AND e.id < o.id AND e.state = 'sending' "
+                "AND COALESCE(e.claimed_by, '') <> ? AND COALESCE(e.lease_until, 0) >= ?))"
+                f"{' FOR UPDATE SKIP LOCKED' if postgres else ''})",
+                owner, now + lease, row_id, owner, now, owner, now) > 0
 
     def release(self, owner: str) -> int:
         """Let go of the rows `owner` leased (it is stopping): another process may take them at once."""

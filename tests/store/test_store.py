@@ -168,3 +168,32 @@ def test_a_row_left_sending_before_leases_existed_is_taken_and_sent(store):
     (row,) = store.outbox.due(owner="me")
     assert store.outbox.claim(row.id, "me") and not store.outbox.claim(row.id, "another")
     assert store.outbox.due(owner="another") == []  # leased now: not another process's to send
+
+
+def test_a_row_behind_one_another_process_is_sending_is_not_claimed(store):
+    """A thread's replies keep their order and a card has one editor, however the processes interleave:
+    the claim itself checks for an earlier row of the recording in another process's hands."""
+    store.outbox.enqueue("thread", {"notice": "paused"}, channel_id="C1", recording_id="r")
+    store.outbox.enqueue("thread", {"notice": "resumed"}, channel_id="C1", recording_id="r")
+    first, second = store.outbox.due(owner="b")  # what b read before a claimed the first
+    assert store.outbox.claim(first.id, "a")
+    assert not store.outbox.claim(second.id, "b")
+    store.outbox.done(first.id)
+    assert store.outbox.claim(second.id, "b")
+
+
+def test_on_postgresql_a_row_another_process_is_taking_is_skipped_not_waited_for(tmp_path, postgres):
+    """FOR UPDATE SKIP LOCKED: while another connection holds the row (mid-claim), a claim answers
+    False at once; waiting for the lock would end in StoreBusy (lock_timeout), since it is held throughout."""
+    url = postgres.new_database()
+    a, b = Store(url, clock=lambda: 1000.0), Store(url, clock=lambda: 1000.0)
+    try:
+        a.outbox.enqueue("card", {}, channel_id="C1", recording_id="r", coalesce_key="card:r")
+        (row,) = a.outbox.due()
+        with a.db.transaction():
+            a.db.execute("SELECT id FROM outbox WHERE id = ? FOR UPDATE", (row.id,))
+            assert not b.outbox.claim(row.id, "b")
+        assert b.outbox.claim(row.id, "b")
+    finally:
+        a.close()
+        b.close()
