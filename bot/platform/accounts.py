@@ -3,7 +3,8 @@
 The service asks the same questions of one platform whatever the number of accounts; `Platforms`
 answers each from the account of what the call is about: a recording's, a meeting's (the link or
 recording that holds it), a session's. Each account has its own client and so its own rate budget
-(the platform limits per token). A workspace's new links go to its own account when it has one.
+(the platform limits per token), which processes sharing a PostgreSQL database spend together. A
+workspace's new links go to its own account when it has one.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ class Platforms:
     def __init__(self, default: PlatformClient, store: Store, settings: Settings | None = None):
         self.default, self.store, self.settings = default, store, settings
         self._clients: dict[str, tuple[str, PlatformClient]] = {}  # route -> (credentials' digest, client)
+        self._share(default, "")
+
+    def _share(self, client: PlatformClient, account: str) -> PlatformClient:
+        """With several processes possible (PostgreSQL), the account's rate budget is one for all of them."""
+        if self.store.db.dialect == "postgres" and client.limiter.shared is None:
+            client.limiter.shared = self.store.budgets.of(account)
+        return client
 
     # -- which account ----------------------------------------------------------------------
 
@@ -62,7 +70,8 @@ class Platforms:
         if held is None or held[0] != digest:
             if held is not None:
                 asyncio.get_running_loop().create_task(held[1].aclose())
-            held = self._clients[account] = (digest, client_for(self.settings, found["flavour"], found["credentials"]))
+            client = self._share(client_for(self.settings, found["flavour"], found["credentials"]), account)
+            held = self._clients[account] = (digest, client)
         return held[1]
 
     def account_for_team(self, team_id: str | None) -> str:

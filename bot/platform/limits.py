@@ -7,6 +7,8 @@ bucket that applies, so that recbot stays under all of them (docs/platform.md, "
 - recbot allows itself 90% of each. When the budget is short, calls wait in priority order: stops
   first, then pauses, then the rest of what people asked, then recbot's own background checks.
 - A 429 blocks every call until its `Retry-After` has passed: nothing is sent into the window.
+- With several processes on one database (PostgreSQL), the limits are one budget for all of them
+  (`shared`, `bot.store.budgets`): each call is also counted there, and a 429 blocks every process.
 """
 
 from __future__ import annotations
@@ -14,12 +16,18 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Protocol
+
+from bot.store.engine import StoreBusy
+
+log = logging.getLogger(__name__)
 
 SHARE = 0.9
 
@@ -45,6 +53,9 @@ class Bucket:
     def applies(self, recording_api: bool) -> bool:
         return recording_api or not self.recording_only
 
+    def spec(self) -> tuple[str, int, float]:
+        return self.name, self.limit, self.window
+
     def wait(self, now: float) -> float:
         """0 when a call may be counted now, else seconds until one may."""
         while self.stamps and now - self.stamps[0] >= self.window:
@@ -67,10 +78,19 @@ def buckets_for(flavour: str, share: float = SHARE) -> list[Bucket]:
     return [Bucket(name, max(1, int(limit * share)), window, rec) for name, limit, window, rec in DOCUMENTED[flavour]]
 
 
+class Shared(Protocol):
+    """One rate budget for every process of the deployment (`bot.store.budgets.AccountBudget`)."""
+
+    def take(self, buckets: Sequence[tuple[str, int, float]]) -> float: ...
+
+    def block(self, seconds: float) -> None: ...
+
+
 class Limiter:
     def __init__(self, buckets: list[Bucket], *, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         self.buckets, self.clock, self.sleep = buckets, clock, sleep
+        self.shared: Shared | None = None  # set when processes share the database
         self.blocked_until = 0.0
         self._waiting: list[tuple[int, int, asyncio.Future]] = []
         self._order = itertools.count()
@@ -84,12 +104,16 @@ class Limiter:
     def block(self, seconds: float) -> None:
         """The platform answered 429: nothing is sent until `seconds` have passed."""
         self.blocked_until = max(self.blocked_until, self.clock() + max(0.0, seconds))
+        if self.shared is not None:
+            try:
+                self.shared.block(seconds)
+            except StoreBusy:
+                log.warning("could not share a 429's block with the other processes")
 
     async def acquire(self, *, recording_api: bool, priority: Priority) -> None:
         if background.get():
             priority = Priority.BACKGROUND
-        if not self._waiting and self._room(recording_api) == 0.0:
-            self._take(recording_api)
+        if not self._waiting and self._try(recording_api) == 0.0:
             return
         done = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiting, (int(priority), next(self._order), done))
@@ -103,11 +127,22 @@ class Limiter:
         waits = [b.wait(now) for b in self.buckets if b.applies(recording_api)]
         return max([self.blocked_until - now, *waits, 0.0])
 
-    def _take(self, recording_api: bool) -> None:
+    def _try(self, recording_api: bool) -> float:
+        """Count one call if every bucket (this process's, then the shared one) has room: 0.0; else the
+        seconds to wait, nothing counted."""
+        if (wait := self._room(recording_api)) > 0:
+            return wait
+        applying = [b for b in self.buckets if b.applies(recording_api)]
+        if self.shared is not None:
+            try:
+                if (wait := self.shared.take([b.spec() for b in applying])) > 0:
+                    return wait
+            except StoreBusy:  # the database is slow: this process's own count keeps it within the limits alone
+                pass
         now = self.clock()
-        for bucket in self.buckets:
-            if bucket.applies(recording_api):
-                bucket.stamps.append(now)
+        for bucket in applying:
+            bucket.stamps.append(now)
+        return 0.0
 
     async def _serve(self) -> None:
         """Let the waiting calls go, the most urgent first, as the buckets allow."""
@@ -116,12 +151,11 @@ class Limiter:
             if done.cancelled():
                 heapq.heappop(self._waiting)
                 continue
-            wait = self._room(done.recording_api)
+            wait = self._try(done.recording_api)
             if wait > 0:
                 await self.sleep(wait)
                 continue
             heapq.heappop(self._waiting)
-            self._take(done.recording_api)
             done.set_result(None)
 
     def usage(self) -> dict:

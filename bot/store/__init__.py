@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from bot.store.budgets import Budgets
 from bot.store.deliveries import DeliveryQueue
 from bot.store.engine import StoreBusy, open_database
 from bot.store.leases import Leases
@@ -37,6 +38,7 @@ class Store(Records):
         self.timers = TimerQueue(self.db)
         self.notes = MeetingNotes(self.db, clock)
         self.leases = Leases(self.db, clock)
+        self.budgets = Budgets(self.db, clock)
         self.workspaces = Workspaces(self.db, clock, Sealer(secret_key) if secret_key else None)
         migrate(self.db)
 

@@ -116,6 +116,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE recordings ADD COLUMN moves INTEGER NOT NULL DEFAULT 0;
     UPDATE recordings SET moves = (SELECT COUNT(*) FROM ledger WHERE ledger.recording_id = recordings.id)
     """,
+    # 6: the platform's rate budget, one for all processes: calls counted per account, bucket and time slot,
+    # and a 429's block
+    """
+    CREATE TABLE rate_use (
+        account TEXT NOT NULL, bucket TEXT NOT NULL, slot INTEGER NOT NULL, used INTEGER NOT NULL,
+        PRIMARY KEY (account, bucket, slot)
+    );
+    CREATE TABLE rate_blocks (account TEXT PRIMARY KEY, until REAL NOT NULL)
+    """,
 ]
 
 

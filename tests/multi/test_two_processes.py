@@ -39,6 +39,7 @@ async def test_commands_to_either_process_take_effect_once_and_each_post_leaves_
         async with second_process(s) as (other, port):
             meeting = await s.new_meeting("Two processes")
             await s.join(meeting, "Ann")
+            made = s.emulator.api_requests  # the test's own calls, made for it
             await run(s, ALICE, f"link {meeting}")
             with via(s, port):
                 await run(s, ALICE, "start")
@@ -69,6 +70,8 @@ async def test_commands_to_either_process_take_effect_once_and_each_post_leaves_
             assert senders <= {s.runtime.outbox.owner.rsplit(":", 1)[-1], other.outbox.owner.rsplit(":", 1)[-1]}
             jobs = {r["name"]: r["owner"] for r in s.runtime.store.db.all("SELECT name, owner FROM leases")}
             assert {"deliveries", "timers"} <= set(jobs)  # each job held by one process at a time
+            counted = s.runtime.store.db.scalar("SELECT SUM(used) FROM rate_use WHERE bucket = 'Dyte API, per IP'")
+            assert int(counted) == s.emulator.api_requests - made  # both processes' calls, counted in one budget
 
 
 async def test_when_the_process_holding_the_jobs_stops_the_other_takes_them_over(tmp_path, postgres):

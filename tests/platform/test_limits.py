@@ -1,10 +1,15 @@
-"""The layered limiter on a controllable clock: 20 simulated minutes never exceed any bucket, and a 429
-storm sends nothing into its window while a stop still goes first."""
+"""The layered limiter on a controllable clock: 20 simulated minutes never exceed any bucket, a 429
+storm sends nothing into its window while a stop still goes first, and two processes sharing a database
+spend one budget."""
 
 import asyncio
 import random
 
+import pytest
+
 from bot.platform.limits import Limiter, Priority, background, buckets_for
+from bot.store import Store
+from tests.conftest import database
 
 
 class Clock:
@@ -79,3 +84,37 @@ async def test_a_429_storm_sends_nothing_into_the_window_and_a_stop_goes_first()
     assert all(float(o.split("@")[1]) >= 300 for o in order)  # nothing inside the window
     assert [o.split("@")[0] for o in order[:3]] == ["stop", "pause", "resume"]  # then the background checks
     assert lim.usage()["blocked_for_s"] == 0
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"], indirect=True)
+async def test_two_processes_on_one_database_spend_one_budget_and_share_a_429(tmp_path, engine):
+    """Each process's limiter alone would allow the whole budget; counted in the database, the two
+    together stay within every bucket, and a 429 that one got blocks the other."""
+    clock = Clock()
+    url = database(tmp_path)
+    stores = [Store(url, clock=clock) for _ in range(2)]
+    limiters = []
+    for store in stores:
+        lim = Limiter(buckets_for("realtimekit"), clock=clock, sleep=clock.sleep)
+        lim.shared = store.budgets.of("acct")
+        limiters.append(lim)
+    sent: list[tuple[float, bool]] = []
+
+    async def caller(lim: Limiter, n: int) -> None:
+        rng = random.Random(n)
+        while clock.now < 660:
+            recording = rng.random() < 0.7
+            await lim.acquire(recording_api=recording, priority=Priority.ASKED)
+            sent.append((clock.now, recording))
+            await clock.sleep(rng.random() * 0.2)
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(caller(limiters[n % 2], n) for n in range(10))), timeout=120)
+        assert len(sent) > 2000  # both pressed against the limits
+        for bucket in limiters[0].buckets:
+            assert never_over(sent, bucket.limit, bucket.window, bucket.recording_only), bucket.name
+        limiters[0].block(60)
+        assert stores[1].budgets.take("acct", [b.spec() for b in limiters[1].buckets]) == pytest.approx(60)
+    finally:
+        for store in stores:
+            store.close()
