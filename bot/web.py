@@ -50,6 +50,7 @@ class Options:
     card_interval: float = 1.0
     max_backoff: float = 60.0
     reconcile_tick: float = 5.0
+    delivery_tick: float = 1.0  # how often stored webhooks are looked for, besides being woken for them
     start_workers: bool = True
     platform: PlatformClient | None = None
     webhook_key: RSAPublicKey | None = None
@@ -86,7 +87,8 @@ class Runtime:
         self.bolt = create_bolt_app(client=slack, identity=self.identity, signing_secret=settings.slack_signing_secret,
                                     door=Door(self.service, self.outbox, self.tasks), socket_mode=settings.socket_mode,
                                     oauth=oauth_settings(settings, self.store) if settings.oauth else None)
-        self.workers = Workers(self.service, self.store, reconcile_tick=o.reconcile_tick)
+        self.workers = Workers(self.service, self.store, reconcile_tick=o.reconcile_tick,
+                               delivery_tick=o.delivery_tick)
         self._tasks: list[asyncio.Task] = []
         self.socket_handler = None
         self.public_url: str | None = None  # learnt from the install pages, which people open in a browser

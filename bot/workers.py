@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from bot.platform.webhooks import WebhookParseError, parse_event
 from bot.service import RetryLater, Service
@@ -23,13 +24,15 @@ LEASE_TTL = 10.0
 
 
 class Workers:
-    def __init__(self, service: Service, store: Store, *, reconcile_tick: float = 5.0, timer_tick: float = 0.5):
+    def __init__(self, service: Service, store: Store, *, reconcile_tick: float = 5.0, timer_tick: float = 0.5,
+                 delivery_tick: float = 1.0):
         self.service, self.store = service, store
-        self.reconcile_tick, self.timer_tick = reconcile_tick, timer_tick
+        self.reconcile_tick, self.timer_tick, self.delivery_tick = reconcile_tick, timer_tick, delivery_tick
         self._deliveries = asyncio.Event()
         self.tasks: list[asyncio.Task] = []
         self.reconciled = 0
         self.owner = new_owner()
+        self._stop_listening: Callable[[], None] | None = None
 
     def holds(self, job: str, ttl: float = LEASE_TTL) -> bool:
         """Whether this process does `job` now (taking or renewing its lease)."""
@@ -45,12 +48,18 @@ class Workers:
         with contextlib.suppress(StoreBusy):
             if freed := self.store.leases.free_the_dead():
                 log.info("let go of what %d crashed process(es) of this host still held", freed)
-        self.tasks = [asyncio.create_task(self._forever("deliveries", self.process_deliveries, self._deliveries, 1.0)),
+        loop = asyncio.get_running_loop()
+        # Webhooks another process stored wake this one at once (PostgreSQL), not at its next look.
+        self._stop_listening = self.store.on_deliveries(lambda: loop.call_soon_threadsafe(self._deliveries.set))
+        self.tasks = [asyncio.create_task(self._forever("deliveries", self.process_deliveries, self._deliveries,
+                                                        self.delivery_tick)),
                       asyncio.create_task(self._forever("timers", self.service.guards.run_due_timers, None,
                                                         self.timer_tick)),
                       asyncio.create_task(self._reconcile_forever())]
 
     async def stop(self) -> None:
+        if self._stop_listening is not None:
+            await asyncio.to_thread(self._stop_listening)
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from bot.store.budgets import Budgets
-from bot.store.deliveries import DeliveryQueue
+from bot.store.deliveries import CHANNEL, DeliveryQueue
 from bot.store.engine import StoreBusy, open_database
 from bot.store.leases import Leases
 from bot.store.notes import MeetingNotes
@@ -44,6 +44,16 @@ class Store(Records):
 
     def transaction(self):
         return self.db.transaction()
+
+    def on_deliveries(self, wake: Callable[[], None]) -> Callable[[], None] | None:
+        """On PostgreSQL, call `wake` (from another thread) whenever any process stores webhook deliveries,
+        so the process applying them need not poll; returns how to stop. None on SQLite (one process,
+        which wakes itself)."""
+        if self.db.dialect != "postgres":
+            return None
+        from bot.store.postgres import Listener
+
+        return Listener(self.path, CHANNEL, wake).stop
 
     def healthy(self) -> bool:
         return self.db.healthy()

@@ -8,6 +8,8 @@ from typing import Any
 
 from bot.store.engine import Database
 
+CHANNEL = "recbot_deliveries"  # PostgreSQL: notified when deliveries are stored (`Store.on_deliveries`)
+
 
 class DeliveryQueue:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time):
@@ -51,6 +53,8 @@ class DeliveryQueue:
                 known.add(d["delivery_id"])
                 twins[d["body_hash"]] = new_id
                 outcomes.append("same-body" if twin else "new")
+            if self.db.dialect == "postgres" and set(outcomes) - {"same-id"}:
+                self.db.execute(f"NOTIFY {CHANNEL}")  # at commit: the process applying webhooks looks at once
             return outcomes
 
     def pending(self, limit: int = 100) -> list[dict[str, Any]]:

@@ -9,7 +9,8 @@ and a timeout or a lost connection is recbot's own StoreBusy, which every caller
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -106,3 +107,30 @@ class PostgresDatabase(Engine):
     def set_schema_version(self, version: int) -> None:
         self.execute("DELETE FROM recbot_schema")
         self.execute("INSERT INTO recbot_schema (version) VALUES (?)", (int(version),))
+
+
+class Listener:
+    """A thread with its own connection that LISTENs on `channel` and calls `wake` (from that thread) on
+    each notification; it reconnects after an error, and ends with `stop`."""
+
+    def __init__(self, url: str, channel: str, wake: Callable[[], None]):
+        self.url, self.channel, self.wake = url, channel, wake
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"recbot-listen-{channel}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {self.channel}")
+                    self.wake()  # anything stored while not listening
+                    while not self._stopping.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            self.wake()
+            except psycopg.Error:
+                self._stopping.wait(1.0)

@@ -2,6 +2,7 @@
 outbox and running the background jobs. Every post leaves once and in order; the jobs run in one."""
 
 import contextlib
+import dataclasses
 
 from bot.asgi_server import BackgroundServer
 from bot.models import Status
@@ -11,9 +12,9 @@ from tests.e2e.helpers import run, status_is, thread_texts
 
 
 @contextlib.asynccontextmanager
-async def second_process(stack):
+async def second_process(stack, **options):
     """Another recbot on the same settings and database (its own port, store, outbox and workers)."""
-    app = create_app(stack.settings, stack.options)
+    app = create_app(stack.settings, dataclasses.replace(stack.options, **options))
     server = BackgroundServer(app, stack.host, 0)
     await server.start()
     try:
@@ -96,3 +97,27 @@ async def test_when_the_process_holding_the_jobs_stops_the_other_takes_them_over
             await run(s, BOB, "pause")
             await status_is(s, rec.id, Status.PAUSED) if not mine else await until(
                 lambda: other.store.recording(rec.id).status is Status.PAUSED, message="paused")
+
+
+async def test_a_webhook_one_process_stored_wakes_the_other_that_applies_them(tmp_path, postgres):
+    """The platform's webhooks go to the first process; the second holds the job of applying them and
+    looks for stored ones only once a minute here: what wakes it is PostgreSQL's NOTIFY, at once."""
+    async with make_stack(tmp_path, env={"REC_DATABASE": postgres.new_database()}) as s:
+        store = s.runtime.store
+        async with second_process(s, delivery_tick=60.0) as (other, _):
+            await until(lambda: store.leases.holder("deliveries"), message="a holder")
+            store.db.execute("UPDATE leases SET owner = ?, until = ? WHERE name = 'deliveries'",
+                             (other.workers.owner, store.clock() + 600))  # the second one applies webhooks
+            meeting = await s.new_meeting("Woken")
+            await s.join(meeting, "Ann")
+            await run(s, ALICE, f"link {meeting}")
+            await run(s, ALICE, "start")
+            await until(lambda: store.recordings_of_meeting(meeting), message="the recording")
+
+            def applied():
+                rows = store.db.all("SELECT processed_at FROM deliveries")
+                return rows and all(r["processed_at"] is not None for r in rows)
+
+            # The first process cannot take the job back (its lease is the other's for ten minutes unless the
+            # other renews it, which it does only when it runs): so they were applied by the other, woken.
+            await until(applied, timeout=8, message="the webhooks applied by the other process")
