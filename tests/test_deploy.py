@@ -42,7 +42,7 @@ def test_compose_has_recbot_postgres_and_a_tls_proxy_and_sets_only_known_variabl
     assert set(services) == {"recbot", "postgres", "proxy"}
     recbot = services["recbot"]
     assert recbot["build"] == "." and recbot["environment"]["REC_DATABASE"].startswith("postgresql://")
-    assert recbot["deploy"]["replicas"] == 1  # 2 once the two-process chaos run is always right (README)
+    assert recbot["deploy"]["replicas"] == 2
     assert set(recbot["environment"]) <= read_by_recbot()
     assert "caddy" in services["proxy"]["image"] and "443:443" in services["proxy"]["ports"]
     assert services["postgres"]["image"].startswith("postgres:")
