@@ -159,7 +159,7 @@ class Recording:
     team_id: str | None = None
     enterprise_id: str | None = None
     account: str = ""
-    moves: int = 0  # ledger entries so far: a version, for compare-and-set
+    seen_at: float = 0.0  # when what its state rests on was seen (wall clock): older reports do not flip it
 
     @property
     def team(self) -> Team:

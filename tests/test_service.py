@@ -312,20 +312,21 @@ async def test_a_burst_for_one_recording_costs_one_question(world):
     assert w.store.recording(rec.id).status is Status.PAUSED
 
 
-async def test_a_report_asked_for_before_the_recording_moved_is_not_applied(world):
+async def test_a_report_asked_for_before_the_last_change_was_seen_is_not_applied(world):
     w = world
     rec = await recording(w)
-    since = w.store.recording(rec.id).moves
-    stale = Report(rec.id, Status.PAUSED)  # what a GET said just before someone paused and resumed
+    asked = time.time()
+    stale = Report(rec.id, Status.PAUSED, asked_at=asked)  # what a GET said just before someone paused and resumed
     assert (await w.service.commands.handle(BOB, parse("pause"))).ok
     assert (await w.service.commands.handle(ALICE, parse("resume"))).ok
     with pytest.raises(Outdated):
-        w.service.truth.apply(rec.id, stale, actor=None, source="meeting", since=since)
+        w.service.truth.apply(rec.id, stale, actor=None, source="meeting")
     assert w.store.recording(rec.id).status is Status.RECORDING
     assert kinds(w, rec.id).count("paused") == 1  # no pause the platform did not make
-    fresh = w.store.recording(rec.id).moves
-    w.emulator.platform.act(time.time(), rec.id, "pause")  # asked after the last move: applied
-    assert w.service.truth.apply(rec.id, Report(rec.id, Status.PAUSED), actor=None, source="meeting", since=fresh)
+    w.emulator.platform.act(time.time(), rec.id, "pause")  # asked after the resume was seen: applied
+    fresh = await w.service.truth.ask(rec.id)
+    assert fresh.status is Status.PAUSED and w.service.truth.apply(rec.id, fresh, actor=None, source="meeting")
+    assert kinds(w, rec.id).count("paused") == 2
 
 
 async def test_a_confirmation_waits_while_an_action_is_taken_on_the_recording(world):

@@ -191,10 +191,9 @@ class Actions:
                     # Unknown outcome: the oldest report, so the reconciler asks first, and so does the next action.
                     self.store.update_recording(rec.id, last_news_at=0.0)
                     return self._pause_failed(actor, rec, failed(action, exc, handle=rec.handle, tail="maybe")), False
-                if result.status not in RESULT[action]:
-                    with contextlib.suppress(Outdated):
-                        self.truth.apply(rec.id, Report.of(result), actor=None, source="platform", since=rec.moves,
-                                         audit=[self.audit(actor, action, "error", rec.id, exc.message)])
+                if result.status not in RESULT[action]:  # asked while this recording's actions wait: the truth
+                    self.truth.apply(rec.id, Report.of(result), actor=None, source="platform",
+                                     audit=[self.audit(actor, action, "error", rec.id, exc.message)])
                     return failed(action, exc, handle=rec.handle, tail="unchanged"), False
             except (Conflict, InvalidRequest) as exc:  # no code is documented: refresh before answering
                 self.store.audit(**self.audit(actor, action, "error", rec.id, exc.message))
@@ -235,11 +234,11 @@ class Actions:
 
     async def refresh_link(self, actor: Actor, rec: Recording) -> Reply:
         try:
-            report = Report.of(await self.platform.get_recording(rec.id))
+            report = await self.truth.ask(rec.id)
         except PlatformError as exc:
             return Reply([failed("refresh_link", exc, handle=rec.handle)], ok=False)
-        with contextlib.suppress(Outdated):
-            self.truth.apply(rec.id, report, actor=None, source="platform", since=rec.moves)
+        with contextlib.suppress(Outdated):  # something newer was seen meanwhile: the card shows that
+            self.truth.apply(rec.id, report, actor=None, source="platform")
         with self.store.transaction():
             if file := report.file_fields():
                 self.store.update_recording(rec.id, **file)

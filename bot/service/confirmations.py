@@ -9,9 +9,9 @@ active recordings (100 a page) instead of one call each: 200 webhooks a second a
 recordings cost ten calls a round however many changed, and the limiter paces the rounds within
 every documented limit. News that came after a question was asked waits for the next round.
 
-An answer is applied only if the recording has not moved since the question (else it may be older
-than that move: ask again), and a recording an action is being taken on (its lease is held, by any
-process) waits until the action has written its own answer, so the thread says who did it.
+An answer is applied only if it was asked for after what the stored state rests on was seen (else it
+may be older than that: ask again), and a recording an action is being taken on (its lease is held,
+by any process) waits until the action has written its own answer, so the thread says who did it.
 """
 
 from __future__ import annotations
@@ -71,22 +71,23 @@ class Confirmations:
                   and f"recording:{rec_id}" not in acting]
         if not wanted:
             return 0
-        moves = self.store.moves_in((Status.RECORDING, Status.PAUSED))
+        asked_at = time.time()  # wall clock: answers are ordered against what any process has seen
         try:
-            seen = await self._look(wanted, active=len(moves))
+            seen = await self._look(wanted)
         except PlatformError as exc:  # the reconciler asks again later; nothing is applied unconfirmed
             log.warning("could not confirm %d recording(s): %s", len(wanted), exc.message)
             for rec_id in wanted:
                 self._done(rec_id, asked_at)
             return 0
-        settled = 0
+        settled, seen_at = 0, time.time()
         for rec_id in wanted:
             found = seen.get(rec_id)
             if found is not None:
                 try:
-                    self.truth.apply(rec_id, Report.of(found), actor=None, source="meeting", since=moves.get(rec_id))
+                    self.truth.apply(rec_id, Report.of(found, asked_at=asked_at, seen_at=seen_at), actor=None,
+                                     source="meeting")
                 except Outdated:
-                    self.pending[rec_id] = self.clock()  # it moved while asking: ask again
+                    self.pending[rec_id] = self.clock()  # something newer was seen while asking: ask again
                     continue
                 except StoreBusy:
                     continue  # stays pending: the next round applies it
@@ -99,9 +100,10 @@ class Confirmations:
             self.pending.pop(rec_id, None)
             self.first.pop(rec_id, None)
 
-    async def _look(self, wanted: list[str], active: int) -> dict[str, PlatformRecording]:
-        """One call per recording when that is fewer calls than listing every `active` one; else the list,
+    async def _look(self, wanted: list[str]) -> dict[str, PlatformRecording]:
+        """One call per recording when that is fewer calls than listing every active one; else the list,
         and a call each for those it no longer shows (they stopped meanwhile)."""
+        active = self.store.count_in((Status.RECORDING, Status.PAUSED))
         pages = -(-active // PAGE)
         if len(wanted) <= pages:
             return await self._each(wanted)

@@ -36,7 +36,8 @@ class Writer:
                 for n, step in enumerate(d.steps):
                     if not store.transition(d.recording_id, step.expected, step.new, at=step.at, actor=step.actor,
                                             source=step.source, reason=step.reason, action=step.action,
-                                            moves=None if d.since is None else d.since + n, **step.fields):
+                                            asked_at=d.asked_at if n == 0 else None, seen_at=d.seen_at,
+                                            **step.fields):
                         raise Stale(d.recording_id)
                 if d.touch and not d.steps:
                     store.update_recording(d.recording_id, last_news_at=store.clock())

@@ -35,16 +35,23 @@ class Report:
     url_expiry: float | None = None
     file_size: float | None = None
     duration: float | None = None
+    # When it was seen (wall clock, so that processes compare): `asked_at` is when a question (a GET) was
+    # sent, for a report that is one of many answers racing each other; None for an action's own answer
+    # or a webhook. `seen_at` is when it came.
+    asked_at: float | None = None
+    seen_at: float | None = None
 
     @classmethod
-    def of(cls, seen: PlatformRecording | RecordingUpdate) -> Report:
+    def of(cls, seen: PlatformRecording | RecordingUpdate, *, asked_at: float | None = None,
+           seen_at: float | None = None) -> Report:
+        when = {"asked_at": asked_at, "seen_at": seen_at}
         if isinstance(seen, PlatformRecording):
             return cls(seen.id, seen.status, seen.meeting_id, seen.session_id, seen.started_at, seen.stopped_at,
                        seen.stop_reason, seen.download_url, seen.audio_download_url, seen.download_url_expiry,
-                       seen.file_size, seen.duration)
+                       seen.file_size, seen.duration, **when)
         return cls(seen.recording_id, seen.status, seen.meeting_id, seen.session_id, seen.started_at,
                    seen.stopped_at, seen.stop_reason, seen.download_url, seen.audio_download_url,
-                   seen.download_url_expiry, seen.file_size, seen.duration)
+                   seen.download_url_expiry, seen.file_size, seen.duration, **when)
 
     @classmethod
     def errored(cls, recording_id: str, reason: str) -> Report:
@@ -83,7 +90,8 @@ class Decision:
     notices: list[tuple[Notice, dict[str, Any]]] = field(default_factory=list)
     card: bool = False
     audit: list[dict[str, Any]] = field(default_factory=list)
-    since: int | None = None  # the recording's `moves` when the report was asked for: written only if still so
+    asked_at: float | None = None  # a report asked for then flips the state only if that is after its `seen_at`
+    seen_at: float | None = None  # when what the new state rests on was seen
 
     @property
     def moved(self) -> bool:

@@ -4,7 +4,6 @@ recordings that were started elsewhere (from the meeting, or by `record_on_start
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -44,26 +43,27 @@ class Truth:
         self.starting: defaultdict[str, int] = defaultdict(int)  # meetings with a start in flight
 
     def apply(self, recording_id: str, report: Report, *, actor: str | None, source: str, reason: str | None = None,
-              until: float | None = None, audit: list[dict[str, Any]] | None = None,
-              since: int | None = None) -> bool:
+              until: float | None = None, audit: list[dict[str, Any]] | None = None) -> bool:
         """Decide from the stored state and write the decision whole; returns whether the recording moved.
 
-        `since` is the recording's `moves` when the report was asked for (a GET, not an action's own
-        answer): if the report flips RECORDING and PAUSED and the recording moved since, it raises
-        Outdated. Raises StoreBusy when the store cannot take it: the caller says what the platform did
-        and calls `save_later`."""
+        A report asked for (`report.asked_at`: a GET) that flips RECORDING and PAUSED raises Outdated
+        unless it was asked for after what the stored state rests on was seen: the two alternate and
+        carry no time of their own, so an older answer would undo a newer one (and the thread would say a
+        pause the platform never made). Raises StoreBusy when the store cannot take it: the caller says
+        what the platform did and calls `save_later`."""
         for _ in range(3):  # the state read may be stale by the time it is written: decide again
             rec = self.store.recording(recording_id)
             if rec is None:
                 return False
             flip = report.status.rank == rec.status.rank == 1 and report.status is not rec.status
-            if flip and since is not None and rec.moves != since:
+            if flip and report.asked_at is not None and report.asked_at <= rec.seen_at:
                 raise Outdated(recording_id)
             guard, files = self.channel_rules(rec.channel_id)
             decision = decide(rec, self.store.ledger(recording_id), report, actor=actor, source=source,
                               now=self.clock(), guard=guard, reason=reason, until=until, files=files)
             decision.audit = list(audit or [])
-            decision.since = since if flip else None
+            decision.asked_at = report.asked_at if flip else None
+            decision.seen_at = report.seen_at or time.time()
             if self.writer.write(decision):
                 return decision.moved
         return False
@@ -92,19 +92,29 @@ class Truth:
         self.tasks.spawn(retry(), f"saving {what}")
 
     async def refresh(self, recording_id: str, *, source: str = "platform") -> Recording | None:
-        """Ask the platform for the truth about one recording and apply it (unless the recording moved
-        while asking: then what moved it is newer)."""
-        if (rec := self.store.recording(recording_id)) is None:
+        """Ask the platform for the truth about one recording and apply it; asked again if the answer is
+        outdated (something newer was seen while asking)."""
+        if self.store.recording(recording_id) is None:
             return None
-        try:
-            report = Report.of(await self.platform.get_recording(recording_id))
-        except NotFound:
-            report = Report.errored(recording_id, "the platform no longer knows this recording")
-        except PlatformError:
-            return self.store.recording(recording_id)
-        with contextlib.suppress(Outdated):
-            self.apply(recording_id, report, actor=None, source=source, since=rec.moves)
+        for _ in range(3):
+            try:
+                report = await self.ask(recording_id)
+            except NotFound:
+                report = Report.errored(recording_id, "the platform no longer knows this recording")
+            except PlatformError:
+                break
+            try:
+                self.apply(recording_id, report, actor=None, source=source)
+            except Outdated:
+                continue
+            break
         return self.store.recording(recording_id)
+
+    async def ask(self, recording_id: str) -> Report:
+        """The platform's answer about one recording, with when it was asked for."""
+        asked_at = time.time()
+        found = await self.platform.get_recording(recording_id)
+        return Report.of(found, asked_at=asked_at, seen_at=time.time())
 
     def adopt(self, update: RecordingUpdate) -> str:
         """A recording recbot did not start gets its own card in the meeting's first linked channel."""

@@ -104,11 +104,9 @@ class Records:
         return [r["account"] for r in self.db.all(f"SELECT DISTINCT account FROM recordings WHERE status IN "
                                                   f"({_marks(states)}) ORDER BY account", *states)]
 
-    def moves_in(self, statuses: Iterable[Status]) -> dict[str, int]:
-        """How many times each recording in these states has moved (its version), by id."""
+    def count_in(self, statuses: Iterable[Status]) -> int:
         states = tuple(Status(s).value for s in statuses)
-        rows = self.db.all(f"SELECT id, moves FROM recordings WHERE status IN ({_marks(states)})", *states)
-        return {r["id"]: r["moves"] for r in rows}
+        return self.db.scalar(f"SELECT COUNT(*) FROM recordings WHERE status IN ({_marks(states)})", *states)
 
     def recordings_of_session(self, session_id: str) -> list[Recording]:
         rows = self.db.all("SELECT * FROM recordings WHERE session_id = ? ORDER BY handle", session_id)
@@ -156,10 +154,10 @@ class Records:
             inserted = self.db.execute("INSERT INTO recordings (id, meeting_id, channel_id, handle, status, "
                             "meeting_title, "
                             "started_by, origin, last_actor, last_action, multi, created_at, updated_at, "
-                            "last_news_at, session_id, team_id, enterprise_id, account, moves) VALUES (?, ?, ?, ?, "
-                            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT team_id FROM links WHERE channel_id = ?), "
+                            "last_news_at, session_id, team_id, enterprise_id, account) VALUES (?, ?, ?, ?, ?, ?, "
+                            "?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT team_id FROM links WHERE channel_id = ?), "
                             "(SELECT enterprise_id FROM links WHERE channel_id = ?), "
-                            "COALESCE((SELECT account FROM links WHERE channel_id = ?), ''), 1) "
+                            "COALESCE((SELECT account FROM links WHERE channel_id = ?), '')) "
                             "ON CONFLICT (id) DO NOTHING RETURNING id",  # another process may have just added it
                             (recording_id, meeting_id, channel_id, handle, status.value, title, started_by, origin,
                              started_by, "started", int(multi), now, now, now, session_id, channel_id, channel_id,
@@ -170,10 +168,11 @@ class Records:
         return self.recording(recording_id)
 
     def transition(self, recording_id: str, expected: Status, new: Status, *, at: float, actor: str | None,
-                   source: str, reason: str | None = None, action: str | None = None, moves: int | None = None,
-                   **fields: Any) -> bool:
-        """Compare-and-set `expected → new` (and, given `moves`, only if the recording has moved that many
-        times: nothing came in between), with its ledger entry.
+                   source: str, reason: str | None = None, action: str | None = None,
+                   asked_at: float | None = None, seen_at: float | None = None, **fields: Any) -> bool:
+        """Compare-and-set `expected → new` (and, given `asked_at`, only if what the current state rests on
+        was seen before that: the report is newer), with its ledger entry; `seen_at` is kept as when what
+        the new state rests on was seen.
 
         `action` (a phrase such as "paused" or "stopped automatically: everyone left") becomes the
         card's "last action" together with `actor`; without it both stay as they were."""
@@ -183,12 +182,13 @@ class Records:
         sets = "".join(f", {k} = ?" for k in fields)
         with self.db.transaction():
             changed = self.db.changed(
-                "UPDATE recordings SET status = ?, updated_at = ?, last_news_at = ?, moves = moves + 1, "
+                "UPDATE recordings SET status = ?, updated_at = ?, last_news_at = ?, "
+                "seen_at = CASE WHEN CAST(? AS REAL) IS NULL THEN seen_at ELSE ? END, "
                 "last_actor = CASE WHEN CAST(? AS TEXT) IS NULL THEN last_actor ELSE ? END, "
                 "last_action = COALESCE(?, last_action)"
-                f"{sets} WHERE id = ? AND status = ? AND (CAST(? AS INTEGER) IS NULL OR moves = ?)",
-                new.value, now, now, action, actor, action, *fields.values(), recording_id, expected.value,
-                moves, moves)
+                f"{sets} WHERE id = ? AND status = ? AND (CAST(? AS REAL) IS NULL OR seen_at < ?)",
+                new.value, now, now, seen_at, seen_at, action, actor, action, *fields.values(), recording_id,
+                expected.value, asked_at, asked_at)
             if changed:
                 self._ledger_entry(recording_id, new, at, actor, source, reason)
         return bool(changed)

@@ -110,11 +110,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE outbox ADD COLUMN lease_until REAL;
     CREATE TABLE leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until REAL NOT NULL)
     """,
-    # 5: how many times a recording has moved, so a report the platform gave before another move was
-    # written (a GET that raced a webhook, an action or another process) is known as outdated
+    # 5: when what the recording's state rests on was seen, so that a report of RECORDING or PAUSED asked for
+    # before that (a GET that raced an action, a webhook or another process) is known as outdated
     """
-    ALTER TABLE recordings ADD COLUMN moves INTEGER NOT NULL DEFAULT 0;
-    UPDATE recordings SET moves = (SELECT COUNT(*) FROM ledger WHERE ledger.recording_id = recordings.id)
+    ALTER TABLE recordings ADD COLUMN seen_at REAL NOT NULL DEFAULT 0
     """,
     # 6: the platform's rate budget, one for all processes: calls counted per account, bucket and time slot,
     # and a 429's block

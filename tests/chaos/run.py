@@ -315,10 +315,18 @@ def check(bot: Bot, platform: Platform, slack: dict, history: list[dict], state:
         for kind, n in claimed.items():
             if n > performed[kind]:
                 wrong.append(f"{rec_id}: thread claims {n} {kind}, platform performed {performed[kind]}")
-        ledger = [r["status"] for r in bot.rows("SELECT status FROM ledger WHERE recording_id = ? ORDER BY id", rec_id)]
+        entries = bot.rows("SELECT status, at, source, actor, reason FROM ledger WHERE recording_id = ? ORDER BY id",
+                           rec_id)
+        ledger = [r["status"] for r in entries]
         if _collapse(ledger) != _collapse(done):
             missed = len(_collapse(done)) - len(_collapse(ledger))
-            (lost if missed > 0 else wrong).append(f"{rec_id}: ledger {ledger} vs platform {done}")
+            timeline = sorted([(h["at"], "platform", h["to"], h["cause"]) for h in history
+                               if h["recording_id"] == rec_id] +
+                              [(r["at"], "ledger", r["status"], f"{r['source']} {r['actor']} {r['reason']}")
+                               for r in entries])
+            (lost if missed > 0 else wrong).append(f"{rec_id}: ledger {ledger} vs platform {done}; timeline: " +
+                                                   "; ".join(f"{at:.2f} {who} {to} ({why})"
+                                                             for at, who, to, why in timeline))
     return {"lost": lost, "duplicated": duplicated, "wrong": wrong}
 
 

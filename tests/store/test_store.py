@@ -57,15 +57,18 @@ def test_handles_count_per_meeting_and_transitions_are_compare_and_set(store):
     assert [e.status for e in store.ledger("a")] == [Status.INVOKED, Status.RECORDING]
 
 
-def test_a_transition_given_the_moves_it_expects_is_refused_after_another_move(store):
+def test_a_transition_asked_for_before_the_state_it_replaces_was_seen_is_refused(store):
     add(store, "a")
-    assert store.recording("a").moves == 1
-    assert store.transition("a", Status.INVOKED, Status.RECORDING, at=1, actor=None, source="platform", moves=1)
-    assert store.transition("a", Status.RECORDING, Status.PAUSED, at=2, actor=None, source="platform")
-    assert store.transition("a", Status.PAUSED, Status.RECORDING, at=3, actor=None, source="platform")
-    # the status is as it was when moves was 2, but two moves came in between: refused, nothing logged
-    assert not store.transition("a", Status.RECORDING, Status.PAUSED, at=4, actor=None, source="platform", moves=2)
-    assert store.recording("a").moves == 4 == len(store.ledger("a"))
+    assert store.transition("a", Status.INVOKED, Status.RECORDING, at=1, actor=None, source="platform", seen_at=10.0)
+    assert store.transition("a", Status.RECORDING, Status.PAUSED, at=2, actor=None, source="platform", seen_at=20.0)
+    assert store.transition("a", Status.PAUSED, Status.RECORDING, at=3, actor=None, source="platform", seen_at=30.0)
+    # the status is what the question found, but it was asked at 25, before the resume seen at 30: refused
+    assert not store.transition("a", Status.RECORDING, Status.PAUSED, at=4, actor=None, source="platform",
+                                asked_at=25.0, seen_at=26.0)
+    assert store.recording("a").seen_at == 30.0 and len(store.ledger("a")) == 4
+    assert store.transition("a", Status.RECORDING, Status.PAUSED, at=5, actor=None, source="platform",
+                            asked_at=31.0, seen_at=32.0)
+    assert store.recording("a").seen_at == 32.0
 
 
 def test_pending_card_refreshes_merge_and_a_retried_one_merges_into_a_newer(store):
