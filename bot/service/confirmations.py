@@ -71,7 +71,7 @@ class Confirmations:
                   and f"recording:{rec_id}" not in acting]
         if not wanted:
             return 0
-        asked_at = time.time()  # wall clock: answers are ordered against what any process has seen
+        sent = time.time()  # wall clock: answers are ordered against what any process has seen
         try:
             seen = await self._look(wanted)
         except PlatformError as exc:  # the reconciler asks again later; nothing is applied unconfirmed
@@ -79,12 +79,12 @@ class Confirmations:
             for rec_id in wanted:
                 self._done(rec_id, asked_at)
             return 0
-        settled, seen_at = 0, time.time()
+        settled, came = 0, time.time()
         for rec_id in wanted:
             found = seen.get(rec_id)
             if found is not None:
                 try:
-                    self.truth.apply(rec_id, Report.of(found, asked_at=asked_at, seen_at=seen_at), actor=None,
+                    self.truth.apply(rec_id, Report.of(found, asked_at=sent, seen_at=came), actor=None,
                                      source="meeting")
                 except Outdated:
                     self.pending[rec_id] = self.clock()  # something newer was seen while asking: ask again

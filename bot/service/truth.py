@@ -31,8 +31,8 @@ class RetryLater(Exception):
 
 
 class Outdated(Exception):
-    """A report of RECORDING or PAUSED asked for before the recording last moved: it may be older than
-    that move (they alternate, and carry no time of their own), so it is not applied; ask again."""
+    """A report of RECORDING or PAUSED asked for before what the stored state rests on was seen: it may be
+    older than that (they alternate, and carry no time of their own), so it is not applied; ask again."""
 
 
 class Truth:
