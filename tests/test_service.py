@@ -250,6 +250,16 @@ async def test_reconcile_is_budgeted_and_oldest_first(world):
     assert all(w.store.recording(r.id).status is Status.RECORDING for r in recs)
 
 
+async def test_the_reconciler_leaves_a_recording_alone_while_an_action_on_it_is_under_way(world):
+    w = world
+    rec = await recording(w)
+    w.clock.advance(100)
+    assert w.store.leases.hold(f"recording:{rec.id}", "another-process", ttl=60)  # its action's answer is the news
+    assert await w.service.guards.reconcile(5) == 0
+    w.store.leases.release(f"recording:{rec.id}", "another-process")
+    assert await w.service.guards.reconcile(5) == 1
+
+
 async def test_a_stale_copy_never_moves_a_recording_twice(world):
     """An action holding a copy from before a slow platform call, while the reconciler moved on."""
     w = world
