@@ -86,9 +86,9 @@ class OutboxQueue:
         now, postgres = self.clock(), self.db.dialect == "postgres"
         with self.db.transaction():
             if postgres and not self.db.scalar(
-                    "SELECT pg_try_advisory_xact_lock(727101, hashtext(COALESCE((SELECT recording_id FROM outbox "
-                    "WHERE id = ?), '')))", row_id):
-                return False  # another process is claiming a row of this recording at this moment
+                    "SELECT r IS NULL OR pg_try_advisory_xact_lock(727101, hashtext(r)) "
+                    "FROM (SELECT recording_id AS r FROM outbox WHERE id = ?) q", row_id):
+                return False  # another process is claiming a row of this recording at this moment (or it is gone)
             return self.db.changed(
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_by = ?, lease_until = ? "
                 "WHERE id = (SELECT id FROM outbox o WHERE id = ? AND (state = 'pending' OR (state = 'sending' AND "
