@@ -354,6 +354,20 @@ async def test_a_confirmation_waits_while_an_action_is_taken_on_the_recording(wo
     assert w.store.recording(rec.id).status is Status.PAUSED
 
 
+async def test_news_waiting_for_its_confirmation_is_not_lost_with_the_process(world):
+    w = world
+    rec = await recording(w)
+    w.emulator.platform.act(time.time(), rec.id, "pause")  # paused from the meeting
+    assert w.store.leases.hold(f"recording:{rec.id}", "another-process", ttl=60)  # so the question waits
+    await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.PAUSED))
+    w.service.confirmations.pending.clear()  # the process dies with the question unasked
+    w.store.leases.release(f"recording:{rec.id}", "another-process")
+    assert w.store.recording(rec.id).last_news_at == 0.0  # the oldest report: the reconciler asks first
+    restarted = Service(w.store, w.platform, guard=Guardrails(), clock=w.clock)
+    assert await restarted.guards.reconcile(1) == 1
+    assert w.store.recording(rec.id).status is Status.PAUSED
+
+
 async def test_many_recordings_are_confirmed_by_one_list_not_one_call_each(world):
     w = world
     first = await recording(w)

@@ -174,7 +174,7 @@ class Actions:
         async with self.serial(recording_id):  # double clicks queue here, from any process
             rec = self.store.recording(recording_id)
             assert rec is not None
-            if rec.last_news_at == 0.0:  # an earlier action's outcome is unknown: learn it first
+            if rec.last_news_at == 0.0:  # an earlier outcome is unknown, or news unconfirmed: learn it first
                 rec = await self.truth.refresh(rec.id) or rec
             if rec.status not in FITS[action]:
                 self.store.audit(**self.audit(actor, action, "refused", rec.id, f"state {rec.status.value}"))

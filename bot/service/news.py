@@ -48,7 +48,10 @@ class News:
             # no join or leave webhook came (not subscribed, or lost): the final reply asks the platform
             await self.after.fill_attendance(rec.session_id, rec.meeting_id)
         if event.status.rank == rec.status.rank == 1 and event.status is not rec.status:
-            # RECORDING and PAUSED alternate and webhooks may arrive out of order: ask which is true now.
+            # RECORDING and PAUSED alternate and webhooks may arrive out of order: ask which is true now. Until
+            # asked, its report is the oldest, so that if this process dies first the reconciler asks at once
+            # (and so does the next action on it).
+            self.store.update_recording(rec.id, last_news_at=0.0)
             self.confirmations.ask(rec.id)
             return "confirming"
         return "applied" if self.truth.apply(rec.id, Report.of(event), actor=None, source="platform") else "no change"
