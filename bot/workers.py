@@ -106,6 +106,10 @@ class Workers:
                     except RetryLater:
                         await asyncio.sleep(0.05)
                         return finished + len(done)  # keep the order: try again from this one
+                    except StoreBusy as exc:  # nothing of it was written (another process wrote first, say)
+                        log.info("webhook delivery %s must wait: %s", row["id"], exc)
+                        await asyncio.sleep(0.2)
+                        return finished + len(done)
                     except WebhookParseError as exc:
                         outcome = f"unparseable: {exc}"
                     except Exception as exc:

@@ -354,6 +354,24 @@ async def test_a_confirmation_waits_while_an_action_is_taken_on_the_recording(wo
     assert w.store.recording(rec.id).status is Status.PAUSED
 
 
+async def test_an_action_that_takes_longer_than_its_lease_keeps_it_until_done(world):
+    """A pause against a slow platform outlasts one lease (3 × the platform timeout): it is renewed, so no
+    other process acts on the recording meanwhile."""
+    w = world
+    rec = await recording(w)
+    service = Service(w.store, w.platform, guard=Guardrails(platform_timeout=0.2), clock=w.clock)  # leases: 0.6 s
+    w.store.leases.clock = time.time  # leases run out in real time here
+    w.emulator.api_faults.latency = 2.0
+    try:
+        pausing = asyncio.create_task(service.actions.act_one(ALICE, rec.id, "pause", None))
+        await asyncio.sleep(1.2)  # twice the lease
+        assert w.store.leases.holder(f"recording:{rec.id}") == service.actions.owner
+    finally:
+        w.emulator.api_faults.latency = 0.0
+    _, done = await pausing
+    assert done and w.store.leases.holder(f"recording:{rec.id}") is None
+
+
 async def test_news_waiting_for_its_confirmation_is_not_lost_with_the_process(world):
     w = world
     rec = await recording(w)
@@ -386,3 +404,23 @@ async def test_many_recordings_are_confirmed_by_one_list_not_one_call_each(world
     assert len(recs) == 5 and first.id in {r.id for r in recs}
     assert confirmations.calls - before == 1  # one page lists all five
     assert all(w.store.recording(r.id).status is Status.PAUSED for r in recs)
+
+
+async def test_a_webhook_the_store_could_not_take_is_applied_later_not_dropped(world):
+    """A delivery whose decision meets a busy store (another process wrote first) stays pending, in order."""
+    from bot.workers import Workers
+    from tests.store.faults import Faults
+
+    w = world
+    rec = await recording(w)
+    w.emulator.platform.act(time.time(), rec.id, "stop")
+    body = json.dumps({"event": "recording.statusUpdate", "meeting": {"id": w.meeting},
+                       "recording": {"id": rec.id, "meetingId": w.meeting, "status": "UPLOADING"}}).encode()
+    w.store.deliveries.add(delivery_id="d1", body_hash="h1", flavour="dyte", webhook_id=None, body=body)
+    faults = Faults(w.store)
+    faults.fail_when, faults.fail_times = "UPDATE recordings SET status", 1
+    workers = Workers(w.service, w.store)
+    assert await workers.process_deliveries() == 0  # busy: it waits, nothing marked done
+    assert w.store.deliveries.pending(limit=10)
+    assert await workers.process_deliveries() == 1
+    assert w.store.recording(rec.id).status is Status.UPLOADING

@@ -48,25 +48,36 @@ class Actions:
         self.owner = new_owner()
 
     @contextlib.asynccontextmanager
-    async def serial(self, recording_id: str, wait: float = 10.0) -> AsyncIterator[None]:
+    async def serial(self, recording_id: str, wait: float = 60.0) -> AsyncIterator[None]:
         """One action at a time on a recording: queued here within this process, and across processes
-        sharing the database by the recording's lease (held while the platform is asked and the answer
-        written). A lease not had within `wait` (its holder is stuck) is gone without: the store's
-        compare-and-set transitions still keep the record whole."""
+        sharing the database by the recording's lease, held while the platform is asked and the answer
+        written and renewed meanwhile (a pause tried three times against a platform that does not answer
+        takes longer than one lease). A lease its holder stops renewing (it died) runs out, and is taken
+        then. One not had within `wait` (the store is failing) is gone without: the store's compare-and-set
+        transitions still keep the record whole."""
         async with self.locks[recording_id]:
             name, deadline, held = f"recording:{recording_id}", time.monotonic() + wait, False
+            ttl = 3 * self.guard.platform_timeout
             while True:
                 with contextlib.suppress(StoreBusy):
-                    held = self.store.leases.hold(name, self.owner, ttl=3 * self.guard.platform_timeout)
+                    held = self.store.leases.hold(name, self.owner, ttl=ttl)
                 if held or time.monotonic() >= deadline:
                     break
                 await asyncio.sleep(0.05)
+            renewing = asyncio.create_task(self._renew(name, ttl)) if held else None
             try:
                 yield
             finally:
-                if held:
+                if renewing is not None:
+                    renewing.cancel()
                     with contextlib.suppress(StoreBusy):
                         self.store.leases.release(name, self.owner)
+
+    async def _renew(self, name: str, ttl: float) -> None:
+        while True:
+            await asyncio.sleep(ttl / 3)
+            with contextlib.suppress(StoreBusy):
+                self.store.leases.hold(name, self.owner, ttl=ttl)
 
     def audit(self, actor: Actor, action: str, outcome: str, target: str | None = None,
               detail: str | None = None) -> dict:

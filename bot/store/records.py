@@ -147,6 +147,8 @@ class Records:
         """Insert with the next `#n` of its meeting and its first ledger entry; None if already known."""
         now = self.clock()
         with self.db.transaction():
+            if self.db.dialect == "postgres":  # processes number a meeting's recordings in turn (SQLite: one writer)
+                self.db.execute("SELECT pg_advisory_xact_lock(727103, hashtext(?))", (meeting_id,))
             if self.db.scalar("SELECT 1 FROM recordings WHERE id = ?", recording_id):
                 return None
             handle = self.db.scalar("SELECT COALESCE(MAX(handle), 0) + 1 FROM recordings WHERE meeting_id = ?",

@@ -200,3 +200,29 @@ def test_on_postgresql_a_row_another_process_is_taking_is_skipped_not_waited_for
     finally:
         a.close()
         b.close()
+
+
+def test_two_processes_adding_recordings_of_one_meeting_number_them_in_turn(tmp_path, engine):
+    """Each `#n` is the next of its meeting even when another process adds one in the same moment: the
+    second waits for the first's transaction (PostgreSQL: an advisory lock; SQLite: the write lock)."""
+    import threading
+
+    url = database(tmp_path, "two.sqlite3")
+    stores = [Store(url, clock=lambda: 1000.0) for _ in range(2)]
+    try:
+        barrier, handles = threading.Barrier(2), []
+
+        def adder(store, n):
+            barrier.wait()
+            for i in range(10):
+                handles.append(add(store, f"r{n}-{i}", "m").handle)
+
+        threads = [threading.Thread(target=adder, args=(s, n)) for n, s in enumerate(stores)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(handles) == list(range(1, 21))
+    finally:
+        for store in stores:
+            store.close()
