@@ -372,6 +372,22 @@ async def test_an_action_that_takes_longer_than_its_lease_keeps_it_until_done(wo
     assert done and w.store.leases.holder(f"recording:{rec.id}") is None
 
 
+async def test_an_action_the_platform_did_while_its_process_died_is_learned_before_the_next(world):
+    w = world
+    rec = await recording(w)
+    w.emulator.api_faults.next_mode, w.emulator.api_faults.next_count = "hang", 1  # done, then no answer
+    w.emulator.api_faults.hang_seconds = 1.0
+    pausing = asyncio.create_task(w.service.actions.act_one(BOB, rec.id, "pause", None))
+    await until(lambda: w.emulator.platform.recordings[rec.id].status is Status.PAUSED, message="paused")
+    pausing.cancel()  # the process dies before the answer came
+    await asyncio.gather(pausing, return_exceptions=True)
+    assert w.store.recording(rec.id).status is Status.RECORDING and w.store.recording(rec.id).last_news_at == 0.0
+    restarted = Service(w.store, w.platform, guard=Guardrails(), clock=w.clock)
+    assert (await restarted.actions.act_one(ALICE, rec.id, "stop", None))[1]
+    statuses = [e.status for e in w.store.ledger(rec.id)]
+    assert statuses[-2:] == [Status.PAUSED, Status.UPLOADING]  # the pause is in the ledger, before the stop
+
+
 async def test_news_waiting_for_its_confirmation_is_not_lost_with_the_process(world):
     w = world
     rec = await recording(w)

@@ -191,6 +191,8 @@ class Actions:
                 self.store.audit(**self.audit(actor, action, "refused", rec.id, f"state {rec.status.value}"))
                 state = {"handle": rec.handle, "status": rec.status.value, "action": action}
                 return Line(Say.WRONG_STATE, state), False
+            with contextlib.suppress(StoreBusy):  # until its answer is written the outcome is unknown: a process
+                self.store.update_recording(rec.id, last_news_at=0.0)  # that dies meanwhile leaves it so
             try:
                 result = await self._call(action, rec.id)
             except PlatformUnavailable as exc:
