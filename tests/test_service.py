@@ -339,6 +339,16 @@ async def test_a_report_asked_for_before_the_last_change_was_seen_is_not_applied
     assert kinds(w, rec.id).count("paused") == 2
 
 
+async def test_a_webhook_never_flips_recording_and_paused_itself_even_when_read_before_a_change(world):
+    """The news path decides on the state it reads when it applies, so a PAUSED webhook read while another
+    process was writing a resume is asked about, not applied."""
+    w = world
+    rec = await recording(w)
+    assert await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.PAUSED)) == "confirming"
+    await until(lambda: not w.service.confirmations.pending, message="the confirmation")
+    assert w.store.recording(rec.id).status is Status.RECORDING and "paused" not in kinds(w, rec.id)
+
+
 async def test_a_confirmation_waits_while_an_action_is_taken_on_the_recording(world):
     w = world
     rec = await recording(w)

@@ -16,7 +16,7 @@ from bot.service.confirmations import Confirmations
 from bot.service.decisions import Writer
 from bot.service.permissions import named_controllers
 from bot.service.transitions import Report, last_pause
-from bot.service.truth import Truth
+from bot.service.truth import Outdated, Truth
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -47,14 +47,16 @@ class News:
         if event.status is Status.UPLOADED and rec.session_id and not self.store.notes.attendance(rec.session_id):
             # no join or leave webhook came (not subscribed, or lost): the final reply asks the platform
             await self.after.fill_attendance(rec.session_id, rec.meeting_id)
-        if event.status.rank == rec.status.rank == 1 and event.status is not rec.status:
+        try:  # a webhook has no time of its own: as if asked for at the start of time, it never flips a state
+            moved = self.truth.apply(rec.id, Report.of(event, asked_at=0.0), actor=None, source="platform")
+        except Outdated:
             # RECORDING and PAUSED alternate and webhooks may arrive out of order: ask which is true now. Until
             # asked, its report is the oldest, so that if this process dies first the reconciler asks at once
             # (and so does the next action on it).
             self.store.update_recording(rec.id, last_news_at=0.0)
             self.confirmations.ask(rec.id)
             return "confirming"
-        return "applied" if self.truth.apply(rec.id, Report.of(event), actor=None, source="platform") else "no change"
+        return "applied" if moved else "no change"
 
     async def meeting_event(self, event: MeetingEvent) -> str:
         """Who comes and goes is kept for the final reply; a start may begin an auto-recording; and when

@@ -36,8 +36,8 @@ class Report:
     file_size: float | None = None
     duration: float | None = None
     # When it was seen (wall clock, so that processes compare): `asked_at` is when a question (a GET) was
-    # sent, for a report that is one of many answers racing each other; None for an action's own answer
-    # or a webhook. `seen_at` is when it came.
+    # sent, for a report that is one of many answers racing each other (0.0 for a webhook, which carries
+    # no time); None for an action's own answer. `seen_at` is when it came.
     asked_at: float | None = None
     seen_at: float | None = None
 

@@ -66,6 +66,8 @@ def test_a_transition_asked_for_before_the_state_it_replaces_was_seen_is_refused
     assert not store.transition("a", Status.RECORDING, Status.PAUSED, at=4, actor=None, source="platform",
                                 asked_at=25.0, seen_at=26.0)
     assert store.recording("a").seen_at == 30.0 and len(store.ledger("a")) == 4
+    assert not store.transition("a", Status.RECORDING, Status.PAUSED, at=4, actor=None, source="platform",
+                                asked_at=0.0)  # a webhook: no time of its own, so never a flip
     assert store.transition("a", Status.RECORDING, Status.PAUSED, at=5, actor=None, source="platform",
                             asked_at=31.0, seen_at=32.0)
     assert store.recording("a").seen_at == 32.0
