@@ -51,8 +51,10 @@ class OutboxQueue:
     def due(self, now: float | None = None, limit: int = 200, *, owner: str = "") -> list[OutboxRow]:
         """Rows still to send, oldest first (the sender decides which may go now); with `now`, only those
         whose time has come, so that rows waiting out a backoff never hide the ones behind them. Not the
-        rows another live process (an `owner` other than this one) is sending, nor any later row of their
-        recordings: a card is edited by one process at a time, and a thread's replies keep their order."""
+        rows another live process (an `owner` other than this one) is sending, nor any later row of a
+        recording with a row another process is sending or left half-sent (it may have reached Slack: it is
+        looked up first): a card is posted once and edited by one process at a time, and a thread's
+        replies keep their order."""
         at, clock = float("inf") if now is None else now, self.clock()
         rows = self.db.all(
             "SELECT id, kind, channel_id, recording_id, payload, state, attempts, next_at, created_at, team_id, "
@@ -60,8 +62,8 @@ class OutboxQueue:
             "AND NOT (state = 'sending' AND COALESCE(claimed_by, '') <> ? AND COALESCE(lease_until, 0) >= ?) "
             "AND NOT (recording_id IS NOT NULL AND EXISTS (SELECT 1 FROM outbox e WHERE "
             "e.recording_id = o.recording_id AND e.id < o.id AND e.state = 'sending' "
-            "AND COALESCE(e.claimed_by, '') <> ? AND COALESCE(e.lease_until, 0) >= ?)) ORDER BY id LIMIT ?",
-            at, owner, clock, owner, clock, limit)
+            "AND COALESCE(e.claimed_by, '') <> ?)) ORDER BY id LIMIT ?",
+            at, owner, clock, owner, limit)
         return [OutboxRow(**{**r, "payload": json.loads(r["payload"])}) for r in rows]
 
     def waiting(self, now: float, kinds: tuple[str, ...]) -> tuple[float | None, dict[str, int]]:
@@ -77,7 +79,8 @@ class OutboxQueue:
 
     def claim(self, row_id: int, owner: str = "", lease: float = 45.0) -> bool:
         """Take a row to send it: False when another live process holds it (its lease has not run out), or
-        holds an earlier row of its recording (a thread keeps its order, a card has one editor).
+        an earlier row of its recording is in another process's hands or left half-sent (a thread keeps its
+        order, a card is posted once and has one editor).
 
         On PostgreSQL the row is taken under its row lock, skipping it if another process is taking it
         (`FOR UPDATE SKIP LOCKED`: no process waits on another's claim), and claims for one recording take
@@ -95,9 +98,9 @@ class OutboxQueue:
                 "(claimed_by IS NULL OR claimed_by = ? OR lease_until < ?))) "
                 "AND NOT (recording_id IS NOT NULL AND EXISTS (SELECT 1 FROM outbox e WHERE "
                 "e.recording_id = o.recording_id AND e.id < o.id AND e.state = 'sending' "
-                "AND COALESCE(e.claimed_by, '') <> ? AND COALESCE(e.lease_until, 0) >= ?))"
+                "AND COALESCE(e.claimed_by, '') <> ?))"
                 f"{' FOR UPDATE SKIP LOCKED' if postgres else ''})",
-                owner, now + lease, row_id, owner, now, owner, now) > 0
+                owner, now + lease, row_id, owner, now, owner) > 0
 
     def release(self, owner: str) -> int:
         """Let go of the rows `owner` leased (it is stopping): another process may take them at once."""

@@ -228,3 +228,19 @@ def test_two_processes_adding_recordings_of_one_meeting_number_them_in_turn(tmp_
     finally:
         for store in stores:
             store.close()
+
+
+def test_a_row_left_half_sent_by_a_dead_process_holds_back_the_later_rows_of_its_recording(store):
+    """Its post may have reached Slack: until someone has looked it up, a later card row must not post a
+    second card (nor a later reply overtake it), whoever takes it."""
+    store.outbox.enqueue("card", {}, channel_id="C1", recording_id="r", coalesce_key="card:r")
+    (first,) = store.outbox.due(owner="dead")
+    assert store.outbox.claim(first.id, "dead")
+    store.outbox.enqueue("card", {}, channel_id="C1", recording_id="r", coalesce_key="card:r")
+    store.db.execute("UPDATE outbox SET lease_until = 0 WHERE claimed_by = 'dead'")  # its process is gone
+    rows = store.outbox.due(owner="b")
+    assert [r.id for r in rows] == [first.id]  # only the half-sent one, to be looked up
+    second = store.db.scalar("SELECT MAX(id) FROM outbox")
+    assert not store.outbox.claim(second, "b") and store.outbox.claim(first.id, "b")
+    store.outbox.done(first.id, ts="1.0")
+    assert store.outbox.claim(second, "b")
