@@ -74,7 +74,7 @@ async def run_check(settings: Settings, *, out=print) -> int:
     where = without_password(settings.database)
     try:
         store = Store(settings.database)
-        engine = "PostgreSQL" if store.db.dialect == "postgres" else "SQLite"
+        engine = "PostgreSQL" if store.shared else "SQLite"
         line(OK, "database", f"{engine} {where} (schema version {store.schema_version()})")
         store.close()
     except Exception as exc:

@@ -15,6 +15,7 @@ from bot.service.truth import Outdated
 from bot.slack.grammar import parse
 from bot.slack.replies import text_of
 from bot.store import Store
+from bot.store.leases import recording_lease
 from tests.conftest import client_for, database, until
 
 
@@ -254,9 +255,9 @@ async def test_the_reconciler_leaves_a_recording_alone_while_an_action_on_it_is_
     w = world
     rec = await recording(w)
     w.clock.advance(100)
-    assert w.store.leases.hold(f"recording:{rec.id}", "another-process", ttl=60)  # its action's answer is the news
+    assert w.store.leases.hold(recording_lease(rec.id), "another-process", ttl=60)  # its action's answer is the news
     assert await w.service.guards.reconcile(5) == 0
-    w.store.leases.release(f"recording:{rec.id}", "another-process")
+    w.store.leases.release(recording_lease(rec.id), "another-process")
     assert await w.service.guards.reconcile(5) == 1
 
 
@@ -354,12 +355,12 @@ async def test_a_confirmation_waits_while_an_action_is_taken_on_the_recording(wo
     rec = await recording(w)
     confirmations, leases = w.service.confirmations, w.store.leases
     w.emulator.platform.act(time.time(), rec.id, "pause")
-    assert leases.hold(f"recording:{rec.id}", "another-process", ttl=60)  # its pause is on the way
+    assert leases.hold(recording_lease(rec.id), "another-process", ttl=60)  # its pause is on the way
     before = confirmations.calls
     await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.PAUSED))
     await asyncio.sleep(0.5)
     assert confirmations.calls == before and rec.id in confirmations.pending
-    leases.release(f"recording:{rec.id}", "another-process")
+    leases.release(recording_lease(rec.id), "another-process")
     await until(lambda: not confirmations.pending, message="the confirmation")
     assert w.store.recording(rec.id).status is Status.PAUSED
 
@@ -375,11 +376,11 @@ async def test_an_action_that_takes_longer_than_its_lease_keeps_it_until_done(wo
     try:
         pausing = asyncio.create_task(service.actions.act_one(ALICE, rec.id, "pause", None))
         await asyncio.sleep(1.2)  # twice the lease
-        assert w.store.leases.holder(f"recording:{rec.id}") == service.actions.owner
+        assert w.store.leases.holder(recording_lease(rec.id)) == service.actions.owner
     finally:
         w.emulator.api_faults.latency = 0.0
     _, done = await pausing
-    assert done and w.store.leases.holder(f"recording:{rec.id}") is None
+    assert done and w.store.leases.holder(recording_lease(rec.id)) is None
 
 
 async def test_an_action_the_platform_did_while_its_process_died_is_learned_before_the_next(world):
@@ -402,10 +403,10 @@ async def test_news_waiting_for_its_confirmation_is_not_lost_with_the_process(wo
     w = world
     rec = await recording(w)
     w.emulator.platform.act(time.time(), rec.id, "pause")  # paused from the meeting
-    assert w.store.leases.hold(f"recording:{rec.id}", "another-process", ttl=60)  # so the question waits
+    assert w.store.leases.hold(recording_lease(rec.id), "another-process", ttl=60)  # so the question waits
     await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.PAUSED))
     w.service.confirmations.pending.clear()  # the process dies with the question unasked
-    w.store.leases.release(f"recording:{rec.id}", "another-process")
+    w.store.leases.release(recording_lease(rec.id), "another-process")
     assert w.store.recording(rec.id).last_news_at == 0.0  # the oldest report: the reconciler asks first
     restarted = Service(w.store, w.platform, guard=Guardrails(), clock=w.clock)
     assert await restarted.guards.reconcile(1) == 1

@@ -43,7 +43,7 @@ class Platforms:
 
     def _share(self, client: PlatformClient, account: str) -> PlatformClient:
         """With several processes possible (PostgreSQL), the account's rate budget is one for all of them."""
-        if self.store.db.dialect == "postgres" and client.limiter.shared is None:
+        if self.store.shared and client.limiter.shared is None:
             client.limiter.shared = self.store.budgets.of(account)
         return client
 

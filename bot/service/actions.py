@@ -29,7 +29,7 @@ from bot.service.permissions import Permissions
 from bot.service.transitions import Report, last_pause
 from bot.service.truth import Outdated, Truth
 from bot.store import Store, StoreBusy
-from bot.store.leases import new_owner
+from bot.store.leases import new_owner, recording_lease
 
 # Which states each action applies to, and what the platform answers when it did it (docs/platform.md).
 FITS = {"pause": (Status.RECORDING,), "resume": (Status.PAUSED,),
@@ -56,7 +56,7 @@ class Actions:
         then. One not had within `wait` (the store is failing) is gone without: the store's compare-and-set
         transitions still keep the record whole."""
         async with self.locks[recording_id]:
-            name, deadline, held = f"recording:{recording_id}", time.monotonic() + wait, False
+            name, deadline, held = recording_lease(recording_id), time.monotonic() + wait, False
             ttl = 3 * self.guard.platform_timeout
             while True:
                 with contextlib.suppress(StoreBusy):

@@ -65,10 +65,10 @@ class Confirmations:
         """Ask once about every recording whose news has settled (a burst is asked about once, after it);
         returns how many recordings it settled."""
         asked_at = self.clock()
-        acting = self.store.leases.held("recording:")
+        acting = self.store.leases.acted_on()
         wanted = [rec_id for rec_id, last in self.pending.items()
                   if (asked_at - last >= self.window or asked_at - self.first.get(rec_id, last) >= MAX_WAIT)
-                  and f"recording:{rec_id}" not in acting]
+                  and rec_id not in acting]
         if not wanted:
             return 0
         sent = time.time()  # wall clock: answers are ordered against what any process has seen

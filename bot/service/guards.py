@@ -110,11 +110,11 @@ class Guards:
             background.reset(token)
 
     async def _reconcile(self, limit: int, cutoff: float) -> int:
-        checked, acting = 0, self.store.leases.held("recording:")
+        checked, acting = 0, self.store.leases.acted_on()
         for rec in self.store.unfinished(limit=limit * 2 + 10):
             if checked >= limit or rec.last_news_at > cutoff:
                 break  # ordered by last report: the rest are fresher
-            if f"recording:{rec.id}" in acting:
+            if rec.id in acting:
                 continue  # an action on it is under way, in some process: its answer is the news
             checked += 1
             try:

@@ -45,11 +45,16 @@ class Store(Records):
     def transaction(self):
         return self.db.transaction()
 
+    @property
+    def shared(self) -> bool:
+        """Whether other processes may use this database too (PostgreSQL; a SQLite file is one process's)."""
+        return self.db.dialect == "postgres"
+
     def on_deliveries(self, wake: Callable[[], None]) -> Callable[[], None] | None:
         """On PostgreSQL, call `wake` (from another thread) whenever any process stores webhook deliveries,
         so the process applying them need not poll; returns how to stop. None on SQLite (one process,
         which wakes itself)."""
-        if self.db.dialect != "postgres":
+        if not self.shared:
             return None
         from bot.store.postgres import Listener
 

@@ -20,6 +20,11 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+def recording_lease(recording_id: str) -> str:
+    """The lease an action on a recording holds (`Actions.serial`)."""
+    return f"recording:{recording_id}"
+
+
 def _dead_here(owner: str) -> bool:
     """Whether `owner` was a process of this host that is gone (a restart after a crash)."""
     host, _, rest = owner.partition(":")
@@ -67,10 +72,11 @@ class Leases:
                                 (owner,))
         return len(dead)
 
-    def held(self, prefix: str) -> set[str]:
-        """The names starting with `prefix` whose lease someone holds now."""
-        return {r["name"] for r in self.db.all("SELECT name FROM leases WHERE name LIKE ? AND until >= ?",
-                                               prefix + "%", self.clock())}
+    def acted_on(self) -> set[str]:
+        """The recordings an action is being taken on now, by any process (their lease is held)."""
+        prefix = recording_lease("")
+        return {r["name"].removeprefix(prefix) for r in self.db.all(
+            "SELECT name FROM leases WHERE name LIKE ? AND until >= ?", prefix + "%", self.clock())}
 
     def holder(self, name: str) -> str | None:
         return self.db.scalar("SELECT owner FROM leases WHERE name = ? AND until >= ?", name, self.clock())

@@ -9,6 +9,7 @@ and a timeout or a lost connection is recbot's own StoreBusy, which every caller
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -18,6 +19,8 @@ import psycopg
 
 from bot.store.dialects import without_password
 from bot.store.engine import Engine, StoreBusy
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1024)
@@ -124,13 +127,20 @@ class Listener:
         self._thread.join(timeout=2)
 
     def _run(self) -> None:
+        failing = False
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
                     conn.execute(f"LISTEN {self.channel}")
+                    if failing:
+                        log.info("listening for %s again", self.channel)
+                    failing = False
                     self.wake()  # anything stored while not listening
                     while not self._stopping.is_set():
                         for _ in conn.notifies(timeout=0.5, stop_after=1):
                             self.wake()
-            except psycopg.Error:
+            except psycopg.Error as exc:
+                if not failing:  # once an outage: until it is back, stored webhooks wait for the next look (1 s)
+                    log.warning("not listening for %s (%s); trying again each second", self.channel, exc)
+                failing = True
                 self._stopping.wait(1.0)
