@@ -58,9 +58,22 @@ async def measure(path: str, active: int) -> dict:
         render(await service.commands.handle(Actor("U1", channel, "T1"), status))
         latencies.append((time.perf_counter() - began) * 1000)
     latencies.sort()
+    # What a trip to the store's thread costs beside the same read made in place (the loop otherwise idle).
+    inline, hop = [], []
+    for _ in range(3000):
+        channel = f"C{random.randrange(active * 10):06d}"
+        began = time.perf_counter()
+        store.link(channel)
+        inline.append((time.perf_counter() - began) * 1e6)
+        began = time.perf_counter()
+        await store.aio.link(channel)
+        hop.append((time.perf_counter() - began) * 1e6)
+    inline.sort()
+    hop.sort()
     rss_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS"))
     return {"status_p50_ms": latencies[len(latencies) // 2], "status_p99_ms": latencies[int(len(latencies) * 0.99)],
-            "rss_mb": rss_kb / 1024}
+            "rss_mb": rss_kb / 1024, "read_inline_p50_us": inline[len(inline) // 2],
+            "read_on_store_thread_p50_us": hop[len(hop) // 2]}
 
 
 if __name__ == "__main__":

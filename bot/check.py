@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.config import Settings
 from bot.platform.client import WEBHOOK_EVENTS, PlatformClient, PlatformError, Unauthorized
 from bot.platform.webhooks import fetch_public_key
@@ -73,10 +75,10 @@ async def run_check(settings: Settings, *, out=print) -> int:
 
     where = without_password(settings.database)
     try:
-        store = Store(settings.database)
+        store = await asyncio.to_thread(Store, settings.database)
         engine = "PostgreSQL" if store.shared else "SQLite"
-        line(OK, "database", f"{engine} {where} (schema version {store.schema_version()})")
-        store.close()
+        line(OK, "database", f"{engine} {where} (schema version {await store.aio.schema_version()})")
+        await asyncio.to_thread(store.close)
     except Exception as exc:
         line(BAD, "database", f"cannot open {where} ({exc}); check REC_DATABASE (its folder, or its server)")
 
@@ -110,14 +112,14 @@ async def _check_installs(settings: Settings, line) -> None:
         line(BAD, "Slack", f"Slack refused the app's credentials ({error}); check SLACK_CLIENT_ID and "
                            "SLACK_CLIENT_SECRET (Basic Information page)")
     try:
-        store = Store(settings.database, secret_key=settings.secret_key)
+        store = await asyncio.to_thread(Store, settings.database, secret_key=settings.secret_key)
     except Exception as exc:
         line(BAD, "installs", f"cannot open {settings.database} ({exc})")
         return
     tokens = Tokens(settings.slack_api_url, store=store, client_id=settings.slack_client_id,
                     client_secret=settings.slack_client_secret)
     try:
-        installs = store.workspaces.installs()
+        installs = await store.aio.workspaces.installs()
         if not installs:
             line(WARN, "installs", "no workspace has installed recbot yet")
         for i in installs:
@@ -132,7 +134,7 @@ async def _check_installs(settings: Settings, line) -> None:
                 line(WARN, "install", f"{where}: the token does not work ({exc}); the workspace may have "
                                       "uninstalled recbot (`recbot forget TEAM_ID` deletes what is kept of it)")
     finally:
-        store.close()
+        await asyncio.to_thread(store.close)
 
 
 async def setup_webhook(settings: Settings, url: str, *, out=print) -> int:

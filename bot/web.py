@@ -101,7 +101,7 @@ class Runtime:
             self._tasks.append(asyncio.create_task(self._load_webhook_key()))
         if self.options.start_workers:
             self._tasks.append(asyncio.create_task(self.outbox.run()))
-            self.workers.start()
+            await self.workers.start()
         if self.settings.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -120,7 +120,7 @@ class Runtime:
         await self.outbox.aclose()
         await self.platform.aclose()
         await asyncio.to_thread(self.ingest.stop)
-        self.store.close()
+        await asyncio.to_thread(self.store.close)
 
     async def _load_webhook_key(self) -> None:
         delay = 1.0
@@ -139,7 +139,7 @@ class Runtime:
         """A workspace's own platform account (`/rec connect` registered this route with it)."""
         route = request.path_params["route"]
         try:
-            found = self.store.workspaces.account(route) if self.store.workspaces.sealer else None
+            found = await self.store.aio.workspaces.account(route) if self.store.workspaces.sealer else None
         except StoreBusy:
             return _json(503, "storage is busy; retry", headers=RETRY_SOON)
         if found is None:  # disconnected (or never was): a retry cannot help
@@ -191,16 +191,30 @@ class Runtime:
         return JSONResponse({"ok": True, "duplicate": seen != "new"})
 
     async def healthz(self, request: Request) -> Response:
-        ok = self.store.healthy()
-        body = {"ok": ok, "platform": self.settings.platform,
-                "schema_version": self.store.schema_version() if ok else None,
+        ok, version, outbox = await self._store_health()
+        body = {"ok": ok, "platform": self.settings.platform, "schema_version": version,
                 "socket_mode": self.settings.socket_mode, "webhook_key_loaded": self.webhook_key.key is not None}
         body["platform_budget"] = self.platform.limiter.usage()
         if ok:
-            body["outbox"] = self.store.outbox.counts()
+            body["outbox"] = outbox
         if self.socket_handler is not None:
             body["socket_connected"] = bool(await self.socket_handler.client.is_connected())
         return JSONResponse(body, status_code=200 if ok else 503)
+
+
+    async def _store_health(self) -> tuple[bool, int | None, dict[str, int] | None]:
+        def look() -> tuple[bool, int | None, dict[str, int] | None]:
+            if not self.store.healthy():
+                return False, None, None
+            try:
+                return True, self.store.schema_version(), self.store.outbox.counts()
+            except StoreBusy:
+                return False, None, None
+
+        try:
+            return await self.store.call(look)
+        except StoreBusy:
+            return False, None, None
 
 
 def public_url(request: Request) -> str:

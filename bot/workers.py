@@ -34,19 +34,19 @@ class Workers:
         self.owner = new_owner()
         self._stop_listening: Callable[[], None] | None = None
 
-    def holds(self, job: str, ttl: float = LEASE_TTL) -> bool:
+    async def holds(self, job: str, ttl: float = LEASE_TTL) -> bool:
         """Whether this process does `job` now (taking or renewing its lease)."""
         try:
-            return self.store.leases.hold(job, self.owner, ttl)
+            return await self.store.aio.leases.hold(job, self.owner, ttl)
         except StoreBusy:
             return False
 
     def wake_deliveries(self) -> None:
         self._deliveries.set()
 
-    def start(self) -> None:
+    async def start(self) -> None:
         with contextlib.suppress(StoreBusy):
-            if freed := self.store.leases.free_the_dead():
+            if freed := await self.store.aio.leases.free_the_dead():
                 log.info("let go of what %d crashed process(es) of this host still held", freed)
         loop = asyncio.get_running_loop()
         # Webhooks another process stored wake this one at once (PostgreSQL), not at its next look.
@@ -64,14 +64,14 @@ class Workers:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         with contextlib.suppress(StoreBusy):
-            self.store.leases.release_all(self.owner)  # the others need not wait for them to run out
+            await self.store.aio.leases.release_all(self.owner)  # the others need not wait for them to run out
 
     async def _forever(self, job: str, step, event: asyncio.Event | None, interval: float) -> None:
         while True:
             if event is not None:
                 event.clear()
             try:
-                if self.holds(job):
+                if await self.holds(job):
                     await step()
             except Exception:
                 log.exception("background step %s failed", getattr(step, "__name__", step))
@@ -87,9 +87,9 @@ class Workers:
         """Apply stored deliveries in the order they arrived; returns how many were finished."""
         finished = 0
         while True:
-            if finished and not self.holds("deliveries"):  # a long backlog: the lease is renewed as it goes
+            if finished and not await self.holds("deliveries"):  # a long backlog: the lease is renewed as it goes
                 return finished
-            rows = self.store.deliveries.pending(limit=100)
+            rows = await self.store.aio.deliveries.pending(limit=100)
             if not rows:
                 return finished
             done: list[tuple[int, str]] = []
@@ -97,7 +97,8 @@ class Workers:
                 for row in rows:
                     try:
                         event = parse_event(bytes(row["body"]))
-                        if not self.service.platform.owns(row["account"], event):  # another account's meeting
+                        owns = await self.store.call(self.service.platform.owns, row["account"], event)
+                        if not owns:  # it names a meeting of another account
                             done.append((row["id"], "refused: not this account's meeting"))
                             log.warning("webhook delivery %s names a meeting of another platform account; ignored",
                                         row["id"])
@@ -118,7 +119,7 @@ class Workers:
                     done.append((row["id"], outcome))
             finally:
                 if done:  # one commit for the outcomes of the batch
-                    self.store.deliveries.finish(done)
+                    await self.store.aio.deliveries.finish(done)
             finished += len(done)
 
     def budget_per_tick(self) -> float:
@@ -132,7 +133,7 @@ class Workers:
         while True:
             await asyncio.sleep(self.reconcile_tick)
             tokens = min(tokens + self.budget_per_tick(), self.budget_per_tick() + 1)
-            if not self.holds("reconciler", ttl=max(LEASE_TTL, 3 * self.reconcile_tick)):
+            if not await self.holds("reconciler", ttl=max(LEASE_TTL, 3 * self.reconcile_tick)):
                 tokens, started = 0.0, None  # another process reconciles, with the one budget
                 continue
             try:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
+import sys
+import time
+import traceback
 from pathlib import Path
 
 import pytest
@@ -63,6 +68,41 @@ def pytest_sessionfinish(session, exitstatus):
     CLUSTER.stop()
 
 
+TESTS = str(Path(__file__).resolve().parent)
+APP = str(Path(__file__).resolve().parents[1] / "bot")
+STORE = str(Path(APP) / "store")
+ASYNC = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+@pytest.fixture(autouse=True)
+def loop_never_waits_for_the_store():
+    """Fails a test in which the app's async code ran a statement on the event loop's thread (the loop
+    would wait for the database) instead of on the store's. Tests themselves may look in the store, or
+    call the app's plain functions, from the loop."""
+    from bot.store import engine as store_engine
+
+    seen: list[str] = []
+
+    def watch() -> None:
+        if asyncio._get_running_loop() is None:
+            return
+        frame = sys._getframe(1)
+        while frame is not None:
+            where, code = frame.f_code.co_filename, frame.f_code
+            if where.startswith(TESTS):
+                return  # a test called it (directly, or through the app's plain functions)
+            if where.startswith(APP) and not where.startswith(STORE) and code.co_flags & ASYNC:
+                break  # the app's async code reached the store without leaving the loop's thread
+            frame = frame.f_back
+        if len(seen) < 3:
+            seen.append("".join(traceback.format_stack(limit=14)[:-1]))
+
+    store_engine.watch = watch
+    yield
+    store_engine.watch = None
+    if seen:
+        pytest.fail("the event loop waited for the store:\n" + "\n".join(seen), pytrace=False)
+
 
 def shared_spec(name: str) -> Path:
     """A file of ../shared/specs/, or a skip that says why when the folder is absent."""
@@ -104,9 +144,6 @@ CHANNEL = "C0DEMO"
 
 
 async def until(predicate, timeout: float = 5.0, message: str = "condition"):
-    import asyncio
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

@@ -271,19 +271,19 @@ async def test_a_stale_copy_never_moves_a_recording_twice(world):
                                started_at=w.clock.now - 10, stopped_at=w.clock.now)
     news = Report.of(uploaded)
     assert decide(stale, [], news, actor=None, source="reconciler", now=w.clock.now, guard=Guardrails()).moved
-    assert w.service.truth.apply(rec.id, news, actor=None, source="reconciler")
+    assert await w.service.truth.apply(rec.id, news, actor=None, source="reconciler")
     entries, notices_before = len(w.store.ledger(rec.id)), len(notices(w, rec.id))
     # A decision made from the stale copy is refused whole by the store, and deciding again moves nothing.
     stale_decision = decide(stale, [], news, actor="U0ALICE", source="command", now=w.clock.now, guard=Guardrails())
     assert not w.service.writer.write(stale_decision)
-    assert not w.service.truth.apply(rec.id, news, actor="U0ALICE", source="command")
+    assert not await w.service.truth.apply(rec.id, news, actor="U0ALICE", source="command")
     assert len(w.store.ledger(rec.id)) == entries and len(notices(w, rec.id)) == notices_before
     assert not w.store.transition(rec.id, Status.UPLOADED, Status.UPLOADED, at=0, actor=None, source="x")
 
 
 async def test_a_transcript_whose_webhook_never_came_is_fetched_after_the_upload(world):
     w = world
-    assert w.service.after.set_setting(ALICE, "transcribe", "on").ok
+    assert (await w.service.after.set_setting(ALICE, "transcribe", "on")).ok
     p = w.emulator.platform
     p.meetings[w.meeting].transcribe_on_end = True
     rec = await recording(w)
@@ -331,12 +331,12 @@ async def test_a_report_asked_for_before_the_last_change_was_seen_is_not_applied
     assert (await w.service.commands.handle(BOB, parse("pause"))).ok
     assert (await w.service.commands.handle(ALICE, parse("resume"))).ok
     with pytest.raises(Outdated):
-        w.service.truth.apply(rec.id, stale, actor=None, source="meeting")
+        await w.service.truth.apply(rec.id, stale, actor=None, source="meeting")
     assert w.store.recording(rec.id).status is Status.RECORDING
     assert kinds(w, rec.id).count("paused") == 1  # no pause the platform did not make
     w.emulator.platform.act(time.time(), rec.id, "pause")  # asked after the resume was seen: applied
     fresh = await w.service.truth.ask(rec.id)
-    assert fresh.status is Status.PAUSED and w.service.truth.apply(rec.id, fresh, actor=None, source="meeting")
+    assert fresh.status is Status.PAUSED and await w.service.truth.apply(rec.id, fresh, actor=None, source="meeting")
     assert kinds(w, rec.id).count("paused") == 2
 
 
@@ -425,8 +425,8 @@ async def test_many_recordings_are_confirmed_by_one_list_not_one_call_each(world
         w.emulator.platform.act(time.time(), rec.id, "pause")
     confirmations = w.service.confirmations
     before = confirmations.calls
-    for rec in recs:
-        await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.PAUSED))
+    await asyncio.gather(*(w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.PAUSED))
+                           for rec in recs))  # one burst
     await until(lambda: not confirmations.pending, message="the confirmations")
     assert len(recs) == 5 and first.id in {r.id for r in recs}
     assert confirmations.calls - before == 1  # one page lists all five

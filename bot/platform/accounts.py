@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.config import Settings, rtk_base
@@ -35,6 +35,19 @@ def client_for(settings: Settings | None, flavour: str, credentials: dict[str, s
                           token=credentials["api_token"], **kwargs)
 
 
+class SharedBudget:
+    """One account's rate budget in the database (`bot.store.budgets`), as the client's limiter spends it."""
+
+    def __init__(self, store: Store, account: str):
+        self.store, self.account = store, account
+
+    async def take(self, buckets: Sequence[tuple[str, int, float]]) -> float:
+        return await self.store.aio.budgets.take(self.account, buckets)
+
+    async def block(self, seconds: float) -> None:
+        await self.store.aio.budgets.block(self.account, seconds)
+
+
 class Platforms:
     def __init__(self, default: PlatformClient, store: Store, settings: Settings | None = None):
         self.default, self.store, self.settings = default, store, settings
@@ -44,7 +57,7 @@ class Platforms:
     def _share(self, client: PlatformClient, account: str) -> PlatformClient:
         """With several processes possible (PostgreSQL), the account's rate budget is one for all of them."""
         if self.store.shared and client.limiter.shared is None:
-            client.limiter.shared = self.store.budgets.of(account)
+            client.limiter.shared = SharedBudget(self.store, account)
         return client
 
     # -- which account ----------------------------------------------------------------------
@@ -57,10 +70,10 @@ class Platforms:
     def flavour(self) -> str:
         return self.default.flavour
 
-    def of(self, account: str) -> PlatformClient:
+    async def of(self, account: str) -> PlatformClient:
         if not account:
             return self.default
-        found = self.store.workspaces.account(account) if self.store.workspaces.sealer else None
+        found = await self.store.aio.workspaces.account(account) if self.store.workspaces.sealer else None
         if found is None:
             self._clients.pop(account, None)
             raise Disconnected("this meeting is on a platform account that was disconnected; a workspace admin "
@@ -74,36 +87,41 @@ class Platforms:
             held = self._clients[account] = (digest, client)
         return held[1]
 
-    def account_for_team(self, team_id: str | None) -> str:
+    async def account_for_team(self, team_id: str | None) -> str:
         """The account a workspace's new links use: its own, else the environment's."""
         if not team_id or self.store.workspaces.sealer is None:
             return ""
-        return self.store.workspaces.route_of(team_id) or ""
+        return await self.store.aio.workspaces.route_of(team_id) or ""
 
-    def for_team(self, team_id: str | None) -> PlatformClient:
-        return self.of(self.account_for_team(team_id))
+    async def for_team(self, team_id: str | None) -> PlatformClient:
+        return await self.of(await self.account_for_team(team_id))
 
     def account_of_meeting(self, meeting_id: str) -> str | None:
+        """On the store's thread."""
         owner = self.store.meeting_owner(meeting_id)
         return owner[1] if owner else None
 
-    def _meeting(self, meeting_id: str) -> PlatformClient:
-        return self.of(self.account_of_meeting(meeting_id) or "")
+    async def _meeting(self, meeting_id: str) -> PlatformClient:
+        return await self.of(await self.store.call(self.account_of_meeting, meeting_id) or "")
 
-    def _recording(self, recording_id: str) -> PlatformClient:
-        rec = self.store.recording(recording_id)
-        return self.of(rec.account) if rec else self.default
+    async def _recording(self, recording_id: str) -> PlatformClient:
+        rec = await self.store.aio.recording(recording_id)
+        return await self.of(rec.account) if rec else self.default
 
-    def _session(self, session_id: str) -> PlatformClient:
+    async def _session(self, session_id: str) -> PlatformClient:
+        return await self.of(await self.store.call(self._account_of_session, session_id))
+
+    def _account_of_session(self, session_id: str) -> str:
         recs = self.store.recordings_of_session(session_id)
         if recs:
-            return self.of(recs[0].account)
+            return recs[0].account
         meeting = self.store.notes.meeting_of_session(session_id)
-        return self._meeting(meeting) if meeting else self.default
+        return (self.account_of_meeting(meeting) or "") if meeting else ""
 
     def owns(self, account: str, event: Event) -> bool:
         """Whether a webhook that came in on `account`'s route may speak of what it names: nothing held by
-        another account (so one account's webhooks can never move another workspace's recordings)."""
+        another account (so one account's webhooks can never move another workspace's recordings). On the
+        store's thread."""
         if isinstance(event, Ignored):
             return True
         if isinstance(event, RecordingUpdate) and (rec := self.store.recording(event.recording_id)):
@@ -115,52 +133,52 @@ class Platforms:
     # -- the calls, each to its account ---------------------------------------------------
 
     async def get_meeting(self, meeting_id: str, *, team_id: str | None = None):
-        return await self.for_team(team_id).get_meeting(meeting_id)
+        return await (await self.for_team(team_id)).get_meeting(meeting_id)
 
     async def create_meeting(self, title: str, *, team_id: str | None = None, **kwargs):
-        return await self.for_team(team_id).create_meeting(title, **kwargs)
+        return await (await self.for_team(team_id)).create_meeting(title, **kwargs)
 
     async def start_recording(self, meeting_id: str, **kwargs) -> PlatformRecording:
-        return await self._meeting(meeting_id).start_recording(meeting_id, **kwargs)
+        return await (await self._meeting(meeting_id)).start_recording(meeting_id, **kwargs)
 
     async def get_recording(self, recording_id: str) -> PlatformRecording:
-        return await self._recording(recording_id).get_recording(recording_id)
+        return await (await self._recording(recording_id)).get_recording(recording_id)
 
     async def pause_recording(self, recording_id: str) -> PlatformRecording:
-        return await self._recording(recording_id).pause_recording(recording_id)
+        return await (await self._recording(recording_id)).pause_recording(recording_id)
 
     async def resume_recording(self, recording_id: str) -> PlatformRecording:
-        return await self._recording(recording_id).resume_recording(recording_id)
+        return await (await self._recording(recording_id)).resume_recording(recording_id)
 
     async def stop_recording(self, recording_id: str) -> PlatformRecording:
-        return await self._recording(recording_id).stop_recording(recording_id)
+        return await (await self._recording(recording_id)).stop_recording(recording_id)
 
     async def list_recordings(self, meeting_id: str | None = None, *, statuses: Iterable[Status] = (),
                               **kwargs: Any) -> list[PlatformRecording]:
         if meeting_id is not None:
-            return await self._meeting(meeting_id).list_recordings(meeting_id, statuses=statuses, **kwargs)
+            return await (await self._meeting(meeting_id)).list_recordings(meeting_id, statuses=statuses, **kwargs)
         found: list[PlatformRecording] = []
-        for account in self.store.accounts_in(ACTIVE) or [""]:
-            found += await self.of(account).list_recordings(statuses=statuses, **kwargs)
+        for account in await self.store.aio.accounts_in(ACTIVE) or [""]:
+            found += await (await self.of(account)).list_recordings(statuses=statuses, **kwargs)
         return found
 
     async def get_active_recording(self, meeting_id: str) -> PlatformRecording | None:
-        return await self._meeting(meeting_id).get_active_recording(meeting_id)
+        return await (await self._meeting(meeting_id)).get_active_recording(meeting_id)
 
     async def kick_all(self, meeting_id: str) -> int | None:
-        return await self._meeting(meeting_id).kick_all(meeting_id)
+        return await (await self._meeting(meeting_id)).kick_all(meeting_id)
 
     async def get_active_session(self, meeting_id: str):
-        return await self._meeting(meeting_id).get_active_session(meeting_id)
+        return await (await self._meeting(meeting_id)).get_active_session(meeting_id)
 
     async def session_file(self, session_id: str, kind: str):
-        return await self._session(session_id).session_file(session_id, kind)
+        return await (await self._session(session_id)).session_file(session_id, kind)
 
     async def generate_summary(self, session_id: str) -> None:
-        return await self._session(session_id).generate_summary(session_id)
+        return await (await self._session(session_id)).generate_summary(session_id)
 
     async def session_participants(self, session_id: str) -> list[dict[str, Any]]:
-        return await self._session(session_id).session_participants(session_id)
+        return await (await self._session(session_id)).session_participants(session_id)
 
     async def download_text(self, url: str, limit: int = 65_536) -> str | None:
         return await self.default.download_text(url, limit)  # a presigned link: no credentials go with it

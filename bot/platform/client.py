@@ -132,7 +132,7 @@ class PlatformClient:
                     return _envelope(response)
                 error = _error_for(response)
             if isinstance(error, RateLimited):
-                self.limiter.block(error.retry_after)  # nothing more is sent into the window
+                await self.limiter.block(error.retry_after)  # nothing more is sent into the window
             if attempt + 1 >= attempts or not isinstance(error, RateLimited | PlatformUnavailable):
                 raise error
             delay = getattr(error, "retry_after", None) or min(8.0, 0.25 * 2 ** attempt)

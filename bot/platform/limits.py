@@ -14,6 +14,7 @@ bucket that applies, so that recbot stays under all of them (docs/platform.md, "
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -79,11 +80,11 @@ def buckets_for(flavour: str, share: float = SHARE) -> list[Bucket]:
 
 
 class Shared(Protocol):
-    """One rate budget for every process of the deployment (`bot.store.budgets.AccountBudget`)."""
+    """One rate budget for every process of the deployment (`bot.platform.accounts.SharedBudget`)."""
 
-    def take(self, buckets: Sequence[tuple[str, int, float]]) -> float: ...
+    async def take(self, buckets: Sequence[tuple[str, int, float]]) -> float: ...
 
-    def block(self, seconds: float) -> None: ...
+    async def block(self, seconds: float) -> None: ...
 
 
 class Limiter:
@@ -101,19 +102,19 @@ class Limiter:
         """What the strictest documented bucket allows a minute (the reconciler takes a share of it)."""
         return min(b.per_minute for b in self.buckets) / SHARE
 
-    def block(self, seconds: float) -> None:
+    async def block(self, seconds: float) -> None:
         """The platform answered 429: nothing is sent until `seconds` have passed."""
         self.blocked_until = max(self.blocked_until, self.clock() + max(0.0, seconds))
         if self.shared is not None:
             try:
-                self.shared.block(seconds)
+                await self.shared.block(seconds)
             except StoreBusy:
                 log.warning("could not share a 429's block with the other processes")
 
     async def acquire(self, *, recording_api: bool, priority: Priority) -> None:
         if background.get():
             priority = Priority.BACKGROUND
-        if not self._waiting and self._try(recording_api) == 0.0:
+        if not self._waiting and await self._try(recording_api) == 0.0:
             return
         done = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiting, (int(priority), next(self._order), done))
@@ -127,36 +128,48 @@ class Limiter:
         waits = [b.wait(now) for b in self.buckets if b.applies(recording_api)]
         return max([self.blocked_until - now, *waits, 0.0])
 
-    def _try(self, recording_api: bool) -> float:
+    async def _try(self, recording_api: bool) -> float:
         """Count one call if every bucket (this process's, then the shared one) has room: 0.0; else the
-        seconds to wait, nothing counted."""
+        seconds to wait, nothing counted. This process's count is taken first, so that calls made while
+        the shared one is asked cannot pass it; it is given back if the shared one refuses."""
         if (wait := self._room(recording_api)) > 0:
             return wait
         applying = [b for b in self.buckets if b.applies(recording_api)]
-        if self.shared is not None:
-            try:
-                if (wait := self.shared.take([b.spec() for b in applying])) > 0:
-                    return wait
-            except StoreBusy:  # the database is slow: this process's own count keeps it within the limits alone
-                pass
         now = self.clock()
         for bucket in applying:
             bucket.stamps.append(now)
+        if self.shared is not None:
+            try:
+                wait = await self.shared.take([b.spec() for b in applying])
+            except StoreBusy:  # the database is slow: this process's own count keeps it within the limits alone
+                wait = 0.0
+            if wait > 0:
+                for bucket in applying:
+                    with contextlib.suppress(ValueError):  # aged out meanwhile
+                        bucket.stamps.remove(now)
+                return wait
         return 0.0
 
     async def _serve(self) -> None:
         """Let the waiting calls go, the most urgent first, as the buckets allow."""
         while self._waiting:
-            _, _, done = self._waiting[0]
+            first = self._waiting[0]
+            done = first[2]
             if done.cancelled():
                 heapq.heappop(self._waiting)
                 continue
-            wait = self._try(done.recording_api)
+            wait = await self._try(done.recording_api)
             if wait > 0:
                 await self.sleep(wait)
                 continue
-            heapq.heappop(self._waiting)
-            done.set_result(None)
+            # While the shared budget was asked, a more urgent call may have come first, or this one gone.
+            if self._waiting[0] is first:
+                heapq.heappop(self._waiting)
+            else:
+                self._waiting.remove(first)
+                heapq.heapify(self._waiting)
+            if not done.done():
+                done.set_result(None)
 
     def usage(self) -> dict:
         """What /healthz and `recbot check` show: each bucket's use of its window, and any 429 block."""

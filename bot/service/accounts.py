@@ -16,7 +16,7 @@ from bot.platform.accounts import Platforms, client_for
 from bot.platform.client import WEBHOOK_EVENTS, PlatformError
 from bot.service.outcomes import Reply, Say
 from bot.service.permissions import Permissions
-from bot.store import Store
+from bot.store import Store, on_store_thread
 
 FIELDS = {"dyte": ("org_id", "api_key"), "realtimekit": ("account_id", "app_id", "api_token")}
 NAME_FIELD = {"dyte": "org_id", "realtimekit": "app_id"}
@@ -34,29 +34,33 @@ class Accounts:
 
     async def open_form(self, actor: Actor, trigger_id: str | None) -> Reply:
         if not await self._admin(actor):
-            self._audit(actor, "connect", "refused", "not a workspace admin")
+            await self._audit(actor, "connect", "refused", "not a workspace admin")
             return Reply.one(Say.ADMINS_ONLY, ok=False)
         if self.store.workspaces.sealer is None:  # one workspace, no REC_SECRET_KEY: nowhere safe to keep them
             return Reply.one(Say.CONNECT_REFUSED, ok=False, flavour=self.platform.flavour,
                              message="recbot has no REC_SECRET_KEY to keep credentials with; ask whoever runs it")
+        await self._open_form(actor, trigger_id, self.public_url())
+        self.on_write()
+        return Reply([])
+
+    @on_store_thread
+    def _open_form(self, actor: Actor, trigger_id: str | None, public_url: str | None) -> None:
         current = self.store.workspaces.account_of(actor.team_id)
         with self.store.transaction():
             self.store.outbox.enqueue("modal", {"form": "connect", "trigger_id": trigger_id,
                                                 "channel_id": actor.channel_id,
                                                 "flavour": current["flavour"] if current else self.platform.flavour,
-                                                "public_url": self.public_url()}, team=actor.team)
-            self._audit(actor, "connect", "ok", "opened the form")
-        self.on_write()
-        return Reply([])
+                                                "public_url": public_url}, team=actor.team)
+            self._audit.here(actor, "connect", "ok", "opened the form")
 
     async def connect(self, actor: Actor, flavour: str, credentials: dict[str, str], public_url: str) -> Reply:
         """Check the credentials, register the webhook, then keep them: in that order, so that nothing is kept
         for credentials the platform refuses."""
         if not await self._admin(actor):
-            self._audit(actor, "connect", "refused", "not a workspace admin")
+            await self._audit(actor, "connect", "refused", "not a workspace admin")
             return Reply.one(Say.ADMINS_ONLY, ok=False)
         assert actor.team_id
-        current = self.store.workspaces.account_of(actor.team_id)
+        current = await self.store.aio.workspaces.account_of(actor.team_id)
         route = current["route"] if current else secrets.token_urlsafe(12)
         webhook_url = f"{public_url.rstrip('/')}/webhooks/{route}"
         client = client_for(self.platform.settings, flavour, credentials, retries=1)
@@ -65,29 +69,41 @@ class Accounts:
             try:
                 await client.list_meetings(per_page=1)
             except PlatformError as exc:  # refused (401/403), or not reachable: nothing is kept
-                self._audit(actor, "connect", "refused", exc.message)
+                await self._audit(actor, "connect", "refused", exc.message)
                 return Reply.one(Say.CONNECT_REFUSED, ok=False, flavour=flavour, message=exc.message)
             webhook, webhook_id, message = await _register(client, webhook_url)
         finally:
             await client.aclose()
-        with self.store.transaction():
-            self.store.workspaces.connect(actor.team_id, flavour, credentials, actor.user_id or "", route, webhook_id)
-            self._audit(actor, "connect", "ok", f"{flavour} {name}, webhook {webhook}")
+        team_id = actor.team_id
+
+        def keep() -> None:
+            with self.store.transaction():
+                self.store.workspaces.connect(team_id, flavour, credentials, actor.user_id or "", route, webhook_id)
+                self._audit.here(actor, "connect", "ok", f"{flavour} {name}, webhook {webhook}")
+
+        await self.store.call(keep)
         return Reply.one(Say.CONNECTED, flavour=flavour, name=name, webhook_url=webhook_url, webhook=webhook,
                          message=message)
 
     async def disconnect(self, actor: Actor) -> Reply:
         if not await self._admin(actor):
-            self._audit(actor, "disconnect", "refused", "not a workspace admin")
+            await self._audit(actor, "disconnect", "refused", "not a workspace admin")
             return Reply.one(Say.ADMINS_ONLY, ok=False)
-        if self.store.workspaces.sealer is None or not (found := self.store.workspaces.account_of(actor.team_id)):
+        if self.store.workspaces.sealer is None:
+            return Reply.one(Say.NOT_CONNECTED, ok=False)
+        return await self._disconnect(actor)
+
+    @on_store_thread
+    def _disconnect(self, actor: Actor) -> Reply:
+        if not (found := self.store.workspaces.account_of(actor.team_id)):
             return Reply.one(Say.NOT_CONNECTED, ok=False)
         with self.store.transaction():
             self.store.workspaces.disconnect(actor.team_id or "")
             links = self.store.workspaces.links_on(found["route"])
-            self._audit(actor, "disconnect", "ok", found["flavour"])
+            self._audit.here(actor, "disconnect", "ok", found["flavour"])
         return Reply.one(Say.DISCONNECTED, flavour=found["flavour"], links=links)
 
+    @on_store_thread
     def _audit(self, actor: Actor, action: str, outcome: str, detail: str | None = None) -> None:
         self.store.audit(channel_id=actor.channel_id, user_id=actor.user_id, action=action, outcome=outcome,
                          detail=detail)

@@ -28,7 +28,7 @@ from bot.service.outcomes import Line, Reply, Say, failed
 from bot.service.permissions import Permissions
 from bot.service.transitions import Report, last_pause
 from bot.service.truth import Outdated, Truth
-from bot.store import Store, StoreBusy
+from bot.store import Store, StoreBusy, on_store_thread
 from bot.store.leases import new_owner, recording_lease
 
 # Which states each action applies to, and what the platform answers when it did it (docs/platform.md).
@@ -60,7 +60,7 @@ class Actions:
             ttl = 3 * self.guard.platform_timeout
             while True:
                 with contextlib.suppress(StoreBusy):
-                    held = self.store.leases.hold(name, self.owner, ttl=ttl)
+                    held = await self.store.aio.leases.hold(name, self.owner, ttl=ttl)
                 if held or time.monotonic() >= deadline:
                     break
                 await asyncio.sleep(0.05)
@@ -71,28 +71,32 @@ class Actions:
                 if renewing is not None:
                     renewing.cancel()
                     with contextlib.suppress(StoreBusy):
-                        self.store.leases.release(name, self.owner)
+                        await self.store.aio.leases.release(name, self.owner)
 
     async def _renew(self, name: str, ttl: float) -> None:
         while True:
             await asyncio.sleep(ttl / 3)
             with contextlib.suppress(StoreBusy):
-                self.store.leases.hold(name, self.owner, ttl=ttl)
+                await self.store.aio.leases.hold(name, self.owner, ttl=ttl)
 
     def audit(self, actor: Actor, action: str, outcome: str, target: str | None = None,
               detail: str | None = None) -> dict:
         return {"channel_id": actor.channel_id, "user_id": actor.user_id, "action": action, "outcome": outcome,
                 "target": target, "detail": detail}
 
+    async def _audited(self, actor: Actor, action: str, outcome: str, target: str | None = None,
+                       detail: str | None = None) -> None:
+        await self.store.aio.audit(**self.audit(actor, action, outcome, target, detail))
+
     async def on_meeting(self, actor: Actor, cmd: Command, link: Link) -> Reply:
         """`/rec pause|resume|stop [#n]`: that recording, or every one of the meeting in a state it fits."""
         if cmd.handle is not None:
-            rec = self.store.recording_by_handle(link.meeting_id, cmd.handle)
+            rec = await self.store.aio.recording_by_handle(link.meeting_id, cmd.handle)
             if rec is None:
                 return Reply.one(Say.NO_SUCH_HANDLE, ok=False, handle=cmd.handle)
             targets = [rec]
         else:
-            active = self.store.recordings_of_meeting(link.meeting_id)
+            active = await self.store.aio.recordings_of_meeting(link.meeting_id)
             targets = [r for r in active if r.status in FITS[cmd.name]]
             if not targets:
                 return Reply.one(Say.NOTHING_TO_ACT, ok=False, action=cmd.name,
@@ -102,47 +106,47 @@ class Actions:
     async def press(self, actor: Actor, action: str, recording_id: object) -> Reply:
         """A button on a card, a reminder or App Home: checked exactly like the command."""
         target = str(recording_id)[:80]
-        self.store.audit(**self.audit(actor, f"button:{action}", "requested", target))
-        rec = self.store.recording(recording_id) if isinstance(recording_id, str) else None
+        await self._audited(actor, f"button:{action}", "requested", target)
+        rec = await self.store.aio.recording(recording_id) if isinstance(recording_id, str) else None
         if rec is not None and actor.via == "home" and (not rec.team_id or rec.team_id == actor.team_id):
             actor = replace(actor, channel_id=rec.channel_id)  # App Home has no channel: act as in the card's
         if rec is None or rec.channel_id != actor.channel_id:
-            self.store.audit(**self.audit(actor, f"button:{action}", "refused", target, "foreign recording"))
+            await self._audited(actor, f"button:{action}", "refused", target, "foreign recording")
             return Reply.one(Say.FOREIGN_BUTTON, ok=False)
-        link = self.store.link(actor.channel_id)
+        link = await self.store.aio.link(actor.channel_id)
         if (why := await self.permissions.refusal(actor, action, link)) is not None:
-            self.store.audit(**self.audit(actor, f"button:{action}", "refused", rec.id, why.value))
+            await self._audited(actor, f"button:{action}", "refused", rec.id, why.value)
             return Reply.one(Say.REFUSED, ok=False, reason=why)
         if action == "refresh_link":
             return await self.refresh_link(actor, rec)
         if action == "snooze":
-            return self.snooze(actor, rec)
+            return await self.snooze(actor, rec)
         if action == "mark":
-            return self.after.mark(actor, rec.meeting_id, "", recording_id=rec.id)
+            return await self.after.mark(actor, rec.meeting_id, "", recording_id=rec.id)
         return await self.act(actor, [rec], action)
 
     async def end_meeting(self, actor: Actor, meeting_id: object) -> Reply:
         """The confirmation of `/rec end`: stop the meeting's recordings (so each is said in its thread
         as a person's stop), then end the live session for everyone with kick-all."""
         target = str(meeting_id)[:80]
-        self.store.audit(**self.audit(actor, "button:end", "requested", target))
-        link = self.store.link(actor.channel_id)
+        await self._audited(actor, "button:end", "requested", target)
+        link = await self.store.aio.link(actor.channel_id)
         if link is None or link.meeting_id != meeting_id:
-            self.store.audit(**self.audit(actor, "button:end", "refused", target, "not this channel's meeting"))
+            await self._audited(actor, "button:end", "refused", target, "not this channel's meeting")
             return Reply.one(Say.FOREIGN_BUTTON, ok=False)
         if (why := await self.permissions.refusal(actor, "end", link)) is not None:
-            self.store.audit(**self.audit(actor, "button:end", "refused", target, why.value))
+            await self._audited(actor, "button:end", "refused", target, why.value)
             return Reply.one(Say.REFUSED, ok=False, reason=why)
-        active = [r for r in self.store.recordings_of_meeting(link.meeting_id) if r.status in FITS["stop"]]
+        active = [r for r in await self.store.aio.recordings_of_meeting(link.meeting_id) if r.status in FITS["stop"]]
         reply = await self.act(actor, active, "stop")
         try:
             kicked = await self.platform.kick_all(link.meeting_id)
         except PlatformError as exc:
-            self.store.audit(**self.audit(actor, "end", "error", target, exc.message))
+            await self._audited(actor, "end", "error", target, exc.message)
             reply.lines.append(failed("end", exc))
             reply.ok = False
             return reply
-        self.store.audit(**self.audit(actor, "end", "ok", target, f"kicked {kicked}"))
+        await self._audited(actor, "end", "ok", target, f"kicked {kicked}")
         reply.lines.append(Line(Say.ENDED, {"kicked": kicked}))
         return reply
 
@@ -183,16 +187,16 @@ class Actions:
     async def act_one(self, actor: Actor, recording_id: str, action: str,
                       duration: float | None) -> tuple[Line, bool]:
         async with self.serial(recording_id):  # double clicks queue here, from any process
-            rec = self.store.recording(recording_id)
+            rec = await self.store.aio.recording(recording_id)
             assert rec is not None
             if rec.last_news_at == 0.0:  # an earlier outcome is unknown, or news unconfirmed: learn it first
                 rec = await self.truth.refresh(rec.id) or rec
             if rec.status not in FITS[action]:
-                self.store.audit(**self.audit(actor, action, "refused", rec.id, f"state {rec.status.value}"))
+                await self._audited(actor, action, "refused", rec.id, f"state {rec.status.value}")
                 state = {"handle": rec.handle, "status": rec.status.value, "action": action}
                 return Line(Say.WRONG_STATE, state), False
             with contextlib.suppress(StoreBusy):  # until its answer is written the outcome is unknown: a process
-                self.store.update_recording(rec.id, last_news_at=0.0)  # that dies meanwhile leaves it so
+                await self.store.aio.update_recording(rec.id, last_news_at=0.0)  # that dies meanwhile leaves it so
             try:
                 result = await self._call(action, rec.id)
             except PlatformUnavailable as exc:
@@ -200,40 +204,42 @@ class Actions:
                 try:
                     result = await self.platform.get_recording(rec.id)
                 except PlatformError:
-                    self.store.audit(**self.audit(actor, action, "error", rec.id, exc.message))
+                    await self._audited(actor, action, "error", rec.id, exc.message)
                     # Unknown outcome: the oldest report, so the reconciler asks first, and so does the next action.
-                    self.store.update_recording(rec.id, last_news_at=0.0)
-                    return self._pause_failed(actor, rec, failed(action, exc, handle=rec.handle, tail="maybe")), False
+                    await self.store.aio.update_recording(rec.id, last_news_at=0.0)
+                    line = failed(action, exc, handle=rec.handle, tail="maybe")
+                    return await self._pause_failed(actor, rec, line), False
                 if result.status not in RESULT[action]:  # asked while this recording's actions wait: the truth
-                    self.truth.apply(rec.id, Report.of(result), actor=None, source="platform",
+                    await self.truth.apply(rec.id, Report.of(result), actor=None, source="platform",
                                      audit=[self.audit(actor, action, "error", rec.id, exc.message)])
                     return failed(action, exc, handle=rec.handle, tail="unchanged"), False
             except (Conflict, InvalidRequest) as exc:  # no code is documented: refresh before answering
-                self.store.audit(**self.audit(actor, action, "error", rec.id, exc.message))
+                await self._audited(actor, action, "error", rec.id, exc.message)
                 now = await self.truth.refresh(rec.id)
                 return Line(Say.ACT_CONFLICT, {"handle": rec.handle, "action": action, "message": exc.message,
                                                "now": now.status.value if now else None}), False
             except PlatformError as exc:
-                self.store.audit(**self.audit(actor, action, "error", rec.id, exc.message))
-                return self._pause_failed(actor, rec, failed(action, exc, handle=rec.handle)), False
+                await self._audited(actor, action, "error", rec.id, exc.message)
+                return await self._pause_failed(actor, rec, failed(action, exc, handle=rec.handle)), False
             report = Report.of(result)
             how = {"actor": actor.user_id, "source": actor.via, "until": duration,
                    "reason": f"for {duration_text(duration)}" if duration else None,
                    "audit": [self.audit(actor, action, "ok", rec.id)]}
             try:
-                self.truth.apply(rec.id, report, **how)
+                await self.truth.apply(rec.id, report, **how)
             except StoreBusy:  # the platform did it: say so, and record it as soon as the store lets us
                 self.truth.save_later(f"{action} of {rec.id}", lambda: self.truth.apply(rec.id, report, **how))
                 return Line(Say.SAVED_LATER, {"handle": rec.handle, "action": action}), True
             return Line(Say.ACTED, {"handle": rec.handle, "action": action, "duration": duration}), True
 
-    def _pause_failed(self, actor: Actor, rec: Recording, line: Line) -> Line:
+    async def _pause_failed(self, actor: Actor, rec: Recording, line: Line) -> Line:
         """A pause that failed is said in the thread for everyone, with a button to try again: the
         channel must not believe it is off the record."""
         if line.params.get("doing") == "pause":
-            self.writer.say(rec, Notice.PAUSE_FAILED, actor=actor.user_id, detail=line.params.get("message", ""))
+            await self.writer.say(rec, Notice.PAUSE_FAILED, actor=actor.user_id, detail=line.params.get("message", ""))
         return line
 
+    @on_store_thread
     def snooze(self, actor: Actor, rec: Recording) -> Reply:
         if rec.status is not Status.PAUSED:
             return Reply.one(Say.SNOOZE_NOT_PAUSED, ok=False, handle=rec.handle, status=rec.status.value)
@@ -251,12 +257,16 @@ class Actions:
         except PlatformError as exc:
             return Reply([failed("refresh_link", exc, handle=rec.handle)], ok=False)
         with contextlib.suppress(Outdated):  # something newer was seen meanwhile: the card shows that
-            self.truth.apply(rec.id, report, actor=None, source="platform")
-        with self.store.transaction():
-            if file := report.file_fields():
-                self.store.update_recording(rec.id, **file)
-            self.writer.card(rec)
-            self.store.audit(**self.audit(actor, "refresh_link", "ok", rec.id))
+            await self.truth.apply(rec.id, report, actor=None, source="platform")
+
+        def keep() -> None:
+            with self.store.transaction():
+                if file := report.file_fields():
+                    self.store.update_recording(rec.id, **file)
+                self.writer.card(rec)
+                self.store.audit(**self.audit(actor, "refresh_link", "ok", rec.id))
+
+        await self.store.call(keep)
         self.writer.on_write()
         if not report.download_url:
             return Reply.one(Say.NO_DOWNLOAD_LINK, ok=False, handle=rec.handle, status=report.status.value)

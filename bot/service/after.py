@@ -20,7 +20,7 @@ from bot.service.decisions import Writer
 from bot.service.outcomes import Line, Reply, Say, failed
 from bot.service.settings import ChannelSettings, checked
 from bot.service.transitions import FILES_CHECK_AFTER
-from bot.store import Store
+from bot.store import Store, on_store_thread
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +33,19 @@ class AfterMeeting:
     def __init__(self, store: Store, platform: PlatformClient, writer: Writer, clock: Callable[[], float] = time.time):
         self.store, self.platform, self.writer, self.clock = store, platform, writer, clock
 
+    @on_store_thread
     def _audit(self, actor: Actor, action: str, outcome: str, target: str | None = None,
                detail: str | None = None) -> None:
         self.store.audit(channel_id=actor.channel_id, user_id=actor.user_id, action=action, outcome=outcome,
                          target=target, detail=detail)
 
+    @on_store_thread
     def settings_of(self, channel_id: str) -> ChannelSettings:
         return ChannelSettings.of(self.store.notes.settings(channel_id))
 
     # -- marks -------------------------------------------------------------------------
 
+    @on_store_thread
     def mark(self, actor: Actor, meeting_id: str, text: str, recording_id: str | None = None) -> Reply:
         """A bookmark now in every recording of the meeting that is recording (or in the one whose Mark
         button was pressed). A paused recording has nothing to mark: nothing is being recorded."""
@@ -52,7 +55,7 @@ class AfterMeeting:
         recording = [r for r in active if r.status is Status.RECORDING]
         if not recording:
             paused = any(r.status is Status.PAUSED for r in active)
-            self._audit(actor, "mark", "refused", detail="paused" if paused else "nothing recording")
+            self._audit.here(actor, "mark", "refused", detail="paused" if paused else "nothing recording")
             return Reply.one(Say.NOTHING_TO_MARK, ok=False, paused=paused)
         now = self.clock()
         lines = []
@@ -61,11 +64,12 @@ class AfterMeeting:
                 self.store.notes.add_mark(rec.id, now, actor.user_id, text[:MARK_TEXT_LIMIT])
                 offset = file_offset(summarize(self.store.ledger(rec.id), now), now)
                 lines.append(Line(Say.MARKED, {"handle": rec.handle, "offset": offset or 0.0, "text": text}))
-            self._audit(actor, "mark", "ok", target=",".join(r.id for r in recording))
+            self._audit.here(actor, "mark", "ok", target=",".join(r.id for r in recording))
         return Reply(lines)
 
     # -- who was there -------------------------------------------------------------------
 
+    @on_store_thread
     def on_participant(self, event: MeetingEvent) -> str:
         if not (event.session_id and event.participant):
             return "a participant without a session or an id"
@@ -84,6 +88,10 @@ class AfterMeeting:
             people = await self.platform.session_participants(session_id)
         except PlatformError:
             return 0
+        await self.store.call(self._keep_attendance, session_id, meeting_id, people)
+        return len(people)
+
+    def _keep_attendance(self, session_id: str, meeting_id: str, people: list[dict]) -> None:
         with self.store.transaction():
             for p in people:
                 pid = p.get("id") or p.get("custom_participant_id")
@@ -94,18 +102,21 @@ class AfterMeeting:
                 self.store.notes.joined(session_id, pid, meeting_id, name, joined)
                 if left := parse_time(p.get("left_at")):
                     self.store.notes.left(session_id, pid, meeting_id, name, left, joined_at=joined)
-        return len(people)
 
     # -- the session's transcript and summary ---------------------------------------------
 
     async def on_file(self, file: SessionFile) -> str:
         """A transcript or summary: a reply in the thread of each recording of the session (or a channel
         message where the channel has none), once, whichever of the webhook or the fallback brings it."""
-        if self.store.notes.file(file.session_id, file.kind):
+        if await self.store.aio.notes.file(file.session_id, file.kind):
             return f"{file.kind} already posted"
         text = None
         if file.kind == "summary":
             text = await self.platform.download_text(file.url)
+        return await self._post_file(file, text)
+
+    @on_store_thread
+    def _post_file(self, file: SessionFile, text: str | None) -> str:
         recordings = self.store.recordings_of_session(file.session_id)
         params = {"url": file.url, "expiry": file.expiry, "text": (text or "")[:SUMMARY_TEXT_LIMIT] or None,
                   "session_id": file.session_id}
@@ -128,7 +139,7 @@ class AfterMeeting:
             return
         missing = []
         for kind in kinds:
-            if self.store.notes.file(rec.session_id, kind):
+            if await self.store.aio.notes.file(rec.session_id, kind):
                 continue
             try:
                 found = await self.platform.session_file(rec.session_id, kind)
@@ -139,13 +150,12 @@ class AfterMeeting:
                 continue
             await self.on_file(SessionFile(kind, rec.meeting_id, rec.session_id, found[0], found[1]))
         if missing and tries + 1 < FILES_CHECK_TRIES:
-            self.store.timers.set(Timer.SESSION_FILES, rec.id, self.clock() + FILES_CHECK_AFTER * (tries + 1),
+            await self.store.aio.timers.set(Timer.SESSION_FILES, rec.id, self.clock() + FILES_CHECK_AFTER * (tries + 1),
                                   {"kinds": missing, "tries": tries + 1})
 
     async def summary(self, actor: Actor, link: Link) -> Reply:
         """`/rec summary`: the last recorded session's summary, asked for when there is none yet."""
-        session_id = self.store.last_session(link.meeting_id)
-        recordings = self.store.recordings_of_session(session_id) if session_id else []
+        session_id, recordings = await self.store.call(self._last_session, link.meeting_id)
         if not session_id or not recordings:
             return Reply.one(Say.NO_SESSION, ok=False)
         handle = recordings[0].handle
@@ -154,29 +164,40 @@ class AfterMeeting:
             if found is None:
                 await self.platform.generate_summary(session_id)
         except PlatformError as exc:
-            self._audit(actor, "summary", "error", session_id, exc.message)
+            await self._audit(actor, "summary", "error", session_id, exc.message)
             return Reply([failed("summary", exc)], ok=False)
-        self._audit(actor, "summary", "ok", session_id)
+        await self._audit(actor, "summary", "ok", session_id)
         if found is not None:
-            if self.store.notes.file(session_id, "summary"):
+            if await self.store.aio.notes.file(session_id, "summary"):
                 return Reply.one(Say.SUMMARY_THERE, handle=handle, url=found[0], expiry=found[1])
             await self.on_file(SessionFile("summary", link.meeting_id, session_id, found[0], found[1]))
             return Reply.one(Say.SUMMARY_POSTED, handle=handle)
-        for rec in recordings:  # the webhook brings it; if it does not, this looks again
-            self.store.timers.set(Timer.SESSION_FILES, rec.id, self.clock() + 30.0, {"kinds": ["summary"], "tries": 0})
+        await self.store.call(self._look_again, recordings)  # the webhook brings it; else this looks again
         return Reply.one(Say.SUMMARY_ASKED, handle=handle)
+
+    def _last_session(self, meeting_id: str) -> tuple[str | None, list[Recording]]:
+        session_id = self.store.last_session(meeting_id)
+        return session_id, self.store.recordings_of_session(session_id) if session_id else []
+
+    def _look_again(self, recordings: list[Recording]) -> None:
+        with self.store.transaction():
+            for rec in recordings:
+                self.store.timers.set(Timer.SESSION_FILES, rec.id, self.clock() + 30.0,
+                                      {"kinds": ["summary"], "tries": 0})
 
     # -- settings ------------------------------------------------------------------------
 
+    @on_store_thread
     def set_setting(self, actor: Actor, name: str, value: str) -> Reply:
         stored, error = checked(name, value)
         if error is not None:
             return Reply.one(Say.SETTING_INVALID, ok=False, message=error)
         with self.store.transaction():
             self.store.notes.set_setting(actor.channel_id, name, stored, actor.user_id or "")
-            self._audit(actor, "settings", "ok", name, stored)
-        return Reply.one(Say.SETTING_SET, name=name, settings=self.settings_of(actor.channel_id))
+            self._audit.here(actor, "settings", "ok", name, stored)
+        return Reply.one(Say.SETTING_SET, name=name, settings=self.settings_of.here(actor.channel_id))
 
+    @on_store_thread
     def set_many(self, actor: Actor, values: dict[str, str]) -> dict[str, str]:
         """The modal's fields, all or none: returns the errors by name (empty when saved)."""
         results = {name: checked(name, value) for name, value in values.items()}
@@ -186,5 +207,5 @@ class AfterMeeting:
         with self.store.transaction():
             for name, (stored, _) in results.items():
                 self.store.notes.set_setting(actor.channel_id, name, stored, actor.user_id or "")
-            self._audit(actor, "settings", "ok", ",".join(sorted(results)), "from the modal")
+            self._audit.here(actor, "settings", "ok", ",".join(sorted(results)), "from the modal")
         return {}

@@ -19,7 +19,7 @@ from bot.service.outcomes import Reply, Say, StatusLine, failed
 from bot.service.permissions import READ_ONLY, Permissions
 from bot.service.transitions import Report, decide_start
 from bot.service.truth import Truth
-from bot.store import Store, StoreBusy
+from bot.store import Store, StoreBusy, on_store_thread
 
 WORKSPACE_WIDE = ("connect", "disconnect")  # about the workspace, not the channel: no link needed
 
@@ -31,23 +31,40 @@ class Commands:
         self.store, self.platform, self.truth, self.writer, self.accounts = store, platform, truth, writer, accounts
         self.actions, self.after, self.permissions, self.clock = actions, after, permissions, clock
 
+    @on_store_thread
     def _audit(self, actor: Actor, action: str, outcome: str, target: str | None = None,
                detail: str | None = None) -> None:
         self.store.audit(**self.actions.audit(actor, action, outcome, target, detail))
 
-    def refuse_usage(self, actor: Actor, message: str) -> None:
+    async def refuse_usage(self, actor: Actor, message: str) -> None:
         """A command that did not parse: audited, nothing else."""
-        self._audit(actor, "usage", "refused", detail=message[:200])
+        await self._audit(actor, "usage", "refused", detail=message[:200])
 
-    def known_refusal(self, actor: Actor, cmd: Command) -> tuple[bool, Reply | None]:
+    async def known_refusal(self, actor: Actor, cmd: Command) -> tuple[bool, Reply | None]:
         """(decided, the refusal) from the store and caches alone, so that a refusal is the first thing said."""
         if cmd.name in WORKSPACE_WIDE:  # for workspace admins: asked of Slack after the ack
             return False, None
-        link = self.store.link(actor.channel_id)
+        link, role = await self.store.call(self._link_and_role, actor)
         if link is None and cmd.name not in ("link", "new", "history"):
             return True, Reply.one(Say.NOT_LINKED, ok=False)
-        decided, why = self.permissions.known_refusal(actor, cmd.name, link)
+        decided, why = self.permissions.known_refusal(actor, cmd.name, link, role)
         return decided, Reply.one(Say.REFUSED, ok=False, reason=why) if why else None
+
+    def _link_and_role(self, actor: Actor) -> tuple[Link | None, str | None]:
+        link = self.store.link(actor.channel_id)
+        return link, self.store.role(actor.channel_id, actor.user_id) if actor.user_id else None
+
+    def _begin(self, actor: Actor, cmd: Command) -> tuple[Link | None, str | None, Reply | None]:
+        """What every command reads and writes first, in one trip: (the link, the person's role, a refusal)."""
+        self.retry_lost_channel(actor.channel_id)
+        link, role = self._link_and_role(actor)
+        if cmd.name not in READ_ONLY:
+            # Audited before anything else: if the store cannot take this write, nothing is touched.
+            self._audit.here(actor, cmd.name, "requested")
+        if link is None and cmd.name not in ("link", "new", "history"):
+            self._audit.here(actor, cmd.name, "refused", detail="not linked")
+            return link, role, Reply.one(Say.NOT_LINKED, ok=False)
+        return link, role, None
 
     async def handle(self, actor: Actor, cmd: Command) -> Reply:
         if cmd.name == "help":
@@ -56,71 +73,69 @@ class Commands:
             return await self.accounts.open_form(actor, cmd.trigger_id)
         if cmd.name == "disconnect":
             return await self.accounts.disconnect(actor)
-        self.retry_lost_channel(actor.channel_id)
-        link = self.store.link(actor.channel_id)
-        if cmd.name not in READ_ONLY:
-            # Audited before anything else: if the store cannot take this write, nothing is touched.
-            self._audit(actor, cmd.name, "requested")
-        if link is None and cmd.name not in ("link", "new", "history"):
-            self._audit(actor, cmd.name, "refused", detail="not linked")
-            return Reply.one(Say.NOT_LINKED, ok=False)
-        if (why := await self.permissions.refusal(actor, cmd.name, link)) is not None:
-            self._audit(actor, cmd.name, "refused", detail=why.value)
+        link, role, refused = await self.store.call(self._begin, actor, cmd)
+        if refused is not None:
+            return refused
+        if (why := await self.permissions.refusal(actor, cmd.name, link, role)) is not None:
+            await self._audit(actor, cmd.name, "refused", detail=why.value)
             return Reply.one(Say.REFUSED, ok=False, reason=why)
         match cmd.name:
             case "link" | "new":
                 return await self.link(actor, cmd, link)
             case "history":
-                return self.history(actor, link)
+                return await self.history(actor, link)
         assert link is not None
         match cmd.name:
             case "unlink":
-                return self.unlink(actor, link)
+                return await self.unlink(actor, link)
             case "start":
                 return await self.start(actor, cmd, link)
             case "pause" | "resume" | "stop":
                 return await self.actions.on_meeting(actor, cmd, link)
             case "status":
-                return self.status(link)
+                return await self.status(link)
             case "who":
-                return Reply.one(Say.WHO, link=link, members=self.store.members(actor.channel_id))
+                return Reply.one(Say.WHO, link=link, members=await self.store.aio.members(actor.channel_id))
             case "allow" | "deny" | "unallow":
-                return self.allow(actor, cmd, link)
+                return await self.allow(actor, cmd, link)
             case "mark":
-                return self.after.mark(actor, link.meeting_id, cmd.text or "")
+                return await self.after.mark(actor, link.meeting_id, cmd.text or "")
             case "summary":
                 return await self.after.summary(actor, link)
             case "settings":
-                return self.settings(actor, cmd)
+                return await self.settings(actor, cmd)
             case "end":  # nothing happens until the confirmation's button (Actions.end_meeting)
-                active = self.store.recordings_of_meeting(link.meeting_id)
+                active = await self.store.aio.recordings_of_meeting(link.meeting_id)
                 return Reply.one(Say.END_CONFIRM, link=link, active=[(r.handle, r.status.value) for r in active])
         raise ValueError(f"no handler for /rec {cmd.name}")
 
     async def link(self, actor: Actor, cmd: Command, link: Link | None) -> Reply:
         try:
             if cmd.name == "new":
-                s = self.after.settings_of(actor.channel_id)
+                s = await self.after.settings_of(actor.channel_id)
                 meeting = await self.platform.create_meeting(
                     cmd.title or f"#{actor.channel_id} meeting", transcribe=s.transcribe, summarize=s.summarize,
                     keep_alive=s.keep_alive or self.actions.guard.keep_alive, summary_type=s.summary_type,
                     team_id=actor.team_id)
             else:
                 meeting = await self.platform.get_meeting(cmd.meeting_ref or "", team_id=actor.team_id)
-                owner = self.store.meeting_owner(meeting.id)
+                owner = await self.store.aio.meeting_owner(meeting.id)
                 if owner and owner[0] and actor.team_id and owner[0] != actor.team_id:
                     raise NotFound("held by another workspace", 404)  # said exactly as a meeting that is not there
         except NotFound:
-            self._audit(actor, "link", "error", target=cmd.meeting_ref, detail="no such meeting")
+            await self._audit(actor, "link", "error", target=cmd.meeting_ref, detail="no such meeting")
             return Reply.one(Say.NO_SUCH_MEETING, ok=False, ref=cmd.meeting_ref)
         except PlatformError as exc:
-            self._audit(actor, cmd.name, "error", target=cmd.meeting_ref, detail=exc.message)
+            await self._audit(actor, cmd.name, "error", target=cmd.meeting_ref, detail=exc.message)
             return Reply([failed(cmd.name, exc)], ok=False)
-        try:
+        def keep(account: str) -> None:
             with self.store.transaction():
                 self.store.set_link(actor.channel_id, actor.team, meeting.id, meeting.title, actor.user_id or "",
-                                    account=self.platform.account_for_team(actor.team_id))
-                self._audit(actor, cmd.name, "ok", target=meeting.id)
+                                    account=account)
+                self._audit.here(actor, cmd.name, "ok", target=meeting.id)
+
+        try:
+            await self.store.call(keep, await self.platform.account_for_team(actor.team_id))
         except StoreBusy:
             if cmd.name == "new":  # the meeting exists now: say so, so that it can be linked by hand
                 return Reply.one(Say.CREATED_UNSAVED, ok=False, title=meeting.title, meeting_id=meeting.id)
@@ -129,17 +144,18 @@ class Commands:
         return Reply.one(Say.LINKED, created=cmd.name == "new", title=meeting.title, meeting_id=meeting.id,
                          before=before)
 
+    @on_store_thread
     def unlink(self, actor: Actor, link: Link) -> Reply:
         with self.store.transaction():
             self.store.remove_link(actor.channel_id)
-            self._audit(actor, "unlink", "ok", target=link.meeting_id)
+            self._audit.here(actor, "unlink", "ok", target=link.meeting_id)
         active = self.store.recordings_of_meeting(link.meeting_id)
         return Reply.one(Say.UNLINKED, meeting_id=link.meeting_id, still_active=len(active))
 
     async def start(self, actor: Actor, cmd: Command, link: Link) -> Reply:
-        active = self.store.recordings_of_meeting(link.meeting_id)
+        active = await self.store.aio.recordings_of_meeting(link.meeting_id)
         if active and not cmd.multi:
-            self._audit(actor, "start", "refused", detail="already active")
+            await self._audit(actor, "start", "refused", detail="already active")
             return Reply.one(Say.ALREADY_ACTIVE, ok=False, active=[(r.handle, r.status.value) for r in active],
                              paused=any(r.status is Status.PAUSED for r in active))
         self.truth.starting[link.meeting_id] += 1  # its webhooks wait until it is recorded here
@@ -147,96 +163,108 @@ class Commands:
             try:
                 started = await self.platform.start_recording(link.meeting_id, allow_multiple=cmd.multi)
             except (Conflict, InvalidRequest) as exc:  # no code is documented: any refusal means "look again"
-                self._audit(actor, "start", "error", detail=exc.message)
+                await self._audit(actor, "start", "error", detail=exc.message)
                 refused = exc.message
             except PlatformError as exc:
-                self._audit(actor, "start", "error", detail=exc.message)
+                await self._audit(actor, "start", "error", detail=exc.message)
                 return Reply([failed("start", exc)], ok=False)
             else:
                 refused = None
-                if (saving := self._record_start(actor, cmd, link, started)) is not None:
+                if (saving := await self._record_start(actor, cmd, link, started)) is not None:
                     return saving
         finally:
             self.truth.starting[link.meeting_id] -= 1
         if refused is not None:  # a recording started elsewhere may be running: adopt it, now that it may be
             await self.truth.adopt_active(link)
             return Reply.one(Say.START_REFUSED, ok=False, message=refused)
-        rec = self.store.recording(started.id)
+        rec = await self.store.aio.recording(started.id)
         assert rec is not None
         return Reply.one(Say.STARTING, handle=rec.handle, title=link.meeting_title)
 
-    def _record_start(self, actor: Actor, cmd: Command, link: Link, started: PlatformRecording) -> Reply | None:
+    async def _record_start(self, actor: Actor, cmd: Command, link: Link, started: PlatformRecording) -> Reply | None:
         """The start as one decision. None when it is recorded; a reply when the store could not take it yet."""
         report = Report.of(started)
         decision = decide_start(report, link, started_by=actor.user_id, multi=cmd.multi, source=actor.via,
                                 now=self.clock())
         decision.audit = [self.actions.audit(actor, "start", "ok", started.id)]
 
-        def record() -> None:
+        def write() -> None:
             self.writer.write(decision)  # False: a webhook got there first; it is the same recording
             if report.status is not Status.INVOKED:
-                self.truth.apply(started.id, report, actor=None, source="platform")
+                self.truth.apply.here(started.id, report, actor=None, source="platform")
+
+        def record():
+            return self.store.call(write)
 
         try:
-            record()
+            await record()
         except StoreBusy:
             self.truth.save_later(f"start of {started.id}", record)
             return Reply.one(Say.SAVED_LATER, action="start", handle=None)
         return None
 
+    @on_store_thread
     def status(self, link: Link) -> Reply:
         now = self.clock()
         lines = [StatusLine(r, summarize(self.store.ledger(r.id), now))
                  for r in self.store.recordings_of_meeting(link.meeting_id, ACTIVE)]
-        return Reply.one(Say.STATUS, link=link, lines=lines, settings=self.after.settings_of(link.channel_id))
+        return Reply.one(Say.STATUS, link=link, lines=lines, settings=self.after.settings_of.here(link.channel_id))
 
+    @on_store_thread
     def settings(self, actor: Actor, cmd: Command) -> Reply:
         """`/rec settings NAME VALUE` sets one; `/rec settings` alone opens the form (a modal)."""
         if cmd.setting is not None:
-            return self.after.set_setting(actor, cmd.setting, cmd.text or "")
-        settings = self.after.settings_of(actor.channel_id)
+            return self.after.set_setting.here(actor, cmd.setting, cmd.text or "")
+        settings = self.after.settings_of.here(actor.channel_id)
         if not cmd.trigger_id:
             return Reply.one(Say.SETTINGS, settings=settings)
         with self.store.transaction():
             self.store.outbox.enqueue("modal", {"trigger_id": cmd.trigger_id, "channel_id": actor.channel_id},
                                       team=actor.team)
-            self._audit(actor, "settings", "ok", detail="opened the form")
+            self._audit.here(actor, "settings", "ok", detail="opened the form")
         self.writer.on_write()
         return Reply([])  # the form is the answer
 
     async def save_settings(self, actor: Actor, values: dict[str, str]) -> Reply:
         """The settings form, checked again as the command is: the channel's controllers only."""
-        link = self.store.link(actor.channel_id)
+        link, role = await self.store.call(self._link_and_role, actor)
         if link is None:
             return Reply.one(Say.NOT_LINKED, ok=False)
-        if (why := await self.permissions.refusal(actor, "settings", link)) is not None:
-            self._audit(actor, "settings", "refused", detail=why.value)
+        if (why := await self.permissions.refusal(actor, "settings", link, role)) is not None:
+            await self._audit(actor, "settings", "refused", detail=why.value)
             return Reply.one(Say.REFUSED, ok=False, reason=why)
-        errors = self.after.set_many(actor, values)
+        errors = await self.after.set_many(actor, values)
         if errors:
             return Reply.one(Say.SETTING_INVALID, ok=False, message=" ".join(errors.values()))
-        return Reply.one(Say.SETTINGS, settings=self.after.settings_of(actor.channel_id))
+        return Reply.one(Say.SETTINGS, settings=await self.after.settings_of(actor.channel_id))
 
     async def auto_record(self, meeting_id: str) -> str:
         """`meeting.started` for a meeting whose channel has auto-record on: start a recording there, once."""
-        links = [lk for lk in self.store.links_for_meeting(meeting_id)
-                 if self.after.settings_of(lk.channel_id).auto_record]
+        links, active = await self.store.call(self._auto_recorded, meeting_id)
         if not links:
             return "no auto-record"
-        if self.store.recordings_of_meeting(meeting_id):
+        if active:
             return "already recording"
         link = min(links, key=lambda lk: lk.linked_at)
         actor = Actor(user_id=None, channel_id=link.channel_id, team_id=link.team_id, via="auto")
-        self._audit(actor, "start", "requested", detail="auto-record")
+        await self._audit(actor, "start", "requested", detail="auto-record")
         reply = await self.start(actor, Command("start"), link)
         return "auto-recording" if reply.ok else f"auto-record failed: {reply.says}"
 
+    def _auto_recorded(self, meeting_id: str) -> tuple[list[Link], bool]:
+        """The meeting's links with auto-record on, and whether it has an active recording."""
+        links = [lk for lk in self.store.links_for_meeting(meeting_id)
+                 if self.after.settings_of.here(lk.channel_id).auto_record]
+        return links, bool(links and self.store.recordings_of_meeting(meeting_id))
+
+    @on_store_thread
     def history(self, actor: Actor, link: Link | None) -> Reply:
         now = self.clock()
         lines = [StatusLine(r, summarize(self.store.ledger(r.id), now))
                  for r in self.store.history(actor.channel_id, limit=10)]
         return Reply.one(Say.HISTORY, link=link, lines=lines)
 
+    @on_store_thread
     def allow(self, actor: Actor, cmd: Command, link: Link) -> Reply:
         assert cmd.user_id is not None
         if cmd.name == "deny" and cmd.user_id == link.linked_by and actor.user_id != link.linked_by:
@@ -246,7 +274,7 @@ class Commands:
                 self.store.remove_role(actor.channel_id, cmd.user_id)
             else:
                 self.store.set_role(actor.channel_id, cmd.user_id, cmd.name, actor.user_id or "")
-            self._audit(actor, cmd.name, "ok", target=cmd.user_id)
+            self._audit.here(actor, cmd.name, "ok", target=cmd.user_id)
         says = {"allow": Say.ALLOWED, "deny": Say.DENIED, "unallow": Say.UNALLOWED}
         return Reply.one(says[cmd.name], user=cmd.user_id)
 

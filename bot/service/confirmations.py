@@ -65,7 +65,7 @@ class Confirmations:
         """Ask once about every recording whose news has settled (a burst is asked about once, after it);
         returns how many recordings it settled."""
         asked_at = self.clock()
-        acting = self.store.leases.acted_on()
+        acting = await self.store.aio.leases.acted_on()
         wanted = [rec_id for rec_id, last in self.pending.items()
                   if (asked_at - last >= self.window or asked_at - self.first.get(rec_id, last) >= MAX_WAIT)
                   and rec_id not in acting]
@@ -79,21 +79,34 @@ class Confirmations:
             for rec_id in wanted:
                 self._done(rec_id, asked_at)
             return 0
-        settled, came = 0, time.time()
+        came = time.time()
+        reports = {rec_id: Report.of(found, asked_at=sent, seen_at=came) for rec_id in wanted
+                   if (found := seen.get(rec_id)) is not None}
+        outcomes = await self.store.call(self._apply_all, reports)
+        settled = 0
         for rec_id in wanted:
-            found = seen.get(rec_id)
-            if found is not None:
-                try:
-                    self.truth.apply(rec_id, Report.of(found, asked_at=sent, seen_at=came), actor=None,
-                                     source="meeting")
-                except Outdated:
-                    self.pending[rec_id] = self.clock()  # something newer was seen while asking: ask again
-                    continue
-                except StoreBusy:
-                    continue  # stays pending: the next round applies it
-                settled += 1
+            outcome = outcomes.get(rec_id, "absent")
+            if outcome == "outdated":
+                self.pending[rec_id] = self.clock()  # something newer was seen while asking: ask again
+                continue
+            if outcome == "busy":
+                continue  # stays pending: the next round applies it
+            settled += outcome == "applied"
             self._done(rec_id, asked_at)
         return settled
+
+    def _apply_all(self, reports: dict[str, Report]) -> dict[str, str]:
+        """The round's answers, applied in one trip to the store's thread, each its own decision."""
+        outcomes = {}
+        for rec_id, report in reports.items():
+            try:
+                self.truth.apply.here(rec_id, report, actor=None, source="meeting")
+                outcomes[rec_id] = "applied"
+            except Outdated:
+                outcomes[rec_id] = "outdated"
+            except StoreBusy:
+                outcomes[rec_id] = "busy"
+        return outcomes
 
     def _done(self, rec_id: str, asked_at: float) -> None:
         if self.pending.get(rec_id, 0.0) <= asked_at:  # no news since the question: done with it
@@ -103,7 +116,7 @@ class Confirmations:
     async def _look(self, wanted: list[str]) -> dict[str, PlatformRecording]:
         """One call per recording when that is fewer calls than listing every active one; else the list,
         and a call each for those it no longer shows (they stopped meanwhile)."""
-        active = self.store.count_in((Status.RECORDING, Status.PAUSED))
+        active = await self.store.aio.count_in((Status.RECORDING, Status.PAUSED))
         pages = -(-active // PAGE)
         if len(wanted) <= pages:
             return await self._each(wanted)

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.models import Notice, Recording
 from bot.service.transitions import Decision
-from bot.store import Store
+from bot.store import Store, on_store_thread
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,8 @@ class Stale(Exception):
 
 
 class Writer:
+    """Runs on the store's thread (`store.call`, `on_store_thread`); `on_write` may be called from any thread."""
+
     def __init__(self, store: Store, on_write: Callable[[], None] = lambda: None):
         self.store, self.on_write = store, on_write
 
@@ -81,6 +83,7 @@ class Writer:
             self.store.outbox.enqueue("whisper", {"notice": notice.value, "for": user, **params},
                                       channel_id=rec.channel_id, recording_id=rec.id, team=rec.team)
 
+    @on_store_thread
     def say(self, rec: Recording, notice: Notice, **params: Any) -> None:
         """One notice as a decision of its own."""
         with self.store.transaction():

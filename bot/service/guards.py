@@ -16,7 +16,7 @@ from bot.service.decisions import Writer
 from bot.service.permissions import named_controllers
 from bot.service.transitions import Report, last_pause
 from bot.service.truth import Truth
-from bot.store import DueTimer, Store, StoreBusy
+from bot.store import DueTimer, Store, StoreBusy, on_store_thread
 
 
 class Guards:
@@ -29,16 +29,15 @@ class Guards:
         """Fire every due timer once; returns how many acted on a recording still in the state it was for
         (paused, or for the time limit, recording or paused)."""
         done = 0
-        for timer in self.store.timers.due(self.clock()):
-            rec = self.store.recording(timer.recording_id)
+        for timer, rec in await self.store.call(self._due_timers):
             fits = {Timer.TIME_LIMIT: (Status.RECORDING, Status.PAUSED), Timer.SESSION_FILES: tuple(Status)}.get(
                 timer.kind, (Status.PAUSED,))
             if rec is None or rec.status not in fits:
-                self.store.timers.finish(timer.id)
+                await self.store.aio.timers.finish(timer.id)
                 continue
             if timer.kind in (Timer.HEADS_UP, Timer.PAUSE_REMINDER, Timer.TIME_LIMIT):
-                fired = self._remind(timer, rec)  # firing and saying it are one decision
-            elif self.store.timers.finish(timer.id):  # these act on the platform first, so fire once, then act
+                fired = await self._remind(timer, rec)  # firing and saying it are one decision
+            elif await self.store.aio.timers.finish(timer.id):  # these act on the platform first: fire once, then act
                 fired = True
                 if timer.kind is Timer.RESUME:
                     await self._resume(rec, timer)
@@ -52,6 +51,10 @@ class Guards:
             done += fired
         return done
 
+    def _due_timers(self) -> list[tuple[DueTimer, Recording | None]]:
+        return [(timer, self.store.recording(timer.recording_id)) for timer in self.store.timers.due(self.clock())]
+
+    @on_store_thread
     def _remind(self, timer: DueTimer, rec: Recording) -> bool:
         with self.store.transaction():
             if not self.store.timers.finish(timer.id):
@@ -76,7 +79,7 @@ class Guards:
         actor = Actor(user_id=None, channel_id=rec.channel_id, via="timer")
         line, ok = await self.actions.act_one(actor, rec.id, "resume", None)
         if not ok:
-            self.writer.say(rec, Notice.AUTO_RESUME_FAILED, detail=line.params.get("message", ""),
+            await self.writer.say(rec, Notice.AUTO_RESUME_FAILED, detail=line.params.get("message", ""),
                             paused_by=timer.payload.get("paused_by"))
 
     async def _stop_left_paused(self, rec: Recording, timer: DueTimer) -> None:
@@ -85,17 +88,21 @@ class Guards:
             try:
                 report = Report.of(await self.platform.stop_recording(rec.id))
             except PlatformError as exc:
-                with self.store.transaction():
-                    self.writer.notice(rec, Notice.AUTO_STOP_FAILED, detail=exc.message)
-                    self.store.timers.set(Timer.ENDED_PAUSED, rec.id, self.clock() + 60, timer.payload)
-                self.writer.on_write()
+                await self._stop_failed(rec, timer, exc.message)
                 return
             how = {"actor": None, "source": "guard", "reason": "the meeting ended while paused",
                    "audit": [self.actions.audit(guard, "stop", "ok", rec.id, "ended while paused")]}
             try:
-                self.truth.apply(rec.id, report, **how)
+                await self.truth.apply(rec.id, report, **how)
             except StoreBusy:
                 self.truth.save_later(f"stop of {rec.id}", lambda: self.truth.apply(rec.id, report, **how))
+
+    @on_store_thread
+    def _stop_failed(self, rec: Recording, timer: DueTimer, message: str) -> None:
+        with self.store.transaction():
+            self.writer.notice(rec, Notice.AUTO_STOP_FAILED, detail=message)
+            self.store.timers.set(Timer.ENDED_PAUSED, rec.id, self.clock() + 60, timer.payload)
+        self.writer.on_write()
 
     async def reconcile(self, limit: int, *, older_than: float | None = None) -> int:
         """Check the recordings with the stalest report against the platform, at most `limit` calls.
@@ -110,8 +117,9 @@ class Guards:
             background.reset(token)
 
     async def _reconcile(self, limit: int, cutoff: float) -> int:
-        checked, acting = 0, self.store.leases.acted_on()
-        for rec in self.store.unfinished(limit=limit * 2 + 10):
+        acting, unfinished = await self.store.call(self._to_reconcile, limit * 2 + 10)
+        checked = 0
+        for rec in unfinished:
             if checked >= limit or rec.last_news_at > cutoff:
                 break  # ordered by last report: the rest are fresher
             if rec.id in acting:
@@ -122,3 +130,6 @@ class Guards:
             except (RateLimited, PlatformUnavailable):
                 break
         return checked
+
+    def _to_reconcile(self, limit: int) -> tuple[set[str], list[Recording]]:
+        return self.store.leases.acted_on(), self.store.unfinished(limit=limit)

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from bot.config import Guardrails
-from bot.models import Notice, Status, Timer
+from bot.models import Notice, Recording, Status, Timer
 from bot.platform.client import PlatformClient, PlatformError
 from bot.platform.webhooks import Event, Ignored, MeetingEvent, SessionFile
 from bot.service.after import AfterMeeting
@@ -17,7 +17,7 @@ from bot.service.decisions import Writer
 from bot.service.permissions import named_controllers
 from bot.service.transitions import Report, last_pause
 from bot.service.truth import Outdated, Truth
-from bot.store import Store
+from bot.store import Store, on_store_thread
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +41,19 @@ class News:
             return await self.after.on_file(event)
         if isinstance(event, MeetingEvent):
             return await self.meeting_event(event)
-        rec = self.store.recording(event.recording_id)
+        rec, attendance = await self.store.call(self._recording_and_attendance, event.recording_id)
         if rec is None:
-            return self.truth.adopt(event)
-        if event.status is Status.UPLOADED and rec.session_id and not self.store.notes.attendance(rec.session_id):
+            return await self.truth.adopt(event)
+        if event.status is Status.UPLOADED and rec.session_id and not attendance:
             # no join or leave webhook came (not subscribed, or lost): the final reply asks the platform
             await self.after.fill_attendance(rec.session_id, rec.meeting_id)
         try:  # a webhook has no time of its own: as if asked for at the start of time, it never flips a state
-            moved = self.truth.apply(rec.id, Report.of(event, asked_at=0.0), actor=None, source="platform")
+            moved = await self.truth.apply(rec.id, Report.of(event, asked_at=0.0), actor=None, source="platform")
         except Outdated:
             # RECORDING and PAUSED alternate and webhooks may arrive out of order: ask which is true now. Until
             # asked, its report is the oldest, so that if this process dies first the reconciler asks at once
             # (and so does the next action on it).
-            self.store.update_recording(rec.id, last_news_at=0.0)
+            await self.store.aio.update_recording(rec.id, last_news_at=0.0)
             self.confirmations.ask(rec.id)
             return "confirming"
         return "applied" if moved else "no change"
@@ -65,12 +65,12 @@ class News:
         if event.kind == "started":
             return await self.auto_record(event.meeting_id)
         if event.kind in ("joined", "left"):
-            noted = self.after.on_participant(event)
+            noted = await self.after.on_participant(event)
             if event.kind == "joined":
                 return noted
         if event.kind not in ("ended", "left"):
             return f"meeting {event.kind}"
-        paused = self.store.recordings_of_meeting(event.meeting_id, [Status.PAUSED])
+        paused = await self.store.aio.recordings_of_meeting(event.meeting_id, [Status.PAUSED])
         if not paused:
             return "nothing paused"
         if event.kind == "left":
@@ -80,17 +80,25 @@ class News:
                 return "could not check who is left"
             if session is not None and session.live_participants > 0:
                 return "people are still there"
-        grace = self.guard.ended_paused_grace
         for rec in paused:
-            if self.store.timers.pending(Timer.ENDED_PAUSED, rec.id):
-                continue
-            pause = last_pause(self.store.ledger(rec.id))
-            paused_by = pause.actor if pause else None
-            with self.store.transaction():
-                if grace > 0:
-                    self.store.timers.set(Timer.ENDED_PAUSED, rec.id, self.clock() + grace, {"paused_by": paused_by})
-                self.writer.remind(rec, Notice.ENDED_WHILE_PAUSED, named_controllers(self.store, rec.channel_id),
-                                   paused_by=paused_by, grace=grace,
-                                   reason="everyone left" if event.kind == "left" else "the meeting ended")
-            self.writer.on_write()
+            await self._remind_paused(rec, "everyone left" if event.kind == "left" else "the meeting ended")
         return f"reminded about {len(paused)} paused recording(s)"
+
+    def _recording_and_attendance(self, recording_id: str) -> tuple[Recording | None, list]:
+        rec = self.store.recording(recording_id)
+        return rec, self.store.notes.attendance(rec.session_id) if rec and rec.session_id else []
+
+    @on_store_thread
+    def _remind_paused(self, rec: Recording, reason: str) -> None:
+        """Say that a paused recording was left paused, and stop it after a grace: once."""
+        grace = self.guard.ended_paused_grace
+        if self.store.timers.pending(Timer.ENDED_PAUSED, rec.id):
+            return
+        pause = last_pause(self.store.ledger(rec.id))
+        paused_by = pause.actor if pause else None
+        with self.store.transaction():
+            if grace > 0:
+                self.store.timers.set(Timer.ENDED_PAUSED, rec.id, self.clock() + grace, {"paused_by": paused_by})
+            self.writer.remind(rec, Notice.ENDED_WHILE_PAUSED, named_controllers(self.store, rec.channel_id),
+                               paused_by=paused_by, grace=grace, reason=reason)
+        self.writer.on_write()

@@ -18,6 +18,7 @@ CONTROLLER_ONLY = {"link", "unlink", "new", "start", "resume", "stop", "allow", 
                    "end", "settings"}
 PRIVACY_ACTIONS = {"pause", "snooze"}  # they can only keep something off the record: anyone may
 READ_ONLY = {"help", "status", "history", "who"}  # answered from the store alone; change nothing
+UNREAD = object()  # a role not read yet
 
 
 def refusal(action: str, actor: Actor, link: Link | None, role: str | None, *, admin: bool) -> Refusal | None:
@@ -58,17 +59,21 @@ class Permissions:
                  known_admin: Callable[[str, Team], bool | None] | None = None):
         self.store, self.is_admin, self.known_admin = store, is_admin, known_admin
 
-    def known_refusal(self, actor: Actor, action: str, link: Link | None) -> tuple[bool, Refusal | None]:
+    def known_refusal(self, actor: Actor, action: str, link: Link | None,
+                      role: str | None) -> tuple[bool, Refusal | None]:
         """(decided, refusal) from what is known without asking anyone: for an answer on the ack path."""
-        role = self.store.role(actor.channel_id, actor.user_id) if actor.user_id else None
         if not (self.is_admin and actor.user_id and admin_matters(action, actor, link, role)):
             return True, refusal(action, actor, link, role, admin=False)
         admin = self.known_admin(actor.user_id, actor.team) if self.known_admin else None
         return (False, None) if admin is None else (True, refusal(action, actor, link, role, admin=admin))
 
-    async def refusal(self, actor: Actor, action: str, link: Link | None) -> Refusal | None:
-        role = self.store.role(actor.channel_id, actor.user_id) if actor.user_id else None
+    async def refusal(self, actor: Actor, action: str, link: Link | None,
+                      role: str | object | None = UNREAD) -> Refusal | None:
+        """Why `actor` may not do `action` here, or None. `role` is the person's in the channel, when the
+        caller has read it already; else it is read here."""
+        if role is UNREAD:
+            role = await self.store.aio.role(actor.channel_id, actor.user_id) if actor.user_id else None
         admin = False
         if self.is_admin and actor.user_id and admin_matters(action, actor, link, role):
             admin = await self.is_admin(actor.user_id, actor.team)
-        return refusal(action, actor, link, role, admin=admin)
+        return refusal(action, actor, link, role, admin=admin)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +18,7 @@ from bot.platform.webhooks import RecordingUpdate
 from bot.service.decisions import Writer
 from bot.service.settings import ChannelSettings
 from bot.service.transitions import Report, decide, decide_adoption
-from bot.store import Store, StoreBusy
+from bot.store import Store, StoreBusy, on_store_thread
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class Truth:
         self.clock = clock
         self.starting: defaultdict[str, int] = defaultdict(int)  # meetings with a start in flight
 
+    @on_store_thread
     def apply(self, recording_id: str, report: Report, *, actor: str | None, source: str, reason: str | None = None,
               until: float | None = None, audit: list[dict[str, Any]] | None = None) -> bool:
         """Decide from the stored state and write the decision whole; returns whether the recording moved.
@@ -58,7 +59,7 @@ class Truth:
             flip = report.status.rank == rec.status.rank == 1 and report.status is not rec.status
             if flip and report.asked_at is not None and report.asked_at <= rec.seen_at:
                 raise Outdated(recording_id)
-            guard, files = self.channel_rules(rec.channel_id)
+            guard, files = self._channel_rules(rec.channel_id)
             decision = decide(rec, self.store.ledger(recording_id), report, actor=actor, source=source,
                               now=self.clock(), guard=guard, reason=reason, until=until, files=files)
             decision.audit = list(audit or [])
@@ -68,14 +69,14 @@ class Truth:
                 return decision.moved
         return False
 
-    def channel_rules(self, channel_id: str) -> tuple[Guardrails, tuple[str, ...]]:
+    def _channel_rules(self, channel_id: str) -> tuple[Guardrails, tuple[str, ...]]:
         """recbot's guardrails as the channel's settings change them, and the session files it expects."""
         s = ChannelSettings.of(self.store.notes.settings(channel_id))
         guard = self.guard if s.pause_reminder is None else replace(self.guard, pause_reminder_after=s.pause_reminder)
         files = (("transcript",) if s.transcribe or s.summarize else ()) + (("summary",) if s.summarize else ())
         return guard, files
 
-    def save_later(self, what: str, write: Callable[[], Any]) -> None:
+    def save_later(self, what: str, write: Callable[[], Awaitable[Any]]) -> None:
         """The platform did something the store could not record yet: keep trying `write` in the
         background, and past that leave it to the reconciler, which learns it from the platform."""
 
@@ -83,7 +84,7 @@ class Truth:
             for delay in SAVE_RETRIES:
                 await asyncio.sleep(delay)
                 try:
-                    write()
+                    await write()
                     return
                 except StoreBusy:
                     continue
@@ -94,7 +95,7 @@ class Truth:
     async def refresh(self, recording_id: str, *, source: str = "platform") -> Recording | None:
         """Ask the platform for the truth about one recording and apply it; asked again if the answer is
         outdated (something newer was seen while asking)."""
-        if self.store.recording(recording_id) is None:
+        if await self.store.aio.recording(recording_id) is None:
             return None
         for _ in range(3):
             try:
@@ -104,11 +105,11 @@ class Truth:
             except PlatformError:
                 break
             try:
-                self.apply(recording_id, report, actor=None, source=source)
+                await self.apply(recording_id, report, actor=None, source=source)
             except Outdated:
                 continue
             break
-        return self.store.recording(recording_id)
+        return await self.store.aio.recording(recording_id)
 
     async def ask(self, recording_id: str) -> Report:
         """The platform's answer about one recording, with when it was asked for."""
@@ -116,12 +117,15 @@ class Truth:
         found = await self.platform.get_recording(recording_id)
         return Report.of(found, asked_at=asked_at, seen_at=time.time())
 
-    def adopt(self, update: RecordingUpdate) -> str:
+    async def adopt(self, update: RecordingUpdate) -> str:
         """A recording recbot did not start gets its own card in the meeting's first linked channel."""
         if not update.meeting_id:
             return "unknown recording without a meeting"
-        if self.starting.get(update.meeting_id):
+        if self.starting.get(update.meeting_id):  # on the loop, where starts are counted
             raise RetryLater("a start of this meeting is in flight")
+        return await self.store.call(self._adopt, update)
+
+    def _adopt(self, update: RecordingUpdate) -> str:
         links = self.store.links_for_meeting(update.meeting_id)
         if not links:
             return "meeting not linked"
@@ -139,10 +143,10 @@ class Truth:
         except PlatformError:
             return
         for seen in found:
-            if self.store.recording(seen.id) is None:
+            if await self.store.aio.recording(seen.id) is None:
                 try:
-                    self.adopt(RecordingUpdate(recording_id=seen.id, meeting_id=link.meeting_id, status=seen.status,
-                                               session_id=seen.session_id, started_at=seen.started_at,
-                                               meeting_title=link.meeting_title))
+                    await self.adopt(RecordingUpdate(recording_id=seen.id, meeting_id=link.meeting_id,
+                                                     status=seen.status, session_id=seen.session_id,
+                                                     started_at=seen.started_at, meeting_title=link.meeting_title))
                 except RetryLater:  # another start of this meeting is in flight; its webhooks will tell
                     continue

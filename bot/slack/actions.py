@@ -32,7 +32,7 @@ async def rec_button(ack, body: dict[str, Any], action: dict[str, Any], context)
     async def work() -> Reply | None:
         reply = await door.service.actions.press(actor, name, action.get("value"))
         if from_home and actor.user_id:
-            door.outbox.refresh_home(actor.user_id, actor.team)
+            await door.outbox.refresh_home(actor.user_id, actor.team)
         return reply if not reply.ok or name in ANSWERED else None
 
     door.later(None if from_home else body.get("response_url"), work, f"button {name}")

@@ -54,7 +54,7 @@ async def _rec_command(ack, body: dict[str, Any], door: Door, team: Team) -> Non
         await ack(text=text, blocks=reply_blocks)
         return
     try:
-        decided, refused = commands.known_refusal(actor, parsed)
+        decided, refused = await commands.known_refusal(actor, parsed)
     except StoreBusy:
         decided, refused = False, None
     if refused is not None:
@@ -69,7 +69,7 @@ async def _rec_command(ack, body: dict[str, Any], door: Door, team: Team) -> Non
 
 
 async def _audited_usage(door: Door, actor: Actor, message: str) -> None:
-    door.service.commands.refuse_usage(actor, message)
+    await door.service.commands.refuse_usage(actor, message)
 
 
 def register(app: AsyncApp) -> None:

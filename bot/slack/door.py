@@ -29,13 +29,13 @@ class Door:
     outbox: Outbox
     tasks: Tasks
 
-    def respond(self, url: str | None, reply: Reply) -> None:
+    async def respond(self, url: str | None, reply: Reply) -> None:
         """An ephemeral answer on the request's response_url, through the outbox."""
         if not url:
             return
         text, reply_blocks = render(reply)
         try:
-            self.outbox.respond(url, text, reply_blocks)
+            await self.outbox.respond(url, text, reply_blocks)
         except StoreBusy:  # the outbox lives in the database that is unavailable: tell the person directly
             self.tasks.spawn(_respond_now(url, text), "a reply without the outbox")
 
@@ -56,9 +56,9 @@ class Door:
             if reply is None or not reply.lines:  # no lines: the answer was a form, or nothing to say
                 return
             if to is not None and to.user_id:
-                self.outbox.tell(to.user_id, render(reply)[0], to.team)
+                await self.outbox.tell(to.user_id, render(reply)[0], to.team)
             else:
-                self.respond(url, reply)
+                await self.respond(url, reply)
 
         self.tasks.spawn(run(), what)
 

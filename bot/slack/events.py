@@ -13,21 +13,21 @@ from bot.slack.installs import uninstall
 async def home_opened(event: dict[str, Any], context) -> None:
     door: Door = context["door"]
     if event.get("tab") == "home" and event.get("user"):
-        door.outbox.refresh_home(event["user"], team_of(context))
+        await door.outbox.refresh_home(event["user"], team_of(context))
 
 
 async def uninstalled(context) -> None:
     door: Door = context["door"]
-    uninstall(door.service.store, door.outbox.tokens, team_of(context),
-              org_wide=bool(context.get("is_enterprise_install")), why="app_uninstalled")
+    await uninstall(door.service.store, door.outbox.tokens, team_of(context),
+                    org_wide=bool(context.get("is_enterprise_install")), why="app_uninstalled")
 
 
 async def tokens_revoked(event: dict[str, Any], context) -> None:
     """Only the bot's token matters to recbot (it keeps no user tokens)."""
     if (event.get("tokens") or {}).get("bot"):
         door: Door = context["door"]
-        uninstall(door.service.store, door.outbox.tokens, team_of(context),
-                  org_wide=bool(context.get("is_enterprise_install")), why="tokens_revoked")
+        await uninstall(door.service.store, door.outbox.tokens, team_of(context),
+                        org_wide=bool(context.get("is_enterprise_install")), why="tokens_revoked")
 
 
 def register(app: AsyncApp) -> None:

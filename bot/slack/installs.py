@@ -54,23 +54,23 @@ class InstallationStore(AsyncInstallationStore):
         log.info("installed in %s", installation.team_id or f"org {installation.enterprise_id} (org-wide)")
 
     async def async_save_bot(self, bot: Bot) -> None:
-        self.store.workspaces.save_install(bot_dict(bot))
+        await self.store.aio.workspaces.save_install(bot_dict(bot))
 
     async def async_find_bot(self, *, enterprise_id: str | None, team_id: str | None,
                              is_enterprise_install: bool | None = False) -> Bot | None:
-        found = self.store.workspaces.find_install(enterprise_id, team_id, bool(is_enterprise_install))
+        found = await self.store.aio.workspaces.find_install(enterprise_id, team_id, bool(is_enterprise_install))
         return Bot(**found) if found else None
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
-        self.store.workspaces.delete_install(enterprise_id, team_id)
+        await self.store.aio.workspaces.delete_install(enterprise_id, team_id)
 
     async def async_delete_installation(self, *, enterprise_id: str | None, team_id: str | None,
                                         user_id: str | None = None) -> None:
         if user_id is None:  # recbot keeps no user tokens
-            self.store.workspaces.delete_install(enterprise_id, team_id)
+            await self.store.aio.workspaces.delete_install(enterprise_id, team_id)
 
     async def async_delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
-        self.store.workspaces.delete_install(enterprise_id, team_id)
+        await self.store.aio.workspaces.delete_install(enterprise_id, team_id)
 
 
 class StateStore(AsyncOAuthStateStore):
@@ -82,10 +82,10 @@ class StateStore(AsyncOAuthStateStore):
         return log
 
     async def async_issue(self, *args, **kwargs) -> str:
-        return self.store.workspaces.issue_state(self.lifetime)
+        return await self.store.aio.workspaces.issue_state(self.lifetime)
 
     async def async_consume(self, state: str) -> bool:
-        return self.store.workspaces.consume_state(state)
+        return await self.store.aio.workspaces.consume_state(state)
 
 
 class NotInstalled(Exception):
@@ -119,7 +119,7 @@ class Tokens:
         assert self.store is not None
         key = f"{team.enterprise_id}/{team.team_id}"
         async with self._locks.setdefault(key, asyncio.Lock()):  # one refresh at a time per workspace
-            found = self.store.workspaces.find_install(team.enterprise_id, team.team_id)
+            found = await self.store.aio.workspaces.find_install(team.enterprise_id, team.team_id)
             if found is None:
                 raise NotInstalled(team.team_id or team.enterprise_id or "no workspace")
             bot = Bot(**found)
@@ -133,7 +133,7 @@ class Tokens:
                     raise NotInstalled(f"token refresh refused ({exc.response.get('error')})") from exc
                 self._stale.discard(key)
                 if refreshed is not None:
-                    self.store.workspaces.save_install(bot_dict(refreshed))
+                    await self.store.aio.workspaces.save_install(bot_dict(refreshed))
                     bot = refreshed
                     log.info("refreshed the bot token of %s before sending", team.team_id or team.enterprise_id)
             client = self._clients.get(key)
@@ -199,14 +199,19 @@ def _page(status: int, title: str, lead: str, next_step: str) -> BoltResponse:
     return BoltResponse(status=status, body=body, headers={"content-type": "text/html; charset=utf-8"})
 
 
-def uninstall(store: Store, tokens: Tokens, team: Team, *, org_wide: bool, why: str) -> int:
+async def uninstall(store: Store, tokens: Tokens, team: Team, *, org_wide: bool, why: str) -> int:
     """`app_uninstalled` / `tokens_revoked`: forget the tokens and drop what was waiting to go to that
     workspace (or org), in one transaction. Its links and history stay until `recbot forget`."""
-    with store.transaction():
-        store.workspaces.delete_install(team.enterprise_id, None if org_wide else team.team_id)
-        dropped = store.outbox.drop_team(None if org_wide else team.team_id, team.enterprise_id)
-        store.audit(channel_id=None, user_id=None, action=why, target=team.team_id or team.enterprise_id,
-                    outcome="ok", detail=f"{dropped} pending write(s) dropped")
+
+    def forget() -> int:
+        with store.transaction():
+            store.workspaces.delete_install(team.enterprise_id, None if org_wide else team.team_id)
+            dropped = store.outbox.drop_team(None if org_wide else team.team_id, team.enterprise_id)
+            store.audit(channel_id=None, user_id=None, action=why, target=team.team_id or team.enterprise_id,
+                        outcome="ok", detail=f"{dropped} pending write(s) dropped")
+        return dropped
+
+    dropped = await store.call(forget)
     tokens.forget(team)
     log.info("%s: %s; %d pending write(s) dropped", why, team.team_id or f"org {team.enterprise_id}", dropped)
     return dropped

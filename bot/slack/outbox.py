@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -23,7 +24,7 @@ from typing import Any
 import httpx
 from slack_sdk.errors import SlackApiError
 
-from bot.models import Team
+from bot.models import Recording, Team
 from bot.slack import blocks
 from bot.slack.installs import NotInstalled, Tokens
 from bot.slack.sender import RespondFailed, Sender
@@ -73,26 +74,34 @@ class Outbox:
         self._unsure: set[int] = set()  # rows that may have reached Slack before a crash
         # Several processes may share the database: each row is sent by the one that leased it.
         self.owner = new_owner()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def wake(self) -> None:
-        self._wake.set()
+        """Send what is due now; from any thread (decisions are written on the store's)."""
+        loop = self._loop
+        if loop is None or asyncio._get_running_loop() is loop:
+            self._wake.set()
+            return
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nothing is waiting
+            loop.call_soon_threadsafe(self._wake.set)
 
-    def respond(self, url: str, text: str, reply_blocks: list[dict[str, Any]] | None) -> None:
+    async def respond(self, url: str, text: str, reply_blocks: list[dict[str, Any]] | None) -> None:
         """An ephemeral reply on a response_url (raises StoreBusy when the outbox cannot take it)."""
-        self.store.outbox.enqueue("respond", {"url": url, "text": text, "blocks": reply_blocks})
+        await self.store.aio.outbox.enqueue("respond", {"url": url, "text": text, "blocks": reply_blocks})
         self.wake()
 
-    def tell(self, user_id: str, text: str, team: Team | None = None) -> None:
+    async def tell(self, user_id: str, text: str, team: Team | None = None) -> None:
         """A direct message to one person (the answer to a form, which has no response_url)."""
-        self.store.outbox.enqueue("dm", {"user": user_id, "text": text}, team=team)
+        await self.store.aio.outbox.enqueue("dm", {"user": user_id, "text": text}, team=team)
         self.wake()
 
-    def refresh_home(self, user_id: str, team: Team | None = None) -> None:
+    async def refresh_home(self, user_id: str, team: Team | None = None) -> None:
         """App Home, rendered from the store when sent; pending refreshes for one person merge."""
-        self.store.outbox.enqueue("home", {"user": user_id}, coalesce_key=f"home:{user_id}", team=team)
+        await self.store.aio.outbox.enqueue("home", {"user": user_id}, coalesce_key=f"home:{user_id}", team=team)
         self.wake()
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
             try:
@@ -111,8 +120,8 @@ class Outbox:
         wait = 60.0
         held_recordings: set[str] = set()  # recordings whose earlier replies have not gone yet
         for sent, ts in list(self._sent.values()):  # record what went out before anything else
-            self._record_sent(sent, ts)
-        soonest, behind = self.store.outbox.waiting(now, IN_THREAD)
+            await self._record_sent(sent, ts)
+        soonest, behind, due, recordings = await self.store.call(self._due, now)
         if soonest is not None:
             wait = min(wait, soonest - now)
         flights: list[asyncio.Task] = []  # one row per thread or card in flight: each keeps its order
@@ -124,7 +133,7 @@ class Outbox:
             async with slots:
                 await self._send(row, channel)
 
-        for row in self.store.outbox.due(now, owner=self.owner):
+        for row in due:
             if row.id in self._sent:  # it went out; only its record is missing: never send it twice
                 held_recordings.add(row.recording_id or "")
                 continue
@@ -139,7 +148,7 @@ class Outbox:
                 if ordered:
                     held_recordings.add(row.recording_id)
                 continue
-            rec = self.store.recording(row.recording_id) if row.recording_id else None
+            rec = recordings.get(row.recording_id) if row.recording_id else None
             if row.kind in IN_THREAD and (rec is None or rec.card_ts is None):
                 held_recordings.add(row.recording_id or "")
                 continue
@@ -168,11 +177,20 @@ class Outbox:
             raise failed[0]
         return 0.0 if launched_in_thread else wait
 
+    def _due(self, now: float) -> tuple[float | None, dict[str, int], list[OutboxRow], dict[str, Recording]]:
+        """What a drain reads, in one trip to the store's thread: when the next waiting row is due, the
+        first unsent reply of each thread, the rows due now, and their recordings."""
+        soonest, behind = self.store.outbox.waiting(now, IN_THREAD)
+        due = self.store.outbox.due(now, owner=self.owner)
+        wanted = {row.recording_id for row in due if row.recording_id}
+        recordings = {rec_id: rec for rec_id in wanted if (rec := self.store.recording(rec_id)) is not None}
+        return soonest, behind, due, recordings
+
     async def _send(self, row: OutboxRow, channel: str) -> bool:
         """Send one row; False when it must wait (rows after it in the same thread wait too)."""
         if row.state == "sending" and row.id not in self._claimed:
             self._unsure.add(row.id)  # caught mid-send by a crash: until looked up, it may be out already
-        if not self.store.outbox.claim(row.id, self.owner):
+        if not await self.store.aio.outbox.claim(row.id, self.owner):
             return False  # another process is sending it
         self._claimed.add(row.id)
         try:
@@ -183,57 +201,60 @@ class Outbox:
             if ts is not None:
                 log.info("outbox row %s was sent before a restart; not sending it again", row.id)
                 if row.kind == "card" and row.recording_id:
-                    self.store.update_recording(row.recording_id, card_ts=ts)
+                    await self.store.aio.update_recording(row.recording_id, card_ts=ts)
             else:
                 ts = await self.sender.deliver(row)
         except NotInstalled as exc:  # uninstalled (or never installed): nothing more goes to that workspace
             log.info("outbox row %s (%s) dropped: the workspace has no install (%s)", row.id, row.kind, exc)
-            self.store.outbox.fail(row.id, f"not installed: {exc}")
+            await self.store.aio.outbox.fail(row.id, f"not installed: {exc}")
             return False
         except SlackApiError as exc:
-            self._slack_error(row, channel, exc)
+            await self._slack_error(row, channel, exc)
             return False
         except (httpx.HTTPError, OSError, TimeoutError) as exc:
-            self._retry(row, f"network: {type(exc).__name__}")
+            await self._retry(row, f"network: {type(exc).__name__}")
             return False
         except RespondFailed as exc:
             if exc.retry:
-                self._retry(row, str(exc))
+                await self._retry(row, str(exc))
             elif row.payload.get("blocks") and not row.payload.get("compact"):  # the text, without the blocks
-                self.store.outbox.degrade(row.id, str(exc))  # the text alone, without the blocks
+                await self.store.aio.outbox.degrade(row.id, str(exc))  # the text alone, without the blocks
             else:
-                self.store.outbox.fail(row.id, str(exc))
+                await self.store.aio.outbox.fail(row.id, str(exc))
             return False
         except Exception as exc:
             log.exception("could not send outbox row %s (%s)", row.id, row.kind)
-            self._retry(row, f"unexpected: {type(exc).__name__}")
+            await self._retry(row, f"unexpected: {type(exc).__name__}")
             return False
-        return self._record_sent(row, ts)
+        return await self._record_sent(row, ts)
 
-    def _record_sent(self, row: OutboxRow, ts: str | None) -> bool:
+    async def _record_sent(self, row: OutboxRow, ts: str | None) -> bool:
         """Mark a row sent. If the store is busy, the row is kept here as sent and recorded on the next
         drain, so that it is not sent again meanwhile."""
         try:
-            with self.store.transaction():
-                self.store.outbox.done(row.id, ts=ts)
-                if row.kind == "card" and row.recording_id and ts:  # a new card's ts, if it could not be kept
-                    self.store.keep_card_ts(row.recording_id, ts)
-                if row.kind in ("card", "thread", "channel") and row.channel_id:
-                    self.store.mark_link_broken(row.channel_id, None)  # recbot is back in the channel, if lost
+            await self.store.call(self._write_sent, row, ts)
         except StoreBusy:
             self._sent[row.id] = (row, ts)
             return False
         self._sent.pop(row.id, None)
         return True
 
-    def _retry(self, row: OutboxRow, error: str) -> None:
+    def _write_sent(self, row: OutboxRow, ts: str | None) -> None:
+        with self.store.transaction():
+            self.store.outbox.done(row.id, ts=ts)
+            if row.kind == "card" and row.recording_id and ts:  # a new card's ts, if it could not be kept
+                self.store.keep_card_ts(row.recording_id, ts)
+            if row.kind in ("card", "thread", "channel") and row.channel_id:
+                self.store.mark_link_broken(row.channel_id, None)  # recbot is back in the channel, if lost
+
+    async def _retry(self, row: OutboxRow, error: str) -> None:
         if row.kind == "respond" and self.clock() - row.created_at > RESPONSE_URL_LIFETIME:
-            self.store.outbox.fail(row.id, f"response_url expired: {error}")
+            await self.store.aio.outbox.fail(row.id, f"response_url expired: {error}")
             return
         delay = min(self.max_backoff, 0.5 * 2 ** min(row.attempts, 7)) * random.uniform(1.0, 1.3)
-        self.store.outbox.retry(row.id, self.clock() + delay, error, unsure=row.id in self._unsure)
+        await self.store.aio.outbox.retry(row.id, self.clock() + delay, error, unsure=row.id in self._unsure)
 
-    def _slack_error(self, row: OutboxRow, channel: str, exc: SlackApiError) -> None:
+    async def _slack_error(self, row: OutboxRow, channel: str, exc: SlackApiError) -> None:
         response = exc.response
         error = str(response.get("error", "")) if hasattr(response, "get") else ""
         status = getattr(response, "status_code", 200)
@@ -244,26 +265,26 @@ class Outbox:
                 retry_after = 1.0
             until = self.clock() + retry_after
             self._blocked[channel] = max(self._blocked.get(channel, 0.0), until)
-            self.store.outbox.retry(row.id, until, "ratelimited", unsure=row.id in self._unsure)
+            await self.store.aio.outbox.retry(row.id, until, "ratelimited", unsure=row.id in self._unsure)
         elif error in LOST_CHANNEL and row.channel_id:
-            self._lost_channel(row.channel_id, error)
+            await self.store.call(self._lost_channel, row.channel_id, error)
         elif error in REFUSED_AS_RENDERED and int(row.payload.get("compact") or 0) < MOST_COMPACT:
             log.warning("Slack refused outbox row %s (%s) as rendered (%s); sending a more compact form", row.id,
                         row.kind, error)
-            self.store.outbox.degrade(row.id, error)
+            await self.store.aio.outbox.degrade(row.id, error)
         elif error == "token_expired" and self.tokens.many:  # expired sooner than its install said: refresh, again
             self.tokens.stale(row.team)
-            self._retry(row, error)
+            await self._retry(row, error)
         elif error in REVOKED and self.tokens.many:  # uninstalled; the event saying so may be on its way
             log.warning("outbox row %s (%s) not sent: %s", row.id, row.kind, error)
-            self.store.outbox.fail(row.id, error)
+            await self.store.aio.outbox.fail(row.id, error)
         elif error == "user_not_in_channel":  # a whisper to someone who left the channel: nobody to tell
-            self.store.outbox.fail(row.id, error)
+            await self.store.aio.outbox.fail(row.id, error)
         elif status >= 500 or error in ("fatal_error", "internal_error", "service_unavailable", "request_timeout"):
-            self._retry(row, f"slack {status} {error}")
+            await self._retry(row, f"slack {status} {error}")
         else:
             log.error("Slack refused outbox row %s (%s): %s", row.id, row.kind, error or status)
-            self.store.outbox.fail(row.id, error or f"http {status}")
+            await self.store.aio.outbox.fail(row.id, error or f"http {status}")
 
     def _lost_channel(self, channel_id: str, error: str) -> None:
         with self.store.transaction():  # keep its rows aside, mark the link and tell the linker: all or nothing
@@ -280,7 +301,7 @@ class Outbox:
     async def aclose(self) -> None:
         """Stopping: rows this process leased are left to the next one at once, not when the lease runs out."""
         try:
-            self.store.outbox.release(self.owner)
+            await self.store.aio.outbox.release(self.owner)
         except StoreBusy:
             log.warning("could not release the outbox rows this process held; they pass on when their lease ends")
         await self.http.aclose()

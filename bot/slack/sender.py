@@ -30,7 +30,7 @@ class Sender:
 
     async def find_sent(self, row: OutboxRow) -> str | None:
         """Whether a post interrupted by a crash reached Slack: its row id is in the message metadata."""
-        rec = self.store.recording(row.recording_id or "") if row.recording_id else None
+        rec = await self.store.aio.recording(row.recording_id) if row.recording_id else None
         channel = rec.channel_id if rec else row.channel_id
         if row.kind not in ("card", "thread", "channel", "note") or not channel or channel in self._no_history:
             return None
@@ -65,12 +65,10 @@ class Sender:
             return None
         client = await self.tokens.client(row.team)  # the workspace's own token (NotInstalled if it has none)
         if row.kind == "card":
-            rec = self.store.recording(row.recording_id or "")
-            if rec is None:
+            rendered = await self.store.call(self._card, row)
+            if rendered is None:
                 return None
-            now = self.clock()
-            text, card_blocks = blocks.card(rec, summarize(self.store.ledger(rec.id), now), now=now,
-                                            compact=int(p.get("compact") or 0))
+            rec, text, card_blocks = rendered
             if rec.card_ts:
                 await client.chat_update(channel=rec.channel_id, ts=rec.card_ts, text=text, blocks=card_blocks)
                 self.on_card(rec.id)
@@ -79,16 +77,13 @@ class Sender:
                                                           unfurl_links=False, metadata=self._metadata(row))
             ts = response["ts"]
             try:
-                self.store.update_recording(rec.id, card_ts=ts)
+                await self.store.aio.update_recording(rec.id, card_ts=ts)
             except StoreBusy:  # the post went out: the outbox records its ts with the row, never posts it twice
                 pass
             self.on_card(rec.id)
             return ts
         if row.kind == "thread":
-            rec = self.store.recording(row.recording_id or "")
-            assert rec is not None and rec.card_ts
-            text, reply_blocks, broadcast = self._thread_reply(p, rec, summarize(self.store.ledger(rec.id),
-                                                                                 self.clock()))
+            rec, (text, reply_blocks, broadcast) = await self.store.call(self._in_thread, row, self._thread_reply)
             kwargs: dict[str, Any] = {"channel": rec.channel_id, "thread_ts": rec.card_ts, "text": text,
                                       "unfurl_links": False, "metadata": self._metadata(row)}
             if reply_blocks:
@@ -97,10 +92,7 @@ class Sender:
                 kwargs["reply_broadcast"] = True
             return (await client.chat_postMessage(**kwargs))["ts"]
         if row.kind == "whisper":  # only `for` sees it; ephemeral messages have no history to look up
-            rec = self.store.recording(row.recording_id or "")
-            assert rec is not None and rec.card_ts
-            text, reply_blocks, _ = blocks.notice(p, rec, summarize(self.store.ledger(rec.id), self.clock()),
-                                                  compact=int(p.get("compact") or 0))
+            rec, (text, reply_blocks, _) = await self.store.call(self._in_thread, row, self._whisper)
             extra = {"blocks": reply_blocks} if reply_blocks else {}
             await client.chat_postEphemeral(channel=rec.channel_id, user=p["for"], thread_ts=rec.card_ts,
                                                  text=text, **extra)
@@ -114,7 +106,7 @@ class Sender:
             if p.get("form") == "connect":
                 view = connect_modal(p["flavour"], p.get("public_url"), p["channel_id"])
             else:
-                view = notes.settings_modal(ChannelSettings.of(self.store.notes.settings(p["channel_id"])),
+                view = notes.settings_modal(ChannelSettings.of(await self.store.aio.notes.settings(p["channel_id"])),
                                             p["channel_id"])
             await client.views_open(trigger_id=p["trigger_id"], view=view)
             return None
@@ -124,13 +116,36 @@ class Sender:
             return (await client.chat_postMessage(channel=target, text=p["text"], unfurl_links=False,
                                                        metadata=self._metadata(row), **extra))["ts"]
         if row.kind == "home":
-            links = self.store.links_of_user(p["user"])
-            recs = self.store.active_in_channels(lk.channel_id for lk in links)
-            view = views.home_view(links, [(r, summarize(self.store.ledger(r.id), self.clock())) for r in recs
-                                            if r.status in ACTIVE], compact=int(p.get("compact") or 0))
+            view = await self.store.call(self._home, p)
             await client.views_publish(user_id=p["user"], view=view)
             return None
         raise ValueError(f"unknown outbox kind {row.kind!r}")
+
+    # -- rendered from the store, on its thread ----------------------------------------------
+
+    def _card(self, row: OutboxRow) -> tuple[Recording, str, list[dict[str, Any]]] | None:
+        rec = self.store.recording(row.recording_id or "")
+        if rec is None:
+            return None
+        now = self.clock()
+        text, card_blocks = blocks.card(rec, summarize(self.store.ledger(rec.id), now), now=now,
+                                        compact=int(row.payload.get("compact") or 0))
+        return rec, text, card_blocks
+
+    def _in_thread(self, row: OutboxRow, render: Callable[[dict[str, Any], Recording, Summary], Any]
+                   ) -> tuple[Recording, Any]:
+        rec = self.store.recording(row.recording_id or "")
+        assert rec is not None and rec.card_ts
+        return rec, render(row.payload, rec, summarize(self.store.ledger(rec.id), self.clock()))
+
+    def _whisper(self, p: dict[str, Any], rec: Recording, summary: Summary):
+        return blocks.notice(p, rec, summary, compact=int(p.get("compact") or 0))
+
+    def _home(self, p: dict[str, Any]) -> dict[str, Any]:
+        links = self.store.links_of_user(p["user"])
+        recs = self.store.active_in_channels(lk.channel_id for lk in links)
+        return views.home_view(links, [(r, summarize(self.store.ledger(r.id), self.clock())) for r in recs
+                                       if r.status in ACTIVE], compact=int(p.get("compact") or 0))
 
     def _thread_reply(self, p: dict[str, Any], rec: Recording,
                       summary: Summary) -> tuple[str, list[dict[str, Any]] | None, bool]:

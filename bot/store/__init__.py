@@ -7,12 +7,23 @@ what is kept of each meeting (marks, attendance, transcripts, channel settings),
         store.transition(...)
         store.timers.set(...)
         store.outbox.enqueue(...)
+
+The event loop never waits on the database: code on the loop runs a read or a whole decision on the
+store's own thread, and awaits it (the loop serves other requests meanwhile):
+
+    rec = await store.aio.recording(recording_id)    # one method there
+    await store.call(decide, rec)                    # a function there: one transaction, one trip
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from bot.store.budgets import Budgets
 from bot.store.deliveries import CHANNEL, DeliveryQueue
@@ -26,12 +37,64 @@ from bot.store.sealed import Sealer
 from bot.store.timers import DueTimer, TimerQueue
 from bot.store.workspaces import Workspaces
 
-__all__ = ["DueTimer", "OutboxRow", "Store", "StoreBusy"]
+__all__ = ["DueTimer", "OutboxRow", "Store", "StoreBusy", "on_store_thread"]
+
+T = TypeVar("T")
+
+
+class on_store_thread:  # a decorator, named as one
+    """A method of an object with a `store` that does store work only: `await obj.m(...)` runs it on the
+    store's thread; `obj.m.here(...)` runs it where it is (code already on the store's thread)."""
+
+    def __init__(self, fn: Callable[..., Any]):
+        self.fn = fn
+        functools.update_wrapper(self, fn)
+
+    def __get__(self, obj: Any, cls: type | None = None) -> Any:
+        return self if obj is None else _Bound(obj, self.fn)
+
+
+class _Bound:
+    __slots__ = ("fn", "obj")
+
+    def __init__(self, obj: Any, fn: Callable[..., Any]):
+        self.obj, self.fn = obj, fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.obj.store.call(functools.partial(self.fn, self.obj, *args, **kwargs))
+
+    def here(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(self.obj, *args, **kwargs)
+
+
+class OffLoop:
+    """`store.aio.x(...)` and `store.aio.outbox.x(...)`: the store's methods, awaited, each run on its thread."""
+
+    def __init__(self, store: Store, target: Any):
+        self._store, self._target = store, target
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if callable(attr):
+            return lambda *args, **kwargs: self._store.call(functools.partial(attr, *args, **kwargs))
+        if hasattr(attr, "db"):  # a part of the store (outbox, leases, …)
+            return OffLoop(self._store, attr)
+        raise AttributeError(f"{name} is not a method of the store: read it as store.{name}")
 
 
 class Store(Records):
     def __init__(self, path: str, clock: Callable[[], float] = time.time, *, secret_key: str | None = None):
-        super().__init__(open_database(path), clock)
+        # One thread for the whole store: its connection is used by one thread at a time, and a decision
+        # runs start to end with nothing of another one in between. Even opening it and migrating happen
+        # there (the caller waits: it is start-up).
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="recbot-store")
+        self._closed = False
+        try:
+            db = self._thread.submit(open_database, path).result()
+        except BaseException:
+            self._thread.shutdown(wait=False)
+            raise
+        super().__init__(db, clock)
         self.path = path
         self.outbox = OutboxQueue(self.db, clock)
         self.deliveries = DeliveryQueue(self.db, clock)
@@ -40,7 +103,24 @@ class Store(Records):
         self.leases = Leases(self.db, clock)
         self.budgets = Budgets(self.db, clock)
         self.workspaces = Workspaces(self.db, clock, Sealer(secret_key) if secret_key else None)
-        migrate(self.db)
+        try:
+            self._thread.submit(migrate, self.db).result()
+        except BaseException:
+            self.close()
+            raise
+        self.aio = OffLoop(self, self)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(*args)` on the store's thread and await what it returns or raises; the loop serves
+        others meanwhile. A closed store answers StoreBusy, as any store that cannot answer."""
+        if self._closed:
+            raise StoreBusy("the store is closed")
+        context = contextvars.copy_context()
+        try:
+            future = self._thread.submit(context.run, fn, *args)
+        except RuntimeError as exc:  # closed meanwhile
+            raise StoreBusy("the store is closed") from exc
+        return await asyncio.wrap_future(future)
 
     def transaction(self):
         return self.db.transaction()
@@ -67,4 +147,7 @@ class Store(Records):
         return self.db.schema_version()
 
     def close(self) -> None:
+        """Finish what was asked of the store's thread, then close the connection."""
+        self._closed = True
+        self._thread.shutdown(wait=True, cancel_futures=False)
         self.db.close()

@@ -23,9 +23,6 @@ class Budgets:
     def __init__(self, db: Engine, clock: Callable[[], float] = time.time):
         self.db, self.clock = db, clock
 
-    def of(self, account: str) -> AccountBudget:
-        return AccountBudget(self, account)
-
     def take(self, account: str, buckets: Sequence[tuple[str, int, float]]) -> float:
         """Count one call against each `(name, limit, window)` of `account`: 0.0 when counted, else the
         seconds to wait before asking again (nothing counted)."""
@@ -60,15 +57,3 @@ class Budgets:
         self.db.execute("INSERT INTO rate_blocks (account, until) VALUES (?, ?) ON CONFLICT (account) DO UPDATE "
                         "SET until = excluded.until WHERE rate_blocks.until < excluded.until", (account, until))
 
-
-class AccountBudget:
-    """One account's share of `Budgets`, as the platform client's limiter uses it."""
-
-    def __init__(self, budgets: Budgets, account: str):
-        self.budgets, self.account = budgets, account
-
-    def take(self, buckets: Sequence[tuple[str, int, float]]) -> float:
-        return self.budgets.take(self.account, buckets)
-
-    def block(self, seconds: float) -> None:
-        self.budgets.block(self.account, seconds)

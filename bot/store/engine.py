@@ -10,8 +10,9 @@ copy of the queries.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,6 +21,10 @@ from bot.store.dialects import is_postgres
 
 class StoreBusy(Exception):
     """The database cannot take this read or write now (locked, busy, or failing); nothing was written."""
+
+
+# Called before every statement when set (tests use it to prove no statement runs on an event loop's thread).
+watch: Callable[[], None] | None = None
 
 
 def open_database(path: str, **kwargs: Any):
@@ -33,55 +38,73 @@ def open_database(path: str, **kwargs: Any):
 
 class Engine(ABC):
     """What both engines share: the reads and writes the store uses, and transactions that nest. An engine
-    gives `execute` (raising StoreBusy for "busy"), `begin` and `_rollback`."""
+    gives `_execute` (raising StoreBusy for "busy"), `begin` and `_rollback`.
+
+    The store's own thread (`Store.call`) runs every statement the app makes; a lock held for each
+    statement and for a whole transaction keeps another thread (a test, a tool) from seeing a transaction
+    half-done on the shared connection."""
 
     begin = "BEGIN"
     _depth = 0
 
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+
     @abstractmethod
-    def execute(self, sql: str, args: Sequence[Any] = ()) -> Any: ...
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> Any: ...
 
     @abstractmethod
     def _rollback(self, savepoint: str | None) -> None: ...
 
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        if watch is not None:
+            watch()
+        with self._lock:
+            return self._execute(sql, args)
+
     def one(self, sql: str, *args: Any) -> dict[str, Any] | None:
-        row = self.execute(sql, args).fetchone()
+        with self._lock:
+            row = self.execute(sql, args).fetchone()
         return dict(row) if row else None
 
     def all(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Rows as dicts; also the public way for tests and tools to look inside."""
-        return [dict(r) for r in self.execute(sql, args).fetchall()]
+        with self._lock:
+            return [dict(r) for r in self.execute(sql, args).fetchall()]
 
     def scalar(self, sql: str, *args: Any) -> Any:
-        row = self.execute(sql, args).fetchone()
+        with self._lock:
+            row = self.execute(sql, args).fetchone()
         return row[0] if row else None
 
     def changed(self, sql: str, *args: Any) -> int:
         """Run a write; how many rows it changed."""
-        return self.execute(sql, args).rowcount
+        with self._lock:
+            return self.execute(sql, args).rowcount
 
     @contextmanager
     def transaction(self) -> Iterator[Engine]:
         """All or nothing; an inner one is a savepoint that rolls back alone."""
-        depth = self._depth
-        savepoint = f"sp{depth}"
-        self.execute(self.begin if depth == 0 else f"SAVEPOINT {savepoint}")
-        self._depth += 1
-        try:
-            yield self
-        except BaseException:
+        with self._lock:
+            depth = self._depth
+            savepoint = f"sp{depth}"
+            self.execute(self.begin if depth == 0 else f"SAVEPOINT {savepoint}")
+            self._depth += 1
+            try:
+                yield self
+            except BaseException:
+                self._depth = depth
+                self._rollback(savepoint if depth else None)
+                raise
             self._depth = depth
-            self._rollback(savepoint if depth else None)
-            raise
-        self._depth = depth
-        if depth:
-            self.execute(f"RELEASE SAVEPOINT {savepoint}")
-            return
-        try:
-            self.execute("COMMIT")
-        except StoreBusy:
-            self._rollback(None)
-            raise
+            if depth:
+                self.execute(f"RELEASE SAVEPOINT {savepoint}")
+                return
+            try:
+                self.execute("COMMIT")
+            except StoreBusy:
+                self._rollback(None)
+                raise
 
     @property
     def in_transaction(self) -> bool:
@@ -95,10 +118,10 @@ class Engine(ABC):
 
 
 class Database(Engine):
-    """SQLite in WAL mode, used from the event loop's thread only.
+    """SQLite in WAL mode.
 
-    SQLite waits for a lock inside the call, so the whole loop waits with it: `busy_timeout` is short
-    (0.5 s, well under Slack's 3 s for an ack), and a write that cannot get the lock in time raises
+    SQLite waits for a lock inside the call (on the store's thread, not the loop): `busy_timeout` is
+    short (0.5 s, well under Slack's 3 s for an ack), and a write that cannot get the lock in time raises
     StoreBusy, which each caller turns into a retry or an honest answer."""
 
     def __init__(self, path: str, *, busy_timeout: float = 0.5, synchronous: str = "NORMAL"):
@@ -106,6 +129,7 @@ class Database(Engine):
         # the last ones: for what recbot decides that is repaired from the platform's truth (the reconciler)
         # and Slack's (the outbox looks a post up before sending it again). A webhook's 2xx cannot be
         # repaired, since the platform never sends it again: the ingest connection commits with FULL.
+        super().__init__()
         self.path = path
         try:
             self.conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
@@ -127,7 +151,7 @@ class Database(Engine):
 
     # -- statements ------------------------------------------------------------------------
 
-    def execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
         try:
             return self.conn.execute(sql, tuple(args))
         except sqlite3.OperationalError as exc:

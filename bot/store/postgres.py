@@ -2,8 +2,8 @@
 
 The queries are SQLite's text, unchanged: `?` placeholders become psycopg's `%s` here (a literal `%`
 is doubled), and the schema's SQLite types are mapped once, when a migration runs (`ddl`). Like the
-SQLite engine it is used from the event loop's thread: each call is one round trip on a loopback or
-LAN connection, bounded by `statement_timeout` and `lock_timeout` (0.5 s, as SQLite's busy timeout),
+SQLite engine it is used from the store's own thread (`Store.call`), never the event loop's: each
+statement is one round trip, bounded by `statement_timeout` and `lock_timeout` (0.5 s, as SQLite's busy timeout),
 and a timeout or a lost connection is recbot's own StoreBusy, which every caller already handles.
 """
 
@@ -75,6 +75,7 @@ class PostgresDatabase(Engine):
 
     def __init__(self, url: str, *, busy_timeout: float = 0.5, synchronous: str = "FULL"):
         """`synchronous` is SQLite's; PostgreSQL commits durably (synchronous_commit) either way."""
+        super().__init__()
         self.path = url
         ms = int(busy_timeout * 1000)
         try:
@@ -88,7 +89,7 @@ class PostgresDatabase(Engine):
     def close(self) -> None:
         self.conn.close()
 
-    def execute(self, sql: str, args: Sequence[Any] = ()) -> _Rows:
+    def _execute(self, sql: str, args: Sequence[Any] = ()) -> _Rows:
         try:
             cursor = self.conn.execute(_placeholders(sql), tuple(args))
             return _Rows(cursor)

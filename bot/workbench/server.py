@@ -70,24 +70,24 @@ class Workbench:
         kind = "text/javascript" if name.endswith(".js") else "text/css"
         return Response(_asset(name), media_type=kind)
 
-    def follow_link(self, channel: str) -> str:
+    async def follow_link(self, channel: str) -> str:
         """The meeting the channel is linked to now (`/rec new` and `/rec link` change it)."""
-        link = self.stack.runtime.store.link(channel)
+        link = await self.stack.runtime.store.aio.link(channel)
         if link is not None:
             self.meetings[channel] = link.meeting_id
         return self.meetings.get(channel, "")
 
-    def workspaces(self) -> list[dict[str, Any]]:
+    async def workspaces(self) -> list[dict[str, Any]]:
         """The local Slack's workspaces, and whether recbot is installed in each (many-workspace demo)."""
-        installed = {i["team_id"] for i in self.stack.runtime.store.workspaces.installs()} if self.stack.oauth \
-            else {self.stack.slack.team_id}
+        installed = {i["team_id"] for i in await self.stack.runtime.store.aio.workspaces.installs()} \
+            if self.stack.oauth else {self.stack.slack.team_id}
         return [{"id": w.team_id, "name": w.name, "installed": w.team_id in installed}
                 for w in self.stack.slack.installs.workspaces.values()]
 
     async def state(self, request: Request) -> Response:
         user = request.query_params.get("user", PEOPLE[0]["id"])
         channel = channel_of(user)
-        meeting_id = self.follow_link(channel)
+        meeting_id = await self.follow_link(channel)
         slack, emulator = self.stack.slack, self.stack.emulator
         messages = []
         for message in slack.channel(channel):
@@ -101,7 +101,7 @@ class Workbench:
         recordings = [{"id": r.id, "status": r.status.value, "url": emulator.platform.download_link(r, time.time())[0]
                        if r.file is not None else None}
                       for r in emulator.platform.recordings.values() if r.meeting_id == meeting_id]
-        workspaces = self.workspaces()
+        workspaces = await self.workspaces()
         return JSONResponse({
             "version": f"{slack.version}.{sum(w['installed'] for w in workspaces)}", "channel": channel,
             "channel_name": CHANNEL_NAMES[channel], "people": PEOPLE,
@@ -151,7 +151,7 @@ class Workbench:
 
     async def meeting(self, request: Request) -> Response:
         verb, body = request.path_params["verb"], await _body(request)
-        meeting_id = self.follow_link(channel_of(str(body.get("user"))))
+        meeting_id = await self.follow_link(channel_of(str(body.get("user"))))
         if not meeting_id:
             return JSONResponse({"error": "this channel is not linked to a meeting yet"}, status_code=409)
         if verb == "join":

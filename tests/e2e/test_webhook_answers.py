@@ -23,9 +23,13 @@ async def test_verified_news_recbot_does_not_act_on_is_stored_and_answered_2xx(l
                  b'{"event":"recording.statusUpdate"}'):
         response = await post(linked, body)
         assert response.status_code == 200, (body, response.text)
-    outcomes = await until(lambda: [r["outcome"] for r in linked.runtime.store.db.all(
-        "SELECT outcome FROM deliveries WHERE outcome LIKE 'ignored%' ORDER BY id")], message="the outcomes")
-    assert len(outcomes) >= 3 and any("TRANSCODING" in o for o in outcomes)
+    def ignored() -> list[str] | None:
+        found = [r["outcome"] for r in linked.runtime.store.db.all(
+            "SELECT outcome FROM deliveries WHERE outcome LIKE 'ignored%' ORDER BY id")]
+        return found if len(found) >= 3 else None
+
+    outcomes = await until(ignored, message="the three outcomes")
+    assert any("TRANSCODING" in o for o in outcomes)
 
 
 async def test_only_what_no_retry_could_fix_is_refused(linked):

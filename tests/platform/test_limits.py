@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from bot.platform.accounts import SharedBudget
 from bot.platform.limits import Limiter, Priority, background, buckets_for
 from bot.store import Store
 from tests.conftest import database
@@ -15,13 +16,31 @@ from tests.conftest import database
 class Clock:
     def __init__(self):
         self.now = 0.0
+        self.trips = 0  # trips to a store's thread under way: simulated time stands still meanwhile
 
     def __call__(self):
         return self.now
 
     async def sleep(self, seconds: float) -> None:
+        while self.trips:  # a trip takes a real millisecond, in which no simulated minute may pass
+            await asyncio.sleep(0.0002)
         self.now += max(seconds, 1e-6)
         await asyncio.sleep(0)
+
+
+class TimedBudget(SharedBudget):
+    """The shared budget, its trips to the database taking no simulated time."""
+
+    def __init__(self, store: Store, account: str, clock: Clock):
+        super().__init__(store, account)
+        self.clock = clock
+
+    async def take(self, buckets) -> float:
+        self.clock.trips += 1
+        try:
+            return await super().take(buckets)
+        finally:
+            self.clock.trips -= 1
 
 
 def limiter(flavour="realtimekit"):
@@ -68,7 +87,7 @@ async def test_twenty_simulated_minutes_of_load_never_exceed_any_bucket():
 async def test_a_429_storm_sends_nothing_into_the_window_and_a_stop_goes_first():
     lim, clock = limiter("dyte")
     order: list[str] = []
-    lim.block(300)  # the global limit: refused for five minutes
+    await lim.block(300)  # the global limit: refused for five minutes
 
     async def call(name: str, priority: Priority, *, in_background: bool = False) -> None:
         if in_background:
@@ -96,7 +115,7 @@ async def test_two_processes_on_one_database_spend_one_budget_and_share_a_429(tm
     limiters = []
     for store in stores:
         lim = Limiter(buckets_for("realtimekit"), clock=clock, sleep=clock.sleep)
-        lim.shared = store.budgets.of("acct")
+        lim.shared = TimedBudget(store, "acct", clock)
         limiters.append(lim)
     sent: list[tuple[float, bool]] = []
 
@@ -113,8 +132,38 @@ async def test_two_processes_on_one_database_spend_one_budget_and_share_a_429(tm
         assert len(sent) > 2000  # both pressed against the limits
         for bucket in limiters[0].buckets:
             assert never_over(sent, bucket.limit, bucket.window, bucket.recording_only), bucket.name
-        limiters[0].block(60)
+        await limiters[0].block(60)
         assert stores[1].budgets.take("acct", [b.spec() for b in limiters[1].buckets]) == pytest.approx(60)
     finally:
         for store in stores:
             store.close()
+
+
+async def test_calls_that_come_or_go_while_the_shared_budget_is_asked_are_neither_lost_nor_doubled():
+    """Counting in the shared budget takes a trip to the database: meanwhile a stop may queue ahead of
+    the call being counted, or that call's caller may give up."""
+
+    class SlowShared:
+        async def take(self, buckets) -> float:
+            await asyncio.sleep(0.02)
+            return 0.0
+
+        async def block(self, seconds: float) -> None:
+            pass
+
+    lim = Limiter(buckets_for("dyte"))
+    lim.shared = SlowShared()
+    await lim.block(0.05)  # everything queues behind the pump
+    order: list[str] = []
+
+    async def call(name: str, priority: Priority) -> None:
+        await lim.acquire(recording_api=True, priority=priority)
+        order.append(name)
+
+    first = asyncio.create_task(call("resume", Priority.ASKED))
+    given_up = asyncio.create_task(call("check", Priority.ASKED))
+    await asyncio.sleep(0.06)  # the pump is counting "resume" in the shared budget now
+    stop = asyncio.create_task(call("stop", Priority.STOP))
+    given_up.cancel()
+    await asyncio.wait_for(asyncio.gather(first, stop), timeout=5)
+    assert sorted(order) == ["resume", "stop"] and lim.usage()["waiting"] == 0

@@ -1,0 +1,91 @@
+"""The event loop never waits on the database: the store's work runs on its own thread, and the loop
+serves others meanwhile. (Every other test checks the same from the outside: `conftest` fails a test in
+which the app ran a statement on the loop's thread.)"""
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from bot.store import Store, StoreBusy, on_store_thread
+from tests.conftest import database
+
+
+@pytest.fixture
+def store(tmp_path, engine):
+    s = Store(database(tmp_path, "s.sqlite3"), clock=lambda: 1000.0)
+    yield s
+    s.close()
+
+
+async def test_the_loop_keeps_serving_while_a_decision_takes_its_time(store):
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    def slow_decision() -> str:
+        with store.transaction():
+            store.set_link("C1", "T1", "m1", "Standup", "U1")
+            time.sleep(0.3)  # a slow disk, a far database, a lock held by another writer
+        return threading.current_thread().name
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        ran_on = await store.call(slow_decision)
+    finally:
+        ticking.cancel()
+    assert ran_on.startswith("recbot-store")
+    assert ticks >= 10  # the loop ticked all along (about 30 times); inline, it would not have ticked once
+    assert (await store.aio.link("C1")).meeting_title == "Standup"
+
+
+async def test_another_thread_never_sees_a_decision_half_done(store):
+    started = threading.Event()
+
+    def decision_that_fails() -> None:
+        with store.transaction():
+            store.set_link("C1", "T1", "m1", "Standup", "U1")
+            started.set()
+            time.sleep(0.2)
+            raise RuntimeError("the decision fails half-way")
+
+    failing = asyncio.create_task(store.call(decision_that_fails))
+    await asyncio.to_thread(started.wait, 5)
+    seen = await asyncio.to_thread(store.link, "C1")  # from a third thread, while the transaction is open
+    with pytest.raises(RuntimeError):
+        await failing
+    assert seen is None and store.link("C1") is None
+
+
+async def test_errors_come_back_to_the_caller_and_a_closed_store_is_busy(store):
+    def refuses() -> None:
+        raise StoreBusy("locked")
+
+    with pytest.raises(StoreBusy, match="locked"):
+        await store.call(refuses)
+    with pytest.raises(ValueError):
+        await store.call(int, "not a number")
+    store.close()
+    with pytest.raises(StoreBusy, match="closed"):
+        await store.aio.link("C1")
+
+
+async def test_a_method_marked_for_the_store_thread_runs_there_or_where_it_is_asked(store):
+    class Room:
+        def __init__(self, store: Store):
+            self.store = store
+
+        @on_store_thread
+        def where(self, suffix: str) -> str:
+            return threading.current_thread().name + suffix
+
+    room = Room(store)
+    assert (await room.where("!")).startswith("recbot-store") and room.where.here("!") == \
+        threading.current_thread().name + "!"
+    with pytest.raises(AttributeError, match=r"store\.shared"):
+        _ = store.aio.shared  # not a method: read it where you are
