@@ -17,6 +17,7 @@ import json
 import os
 import platform as pyplatform
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -401,6 +402,16 @@ async def platform_budget(folder: str, quick: bool) -> dict:
     return r
 
 
+def profile(pid: int, seconds: float) -> subprocess.Popen | None:
+    """With BENCH_PROFILE=FILE, py-spy records `pid` (all threads) while a bench measures, into FILE."""
+    out = os.environ.get("BENCH_PROFILE")
+    if not out:
+        return None
+    spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+    return subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100", "-f", "raw",
+                             "-o", out, "--threads", "--nonblocking"], stdout=subprocess.DEVNULL)
+
+
 async def apply_side(folder: str, quick: bool) -> dict:
     """recbot serving, the emulator and the fake Slack each in their own process: N recordings in N
     channels, then pauses and resumes made on the platform at a steady rate, each one a signed webhook
@@ -462,6 +473,7 @@ async def apply_side(folder: str, quick: bool) -> dict:
         pids = {"recbot": bot.p.pid, "emulator": platform.proc.p.pid, "slack": platform.slack_proc.p.pid,
                 "driver": os.getpid()}
         cpu_before = {name: wrk.cpu_seconds(pid) for name, pid in pids.items()}
+        spy = profile(bot.p.pid, seconds)
         began = time.time()
         events: list[tuple[str, str, float]] = []
         for k in range(rate * seconds):
@@ -479,6 +491,8 @@ async def apply_side(folder: str, quick: bool) -> dict:
             state[rec] = "PAUSED" if action == "pause" else "RECORDING"
         sent_for = time.time() - began
         await asyncio.sleep(6.0)
+        if spy is not None:
+            spy.wait()
         cores = {name: (wrk.cpu_seconds(pid) - cpu_before[name]) / (time.time() - began) for name, pid in pids.items()}
         platform_calls = (await http.get(f"{platform.url}/_emulator/state")).json()["data"]["api_requests"] - \
             calls_before - len(events)
@@ -550,7 +564,8 @@ def main(argv: list[str] | None = None) -> int:
                 outcome = asyncio.run(outcome)
             outcome["took_s"] = round(time.perf_counter() - began, 1)
             results[name] = outcome
-            print(f"{name:11s} {'MET ' if outcome['met'] else 'MISS'} " + json.dumps(
+            verdict = {True: "MET ", False: "MISS", None: "INFO"}[outcome["met"]]  # None: measured, no target
+            print(f"{name:11s} {verdict} " + json.dumps(
                 {k: round(v, 2) if isinstance(v, float) else v for k, v in outcome.items() if k != "goal"}),
                 flush=True)
     if not args.quick:

@@ -19,7 +19,8 @@ def fill(path: str, channels: int, active: int, ledger_rows: int) -> None:
     finished = max(0, ledger_rows // per_recording - active)
     c = store.db.conn
     with store.transaction():
-        c.executemany("INSERT INTO links VALUES (?, 'T1', ?, ?, 'U1', ?, NULL)",
+        c.executemany("INSERT INTO links (channel_id, team_id, meeting_id, meeting_title, linked_by, linked_at) "
+                      "VALUES (?, 'T1', ?, ?, 'U1', ?)",
                       ((f"C{i:06d}", f"M{i:06d}", f"Meeting {i}", now) for i in range(channels)))
         rows, ledger = [], []
         for n in range(active + finished):

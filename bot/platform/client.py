@@ -258,16 +258,19 @@ class PlatformClient:
             params["meeting_id"] = meeting_id
         if statuses:
             params["status"] = [s.value for s in statuses]  # repeated, as the official SDK sends a list
-        found: list[PlatformRecording] = []
-        page = 1
-        while True:
-            body = await self._request("GET", "/recordings", params={**params, "page_no": page}, retry=True)
-            items = body.get("data") or []
-            found.extend(PlatformRecording.from_api(r) for r in items)
+        async def page(number: int) -> tuple[list[PlatformRecording], int | None]:
+            body = await self._request("GET", "/recordings", params={**params, "page_no": number}, retry=True)
             total = (body.get("paging") or {}).get("total_count")
-            if not items or total is None or len(found) >= int(total) or len(items) < per_page:
-                return found
-            page += 1
+            return [PlatformRecording.from_api(r) for r in body.get("data") or []], \
+                int(total) if total is not None else None
+
+        found, total = await page(1)
+        if total is None or len(found) < per_page or len(found) >= total:
+            return found
+        # The first page tells how many there are: the others are asked for at once, not one after another.
+        for items, _ in await asyncio.gather(*(page(n) for n in range(2, -(-total // per_page) + 1))):
+            found.extend(items)
+        return found
 
     async def get_active_recording(self, meeting_id: str) -> PlatformRecording | None:
         try:

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 PAGE = 100  # recordings per page of GET /recordings
 WINDOW = 0.1  # a recording is asked about once its news has been quiet this long…
 MAX_WAIT = 1.0  # …or once its first unconfirmed news is this old
+SHARE = 0.6  # at most this share of the strictest documented rate limit goes to confirming
 
 
 class Confirmations:
@@ -54,10 +55,16 @@ class Confirmations:
             self.tasks.spawn(self._rounds(), "confirming RECORDING/PAUSED news")
 
     async def _rounds(self) -> None:
+        """Rounds as news comes, paced so that confirming spends at most SHARE of the platform's strictest
+        limit: a round that listed 1,000 active recordings (ten calls) is followed by a longer pause than
+        one that asked about one, so the budget lasts and people's own calls never queue behind them."""
+        per_second = SHARE * self.platform.limiter.strictest_per_minute / 60.0
         try:
             while self.pending:
+                began, calls = self.clock(), self.calls
                 await asyncio.sleep(self.window / 2)
                 await self.round()
+                await asyncio.sleep(max(0.0, (self.calls - calls) / per_second - (self.clock() - began)))
         finally:
             self._running = False
 
