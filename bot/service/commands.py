@@ -16,7 +16,7 @@ from bot.service.actions import Actions
 from bot.service.after import AfterMeeting
 from bot.service.decisions import Writer
 from bot.service.outcomes import Reply, Say, StatusLine, failed
-from bot.service.permissions import READ_ONLY, Permissions
+from bot.service.permissions import READ_ONLY, Permissions, refusal
 from bot.service.transitions import Report, decide_start
 from bot.service.truth import Truth
 from bot.store import Store, StoreBusy, on_store_thread
@@ -55,7 +55,8 @@ class Commands:
         return link, self.store.role(actor.channel_id, actor.user_id) if actor.user_id else None
 
     def _begin(self, actor: Actor, cmd: Command) -> tuple[Link | None, str | None, Reply | None]:
-        """What every command reads and writes first, in one trip: (the link, the person's role, a refusal)."""
+        """What every command reads and writes first, in one trip: (the link, the person's role, and the
+        answer when the store alone gives it: a refusal, or what a read-only command shows)."""
         self.retry_lost_channel(actor.channel_id)
         link, role = self._link_and_role(actor)
         if cmd.name not in READ_ONLY:
@@ -64,6 +65,16 @@ class Commands:
         if link is None and cmd.name not in ("link", "new", "history"):
             self._audit.here(actor, cmd.name, "refused", detail="not linked")
             return link, role, Reply.one(Say.NOT_LINKED, ok=False)
+        if cmd.name in READ_ONLY:  # whether an admin is asking never matters to these
+            if (why := refusal(cmd.name, actor, link, role, admin=False)) is not None:
+                self._audit.here(actor, cmd.name, "refused", detail=why.value)
+                return link, role, Reply.one(Say.REFUSED, ok=False, reason=why)
+            if cmd.name == "history":
+                return link, role, self.history(actor, link)
+            assert link is not None
+            if cmd.name == "status":
+                return link, role, self.status(link)
+            return link, role, Reply.one(Say.WHO, link=link, members=self.store.members(actor.channel_id))
         return link, role, None
 
     async def handle(self, actor: Actor, cmd: Command) -> Reply:
@@ -73,17 +84,15 @@ class Commands:
             return await self.accounts.open_form(actor, cmd.trigger_id)
         if cmd.name == "disconnect":
             return await self.accounts.disconnect(actor)
-        link, role, refused = await self.store.call(self._begin, actor, cmd)
-        if refused is not None:
-            return refused
+        link, role, answer = await self.store.call(self._begin, actor, cmd)
+        if answer is not None:
+            return answer
         if (why := await self.permissions.refusal(actor, cmd.name, link, role)) is not None:
             await self._audit(actor, cmd.name, "refused", detail=why.value)
             return Reply.one(Say.REFUSED, ok=False, reason=why)
         match cmd.name:
             case "link" | "new":
                 return await self.link(actor, cmd, link)
-            case "history":
-                return await self.history(actor, link)
         assert link is not None
         match cmd.name:
             case "unlink":
@@ -92,10 +101,6 @@ class Commands:
                 return await self.start(actor, cmd, link)
             case "pause" | "resume" | "stop":
                 return await self.actions.on_meeting(actor, cmd, link)
-            case "status":
-                return await self.status(link)
-            case "who":
-                return Reply.one(Say.WHO, link=link, members=await self.store.aio.members(actor.channel_id))
             case "allow" | "deny" | "unallow":
                 return await self.allow(actor, cmd, link)
             case "mark":
@@ -203,7 +208,6 @@ class Commands:
             return Reply.one(Say.SAVED_LATER, action="start", handle=None)
         return None
 
-    @on_store_thread
     def status(self, link: Link) -> Reply:
         now = self.clock()
         lines = [StatusLine(r, summarize(self.store.ledger(r.id), now))
@@ -257,7 +261,6 @@ class Commands:
                  if self.after.settings_of.here(lk.channel_id).auto_record]
         return links, bool(links and self.store.recordings_of_meeting(meeting_id))
 
-    @on_store_thread
     def history(self, actor: Actor, link: Link | None) -> Reply:
         now = self.clock()
         lines = [StatusLine(r, summarize(self.store.ledger(r.id), now))
