@@ -211,7 +211,7 @@ class Actions:
                     return await self._pause_failed(actor, rec, line), False
                 if result.status not in RESULT[action]:  # asked while this recording's actions wait: the truth
                     await self.truth.apply(rec.id, Report.of(result), actor=None, source="platform",
-                                     audit=[self.audit(actor, action, "error", rec.id, exc.message)])
+                                           audit=[self.audit(actor, action, "error", rec.id, exc.message)])
                     return failed(action, exc, handle=rec.handle, tail="unchanged"), False
             except (Conflict, InvalidRequest) as exc:  # no code is documented: refresh before answering
                 await self._audited(actor, action, "error", rec.id, exc.message)

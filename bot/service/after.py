@@ -150,8 +150,9 @@ class AfterMeeting:
                 continue
             await self.on_file(SessionFile(kind, rec.meeting_id, rec.session_id, found[0], found[1]))
         if missing and tries + 1 < FILES_CHECK_TRIES:
-            await self.store.aio.timers.set(Timer.SESSION_FILES, rec.id, self.clock() + FILES_CHECK_AFTER * (tries + 1),
-                                  {"kinds": missing, "tries": tries + 1})
+            await self.store.aio.timers.set(Timer.SESSION_FILES, rec.id,
+                                            self.clock() + FILES_CHECK_AFTER * (tries + 1),
+                                            {"kinds": missing, "tries": tries + 1})
 
     async def summary(self, actor: Actor, link: Link) -> Reply:
         """`/rec summary`: the last recorded session's summary, asked for when there is none yet."""

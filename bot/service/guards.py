@@ -80,7 +80,7 @@ class Guards:
         line, ok = await self.actions.act_one(actor, rec.id, "resume", None)
         if not ok:
             await self.writer.say(rec, Notice.AUTO_RESUME_FAILED, detail=line.params.get("message", ""),
-                            paused_by=timer.payload.get("paused_by"))
+                                  paused_by=timer.payload.get("paused_by"))
 
     async def _stop_left_paused(self, rec: Recording, timer: DueTimer) -> None:
         guard = Actor(user_id=None, channel_id=rec.channel_id, via="guard")

@@ -106,8 +106,8 @@ class Sender:
             if p.get("form") == "connect":
                 view = connect_modal(p["flavour"], p.get("public_url"), p["channel_id"])
             else:
-                view = notes.settings_modal(ChannelSettings.of(await self.store.aio.notes.settings(p["channel_id"])),
-                                            p["channel_id"])
+                settings = ChannelSettings.of(await self.store.aio.notes.settings(p["channel_id"]))
+                view = notes.settings_modal(settings, p["channel_id"])
             await client.views_open(trigger_id=p["trigger_id"], view=view)
             return None
         if row.kind in ("channel", "dm"):
