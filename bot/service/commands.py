@@ -16,7 +16,7 @@ from bot.service.actions import Actions
 from bot.service.after import AfterMeeting
 from bot.service.decisions import Writer
 from bot.service.outcomes import Reply, Say, StatusLine, failed
-from bot.service.permissions import READ_ONLY, Permissions, refusal
+from bot.service.permissions import READ_ONLY, Permissions, admin_matters, refusal
 from bot.service.transitions import Report, decide_start
 from bot.service.truth import Truth
 from bot.store import Store, StoreBusy, on_store_thread
@@ -65,7 +65,7 @@ class Commands:
         if link is None and cmd.name not in ("link", "new", "history"):
             self._audit.here(actor, cmd.name, "refused", detail="not linked")
             return link, role, Reply.one(Say.NOT_LINKED, ok=False)
-        if cmd.name in READ_ONLY:  # whether an admin is asking never matters to these
+        if cmd.name in READ_ONLY and not admin_matters(cmd.name, actor, link, role):  # the store alone answers
             if (why := refusal(cmd.name, actor, link, role, admin=False)) is not None:
                 self._audit.here(actor, cmd.name, "refused", detail=why.value)
                 return link, role, Reply.one(Say.REFUSED, ok=False, reason=why)
@@ -93,6 +93,8 @@ class Commands:
         match cmd.name:
             case "link" | "new":
                 return await self.link(actor, cmd, link)
+            case "history":
+                return await self.store.call(self.history, actor, link)
         assert link is not None
         match cmd.name:
             case "unlink":
@@ -101,6 +103,10 @@ class Commands:
                 return await self.start(actor, cmd, link)
             case "pause" | "resume" | "stop":
                 return await self.actions.on_meeting(actor, cmd, link)
+            case "status":
+                return await self.store.call(self.status, link)
+            case "who":
+                return Reply.one(Say.WHO, link=link, members=await self.store.aio.members(actor.channel_id))
             case "allow" | "deny" | "unallow":
                 return await self.allow(actor, cmd, link)
             case "mark":
