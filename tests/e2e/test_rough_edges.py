@@ -2,9 +2,11 @@
 
 import asyncio
 import json
+import random
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 from bot.__main__ import build_parser
 from bot.workbench.server import mentions
@@ -94,11 +96,28 @@ def test_help_texts_name_each_default_once():
             assert shown.count("default") <= 1, (name, action.dest, shown)
 
 
+def _third_port_taken() -> tuple[socket.socket, int]:
+    """A listening socket on port P, where P-2 and P-1 were free a moment ago. The ports lie below the kernel's
+    ephemeral range, so another test's server on port 0 cannot be given P-2 or P-1 before the demo claims them."""
+    lowest_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(50):
+        port = random.randrange(10_000, lowest_ephemeral)
+        taken = socket.socket()
+        try:
+            for free in (port - 2, port - 1):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", free))
+            taken.bind(("127.0.0.1", port))
+            taken.listen()
+            return taken, port
+        except OSError:
+            taken.close()
+    raise AssertionError("no three ports in a row were free below the ephemeral range")
+
+
 def test_a_busy_port_is_named_in_one_line_with_the_flag_to_change_it():
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    taken, port = _third_port_taken()
+    with taken:
         done = subprocess.run([sys.executable, "-m", "bot", "demo", "--port", str(port - 2)], capture_output=True,
                               text=True, timeout=30)
     assert done.returncode == 1
