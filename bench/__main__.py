@@ -213,7 +213,10 @@ def webhook_ingest(folder: str, quick: bool) -> dict:
         bare = Proc("bench.servers", "bare-starlette", "--port", str(bare_port)).wait()
         try:
             data = wrk.webhook_requests(os.path.join(folder, "webhooks.tsv"), Signer(open(platform.key, "rb").read()))
+            spy = profile(bot.p.pid, seconds)
             ours = wrk.run(f"{url}/webhooks", data, "webhook", bot.p.pid, seconds=seconds)
+            if spy:
+                spy.wait()
             ceiling = wrk.run(f"http://127.0.0.1:{bare_port}/webhooks", data, "webhook", bare.p.pid, seconds=seconds)
             health = httpx.get(f"{url}/healthz").json()
         finally:

@@ -105,6 +105,25 @@ def test_deliveries_drop_a_repeated_id_and_keep_a_twin_body(store):
     assert [d["id"] for d in store.deliveries.pending()] == [second["id"]]
 
 
+def test_a_group_of_deliveries_is_judged_as_if_each_came_alone(store):
+    """One commit for a group (the ingest writer's): repeats and twins inside the group and against what
+    was stored before are found, ids follow in arrival order, and each twin points at the one before it."""
+    def one(delivery_id, body_hash, body=b"{}"):
+        return {"delivery_id": delivery_id, "body_hash": body_hash, "flavour": "dyte", "webhook_id": None,
+                "body": body}
+
+    assert store.deliveries.add_many([one("u0", "h0")]) == ["new"]
+    group = [one("u1", "h1"), one("u1", "h1"), one("u2", "h1"), one("u0", "h9"), one(None, "h0"),
+             one(None, "h2", b"\x00")]
+    assert store.deliveries.add_many(group) == ["new", "same-id", "same-body", "same-id", "same-body", "new"]
+    rows = store.db.all("SELECT id, delivery_id, body_hash, same_body_as, body FROM deliveries ORDER BY id")
+    assert [r["delivery_id"] for r in rows] == ["u0", "u1", "u2", None, None]
+    by_id = {r["delivery_id"]: r["id"] for r in rows if r["delivery_id"]}
+    assert [r["same_body_as"] for r in rows] == [None, None, by_id["u1"], by_id["u0"], None]
+    assert bytes(rows[-1]["body"]) == b"\x00"
+    assert [r["id"] for r in store.deliveries.pending()] == [r["id"] for r in rows]
+
+
 def test_timers_replace_cancel_and_fire_once(store):
     store.timers.set(Timer.PAUSE_REMINDER, "r", 1100.0, {"paused_by": "U1"})
     store.timers.set(Timer.PAUSE_REMINDER, "r", 1200.0, {"paused_by": "U2"})  # replaces the first
