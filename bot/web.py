@@ -19,11 +19,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.config import Settings, key_url_for
+from bot.config import Settings
 from bot.logging_filter import install_secret_filter
 from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformClient
-from bot.platform.webhooks import MAX_BODY, KeyMissing, SignatureError, WebhookKey, WebhookParseError, event_name
+from bot.platform.door import WebhookDoor
+from bot.platform.webhooks import WebhookKey
 from bot.service import Service
 from bot.slack.app import create_bolt_app
 from bot.slack.door import Door
@@ -36,8 +37,6 @@ from bot.tasks import Tasks
 from bot.workers import Workers
 
 log = logging.getLogger(__name__)
-
-RETRY_SOON = {"retry-after": "5"}
 
 
 @dataclass
@@ -63,10 +62,9 @@ class Runtime:
         self.settings, self.options = settings, options or Options()
         o = self.options
         self.store = Store(settings.database, clock=o.clock, secret_key=settings.secret_key)
-        self.ingest = IngestWriter(settings.database, clock=o.clock)  # webhook deliveries, in durable groups
+        self.ingest = IngestWriter(settings.database)  # webhook deliveries: verified and stored in durable groups
         self.platform = Platforms(o.platform or PlatformClient.from_settings(settings), self.store, settings)
         self.webhook_key = WebhookKey(settings.webhook_key_url, o.webhook_key or settings.webhook_public_key)
-        self._keys = {settings.platform: self.webhook_key}
         # The outbox paces itself and honours Retry-After per channel, so its clients must not sleep on a 429;
         # the clients for reads (who recbot is, who is an admin) and Bolt's may. One workspace: the configured
         # token; many: each workspace's own, from its install.
@@ -89,12 +87,15 @@ class Runtime:
                                     oauth=oauth_settings(settings, self.store) if settings.oauth else None)
         self.workers = Workers(self.service, self.store, reconcile_tick=o.reconcile_tick,
                                delivery_tick=o.delivery_tick)
+        self.door = WebhookDoor(settings, self.webhook_key, self.ingest, account_at=self._account_at,
+                                wake=self.workers.wake_deliveries, clock=o.clock)
         self._tasks: list[asyncio.Task] = []
         self.socket_handler = None
         self.public_url: str | None = None  # learnt from the install pages, which people open in a browser
         self.service.accounts.public_url = lambda: self.public_url
 
     async def start(self) -> None:
+        ingest = asyncio.create_task(self.ingest.start())  # ready before the first webhook, alongside the rest
         if self.identity is not None:
             self._tasks.append(asyncio.create_task(self.identity.warm()))  # so that no ack waits for auth.test
         if self.webhook_key.key is None:
@@ -107,6 +108,7 @@ class Runtime:
 
             self.socket_handler = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token)
             await self.socket_handler.connect_async()
+        await ingest
 
     async def stop(self) -> None:
         if self.socket_handler is not None:
@@ -119,7 +121,7 @@ class Runtime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.outbox.aclose()
         await self.platform.aclose()
-        await asyncio.to_thread(self.ingest.stop)
+        await self.ingest.aclose()
         await asyncio.to_thread(self.store.close)
 
     async def _load_webhook_key(self) -> None:
@@ -129,66 +131,11 @@ class Runtime:
             delay = min(delay * 2, 60.0)
         log.info("loaded the platform's webhook key from %s", self.settings.webhook_key_url)
 
+    async def _account_at(self, route: str) -> dict | None:
+        """The workspace's own platform account that `/webhooks/{route}` belongs to."""
+        return await self.store.aio.workspaces.account(route) if self.store.workspaces.sealer else None
+
     # -- routes ------------------------------------------------------------------------
-
-    async def webhooks(self, request: Request) -> Response:
-        """The environment's platform account."""
-        return await self._ingest(request, "", self.webhook_key)
-
-    async def account_webhooks(self, request: Request) -> Response:
-        """A workspace's own platform account (`/rec connect` registered this route with it)."""
-        route = request.path_params["route"]
-        try:
-            found = await self.store.aio.workspaces.account(route) if self.store.workspaces.sealer else None
-        except StoreBusy:
-            return _json(503, "storage is busy; retry", headers=RETRY_SOON)
-        if found is None:  # disconnected (or never was): a retry cannot help
-            return _json(404, "no platform account is connected at this route")
-        return await self._ingest(request, route, await self._key_for(found["flavour"]))
-
-    async def _key_for(self, flavour: str) -> WebhookKey:
-        """The webhook key of a flavour: the environment's, or (for a workspace's account of the other
-        flavour) that flavour's, fetched when first needed."""
-        key = self._keys.get(flavour)
-        if key is None:
-            root = self.settings.rtk_api_url if flavour == "realtimekit" else self.settings.dyte_api_url
-            key = self._keys[flavour] = WebhookKey(key_url_for(flavour, root))
-        if key.key is None and key is not self.webhook_key:
-            await key.fetch()
-        return key
-
-    async def _ingest(self, request: Request, account: str, key: WebhookKey) -> Response:
-        length = request.headers.get("content-length")
-        too_big = _json(413, "the body is over 1 MiB", headers={"connection": "close"})  # hang up, do not drain
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            return too_big
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                return too_big
-        # RealtimeKit retries only a 5xx: whatever a retry could get through is answered 503, never 4xx.
-        try:
-            delivery = await key.verify(request.headers, bytes(body))
-        except KeyMissing as exc:
-            return _json(503, f"{exc}; retry later", headers=RETRY_SOON)
-        except SignatureError as exc:
-            log.warning("refused a webhook: %s", exc)
-            return _json(401, str(exc))
-        try:
-            event_name(bytes(body))
-        except WebhookParseError as exc:
-            return _json(400, f"not a webhook: {exc}")
-        try:
-            seen = await self.ingest.add(delivery_id=delivery.delivery_id, body_hash=delivery.body_hash,
-                                         flavour=delivery.flavour, webhook_id=delivery.webhook_id, body=bytes(body),
-                                         account=account)
-        except StoreBusy as exc:  # locked or busy past the timeout: the platform will retry
-            log.error("could not store a webhook delivery: %s", exc)
-            return _json(503, "storage is busy; retry", headers=RETRY_SOON)
-        if seen != "same-id":
-            self.workers.wake_deliveries()
-        return JSONResponse({"ok": True, "duplicate": seen != "new"})
 
     async def healthz(self, request: Request) -> Response:
         ok, version, outbox = await self._store_health()
@@ -224,10 +171,6 @@ def public_url(request: Request) -> str:
     return f"{proto}://{host.strip()}"
 
 
-def _json(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"ok": False, "error": message}, status_code=status, headers=headers)
-
-
 def create_app(settings: Settings, options: Options | None = None) -> Starlette:
     install_secret_filter(settings.secrets())
     runtime = Runtime(settings, options)
@@ -248,8 +191,8 @@ def create_app(settings: Settings, options: Options | None = None) -> Starlette:
         finally:
             await runtime.stop()
 
-    routes = [Route("/webhooks", runtime.webhooks, methods=["POST"]),
-              Route("/webhooks/{route}", runtime.account_webhooks, methods=["POST"]),
+    routes = [Route("/webhooks", runtime.door.endpoint(accounts=False), methods=["POST"]),
+              Route("/webhooks/{route}", runtime.door.endpoint(accounts=True), methods=["POST"]),
               Route("/healthz", runtime.healthz, methods=["GET"])]
     if not settings.socket_mode:  # in Socket Mode, Slack traffic is accepted only from the socket
         routes.insert(0, Route("/slack/events", slack_events, methods=["POST"]))

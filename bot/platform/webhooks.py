@@ -84,10 +84,6 @@ def key_from_document(document: Any) -> RSAPublicKey:
     return load_public_key(pem)
 
 
-class KeyMissing(Exception):
-    """No key yet: answer 503, so that the platform tries again."""
-
-
 class WebhookKey:
     """The platform's webhook key: fixed by a setting, or fetched from its URL, and fetched again (at
     most once a `refresh_every`) when a signature does not verify, since the platform may rotate it."""
@@ -109,20 +105,18 @@ class WebhookKey:
                 log.warning("could not fetch the webhook key from %s (%s)", self.url, exc)
                 return False
 
-    async def verify(self, headers: Mapping[str, str], body: bytes) -> Delivery:
-        if self.key is None:
-            raise KeyMissing("the platform's webhook key is not loaded yet")
-        try:
-            return verify(headers, body, self.key)
-        except SignatureError:
-            due = self.refreshed_at is None or self.clock() - self.refreshed_at >= self.refresh_every
-            if self.fixed or not due:
-                raise
-            self.refreshed_at = self.clock()
-            if not await self.fetch():
-                raise
-            log.info("a webhook signature did not verify; fetched the key again from %s", self.url)
-            return verify(headers, body, self.key)
+    async def fetch_again(self) -> bool:
+        """After a signature that did not verify: whether the key was fetched again, which a key from a
+        setting never is, and one from the URL at most once a `refresh_every` (a forger cannot make
+        recbot hammer the platform)."""
+        due = self.refreshed_at is None or self.clock() - self.refreshed_at >= self.refresh_every
+        if self.fixed or not due:
+            return False
+        self.refreshed_at = self.clock()
+        if not await self.fetch():
+            return False
+        log.info("a webhook signature did not verify; fetched the key again from %s", self.url)
+        return True
 
 
 async def fetch_public_key(url: str, *, timeout: float = 10.0,

@@ -25,7 +25,7 @@ class DeliveryQueue:
                                "webhook_id": webhook_id, "body": body, "account": account}])[0]
 
     def add_many(self, deliveries: list[dict[str, Any]]) -> list[str]:
-        """`add` for a group, in one transaction."""
+        """`add` for a group, in one transaction; each delivery may say when it was received (else now)."""
         now = self.clock()
         with self.db.transaction():
             if self.db.dialect == "sqlite":
@@ -55,8 +55,8 @@ class DeliveryQueue:
                 continue
             last += 1
             twin = twins.get(d["body_hash"])
-            rows.append((last, d["delivery_id"], d["body_hash"], d["flavour"], d["webhook_id"], now, d["body"], twin,
-                         d.get("account", "")))
+            rows.append((last, d["delivery_id"], d["body_hash"], d["flavour"], d["webhook_id"],
+                         d.get("received_at", now), d["body"], twin, d.get("account", "")))
             if d["delivery_id"]:
                 known.add(d["delivery_id"])
             twins[d["body_hash"]] = last
@@ -87,8 +87,8 @@ class DeliveryQueue:
             inserted = self.db.execute("INSERT INTO deliveries (delivery_id, body_hash, flavour, webhook_id, "
                                        "received_at, body, same_body_as, account) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                                        "ON CONFLICT DO NOTHING RETURNING id",
-                                       (d["delivery_id"], d["body_hash"], d["flavour"], d["webhook_id"], now,
-                                        d["body"], twin, d.get("account", ""))).fetchone()
+                                       (d["delivery_id"], d["body_hash"], d["flavour"], d["webhook_id"],
+                                        d.get("received_at", now), d["body"], twin, d.get("account", ""))).fetchone()
             if inserted is None:
                 outcomes.append("same-id")
                 continue

@@ -66,3 +66,26 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+async def test_a_dead_ingest_process_is_answered_503_then_started_again(linked):
+    """Verifying and storing happen in a process of their own: when it dies, a delivery gets a 503 (the
+    platform retries it) rather than a 2xx for something not stored, and the next one starts it again."""
+
+    async def post(n: int) -> httpx.Response:
+        body = b'{"event":"meeting.chatSynced","meeting":{"id":"m%d"}}' % n
+        return await linked.http.post(linked.webhook_url, content=body, headers={
+            "dyte-signature": linked.emulator.signer.sign(body), "dyte-uuid": f"after-death-{n}"})
+
+    ingest = linked.runtime.ingest
+    first = ingest._child
+    assert (await post(0)).status_code == 200
+    os.kill(first.transport.get_pid(), signal.SIGKILL)
+    await until(lambda: not first.alive, message="the ingest process seen to exit")
+    answered = (await post(1)).status_code
+    assert answered == 503  # within a second of its death: not started again yet, nothing stored
+    await asyncio.sleep(1.1)
+    assert (await post(2)).status_code == 200
+    assert ingest._child is not first and ingest._child.alive
+    stored = {r["delivery_id"] for r in linked.runtime.store.db.all("SELECT delivery_id FROM deliveries")}
+    assert {"after-death-0", "after-death-2"} <= stored and "after-death-1" not in stored
