@@ -26,7 +26,9 @@ def table(r: dict) -> str:
          f"{t['share']:.0%}; {yes[t['met']]}"),
         ("Webhook ingest: verified, stored with an fsynced commit, 2xx (wrk, 64 connections)",
          f"{i['recbot']['rps']:.0f}/s, p99 {i['recbot']['p99_ms']:.0f} ms vs bare Starlette "
-         f"{i['bare_starlette']['rps']:.0f}/s; {_generator(i)}", "≥ 60% of bare Starlette, p99 < 50 ms",
+         f"{i['bare_starlette']['rps']:.0f}/s; {_generator(i)}; recbot "
+         f"{i['recbot'].get('server_rss_mb', 0):.0f} MB resident with its ingest process",
+         "≥ 60% of bare Starlette, p99 < 50 ms, < 200 MB",
          f"{i['share']:.0%}; {yes[i['met']]}"),
         ("Webhook to card edit, Slack healthy", f"p50 {c['p50_ms']:.1f} ms, p99 {c['p99_ms']:.1f} ms "
          f"({c['samples']} changes)", "p99 < 250 ms", yes[c["met"]]),

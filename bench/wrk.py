@@ -7,6 +7,7 @@ counts only when the server was the one that ran out (it used more CPU than wrk,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -50,13 +51,42 @@ def command_requests(path: str, secret: str, text: str, n: int = 2000) -> str:
     return path
 
 
+def _tree(pid: int) -> list[tuple[Path, list[str]]]:
+    """/proc's folder and stat fields of a server's process and of the processes it started (recbot's
+    ingest process)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            found.append((stat.parent, fields))
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+    return sum(int(fields[11]) + int(fields[12]) for _, fields in _tree(pid)) / TICKS  # utime + stime
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a server and its processes, in MB."""
+    total = 0
+    for folder, _ in _tree(pid):
+        with contextlib.suppress(OSError, StopIteration):
+            total += int(next(line for line in (folder / "status").read_text().splitlines()
+                              if line.startswith("VmRSS:")).split()[1])
+    return total / 1024
 
 
 def run(url: str, data: str, kind: str, server_pid: int, *, seconds: int = 10, connections: int = 64,
-        threads: int = 1) -> dict:
+        threads: int = 1, warmup: int = 2) -> dict:
+    """`warmup` seconds of the same load first, not counted, for every server alike: a process's first
+    seconds (its first connections, code paths run for the first time, a database file and WAL that
+    grow) are not its ceiling."""
+    if warmup:
+        subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{warmup}s", "-s", str(HERE / "wrk.lua"), url,
+                        "--", data, kind], capture_output=True, check=True, timeout=warmup + 60)
     before_server = cpu_seconds(server_pid)
     before_wrk = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.monotonic()
@@ -71,7 +101,7 @@ def run(url: str, data: str, kind: str, server_pid: int, *, seconds: int = 10, c
          "p50_ms": _latency(out, "50%"), "p99_ms": _latency(out, "99%"),
          "non_2xx": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)) else 0,
          "socket_errors": sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out)),
-         "server_cores": server_cpu / elapsed, "wrk_cores": wrk_cpu / elapsed}
+         "server_cores": server_cpu / elapsed, "wrk_cores": wrk_cpu / elapsed, "server_rss_mb": rss_mb(server_pid)}
     # The generator is the bottleneck when wrk saturates its threads, or works harder than the server.
     r["generator_faster"] = r["wrk_cores"] < min(0.8 * threads, r["server_cores"])
     return r
