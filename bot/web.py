@@ -72,7 +72,7 @@ class Runtime:
         tokens = dict(base_url=settings.slack_api_url, token=token, store=self.store,
                       client_id=settings.slack_client_id, client_secret=settings.slack_client_secret)
         self.tokens = Tokens(**tokens)
-        reads = Tokens(**tokens, retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)])
+        self.reads = reads = Tokens(**tokens, retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)])
         slack = AsyncWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=reads.retry_handlers)
         self.outbox = Outbox(self.store, self.tokens, clock=o.clock, per_channel_rate=o.outbox_rate,
                              burst=o.outbox_burst, card_interval=o.card_interval, max_backoff=o.max_backoff)
@@ -120,6 +120,8 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.outbox.aclose()
+        await self.tokens.aclose()
+        await self.reads.aclose()
         await self.platform.aclose()
         await self.ingest.aclose()
         await asyncio.to_thread(self.store.close)

@@ -111,7 +111,8 @@ class FakeSlack:
     async def api(self, request: Request) -> Response:
         method = request.path_params["method"]
         args = await _arguments(request)
-        call = {"method": method, "args": args, "at": time.time(), "ok": False}
+        call = {"method": method, "args": args, "at": time.time(), "ok": False,
+                "connection": request.client.port if request.client else None}  # which of the caller's connections
         self.calls.append(call)
         token = request.headers.get("authorization", "").removeprefix("Bearer ")
         if method == "apps.connections.open":  # the one method for the app-level token

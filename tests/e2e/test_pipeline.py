@@ -262,3 +262,19 @@ async def test_a_post_interrupted_by_a_crash_is_not_posted_twice(linked):
     assert count(texts, "paused by") == 1 and count(texts, "requested by") == 1
     assert len(linked.slack.channel(CHANNEL)) == cards_before
     assert linked.slack.count("conversations.replies") >= 1
+
+
+async def test_slack_calls_share_kept_open_connections(linked):
+    """The outbox's messages reuse connections to Slack: without a session of its own, slack_sdk opened a
+    new TCP (and, to slack.com, TLS) connection for every message."""
+    rec = await started(linked, ALICE)
+    for action in ("pause", "resume", "pause", "resume"):
+        await run(linked, ALICE, action)
+    await run(linked, ALICE, "stop")
+    await status_is(linked, rec.id, Status.UPLOADED)
+    await until(lambda: any("ownload" in t for t in thread_texts(linked, rec)), timeout=15,
+                message="the download link")
+    calls = [c for c in linked.slack.calls if c["method"] in ("chat.postMessage", "chat.update") and c["ok"]]
+    connections = {c["connection"] for c in calls}
+    assert len(calls) >= 10
+    assert len(connections) <= len(calls) // 3, f"{len(calls)} messages over {len(connections)} connections"
