@@ -13,8 +13,9 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from bot.platform.webhooks import WebhookParseError, parse_event
+from bot.platform.webhooks import Event, WebhookParseError, parse_event
 from bot.service import RetryLater, Service
+from bot.service.news import NOT_OWNED
 from bot.store import Store, StoreBusy
 from bot.store.leases import new_owner
 
@@ -92,18 +93,25 @@ class Workers:
             rows = await self.store.aio.deliveries.pending(limit=100)
             if not rows:
                 return finished
+            news: list[tuple[str, Event | WebhookParseError]] = []
+            for row in rows:
+                try:
+                    news.append((row["account"], parse_event(bytes(row["body"]))))
+                except WebhookParseError as exc:
+                    news.append((row["account"], exc))
             done: list[tuple[int, str]] = []
             try:
-                for row in rows:
+                while len(done) < len(rows):
+                    # most news is a known recording's: a run of it goes in one trip
+                    run, busy = await self.service.news.apply_updates(news[len(done):])
+                    done += [(row["id"], outcome) for row, outcome in zip(rows[len(done):], run, strict=False)]
+                    if len(done) == len(rows):
+                        break
+                    row, (account, event) = rows[len(done)], news[len(done)]
                     try:
-                        event = parse_event(bytes(row["body"]))
-                        owns = await self.store.call(self.service.platform.owns, row["account"], event)
-                        if not owns:  # it names a meeting of another account
-                            done.append((row["id"], "refused: not this account's meeting"))
-                            log.warning("webhook delivery %s names a meeting of another platform account; ignored",
-                                        row["id"])
-                            continue
-                        outcome = await self.service.news.apply_event(event)
+                        if busy:
+                            raise StoreBusy("the store was busy")
+                        outcome = await self._apply_one(row["id"], account, event)
                     except RetryLater:
                         await asyncio.sleep(0.05)
                         return finished + len(done)  # keep the order: try again from this one
@@ -111,16 +119,25 @@ class Workers:
                         log.info("webhook delivery %s must wait: %s", row["id"], exc)
                         await asyncio.sleep(0.2)
                         return finished + len(done)
-                    except WebhookParseError as exc:
-                        outcome = f"unparseable: {exc}"
-                    except Exception as exc:
-                        log.exception("could not apply webhook delivery %s", row["id"])
-                        outcome = f"error: {type(exc).__name__}"
                     done.append((row["id"], outcome))
             finally:
                 if done:  # one commit for the outcomes of the batch
                     await self.store.aio.deliveries.finish(done)
             finished += len(done)
+
+    async def _apply_one(self, delivery: int, account: str, event: Event | WebhookParseError) -> str:
+        if isinstance(event, WebhookParseError):
+            return f"unparseable: {event}"
+        try:
+            if not await self.store.call(self.service.platform.owns, account, event):  # a meeting of another account
+                log.warning("webhook delivery %s names a meeting of another platform account; ignored", delivery)
+                return NOT_OWNED
+            return await self.service.news.apply_event(event)
+        except (RetryLater, StoreBusy):
+            raise
+        except Exception as exc:
+            log.exception("could not apply webhook delivery %s", delivery)
+            return f"error: {type(exc).__name__}"
 
     def budget_per_tick(self) -> float:
         """Reconciler calls allowed per tick: a share of the platform's documented limit."""

@@ -7,7 +7,9 @@ they come, it asks. A burst for one recording is one question, asked once its ne
 for 0.1 s (or at most 1 s after it began). Many recordings at once are one paged list of the
 active recordings (100 a page) instead of one call each: 200 webhooks a second across 1,000
 recordings cost ten calls a round however many changed, and the limiter paces the rounds within
-every documented limit. News that came after a question was asked waits for the next round.
+every documented limit. A round that lists takes in the news still settling too, since the list
+shows it at no extra cost (a burst then costs a round's list, not a call of its own). News that came
+after a question was asked waits for the next round.
 
 An answer is applied only if it was asked for after what the stored state rests on was seen (else it
 may be older than that: ask again), and a recording an action is being taken on (its lease is held,
@@ -73,14 +75,17 @@ class Confirmations:
         returns how many recordings it settled."""
         asked_at = self.clock()
         acting = await self.store.aio.leases.acted_on()
-        wanted = [rec_id for rec_id, last in self.pending.items()
-                  if (asked_at - last >= self.window or asked_at - self.first.get(rec_id, last) >= MAX_WAIT)
-                  and rec_id not in acting]
+        askable = [rec_id for rec_id in self.pending if rec_id not in acting]
+        wanted = [rec_id for rec_id in askable if asked_at - self.pending[rec_id] >= self.window
+                  or asked_at - self.first[rec_id] >= MAX_WAIT]
         if not wanted:
             return 0
+        pages = -(-await self.store.aio.count_in((Status.RECORDING, Status.PAUSED)) // PAGE)
+        if len(wanted) > pages:  # the list it takes shows news still settling at no extra cost: ask about it now
+            wanted = askable
         sent = time.time()  # wall clock: answers are ordered against what any process has seen
         try:
-            seen = await self._look(wanted)
+            seen = await self._look(wanted, pages)
         except PlatformError as exc:  # the reconciler asks again later; nothing is applied unconfirmed
             log.warning("could not confirm %d recording(s): %s", len(wanted), exc.message)
             for rec_id in wanted:
@@ -120,11 +125,9 @@ class Confirmations:
             self.pending.pop(rec_id, None)
             self.first.pop(rec_id, None)
 
-    async def _look(self, wanted: list[str]) -> dict[str, PlatformRecording]:
-        """One call per recording when that is fewer calls than listing every active one; else the list,
-        and a call each for those it no longer shows (they stopped meanwhile)."""
-        active = await self.store.aio.count_in((Status.RECORDING, Status.PAUSED))
-        pages = -(-active // PAGE)
+    async def _look(self, wanted: list[str], pages: int) -> dict[str, PlatformRecording]:
+        """One call per recording when that is fewer calls than listing every active one (`pages` pages);
+        else the list, and a call each for those it no longer shows (they stopped meanwhile)."""
         if len(wanted) <= pages:
             return await self._each(wanted)
         self.calls += pages

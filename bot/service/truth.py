@@ -119,13 +119,19 @@ class Truth:
 
     async def adopt(self, update: RecordingUpdate) -> str:
         """A recording recbot did not start gets its own card in the meeting's first linked channel."""
+        if update.meeting_id and self.starting.get(update.meeting_id):  # on the loop, where starts are counted
+            raise RetryLater("a start of this meeting is in flight")
+        return await self.store.call(self.adopt_here, update)
+
+    def starts_in_flight(self) -> set[str]:
+        """The meetings a start is under way for (read on the loop, where starts are counted)."""
+        return {meeting for meeting, count in self.starting.items() if count}
+
+    def adopt_here(self, update: RecordingUpdate) -> str:
+        """`adopt`, on the store's thread, once the caller has seen that no start of its meeting is in flight
+        (the webhook of a recording recbot is starting is its own, not one to adopt)."""
         if not update.meeting_id:
             return "unknown recording without a meeting"
-        if self.starting.get(update.meeting_id):  # on the loop, where starts are counted
-            raise RetryLater("a start of this meeting is in flight")
-        return await self.store.call(self._adopt, update)
-
-    def _adopt(self, update: RecordingUpdate) -> str:
         links = self.store.links_for_meeting(update.meeting_id)
         if not links:
             return "meeting not linked"

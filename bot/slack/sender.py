@@ -58,14 +58,27 @@ class Sender:
     def _metadata(self, row: OutboxRow) -> dict[str, Any]:
         return {"event_type": "recbot_outbox", "event_payload": {"outbox_row": str(row.id)}}
 
-    async def deliver(self, row: OutboxRow) -> str | None:
+    def render(self, row: OutboxRow) -> Any:
+        """What `deliver` needs of the store for this row, read on the store's thread when it is sent (so a
+        card shows the latest state); the outbox reads it in the same trip as it claims the row."""
+        if row.kind == "card":
+            return self._card(row)
+        if row.kind in ("thread", "whisper"):
+            return self._in_thread(row, self._thread_reply if row.kind == "thread" else self._whisper)
+        if row.kind == "modal" and row.payload.get("form") != "connect":
+            return ChannelSettings.of(self.store.notes.settings(row.payload["channel_id"]))
+        if row.kind == "home":
+            return self._home(row.payload)
+        return None
+
+    async def deliver(self, row: OutboxRow, rendered: Any) -> str | None:
+        """Send a row, with what `render` read for it."""
         p = row.payload
         if row.kind == "respond":  # a response_url carries its own authority
             await self._respond(p)
             return None
         client = await self.tokens.client(row.team)  # the workspace's own token (NotInstalled if it has none)
         if row.kind == "card":
-            rendered = await self.store.call(self._card, row)
             if rendered is None:
                 return None
             rec, text, card_blocks = rendered
@@ -83,7 +96,7 @@ class Sender:
             self.on_card(rec.id)
             return ts
         if row.kind == "thread":
-            rec, (text, reply_blocks, broadcast) = await self.store.call(self._in_thread, row, self._thread_reply)
+            rec, (text, reply_blocks, broadcast) = rendered
             kwargs: dict[str, Any] = {"channel": rec.channel_id, "thread_ts": rec.card_ts, "text": text,
                                       "unfurl_links": False, "metadata": self._metadata(row)}
             if reply_blocks:
@@ -92,7 +105,7 @@ class Sender:
                 kwargs["reply_broadcast"] = True
             return (await client.chat_postMessage(**kwargs))["ts"]
         if row.kind == "whisper":  # only `for` sees it; ephemeral messages have no history to look up
-            rec, (text, reply_blocks, _) = await self.store.call(self._in_thread, row, self._whisper)
+            rec, (text, reply_blocks, _) = rendered
             extra = {"blocks": reply_blocks} if reply_blocks else {}
             await client.chat_postEphemeral(channel=rec.channel_id, user=p["for"], thread_ts=rec.card_ts,
                                                  text=text, **extra)
@@ -106,8 +119,7 @@ class Sender:
             if p.get("form") == "connect":
                 view = connect_modal(p["flavour"], p.get("public_url"), p["channel_id"])
             else:
-                settings = ChannelSettings.of(await self.store.aio.notes.settings(p["channel_id"]))
-                view = notes.settings_modal(settings, p["channel_id"])
+                view = notes.settings_modal(rendered, p["channel_id"])
             await client.views_open(trigger_id=p["trigger_id"], view=view)
             return None
         if row.kind in ("channel", "dm"):
@@ -116,8 +128,7 @@ class Sender:
             return (await client.chat_postMessage(channel=target, text=p["text"], unfurl_links=False,
                                                        metadata=self._metadata(row), **extra))["ts"]
         if row.kind == "home":
-            view = await self.store.call(self._home, p)
-            await client.views_publish(user_id=p["user"], view=view)
+            await client.views_publish(user_id=p["user"], view=rendered)
             return None
         raise ValueError(f"unknown outbox kind {row.kind!r}")
 
