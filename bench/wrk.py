@@ -65,8 +65,10 @@ def _tree(pid: int) -> list[tuple[Path, list[str]]]:
     return found
 
 
-def cpu_seconds(pid: int) -> float:
-    return sum(int(fields[11]) + int(fields[12]) for _, fields in _tree(pid)) / TICKS  # utime + stime
+def cpu_seconds(pid: int, *, children: bool = True) -> float:
+    """CPU time of a server and (`children`) the processes it started."""
+    found = _tree(pid) if children else [(None, Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split())]
+    return sum(int(fields[11]) + int(fields[12]) for _, fields in found) / TICKS  # utime + stime
 
 
 def rss_mb(pid: int) -> float:
