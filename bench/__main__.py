@@ -538,7 +538,12 @@ async def apply_side(folder: str, quick: bool) -> dict:
          "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99), "never_shown": missing,
          "never_delivered": undelivered, "delivery_p50_ms": pct(delays, 50), "delivery_p99_ms": pct(delays, 99),
          "platform_calls_per_s": platform_calls / (sent_for + 6.0), "platform_limit_per_s": 2000 / 60,
-         "cores": cores, "generator_faster": max(cores["emulator"], cores["slack"], cores["driver"]) < 0.9}
+         "cores": cores,
+         # The emulator is the generator here: saturated, or its loop so busy that its webhooks come late (a
+         # pause and the resume 2 s after it then arrive together, and the card rightly skips the pause), it
+         # measures itself.
+         "generator_faster": max(cores["emulator"], cores["slack"], cores["driver"]) < 0.9
+         and pct(delays, 99) < 1000}
     r["goal"] = ("p99 < 1 s from a webhook's 2xx to the card, all shown, within the platform's limit, "
                  "the emulator and Slack not saturated")
     r["met"] = (r["p99_ms"] < 1000 and missing == 0 and r["platform_calls_per_s"] <= r["platform_limit_per_s"]

@@ -153,7 +153,8 @@ class Deliverer:
 
     async def _send(self, webhook: dict[str, Any], body: bytes) -> None:
         prefix = "dyte" if webhook["flavour"] == "dyte" else "rtk"
-        headers = {"content-type": "application/json", f"{prefix}-signature": self.signer.sign(body),
+        signature = await asyncio.to_thread(self.signer.sign, body)  # RSA lets go of the GIL: not on the loop
+        headers = {"content-type": "application/json", f"{prefix}-signature": signature,
                    f"{prefix}-uuid": str(uuid.uuid4()), f"{prefix}-webhook-id": webhook["id"]}
         if self.faults.delay:
             await asyncio.sleep(self.faults.delay)
