@@ -149,7 +149,7 @@ class _Child(asyncio.SubprocessProtocol):
         self.alive = True
         self._pending: dict[int, asyncio.Future] = {}
         self._numbers = iter(range(1, 1 << 62))
-        self._keys: dict[int, tuple[RSAPublicKey, int]] = {}  # by id(key), holding the key so its id stays its
+        self._keys: dict[int, tuple[RSAPublicKey, int]] = {}  # by id(key); held, so the id is not reused
         self._out: list[bytes] = []
         self._in = bytearray()
         self._exited = loop.create_future()
