@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 from bot.platform.webhooks import Event, WebhookParseError, parse_event
 from bot.service import RetryLater, Service
-from bot.service.news import NOT_OWNED
 from bot.store import Store, StoreBusy
 from bot.store.leases import new_owner
 
@@ -129,10 +128,7 @@ class Workers:
         if isinstance(event, WebhookParseError):
             return f"unparseable: {event}"
         try:
-            if not await self.store.call(self.service.platform.owns, account, event):  # a meeting of another account
-                log.warning("webhook delivery %s names a meeting of another platform account; ignored", delivery)
-                return NOT_OWNED
-            return await self.service.news.apply_event(event)
+            return await self.service.news.apply_delivered(account, event)
         except (RetryLater, StoreBusy):
             raise
         except Exception as exc:

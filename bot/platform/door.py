@@ -71,8 +71,10 @@ class WebhookDoor:
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
             return TOO_BIG
         body = await _body(receive)
-        if body is None or len(body) > MAX_BODY:
-            return None if body is None else TOO_BIG
+        if body is None:  # the sender hung up: nobody to answer
+            return None
+        if len(body) > MAX_BODY:
+            return TOO_BIG
         if key.key is None:
             return refusal(503, "the platform's webhook key is not loaded yet; retry later", RETRY_SOON)
         try:

@@ -55,13 +55,22 @@ class News:
             self.confirmations.ask(event.recording_id)
         return outcome
 
+    async def apply_delivered(self, account: str, event: Event) -> str:
+        """One webhook that came in on `account`'s route: refused when it names what another account holds
+        (one account's webhooks never move another workspace's recordings), else `apply_event`."""
+        if not await self.store.call(self.platform.owns, account, event):
+            _refused(event)
+            return NOT_OWNED
+        return await self.apply_event(event)
+
     async def apply_updates(self, news: list[tuple[str, Event | Exception]]) -> tuple[list[str], bool]:
         """The leading run of `news` (each with the account whose route it came in on) that is a known
-        recording's update or one to adopt, applied in order in one trip to the store, each its own decision;
-        returns their outcomes, stopping before the first that needs more (another kind of event or a body
-        that is none, a start of its meeting in flight, the platform to ask who was there): `apply_event`
-        takes that one. Also whether it
-        stopped because the store was busy (another process wrote first): then the next one waits.
+        recording's update or one to adopt, applied in order in one trip to the store, each its own decision,
+        ownership checked as `apply_delivered` does. Returns their outcomes, stopping before the first that
+        needs more (another kind of event or a body that is none, a start of its meeting in flight, the
+        platform to ask who was there): `apply_delivered` takes that one. Also whether it stopped because
+        the store was busy (another process wrote first): then the next one waits.
+
         Why in one trip: at 200 webhooks/s the store's thread also applies confirmations and renders the
         outbox, and four trips a webhook, each queued behind them for ~5 ms, left the worker seconds behind."""
         outcomes, busy = await self.store.call(self._updates, news, self.truth.starts_in_flight())
@@ -69,7 +78,7 @@ class News:
             if outcome == "confirming":
                 self.confirmations.ask(event.recording_id)
             elif outcome == NOT_OWNED:
-                log.warning("a webhook names recording %s of another platform account; ignored", event.recording_id)
+                _refused(event)
         return outcomes, busy
 
     def _updates(self, news: list[tuple[str, Event | Exception]], starting: set[str]) -> tuple[list[str], bool]:
@@ -152,3 +161,9 @@ class News:
             self.writer.remind(rec, Notice.ENDED_WHILE_PAUSED, named_controllers(self.store, rec.channel_id),
                                paused_by=paused_by, grace=grace, reason=reason)
         self.writer.on_write()
+
+
+def _refused(event: Event) -> None:
+    log.warning("a webhook names %s of another platform account; ignored",
+                f"recording {event.recording_id}" if isinstance(event, RecordingUpdate)
+                else f"meeting {getattr(event, 'meeting_id', None)}")
