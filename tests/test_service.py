@@ -505,3 +505,43 @@ async def test_a_batch_of_deliveries_is_applied_in_order_whatever_its_kinds(worl
     assert outcomes[4].startswith("ignored") and outcomes[5] == "no change"
     await until(lambda: not w.service.confirmations.pending, message="the confirmation")
     assert w.store.recording(rec.id).status is Status.PAUSED
+
+
+async def test_while_the_door_is_flooded_deliveries_wait_stored_and_are_all_applied_after(world):
+    """Past `FLOOD` deliveries a second at this process's door, the worker applies one batch and then leaves
+    the cores to the door for `FLOOD_PAUSE`; nothing is dropped, and the order is kept."""
+    from bot.workers import BATCH, FLOOD, Workers
+
+    w = world
+    body = json.dumps({"event": "meeting.chatSynced", "meeting": {"id": w.meeting}}).encode()
+    for n in range(BATCH + 50):
+        w.store.deliveries.add(delivery_id=f"d{n}", body_hash=f"h{n}", flavour="dyte", webhook_id=None, body=body)
+    workers = Workers(w.service, w.store)
+    for _ in range(int(FLOOD) + 1):  # a second's flood, all at once
+        workers.wake_deliveries()
+    assert workers.flooded()
+    applying = asyncio.create_task(workers.process_deliveries())
+    await until(lambda: len(w.store.deliveries.pending(limit=BATCH + 50)) == 50, message="the first batch")
+    await asyncio.sleep(0.1)
+    assert len(w.store.deliveries.pending(limit=BATCH + 50)) == 50 and not applying.done()  # the pause
+    assert await applying == BATCH + 50
+    ids = [r["id"] for r in w.store.db.all("SELECT id FROM deliveries ORDER BY processed_at, id")]
+    assert ids == sorted(ids)
+
+
+def test_a_rate_counts_the_last_second_or_so():
+    from bot.workers import Rate
+
+    now = [100.0]
+    rate = Rate(lambda: now[0])
+    for _ in range(300):
+        rate.note()
+    now[0] += 0.5
+    for _ in range(300):  # 600 in the last half second and the one before
+        rate.note()
+    now[0] += 0.25
+    assert rate.per_second() == 600 / 0.75
+    now[0] += 0.5  # the older bucket rolled away
+    assert rate.per_second() == 300 / 0.75
+    now[0] += 2.0  # quiet
+    assert rate.per_second() == 0
