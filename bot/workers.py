@@ -32,6 +32,7 @@ LEASE_TTL = 10.0
 FLOOD = 1000.0  # deliveries a second taken in by this process's door
 FLOOD_PAUSE = 0.25  # between two batches of `BATCH` while flooded: at least 400 applied a second
 BATCH = 100
+REDELIVERY = "not applied: a redelivery"
 
 
 class Rate:
@@ -142,34 +143,36 @@ class Workers:
             rows = await self.store.aio.deliveries.pending(limit=BATCH)
             if not rows:
                 return finished
+            done = [(row["id"], REDELIVERY, row["same_body_as"]) for row in rows if row["repeats"]]
+            rows = [row for row in rows if not row["repeats"]]
             news: list[tuple[str, Event | WebhookParseError]] = []
             for row in rows:
                 try:
                     news.append((row["account"], parse_event(bytes(row["body"]))))
                 except WebhookParseError as exc:
                     news.append((row["account"], exc))
-            done: list[tuple[int, str]] = []
+            applied: list[str] = []
             try:
-                while len(done) < len(rows):
+                while len(applied) < len(rows):
                     # most news is a known recording's: a run of it goes in one trip
-                    run, busy = await self.service.news.apply_updates(news[len(done):])
-                    done += [(row["id"], outcome) for row, outcome in zip(rows[len(done):], run, strict=False)]
-                    if len(done) == len(rows):
+                    run, busy = await self.service.news.apply_updates(news[len(applied):])
+                    applied += run
+                    if len(applied) == len(rows):
                         break
-                    row, (account, event) = rows[len(done)], news[len(done)]
+                    row, (account, event) = rows[len(applied)], news[len(applied)]
                     try:
                         if busy:
                             raise StoreBusy("the store was busy")
-                        outcome = await self._apply_one(row["id"], account, event)
+                        applied.append(await self._apply_one(row["id"], account, event))
                     except RetryLater:
                         await asyncio.sleep(0.05)
-                        return finished + len(done)  # keep the order: try again from this one
+                        return finished + len(done) + len(applied)  # keep the order: try again from this one
                     except StoreBusy as exc:  # nothing of it was written (another process wrote first, say)
                         log.info("webhook delivery %s must wait: %s", row["id"], exc)
                         await asyncio.sleep(0.2)
-                        return finished + len(done)
-                    done.append((row["id"], outcome))
+                        return finished + len(done) + len(applied)
             finally:
+                done += [(row["id"], outcome, row["same_body_as"]) for row, outcome in zip(rows, applied, strict=False)]
                 if done:  # one commit for the outcomes of the batch
                     await self.store.aio.deliveries.finish(done)
             finished += len(done)

