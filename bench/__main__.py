@@ -184,8 +184,11 @@ def command_throughput(folder: str, quick: bool) -> dict:
         try:
             load("command", url=f"{url}/slack/events", text=f"link {meeting}", rate=1, seconds=1, warmup=0)
             time.sleep(0.5)
-            data = wrk.command_requests(os.path.join(folder, "status.tsv"), SECRET, "status")
+            data = wrk.command_requests(folder, SECRET, "status")
+            spy = profile(bot.p.pid, seconds + 2)
             ours = wrk.run(f"{url}/slack/events", data, "command", bot.p.pid, seconds=seconds)
+            if spy:
+                spy.wait()
             ceiling = wrk.run(f"http://127.0.0.1:{bare_port}/slack/events", data, "command", bare.p.pid,
                               seconds=seconds)
         finally:
@@ -252,7 +255,7 @@ def two_processes(folder: str, quick: bool) -> dict:
     try:
         meeting = platform.meeting()
         hooks = wrk.webhook_requests(os.path.join(folder, "webhooks2.tsv"), Signer(open(platform.key, "rb").read()))
-        status = wrk.command_requests(os.path.join(folder, "status2.tsv"), SECRET, "status")
+        status = wrk.command_requests(folder, SECRET, "status")
         for label, count, database in (("sqlite_1", 1, None), ("postgres_2", 2, CLUSTER.new_database())):
             bots = [platform.recbot(folder, database) for _ in range(count)]
             try:
