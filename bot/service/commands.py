@@ -57,8 +57,8 @@ class Commands:
     def _begin(self, actor: Actor, cmd: Command) -> tuple[Link | None, str | None, Reply | None]:
         """What every command reads and writes first, in one trip: (the link, the person's role, and the
         answer when the store alone gives it: a refusal, or what a read-only command shows)."""
-        self.retry_lost_channel(actor.channel_id)
         link, role = self._link_and_role(actor)
+        self.retry_lost_channel(link)
         if cmd.name not in READ_ONLY:
             # Audited before anything else: if the store cannot take this write, nothing is touched.
             self._audit.here(actor, cmd.name, "requested")
@@ -287,8 +287,7 @@ class Commands:
         says = {"allow": Say.ALLOWED, "deny": Say.DENIED, "unallow": Say.UNALLOWED}
         return Reply.one(says[cmd.name], user=cmd.user_id)
 
-    def retry_lost_channel(self, channel_id: str) -> None:
+    def retry_lost_channel(self, link: Link | None) -> None:
         """Someone used /rec in a channel recbot had lost: it may be back, so try its kept messages again."""
-        link = self.store.link(channel_id)
-        if link and link.broken_reason and self.store.outbox.release_channel(channel_id):
+        if link and link.broken_reason and self.store.outbox.release_channel(link.channel_id):
             self.writer.on_write()  # the link stays marked broken until a post there succeeds
