@@ -511,6 +511,12 @@ async def apply_side(folder: str, quick: bool) -> dict:
         platform_calls = (await http.get(f"{platform.url}/_emulator/state")).json()["data"]["api_requests"] - \
             calls_before - len(events)
         deliveries = (await http.get(f"{platform.url}/_emulator/deliveries")).json()["data"]
+        # where the time went, from the times recbot keeps with each row: receipt to applied (for a pause or
+        # resume, applied means sent to be confirmed), and a card edit's row created to sent
+        applied = [row[0] * 1000 for row in query(f"SELECT processed_at - received_at FROM deliveries WHERE "
+                                                  f"received_at >= {began} AND processed_at IS NOT NULL")]
+        outbox = [row[0] * 1000 for row in query(f"SELECT sent_at - created_at FROM outbox WHERE kind = 'card' AND "
+                                                 f"created_at >= {began} AND sent_at IS NOT NULL")]
         updates = (await http.get(f"{platform.slack_url.rsplit('/api/', 1)[0]}/_slack/calls",
                                   params={"method": "chat.update", "since": began})).json()
     finally:
@@ -526,6 +532,7 @@ async def apply_side(folder: str, quick: bool) -> dict:
         body = json.loads(d["body"])
         if 200 <= d["status"] < 300 and body.get("event") == "recording.statusUpdate":
             answered.setdefault((body["recording"]["id"], body["recording"]["status"]), []).append(d["at"])
+    answer_times = [(d["at"] - d["posted"]) * 1000 for d in deliveries if d.get("posted") and d["at"] >= began]
     latencies, missing, undelivered, delays = [], 0, 0, []
     for rec, after, at in events:
         acked = [t for t in answered.get((rec, after.upper() if after == "Recording" else "PAUSED"), []) if t >= at]
@@ -540,6 +547,9 @@ async def apply_side(folder: str, quick: bool) -> dict:
     r = {"recordings": n, "events": len(events), "events_per_s": len(events) / sent_for, "seconds": seconds,
          "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99), "never_shown": missing,
          "never_delivered": undelivered, "delivery_p50_ms": pct(delays, 50), "delivery_p99_ms": pct(delays, 99),
+         "answered_p50_ms": pct(answer_times, 50), "answered_p99_ms": pct(answer_times, 99),
+         "received_to_applied_p50_ms": pct(applied, 50), "received_to_applied_p99_ms": pct(applied, 99),
+         "card_row_to_sent_p50_ms": pct(outbox, 50), "card_row_to_sent_p99_ms": pct(outbox, 99),
          "platform_calls_per_s": platform_calls / (sent_for + 6.0), "platform_limit_per_s": 2000 / 60,
          "cores": cores,
          # The emulator is the generator here: saturated, or its loop so busy that its webhooks come late (a
