@@ -41,8 +41,11 @@ def table(r: dict) -> str:
          f"{p['seconds']} s", f"2xx to card edit p50 {p['p50_ms']:.0f} ms, p99 {p['p99_ms']:.0f} ms; "
          f"{p['never_shown']} of {p['events']} not shown within 6 s; {p['platform_calls_per_s']:.1f} platform calls/s; "
          f"recbot {p['cores']['recbot']:.2f}, emulator {p['cores']['emulator']:.2f} cores; the emulator's webhooks "
-         f"came {p.get('delivery_p50_ms', 0) / 1000:.1f} s (p50), {p.get('delivery_p99_ms', 0) / 1000:.1f} s (p99) "
-         f"after the action{'' if p['generator_faster'] else ' (too late: the emulator measured itself)'}",
+         f"came {p.get('delivery_p50_ms', 0):.0f} ms (p50), {p.get('delivery_p99_ms', 0):.0f} ms (p99) "
+         f"after the action{'' if p['generator_faster'] else ' (too late: the emulator measured itself)'}; "
+         f"receipt to applied p50 {p.get('received_to_applied_p50_ms', 0):.0f} ms, p99 "
+         f"{p.get('received_to_applied_p99_ms', 0):.0f} ms; a card row created to sent p50 "
+         f"{p.get('card_row_to_sent_p50_ms', 0):.0f} ms, p99 {p.get('card_row_to_sent_p99_ms', 0):.0f} ms",
          "p99 < 1 s, all shown, within the platform's limit", yes[p["met"]]),
         (f"Scale: {s['channels']:,} channels, {s['active_recordings']:,} active, {s['ledger_rows']:,} ledger rows",
          f"status handler p50 {s['status_p50_ms']:.2f} ms, p99 {s['status_p99_ms']:.2f} ms; {s['rss_mb']:.0f} MB "
