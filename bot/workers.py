@@ -143,7 +143,7 @@ class Workers:
             rows = await self.store.aio.deliveries.pending(limit=BATCH)
             if not rows:
                 return finished
-            done = [(row["id"], REDELIVERY, row["same_body_as"]) for row in rows if row["repeats"]]
+            repeats = [row for row in rows if row["repeats"]]
             rows = [row for row in rows if not row["repeats"]]
             news: list[tuple[str, Event | WebhookParseError]] = []
             for row in rows:
@@ -151,31 +151,45 @@ class Workers:
                     news.append((row["account"], parse_event(bytes(row["body"]))))
                 except WebhookParseError as exc:
                     news.append((row["account"], exc))
-            applied: list[str] = []
+            applied: list[str] = []  # outcomes of `rows`, in order, as they are decided
+            stopped = False
             try:
-                while len(applied) < len(rows):
-                    # most news is a known recording's: a run of it goes in one trip
-                    run, busy = await self.service.news.apply_updates(news[len(applied):])
-                    applied += run
-                    if len(applied) == len(rows):
-                        break
-                    row, (account, event) = rows[len(applied)], news[len(applied)]
-                    try:
-                        if busy:
-                            raise StoreBusy("the store was busy")
-                        applied.append(await self._apply_one(row["id"], account, event))
-                    except RetryLater:
-                        await asyncio.sleep(0.05)
-                        return finished + len(done) + len(applied)  # keep the order: try again from this one
-                    except StoreBusy as exc:  # nothing of it was written (another process wrote first, say)
-                        log.info("webhook delivery %s must wait: %s", row["id"], exc)
-                        await asyncio.sleep(0.2)
-                        return finished + len(done) + len(applied)
+                stopped = await self._apply_in_order(rows, news, applied)
             finally:
+                # A repeat is finished only once what came before it is: one finished ahead of its original
+                # would make the original look like a repeat of it, and it would never be applied.
+                until = rows[len(applied)]["id"] if len(applied) < len(rows) else float("inf")
+                done = [(row["id"], REDELIVERY, row["same_body_as"]) for row in repeats if row["id"] < until]
                 done += [(row["id"], outcome, row["same_body_as"]) for row, outcome in zip(rows, applied, strict=False)]
                 if done:  # one commit for the outcomes of the batch
                     await self.store.aio.deliveries.finish(done)
             finished += len(done)
+            if stopped:
+                return finished
+
+    async def _apply_in_order(self, rows: list[dict], news: list[tuple[str, Event | WebhookParseError]],
+                              applied: list[str]) -> bool:
+        """Apply `news` in order, adding each outcome to `applied` as it is decided; True when one must wait
+        (the store was busy, or the service said to try again later): it and those after it stay pending."""
+        while len(applied) < len(rows):
+            # most news is a known recording's: a run of it goes in one trip
+            run, busy = await self.service.news.apply_updates(news[len(applied):])
+            applied += run
+            if len(applied) == len(rows):
+                break
+            row, (account, event) = rows[len(applied)], news[len(applied)]
+            try:
+                if busy:
+                    raise StoreBusy("the store was busy")
+                applied.append(await self._apply_one(row["id"], account, event))
+            except RetryLater:
+                await asyncio.sleep(0.05)
+                return True  # keep the order: try again from this one
+            except StoreBusy as exc:  # nothing of it was written (another process wrote first, say)
+                log.info("webhook delivery %s must wait: %s", row["id"], exc)
+                await asyncio.sleep(0.2)
+                return True
+        return False
 
     async def _apply_one(self, delivery: int, account: str, event: Event | WebhookParseError) -> str:
         if isinstance(event, WebhookParseError):

@@ -453,6 +453,30 @@ async def test_a_webhook_the_store_could_not_take_is_applied_later_not_dropped(w
     assert w.store.recording(rec.id).status is Status.UPLOADING
 
 
+async def test_a_redelivery_waits_for_its_original_when_the_original_must_wait(world):
+    """A delivery and its redelivery in one batch: if the original meets a busy store, the redelivery is
+    not finished ahead of it (that would make the original look like the repeat, never applied)."""
+    from bot.workers import REDELIVERY, Workers
+    from tests.store.faults import Faults
+
+    w = world
+    rec = await recording(w)
+    w.emulator.platform.act(time.time(), rec.id, "stop")
+    body = json.dumps({"event": "recording.statusUpdate", "meeting": {"id": w.meeting},
+                       "recording": {"id": rec.id, "meetingId": w.meeting, "status": "UPLOADING"}}).encode()
+    for _ in range(2):
+        w.store.deliveries.add(delivery_id="d1", body_hash="h1", flavour="dyte", webhook_id=None, body=body)
+    faults = Faults(w.store)
+    faults.fail_when, faults.fail_times = "UPDATE recordings SET status", 1
+    workers = Workers(w.service, w.store)
+    assert await workers.process_deliveries() == 0  # busy: nothing finished, the redelivery neither
+    assert len(w.store.deliveries.pending(limit=10)) == 2
+    assert await workers.process_deliveries() == 2
+    outcomes = [r["outcome"] for r in w.store.db.all("SELECT outcome FROM deliveries ORDER BY id")]
+    assert outcomes[0] != REDELIVERY and outcomes[1] == REDELIVERY
+    assert w.store.recording(rec.id).status is Status.UPLOADING
+
+
 async def test_a_listing_round_takes_in_news_still_settling(world):
     """A round that lists the active recordings anyway confirms the news that has not settled yet too,
     at no extra call, instead of leaving it for the next round (half a second later at Dyte's pace)."""
