@@ -57,7 +57,8 @@ class DeliveryQueue:
         latest = {r["body_hash"]: r["id"] for part in _parts(hashes) for r in self.db.all(
             "SELECT body_hash, MAX(id) AS id FROM deliveries WHERE processed_at IS NOT NULL "
             f"AND body_hash IN ({_marks(part)}) GROUP BY body_hash", *part)}
-        for row in rows:  # every row before the first pending one is applied: those and the batch are all
+        for row in rows:  # what came before a row: the finished rows (all before the first pending one), and
+            # the rows before it in this batch
             pair = (row["body_hash"], row["delivery_id"])
             row["repeats"] = bool(row["delivery_id"]) and pair in known
             row["same_body_as"] = latest.get(row["body_hash"])
