@@ -88,8 +88,12 @@ class Workers:
         rate = self.arrivals.per_second()
         if (rate > FLOOD) != self._flooding:
             self._flooding = not self._flooding
-            log.warning("webhooks arrive at %.0f a second: %s", rate, "applying them waits" if self._flooding
-                        else "applying them at full speed again")
+            if self._flooding:
+                log.warning("webhooks arrive at %.0f a second: each is stored and answered first, and applied "
+                            "at about %d a second until this passes", rate, BATCH / FLOOD_PAUSE)
+            else:
+                log.warning("webhooks now arrive at %.0f a second: the ones waiting are applied at full speed",
+                            rate)
         return self._flooding
 
     async def start(self) -> None:
