@@ -103,6 +103,9 @@ def run(url: str, data: str | Callable[[int], str], kind: str, server_pid: int, 
     run can send (`command_requests`). `warmup` seconds of the same load first, not counted, for every
     server alike: a process's first seconds (its first connections, code paths run for the first time, a
     database file and WAL that grow) are not its ceiling."""
+    if not isinstance(data, str) and threads != 1:  # each wrk thread would start at the same line
+        raise ValueError("distinct commands need one wrk thread")
+
     def file(for_seconds: int) -> tuple[str, int | None]:
         if isinstance(data, str):
             return data, None

@@ -6,8 +6,8 @@ reconciler's rate budget is spent once, not once per process. A lease outlives i
 `LEASE_TTL` seconds, then another process takes the job over.
 
 Taking webhooks in comes before applying them. A delivery is durable once stored, and the platform
-waits for the answer (and retries what times out), so while this process's door is flooded (more than
-`FLOOD` deliveries a second, five times the sustained load recbot is built for) the worker applies one
+waits for the answer (and retries what times out), so while this process's door is flooded (`FLOOD`
+deliveries a second or more, five times the sustained load recbot is built for) the worker applies one
 batch every `FLOOD_PAUSE` and leaves the cores to the door; the backlog is applied, in order, when the
 flood ends. Under wrk the apply had taken a third of the web process's time (py-spy: its store thread
 held 37% of the samples, 8% with this), and ingest rose from 43-49% to 50-53% of bare Starlette.
@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from bot.platform.limits import Bucket
 from bot.platform.webhooks import Event, WebhookParseError, parse_event
 from bot.service import RetryLater, Service
 from bot.store import Store, StoreBusy
@@ -29,34 +30,10 @@ from bot.store.leases import new_owner
 log = logging.getLogger(__name__)
 
 LEASE_TTL = 10.0
-FLOOD = 1000.0  # deliveries a second taken in by this process's door
+FLOOD = 1000  # deliveries a second taken in by this process's door
 FLOOD_PAUSE = 0.25  # between two batches of `BATCH` while flooded: at least 400 applied a second
 BATCH = 100
 REDELIVERY = "not applied: a redelivery"
-
-
-class Rate:
-    """Events a second over the last second or so: two half-second buckets, the older one whole."""
-
-    def __init__(self, clock: Callable[[], float]):
-        self.clock = clock
-        self._since, self._current, self._previous = clock(), 0, 0
-
-    def _roll(self) -> float:
-        now = self.clock()
-        if now - self._since >= 1.0:  # a quiet second: both buckets are stale
-            self._since, self._previous, self._current = now, 0, 0
-        elif now - self._since >= 0.5:
-            self._since, self._previous, self._current = self._since + 0.5, self._current, 0
-        return now
-
-    def note(self) -> None:
-        self._roll()
-        self._current += 1
-
-    def per_second(self) -> float:
-        now = self._roll()
-        return (self._previous + self._current) / (0.5 + (now - self._since))
 
 
 class Workers:
@@ -65,7 +42,7 @@ class Workers:
         self.service, self.store = service, store
         self.reconcile_tick, self.timer_tick, self.delivery_tick = reconcile_tick, timer_tick, delivery_tick
         self._deliveries = asyncio.Event()
-        self.arrivals = Rate(time.monotonic)  # deliveries this process's door took in
+        self.arrivals = Bucket("webhooks taken in at this process's door", FLOOD, 1.0)  # counted, not limited
         self._flooding = False
         self.tasks: list[asyncio.Task] = []
         self.reconciled = 0
@@ -81,20 +58,21 @@ class Workers:
 
     def wake_deliveries(self) -> None:
         """A delivery came in at this process's door."""
-        self.arrivals.note()
+        self.arrivals.stamps.append(time.monotonic())
         self._deliveries.set()
 
     def flooded(self) -> bool:
-        rate = self.arrivals.per_second()
-        if (rate > FLOOD) != self._flooding:
-            self._flooding = not self._flooding
-            if self._flooding:
-                log.warning("webhooks arrive at %.0f a second: each is stored and answered first, and applied "
+        """Whether `FLOOD` or more deliveries came in at this process's door in the last second."""
+        flooding = self.arrivals.wait(time.monotonic()) > 0
+        if flooding != self._flooding:
+            self._flooding = flooding
+            rate = len(self.arrivals.stamps)
+            if flooding:
+                log.warning("webhooks arrive at %d a second: each is stored and answered first, and applied "
                             "at about %d a second until this passes", rate, BATCH / FLOOD_PAUSE)
             else:
-                log.warning("webhooks now arrive at %.0f a second: the ones waiting are applied at full speed",
-                            rate)
-        return self._flooding
+                log.warning("webhooks now arrive at %d a second: the ones waiting are applied at full speed", rate)
+        return flooding
 
     async def start(self) -> None:
         with contextlib.suppress(StoreBusy):

@@ -551,21 +551,3 @@ async def test_while_the_door_is_flooded_deliveries_wait_stored_and_are_all_appl
     assert await applying == BATCH + 50
     ids = [r["id"] for r in w.store.db.all("SELECT id FROM deliveries ORDER BY processed_at, id")]
     assert ids == sorted(ids)
-
-
-def test_a_rate_counts_the_last_second_or_so():
-    from bot.workers import Rate
-
-    now = [100.0]
-    rate = Rate(lambda: now[0])
-    for _ in range(300):
-        rate.note()
-    now[0] += 0.5
-    for _ in range(300):  # 600 in the last half second and the one before
-        rate.note()
-    now[0] += 0.25
-    assert rate.per_second() == 600 / 0.75
-    now[0] += 0.5  # the older bucket rolled away
-    assert rate.per_second() == 300 / 0.75
-    now[0] += 2.0  # quiet
-    assert rate.per_second() == 0
