@@ -68,6 +68,46 @@ def pytest_sessionfinish(session, exitstatus):
     CLUSTER.stop()
 
 
+# -- a test run leaves the checkout as it found it (tests/test_checkout.py) ----------------------------
+ROOT = Path(__file__).resolve().parents[1]
+TOOL_CACHES = {".venv", ".pytest_cache", ".ruff_cache", ".hypothesis", "__pycache__"}
+
+
+def checkout_state() -> dict[str, tuple] | None:
+    """What `git status` shows, ignored files included, with each file's size and time; None outside git."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "status", "--porcelain=v1", "-z", "--ignored", "--untracked-files=normal"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    state = {}
+    for entry in filter(None, out.stdout.split("\0")):
+        code, path = entry[:2], entry[3:]
+        parts = Path(path).parts
+        if TOOL_CACHES & set(parts) or parts[0].endswith(".egg-info"):
+            continue
+        try:
+            st = (ROOT / path).stat()
+            state[path] = (code, st.st_mtime_ns, st.st_size)
+        except OSError:
+            state[path] = (code,)
+    return state
+
+
+def pytest_sessionstart(session):
+    session.config.checkout_at_start = checkout_state()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The checkout's check runs last, so that it sees what every other test did."""
+    last = [item for item in items if item.nodeid.startswith("tests/test_checkout.py")]
+    items[:] = [item for item in items if item not in last] + last
+
+
 TESTS = str(Path(__file__).resolve().parent)
 APP = str(Path(__file__).resolve().parents[1] / "bot")
 STORE = str(Path(APP) / "store")
@@ -199,7 +239,12 @@ async def linked_stack(tmp_path, **kwargs):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """One line at the end of the run when the spec-conformance tests could not run."""
+    """One line at the end of the run when the spec-conformance tests could not run; one saying where the
+    browser tests' screenshots are."""
+    shots = sys.modules.get("tests.browser.shots")
+    if shots and any(shots.SCREENSHOTS.glob("*.png")):
+        terminalreporter.write_line(f"screenshots: {shots.SCREENSHOTS} (python -m tests.browser.refresh_docs "
+                                    f"copies them into docs/)")
     if not SPECS.exists():
         terminalreporter.write_line(
             f"note: the spec tests were skipped: put the Dyte v2 OpenAPI spec and Slack's manifest schemas in "

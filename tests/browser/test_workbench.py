@@ -4,17 +4,16 @@ import asyncio
 import io
 import shutil
 import wave
-from pathlib import Path
 
 import pytest
 
 from bot.web import Options
 from bot.workbench.demo import start_demo
+from tests.browser.shots import SCREENSHOTS
 from tests.conftest import ALICE, BOB
 from tests.e2e.helpers import run
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+ARTIFACTS = SCREENSHOTS  # a temporary folder, never the checkout: a shot named like a docs/*.png refreshes it
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -27,7 +26,6 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 async def page(tmp_path, request):
     from playwright.async_api import async_playwright
 
-    ARTIFACTS.mkdir(exist_ok=True)
     fast = Options(outbox_rate=50.0, outbox_burst=50.0, card_interval=0.2) if "fast" in request.keywords else None
     stack, workbench, url = await start_demo("127.0.0.1", _port(), str(tmp_path / "demo.sqlite3"), options=fast)
     async with async_playwright() as p:
@@ -91,9 +89,7 @@ async def test_a_recording_from_start_to_stitched_file(page):
     await link.wait_for(timeout=10000)
     await page.locator(".thread", has_text="Recorded").first.wait_for()
     await page.evaluate("document.getElementById('messages').scrollTop = 1e9")
-    await page.screenshot(path=str(ARTIFACTS / "2-uploaded.png"))
-    DOCS.mkdir(exist_ok=True)
-    shutil.copy(ARTIFACTS / "2-uploaded.png", DOCS / "workbench.png")
+    await page.screenshot(path=str(ARTIFACTS / "workbench.png"))
     href = await link.get_attribute("href")
     response = await page.request.get(href)
     assert response.ok
@@ -153,9 +149,7 @@ async def test_the_thread_after_twenty_pauses(page):
     await page.locator(".thread a", has_text="Download the recording").wait_for()
     assert stack.slack.refusals == []
     await page.locator(".thread .msg", has_text="is ready").last.evaluate("e => e.scrollIntoView({block: 'start'})")
-    await page.screenshot(path=str(ARTIFACTS / "5-twenty-pauses.png"))
-    DOCS.mkdir(exist_ok=True)
-    shutil.copy(ARTIFACTS / "5-twenty-pauses.png", DOCS / "thread-20-pauses.png")
+    await page.screenshot(path=str(ARTIFACTS / "thread-20-pauses.png"))
 
 
 async def test_after_the_meeting_marks_transcript_and_summary_in_the_thread(page):
@@ -181,9 +175,7 @@ async def test_after_the_meeting_marks_transcript_and_summary_in_the_thread(page
     thread = page.locator(".thread").first
     assert "the decision" in await thread.inner_text() and "Present while it recorded" in await thread.inner_text()
     await page.evaluate("document.getElementById('messages').scrollTop = 1e9")
-    await page.screenshot(path=str(ARTIFACTS / "6-after-the-meeting.png"))
-    DOCS.mkdir(exist_ok=True)
-    shutil.copy(ARTIFACTS / "6-after-the-meeting.png", DOCS / "after-the-meeting.png")
+    await page.screenshot(path=str(ARTIFACTS / "after-the-meeting.png"))
 
 
 async def test_add_to_slack_for_a_second_workspace_from_the_demo_page(page):
@@ -209,8 +201,7 @@ async def test_add_to_slack_for_a_second_workspace_from_the_demo_page(page):
     await page.locator("#meeting", has_text="Dana").wait_for(timeout=5000)
     await send(page, "/rec start")
     await page.locator("#messages .block-header", has_text="Beta sync").wait_for(timeout=15000)
-    await page.screenshot(path=str(ARTIFACTS / "7-second-workspace.png"))
-    shutil.copy(ARTIFACTS / "7-second-workspace.png", DOCS / "second-workspace.png")
+    await page.screenshot(path=str(ARTIFACTS / "second-workspace.png"))
     posts = [c for c in page.stack.slack.calls if c["method"] == "chat.postMessage" and c["ok"]
              and c["args"].get("channel") == "C0BETA"]
     assert posts and {c["team"] for c in posts} == {"T0BETA"}  # Beta's own token
