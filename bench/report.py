@@ -1,4 +1,4 @@
-"""`python -m bench.report`: put the figures of bench/results.json into the README's Performance table."""
+"""`python -m bench.report`: put the figures of bench/results.json into the table of docs/performance.md."""
 
 from __future__ import annotations
 
@@ -70,11 +70,11 @@ def _generator(r: dict) -> str:
 
 def main() -> None:
     results = json.loads((ROOT / "bench" / "results.json").read_text())
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+    page = ROOT / "docs" / "performance.md"
+    text = page.read_text()
     if not MARK.search(text):
-        raise SystemExit("README.md has no <!-- bench-table --> marker")
-    readme.write_text(MARK.sub(lambda _: table(results), text, count=1))
+        raise SystemExit("docs/performance.md has no <!-- bench-table --> marker")
+    page.write_text(MARK.sub(lambda _: table(results), text, count=1))
 
 
 if __name__ == "__main__":

@@ -27,3 +27,19 @@ def test_readme_names_every_setting_of_the_contract():
                  "RTK_API_URL", "REC_WEBHOOK_PUBLIC_KEY", "REC_WEBHOOK_KEY_URL", "REC_DATABASE", "HOST", "PORT"):
         assert f"`{name}" in text, name
     assert (ROOT / "docs" / "workbench.png").exists()
+
+
+def test_readme_is_short_and_its_links_lead_somewhere():
+    """A newcomer reads the README in minutes; the depth is in docs/, and every link to it is a file."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 200, "README.md is over 200 lines: move the depth into docs/"
+    for target in re.findall(r"\]\(((?:docs|bench)/[^)#]+)", text):
+        assert (ROOT / target).exists(), target
+    for page in (ROOT / "docs").glob("*.md"):
+        for target in re.findall(r"\]\(([^)#:]+)", page.read_text()):
+            assert (page.parent / target).exists(), f"{page.name} links to {target}"
+
+
+def test_bench_report_has_its_table_to_fill():
+    from bench.report import MARK
+    assert MARK.search((ROOT / "docs" / "performance.md").read_text())
