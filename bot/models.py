@@ -62,6 +62,20 @@ class Notice(StrEnum):
     SUMMARY = "summary"  # the session's summary is ready
 
 
+class Outgoing(StrEnum):
+    """What an outbox row sends; `bot/slack/kinds.py` has one class per kind (render, send, degrade)."""
+
+    CARD = "card"  # the recording's card: posted once, then edited to its latest state
+    THREAD = "thread"  # a notice in the card's thread
+    WHISPER = "whisper"  # a notice in the thread that only one person sees
+    NOTE = "note"  # a transcript or summary for a channel with no recording of that session
+    CHANNEL = "channel"  # a message in a channel
+    DM = "dm"  # a direct message
+    HOME = "home"  # someone's App Home
+    MODAL = "modal"  # a form opened on a trigger_id
+    RESPOND = "respond"  # an ephemeral answer on a response_url
+
+
 class Timer(StrEnum):
     RESUME = "resume"  # a timed pause is over
     HEADS_UP = "heads_up"  # a timed pause ends soon

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
-from bot.models import Actor
+from bot.models import Actor, Outgoing
 from bot.platform.accounts import Platforms, client_for
 from bot.platform.client import WEBHOOK_EVENTS, PlatformError
 from bot.service.outcomes import Reply, Say
@@ -47,7 +47,7 @@ class Accounts:
     def _open_form(self, actor: Actor, trigger_id: str | None, public_url: str | None) -> None:
         current = self.store.workspaces.account_of(actor.team_id)
         with self.store.transaction():
-            self.store.outbox.enqueue("modal", {"form": "connect", "trigger_id": trigger_id,
+            self.store.outbox.enqueue(Outgoing.MODAL, {"form": "connect", "trigger_id": trigger_id,
                                                 "channel_id": actor.channel_id,
                                                 "flavour": current["flavour"] if current else self.platform.flavour,
                                                 "public_url": public_url}, team=actor.team)

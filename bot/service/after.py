@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from bot.ledger import file_offset, summarize
-from bot.models import Actor, Link, Notice, Recording, Status, Timer
+from bot.models import Actor, Link, Notice, Outgoing, Recording, Status, Timer
 from bot.platform.client import PlatformClient, PlatformError
 from bot.platform.models import parse_time
 from bot.platform.webhooks import MeetingEvent, SessionFile
@@ -128,7 +128,7 @@ class AfterMeeting:
                 self.writer.notice(rec, notice, **params)
             if not recordings:
                 for link in self.store.links_for_meeting(file.meeting_id):
-                    self.store.outbox.enqueue("note", {"notice": notice.value, "title": link.meeting_title,
+                    self.store.outbox.enqueue(Outgoing.NOTE, {"notice": notice.value, "title": link.meeting_title,
                                                        **params}, channel_id=link.channel_id, team=link.team)
         self.writer.on_write()
         return f"{file.kind} posted to {len(recordings)} recording(s)"

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from bot.ledger import summarize
-from bot.models import ACTIVE, Actor, Command, Link, Status
+from bot.models import ACTIVE, Actor, Command, Link, Outgoing, Status
 from bot.platform.client import Conflict, InvalidRequest, NotFound, PlatformClient, PlatformError
 from bot.platform.models import PlatformRecording
 from bot.service.accounts import Accounts
@@ -229,7 +229,7 @@ class Commands:
         if not cmd.trigger_id:
             return Reply.one(Say.SETTINGS, settings=settings)
         with self.store.transaction():
-            self.store.outbox.enqueue("modal", {"trigger_id": cmd.trigger_id, "channel_id": actor.channel_id},
+            self.store.outbox.enqueue(Outgoing.MODAL, {"trigger_id": cmd.trigger_id, "channel_id": actor.channel_id},
                                       team=actor.team)
             self._audit.here(actor, "settings", "ok", detail="opened the form")
         self.writer.on_write()

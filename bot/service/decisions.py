@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from bot.models import Notice, Recording
+from bot.models import Notice, Outgoing, Recording
 from bot.service.transitions import Decision
 from bot.store import Store, on_store_thread
 
@@ -68,11 +68,11 @@ class Writer:
 
     def card(self, rec: Recording) -> None:
         """The card is rendered from the store when sent, so pending refreshes of one card merge."""
-        self.store.outbox.enqueue("card", {}, channel_id=rec.channel_id, recording_id=rec.id,
+        self.store.outbox.enqueue(Outgoing.CARD, {}, channel_id=rec.channel_id, recording_id=rec.id,
                                   coalesce_key=f"card:{rec.id}", team=rec.team)
 
     def notice(self, rec: Recording, notice: Notice, **params: Any) -> None:
-        self.store.outbox.enqueue("thread", {"notice": notice.value, **params}, channel_id=rec.channel_id,
+        self.store.outbox.enqueue(Outgoing.THREAD, {"notice": notice.value, **params}, channel_id=rec.channel_id,
                                   recording_id=rec.id, team=rec.team)
 
     def remind(self, rec: Recording, notice: Notice, controllers: list[str], **params: Any) -> None:
@@ -80,7 +80,7 @@ class Writer:
         only they see with the buttons only they may use."""
         self.notice(rec, notice, controllers=controllers, **params)
         for user in dict.fromkeys(controllers):
-            self.store.outbox.enqueue("whisper", {"notice": notice.value, "for": user, **params},
+            self.store.outbox.enqueue(Outgoing.WHISPER, {"notice": notice.value, "for": user, **params},
                                       channel_id=rec.channel_id, recording_id=rec.id, team=rec.team)
 
     @on_store_thread

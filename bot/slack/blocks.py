@@ -314,6 +314,25 @@ def uploaded(rec: Recording, summary: Summary, *, compact: bool = False,
     return text, [section(f"{head}\n{facts}"), *extra, *ledger], False
 
 
+# -- the last resort: one short line, when Slack refused every fuller form -------------------
+
+
+def pointer_card(rec: Recording) -> str:
+    emoji, state = MARK[rec.status]
+    return f"{emoji} {state}: recording #{rec.handle}. `/rec history` in this channel has the details."
+
+
+def pointer_notice(payload: dict[str, Any], rec: Recording) -> str:
+    if payload.get("notice") == "uploaded":
+        return f":white_check_mark: #{rec.handle} is ready: `/rec history` in this channel has its download link."
+    return f"#{rec.handle} has news that Slack would not show here: `/rec history` in this channel has it."
+
+
+def pointer_note(payload: dict[str, Any]) -> str:
+    what = "transcript" if payload.get("notice") == "transcript" else "summary"
+    return f"The meeting's {what} is ready: `/rec history` in this channel has its link."
+
+
 def lost_channel(link: Link, error: str) -> str:
     """The DM to whoever linked a channel that recbot can no longer post in."""
     return (f":warning: recbot can no longer post in <#{link.channel_id}> ({error}), which you linked to "

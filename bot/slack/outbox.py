@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 from slack_sdk.errors import SlackApiError
 
-from bot.models import Recording, Team
-from bot.slack import blocks
+from bot.models import Outgoing, Recording, Team
+from bot.slack import blocks, kinds
 from bot.slack.installs import NotInstalled, Tokens
 from bot.slack.sender import RespondFailed, Sender
 from bot.store import OutboxRow, Store, StoreBusy
@@ -36,8 +36,7 @@ log = logging.getLogger(__name__)
 LOST_CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
 REFUSED_AS_RENDERED = {"invalid_blocks", "msg_too_long", "invalid_blocks_format"}
 REVOKED = {"token_revoked", "invalid_auth", "account_inactive"}
-IN_THREAD = ("thread", "whisper")  # replies under a card: in order, once the card exists
-MOST_COMPACT = 2  # 1: the essentials in a block or two; 2: the essentials as text
+IN_THREAD = tuple(k.value for k, c in kinds.KINDS.items() if c.in_thread)  # in order, once the card exists
 RESPONSE_URL_LIFETIME = 30 * 60.0  # Slack accepts replies on a response_url for 30 minutes
 CLAIM_CHUNK = 20  # rows claimed and rendered per trip to the store's thread
 
@@ -88,17 +87,17 @@ class Outbox:
 
     async def respond(self, url: str, text: str, reply_blocks: list[dict[str, Any]] | None) -> None:
         """An ephemeral reply on a response_url (raises StoreBusy when the outbox cannot take it)."""
-        await self.store.aio.outbox.enqueue("respond", {"url": url, "text": text, "blocks": reply_blocks})
+        await self.store.aio.outbox.enqueue(Outgoing.RESPOND, {"url": url, "text": text, "blocks": reply_blocks})
         self.wake()
 
     async def tell(self, user_id: str, text: str, team: Team | None = None) -> None:
         """A direct message to one person (the answer to a form, which has no response_url)."""
-        await self.store.aio.outbox.enqueue("dm", {"user": user_id, "text": text}, team=team)
+        await self.store.aio.outbox.enqueue(Outgoing.DM, {"user": user_id, "text": text}, team=team)
         self.wake()
 
     async def refresh_home(self, user_id: str, team: Team | None = None) -> None:
         """App Home, rendered from the store when sent; pending refreshes for one person merge."""
-        await self.store.aio.outbox.enqueue("home", {"user": user_id}, coalesce_key=f"home:{user_id}", team=team)
+        await self.store.aio.outbox.enqueue(Outgoing.HOME, {"user": user_id}, coalesce_key=f"home:{user_id}", team=team)
         self.wake()
 
     async def run(self) -> None:
@@ -135,7 +134,8 @@ class Outbox:
                 continue
             now = self.clock()
             channel = row.channel_id or row.payload.get("user") or "*"
-            ordered = row.kind in IN_THREAD and row.recording_id
+            kind = kinds.of(row)
+            ordered = kind.in_thread and row.recording_id
             if ordered and (row.recording_id in held_recordings or behind.get(row.recording_id, row.id) < row.id):
                 continue  # an earlier reply in its thread has not gone yet
             blocked = max(self._blocked.get(channel, 0.0), self._blocked.get("*", 0.0))
@@ -145,17 +145,17 @@ class Outbox:
                     held_recordings.add(row.recording_id)
                 continue
             rec = recordings.get(row.recording_id) if row.recording_id else None
-            if row.kind in IN_THREAD and (rec is None or rec.card_ts is None):
+            if kind.in_thread and (rec is None or rec.card_ts is None):
                 held_recordings.add(row.recording_id or "")
                 continue
-            if row.kind == "card" and row.recording_id in cards_in_flight:
+            if row.kind == Outgoing.CARD and row.recording_id in cards_in_flight:
                 continue  # one edit of a card at a time: a later render must not land first
-            if row.kind == "card" and rec is not None and rec.card_ts:
+            if row.kind == Outgoing.CARD and rec is not None and rec.card_ts:
                 since = now - self._last_card.get(rec.id, -1e9)
                 if since < self.card_interval:
                     wait = min(wait, self.card_interval - since)
                     continue
-            if row.kind not in ("respond", "modal"):  # answers to the person who asked are not channel posts
+            if kind.paced_per_channel:
                 bucket = self._buckets.setdefault(channel, TokenBucket(self.rate, self.burst, now))
                 if (later := bucket.take(now)) > 0:
                     wait = min(wait, later)
@@ -165,7 +165,7 @@ class Outbox:
             if ordered:  # its later replies wait until it has gone: the next drain, at once
                 held_recordings.add(row.recording_id)
                 launched_in_thread = True
-            if row.kind == "card" and row.recording_id:
+            if row.kind == Outgoing.CARD and row.recording_id:
                 cards_in_flight.add(row.recording_id)
             launch.append((row, channel))
         await self._fly(launch)
@@ -225,7 +225,7 @@ class Outbox:
                 self._unsure.discard(row.id)
             if ts is not None:
                 log.info("outbox row %s was sent before a restart; not sending it again", row.id)
-                if row.kind == "card" and row.recording_id:
+                if row.kind == Outgoing.CARD and row.recording_id:
                     await self.store.aio.update_recording(row.recording_id, card_ts=ts)
             else:
                 ts = await self.sender.deliver(row, rendered)
@@ -242,7 +242,7 @@ class Outbox:
         except RespondFailed as exc:
             if exc.retry:
                 await self._retry(row, str(exc))
-            elif row.payload.get("blocks") and not row.payload.get("compact"):  # the text, without the blocks
+            elif row.payload.get("blocks") and kinds.level(row) < kinds.of(row).most_compact:
                 await self.store.aio.outbox.degrade(row.id, str(exc))  # the text alone, without the blocks
             else:
                 await self.store.aio.outbox.fail(row.id, str(exc))
@@ -282,13 +282,13 @@ class Outbox:
         with self.store.transaction():
             for row, ts in sent:
                 self.store.outbox.done(row.id, ts=ts)
-                if row.kind == "card" and row.recording_id and ts:  # a new card's ts, if it could not be kept
+                if row.kind == Outgoing.CARD and row.recording_id and ts:  # a new card's ts, if it could not be kept
                     self.store.keep_card_ts(row.recording_id, ts)
-                if row.kind in ("card", "thread", "channel") and row.channel_id:
+                if kinds.of(row).paced_per_channel and row.channel_id:
                     self.store.mark_link_broken(row.channel_id, None)  # recbot is back in the channel, if lost
 
     async def _retry(self, row: OutboxRow, error: str) -> None:
-        if row.kind == "respond" and self.clock() - row.created_at > RESPONSE_URL_LIFETIME:
+        if row.kind == Outgoing.RESPOND and self.clock() - row.created_at > RESPONSE_URL_LIFETIME:
             await self.store.aio.outbox.fail(row.id, f"response_url expired: {error}")
             return
         delay = min(self.max_backoff, 0.5 * 2 ** min(row.attempts, 7)) * random.uniform(1.0, 1.3)
@@ -308,7 +308,7 @@ class Outbox:
             await self.store.aio.outbox.retry(row.id, until, "ratelimited", unsure=row.id in self._unsure)
         elif error in LOST_CHANNEL and row.channel_id:
             await self.store.call(self._lost_channel, row.channel_id, error)
-        elif error in REFUSED_AS_RENDERED and int(row.payload.get("compact") or 0) < MOST_COMPACT:
+        elif error in REFUSED_AS_RENDERED and kinds.level(row) < kinds.of(row).most_compact:
             log.warning("Slack refused outbox row %s (%s) as rendered (%s); sending a more compact form", row.id,
                         row.kind, error)
             await self.store.aio.outbox.degrade(row.id, error)
@@ -331,8 +331,8 @@ class Outbox:
             held = self.store.outbox.hold_channel(channel_id, error)
             link = self.store.link(channel_id)
             if link and self.store.mark_link_broken(channel_id, error):
-                self.store.outbox.enqueue("dm", {"user": link.linked_by, "text": blocks.lost_channel(link, error)},
-                                          team=link.team)
+                self.store.outbox.enqueue(Outgoing.DM, {"user": link.linked_by,
+                                                        "text": blocks.lost_channel(link, error)}, team=link.team)
         log.warning("lost channel %s (%s); %d message(s) kept aside", channel_id, error, held)
 
     def _card_sent(self, recording_id: str) -> None:

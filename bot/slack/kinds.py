@@ -1,0 +1,307 @@
+"""What each outbox row sends: one small class per `models.Outgoing` kind, registered by it.
+
+A kind says which Slack method it calls (the outbox budgets per workspace and method), how urgent it
+is when the budget is short, how to render it from the store (on the store's thread, when it is sent,
+so a card shows its latest state), how to send it, and how far it can degrade when Slack refuses it:
+
+    0  as designed
+    1  compact: the essentials in a block or two
+    2  the text alone
+    3  one short line that points to `/rec history`
+
+To add a kind: a member of `Outgoing`, a subclass of `Kind` here decorated with `@kind`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.ledger import Summary, summarize
+from bot.models import ACTIVE, Notice, Outgoing, Recording
+from bot.service.settings import ChannelSettings
+from bot.slack import blocks, notes, views
+from bot.slack.connect import connect_modal
+from bot.store import OutboxRow
+
+if TYPE_CHECKING:
+    from bot.slack.sender import Sender
+
+MOST_COMPACT = 3
+
+# When the budget is short, the more urgent go first (smaller is sooner).
+ANSWER, URGENT, NEWS, CARD_EDIT, HOME = range(5)
+URGENT_NOTICES = {Notice.UPLOADED, Notice.ERRORED, Notice.PAUSE_FAILED, Notice.PAUSE_REMINDER,
+                  Notice.ENDED_WHILE_PAUSED, Notice.HEADS_UP, Notice.TIME_LIMIT_SOON, Notice.AUTO_RESUME_FAILED,
+                  Notice.AUTO_STOP_FAILED, Notice.TRANSCRIPT, Notice.SUMMARY}
+
+
+def level(row: OutboxRow) -> int:
+    """How compact the row is rendered now (0: as designed)."""
+    return int(row.payload.get("compact") or 0)
+
+
+def shaped(row: OutboxRow, text: str, rendered_blocks: list[dict[str, Any]] | None,
+           pointer: str) -> tuple[str, list[dict[str, Any]] | None]:
+    """Text and blocks at the row's level: from level 2 the text alone, at 3 the line pointing elsewhere."""
+    at = level(row)
+    if at >= MOST_COMPACT:
+        return pointer, None
+    return text, (None if at >= 2 else rendered_blocks)
+
+
+class Kind:
+    kind: ClassVar[Outgoing]
+    method: ClassVar[str] = "chat.postMessage"  # what it calls ("" for a response_url: not a Web API method)
+    in_thread: ClassVar[bool] = False  # a reply under a card: in order, once the card exists
+    paced_per_channel: ClassVar[bool] = True  # chat.postMessage's limit per channel applies
+    looked_up: ClassVar[bool] = False  # a post a crash may have caught is looked for before it is sent again
+    most_compact: ClassVar[int] = MOST_COMPACT
+
+    def method_of(self, row: OutboxRow, rec: Recording | None) -> str:
+        return self.method
+
+    def priority(self, row: OutboxRow, rec: Recording | None) -> int:
+        return NEWS
+
+    def render(self, sender: Sender, row: OutboxRow) -> Any:
+        """What `send` needs of the store, read on the store's thread."""
+        return None
+
+    async def send(self, sender: Sender, client: AsyncWebClient, row: OutboxRow, rendered: Any) -> str | None:
+        """Send the row; the ts of the message it posted, if it posted one."""
+        raise NotImplementedError
+
+
+KINDS: dict[Outgoing, Kind] = {}
+
+
+def kind(cls: type[Kind]) -> type[Kind]:
+    KINDS[cls.kind] = cls()
+    return cls
+
+
+def of(row: OutboxRow) -> Kind:
+    return KINDS[Outgoing(row.kind)]
+
+
+@kind
+class Card(Kind):
+    kind = Outgoing.CARD
+    looked_up = True
+
+    def method_of(self, row, rec):
+        return "chat.update" if rec is not None and rec.card_ts else "chat.postMessage"
+
+    def priority(self, row, rec):
+        return CARD_EDIT if rec is not None and rec.card_ts else NEWS
+
+    def render(self, sender, row):
+        rec = sender.store.recording(row.recording_id or "")
+        if rec is None:
+            return None
+        now = sender.clock()
+        text, card_blocks = blocks.card(rec, summarize(sender.store.ledger(rec.id), now), now=now,
+                                        compact=min(level(row), 2))
+        if level(row) >= MOST_COMPACT:
+            card_blocks = [blocks.section(blocks.pointer_card(rec))]  # one block, so an edit replaces the old ones
+        return rec, text, card_blocks
+
+    async def send(self, sender, client, row, rendered):
+        if rendered is None:
+            return None
+        rec, text, card_blocks = rendered
+        if rec.card_ts:
+            await client.chat_update(channel=rec.channel_id, ts=rec.card_ts, text=text, blocks=card_blocks)
+            sender.on_card(rec.id)
+            return rec.card_ts
+        response = await client.chat_postMessage(channel=rec.channel_id, text=text, blocks=card_blocks,
+                                                 unfurl_links=False, metadata=sender.metadata(row))
+        ts = response["ts"]
+        await sender.keep_card_ts(rec.id, ts)
+        sender.on_card(rec.id)
+        return ts
+
+
+class InThread(Kind):
+    in_thread = True
+
+    def priority(self, row, rec):
+        return URGENT if row.payload.get("notice") in URGENT_NOTICES else NEWS
+
+    def words(self, sender: Sender, p: dict[str, Any], rec: Recording, summary: Summary, compact: int
+              ) -> tuple[str, list[dict[str, Any]] | None, bool]:
+        raise NotImplementedError
+
+    def render(self, sender, row):
+        rec = sender.store.recording(row.recording_id or "")
+        assert rec is not None and rec.card_ts
+        summary = summarize(sender.store.ledger(rec.id), sender.clock())
+        text, reply_blocks, broadcast = self.words(sender, row.payload, rec, summary, min(level(row), 2))
+        text, reply_blocks = shaped(row, text, reply_blocks, blocks.pointer_notice(row.payload, rec))
+        return rec, text, reply_blocks, broadcast
+
+
+@kind
+class Thread(InThread):
+    kind = Outgoing.THREAD
+    looked_up = True
+
+    def words(self, sender, p, rec, summary, compact):
+        """A notice under a card, with what is known now: the channel's consent notice when recording starts
+        or resumes, the marks and who was there in the final reply."""
+        notice = p.get("notice")
+        if notice in (Notice.TRANSCRIPT, Notice.SUMMARY):
+            text, reply_blocks = notes.session_file(p, f"#{rec.handle}", compact=bool(compact))
+            return text, reply_blocks, False
+        recap = consent = None
+        if notice == Notice.UPLOADED:
+            attendance = sender.store.notes.attendance(rec.session_id) if rec.session_id else []
+            recap = notes.recap_lines(notes.recap(summary, sender.store.notes.marks(rec.id), attendance,
+                                                  sender.clock()))
+        if notice in (Notice.RECORDING, Notice.RESUMED):
+            consent = ChannelSettings.of(sender.store.notes.settings(rec.channel_id)).notice
+        return blocks.notice(p, rec, summary, compact=bool(compact), recap=recap, consent=consent)
+
+    async def send(self, sender, client, row, rendered):
+        rec, text, reply_blocks, broadcast = rendered
+        kwargs: dict[str, Any] = {"channel": rec.channel_id, "thread_ts": rec.card_ts, "text": text,
+                                  "unfurl_links": False, "metadata": sender.metadata(row)}
+        if reply_blocks:
+            kwargs["blocks"] = reply_blocks
+        if broadcast:
+            kwargs["reply_broadcast"] = True
+        return (await client.chat_postMessage(**kwargs))["ts"]
+
+
+@kind
+class Whisper(InThread):
+    """Only `for` sees it; ephemeral messages have no history to look up."""
+
+    kind = Outgoing.WHISPER
+    method = "chat.postEphemeral"
+    paced_per_channel = False
+
+    def words(self, sender, p, rec, summary, compact):
+        return blocks.notice(p, rec, summary, compact=bool(compact))
+
+    async def send(self, sender, client, row, rendered):
+        rec, text, reply_blocks, _ = rendered
+        extra = {"blocks": reply_blocks} if reply_blocks else {}
+        await client.chat_postEphemeral(channel=rec.channel_id, user=row.payload["for"], thread_ts=rec.card_ts,
+                                        text=text, **extra)
+        return None
+
+
+@kind
+class Note(Kind):
+    """A transcript or summary for a channel that has no recording of that session."""
+
+    kind = Outgoing.NOTE
+    looked_up = True
+
+    def priority(self, row, rec):
+        return URGENT
+
+    async def send(self, sender, client, row, rendered):
+        text, note_blocks = notes.session_file(row.payload, None, compact=level(row) >= 1)
+        text, note_blocks = shaped(row, text, note_blocks, blocks.pointer_note(row.payload))
+        extra = {"blocks": note_blocks} if note_blocks else {}
+        return (await client.chat_postMessage(channel=row.channel_id, text=text, unfurl_links=False,
+                                              metadata=sender.metadata(row), **extra))["ts"]
+
+
+@kind
+class Channel(Kind):
+    """A message in a channel (or, `Dm`, to one person) whose words were written when it was queued."""
+
+    kind = Outgoing.CHANNEL
+    looked_up = True
+    most_compact = 2  # the text alone; the words are already short
+
+    async def send(self, sender, client, row, rendered):
+        p = row.payload
+        extra = {} if level(row) else {"blocks": p.get("blocks")}
+        return (await client.chat_postMessage(channel=row.channel_id or p["user"], text=p["text"],
+                                              unfurl_links=False, metadata=sender.metadata(row), **extra))["ts"]
+
+
+@kind
+class Dm(Channel):
+    kind = Outgoing.DM
+    looked_up = False
+    paced_per_channel = False  # each person's conversation is its own channel: one message rarely follows another
+
+    def priority(self, row, rec):
+        return URGENT
+
+
+@kind
+class Home(Kind):
+    """App Home, rendered from the store when sent; pending refreshes for one person merge."""
+
+    kind = Outgoing.HOME
+    method = "views.publish"
+    paced_per_channel = False
+    most_compact = 1
+
+    def priority(self, row, rec):
+        return HOME
+
+    def render(self, sender, row):
+        store, now = sender.store, sender.clock()
+        links = store.links_of_user(row.payload["user"])
+        recs = store.active_in_channels(lk.channel_id for lk in links)
+        return views.home_view(links, [(r, summarize(store.ledger(r.id), now)) for r in recs if r.status in ACTIVE],
+                               compact=bool(level(row)))
+
+    async def send(self, sender, client, row, rendered):
+        await client.views_publish(user_id=row.payload["user"], view=rendered)
+        return None
+
+
+@kind
+class Modal(Kind):
+    """`/rec settings`, `/rec connect`: the trigger lasts 3 s and is used once; a failure is not retried."""
+
+    kind = Outgoing.MODAL
+    method = "views.open"
+    paced_per_channel = False
+    most_compact = 0
+
+    def priority(self, row, rec):
+        return ANSWER
+
+    def render(self, sender, row):
+        if row.payload.get("form") == "connect":
+            return None
+        return ChannelSettings.of(sender.store.notes.settings(row.payload["channel_id"]))
+
+    async def send(self, sender, client, row, rendered):
+        p = row.payload
+        if p.get("form") == "connect":
+            view = connect_modal(p["flavour"], p.get("public_url"), p["channel_id"])
+        else:
+            view = notes.settings_modal(rendered, p["channel_id"])
+        await client.views_open(trigger_id=p["trigger_id"], view=view)
+        return None
+
+
+@kind
+class Respond(Kind):
+    """An ephemeral answer on a response_url, which carries its own authority (no token, no Web API budget)."""
+
+    kind = Outgoing.RESPOND
+    method = ""
+    paced_per_channel = False
+    most_compact = 1  # the text alone
+
+    def priority(self, row, rec):
+        return ANSWER
+
+    async def send(self, sender, client, row, rendered):
+        p = row.payload
+        await sender.respond(p["url"], p["text"], None if level(row) else p.get("blocks"))
+        return None
+
