@@ -199,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per platform call is noise
+    logging.getLogger("slack_sdk").setLevel(logging.WARNING)  # "A retry handler found…": recbot says what failed
     try:
         return args.func(args) or 0
     except PortBusy as exc:

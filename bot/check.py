@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from bot.config import Settings
 from bot.platform.client import WEBHOOK_EVENTS, PlatformClient, PlatformError, Unauthorized
 from bot.platform.webhooks import fetch_public_key
 from bot.store import Store
-from bot.store.dialects import without_password
+from bot.store.dialects import is_postgres, without_password
+from bot.store.engine import read_schema_version
+from bot.store.schema import MIGRATIONS
 
 OK, BAD, WARN = "ok  ", "FAIL", "warn"
 
@@ -55,9 +58,7 @@ async def run_check(settings: Settings, *, out=print) -> int:
         line(OK, "rate limits", f"recbot keeps under {budget} (90% of each documented limit; /healthz shows what "
                                 "the running recbot has used)")
     except Unauthorized as exc:
-        names = "DYTE_ORG_ID and DYTE_API_KEY" if settings.platform == "dyte" else "RTK_ACCOUNT_ID, RTK_APP_ID " \
-                                                                                 "and RTK_API_TOKEN"
-        line(BAD, "platform", f"credentials refused ({exc.message}); check {names}")
+        line(BAD, "platform", f"credentials refused ({exc.message}); check {settings.platform_variables}")
     except PlatformError as exc:
         line(BAD, "platform", f"{exc.message}; check the API URL ({settings.api_base})")
     finally:
@@ -73,17 +74,33 @@ async def run_check(settings: Settings, *, out=print) -> int:
             line(BAD, "webhook key", f"could not fetch {settings.webhook_key_url} ({type(exc).__name__}); set "
                                      "REC_WEBHOOK_KEY_URL or REC_WEBHOOK_PUBLIC_KEY")
 
-    where = without_password(settings.database)
-    try:
-        store = await asyncio.to_thread(Store, settings.database)
-        engine = "PostgreSQL" if store.shared else "SQLite"
-        line(OK, "database", f"{engine} {where} (schema version {await store.aio.schema_version()})")
-        await asyncio.to_thread(store.close)
-    except Exception as exc:
-        line(BAD, "database", f"cannot open {where} ({exc}); check REC_DATABASE (its folder, or its server)")
+    status, detail = await asyncio.to_thread(_database, settings)
+    line(status, "database", detail)
 
     out("all checks passed" if not failures else f"{failures} check(s) failed")
     return 0 if not failures else 1
+
+
+def _database(settings: Settings) -> tuple[str, str]:
+    """Read only: a check never creates the database, nor upgrades its schema; it says what `serve` would do."""
+    where, latest = without_password(settings.database), len(MIGRATIONS)
+    engine = "PostgreSQL" if is_postgres(settings.database) else "SQLite"
+    try:
+        version = read_schema_version(settings.database)
+    except Exception as exc:
+        return BAD, f"cannot open {where} ({exc}); check REC_DATABASE (its folder, or its server)"
+    folder = os.path.dirname(os.path.abspath(settings.database))
+    if version is None and engine == "SQLite" and settings.database != ":memory:" and not os.path.isdir(folder):
+        return BAD, f"cannot open {where}: its folder {folder} does not exist; check REC_DATABASE"
+    if version is None:
+        return WARN, f"{engine} {where} holds no recbot database yet: `recbot serve` will create it (this check " \
+                     "created nothing)"
+    if version < latest:
+        return WARN, f"{engine} {where} (schema version {version}): `recbot serve` will upgrade it to {latest}"
+    if version > latest:
+        return BAD, f"{engine} {where} has schema version {version}, newer than this recbot's ({latest}): run " \
+                    "the recbot that upgraded it"
+    return OK, f"{engine} {where} (schema version {version}, opened read-only)"
 
 
 async def _check_installs(settings: Settings, line) -> None:
@@ -112,9 +129,12 @@ async def _check_installs(settings: Settings, line) -> None:
         line(BAD, "Slack", f"Slack refused the app's credentials ({error}); check SLACK_CLIENT_ID and "
                            "SLACK_CLIENT_SECRET (Basic Information page)")
     try:
+        if await asyncio.to_thread(read_schema_version, settings.database) is None:
+            line(WARN, "installs", "no workspace has installed recbot yet (there is no database yet)")
+            return  # and the check creates none
         store = await asyncio.to_thread(Store, settings.database, secret_key=settings.secret_key)
     except Exception as exc:
-        line(BAD, "installs", f"cannot open {settings.database} ({exc})")
+        line(BAD, "installs", f"cannot open {without_password(settings.database)} ({exc})")
         return
     tokens = Tokens(settings.slack_api_url, store=store, client_id=settings.slack_client_id,
                     client_secret=settings.slack_client_secret)

@@ -82,6 +82,13 @@ class Settings:
         return bool(self.slack_client_id and self.slack_client_secret)
 
     @property
+    def platform_variables(self) -> str:
+        """The settings that hold the platform's credentials, named as an operator fixes them."""
+        if self.platform == "dyte":
+            return "DYTE_ORG_ID and DYTE_API_KEY"
+        return "RTK_ACCOUNT_ID, RTK_APP_ID and RTK_API_TOKEN"
+
+    @property
     def slack_oauth_url(self) -> str | None:
         """Where "Add to Slack" sends the installer: Slack's own page, or a stand-in's (the workbench)."""
         return None if self.slack_api_url == SLACK_API_URL else _origin(self.slack_api_url) + "/oauth/v2/authorize"

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from bot.config import Settings
 from bot.logging_filter import install_secret_filter
 from bot.platform.accounts import Platforms
-from bot.platform.client import PlatformClient
+from bot.platform.client import PlatformClient, PlatformError, Unauthorized
 from bot.platform.door import WebhookDoor
 from bot.platform.webhooks import WebhookKey
 from bot.service import Service
@@ -98,6 +98,7 @@ class Runtime:
         ingest = asyncio.create_task(self.ingest.start())  # ready before the first webhook, alongside the rest
         if self.identity is not None:
             self._tasks.append(asyncio.create_task(self.identity.warm()))  # so that no ack waits for auth.test
+        self._tasks.append(asyncio.create_task(self._check_platform()))
         if self.webhook_key.key is None:
             self._tasks.append(asyncio.create_task(self._load_webhook_key()))
         if self.options.start_workers:
@@ -125,6 +126,18 @@ class Runtime:
         await self.platform.aclose()
         await self.ingest.aclose()
         await asyncio.to_thread(self.store.close)
+
+    async def _check_platform(self) -> None:
+        """The platform's credentials, tried once at start as Slack's token is (Identity.warm): a warning that
+        names the settings to fix, never a refusal to start (the platform may only be down for a moment)."""
+        try:
+            await self.platform.default.list_meetings(per_page=1)
+        except Unauthorized as exc:
+            log.warning("the platform refused recbot's credentials (%s); check %s: no recording can start until "
+                        "it accepts them", exc.message, self.settings.platform_variables)
+        except PlatformError as exc:
+            log.warning("cannot reach the platform at %s (%s); recbot carries on and tries again with each request",
+                        self.settings.api_base, exc.message)
 
     async def _load_webhook_key(self) -> None:
         delay = 1.0
@@ -223,4 +236,6 @@ def serve(settings: Settings) -> None:
     tune_gc()
     mode = "Socket Mode" if settings.socket_mode else "HTTP"
     log.info("recbot serving on %s:%s (%s, platform %s)", settings.host, settings.port, mode, settings.platform)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    # uvicorn says only what goes wrong: the start-up and shutdown lines are recbot's own
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    log.info("recbot stopped")

@@ -99,11 +99,19 @@ def checkout_state() -> dict[str, tuple] | None:
 
 
 def pytest_sessionstart(session):
+    session.config.started = time.time()
     session.config.checkout_at_start = checkout_state()
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The checkout's check runs last, so that it sees what every other test did."""
+    """Marks the browser and PostgreSQL tests (`-m "not browser and not postgres"` leaves them out); the
+    checkout's check runs last, so that it sees what every other test did."""
+    for item in items:
+        if item.nodeid.startswith("tests/browser/"):
+            item.add_marker(pytest.mark.browser)
+        params = getattr(item, "callspec", None) and item.callspec.params
+        if "postgres" in item.fixturenames or (params and params.get("engine") == "postgres"):
+            item.add_marker(pytest.mark.postgres)
     last = [item for item in items if item.nodeid.startswith("tests/test_checkout.py")]
     items[:] = [item for item in items if item not in last] + last
 
@@ -160,6 +168,29 @@ async def emulator():
     async with server:
         emu.url = server.url
         yield emu
+
+
+@contextlib.contextmanager
+def served(app, lifespan: str = "on"):
+    """For a plain (not async) test: the app on a loopback port, in a thread with its own event loop, and an
+    httpx.Client on it: real HTTP into the real app, as Slack and the platform send it."""
+    import threading
+
+    import httpx
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="served", daemon=True)
+    thread.start()
+    server = BackgroundServer(app, lifespan=lifespan)
+    try:
+        asyncio.run_coroutine_threadsafe(server.start(), loop).result(30)
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            yield client
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
 
 
 def client_for(emu: Emulator, flavour: str, **kwargs) -> PlatformClient:
@@ -241,8 +272,8 @@ async def linked_stack(tmp_path, **kwargs):
 def pytest_terminal_summary(terminalreporter):
     """One line at the end of the run when the spec-conformance tests could not run; one saying where the
     browser tests' screenshots are."""
-    shots = sys.modules.get("tests.browser.shots")
-    if shots and any(shots.SCREENSHOTS.glob("*.png")):
+    shots, started = sys.modules.get("tests.browser.shots"), terminalreporter.config.started
+    if shots and any(p.stat().st_mtime >= started for p in shots.SCREENSHOTS.glob("*.png")):
         terminalreporter.write_line(f"screenshots: {shots.SCREENSHOTS} (python -m tests.browser.refresh_docs "
                                     f"copies them into docs/)")
     if not SPECS.exists():

@@ -1,11 +1,17 @@
 """`recbot check` and `recbot setup-webhook`, against the demo's fakes."""
 
+import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 
+import httpx
+
 from bot.check import run_check, setup_webhook
 from bot.config import load_settings
+from bot.store import Store
 from tests.conftest import make_stack
 
 
@@ -69,3 +75,100 @@ def test_every_command_has_help():
                               timeout=60).stdout
     for option in ("--org-id", "--api-key", "--account-id", "--app-id", "--token", "default: emulator-key"):
         assert option in emulator
+
+
+async def _recbot(args: list[str], env: dict[str, str], cwd, *, until_line: str | None = None,
+                  then=None) -> list[str]:
+    """`recbot ARGS` as an operator runs it, in `cwd`; with `until_line`, it runs until a line containing it
+    shows, `then` is awaited, and it is stopped with Ctrl-C. Its output, stdout and stderr, line by line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DYTE_", "RTK_", "REC_"))} | env
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", *args, env=env, cwd=cwd,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(60):
+            while line := (await proc.stdout.readline()).decode():
+                lines.append(line.rstrip("\n"))
+                if until_line and until_line in line:
+                    if then is not None:
+                        await then()
+                    proc.send_signal(signal.SIGINT)
+                    until_line = None
+            await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return lines
+
+
+async def test_check_creates_no_database_and_says_serve_would(tmp_path):
+    """Run where there is no database yet: the check says `serve` would create it, and creates nothing; its
+    output is its own lines (no slack_sdk "retry handler found" for the Slack it cannot reach)."""
+    async with make_stack(tmp_path) as stack:
+        env = {k: v for k, v in stack.settings_env().items() if k != "REC_DATABASE"}
+        env["SLACK_API_URL"] = "http://127.0.0.1:9/api/"
+        here = tmp_path / "elsewhere"
+        here.mkdir()
+        lines = await _recbot(["check"], env, here)
+    assert list(here.iterdir()) == []
+    assert any(line.startswith("[warn] database: SQLite ./recbot.sqlite3 holds no recbot database yet") and
+               "will create it" in line for line in lines), lines
+    assert all(line.startswith("[") or line.endswith(("failed", "passed")) for line in lines), lines
+
+
+async def test_check_reads_an_existing_database_without_writing_to_it(tmp_path):
+    async with make_stack(tmp_path) as stack:
+        env = stack.settings_env() | {"REC_DATABASE": str(tmp_path / "kept.sqlite3")}
+        Store(env["REC_DATABASE"]).close()
+        before = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("kept.sqlite3*")}
+        lines = []
+        assert await run_check(load_settings(env), out=lines.append) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("kept.sqlite3*")} == before
+    assert any(line.startswith("[ok  ] database: SQLite") and "opened read-only" in line for line in lines), lines
+
+
+async def test_serve_warns_at_start_when_the_platform_refuses_its_credentials(tmp_path):
+    """As Slack's token is tried at start, so are the platform's credentials: a warning naming the settings,
+    and recbot serves on. Start-up and shutdown say only recbot's own lines (no Bolt, no uvicorn banner)."""
+    async with make_stack(tmp_path) as stack:
+        port = _free_port()
+        env = stack.settings_env() | {"DYTE_API_KEY": "wrong", "PORT": str(port),
+                                      "REC_DATABASE": str(tmp_path / "serve.sqlite3")}
+
+        async def healthy() -> None:  # the warning comes during start-up: then it listens
+            async with httpx.AsyncClient() as http:
+                for _ in range(100):
+                    with contextlib.suppress(httpx.ConnectError):
+                        assert (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+                        return
+                    await asyncio.sleep(0.1)
+                raise AssertionError("recbot did not serve after its warning")
+
+        lines = await _recbot(["serve"], env, tmp_path, until_line="refused recbot's credentials", then=healthy)
+    warning = next(line for line in lines if "refused recbot's credentials" in line)
+    assert "WARNING" in warning and "check DYTE_ORG_ID and DYTE_API_KEY" in warning
+    assert all(" bot." in line for line in lines), lines  # recbot's loggers only
+    assert "recbot stopped" in lines[-1]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_schema_version_is_read_without_creating_anything_on_postgres(postgres):
+    import psycopg
+
+    from bot.store.engine import read_schema_version
+    from bot.store.schema import MIGRATIONS
+
+    url = postgres.new_database()
+    assert read_schema_version(url) is None
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0] == 0
+    Store(url).close()
+    assert read_schema_version(url) == len(MIGRATIONS)

@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
@@ -18,6 +19,18 @@ from bot.slack.door import Door
 from bot.slack.identity import Identity
 
 log = logging.getLogger(__name__)
+
+
+class _TokenFromTheEnvironment(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when it is given a client, then warns at every start
+    that the token "will be unused": recbot gives Bolt a client without a token on purpose (each request gets
+    its token from the authorize step), so the warning says nothing and is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+logging.getLogger("slack_bolt.AsyncApp").addFilter(_TokenFromTheEnvironment())
 
 
 def create_bolt_app(*, client: AsyncWebClient, identity: Identity | None, signing_secret: str | None, door: Door,

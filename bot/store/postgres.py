@@ -113,6 +113,18 @@ class PostgresDatabase(Engine):
         self.execute("INSERT INTO recbot_schema (version) VALUES (?)", (int(version),))
 
 
+def read_schema_version(url: str) -> int | None:
+    """`engine.read_schema_version` on PostgreSQL: a read-only session; None when recbot has no tables there."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5,
+                             options="-c default_transaction_read_only=on") as conn:
+            if conn.execute("SELECT to_regclass('recbot_schema')").fetchone()[0] is None:
+                return None
+            return int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM recbot_schema").fetchone()[0]) or None
+    except psycopg.Error as exc:
+        raise StoreBusy(f"cannot read the database {without_password(url)}: {exc}") from exc
+
+
 class Listener:
     """A thread with its own connection that LISTENs on `channel` and calls `wake` (from that thread) on
     each notification; it reconnects after an error, and ends with `stop`."""

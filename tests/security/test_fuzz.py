@@ -7,7 +7,6 @@ from urllib.parse import urlencode
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from starlette.testclient import TestClient
 
 from bot.config import load_settings
 from bot.emulator.delivery import Signer
@@ -15,6 +14,7 @@ from bot.models import Command
 from bot.slack.grammar import UsageError, parse
 from bot.web import Options, create_app
 from bot.workbench.stack import BOT_TOKEN, SIGNING_SECRET
+from tests.conftest import served
 
 SIGNER = Signer()
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
@@ -44,7 +44,7 @@ def client(tmp_path_factory):
            "REC_DATABASE": str(folder / "fuzz.sqlite3")}
     key = SIGNER.key.public_key()
     app = create_app(load_settings(env), Options(webhook_key=key, start_workers=False))
-    with TestClient(app) as c:
+    with served(app) as c:
         c.runtime = app.state.runtime
         yield c
 

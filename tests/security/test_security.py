@@ -9,7 +9,6 @@ import httpx
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.testclient import TestClient
 
 from bot.__main__ import build_parser
 from bot.asgi_server import BackgroundServer
@@ -18,7 +17,7 @@ from bot.emulator.delivery import Signer
 from bot.logging_filter import SecretFilter
 from bot.models import Status
 from bot.web import Options, create_app
-from tests.conftest import ALICE, BOB, CHANNEL, until
+from tests.conftest import ALICE, BOB, CHANNEL, served, until
 from tests.e2e.helpers import card_of, run, started, status_is, thread_texts
 
 
@@ -26,9 +25,9 @@ def test_socket_mode_serves_no_slack_route():
     env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "DYTE_ORG_ID": "o", "DYTE_API_KEY": "k",
            "REC_DATABASE": ":memory:"}
     app = create_app(load_settings(env), Options(start_workers=False, webhook_key=Signer().key.public_key()))
-    client = TestClient(app)  # no lifespan: nothing connects to Slack
-    assert client.post("/slack/events", content=b"command=%2Frec&text=stop").status_code == 404
-    assert client.get("/healthz").status_code == 200
+    with served(app, lifespan="off") as client:  # no lifespan: nothing connects to Slack
+        assert client.post("/slack/events", content=b"command=%2Frec&text=stop").status_code == 404
+        assert client.get("/healthz").status_code == 200
 
 
 async def test_the_key_is_fetched_only_from_the_configured_url(tmp_path):
