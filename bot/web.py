@@ -131,7 +131,7 @@ class Runtime:
         """The platform's credentials, tried once at start as Slack's token is (Identity.warm): a warning that
         names the settings to fix, never a refusal to start (the platform may only be down for a moment)."""
         try:
-            await self.platform.default.list_meetings(per_page=1)
+            await self.platform.default.list_meetings(per_page=1, retry=False)  # one try: a hint, not a verdict
         except Unauthorized as exc:
             log.warning("the platform refused recbot's credentials (%s); check %s: no recording can start until "
                         "it accepts them", exc.message, self.settings.platform_variables)

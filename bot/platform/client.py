@@ -209,8 +209,8 @@ class PlatformClient:
         count = (body.get("data") or {}).get("kicked_participants_count")
         return int(count) if isinstance(count, int | float) else 0
 
-    async def list_meetings(self, per_page: int = 1) -> list[Meeting]:
-        body = await self._request("GET", "/meetings", params={"per_page": per_page, "page_no": 1}, retry=True)
+    async def list_meetings(self, per_page: int = 1, *, retry: bool = True) -> list[Meeting]:
+        body = await self._request("GET", "/meetings", params={"per_page": per_page, "page_no": 1}, retry=retry)
         return [Meeting.from_api(m) for m in body.get("data") or []]
 
     async def get_active_session(self, meeting_id: str) -> ActiveSession | None:
