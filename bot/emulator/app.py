@@ -20,12 +20,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.emulator import sessions_api
 from bot.emulator.controls import Controls
 from bot.emulator.delivery import Deliverer, Signer, WebhookFaults
 from bot.emulator.errors import EmuError
-from bot.emulator.rest import WEBHOOK_EVENTS, dispatch, error, new_webhook, read_json
+from bot.emulator.rest import TABLE, WEBHOOK_EVENTS, dispatch, error, new_webhook, read_json
 from bot.emulator.state import Platform, Timing
 from bot.faults import Dice
+
+ROUTES = TABLE + sessions_api.ROUTES
 
 
 @dataclass
@@ -136,7 +139,8 @@ class Emulator:
         """RealtimeKit documents status webhooks for RECORDING, UPLOADING, UPLOADED and ERRORED only; Dyte sends
         INVOKED and PAUSED too. `rtk_all_statuses` makes RealtimeKit send them all."""
         undocumented = event.get("event") == "recording.statusUpdate" and event.get("status") in ("INVOKED", "PAUSED")
-        return not (undocumented and webhook.get("flavour") == "realtimekit" and not self.platform.rtk_all_statuses)
+        rtk = webhook.get("flavour") == "realtimekit"
+        return not (undocumented and rtk and not self.platform.modes.rtk_all_statuses)
 
     # -- routing -----------------------------------------------------------------------
 
@@ -184,7 +188,7 @@ class Emulator:
         try:
             body = await read_json(request)
             response = dispatch(request.method, "/" + path.strip("/"), request.query_params, body, flavour,
-                                self.clock(), platform)
+                                self.clock(), platform, ROUTES)
         except EmuError as exc:
             response = error(exc.status, exc.message)
         self.advance()

@@ -28,9 +28,9 @@ CONTROLS = [
     ("POST", "/_emulator/webhook-faults", "webhook faults: {drop, duplicate, reorder, delay, drop_next}"),
     ("POST", "/_emulator/timing", "delays in seconds: {start_delay, upload_delay, empty_stop, session_end}"),
     ("POST", "/_emulator/rotate-key", "the webhook signing key is replaced by a new one"),
-    ("POST", "/_emulator/modes", "what is not documented: {refusal_status: 409|400|422} for a start while one is "
-                                 "active or an action in the wrong state; {stop_paused_when_empty: bool}; "
-                                 "{rtk_all_statuses: bool} (RealtimeKit sends INVOKED and PAUSED webhooks too)"),
+    ("POST", "/_emulator/modes", "what no source documents (bot/emulator/modes.py): {refusal_status: null|400|409|"
+                                 "422|500|502|503}, {status_filter: spec|sdk|both}, {per_page_cap: N}, "
+                                 "{stop_paused_when_empty: bool}, {rtk_all_statuses: bool}"),
     ("GET", "/_emulator/state", "settings, fault counters and every recording"),
     ("GET", "/_emulator/history", "every recording transition, in order"),
     ("GET", "/_emulator/deliveries", "every webhook delivery attempt"),
@@ -113,15 +113,7 @@ class Controls:
                     setattr(p.timing, name, float(body[name]))
             return ok(vars(p.timing))
         if method == "POST" and path == "/modes":
-            if "refusal_status" in body:
-                if int(body["refusal_status"]) not in (400, 409, 422):
-                    raise EmuError(400, "refusal_status is one of 400, 409, 422")
-                p.refusal_status = int(body["refusal_status"])
-            for switch in ("stop_paused_when_empty", "rtk_all_statuses"):
-                if switch in body:
-                    setattr(p, switch, bool(body[switch]))
-            return ok({"refusal_status": p.refusal_status, "stop_paused_when_empty": p.stop_paused_when_empty,
-                       "rtk_all_statuses": p.rtk_all_statuses})
+            return ok(p.modes.set(body))
         if method == "POST" and path == "/rotate-key":
             self.emu.signer.rotate()
             return ok({"publicKey": self.emu.signer.public_pem})

@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bot.emulator.errors import EmuError
+from bot.emulator.meeting_options import meeting_options
 from bot.emulator.state import Platform
-from bot.models import Status
 from bot.platform.models import iso
 
 WEBHOOK_EVENTS = {"meeting.started", "meeting.ended", "meeting.participantJoined", "meeting.participantLeft",
@@ -35,39 +35,18 @@ def ok(data: Any, status: int = 200, **extra: Any) -> JSONResponse:
 
 
 def list_meetings(now, p, query, body, flavour):
-    page, per_page = _paging(query)
+    page, per_page = paging(query, p.modes.per_page_cap)
     items = sorted(p.meetings.values(), key=lambda m: m.created_at, reverse=True)
     search = query.get("search")
     if search:
         items = [m for m in items if search.lower() in m.title.lower()]
-    return _page([p.meeting_api(m) for m in items], page, per_page)
+    return _page(items, page, per_page, lambda m: p.meeting_api(m, flavour, listed=True))
 
 def create_meeting(now, p, query, body, flavour):
-    title = body.get("title")
-    if title is not None and not isinstance(title, str):
-        raise EmuError(400, 'BAD_REQUEST: "title" must be a string')
-    record_on_start = body.get("record_on_start")
-    if record_on_start is not None and not isinstance(record_on_start, bool):
-        raise EmuError(400, 'BAD_REQUEST: "record_on_start" must be a boolean')
-    keep_alive = body.get("session_keep_alive_time_in_secs") if flavour == "realtimekit" else None  # RTK's only
-    if keep_alive is not None and (isinstance(keep_alive, bool) or not isinstance(keep_alive, int | float)
-                                   or not 60 <= keep_alive <= 600):
-        raise EmuError(400, 'BAD_REQUEST: "session_keep_alive_time_in_secs" must be a number from 60 to 600')
-    options: dict[str, Any] = {}
-    for name in ("summarize_on_end", *(("transcribe_on_end",) if flavour == "realtimekit" else ())):
-        value = body.get(name)
-        if value is not None and not isinstance(value, bool):
-            raise EmuError(400, f'BAD_REQUEST: "{name}" must be a boolean')
-        options[name] = bool(value)
-    ai = body.get("ai_config") if isinstance(body.get("ai_config"), dict) else {}
-    summarization = ai.get("summarization") if isinstance(ai.get("summarization"), dict) else {}
-    if isinstance(summarization.get("summary_type"), str):
-        options["summary_type"] = summarization["summary_type"]
-    meeting = p.create_meeting(now, title, bool(record_on_start), keep_alive=keep_alive, **options)
-    return ok(p.meeting_api(meeting), 201)
+    return ok(p.meeting_api(p.create_meeting(now, **meeting_options(body, flavour)), flavour), 201)
 
 def get_meeting(now, p, query, body, flavour, meeting_id):
-    return ok(p.meeting_api(p.meeting(meeting_id)))
+    return ok(p.meeting_api(p.meeting(meeting_id), flavour))
 
 def active_session(now, p, query, body, flavour, meeting_id):
     session = p.live_session(meeting_id)
@@ -101,23 +80,20 @@ def session_summary(now, p, query, body, flavour, session_id):
     return ok({"sessionId": session_id, "summaryDownloadUrl": url, "summaryDownloadUrlExpiry": iso(expiry)})
 
 def generate_summary(now, p, query, body, flavour, session_id):
-    p.request_summary(now, session_id)
-    return ok({"success": True, "message": "Success"})
+    p.request_summary(now, session_id)  # Dyte's spec and Cloudflare's SDK answer differently; each its own
+    return ok({"success": True, "message": "Success"} if flavour == "dyte" else {"session_id": session_id,
+                                                                                 "status": "IN_PROGRESS"})
 
 def list_recordings(now, p, query, body, flavour):
-    page, per_page = _paging(query)
+    page, per_page = paging(query, p.modes.per_page_cap)
     items = sorted(p.recordings.values(), key=lambda r: r.invoked_at, reverse=True)
     if meeting_id := query.get("meeting_id"):
         items = [r for r in items if r.meeting_id == meeting_id]
-    if statuses := query.getlist("status"):  # repeated, as the official SDK sends a list (commas accepted too)
-        status = ",".join(statuses)
-        try:
-            wanted = {Status(s.strip().upper()) for s in status.split(",") if s.strip()}
-        except ValueError:
-            raise EmuError(400, f'BAD_REQUEST: "status" must be recording statuses, got {status!r}') from None
+    if (wanted := p.modes.statuses(query.getlist("status"))) is not None:  # read as the switch says
         items = [r for r in items if r.status in wanted]
     return _page(items, page, per_page,
-                 lambda r: {**p.recording_api(r, now), "meeting": p.meeting_api(p.meetings[r.meeting_id])})
+                 lambda r: {**p.recording_api(r, now, reasons=False),
+                            "meeting": p.meeting_api(p.meetings[r.meeting_id], flavour, listed=True)})
 
 def start_recording(now, p, query, body, flavour):
     meeting_id = body.get("meeting_id")
@@ -134,7 +110,7 @@ def start_recording(now, p, query, body, flavour):
     return ok(p.recording_api(rec, now))
 
 def active_recording(now, p, query, body, flavour, meeting_id):
-    return ok(p.recording_api(p.active_recording(meeting_id), now))
+    return ok(p.recording_api(p.active_recording(meeting_id), now, reasons=False))
 
 def get_recording(now, p, query, body, flavour, recording_id):
     return ok(p.recording_api(p.recording(recording_id), now))
@@ -192,7 +168,9 @@ def delete_webhook(now, p, query, body, flavour, webhook_id):
     return ok(_webhook_api(webhook))
 
 
-def _paging(query) -> tuple[int, int]:
+def paging(query, cap: int = 1000) -> tuple[int, int]:
+    """`page_no` and `per_page`, the latter cut to the server's cap: the spec gives it no maximum, so a
+    server may answer fewer than asked (`per_page_cap` in bot/emulator/modes.py)."""
     try:
         page = int(float(query.get("page_no", 1) or 1))
         per_page = int(float(query.get("per_page", 20) or 20))
@@ -200,15 +178,21 @@ def _paging(query) -> tuple[int, int]:
         raise EmuError(400, 'BAD_REQUEST: "page_no" and "per_page" must be numbers') from None
     if page < 0 or per_page < 0:
         raise EmuError(400, 'BAD_REQUEST: "page_no" and "per_page" must not be negative')
-    return max(page, 1), min(max(per_page, 1), 1000)
+    return max(page, 1), min(max(per_page, 1), cap)
+
+
+def page_of(items: list, page: int, per_page: int, shown: Callable[[Any], Any] = lambda item: item
+            ) -> tuple[list, dict[str, int]]:
+    """One page of `items` and its `paging`; only that page is rendered (`shown`)."""
+    start = (page - 1) * per_page
+    chunk = [shown(item) for item in items[start:start + per_page]]
+    return chunk, {"total_count": len(items), "start_offset": start + 1 if chunk else 0,
+                   "end_offset": start + len(chunk)}
 
 
 def _page(items: list, page: int, per_page: int, shown: Callable[[Any], Any] = lambda item: item) -> JSONResponse:
-    """One page of `items`; only that page is rendered (`shown`)."""
-    start = (page - 1) * per_page
-    chunk = [shown(item) for item in items[start:start + per_page]]
-    return ok(chunk, paging={"total_count": len(items), "start_offset": start + 1 if chunk else 0,
-                              "end_offset": start + len(chunk)})
+    chunk, pages = page_of(items, page, per_page, shown)
+    return ok(chunk, paging=pages)
 
 
 def _webhook_api(webhook: dict[str, Any]) -> dict[str, Any]:
@@ -260,9 +244,10 @@ async def read_json(request: Request) -> Any:
         raise EmuError(400, "BAD_REQUEST: the body is not valid JSON") from None
 
 
-def dispatch(method: str, path: str, query, body: Any, flavour: str, now: float, p: Platform) -> Response:
+def dispatch(method: str, path: str, query, body: Any, flavour: str, now: float, p: Platform,
+             table: list[tuple[str, dict[str, Any]]] = TABLE) -> Response:
     """One REST call, by the table above; raises EmuError for what the platform refuses."""
-    for pattern, handlers in TABLE:
+    for pattern, handlers in table:
         m = re.fullmatch(pattern, path)
         if not m:
             continue

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.emulator.errors import EmuError
 from bot.emulator.media import stitch_wav
+from bot.emulator.modes import Modes
 from bot.emulator.sessions import SessionNotes
 from bot.emulator.views import Representations
 from bot.models import Status
@@ -59,6 +60,8 @@ class Meeting:
     transcribe_on_end: bool = False
     summarize_on_end: bool = False
     summary_type: str = "general"
+    ai_config: dict[str, Any] | None = None  # RealtimeKit's, kept as created
+    recording_config: dict[str, Any] | None = None
     session: Session | None = None
 
 
@@ -85,11 +88,7 @@ class Recording:
 
 class Platform(Representations, SessionNotes):
     def __init__(self, timing: Timing | None = None, public_url: str = "http://127.0.0.1:8090"):
-        # No error code is documented for a start while one is active or an action in the wrong state:
-        # 409 by default, 400 or 422 by /_emulator/modes, so that recbot is tested against each.
-        self.refusal_status = 409
-        self.stop_paused_when_empty = False  # the seed's promise; no document exempts a PAUSED recording
-        self.rtk_all_statuses = False  # RealtimeKit documents webhooks for RECORDING, UPLOADING, UPLOADED, ERRORED
+        self.modes = Modes()  # what no source documents, as switches (bot/emulator/modes.py)
         self.timing = timing or Timing()
         self.public_url = public_url.rstrip("/")
         self.meetings: dict[str, Meeting] = {}
@@ -177,7 +176,7 @@ class Platform(Representations, SessionNotes):
         meeting = self.meeting(meeting_id)
         session = self.live_session(meeting_id)
         if session is None:
-            raise EmuError(404, f"No active session found for meeting_id {meeting_id}")
+            raise EmuError(self.modes.refused(404), f"No active session found for meeting_id {meeting_id}")
         kicked = len(session.participants)
         for pid in list(session.participants):
             self.leave(now, meeting_id, pid)
@@ -227,7 +226,7 @@ class Platform(Representations, SessionNotes):
                         max_seconds: int | None = None, reason: str = "API_CALL") -> Recording:
         self.meeting(meeting_id)
         if not allow_multiple and any(r.status in ACTIVE for r in self._of(meeting_id)):
-            raise EmuError(self.refusal_status, "A recording is already active for this meeting; "
+            raise EmuError(self.modes.refused(), "A recording is already active for this meeting; "
                                 "set allow_multiple_recordings to start another")
         rec = Recording(id=str(uuid.uuid4()), meeting_id=meeting_id, invoked_at=now, start_reason=reason,
                         max_seconds=max_seconds or 86400)
@@ -240,21 +239,21 @@ class Platform(Representations, SessionNotes):
         rec = self.recording(recording_id)
         if action == "pause":
             if rec.status is not Status.RECORDING:
-                raise EmuError(self.refusal_status,
+                raise EmuError(self.modes.refused(),
                                f"Cannot pause a recording in {rec.status} state; only RECORDING can be paused")
             self._require_live_session(rec)
             rec.segments[-1][1] = now
             self._transition(now, rec, Status.PAUSED, "pause")
         elif action == "resume":
             if rec.status is not Status.PAUSED:
-                raise EmuError(self.refusal_status,
+                raise EmuError(self.modes.refused(),
                                f"Cannot resume a recording in {rec.status} state; only PAUSED can be resumed")
             self._require_live_session(rec)
             rec.segments.append([now, None])
             self._transition(now, rec, Status.RECORDING, "resume")
         elif action == "stop":
             if rec.status not in ACTIVE:
-                raise EmuError(self.refusal_status, f"Cannot stop a recording in {rec.status} state")
+                raise EmuError(self.modes.refused(), f"Cannot stop a recording in {rec.status} state")
             self._stop(now, rec, "API_CALL")
         else:
             raise EmuError(400, f'BAD_REQUEST: "action" must be one of [stop, pause, resume], got {action!r}')
@@ -263,8 +262,8 @@ class Platform(Representations, SessionNotes):
     def _require_live_session(self, rec: Recording) -> None:
         session = self.live_session(rec.meeting_id)
         if session is None or session.id != rec.session_id:
-            raise EmuError(409, "Pause and resume work only within the meeting session being recorded; "
-                                "that session has ended")
+            raise EmuError(self.modes.refused(), "Pause and resume work only within the meeting session being "
+                                                 "recorded; that session has ended")
 
     def _stop(self, now: float, rec: Recording, reason: str) -> None:
         if rec.status is Status.RECORDING:
@@ -319,7 +318,8 @@ class Platform(Representations, SessionNotes):
             empty_stop, session_end = self._keep_alive(meeting)
             if now - session.empty_since >= empty_stop:
                 for rec in self._of(meeting.id):  # whether a PAUSED one stops too is undocumented: a switch
-                    if rec.status is Status.RECORDING or (rec.status is Status.PAUSED and self.stop_paused_when_empty):
+                    paused_stops = rec.status is Status.PAUSED and self.modes.stop_paused_when_empty
+                    if rec.status is Status.RECORDING or paused_stops:
                         self._stop(now, rec, "ALL_PEERS_LEFT")
             if now - session.empty_since >= session_end:
                 self._end_session(now, meeting, "ALL_PARTICIPANTS_LEFT")

@@ -27,7 +27,9 @@ class Representations:
         rec.file_links[token] = expiry
         return f"{self.public_url}/_emulator/files/{rec.id}.wav?token={token}", expiry
 
-    def recording_api(self, rec: Recording, now: float) -> dict[str, Any]:
+    def recording_api(self, rec: Recording, now: float, *, reasons: bool = True) -> dict[str, Any]:
+        """The recording; with its start and stop reasons (`reasons`) only where both official sources have
+        them: start, get and the actions, not the list nor active-recording."""
         uploaded = rec.status is Status.UPLOADED and rec.file is not None
         url, expiry = self.download_link(rec, now) if uploaded else (None, None)
         duration = rec.recorded_seconds(now) if rec.segments else 0.0
@@ -44,19 +46,32 @@ class Representations:
             "started_time": iso(rec.started_at),
             "stopped_time": iso(rec.stopped_at),
             "recording_duration": round(duration),
-            "start_reason": {"reason": rec.start_reason, "caller": {"type": "ORGANIZATION"}},
         }
+        if not reasons:
+            return data
+        data["start_reason"] = {"reason": rec.start_reason, "caller": {"type": "ORGANIZATION"}}
         # The spec's stop reasons are API_CALL, INTERNAL_ERROR and ALL_PEERS_LEFT; which reason a
         # max_seconds stop records is unconfirmed (docs/platform.md), so it records none.
         if rec.stop_reason in ("API_CALL", "INTERNAL_ERROR", "ALL_PEERS_LEFT"):
             data["stop_reason"] = {"reason": rec.stop_reason, "caller": {"type": "ORGANIZATION"}}
         return data
 
-    def meeting_api(self, meeting: Meeting) -> dict[str, Any]:
-        return {"id": meeting.id, "title": meeting.title, "preferred_region": None,
-                "created_at": iso(meeting.created_at), "updated_at": iso(meeting.created_at),
-                "record_on_start": meeting.record_on_start, "live_stream_on_start": False,
-                "persist_chat": False, "summarize_on_end": False, "status": "ACTIVE"}
+    def meeting_api(self, meeting: Meeting, flavour: str = "dyte", *, listed: bool = False) -> dict[str, Any]:
+        """Dyte's meeting, or RealtimeKit's (Cloudflare's SDK `MeetingCreateResponse`): no `preferred_region`,
+        and the options it was made with answered back as given (`ai_config` not in lists, as in the SDK's)."""
+        data: dict[str, Any] = {
+            "id": meeting.id, "title": meeting.title, "created_at": iso(meeting.created_at),
+            "updated_at": iso(meeting.created_at), "record_on_start": meeting.record_on_start,
+            "live_stream_on_start": False, "persist_chat": False, "summarize_on_end": meeting.summarize_on_end,
+            "status": "ACTIVE"}
+        if flavour != "realtimekit":
+            return {**data, "preferred_region": None}
+        data.update(session_keep_alive_time_in_secs=round(meeting.keep_alive or 60),
+                    transcribe_on_end=meeting.transcribe_on_end)
+        for name in ("recording_config",) if listed else ("ai_config", "recording_config"):
+            if (value := getattr(meeting, name)) is not None:
+                data[name] = value
+        return data
 
     def session_api(self, session: Session, now: float) -> dict[str, Any]:
         meeting = self.meetings[session.meeting_id]
@@ -64,9 +79,10 @@ class Representations:
                 "type": "meeting", "status": "LIVE" if session.live else "ENDED",
                 "live_participants": len(session.participants),
                 "max_concurrent_participants": session.max_participants,
-                "minutes_consumed": round((now - session.started_at) / 60.0, 3),
+                "minutes_consumed": round(((session.ended_at or now) - session.started_at) / 60.0, 3),
                 "organization_id": "emulator-org", "started_at": iso(session.started_at),
-                "created_at": iso(session.started_at), "updated_at": iso(now)}
+                "created_at": iso(session.started_at), "updated_at": iso(session.ended_at or now),
+                **({"ended_at": iso(session.ended_at)} if session.ended_at is not None else {})}
 
     def meeting_webhook(self, meeting_id: str, session: Session | None = None) -> dict[str, Any]:
         meeting = self.meetings[meeting_id]

@@ -24,7 +24,7 @@ OPERATIONS = {"get_all_meetings", "create_meeting", "get_meeting", "GetActiveSes
               "start_recording", "get_active_recording", "get_one_recording", "pause_resume_stop_recording",
               "getAllWebhooks", "addWebhook", "getWebhook", "replaceWebhook", "editWebhook", "deleteWebhook",
               "KickAllParticipants", "GetSessionTranscript", "GetSessionSummary", "post-sessions-session_id-summary",
-              "GetSessionParticipants"}
+              "GetSessionParticipants", "GetSessions", "GetSessionDetails"}
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 
@@ -118,6 +118,8 @@ def test_every_operation_answers_2xx_conformant_on_real_objects(flavour):
         ("deleteWebhook", {"webhook_id": hook["id"]}, {}, None),
         ("KickAllParticipants", {"meeting_id": meeting.id}, {}, None),
         ("GetSessionParticipants", {"session_id": session.id}, {}, None),
+        ("GetSessions", {}, {"associated_id": told.id}, None),
+        ("GetSessionDetails", {"session_id": session.id}, {}, None),
         ("GetSessionTranscript", {"session_id": session.id}, {}, None),
         ("GetSessionSummary", {"session_id": session.id}, {}, None),
         ("post-sessions-session_id-summary", {"session_id": session.id}, {}, None),
