@@ -109,7 +109,8 @@ async def test_every_operation_recbot_uses_parses_strictly_in_the_sdk(sdk, emula
     assert ended.data.status == "ENDED" and ended.data.ended_at
     session = emulator.platform.sessions[live.data.id]
     await until(lambda: "summary" in session.files, message="the transcript and the summary")
-    transcript = await call("sessions.get_session_transcripts", rk.sessions.get_session_transcripts(live.data.id, **ids))
+    transcript = await call("sessions.get_session_transcripts",
+                            rk.sessions.get_session_transcripts(live.data.id, **ids))
     assert transcript.data.session_id == live.data.id and transcript.data.transcript_download_url
     summary = await call("sessions.get_session_summary", rk.sessions.get_session_summary(live.data.id, **ids))
     assert summary.data.summary_download_url
