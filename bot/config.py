@@ -20,6 +20,9 @@ RTK_API_URL = "https://api.cloudflare.com/client/v4"
 DYTE_KEY_URL = "https://api.dyte.io/.well-known/webhooks.json"
 RTK_KEY_URL = "https://api.realtime.cloudflare.com/.well-known/webhooks.json"
 SLACK_API_URL = "https://slack.com/api/"
+# A bot token, and the same with token rotation on ("xoxe.xoxb-1-…", oauth.v2.access's answer in Slack's
+# method reference); a rotating token set here expires after 12 hours: rotation wants the install flow.
+BOT_TOKEN_PREFIXES = ("xoxb-", "xoxe.xoxb-")
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -151,8 +154,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not bot_token and not client_id:
         problems.append("SLACK_BOT_TOKEN: required, the bot token (xoxb-…) from the Slack app's OAuth page "
                         "(or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to install into many workspaces)")
-    elif bot_token and not bot_token.startswith("xoxb-"):
-        problems.append("SLACK_BOT_TOKEN: expected a bot token starting with 'xoxb-'")
+    elif bot_token and not bot_token.startswith(BOT_TOKEN_PREFIXES):
+        problems.append("SLACK_BOT_TOKEN: expected a bot token starting with 'xoxb-' (or 'xoxe.xoxb-', a rotating one)")
     app_token = opt("SLACK_APP_TOKEN")
     if app_token and not app_token.startswith("xapp-"):
         problems.append("SLACK_APP_TOKEN: expected an app-level token starting with 'xapp-' (or unset it)")

@@ -31,6 +31,13 @@ def test_realtimekit_paths_are_built_from_account_and_app():
     assert s.webhook_key_url == "https://api.realtime.cloudflare.com/.well-known/webhooks.json"
 
 
+def test_a_rotating_bot_token_is_a_bot_token():
+    """With token rotation on, Slack's bot tokens start `xoxe.xoxb-` (oauth.v2.access, Slack's method reference)."""
+    assert load_settings({**BASE, "SLACK_BOT_TOKEN": "xoxe.xoxb-1-abc"}).slack_bot_token == "xoxe.xoxb-1-abc"
+    assert any(p.startswith("SLACK_BOT_TOKEN: expected a bot token")
+               for p in problems({**BASE, "SLACK_BOT_TOKEN": "xoxe.xoxp-1-abc"}))
+
+
 def test_local_platform_url_moves_the_key_url_with_it():
     s = load_settings({**BASE, "DYTE_API_URL": "http://127.0.0.1:9/v2"})
     assert s.webhook_key_url == "http://127.0.0.1:9/.well-known/webhooks.json"

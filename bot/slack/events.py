@@ -1,4 +1,5 @@
-"""Events from Slack: App Home opened; recbot uninstalled, or its tokens revoked."""
+"""Events from Slack: App Home opened; recbot uninstalled, or its tokens revoked; an org-wide install's
+access to workspaces of its org granted or revoked."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.slack.door import Door, team_of
-from bot.slack.installs import uninstall
+from bot.slack.installs import team_access, uninstall
 
 
 async def home_opened(event: dict[str, Any], context) -> None:
@@ -30,7 +31,23 @@ async def tokens_revoked(event: dict[str, Any], context) -> None:
                         org_wide=bool(context.get("is_enterprise_install")), why="tokens_revoked")
 
 
+async def access_granted(event: dict[str, Any], context) -> None:
+    door: Door = context["door"]
+    await team_access(door.service.store, context.get("enterprise_id"), _team_ids(event), granted=True)
+
+
+async def access_revoked(event: dict[str, Any], context) -> None:
+    door: Door = context["door"]
+    await team_access(door.service.store, context.get("enterprise_id"), _team_ids(event), granted=False)
+
+
+def _team_ids(event: dict[str, Any]) -> list[str]:
+    return [t for t in event.get("team_ids") or [] if isinstance(t, str) and t]
+
+
 def register(app: AsyncApp) -> None:
     app.event("app_home_opened")(home_opened)
     app.event("app_uninstalled")(uninstalled)
     app.event("tokens_revoked")(tokens_revoked)
+    app.event("team_access_granted")(access_granted)
+    app.event("team_access_revoked")(access_revoked)

@@ -230,3 +230,26 @@ async def uninstall(store: Store, tokens: Tokens, team: Team, *, org_wide: bool,
     tokens.forget(team)
     log.info("%s: %s; %d pending write(s) dropped", why, team.team_id or f"org {team.enterprise_id}", dropped)
     return dropped
+
+
+async def team_access(store: Store, enterprise_id: str | None, team_ids: list[str], *, granted: bool) -> int:
+    """`team_access_granted` / `team_access_revoked`: an org-wide install now reaches (or no longer reaches)
+    these workspaces of its org. Its token serves every workspace Slack lets it reach, so a grant needs
+    nothing but the audit; a revocation drops what was waiting to go to those workspaces (Slack would refuse
+    it: `team_access_not_granted`). Links and history stay, as after an uninstall."""
+    why = "team_access_granted" if granted else "team_access_revoked"
+
+    def record() -> int:
+        total = 0
+        with store.transaction():
+            for team_id in team_ids:
+                dropped = 0 if granted else store.outbox.drop_team(team_id)
+                total += dropped
+                store.audit(channel_id=None, user_id=None, action=why, target=team_id, outcome="ok",
+                            detail=f"org {enterprise_id}; {dropped} pending write(s) dropped")
+        return total
+
+    dropped = await store.call(record)
+    log.info("%s: org %s, workspace(s) %s; %d pending write(s) dropped", why, enterprise_id, ", ".join(team_ids),
+             dropped)
+    return dropped

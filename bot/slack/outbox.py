@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 LOST_CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
 REFUSED_AS_RENDERED = {"invalid_blocks", "msg_too_long", "invalid_blocks_format"}
-REVOKED = {"token_revoked", "invalid_auth", "account_inactive"}
+REVOKED = {"token_revoked", "invalid_auth", "account_inactive", "team_access_not_granted"}
 IN_THREAD = tuple(k.value for k, c in kinds.KINDS.items() if c.in_thread)  # in order, once the card exists
 RESPONSE_URL_LIFETIME = 30 * 60.0  # Slack accepts replies on a response_url for 30 minutes
 CLAIM_CHUNK = 20  # rows claimed and rendered per trip to the store's thread

@@ -2,6 +2,12 @@
 
 It records every call, keeps channels with their threads and edits, keeps ephemeral messages per
 user, and can answer 429 or 500 on demand so that the outbox's patience can be tested.
+
+It hands out `response_url`s and `trigger_id`s (`new_response_url`, `trigger`) and holds them to
+Slack's limits: a response_url takes 5 replies within 30 minutes, then answers 404 (`used_url`,
+`expired_url`); a trigger opens one modal (`views.open`) within 3 seconds, else `exchanged_trigger_id`
+or `expired_trigger_id`. A response_url of the bare form `/response_url/{channel}/{user}`, which
+Slack never hands out, is not counted: the benches and the chaos run build it in another process.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import base64
 import contextlib
 import itertools
 import json
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,12 +28,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from bot.config import BOT_TOKEN_PREFIXES
 from bot.faults import Dice
 from bot.workbench.blockkit import MESSAGE_BLOCKS, VIEW_BLOCKS, refusal
 from bot.workbench.slack_oauth import Installs
 from bot.workbench.socket_mode import SocketHub
 
 BOT_USER = "U0RECBOT"
+RESPONSE_URL_USES, RESPONSE_URL_LIFETIME = 5, 30 * 60.0  # "up to 5 times within 30 minutes"
+TRIGGER_LIFETIME = 3.0  # a trigger_id opens one modal, within 3 seconds
 
 
 @dataclass
@@ -66,6 +76,10 @@ class FakeSlack:
         self.after_post = None  # tests: called with the arguments once a post is taken
         self.faults = SlackFaults()
         self._ts = itertools.count(1)
+        self.url = ""  # where it listens (the response_urls it hands out point there), once its server runs
+        self.clock = time.time  # tests move it on to age a response_url or a trigger
+        self.response_urls: dict[str, dict[str, Any]] = {}  # handed out: path -> when, how often used
+        self.triggers: dict[str, dict[str, Any]] = {}  # handed out: trigger_id -> when, for whom, used
         self.changed = asyncio.Event()
         self.version = 0
         self.socket = SocketHub()  # Socket Mode: apps.connections.open and the WebSocket it hands out
@@ -77,6 +91,18 @@ class FakeSlack:
                                      Route("/_slack/messages", self.dump, methods=["GET"]),
                                      Route("/_slack/calls", self.dump_calls, methods=["GET"]),
                                      Route("/_slack/faults", self.set_faults, methods=["POST"])])
+
+    # -- what a request from Slack carries -------------------------------------------------
+
+    def new_response_url(self, channel: str, user: str) -> str:
+        key = f"{channel}/{user}/{secrets.token_hex(6)}"
+        self.response_urls[key] = {"at": self.clock(), "uses": 0}
+        return f"{self.url}/response_url/{key}"
+
+    def trigger(self, user: str) -> str:
+        trigger_id = f"{next(self._ts)}.{int(self.clock())}.{secrets.token_hex(8)}"
+        self.triggers[trigger_id] = {"at": self.clock(), "user": user, "used": False}
+        return trigger_id
 
     # -- people ------------------------------------------------------------------------
 
@@ -127,14 +153,14 @@ class FakeSlack:
             body = self.installs.oauth_v2_access(args, BOT_USER)
             call["ok"] = body["ok"]
             return JSONResponse(body)
-        if not token.startswith("xoxb-"):
+        if not token.startswith(BOT_TOKEN_PREFIXES):
             return JSONResponse({"ok": False, "error": "not_authed"})
         who = self.installs.who(token)
         if isinstance(who, str):
             return JSONResponse({"ok": False, "error": who})
         call["team"] = who.team_id or who.enterprise_id
-        if not self.installs.may_use(who, str(args.get("channel", ""))):
-            return JSONResponse({"ok": False, "error": "channel_not_found"})  # another workspace's channel
+        if refused := self.installs.refusal(who, str(args.get("channel", ""))):  # another workspace's channel
+            return JSONResponse({"ok": False, "error": refused})
         if method == "auth.test":
             call["ok"] = True
             return JSONResponse(self.installs.auth_test(who, BOT_USER))
@@ -240,8 +266,14 @@ class FakeSlack:
     def m_views_open(self, args):
         if refused := self._refused(args, max_blocks=VIEW_BLOCKS):
             return refused
-        if not args.get("trigger_id"):
+        trigger = self.triggers.get(str(args.get("trigger_id", "")))
+        if trigger is None:
             return {"ok": False, "error": "invalid_trigger_id"}
+        if trigger["used"]:
+            return {"ok": False, "error": "exchanged_trigger_id"}
+        if self.clock() - trigger["at"] > TRIGGER_LIFETIME:
+            return {"ok": False, "error": "expired_trigger_id"}
+        trigger["used"] = True
         view = args.get("view")
         view = json.loads(view) if isinstance(view, str) else view
         self.views.append({"trigger_id": args["trigger_id"], "view": view})
@@ -279,12 +311,28 @@ class FakeSlack:
         if found := refusal(body.get("text"), body.get("blocks")):  # Slack answers a response_url with a 4xx
             self.refusals.append({"error": found[0], "detail": found[1], "args": body})
             return Response(found[0], status_code=400)
-        channel, _, user = key.partition("/")
+        if spent := self._spent(key):
+            self.refusals.append({"error": spent, "detail": f"response_url {key}", "args": body})
+            return Response(spent, status_code=404)
+        channel, user, *_ = [*key.split("/"), ""]
         self.ephemeral.append({"channel": channel, "user": user, "text": body.get("text", ""),
                                "blocks": body.get("blocks"), "at": time.time()})
         self.calls.append({"method": "response_url", "args": body, "at": time.time(), "ok": True})
         self._bump()
         return Response("ok")
+
+
+    def _spent(self, key: str) -> str | None:
+        """Why Slack would refuse one more reply on this response_url, if it would."""
+        issued = self.response_urls.get(key)
+        if issued is None:
+            return None if key.count("/") == 1 else "invalid_url"  # the bare form: see the module's docstring
+        if self.clock() - issued["at"] > RESPONSE_URL_LIFETIME:
+            return "expired_url"
+        if issued["uses"] >= RESPONSE_URL_USES:
+            return "used_url"
+        issued["uses"] += 1
+        return None
 
 
 async def _arguments(request: Request) -> dict[str, Any]:

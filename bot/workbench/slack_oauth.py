@@ -51,6 +51,7 @@ class Installs:
         self.rotation = False  # token_rotation_enabled: tokens expire, with a refresh token
         self.lifetime = 43_200.0  # 12 hours, as Slack's rotating tokens
         self.strict = False
+        self.no_access: set[str] = set()  # workspaces an org-wide install was denied (team_access_revoked)
         self._n = itertools.count(1)
 
     def add_workspace(self, team_id: str, name: str, *, enterprise_id: str | None = None,
@@ -76,14 +77,17 @@ class Installs:
             return "token_expired"
         return found
 
-    def may_use(self, who: Token, channel: str) -> bool:
-        """A workspace's token reaches its own channels; an org-wide token, those of every workspace of the org."""
+    def refusal(self, who: Token, channel: str) -> str | None:
+        """Slack's error for a call on `channel` with this token, if any: a workspace's token reaches its own
+        channels; an org-wide token, those of every workspace of the org it was granted."""
         if not channel or channel[0] not in "CGD":
-            return True
+            return None
         team = self.workspaces.get(self.team_of_channel(channel))
         if team is None:
-            return False
-        return team.team_id == who.team_id or (who.team_id is None and team.enterprise_id == who.enterprise_id)
+            return "channel_not_found"
+        if who.team_id is None and team.enterprise_id == who.enterprise_id:
+            return "team_access_not_granted" if team.team_id in self.no_access else None
+        return None if team.team_id == who.team_id else "channel_not_found"
 
     def revoke_team(self, team_id: str | None, enterprise_id: str | None = None) -> None:
         for token in self.tokens.values():
@@ -99,7 +103,9 @@ class Installs:
     # -- the install ---------------------------------------------------------------------------
 
     def _issue(self, team_id: str | None, enterprise_id: str | None) -> dict[str, Any]:
-        token = f"xoxb-{team_id or enterprise_id}-{next(self._n)}-{secrets.token_hex(8)}"
+        # with rotation on, Slack's bot tokens are `xoxe.xoxb-1-…` and its refresh tokens `xoxe-1-…`
+        prefix = "xoxe.xoxb-1" if self.rotation else "xoxb"
+        token = f"{prefix}-{team_id or enterprise_id}-{next(self._n)}-{secrets.token_hex(8)}"
         expires = time.time() + self.lifetime if self.rotation else None
         self.tokens[token] = Token(team_id, enterprise_id, expires)
         issued: dict[str, Any] = {"access_token": token, "token_type": "bot"}

@@ -61,7 +61,7 @@ class SocketHub:
     # -- apps.connections.open and the socket ---------------------------------------------
 
     def open(self, token: str, base_url: str) -> dict[str, Any]:
-        if token.startswith("xoxb-") or token.startswith("xoxp-"):
+        if token.startswith(("xoxb-", "xoxp-", "xoxe.")):  # bot and user tokens, rotating or not
             return {"ok": False, "error": "not_allowed_token_type"}
         if token != self.app_token:
             return {"ok": False, "error": "invalid_auth"}
@@ -80,7 +80,8 @@ class SocketHub:
         self.opened += 1
         self.sockets[ticket] = websocket
         await websocket.send_text(json.dumps({"type": "hello", "num_connections": len(self.sockets),
-                                              "debug_info": {"host": "workbench"},
+                                              "debug_info": {"host": "workbench", "build_number": 1,
+                                                             "approximate_connection_time": 18060},
                                               "connection_info": {"app_id": APP_ID}}))
         self.connected.set()
         waiting, self.waiting = self.waiting, []
@@ -146,7 +147,9 @@ class SocketHub:
         for _, socket in old:
             with contextlib.suppress(Exception):
                 await socket.send_text(json.dumps({"type": "disconnect", "reason": reason,
-                                                   "debug_info": {"host": "workbench"}}))
+                                                   "num_connections": len(self.sockets),
+                                                   "debug_info": {"host": "workbench"},
+                                                   "connection_info": {"app_id": APP_ID}}))
         await asyncio.sleep(self.close_after_disconnect)
         for ticket, socket in old:
             self.sockets.pop(ticket, None)

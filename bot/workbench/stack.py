@@ -26,12 +26,13 @@ from bot.emulator.app import Emulator
 from bot.emulator.state import Timing
 from bot.platform.client import PlatformClient
 from bot.web import Options, create_app
-from bot.workbench.slack_api import FakeSlack
+from bot.workbench.slack_api import BOT_USER, FakeSlack
 from bot.workbench.slack_oauth import CLIENT_ID, CLIENT_SECRET
 
 SIGNING_SECRET = "workbench-signing-secret"
 BOT_TOKEN = "xoxb-workbench-token"
 SECRET_KEY = "workbench-secret-key-of-at-least-32-characters"
+ABOUT_THE_INSTALL = ("app_uninstalled", "tokens_revoked", "team_access_granted", "team_access_revoked")
 
 
 @dataclass
@@ -82,6 +83,7 @@ class Stack:
     async def start(self) -> Stack:
         await self.emulator_server.start()
         await self.slack_server.start()
+        self.slack.url = self.slack_server.url  # the response_urls it hands out point there
         await self.start_bot()
         platform = PlatformClient.from_settings(self.settings)
         hooks = await platform.list_webhooks()
@@ -136,9 +138,6 @@ class Stack:
         return {"content-type": content_type, "x-slack-request-timestamp": ts,
                 "x-slack-signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=raw)}
 
-    def response_url(self, channel: str, user: str) -> str:
-        return f"{self.slack_server.url}/response_url/{channel}/{user}"
-
     def team_of(self, user: str) -> str:
         return self.slack.users.get(user, {}).get("team_id", self.slack.team_id)
 
@@ -165,13 +164,33 @@ class Stack:
         cookie = page.headers.get("set-cookie", "").split(";")[0]
         return await self.http.get(sent.headers["location"], headers={"cookie": cookie})
 
+    def _team(self, team: str, org: str | None, org_wide: bool) -> dict[str, Any] | None:
+        """An interactive payload's `team`: null for an org-wide install (Bolt then reads `user.team_id`)."""
+        if org_wide:
+            return None
+        found = {"id": team, "domain": team.lower()}
+        return found | {"enterprise_id": org, "enterprise_name": self.slack.installs.enterprises.get(org, "")} \
+            if org else found
+
+    def _interactive(self, kind: str, user: str) -> dict[str, Any]:
+        """What every interactive payload carries, as Slack sends it (bolt-python's block_actions and
+        view_submission samples; an org-wide install's `team: null` and `enterprise`)."""
+        team = self.team_of(user)
+        org, org_wide = self._grid(team)
+        name = self.slack.users.get(user, {}).get("name", user.lower())
+        return {"type": kind, "team": self._team(team, org, org_wide),
+                "user": {"id": user, "username": name, "name": name, "team_id": team},
+                "enterprise": {"id": org, "name": self.slack.installs.enterprises.get(org, "")} if org else None,
+                "is_enterprise_install": org_wide, "api_app_id": "A0REC", "token": "legacy",
+                "trigger_id": self.slack.trigger(user)}
+
     async def command(self, user: str, text: str, channel: str = "C0DEMO", **overrides: Any) -> httpx.Response:
         team = self.team_of(user)
         org, org_wide = self._grid(team)
-        form = {"token": "legacy", "team_id": team, "team_domain": "demo", "channel_id": channel,
+        form = {"token": "legacy", "team_id": team, "team_domain": team.lower(), "channel_id": channel,
                 "channel_name": "demo", "user_id": user, "user_name": user.lower(), "command": "/rec", "text": text,
                 "api_app_id": "A0REC", "is_enterprise_install": str(org_wide).lower(),
-                "response_url": self.response_url(channel, user), "trigger_id": f"{next(self._trigger)}.1.abc"}
+                "response_url": self.slack.new_response_url(channel, user), "trigger_id": self.slack.trigger(user)}
         if org:
             form |= {"enterprise_id": org, "enterprise_name": self.slack.installs.enterprises.get(org, "")}
         if self.socket_mode:
@@ -184,16 +203,13 @@ class Stack:
                     message_ts: str = "1.000001", *, home: bool = False) -> httpx.Response:
         container = ({"type": "view", "view_id": "V0HOME"} if home else
                      {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False})
-        team = self.team_of(user)
-        org, org_wide = self._grid(team)
-        body = {"type": "block_actions", "user": {"id": user, "team_id": team},
-                "team": {"id": team, "enterprise_id": org}, "enterprise": {"id": org} if org else None,
-                "is_enterprise_install": org_wide, "api_app_id": "A0REC", "container": container,
-                "trigger_id": f"{next(self._trigger)}.1.abc", "state": {"values": {}},
+        body = {**self._interactive("block_actions", user), "container": container, "state": {"values": {}},
                 "actions": [{"action_id": action_id, "block_id": "rec_controls", "type": "button", "value": value,
+                             "text": {"type": "plain_text", "text": action_id, "emoji": True},
                              "action_ts": str(time.time())}]}
         if not home:
-            body |= {"channel": {"id": channel, "name": "demo"}, "response_url": self.response_url(channel, user),
+            body |= {"channel": {"id": channel, "name": "demo"},
+                     "response_url": self.slack.new_response_url(channel, user),
                      "message": {"type": "message", "ts": message_ts, "text": "card", "blocks": []}}
         if self.socket_mode:
             return await self._envelope("interactive", body)
@@ -204,11 +220,13 @@ class Stack:
     async def submit(self, user: str, view: dict[str, Any], values: dict[str, Any]) -> httpx.Response:
         """A modal's view_submission: `values` as Slack sends them, {block_id: {action_id: value}}."""
         team = self.team_of(user)
-        org, org_wide = self._grid(team)
-        body = {"type": "view_submission", "user": {"id": user, "team_id": team},
-                "team": {"id": team, "enterprise_id": org}, "enterprise": {"id": org} if org else None,
-                "is_enterprise_install": org_wide, "api_app_id": "A0REC", "trigger_id": f"{next(self._trigger)}.1.abc",
-                "view": {**view, "id": "V0FORM", "state": {"values": values}}}
+        body = {**self._interactive("view_submission", user), "response_urls": [],
+                "view": {"type": "modal", "blocks": [], "private_metadata": "", "callback_id": "", "title": None,
+                         "close": None, "submit": None, "clear_on_close": False, "notify_on_close": False,
+                         "previous_view_id": None, "external_id": "", **view,
+                         "id": "V0FORM", "team_id": team, "state": {"values": values}, "hash": "1.abc",
+                         "root_view_id": "V0FORM", "app_id": "A0REC", "app_installed_team_id": team,
+                         "bot_id": "B0RECBOT"}}
         if self.socket_mode:
             return await self._envelope("interactive", body)
         raw = urlencode({"payload": json.dumps(body)})
@@ -216,16 +234,36 @@ class Stack:
                                     headers=self.signed(raw, "application/x-www-form-urlencoded"))
 
     async def event(self, event: dict[str, Any], team: str | None = None, org: str | None = None) -> httpx.Response:
-        team = team or (self.team_of(event["user"]) if "user" in event else None) or self.slack.team_id
-        org = org or self._grid(team)[0]
-        body = {"type": "event_callback", "team_id": team, "enterprise_id": org,
-                "is_enterprise_install": self._grid(team)[1], "api_app_id": "A0REC",
-                "event_id": f"Ev{next(self._trigger)}", "event_time": int(time.time()), "event": event}
+        """An Events API callback as Slack sends it: `authorizations[0]` says which install the event is for
+        (for an org-wide install its `team_id` is null). The events about an install itself (uninstalled,
+        tokens revoked, a workspace's access granted or revoked) come without it, as in bolt-python's tests."""
+        if team is None and org is not None:  # about an org-wide install: no workspace in it
+            body: dict[str, Any] = {"token": "legacy", "enterprise_id": org}
+            org_wide = True
+        else:
+            team = team or (self.team_of(event["user"]) if "user" in event else None) or self.slack.team_id
+            org = org or self._grid(team)[0]
+            org_wide = self._grid(team)[1]
+            body = {"token": "legacy", "team_id": team} | ({"enterprise_id": org} if org else {})
+        body |= {"api_app_id": "A0REC", "event": event, "type": "event_callback",
+                 "event_id": f"Ev{next(self._trigger)}", "event_time": int(time.time())}
+        if event.get("type") not in ABOUT_THE_INSTALL:
+            body |= {"authorizations": [{"enterprise_id": org, "team_id": None if org_wide else team,
+                                         "user_id": BOT_USER, "is_bot": True, "is_enterprise_install": org_wide}],
+                     "is_ext_shared_channel": False}
         if self.socket_mode:
             return await self._envelope("events_api", body)
         raw = json.dumps(body)
         return await self.http.post(f"{self.bot_url}/slack/events", content=raw,
                                     headers=self.signed(raw, "application/json"))
+
+    async def team_access(self, org: str, team_ids: list[str], *, granted: bool) -> httpx.Response:
+        """An org admin adds workspaces of the org to recbot's org-wide install, or removes them: Slack lets the
+        org's token reach them (or refuses it, `team_access_not_granted`) and says so in an event."""
+        for team in team_ids:
+            (self.slack.installs.no_access.discard if granted else self.slack.installs.no_access.add)(team)
+        kind = "team_access_granted" if granted else "team_access_revoked"
+        return await self.event({"type": kind, "team_ids": team_ids, "event_ts": f"{time.time():.6f}"}, org=org)
 
     async def _envelope(self, kind: str, payload: dict[str, Any]) -> SocketAnswer:
         try:

@@ -107,6 +107,7 @@ async def test_a_rotating_token_is_refreshed_before_a_post_that_no_request_trigg
         rec_id = await record_once(s, BETA_USER, BETA_CHANNEL)
         await until(lambda: len(posts_in(s, BETA_CHANNEL)) >= 2, message="the card and its first reply")
         first = s.runtime.store.workspaces.find_install(None, BETA)
+        assert first["bot_token"].startswith("xoxe.xoxb-1-") and first["bot_refresh_token"].startswith("xoxe-1-")
         # twelve hours on: the token has expired, and only the platform speaks (a stop from the emulator)
         for token in s.slack.installs.tokens.values():
             token.expires_at = time.time() - 1

@@ -1,0 +1,74 @@
+"""Enterprise Grid as Slack sends it: an org-wide install's events carry `authorizations[0]` with no team,
+its interactive payloads `team: null`; workspaces of the org are granted and revoked with events."""
+
+import json
+
+from bot.models import Status
+from tests.conftest import make_stack, until
+from tests.e2e.helpers import status_is
+from tests.many.test_install import posts_in, record_once
+
+ORG, ONE, TWO = "E0ORG", "T0GRID1", "T0GRID2"
+GINA, GUS = "U0G1", "U0G2"  # one person in each workspace of the org
+
+
+async def grid(s):
+    """Two workspaces of one org, recbot installed org-wide."""
+    s.slack.installs.add_workspace(ONE, "Grid One", enterprise_id=ORG, channels=("C0GRID1",))
+    s.slack.installs.add_workspace(TWO, "Grid Two", enterprise_id=ORG, channels=("C0GRID2",))
+    s.slack.add_user(GINA, "gina", team_id=ONE)
+    s.slack.add_user(GUS, "gus", team_id=TWO)
+    done = await s.install(org=ORG)
+    assert "every workspace of" in done.text, done.text
+
+
+async def test_app_home_of_an_org_wide_install_opens_from_an_event_whose_authorization_has_no_team(tmp_path):
+    async with make_stack(tmp_path, oauth=True) as s:
+        await grid(s)
+        rec_id = await record_once(s, GINA, "C0GRID1")
+        response = await s.event({"type": "app_home_opened", "user": GINA, "channel": "D0G1", "tab": "home",
+                                  "event_ts": "1.000001"})
+        assert response.status_code == 200
+        home = await until(lambda: s.slack.homes.get(GINA), message="App Home published")
+        assert "<#C0GRID1>" in json.dumps(home) and "rec_pause" in json.dumps(home)
+        publish = [c for c in s.slack.calls if c["method"] == "views.publish" and c["ok"]]
+        assert publish[-1]["team"] == ORG  # with the org's own token: the only one Slack gave recbot
+        # the Pause button on that App Home: a payload with `team: null`, acted on like any other
+        await s.click(GINA, "rec_pause", rec_id, home=True)
+        await status_is(s, rec_id, Status.PAUSED)
+
+
+async def test_a_workspace_removed_from_the_org_install_gets_nothing_more_and_is_served_again_once_added(tmp_path):
+    async with make_stack(tmp_path, oauth=True) as s:
+        await grid(s)
+        one = await record_once(s, GINA, "C0GRID1")
+        two = await record_once(s, GUS, "C0GRID2")
+        await until(lambda: len(posts_in(s, "C0GRID2")) >= 2, message="the card and its first reply in Grid Two")
+        store = s.runtime.store
+
+        answered = await s.team_access(ORG, [TWO], granted=False)
+        assert answered.status_code == 200
+        await until(lambda: any(a["action"] == "team_access_revoked" and a["target"] == TWO
+                                for a in store.audit_log()), message="the revocation audited")
+        assert store.workspaces.find_install(ORG, ONE) is not None  # the org's install serves the others still
+        assert store.link("C0GRID2") is not None  # and the history stays
+
+        # the meeting in Grid Two ends: nothing reaches Slack there (Slack would refuse it), Grid One carries on
+        posted_two = len(posts_in(s, "C0GRID2"))
+        last = store.db.scalar("SELECT MAX(id) FROM outbox")
+        await s.control(f"meetings/{store.recording(two).meeting_id}/end", {})
+        await status_is(s, two, Status.UPLOADED)
+        await until(lambda: (rows := store.db.all("SELECT state FROM outbox WHERE team_id = ? AND id > ?", TWO, last))
+                    and all(r["state"] in ("failed", "dropped") for r in rows), message="Grid Two's later rows ended")
+        assert len(posts_in(s, "C0GRID2")) == posted_two
+        before_one = len(posts_in(s, "C0GRID1"))
+        await s.click(GINA, "rec_pause", one, channel="C0GRID1")
+        await status_is(s, one, Status.PAUSED)
+        await until(lambda: len(posts_in(s, "C0GRID1")) > before_one, message="Grid One's pause in its thread")
+
+        # added back: audited, and the workspace's commands are answered and its posts go out again
+        assert (await s.team_access(ORG, [TWO], granted=True)).status_code == 200
+        await until(lambda: any(a["action"] == "team_access_granted" and a["target"] == TWO
+                                for a in store.audit_log()), message="the grant audited")
+        await record_once(s, GUS, "C0GRID2")
+        await until(lambda: len(posts_in(s, "C0GRID2")) > posted_two, message="a new card in Grid Two")
