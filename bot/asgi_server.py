@@ -8,6 +8,8 @@ import socket
 
 import uvicorn
 
+from bot.errors import RecbotError
+
 
 class _QuietServer(uvicorn.Server):
     """Leaves signals to whoever owns the process: several servers share one loop here."""
@@ -54,7 +56,7 @@ class BackgroundServer:
         await self.stop()
 
 
-class PortBusy(Exception):
+class PortBusy(RecbotError):
     """A port recbot was told to listen on is taken; the message says which and how to choose another."""
 
 

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from bot.errors import RecbotError
+
 DYTE_API_URL = "https://api.dyte.io/v2"
 RTK_API_URL = "https://api.cloudflare.com/client/v4"
 DYTE_KEY_URL = "https://api.dyte.io/.well-known/webhooks.json"
@@ -27,7 +29,7 @@ BOT_TOKEN_PREFIXES = ("xoxb-", "xoxe.xoxb-")
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
-class ConfigError(Exception):
+class ConfigError(RecbotError):
     """One or more settings are missing or malformed; `problems` holds one line each."""
 
     def __init__(self, problems: list[str]):
@@ -224,10 +226,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         problems.append("REC_KEEP_ALIVE: expected a duration from 1m to 10m (RealtimeKit's range), or 0")
     if (share := opt("REC_RECONCILE_SHARE")) is not None:
         try:
-            value = float(share)
-            assert 0 < value <= 1
-            guard_values["reconcile_share"] = value
-        except (ValueError, AssertionError):
+            fraction = float(share)
+        except ValueError:
+            fraction = 0.0
+        if 0 < fraction <= 1:  # NaN is not: every comparison with it is false
+            guard_values["reconcile_share"] = fraction
+        else:
             problems.append("REC_RECONCILE_SHARE: expected a fraction of the platform's rate limit, 0 < x <= 1")
 
     if problems:

@@ -56,11 +56,18 @@ def test_local_platform_url_moves_the_key_url_with_it():
     ({**BASE, "PORT": "http"}, "PORT: expected a port number"),
     ({**BASE, "DYTE_API_KEY": ""}, "DYTE_API_KEY: required for REC_PLATFORM=dyte"),
     ({**BASE, "REC_PAUSE_REMINDER": "soon"}, "REC_PAUSE_REMINDER: expected a duration"),
+    ({**BASE, "REC_RECONCILE_SHARE": "half"}, "REC_RECONCILE_SHARE: expected a fraction"),
+    ({**BASE, "REC_RECONCILE_SHARE": "1.5"}, "REC_RECONCILE_SHARE: expected a fraction"),
+    ({**BASE, "REC_RECONCILE_SHARE": "nan"}, "REC_RECONCILE_SHARE: expected a fraction"),
 ])
 def test_each_problem_is_one_line_naming_the_variable(env, expected):
     found = problems(env)
     assert any(line.startswith(expected) for line in found), found
     assert all("\n" not in line for line in found)
+
+
+def test_a_reconcile_share_in_range_is_taken():
+    assert load_settings({**BASE, "REC_RECONCILE_SHARE": "0.25"}).guardrails.reconcile_share == 0.25
 
 
 def test_all_problems_are_reported_at_once():

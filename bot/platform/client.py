@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from bot.errors import RecbotError
 from bot.models import Status
 from bot.platform.limits import DOCUMENTED, Limiter, Priority, buckets_for
 from bot.platform.models import ActiveSession, Meeting, PlatformRecording, Webhook, parse_time
@@ -28,7 +29,7 @@ WEBHOOK_EVENTS = ("recording.statusUpdate", "meeting.started", "meeting.ended",
                   "meeting.participantJoined", "meeting.participantLeft", "meeting.transcript", "meeting.summary")
 
 
-class PlatformError(Exception):
+class PlatformError(RecbotError):
     """The platform refused or could not do what was asked; `message` is the platform's own words."""
 
     status: int | None = None

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from bot.config import load_public_key
+from bot.errors import RecbotError
 from bot.models import Status
 from bot.platform.models import parse_number, parse_reason, parse_time
 
@@ -33,11 +34,15 @@ FLAVOUR_PREFIX = {"dyte": "dyte", "realtimekit": "rtk"}
 MAX_BODY = 1024 * 1024
 
 
-class SignatureError(Exception):
+class WebhookError(RecbotError):
+    """A webhook delivery that cannot be taken."""
+
+
+class SignatureError(WebhookError):
     """Missing or wrong signature: the delivery is not from the platform."""
 
 
-class WebhookParseError(Exception):
+class WebhookParseError(WebhookError):
     """The body is not a webhook."""
 
 

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from bot.errors import RecbotError
 from bot.models import Notice, Outgoing, Recording
 from bot.service.transitions import Decision
 from bot.store import Store, on_store_thread
@@ -18,7 +19,7 @@ from bot.store import Store, on_store_thread
 log = logging.getLogger(__name__)
 
 
-class Stale(Exception):
+class Stale(RecbotError):
     """The recording moved since the decision was made; nothing was written."""
 
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot.config import Guardrails
+from bot.errors import RecbotError
 from bot.models import ACTIVE, Link, Recording, Status
 from bot.platform.client import NotFound, PlatformClient, PlatformError
 from bot.platform.webhooks import RecordingUpdate
@@ -26,11 +27,11 @@ log = logging.getLogger(__name__)
 SAVE_RETRIES = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # then the reconciler repairs it from the platform
 
 
-class RetryLater(Exception):
+class RetryLater(RecbotError):
     """The event cannot be applied yet (a start is still in flight); keep it and try again."""
 
 
-class Outdated(Exception):
+class Outdated(RecbotError):
     """A report of RECORDING or PAUSED asked for before what the stored state rests on was seen: it may be
     older than that (they alternate, and carry no time of their own), so it is not applied; ask again."""
 

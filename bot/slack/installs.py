@@ -28,6 +28,7 @@ from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.errors import RecbotError
 from bot.models import Team
 from bot.store import Store
 
@@ -89,7 +90,7 @@ class StateStore(AsyncOAuthStateStore):
         return await self.store.aio.workspaces.consume_state(state)
 
 
-class NotInstalled(Exception):
+class NotInstalled(RecbotError):
     """The workspace has no install (never installed, or uninstalled): nothing can be sent to it."""
 
 

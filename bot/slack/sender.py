@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from slack_sdk.errors import SlackApiError
 
+from bot.errors import RecbotError
 from bot.slack import kinds
 from bot.slack.installs import Tokens
 from bot.store import OutboxRow, Store, StoreBusy
@@ -83,7 +84,7 @@ class Sender:
             raise RespondFailed(f"response_url answered {response.status_code}", retry=False)
 
 
-class RespondFailed(Exception):
+class RespondFailed(RecbotError):
     def __init__(self, message: str, *, retry: bool):
         super().__init__(message)
         self.retry = retry

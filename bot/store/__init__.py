@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from bot.store.budgets import Budgets
 from bot.store.deliveries import CHANNEL, DeliveryQueue
-from bot.store.engine import StoreBusy, open_database
+from bot.store.engine import Duplicate, StoreBusy, StoreError, open_database
 from bot.store.leases import Leases
 from bot.store.notes import MeetingNotes
 from bot.store.outbox import OutboxQueue, OutboxRow
@@ -40,7 +40,7 @@ from bot.store.sealed import Sealer
 from bot.store.timers import DueTimer, TimerQueue
 from bot.store.workspaces import Workspaces
 
-__all__ = ["DueTimer", "OutboxRow", "Store", "StoreBusy", "on_store_thread"]
+__all__ = ["DueTimer", "Duplicate", "OutboxRow", "Store", "StoreBusy", "StoreError", "on_store_thread"]
 
 T = TypeVar("T")
 

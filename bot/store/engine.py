@@ -1,4 +1,4 @@
-"""The database engine: one connection, transactions that nest, and recbot's own error for "busy".
+"""The database engine: one connection, transactions that nest, and recbot's own errors for both engines.
 
 Every decision is written in one transaction (`with db.transaction():`); a transaction opened
 inside another becomes a savepoint of it, so a helper that writes can be used alone or as part of
@@ -18,11 +18,41 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from bot.errors import RecbotError
 from bot.store.dialects import is_postgres
 
 
-class StoreBusy(Exception):
-    """The database cannot take this read or write now (locked, busy, or failing); nothing was written."""
+class StoreError(RecbotError):
+    """The database refused this read or write; nothing of it was written. Raised as it is (not StoreBusy)
+    for what trying again cannot mend: a statement SQLite or PostgreSQL rejects, a constraint it breaks."""
+
+
+class StoreBusy(StoreError):
+    """The database cannot take this read or write now (locked, a timeout, the connection or the disk
+    failing); nothing was written, and the same work may pass if tried again."""
+
+
+class Duplicate(StoreError):
+    """A unique key is already taken: SQLite's IntegrityError and PostgreSQL's UniqueViolation alike."""
+
+
+# SQLite's primary result codes for "not now" (https://sqlite.org/rescode.html); anything else (SQLITE_ERROR:
+# a typo, a missing table; SQLITE_CONSTRAINT; SQLITE_MISUSE) is a mistake that a retry would only repeat.
+_SQLITE_BUSY_CODES = frozenset({
+    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOTADB})
+_SQLITE_DUPLICATE_CODES = frozenset({sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY})
+
+
+def sqlite_error(exc: sqlite3.Error) -> StoreError:
+    """recbot's error for one of SQLite's."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code in _SQLITE_DUPLICATE_CODES:
+        return Duplicate(str(exc))
+    if code is not None and code & 0xFF in _SQLITE_BUSY_CODES:
+        return StoreBusy(str(exc))
+    return StoreError(str(exc))
 
 
 # Called before every statement when set (tests use it to prove no statement runs on an event loop's thread).
@@ -62,7 +92,8 @@ def read_schema_version(path: str) -> int | None:
 
 class Engine(ABC):
     """What both engines share: the reads and writes the store uses, and transactions that nest. An engine
-    gives `_execute` (raising StoreBusy for "busy"), `begin` and `_rollback`.
+    gives `_execute` (raising StoreBusy for "busy", Duplicate for a taken unique key, StoreError for the
+    rest), `begin` and `_rollback`.
 
     The store's own thread (`Store.call`) runs every statement the app makes; a lock held for each
     statement and for a whole transaction keeps another thread (a test, a tool) from seeing a transaction
@@ -126,7 +157,7 @@ class Engine(ABC):
                 return
             try:
                 self.execute("COMMIT")
-            except StoreBusy:
+            except StoreError:
                 self._rollback(None)
                 raise
 
@@ -178,8 +209,8 @@ class Database(Engine):
     def _execute(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
         try:
             return self.conn.execute(sql, tuple(args))
-        except sqlite3.OperationalError as exc:
-            raise StoreBusy(str(exc)) from exc
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc) from exc
 
     def _rollback(self, savepoint: str | None) -> None:
         try:

@@ -4,7 +4,8 @@ The queries are SQLite's text, unchanged: `?` placeholders become psycopg's `%s`
 is doubled), and the schema's SQLite types are mapped once, when a migration runs (`ddl`). Like the
 SQLite engine it is used from the store's own thread (`Store.call`), never the event loop's: each
 statement is one round trip, bounded by `statement_timeout` and `lock_timeout` (0.5 s, as SQLite's busy timeout),
-and a timeout or a lost connection is recbot's own StoreBusy, which every caller already handles.
+and a timeout or a lost connection is recbot's own StoreBusy, which every caller already handles; a unique
+violation is Duplicate, as on SQLite, and any other refusal StoreError, raised at once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import psycopg
 
 from bot.store.dialects import without_password
-from bot.store.engine import Engine, StoreBusy
+from bot.store.engine import Duplicate, Engine, StoreBusy, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +94,13 @@ class PostgresDatabase(Engine):
         try:
             cursor = self.conn.execute(_placeholders(sql), tuple(args))
             return _Rows(cursor)
+        except psycopg.errors.UniqueViolation as exc:
+            raise Duplicate(str(exc).strip()) from exc
         except (psycopg.OperationalError, psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable,
-                psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected,
-                psycopg.errors.UniqueViolation) as exc:  # a unique violation: another process wrote first; retry
+                psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as exc:
             raise StoreBusy(str(exc).strip()) from exc
+        except psycopg.Error as exc:  # a statement PostgreSQL rejects: a retry would only repeat it
+            raise StoreError(str(exc).strip()) from exc
 
     def _rollback(self, savepoint: str | None) -> None:
         try:

@@ -15,8 +15,10 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from bot.errors import RecbotError
 
-class SealError(Exception):
+
+class SealError(RecbotError):
     """A sealed value could not be opened: another REC_SECRET_KEY sealed it, or it was changed."""
 
 
