@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
+import glob
 import logging
+import os
+import shutil
 import sys
+import tempfile
 
 from bot.config import ConfigError, load_settings
 
@@ -19,12 +24,33 @@ def _settings_or_exit():
         raise SystemExit(2) from None
 
 
+def metrics_directory() -> str:
+    """A directory for prometheus_client's multiprocess mode, made before prometheus_client is imported (it
+    picks how it keeps values at import), so that the ingest process `recbot serve` starts counts into it
+    too and /metrics adds both up (bot/metrics.py). The deployer's PROMETHEUS_MULTIPROC_DIR, emptied of a
+    last run's files (it must be this replica's alone), or a fresh one removed at exit."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for stale in glob.glob(os.path.join(path, "*.db")):
+            os.remove(stale)
+    else:
+        path = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recbot-metrics-")
+        atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def cmd_serve(args) -> int:
+    settings = _settings_or_exit()
+    if settings.metrics != "off":
+        metrics_directory()
+
     from bot.asgi_server import claim_port
     from bot.web import serve
 
-    settings = _settings_or_exit()
     claim_port(settings.host, settings.port, "set PORT (or HOST) to another")
+    if address := settings.metrics_address:
+        claim_port(*address, "set REC_METRICS to another host:port")
     serve(settings)
     return 0
 

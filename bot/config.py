@@ -77,6 +77,16 @@ class Settings:
     secret_key: str | None = None  # REC_SECRET_KEY: seals the tokens and credentials recbot stores
     dyte_api_url: str = DYTE_API_URL  # where a workspace's own account (`/rec connect`) is reached
     rtk_api_url: str = RTK_API_URL
+    metrics: str = "on"  # REC_METRICS: "on", "off", or "host:port" (GET /metrics on a listener of its own)
+    log_format: str = "text"  # REC_LOG_FORMAT: "text" or "json"
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """Where /metrics is served apart from the public routes, when REC_METRICS names a host:port."""
+        if self.metrics in ("on", "off"):
+            return None
+        host, _, port = self.metrics.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @property
     def socket_mode(self) -> bool:
@@ -234,6 +244,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         else:
             problems.append("REC_RECONCILE_SHARE: expected a fraction of the platform's rate limit, 0 < x <= 1")
 
+    metrics = (opt("REC_METRICS") or "on").lower()
+    if metrics not in ("on", "off"):
+        host, _, port = metrics.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            problems.append(f"REC_METRICS: expected 'on', 'off' or a host:port to serve /metrics on apart from the "
+                            f"public routes (for example 127.0.0.1:9300), got {metrics!r}")
+    log_format = (opt("REC_LOG_FORMAT") or "text").lower()
+    if log_format not in ("text", "json"):
+        problems.append(f"REC_LOG_FORMAT: expected 'text' or 'json', got {log_format!r}")
+
     if problems:
         raise ConfigError(problems)
     return Settings(
@@ -259,6 +279,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         secret_key=secret_key,
         dyte_api_url=dyte_root,
         rtk_api_url=root,
+        metrics=metrics,
+        log_format=log_format,
     )
 
 

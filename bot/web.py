@@ -1,4 +1,4 @@
-"""`recbot serve`: the Starlette app with /slack/events, /webhooks and /healthz, and its workers."""
+"""`recbot serve`: the Starlette app with /slack/events, /webhooks, /healthz and /metrics, and its workers."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
-from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot import metrics
+from bot.asgi_server import BackgroundServer
 from bot.config import Settings
 from bot.logging_filter import install_secret_filter
 from bot.platform.accounts import Platforms
@@ -30,8 +31,9 @@ from bot.slack.app import create_bolt_app
 from bot.slack.door import Door
 from bot.slack.identity import Directory, Identity
 from bot.slack.installs import Tokens, oauth_settings
+from bot.slack.metered import MeteredWebClient
 from bot.slack.outbox import Outbox
-from bot.store import Store, StoreBusy
+from bot.store import Store, StoreBusy, gauges
 from bot.store.ingest import IngestWriter
 from bot.tasks import Tasks
 from bot.workers import Workers
@@ -73,7 +75,7 @@ class Runtime:
                       client_id=settings.slack_client_id, client_secret=settings.slack_client_secret)
         self.tokens = Tokens(**tokens)
         self.reads = reads = Tokens(**tokens, retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)])
-        slack = AsyncWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=reads.retry_handlers)
+        slack = MeteredWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=reads.retry_handlers)
         self.outbox = Outbox(self.store, self.tokens, clock=o.clock, per_channel_rate=o.outbox_rate,
                              burst=o.outbox_burst, card_interval=o.card_interval, max_backoff=o.max_backoff)
         self.tasks = Tasks()
@@ -91,6 +93,7 @@ class Runtime:
                                 wake=self.workers.wake_deliveries, clock=o.clock)
         self._tasks: list[asyncio.Task] = []
         self.socket_handler = None
+        self.metrics_server: BackgroundServer | None = None  # REC_METRICS=host:port: /metrics apart
         self.public_url: str | None = None  # learnt from the install pages, which people open in a browser
         self.service.accounts.public_url = lambda: self.public_url
 
@@ -109,9 +112,14 @@ class Runtime:
 
             self.socket_handler = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token)
             await self.socket_handler.connect_async()
+        if (address := self.settings.metrics_address) is not None:
+            app = Starlette(routes=[Route("/metrics", self.metrics, methods=["GET"])])
+            self.metrics_server = await BackgroundServer(app, *address, lifespan="off").start()
         await ingest
 
     async def stop(self) -> None:
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         if self.socket_handler is not None:
             await self.socket_handler.close_async()
         if not await self.tasks.wait_idle(timeout=15.0):
@@ -163,6 +171,22 @@ class Runtime:
             body["socket_connected"] = bool(await self.socket_handler.client.is_connected())
         return JSONResponse(body, status_code=200 if ok else 503)
 
+    async def metrics(self, request: Request) -> Response:
+        """Prometheus' text format: this replica's counts (its ingest process's added in), and the gauges read
+        now from the store and the limiter (docs/operations.md)."""
+        owner = self.workers.owner
+
+        def look() -> metrics.Snapshot:
+            now = self.store.clock()
+            outbox, recordings, jobs = gauges.read(self.store.db, owner, now)
+            return metrics.Snapshot(outbox, recordings, jobs, self.platform.limiter.usage(), now)
+
+        try:
+            snapshot = await self.store.call(look)
+        except StoreBusy:  # the counts still go out; the store's gauges are missing from this scrape
+            snapshot = metrics.Snapshot([], [], {}, self.platform.limiter.usage(), self.store.clock())
+        body = await asyncio.to_thread(metrics.exposition, snapshot)  # reads the processes' files
+        return Response(body, media_type=metrics.CONTENT_TYPE)
 
     async def _store_health(self) -> tuple[bool, int | None, dict[str, int] | None]:
         def look() -> tuple[bool, int | None, dict[str, int] | None]:
@@ -192,7 +216,10 @@ def create_app(settings: Settings, options: Options | None = None) -> Starlette:
     handler = AsyncSlackRequestHandler(runtime.bolt)
 
     async def slack_events(request: Request) -> Response:
-        return await handler.handle(request)
+        started = time.perf_counter()
+        response = await handler.handle(request)
+        metrics.ACK.observe(time.perf_counter() - started)
+        return response
 
     async def install_pages(request: Request) -> Response:
         runtime.public_url = public_url(request)  # what `/rec connect` offers as the webhooks' base
@@ -209,6 +236,8 @@ def create_app(settings: Settings, options: Options | None = None) -> Starlette:
     routes = [Route("/webhooks", runtime.door.endpoint(accounts=False), methods=["POST"]),
               Route("/webhooks/{route}", runtime.door.endpoint(accounts=True), methods=["POST"]),
               Route("/healthz", runtime.healthz, methods=["GET"])]
+    if settings.metrics == "on":  # off, or served apart on REC_METRICS=host:port (Runtime.start)
+        routes.append(Route("/metrics", runtime.metrics, methods=["GET"]))
     if not settings.socket_mode:  # in Socket Mode, Slack traffic is accepted only from the socket
         routes.insert(0, Route("/slack/events", slack_events, methods=["POST"]))
     if settings.oauth:  # "Add to Slack", and where Slack sends the installer back with a code

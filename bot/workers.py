@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from bot import metrics
 from bot.platform.limits import Bucket
 from bot.platform.webhooks import Event, WebhookParseError, parse_event
 from bot.service import RetryLater, Service
@@ -138,6 +139,7 @@ class Workers:
             try:
                 stopped = await self._apply_in_order(rows, news, applied)
             finally:
+                metrics.WEBHOOK_AT.set(None)
                 # A repeat is finished only once what came before it is: one finished ahead of its original
                 # would make the original look like a repeat of it, and it would never be applied.
                 until = rows[len(applied)]["id"] if len(applied) < len(rows) else float("inf")
@@ -154,6 +156,9 @@ class Workers:
         """Apply `news` in order, adding each outcome to `applied` as it is decided; True when one must wait
         (the store was busy, or the service said to try again later): it and those after it stay pending."""
         while len(applied) < len(rows):
+            # the Slack messages this causes say when their webhook came (`recbot_webhook_to_slack_seconds`);
+            # a run applied in one trip is dated by its first, so the figure errs on the long side
+            metrics.WEBHOOK_AT.set(rows[len(applied)]["received_at"])
             # most news is a known recording's: a run of it goes in one trip
             run, busy = await self.service.news.apply_updates(news[len(applied):])
             applied += run

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from bot import metrics
 from bot.errors import RecbotError
 from bot.models import Status
 from bot.platform.limits import DOCUMENTED, Limiter, Priority, buckets_for
@@ -123,12 +124,15 @@ class PlatformClient:
                 async with self._slots:
                     response = await self._http.request(method, path, json=json, params=params)
             except httpx.TimeoutException as exc:
+                metrics.PLATFORM.labels(metrics.operation(method, path), "timeout").inc()
                 error: PlatformError = PlatformUnavailable(f"the platform did not answer in time ({method} {path})")
                 error.__cause__ = exc
             except httpx.HTTPError as exc:
+                metrics.PLATFORM.labels(metrics.operation(method, path), "unreachable").inc()
                 error = PlatformUnavailable(f"could not reach the platform: {type(exc).__name__}")
                 error.__cause__ = exc
             else:
+                metrics.PLATFORM.labels(metrics.operation(method, path), str(response.status_code)).inc()
                 if 200 <= response.status_code < 300:
                     return _envelope(response)
                 error = _error_for(response)

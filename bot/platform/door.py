@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
+from bot import metrics
 from bot.config import Settings, key_url_for
 from bot.platform.webhooks import MAX_BODY, SignatureError, WebhookKey, WebhookParseError
 from bot.store import StoreBusy
@@ -50,16 +51,24 @@ class WebhookDoor:
         return _Endpoint(self, accounts)
 
     async def answer(self, scope: dict, receive, accounts: bool) -> Answer | None:
-        """What to answer a delivery; None when the sender hung up."""
+        """What to answer a delivery; None when the sender hung up. Counted by event and answer."""
+        found = await self._answer(scope, receive, accounts)
+        if found is not None:
+            status, _, _, event = found
+            metrics.WEBHOOKS.labels(metrics.event_label(event), str(status)).inc()
+            return found[:3]
+        return None
+
+    async def _answer(self, scope: dict, receive, accounts: bool) -> tuple[int, bytes, list, str | None] | None:
         account, key = "", self.key
         if accounts:
             route = scope["path_params"]["route"]
             try:
                 found = await self.account_at(route)
             except StoreBusy:
-                return BUSY
+                return *BUSY, None
             if found is None:  # disconnected (or never was): a retry cannot help
-                return refusal(404, "no platform account is connected at this route")
+                return *refusal(404, "no platform account is connected at this route"), None
             account, key = route, await self._key_for(found["flavour"])
         length, headers = None, {}
         for name, value in scope["headers"]:  # one pass: the length and what the ingest process reads
@@ -68,36 +77,36 @@ class WebhookDoor:
             elif name in DELIVERY_HEADERS:
                 headers[name.decode()] = value.decode("latin-1")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            return TOO_BIG
+            return *TOO_BIG, None
         body = await _body(receive)
         if body is None:  # the sender hung up: nobody to answer
             return None
         if len(body) > MAX_BODY:
-            return TOO_BIG
+            return *TOO_BIG, None
         if key.key is None:
-            return refusal(503, "the platform's webhook key is not loaded yet; retry later", RETRY_SOON)
+            return *refusal(503, "the platform's webhook key is not loaded yet; retry later", RETRY_SOON), None
         try:
-            await self._store(key, headers, body, account)
+            event = await self._store(key, headers, body, account)
         except SignatureError as exc:
             log.warning("refused a webhook: %s", exc)
-            return refusal(401, str(exc))
+            return *refusal(401, str(exc)), None
         except WebhookParseError as exc:
-            return refusal(400, f"not a webhook: {exc}")
+            return *refusal(400, f"not a webhook: {exc}"), None
         except StoreBusy as exc:  # locked or busy past the timeout: the platform will retry
             log.error("could not store a webhook delivery: %s", exc)
-            return BUSY
+            return *BUSY, None
         self.wake()
-        return 200, STORED, []
+        return 200, STORED, [], event
 
-    async def _store(self, key: WebhookKey, headers: dict[str, str], body: bytes, account: str) -> None:
-        """Verified and stored by the ingest process; a signature that fails is tried once more with the key
-        fetched again, when it may be (the platform rotated it)."""
+    async def _store(self, key: WebhookKey, headers: dict[str, str], body: bytes, account: str) -> str:
+        """Verified and stored by the ingest process (which says the delivery's event); a signature that fails
+        is tried once more with the key fetched again, when it may be (the platform rotated it)."""
         try:
-            await self.ingest.add(key.key, headers, body, account=account, received_at=self.clock())
+            return await self.ingest.add(key.key, headers, body, account=account, received_at=self.clock())
         except SignatureError:
             if not await key.fetch_again():
                 raise
-            await self.ingest.add(key.key, headers, body, account=account, received_at=self.clock())
+            return await self.ingest.add(key.key, headers, body, account=account, received_at=self.clock())
 
     async def _key_for(self, flavour: str) -> WebhookKey:
         """The webhook key of a flavour: the environment's, or (for a workspace's account of the other

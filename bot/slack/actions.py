@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot import metrics
 from bot.models import Actor
 from bot.service.outcomes import Reply
 from bot.service.settings import checked
@@ -17,6 +18,11 @@ from bot.slack.notes import modal_values
 
 BUTTON_ACTIONS = re.compile(r"^rec_(pause|resume|stop|refresh_link|snooze|mark)$")
 ANSWERED = ("refresh_link", "snooze", "mark")  # buttons whose success is said to the presser (others: the card)
+
+
+def _counted(action: str):
+    """How a click or form ended, counted (`bot.metrics`): ok, refused, usage, busy or failed."""
+    return lambda outcome: metrics.CLICKS.labels(action, outcome).inc()
 
 
 async def rec_button(ack, body: dict[str, Any], action: dict[str, Any], context) -> None:
@@ -35,7 +41,7 @@ async def rec_button(ack, body: dict[str, Any], action: dict[str, Any], context)
             await door.outbox.refresh_home(actor.user_id, actor.team)
         return reply if not reply.ok or name in ANSWERED else None
 
-    door.later(None if from_home else body.get("response_url"), work, f"button {name}")
+    door.later(None if from_home else body.get("response_url"), work, f"button {name}", counted=_counted(name))
 
 
 async def rec_end(ack, body: dict[str, Any], action: dict[str, Any], context) -> None:
@@ -47,7 +53,7 @@ async def rec_end(ack, body: dict[str, Any], action: dict[str, Any], context) ->
     actor = Actor(user_id=user.get("id"), team_id=team.team_id, enterprise_id=team.enterprise_id,
                   channel_id=(body.get("channel") or {}).get("id", ""), via="button")
     door.later(body.get("response_url"), lambda: door.service.actions.end_meeting(actor, action.get("value")),
-               "button end")
+               "button end", counted=_counted("end"))
 
 
 async def settings_submitted(ack, body: dict[str, Any], view: dict[str, Any], context) -> None:
@@ -61,10 +67,12 @@ async def settings_submitted(ack, body: dict[str, Any], view: dict[str, Any], co
     errors = {name: message.replace("`", "") for name, value in values.items()
               if (message := checked(name, value)[1])}
     if errors:
+        _counted("settings_form")("usage")
         await ack(response_action="errors", errors=errors)
         return
     await ack()
-    door.later(None, lambda: door.service.commands.save_settings(actor, values), "the settings form")
+    door.later(None, lambda: door.service.commands.save_settings(actor, values), "the settings form",
+               counted=_counted("settings_form"))
 
 
 async def connect_submitted(ack, body: dict[str, Any], view: dict[str, Any], context) -> None:
@@ -76,11 +84,12 @@ async def connect_submitted(ack, body: dict[str, Any], view: dict[str, Any], con
                   channel_id=str(view.get("private_metadata")), via="modal")
     flavour, credentials, public_url, errors = connect_values(view)
     if errors:
+        _counted("connect_form")("usage")
         await ack(response_action="errors", errors=errors)
         return
     await ack()
     door.later(None, lambda: door.service.accounts.connect(actor, flavour, credentials, public_url),
-               "the connect form", to=actor)
+               "the connect form", to=actor, counted=_counted("connect_form"))
 
 
 def register(app: AsyncApp) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot import metrics
 from bot.models import Actor, Team
 from bot.service.outcomes import Reply, Say
 from bot.service.permissions import READ_ONLY
@@ -29,7 +30,13 @@ async def rec_command(ack, body: dict[str, Any], context) -> None:
         await _rec_command(ack, body, context["door"], team_of(context))
     except Exception:  # an answer in words, never a bare HTTP 500
         log.exception("the /rec listener failed")
+        metrics.COMMANDS.labels("unknown", "failed").inc()
         await ack(text=render(Reply.one(Say.FAILED, ok=False))[0])
+
+
+def _counted(command: str):
+    """How a command ended, counted (`bot.metrics`): ok, refused, usage, busy or failed."""
+    return lambda outcome: metrics.COMMANDS.labels(command, outcome).inc()
 
 
 async def _rec_command(ack, body: dict[str, Any], door: Door, team: Team) -> None:
@@ -38,18 +45,23 @@ async def _rec_command(ack, body: dict[str, Any], door: Door, team: Team) -> Non
                   enterprise_id=team.enterprise_id, via="command")
     commands = door.service.commands
     if isinstance(parsed, UsageError):
+        _counted("unknown")("usage")
         await ack(text=parsed.text)
         door.later(None, lambda: _audited_usage(door, actor, parsed.message), "a usage error")
         return
+    counted = _counted(parsed.name)
     if parsed.name == "help":
+        counted("ok")
         await ack(text=USAGE)
         return
     parsed = replace(parsed, trigger_id=body.get("trigger_id"))  # a form opens on it (`/rec settings`)
     if parsed.name in READ_ONLY:  # answered from the store alone: no reason to make anyone wait
         try:
             reply = await commands.handle(actor, parsed)
+            counted("ok" if reply.ok else "refused")
         except StoreBusy:
             reply = Reply.one(Say.BUSY, ok=False)
+            counted("busy")
         text, reply_blocks = render(reply)
         await ack(text=text, blocks=reply_blocks)
         return
@@ -58,6 +70,7 @@ async def _rec_command(ack, body: dict[str, Any], door: Door, team: Team) -> Non
     except StoreBusy:
         decided, refused = False, None
     if refused is not None:
+        counted("refused")
         await ack(text=render(refused)[0])
         door.later(None, lambda: commands.handle(actor, parsed), f"/rec {parsed.name} (refused)")  # audited there
         return
@@ -65,7 +78,8 @@ async def _rec_command(ack, body: dict[str, Any], door: Door, team: Team) -> Non
         await ack(text=working)
     else:
         await ack()
-    door.later(body.get("response_url"), lambda: commands.handle(actor, parsed), f"/rec {parsed.name}")
+    door.later(body.get("response_url"), lambda: commands.handle(actor, parsed), f"/rec {parsed.name}",
+               counted=counted)
 
 
 async def _audited_usage(door: Door, actor: Actor, message: str) -> None:

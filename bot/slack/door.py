@@ -40,19 +40,23 @@ class Door:
             self.tasks.spawn(_respond_now(url, text), "a reply without the outbox")
 
     def later(self, url: str | None, work: Callable[[], Awaitable[Reply | None]], what: str, *,
-              to: Actor | None = None) -> None:
+              to: Actor | None = None, counted: Callable[[str], None] | None = None) -> None:
         """Run `work` after the ack and answer with its reply (if any) on the response_url, or, for a request
-        that has none (a form), to the person `to` directly; a busy store is said as such."""
+        that has none (a form), to the person `to` directly; a busy store is said as such. `counted` is told
+        how it ended: ok, refused, busy or failed (`bot.metrics`)."""
 
         async def run() -> None:
             try:
                 reply = await self._patiently(work)
+                outcome = "ok" if reply is None or reply.ok else "refused"
             except StoreBusy:
                 log.exception("database unavailable for %s", what)
-                reply = Reply.one(Say.BUSY, ok=False)
+                reply, outcome = Reply.one(Say.BUSY, ok=False), "busy"
             except Exception:
                 log.exception("failed while handling %s", what)
-                reply = Reply.one(Say.FAILED, ok=False)
+                reply, outcome = Reply.one(Say.FAILED, ok=False), "failed"
+            if counted is not None:
+                counted(outcome)
             if reply is None or not reply.lines:  # no lines: the answer was a form, or nothing to say
                 return
             if to is not None and to.user_id:

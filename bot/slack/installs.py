@@ -30,6 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import RecbotError
 from bot.models import Team
+from bot.slack.metered import MeteredWebClient
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class Tokens:
                  retry_handlers: list | None = None):
         self.base_url, self.store, self.refresh_before = base_url, store, refresh_before
         self.retry_handlers = list(retry_handlers or [])
-        self.single = AsyncWebClient(token=token, base_url=base_url, retry_handlers=list(self.retry_handlers)) \
+        self.single = MeteredWebClient(token=token, base_url=base_url, retry_handlers=list(self.retry_handlers)) \
             if token else None
         self._rotator = AsyncTokenRotator(client_id=client_id or "", client_secret=client_secret or "",
                                           client=AsyncWebClient(base_url=base_url)) if client_id else None
@@ -141,7 +142,7 @@ class Tokens:
                     log.info("refreshed the bot token of %s before sending", team.team_id or team.enterprise_id)
             client = self._clients.get(key)
             if client is None or client.token != bot.bot_token:
-                client = AsyncWebClient(token=bot.bot_token, base_url=self.base_url,
+                client = MeteredWebClient(token=bot.bot_token, base_url=self.base_url,
                                         retry_handlers=list(self.retry_handlers))
                 self._clients[key] = client
             return self._pooled(client)

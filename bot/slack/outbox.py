@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 from slack_sdk.errors import SlackApiError
 
+from bot import metrics
 from bot.models import Outgoing, Recording, Team
 from bot.slack import blocks, kinds
 from bot.slack.installs import NotInstalled, Tokens
@@ -275,8 +276,11 @@ class Outbox:
         except StoreBusy:
             self._sent |= {row.id: (row, ts) for row, ts in sent}
             return
+        now = self.clock()
         for row, _ in sent:
             self._sent.pop(row.id, None)
+            if (webhook_at := row.payload.get("webhook_at")) is not None:
+                metrics.TO_SLACK.labels(row.kind).observe(max(0.0, now - webhook_at))
 
     def _write_sent(self, sent: list[tuple[OutboxRow, str | None]]) -> None:
         with self.store.transaction():

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from slack_sdk.errors import SlackApiError
 
+from bot import metrics
 from bot.errors import RecbotError
 from bot.slack import kinds
 from bot.slack.installs import Tokens
@@ -77,7 +78,12 @@ class Sender:
         body: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False, "text": text}
         if reply_blocks:
             body["blocks"] = reply_blocks
-        response = await self.http.post(url, json=body)
+        try:
+            response = await self.http.post(url, json=body)
+        except httpx.HTTPError:
+            metrics.slack_call("response_url", "network")
+            raise
+        metrics.slack_call("response_url", metrics.http_outcome(response.status_code))
         if response.status_code >= 500 or response.status_code == 429:
             raise RespondFailed(f"response_url answered {response.status_code}", retry=True)
         if response.status_code >= 400:

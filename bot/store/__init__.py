@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from bot import metrics
 from bot.store.budgets import Budgets
 from bot.store.deliveries import CHANNEL, DeliveryQueue
 from bot.store.engine import Duplicate, StoreBusy, StoreError, open_database
@@ -43,6 +44,7 @@ from bot.store.workspaces import Workspaces
 __all__ = ["DueTimer", "Duplicate", "OutboxRow", "Store", "StoreBusy", "StoreError", "on_store_thread"]
 
 T = TypeVar("T")
+_TRIP_OK, _TRIP_BUSY, _TRIP_FAILED = (metrics.STORE_TRIPS.labels(outcome) for outcome in ("ok", "busy", "error"))
 
 
 class on_store_thread:  # a decorator, named as one
@@ -124,10 +126,14 @@ class _StoreThread:
             fn, loop, done = item
             if loop is not None and done.cancelled():  # its caller gave up before it began
                 continue
+            started = time.perf_counter()
             try:
                 result, error = fn(), None
+                trip = _TRIP_OK
             except BaseException as exc:
                 result, error = None, exc
+                trip = _TRIP_BUSY if isinstance(exc, StoreBusy) else _TRIP_FAILED
+            trip.observe(time.perf_counter() - started)
             if loop is None:
                 if error is not None:
                     done.set_exception(error)

@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from bot import metrics
 from bot.platform.webhooks import FLAVOUR_PREFIX, SignatureError, WebhookParseError
 from bot.store.engine import StoreBusy
 
@@ -87,13 +88,13 @@ class IngestWriter:
             log.error("%s", exc)
 
     async def add(self, key: RSAPublicKey, headers: Mapping[str, str], body: bytes, *, account: str = "",
-                  received_at: float) -> None:
-        """Verify one delivery with `key` and store it durably. Raises SignatureError, WebhookParseError or
-        StoreBusy."""
+                  received_at: float) -> str:
+        """Verify one delivery with `key` and store it durably; returns the event it names. Raises
+        SignatureError, WebhookParseError or StoreBusy."""
         if self._closed:
             raise StoreBusy("recbot is stopping")
         child = self._child if self._child is not None and self._child.alive else await self._start()
-        await child.submit(key, dict(headers), body, account, received_at)
+        return await child.submit(key, dict(headers), body, account, received_at)
 
     async def _start(self) -> _Child:
         if self._starting is None:  # the requests that arrive meanwhile wait for the same start
@@ -203,6 +204,8 @@ class _Child(asyncio.SubprocessProtocol):
         code = self.transport.get_returncode() if self.transport else None
         if code:
             log.error("the webhook ingest process exited with %s; it starts again with the next delivery", code)
+        if self.transport is not None:
+            metrics.process_exited(self.transport.get_pid())
         for done in self._pending.values():
             if not done.done():
                 done.set_exception(StoreBusy("the webhook ingest process exited"))
@@ -261,11 +264,13 @@ def main() -> None:
             _, number, key, headers, body, account, received_at = message
             try:
                 delivery = verify(headers, body, keys[key])
-                event_name(body)
+                event = event_name(body)
             except (SignatureError, WebhookParseError) as exc:
-                answers.append((number, "signature" if isinstance(exc, SignatureError) else "parse", str(exc)))
+                kind = "signature" if isinstance(exc, SignatureError) else "parse"
+                metrics.INGEST.labels(kind).inc()
+                answers.append((number, kind, str(exc)))
                 continue
-            group.append((number, {"delivery_id": delivery.delivery_id, "body_hash": delivery.body_hash,
+            group.append((number, event, {"delivery_id": delivery.delivery_id, "body_hash": delivery.body_hash,
                                    "flavour": delivery.flavour, "webhook_id": delivery.webhook_id, "body": body,
                                    "account": account, "received_at": received_at}))
         if group:
@@ -277,16 +282,23 @@ def main() -> None:
                 return
 
 
-def _store(deliveries, group: list[tuple[int, dict]]) -> list[tuple[int, str, str]]:
+def _store(deliveries, group: list[tuple[int, str, dict]]) -> list[tuple[int, str, str]]:
+    """Store a group in one commit; each answer is ok with the delivery's event (the door counts it by
+    event), or busy."""
+    started = time.perf_counter()
     try:
-        deliveries.add_many([delivery for _, delivery in group])
+        deliveries.add_many([delivery for _, _, delivery in group])
     except StoreBusy as exc:
         log.error("could not store %d webhook deliveries: %s", len(group), exc)
-        return [(number, "busy", str(exc)) for number, _ in group]
+        metrics.INGEST.labels("busy").inc(len(group))
+        return [(number, "busy", str(exc)) for number, _, _ in group]
     except Exception as exc:  # never leave a request waiting
         log.exception("storing webhook deliveries failed")
-        return [(number, "busy", type(exc).__name__) for number, _ in group]
-    return [(number, "ok", "stored") for number, _ in group]
+        metrics.INGEST.labels("busy").inc(len(group))
+        return [(number, "busy", type(exc).__name__) for number, _, _ in group]
+    metrics.INGEST_COMMIT.observe(time.perf_counter() - started)
+    metrics.INGEST.labels("stored").inc(len(group))
+    return [(number, "ok", event) for number, event, _ in group]
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot import metrics
 from bot.models import Team
 from bot.store.engine import Database
 
@@ -43,6 +44,8 @@ class OutboxQueue:
                 recording_id: str | None = None, coalesce_key: str | None = None, delay: float = 0.0,
                 team: Team | None = None) -> None:
         now, team = self.clock(), team or Team(None)
+        if (webhook_at := metrics.WEBHOOK_AT.get()) is not None:  # caused by a webhook: for webhook-to-Slack
+            payload = {**payload, "webhook_at": webhook_at}
         self.db.execute("INSERT INTO outbox (kind, channel_id, recording_id, payload, coalesce_key, next_at, "
                         "created_at, team_id, enterprise_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                         (kind, channel_id, recording_id, json.dumps(payload), coalesce_key, now + delay, now,
