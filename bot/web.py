@@ -86,7 +86,7 @@ class Runtime:
         self.service.permissions.known_admin = self.directory.known_admin
         self.bolt = create_bolt_app(client=slack, identity=self.identity, signing_secret=settings.slack_signing_secret,
                                     door=Door(self.service, self.outbox, self.tasks), socket_mode=settings.socket_mode,
-                                    oauth=oauth_settings(settings, self.store) if settings.oauth else None)
+                                    oauth=oauth_settings(settings, self.store, self.tokens) if settings.oauth else None)
         self.workers = Workers(self.service, self.store, reconcile_tick=o.reconcile_tick,
                                delivery_tick=o.delivery_tick)
         self.door = WebhookDoor(settings, self.webhook_key, self.ingest, account_at=self._account_at,

@@ -20,7 +20,7 @@ import aiohttp
 from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackTokenRotationError
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
@@ -32,6 +32,8 @@ from bot.errors import RecbotError
 from bot.models import Team
 from bot.slack.metered import MeteredWebClient
 from bot.store import Store
+from bot.store.leases import new_owner
+from bot.store.workspaces import install_key
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +47,8 @@ def bot_dict(bot: Bot) -> dict[str, Any]:
 
 
 class InstallationStore(AsyncInstallationStore):
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, store: Store, tokens: Tokens | None = None):
+        self.store, self.tokens = store, tokens
 
     @property
     def logger(self) -> logging.Logger:
@@ -61,8 +63,15 @@ class InstallationStore(AsyncInstallationStore):
 
     async def async_find_bot(self, *, enterprise_id: str | None, team_id: str | None,
                              is_enterprise_install: bool | None = False) -> Bot | None:
-        found = await self.store.aio.workspaces.find_install(enterprise_id, team_id, bool(is_enterprise_install))
-        return Bot(**found) if found else None
+        """For Bolt's authorize step: the token refreshed by `Tokens` if due (once across processes), without
+        its refresh token, so that Bolt never spends it on a refresh of its own."""
+        if self.tokens is None:
+            found = await self.store.aio.workspaces.find_install(enterprise_id, team_id, bool(is_enterprise_install))
+            return Bot(**found) if found else None
+        bot = await self.tokens.bot(enterprise_id, team_id, bool(is_enterprise_install))
+        if bot is not None:
+            bot.bot_refresh_token = None
+        return bot
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         await self.store.aio.workspaces.delete_install(enterprise_id, team_id)
@@ -91,13 +100,30 @@ class StateStore(AsyncOAuthStateStore):
         return await self.store.aio.workspaces.consume_state(state)
 
 
+REFRESH_TIMEOUT = 10.0  # oauth.v2.access, when refreshing a token
+REFRESH_LEASE = 30.0  # longer than a refresh can take: a holder that died frees the lease after it
+REFRESH_WAIT = 20.0  # how long a process waits for another's refresh before its caller tries again
+
+
+def _where(bot: Bot) -> str:
+    return bot.team_id or f"org {bot.enterprise_id}"
+
+
 class NotInstalled(RecbotError):
     """The workspace has no install (never installed, or uninstalled): nothing can be sent to it."""
 
 
 class Tokens:
     """The Web API client for a workspace: one shared client with the environment's token (one
-    workspace), or the workspace's own token from its install (many), refreshed when due."""
+    workspace), or the workspace's own token from its install (many), refreshed when due.
+
+    A refresh token works once: two processes refreshing the same token at once would leave one of
+    them (and, if the loser's answer were saved, the install) with a token Slack no longer knows. So a
+    refresh is serialised through the store, for every process sharing it: the process that holds
+    the lease `token-refresh:<install>` re-reads the install, refreshes it if nobody did meanwhile and
+    saves it; the others wait and read the new token. Bolt's own refresh, for incoming requests, goes
+    the same way: `InstallationStore.async_find_bot` hands Bolt a token already refreshed here and no
+    refresh token of its own to spend."""
 
     def __init__(self, base_url: str, *, token: str | None = None, store: Store | None = None,
                  client_id: str | None = None, client_secret: str | None = None, refresh_before: float = 7200.0,
@@ -107,11 +133,13 @@ class Tokens:
         self.single = MeteredWebClient(token=token, base_url=base_url, retry_handlers=list(self.retry_handlers)) \
             if token else None
         self._rotator = AsyncTokenRotator(client_id=client_id or "", client_secret=client_secret or "",
-                                          client=AsyncWebClient(base_url=base_url)) if client_id else None
+                                          client=AsyncWebClient(base_url=base_url, timeout=REFRESH_TIMEOUT)) \
+            if client_id else None
         self._clients: dict[str, AsyncWebClient] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._stale: set[str] = set()  # Slack said token_expired: refresh whatever the install says
         self._session: aiohttp.ClientSession | None = None
+        self.owner = new_owner()  # who holds a refresh's lease
 
     @property
     def many(self) -> bool:
@@ -120,32 +148,78 @@ class Tokens:
     async def client(self, team: Team) -> AsyncWebClient:
         if self.single is not None:
             return self._pooled(self.single)
-        assert self.store is not None
         key = f"{team.enterprise_id}/{team.team_id}"
-        async with self._locks.setdefault(key, asyncio.Lock()):  # one refresh at a time per workspace
-            found = await self.store.aio.workspaces.find_install(team.enterprise_id, team.team_id)
-            if found is None:
+        async with self._locks.setdefault(key, asyncio.Lock()):  # within this process, one look at a time
+            bot = await self.bot(team.enterprise_id, team.team_id, stale=key in self._stale)
+            if bot is None:
                 raise NotInstalled(team.team_id or team.enterprise_id or "no workspace")
-            bot = Bot(**found)
-            ahead = 10**7 if key in self._stale else self.refresh_before
-            if bot.bot_refresh_token and self._rotator is not None and \
-                    (bot.bot_token_expires_at or 0) - time.time() < ahead:
-                try:
-                    refreshed = await self._rotator.perform_bot_token_rotation(
-                        bot=bot, minutes_before_expiration=int(ahead // 60))
-                except SlackApiError as exc:  # e.g. invalid_refresh_token: the install is gone
-                    raise NotInstalled(f"token refresh refused ({exc.response.get('error')})") from exc
-                self._stale.discard(key)
-                if refreshed is not None:
-                    await self.store.aio.workspaces.save_install(bot_dict(refreshed))
-                    bot = refreshed
-                    log.info("refreshed the bot token of %s before sending", team.team_id or team.enterprise_id)
+            self._stale.discard(key)
             client = self._clients.get(key)
             if client is None or client.token != bot.bot_token:
                 client = MeteredWebClient(token=bot.bot_token, base_url=self.base_url,
                                         retry_handlers=list(self.retry_handlers))
                 self._clients[key] = client
             return self._pooled(client)
+
+    async def bot(self, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool = False, *,
+                  stale: bool = False) -> Bot | None:
+        """The install that serves a workspace (its own, else its org's), its token refreshed first when it
+        expires within `refresh_before` seconds (or, `stale`, whenever: Slack said it had expired). Raises
+        NotInstalled when Slack refuses the refresh."""
+        assert self.store is not None
+        found = await self.store.aio.workspaces.find_install(enterprise_id, team_id, is_enterprise_install)
+        if found is None:
+            return None
+        bot = Bot(**found)
+        if not bot.bot_refresh_token or self._rotator is None or \
+                (not stale and (bot.bot_token_expires_at or 0) - time.time() >= self.refresh_before):
+            return bot
+        return await self._refresh(bot, stale)
+
+    async def _refresh(self, seen: Bot, stale: bool) -> Bot:
+        """Refresh `seen`, once across every process: whoever holds the lease refreshes; the others wait
+        until the install's refresh token changes and use what was saved."""
+        assert self.store is not None
+        lease = f"token-refresh:{install_key(seen.enterprise_id, seen.team_id, bool(seen.is_enterprise_install))}"
+        deadline = time.monotonic() + REFRESH_WAIT
+        while True:
+            if await self.store.aio.leases.hold(lease, self.owner, REFRESH_LEASE):
+                try:
+                    return await self._refresh_holding(seen, stale)
+                finally:
+                    await self.store.aio.leases.release(lease, self.owner)
+            await asyncio.sleep(0.05)
+            now = await self._reread(seen)
+            if now.bot_refresh_token != seen.bot_refresh_token:
+                return now  # another process refreshed it
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"another process has been refreshing the token of {_where(seen)} for "
+                                   f"{REFRESH_WAIT:.0f} s")
+
+    async def _refresh_holding(self, seen: Bot, stale: bool) -> Bot:
+        assert self._rotator is not None and self.store is not None
+        bot = await self._reread(seen)
+        if bot.bot_refresh_token != seen.bot_refresh_token:
+            return bot  # refreshed by another process between our look and the lease
+        ahead = 10**7 if stale else self.refresh_before
+        try:
+            refreshed = await self._rotator.perform_bot_token_rotation(
+                bot=bot, minutes_before_expiration=int(ahead // 60))
+        except SlackTokenRotationError as exc:  # e.g. invalid_refresh_token: the install is gone
+            raise NotInstalled(f"token refresh refused ({exc.api_error.response.get('error')})") from exc
+        if refreshed is None:
+            return bot
+        await self.store.aio.workspaces.save_install(bot_dict(refreshed))
+        log.info("refreshed the bot token of %s", _where(bot))
+        return refreshed
+
+    async def _reread(self, seen: Bot) -> Bot:
+        assert self.store is not None
+        found = await self.store.aio.workspaces.find_install(seen.enterprise_id, seen.team_id,
+                                                             bool(seen.is_enterprise_install))
+        if found is None:
+            raise NotInstalled(_where(seen))
+        return Bot(**found)
 
     def _pooled(self, client: AsyncWebClient) -> AsyncWebClient:
         """Every client shares one pool of connections, kept open between calls. Without a session of its
@@ -181,7 +255,7 @@ _FAILURES = {
 }
 
 
-def oauth_settings(settings, store: Store) -> AsyncOAuthSettings:
+def oauth_settings(settings, store: Store, tokens: Tokens) -> AsyncOAuthSettings:
     """Bolt's own OAuth flow (`/slack/install`, `/slack/oauth_redirect`, the state check), with recbot's
     stores and pages that say what to do next."""
 
@@ -203,7 +277,7 @@ def oauth_settings(settings, store: Store) -> AsyncOAuthSettings:
 
     return AsyncOAuthSettings(
         client_id=settings.slack_client_id, client_secret=settings.slack_client_secret, scopes=list(SCOPES),
-        installation_store=InstallationStore(store), installation_store_bot_only=True,
+        installation_store=InstallationStore(store, tokens), installation_store_bot_only=True,
         state_store=StateStore(store), callback_options=AsyncCallbackOptions(success=success, failure=failure),
         authorization_url=settings.slack_oauth_url, install_page_rendering_enabled=True, logger=log)
 
