@@ -87,6 +87,7 @@ class Settings:
             return None
         host, _, port = self.metrics.rpartition(":")
         return host.strip("[]"), int(port)
+    join_url: str | None = None  # REC_JOIN_URL: where people join a meeting, with {meeting_id}; shows calls
 
     @property
     def socket_mode(self) -> bool:
@@ -253,6 +254,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     log_format = (opt("REC_LOG_FORMAT") or "text").lower()
     if log_format not in ("text", "json"):
         problems.append(f"REC_LOG_FORMAT: expected 'text' or 'json', got {log_format!r}")
+    join_url = opt("REC_JOIN_URL")
+    if join_url and ("{meeting_id}" not in join_url or not join_url.startswith(("https://", "http://"))):
+        problems.append("REC_JOIN_URL: expected an http(s) URL with {meeting_id} in it, for example "
+                        "https://meet.example.com/m/{meeting_id} (or unset it)")
 
     if problems:
         raise ConfigError(problems)
@@ -281,6 +286,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         rtk_api_url=root,
         metrics=metrics,
         log_format=log_format,
+        join_url=join_url,
     )
 
 

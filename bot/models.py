@@ -74,6 +74,8 @@ class Outgoing(StrEnum):
     HOME = "home"  # someone's App Home
     MODAL = "modal"  # a form opened on a trigger_id
     RESPOND = "respond"  # an ephemeral answer on a response_url
+    CALL = "call"  # a meeting's Slack call, brought in step with the store (calls.add, .participants.*, .update, .end)
+    CALL_POST = "call_post"  # the message that shows a call in a channel
 
 
 class Timer(StrEnum):
@@ -222,3 +224,34 @@ class Command:
     text: str | None = None  # a mark's text; a setting's value
     setting: str | None = None  # `/rec settings NAME VALUE`
     trigger_id: str | None = None  # Slack's, to open a modal
+
+
+@dataclass(frozen=True)
+class Call:
+    """A meeting's live session shown in Slack as a call, one per workspace (`calls.add` answers `call_id`).
+
+    `shown` is what Slack was last told (title, people, ended), so that bringing the call in step with the
+    store is a difference, sent once, whatever crashed or repeated in between."""
+
+    team_key: str  # the workspace (or org) it is shown in; "" with one workspace
+    session_id: str
+    meeting_id: str
+    title: str
+    join_url: str
+    created_by: str  # a Slack user (calls.add requires one with a bot token): whoever linked the channel
+    started_at: float
+    ended_at: float | None
+    call_id: str | None
+    shown: dict[str, Any]
+    refused: str | None
+    team_id: str | None = None
+    enterprise_id: str | None = None
+
+    @property
+    def team(self) -> Team:
+        return Team(self.team_id, self.enterprise_id)
+
+    @property
+    def key(self) -> str:
+        """The outbox sends one row of a key at a time, in order: a call's rows are keyed by the call."""
+        return f"call:{self.team_key}:{self.session_id}"

@@ -82,7 +82,8 @@ class Runtime:
         self.directory = Directory(reads)
         self.identity = None if settings.oauth else Identity(slack, settings.slack_bot_token)
         self.service = Service(self.store, self.platform, guard=settings.guardrails, clock=o.clock,
-                               is_admin=self.directory.is_admin, on_write=self.outbox.wake, tasks=self.tasks)
+                               is_admin=self.directory.is_admin, on_write=self.outbox.wake, tasks=self.tasks,
+                               join_url=settings.join_url)
         self.service.permissions.known_admin = self.directory.known_admin
         self.bolt = create_bolt_app(client=slack, identity=self.identity, signing_secret=settings.slack_signing_secret,
                                     door=Door(self.service, self.outbox, self.tasks), socket_mode=settings.socket_mode,

@@ -58,7 +58,8 @@ def test_fewest_scopes_and_modes():
     http = yaml.safe_load((ROOT / "manifest.yml").read_text())
     socket = yaml.safe_load((ROOT / "manifest-socket.yml").read_text())
     assert http["oauth_config"]["scopes"]["bot"] == ["commands", "chat:write", "users:read", "channels:history",
-                                                     "groups:history"] == list(SCOPES)  # what "Add to Slack" asks
+                                                     "groups:history", "calls:write"] == list(SCOPES)  # "Add to Slack"
+    assert socket["oauth_config"]["scopes"]["bot"] == http["oauth_config"]["scopes"]["bot"]
     assert http["oauth_config"]["redirect_urls"] == ["https://recbot.example.com/slack/oauth_redirect"]
     assert http["settings"]["socket_mode_enabled"] is False and socket["settings"]["socket_mode_enabled"] is True
     assert "request_url" not in json.dumps(socket) and "url" not in socket["features"]["slash_commands"][0]

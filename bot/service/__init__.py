@@ -28,6 +28,7 @@ from bot.platform.client import PlatformClient
 from bot.service.accounts import Accounts
 from bot.service.actions import Actions
 from bot.service.after import AfterMeeting
+from bot.service.calls import Calls
 from bot.service.commands import Commands
 from bot.service.confirmations import Confirmations
 from bot.service.decisions import Writer
@@ -44,7 +45,8 @@ __all__ = ["RetryLater", "Service"]
 class Service:
     def __init__(self, store: Store, platform: PlatformClient | Platforms, *, guard: Guardrails | None = None,
                  clock: Callable[[], float] = time.time, is_admin: Callable[[str, Team], Awaitable[bool]] | None = None,
-                 on_write: Callable[[], None] = lambda: None, tasks: Tasks | None = None):
+                 on_write: Callable[[], None] = lambda: None, tasks: Tasks | None = None,
+                 join_url: str | None = None):
         guard = guard or Guardrails()
         platform = platform if isinstance(platform, Platforms) else Platforms(platform, store)
         self.store, self.platform, self.guard, self.clock = store, platform, guard, clock
@@ -53,11 +55,13 @@ class Service:
         self.permissions = Permissions(store, is_admin)
         self.truth = Truth(store, platform, self.writer, guard, self.tasks, clock)
         self.after = AfterMeeting(store, platform, self.writer, clock)
+        self.calls = Calls(store, platform, self.writer, join_url, clock)
         self.actions = Actions(store, platform, self.truth, self.writer, self.after, self.permissions, guard, clock)
         self.accounts = Accounts(store, platform, self.permissions, on_write)
         self.commands = Commands(store, platform, self.truth, self.writer, self.actions, self.after, self.permissions,
-                                 self.accounts, clock)
+                                 self.accounts, self.calls, clock)
         self.confirmations = Confirmations(store, platform, self.truth, self.tasks)
         self.news = News(store, platform, self.truth, self.writer, self.after, self.confirmations,
-                         self.commands.auto_record, guard, clock)
-        self.guards = Guards(store, platform, self.truth, self.writer, self.actions, self.after, guard, clock)
+                         self.commands.auto_record, self.calls, guard, clock)
+        self.guards = Guards(store, platform, self.truth, self.writer, self.actions, self.after, self.calls, guard,
+                             clock)

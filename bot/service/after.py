@@ -80,6 +80,8 @@ class AfterMeeting:
         else:
             self.store.notes.left(event.session_id, event.participant, event.meeting_id, name,
                                   event.at or self.clock(), joined_at=event.joined_at)
+        if self.store.calls.touch(session_id=event.session_id):  # its call shows who is there
+            self.writer.on_write()
         return f"attendance: {name} {event.kind}"
 
     async def fill_attendance(self, session_id: str, meeting_id: str) -> int:

@@ -14,6 +14,7 @@ from bot.platform.models import PlatformRecording
 from bot.service.accounts import Accounts
 from bot.service.actions import Actions
 from bot.service.after import AfterMeeting
+from bot.service.calls import Calls
 from bot.service.decisions import Writer
 from bot.service.outcomes import Reply, Say, StatusLine, failed
 from bot.service.permissions import READ_ONLY, Permissions, admin_matters, refusal
@@ -26,9 +27,10 @@ WORKSPACE_WIDE = ("connect", "disconnect")  # about the workspace, not the chann
 
 class Commands:
     def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, actions: Actions,
-                 after: AfterMeeting, permissions: Permissions, accounts: Accounts,
+                 after: AfterMeeting, permissions: Permissions, accounts: Accounts, calls: Calls,
                  clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer, self.accounts = store, platform, truth, writer, accounts
+        self.calls = calls
         self.actions, self.after, self.permissions, self.clock = actions, after, permissions, clock
 
     @on_store_thread
@@ -152,6 +154,7 @@ class Commands:
                 return Reply.one(Say.CREATED_UNSAVED, ok=False, title=meeting.title, meeting_id=meeting.id)
             raise
         before = link.meeting_id if link and link.meeting_id != meeting.id else None
+        await self.calls.look(meeting.id)  # a session already live shows as a call here
         return Reply.one(Say.LINKED, created=cmd.name == "new", title=meeting.title, meeting_id=meeting.id,
                          before=before)
 
@@ -190,6 +193,8 @@ class Commands:
             return Reply.one(Say.START_REFUSED, ok=False, message=refused)
         rec = await self.store.aio.recording(started.id)
         assert rec is not None
+        if not await self.store.aio.calls.live(link.meeting_id):
+            await self.calls.look(link.meeting_id)  # recording means live: a session no webhook told of
         return Reply.one(Say.STARTING, handle=rec.handle, title=link.meeting_title)
 
     async def _record_start(self, actor: Actor, cmd: Command, link: Link, started: PlatformRecording) -> Reply | None:

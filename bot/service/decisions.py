@@ -71,6 +71,7 @@ class Writer:
         """The card is rendered from the store when sent, so pending refreshes of one card merge."""
         self.store.outbox.enqueue(Outgoing.CARD, {}, channel_id=rec.channel_id, recording_id=rec.id,
                                   coalesce_key=f"card:{rec.id}", team=rec.team)
+        self.store.calls.touch(meeting_id=rec.meeting_id)  # a live call's title says whether it records
 
     def notice(self, rec: Recording, notice: Notice, **params: Any) -> None:
         self.store.outbox.enqueue(Outgoing.THREAD, {"notice": notice.value, **params}, channel_id=rec.channel_id,

@@ -12,6 +12,7 @@ from bot.platform.client import PlatformClient, PlatformError, PlatformUnavailab
 from bot.platform.limits import background
 from bot.service.actions import SNOOZE, Actions
 from bot.service.after import AfterMeeting
+from bot.service.calls import Calls
 from bot.service.decisions import Writer
 from bot.service.permissions import named_controllers
 from bot.service.transitions import Report, last_pause
@@ -21,8 +22,9 @@ from bot.store import DueTimer, Store, StoreBusy, on_store_thread
 
 class Guards:
     def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, actions: Actions,
-                 after: AfterMeeting, guard: Guardrails, clock: Callable[[], float] = time.time):
+                 after: AfterMeeting, calls: Calls, guard: Guardrails, clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer, self.actions = store, platform, truth, writer, actions
+        self.calls = calls
         self.after, self.guard, self.clock = after, guard, clock
 
     async def run_due_timers(self) -> int:
@@ -112,7 +114,10 @@ class Guards:
         cutoff = older_than if older_than is not None else self.clock() - self.guard.reconcile_after
         token = background.set(True)  # its calls wait behind what people asked for
         try:
-            return await self._reconcile(limit, cutoff)
+            checked = await self._reconcile(limit, cutoff)
+            if checked < limit:  # what budget is left: calls whose session ended with no webhook
+                await self.calls.reconcile(limit - checked)
+            return checked
         finally:
             background.reset(token)
 

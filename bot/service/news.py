@@ -12,6 +12,7 @@ from bot.models import Notice, Recording, Status, Timer
 from bot.platform.client import PlatformClient, PlatformError
 from bot.platform.webhooks import Event, Ignored, MeetingEvent, RecordingUpdate, SessionFile
 from bot.service.after import AfterMeeting
+from bot.service.calls import Calls
 from bot.service.confirmations import Confirmations
 from bot.service.decisions import Writer
 from bot.service.permissions import named_controllers
@@ -26,10 +27,11 @@ NOT_OWNED = "refused: not this account's meeting"
 
 class News:
     def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, after: AfterMeeting,
-                 confirmations: Confirmations, auto_record: Callable[[str], Awaitable[str]], guard: Guardrails,
-                 clock: Callable[[], float] = time.time):
+                 confirmations: Confirmations, auto_record: Callable[[str], Awaitable[str]], calls: Calls,
+                 guard: Guardrails, clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer, self.after = store, platform, truth, writer, after
         self.confirmations, self.auto_record, self.guard, self.clock = confirmations, auto_record, guard, clock
+        self.calls = calls
         self.ignored_kinds: set[str] = set()
 
     async def apply_event(self, event: Event) -> str:
@@ -126,7 +128,11 @@ class News:
         the meeting ends, or its last person leaves, while a recording is paused (a paused recording
         does not stop by itself), say so and stop it after a grace."""
         if event.kind == "started":
+            if event.session_id:
+                await self.calls.live(event.meeting_id, event.session_id, event.meeting_title, event.at)
             return await self.auto_record(event.meeting_id)
+        if event.kind == "ended":
+            await self.calls.ended(event.meeting_id, event.session_id, event.at)
         if event.kind in ("joined", "left"):
             noted = await self.after.on_participant(event)
             if event.kind == "joined":

@@ -10,7 +10,8 @@ from bot.ledger import duration_text
 
 SUMMARY_TYPES = ("general", "team_meeting", "sales_call", "client_check_in", "interview", "daily_standup",
                  "one_on_one_meeting", "lecture", "code_review")
-NAMES = ("auto-record", "transcribe", "summarize", "summary-type", "notice", "keep-alive", "pause-reminder")
+NAMES = ("auto-record", "transcribe", "summarize", "summary-type", "notice", "keep-alive", "pause-reminder", "call",
+         "workflows")
 ON, OFF = ("on", "yes", "true", "1"), ("off", "no", "false", "0")
 NOTICE_LIMIT = 500
 
@@ -24,6 +25,8 @@ class ChannelSettings:
     notice: str | None = None  # said to everyone when a recording starts or resumes
     keep_alive: float | None = None  # None: recbot's REC_KEEP_ALIVE
     pause_reminder: float | None = None  # None: recbot's REC_PAUSE_REMINDER; 0: off
+    call: bool = True  # the live session as a Slack call (when REC_JOIN_URL is set)
+    workflows: bool = False  # Workflow Builder steps with no person behind them may act here
 
     @classmethod
     def of(cls, stored: dict[str, str]) -> ChannelSettings:
@@ -33,7 +36,8 @@ class ChannelSettings:
         return cls(auto_record=stored.get("auto-record") == "on", transcribe=stored.get("transcribe") == "on",
                    summarize=stored.get("summarize") == "on",
                    summary_type=stored.get("summary-type") or "general", notice=stored.get("notice") or None,
-                   keep_alive=seconds("keep-alive"), pause_reminder=seconds("pause-reminder"))
+                   keep_alive=seconds("keep-alive"), pause_reminder=seconds("pause-reminder"),
+                   call=stored.get("call") != "off", workflows=stored.get("workflows") == "on")
 
     def shown(self) -> list[tuple[str, str]]:
         """(name, value) in words, in the order `/rec settings` lists them."""
@@ -46,17 +50,19 @@ class ChannelSettings:
                 ("summary-type", self.summary_type),
                 ("notice", self.notice or "none"),
                 ("keep-alive", dur(self.keep_alive, "recbot's default")),
-                ("pause-reminder", dur(self.pause_reminder, "recbot's default"))]
+                ("pause-reminder", dur(self.pause_reminder, "recbot's default")),
+                ("call", "on" if self.call else "off"),
+                ("workflows", "on" if self.workflows else "off")]
 
 
 def checked(name: str, value: str) -> tuple[str | None, str | None]:
     """(the value to store, or None to clear it back to the default; an error in words, or None)."""
     value = value.strip()
-    if name in ("auto-record", "transcribe", "summarize"):
+    if name in ("auto-record", "transcribe", "summarize", "call", "workflows"):
         if value.lower() in ON:
-            return "on", None
+            return (None if name == "call" else "on"), None  # stored only where it differs from the default
         if value.lower() in OFF:
-            return None, None
+            return ("off" if name == "call" else None), None
         return None, f"`{name}` is `on` or `off`."
     if name == "summary-type":
         if value.lower() in SUMMARY_TYPES:

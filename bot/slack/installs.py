@@ -243,7 +243,7 @@ class Tokens:
 
 # -- the OAuth flow ------------------------------------------------------------------------
 
-SCOPES = ("commands", "chat:write", "users:read", "channels:history", "groups:history")  # as in manifest.yml
+SCOPES = ("commands", "chat:write", "users:read", "channels:history", "groups:history", "calls:write")  # manifest.yml
 
 _FAILURES = {
     "access_denied": "The install was cancelled in Slack, so nothing was installed.",

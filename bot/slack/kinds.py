@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.ledger import Summary, summarize
 from bot.models import ACTIVE, Notice, Outgoing, Recording
 from bot.service.settings import ChannelSettings
-from bot.slack import blocks, notes, views
+from bot.slack import blocks, calls, notes, views
 from bot.slack.connect import connect_modal
 from bot.store import OutboxRow
 
@@ -57,6 +57,7 @@ class Kind:
     in_thread: ClassVar[bool] = False  # a reply under a card: in order, once the card exists
     paced_per_channel: ClassVar[bool] = True  # chat.postMessage's limit per channel applies
     looked_up: ClassVar[bool] = False  # a post a crash may have caught is looked for before it is sent again
+    serial: ClassVar[bool] = False  # one row of its recording (or call) in flight at a time: a later render lands last
     most_compact: ClassVar[int] = MOST_COMPACT
 
     def method_of(self, row: OutboxRow, rec: Recording | None) -> str:
@@ -90,6 +91,7 @@ def of(row: OutboxRow) -> Kind:
 class Card(Kind):
     kind = Outgoing.CARD
     looked_up = True
+    serial = True
 
     def method_of(self, row, rec):
         return "chat.update" if rec is not None and rec.card_ts else "chat.postMessage"
@@ -208,6 +210,39 @@ class Note(Kind):
         text, note_blocks = notes.session_file(row.payload, None, compact=level(row) >= 1)
         text, note_blocks = shaped(row, text, note_blocks, blocks.pointer_note(row.payload))
         extra = {"blocks": note_blocks} if note_blocks else {}
+        return (await client.chat_postMessage(channel=row.channel_id, text=text, unfurl_links=False,
+                                              metadata=sender.metadata(row), **extra))["ts"]
+
+
+@kind
+class CallInStep(Kind):
+    """A meeting's Slack call, brought in step with what the store says it shows (`bot/slack/calls.py`): each
+    difference is one Slack method. Its rows carry the call's key where a recording's carry its id."""
+
+    kind = Outgoing.CALL
+    method = "calls.add"  # the first of them; the others (participants, update, end) are on the same tier
+    paced_per_channel = False  # no message: calls.* are limited per workspace
+    serial = True
+
+    def render(self, sender, row):
+        return calls.render(sender.store, row.payload)
+
+    async def send(self, sender, client, row, rendered):
+        await calls.bring_in_step(sender.store, client, rendered)
+        return None
+
+
+@kind
+class CallPost(Kind):
+    """The message that shows a call in a channel, once calls.add answered."""
+
+    kind = Outgoing.CALL_POST
+    looked_up = True
+    most_compact = 2  # the text alone, without the call block
+
+    async def send(self, sender, client, row, rendered):
+        text, call_blocks = calls.post(row.payload)
+        extra = {} if level(row) else {"blocks": call_blocks}
         return (await client.chat_postMessage(channel=row.channel_id, text=text, unfurl_links=False,
                                               metadata=sender.metadata(row), **extra))["ts"]
 

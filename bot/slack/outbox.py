@@ -149,8 +149,8 @@ class Outbox:
             if kind.in_thread and (rec is None or rec.card_ts is None):
                 held_recordings.add(row.recording_id or "")
                 continue
-            if row.kind == Outgoing.CARD and row.recording_id in cards_in_flight:
-                continue  # one edit of a card at a time: a later render must not land first
+            if kind.serial and row.recording_id in cards_in_flight:
+                continue  # one edit of a card (or a call) at a time: a later render must not land first
             if row.kind == Outgoing.CARD and rec is not None and rec.card_ts:
                 since = now - self._last_card.get(rec.id, -1e9)
                 if since < self.card_interval:
@@ -166,7 +166,7 @@ class Outbox:
             if ordered:  # its later replies wait until it has gone: the next drain, at once
                 held_recordings.add(row.recording_id)
                 launched_in_thread = True
-            if row.kind == Outgoing.CARD and row.recording_id:
+            if kind.serial and row.recording_id:
                 cards_in_flight.add(row.recording_id)
             launch.append((row, channel))
         await self._fly(launch)

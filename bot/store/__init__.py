@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from bot import metrics
 from bot.store.budgets import Budgets
+from bot.store.calls import CallStore
 from bot.store.deliveries import CHANNEL, DeliveryQueue
 from bot.store.engine import Duplicate, StoreBusy, StoreError, open_database
 from bot.store.leases import Leases
@@ -172,6 +173,7 @@ class Store(Records):
         self.notes = MeetingNotes(self.db, clock)
         self.leases = Leases(self.db, clock)
         self.budgets = Budgets(self.db, clock)
+        self.calls = CallStore(self.db, self.outbox, clock)
         self.workspaces = Workspaces(self.db, clock, Sealer(secret_key) if secret_key else None)
         try:
             self._thread.run(migrate, self.db)

@@ -137,6 +137,25 @@ MIGRATIONS: list[str] = [
     DROP INDEX deliveries_hash;
     CREATE INDEX deliveries_seen ON deliveries(body_hash, delivery_id) WHERE processed_at IS NOT NULL
     """,
+    # 9: a meeting's live session as a Slack call (one per workspace, the channels it is posted in, what Slack was
+    # last told of it); Workflow Builder steps, each acted on once however often Slack sends it
+    """
+    CREATE TABLE calls (
+        team_key TEXT NOT NULL, session_id TEXT NOT NULL, meeting_id TEXT NOT NULL, team_id TEXT, enterprise_id TEXT,
+        title TEXT NOT NULL, join_url TEXT NOT NULL, created_by TEXT NOT NULL, started_at REAL NOT NULL,
+        ended_at REAL, call_id TEXT, shown TEXT NOT NULL DEFAULT '{}', refused TEXT,
+        PRIMARY KEY (team_key, session_id)
+    );
+    CREATE INDEX calls_meeting ON calls(meeting_id, ended_at);
+    CREATE TABLE call_channels (
+        team_key TEXT NOT NULL, session_id TEXT NOT NULL, channel_id TEXT NOT NULL, posted INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (team_key, session_id, channel_id)
+    );
+    CREATE TABLE function_runs (
+        execution_id TEXT PRIMARY KEY, callback_id TEXT NOT NULL, channel_id TEXT, team_id TEXT,
+        received_at REAL NOT NULL
+    )
+    """,
 ]
 
 

@@ -1,0 +1,74 @@
+"""The meeting as a Slack call: when a linked meeting's session is live, each workspace where it is linked
+(with the channel setting `call` on) shows it as a call; it ends with the session. The store keeps what
+each call should show; the outbox brings Slack in step (`bot/slack/calls.py`). Off without REC_JOIN_URL."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from bot.platform.client import PlatformClient, PlatformError
+from bot.service.decisions import Writer
+from bot.service.settings import ChannelSettings
+from bot.store import Store, on_store_thread
+
+log = logging.getLogger(__name__)
+
+
+class Calls:
+    def __init__(self, store: Store, platform: PlatformClient, writer: Writer, join_url: str | None,
+                 clock: Callable[[], float] = time.time):
+        self.store, self.platform, self.writer, self.join_url, self.clock = store, platform, writer, join_url, clock
+
+    @on_store_thread
+    def live(self, meeting_id: str, session_id: str, title: str | None = None, at: float | None = None) -> int:
+        """The meeting's session `session_id` is live: shown as a call where the meeting is linked (once)."""
+        if not self.join_url or not session_id:
+            return 0
+        opened = 0
+        for link in self.store.links_for_meeting(meeting_id):
+            if link.broken_reason or not ChannelSettings.of(self.store.notes.settings(link.channel_id)).call:
+                continue
+            opened += self.store.calls.open(link, session_id, title or link.meeting_title,
+                                            self.join_url.replace("{meeting_id}", meeting_id), at or self.clock())
+        if opened:
+            self.writer.on_write()
+        return opened
+
+    @on_store_thread
+    def ended(self, meeting_id: str, session_id: str | None, at: float | None = None) -> int:
+        ended = self.store.calls.end(meeting_id, session_id, at or self.clock())
+        if ended:
+            self.writer.on_write()
+        return ended
+
+    async def look(self, meeting_id: str) -> bool:
+        """Found live when recbot asks (on link, on start): shown as a call. Whether a session is live."""
+        if not self.join_url:
+            return False
+        try:
+            session = await self.platform.get_active_session(meeting_id)
+        except PlatformError as exc:
+            log.info("could not ask whether meeting %s is live (%s); its call waits for news", meeting_id, exc)
+            return False
+        if session is None or not session.id:
+            return False
+        await self.live(meeting_id, session.id)
+        return True
+
+    async def reconcile(self, limit: int) -> int:
+        """Calls whose session is no longer live (the `meeting.ended` webhook was lost) end; returns how many."""
+        if not self.join_url:
+            return 0
+        ended = 0
+        for call in await self.store.aio.calls.all_live(limit):
+            try:
+                session = await self.platform.get_active_session(call.meeting_id)
+            except PlatformError:
+                break
+            if session is None or session.id != call.session_id:
+                ended += await self.ended(call.meeting_id, call.session_id)
+            elif session is not None:
+                await self.live(call.meeting_id, session.id)  # a channel linked meanwhile
+        return ended
