@@ -79,6 +79,7 @@ class Settings:
     rtk_api_url: str = RTK_API_URL
     metrics: str = "on"  # REC_METRICS: "on", "off", or "host:port" (GET /metrics on a listener of its own)
     log_format: str = "text"  # REC_LOG_FORMAT: "text" or "json"
+    join_url: str | None = None  # REC_JOIN_URL: where people join a meeting, with {meeting_id}; shows calls
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:
@@ -87,7 +88,6 @@ class Settings:
             return None
         host, _, port = self.metrics.rpartition(":")
         return host.strip("[]"), int(port)
-    join_url: str | None = None  # REC_JOIN_URL: where people join a meeting, with {meeting_id}; shows calls
 
     @property
     def socket_mode(self) -> bool:
