@@ -12,6 +12,7 @@ import shutil
 import sys
 import tempfile
 
+from bot import logs
 from bot.config import ConfigError, load_settings
 
 
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.asgi_server import PortBusy
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(os.environ.get("REC_LOG_FORMAT"))  # text, or one JSON object a line (checked with the settings)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per platform call is noise
     logging.getLogger("slack_sdk").setLevel(logging.WARNING)  # "A retry handler found…": recbot says what failed
     try:

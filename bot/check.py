@@ -27,6 +27,7 @@ async def run_check(settings: Settings, *, out=print) -> int:
 
     mode = "Socket Mode" if settings.socket_mode else "HTTP"
     line(OK, "settings", f"{settings.platform} at {settings.api_base}, Slack over {mode}")
+    line(OK, "operations", operations(settings))
 
     from slack_sdk.web.async_client import AsyncWebClient
 
@@ -101,6 +102,18 @@ def _database(settings: Settings) -> tuple[str, str]:
         return BAD, f"{engine} {where} has schema version {version}, newer than this recbot's ({latest}): run " \
                     "the recbot that upgraded it"
     return OK, f"{engine} {where} (schema version {version}, opened read-only)"
+
+
+def operations(settings: Settings) -> str:
+    """Where an operator reads recbot: its metrics and its log lines (docs/operations.md)."""
+    if settings.metrics == "off":
+        where = "no /metrics (REC_METRICS=off)"
+    elif (address := settings.metrics_address) is not None:
+        where = f"GET /metrics on {address[0]}:{address[1]}, apart from the public routes"
+    else:
+        where = (f"GET /metrics beside the public routes, on port {settings.port} (REC_METRICS=HOST:PORT serves "
+                 "it apart, REC_METRICS=off not at all)")
+    return f"{where}; log lines as {settings.log_format} (REC_LOG_FORMAT)"
 
 
 async def _check_installs(settings: Settings, line) -> None:

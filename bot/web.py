@@ -267,5 +267,8 @@ def serve(settings: Settings) -> None:
     mode = "Socket Mode" if settings.socket_mode else "HTTP"
     log.info("recbot serving on %s:%s (%s, platform %s)", settings.host, settings.port, mode, settings.platform)
     # uvicorn says only what goes wrong: the start-up and shutdown lines are recbot's own
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    # JSON: uvicorn's own lines go through the root logger's formatter, not uvicorn's text one
+    log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                log_config=log_config)
     log.info("recbot stopped")

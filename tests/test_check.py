@@ -19,7 +19,8 @@ async def test_check_passes_against_the_fakes(tmp_path):
     async with make_stack(tmp_path) as stack:
         lines = []
         assert await run_check(stack.settings, out=lines.append) == 0
-        assert [line.split("]")[0] for line in lines[:-1]] == ["[ok  "] * 7
+        assert [line.split("]")[0] for line in lines[:-1]] == ["[ok  "] * 8
+        assert any(line.startswith("[ok  ] operations: GET /metrics beside the public routes") for line in lines)
         assert lines[-1] == "all checks passed"
         assert any("rate limits" in line and "Dyte API, per IP 1800 per 60 s" in line for line in lines)
 

@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot import metrics
+from bot import logs, metrics
 from bot.config import Settings, key_url_for
 from bot.platform.webhooks import MAX_BODY, SignatureError, WebhookKey, WebhookParseError
 from bot.store import StoreBusy
@@ -76,6 +76,7 @@ class WebhookDoor:
                 length = value
             elif name in DELIVERY_HEADERS:
                 headers[name.decode()] = value.decode("latin-1")
+        logs.bind(request=headers.get("dyte-uuid") or headers.get("rtk-uuid"))
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
             return *TOO_BIG, None
         body = await _body(receive)

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
+from bot import logs
 from bot.config import Guardrails
 from bot.ledger import duration_text
 from bot.models import Actor, Command, Link, Notice, Recording, Status, Timer
@@ -65,9 +66,11 @@ class Actions:
                     break
                 await asyncio.sleep(0.05)
             renewing = asyncio.create_task(self._renew(name, ttl)) if held else None
+            about = logs.bind(recording=recording_id)  # what the log lines of this action are about
             try:
                 yield
             finally:
+                logs.unbind(about)
                 if renewing is not None:
                     renewing.cancel()
                     with contextlib.suppress(StoreBusy):

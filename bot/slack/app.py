@@ -14,6 +14,7 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import logs
 from bot.slack import actions, commands, events
 from bot.slack.door import Door
 from bot.slack.identity import Identity
@@ -54,6 +55,13 @@ def create_bolt_app(*, client: AsyncWebClient, identity: Identity | None, signin
                    request_verification_enabled=not socket_mode, **auth)
 
     seen = Seen()
+
+    @app.middleware
+    async def in_context(context, body: dict[str, Any], next) -> BoltResponse | None:
+        """What every log line of this request (and of the work it starts) says it is about (`bot.logs`)."""
+        logs.bind(workspace=context.get("team_id") or context.get("enterprise_id"), channel=context.get("channel_id"),
+                  request=body.get("event_id") or logs.request_id())
+        return await next()
 
     @app.middleware
     async def once(body: dict[str, Any], next) -> BoltResponse | None:

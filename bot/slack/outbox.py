@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from slack_sdk.errors import SlackApiError
 
-from bot import metrics
+from bot import logs, metrics
 from bot.models import Outgoing, Recording, Team
 from bot.slack import blocks, kinds
 from bot.slack.installs import NotInstalled, Tokens
@@ -217,6 +217,7 @@ class Outbox:
         if not claimed:
             return None  # another process is sending it
         self._claimed.add(row.id)
+        logs.bind(workspace=row.team_id or row.enterprise_id, channel=row.channel_id, recording=row.recording_id)
         try:
             if isinstance(rendered, Exception):
                 raise rendered

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from bot import metrics
+from bot import logs, metrics
 from bot.platform.webhooks import FLAVOUR_PREFIX, SignatureError, WebhookParseError
 from bot.store.engine import StoreBusy
 
@@ -240,7 +240,7 @@ def main() -> None:
     from bot.store.deliveries import DeliveryQueue
     from bot.store.engine import open_database
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(os.environ.get("REC_LOG_FORMAT"))  # as the web process logs
     for stop in (signal.SIGINT, signal.SIGTERM):  # it stops when its pipe closes, after the group it is writing
         signal.signal(stop, signal.SIG_IGN)
     answers_fd = os.dup(1)

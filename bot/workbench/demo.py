@@ -59,7 +59,7 @@ async def _run(host: str, port: int, database: str, socket_mode: bool) -> None:
     mode = "Socket Mode (the bot holds a WebSocket to the local Slack)" if socket_mode else "HTTP"
     print(f"recbot demo is running in {mode}. Open {url}\n"
           f"  bot {stack.bot_url} · emulator {stack.emulator_server.url} · local Slack API "
-          f"{stack.slack_server.url}/api/ · database {database}\n"
+          f"{stack.slack_server.url}/api/ · metrics {stack.bot_url}/metrics · database {database}\n"
           "  Press Ctrl-C to stop.", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -107,6 +107,7 @@ class Workbench:
             "channel_name": CHANNEL_NAMES[channel], "people": PEOPLE,
             "user": user, "mode": "socket" if self.stack.socket_mode else "http",
             "workspaces": workspaces, "install_url": f"{self.stack.bot_url}/slack/install",
+            "metrics_url": f"{self.stack.bot_url}/metrics",  # what an operator would scrape (docs/operations.md)
             "messages": messages, "broadcasts": broadcasts,
             "ephemeral": [e for e in slack.ephemeral if e["user"] == user and e["channel"] == channel][-12:],
             "dms": [asdict(m) for m in slack.messages.values() if m.channel == user],

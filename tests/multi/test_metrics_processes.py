@@ -3,6 +3,7 @@ Each replica reports its own counts, its ingest process's included (prometheus_c
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -20,11 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.asynccontextmanager
-async def serve(env: dict[str, str], port: int):
+async def serve(env: dict[str, str], port: int, stderr=asyncio.subprocess.DEVNULL):
     """`python -m bot serve` on `port`, until it answers /healthz; stopped with SIGTERM as a deployer would."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "serve", cwd=ROOT, env={**os.environ, **env, "PORT": str(port)},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        stdout=asyncio.subprocess.DEVNULL, stderr=stderr)
     try:
         async with httpx.AsyncClient() as http:
             for _ in range(300):
@@ -107,3 +108,20 @@ async def test_two_serve_processes_each_report_their_own_counts_with_their_inges
         # the background jobs: each held by exactly one of them
         for job in ("deliveries", "timers"):
             assert sum(after[p].get(("recbot_jobs_held", frozenset({("job", job)})), 0) for p in urls) == 1, job
+
+
+async def test_recbot_serve_logs_one_json_object_a_line(tmp_path):
+    """Every line of a real `recbot serve` and its ingest process (uvicorn's too) parses, with REC_LOG_FORMAT=json."""
+    async with make_stack(tmp_path) as s:
+        env = s.settings_env() | {"REC_LOG_FORMAT": "json", "REC_DATABASE": str(tmp_path / "json.sqlite3")}
+        port = _free_port("127.0.0.1")
+        with open(tmp_path / "stderr", "wb") as err:
+            async with serve(env, port, stderr=err):
+                body, headers = sign(s, {"event": "meeting.started"})
+                headers["dyte-signature"] = "AAAA"
+                assert (await s.http.post(f"http://127.0.0.1:{port}/webhooks", content=body,
+                                          headers=headers)).status_code == 401
+    lines = [json.loads(line) for line in (tmp_path / "stderr").read_text().splitlines() if line.strip()]
+    assert any(line["message"].startswith("recbot serving on") for line in lines)
+    refused = next(line for line in lines if line["message"].startswith("refused a webhook"))
+    assert refused["level"] == "WARNING" and refused["request"] == "u-1"  # the delivery's id

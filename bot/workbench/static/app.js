@@ -122,6 +122,7 @@ function render() {
   $("mode").textContent = state.mode === "socket" ? "Socket Mode: over the bot's WebSocket"
     : "HTTP: signed requests to /slack/events";
   const f = state.faults;
+  $("metrics").href = state.metrics_url;
   $("fault-counts").textContent = `injected: platform 500×${f.platform["500"]}, webhooks dropped×${f.webhooks.dropped}, ` +
     `duplicated×${f.webhooks.duplicated}, Slack 429×${f.slack["429"]}`;
   $("home").innerHTML = state.home ? renderBlocks(state.home.blocks, "", true)
