@@ -76,6 +76,7 @@ class Outgoing(StrEnum):
     RESPOND = "respond"  # an ephemeral answer on a response_url
     CALL = "call"  # a meeting's Slack call, brought in step with the store (calls.add, .participants.*, .update, .end)
     CALL_POST = "call_post"  # the message that shows a call in a channel
+    STEP_DONE = "step_done"  # a Workflow Builder step completed (functions.completeSuccess) or failed (completeError)
 
 
 class Timer(StrEnum):

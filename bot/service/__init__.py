@@ -36,6 +36,7 @@ from bot.service.guards import Guards
 from bot.service.news import News
 from bot.service.permissions import Permissions
 from bot.service.truth import RetryLater, Truth
+from bot.service.workflows import Workflows
 from bot.store import Store
 from bot.tasks import Tasks
 
@@ -60,6 +61,7 @@ class Service:
         self.accounts = Accounts(store, platform, self.permissions, on_write)
         self.commands = Commands(store, platform, self.truth, self.writer, self.actions, self.after, self.permissions,
                                  self.accounts, self.calls, clock)
+        self.workflows = Workflows(store, self.commands, clock)
         self.confirmations = Confirmations(store, platform, self.truth, self.tasks)
         self.news = News(store, platform, self.truth, self.writer, self.after, self.confirmations,
                          self.commands.auto_record, self.calls, guard, clock)

@@ -66,6 +66,9 @@ class Say(StrEnum):
     CONNECT_REFUSED = "connect_refused"  # {flavour, message}: the platform did not accept the credentials
     DISCONNECTED = "disconnected"  # {flavour, links}
     NOT_CONNECTED = "not_connected"
+    STEP_NO_CHANNEL = "step_no_channel"  # a Workflow Builder step without its channel
+    STEP_MINUTES = "step_minutes"  # a timed pause's minutes out of range
+    WORKFLOWS_OFF = "workflows_off"  # a step with no person behind it, where the channel has not allowed workflows
 
 
 class Refusal(StrEnum):

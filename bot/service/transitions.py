@@ -187,7 +187,7 @@ def decide_start(report: Report, link: Link, *, started_by: str | None, multi: b
     every step (what the answer says beyond INVOKED is applied as news after it)."""
     d = Decision(report.recording_id, card=True,
                  notices=[(Notice.STARTED, {"actor": started_by, "multi": multi, "source": source})])
-    origin = "auto" if source == "auto" else "slack"  # auto-record: the card says it started by itself
+    origin = source if source in ("auto", "workflow") else "slack"  # the card says it started by itself, or how
     d.new_recording = _new_recording(report, link, link.meeting_title, started_by=started_by, origin=origin,
                                      multi=multi, source=source, at=now)
     return d

@@ -15,7 +15,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import logs
-from bot.slack import actions, commands, events
+from bot.slack import actions, commands, events, workflows
 from bot.slack.door import Door
 from bot.slack.identity import Identity
 
@@ -80,6 +80,7 @@ def create_bolt_app(*, client: AsyncWebClient, identity: Identity | None, signin
     commands.register(app)
     actions.register(app)
     events.register(app)
+    workflows.register(app)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -40,7 +40,7 @@ LABEL = {"pause": "Pause", "resume": "Resume", "stop": "Stop", "refresh_link": "
 STYLE = {"pause": "primary", "resume": "primary", "stop": "danger"}
 SOURCE = {"command": "with /rec", "button": "with the button", "home": "from App Home", "timer": "automatically",
           "guard": "automatically", "meeting": "from the meeting", "platform": "by the platform",
-          "reconciler": "outside Slack", "auto": "automatically (auto-record)"}
+          "reconciler": "outside Slack", "auto": "automatically (auto-record)", "workflow": "by a workflow"}
 SECTION_TEXT = 3000
 MESSAGE_BLOCKS = 50
 VIEW_BLOCKS = 100
@@ -144,7 +144,10 @@ def card(rec: Recording, summary: Summary, *, now: float | None = None,
     if compact:
         tail = [buttons(rec, BUTTONS[rec.status])] if BUTTONS[rec.status] and compact < 2 else []
         return text, [section(f"{text} · recorded {clock_text(summary.recorded)}{so_far}"), *tail]
-    who = user(rec.started_by) if rec.started_by else ("auto-record" if rec.origin == "auto" else "the meeting")
+    who = user(rec.started_by) if rec.started_by else ("auto-record" if rec.origin == "auto" else
+                                                       "a workflow" if rec.origin == "workflow" else "the meeting")
+    if rec.started_by and rec.origin == "workflow":
+        who += " via workflow"
     fields = [mrkdwn(f"*State*\n{emoji} {state}", 2000), mrkdwn(f"*Started by*\n{who}", 2000)]
     if rec.last_action and rec.last_action != "started":
         by = f" by {user(rec.last_actor)}" if rec.last_actor else ""
@@ -198,6 +201,8 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *, compact
     kind = payload.get("notice")
     actor, source, reason = payload.get("actor"), payload.get("source", ""), payload.get("reason")
     by = f"by {user(actor)}" if actor else SOURCE.get(source, "")
+    if actor and source == "workflow":
+        by += " via workflow"  # a person ran a Workflow Builder step
     tag = f"#{rec.handle}"
     told = f"\n>{escape(clip(consent, 500))}" if consent else ""
     if kind == "started":
@@ -218,7 +223,7 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *, compact
             return f":arrow_forward: {tag} resumed automatically: the timed pause is over.{told}", None, False
         return f":arrow_forward: {tag} resumed {by}.{told}", None, False
     if kind == "stopped":
-        if actor:
+        if actor or source == "workflow":
             return f":black_square_for_stop: {tag} stopped {by}. Uploading…", None, False
         if payload.get("was_paused") and reason == "everyone left":  # the platform's own stop of a paused one
             return (f":black_square_for_stop: {tag} was paused, and the platform stopped it: everyone had left the "

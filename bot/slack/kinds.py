@@ -248,6 +248,31 @@ class CallPost(Kind):
 
 
 @kind
+class StepDone(Kind):
+    """The end of a Workflow Builder step, with the token Slack gave for that execution (as Bolt's complete and
+    fail use it): its outputs, or why it failed, in the words the command would have answered."""
+
+    kind = Outgoing.STEP_DONE
+    paced_per_channel = False
+
+    def method_of(self, row, rec):
+        return "functions.completeError" if "error" in row.payload else "functions.completeSuccess"
+
+    def priority(self, row, rec):
+        return ANSWER
+
+    async def send(self, sender, client, row, rendered):
+        p = row.payload
+        token = {"token": p["token"]} if p.get("token") else {}
+        if "error" in p:
+            await client.functions_completeError(function_execution_id=p["execution_id"], error=p["error"], **token)
+        else:
+            await client.functions_completeSuccess(function_execution_id=p["execution_id"], outputs=p["outputs"],
+                                                   **token)
+        return None
+
+
+@kind
 class Channel(Kind):
     """A message in a channel (or, `Dm`, to one person) whose words were written when it was queued."""
 

@@ -96,6 +96,14 @@ class Outbox:
         await self.store.aio.outbox.enqueue(Outgoing.DM, {"user": user_id, "text": text}, team=team)
         self.wake()
 
+    async def complete_step(self, execution_id: str, token: str | None, team: Team, *,
+                            outputs: dict[str, Any] | None = None, error: str | None = None) -> None:
+        """A Workflow Builder step's end: its outputs, or why it failed."""
+        payload: dict[str, Any] = {"execution_id": execution_id, "token": token}
+        payload |= {"error": error} if error is not None else {"outputs": outputs or {}}
+        await self.store.aio.outbox.enqueue(Outgoing.STEP_DONE, payload, team=team)
+        self.wake()
+
     async def refresh_home(self, user_id: str, team: Team | None = None) -> None:
         """App Home, rendered from the store when sent; pending refreshes for one person merge."""
         await self.store.aio.outbox.enqueue(Outgoing.HOME, {"user": user_id}, coalesce_key=f"home:{user_id}", team=team)

@@ -184,6 +184,14 @@ def sentence(line: Line) -> str:
                     "when ready.")
         case Say.SETTING_INVALID:
             return f"Not set: {p['message']}"
+        case Say.STEP_NO_CHANNEL:
+            return "This step needs a channel linked to a meeting: choose one in Workflow Builder."
+        case Say.STEP_MINUTES:
+            return "A timed pause lasts from 1 to 1440 minutes; leave `minutes` empty to pause until resumed."
+        case Say.WORKFLOWS_OFF:
+            return ("Nobody ran this workflow (a scheduled or event trigger), and this channel does not let such "
+                    "workflows act: a controller can allow them with `/rec settings workflows on`. Pausing is "
+                    "always allowed.")
         case Say.DENIED:
             return f"<@{p['user']}> can no longer take recording actions in this channel, pausing included."
         case Say.ADMINS_ONLY:

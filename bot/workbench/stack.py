@@ -265,6 +265,18 @@ class Stack:
         kind = "team_access_granted" if granted else "team_access_revoked"
         return await self.event({"type": kind, "team_ids": team_ids, "event_ts": f"{time.time():.6f}"}, org=org)
 
+    async def run_step(self, callback_id: str, channel: str = "C0DEMO", *, user: str | None = None,
+                       team: str | None = None, inputs: dict[str, Any] | None = None) -> tuple[dict[str, Any], Any]:
+        """A workflow reaches one of recbot's steps: run by `user` (Slack fills `interactivity` with them), or
+        by a scheduled or event trigger (nobody). Returns the `function_executed` event sent, and the answer."""
+        inputs = {"channel_id": channel, **(inputs or {})}
+        if user is not None:
+            inputs["interactivity"] = {"interactivity_pointer": f"{next(self._trigger)}.interactivity",
+                                       "interactor": {"id": user, "secret": "workbench-interactor-secret"}}
+        team = team or (self.team_of(user) if user else self.slack.team_id)
+        event = self.slack.run_function(callback_id, inputs, team)
+        return event, await self.event(event, team=team)
+
     async def _envelope(self, kind: str, payload: dict[str, Any]) -> SocketAnswer:
         try:
             answer = await self.slack.socket.send(kind, payload)

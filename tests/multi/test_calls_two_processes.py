@@ -35,3 +35,20 @@ async def test_two_processes_show_one_call_and_end_it_once(tmp_path, postgres):
             assert s.slack.call_in(CHANNEL) == s.slack.call_in("C0BETA") == [call]
             joined = [name for kind, who in call["changes"] if kind in ("add", "joined") for name in who]
             assert sorted(joined) == ["Ann", "Carol", "Dan", "Erin"]  # each person once
+
+
+async def test_a_step_slack_sends_to_both_processes_acts_once(tmp_path, postgres):
+    async with make_stack(tmp_path, env={"REC_DATABASE": postgres.new_database()}) as s:
+        async with second_process(s) as (_, port):
+            meeting = await s.new_meeting("Steps")
+            await s.join(meeting, "Ann")
+            await run(s, ALICE, f"link {meeting}")
+            event, _ = await s.run_step("start_recording", user=ALICE)
+            with via(s, port):
+                await s.event(event)  # Slack's retry, to the other process
+            execution = s.slack.executions[event["function_execution_id"]]
+            await until(lambda: execution["state"] == "completed", message="the step's end")
+            await until(lambda: not {"pending", "sending"} & set(s.runtime.store.outbox.counts()), timeout=10,
+                        message="both outboxes drained")
+            assert len(s.runtime.store.recordings_of_meeting(meeting)) == 1
+            assert s.slack.count("functions.completeSuccess") == 1
