@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextlib
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,11 +43,12 @@ class Credentials:
 
 @dataclass
 class ApiFaults(Dice):
-    """Faults on the REST API: modes "500", "429" and "hang" (the action is done, the answer comes late)."""
+    """Faults on the REST API: modes "500", "429", "hang" (the action is done, the answer comes late) and
+    "502" (the action is done, a gateway loses its answer)."""
 
     hang_seconds: float = 5.0
     latency: float = 0.0  # added to every API answer (benchmarks: a slow platform)
-    counts: dict[str, int] = field(default_factory=lambda: {"500": 0, "429": 0, "hang": 0})
+    counts: dict[str, int] = field(default_factory=lambda: {"500": 0, "429": 0, "hang": 0, "502": 0})
 
 
 class Emulator:
@@ -60,6 +62,7 @@ class Emulator:
         self.signer = signer or Signer()
         self.api_faults = ApiFaults()
         self.api_requests = 0  # REST calls answered, faults included
+        self.requests: deque[dict[str, Any]] = deque(maxlen=1000)  # the last REST calls, as sent (tests read them)
         self.webhook_faults = WebhookFaults()
         self.deliverer: Deliverer | None = None
         self._wake = asyncio.Event()
@@ -187,11 +190,16 @@ class Emulator:
         self.advance()
         try:
             body = await read_json(request)
+            self.requests.append({"flavour": flavour, "method": request.method, "path": "/" + path.strip("/"),
+                                  "query": list(request.query_params.multi_items()), "body": body})
             response = dispatch(request.method, "/" + path.strip("/"), request.query_params, body, flavour,
                                 self.clock(), platform, ROUTES)
         except EmuError as exc:
             response = error(exc.status, exc.message)
         self.advance()
+        if fault == "502":
+            self.api_faults.counts["502"] += 1
+            return error(502, "Bad gateway (injected by the emulator; the request was carried out)")
         if fault == "hang":  # the action is done, the answer comes too late: a lost response
             self.api_faults.counts["hang"] += 1
             await asyncio.sleep(self.api_faults.hang_seconds)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from bot.emulator.app import Emulator
     from bot.emulator.state import Platform
 
+FAULTS = ("500", "429", "hang", "502")  # 502: the request was carried out, its answer lost at a gateway
 CONTROLS = [
     ("GET", "/_emulator/", "this list (every control takes ?account=ID for an account other than the default)"),
     ("POST", "/_emulator/meetings", "create a meeting without credentials: {title}"),
@@ -23,7 +24,7 @@ CONTROLS = [
     ("POST", "/_emulator/meetings/{meeting_id}/leave", "a participant leaves: {participant_id}"),
     ("POST", "/_emulator/meetings/{meeting_id}/end", "the host ends the meeting for everyone"),
     ("GET", "/_emulator/meetings/{meeting_id}", "the meeting, its live session and participants"),
-    ("POST", "/_emulator/faults", "API faults: {mode: 500|429|hang, count} or {rates: {...}}, "
+    ("POST", "/_emulator/faults", "API faults: {mode: 500|429|hang|502, count} or {rates: {...}}, "
                                   "{hang_seconds}, {latency}; {clear: true} resets"),
     ("POST", "/_emulator/webhook-faults", "webhook faults: {drop, duplicate, reorder, delay, drop_next}"),
     ("POST", "/_emulator/timing", "delays in seconds: {start_delay, upload_delay, empty_stop, session_end}"),
@@ -89,11 +90,11 @@ class Controls:
             if body.get("clear"):
                 f.next_mode, f.next_count, f.rates, f.latency = None, 0, {}, 0.0
             if "mode" in body:
-                if body["mode"] not in ("500", "429", "hang"):
-                    raise EmuError(400, "mode is one of 500, 429, hang")
+                if body["mode"] not in FAULTS:
+                    raise EmuError(400, f"mode is one of {', '.join(FAULTS)}")
                 f.next_mode, f.next_count = body["mode"], int(body.get("count", 1))
             if "rates" in body:
-                f.rates = {k: float(v) for k, v in dict(body["rates"]).items() if k in ("500", "429", "hang")}
+                f.rates = {k: float(v) for k, v in dict(body["rates"]).items() if k in FAULTS}
             f.hang_seconds = float(body.get("hang_seconds", f.hang_seconds))
             f.latency = float(body.get("latency", f.latency))
             return ok(self._state_faults())

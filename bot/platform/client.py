@@ -13,7 +13,7 @@ import base64
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import httpx
@@ -23,9 +23,11 @@ from bot.errors import RecbotError
 from bot.models import Status
 from bot.platform.limits import DOCUMENTED, Limiter, Priority, buckets_for
 from bot.platform.models import ActiveSession, Meeting, PlatformRecording, Webhook, parse_time
+from bot.platform.paging import every_page
 
 log = logging.getLogger(__name__)
 
+PUBLISHED = {Status.INVOKED, Status.RECORDING, Status.UPLOADING, Status.UPLOADED}  # the published spec's filter
 WEBHOOK_EVENTS = ("recording.statusUpdate", "meeting.started", "meeting.ended",
                   "meeting.participantJoined", "meeting.participantLeft", "meeting.transcript", "meeting.summary")
 
@@ -183,9 +185,10 @@ class PlatformClient:
         await self._request("POST", f"/sessions/{session_id}/summary", retry=False)
 
     async def session_participants(self, session_id: str) -> list[dict[str, Any]]:
-        body = await self._request("GET", f"/sessions/{session_id}/participants", retry=True,
-                                   params={"per_page": 100, "page_no": 1})
-        found = (body.get("data") or {}).get("participants") or []
+        """Everyone who was in the session, whole: the spec does not page this list, the SDK may; further
+        pages are asked for only when the answer's `paging.total_count` says there are more."""
+        found = await self._listing(f"/sessions/{session_id}/participants", {}, None,
+                                    lambda body: (body.get("data") or {}).get("participants"))
         return [p for p in found if isinstance(p, dict)]
 
     async def download_text(self, url: str, limit: int = 65_536) -> str | None:
@@ -205,12 +208,17 @@ class PlatformClient:
         return b"".join(chunks)[:limit].decode("utf-8", errors="replace")
 
     async def kick_all(self, meeting_id: str) -> int | None:
-        """Ends the meeting's live session for everyone (its recordings stop); None when none is live."""
+        """Ends the meeting's live session for everyone (its recordings stop); None when none is live. No
+        refusal is documented: after any (or a 5xx) the platform is asked whether a session is still live."""
         try:
             body = await self._request("POST", f"/meetings/{meeting_id}/active-session/kick-all", retry=False,
                                        priority=Priority.STOP)
         except NotFound:
             return None
+        except (Conflict, InvalidRequest, PlatformUnavailable):
+            if await self.get_active_session(meeting_id) is None:  # whatever the answer, none is live now
+                return None
+            raise
         count = (body.get("data") or {}).get("kicked_participants_count")
         return int(count) if isinstance(count, int | float) else 0
 
@@ -227,9 +235,10 @@ class PlatformClient:
 
     # -- recordings ------------------------------------------------------------------------
 
-    async def start_recording(self, meeting_id: str, *, allow_multiple: bool = False,
-                              max_seconds: int | None = None) -> PlatformRecording:
-        """Start a recording. Never retried blindly: after a timeout, ask what happened."""
+    async def start_recording(self, meeting_id: str, *, allow_multiple: bool = False, max_seconds: int | None = None,
+                              known: Collection[str] = ()) -> PlatformRecording:
+        """Start a recording. Never retried blindly, and a 5xx or a timeout is never read as started: the
+        platform is asked, and a recording of the meeting invoked since (none of `known`) is this start's."""
         payload: dict[str, Any] = {"meeting_id": meeting_id, "allow_multiple_recordings": allow_multiple}
         if max_seconds:
             payload["max_seconds"] = max_seconds
@@ -237,19 +246,19 @@ class PlatformClient:
         try:
             body = await self._request("POST", "/recordings", json=payload, retry=False)
         except PlatformUnavailable:
-            found = await self._find_started_since(meeting_id, asked_at - 5.0)
+            found = await self._find_started_since(meeting_id, asked_at - 5.0, set(known))
             if found is None:
                 raise
-            log.warning("start of %s timed out but the platform has recording %s", meeting_id, found.id)
+            log.warning("start of %s got no answer but the platform has recording %s", meeting_id, found.id)
             return found
         return PlatformRecording.from_api(body["data"])
 
-    async def _find_started_since(self, meeting_id: str, since: float) -> PlatformRecording | None:
+    async def _find_started_since(self, meeting_id: str, since: float, known: set[str]) -> PlatformRecording | None:
         try:
             candidates = await self.list_recordings(meeting_id, statuses=[Status.INVOKED, Status.RECORDING])
         except PlatformError:
             return None
-        fresh = [r for r in candidates if r.invoked_at is None or r.invoked_at >= since]
+        fresh = [r for r in candidates if r.invoked_at is not None and r.invoked_at >= since and r.id not in known]
         return max(fresh, key=lambda r: r.invoked_at or 0.0, default=None)
 
     async def get_recording(self, recording_id: str) -> PlatformRecording:
@@ -258,24 +267,26 @@ class PlatformClient:
 
     async def list_recordings(self, meeting_id: str | None = None, *, statuses: Iterable[Status] = (),
                               per_page: int = 100) -> list[PlatformRecording]:
-        params: dict[str, Any] = {"per_page": per_page}
-        if meeting_id:
-            params["meeting_id"] = meeting_id
-        if statuses:
-            params["status"] = [s.value for s in statuses]  # repeated, as the official SDK sends a list
-        async def page(number: int) -> tuple[list[PlatformRecording], int | None]:
-            body = await self._request("GET", "/recordings", params={**params, "page_no": number}, retry=True)
-            total = (body.get("paging") or {}).get("total_count")
-            return [PlatformRecording.from_api(r) for r in body.get("data") or []], \
-                int(total) if total is not None else None
+        """Every recording (of a meeting) in `statuses`, in forms both official sources accept
+        (docs/platform.md): one `status` value a request, from the published enum, or (for one meeting's
+        few, and for PAUSED or ERRORED, which the published enum lacks) no filter, filtered here."""
+        wanted = set(statuses)
+        params: dict[str, Any] = {"meeting_id": meeting_id} if meeting_id else {}
+        if not wanted or meeting_id or not wanted <= PUBLISHED:
+            found = await self._listing("/recordings", params, per_page)
+        else:
+            lists = await asyncio.gather(*(self._listing("/recordings", {**params, "status": s.value}, per_page)
+                                           for s in sorted(wanted)))
+            found = [r for listed in lists for r in listed]
+        recordings = {r.id: r for r in map(PlatformRecording.from_api, found)}
+        return [r for r in recordings.values() if not wanted or r.status in wanted]
 
-        found, total = await page(1)
-        if total is None or len(found) < per_page or len(found) >= total:
-            return found
-        # The first page tells how many there are: the others are asked for at once, not one after another.
-        for items, _ in await asyncio.gather(*(page(n) for n in range(2, -(-total // per_page) + 1))):
-            found.extend(items)
-        return found
+    async def _listing(self, path: str, params: dict[str, Any], per_page: int | None,
+                       items: Callable[[dict[str, Any]], Any] = lambda body: body.get("data")) -> list[Any]:
+        async def get(paging: dict[str, Any]) -> dict[str, Any]:
+            return await self._request("GET", path, params={**params, **paging}, retry=True)
+
+        return await every_page(get, per_page, items)
 
     async def get_active_recording(self, meeting_id: str) -> PlatformRecording | None:
         try:

@@ -17,6 +17,7 @@ from bot.models import Actor, Command, Link, Notice, Recording, Status, Timer
 from bot.platform.client import (
     Conflict,
     InvalidRequest,
+    NotFound,
     PlatformClient,
     PlatformError,
     PlatformUnavailable,
@@ -215,8 +216,11 @@ class Actions:
                 if result.status not in RESULT[action]:  # asked while this recording's actions wait: the truth
                     await self.truth.apply(rec.id, Report.of(result), actor=None, source="platform",
                                            audit=[self.audit(actor, action, "error", rec.id, exc.message)])
+                    if result.status not in FITS[action]:  # a refusal, whatever its code: say what it is now
+                        return Line(Say.ACT_CONFLICT, {"handle": rec.handle, "action": action, "message": exc.message,
+                                                       "now": result.status.value}), False
                     return failed(action, exc, handle=rec.handle, tail="unchanged"), False
-            except (Conflict, InvalidRequest) as exc:  # no code is documented: refresh before answering
+            except (Conflict, InvalidRequest, NotFound) as exc:  # no code is documented: refresh before answering
                 await self._audited(actor, action, "error", rec.id, exc.message)
                 now = await self.truth.refresh(rec.id)
                 return Line(Say.ACT_CONFLICT, {"handle": rec.handle, "action": action, "message": exc.message,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from bot.ledger import summarize
 from bot.models import ACTIVE, Actor, Command, Link, Outgoing, Status
-from bot.platform.client import Conflict, InvalidRequest, NotFound, PlatformClient, PlatformError
+from bot.platform.client import Conflict, InvalidRequest, NotFound, PlatformClient, PlatformError, PlatformUnavailable
 from bot.platform.models import PlatformRecording
 from bot.service.accounts import Accounts
 from bot.service.actions import Actions
@@ -175,10 +175,11 @@ class Commands:
         self.truth.starting[link.meeting_id] += 1  # its webhooks wait until it is recorded here
         try:
             try:
-                started = await self.platform.start_recording(link.meeting_id, allow_multiple=cmd.multi)
-            except (Conflict, InvalidRequest) as exc:  # no code is documented: any refusal means "look again"
-                await self._audit(actor, "start", "error", detail=exc.message)
-                refused = exc.message
+                started = await self.platform.start_recording(link.meeting_id, allow_multiple=cmd.multi,
+                                                              known=[r.id for r in active])
+            except (Conflict, InvalidRequest, PlatformUnavailable) as exc:  # no refusal code is documented, and
+                await self._audit(actor, "start", "error", detail=exc.message)  # a 5xx may be one: look first
+                refused: PlatformError | None = exc
             except PlatformError as exc:
                 await self._audit(actor, "start", "error", detail=exc.message)
                 return Reply([failed("start", exc)], ok=False)
@@ -189,8 +190,11 @@ class Commands:
         finally:
             self.truth.starting[link.meeting_id] -= 1
         if refused is not None:  # a recording started elsewhere may be running: adopt it, now that it may be
-            await self.truth.adopt_active(link)
-            return Reply.one(Say.START_REFUSED, ok=False, message=refused)
+            found = await self.truth.adopt_active(link)
+            others = None if found is None else [r for r in found if r.id not in {k.id for k in active}]
+            if isinstance(refused, PlatformUnavailable) and not others:  # the client found none of its own either
+                return Reply([failed("start", refused, tail="maybe" if others is None else "unchanged")], ok=False)
+            return Reply.one(Say.START_REFUSED, ok=False, message=refused.message)
         rec = await self.store.aio.recording(started.id)
         assert rec is not None
         if not await self.store.aio.calls.live(link.meeting_id):

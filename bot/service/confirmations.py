@@ -135,6 +135,8 @@ class Confirmations:
         if len(wanted) <= pages:
             return await self._each(wanted)
         self.calls += pages
+        # PAUSED is not in the published spec's filter: the client lists without one (docs/platform.md), so a
+        # page may hold stopped recordings too and `pages` is a floor.
         listed = await self.platform.list_recordings(statuses=[Status.RECORDING, Status.PAUSED], per_page=PAGE)
         seen = {r.id: r for r in listed if r.id in set(wanted)}
         missing = [rec_id for rec_id in wanted if rec_id not in seen]

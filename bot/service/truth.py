@@ -15,6 +15,7 @@ from bot.config import Guardrails
 from bot.errors import RecbotError
 from bot.models import ACTIVE, Link, Recording, Status
 from bot.platform.client import NotFound, PlatformClient, PlatformError
+from bot.platform.models import PlatformRecording
 from bot.platform.webhooks import RecordingUpdate
 from bot.service.decisions import Writer
 from bot.service.settings import ChannelSettings
@@ -143,12 +144,13 @@ class Truth:
                                    guard=self.guard)
         return "adopted" if self.writer.write(decision) else "already known"
 
-    async def adopt_active(self, link: Link) -> None:
-        """After a refused start: a recording may be running that recbot has not heard of."""
+    async def adopt_active(self, link: Link) -> list[PlatformRecording] | None:
+        """After a refused start: a recording may be running that recbot has not heard of. Returns the
+        meeting's active recordings, or None when the platform could not say."""
         try:
             found = await self.platform.list_recordings(link.meeting_id, statuses=list(ACTIVE))
         except PlatformError:
-            return
+            return None
         for seen in found:
             if await self.store.aio.recording(seen.id) is None:
                 try:
@@ -157,3 +159,4 @@ class Truth:
                                                      started_at=seen.started_at, meeting_title=link.meeting_title))
                 except RetryLater:  # another start of this meeting is in flight; its webhooks will tell
                     continue
+        return found

@@ -162,7 +162,7 @@ def sentence(line: Line) -> str:
                     "they can pause, and do more only if they are a workspace admin.")
         case Say.ENDED:
             if p["kicked"] is None:
-                return "The meeting had no live session, so there was nobody to send away."
+                return "The meeting has no live session now, so there is nobody to send away."
             n = p["kicked"]
             return f":checkered_flag: Ended the meeting for everyone ({n} participant{'s' if n != 1 else ''} left it)."
         case Say.NOTHING_TO_MARK:

@@ -67,14 +67,15 @@ def _basic(stack) -> str:
     return "Basic " + base64.b64encode(f"{c.org_id}:{c.api_key}".encode()).decode()
 
 
-@pytest.mark.parametrize("refusal", [400, 409, 422])
+@pytest.mark.parametrize("refusal", [400, 409, 422, 500, 503])
 async def test_any_refusal_of_a_start_or_an_action_is_looked_into_not_guessed(linked, refusal):
-    """No code is documented for a start while one is active or an action in the wrong state."""
+    """No code is documented for a start while one is active or an action in the wrong state: whatever
+    it is, a 5xx included, recbot asks the platform before it says anything (a 5xx is not "started")."""
     await linked.control("modes", {"refusal_status": refusal})
     hooks = list(linked.emulator.platform.webhooks.values())
     for hook in hooks:  # recbot hears nothing of what happens next on the platform
         hook["enabled"] = False
-    elsewhere = linked.emulator.platform.start_recording(time.time(), linked.meeting_id)
+    elsewhere = linked.emulator.platform.start_recording(time.time() - 30, linked.meeting_id)  # half a minute ago
     linked.emulator.advance()
     _, reply = await run(linked, ALICE, "start")
     assert "The platform refused" in reply

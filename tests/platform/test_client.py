@@ -89,6 +89,28 @@ async def test_list_recordings_filters_and_follows_paging(platform, emulator):
     assert len(active) == 4
 
 
+@pytest.mark.parametrize("status_filter", ["spec", "sdk"])
+async def test_lists_are_read_whole_whatever_the_server_caps_or_how_it_reads_status(platform, emulator,
+                                                                                    status_filter):
+    """A server that answers 2 a page however many are asked, and reads `status` one way only: recbot
+    still gets every recording, pages by `paging.total_count`, and reads participants whole."""
+    emulator.platform.modes.per_page_cap, emulator.platform.modes.status_filter = 2, status_filter
+    meeting = await platform.create_meeting("m")
+    ids = [(await platform.start_recording(meeting.id, allow_multiple=True)).id for _ in range(5)]
+    await asyncio.sleep(0.05)
+    await platform.pause_recording(ids[0])
+    assert sorted(r.id for r in await platform.list_recordings(meeting.id)) == sorted(ids)
+    recording = await platform.list_recordings(statuses=[Status.INVOKED, Status.RECORDING])  # one value a request
+    assert sorted(r.id for r in recording) == sorted(ids[1:])
+    paused = await platform.list_recordings(statuses=[Status.PAUSED])  # not in the published enum: filtered here
+    assert [r.id for r in paused] == [ids[0]]
+    session = await platform.get_active_session(meeting.id) or emulator.platform.live_session(meeting.id)
+    for name in ("Ann", "Ben", "Cy"):
+        emulator.platform.join(time.time(), meeting.id, name)
+    people = await platform.session_participants(session.id)
+    assert sorted(p["display_name"] for p in people) == ["Ann", "Ben", "Cy"]
+
+
 async def test_bad_credentials_are_unauthorized(emulator):
     for flavour in ("dyte", "realtimekit"):
         client = client_for(emulator, flavour)
