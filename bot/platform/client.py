@@ -185,8 +185,7 @@ class PlatformClient:
         await self._request("POST", f"/sessions/{session_id}/summary", retry=False)
 
     async def session_participants(self, session_id: str) -> list[dict[str, Any]]:
-        """Everyone who was in the session, whole: the spec does not page this list, the SDK may; further
-        pages are asked for only when the answer's `paging.total_count` says there are more."""
+        """Everyone who was in the session, whole (bot/platform/paging.py: the spec does not page it)."""
         found = await self._listing(f"/sessions/{session_id}/participants", {}, None,
                                     lambda body: (body.get("data") or {}).get("participants"))
         return [p for p in found if isinstance(p, dict)]
@@ -208,8 +207,8 @@ class PlatformClient:
         return b"".join(chunks)[:limit].decode("utf-8", errors="replace")
 
     async def kick_all(self, meeting_id: str) -> int | None:
-        """Ends the meeting's live session for everyone (its recordings stop); None when none is live. No
-        refusal is documented: after any (or a 5xx) the platform is asked whether a session is still live."""
+        """Ends the meeting's live session for everyone (its recordings stop); None when none is live (asked
+        again after any refusal or 5xx: none is documented)."""
         try:
             body = await self._request("POST", f"/meetings/{meeting_id}/active-session/kick-all", retry=False,
                                        priority=Priority.STOP)
@@ -267,9 +266,8 @@ class PlatformClient:
 
     async def list_recordings(self, meeting_id: str | None = None, *, statuses: Iterable[Status] = (),
                               per_page: int = 100) -> list[PlatformRecording]:
-        """Every recording (of a meeting) in `statuses`, in forms both official sources accept
-        (docs/platform.md): one `status` value a request, from the published enum, or (for one meeting's
-        few, and for PAUSED or ERRORED, which the published enum lacks) no filter, filtered here."""
+        """Every recording (of a meeting) in `statuses`, in forms both official sources accept: one `status`
+        a request from the published enum, or no filter and filtered here (docs/platform.md)."""
         wanted = set(statuses)
         params: dict[str, Any] = {"meeting_id": meeting_id} if meeting_id else {}
         if not wanted or meeting_id or not wanted <= PUBLISHED:

@@ -190,9 +190,8 @@ class Commands:
         finally:
             self.truth.starting[link.meeting_id] -= 1
         if refused is not None:  # a recording started elsewhere may be running: adopt it, now that it may be
-            found = await self.truth.adopt_active(link)
-            others = None if found is None else [r for r in found if r.id not in {k.id for k in active}]
-            if isinstance(refused, PlatformUnavailable) and not others:  # the client found none of its own either
+            others = await self.truth.adopt_active(link, known={r.id for r in active})
+            if isinstance(refused, PlatformUnavailable) and not others:  # nor did the client find one of its own
                 return Reply([failed("start", refused, tail="maybe" if others is None else "unchanged")], ok=False)
             return Reply.one(Say.START_REFUSED, ok=False, message=refused.message)
         rec = await self.store.aio.recording(started.id)

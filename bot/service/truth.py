@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
 from typing import Any
 
@@ -144,9 +144,9 @@ class Truth:
                                    guard=self.guard)
         return "adopted" if self.writer.write(decision) else "already known"
 
-    async def adopt_active(self, link: Link) -> list[PlatformRecording] | None:
+    async def adopt_active(self, link: Link, known: Collection[str] = ()) -> list[PlatformRecording] | None:
         """After a refused start: a recording may be running that recbot has not heard of. Returns the
-        meeting's active recordings, or None when the platform could not say."""
+        meeting's active recordings other than `known`, or None when the platform could not say."""
         try:
             found = await self.platform.list_recordings(link.meeting_id, statuses=list(ACTIVE))
         except PlatformError:
@@ -159,4 +159,4 @@ class Truth:
                                                      started_at=seen.started_at, meeting_title=link.meeting_title))
                 except RetryLater:  # another start of this meeting is in flight; its webhooks will tell
                     continue
-        return found
+        return [r for r in found if r.id not in known]
