@@ -125,6 +125,30 @@ class Platform(Representations, SessionNotes):
         session = self.meeting(meeting_id).session
         return session if session and session.live else None
 
+    def outlook(self, meeting_id: str, now: float) -> dict[str, Any]:
+        """What comes next for the meeting's latest session, in seconds from `now` (the workbench's meeting
+        panel says it): with everyone gone, when its recorder stops and when it ends; then when its notes
+        (the transcript and summary it was created with) are written."""
+        meeting = self.meeting(meeting_id)
+        s = meeting.session
+        notes = [n for n, on in (("transcript", meeting.transcribe_on_end), ("summary", meeting.summarize_on_end))
+                 if on]
+        out: dict[str, Any] = {"session": None, "stops_in": None, "ends_in": None, "notes": notes,
+                               "notes_in": None, "written": [n for n in ("transcript", "summary") if s and n in s.files]}
+        if s is None:
+            return out
+        out["session"] = "live" if s.live else "ended"
+        if s.live and s.empty_since is not None:
+            empty_stop, session_end = self._keep_alive(meeting)
+            if any(r.status is Status.RECORDING for r in self._of(meeting.id)):
+                out["stops_in"] = max(0.0, s.empty_since + empty_stop - now)
+            out["ends_in"] = max(0.0, s.empty_since + session_end - now)
+            if notes:
+                out["notes_in"] = out["ends_in"] + self.timing.notes_delay
+        elif not s.live and (due := [d for d in (s.notes_due, s.summary_due) if d is not None]):
+            out["notes_in"] = max(0.0, min(due) - now)
+        return out
+
     def join(self, now: float, meeting_id: str, name: str) -> str:
         meeting = self.meeting(meeting_id)
         session = self.live_session(meeting_id)

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from bot.models import Status
 from bot.workbench.stack import Stack
 
 CHANNEL = "C0DEMO"
@@ -52,6 +53,7 @@ class Workbench:
         self.app = Starlette(routes=[
             Route("/", self.index, methods=["GET"]),
             Route("/static/{name}", self.static, methods=["GET"]),
+            Route("/favicon.ico", self.favicon, methods=["GET"]),
             Route("/api/state", self.state, methods=["GET"]),
             Route("/api/command", self.command, methods=["POST"]),
             Route("/api/click", self.click, methods=["POST"]),
@@ -62,6 +64,10 @@ class Workbench:
 
     async def index(self, request: Request) -> Response:
         return HTMLResponse(_asset("index.html"))
+
+    async def favicon(self, request: Request) -> Response:
+        icon = resources.files("bot.workbench").joinpath("static", "favicon.ico").read_bytes()
+        return Response(icon, media_type="image/x-icon", headers={"cache-control": "max-age=86400"})
 
     async def static(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -94,6 +100,8 @@ class Workbench:
             thread = [asdict(m) for m in slack.thread(channel, message.ts)]
             messages.append({**asdict(message), "replies": thread})
         broadcasts = [asdict(m) for m in slack.messages.values() if m.channel == channel and m.broadcast]
+        ephemeral = [{**e, "n": n} for n, e in enumerate(slack.ephemeral)  # n: the page folds the older ones
+                     if e["user"] == user and e["channel"] == channel and not e.get("setup")]
         meeting = emulator.platform.meetings.get(meeting_id)
         session = meeting.session if meeting else None
         participants = [{"id": k, "name": v} for k, v in session.participants.items()] if session and session.live \
@@ -102,18 +110,22 @@ class Workbench:
                        if r.file is not None else None}
                       for r in emulator.platform.recordings.values() if r.meeting_id == meeting_id]
         workspaces = await self.workspaces()
+        finished = [r.card_ts for r in await self.stack.runtime.store.aio.history(channel, limit=50)
+                    if r.status is Status.UPLOADED and r.card_ts]  # the page opens their threads
         return JSONResponse({
             "version": f"{slack.version}.{sum(w['installed'] for w in workspaces)}", "channel": channel,
             "channel_name": CHANNEL_NAMES[channel], "people": PEOPLE,
             "user": user, "mode": "socket" if self.stack.socket_mode else "http",
             "workspaces": workspaces, "install_url": f"{self.stack.bot_url}/slack/install",
             "metrics_url": f"{self.stack.bot_url}/metrics",  # what an operator would scrape (docs/operations.md)
-            "messages": messages, "broadcasts": broadcasts,
-            "ephemeral": [e for e in slack.ephemeral if e["user"] == user and e["channel"] == channel][-12:],
+            "messages": messages, "broadcasts": broadcasts, "finished": finished,
+            "ephemeral": ephemeral[-12:],
             "dms": [asdict(m) for m in slack.messages.values() if m.channel == user],
             "home": slack.homes.get(user),
             "meeting": {"id": meeting_id, "title": meeting.title if meeting else "", "live": bool(session and
-                        session.live), "participants": participants, "recordings": recordings},
+                        session.live), "participants": participants, "recordings": recordings,
+                        "status": meeting_status(emulator.platform.outlook(meeting_id, time.time()), participants)
+                        if meeting else ""},
             "faults": {"platform": emulator.api_faults.counts, "webhooks": emulator.webhook_faults.counts,
                        "slack": slack.faults.counts},
         })
@@ -133,7 +145,8 @@ class Workbench:
                 entry = {"text": data.get("text", ""), "blocks": data.get("blocks")}
             except ValueError:
                 entry = {"text": ack, "blocks": None}
-            self.stack.slack.ephemeral.append({"channel": channel, "user": body.get("user"), **entry, "ack": True})
+            self.stack.slack.ephemeral.append({"channel": channel, "user": body.get("user"), **entry, "ack": True,
+                                               "at": time.time()})
             self.stack.slack.version += 1
         return JSONResponse({"status": response.status_code})
 
@@ -185,6 +198,31 @@ class Workbench:
         else:
             return JSONResponse({"error": "unknown fault"}, status_code=400)
         return JSONResponse({"ok": True})
+
+
+def meeting_status(outlook: dict[str, Any], participants: list[dict[str, Any]]) -> str:
+    """The meeting panel's line: what the session is doing, and what the demo is waiting for."""
+    notes = " and ".join(outlook["notes"])
+    if outlook["session"] is None:
+        return "no session yet: join to start one"
+    if outlook["session"] == "live" and participants:
+        return f"live · {len(participants)} {'person' if len(participants) == 1 else 'people'} in it"
+    if outlook["session"] == "live":
+        said = [f"everyone left: the session ends in {_secs(outlook['ends_in'])}"]
+        if outlook["stops_in"] is not None:
+            said.append(f"the recording stops in {_secs(outlook['stops_in'])}")
+        if outlook["notes_in"] is not None:
+            said.append(f"then {notes} expected in about {_secs(outlook['notes_in'])}")
+        return "; ".join(said)
+    if outlook["notes_in"] is not None:
+        return f"the session ended; {notes} expected in about {_secs(outlook['notes_in'])}"
+    if outlook["written"]:
+        return f"the session ended; {' and '.join(outlook['written'])} written: recbot posts them in the thread"
+    return "the session ended: join to start a new one"
+
+
+def _secs(seconds: float) -> str:
+    return f"{max(1, round(seconds))} s"
 
 
 def mentions(text: str) -> str:

@@ -83,9 +83,7 @@ async def test_a_recording_from_start_to_stitched_file(page):
     await page.wait_for_timeout(1500)
     await send(page, "/rec stop")
     await page.locator("#messages .block-header", has_text="Uploaded").wait_for(timeout=20000)
-    toggle = page.locator(".thread-toggle").first
-    await toggle.click()
-    link = page.locator(".thread a", has_text="Download the recording")
+    link = page.locator(".thread a", has_text="Download the recording")  # its thread opens by itself
     await link.wait_for(timeout=10000)
     await page.locator(".thread", has_text="Recorded").first.wait_for()
     await page.evaluate("document.getElementById('messages').scrollTop = 1e9")
@@ -143,7 +141,6 @@ async def test_the_thread_after_twenty_pauses(page):
         await run(stack, ALICE, "resume", timeout=10)
     await run(stack, ALICE, "stop")
     await page.locator("#messages .block-header", has_text="Uploaded").wait_for(timeout=30000)
-    await page.locator(".thread-toggle").first.click()
     ready = page.locator(".thread", has_text="is ready")
     await ready.wait_for(timeout=20000)
     await page.locator(".thread a", has_text="Download the recording").wait_for()
@@ -169,7 +166,6 @@ async def test_after_the_meeting_marks_transcript_and_summary_in_the_thread(page
     while await leave.count():
         await leave.first.click()
         await page.wait_for_timeout(300)
-    await page.locator(".thread-toggle").first.click()
     await page.locator(".thread", has_text="The summary of #1").first.wait_for(timeout=15000)
     await page.locator(".thread", has_text="The transcript of #1").first.wait_for(timeout=5000)
     thread = page.locator(".thread").first
@@ -206,3 +202,62 @@ async def test_add_to_slack_for_a_second_workspace_from_the_demo_page(page):
              and c["args"].get("channel") == "C0BETA"]
     assert posts and {c["team"] for c in posts} == {"T0BETA"}  # Beta's own token
     assert not [m for m in page.stack.slack.channel("C0DEMO")]  # nothing of Beta's in #demo
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (1920, 1080)])
+async def test_the_first_hour_at_a_laptops_size_and_a_desktops(page, width, height):
+    """What a newcomer sees: one header line, a page the window's height, the hint clear of the sidebar, none
+    of the demo's own set-up messages, /rec help whole from its top; then, everyone gone, the panel says what
+    it waits for, the finished card's thread opens by itself and follows its new replies, in time order, and
+    the players know the file's length."""
+    await page.set_viewport_size({"width": width, "height": height})
+    await page.wait_for_timeout(600)
+    layout = await page.evaluate("""() => {
+        const box = (el) => el.getBoundingClientRect(), header = document.querySelector("header");
+        const hint = document.createRange(); hint.selectNodeContents(document.getElementById("hint"));
+        return {pageHeight: document.documentElement.scrollHeight, pageWidth: document.documentElement.scrollWidth,
+                header: box(header).height, wrapped: [...header.children].filter((e) => box(e).height > 30).length,
+                hintLeft: hint.getBoundingClientRect().left, navRight: box(document.querySelector("nav")).right};
+    }""")
+    assert layout["pageHeight"] <= height and layout["pageWidth"] <= width, layout  # nothing below or beside
+    assert layout["header"] < 50 and layout["wrapped"] == 0, layout  # one line
+    assert layout["hintLeft"] >= layout["navRight"] + 8, layout
+    assert await page.locator("#ephemeral .msg, #ephemeral .folded").count() == 0  # the demo's own set-up: gone
+    favicon = await page.request.get(page.url + "favicon.ico")
+    assert favicon.ok and favicon.headers["content-type"].startswith("image/")
+
+    await send(page, "/rec help")
+    helped = page.locator("#ephemeral .ephemeral", has_text="/rec commands")
+    await helped.wait_for(timeout=10000)
+    await page.wait_for_timeout(300)
+    top, box = await helped.evaluate("e => [e.getBoundingClientRect().top, "
+                                     "e.parentElement.getBoundingClientRect().top]")
+    assert top >= box, "the top of /rec help is cut off"
+    await page.screenshot(path=str(ARTIFACTS / f"help-{width}x{height}.png"))
+
+    await send(page, "/rec start")
+    await page.locator("#messages .actions button", has_text="Mark").wait_for(timeout=15000)
+    assert await page.locator("#ephemeral .folded", has_text="1 earlier message").count() == 1  # help, folded
+    await page.wait_for_timeout(1200)
+    await send(page, "/rec stop")
+    await page.locator("#messages .block-header", has_text="Uploaded").wait_for(timeout=20000)
+    await page.stack.control("timing", {"empty_stop": 0.3, "session_end": 4, "notes_delay": 0.5})
+    leave = page.locator("#meeting button", has_text="Leave")
+    while await leave.count():
+        await leave.first.click()
+        await page.wait_for_timeout(300)
+    await page.locator("#session", has_text="transcript and summary expected in about").wait_for(timeout=5000)
+    await page.locator("#session", has_text="the session ended").wait_for(timeout=10000)
+    summary = page.locator(".thread .msg", has_text="The summary of #1")  # never a click on "replies"
+    await summary.wait_for(timeout=15000)
+    await page.wait_for_timeout(800)
+    seen = await summary.evaluate("""e => { const m = document.getElementById("messages").getBoundingClientRect(),
+        r = e.getBoundingClientRect(); return r.top < m.bottom && r.bottom > m.top; }""")
+    assert seen, "the thread's newest reply is out of view"
+    order = await page.evaluate("[...document.querySelectorAll('#messages > .msg')].map((e) => Number(e.dataset.ts))")
+    assert order == sorted(order) and len(order) >= 2  # the "also sent to the channel" one at its place
+    lengths = await page.evaluate("""() => Promise.all([...document.querySelectorAll("audio")].map((a) =>
+        a.readyState >= 1 ? a.duration : new Promise((ok) => a.addEventListener("loadedmetadata",
+                                                                               () => ok(a.duration)))))""")
+    assert len(lengths) >= 2 and all(n > 1 for n in lengths), lengths
+    await page.screenshot(path=str(ARTIFACTS / f"workbench-{width}x{height}.png"))

@@ -43,3 +43,25 @@ def test_a_short_meeting_is_summed_up_as_short():
                                                 (60.2, "about 1 hour"), (125, "about 2 hours 5 minutes")])
 def test_durations_in_words(minutes, words):
     assert notes.summary_markdown("m", [], minutes, []).count(f" ran for {words} with nobody.") == 1
+
+
+def test_the_workbench_panel_says_what_the_session_waits_for():
+    from bot.emulator.state import Platform, Timing
+    from bot.workbench.server import meeting_status
+
+    p = Platform(Timing(start_delay=0, upload_delay=0, empty_stop=20, session_end=30, notes_delay=2))
+    m = p.create_meeting(0, "Demo", transcribe_on_end=True, summarize_on_end=True)
+    assert meeting_status(p.outlook(m.id, 0), []) == "no session yet: join to start one"
+    ann = p.join(0, m.id, "Ann")
+    p.start_recording(1, m.id)
+    p.tick(1)
+    assert meeting_status(p.outlook(m.id, 1), [{"id": ann, "name": "Ann"}]) == "live · 1 person in it"
+    p.leave(10, m.id, ann)
+    said = meeting_status(p.outlook(m.id, 15), [])
+    assert said.startswith("everyone left: the session ends in 25 s") and said.endswith(
+        "then transcript and summary expected in about 27 s"), said
+    assert "; the recording stops in 15 s;" in said
+    p.tick(40)
+    assert meeting_status(p.outlook(m.id, 41), []) == "the session ended; transcript and summary expected in about 1 s"
+    p.tick(42)
+    assert meeting_status(p.outlook(m.id, 43), []).startswith("the session ended; transcript and summary written")

@@ -3,7 +3,12 @@
 
 const $ = (id) => document.getElementById(id);
 let state = null, version = -1, user = "U0ALICE", view = "channel";
-const openThreads = new Set();
+const openThreads = new Set(), closedThreads = new Set();  // closed by hand: never opened again by itself
+const drawnReplies = new Map();  // thread ts -> replies drawn, to bring new ones into view
+// Private messages: those from before the last command sent (or before the page opened), and all but the
+// newest three, are folded under one line; Dismiss and Clear hide them for good.
+let foldBefore = null, showFolded = false, lastPrivate = -1;
+const dismissed = new Set();
 
 const EMOJI = {
   red_circle: "🔴", double_vertical_bar: "⏸️", arrow_forward: "▶️", black_square_for_stop: "⏹️",
@@ -74,9 +79,9 @@ function renderBlocks(blocks, messageTs, home) {
   }).join("");
 }
 
-function audioFor(html) {
+function audioFor(html) {  // preload="metadata": the player shows the file's length before it is played
   const m = html.match(/href="(http[^"]+\.wav[^"]*)"/);
-  return m ? `<audio controls preload="none" src="${m[1]}"></audio>` : "";
+  return m ? `<audio controls preload="metadata" src="${m[1]}"></audio>` : "";
 }
 
 function renderMessage(m, opts = {}) {
@@ -98,27 +103,28 @@ function render() {
     : `<a class="add" href="${esc(state.install_url)}" target="_blank" rel="noopener">Add to Slack</a>`}</div>`).join("");
   const here = state.workspaces.find((w) => w.id === ((me && me.team) || "T0DEMO"));
   $("not-installed").hidden = !here || here.installed;
+  // A card whose recording finished opens its thread (the file, the marks, the transcript and summary come there)
+  state.finished.forEach((ts) => { if (!closedThreads.has(ts)) openThreads.add(ts); });
+  const grown = [];  // open threads with replies not drawn before: the newest is brought into view
   const msgs = state.messages.map((m) => {
     const n = m.replies.length;
     const open = openThreads.has(m.ts);
+    if (open && n > (drawnReplies.get(m.ts) ?? n)) grown.push(m.replies[n - 1].ts);
+    drawnReplies.set(m.ts, open ? n : (drawnReplies.get(m.ts) ?? 0));
     const toggle = n ? `<button class="thread-toggle" data-thread="${esc(m.ts)}">${open ? "Hide" : n} ${n === 1 ? "reply" : "replies"}</button>` : "";
     const thread = open ? `<div class="thread">${m.replies.map((r) => renderMessage(r)).join("")}</div>` : "";
-    return renderMessage(m, { extra: toggle + thread });
+    return { ts: m.ts, html: renderMessage(m, { extra: toggle + thread }) };
   });
-  const broadcasts = state.broadcasts.map((m) => renderMessage(m, { extra: `<div class="only muted small">replied to a thread, also sent to the channel</div>` }));
-  const dms = state.dms.map((m) => renderMessage(m, { cls: "ephemeral", extra: `<div class="only">Direct message to you</div>` }));
-  $("messages").innerHTML = msgs.join("") + broadcasts.join("") + dms.join("") ||
+  const broadcasts = state.broadcasts.map((m) => ({ ts: m.ts, html: renderMessage(m, { extra: `<div class="only muted small">replied to a thread, also sent to the channel</div>` }) }));
+  const dms = state.dms.map((m) => ({ ts: m.ts, html: renderMessage(m, { cls: "ephemeral", extra: `<div class="only">Direct message to you</div>` }) }));
+  const players = playersIn($("messages"));
+  const timeline = [...msgs, ...broadcasts, ...dms].sort((a, b) => Number(a.ts) - Number(b.ts));  // Slack's order
+  $("messages").innerHTML = timeline.map((x) => x.html).join("") ||
     `<p class="muted">No messages yet. Type <code>/rec start</code> below.</p>`;
-  $("ephemeral").innerHTML = state.ephemeral.map((e) =>
-    `<div class="msg ephemeral"><div class="only">👁 Only visible to you</div>${e.blocks ? renderBlocks(e.blocks) : mrkdwn(e.text)}</div>`).join("");
-  $("ephemeral").scrollTop = 1e9;
-  const meeting = state.meeting;
-  $("meeting").innerHTML = `<div><b>${esc(meeting.title)}</b> <span class="muted small">${meeting.live ? "live" : "no live session"}</span></div>
-    <div class="muted small">${esc(meeting.id)}</div>` + meeting.participants.map((p) =>
-    `<div class="row"><span>👤 ${esc(p.name)}</span><button data-leave="${esc(p.id)}">Leave</button></div>`).join("");
-  $("recordings").innerHTML = meeting.recordings.map((r) => `<div class="row"><span class="status">${esc(r.status)}</span>
-    <span class="muted small">${esc(r.id.slice(0, 8))}</span></div>${r.url ? `<audio controls preload="none" src="${r.url}"></audio>` : ""}`).join("")
-    || `<p class="muted small">none yet</p>`;
+  keepPlayers($("messages"), players);
+  grown.forEach((ts) => { const el = $("messages").querySelector(`.thread .msg[data-ts="${ts}"]`); if (el) el.scrollIntoView({ block: "nearest" }); });
+  renderPrivate();
+  renderMeeting();
   $("mode").textContent = state.mode === "socket" ? "Socket Mode: over the bot's WebSocket"
     : "HTTP: signed requests to /slack/events";
   const f = state.faults;
@@ -127,6 +133,47 @@ function render() {
     `duplicated×${f.webhooks.duplicated}, Slack 429×${f.slack["429"]}`;
   $("home").innerHTML = state.home ? renderBlocks(state.home.blocks, "", true)
     : `<p class="muted">Open the Home tab to let recbot publish it.</p>`;
+  return grown.length > 0;
+}
+
+function renderPrivate() {
+  const mine = state.ephemeral.filter((e) => !dismissed.has(e.n));
+  if (foldBefore === null) foldBefore = Math.max(-1, ...mine.map((e) => e.n)) + 1;  // what came before the page
+  const fresh = mine.filter((e) => e.n >= foldBefore).slice(-3);
+  const folded = mine.filter((e) => !fresh.includes(e));
+  const shown = showFolded ? mine : fresh;
+  const fold = folded.length ? `<div class="folded muted small"><button class="link" data-fold="1">${showFolded ? "Fold" : "Show"}
+    ${folded.length} earlier ${folded.length === 1 ? "message" : "messages"} only visible to you</button> ·
+    <button class="link" data-clear="1">Clear</button></div>` : "";
+  $("ephemeral").innerHTML = fold + shown.map((e) => `<div class="msg ephemeral" data-n="${e.n}"><div class="only">👁 Only visible to you
+    <button class="link dismiss" data-dismiss="${e.n}">Dismiss</button></div>${e.blocks ? renderBlocks(e.blocks) : mrkdwn(e.text)}</div>`).join("");
+  const newest = shown.length ? shown[shown.length - 1].n : -1;
+  if (newest > lastPrivate) {  // a new one: its top in view, never cut off above
+    const el = $("ephemeral").querySelector(`[data-n="${newest}"]`);
+    $("ephemeral").scrollTop = el.offsetTop - $("ephemeral").offsetTop - 4;
+  }
+  lastPrivate = Math.max(lastPrivate, newest);
+}
+
+function renderMeeting() {
+  const meeting = state.meeting;
+  $("meeting").innerHTML = `<div><b>${esc(meeting.title)}</b></div>
+    <div id="session" class="small ${meeting.live && meeting.participants.length ? "muted" : "waiting"}">${esc(meeting.status)}</div>
+    <div class="muted small">${esc(meeting.id)}</div>` + meeting.participants.map((p) =>
+    `<div class="row"><span>👤 ${esc(p.name)}</span><button data-leave="${esc(p.id)}">Leave</button></div>`).join("");
+  const players = playersIn($("recordings"));
+  $("recordings").innerHTML = meeting.recordings.map((r) => `<div class="row"><span class="status">${esc(r.status)}</span>
+    <span class="muted small">${esc(r.id.slice(0, 8))}</span></div>${r.url ? `<audio controls preload="metadata" data-key="${esc(r.id)}" src="${r.url}"></audio>` : ""}`).join("")
+    || `<p class="muted small">none yet</p>`;
+  keepPlayers($("recordings"), players);
+}
+
+// A redraw keeps the audio players it finds again (the same link, or the same recording in the meeting panel,
+// whose link is signed anew each time), so one that plays, or knows its length, goes on.
+const playerKey = (a) => a.dataset.key || a.getAttribute("src");
+function playersIn(el) { return Object.fromEntries([...el.querySelectorAll("audio")].map((a) => [playerKey(a), a])); }
+function keepPlayers(el, players) {
+  el.querySelectorAll("audio").forEach((a) => { const old = players[playerKey(a)]; if (old) a.replaceWith(old); });
 }
 
 async function refresh(force) {
@@ -135,8 +182,11 @@ async function refresh(force) {
     const next = await r.json();
     if (force || next.version !== version || !state) {
       const nearBottom = $("messages").scrollHeight - $("messages").scrollTop - $("messages").clientHeight < 80;
-      state = next; version = next.version; render();
-      if (nearBottom) $("messages").scrollTop = 1e9;
+      state = next; version = next.version;
+      const followed = render();  // a thread's new reply was brought into view
+      if (nearBottom && !followed) $("messages").scrollTop = 1e9;
+    } else {
+      state = next; renderMeeting();  // its countdown moves on every poll
     }
   } catch (e) { /* the server restarts: try again on the next tick */ }
 }
@@ -150,7 +200,14 @@ document.addEventListener("click", (ev) => {
   const t = ev.target.closest("button");
   if (!t) return;
   if (t.dataset.action) post("/api/click", { user, action_id: t.dataset.action, value: t.dataset.value, message_ts: t.dataset.ts, home: !!t.dataset.home });
-  else if (t.dataset.thread) { openThreads.has(t.dataset.thread) ? openThreads.delete(t.dataset.thread) : openThreads.add(t.dataset.thread); render(); }
+  else if (t.dataset.thread) {
+    const ts = t.dataset.thread;
+    if (openThreads.has(ts)) { openThreads.delete(ts); closedThreads.add(ts); } else { openThreads.add(ts); closedThreads.delete(ts); }
+    render();
+  }
+  else if (t.dataset.fold) { showFolded = !showFolded; renderPrivate(); }
+  else if (t.dataset.clear) { state.ephemeral.forEach((e) => dismissed.add(e.n)); renderPrivate(); }
+  else if (t.dataset.dismiss) { dismissed.add(Number(t.dataset.dismiss)); renderPrivate(); }
   else if (t.dataset.leave) post("/api/meeting/leave", { user, id: t.dataset.leave });
   else if (t.dataset.fault) post("/api/faults", { kind: t.dataset.fault });
 });
@@ -160,6 +217,8 @@ $("composer").addEventListener("submit", (ev) => {
   const text = $("text").value.trim();
   if (!text) return;
   $("text").value = "";
+  foldBefore = Math.max(-1, ...state.ephemeral.map((e) => e.n)) + 1;  // what answered earlier commands folds
+  showFolded = false;
   post("/api/command", { user, text });
 });
 $("join").addEventListener("submit", (ev) => { ev.preventDefault(); post("/api/meeting/join", { user, name: $("join-name").value || "guest" }); $("join-name").value = ""; });
