@@ -133,8 +133,9 @@ class Platform(Representations, SessionNotes):
         s = meeting.session
         notes = [n for n, on in (("transcript", meeting.transcribe_on_end), ("summary", meeting.summarize_on_end))
                  if on]
+        written = [n for n in ("transcript", "summary") if s and n in s.files]
         out: dict[str, Any] = {"session": None, "stops_in": None, "ends_in": None, "notes": notes,
-                               "notes_in": None, "written": [n for n in ("transcript", "summary") if s and n in s.files]}
+                               "notes_in": None, "written": written}
         if s is None:
             return out
         out["session"] = "live" if s.live else "ended"
