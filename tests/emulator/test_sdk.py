@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import time
 
+import cloudflare  # the official SDK: a test dependency (pyproject.toml), never skipped
 import pytest
 from pydantic import BaseModel
 
 from tests.conftest import until
-
-cloudflare = pytest.importorskip("cloudflare", reason="the official SDK is a test dependency: pip install -e '.[test]'")
 
 
 def unknown_fields(model: object, path: str = "") -> list[str]:
