@@ -39,6 +39,14 @@ async def sdk(emulator):
     await client.close()
 
 
+# What recbot's client calls (tests/platform/test_sdk_requests.py checks its requests), by the SDK's names.
+RECBOTS = {"meetings.create", "meetings.get", "meetings.get_meeting_by_id", "active_session.get_active_session",
+           "active_session.kick_all_participants", "recordings.start_recordings", "recordings.get_one_recording",
+           "recordings.get_active_recordings", "recordings.get_recordings", "recordings.pause_resume_stop_recording",
+           "sessions.get_session_participants", "sessions.get_session_transcripts", "sessions.get_session_summary",
+           "sessions.generate_summary_of_transcripts"}
+
+
 class Calls:
     """Each SDK call checked the same way: it parses strictly, and nothing in it is unknown to the model."""
 
@@ -115,6 +123,8 @@ async def test_every_operation_recbot_uses_parses_strictly_in_the_sdk(sdk, emula
     assert summary.data.summary_download_url
     await call("sessions.generate_summary_of_transcripts",
                rk.sessions.generate_summary_of_transcripts(live.data.id, **ids))
+    assert set(call.done) == RECBOTS | {"sessions.get_sessions", "sessions.get_session_details",
+                                        "sessions.get_session_summary", "sessions.get_session_transcripts"}
 
 
 async def test_webhooks_round_trip_through_the_sdk(sdk):
@@ -133,6 +143,7 @@ async def test_webhooks_round_trip_through_the_sdk(sdk):
         hook.id, url="https://example.test/other", enabled=False, **ids))
     assert (edited.data.url, edited.data.enabled) == ("https://example.test/other", False)
     await call("webhooks.delete_webhook", rk.webhooks.delete_webhook(hook.id, **ids))
+    assert len(set(call.done)) == 5
     assert (await rk.webhooks.get_webhooks(app, account_id=account)).data == []
 
 
