@@ -70,7 +70,7 @@ def open_database(path: str, **kwargs: Any):
 
 def read_schema_version(path: str) -> int | None:
     """The schema version of the database at `path`, read without writing anything there (`recbot check`):
-    None when there is no recbot database there yet. StoreBusy when it cannot be read."""
+    None when there is no recbot database there yet. StoreError when it cannot be read."""
     if is_postgres(path):
         from bot.store.postgres import read_schema_version as on_postgres
 
@@ -87,7 +87,7 @@ def read_schema_version(path: str) -> int | None:
         finally:
             conn.close()
     except sqlite3.Error as exc:
-        raise StoreBusy(f"cannot read the database {path}: {exc}") from exc
+        raise StoreError(f"cannot read the database {path}: {exc}") from exc
 
 
 class Engine(ABC):

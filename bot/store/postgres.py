@@ -126,7 +126,7 @@ def read_schema_version(url: str) -> int | None:
                 return None
             return int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM recbot_schema").fetchone()[0]) or None
     except psycopg.Error as exc:
-        raise StoreBusy(f"cannot read the database {without_password(url)}: {exc}") from exc
+        raise StoreError(f"cannot read the database {without_password(url)}: {exc}") from exc
 
 
 class Listener:

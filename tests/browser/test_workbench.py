@@ -66,6 +66,15 @@ async def send(page, text: str) -> None:
     await page.press("#text", "Enter")
 
 
+async def everyone_leaves(page, *, session_end: float, notes_delay: float) -> None:
+    """Shorter waits than the demo's, then each person's Leave in the meeting panel."""
+    await page.stack.control("timing", {"empty_stop": 0.3, "session_end": session_end, "notes_delay": notes_delay})
+    leave = page.locator("#meeting button", has_text="Leave")
+    while await leave.count():
+        await leave.first.click()
+        await page.wait_for_timeout(300)
+
+
 async def test_a_recording_from_start_to_stitched_file(page):
     meeting = page.stack.emulator.platform.meetings
     (meeting_id,) = meeting
@@ -161,11 +170,7 @@ async def test_after_the_meeting_marks_transcript_and_summary_in_the_thread(page
     await page.locator("#messages .block-header", has_text="Paused").wait_for(timeout=10000)
     await send(page, "/rec stop")
     await page.locator("#messages .block-header", has_text="Uploaded").wait_for(timeout=20000)
-    await page.stack.control("timing", {"empty_stop": 0.3, "session_end": 0.6, "notes_delay": 0.3})
-    leave = page.locator("#meeting button", has_text="Leave")
-    while await leave.count():
-        await leave.first.click()
-        await page.wait_for_timeout(300)
+    await everyone_leaves(page, session_end=0.6, notes_delay=0.3)
     await page.locator(".thread", has_text="The summary of #1").first.wait_for(timeout=15000)
     await page.locator(".thread", has_text="The transcript of #1").first.wait_for(timeout=5000)
     thread = page.locator(".thread").first
@@ -241,11 +246,7 @@ async def test_the_first_hour_at_a_laptops_size_and_a_desktops(page, width, heig
     await page.wait_for_timeout(1200)
     await send(page, "/rec stop")
     await page.locator("#messages .block-header", has_text="Uploaded").wait_for(timeout=20000)
-    await page.stack.control("timing", {"empty_stop": 0.3, "session_end": 4, "notes_delay": 0.5})
-    leave = page.locator("#meeting button", has_text="Leave")
-    while await leave.count():
-        await leave.first.click()
-        await page.wait_for_timeout(300)
+    await everyone_leaves(page, session_end=4, notes_delay=0.5)
     await page.locator("#session", has_text="transcript and summary expected in about").wait_for(timeout=5000)
     await page.locator("#session", has_text="the session ended").wait_for(timeout=10000)
     summary = page.locator(".thread .msg", has_text="The summary of #1")  # never a click on "replies"
