@@ -60,6 +60,7 @@ class Workbench:
             Route("/api/home", self.home, methods=["POST"]),
             Route("/api/meeting/{verb}", self.meeting, methods=["POST"]),
             Route("/api/faults", self.faults, methods=["POST"]),
+            Route("/api/workflow", self.workflow, methods=["POST"]),
         ])
 
     async def index(self, request: Request) -> Response:
@@ -126,6 +127,7 @@ class Workbench:
                         session.live), "participants": participants, "recordings": recordings,
                         "status": meeting_status(emulator.platform.outlook(meeting_id, time.time()), participants)
                         if meeting else ""},
+            "calls": self.calls_shown(channel), "steps": self.steps_run(channel),
             "faults": {"platform": emulator.api_faults.counts, "webhooks": emulator.webhook_faults.counts,
                        "slack": slack.faults.counts},
         })
@@ -178,6 +180,31 @@ class Workbench:
             return JSONResponse({"error": "unknown meeting action"}, status_code=404)
         self.stack.slack.version += 1
         return JSONResponse({"ok": True})
+
+    def calls_shown(self, channel: str) -> dict[str, Any]:
+        """The Slack calls the channel's messages show (a `call` block names one), by id."""
+        return {call["id"]: {k: call[k] for k in ("title", "join_url", "users", "ended", "duration", "date_start")}
+                for call in self.stack.slack.call_in(channel)}
+
+    def steps_run(self, channel: str) -> list[dict[str, Any]]:
+        """The Workflow Builder steps run from this page in the channel, newest first."""
+        runs = [e for e in self.stack.slack.executions.values() if e["inputs"].get("channel_id") == channel]
+        return [{"step": e["callback_id"], "by": ((e["inputs"].get("interactivity") or {}).get("interactor") or {})
+                 .get("id"), "state": e["state"], "outputs": e["outputs"], "error": e["error"]}
+                for e in sorted(runs, key=lambda e: -e["at"])[:6]]
+
+    async def workflow(self, request: Request) -> Response:
+        """Run one of recbot's Workflow Builder steps in the channel: as a person (Slack fills `interactivity`
+        with them), or as a scheduled trigger (nobody)."""
+        body = await _body(request)
+        step, by = str(body.get("step", "")), body.get("by") or None
+        if step not in ("start_recording", "pause_recording", "resume_recording", "stop_recording"):
+            return JSONResponse({"error": "unknown step"}, status_code=400)
+        inputs = {"minutes": body["minutes"]} if step == "pause_recording" and body.get("minutes") else {}
+        channel = channel_of(str(body.get("user")))
+        _, response = await self.stack.run_step(step, channel, user=str(by) if by else None, inputs=inputs)
+        self.stack.slack.version += 1
+        return JSONResponse({"status": response.status_code})
 
     async def faults(self, request: Request) -> Response:
         body = await _body(request)

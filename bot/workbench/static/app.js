@@ -71,12 +71,29 @@ function renderBlocks(blocks, messageTs, home) {
       const fields = b.fields ? `<div class="fields">${b.fields.map((f) => `<div>${textObject(f)}</div>`).join("")}</div>` : "";
       return `<div>${textObject(b.text)}</div>${fields}`;
     }
+    if (b.type === "call") return renderCall(state.calls[b.call_id]);
     if (b.type === "actions") {
       return `<div class="actions">${b.elements.map((e) => `<button class="${e.style || ""}" data-action="${esc(e.action_id)}"
         data-value="${esc(e.value)}" data-ts="${esc(messageTs || "")}" data-home="${home ? 1 : ""}">${textObject(e.text)}</button>`).join("")}</div>`;
     }
     return "";
   }).join("");
+}
+
+function renderCall(call) {
+  if (!call) return `<div class="call muted">a call</div>`;
+  const people = call.users.map((u) => `<span class="person">👤 ${esc(u.display_name || u.slack_id || u.external_id)}</span>`).join("");
+  const end = call.ended ? `<span class="muted small">Ended · lasted ${Math.floor((call.duration || 0) / 60)}m ${(call.duration || 0) % 60}s</span>`
+    : `<a class="join" href="${esc(call.join_url)}" target="_blank" rel="noopener">Join</a>`;
+  return `<div class="call"><div class="call-title">📞 ${esc(call.title)}</div>
+    <div class="people">${people || `<span class="muted small">nobody in it</span>`}</div>${end}</div>`;
+}
+
+function renderSteps(steps) {
+  return steps.map((s) => `<div class="step ${esc(s.state)}"><b>${esc(s.step.replace("_", " "))}</b>
+    <span class="muted small">by ${s.by ? esc(personName(s.by)) : "a scheduled trigger"}</span>
+    <div class="small">${s.state === "completed" ? `completed: ${esc(s.outputs.status)}`
+      : s.state === "failed" ? `failed: ${mrkdwn(s.error || "")}` : "running…"}</div></div>`).join("");
 }
 
 function audioFor(html) {  // preload="metadata": the player shows the file's length before it is played
@@ -131,6 +148,7 @@ function render() {
   $("metrics").href = state.metrics_url;
   $("fault-counts").textContent = `injected: platform 500×${f.platform["500"]}, webhooks dropped×${f.webhooks.dropped}, ` +
     `duplicated×${f.webhooks.duplicated}, Slack 429×${f.slack["429"]}`;
+  $("steps").innerHTML = renderSteps(state.steps || []);
   $("home").innerHTML = state.home ? renderBlocks(state.home.blocks, "", true)
     : `<p class="muted">Open the Home tab to let recbot publish it.</p>`;
   return grown.length > 0;
@@ -223,6 +241,10 @@ $("composer").addEventListener("submit", (ev) => {
 });
 $("join").addEventListener("submit", (ev) => { ev.preventDefault(); post("/api/meeting/join", { user, name: $("join-name").value || "guest" }); $("join-name").value = ""; });
 $("end").addEventListener("click", () => post("/api/meeting/end", { user }));
+$("workflow").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  post("/api/workflow", { user, step: $("wf-step").value, by: $("wf-by").value, minutes: $("wf-minutes").value });
+});
 $("user").addEventListener("change", (ev) => { user = ev.target.value; if (view === "home") post("/api/home", { user }); else refresh(true); });
 
 function show(which) {
@@ -240,6 +262,9 @@ $("tab-home").addEventListener("click", () => show("home"));
   await refresh(true);
   $("user").innerHTML = state.people.map((p) => `<option value="${p.id}">${esc(p.name)}</option>`).join("");
   $("user").value = user;
+  $("wf-by").innerHTML = state.people.map((p) => `<option value="${p.id}">run by ${esc(p.name)}</option>`).join("") +
+    `<option value="">a scheduled trigger (nobody)</option>`;
+  if (location.hash === "#meeting") document.querySelector("aside").classList.add("joined");
   render();
   setInterval(refresh, 500);
 })();
