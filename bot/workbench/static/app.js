@@ -173,12 +173,20 @@ function renderPrivate() {
   lastPrivate = Math.max(lastPrivate, newest);
 }
 
+// Called on every poll (the session's countdown moves): redraws only what changed, so a click is never lost
+// to a redraw.
+let drawnMeeting = "", drawnRecordings = "";
 function renderMeeting() {
   const meeting = state.meeting;
-  $("meeting").innerHTML = `<div><b>${esc(meeting.title)}</b></div>
-    <div id="session" class="small ${meeting.live && meeting.participants.length ? "muted" : "waiting"}">${esc(meeting.status)}</div>
+  const people = `<div><b>${esc(meeting.title)}</b></div><div id="session" class="small"></div>
     <div class="muted small">${esc(meeting.id)}</div>` + meeting.participants.map((p) =>
     `<div class="row"><span>👤 ${esc(p.name)}</span><button data-leave="${esc(p.id)}">Leave</button></div>`).join("");
+  if (people !== drawnMeeting) { $("meeting").innerHTML = drawnMeeting = people; }
+  $("session").textContent = meeting.status;
+  $("session").className = "small " + (meeting.live && meeting.participants.length ? "muted" : "waiting");
+  const recordings = JSON.stringify(meeting.recordings.map((r) => [r.id, r.status, !!r.url]));  // links are signed anew
+  if (recordings === drawnRecordings) return;
+  drawnRecordings = recordings;
   const players = playersIn($("recordings"));
   $("recordings").innerHTML = meeting.recordings.map((r) => `<div class="row"><span class="status">${esc(r.status)}</span>
     <span class="muted small">${esc(r.id.slice(0, 8))}</span></div>${r.url ? `<audio controls preload="metadata" data-key="${esc(r.id)}" src="${r.url}"></audio>` : ""}`).join("")
