@@ -142,8 +142,11 @@ class Outbox:
                 held_recordings.add(row.recording_id or "")
                 continue
             now = self.clock()
-            channel = row.channel_id or row.payload.get("user") or "*"
             kind = kinds.of(row)
+            # What a 429 blocks: the channel, else for a call or a step's end its own method (calls.*, functions.*
+            # are limited per method), else everything ("*")
+            channel = row.channel_id or row.payload.get("user") or \
+                (kind.method if kind.kind in (Outgoing.CALL, Outgoing.STEP_DONE) else "*")
             ordered = kind.in_thread and row.recording_id
             if ordered and (row.recording_id in held_recordings or behind.get(row.recording_id, row.id) < row.id):
                 continue  # an earlier reply in its thread has not gone yet

@@ -88,3 +88,26 @@ async def test_after_a_restart_the_call_is_shown_once_and_ends_once(tmp_path):
         await until(lambda: not {"pending", "sending"} & set(stack.runtime.store.outbox.counts()), message="drained")
         assert the_call(stack) is call
         assert len(calls_of(stack, "calls.add")) == 1 and len(calls_of(stack, "calls.end")) == 1
+
+
+async def test_slack_asking_to_wait_delays_the_call_and_loses_nothing(tmp_path):
+    async with linked_stack(tmp_path, env={"REC_JOIN_URL": JOIN}) as stack:
+        call = (await until(lambda: stack.slack.call_in(CHANNEL), message="the call"))[0]
+        await until(lambda: names(call) == ["Ann"], message="Ann in the call")
+        stack.slack.faults.retry_after = 1
+        stack.slack.faults.next_mode, stack.slack.faults.next_count = "429", 2
+        await stack.join(stack.meeting_id, "Carol")
+        await until(lambda: names(call) == ["Ann", "Carol"], timeout=10, message="Carol in the call, after the wait")
+        assert stack.slack.faults.counts["429"] == 2
+        joined = [name for kind, who in call["changes"] if kind in ("add", "joined") for name in who]
+        assert sorted(joined) == ["Ann", "Carol"]
+
+
+async def test_a_lost_meeting_ended_webhook_the_reconciler_ends_the_call(tmp_path):
+    async with linked_stack(tmp_path, env={"REC_JOIN_URL": JOIN}) as stack:
+        call = (await until(lambda: stack.slack.call_in(CHANNEL), message="the call"))[0]
+        stack.emulator.webhook_faults.drop = 1.0  # every webhook from now on is lost
+        await stack.control(f"meetings/{stack.meeting_id}/end")
+        await stack.runtime.service.guards.reconcile(5)
+        await until(lambda: call["ended"], message="the call ended by the reconciler")
+        assert len(calls_of(stack, "calls.end")) == 1
