@@ -30,7 +30,7 @@ class Calls:
         for link in self.store.links_for_meeting(meeting_id):
             if link.broken_reason or not ChannelSettings.of(self.store.notes.settings(link.channel_id)).call:
                 continue
-            opened += self.store.calls.open(link, session_id, title or link.meeting_title,
+            opened += self.store.calls.open(link, session_id, title or link.meeting_title or "Meeting",
                                             self.join_url.replace("{meeting_id}", meeting_id), at or self.clock())
         if opened:
             self.writer.on_write()
@@ -58,17 +58,17 @@ class Calls:
         return True
 
     async def reconcile(self, limit: int) -> int:
-        """Calls whose session is no longer live (the `meeting.ended` webhook was lost) end; returns how many."""
-        if not self.join_url:
+        """Calls whose session is no longer live (the `meeting.ended` webhook was lost) end. Returns how many
+        times it asked the platform (at most `limit`: the reconciler's budget)."""
+        if not self.join_url or limit <= 0:
             return 0
-        ended = 0
+        asked = 0
         for call in await self.store.aio.calls.all_live(limit):
+            asked += 1
             try:
                 session = await self.platform.get_active_session(call.meeting_id)
             except PlatformError:
                 break
             if session is None or session.id != call.session_id:
-                ended += await self.ended(call.meeting_id, call.session_id)
-            elif session is not None:
-                await self.live(call.meeting_id, session.id)  # a channel linked meanwhile
-        return ended
+                await self.ended(call.meeting_id, call.session_id)
+        return asked

@@ -115,9 +115,7 @@ class Guards:
         token = background.set(True)  # its calls wait behind what people asked for
         try:
             checked = await self._reconcile(limit, cutoff)
-            if checked < limit:  # what budget is left: calls whose session ended with no webhook
-                await self.calls.reconcile(limit - checked)
-            return checked
+            return checked + await self.calls.reconcile(limit - checked)  # what is left: calls whose session ended
         finally:
             background.reset(token)
 

@@ -316,23 +316,20 @@ class FakeSlack:
         return "inactive_call" if call["ended"] else call
 
     def m_calls_participants_add(self, args):
-        call, users = self._active_call(args), _json(args.get("users"), None)
-        if isinstance(call, str):
-            return {"ok": False, "error": call}
-        if not users or not _call_users(users):
-            return {"ok": False, "error": "invalid_arguments"}
-        call["users"] += [u for u in users if u not in call["users"]]
-        call["changes"].append(("joined", [u.get("display_name") for u in users]))
-        return {"ok": True}
+        return self._participants(args, joined=True)
 
     def m_calls_participants_remove(self, args):
+        return self._participants(args, joined=False)
+
+    def _participants(self, args, *, joined: bool) -> dict[str, Any]:
         call, users = self._active_call(args), _json(args.get("users"), None)
         if isinstance(call, str):
             return {"ok": False, "error": call}
         if not users or not _call_users(users):
             return {"ok": False, "error": "invalid_arguments"}
-        call["users"] = [u for u in call["users"] if u not in users]
-        call["changes"].append(("left", [u.get("display_name") for u in users]))
+        others = [u for u in call["users"] if u not in users]
+        call["users"] = others + users if joined else others
+        call["changes"].append(("joined" if joined else "left", [u.get("display_name") for u in users]))
         return {"ok": True}
 
     def m_calls_update(self, args):
