@@ -77,6 +77,7 @@ class Outgoing(StrEnum):
     CALL = "call"  # a meeting's Slack call, brought in step with the store (calls.add, .participants.*, .update, .end)
     CALL_POST = "call_post"  # the message that shows a call in a channel
     STEP_DONE = "step_done"  # a Workflow Builder step completed (functions.completeSuccess) or failed (completeError)
+    EPHEMERAL = "ephemeral"  # an answer only one person sees in a channel, when a response_url or trigger cannot
 
 
 class Timer(StrEnum):

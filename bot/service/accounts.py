@@ -48,7 +48,7 @@ class Accounts:
         current = self.store.workspaces.account_of(actor.team_id)
         with self.store.transaction():
             self.store.outbox.enqueue(Outgoing.MODAL, {"form": "connect", "trigger_id": trigger_id,
-                                                "channel_id": actor.channel_id,
+                                                "channel_id": actor.channel_id, "user": actor.user_id,
                                                 "flavour": current["flavour"] if current else self.platform.flavour,
                                                 "public_url": public_url}, team=actor.team)
             self._audit.here(actor, "connect", "ok", "opened the form")

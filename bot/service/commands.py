@@ -237,7 +237,8 @@ class Commands:
         if not cmd.trigger_id:
             return Reply.one(Say.SETTINGS, settings=settings)
         with self.store.transaction():
-            self.store.outbox.enqueue(Outgoing.MODAL, {"trigger_id": cmd.trigger_id, "channel_id": actor.channel_id},
+            self.store.outbox.enqueue(Outgoing.MODAL, {"trigger_id": cmd.trigger_id, "channel_id": actor.channel_id,
+                                                        "user": actor.user_id},
                                       team=actor.team)
             self._audit.here(actor, "settings", "ok", detail="opened the form")
         self.writer.on_write()

@@ -41,7 +41,8 @@ async def rec_button(ack, body: dict[str, Any], action: dict[str, Any], context)
             await door.outbox.refresh_home(actor.user_id, actor.team)
         return reply if not reply.ok or name in ANSWERED else None
 
-    door.later(None if from_home else body.get("response_url"), work, f"button {name}", counted=_counted(name))
+    door.later(None if from_home else body.get("response_url"), work, f"button {name}", asker=actor,
+               counted=_counted(name))
 
 
 async def rec_end(ack, body: dict[str, Any], action: dict[str, Any], context) -> None:
@@ -53,7 +54,7 @@ async def rec_end(ack, body: dict[str, Any], action: dict[str, Any], context) ->
     actor = Actor(user_id=user.get("id"), team_id=team.team_id, enterprise_id=team.enterprise_id,
                   channel_id=(body.get("channel") or {}).get("id", ""), via="button")
     door.later(body.get("response_url"), lambda: door.service.actions.end_meeting(actor, action.get("value")),
-               "button end", counted=_counted("end"))
+               "button end", asker=actor, counted=_counted("end"))
 
 
 async def settings_submitted(ack, body: dict[str, Any], view: dict[str, Any], context) -> None:

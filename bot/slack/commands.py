@@ -79,7 +79,7 @@ async def _rec_command(ack, body: dict[str, Any], door: Door, team: Team) -> Non
     else:
         await ack()
     door.later(body.get("response_url"), lambda: commands.handle(actor, parsed), f"/rec {parsed.name}",
-               counted=counted)
+               asker=actor, counted=counted)
 
 
 async def _audited_usage(door: Door, actor: Actor, message: str) -> None:

@@ -29,21 +29,24 @@ class Door:
     outbox: Outbox
     tasks: Tasks
 
-    async def respond(self, url: str | None, reply: Reply) -> None:
-        """An ephemeral answer on the request's response_url, through the outbox."""
+    async def respond(self, url: str | None, reply: Reply, asker: Actor | None = None) -> None:
+        """An ephemeral answer on the request's response_url, through the outbox (to `asker` in their channel,
+        should Slack no longer take it there)."""
         if not url:
             return
         text, reply_blocks = render(reply)
         try:
-            await self.outbox.respond(url, text, reply_blocks)
+            await self.outbox.respond(url, text, reply_blocks, asker)
         except StoreBusy:  # the outbox lives in the database that is unavailable: tell the person directly
             self.tasks.spawn(_respond_now(url, text), "a reply without the outbox")
 
     def later(self, url: str | None, work: Callable[[], Awaitable[Reply | None]], what: str, *,
-              to: Actor | None = None, counted: Callable[[str], None] | None = None) -> None:
-        """Run `work` after the ack and answer with its reply (if any) on the response_url, or, for a request
-        that has none (a form), to the person `to` directly; a busy store is said as such. `counted` is told
-        how it ended: ok, refused, busy or failed (`bot.metrics`)."""
+              to: Actor | None = None, asker: Actor | None = None,
+              counted: Callable[[str], None] | None = None) -> None:
+        """Run `work` after the ack and answer with its reply (if any) on the response_url (or, once Slack no
+        longer takes it, to `asker` in their channel), or, for a request that has none (a form), to the person
+        `to` directly; a busy store is said as such. `counted` is told how it ended: ok, refused, busy or
+        failed (`bot.metrics`)."""
 
         async def run() -> None:
             try:
@@ -62,7 +65,7 @@ class Door:
             if to is not None and to.user_id:
                 await self.outbox.tell(to.user_id, render(reply)[0], to.team)
             else:
-                await self.respond(url, reply)
+                await self.respond(url, reply, asker)
 
         self.tasks.spawn(run(), what)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.ledger import Summary, summarize
@@ -362,6 +363,47 @@ class Respond(Kind):
 
     async def send(self, sender, client, row, rendered):
         p = row.payload
-        await sender.respond(p["url"], p["text"], None if level(row) else p.get("blocks"))
+        await sender.respond(p["url"], p["text"], None if level(row) else p.get("blocks"), since=row.created_at)
         return None
 
+
+# Where an ephemeral answer cannot be posted in the channel, the person gets it as a direct message.
+NOT_THERE = {"not_in_channel", "channel_not_found", "is_archived", "user_not_in_channel"}
+
+
+@kind
+class Ephemeral(Kind):
+    """An answer only one person sees, in the channel they asked in: a response_url's once Slack no longer
+    takes it (5 uses, 30 minutes), or a form's that could not open (a trigger lasts 3 s); a direct
+    message where recbot cannot post in that channel."""
+
+    kind = Outgoing.EPHEMERAL
+    method = "chat.postEphemeral"
+    paced_per_channel = False
+    most_compact = 1  # the text alone
+
+    def priority(self, row, rec):
+        return ANSWER
+
+    async def send(self, sender, client, row, rendered):
+        p = row.payload
+        extra = {"blocks": p["blocks"]} if p.get("blocks") and not level(row) else {}
+        try:
+            await client.chat_postEphemeral(channel=p["channel"], user=p["user"], text=p["text"], **extra)
+        except SlackApiError as exc:
+            if exc.response.get("error") not in NOT_THERE:
+                raise
+            await client.chat_postMessage(channel=p["user"], text=p["text"], unfurl_links=False, **extra)
+        return None
+
+
+def elsewhere(row: OutboxRow) -> dict[str, Any] | None:
+    """The payload of an `Ephemeral` row that says the same to the same person, when a response_url is spent
+    or a form's trigger was too old; None when the row does not say who asked where."""
+    p = row.payload
+    channel = p.get("channel") or p.get("channel_id")
+    if not p.get("user") or not channel:
+        return None
+    if row.kind == Outgoing.MODAL:
+        return {"user": p["user"], "channel": channel, "text": notes.form_too_late(p.get("form") or "settings")}
+    return {"user": p["user"], "channel": channel, "text": p.get("text", ""), "blocks": p.get("blocks")}

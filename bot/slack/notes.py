@@ -90,6 +90,16 @@ def settings_text(s: ChannelSettings) -> str:
             "\nChange one with `/rec settings ‹name› ‹value›`, e.g. `/rec settings auto-record on`.")[:SECTION_TEXT]
 
 
+def form_too_late(form: str) -> str:
+    """A form whose trigger Slack no longer took (3 seconds, once): what to do instead."""
+    if form == "connect":
+        return (":hourglass: The form did not open: Slack gives a form 3 seconds, and recbot took longer this time. "
+                "Type `/rec connect` again.")
+    return (":hourglass: The settings form did not open: Slack gives a form 3 seconds, and recbot took longer this "
+            "time. Type `/rec settings` again, or set one directly: `/rec settings NAME VALUE` "
+            "(for example `/rec settings auto-record on`).")
+
+
 def settings_modal(s: ChannelSettings, channel_id: str) -> dict[str, Any]:
     """`/rec settings`: the form. Its values come back in a `view_submission` (`rec_settings`)."""
     def toggle(name: str, label: str, on: bool, hint: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import httpx
 from slack_sdk.errors import SlackApiError
 
 from bot import logs, metrics
-from bot.models import Outgoing, Recording, Team
+from bot.models import Actor, Outgoing, Recording, Team
 from bot.slack import blocks, kinds
 from bot.slack.installs import NotInstalled, Tokens
 from bot.slack.sender import RespondFailed, Sender
@@ -36,9 +36,9 @@ log = logging.getLogger(__name__)
 
 LOST_CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
 REFUSED_AS_RENDERED = {"invalid_blocks", "msg_too_long", "invalid_blocks_format"}
+TRIGGER_GONE = {"expired_trigger_id", "exchanged_trigger_id", "invalid_trigger_id"}  # 3 s, once
 REVOKED = {"token_revoked", "invalid_auth", "account_inactive", "team_access_not_granted"}
 IN_THREAD = tuple(k.value for k, c in kinds.KINDS.items() if c.in_thread)  # in order, once the card exists
-RESPONSE_URL_LIFETIME = 30 * 60.0  # Slack accepts replies on a response_url for 30 minutes
 CLAIM_CHUNK = 20  # rows claimed and rendered per trip to the store's thread
 
 
@@ -86,9 +86,14 @@ class Outbox:
         with contextlib.suppress(RuntimeError):  # the loop has closed: nothing is waiting
             loop.call_soon_threadsafe(self._wake.set)
 
-    async def respond(self, url: str, text: str, reply_blocks: list[dict[str, Any]] | None) -> None:
-        """An ephemeral reply on a response_url (raises StoreBusy when the outbox cannot take it)."""
-        await self.store.aio.outbox.enqueue(Outgoing.RESPOND, {"url": url, "text": text, "blocks": reply_blocks})
+    async def respond(self, url: str, text: str, reply_blocks: list[dict[str, Any]] | None,
+                      asker: Actor | None = None) -> None:
+        """An ephemeral reply on a response_url (raises StoreBusy when the outbox cannot take it); who asked
+        where, so that once the response_url is spent it goes to them in that channel instead."""
+        payload: dict[str, Any] = {"url": url, "text": text, "blocks": reply_blocks}
+        if asker is not None and asker.user_id and asker.channel_id:
+            payload |= {"user": asker.user_id, "channel": asker.channel_id}
+        await self.store.aio.outbox.enqueue(Outgoing.RESPOND, payload, team=asker.team if asker else None)
         self.wake()
 
     async def tell(self, user_id: str, text: str, team: Team | None = None) -> None:
@@ -253,7 +258,9 @@ class Outbox:
             await self._retry(row, f"network: {type(exc).__name__}")
             return None
         except RespondFailed as exc:
-            if exc.retry:
+            if exc.spent:
+                await self._elsewhere(row, str(exc))
+            elif exc.retry:
                 await self._retry(row, str(exc))
             elif row.payload.get("blocks") and kinds.level(row) < kinds.of(row).most_compact:
                 await self.store.aio.outbox.degrade(row.id, str(exc))  # the text alone, without the blocks
@@ -303,10 +310,17 @@ class Outbox:
                 if kinds.of(row).paced_per_channel and row.channel_id:
                     self.store.mark_link_broken(row.channel_id, None)  # recbot is back in the channel, if lost
 
-    async def _retry(self, row: OutboxRow, error: str) -> None:
-        if row.kind == Outgoing.RESPOND and self.clock() - row.created_at > RESPONSE_URL_LIFETIME:
-            await self.store.aio.outbox.fail(row.id, f"response_url expired: {error}")
+    async def _elsewhere(self, row: OutboxRow, why: str) -> None:
+        """A spent response_url, a form's trigger too old: the same answer goes to the same person another way
+        (`kinds.Ephemeral`), at once."""
+        payload = kinds.elsewhere(row)
+        if payload is None:  # a row that does not say who asked, where
+            await self.store.aio.outbox.fail(row.id, why)
             return
+        log.info("outbox row %s (%s): %s; answering in the channel instead", row.id, row.kind, why)
+        await self.store.aio.outbox.redirect(row.id, Outgoing.EPHEMERAL, payload, why)
+
+    async def _retry(self, row: OutboxRow, error: str) -> None:
         delay = min(self.max_backoff, 0.5 * 2 ** min(row.attempts, 7)) * random.uniform(1.0, 1.3)
         await self.store.aio.outbox.retry(row.id, self.clock() + delay, error, unsure=row.id in self._unsure)
 
@@ -322,6 +336,8 @@ class Outbox:
             until = self.clock() + retry_after
             self._blocked[channel] = max(self._blocked.get(channel, 0.0), until)
             await self.store.aio.outbox.retry(row.id, until, "ratelimited", unsure=row.id in self._unsure)
+        elif error in TRIGGER_GONE and row.kind == Outgoing.MODAL:  # too late for the form: say so to who asked
+            await self._elsewhere(row, error)
         elif error in LOST_CHANNEL and row.channel_id:
             await self.store.call(self._lost_channel, row.channel_id, error)
         elif error in REFUSED_AS_RENDERED and kinds.level(row) < kinds.of(row).most_compact:

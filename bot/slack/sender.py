@@ -19,6 +19,8 @@ from bot.store import OutboxRow, Store, StoreBusy
 
 log = logging.getLogger(__name__)
 
+RESPONSE_URL_LIFETIME = 30 * 60.0  # Slack takes answers on a response_url for 30 minutes (5 of them)
+
 
 class Sender:
     def __init__(self, store: Store, tokens: Tokens, http: httpx.AsyncClient, *,
@@ -74,7 +76,13 @@ class Sender:
         except StoreBusy:  # the post went out: the outbox records its ts with the row, never posts it twice
             pass
 
-    async def respond(self, url: str, text: str, reply_blocks: list[dict[str, Any]] | None) -> None:
+    async def respond(self, url: str, text: str, reply_blocks: list[dict[str, Any]] | None, *,
+                      since: float | None = None) -> None:
+        """An answer on a response_url handed out at `since`. Slack takes 5 within 30 minutes: past that (or
+        when Slack answers 404 or 410) it is `spent`, and the outbox says it another way."""
+        if since is not None and self.clock() - since > RESPONSE_URL_LIFETIME:
+            raise RespondFailed("response_url expired (Slack takes answers on it for 30 minutes)", retry=False,
+                                spent=True)
         body: dict[str, Any] = {"response_type": "ephemeral", "replace_original": False, "text": text}
         if reply_blocks:
             body["blocks"] = reply_blocks
@@ -86,11 +94,16 @@ class Sender:
         metrics.slack_call("response_url", metrics.http_outcome(response.status_code))
         if response.status_code >= 500 or response.status_code == 429:
             raise RespondFailed(f"response_url answered {response.status_code}", retry=True)
+        if response.status_code in (404, 410):  # used 5 times, expired, or never valid
+            raise RespondFailed(f"response_url answered {response.status_code} {response.text[:40]}", retry=False,
+                                spent=True)
         if response.status_code >= 400:
             raise RespondFailed(f"response_url answered {response.status_code}", retry=False)
 
 
 class RespondFailed(RecbotError):
-    def __init__(self, message: str, *, retry: bool):
+    """`retry`: Slack may take it later; `spent`: the response_url takes nothing more."""
+
+    def __init__(self, message: str, *, retry: bool, spent: bool = False):
         super().__init__(message)
-        self.retry = retry
+        self.retry, self.spent = retry, spent

@@ -144,6 +144,12 @@ class OutboxQueue:
             self.db.execute("UPDATE outbox SET state = 'pending', next_at = ?, error = ?, payload = ? WHERE id = ?",
                             (self.clock(), error, json.dumps({**payload, "compact": level}), row_id))
 
+    def redirect(self, row_id: int, kind: str, payload: dict[str, Any], error: str) -> None:
+        """The row cannot go the way it was meant to: it goes at once as `kind` with `payload` instead."""
+        self.db.execute("UPDATE outbox SET kind = ?, payload = ?, state = 'pending', next_at = ?, attempts = 0, "
+                        "error = ?, claimed_by = NULL, lease_until = NULL WHERE id = ?",
+                        (kind, json.dumps(payload), self.clock(), error, row_id))
+
     def fail(self, row_id: int, error: str) -> None:
         self.db.execute("UPDATE outbox SET state = 'failed', error = ? WHERE id = ?", (error, row_id))
 
