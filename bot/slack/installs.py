@@ -137,9 +137,10 @@ class Tokens:
             if client_id else None
         self._clients: dict[str, AsyncWebClient] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._stale: set[str] = set()  # Slack said token_expired: refresh whatever the install says
+        self._stale: dict[str, str] = {}  # Slack said token_expired to this token: refresh it, whatever it says
         self._session: aiohttp.ClientSession | None = None
         self.owner = new_owner()  # who holds a refresh's lease
+        self._refreshing: dict[str, asyncio.Lock] = {}  # one refresh at a time in this process, per install
 
     @property
     def many(self) -> bool:
@@ -150,10 +151,10 @@ class Tokens:
             return self._pooled(self.single)
         key = f"{team.enterprise_id}/{team.team_id}"
         async with self._locks.setdefault(key, asyncio.Lock()):  # within this process, one look at a time
-            bot = await self.bot(team.enterprise_id, team.team_id, stale=key in self._stale)
+            bot = await self.bot(team.enterprise_id, team.team_id, expired=self._stale.get(key))
             if bot is None:
                 raise NotInstalled(team.team_id or team.enterprise_id or "no workspace")
-            self._stale.discard(key)
+            self._stale.pop(key, None)
             client = self._clients.get(key)
             if client is None or client.token != bot.bot_token:
                 client = MeteredWebClient(token=bot.bot_token, base_url=self.base_url,
@@ -162,15 +163,17 @@ class Tokens:
             return self._pooled(client)
 
     async def bot(self, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool = False, *,
-                  stale: bool = False) -> Bot | None:
+                  expired: str | None = None) -> Bot | None:
         """The install that serves a workspace (its own, else its org's), its token refreshed first when it
-        expires within `refresh_before` seconds (or, `stale`, whenever: Slack said it had expired). Raises
+        expires within `refresh_before` seconds (or is the token Slack called `expired`, whatever its install says: it
+        may have been refreshed meanwhile). Raises
         NotInstalled when Slack refuses the refresh."""
         assert self.store is not None
         found = await self.store.aio.workspaces.find_install(enterprise_id, team_id, is_enterprise_install)
         if found is None:
             return None
         bot = Bot(**found)
+        stale = expired is not None and bot.bot_token == expired
         if not bot.bot_refresh_token or self._rotator is None or \
                 (not stale and (bot.bot_token_expires_at or 0) - time.time() >= self.refresh_before):
             return bot
@@ -182,19 +185,22 @@ class Tokens:
         assert self.store is not None
         lease = f"token-refresh:{install_key(seen.enterprise_id, seen.team_id, bool(seen.is_enterprise_install))}"
         deadline = time.monotonic() + REFRESH_WAIT
-        while True:
-            if await self.store.aio.leases.hold(lease, self.owner, REFRESH_LEASE):
-                try:
-                    return await self._refresh_holding(seen, stale)
-                finally:
-                    await self.store.aio.leases.release(lease, self.owner)
-            await asyncio.sleep(0.05)
-            now = await self._reread(seen)
-            if now.bot_refresh_token != seen.bot_refresh_token:
-                return now  # another process refreshed it
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"another process has been refreshing the token of {_where(seen)} for "
-                                   f"{REFRESH_WAIT:.0f} s")
+        # The lease is this process's (it holds it again at will): within the process, a lock takes turns,
+        # between the outbox and Bolt's authorize step say.
+        async with self._refreshing.setdefault(lease, asyncio.Lock()):
+            while True:
+                if await self.store.aio.leases.hold(lease, self.owner, REFRESH_LEASE):
+                    try:
+                        return await self._refresh_holding(seen, stale)
+                    finally:
+                        await self.store.aio.leases.release(lease, self.owner)
+                await asyncio.sleep(0.05)
+                now = await self._reread(seen)
+                if now.bot_refresh_token != seen.bot_refresh_token:
+                    return now  # another process refreshed it
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another process has been refreshing the token of {_where(seen)} for "
+                                       f"{REFRESH_WAIT:.0f} s")
 
     async def _refresh_holding(self, seen: Bot, stale: bool) -> Bot:
         assert self._rotator is not None and self.store is not None
@@ -235,7 +241,10 @@ class Tokens:
             await self._session.close()
 
     def stale(self, team: Team) -> None:
-        self._stale.add(f"{team.enterprise_id}/{team.team_id}")
+        """Slack answered `token_expired` to the token this gave out last for the workspace."""
+        key = f"{team.enterprise_id}/{team.team_id}"
+        if (client := self._clients.get(key)) is not None and client.token:
+            self._stale[key] = client.token
 
     def forget(self, team: Team) -> None:
         self._clients.pop(f"{team.enterprise_id}/{team.team_id}", None)
