@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from bot.models import Actor, Outgoing
 from bot.platform.accounts import Platforms, client_for
-from bot.platform.client import WEBHOOK_EVENTS, PlatformError
+from bot.platform.client import WEBHOOK_EVENTS, PlatformClient, PlatformError
 from bot.service.outcomes import Reply, Say
 from bot.service.permissions import Permissions
 from bot.store import Store, on_store_thread
@@ -109,7 +109,7 @@ class Accounts:
                          detail=detail)
 
 
-async def _register(client, url: str) -> tuple[str, str | None, str | None]:
+async def _register(client: PlatformClient, url: str) -> tuple[str, str | None, str | None]:
     """(registered | updated | kept | failed, the webhook's id, why it failed)."""
     try:
         hooks = await client.list_webhooks()

@@ -9,16 +9,17 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from typing import Any
 
 from bot import logs
 from bot.config import Guardrails
 from bot.ledger import duration_text
 from bot.models import Actor, Command, Link, Notice, Recording, Status, Timer
+from bot.platform.accounts import Platforms
 from bot.platform.client import (
     Conflict,
     InvalidRequest,
     NotFound,
-    PlatformClient,
     PlatformError,
     PlatformUnavailable,
     RateLimited,
@@ -42,7 +43,7 @@ RESULT = {"pause": (Status.PAUSED,), "resume": (Status.RECORDING,), "stop": (Sta
 
 
 class Actions:
-    def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, after: AfterMeeting,
+    def __init__(self, store: Store, platform: Platforms, truth: Truth, writer: Writer, after: AfterMeeting,
                  permissions: Permissions, guard: Guardrails, clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer, self.after = store, platform, truth, writer, after
         self.permissions, self.guard, self.clock = permissions, guard, clock
@@ -84,7 +85,7 @@ class Actions:
                 await self.store.aio.leases.hold(name, self.owner, ttl=ttl)
 
     def audit(self, actor: Actor, action: str, outcome: str, target: str | None = None,
-              detail: str | None = None) -> dict:
+              detail: str | None = None) -> dict[str, Any]:
         return {"channel_id": actor.channel_id, "user_id": actor.user_id, "action": action, "outcome": outcome,
                 "target": target, "detail": detail}
 
@@ -229,7 +230,7 @@ class Actions:
                 await self._audited(actor, action, "error", rec.id, exc.message)
                 return await self._pause_failed(actor, rec, failed(action, exc, handle=rec.handle)), False
             report = Report.of(result)
-            how = {"actor": actor.user_id, "source": actor.via, "until": duration,
+            how: dict[str, Any] = {"actor": actor.user_id, "source": actor.via, "until": duration,
                    "reason": f"for {duration_text(duration)}" if duration else None,
                    "audit": [self.audit(actor, action, "ok", rec.id)]}
             try:

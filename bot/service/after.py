@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from bot.ledger import file_offset, summarize
 from bot.models import Actor, Link, Notice, Outgoing, Recording, Status, Timer
-from bot.platform.client import PlatformClient, PlatformError
+from bot.platform.accounts import Platforms
+from bot.platform.client import PlatformError
 from bot.platform.models import parse_time
 from bot.platform.webhooks import MeetingEvent, SessionFile
 from bot.service.decisions import Writer
@@ -30,7 +32,7 @@ MARK_TEXT_LIMIT = 200
 
 
 class AfterMeeting:
-    def __init__(self, store: Store, platform: PlatformClient, writer: Writer, clock: Callable[[], float] = time.time):
+    def __init__(self, store: Store, platform: Platforms, writer: Writer, clock: Callable[[], float] = time.time):
         self.store, self.platform, self.writer, self.clock = store, platform, writer, clock
 
     @on_store_thread
@@ -93,7 +95,7 @@ class AfterMeeting:
         await self.store.call(self._keep_attendance, session_id, meeting_id, people)
         return len(people)
 
-    def _keep_attendance(self, session_id: str, meeting_id: str, people: list[dict]) -> None:
+    def _keep_attendance(self, session_id: str, meeting_id: str, people: list[dict[str, Any]]) -> None:
         with self.store.transaction():
             for p in people:
                 pid = p.get("id") or p.get("custom_participant_id")

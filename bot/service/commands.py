@@ -5,11 +5,12 @@ marks, summaries and settings to `after.py`."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from bot.ledger import summarize
 from bot.models import ACTIVE, Actor, Command, Link, Outgoing, Status
-from bot.platform.client import Conflict, InvalidRequest, NotFound, PlatformClient, PlatformError, PlatformUnavailable
+from bot.platform.accounts import Platforms
+from bot.platform.client import Conflict, InvalidRequest, NotFound, PlatformError, PlatformUnavailable
 from bot.platform.models import PlatformRecording
 from bot.service.accounts import Accounts
 from bot.service.actions import Actions
@@ -26,7 +27,7 @@ WORKSPACE_WIDE = ("connect", "disconnect")  # about the workspace, not the chann
 
 
 class Commands:
-    def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, actions: Actions,
+    def __init__(self, store: Store, platform: Platforms, truth: Truth, writer: Writer, actions: Actions,
                  after: AfterMeeting, permissions: Permissions, accounts: Accounts, calls: Calls,
                  clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer, self.accounts = store, platform, truth, writer, accounts
@@ -173,6 +174,7 @@ class Commands:
             return Reply.one(Say.ALREADY_ACTIVE, ok=False, active=[(r.handle, r.status.value) for r in active],
                              paused=any(r.status is Status.PAUSED for r in active))
         self.truth.starting[link.meeting_id] += 1  # its webhooks wait until it is recorded here
+        refused: str | None
         try:
             try:
                 started = await self.platform.start_recording(link.meeting_id, allow_multiple=cmd.multi,
@@ -212,7 +214,7 @@ class Commands:
             if report.status is not Status.INVOKED:
                 self.truth.apply.here(started.id, report, actor=None, source="platform")
 
-        def record():
+        def record() -> Awaitable[None]:
             return self.store.call(write)
 
         try:

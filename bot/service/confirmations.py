@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable
 
 from bot.models import Status
-from bot.platform.client import PlatformClient, PlatformError
+from bot.platform.accounts import Platforms
+from bot.platform.client import PlatformError
 from bot.platform.models import PlatformRecording
 from bot.service.transitions import Report
 from bot.service.truth import Outdated, Truth
@@ -41,7 +42,7 @@ APPLY_CHUNK = 20  # answers applied per trip to the store's thread (a round's 10
 
 
 class Confirmations:
-    def __init__(self, store: Store, platform: PlatformClient, truth: Truth, tasks: Tasks, *,
+    def __init__(self, store: Store, platform: Platforms, truth: Truth, tasks: Tasks, *,
                  window: float = WINDOW, clock: Callable[[], float] = time.monotonic):
         self.store, self.platform, self.truth, self.tasks = store, platform, truth, tasks
         self.window, self.clock = window, clock

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from bot.config import Guardrails
 from bot.models import Actor, Notice, Recording, Status, Timer
-from bot.platform.client import PlatformClient, PlatformError, PlatformUnavailable, RateLimited
+from bot.platform.accounts import Platforms
+from bot.platform.client import PlatformError, PlatformUnavailable, RateLimited
 from bot.platform.limits import background
 from bot.service.actions import SNOOZE, Actions
 from bot.service.after import AfterMeeting
@@ -21,7 +23,7 @@ from bot.store import DueTimer, Store, StoreBusy, on_store_thread
 
 
 class Guards:
-    def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, actions: Actions,
+    def __init__(self, store: Store, platform: Platforms, truth: Truth, writer: Writer, actions: Actions,
                  after: AfterMeeting, calls: Calls, guard: Guardrails, clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer, self.actions = store, platform, truth, writer, actions
         self.calls = calls
@@ -92,7 +94,7 @@ class Guards:
             except PlatformError as exc:
                 await self._stop_failed(rec, timer, exc.message)
                 return
-            how = {"actor": None, "source": "guard", "reason": "the meeting ended while paused",
+            how: dict[str, Any] = {"actor": None, "source": "guard", "reason": "the meeting ended while paused",
                    "audit": [self.actions.audit(guard, "stop", "ok", rec.id, "ended while paused")]}
             try:
                 await self.truth.apply(rec.id, report, **how)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import cast
 
 from bot.config import Guardrails
 from bot.models import Notice, Recording, Status, Timer
-from bot.platform.client import PlatformClient, PlatformError
+from bot.platform.accounts import Platforms
+from bot.platform.client import PlatformError
 from bot.platform.webhooks import Event, Ignored, MeetingEvent, RecordingUpdate, SessionFile
 from bot.service.after import AfterMeeting
 from bot.service.calls import Calls
@@ -26,7 +28,7 @@ NOT_OWNED = "refused: not this account's meeting"
 
 
 class News:
-    def __init__(self, store: Store, platform: PlatformClient, truth: Truth, writer: Writer, after: AfterMeeting,
+    def __init__(self, store: Store, platform: Platforms, truth: Truth, writer: Writer, after: AfterMeeting,
                  confirmations: Confirmations, auto_record: Callable[[str], Awaitable[str]], calls: Calls,
                  guard: Guardrails, clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer, self.after = store, platform, truth, writer, after
@@ -65,7 +67,7 @@ class News:
             return NOT_OWNED
         return await self.apply_event(event)
 
-    async def apply_updates(self, news: list[tuple[str, Event | Exception]]) -> tuple[list[str], bool]:
+    async def apply_updates(self, news: Sequence[tuple[str, Event | Exception]]) -> tuple[list[str], bool]:
         """The leading run of `news` (each with the account whose route it came in on) that is a known
         recording's update or one to adopt, applied in order in one trip to the store, each its own decision,
         ownership checked as `apply_delivered` does. Returns their outcomes, stopping before the first that
@@ -77,13 +79,14 @@ class News:
         outbox, and four trips a webhook, each queued behind them for ~5 ms, left the worker seconds behind."""
         outcomes, busy = await self.store.call(self._updates, news, self.truth.starts_in_flight())
         for (_, event), outcome in zip(news, outcomes, strict=False):
+            update = cast(RecordingUpdate, event)  # `_updates` decides only recordings' updates
             if outcome == "confirming":
-                self.confirmations.ask(event.recording_id)
+                self.confirmations.ask(update.recording_id)
             elif outcome == NOT_OWNED:
-                _refused(event)
+                _refused(update)
         return outcomes, busy
 
-    def _updates(self, news: list[tuple[str, Event | Exception]], starting: set[str]) -> tuple[list[str], bool]:
+    def _updates(self, news: Sequence[tuple[str, Event | Exception]], starting: set[str]) -> tuple[list[str], bool]:
         outcomes: list[str] = []
         for account, event in news:
             if not isinstance(event, RecordingUpdate) or event.meeting_id in starting:

@@ -9,6 +9,7 @@ channel's controllers: whoever linked it, workspace admins and owners, and whoev
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from bot.models import Actor, Link, Team
 from bot.service.outcomes import Refusal
@@ -71,9 +72,12 @@ class Permissions:
                       role: str | object | None = UNREAD) -> Refusal | None:
         """Why `actor` may not do `action` here, or None. `role` is the person's in the channel, when the
         caller has read it already; else it is read here."""
+        known: str | None
         if role is UNREAD:
-            role = await self.store.aio.role(actor.channel_id, actor.user_id) if actor.user_id else None
+            known = await self.store.call(self.store.role, actor.channel_id, actor.user_id) if actor.user_id else None
+        else:
+            known = cast("str | None", role)
         admin = False
-        if self.is_admin and actor.user_id and admin_matters(action, actor, link, role):
+        if self.is_admin and actor.user_id and admin_matters(action, actor, link, known):
             admin = await self.is_admin(actor.user_id, actor.team)
-        return refusal(action, actor, link, role, admin=admin)  # type: ignore[arg-type]
+        return refusal(action, actor, link, known, admin=admin)

@@ -14,7 +14,8 @@ from typing import Any
 from bot.config import Guardrails
 from bot.errors import RecbotError
 from bot.models import ACTIVE, Link, Recording, Status
-from bot.platform.client import NotFound, PlatformClient, PlatformError
+from bot.platform.accounts import Platforms
+from bot.platform.client import NotFound, PlatformError
 from bot.platform.models import PlatformRecording
 from bot.platform.webhooks import RecordingUpdate
 from bot.service.decisions import Writer
@@ -38,7 +39,7 @@ class Outdated(RecbotError):
 
 
 class Truth:
-    def __init__(self, store: Store, platform: PlatformClient, writer: Writer, guard: Guardrails, tasks: Tasks,
+    def __init__(self, store: Store, platform: Platforms, writer: Writer, guard: Guardrails, tasks: Tasks,
                  clock: Callable[[], float] = time.time):
         self.store, self.platform, self.writer, self.guard, self.tasks = store, platform, writer, guard, tasks
         self.clock = clock
@@ -111,7 +112,7 @@ class Truth:
             except Outdated:
                 continue
             break
-        return await self.store.aio.recording(recording_id)
+        return await self.store.call(self.store.recording, recording_id)
 
     async def ask(self, recording_id: str) -> Report:
         """The platform's answer about one recording, with when it was asked for."""

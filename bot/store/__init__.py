@@ -25,14 +25,14 @@ import functools
 import queue
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from bot import metrics
 from bot.store.budgets import Budgets
 from bot.store.calls import CallStore
 from bot.store.deliveries import CHANNEL, DeliveryQueue
-from bot.store.engine import Duplicate, StoreBusy, StoreError, open_database
+from bot.store.engine import Duplicate, Engine, StoreBusy, StoreError, open_database
 from bot.store.leases import Leases
 from bot.store.notes import MeetingNotes
 from bot.store.outbox import OutboxQueue, OutboxRow
@@ -46,30 +46,39 @@ __all__ = ["DueTimer", "Duplicate", "OutboxRow", "Store", "StoreBusy", "StoreErr
 
 T = TypeVar("T")
 _TRIP_OK, _TRIP_BUSY, _TRIP_FAILED = (metrics.STORE_TRIPS.labels(outcome) for outcome in ("ok", "busy", "error"))
+R = TypeVar("R")
+P = ParamSpec("P")
 
 
-class on_store_thread:  # a decorator, named as one
+class on_store_thread(Generic[P, R]):  # a decorator, named as one
     """A method of an object with a `store` that does store work only: `await obj.m(...)` runs it on the
     store's thread; `obj.m.here(...)` runs it where it is (code already on the store's thread)."""
 
-    def __init__(self, fn: Callable[..., Any]):
+    def __init__(self, fn: Callable[Concatenate[Any, P], R]):
         self.fn = fn
-        functools.update_wrapper(self, fn)
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]  # a descriptor takes the method's name and doc
 
-    def __get__(self, obj: Any, cls: type | None = None) -> Any:
+    @overload
+    def __get__(self, obj: None, cls: type | None = None) -> on_store_thread[P, R]: ...
+
+    @overload
+    def __get__(self, obj: object, cls: type | None = None) -> _Bound[P, R]: ...
+
+    def __get__(self, obj: object, cls: type | None = None) -> on_store_thread[P, R] | _Bound[P, R]:
         return self if obj is None else _Bound(obj, self.fn)
 
 
-class _Bound:
+class _Bound(Generic[P, R]):
     __slots__ = ("fn", "obj")
 
-    def __init__(self, obj: Any, fn: Callable[..., Any]):
+    def __init__(self, obj: Any, fn: Callable[Concatenate[Any, P], R]):
         self.obj, self.fn = obj, fn
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.obj.store.call(functools.partial(self.fn, self.obj, *args, **kwargs))
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
+        store: Store = self.obj.store
+        return store.call(functools.partial(self.fn, self.obj, *args, **kwargs))
 
-    def here(self, *args: Any, **kwargs: Any) -> Any:
+    def here(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.fn(self.obj, *args, **kwargs)
 
 
@@ -94,7 +103,8 @@ class _StoreThread:
     two futures were 10% of the event loop's time under load (py-spy, ingest bench)."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], asyncio.AbstractEventLoop | None, Any] | None] = \
+            queue.SimpleQueue()
         self._lock = threading.Lock()
         self.closed = False
         self._thread = threading.Thread(target=self._serve, name="recbot-store", daemon=True)
@@ -108,7 +118,7 @@ class _StoreThread:
 
     def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(*args)` there and wait for it (start-up: opening the database, migrating)."""
-        done: concurrent.futures.Future = concurrent.futures.Future()
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
         self.put(functools.partial(fn, *args), None, done)
         return done.result()
 
@@ -145,7 +155,7 @@ class _StoreThread:
                 loop.call_soon_threadsafe(_settle, done, result, error)
 
 
-def _settle(done: asyncio.Future, result: Any, error: BaseException | None) -> None:
+def _settle(done: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if done.cancelled():
         return
     if error is not None:
@@ -186,11 +196,11 @@ class Store(Records):
         """Run `fn(*args)` on the store's thread and await what it returns or raises; the loop serves
         others meanwhile. A closed store answers StoreBusy, as any store that cannot answer."""
         loop = asyncio.get_running_loop()
-        done = loop.create_future()
+        done: asyncio.Future[T] = loop.create_future()
         self._thread.put(functools.partial(contextvars.copy_context().run, fn, *args), loop, done)
         return await done
 
-    def transaction(self):
+    def transaction(self) -> contextlib.AbstractContextManager[Engine]:
         return self.db.transaction()
 
     @property

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bot.store.engine import Database
+from bot.store.engine import Engine
 
 CHANNEL = "recbot_deliveries"  # PostgreSQL: notified when deliveries are stored (`Store.on_deliveries`)
 
@@ -17,7 +17,7 @@ class DeliveryQueue:
     under wrk). A redelivery is recognised when it comes to be applied: `pending` says which rows repeat an
     earlier one, and the worker finishes those without applying them again."""
 
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time):
+    def __init__(self, db: Engine, clock: Callable[[], float] = time.time):
         self.db, self.clock = db, clock
 
     def add(self, *, delivery_id: str | None, body_hash: str, flavour: str, webhook_id: str | None,
@@ -75,10 +75,10 @@ class DeliveryQueue:
                                 (self.clock(), outcome, same_body_as, delivery_id))
 
 
-def _marks(values: list) -> str:
+def _marks(values: list[Any]) -> str:
     return ",".join("?" * len(values))
 
 
-def _parts(values: list, size: int = 500) -> list[list]:
+def _parts(values: list[Any], size: int = 500) -> list[list[Any]]:
     """SQLite allows a bounded number of parameters in one statement."""
     return [values[i:i + size] for i in range(0, len(values), size)]

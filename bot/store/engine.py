@@ -59,7 +59,7 @@ def sqlite_error(exc: sqlite3.Error) -> StoreError:
 watch: Callable[[], None] | None = None
 
 
-def open_database(path: str, **kwargs: Any):
+def open_database(path: str, **kwargs: Any) -> Engine:
     """SQLite for a file path, PostgreSQL for a `postgresql://` URL (see `bot.store.postgres`)."""
     if is_postgres(path):
         from bot.store.postgres import PostgresDatabase  # psycopg only when it is used: `pip install '.[postgres]'`
@@ -100,6 +100,8 @@ class Engine(ABC):
     half-done on the shared connection."""
 
     begin = "BEGIN"
+    dialect = ""
+    path = ""
     _depth = 0
 
     def __init__(self) -> None:
@@ -110,6 +112,15 @@ class Engine(ABC):
 
     @abstractmethod
     def _rollback(self, savepoint: str | None) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def schema_version(self) -> int: ...
+
+    @abstractmethod
+    def set_schema_version(self, version: int) -> None: ...
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
         if watch is not None:
@@ -135,7 +146,8 @@ class Engine(ABC):
     def changed(self, sql: str, *args: Any) -> int:
         """Run a write; how many rows it changed."""
         with self._lock:
-            return self.execute(sql, args).rowcount
+            count: int = self.execute(sql, args).rowcount
+            return count
 
     @contextmanager
     def transaction(self) -> Iterator[Engine]:
@@ -167,7 +179,7 @@ class Engine(ABC):
 
     def healthy(self) -> bool:
         try:
-            return self.scalar("SELECT 1") == 1
+            return bool(self.scalar("SELECT 1") == 1)
         except StoreBusy:
             return False
 

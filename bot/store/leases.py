@@ -12,7 +12,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from bot.store.engine import Database
+from bot.store.engine import Engine
 
 
 def new_owner() -> str:
@@ -41,7 +41,7 @@ def _dead_here(owner: str) -> bool:
 
 
 class Leases:
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time):
+    def __init__(self, db: Engine, clock: Callable[[], float] = time.time):
         self.db, self.clock = db, clock
 
     def hold(self, name: str, owner: str, ttl: float) -> bool:
@@ -79,4 +79,5 @@ class Leases:
             "SELECT name FROM leases WHERE name LIKE ? AND until >= ?", prefix + "%", self.clock())}
 
     def holder(self, name: str) -> str | None:
-        return self.db.scalar("SELECT owner FROM leases WHERE name = ? AND until >= ?", name, self.clock())
+        owner: str | None = self.db.scalar("SELECT owner FROM leases WHERE name = ? AND until >= ?", name, self.clock())
+        return owner

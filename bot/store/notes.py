@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from bot.models import Attendee, Mark
-from bot.store.engine import Database
+from bot.store.engine import Engine
 
 
 class MeetingNotes:
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time):
+    def __init__(self, db: Engine, clock: Callable[[], float] = time.time):
         self.db, self.clock = db, clock
 
     # -- marks ---------------------------------------------------------------------------
@@ -42,9 +43,10 @@ class MeetingNotes:
 
     def meeting_of_session(self, session_id: str) -> str | None:
         """A session's meeting, from who was there or its files (for a session with no recording here)."""
-        return self.db.scalar("SELECT meeting_id FROM attendance WHERE session_id = ? UNION "
-                              "SELECT meeting_id FROM session_files WHERE session_id = ? LIMIT 1",
-                              session_id, session_id)
+        meeting: str | None = self.db.scalar("SELECT meeting_id FROM attendance WHERE session_id = ? UNION "
+                                             "SELECT meeting_id FROM session_files WHERE session_id = ? LIMIT 1",
+                                             session_id, session_id)
+        return meeting
 
     def attendance(self, session_id: str) -> list[Attendee]:
         rows = self.db.all("SELECT session_id, participant_id, name, joined_at, left_at FROM attendance "
@@ -59,7 +61,7 @@ class MeetingNotes:
                                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                                session_id, kind, meeting_id, url, expiry, self.clock()) > 0
 
-    def file(self, session_id: str, kind: str) -> dict | None:
+    def file(self, session_id: str, kind: str) -> dict[str, Any] | None:
         return self.db.one("SELECT * FROM session_files WHERE session_id = ? AND kind = ?", session_id, kind)
 
     # -- channel settings -------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 from bot import metrics
 from bot.models import Team
-from bot.store.engine import Database
+from bot.store.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class OutboxRow:
 
 
 class OutboxQueue:
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time):
+    def __init__(self, db: Engine, clock: Callable[[], float] = time.time):
         self.db, self.clock = db, clock
 
     def enqueue(self, kind: str, payload: dict[str, Any], *, channel_id: str | None = None,

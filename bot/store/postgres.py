@@ -54,15 +54,17 @@ class _Rows:
         return [_Row(self._names, r) for r in self.cursor.fetchall()] if self._names else []
 
 
-class _Row(tuple):
+class _Row(tuple[Any, ...]):
     """A row that reads like sqlite3.Row: by index, by name, and as a mapping for dict()."""
 
-    def __new__(cls, names: list[str], values: tuple):
+    _names: list[str]
+
+    def __new__(cls, names: list[str], values: tuple[Any, ...]) -> _Row:
         row = super().__new__(cls, values)
         row._names = names
         return row
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str | int) -> Any:  # type: ignore[override]  # by name too, as sqlite3.Row
         if isinstance(key, str):
             return tuple.__getitem__(self, self._names.index(key))
         return tuple.__getitem__(self, key)
@@ -122,9 +124,11 @@ def read_schema_version(url: str) -> int | None:
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=5,
                              options="-c default_transaction_read_only=on") as conn:
-            if conn.execute("SELECT to_regclass('recbot_schema')").fetchone()[0] is None:
+            found = conn.execute("SELECT to_regclass('recbot_schema')").fetchone()
+            if found is None or found[0] is None:
                 return None
-            return int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM recbot_schema").fetchone()[0]) or None
+            version = conn.execute("SELECT COALESCE(MAX(version), 0) FROM recbot_schema").fetchone()
+            return int(version[0]) if version and version[0] else None
     except psycopg.Error as exc:
         raise StoreError(f"cannot read the database {without_password(url)}: {exc}") from exc
 

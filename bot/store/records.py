@@ -2,7 +2,7 @@
 
 Transitions are compare-and-set (`… WHERE status = ?`), so duplicates, double clicks and
 out-of-order webhooks cannot move a recording backwards. Each write joins the caller's
-transaction when there is one (see `Database.transaction`).
+transaction when there is one (see `Engine.transaction`).
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from bot.models import ACTIVE, UNFINISHED, LedgerEntry, Link, Member, Recording, Status, Team
-from bot.store.engine import Database
+from bot.store.engine import Engine
 
 
-def _marks(values: tuple) -> str:
+def _marks(values: tuple[object, ...]) -> str:
     return ",".join("?" * len(values))
 
 
 class Records:
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time):
+    def __init__(self, db: Engine, clock: Callable[[], float] = time.time):
         self.db, self.clock = db, clock
 
     # -- links and people ----------------------------------------------------------------
@@ -70,7 +70,9 @@ class Records:
                                reason, channel_id) > 0
 
     def role(self, channel_id: str, user_id: str) -> str | None:
-        return self.db.scalar("SELECT role FROM members WHERE channel_id = ? AND user_id = ?", channel_id, user_id)
+        role: str | None = self.db.scalar("SELECT role FROM members WHERE channel_id = ? AND user_id = ?",
+                                          channel_id, user_id)
+        return role
 
     def set_role(self, channel_id: str, user_id: str, role: str, by: str) -> None:
         self.db.execute("INSERT INTO members (channel_id, user_id, role, set_by, set_at) VALUES (?, ?, ?, ?, ?) "
@@ -106,7 +108,7 @@ class Records:
 
     def count_in(self, statuses: Iterable[Status]) -> int:
         states = tuple(Status(s).value for s in statuses)
-        return self.db.scalar(f"SELECT COUNT(*) FROM recordings WHERE status IN ({_marks(states)})", *states)
+        return int(self.db.scalar(f"SELECT COUNT(*) FROM recordings WHERE status IN ({_marks(states)})", *states))
 
     def recordings_of_session(self, session_id: str) -> list[Recording]:
         rows = self.db.all("SELECT * FROM recordings WHERE session_id = ? ORDER BY handle", session_id)
@@ -114,8 +116,9 @@ class Records:
 
     def last_session(self, meeting_id: str) -> str | None:
         """The session of the meeting's latest recording."""
-        return self.db.scalar("SELECT session_id FROM recordings WHERE meeting_id = ? AND session_id IS NOT NULL "
-                              "ORDER BY created_at DESC LIMIT 1", meeting_id)
+        session: str | None = self.db.scalar("SELECT session_id FROM recordings WHERE meeting_id = ? "
+                                             "AND session_id IS NOT NULL ORDER BY created_at DESC LIMIT 1", meeting_id)
+        return session
 
     def recording_by_handle(self, meeting_id: str, handle: int) -> Recording | None:
         row = self.db.one("SELECT * FROM recordings WHERE meeting_id = ? AND handle = ?", meeting_id, handle)

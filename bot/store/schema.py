@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.store.dialects import ddl
-from bot.store.engine import Database
+from bot.store.engine import Engine
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -159,7 +159,7 @@ MIGRATIONS: list[str] = [
 ]
 
 
-def migrate(db: Database) -> int:
+def migrate(db: Engine) -> int:
     """Bring the schema up to date, each migration in one transaction; returns the version. On PostgreSQL,
     processes starting together take turns (an advisory lock), so each migration runs once."""
     postgres = db.dialect == "postgres"

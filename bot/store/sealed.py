@@ -32,6 +32,7 @@ class Sealer:
 
     def open(self, sealed: str) -> dict[str, Any]:
         try:
-            return json.loads(self._fernet.decrypt(sealed.encode()))
+            opened: dict[str, Any] = json.loads(self._fernet.decrypt(sealed.encode()))
+            return opened
         except InvalidToken as exc:
             raise SealError("sealed with another REC_SECRET_KEY, or changed") from exc

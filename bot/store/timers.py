@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.models import Timer
-from bot.store.engine import Database
+from bot.store.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class DueTimer:
 
 
 class TimerQueue:
-    def __init__(self, db: Database):
+    def __init__(self, db: Engine):
         self.db = db
 
     def set(self, kind: Timer, recording_id: str, due_at: float, payload: dict[str, Any] | None = None) -> None:

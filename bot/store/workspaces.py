@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bot.store.engine import Database
+from bot.store.engine import Engine
 from bot.store.sealed import Sealer
 
 # What `recbot forget TEAM_ID` deletes, by the channels of that workspace (the audit and members have
@@ -26,7 +26,7 @@ def install_key(enterprise_id: str | None, team_id: str | None, is_enterprise_in
 
 
 class Workspaces:
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time, sealer: Sealer | None = None):
+    def __init__(self, db: Engine, clock: Callable[[], float] = time.time, sealer: Sealer | None = None):
         self.db, self.clock, self.sealer = db, clock, sealer
 
     def _sealer(self) -> Sealer:
@@ -94,7 +94,7 @@ class Workspaces:
 
     def links_on(self, route: str) -> int:
         """How many channels are linked to meetings of that account."""
-        return self.db.scalar("SELECT COUNT(*) FROM links WHERE account = ?", route)
+        return int(self.db.scalar("SELECT COUNT(*) FROM links WHERE account = ?", route))
 
     def held_by(self, team_id: str) -> tuple[int, int]:
         """(links, recordings) recbot keeps of a workspace."""
