@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from typing import Literal
 
 import uvicorn
 
@@ -20,7 +21,7 @@ class _QuietServer(uvicorn.Server):
 
 
 class BackgroundServer:
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, *, lifespan: str = "on"):
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, *, lifespan: Literal["auto", "on", "off"] = "on"):
         self.app, self.host = app, host
         self.port = port or _free_port(host)
         self.config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan=lifespan,

@@ -180,7 +180,7 @@ async def setup_webhook(settings: Settings, url: str, *, out=print) -> int:
         hooks = await platform.list_webhooks()
         same_url = [h for h in hooks if h.url == url]
         named = [h for h in hooks if h.name == "recbot"]
-        existing = (same_url or named or [None])[0]
+        existing = next(iter(same_url or named), None)
         if existing is None:
             hook = await platform.register_webhook(url)
             out(f"registered webhook {hook.id} for {url}: {', '.join(hook.events)}")

@@ -7,7 +7,9 @@ import contextlib
 import gc
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -38,6 +40,9 @@ from bot.store.ingest import IngestWriter
 from bot.tasks import Tasks
 from bot.workers import Workers
 
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
 log = logging.getLogger(__name__)
 
 
@@ -45,7 +50,7 @@ log = logging.getLogger(__name__)
 class Options:
     """Knobs for tests, the demo and benchmarks; production uses the defaults."""
 
-    clock: object = time.time
+    clock: Callable[[], float] = time.time
     outbox_rate: float = 1.0
     outbox_burst: float = 3.0
     card_interval: float = 1.0
@@ -71,7 +76,7 @@ class Runtime:
         # the clients for reads (who recbot is, who is an admin) and Bolt's may. One workspace: the configured
         # token; many: each workspace's own, from its install.
         token = None if settings.oauth else settings.slack_bot_token
-        tokens = dict(base_url=settings.slack_api_url, token=token, store=self.store,
+        tokens: dict[str, Any] = dict(base_url=settings.slack_api_url, token=token, store=self.store,
                       client_id=settings.slack_client_id, client_secret=settings.slack_client_secret)
         self.tokens = Tokens(**tokens)
         self.reads = reads = Tokens(**tokens, retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)])
@@ -93,7 +98,7 @@ class Runtime:
         self.door = WebhookDoor(settings, self.webhook_key, self.ingest, account_at=self._account_at,
                                 wake=self.workers.wake_deliveries, clock=o.clock)
         self._tasks: list[asyncio.Task] = []
-        self.socket_handler = None
+        self.socket_handler: AsyncSocketModeHandler | None = None
         self.metrics_server: BackgroundServer | None = None  # REC_METRICS=host:port: /metrics apart
         self.public_url: str | None = None  # learnt from the install pages, which people open in a browser
         self.service.accounts.public_url = lambda: self.public_url

@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from cryptography.hazmat.primitives import hashes, serialization
@@ -26,8 +26,9 @@ class Signer:
     """The platform's key pair: made at start, or loaded from a PEM file."""
 
     def __init__(self, private_pem: bytes | None = None):
+        self.key: rsa.RSAPrivateKey
         if private_pem:
-            self.key = serialization.load_pem_private_key(private_pem, password=None)
+            self.key = cast(rsa.RSAPrivateKey, serialization.load_pem_private_key(private_pem, password=None))
         else:
             self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 

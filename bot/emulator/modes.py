@@ -16,6 +16,7 @@ against each reading a real server could take (docs/platform.md, "Where the sour
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -60,7 +61,7 @@ class Modes:
                 setattr(self, switch, bool(body[switch]))
         return asdict(self)
 
-    def statuses(self, values: list[str]) -> set[Status] | None:
+    def statuses(self, values: list[str]) -> builtins.set[Status] | None:
         """The recordings list's `status` filter as this server reads it; None without one. Refused
         with 400, as a server that validates its parameters does, in the form it does not take."""
         if not values:

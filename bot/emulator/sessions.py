@@ -11,7 +11,9 @@ from bot.emulator.errors import EmuError
 from bot.platform.models import iso
 
 if TYPE_CHECKING:
-    from bot.emulator.state import Session
+    from collections.abc import Callable
+
+    from bot.emulator.state import Session, Timing
 
 
 class SessionNotes:
@@ -22,6 +24,9 @@ class SessionNotes:
     files: dict[str, tuple[bytes, str]]
     file_tokens: dict[str, dict[str, float]]
     _notes_due: set[str]
+    timing: Timing
+    public_url: str
+    _emit: Callable[..., None]
 
     def session(self, session_id: str) -> Session:
         try:

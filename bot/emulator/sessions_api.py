@@ -6,6 +6,8 @@ Cloudflare's SDK does not (`data` is the session); each flavour answers as its o
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.emulator.errors import EmuError
 from bot.emulator.rest import ok, page_of, paging
 
@@ -37,4 +39,5 @@ def session_details(now, p, query, body, flavour, session_id):
     return ok(session if flavour == "realtimekit" else {"session": session})
 
 
-ROUTES = [(r"/sessions", {"GET": list_sessions}), (r"/sessions/([^/]+)", {"GET": session_details})]
+ROUTES: list[tuple[str, dict[str, Any]]] = [(r"/sessions", {"GET": list_sessions}),
+                                            (r"/sessions/([^/]+)", {"GET": session_details})]

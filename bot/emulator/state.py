@@ -74,7 +74,7 @@ class Recording:
     session_id: str | None = None
     started_at: float | None = None
     stopped_at: float | None = None
-    segments: list[list[float]] = field(default_factory=list)  # [start, end|None] spent RECORDING
+    segments: list[list[Any]] = field(default_factory=list)  # [start, end|None] spent RECORDING
     stop_reason: str | None = None
     start_reason: str = "API_CALL"
     max_seconds: int = 86400

@@ -33,7 +33,7 @@ class Representations:
         uploaded = rec.status is Status.UPLOADED and rec.file is not None
         url, expiry = self.download_link(rec, now) if uploaded else (None, None)
         duration = rec.recorded_seconds(now) if rec.segments else 0.0
-        data = {
+        data: dict[str, Any] = {
             "id": rec.id,
             "download_url": url,
             "download_url_expiry": iso(expiry),

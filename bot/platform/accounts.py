@@ -102,7 +102,8 @@ class Platforms:
         return owner[1] if owner else None
 
     async def _meeting(self, meeting_id: str) -> PlatformClient:
-        return await self.of(await self.store.call(self.account_of_meeting, meeting_id) or "")
+        account = await self.store.call(self.account_of_meeting, meeting_id)
+        return await self.of(account or "")
 
     async def _recording(self, recording_id: str) -> PlatformClient:
         rec = await self.store.aio.recording(recording_id)

@@ -102,10 +102,12 @@ class WebhookDoor:
     async def _store(self, key: WebhookKey, headers: dict[str, str], body: bytes, account: str) -> str:
         """Verified and stored by the ingest process (which says the delivery's event); a signature that fails
         is tried once more with the key fetched again, when it may be (the platform rotated it)."""
+        if key.key is None:  # `answer` said 503 before it came here
+            raise StoreBusy("the platform's webhook key is not loaded yet")
         try:
             return await self.ingest.add(key.key, headers, body, account=account, received_at=self.clock())
         except SignatureError:
-            if not await key.fetch_again():
+            if not await key.fetch_again() or key.key is None:
                 raise
             return await self.ingest.add(key.key, headers, body, account=account, received_at=self.clock())
 

@@ -93,7 +93,7 @@ class Limiter:
         self.buckets, self.clock, self.sleep = buckets, clock, sleep
         self.shared: Shared | None = None  # set when processes share the database
         self.blocked_until = 0.0
-        self._waiting: list[tuple[int, int, asyncio.Future]] = []
+        self._waiting: list[tuple[int, int, asyncio.Future[None], bool]] = []  # priority, order, wait, recording API
         self._order = itertools.count()
         self._pump: asyncio.Task | None = None
 
@@ -116,9 +116,8 @@ class Limiter:
             priority = Priority.BACKGROUND
         if not self._waiting and await self._try(recording_api) == 0.0:
             return
-        done = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiting, (int(priority), next(self._order), done))
-        done.recording_api = recording_api  # type: ignore[attr-defined]
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (int(priority), next(self._order), done, recording_api))
         if self._pump is None or self._pump.done():
             self._pump = asyncio.create_task(self._serve())
         await done
@@ -154,11 +153,11 @@ class Limiter:
         """Let the waiting calls go, the most urgent first, as the buckets allow."""
         while self._waiting:
             first = self._waiting[0]
-            done = first[2]
+            _, _, done, recording_api = first
             if done.cancelled():
                 heapq.heappop(self._waiting)
                 continue
-            wait = await self._try(done.recording_api)
+            wait = await self._try(recording_api)
             if wait > 0:
                 await self.sleep(wait)
                 continue

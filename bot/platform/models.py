@@ -104,7 +104,7 @@ class PlatformRecording:
         """From the REST API's snake_case object."""
         if not isinstance(data, dict) or not _str(data.get("id")):
             raise ValueError("not a recording object")
-        meeting = data.get("meeting") if isinstance(data.get("meeting"), dict) else {}
+        meeting = found if isinstance(found := data.get("meeting"), dict) else {}
         return cls(
             id=data["id"],
             status=Status(str(data.get("status", "")).upper()),

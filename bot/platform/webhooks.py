@@ -217,7 +217,7 @@ def parse_event(body: bytes | str | dict) -> Event:
     if not isinstance(body, dict) or not isinstance(body.get("event"), str):
         raise WebhookParseError("body has no 'event' name")
     name = body["event"]
-    meeting = body.get("meeting") if isinstance(body.get("meeting"), dict) else {}
+    meeting = found if isinstance(found := body.get("meeting"), dict) else {}
     if name == "recording.statusUpdate":
         rec = body.get("recording")
         if not isinstance(rec, dict):
@@ -249,7 +249,7 @@ def parse_event(body: bytes | str | dict) -> Event:
         if not meeting_id:
             return Ignored(name, "no meeting id")
         kind = _MEETING_KINDS[name]
-        participant = body.get("participant") if isinstance(body.get("participant"), dict) else {}
+        participant = found if isinstance(found := body.get("participant"), dict) else {}
         at = {"started": meeting.get("startedAt"), "ended": meeting.get("endedAt"),
               "joined": participant.get("joinedAt"), "left": participant.get("leftAt")}[kind]
         return MeetingEvent(kind=kind, meeting_id=meeting_id, session_id=_s(meeting.get("sessionId")),

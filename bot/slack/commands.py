@@ -47,7 +47,8 @@ async def _rec_command(ack, body: dict[str, Any], door: Door, team: Team) -> Non
     if isinstance(parsed, UsageError):
         _counted("unknown")("usage")
         await ack(text=parsed.text)
-        door.later(None, lambda: _audited_usage(door, actor, parsed.message), "a usage error")
+        usage = parsed.message
+        door.later(None, lambda: _audited_usage(door, actor, usage), "a usage error")
         return
     counted = _counted(parsed.name)
     if parsed.name == "help":

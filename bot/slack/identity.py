@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
@@ -67,7 +67,7 @@ class Identity:
             return
         self._retry_at = self.clock() + 30.0
         try:
-            self._info = dict((await self.client.auth_test()).data)
+            self._info = dict(cast("dict[str, Any]", (await self.client.auth_test()).data))
         except Exception as exc:
             log.warning("auth.test failed (%s); answering Slack without the bot's identity for now",
                         type(exc).__name__)

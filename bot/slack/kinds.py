@@ -71,7 +71,8 @@ class Kind:
         """What `send` needs of the store, read on the store's thread."""
         return None
 
-    async def send(self, sender: Sender, client: AsyncWebClient, row: OutboxRow, rendered: Any) -> str | None:
+    async def send(self, sender: Sender, client: AsyncWebClient | None, row: OutboxRow,
+                   rendered: Any) -> str | None:
         """Send the row; the ts of the message it posted, if it posted one."""
         raise NotImplementedError
 

@@ -152,14 +152,14 @@ class Outbox:
             # are limited per method), else everything ("*")
             channel = row.channel_id or row.payload.get("user") or \
                 (kind.method if kind.kind in (Outgoing.CALL, Outgoing.STEP_DONE) else "*")
-            ordered = kind.in_thread and row.recording_id
-            if ordered and (row.recording_id in held_recordings or behind.get(row.recording_id, row.id) < row.id):
+            ordered = row.recording_id if kind.in_thread else None  # a thread's replies keep their order
+            if ordered and (ordered in held_recordings or behind.get(ordered, row.id) < row.id):
                 continue  # an earlier reply in its thread has not gone yet
             blocked = max(self._blocked.get(channel, 0.0), self._blocked.get("*", 0.0))
             if blocked > now:
                 wait = min(wait, blocked - now)
                 if ordered:
-                    held_recordings.add(row.recording_id)
+                    held_recordings.add(ordered)
                 continue
             rec = recordings.get(row.recording_id) if row.recording_id else None
             if kind.in_thread and (rec is None or rec.card_ts is None):
@@ -177,10 +177,10 @@ class Outbox:
                 if (later := bucket.take(now)) > 0:
                     wait = min(wait, later)
                     if ordered:
-                        held_recordings.add(row.recording_id)
+                        held_recordings.add(ordered)
                     continue
             if ordered:  # its later replies wait until it has gone: the next drain, at once
-                held_recordings.add(row.recording_id)
+                held_recordings.add(ordered)
                 launched_in_thread = True
             if kind.serial and row.recording_id:
                 cards_in_flight.add(row.recording_id)

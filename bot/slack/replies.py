@@ -83,7 +83,7 @@ def _states(active: list[tuple[int, str]], joiner: str) -> str:
 
 def sentence(line: Line) -> str:
     """One line in words. Every text parameter is escaped here, once, whoever typed it."""
-    p = {k: escape(v) if isinstance(v, str) else v for k, v in line.params.items()}
+    p: dict[str, Any] = {k: escape(v) if isinstance(v, str) else v for k, v in line.params.items()}
     say = line.say
     tag = f"#{p['handle']}" if p.get("handle") is not None else "the recording"
     match say:

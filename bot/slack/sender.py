@@ -49,8 +49,9 @@ class Sender:
                             "there interrupted by a restart is sent again", channel)
                 return None
             raise
+        message: dict[str, Any]
         for message in found.get("messages", []):
-            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            payload: dict[str, Any] = (message.get("metadata") or {}).get("event_payload") or {}
             if payload.get("outbox_row") == str(row.id):
                 return message.get("ts")
         return None

@@ -208,7 +208,7 @@ class Store(Records):
         """Whether other processes may use this database too (PostgreSQL; a SQLite file is one process's)."""
         return self.db.dialect == "postgres"
 
-    def on_deliveries(self, wake: Callable[[], None]) -> Callable[[], None] | None:
+    def on_deliveries(self, wake: Callable[[], object]) -> Callable[[], None] | None:
         """On PostgreSQL, call `wake` (from another thread) whenever any process stores webhook deliveries,
         so the process applying them need not poll; returns how to stop. None on SQLite (one process,
         which wakes itself)."""

@@ -137,7 +137,7 @@ class Listener:
     """A thread with its own connection that LISTENs on `channel` and calls `wake` (from that thread) on
     each notification; it reconnects after an error, and ends with `stop`."""
 
-    def __init__(self, url: str, channel: str, wake: Callable[[], None]):
+    def __init__(self, url: str, channel: str, wake: Callable[[], object]):
         self.url, self.channel, self.wake = url, channel, wake
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"recbot-listen-{channel}", daemon=True)

@@ -23,7 +23,7 @@ from bot.workbench.stack import Stack
 
 CHANNEL = "C0DEMO"
 BETA, BETA_CHANNEL = "T0BETA", "C0BETA"  # a second workspace, to install recbot into from the page
-PEOPLE = [
+PEOPLE: list[dict[str, Any]] = [
     {"id": "U0ALICE", "name": "alice", "role": "linked the channel (controller)"},
     {"id": "U0BOB", "name": "bob", "role": "channel member (may pause)"},
     {"id": "U0ADMIN", "name": "admin", "role": "workspace admin (controller)", "admin": True},

@@ -426,7 +426,7 @@ class FakeSlack:
         return JSONResponse({"ok": True, "counts": self.faults.counts})
 
     async def response_url(self, request: Request) -> Response:
-        key = request.path_params["key"]
+        key: str = request.path_params["key"]
         try:
             body = json.loads(await request.body())
         except ValueError:

@@ -136,7 +136,7 @@ class Stack:
                timestamp: int | None = None) -> dict[str, str]:
         ts = str(int(time.time()) if timestamp is None else timestamp)
         return {"content-type": content_type, "x-slack-request-timestamp": ts,
-                "x-slack-signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=raw)}
+                "x-slack-signature": str(SignatureVerifier(secret).generate_signature(timestamp=ts, body=raw))}
 
     def team_of(self, user: str) -> str:
         return self.slack.users.get(user, {}).get("team_id", self.slack.team_id)
@@ -154,7 +154,10 @@ class Stack:
         the org) on Slack's page and allow; returns the page recbot shows at the end."""
         page = await self.http.get(f"{self.bot_url}/slack/install")
         page.raise_for_status()
-        url = html.unescape(re.search(r'href="([^"]+/oauth/v2/authorize[^"]*)"', page.text).group(1))
+        link = re.search(r'href="([^"]+/oauth/v2/authorize[^"]*)"', page.text)
+        if link is None:
+            raise RuntimeError(f"the install page has no Add to Slack link: {page.text[:200]}")
+        url = html.unescape(link.group(1))
         choice = {"org": org} if org else {"team": team or self.slack.team_id}
         if deny:
             choice["deny"] = "1"
@@ -184,7 +187,8 @@ class Stack:
                 "is_enterprise_install": org_wide, "api_app_id": "A0REC", "token": "legacy",
                 "trigger_id": self.slack.trigger(user)}
 
-    async def command(self, user: str, text: str, channel: str = "C0DEMO", **overrides: Any) -> httpx.Response:
+    async def command(self, user: str, text: str, channel: str = "C0DEMO",
+                      **overrides: Any) -> httpx.Response | SocketAnswer:
         team = self.team_of(user)
         org, org_wide = self._grid(team)
         form = {"token": "legacy", "team_id": team, "team_domain": team.lower(), "channel_id": channel,
@@ -200,7 +204,7 @@ class Stack:
                                     headers=self.signed(raw, "application/x-www-form-urlencoded"))
 
     async def click(self, user: str, action_id: str, value: str, channel: str = "C0DEMO",
-                    message_ts: str = "1.000001", *, home: bool = False) -> httpx.Response:
+                    message_ts: str = "1.000001", *, home: bool = False) -> httpx.Response | SocketAnswer:
         container = ({"type": "view", "view_id": "V0HOME"} if home else
                      {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False})
         body = {**self._interactive("block_actions", user), "container": container, "state": {"values": {}},
@@ -217,7 +221,7 @@ class Stack:
         return await self.http.post(f"{self.bot_url}/slack/events", content=raw,
                                     headers=self.signed(raw, "application/x-www-form-urlencoded"))
 
-    async def submit(self, user: str, view: dict[str, Any], values: dict[str, Any]) -> httpx.Response:
+    async def submit(self, user: str, view: dict[str, Any], values: dict[str, Any]) -> httpx.Response | SocketAnswer:
         """A modal's view_submission: `values` as Slack sends them, {block_id: {action_id: value}}."""
         team = self.team_of(user)
         body = {**self._interactive("view_submission", user), "response_urls": [],
@@ -233,7 +237,8 @@ class Stack:
         return await self.http.post(f"{self.bot_url}/slack/events", content=raw,
                                     headers=self.signed(raw, "application/x-www-form-urlencoded"))
 
-    async def event(self, event: dict[str, Any], team: str | None = None, org: str | None = None) -> httpx.Response:
+    async def event(self, event: dict[str, Any], team: str | None = None,
+                    org: str | None = None) -> httpx.Response | SocketAnswer:
         """An Events API callback as Slack sends it: `authorizations[0]` says which install the event is for
         (for an org-wide install its `team_id` is null). The events about an install itself (uninstalled,
         tokens revoked, a workspace's access granted or revoked) come without it, as in bolt-python's tests."""
@@ -257,7 +262,7 @@ class Stack:
         return await self.http.post(f"{self.bot_url}/slack/events", content=raw,
                                     headers=self.signed(raw, "application/json"))
 
-    async def team_access(self, org: str, team_ids: list[str], *, granted: bool) -> httpx.Response:
+    async def team_access(self, org: str, team_ids: list[str], *, granted: bool) -> httpx.Response | SocketAnswer:
         """An org admin adds workspaces of the org to recbot's org-wide install, or removes them: Slack lets the
         org's token reach them (or refuses it, `team_access_not_granted`) and says so in an event."""
         for team in team_ids:
