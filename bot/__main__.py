@@ -51,7 +51,8 @@ def cmd_serve(args) -> int:
 
     claim_port(settings.host, settings.port, "set PORT (or HOST) to another")
     if address := settings.metrics_address:
-        claim_port(*address, "set REC_METRICS to another host:port")
+        metrics_host, metrics_port = address
+        claim_port(metrics_host, metrics_port, "set REC_METRICS to another host:port")
     serve(settings)
     return 0
 

@@ -247,8 +247,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
     metrics = (opt("REC_METRICS") or "on").lower()
     if metrics not in ("on", "off"):
-        host, _, port = metrics.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        host, _, metrics_port = metrics.rpartition(":")
+        if not host or not metrics_port.isdigit() or not 0 < int(metrics_port) < 65536:
             problems.append(f"REC_METRICS: expected 'on', 'off' or a host:port to serve /metrics on apart from the "
                             f"public routes (for example 127.0.0.1:9300), got {metrics!r}")
     log_format = (opt("REC_LOG_FORMAT") or "text").lower()

@@ -8,7 +8,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from bot.platform.client import PlatformClient, PlatformError
+from bot.platform.accounts import Platforms
+from bot.platform.client import PlatformError
 from bot.service.decisions import Writer
 from bot.service.settings import ChannelSettings
 from bot.store import Store, on_store_thread
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 class Calls:
-    def __init__(self, store: Store, platform: PlatformClient, writer: Writer, join_url: str | None,
+    def __init__(self, store: Store, platform: Platforms, writer: Writer, join_url: str | None,
                  clock: Callable[[], float] = time.time):
         self.store, self.platform, self.writer, self.join_url, self.clock = store, platform, writer, join_url, clock
 

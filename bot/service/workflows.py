@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.models import Actor, Command, Status, Team
+from bot.models import Actor, Command, Link, Status, Team
 from bot.service.commands import Commands
 from bot.service.outcomes import Refusal, Reply, Say
 from bot.service.settings import ChannelSettings
@@ -73,7 +73,7 @@ class Workflows:
                 duration = -1.0
             if not 60 <= duration <= MAX_MINUTES * 60:
                 return await self._refused(actor, step, Reply.one(Say.STEP_MINUTES, ok=False), "minutes")
-        if step.interactor is None and step.action != "pause" and link is not None:
+        if step.interactor is None and step.action != "pause" and link is not None and settings is not None:
             if not settings.workflows:
                 return await self._refused(actor, step, Reply.one(Say.WORKFLOWS_OFF, ok=False), "workflows off")
             if link.team_id and step.team.team_id and link.team_id != step.team.team_id:
@@ -86,7 +86,7 @@ class Workflows:
         rec = await self.store.aio.recording_by_handle(link.meeting_id, handle) if handle is not None else None
         return StepResult(reply, rec.id if rec else None, rec.status if rec else None)
 
-    def _begin(self, step: Step, actor: Actor, ids: str):
+    def _begin(self, step: Step, actor: Actor, ids: str) -> tuple[bool, Link | None, ChannelSettings | None]:
         """Claim the step (once), audit it with the workflow's ids, and read the channel's link and settings."""
         with self.store.transaction():
             first = self.store.db.changed(

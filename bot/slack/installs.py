@@ -100,7 +100,7 @@ class StateStore(AsyncOAuthStateStore):
         return await self.store.aio.workspaces.consume_state(state)
 
 
-REFRESH_TIMEOUT = 10.0  # oauth.v2.access, when refreshing a token
+REFRESH_TIMEOUT = 10  # seconds (slack_sdk takes a whole number); oauth.v2.access, when refreshing a token
 REFRESH_LEASE = 30.0  # longer than a refresh can take: a holder that died frees the lease after it
 REFRESH_WAIT = 20.0  # how long a process waits for another's refresh before its caller tries again
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.models import Call, Link, Outgoing, Status, Team
-from bot.store.engine import Database
+from bot.store.engine import Engine
 from bot.store.outbox import OutboxQueue
 
 
@@ -18,7 +18,7 @@ def team_key(team: Team) -> str:
 
 
 class CallStore:
-    def __init__(self, db: Database, outbox: OutboxQueue, clock: Callable[[], float] = time.time):
+    def __init__(self, db: Engine, outbox: OutboxQueue, clock: Callable[[], float] = time.time):
         self.db, self.outbox, self.clock = db, outbox, clock
 
     def open(self, link: Link, session_id: str, title: str, join_url: str, started_at: float) -> bool:

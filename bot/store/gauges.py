@@ -4,12 +4,12 @@ stopped, and which background jobs a process holds. Three small aggregate querie
 from __future__ import annotations
 
 from bot.models import ACTIVE
-from bot.store.engine import Database
+from bot.store.engine import Engine
 
 JOBS = ("deliveries", "timers", "reconciler")  # the leases of `bot.workers`
 
 
-def read(db: Database, owner: str, now: float) -> tuple[list[tuple[str, int, float | None]], list[tuple[str, int]],
+def read(db: Engine, owner: str, now: float) -> tuple[list[tuple[str, int, float | None]], list[tuple[str, int]],
                                                          dict[str, bool]]:
     """(outbox rows waiting to be sent: kind, how many, the oldest's created_at), (active recordings: state,
     how many), and {job: whether `owner` holds its lease now}."""
