@@ -63,7 +63,7 @@ def cmd_emulator(args) -> int:
     from bot.asgi_server import claim_port
     from bot.emulator.app import Credentials, Emulator
     from bot.emulator.delivery import Signer
-    from bot.emulator.state import Timing
+    from bot.emulator.records import Timing
 
     creds = Credentials(args.org_id, args.api_key, args.account_id, args.app_id, args.token)
     timing = Timing(start_delay=args.start_delay, upload_delay=args.upload_delay,

@@ -9,8 +9,8 @@ from bot.config import Settings
 from bot.platform.client import WEBHOOK_EVENTS, PlatformClient, PlatformError, Unauthorized
 from bot.platform.webhooks import fetch_public_key
 from bot.store import Store
+from bot.store.databases import read_schema_version
 from bot.store.dialects import is_postgres, without_password
-from bot.store.engine import read_schema_version
 from bot.store.schema import MIGRATIONS
 
 OK, BAD, WARN = "ok  ", "FAIL", "warn"

@@ -164,7 +164,7 @@ def _free_port() -> int:
 def test_the_schema_version_is_read_without_creating_anything_on_postgres(postgres):
     import psycopg
 
-    from bot.store.engine import read_schema_version
+    from bot.store.databases import read_schema_version
     from bot.store.schema import MIGRATIONS
 
     url = postgres.new_database()

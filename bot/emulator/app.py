@@ -13,7 +13,7 @@ import base64
 import contextlib
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,12 +22,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.emulator import sessions_api
-from bot.emulator.controls import Controls
+from bot.emulator.controls import ApiFaults, Controls
 from bot.emulator.delivery import Deliverer, Signer, WebhookFaults
 from bot.emulator.errors import EmuError
+from bot.emulator.records import Timing
 from bot.emulator.rest import TABLE, WEBHOOK_EVENTS, dispatch, error, new_webhook, read_json
-from bot.emulator.state import Platform, Timing
-from bot.faults import Dice
+from bot.emulator.state import Platform
 
 ROUTES = TABLE + sessions_api.ROUTES
 
@@ -39,16 +39,6 @@ class Credentials:
     account_id: str = "emulator-account"
     app_id: str = "emulatorapp00000000000000000000a"
     token: str = "emulator-token"
-
-
-@dataclass
-class ApiFaults(Dice):
-    """Faults on the REST API: modes "500", "429", "hang" (the action is done, the answer comes late) and
-    "502" (the action is done, a gateway loses its answer)."""
-
-    hang_seconds: float = 5.0
-    latency: float = 0.0  # added to every API answer (benchmarks: a slow platform)
-    counts: dict[str, int] = field(default_factory=lambda: {"500": 0, "429": 0, "hang": 0, "502": 0})
 
 
 class Emulator:

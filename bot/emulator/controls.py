@@ -4,19 +4,48 @@ what happened (transitions, deliveries)."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from bot.emulator.delivery import Deliverer, Signer, WebhookFaults
 from bot.emulator.errors import EmuError
 from bot.emulator.rest import error, ok, read_json
+from bot.faults import Dice
 
 if TYPE_CHECKING:
-    from bot.emulator.app import Emulator
     from bot.emulator.state import Platform
 
 FAULTS = ("500", "429", "hang", "502")  # 502: the request was carried out, its answer lost at a gateway
+
+
+@dataclass
+class ApiFaults(Dice):
+    """Faults on the REST API: modes "500", "429", "hang" (the action is done, the answer comes late) and
+    "502" (the action is done, a gateway loses its answer)."""
+
+    hang_seconds: float = 5.0
+    latency: float = 0.0  # added to every API answer (benchmarks: a slow platform)
+    counts: dict[str, int] = field(default_factory=lambda: {"500": 0, "429": 0, "hang": 0, "502": 0})
+
+
+class Emulated(Protocol):
+    """What the controls reach of the emulator (`bot.emulator.app.Emulator`), so that they need not import it."""
+
+    api_faults: ApiFaults
+    webhook_faults: WebhookFaults
+    deliverer: Deliverer | None
+    signer: Signer
+    api_requests: int
+    clock: Callable[[], float]
+
+    def platform_of(self, name: str | None) -> Platform: ...
+
+    def advance(self) -> None: ...
+
 CONTROLS = [
     ("GET", "/_emulator/", "this list (every control takes ?account=ID for an account other than the default)"),
     ("POST", "/_emulator/meetings", "create a meeting without credentials: {title}"),
@@ -40,7 +69,7 @@ CONTROLS = [
 
 
 class Controls:
-    def __init__(self, emu: Emulator):
+    def __init__(self, emu: Emulated):
         self.emu = emu
 
 

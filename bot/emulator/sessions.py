@@ -13,7 +13,7 @@ from bot.platform.models import iso
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bot.emulator.state import Session, Timing
+    from bot.emulator.records import Session, Timing
 
 
 class SessionNotes:

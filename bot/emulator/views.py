@@ -10,7 +10,7 @@ from bot.models import Status
 from bot.platform.models import iso
 
 if TYPE_CHECKING:
-    from bot.emulator.state import Meeting, Recording, Session, Timing
+    from bot.emulator.records import Meeting, Recording, Session, Timing
 
 
 class Representations:

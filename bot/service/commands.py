@@ -174,7 +174,6 @@ class Commands:
             return Reply.one(Say.ALREADY_ACTIVE, ok=False, active=[(r.handle, r.status.value) for r in active],
                              paused=any(r.status is Status.PAUSED for r in active))
         self.truth.starting[link.meeting_id] += 1  # its webhooks wait until it is recorded here
-        refused: str | None
         try:
             try:
                 started = await self.platform.start_recording(link.meeting_id, allow_multiple=cmd.multi,

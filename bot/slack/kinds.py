@@ -14,7 +14,8 @@ To add a kind: a member of `Outgoing`, a subclass of `Kind` here decorated with 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -24,10 +25,21 @@ from bot.models import ACTIVE, Notice, Outgoing, Recording
 from bot.service.settings import ChannelSettings
 from bot.slack import blocks, calls, notes, views
 from bot.slack.connect import connect_modal
-from bot.store import OutboxRow
+from bot.store import OutboxRow, Store
 
-if TYPE_CHECKING:
-    from bot.slack.sender import Sender
+
+class Sender(Protocol):
+    """What a kind reaches of the sender that calls it (`bot.slack.sender.Sender`), which imports this module."""
+
+    store: Store
+    clock: Callable[[], float]
+    on_card: Callable[[str], None]
+
+    def metadata(self, row: OutboxRow) -> dict[str, Any]: ...
+
+    async def keep_card_ts(self, recording_id: str, ts: str) -> None: ...
+
+    async def respond(self, url: str, text: str, reply_blocks: list[dict[str, Any]] | None) -> None: ...
 
 MOST_COMPACT = 3
 

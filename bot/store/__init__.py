@@ -31,8 +31,9 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 from bot import metrics
 from bot.store.budgets import Budgets
 from bot.store.calls import CallStore
+from bot.store.databases import open_database
 from bot.store.deliveries import CHANNEL, DeliveryQueue
-from bot.store.engine import Duplicate, Engine, StoreBusy, StoreError, open_database
+from bot.store.engine import Duplicate, Engine, StoreBusy, StoreError
 from bot.store.leases import Leases
 from bot.store.notes import MeetingNotes
 from bot.store.outbox import OutboxQueue, OutboxRow

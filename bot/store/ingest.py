@@ -245,8 +245,8 @@ def main() -> None:
     from cryptography.hazmat.primitives.serialization import load_der_public_key
 
     from bot.platform.webhooks import event_name, verify
+    from bot.store.databases import open_database
     from bot.store.deliveries import DeliveryQueue
-    from bot.store.engine import open_database
 
     logs.configure(os.environ.get("REC_LOG_FORMAT"))  # as the web process logs
     for stop in (signal.SIGINT, signal.SIGTERM):  # it stops when its pipe closes, after the group it is writing

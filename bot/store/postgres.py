@@ -120,7 +120,7 @@ class PostgresDatabase(Engine):
 
 
 def read_schema_version(url: str) -> int | None:
-    """`engine.read_schema_version` on PostgreSQL: a read-only session; None when recbot has no tables there."""
+    """`databases.read_schema_version` on PostgreSQL: a read-only session; None when recbot has no tables there."""
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=5,
                              options="-c default_transaction_read_only=on") as conn:

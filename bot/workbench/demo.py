@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from bot.asgi_server import BackgroundServer, claim_port
-from bot.emulator.state import Timing
+from bot.emulator.records import Timing
 from bot.web import Options
 from bot.workbench.server import CHANNEL, PEOPLE, Workbench, add_people
 from bot.workbench.stack import Stack

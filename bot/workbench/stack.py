@@ -23,7 +23,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.asgi_server import BackgroundServer
 from bot.config import load_settings
 from bot.emulator.app import Emulator
-from bot.emulator.state import Timing
+from bot.emulator.records import Timing
 from bot.platform.client import PlatformClient
 from bot.web import Options, create_app
 from bot.workbench.slack_api import BOT_USER, FakeSlack
