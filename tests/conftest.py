@@ -70,7 +70,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 # -- a test run leaves the checkout as it found it (tests/test_checkout.py) ----------------------------
 ROOT = Path(__file__).resolve().parents[1]
-TOOL_CACHES = {".venv", ".pytest_cache", ".ruff_cache", ".hypothesis", "__pycache__"}
+TOOL_CACHES = {".venv", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".hypothesis", "__pycache__"}
 
 
 def checkout_state() -> dict[str, tuple] | None:
