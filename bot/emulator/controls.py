@@ -108,7 +108,8 @@ class Controls:
         if method == "POST" and (m := re.fullmatch(r"/meetings/([^/]+)/(join|leave|end)", path)):
             meeting_id, verb = m.groups()
             if verb == "join":
-                return ok({"participant_id": p.join(now, meeting_id, str(body.get("name") or "participant"))})
+                return ok({"participant_id": p.join(now, meeting_id, str(body.get("name") or "participant"),
+                                                    str(body["custom_id"]) if body.get("custom_id") else None)})
             if verb == "leave":
                 p.leave(now, meeting_id, str(body.get("participant_id")))
             else:

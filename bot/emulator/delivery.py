@@ -74,8 +74,9 @@ def render(event: dict[str, Any], flavour: str) -> dict[str, Any]:
         body = {"event": event["event"], "meeting": event["meeting"]}
         body |= {k: v for k, v in event.items() if k not in ("event", "meeting", "participant")}
         if p := event.get("participant"):
-            body["participant"] = {"peerId": p["id"], "userDisplayName": p["name"], "customParticipantId": p["id"],
-                                   "clientSpecificId": p["id"], "joinedAt": _iso(p["joined_at"])}
+            person = p.get("custom_id") or p["id"]
+            body["participant"] = {"peerId": p["id"], "userDisplayName": p["name"], "customParticipantId": person,
+                                   "clientSpecificId": person, "joinedAt": _iso(p["joined_at"])}
             if p.get("left_at"):
                 body["participant"]["leftAt"] = _iso(p["left_at"])
         return body

@@ -85,18 +85,22 @@ class Platform(Representations, SessionNotes):
             out["notes_in"] = max(0.0, min(due) - now)
         return out
 
-    def join(self, now: float, meeting_id: str, name: str) -> str:
+    def join(self, now: float, meeting_id: str, name: str, custom_id: str | None = None) -> str:
+        """A participant joins; `custom_id` is the integrator's id of the person (Dyte's custom_participant_id:
+        the same person on two devices, or joining again, has two participants with one custom id)."""
         meeting = self.meeting(meeting_id)
         session = self.live_session(meeting_id)
         if session is None:
             session = self._new_session(now, meeting)
         pid = str(uuid.uuid4())
         session.participants[pid] = name or "participant"
-        session.attendance.append({"id": pid, "name": name or "participant", "joined_at": now, "left_at": None})
+        session.attendance.append({"id": pid, "name": name or "participant", "joined_at": now, "left_at": None,
+                                   "custom_id": custom_id or pid})
         session.max_participants = max(session.max_participants, len(session.participants))
         session.empty_since = None
         self._emptied.discard(meeting_id)
-        self._emit("meeting.participantJoined", meeting, participant={"id": pid, "name": name, "joined_at": now})
+        self._emit("meeting.participantJoined", meeting,
+                   participant={"id": pid, "name": name, "joined_at": now, "custom_id": custom_id or pid})
         if meeting.record_on_start and not any(r.status in ACTIVE for r in self._of(meeting_id)):
             self.start_recording(now, meeting_id, reason="RECORD_ON_START")
         return pid
@@ -107,12 +111,14 @@ class Platform(Representations, SessionNotes):
         if session is None or participant_id not in session.participants:
             raise EmuError(404, f"No participant {participant_id} in the live session of {meeting_id}")
         name = session.participants.pop(participant_id)
-        joined = next(a["joined_at"] for a in session.attendance if a["id"] == participant_id)
+        joined, custom_id = next((a["joined_at"], a.get("custom_id", participant_id)) for a in session.attendance
+                                 if a["id"] == participant_id)
         for entry in session.attendance:
             if entry["id"] == participant_id:
                 entry["left_at"] = now
         self._emit("meeting.participantLeft", meeting,
-                   participant={"id": participant_id, "name": name, "joined_at": joined, "left_at": now})
+                   participant={"id": participant_id, "name": name, "joined_at": joined, "left_at": now,
+                                "custom_id": custom_id})
         if not session.participants:
             session.empty_since = now
             self._emptied.add(meeting_id)

@@ -165,6 +165,7 @@ class MeetingEvent:
     meeting_title: str | None = None
     name: str | None = None  # the participant's display name
     joined_at: float | None = None
+    person: str | None = None  # customParticipantId: the same person's participants (two devices, a rejoin) share it
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,8 @@ def parse_event(body: bytes | str | dict) -> Event:
                             participant=_s(participant.get("peerId")) or _s(participant.get("customParticipantId")),
                             at=parse_time(at), meeting_title=_s(meeting.get("title")),
                             name=_s(participant.get("userDisplayName")),
-                            joined_at=parse_time(participant.get("joinedAt")))
+                            joined_at=parse_time(participant.get("joinedAt")),
+                            person=_s(participant.get("customParticipantId")))
     if name in ("meeting.transcript", "meeting.summary"):
         kind = name.removeprefix("meeting.")
         meeting_id, session_id = _s(meeting.get("id")), _s(meeting.get("sessionId"))

@@ -78,10 +78,10 @@ class AfterMeeting:
         name = event.name or "someone"
         if event.kind == "joined":
             self.store.notes.joined(event.session_id, event.participant, event.meeting_id, name,
-                                    event.at or self.clock())
+                                    event.at or self.clock(), person=event.person)
         else:
             self.store.notes.left(event.session_id, event.participant, event.meeting_id, name,
-                                  event.at or self.clock(), joined_at=event.joined_at)
+                                  event.at or self.clock(), joined_at=event.joined_at, person=event.person)
         if self.store.calls.touch(session_id=event.session_id):  # its call shows who is there
             self.writer.on_write()
         return f"attendance: {name} {event.kind}"
@@ -103,9 +103,10 @@ class AfterMeeting:
                     continue
                 name = str(p.get("display_name") or "someone")
                 joined = parse_time(p.get("joined_at"))
-                self.store.notes.joined(session_id, pid, meeting_id, name, joined)
+                person = p.get("custom_participant_id") if isinstance(p.get("custom_participant_id"), str) else None
+                self.store.notes.joined(session_id, pid, meeting_id, name, joined, person=person)
                 if left := parse_time(p.get("left_at")):
-                    self.store.notes.left(session_id, pid, meeting_id, name, left, joined_at=joined)
+                    self.store.notes.left(session_id, pid, meeting_id, name, left, joined_at=joined, person=person)
 
     # -- the session's transcript and summary ---------------------------------------------
 

@@ -108,10 +108,11 @@ class CallStore:
                         (error, call.team_key, call.session_id))
 
     def people(self, session_id: str) -> dict[str, str]:
-        """Who is in the session now, each once: {participant: display name}."""
-        rows = self.db.all("SELECT participant_id, name FROM attendance WHERE session_id = ? AND left_at IS NULL "
-                           "ORDER BY joined_at, participant_id", session_id)
-        return {r["participant_id"]: r["name"] or "someone" for r in rows}
+        """Who is in the session now, each person once (their participants share the platform's custom participant
+        id: two devices, or a rejoin heard before the leave): {person: display name}."""
+        rows = self.db.all("SELECT COALESCE(person, participant_id) AS who, name FROM attendance WHERE session_id = ? "
+                           "AND left_at IS NULL ORDER BY joined_at, participant_id", session_id)
+        return {r["who"]: r["name"] or "someone" for r in rows}
 
     def recording_state(self, meeting_id: str) -> Status | None:
         """RECORDING when any recording of the meeting records, else PAUSED when one is paused, else None."""

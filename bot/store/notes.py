@@ -28,18 +28,21 @@ class MeetingNotes:
 
     # -- attendance ------------------------------------------------------------------------
 
-    def joined(self, session_id: str, participant_id: str, meeting_id: str, name: str, at: float | None) -> None:
-        self.db.execute("INSERT INTO attendance (session_id, participant_id, meeting_id, name, joined_at) "
-                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (session_id, participant_id) DO UPDATE SET "
-                        "name = excluded.name, joined_at = COALESCE(attendance.joined_at, excluded.joined_at)",
-                        (session_id, participant_id, meeting_id, name, at))
+    def joined(self, session_id: str, participant_id: str, meeting_id: str, name: str, at: float | None,
+               person: str | None = None) -> None:
+        self.db.execute("INSERT INTO attendance (session_id, participant_id, meeting_id, name, joined_at, person) "
+                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (session_id, participant_id) DO UPDATE SET "
+                        "name = excluded.name, joined_at = COALESCE(attendance.joined_at, excluded.joined_at), "
+                        "person = COALESCE(excluded.person, attendance.person)",
+                        (session_id, participant_id, meeting_id, name, at, person))
 
     def left(self, session_id: str, participant_id: str, meeting_id: str, name: str, at: float | None,
-             joined_at: float | None = None) -> None:
-        self.db.execute("INSERT INTO attendance (session_id, participant_id, meeting_id, name, joined_at, left_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (session_id, participant_id) DO UPDATE SET "
-                        "left_at = excluded.left_at, joined_at = COALESCE(attendance.joined_at, excluded.joined_at)",
-                        (session_id, participant_id, meeting_id, name, joined_at, at))
+             joined_at: float | None = None, person: str | None = None) -> None:
+        self.db.execute("INSERT INTO attendance (session_id, participant_id, meeting_id, name, joined_at, left_at, "
+                        "person) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session_id, participant_id) DO UPDATE SET "
+                        "left_at = excluded.left_at, joined_at = COALESCE(attendance.joined_at, excluded.joined_at), "
+                        "person = COALESCE(attendance.person, excluded.person)",
+                        (session_id, participant_id, meeting_id, name, joined_at, at, person))
 
     def meeting_of_session(self, session_id: str) -> str | None:
         """A session's meeting, from who was there or its files (for a session with no recording here)."""

@@ -156,6 +156,11 @@ MIGRATIONS: list[str] = [
         received_at REAL NOT NULL
     )
     """,
+    # 10: who each participant is (the platform's custom participant id), so that a person on two devices, or
+    # joining again before leaving was heard, is one person in the meeting's Slack call
+    """
+    ALTER TABLE attendance ADD COLUMN person TEXT
+    """,
 ]
 
 

@@ -111,3 +111,20 @@ async def test_a_lost_meeting_ended_webhook_the_reconciler_ends_the_call(tmp_pat
         await stack.runtime.service.guards.reconcile(5)
         await until(lambda: call["ended"], message="the call ended by the reconciler")
         assert len(calls_of(stack, "calls.end")) == 1
+
+
+async def test_a_person_on_two_devices_is_one_person_in_the_call(tmp_path):
+    async with linked_stack(tmp_path, env={"REC_JOIN_URL": JOIN}) as stack:
+        meeting = stack.meeting_id
+        call = (await until(lambda: stack.slack.call_in(CHANNEL), message="the call"))[0]
+        laptop = (await stack.control(f"meetings/{meeting}/join", {"name": "Carol", "custom_id": "carol"}))
+        phone = (await stack.control(f"meetings/{meeting}/join", {"name": "Carol", "custom_id": "carol"}))
+        await until(lambda: names(call) == ["Ann", "Carol"], message="Carol in the call")
+        await stack.control(f"meetings/{meeting}/leave", {"participant_id": laptop["participant_id"]})
+        await stack.join(meeting, "Dan")
+        await until(lambda: names(call) == ["Ann", "Carol", "Dan"], message="Dan in the call")
+        assert names(call) == ["Ann", "Carol", "Dan"]  # Carol is still there, on her phone
+        await stack.control(f"meetings/{meeting}/leave", {"participant_id": phone["participant_id"]})
+        await until(lambda: names(call) == ["Ann", "Dan"], message="Carol gone")
+        joined = [name for kind, who in call["changes"] if kind in ("add", "joined") for name in who]
+        assert joined.count("Carol") == 1
