@@ -51,6 +51,7 @@ class Guardrails:
     reconcile_after: float = 45.0
     reconcile_share: float = 0.5
     platform_timeout: float = 10.0
+    transcript_days: int = 90  # REC_TRANSCRIPT_DAYS: how long recorded transcript lines are kept for /rec find
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if join_url and ("{meeting_id}" not in join_url or not join_url.startswith(("https://", "http://"))):
         problems.append("REC_JOIN_URL: expected an http(s) URL with {meeting_id} in it, for example "
                         "https://meet.example.com/m/{meeting_id} (or unset it)")
+    if (days := opt("REC_TRANSCRIPT_DAYS")) is not None:
+        if days.isdigit() and int(days) <= 36500:
+            guard_values["transcript_days"] = int(days)
+        else:
+            problems.append("REC_TRANSCRIPT_DAYS: expected a whole number of days (0 keeps no transcript lines)")
 
     if problems:
         raise ConfigError(problems)

@@ -60,6 +60,8 @@ class Notice(StrEnum):
     TIME_LIMIT_SOON = "time_limit_soon"  # the platform's 24-hour limit stops it soon
     TRANSCRIPT = "transcript"  # the session's transcript is ready
     SUMMARY = "summary"  # the session's summary is ready
+    SUMMARY_HELD = "summary_held"  # a pause overlapped the session: its summary waits for a controller
+    TRANSCRIPT_UNREADABLE = "transcript_unreadable"  # paused, and the transcript could not be read: no link
 
 
 class Outgoing(StrEnum):
@@ -78,6 +80,7 @@ class Outgoing(StrEnum):
     CALL_POST = "call_post"  # the message that shows a call in a channel
     STEP_DONE = "step_done"  # a Workflow Builder step completed (functions.completeSuccess) or failed (completeError)
     EPHEMERAL = "ephemeral"  # an answer only one person sees in a channel, when a response_url or trigger cannot
+    UPLOAD = "upload"  # recbot's own transcript copy, a file in the card's thread
 
 
 class Timer(StrEnum):

@@ -31,6 +31,7 @@ from bot.store.leases import new_owner
 log = logging.getLogger(__name__)
 
 LEASE_TTL = 10.0
+RETENTION_TICK = 60.0  # how often transcript lines past REC_TRANSCRIPT_DAYS are deleted
 FLOOD = 1000  # deliveries a second taken in by this process's door
 FLOOD_PAUSE = 0.25  # between two batches of `BATCH` while flooded: at least 400 applied a second
 BATCH = 100
@@ -86,6 +87,8 @@ class Workers:
                                                         self.delivery_tick)),
                       asyncio.create_task(self._forever("timers", self.service.guards.run_due_timers, None,
                                                         self.timer_tick)),
+                      asyncio.create_task(self._forever("retention", self.service.after.forget_old_transcripts,
+                                                        None, RETENTION_TICK)),
                       asyncio.create_task(self._reconcile_forever())]
 
     async def stop(self) -> None:

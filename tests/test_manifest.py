@@ -95,7 +95,7 @@ def test_fewest_scopes_and_modes():
     http = yaml.safe_load((ROOT / "manifest.yml").read_text())
     socket = yaml.safe_load((ROOT / "manifest-socket.yml").read_text())
     assert http["oauth_config"]["scopes"]["bot"] == ["commands", "chat:write", "users:read", "channels:history",
-                                                     "groups:history", "calls:write"] == list(SCOPES)  # "Add to Slack"
+                                                     "groups:history", "calls:write", "files:write"] == list(SCOPES)
     assert socket["oauth_config"]["scopes"]["bot"] == http["oauth_config"]["scopes"]["bot"]
     assert http["oauth_config"]["redirect_urls"] == ["https://recbot.example.com/slack/oauth_redirect"]
     assert http["settings"]["socket_mode_enabled"] is False and socket["settings"]["socket_mode_enabled"] is True

@@ -51,6 +51,8 @@ CONTROLS = [
     ("POST", "/_emulator/meetings", "create a meeting without credentials: {title}"),
     ("POST", "/_emulator/meetings/{meeting_id}/join", "a participant joins: {name}; returns {participant_id}"),
     ("POST", "/_emulator/meetings/{meeting_id}/leave", "a participant leaves: {participant_id}"),
+    ("POST", "/_emulator/meetings/{meeting_id}/say", "a participant says something now, a line of the session's "
+                                                     "transcript: {participant_id, text}"),
     ("POST", "/_emulator/meetings/{meeting_id}/end", "the host ends the meeting for everyone"),
     ("GET", "/_emulator/meetings/{meeting_id}", "the meeting, its live session and participants"),
     ("POST", "/_emulator/faults", "API faults: {mode: 500|429|hang|502, count} or {rates: {...}}, "
@@ -105,6 +107,8 @@ class Controls:
                         "session": p.session_api(session, now) if session else None,
                         "participants": [{"id": k, "name": v} for k, v in (session.participants.items()
                                                                             if session else ())]})
+        if method == "POST" and (m := re.fullmatch(r"/meetings/([^/]+)/say", path)):
+            return ok({"at": p.say(now, m.group(1), str(body.get("participant_id")), str(body.get("text") or ""))})
         if method == "POST" and (m := re.fullmatch(r"/meetings/([^/]+)/(join|leave|end)", path)):
             meeting_id, verb = m.groups()
             if verb == "join":

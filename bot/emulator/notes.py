@@ -1,11 +1,17 @@
-"""What the emulated platform writes after a session: a transcript (WebVTT and JSON) with its
-participants as speakers at the times they were there, and a markdown summary of it."""
+"""What the emulated platform writes after a session: a transcript with its participants as speakers at the
+times they were there (and whatever they said through the `say` control), and a markdown summary of it.
+
+The transcript is RealtimeKit's CSV: no header row; start time in milliseconds from the session's start,
+peer id, user id, custom participant id, participant name, text (Cloudflare's docs, see docs/platform.md).
+WebVTT and JSON copies are published beside it as extras."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from bot.transcript import to_csv
 
 # A short meeting, said in turn by whoever is there: each line, what a summary keeps of it (a key point
 # after the speaker's name), and the action item it gives ({who} is the speaker), if any.
@@ -48,6 +54,10 @@ def cues(attendance: list[dict[str, Any]], session_start: float, session_end: fl
             t += 10.0 + n
     turns.sort(key=lambda turn: (turn[0], turn[2]))
     return [Cue(who, start, end, SCRIPT[n % len(SCRIPT)][0]) for n, (start, end, who) in enumerate(turns)]
+
+
+def transcript_csv(all_cues: list[Cue]) -> str:
+    return to_csv((c.start, c.speaker, c.text) for c in all_cues)
 
 
 def webvtt(all_cues: list[Cue]) -> str:

@@ -36,6 +36,7 @@ class Session:
     notes_due: float | None = None  # when its transcript (and summary) are written
     summary_due: float | None = None  # a summary asked for with POST /sessions/{id}/summary
     files: dict[str, str] = field(default_factory=dict)  # "transcript" | "summary" -> published file name
+    said: list[Any] = field(default_factory=list)  # notes.Cue: lines put in with the `say` control
 
     @property
     def live(self) -> bool:

@@ -58,6 +58,9 @@ def kick_all(now, p, query, body, flavour, meeting_id):
     kicked = p.kick_all(now, meeting_id)
     return ok({"action": "kick_all", "kicked_participants_count": kicked})
 
+def session_details(now, p, query, body, flavour, session_id):
+    return ok({"session": p.session_api(p.session(session_id), now)})
+
 def session_participants(now, p, query, body, flavour, session_id):
     session = p.session(session_id)
     people = []
@@ -219,6 +222,7 @@ TABLE: list[tuple[str, dict[str, Any]]] = [
     (r"/meetings/([^/]+)", {"GET": get_meeting}),
     (r"/meetings/([^/]+)/active-session", {"GET": active_session}),
     (r"/meetings/([^/]+)/active-session/kick-all", {"POST": kick_all}),
+    (r"/sessions/([^/]+)", {"GET": session_details}),
     (r"/sessions/([^/]+)/participants", {"GET": session_participants}),
     (r"/sessions/([^/]+)/transcript", {"GET": session_transcript}),
     (r"/sessions/([^/]+)/summary", {"GET": session_summary, "POST": generate_summary}),

@@ -58,9 +58,11 @@ class SessionNotes:
     def _write_notes(self, now: float, session: Session, *, summary: bool) -> None:
         meeting = self.meetings[session.meeting_id]
         end = session.ended_at or now
-        said = notes.cues(session.attendance, session.started_at, end)
-        if "transcript" not in session.files:
-            session.files["transcript"] = f"transcript-{session.id}.vtt"
+        said = sorted(notes.cues(session.attendance, session.started_at, end) + session.said,
+                      key=lambda c: (c.start, c.speaker))
+        if "transcript" not in session.files:  # the CSV is the transcript; WebVTT and JSON beside it are extras
+            session.files["transcript"] = f"transcript-{session.id}.csv"
+            self.publish(f"transcript-{session.id}.csv", notes.transcript_csv(said).encode(), "text/csv", now)
             self.publish(f"transcript-{session.id}.vtt", notes.webvtt(said).encode(), "text/vtt", now)
             self.publish(f"transcript-{session.id}.json", notes.transcript_json(said).encode(), "application/json",
                          now)

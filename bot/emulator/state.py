@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from bot.emulator import notes
 from bot.emulator.errors import EmuError
 from bot.emulator.media import stitch_wav
 from bot.emulator.modes import Modes
@@ -104,6 +105,19 @@ class Platform(Representations, SessionNotes):
         if meeting.record_on_start and not any(r.status in ACTIVE for r in self._of(meeting_id)):
             self.start_recording(now, meeting_id, reason="RECORD_ON_START")
         return pid
+
+    def say(self, now: float, meeting_id: str, participant_id: str, text: str) -> float:
+        """A participant says `text` now: a line of the session's transcript (seconds from its start)."""
+        session = self.live_session(meeting_id)
+        if session is None or participant_id not in session.participants:
+            raise EmuError(404, f"No participant {participant_id} in the live session of {meeting_id}")
+        if not text.strip():
+            raise EmuError(400, "text is empty")
+        start = round(now - session.started_at, 3)
+        words = len(text.split())
+        session.said.append(notes.Cue(session.participants[participant_id], start,
+                                      round(start + max(1.0, 0.4 * words), 3), text.strip()[:2000]))
+        return start
 
     def leave(self, now: float, meeting_id: str, participant_id: str) -> None:
         meeting = self.meeting(meeting_id)

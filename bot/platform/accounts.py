@@ -178,6 +178,9 @@ class Platforms:
     async def generate_summary(self, session_id: str) -> None:
         return await (await self._session(session_id)).generate_summary(session_id)
 
+    async def session_started(self, session_id: str) -> float | None:
+        return await (await self._session(session_id)).session_started(session_id)
+
     async def session_participants(self, session_id: str) -> list[dict[str, Any]]:
         return await (await self._session(session_id)).session_participants(session_id)
 

@@ -184,6 +184,12 @@ class PlatformClient:
     async def generate_summary(self, session_id: str) -> None:
         await self._request("POST", f"/sessions/{session_id}/summary", retry=False)
 
+    async def session_started(self, session_id: str) -> float | None:
+        """When a session began (`GET /sessions/{id}`, "Fetch details of a session": `data.session.started_at`)."""
+        body = await self._request("GET", f"/sessions/{session_id}", retry=True)
+        session = (body.get("data") or {}).get("session") or {}
+        return parse_time(session.get("started_at")) if isinstance(session, dict) else None
+
     async def session_participants(self, session_id: str) -> list[dict[str, Any]]:
         """Everyone who was in the session, whole (bot/platform/paging.py: the spec does not page it)."""
         found = await self._listing(f"/sessions/{session_id}/participants", {}, None,

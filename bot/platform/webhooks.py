@@ -178,6 +178,7 @@ class SessionFile:
     url: str
     expiry: float | None = None
     meeting_title: str | None = None
+    started_at: float | None = None  # the session's start: a transcript's times count from it
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,7 @@ def parse_event(body: bytes | str | dict) -> Event:
             return Ignored(name, "no meeting, session or download link")
         return SessionFile(kind=kind, meeting_id=meeting_id, session_id=session_id, url=url,
                            expiry=parse_time(body.get(f"{kind}DownloadUrlExpiry")),
-                           meeting_title=_s(meeting.get("title")))
+                           meeting_title=_s(meeting.get("title")), started_at=parse_time(meeting.get("startedAt")))
     return Ignored(event=name)
 
 

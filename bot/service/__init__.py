@@ -55,7 +55,7 @@ class Service:
         self.writer = Writer(store, on_write)
         self.permissions = Permissions(store, is_admin)
         self.truth = Truth(store, platform, self.writer, guard, self.tasks, clock)
-        self.after = AfterMeeting(store, platform, self.writer, clock)
+        self.after = AfterMeeting(store, platform, self.writer, self.permissions, guard, clock)
         self.calls = Calls(store, platform, self.writer, join_url, clock)
         self.actions = Actions(store, platform, self.truth, self.writer, self.after, self.permissions, guard, clock)
         self.accounts = Accounts(store, platform, self.permissions, on_write)

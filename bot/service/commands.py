@@ -116,6 +116,8 @@ class Commands:
                 return await self.after.mark(actor, link.meeting_id, cmd.text or "")
             case "summary":
                 return await self.after.summary(actor, link)
+            case "find":
+                return await self.after.find(actor, link, cmd.text or "")
             case "settings":
                 return await self.settings(actor, cmd)
             case "end":  # nothing happens until the confirmation's button (Actions.end_meeting)

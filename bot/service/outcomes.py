@@ -58,6 +58,10 @@ class Say(StrEnum):
     SUMMARY_THERE = "summary_there"  # {handle, url, expiry}: already in the thread
     SUMMARY_POSTED = "summary_posted"  # {handle}
     SUMMARY_ASKED = "summary_asked"  # {handle}: the platform writes it; it follows in the thread
+    SUMMARY_HELD = "summary_held"  # {handle}: a pause overlapped the session; a controller may post it
+    SUMMARY_NEVER = "summary_never"  # {handle}: a pause overlapped it and the channel says never
+    SUMMARY_RELEASED = "summary_released"  # {handle}: a held summary posted by the controller who asked
+    FIND = "find"  # {words, hits: [FoundLine], kept_days}
     SETTING_INVALID = "setting_invalid"  # {message}
     SETTING_SET = "setting_set"  # {name, settings: ChannelSettings}
     SETTINGS = "settings"  # {settings: ChannelSettings}: shown where no modal could open

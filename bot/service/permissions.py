@@ -16,7 +16,7 @@ from bot.service.outcomes import Refusal
 from bot.store import Store
 
 CONTROLLER_ONLY = {"link", "unlink", "new", "start", "resume", "stop", "allow", "deny", "unallow", "refresh_link",
-                   "end", "settings"}
+                   "end", "settings", "post_summary"}
 PRIVACY_ACTIONS = {"pause", "snooze"}  # they can only keep something off the record: anyone may
 READ_ONLY = {"help", "status", "history", "who"}  # answered from the store alone; change nothing
 UNREAD = object()  # a role not read yet

@@ -10,8 +10,9 @@ from bot.ledger import duration_text
 
 SUMMARY_TYPES = ("general", "team_meeting", "sales_call", "client_check_in", "interview", "daily_standup",
                  "one_on_one_meeting", "lecture", "code_review")
-NAMES = ("auto-record", "transcribe", "summarize", "summary-type", "notice", "keep-alive", "pause-reminder", "call",
-         "workflows")
+NAMES = ("auto-record", "transcribe", "summarize", "summary-type", "summary-after-pause", "notice", "keep-alive",
+         "pause-reminder", "call", "workflows")
+AFTER_PAUSE = ("hold", "post", "never")  # a session's summary when a pause overlapped it: hold it for a controller
 ON, OFF = ("on", "yes", "true", "1"), ("off", "no", "false", "0")
 NOTICE_LIMIT = 500
 
@@ -27,6 +28,7 @@ class ChannelSettings:
     pause_reminder: float | None = None  # None: recbot's REC_PAUSE_REMINDER; 0: off
     call: bool = True  # the live session as a Slack call (when REC_JOIN_URL is set)
     workflows: bool = False  # Workflow Builder steps with no person behind them may act here
+    summary_after_pause: str = "hold"  # one of AFTER_PAUSE
 
     @classmethod
     def of(cls, stored: dict[str, str]) -> ChannelSettings:
@@ -37,7 +39,8 @@ class ChannelSettings:
                    summarize=stored.get("summarize") == "on",
                    summary_type=stored.get("summary-type") or "general", notice=stored.get("notice") or None,
                    keep_alive=seconds("keep-alive"), pause_reminder=seconds("pause-reminder"),
-                   call=stored.get("call") != "off", workflows=stored.get("workflows") == "on")
+                   call=stored.get("call") != "off", workflows=stored.get("workflows") == "on",
+                   summary_after_pause=stored.get("summary-after-pause") or "hold")
 
     def shown(self) -> list[tuple[str, str]]:
         """(name, value) in words, in the order `/rec settings` lists them."""
@@ -48,6 +51,7 @@ class ChannelSettings:
                 ("transcribe", "on" if self.transcribe else "off"),
                 ("summarize", "on" if self.summarize else "off"),
                 ("summary-type", self.summary_type),
+                ("summary-after-pause", self.summary_after_pause),
                 ("notice", self.notice or "none"),
                 ("keep-alive", dur(self.keep_alive, "recbot's default")),
                 ("pause-reminder", dur(self.pause_reminder, "recbot's default")),
@@ -68,6 +72,10 @@ def checked(name: str, value: str) -> tuple[str | None, str | None]:
         if value.lower() in SUMMARY_TYPES:
             return value.lower(), None
         return None, "`summary-type` is one of " + ", ".join(f"`{t}`" for t in SUMMARY_TYPES) + "."
+    if name == "summary-after-pause":
+        if value.lower() in AFTER_PAUSE:
+            return (None if value.lower() == "hold" else value.lower()), None
+        return None, "`summary-after-pause` is `hold` (a controller decides), `post` or `never`."
     if name == "notice":
         if value.lower() in ("off", "none", ""):
             return None, None

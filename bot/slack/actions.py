@@ -57,6 +57,18 @@ async def rec_end(ack, body: dict[str, Any], action: dict[str, Any], context) ->
                "button end", asker=actor, counted=_counted("end"))
 
 
+async def rec_post_summary(ack, body: dict[str, Any], action: dict[str, Any], context) -> None:
+    """Post a held summary anyway: its value is the session id, checked against the channel's recordings."""
+    await ack()
+    door: Door = context["door"]
+    user = body.get("user") or {}
+    team = team_of(context)
+    actor = Actor(user_id=user.get("id"), team_id=team.team_id, enterprise_id=team.enterprise_id,
+                  channel_id=(body.get("channel") or {}).get("id", ""), via="button")
+    door.later(body.get("response_url"), lambda: door.service.after.post_summary(actor, action.get("value")),
+               "button post_summary")
+
+
 async def settings_submitted(ack, body: dict[str, Any], view: dict[str, Any], context) -> None:
     """The `/rec settings` form. Values are checked before the ack, so a wrong one is shown on its field."""
     door: Door = context["door"]
@@ -96,5 +108,6 @@ async def connect_submitted(ack, body: dict[str, Any], view: dict[str, Any], con
 def register(app: AsyncApp) -> None:
     app.action(BUTTON_ACTIONS)(rec_button)
     app.action("rec_end")(rec_end)
+    app.action("rec_post_summary")(rec_post_summary)
     app.view("rec_settings")(settings_submitted)
     app.view("rec_connect")(connect_submitted)

@@ -12,7 +12,7 @@ from bot.mrkdwn import escape
 from bot.slack.replies import USAGE
 
 SUBCOMMANDS = ("help", "link", "unlink", "new", "start", "pause", "resume", "stop", "status", "allow", "deny",
-               "who", "history", "unallow", "end", "mark", "summary", "settings", "connect", "disconnect")
+               "who", "history", "unallow", "end", "mark", "summary", "settings", "connect", "disconnect", "find")
 MAX_PAUSE = 24 * 3600.0
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -53,6 +53,13 @@ def parse(text: str) -> Command | UsageError:
         if len(text) > 200:
             return UsageError("A mark's text can be at most 200 characters.")
         return Command("mark", text=text or None)
+    if name == "find":
+        words = " ".join(args).strip()
+        if not re.search(r"\w", words):
+            return UsageError('Say what to look for, like `/rec find pricing` or `/rec find "launch date"`.')
+        if len(words) > 200:
+            return UsageError("What to find can be at most 200 characters.")
+        return Command("find", text=words)
     if name == "settings":
         if not args:
             return Command("settings")

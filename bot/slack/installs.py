@@ -252,7 +252,8 @@ class Tokens:
 
 # -- the OAuth flow ------------------------------------------------------------------------
 
-SCOPES = ("commands", "chat:write", "users:read", "channels:history", "groups:history", "calls:write")  # manifest.yml
+SCOPES = ("commands", "chat:write", "users:read", "channels:history", "groups:history", "calls:write",  # manifest.yml
+          "files:write")
 
 _FAILURES = {
     "access_denied": "The install was cancelled in Slack, so nothing was installed.",

@@ -47,7 +47,8 @@ MOST_COMPACT = 3
 ANSWER, URGENT, NEWS, CARD_EDIT, HOME = range(5)
 URGENT_NOTICES = {Notice.UPLOADED, Notice.ERRORED, Notice.PAUSE_FAILED, Notice.PAUSE_REMINDER,
                   Notice.ENDED_WHILE_PAUSED, Notice.HEADS_UP, Notice.TIME_LIMIT_SOON, Notice.AUTO_RESUME_FAILED,
-                  Notice.AUTO_STOP_FAILED, Notice.TRANSCRIPT, Notice.SUMMARY}
+                  Notice.AUTO_STOP_FAILED, Notice.TRANSCRIPT, Notice.SUMMARY, Notice.SUMMARY_HELD,
+                  Notice.TRANSCRIPT_UNREADABLE}
 
 
 def level(row: OutboxRow) -> int:
@@ -168,7 +169,7 @@ class Thread(InThread):
         """A notice under a card, with what is known now: the channel's consent notice when recording starts
         or resumes, the marks and who was there in the final reply."""
         notice = p.get("notice")
-        if notice in (Notice.TRANSCRIPT, Notice.SUMMARY):
+        if notice in (Notice.TRANSCRIPT, Notice.SUMMARY, Notice.SUMMARY_HELD, Notice.TRANSCRIPT_UNREADABLE):
             text, reply_blocks = notes.session_file(p, f"#{rec.handle}", compact=bool(compact))
             return text, reply_blocks, False
         recap = consent = None
@@ -207,6 +208,33 @@ class Whisper(InThread):
         extra = {"blocks": reply_blocks} if reply_blocks else {}
         await client.chat_postEphemeral(channel=rec.channel_id, user=row.payload["for"], thread_ts=rec.card_ts,
                                         text=text, **extra)
+        return None
+
+
+@kind
+class Upload(Kind):
+    """recbot's own copy of a session's transcript, what was said off the record left out, as a file in the
+    card's thread: files.getUploadURLExternal, the bytes to its URL, files.completeUploadExternal (slack_sdk's
+    files_upload_v2). A file share has no message metadata to look up after a crash: at worst it is uploaded
+    twice, never lost. Its lines leave the outbox once it is sent (`OutboxQueue.done`)."""
+
+    kind = Outgoing.UPLOAD
+    method = "files.completeUploadExternal"
+    in_thread = True
+    most_compact = 0  # a file is a file: nothing to degrade to but the words beside it
+
+    def priority(self, row, rec):
+        return URGENT
+
+    def render(self, sender, row):
+        rec = sender.store.recording(row.recording_id or "")
+        assert rec is not None and rec.card_ts
+        return rec, notes.transcript_copy(row.payload, f"#{rec.handle}")
+
+    async def send(self, sender, client, row, rendered):
+        rec, (comment, title, filename, content) = rendered
+        await client.files_upload_v2(channel=rec.channel_id, thread_ts=rec.card_ts, content=content.encode(),
+                                     filename=filename, title=title, initial_comment=comment)
         return None
 
 

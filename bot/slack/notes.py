@@ -59,12 +59,20 @@ def session_file(payload: dict[str, Any], tag: str | None, *,
                  compact: bool = False) -> tuple[str, list[dict[str, Any]] | None]:
     """A transcript or a summary, in a recording's thread (`tag` "#2") or in the channel (None)."""
     of = f"{tag}'s session" if tag else "the meeting's last session"
+    if payload.get("notice") == "summary_held":
+        return summary_held(payload, of, compact=compact)
+    if payload.get("notice") == "transcript_unreadable":
+        return (f":lock: Part of {of} was off the record, and recbot could not read the platform's transcript to "
+                "leave those parts out, so it posts neither the transcript nor a link to it."), None
     expiry = f"link valid until {date(payload.get('expiry'))}"
     link = f"<{escape(str(payload.get('url') or ''))}|download>"
     if payload.get("notice") == "transcript":
         text = f":memo: The transcript of {of} is ready: {link} ({expiry})."
         return text, None
     head = f":clipboard: The summary of {of} is ready: {link} ({expiry})."
+    if payload.get("released_by"):
+        head = (f":clipboard: {user(payload['released_by'])} posted the summary of {of}, which was held because "
+                f"part of the session was off the record: {link} ({expiry}).")
     body = from_markdown(str(payload.get("text") or ""))
     if compact or not body:
         return head, None
@@ -72,6 +80,39 @@ def session_file(payload: dict[str, Any], tag: str | None, *,
         body = body[:SUMMARY_INLINE].rsplit("\n", 1)[0] + f"\n… the whole summary is in the file ({link})."
     lines = body.split("\n")
     return head, [section(head), *packed(lines, SUMMARY_BLOCKS, lambda n: f"… {n} more lines in the file")]
+
+
+def summary_held(payload: dict[str, Any], of: str, *, compact: bool) -> tuple[str, list[dict[str, Any]] | None]:
+    """The platform summarised the whole session, paused parts too, and a summary cannot be cut: held."""
+    never = payload.get("policy") == "never"
+    text = (f":lock: The platform's summary of {of} is not posted: it was made from the whole session, including "
+            "what was said while the recording was paused, and recbot cannot cut those parts out of a summary. ")
+    text += ("This channel never posts such a summary (`/rec settings summary-after-pause`)." if never else
+             "A controller of this channel may read it first and post it anyway.")
+    if never or compact:
+        return text, None
+    button = {"type": "button", "action_id": "rec_post_summary", "value": str(payload.get("session_id") or ""),
+              "text": plain("Post the summary anyway"),
+              "confirm": {"title": plain("Post the summary?"), "confirm": plain("Post it"), "deny": plain("Cancel"),
+                          "text": plain("It may repeat what was said off the record. Everyone in the channel will "
+                                        "see it.", 300)}}
+    return text, [section(text), {"type": "actions", "block_id": "rec_summary_held", "elements": [button]}]
+
+
+def transcript_copy(payload: dict[str, Any], tag: str) -> tuple[str, str, str, str]:
+    """recbot's own copy of a transcript with what was said off the record left out: (the message with the file,
+    its title, its file name, its content)."""
+    lines = payload.get("lines") or []
+    withheld = int(payload.get("withheld") or 0)
+    title = clip(str(payload.get("title") or "the meeting"), 80)
+    comment = (f":memo: The transcript of {tag}'s session, as recorded: {len(lines)} line(s). {withheld} line(s) "
+               "said while nothing was recording (paused, before the start or after the stop) are left out, and "
+               "so is any line that ran across a pause. recbot does not post the platform's own transcript, which "
+               "has them.")
+    body = [f"{title}, {tag}: the transcript as recorded. Times are places in the recording's file.",
+            f"{withheld} line(s) said off the record are left out.", ""]
+    body += [f"[{clock_text(offset)}] {speaker}: {said}" for offset, speaker, said in lines]
+    return comment, f"Transcript of {tag} (as recorded)", f"transcript-{tag.lstrip('#')}.txt", "\n".join(body) + "\n"
 
 
 def settings_lines(s: ChannelSettings) -> list[str]:
@@ -117,6 +158,12 @@ def settings_modal(s: ChannelSettings, channel_id: str) -> dict[str, Any]:
             element["initial_value"] = value[:limit]
         return {"type": "input", "block_id": name, "optional": True, "label": plain(label), "element": element}
 
+    after_pause = [{"text": plain(label), "value": value} for value, label in (
+        ("hold", "Hold it for a controller"), ("post", "Post it anyway"), ("never", "Never post it"))]
+    held = {"type": "input", "block_id": "summary-after-pause", "optional": True,
+            "label": plain("Summary when a pause overlapped"),
+            "element": {"type": "static_select", "action_id": "value", "options": after_pause,
+                        "initial_option": next(o for o in after_pause if o["value"] == s.summary_after_pause)}}
     kinds = [{"text": plain(t.replace("_", " ")), "value": t} for t in SUMMARY_TYPES]
     summary_type = {"type": "input", "block_id": "summary-type", "optional": True, "label": plain("Summary type"),
                     "element": {"type": "static_select", "action_id": "value", "options": kinds,
@@ -134,6 +181,7 @@ def settings_modal(s: ChannelSettings, channel_id: str) -> dict[str, Any]:
             toggle("summarize", "Summarise meetings made with /rec new", s.summarize,
                    "The summary follows in the recording's thread"),
             summary_type,
+            held,
             text_input("notice", "Notice when recording starts", s.notice,
                        "e.g. This meeting is recorded for the team's notes.", multiline=True, limit=NOTICE_LIMIT),
             text_input("keep-alive", "Keep-alive after the last person leaves",
@@ -154,7 +202,35 @@ def modal_values(view: dict[str, Any]) -> dict[str, str]:
         out[name] = "on" if chosen else "off"
     kind = (state.get("summary-type", {}).get("value") or {}).get("selected_option") or {}
     out["summary-type"] = str(kind.get("value") or "general")
+    held = (state.get("summary-after-pause", {}).get("value") or {}).get("selected_option") or {}
+    out["summary-after-pause"] = str(held.get("value") or "hold")
     for name in ("notice", "keep-alive", "pause-reminder"):
         value = (state.get(name, {}).get("value") or {}).get("value")
         out[name] = str(value).strip() if value else ("off" if name == "notice" else "default")
     return out
+
+
+def found(p: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """`/rec find`'s answer, to the person only: each hit with its recording (#n, title, date), its place in the
+    file, who said it and a link to the recording's thread."""
+    words = escape(clip(str(p.get("words") or ""), 100))
+    if not p.get("kept_days"):
+        text = ("recbot keeps no transcripts here (`REC_TRANSCRIPT_DAYS` is 0), so there is nothing to search. "
+                "Transcripts are in the recordings' threads, for as long as their links last.")
+        return text, [section(text)]
+    hits = p.get("hits") or []
+    if not hits:
+        text = (f"Nothing recorded in this channel's meetings matches _{words}_. recbot searches what was recorded "
+                f"in the last {p['kept_days']} day(s); what was said while paused is never kept.")
+        return text, [section(text)]
+    head = f":mag: {len(hits)} place(s) in this channel's recordings for _{words}_, best first:"
+    lines = []
+    for hit in hits:
+        rec = hit.rec
+        title = escape(clip(rec.meeting_title or "the meeting", 60))
+        thread = f"<https://slack.com/archives/{rec.channel_id}/p{(rec.card_ts or '').replace('.', '')}|thread>" \
+            if rec.card_ts else "no thread"
+        lines.append(f"• *#{rec.handle}* {title}, {date(rec.created_at, '{date_short_pretty}')} at "
+                     f"`{clock_text(hit.offset)}`: {escape(clip(hit.speaker, 60))}: "
+                     f"“{escape(clip(hit.text, 300))}” ({thread})")
+    return head + "\n" + "\n".join(lines), [section(head), *packed(lines, 10, lambda n: f"… {n} more")]

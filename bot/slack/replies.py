@@ -21,6 +21,7 @@ USAGE = """*`/rec` commands*
 • `/rec mark [text]`: bookmark this moment in what is recording; the final reply lists the marks
 • `/rec status`, `/rec history`: what is recording now, and what was recorded
 • `/rec summary`: the last session's summary, in its recording's thread
+• `/rec find ‹words›`: search what was recorded in this channel's meetings (`"a phrase"` in quotes)
 • `/rec settings`: this channel's settings (auto-record, transcripts, summaries, notice, reminders)
 • `/rec allow @user`, `/rec deny @user`, `/rec unallow @user`, `/rec who`: who may control recordings here
   (`unallow` takes back an allow or a deny)
@@ -33,7 +34,7 @@ BUSY = (":warning: recbot could not reach its database (it is busy or locked), s
 WORKING = {"link": ":link: Checking the meeting…", "new": ":sparkles: Creating a meeting…",
            "start": ":hourglass_flowing_sand: Starting the recording…", "pause": ":double_vertical_bar: Pausing…",
            "resume": ":arrow_forward: Resuming…", "stop": ":black_square_for_stop: Stopping…",
-           "end": "", "settings": "", "mark": "", "connect": "", "disconnect": "",
+           "end": "", "settings": "", "mark": "", "connect": "", "disconnect": "", "find": "",
            "summary": ":hourglass_flowing_sand: Asking for the summary…"}
 # "": nothing in the ack; the answer (a form, a confirmation, where the mark is) follows at once
 WORKING_DEFAULT = "Working on it…"
@@ -66,6 +67,8 @@ def render(reply: Reply) -> tuple[str, list[dict[str, Any]] | None]:
             return views.who_view(p["link"], p["members"])
         if line.say is Say.END_CONFIRM:
             return views.end_confirm_view(p["link"], p["active"])
+        if line.say is Say.FIND:
+            return notes.found(line.params)
         if line.say in (Say.SETTINGS, Say.SETTING_SET):
             lead = f"Set `{p['name']}`. " if line.say is Say.SETTING_SET else ""
             text = lead + notes.settings_text(p["settings"])
@@ -179,6 +182,15 @@ def sentence(line: Line) -> str:
                     f"{blocks.date(p.get('expiry'))}.")
         case Say.SUMMARY_POSTED:
             return f":clipboard: Posted the summary in {tag}'s thread."
+        case Say.SUMMARY_HELD:
+            return (f":lock: The summary of {tag}'s session is held: a pause overlapped the session, and the "
+                    "platform's summary covers what was said off the record too. A controller can post it with the "
+                    "button in the thread.")
+        case Say.SUMMARY_NEVER:
+            return (f":lock: The summary of {tag}'s session is not posted: a pause overlapped the session, and this "
+                    "channel never posts such a summary (`/rec settings summary-after-pause`).")
+        case Say.SUMMARY_RELEASED:
+            return f":clipboard: Posted the held summary in {tag}'s thread."
         case Say.SUMMARY_ASKED:
             return (f":hourglass_flowing_sand: The platform is writing the summary; it follows in {tag}'s thread "
                     "when ready.")

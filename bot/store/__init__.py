@@ -41,6 +41,7 @@ from bot.store.records import Records
 from bot.store.schema import migrate
 from bot.store.sealed import Sealer
 from bot.store.timers import DueTimer, TimerQueue
+from bot.store.transcripts import TranscriptLines
 from bot.store.workspaces import Workspaces
 
 __all__ = ["DueTimer", "Duplicate", "OutboxRow", "Store", "StoreBusy", "StoreError", "on_store_thread"]
@@ -182,6 +183,7 @@ class Store(Records):
         self.deliveries = DeliveryQueue(self.db, clock)
         self.timers = TimerQueue(self.db)
         self.notes = MeetingNotes(self.db, clock)
+        self.transcripts = TranscriptLines(self.db, clock)
         self.leases = Leases(self.db, clock)
         self.budgets = Budgets(self.db, clock)
         self.calls = CallStore(self.db, self.outbox, clock)

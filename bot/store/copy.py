@@ -16,8 +16,9 @@ BATCH = 500
 
 
 def tables(source: Store) -> list[str]:
+    """Every table but SQLite's own and FTS5's (the target builds its own index from the rows)."""
     return [r["name"] for r in source.db.all("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
-                                             "'sqlite%' ORDER BY name")]
+                                             "'sqlite%' AND name NOT LIKE 'transcript_lines_fts%' ORDER BY name")]
 
 
 def copy_store(source: Store, target: Store) -> dict[str, int]:

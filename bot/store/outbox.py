@@ -16,6 +16,8 @@ from bot import metrics
 from bot.models import Team
 from bot.store.engine import Engine
 
+_EMPTIED = "payload = CASE WHEN kind = 'upload' THEN '{}' ELSE payload END"  # what a finished row keeps
+
 
 @dataclass(frozen=True)
 class OutboxRow:
@@ -110,7 +112,9 @@ class OutboxQueue:
         return self.db.changed("UPDATE outbox SET lease_until = 0 WHERE claimed_by = ? AND state = 'sending'", owner)
 
     def done(self, row_id: int, *, ts: str | None = None) -> None:
-        self.db.execute("UPDATE outbox SET state = 'sent', sent_at = ?, ts = ? WHERE id = ?",
+        """Sent. A transcript copy's lines leave the outbox with it: what recbot keeps of them is in
+        transcript_lines, for its stated time (REC_TRANSCRIPT_DAYS), not in a queue's history."""
+        self.db.execute(f"UPDATE outbox SET state = 'sent', sent_at = ?, ts = ?, {_EMPTIED} WHERE id = ?",
                         (self.clock(), ts, row_id))
 
     def retry(self, row_id: int, at: float, error: str, *, unsure: bool = False) -> None:
@@ -151,7 +155,7 @@ class OutboxQueue:
                         (kind, json.dumps(payload), self.clock(), error, row_id))
 
     def fail(self, row_id: int, error: str) -> None:
-        self.db.execute("UPDATE outbox SET state = 'failed', error = ? WHERE id = ?", (error, row_id))
+        self.db.execute(f"UPDATE outbox SET state = 'failed', error = ?, {_EMPTIED} WHERE id = ?", (error, row_id))
 
     def hold_channel(self, channel_id: str, error: str) -> int:
         """Keep a lost channel's writes aside (state 'held') so nothing is lost if the bot comes back."""

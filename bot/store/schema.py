@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from bot.store.dialects import ddl
-from bot.store.engine import Engine
+from bot.store.engine import Database, Engine
+from bot.store.transcripts import ensure_fts
 
-MIGRATIONS: list[str] = [
+_TRANSCRIPT_LINES = """
+    CREATE TABLE transcript_lines (
+        id INTEGER PRIMARY KEY, team_id TEXT, channel_id TEXT NOT NULL, recording_id TEXT NOT NULL,
+        session_id TEXT NOT NULL, at REAL NOT NULL, file_offset REAL NOT NULL, speaker TEXT NOT NULL,
+        text TEXT NOT NULL, kept_at REAL NOT NULL
+    );
+    CREATE INDEX transcript_lines_kept ON transcript_lines(kept_at);
+    CREATE INDEX transcript_lines_recording ON transcript_lines(recording_id)
+"""
+
+MIGRATIONS: list[str | dict[str, str]] = [
     # 1: the first schema
     """
     CREATE TABLE links (
@@ -161,6 +172,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE attendance ADD COLUMN person TEXT
     """,
+    # 11: the recorded lines of transcripts, kept for `/rec find` for a stated time (never a line said off the
+    # record). Each engine's own full-text index: on SQLite FTS5 through sqlite-utils (made after the
+    # migrations, `transcripts.ensure_fts`), on PostgreSQL a stemmed tsvector with a GIN index
+    {"sqlite": _TRANSCRIPT_LINES,
+     "postgres": _TRANSCRIPT_LINES + """;
+        ALTER TABLE transcript_lines ADD COLUMN words tsvector GENERATED ALWAYS AS
+            (to_tsvector('english', speaker || ' ' || text)) STORED;
+        CREATE INDEX transcript_lines_words ON transcript_lines USING GIN (words)
+     """},
 ]
 
 
@@ -173,10 +193,14 @@ def migrate(db: Engine) -> int:
     try:
         version = db.schema_version()
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            if isinstance(script, dict):  # a migration that differs between the engines
+                script = script[db.dialect]
             with db.transaction():
                 for statement in filter(str.strip, script.split(";")):
                     db.execute(ddl(statement) if postgres else statement)
                 db.set_schema_version(number)
+        if isinstance(db, Database):  # SQLite
+            ensure_fts(db)
     finally:
         if postgres:
             db.execute("SELECT pg_advisory_unlock(727100)")

@@ -144,6 +144,9 @@ class Workspaces:
             for table in _BY_CHANNEL:
                 counts[table] = self._delete_in(table, "channel_id", channels)
             counts["outbox"] += self.db.changed("DELETE FROM outbox WHERE team_id = ?", team_id)
+            counts["transcript_lines"] = self.db.changed("DELETE FROM transcript_lines WHERE team_id = ? OR "
+                                                         "recording_id IN (SELECT id FROM recordings WHERE "
+                                                         "team_id = ?)", team_id, team_id)
             counts["recordings"] = self.db.changed("DELETE FROM recordings WHERE team_id = ?", team_id)
             counts["links"] = self.db.changed("DELETE FROM links WHERE team_id = ?", team_id)
             counts["accounts"] = self.db.changed("DELETE FROM accounts WHERE team_id = ?", team_id)

@@ -61,6 +61,7 @@ class Workbench:
             Route("/api/meeting/{verb}", self.meeting, methods=["POST"]),
             Route("/api/faults", self.faults, methods=["POST"]),
             Route("/api/workflow", self.workflow, methods=["POST"]),
+            Route("/api/files/{file_id}", self.file, methods=["GET"]),
         ])
 
     async def index(self, request: Request) -> Response:
@@ -174,6 +175,9 @@ class Workbench:
             await self.stack.join(meeting_id, str(body.get("name") or "guest"))
         elif verb == "leave":
             await self.stack.control(f"meetings/{meeting_id}/leave", {"participant_id": body.get("id")})
+        elif verb == "say":  # a line of the session's transcript, at the time it is said
+            await self.stack.control(f"meetings/{meeting_id}/say", {"participant_id": body.get("id"),
+                                                                    "text": str(body.get("text") or "")})
         elif verb == "end":
             await self.stack.control(f"meetings/{meeting_id}/end", {})
         else:
@@ -205,6 +209,13 @@ class Workbench:
         _, response = await self.stack.run_step(step, channel, user=str(by) if by else None, inputs=inputs)
         self.stack.slack.version += 1
         return JSONResponse({"status": response.status_code})
+
+    async def file(self, request: Request) -> Response:
+        """A file shared in the channel, as a person downloading it would read it."""
+        found = self.stack.slack.files.get(request.path_params["file_id"])
+        if found is None or not found.shared:
+            return Response("no such file", status_code=404)
+        return Response(found.content or b"", media_type="text/plain; charset=utf-8")
 
     async def faults(self, request: Request) -> Response:
         body = await _body(request)

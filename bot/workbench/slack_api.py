@@ -19,6 +19,7 @@ import itertools
 import json
 import secrets
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,21 @@ class Message:
     broadcast: bool = False
     metadata: dict[str, Any] | None = None
     team: str | None = None  # whose token posted it
+    files: list[dict[str, Any]] | None = None  # shared with files.completeUploadExternal
+
+
+@dataclass
+class File:
+    """An upload started with files.getUploadURLExternal: its bytes arrive at `upload_url`, and
+    files.completeUploadExternal shares it (once)."""
+
+    id: str
+    filename: str
+    length: int
+    team: str | None
+    content: bytes | None = None  # None until the bytes were posted to the upload URL
+    title: str | None = None
+    shared: bool = False
 
 
 class FakeSlack:
@@ -71,6 +87,8 @@ class FakeSlack:
         self.homes: dict[str, dict[str, Any]] = {}
         self.slack_calls: dict[str, dict[str, Any]] = {}  # calls.add's calls, by id
         self.executions: dict[str, dict[str, Any]] = {}  # Workflow Builder steps run, by function_execution_id
+        self.files: dict[str, File] = {}  # uploads, by file id
+        self._uploads: dict[str, str] = {}  # upload URL key -> file id
         self.views: list[dict[str, Any]] = []  # modals opened, with their trigger
         self.users: dict[str, dict[str, Any]] = {}
         self.not_member: set[str] = set()
@@ -91,6 +109,7 @@ class FakeSlack:
                                      Route("/oauth/v2/authorize", self.installs.authorize_page, methods=["GET"]),
                                      WebSocketRoute("/socket/{ticket}", self.socket.endpoint),
                                      Route("/response_url/{key:path}", self.response_url, methods=["POST"]),
+                                     Route("/upload/v1/{key}", self.upload, methods=["POST"]),
                                      Route("/_slack/messages", self.dump, methods=["GET"]),
                                      Route("/_slack/calls", self.dump_calls, methods=["GET"]),
                                      Route("/_slack/faults", self.set_faults, methods=["POST"])])
@@ -168,7 +187,8 @@ class FakeSlack:
         if isinstance(who, str):
             return JSONResponse({"ok": False, "error": who})
         call["team"] = who.team_id or who.enterprise_id
-        if refused := self.installs.refusal(who, str(args.get("channel", ""))):  # another workspace's channel
+        channel = str(args.get("channel") or args.get("channel_id") or "")  # files.* name it channel_id
+        if refused := self.installs.refusal(who, channel):  # another workspace's channel
             return JSONResponse({"ok": False, "error": refused})
         if method == "auth.test":
             call["ok"] = True
@@ -184,6 +204,8 @@ class FakeSlack:
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         if handler is None:
             return JSONResponse({"ok": False, "error": "unknown_method"})
+        if method.startswith("files."):  # whose file: one workspace cannot share another's upload
+            args = {**args, "_base": str(request.base_url), "_team": call["team"], "_caller": call["team"]}
         body = handler(args)
         call["ok"] = body.get("ok", False)
         if call["ok"] and method == "chat.postMessage":
@@ -231,6 +253,70 @@ class FakeSlack:
         if self.after_post:
             self.after_post(args)
         return {"ok": True, "channel": channel, "ts": ts, "message": {"text": args.get("text", ""), "ts": ts}}
+
+    # -- files: upload URL, the bytes, then complete (files.upload is retired) ----------------
+
+    def m_files_getUploadURLExternal(self, args):
+        """`filename` and `length` (bytes, a positive integer) are required; the answer is a one-use URL to POST
+        the bytes to, and the file's id for files.completeUploadExternal."""
+        filename, length = str(args.get("filename") or ""), str(args.get("length") or "")
+        if not filename or not length.isdigit() or int(length) <= 0:
+            return {"ok": False, "error": "invalid_arguments",
+                    "response_metadata": {"messages": ["[ERROR] filename and a positive length are required"]}}
+        file_id, key = f"F{next(self._ts):09d}", uuid.uuid4().hex
+        self.files[file_id] = File(file_id, filename, int(length), args.get("_team"))
+        self._uploads[key] = file_id
+        return {"ok": True, "upload_url": f"{args['_base']}upload/v1/{key}", "file_id": file_id}
+
+    async def upload(self, request: Request) -> Response:
+        """The upload URL: the file's bytes, as the body or as a multipart form's `file`; once."""
+        file_id = self._uploads.pop(request.path_params["key"], None)
+        if file_id is None:
+            return Response("upload URL unknown or used", status_code=404)
+        raw = await request.body()
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            form = await request.form()
+            part = form.get("file") or form.get("filename")
+            raw = await part.read() if hasattr(part, "read") else str(part or "").encode()
+        self.files[file_id].content = raw
+        return Response(f"OK - {len(raw)}", media_type="text/plain")
+
+    def m_files_completeUploadExternal(self, args):
+        """Shares uploaded files: `files` (a JSON array of {id, title}) is required; `thread_ts` needs a
+        `channel_id`; each file must have had its bytes posted, be the caller's, and not be shared yet."""
+        try:
+            listed = json.loads(args["files"]) if isinstance(args.get("files"), str) else args.get("files")
+        except ValueError:
+            listed = None
+        if not isinstance(listed, list) or not listed or not all(isinstance(f, dict) and f.get("id") for f in listed):
+            return {"ok": False, "error": "invalid_arguments"}
+        channel, thread_ts = str(args.get("channel_id") or ""), args.get("thread_ts") or None
+        if thread_ts and not channel:
+            return {"ok": False, "error": "invalid_arguments",
+                    "response_metadata": {"messages": ["[ERROR] thread_ts requires channel_id"]}}
+        found = [self.files.get(str(f["id"])) for f in listed]
+        if any(f is None or f.content is None or f.shared or f.team != args.get("_caller") for f in found):
+            return {"ok": False, "error": "file_not_found"}
+        if len(found[0].content or b"") != found[0].length:  # the bytes posted are not the length asked for
+            return {"ok": False, "error": "invalid_arguments",
+                    "response_metadata": {"messages": ["[ERROR] the uploaded size differs from length"]}}
+        if channel in self.not_member:
+            return {"ok": False, "error": "not_in_channel"}
+        if thread_ts and (channel, thread_ts) not in self.messages:
+            return {"ok": False, "error": "thread_not_found"}
+        shown = []
+        for f, asked in zip(found, listed, strict=True):
+            f.shared, f.title = bool(channel), str(asked.get("title") or f.filename)
+            shown.append({"id": f.id, "name": f.filename, "title": f.title, "size": f.length})
+        if channel:
+            ts = self._next_ts()
+            self.messages[(channel, ts)] = Message(channel, ts, str(args.get("initial_comment") or ""), None,
+                                                   thread_ts, files=shown, team=args.get("_caller"))
+        return {"ok": True, "files": shown}
+
+    def file_text(self, file_id: str) -> str:
+        """What a person downloading the file would read."""
+        return (self.files[file_id].content or b"").decode("utf-8", errors="replace")
 
     def m_chat_postEphemeral(self, args):
         if refused := self._refused(args):
@@ -409,6 +495,8 @@ class FakeSlack:
     async def dump(self, request: Request) -> Response:
         """Everything the channel shows, for checks run from another process."""
         return JSONResponse({"messages": [vars(m) for m in self.messages.values()], "ephemeral": self.ephemeral,
+                             "files": {f.id: {"name": f.filename, "title": f.title, "text": self.file_text(f.id)}
+                                       for f in self.files.values() if f.shared},
                              "faults": self.faults.counts,
                              "calls": {m: self.count(m) for m in ("chat.postMessage", "chat.update")}})
 
@@ -474,7 +562,7 @@ async def _arguments(request: Request) -> dict[str, Any]:
 
 def _api_message(m: Message) -> dict[str, Any]:
     return {"type": "message", "user": m.user, "ts": m.ts, "thread_ts": m.thread_ts, "text": m.text,
-            "metadata": m.metadata}
+            "metadata": m.metadata, **({"files": m.files} if m.files else {})}
 
 
 def _blocks(value: Any) -> Any:

@@ -6,6 +6,7 @@ from bot.emulator.errors import EmuError
 from bot.emulator.media import wav_duration
 from bot.emulator.state import Platform, Timing
 from bot.models import Status
+from bot.transcript import parse_csv
 
 
 @pytest.fixture
@@ -176,11 +177,28 @@ def test_a_transcribed_session_gets_a_transcript_then_a_summary_with_its_people(
     events = {e["event"]: e for e in p.take_events()}
     assert {"meeting.transcript", "meeting.summary"} <= set(events)
     assert events["meeting.transcript"]["meeting"]["sessionId"] == session.id
-    vtt = p.files[session.files["transcript"]][0].decode()
+    csv = p.files[session.files["transcript"]][0].decode()  # RealtimeKit's CSV: no header; ms, ids, name, text
+    assert session.files["transcript"].endswith(".csv") and csv.startswith('"0","peer-0","","","Ann",')
+    assert '"5000",' in csv and ',"Ben","' in csv
+    vtt = p.files[session.files["transcript"].replace(".csv", ".vtt")][0].decode()  # an extra beside it
     assert vtt.startswith("WEBVTT") and "<v Ann>" in vtt and "<v Ben>" in vtt
     assert "00:00:05.000 --> 00:00:08.000\n<v Ben>" in vtt  # Ben speaks from when he joined
     summary = p.files[session.files["summary"]][0].decode()
     assert "Ann and Ben" in summary and summary.startswith("## Summary")
+
+
+def test_what_a_participant_says_is_in_the_transcript_at_the_time_said(p):
+    m = p.create_meeting(0, "Retro", transcribe_on_end=True)
+    ann = p.join(100, m.id, "Ann")
+    assert p.say(112.5, m.id, ann, 'the layoffs list is "ready", sadly') == 12.5
+    with pytest.raises(EmuError):
+        p.say(113, m.id, "nobody", "hello")
+    session = p.live_session(m.id)
+    p.leave(130, m.id, ann)
+    p.tick(250)
+    p.tick(252)
+    rows = parse_csv(p.files[session.files["transcript"]][0].decode()).lines
+    assert any(r.start == 12.5 and r.speaker == "Ann" and r.text == 'the layoffs list is "ready", sadly' for r in rows)
 
 
 def test_a_summary_on_demand_needs_a_transcript(p):

@@ -62,7 +62,8 @@ def test_the_settings_form_is_a_valid_view_and_reads_back():
     values = {b["block_id"]: {"value": _as_submitted(b["element"])} for b in view["blocks"] if b["type"] == "input"}
     read = notes.modal_values({"state": {"values": values}})
     assert read == {"auto-record": "on", "transcribe": "off", "summarize": "off", "summary-type": "lecture",
-                    "notice": HOSTILE[:500].strip(), "keep-alive": "3m", "pause-reminder": "0"}
+                    "summary-after-pause": "hold", "notice": HOSTILE[:500].strip(), "keep-alive": "3m",
+                    "pause-reminder": "0"}
     assert all(checked(name, value)[1] is None for name, value in read.items())
 
 

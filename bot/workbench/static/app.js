@@ -101,8 +101,13 @@ function audioFor(html) {  // preload="metadata": the player shows the file's le
   return m ? `<audio controls preload="metadata" src="${m[1]}"></audio>` : "";
 }
 
+function renderFiles(files) {
+  return (files || []).map((f) => `<div class="file">📄 <a href="/api/files/${esc(f.id)}" target="_blank" rel="noopener">${esc(f.title || f.name)}</a>
+    <span class="muted small">${esc(f.name)} · ${f.size} bytes</span></div>`).join("");
+}
+
 function renderMessage(m, opts = {}) {
-  const body = m.blocks ? renderBlocks(m.blocks, m.ts) : mrkdwn(m.text);
+  const body = (m.blocks ? renderBlocks(m.blocks, m.ts) : mrkdwn(m.text)) + renderFiles(m.files);
   const edited = m.edits ? ` <span class="edited">(edited)</span>` : "";
   const time = m.ts ? formatDate(Number(m.ts.split(".")[0]), "{time}") : "";
   return `<div class="msg ${opts.cls || ""}" data-ts="${esc(m.ts || "")}">
@@ -180,7 +185,9 @@ function renderMeeting() {
   const meeting = state.meeting;
   const people = `<div><b>${esc(meeting.title)}</b></div><div id="session" class="small"></div>
     <div class="muted small">${esc(meeting.id)}</div>` + meeting.participants.map((p) =>
-    `<div class="row"><span>👤 ${esc(p.name)}</span><button data-leave="${esc(p.id)}">Leave</button></div>`).join("");
+    `<div class="row"><span>👤 ${esc(p.name)}</span><button data-leave="${esc(p.id)}">Leave</button></div>
+    <form class="say" data-say="${esc(p.id)}"><input placeholder="say…" aria-label="${esc(p.name)} says"><button>Say</button></form>`).join("");
+  // Redrawn only when the people change, so what is being typed in a "say" box stays
   if (people !== drawnMeeting) { $("meeting").innerHTML = drawnMeeting = people; }
   $("session").textContent = meeting.status;
   $("session").className = "small " + (meeting.live && meeting.participants.length ? "muted" : "waiting");
@@ -246,6 +253,15 @@ $("composer").addEventListener("submit", (ev) => {
   foldBefore = Math.max(-1, ...state.ephemeral.map((e) => e.n)) + 1;  // what answered earlier commands folds
   showFolded = false;
   post("/api/command", { user, text });
+});
+// A line a participant says goes into the meeting's transcript at the time it is said.
+document.addEventListener("submit", (ev) => {
+  const form = ev.target.closest("form.say");
+  if (!form) return;
+  ev.preventDefault();
+  const input = form.querySelector("input");
+  if (input.value.trim()) post("/api/meeting/say", { user, id: form.dataset.say, text: input.value.trim() });
+  input.value = "";
 });
 $("join").addEventListener("submit", (ev) => { ev.preventDefault(); post("/api/meeting/join", { user, name: $("join-name").value || "guest" }); $("join-name").value = ""; });
 $("end").addEventListener("click", () => post("/api/meeting/end", { user }));

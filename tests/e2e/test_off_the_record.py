@@ -1,0 +1,142 @@
+"""Off the record stays off the record, as the channel sees it: a line said while paused never reaches Slack in
+any form (no message, no file, no link, no search hit); the recorded lines do, in recbot's own uploaded copy and
+in `/rec find` at their place in the file; the summary is held until a controller posts it."""
+
+import asyncio
+import json
+import re
+
+from bot.models import Status
+from tests.conftest import ALICE, BOB, CHANNEL, linked_stack, until
+from tests.e2e.helpers import run, started, status_is, thread_texts
+
+SECRET = "layoffs list ready"
+
+
+def everything_slack_got(stack) -> str:
+    """Every argument of every Web API call, every response_url body, and every uploaded file's bytes."""
+    calls = json.dumps([c["args"] for c in stack.slack.calls], default=str)
+    files = "\n".join(stack.slack.file_text(f) for f in stack.slack.files)
+    return calls + files + json.dumps(stack.slack.ephemeral, default=str)
+
+
+async def a_meeting_that_paused(stack, *, pause: bool = True):
+    """Ann says one thing while it records, one while it is paused (when `pause`), one after; then everyone
+    leaves and the platform writes its transcript and summary."""
+    for name in ("transcribe", "summarize"):
+        await run(stack, ALICE, f"settings {name} on")
+    await run(stack, ALICE, "new Pricing")
+    meeting = stack.runtime.store.link(CHANNEL).meeting_id
+    stack.meeting_id = meeting
+    ann = await stack.join(meeting, "Ann")
+    rec = await started(stack, ALICE)
+    await asyncio.sleep(0.3)
+    await stack.control(f"meetings/{meeting}/say", {"participant_id": ann, "text": "pricing is nine"})
+    await asyncio.sleep(1.8)  # a line lasts half a second a word (one at least): this one is over
+    if pause:
+        await run(stack, BOB, "pause")
+        await status_is(stack, rec.id, Status.PAUSED)
+        await asyncio.sleep(0.2)
+        await stack.control(f"meetings/{meeting}/say", {"participant_id": ann, "text": SECRET})
+        await asyncio.sleep(0.2)
+        await run(stack, ALICE, "resume")
+        await status_is(stack, rec.id, Status.RECORDING)
+    await asyncio.sleep(0.3)
+    await stack.control(f"meetings/{meeting}/say", {"participant_id": ann, "text": "ship friday"})
+    await asyncio.sleep(1.3)
+    await run(stack, ALICE, "stop")
+    await status_is(stack, rec.id, Status.UPLOADED)
+    await stack.control("timing", {"empty_stop": 0.2, "session_end": 0.2, "notes_delay": 0.2})
+    await stack.control(f"meetings/{meeting}/leave", {"participant_id": ann})
+    return rec
+
+
+async def test_a_paused_line_never_reaches_slack_and_the_recorded_ones_do(tmp_path):
+    async with linked_stack(tmp_path, flavour="realtimekit") as stack:
+        rec = await a_meeting_that_paused(stack)
+        card_ts = stack.runtime.store.recording(rec.id).card_ts
+        upload = await until(lambda: [m for m in stack.slack.thread(CHANNEL, card_ts) if m.files], timeout=10,
+                             message="recbot's own transcript in the thread")
+        held = await until(lambda: [m for m in stack.slack.thread(CHANNEL, card_ts) if "summary of" in m.text],
+                           timeout=10, message="the held summary")
+        copy = stack.slack.file_text(upload[0].files[0]["id"])
+        assert "Ann: pricing is nine" in copy and "Ann: ship friday" in copy
+        withheld = int(re.search(r"(\d+) line\(s\) said while nothing was recording", upload[0].text).group(1))
+        assert withheld >= 2  # the paused line, and Ann's greeting before the recording started
+        offsets = re.findall(r"^\[(\d+:\d\d)\] Ann: (pricing is nine|ship friday)$", copy, re.M)
+        assert [line for _, line in offsets] == ["pricing is nine", "ship friday"]
+        # Never the platform's transcript, nor its link; the summary (made from everything) is held, with a
+        # button, and says why
+        assert not any("transcript of #1's session is ready" in t for t in thread_texts(stack, rec))
+        assert "not posted" in held[0].text and "paused" in held[0].text
+        button = held[0].blocks[-1]["elements"][0]
+        assert button["action_id"] == "rec_post_summary" and button["value"] == rec.session_id
+        assert SECRET not in everything_slack_got(stack)
+        transcript_url = stack.runtime.store.notes.file(rec.session_id, "transcript")["url"]
+        summary_url = stack.runtime.store.notes.file(rec.session_id, "summary")["url"]
+        assert transcript_url.split("?")[0] not in everything_slack_got(stack)
+        assert summary_url.split("?")[0] not in everything_slack_got(stack)
+
+        # /rec summary follows the channel's rule: held, no link
+        _, said = await run(stack, BOB, "summary")
+        assert "held" in said and "http" not in said
+
+        # find: the recorded line at its place in the file, only to the person; the paused one never
+        _, found = await run(stack, BOB, "find pricing")
+        assert "#1" in found and "Pricing" in found and "pricing is nine" in found
+        assert f"`{offsets[0][0]}`" in found and f"/p{card_ts.replace('.', '')}" in found
+        _, nothing = await run(stack, BOB, f'find "{SECRET}"')
+        assert "Nothing recorded" in nothing and SECRET not in stack.runtime.store.db.all(
+            "SELECT group_concat(text) AS t FROM transcript_lines")[0]["t"]
+        _, stemmed = await run(stack, BOB, "find shipping")  # the stemmer: "shipping" finds "ship"
+        assert "ship friday" in stemmed
+
+        # A controller posts the summary after all; someone else may not
+        before = len(stack.slack.ephemeral_for(BOB))
+        await stack.click(BOB, "rec_post_summary", rec.session_id, message_ts=held[0].ts)
+        refused = await until(lambda: stack.slack.ephemeral_for(BOB)[before:], message="the refusal")
+        assert "controllers" in refused[0]["text"]
+        assert not any("posted the summary" in t for t in thread_texts(stack, rec))
+        await stack.click(ALICE, "rec_post_summary", rec.session_id, message_ts=held[0].ts)
+        posted = await until(lambda: [t for t in thread_texts(stack, rec) if "posted the summary" in t],
+                             timeout=10, message="the summary, posted by Alice")
+        assert f"<@{ALICE}>" in posted[0]
+        await stack.click(ALICE, "rec_post_summary", rec.session_id, message_ts=held[0].ts)  # once only
+        await asyncio.sleep(0.5)
+        assert sum("posted the summary" in t for t in thread_texts(stack, rec)) == 1
+        audit = stack.runtime.store.db.all("SELECT user_id, outcome FROM audit WHERE action = 'button:post_summary'")
+        assert {(a["user_id"], a["outcome"]) for a in audit} >= {(BOB, "refused"), (ALICE, "ok")}
+
+
+async def test_without_a_pause_the_platforms_link_is_posted_and_find_still_works(tmp_path):
+    async with linked_stack(tmp_path, flavour="realtimekit") as stack:
+        rec = await a_meeting_that_paused(stack, pause=False)
+        await until(lambda: any("transcript of #1's session is ready" in t for t in thread_texts(stack, rec))
+                    and any("summary of #1's session is ready" in t for t in thread_texts(stack, rec)), timeout=10,
+                    message="the platform's transcript and summary, linked as before")
+        card_ts = stack.runtime.store.recording(rec.id).card_ts
+        assert not [m for m in stack.slack.thread(CHANNEL, card_ts) if m.files]
+        _, found = await run(stack, BOB, "find friday")
+        assert "ship friday" in found and "#1" in found
+
+
+async def test_summary_after_pause_never_and_no_transcripts_kept(tmp_path):
+    async with linked_stack(tmp_path, flavour="realtimekit", env={"REC_TRANSCRIPT_DAYS": "0"}) as stack:
+        _, said = await run(stack, ALICE, "settings summary-after-pause never")
+        assert "Set `summary-after-pause`" in said
+        _, wrong = await run(stack, ALICE, "settings summary-after-pause sometimes")
+        assert "hold" in wrong and "never" in wrong
+        rec = await a_meeting_that_paused(stack)
+        card_ts = stack.runtime.store.recording(rec.id).card_ts
+        upload = await until(lambda: [m for m in stack.slack.thread(CHANNEL, card_ts) if m.files], timeout=10,
+                             message="recbot's own transcript in the thread")
+        held = await until(lambda: [m for m in stack.slack.thread(CHANNEL, card_ts) if "summary of" in m.text],
+                           timeout=10, message="the summary, not posted")
+        assert "never posts" in held[0].text and not held[0].blocks  # no button
+        assert SECRET not in everything_slack_got(stack)
+        assert "pricing is nine" in stack.slack.file_text(upload[0].files[0]["id"])
+        assert stack.runtime.store.transcripts.count() == 0
+        _, found = await run(stack, BOB, "find pricing")
+        assert "keeps no transcripts" in found
+        sent = stack.runtime.store.db.all("SELECT payload FROM outbox WHERE kind = 'upload'")
+        assert sent and all(r["payload"] == "{}" for r in sent)  # the copy's lines left the queue with it
