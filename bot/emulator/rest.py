@@ -59,7 +59,9 @@ def kick_all(now, p, query, body, flavour, meeting_id):
     return ok({"action": "kick_all", "kicked_participants_count": kicked})
 
 def session_details(now, p, query, body, flavour, session_id):
-    return ok({"session": p.session_api(p.session(session_id), now)})
+    """Dyte's spec wraps the session (`data.session`); Cloudflare's SDK has it as `data` itself."""
+    session = p.session_api(p.session(session_id), now)
+    return ok(session if flavour == "realtimekit" else {"session": session})
 
 def session_participants(now, p, query, body, flavour, session_id):
     session = p.session(session_id)

@@ -185,9 +185,11 @@ class PlatformClient:
         await self._request("POST", f"/sessions/{session_id}/summary", retry=False)
 
     async def session_started(self, session_id: str) -> float | None:
-        """When a session began (`GET /sessions/{id}`, "Fetch details of a session": `data.session.started_at`)."""
+        """When a session began (`GET /sessions/{id}`, "Fetch details of a session": `data.started_at` in
+        Cloudflare's SDK, `data.session.started_at` in Dyte's spec)."""
         body = await self._request("GET", f"/sessions/{session_id}", retry=True)
-        session = (body.get("data") or {}).get("session") or {}
+        data = body.get("data") or {}
+        session = data.get("session") or data if isinstance(data, dict) else {}
         return parse_time(session.get("started_at")) if isinstance(session, dict) else None
 
     async def session_participants(self, session_id: str) -> list[dict[str, Any]]:

@@ -46,7 +46,8 @@ def recap_lines(r: Recap) -> tuple[list[str], list[str]]:
     if r.present:
         who.append(f"*Present while it recorded* ({len(r.present)}): " + _names(r.present))
     if r.only_paused:
-        who.append(f"*There only while it was paused* ({len(r.only_paused)}): " + _names(r.only_paused))
+        n = len(r.only_paused)  # not named: they were there only off the record
+        who.append(f"*There only while it was paused*: {n} {'person' if n == 1 else 'people'}, not named here")
     return chapters, who
 
 

@@ -8,7 +8,7 @@ from bot.store.transcripts import ensure_fts
 
 _TRANSCRIPT_LINES = """
     CREATE TABLE transcript_lines (
-        id INTEGER PRIMARY KEY, team_id TEXT, channel_id TEXT NOT NULL, recording_id TEXT NOT NULL,
+        id INTEGER PRIMARY KEY, team_id TEXT, channel_id TEXT NOT NULL, scope TEXT NOT NULL, recording_id TEXT NOT NULL,
         session_id TEXT NOT NULL, at REAL NOT NULL, file_offset REAL NOT NULL, speaker TEXT NOT NULL,
         text TEXT NOT NULL, kept_at REAL NOT NULL
     );
@@ -179,7 +179,8 @@ MIGRATIONS: list[str | dict[str, str]] = [
      "postgres": _TRANSCRIPT_LINES + """;
         ALTER TABLE transcript_lines ADD COLUMN words tsvector GENERATED ALWAYS AS
             (to_tsvector('english', speaker || ' ' || text)) STORED;
-        CREATE INDEX transcript_lines_words ON transcript_lines USING GIN (words)
+        CREATE INDEX transcript_lines_words ON transcript_lines USING GIN (words);
+        CREATE INDEX transcript_lines_scope ON transcript_lines(scope)
      """},
 ]
 

@@ -171,12 +171,56 @@ async def test_after_the_meeting_marks_transcript_and_summary_in_the_thread(page
     await send(page, "/rec stop")
     await page.locator("#messages .block-header", has_text="Uploaded").wait_for(timeout=20000)
     await everyone_leaves(page, session_end=0.6, notes_delay=0.3)
-    await page.locator(".thread", has_text="The summary of #1").first.wait_for(timeout=15000)
+    # It was paused: the summary is held for a controller, and the transcript is recbot's own copy
+    await page.locator(".thread", has_text="summary of #1's session is not posted").first.wait_for(timeout=15000)
     await page.locator(".thread", has_text="The transcript of #1").first.wait_for(timeout=5000)
     thread = page.locator(".thread").first
     assert "the decision" in await thread.inner_text() and "Present while it recorded" in await thread.inner_text()
     await page.evaluate("document.getElementById('messages').scrollTop = 1e9")
     await page.screenshot(path=str(ARTIFACTS / "after-the-meeting.png"))
+
+
+async def test_what_is_said_while_paused_stays_off_the_record(page):
+    """A participant says something while it records, something while it is paused, then something after;
+    the thread has recbot's own transcript with the withheld count, and `/rec find` finds the recorded line
+    at its place in the file but never the paused one."""
+    async def say(text: str) -> None:
+        box = page.locator("#meeting form.say input").first
+        await box.fill(text)
+        await box.press("Enter")
+        await page.wait_for_timeout(300)
+
+    await send(page, "/rec start")
+    pause = page.locator("#messages .actions button", has_text="Pause")
+    await pause.wait_for(timeout=15000)
+    await page.wait_for_timeout(800)
+    await say("budget approved")
+    await page.wait_for_timeout(1500)
+    await pause.first.click()
+    await page.locator("#messages .block-header", has_text="Paused").wait_for(timeout=10000)
+    await say("salaries are frozen")
+    await page.locator("#messages .actions button", has_text="Resume").first.click()
+    await page.locator("#messages .block-header", has_text="Recording").wait_for(timeout=10000)
+    await page.wait_for_timeout(500)
+    await say("launch on tuesday")
+    await page.wait_for_timeout(1500)
+    await send(page, "/rec stop")
+    await page.locator("#messages .block-header", has_text="Uploaded").wait_for(timeout=20000)
+    await everyone_leaves(page, session_end=0.6, notes_delay=0.3)
+    copy = page.locator(".thread .msg", has_text="said while nothing was recording").first
+    await copy.wait_for(timeout=15000)
+    assert "left out" in await copy.inner_text()
+    async with page.context.expect_page() as opened:
+        await copy.locator(".file a").click()
+    text = await (await opened.value).locator("body").inner_text()
+    assert "budget approved" in text and "launch on tuesday" in text and "salaries" not in text
+    await send(page, "/rec find budget")
+    await page.locator("#ephemeral", has_text="budget approved").wait_for(timeout=10000)
+    await send(page, "/rec find salaries")
+    await page.locator("#ephemeral", has_text="Nothing recorded in this channel's meetings matches").wait_for(
+        timeout=10000)
+    assert "salaries" not in await page.locator("#messages").inner_text()
+    await page.screenshot(path=str(ARTIFACTS / "off-the-record.png"))
 
 
 async def test_add_to_slack_for_a_second_workspace_from_the_demo_page(page):

@@ -14,7 +14,7 @@ const EMOJI = {
   red_circle: "🔴", double_vertical_bar: "⏸️", arrow_forward: "▶️", black_square_for_stop: "⏹️",
   white_check_mark: "✅", x: "❌", hourglass_flowing_sand: "⏳", hourglass: "⌛", arrow_up: "⬆️",
   arrow_down: "⬇️", warning: "⚠️", bell: "🔔", no_entry: "⛔", link: "🔗", sparkles: "✨", alarm_clock: "⏰",
-  memo: "📝", clipboard: "📋", bookmark: "🔖", checkered_flag: "🏁",
+  memo: "📝", clipboard: "📋", bookmark: "🔖", checkered_flag: "🏁", lock: "🔒", mag: "🔍",
 };
 
 function esc(text) {
