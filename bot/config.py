@@ -51,7 +51,7 @@ class Guardrails:
     reconcile_after: float = 45.0
     reconcile_share: float = 0.5
     platform_timeout: float = 10.0
-    transcript_days: int = 90  # REC_TRANSCRIPT_DAYS: how long recorded transcript lines are kept for /rec find
+    transcript_days: float = 90  # REC_TRANSCRIPT_DAYS: whole days recorded transcript lines are kept for /rec find
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not port:
         problems.append(f"PORT: expected a port number 1-65535, got {port_text!r}")
 
-    guard_values = {}
+    guard_values: dict[str, float] = {}
     for name, attr in (("REC_PAUSE_REMINDER", "pause_reminder_after"),
                        ("REC_PAUSE_REMINDER_REPEAT", "pause_reminder_every"),
                        ("REC_ENDED_PAUSED_GRACE", "ended_paused_grace"),
@@ -261,7 +261,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                         "https://meet.example.com/m/{meeting_id} (or unset it)")
     if (days := opt("REC_TRANSCRIPT_DAYS")) is not None:
         if days.isdigit() and int(days) <= 36500:
-            guard_values["transcript_days"] = int(days)
+            guard_values["transcript_days"] = float(days)
         else:
             problems.append("REC_TRANSCRIPT_DAYS: expected a whole number of days (0 keeps no transcript lines)")
 

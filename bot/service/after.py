@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from bot import transcript
 from bot.config import Guardrails
@@ -352,7 +352,7 @@ class AfterMeeting:
         days = self.guard.transcript_days
         hits = await self.store.call(self._find, link, words) if days > 0 else []
         await self._audit(actor, "find", "ok", detail=f"{len(hits)} hit(s)")
-        return Reply.one(Say.FIND, words=words, hits=hits, kept_days=days)
+        return Reply.one(Say.FIND, words=words, hits=hits, kept_days=int(days))
 
     def _find(self, link: Link, words: str) -> list[FoundLine]:
         found = []
@@ -369,7 +369,7 @@ class AfterMeeting:
         while (n := await self.store.aio.transcripts.purge(before)) > 0:
             total += n
         if total:
-            log.info("deleted %d transcript line(s) kept longer than %d day(s)", total, self.guard.transcript_days)
+            log.info("deleted %d transcript line(s) kept longer than %d day(s)", total, int(self.guard.transcript_days))
         return total
 
     # -- settings ------------------------------------------------------------------------

@@ -54,12 +54,12 @@ def parse(text: str) -> Command | UsageError:
             return UsageError("A mark's text can be at most 200 characters.")
         return Command("mark", text=text or None)
     if name == "find":
-        words = " ".join(args).strip()
-        if not re.search(r"\w", words):
+        looked_for = " ".join(args).strip()
+        if not re.search(r"\w", looked_for):
             return UsageError('Say what to look for, like `/rec find pricing` or `/rec find "launch date"`.')
-        if len(words) > 200:
+        if len(looked_for) > 200:
             return UsageError("What to find can be at most 200 characters.")
-        return Command("find", text=words)
+        return Command("find", text=looked_for)
     if name == "settings":
         if not args:
             return Command("settings")

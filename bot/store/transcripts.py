@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from bot.store.engine import Database, Engine
 
@@ -71,7 +72,7 @@ def tsquery_text(found: list[tuple[str, bool]]) -> str:
 class TranscriptLines:
     def __init__(self, db: Engine, clock: Callable[[], float] = time.time):
         self.db, self.clock = db, clock
-        self._fts = None  # sqlite-utils' view of the table, made on first use (SQLite only)
+        self._fts: Any = None  # sqlite-utils' view of the table, made on first use (SQLite only)
 
     def keep(self, team_id: str | None, channel_id: str, session_id: str, lines: Iterable[TranscriptLine]) -> int:
         rows, now, where = list(lines), self.clock(), scope(team_id, channel_id)
@@ -130,7 +131,7 @@ def ensure_fts(db: Database) -> None:
     table.enable_fts(["speaker", "text", "scope"], create_triggers=True, tokenize="porter", replace=True)
 
 
-def _utils(db: Database):
+def _utils(db: Database) -> Any:
     import sqlite_utils  # SQLite only: a PostgreSQL deployment never loads it
 
     return sqlite_utils.Database(db.conn, recursive_triggers=False)

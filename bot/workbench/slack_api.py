@@ -277,7 +277,7 @@ class FakeSlack:
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             form = await request.form()
             part = form.get("file") or form.get("filename")
-            raw = await part.read() if hasattr(part, "read") else str(part or "").encode()
+            raw = await part.read() if part is not None and not isinstance(part, str) else str(part or "").encode()
         self.files[file_id].content = raw
         return Response(f"OK - {len(raw)}", media_type="text/plain")
 
