@@ -36,7 +36,7 @@ from bot.workbench.blockkit import MESSAGE_BLOCKS, VIEW_BLOCKS, refusal
 from bot.workbench.slack_oauth import Installs
 from bot.workbench.socket_mode import SocketHub
 
-BOT_USER = "U0RECBOT"
+BOT_USER, BOT_ID = "U0RECBOT", "B0RECBOT"
 RESPONSE_URL_USES, RESPONSE_URL_LIFETIME = 5, 30 * 60.0  # "up to 5 times within 30 minutes"
 TRIGGER_LIFETIME = 3.0  # a trigger_id opens one modal, within 3 seconds
 
@@ -129,8 +129,17 @@ class FakeSlack:
     # -- people ------------------------------------------------------------------------
 
     def add_user(self, user_id: str, name: str, *, admin: bool = False, team_id: str | None = None) -> None:
-        self.users[user_id] = {"id": user_id, "name": name, "real_name": name, "is_admin": admin, "is_owner": False,
-                               "team_id": team_id or self.team_id}
+        team = team_id or self.team_id
+        self.users[user_id] = {
+            "id": user_id, "team_id": team, "name": name, "deleted": False, "color": "9f69e7", "real_name": name,
+            "tz": "Europe/London", "tz_label": "Greenwich Mean Time", "tz_offset": 0,
+            "profile": {"avatar_hash": "", "status_text": "", "status_emoji": "", "real_name": name,
+                        "display_name": name, "real_name_normalized": name, "display_name_normalized": name,
+                        "email": f"{name}@example.com", "team": team,
+                        **{f"image_{n}": "" for n in ("original", 24, 32, 48, 72, 192, 512)}},
+            "is_admin": admin, "is_owner": False, "is_primary_owner": False, "is_restricted": False,
+            "is_ultra_restricted": False, "is_bot": False, "updated": 1700000000, "is_app_user": False,
+            "has_2fa": False}
 
     # -- reading what a person would see ------------------------------------------------
 
@@ -252,7 +261,9 @@ class FakeSlack:
                                                metadata=json.loads(metadata) if isinstance(metadata, str) else metadata)
         if self.after_post:
             self.after_post(args)
-        return {"ok": True, "channel": channel, "ts": ts, "message": {"text": args.get("text", ""), "ts": ts}}
+        return {"ok": True, "channel": channel, "ts": ts,
+                "message": {"type": "message", "subtype": "bot_message", "text": args.get("text", ""), "ts": ts,
+                            "username": "recbot", "bot_id": BOT_ID, "attachments": [], "user": BOT_USER}}
 
     # -- files: upload URL, the bytes, then complete (files.upload is retired) ----------------
 
@@ -340,7 +351,8 @@ class FakeSlack:
             return {"ok": False, "error": "message_not_found"}
         message.text, message.blocks = args.get("text", message.text), _blocks(args.get("blocks")) or message.blocks
         message.edits += 1
-        return {"ok": True, "channel": key[0], "ts": key[1]}
+        return {"ok": True, "channel": key[0], "ts": key[1], "text": message.text,
+                "message": {"text": message.text, "user": BOT_USER}}
 
     def m_conversations_replies(self, args):
         parent = self.messages.get((args.get("channel", ""), args.get("ts", "")))
@@ -352,14 +364,16 @@ class FakeSlack:
         channel = args.get("channel", "")
         if channel in self.not_member:
             return {"ok": False, "error": "not_in_channel"}
-        return {"ok": True, "messages": [_api_message(m) for m in reversed(self.channel(channel))]}
+        return {"ok": True, "messages": [_api_message(m) for m in reversed(self.channel(channel))], "has_more": False,
+                "pin_count": 0, "response_metadata": {"next_cursor": ""},
+                **({"latest": args["latest"]} if args.get("latest") else {})}  # echoed, as Slack does
 
     def m_views_publish(self, args):
         if refused := self._refused(args, max_blocks=VIEW_BLOCKS):
             return refused
         view = args.get("view")
-        self.homes[args.get("user_id", "")] = json.loads(view) if isinstance(view, str) else view
-        return {"ok": True}
+        view = self.homes[args.get("user_id", "")] = json.loads(view) if isinstance(view, str) else view
+        return {"ok": True, "view": self._view(view, f"VH{args.get('user_id', '')}")}
 
     def m_views_open(self, args):
         if refused := self._refused(args, max_blocks=VIEW_BLOCKS):
@@ -375,7 +389,15 @@ class FakeSlack:
         view = args.get("view")
         view = json.loads(view) if isinstance(view, str) else view
         self.views.append({"trigger_id": args["trigger_id"], "view": view})
-        return {"ok": True, "view": {"id": f"V{len(self.views):06d}", **(view or {})}}
+        return {"ok": True, "view": self._view(view, f"V{len(self.views):06d}")}
+
+    def _view(self, view: dict[str, Any] | None, view_id: str) -> dict[str, Any]:
+        """A view as Slack answers views.open and views.publish: what was sent, and what Slack adds."""
+        return {"type": "modal", "title": None, "close": None, "submit": None, "blocks": [], "private_metadata": "",
+                "callback_id": "", "external_id": "", "clear_on_close": False, "notify_on_close": False,
+                **(view or {}), "id": view_id, "team_id": self.team_id, "state": {"values": {}},
+                "hash": f"{int(time.time())}.{secrets.token_hex(4)}", "root_view_id": view_id,
+                "previous_view_id": None, "app_id": "A0REC", "app_installed_team_id": self.team_id, "bot_id": BOT_ID}
 
     # -- calls (docs.slack.dev/reference/methods/calls.*) ------------------------------------
 

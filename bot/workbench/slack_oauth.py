@@ -96,7 +96,7 @@ class Installs:
 
     def auth_test(self, who: Token, bot_user: str) -> dict[str, Any]:
         team = self.workspaces.get(who.team_id or "")
-        return {"ok": True, "user_id": bot_user, "bot_id": "B0RECBOT", "team_id": who.team_id,
+        return {"ok": True, "user": "recbot", "user_id": bot_user, "bot_id": "B0RECBOT", "team_id": who.team_id,
                 "team": team.name if team else None, "enterprise_id": who.enterprise_id,
                 "is_enterprise_install": who.team_id is None, "url": "http://localhost/"}
 

@@ -70,6 +70,15 @@ class SocketHub:
         ws = base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1).rstrip("/")
         return {"ok": True, "url": f"{ws}/socket/{ticket}"}
 
+    def hello(self) -> dict[str, Any]:
+        return {"type": "hello", "num_connections": len(self.sockets),
+                "debug_info": {"host": "workbench", "build_number": 1, "approximate_connection_time": 18060},
+                "connection_info": {"app_id": APP_ID}}
+
+    def goodbye(self, reason: str) -> dict[str, Any]:
+        return {"type": "disconnect", "reason": reason, "num_connections": len(self.sockets),
+                "debug_info": {"host": "workbench"}, "connection_info": {"app_id": APP_ID}}
+
     async def endpoint(self, websocket: WebSocket) -> None:
         ticket = websocket.path_params["ticket"]
         if ticket not in self.tickets:
@@ -79,10 +88,7 @@ class SocketHub:
         await websocket.accept()
         self.opened += 1
         self.sockets[ticket] = websocket
-        await websocket.send_text(json.dumps({"type": "hello", "num_connections": len(self.sockets),
-                                              "debug_info": {"host": "workbench", "build_number": 1,
-                                                             "approximate_connection_time": 18060},
-                                              "connection_info": {"app_id": APP_ID}}))
+        await websocket.send_text(json.dumps(self.hello()))
         self.connected.set()
         waiting, self.waiting = self.waiting, []
         for envelope in waiting:
@@ -146,10 +152,7 @@ class SocketHub:
         old = list(self.sockets.items())
         for _, socket in old:
             with contextlib.suppress(Exception):
-                await socket.send_text(json.dumps({"type": "disconnect", "reason": reason,
-                                                   "num_connections": len(self.sockets),
-                                                   "debug_info": {"host": "workbench"},
-                                                   "connection_info": {"app_id": APP_ID}}))
+                await socket.send_text(json.dumps(self.goodbye(reason)))
         await asyncio.sleep(self.close_after_disconnect)
         for ticket, socket in old:
             self.sockets.pop(ticket, None)
