@@ -66,7 +66,7 @@ async def rec_post_summary(ack, body: dict[str, Any], action: dict[str, Any], co
     actor = Actor(user_id=user.get("id"), team_id=team.team_id, enterprise_id=team.enterprise_id,
                   channel_id=(body.get("channel") or {}).get("id", ""), via="button")
     door.later(body.get("response_url"), lambda: door.service.after.post_summary(actor, action.get("value")),
-               "button post_summary")
+               "button post_summary", asker=actor)
 
 
 async def settings_submitted(ack, body: dict[str, Any], view: dict[str, Any], context) -> None:

@@ -390,17 +390,22 @@ class Modal(Kind):
         return None
 
 
-@kind
-class Respond(Kind):
-    """An ephemeral answer on a response_url, which carries its own authority (no token, no Web API budget)."""
+class Answer(Kind):
+    """An answer to the person who asked, only they see it."""
 
-    kind = Outgoing.RESPOND
-    method = ""
     paced_per_channel = False
     most_compact = 1  # the text alone
 
     def priority(self, row, rec):
         return ANSWER
+
+
+@kind
+class Respond(Answer):
+    """An ephemeral answer on a response_url, which carries its own authority (no token, no Web API budget)."""
+
+    kind = Outgoing.RESPOND
+    method = ""
 
     async def send(self, sender, client, row, rendered):
         p = row.payload
@@ -413,18 +418,13 @@ NOT_THERE = {"not_in_channel", "channel_not_found", "is_archived", "user_not_in_
 
 
 @kind
-class Ephemeral(Kind):
+class Ephemeral(Answer):
     """An answer only one person sees, in the channel they asked in: a response_url's once Slack no longer
     takes it (5 uses, 30 minutes), or a form's that could not open (a trigger lasts 3 s); a direct
     message where recbot cannot post in that channel."""
 
     kind = Outgoing.EPHEMERAL
     method = "chat.postEphemeral"
-    paced_per_channel = False
-    most_compact = 1  # the text alone
-
-    def priority(self, row, rec):
-        return ANSWER
 
     async def send(self, sender, client, row, rendered):
         p = row.payload
