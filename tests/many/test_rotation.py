@@ -3,6 +3,7 @@ first; the others wait and use the token it saved. Two processes are two stores 
 and thread) on one database, as `recbot serve` processes are."""
 
 import asyncio
+import sys
 import time
 
 from bot.models import Status, Team
@@ -96,3 +97,43 @@ async def test_a_refresh_slack_refuses_says_the_workspace_must_install_again(tmp
         finally:
             await tokens.aclose()
             store.close()
+
+
+RACER = """
+import asyncio, sys, time
+from bot.models import Team
+from bot.slack.installs import Tokens
+from bot.store import Store
+
+async def main(database, secret, api, client_id, client_secret, start, team):
+    store = Store(database, secret_key=secret)
+    tokens = Tokens(api, store=store, client_id=client_id, client_secret=client_secret)
+    await asyncio.sleep(max(0.0, float(start) - time.time()))  # both processes at once
+    try:
+        print((await tokens.client(Team(team))).token)
+    finally:
+        await tokens.aclose()
+        store.close()
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+async def test_two_recbot_processes_needing_an_expired_token_at_once_refresh_it_once(tmp_path):
+    """Two OS processes on one database (SQLite file or PostgreSQL), each as `recbot serve` would reach for
+    a workspace's token: one refresh between them."""
+    async with many(tmp_path) as s:
+        s.slack.installs.rotation = True
+        await s.install(BETA)
+        first = expire(s)
+        start = time.time() + 2.0  # after both have imported recbot
+        argv = [s.settings.database, SECRET_KEY, s.settings.slack_api_url, CLIENT_ID, CLIENT_SECRET, str(start), BETA]
+        racers = [await asyncio.create_subprocess_exec(sys.executable, "-c", RACER, *argv,
+                                                       stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                  for _ in range(2)]
+        outputs = [await asyncio.wait_for(p.communicate(), 60) for p in racers]
+        assert [p.returncode for p in racers] == [0, 0], [err.decode()[-600:] for _, err in outputs]
+        tokens = {out.decode().strip() for out, _ in outputs}
+        assert len(tokens) == 1 and first["bot_token"] not in tokens
+        assert [c["ok"] for c in refreshes(s)] == [True]
+        assert s.runtime.store.workspaces.find_install(None, BETA)["bot_token"] in tokens
