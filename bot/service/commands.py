@@ -18,7 +18,7 @@ from bot.service.after import AfterMeeting
 from bot.service.calls import Calls
 from bot.service.decisions import Writer
 from bot.service.outcomes import Reply, Say, StatusLine, failed
-from bot.service.permissions import READ_ONLY, Permissions, admin_matters, refusal
+from bot.service.permissions import READ_ONLY, Allowed, Permissions, Refused, check
 from bot.service.transitions import Report, decide_start
 from bot.service.truth import Truth
 from bot.store import Store, StoreBusy, on_store_thread
@@ -48,37 +48,34 @@ class Commands:
         if cmd.name in WORKSPACE_WIDE:  # for workspace admins: asked of Slack after the ack
             return False, None
         link, role = await self.store.call(self._link_and_role, actor)
-        if link is None and cmd.name not in ("link", "new", "history"):
-            return True, Reply.one(Say.NOT_LINKED, ok=False)
-        decided, why = self.permissions.known_refusal(actor, cmd.name, link, role)
-        return decided, Reply.one(Say.REFUSED, ok=False, reason=why) if why else None
+        verdict = self.permissions.known(actor, cmd.name, link, role)
+        return verdict is not None, _refused(verdict) if isinstance(verdict, Refused) else None
 
     def _link_and_role(self, actor: Actor) -> tuple[Link | None, str | None]:
         link = self.store.link(actor.channel_id)
         return link, self.store.role(actor.channel_id, actor.user_id) if actor.user_id else None
 
-    def _begin(self, actor: Actor, cmd: Command) -> tuple[Link | None, str | None, Reply | None]:
-        """What every command reads and writes first, in one trip: (the link, the person's role, and the
-        answer when the store alone gives it: a refusal, or what a read-only command shows)."""
+    def _begin(self, actor: Actor, cmd: Command) -> tuple[Link | None, str | None, Allowed | None, Reply | None]:
+        """What every command reads and writes first, in one trip: the link, the person's role, the check
+        (`permissions.check`: Allowed, or None when only Slack can tell whether the person is an admin), and
+        the answer when the store alone gives it: a refusal, or what a read-only command shows."""
         link, role = self._link_and_role(actor)
         self.retry_lost_channel(link)
         if cmd.name not in READ_ONLY:
             # Audited before anything else: if the store cannot take this write, nothing is touched.
             self._audit.here(actor, cmd.name, "requested")
-        if link is None and cmd.name not in ("link", "new", "history"):
-            self._audit.here(actor, cmd.name, "refused", detail="not linked")
-            return link, role, Reply.one(Say.NOT_LINKED, ok=False)
-        if cmd.name in READ_ONLY and not admin_matters(cmd.name, actor, link, role):  # the store alone answers
-            if (why := refusal(cmd.name, actor, link, role, admin=False)) is not None:
-                self._audit.here(actor, cmd.name, "refused", detail=why.value)
-                return link, role, Reply.one(Say.REFUSED, ok=False, reason=why)
+        verdict = check(actor, cmd.name, link, role, admin=None)
+        if isinstance(verdict, Refused):
+            self._audit.here(actor, cmd.name, "refused", detail=verdict.detail)
+            return link, role, None, _refused(verdict)
+        if cmd.name in READ_ONLY and verdict is not None:  # the store alone answers
             if cmd.name == "history":
-                return link, role, self.history(actor, link)
+                return link, role, verdict, self.history(actor, link)
             assert link is not None
             if cmd.name == "status":
-                return link, role, self.status(link)
-            return link, role, Reply.one(Say.WHO, link=link, members=self.store.members(actor.channel_id))
-        return link, role, None
+                return link, role, verdict, self.status(link)
+            return link, role, verdict, Reply.one(Say.WHO, link=link, members=self.store.members(actor.channel_id))
+        return link, role, verdict, None
 
     async def handle(self, actor: Actor, cmd: Command) -> Reply:
         if cmd.name == "help":
@@ -87,12 +84,14 @@ class Commands:
             return await self.accounts.open_form(actor, cmd.trigger_id)
         if cmd.name == "disconnect":
             return await self.accounts.disconnect(actor)
-        link, role, answer = await self.store.call(self._begin, actor, cmd)
+        link, role, allowed, answer = await self.store.call(self._begin, actor, cmd)
         if answer is not None:
             return answer
-        if (why := await self.permissions.refusal(actor, cmd.name, link, role)) is not None:
-            await self._audit(actor, cmd.name, "refused", detail=why.value)
-            return Reply.one(Say.REFUSED, ok=False, reason=why)
+        if allowed is None:  # whether the person is a workspace admin decides it: Slack is asked
+            verdict = await self.permissions.check(actor, cmd.name, link, role)
+            if isinstance(verdict, Refused):
+                await self._audit(actor, cmd.name, "refused", detail=verdict.detail)
+                return _refused(verdict)
         match cmd.name:
             case "link" | "new":
                 return await self.link(actor, cmd, link)
@@ -303,3 +302,10 @@ class Commands:
         """Someone used /rec in a channel recbot had lost: it may be back, so try its kept messages again."""
         if link and link.broken_reason and self.store.outbox.release_channel(link.channel_id):
             self.writer.on_write()  # the link stays marked broken until a post there succeeds
+
+
+def _refused(verdict: Refused) -> Reply:
+    """A refusal in the service's words: not linked, or why not."""
+    if verdict.reason is None:
+        return Reply.one(Say.NOT_LINKED, ok=False)
+    return Reply.one(Say.REFUSED, ok=False, reason=verdict.reason)

@@ -9,7 +9,8 @@ channel's controllers: whoever linked it, workspace admins and owners, and whoev
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import cast
+from dataclasses import dataclass
+from typing import cast, overload
 
 from bot.models import Actor, Link, Team
 from bot.service.outcomes import Refusal
@@ -19,7 +20,52 @@ CONTROLLER_ONLY = {"link", "unlink", "new", "start", "resume", "stop", "allow", 
                    "end", "settings", "post_summary"}
 PRIVACY_ACTIONS = {"pause", "snooze"}  # they can only keep something off the record: anyone may
 READ_ONLY = {"help", "status", "history", "who"}  # answered from the store alone; change nothing
+NEEDS_NO_LINK = {"link", "new", "history"}  # the /rec commands that make sense in a channel not linked yet
 UNREAD = object()  # a role not read yet
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """The person may run the command here; with the channel's link and their role in it, as read."""
+
+    link: Link | None
+    role: str | None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The person may not: `reason` says why, or is None when the channel is not linked to a meeting."""
+
+    reason: Refusal | None
+
+    @property
+    def detail(self) -> str:
+        """As the audit says it."""
+        return self.reason.value if self.reason else "not linked"
+
+
+@overload
+def check(actor: Actor, command: str, link: Link | None, role: str | None, *, admin: bool) -> Allowed | Refused: ...
+
+
+@overload
+def check(actor: Actor, command: str, link: Link | None, role: str | None, *,
+          admin: bool | None) -> Allowed | Refused | None: ...
+
+
+def check(actor: Actor, command: str, link: Link | None, role: str | None, *,
+          admin: bool | None) -> Allowed | Refused | None:
+    """The one check of a `/rec` command, made alike where it is acked (`Permissions.known`) and where it is
+    handled (`Commands._begin`, then `Permissions.check`). None only when the answer turns on whether the
+    person is a workspace admin and `admin` is not known: the handler then asks Slack."""
+    if link is None and command not in NEEDS_NO_LINK:
+        return Refused(None)
+    if admin is None:
+        if admin_matters(command, actor, link, role):
+            return None
+        admin = False
+    why = refusal(command, actor, link, role, admin=admin)
+    return Allowed(link, role) if why is None else Refused(why)
 
 
 def refusal(action: str, actor: Actor, link: Link | None, role: str | None, *, admin: bool) -> Refusal | None:
@@ -60,13 +106,20 @@ class Permissions:
                  known_admin: Callable[[str, Team], bool | None] | None = None):
         self.store, self.is_admin, self.known_admin = store, is_admin, known_admin
 
-    def known_refusal(self, actor: Actor, action: str, link: Link | None,
-                      role: str | None) -> tuple[bool, Refusal | None]:
-        """(decided, refusal) from what is known without asking anyone: for an answer on the ack path."""
-        if not (self.is_admin and actor.user_id and admin_matters(action, actor, link, role)):
-            return True, refusal(action, actor, link, role, admin=False)
-        admin = self.known_admin(actor.user_id, actor.team) if self.known_admin else None
-        return (False, None) if admin is None else (True, refusal(action, actor, link, role, admin=admin))
+    def known(self, actor: Actor, command: str, link: Link | None, role: str | None) -> Allowed | Refused | None:
+        """`check` with what is known without asking anyone (an admin seen lately), for the ack; None when
+        only Slack can tell."""
+        admin: bool | None = False
+        if self.is_admin and actor.user_id and admin_matters(command, actor, link, role):
+            admin = self.known_admin(actor.user_id, actor.team) if self.known_admin else None
+        return check(actor, command, link, role, admin=admin)
+
+    async def check(self, actor: Actor, command: str, link: Link | None, role: str | None) -> Allowed | Refused:
+        """`check`, asking Slack whether the person is an admin when that decides it."""
+        admin = False
+        if self.is_admin and actor.user_id and admin_matters(command, actor, link, role):
+            admin = await self.is_admin(actor.user_id, actor.team)
+        return check(actor, command, link, role, admin=admin)
 
     async def refusal(self, actor: Actor, action: str, link: Link | None,
                       role: str | object | None = UNREAD) -> Refusal | None:
