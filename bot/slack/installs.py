@@ -3,9 +3,10 @@
 - `InstallationStore` and `StateStore` implement slack_sdk's async interfaces on recbot's database
   (tokens sealed with REC_SECRET_KEY; see `bot.store.workspaces`). recbot needs only the bot token,
   so Bolt runs them bot-only.
-- `Tokens` gives each outbox row the client of its workspace. Bolt refreshes a rotating token only
-  when a request from Slack comes in; most of recbot's posts follow a webhook, so `Tokens` refreshes
-  one itself before it is used when it expires within the next `refresh_before` seconds.
+- `Tokens` gives each outbox row the client of its workspace. Most of recbot's posts follow a webhook,
+  where no request from Slack comes in for Bolt to refresh a rotating token on, so `Tokens` refreshes
+  one before it is used when it expires within the next `refresh_before` seconds; and, since a refresh
+  token works once, it makes the only refresh, for Bolt's requests too, once across all processes.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def bot_dict(bot: Bot) -> dict[str, Any]:
 
 
 class InstallationStore(AsyncInstallationStore):
-    def __init__(self, store: Store, tokens: Tokens | None = None):
+    def __init__(self, store: Store, tokens: Tokens):
         self.store, self.tokens = store, tokens
 
     @property
@@ -65,9 +66,6 @@ class InstallationStore(AsyncInstallationStore):
                              is_enterprise_install: bool | None = False) -> Bot | None:
         """For Bolt's authorize step: the token refreshed by `Tokens` if due (once across processes), without
         its refresh token, so that Bolt never spends it on a refresh of its own."""
-        if self.tokens is None:
-            found = await self.store.aio.workspaces.find_install(enterprise_id, team_id, bool(is_enterprise_install))
-            return Bot(**found) if found else None
         bot = await self.tokens.bot(enterprise_id, team_id, bool(is_enterprise_install))
         if bot is not None:
             bot.bot_refresh_token = None
@@ -158,16 +156,15 @@ class Tokens:
             client = self._clients.get(key)
             if client is None or client.token != bot.bot_token:
                 client = MeteredWebClient(token=bot.bot_token, base_url=self.base_url,
-                                        retry_handlers=list(self.retry_handlers))
+                                          retry_handlers=list(self.retry_handlers))
                 self._clients[key] = client
             return self._pooled(client)
 
     async def bot(self, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool = False, *,
                   expired: str | None = None) -> Bot | None:
         """The install that serves a workspace (its own, else its org's), its token refreshed first when it
-        expires within `refresh_before` seconds (or is the token Slack called `expired`, whatever its install says: it
-        may have been refreshed meanwhile). Raises
-        NotInstalled when Slack refuses the refresh."""
+        expires within `refresh_before` seconds, or when it is still the token Slack called `expired` (another
+        process may have refreshed it meanwhile). Raises NotInstalled when Slack refuses the refresh."""
         assert self.store is not None
         found = await self.store.aio.workspaces.find_install(enterprise_id, team_id, is_enterprise_install)
         if found is None:
