@@ -173,3 +173,12 @@ def test_the_schema_version_is_read_without_creating_anything_on_postgres(postgr
         assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0] == 0
     Store(url).close()
     assert read_schema_version(url) == len(MIGRATIONS)
+
+
+async def test_check_of_many_workspaces_creates_no_database_either(tmp_path):
+    async with make_stack(tmp_path, oauth=True) as stack:
+        env = stack.settings_env() | {"REC_DATABASE": str(tmp_path / "not-yet.sqlite3")}
+        lines = []
+        await run_check(load_settings(env), out=lines.append)
+    assert not (tmp_path / "not-yet.sqlite3").exists()
+    assert "[warn] installs: no workspace has installed recbot yet (there is no database yet)" in lines, lines
