@@ -38,6 +38,10 @@ async def test_forget_deletes_one_workspace_and_nothing_of_the_others(tmp_path):
         await s.install(BETA)
         alpha = await record_once(s, "U0ALICE", "C0DEMO")
         beta = await record_once(s, BETA_USER, BETA_CHANNEL)
+        from bot.store.transcripts import TranscriptLine
+
+        for team, channel, rec in (("T0DEMO", "C0DEMO", alpha), (BETA, BETA_CHANNEL, beta)):
+            s.runtime.store.transcripts.keep(team, channel, "s", [TranscriptLine(rec, 1.0, 0.0, "Ann", "kept words")])
         env = s.settings_env()
     run = [sys.executable, "-m", "bot", "forget", BETA]
     asked = await asyncio.to_thread(subprocess.run, run, env=env, capture_output=True, text=True, timeout=60)
@@ -52,5 +56,6 @@ async def test_forget_deletes_one_workspace_and_nothing_of_the_others(tmp_path):
     assert store.recording(beta) is None and store.link(BETA_CHANNEL) is None
     assert not store.db.all("SELECT 1 FROM ledger WHERE recording_id = ?", beta)
     assert store.recording(alpha) is not None and store.link("C0DEMO") is not None
+    assert [r["recording_id"] for r in store.db.all("SELECT recording_id FROM transcript_lines")] == [alpha]
     assert store.workspaces.find_install(None, "T0DEMO") is not None
     store.close()

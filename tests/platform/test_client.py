@@ -202,3 +202,19 @@ def test_each_flavour_gets_a_bucket_per_documented_limit_at_90_percent():
     dyte = PlatformClient("dyte", "http://x", org_id="o", api_key="k").limiter
     assert [(b.limit, b.window) for b in dyte.buckets] == [(1800, 60.0)]
     assert dyte.strictest_per_minute == pytest.approx(2000, rel=0.01)
+
+
+async def test_a_presigned_file_is_read_without_credentials_and_only_so_far(platform):
+    """A transcript's link is presigned: the platform's token never goes to it, and it is read at most `limit`
+    bytes (a hostile or broken link cannot fill memory)."""
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=b"x" * 100_000)
+
+    platform._links = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    text = await platform.download_text("https://files.example.com/t.csv?X-Amz-Signature=abc", limit=1000)
+    assert text == "x" * 1000
+    assert "authorization" not in {k.lower() for k in seen[0].headers}
+    await platform._links.aclose()
