@@ -45,14 +45,18 @@ async def rec_button(ack, body: dict[str, Any], action: dict[str, Any], context)
                counted=_counted(name))
 
 
+def _presser(body: dict[str, Any], context) -> Actor:
+    """Who pressed a button in a channel's message."""
+    user, team = body.get("user") or {}, team_of(context)
+    return Actor(user_id=user.get("id"), team_id=team.team_id, enterprise_id=team.enterprise_id,
+                 channel_id=(body.get("channel") or {}).get("id", ""), via="button")
+
+
 async def rec_end(ack, body: dict[str, Any], action: dict[str, Any], context) -> None:
     """The confirmation under `/rec end`: its value is the meeting id, checked against the channel's link."""
     await ack()
     door: Door = context["door"]
-    user = body.get("user") or {}
-    team = team_of(context)
-    actor = Actor(user_id=user.get("id"), team_id=team.team_id, enterprise_id=team.enterprise_id,
-                  channel_id=(body.get("channel") or {}).get("id", ""), via="button")
+    actor = _presser(body, context)
     door.later(body.get("response_url"), lambda: door.service.actions.end_meeting(actor, action.get("value")),
                "button end", asker=actor, counted=_counted("end"))
 
@@ -61,12 +65,9 @@ async def rec_post_summary(ack, body: dict[str, Any], action: dict[str, Any], co
     """Post a held summary anyway: its value is the session id, checked against the channel's recordings."""
     await ack()
     door: Door = context["door"]
-    user = body.get("user") or {}
-    team = team_of(context)
-    actor = Actor(user_id=user.get("id"), team_id=team.team_id, enterprise_id=team.enterprise_id,
-                  channel_id=(body.get("channel") or {}).get("id", ""), via="button")
+    actor = _presser(body, context)
     door.later(body.get("response_url"), lambda: door.service.after.post_summary(actor, action.get("value")),
-               "button post_summary", asker=actor)
+               "button post_summary", asker=actor, counted=_counted("post_summary"))
 
 
 async def settings_submitted(ack, body: dict[str, Any], view: dict[str, Any], context) -> None:
