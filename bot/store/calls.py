@@ -124,4 +124,4 @@ class CallStore:
 
 
 def _call(row: dict[str, Any]) -> Call:
-    return Call(**{**{k: v for k, v in row.items()}, "shown": json.loads(row["shown"] or "{}")})
+    return Call(**{**row, "shown": json.loads(row["shown"] or "{}")})
