@@ -12,6 +12,7 @@ where the record is made, before any formatter sees it; the context holds ids on
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import secrets
@@ -21,6 +22,8 @@ from datetime import UTC, datetime
 TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FIELDS = ("workspace", "channel", "recording", "request")
 
+_PREFIX = secrets.token_hex(3)
+_numbers = itertools.count(1)
 _context: ContextVar[dict[str, str]] = ContextVar("log_context", default={})  # noqa: B039  (never mutated)
 
 
@@ -35,8 +38,9 @@ def unbind(token: Token) -> None:
 
 
 def request_id() -> str:
-    """A short id for a request that has none of its own (Slack sends none with a command)."""
-    return secrets.token_hex(6)
+    """A short id for a request that has none of its own (Slack sends none with a command): this process's
+    start and a count, unique across replicas in practice and cheaper than random bytes on every request."""
+    return f"{_PREFIX}-{next(_numbers):x}"
 
 
 def current() -> dict[str, str]:

@@ -65,13 +65,30 @@ INGEST_COMMIT = Histogram("recbot_ingest_commit_seconds", "The ingest process's 
 # (`bot.store.outbox`), and the outbox observes TO_SLACK when they are sent.
 WEBHOOK_AT: ContextVar[float | None] = ContextVar("webhook_at", default=None)
 
-SLACK_OUTCOMES = ("ok", "refused", "ratelimited", "server_error", "network")
+# The families read at scrape time (`Snapshot`), beside the counters and histograms above.
+SNAPSHOT_FAMILIES = ("recbot_outbox_pending", "recbot_outbox_oldest_seconds", "recbot_active_recordings",
+                     "recbot_jobs_held", "recbot_platform_budget_used_ratio", "recbot_platform_blocked_seconds")
+REGISTRY_FAMILIES = (*(m._name for m in (COMMANDS, CLICKS, WEBHOOKS, SLACK_CALLS, SLACK_RATELIMITED, PLATFORM, ACK,
+                                         TO_SLACK, STORE_TRIPS, INGEST, INGEST_COMMIT)), *SNAPSHOT_FAMILIES)
+
+
+
+_children: dict = {}
+
+
+def count(family: Counter, *labels: str) -> None:
+    """`family.labels(*labels).inc()`, keeping the labelled child: `labels()` checks and locks on every call,
+    and the label sets are bounded, so the children are few."""
+    child = _children.get((family, labels))
+    if child is None:
+        child = _children[(family, labels)] = family.labels(*labels)
+    child.inc()
 
 
 def slack_call(method: str, outcome: str) -> None:
-    SLACK_CALLS.labels(method, outcome).inc()
+    count(SLACK_CALLS, method, outcome)
     if outcome == "ratelimited":
-        SLACK_RATELIMITED.labels(method).inc()
+        count(SLACK_RATELIMITED, method)
 
 
 def http_outcome(status: int) -> str:
@@ -120,7 +137,8 @@ class Snapshot:
                                    labels=["state"])
         for state, n in self.recordings:
             active.add_metric([state], n)
-        jobs = GaugeMetricFamily("recbot_jobs_held", "1 when this process holds the job's lease", labels=["job"])
+        jobs = GaugeMetricFamily("recbot_jobs_held", "1 when this process holds the lease of a background job",
+                                 labels=["lease"])
         for job, held in self.jobs.items():
             jobs.add_metric([job], 1.0 if held else 0.0)
         used = GaugeMetricFamily("recbot_platform_budget_used_ratio",

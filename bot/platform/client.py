@@ -126,15 +126,15 @@ class PlatformClient:
                 async with self._slots:
                     response = await self._http.request(method, path, json=json, params=params)
             except httpx.TimeoutException as exc:
-                metrics.PLATFORM.labels(metrics.operation(method, path), "timeout").inc()
+                metrics.count(metrics.PLATFORM, metrics.operation(method, path), "timeout")
                 error: PlatformError = PlatformUnavailable(f"the platform did not answer in time ({method} {path})")
                 error.__cause__ = exc
             except httpx.HTTPError as exc:
-                metrics.PLATFORM.labels(metrics.operation(method, path), "unreachable").inc()
+                metrics.count(metrics.PLATFORM, metrics.operation(method, path), "unreachable")
                 error = PlatformUnavailable(f"could not reach the platform: {type(exc).__name__}")
                 error.__cause__ = exc
             else:
-                metrics.PLATFORM.labels(metrics.operation(method, path), str(response.status_code)).inc()
+                metrics.count(metrics.PLATFORM, metrics.operation(method, path), str(response.status_code))
                 if 200 <= response.status_code < 300:
                     return _envelope(response)
                 error = _error_for(response)

@@ -55,7 +55,7 @@ class WebhookDoor:
         found = await self._answer(scope, receive, accounts)
         if found is not None:
             status, _, _, event = found
-            metrics.WEBHOOKS.labels(metrics.event_label(event), str(status)).inc()
+            metrics.count(metrics.WEBHOOKS, metrics.event_label(event), str(status))
             return found[:3]
         return None
 

@@ -22,7 +22,7 @@ ANSWERED = ("refresh_link", "snooze", "mark")  # buttons whose success is said t
 
 def _counted(action: str):
     """How a click or form ended, counted (`bot.metrics`): ok, refused, usage, busy or failed."""
-    return lambda outcome: metrics.CLICKS.labels(action, outcome).inc()
+    return lambda outcome: metrics.count(metrics.CLICKS, action, outcome)
 
 
 async def rec_button(ack, body: dict[str, Any], action: dict[str, Any], context) -> None:

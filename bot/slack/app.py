@@ -57,16 +57,13 @@ def create_bolt_app(*, client: AsyncWebClient, identity: Identity | None, signin
     seen = Seen()
 
     @app.middleware
-    async def in_context(context, body: dict[str, Any], next) -> BoltResponse | None:
-        """What every log line of this request (and of the work it starts) says it is about (`bot.logs`)."""
+    async def once(context, body: dict[str, Any], next) -> BoltResponse | None:
+        """Slack sends a request again when its ack was late or lost (a Socket Mode envelope not acked in
+        3 s, an event retried over HTTP): the repeat is acked and dropped, so it takes effect once. First, what
+        every log line of this request (and of the work it starts) is about (`bot.logs`): here, not in a
+        middleware of its own, as each costs Bolt a call with its arguments built."""
         logs.bind(workspace=context.get("team_id") or context.get("enterprise_id"), channel=context.get("channel_id"),
                   request=body.get("event_id") or logs.request_id())
-        return await next()
-
-    @app.middleware
-    async def once(body: dict[str, Any], next) -> BoltResponse | None:
-        """Slack sends a request again when its ack was late or lost (a Socket Mode envelope not acked in
-        3 s, an event retried over HTTP): the repeat is acked and dropped, so it takes effect once."""
         if seen.again(body.get("event_id") or body.get("trigger_id")):
             log.info("dropped a repeated Slack request (%s)", body.get("type") or body.get("command"))
             return BoltResponse(status=200, body="")

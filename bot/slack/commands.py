@@ -30,13 +30,13 @@ async def rec_command(ack, body: dict[str, Any], context) -> None:
         await _rec_command(ack, body, context["door"], team_of(context))
     except Exception:  # an answer in words, never a bare HTTP 500
         log.exception("the /rec listener failed")
-        metrics.COMMANDS.labels("unknown", "failed").inc()
+        metrics.count(metrics.COMMANDS, "unknown", "failed")
         await ack(text=render(Reply.one(Say.FAILED, ok=False))[0])
 
 
 def _counted(command: str):
     """How a command ended, counted (`bot.metrics`): ok, refused, usage, busy or failed."""
-    return lambda outcome: metrics.COMMANDS.labels(command, outcome).inc()
+    return lambda outcome: metrics.count(metrics.COMMANDS, command, outcome)
 
 
 async def _rec_command(ack, body: dict[str, Any], door: Door, team: Team) -> None:

@@ -106,7 +106,7 @@ async def test_metrics_count_commands_clicks_webhooks_slack_and_platform_calls(l
     assert value(after, "recbot_active_recordings", state="RECORDING") == 1
     assert value(after, "recbot_active_recordings", state="PAUSED") == 0
     assert not any(v for (name, _), v in after.items() if name == "recbot_outbox_pending")
-    assert value(after, "recbot_jobs_held", job="deliveries") == 1
+    assert value(after, "recbot_jobs_held", lease="deliveries") == 1
     used = [v for (name, _), v in after.items() if name == "recbot_platform_budget_used_ratio"]
     assert used and all(0 < v < 1 for v in used)
     # latencies: acks timed, and the webhook's card edit and thread replies timed from the webhook's arrival

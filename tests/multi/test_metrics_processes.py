@@ -107,7 +107,7 @@ async def test_two_serve_processes_each_report_their_own_counts_with_their_inges
         assert limited == 1
         # the background jobs: each held by exactly one of them
         for job in ("deliveries", "timers"):
-            assert sum(after[p].get(("recbot_jobs_held", frozenset({("job", job)})), 0) for p in urls) == 1, job
+            assert sum(after[p].get(("recbot_jobs_held", frozenset({("lease", job)})), 0) for p in urls) == 1, job
 
 
 async def test_recbot_serve_logs_one_json_object_a_line(tmp_path):
