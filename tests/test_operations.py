@@ -1,5 +1,14 @@
 """The operator's settings (REC_METRICS, REC_LOG_FORMAT) and the pure parts of bot.metrics."""
 
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
 from bot import metrics
 from bot.config import load_settings
 from tests.test_config import BASE, problems
@@ -37,3 +46,40 @@ def test_check_says_where_the_metrics_are_served():
         "GET /metrics on 127.0.0.1:9300, apart from the public routes")
     off = operations(load_settings(BASE | {"REC_METRICS": "off", "REC_LOG_FORMAT": "json"}))
     assert off == "no /metrics (REC_METRICS=off); log lines as json (REC_LOG_FORMAT)"
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+PANELS = {"Commands by outcome", "Clicks by action and outcome", "Webhooks by answer", "Active recordings by state",
+          "Outbox pending by kind", "Outbox oldest by kind", "Slack calls by outcome", "Slack 429s by method",
+          "Platform requests by status", "Platform budget used", "Ack latency", "Webhook to Slack latency",
+          "Store trips by outcome", "Store trip latency", "Webhook ingest commits", "Jobs held per replica"}
+
+
+def exposed() -> set[str]:
+    """Every series name recbot's /metrics can carry."""
+    names = {"up"}  # Prometheus' own, per target
+    for metric in metrics.REGISTRY_FAMILIES:
+        names |= {metric + suffix for suffix in ("", "_total", "_bucket", "_count", "_sum")}
+    return names
+
+
+def test_the_dashboard_loads_with_its_panels_named_and_queries_only_what_recbot_exposes():
+    dashboard = json.loads((DOCS / "grafana-dashboard.json").read_text())
+    assert {p["title"] for p in dashboard["panels"]} == PANELS
+    used = {name for p in dashboard["panels"] for t in p["targets"] for name in re.findall(r"\brecbot_\w+", t["expr"])}
+    assert used and used <= exposed(), used - exposed()
+    assert all(p["targets"] and p["datasource"]["uid"] == "${datasource}" for p in dashboard["panels"])
+
+
+def test_the_alert_rules_query_what_recbot_exposes_and_promtool_accepts_them():
+    rules = yaml.safe_load((DOCS / "recbot-alerts.yml").read_text())["groups"][0]["rules"]
+    assert {r["alert"] for r in rules} >= {"RecbotOutboxBackingUp", "RecbotPlatformBudgetHigh",
+                                           "RecbotSlackRateLimitedRising", "RecbotWebhooksStopped", "RecbotJobNotHeld"}
+    used = {name for r in rules for name in re.findall(r"\brecbot_\w+", r["expr"])}
+    assert used <= exposed(), used - exposed()
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (apt-get install prometheus): the rules' syntax was not checked")
+    checked = subprocess.run([promtool, "check", "rules", str(DOCS / "recbot-alerts.yml")], capture_output=True,
+                             text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
