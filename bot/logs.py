@@ -43,10 +43,6 @@ def request_id() -> str:
     return f"{_PREFIX}-{next(_numbers):x}"
 
 
-def current() -> dict[str, str]:
-    return _context.get()
-
-
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: time (UTC, ISO 8601), level, logger, message, the context's fields, and the
     traceback (already scrubbed) when there is one."""

@@ -19,7 +19,6 @@ platform operations as path templates, outcomes from short fixed lists. Never an
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from contextvars import ContextVar
 
@@ -103,7 +102,6 @@ def operation(method: str, path: str) -> str:
     return f"{method} /{'/'.join(parts)}"
 
 
-_EVENT = re.compile(r"^[a-z]+\.[A-Za-z]+$")
 EVENTS = frozenset({"recording.statusUpdate", "meeting.started", "meeting.ended", "meeting.participantJoined",
                     "meeting.participantLeft", "meeting.transcript", "meeting.summary", "meeting.chatSynced",
                     "livestreaming.statusUpdate"})
