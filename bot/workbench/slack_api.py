@@ -184,7 +184,9 @@ class FakeSlack:
             body = self.installs.oauth_v2_access(args, BOT_USER)
             call["ok"] = body["ok"]
             return JSONResponse(body)
-        if method in ("functions.completeSuccess", "functions.completeError"):
+        if method in ("functions.completeSuccess", "functions.completeError"):  # the execution's own token
+            if (faulty := self._fault()) is not None:
+                return faulty
             body = self.complete_function(method, token, args)
             call["ok"] = body["ok"]
             if body["ok"]:
@@ -202,14 +204,8 @@ class FakeSlack:
         if method == "auth.test":
             call["ok"] = True
             return JSONResponse(self.installs.auth_test(who, BOT_USER))
-        fault = self.faults.draw()
-        if fault == "429":
-            self.faults.counts["429"] += 1
-            return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
-                                headers={"Retry-After": str(self.faults.retry_after)})
-        if fault == "500":
-            self.faults.counts["500"] += 1
-            return Response("upstream error", status_code=500)
+        if (faulty := self._fault()) is not None:
+            return faulty
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         if handler is None:
             return JSONResponse({"ok": False, "error": "unknown_method"})
@@ -222,6 +218,18 @@ class FakeSlack:
         if call["ok"]:
             self._bump()
         return JSONResponse(body)
+
+    def _fault(self) -> Response | None:
+        """The 429 or 500 a test asked for, if this call draws one."""
+        fault = self.faults.draw()
+        if fault == "429":
+            self.faults.counts["429"] += 1
+            return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
+                                headers={"Retry-After": str(self.faults.retry_after)})
+        if fault == "500":
+            self.faults.counts["500"] += 1
+            return Response("upstream error", status_code=500)
+        return None
 
     def _next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"

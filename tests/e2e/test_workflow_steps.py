@@ -100,6 +100,18 @@ async def test_a_step_slack_sends_again_acts_once(linked):
     assert stack.slack.count("functions.completeSuccess") == 1
 
 
+async def test_a_step_whose_end_slack_asks_to_wait_for_ends_once_after_the_wait(linked):
+    stack = linked
+    stack.slack.faults.retry_after = 1
+    stack.slack.faults.next_mode, stack.slack.faults.next_count = "429", 1  # the next Slack call: the step's end
+    event, _ = await stack.run_step("pause_recording", user=BOB)  # nothing to pause: it fails, in words
+    done = await finished(stack, event)
+    assert done["state"] == "failed" and "Nothing to pause" in done["error"]
+    assert stack.slack.faults.counts["429"] == 1 and stack.slack.count("functions.completeError") == 1
+    refused = [c for c in stack.slack.calls if c["method"] == "functions.completeError" and not c["ok"]]
+    assert len(refused) == 1  # the first try, answered 429
+
+
 async def test_steps_over_socket_mode(tmp_path):
     async with linked_stack(tmp_path, socket_mode=True) as stack:
         event, answer = await stack.run_step("start_recording", user=ALICE)
