@@ -42,6 +42,7 @@ SLOW = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 COMMANDS = Counter("recbot_commands", "/rec commands by command and outcome", ["command", "outcome"])
 CLICKS = Counter("recbot_clicks", "Buttons and forms by action and outcome", ["action", "outcome"])
+STEPS = Counter("recbot_workflow_steps", "Workflow Builder steps by step and outcome", ["step", "outcome"])
 WEBHOOKS = Counter("recbot_webhooks", "Platform webhook deliveries by event and the answer given",
                    ["event", "answer"])
 SLACK_CALLS = Counter("recbot_slack_calls", "Slack Web API calls by method and outcome", ["method", "outcome"])
@@ -67,8 +68,8 @@ WEBHOOK_AT: ContextVar[float | None] = ContextVar("webhook_at", default=None)
 # The families read at scrape time (`Snapshot`), beside the counters and histograms above.
 SNAPSHOT_FAMILIES = ("recbot_outbox_pending", "recbot_outbox_oldest_seconds", "recbot_active_recordings",
                      "recbot_jobs_held", "recbot_platform_budget_used_ratio", "recbot_platform_blocked_seconds")
-REGISTRY_FAMILIES = (*(m._name for m in (COMMANDS, CLICKS, WEBHOOKS, SLACK_CALLS, SLACK_RATELIMITED, PLATFORM, ACK,
-                                         TO_SLACK, STORE_TRIPS, INGEST, INGEST_COMMIT)), *SNAPSHOT_FAMILIES)
+REGISTRY_FAMILIES = (*(m._name for m in (COMMANDS, CLICKS, STEPS, WEBHOOKS, SLACK_CALLS, SLACK_RATELIMITED, PLATFORM,
+                                         ACK, TO_SLACK, STORE_TRIPS, INGEST, INGEST_COMMIT)), *SNAPSHOT_FAMILIES)
 
 
 

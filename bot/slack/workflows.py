@@ -12,6 +12,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot import metrics
 from bot.service.outcomes import Reply, Say
 from bot.service.workflows import STEPS, Step, StepResult
 from bot.slack.door import Door, team_of
@@ -45,12 +46,14 @@ def _listener(action: str):
 async def _run(door: Door, step: Step, token: str | None) -> None:
     try:
         result = await door.service.workflows.run(step)
+        outcome = "repeat" if result is None else "ok" if result.ok else "refused"
     except StoreBusy:
         log.exception("database unavailable for workflow step %s", step.execution_id)
-        result = StepResult(Reply.one(Say.BUSY, ok=False))
+        result, outcome = StepResult(Reply.one(Say.BUSY, ok=False)), "busy"
     except Exception:
         log.exception("workflow step %s failed", step.execution_id)
-        result = StepResult(Reply.one(Say.FAILED, ok=False))
+        result, outcome = StepResult(Reply.one(Say.FAILED, ok=False)), "failed"
+    metrics.count(metrics.STEPS, step.action, outcome)
     if result is None:  # Slack sent it again: it acted once, and its end is on its way
         return
     if result.ok:

@@ -119,6 +119,19 @@ async def test_metrics_count_commands_clicks_webhooks_slack_and_platform_calls(l
         assert an_id not in text
 
 
+async def test_workflow_steps_are_counted_by_step_and_outcome(linked):
+    s = linked
+    before, _ = await scrape(s.http, s.bot_url)
+    for user in (ALICE, EVE):  # a controller; someone of another workspace, refused
+        event, _ = await s.run_step("start_recording", user=user)
+        await until(lambda e=event: s.slack.executions[e["function_execution_id"]]["state"] != "running",
+                    message="the step's end")
+    after, _ = await scrape(s.http, s.bot_url)
+    step = next(dict(k[1])["step"] for k in after if k[0] == "recbot_workflow_steps_total")
+    assert delta(after, before, "recbot_workflow_steps_total", step=step, outcome="ok") == 1
+    assert delta(after, before, "recbot_workflow_steps_total", step=step, outcome="refused") == 1
+
+
 async def test_the_outbox_backlog_is_seen_while_slack_refuses(linked):
     s = linked
     s.slack.faults.rates = {"500": 1.0}  # Slack fails every call: what waits is counted, with the oldest's age
