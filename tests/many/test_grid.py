@@ -72,3 +72,17 @@ async def test_a_workspace_removed_from_the_org_install_gets_nothing_more_and_is
                                 for a in store.audit_log()), message="the grant audited")
         await record_once(s, GUS, "C0GRID2")
         await until(lambda: len(posts_in(s, "C0GRID2")) > posted_two, message="a new card in Grid Two")
+
+
+async def test_the_settings_form_of_an_org_wide_install_opens_and_saves_with_no_team_in_the_payload(tmp_path):
+    async with make_stack(tmp_path, oauth=True) as s:
+        await grid(s)
+        await record_once(s, GINA, "C0GRID1")  # Gina linked #grid1: she controls it
+        await s.command(GINA, "settings", channel="C0GRID1")
+        opened = await until(lambda: s.slack.views, message="the settings form")
+        view = opened[0]["view"]
+        assert view["private_metadata"] == "C0GRID1"
+        values = {"auto-record": {"value": {"type": "checkboxes", "selected_options": [{"value": "on"}]}}}
+        saved = await s.submit(GINA, view, values)  # team: null, the workspace in view.app_installed_team_id
+        assert saved.status_code == 200 and not saved.text
+        await until(lambda: s.runtime.store.notes.settings("C0GRID1").get("auto-record") == "on", message="saved")
