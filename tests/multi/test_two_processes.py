@@ -40,7 +40,6 @@ async def test_commands_to_either_process_take_effect_once_and_each_post_leaves_
         async with second_process(s) as (other, port):
             meeting = await s.new_meeting("Two processes")
             await s.join(meeting, "Ann")
-            made = s.emulator.api_requests  # the test's own calls, made for it
             await run(s, ALICE, f"link {meeting}")
             with via(s, port):
                 await run(s, ALICE, "start")
@@ -71,8 +70,17 @@ async def test_commands_to_either_process_take_effect_once_and_each_post_leaves_
             assert senders <= {s.runtime.outbox.owner.rsplit(":", 1)[-1], other.outbox.owner.rsplit(":", 1)[-1]}
             jobs = {r["name"]: r["owner"] for r in s.runtime.store.db.all("SELECT name, owner FROM leases")}
             assert {"deliveries", "timers"} <= set(jobs)  # each job held by one process at a time
-            counted = s.runtime.store.db.scalar("SELECT SUM(used) FROM rate_use WHERE bucket = 'Dyte API, per IP'")
-            assert int(counted) == s.emulator.api_requests - made  # both processes' calls, counted in one budget
+            # Both processes' calls, each one's start check included, counted in one budget. The stack's own
+            # calls (it registers the webhook, outside recbot) are not; a background call still under way
+            # is counted before the platform sees it, hence the wait.
+            made = sum(r["path"] == "/webhooks" for r in s.emulator.requests)
+
+            def counted():
+                return int(s.runtime.store.db.scalar(
+                    "SELECT SUM(used) FROM rate_use WHERE bucket = 'Dyte API, per IP'"))
+
+            await until(lambda: counted() == s.emulator.api_requests - made, timeout=5,
+                        message="every platform call recbot made counted once in the shared budget")
 
 
 async def test_when_the_process_holding_the_jobs_stops_the_other_takes_them_over(tmp_path, postgres):
