@@ -185,7 +185,11 @@ class Runtime:
         def look() -> metrics.Snapshot:
             now = self.store.clock()
             outbox, recordings, jobs = gauges.read(self.store.db, owner, now)
-            return metrics.Snapshot(outbox, recordings, jobs, self.platform.limiter.usage(), now)
+            budget = self.platform.limiter.usage()
+            if self.store.shared:  # one budget for every replica: what all of them used, not this one alone
+                specs = [b.spec() for b in self.platform.limiter.buckets]
+                budget = budget | {"buckets": gauges.shared_budget(self.store.db, specs, now)}
+            return metrics.Snapshot(outbox, recordings, jobs, budget, now)
 
         try:
             snapshot = await self.store.call(look)

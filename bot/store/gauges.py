@@ -1,9 +1,12 @@
 """What /metrics reads of the database when it is scraped: the outbox's backlog, the recordings not yet
-stopped, and which background jobs a process holds. Three small aggregate queries, one trip."""
+stopped, which background jobs a process holds and (PostgreSQL) the platform budget all processes spent."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.models import ACTIVE
+from bot.store.budgets import SLOTS
 from bot.store.engine import Engine
 
 JOBS = ("deliveries", "timers", "reconciler")  # the leases of `bot.workers`
@@ -22,3 +25,16 @@ def read(db: Engine, owner: str, now: float) -> tuple[list[tuple[str, int, float
         "GROUP BY status", *states)}
     held = {r["name"] for r in db.all("SELECT name FROM leases WHERE owner = ? AND until > ?", owner, now)}
     return outbox, [(state, found.get(state, 0)) for state in states], {job: job in held for job in JOBS}
+
+
+def shared_budget(db: Engine, buckets: list[tuple[str, int, float]], now: float,
+                  account: str = "") -> list[dict[str, Any]]:
+    """What every process sharing the database has used of each platform limit of `account` (by default the
+    environment's), counted as `bot.store.budgets` counts it: the last SLOTS slots of a window and this one."""
+    out = []
+    for name, limit, window in buckets:
+        slot = int(now // (window / SLOTS))
+        used = db.scalar("SELECT COALESCE(SUM(used), 0) FROM rate_use WHERE account = ? AND bucket = ? AND slot >= ?",
+                         account, name, slot - SLOTS)
+        out.append({"name": name, "used": int(used), "allowed": limit, "window_s": window})
+    return out

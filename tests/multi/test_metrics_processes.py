@@ -105,6 +105,11 @@ async def test_two_serve_processes_each_report_their_own_counts_with_their_inges
         limited = sum(d[p](name, **dict(labels)) for p in urls for (name, labels) in after[p]
                       if name == "recbot_slack_ratelimited_total")
         assert limited == 1
+        # the platform budget is one for both: each reports what both spent, not its own share
+        budgets = [{dict(k[1])["limit"]: v for k, v in after[p].items() if k[0] == "recbot_platform_budget_used_ratio"}
+                   for p in urls]
+        assert budgets[0].keys() == budgets[1].keys() and budgets[0]
+        assert all(budgets[0][n] > 0 and abs(budgets[0][n] - budgets[1][n]) < 0.01 for n in budgets[0])
         # the background jobs: each held by exactly one of them
         for job in ("deliveries", "timers"):
             assert sum(after[p].get(("recbot_jobs_held", frozenset({("lease", job)})), 0) for p in urls) == 1, job
