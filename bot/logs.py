@@ -20,7 +20,6 @@ from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 
 TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-FIELDS = ("workspace", "channel", "recording", "request")
 
 _PREFIX = secrets.token_hex(3)
 _numbers = itertools.count(1)

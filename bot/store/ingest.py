@@ -242,8 +242,11 @@ class _Child(asyncio.SubprocessProtocol):
 
 def main() -> None:
     """`python -m bot.store.ingest`: frames in on standard input, answers out on standard output."""
+    from urllib.parse import urlsplit
+
     from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+    from bot.logging_filter import install_secret_filter
     from bot.platform.webhooks import event_name, verify
     from bot.store.databases import open_database
     from bot.store.deliveries import DeliveryQueue
@@ -259,6 +262,7 @@ def main() -> None:
         answers, group = [], []
         for message in _frames(buffer):
             if message[0] == "config":
+                install_secret_filter([urlsplit(message[1]).password or ""])  # the scrubber, here too
                 try:
                     deliveries = DeliveryQueue(open_database(message[1], busy_timeout=5.0, synchronous="FULL"))
                 except StoreBusy as exc:
