@@ -201,7 +201,7 @@ class Actions:
                 state = {"handle": rec.handle, "status": rec.status.value, "action": action}
                 return Line(Say.WRONG_STATE, state), False
             with contextlib.suppress(StoreBusy):  # until its answer is written the outcome is unknown: a process
-                await self.store.aio.update_recording(rec.id, last_news_at=0.0)  # that dies meanwhile leaves it so
+                await self.store.aio.action_asked(rec.id)  # that dies meanwhile leaves it so, with when it asked
             try:
                 result = await self._call(action, rec.id)
             except PlatformUnavailable as exc:

@@ -186,6 +186,8 @@ class Records:
         now = self.clock()
         sets = "".join(f", {k} = ?" for k in fields)
         with self.db.transaction():
+            if expected is Status.RECORDING:  # off the record no later than the unanswered action that did it
+                at = min(at, self._asked_at(recording_id) or at)
             changed = self.db.changed(
                 "UPDATE recordings SET status = ?, updated_at = ?, last_news_at = ?, "
                 "seen_at = CASE WHEN CAST(? AS REAL) IS NULL THEN seen_at ELSE ? END, "
@@ -197,6 +199,21 @@ class Records:
             if changed:
                 self._ledger_entry(recording_id, new, at, actor, source, reason)
         return bool(changed)
+
+    def action_asked(self, recording_id: str) -> None:
+        """An action is about to be asked of the platform: until its answer is written its outcome is unknown
+        (last_news_at 0, which a process that dies meanwhile leaves so), and updated_at keeps when the first
+        such unanswered action was asked."""
+        self.db.execute("UPDATE recordings SET updated_at = CASE WHEN last_news_at = 0 THEN updated_at ELSE ? END, "
+                        "last_news_at = 0 WHERE id = ?", (self.clock(), recording_id))
+
+    def _asked_at(self, recording_id: str) -> float | None:
+        """When an action whose outcome is still unknown was asked (see `action_asked`): a state learned later
+        (another process's look, a second click, the reconciler) may have been reached as soon as then. The
+        ledger dates leaving RECORDING no later than that, since the transcript is cut by the ledger: a line
+        said after a pause the platform made must never count as recorded."""
+        row = self.db.one("SELECT last_news_at, updated_at FROM recordings WHERE id = ?", recording_id)
+        return row["updated_at"] if row and row["last_news_at"] == 0.0 else None
 
     def _ledger_entry(self, recording_id: str, status: Status, at: float, actor: str | None, source: str,
                       reason: str | None) -> None:

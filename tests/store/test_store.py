@@ -259,3 +259,29 @@ def test_a_row_left_half_sent_by_a_dead_process_holds_back_the_later_rows_of_its
     assert not store.outbox.claim(second, "b") and store.outbox.claim(first.id, "b")
     store.outbox.done(first.id, ts="1.0")
     assert store.outbox.claim(second, "b")
+
+
+def test_leaving_recording_after_an_unanswered_action_is_dated_when_that_action_was_asked(tmp_path, engine):
+    """Found by the chaos run (two processes, PostgreSQL): a pause the platform made at once but whose answer
+    was lost with its process was learned 9 s later, dated then, and the transcript's lines said in between
+    were kept as recorded and shown. The ledger cuts the transcript: it dates the pause no later than the
+    ask. A second unanswered ask keeps the first one's time; an answered one clears it."""
+    now = [1000.0]
+    s = Store(database(tmp_path, "t.sqlite3"), clock=lambda: now[0])
+    try:
+        add(s, "a")
+        assert s.transition("a", Status.INVOKED, Status.RECORDING, at=1000.0, actor=None, source="platform")
+        now[0] = 1090.0
+        s.action_asked("a")  # pause asked; the process dies before its answer is written
+        now[0] = 1095.0
+        s.action_asked("a")  # a second click asks again (its first look found nothing new)
+        now[0] = 1099.0
+        assert s.transition("a", Status.RECORDING, Status.PAUSED, at=1099.0, actor="U1", source="button")
+        assert [(e.status, e.at) for e in s.ledger("a")][-1] == (Status.PAUSED, 1090.0)
+        s.update_recording("a", last_news_at=1099.0)  # the answer is written: nothing unknown any more
+        assert s.transition("a", Status.PAUSED, Status.RECORDING, at=1100.0, actor="U1", source="button")
+        assert s.transition("a", Status.RECORDING, Status.UPLOADING, at=1110.0, actor=None, source="platform")
+        assert [(e.status, e.at) for e in s.ledger("a")][-2:] == [(Status.RECORDING, 1100.0),
+                                                                  (Status.UPLOADING, 1110.0)]
+    finally:
+        s.close()
