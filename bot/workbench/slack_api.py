@@ -523,12 +523,17 @@ class FakeSlack:
         return {"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"}
 
     async def dump(self, request: Request) -> Response:
-        """Everything the channel shows, for checks run from another process."""
+        """Everything the channel shows, for checks run from another process; with `?everything=1` also
+        every call it was sent (edits, ephemerals, answers on a response_url) and each person's App Home."""
         return JSONResponse({"messages": [vars(m) for m in self.messages.values()], "ephemeral": self.ephemeral,
                              "files": {f.id: {"name": f.filename, "title": f.title, "text": self.file_text(f.id)}
                                        for f in self.files.values() if f.shared},
                              "faults": self.faults.counts,
-                             "calls": {m: self.count(m) for m in ("chat.postMessage", "chat.update")}})
+                             "calls": {m: self.count(m) for m in ("chat.postMessage", "chat.update")},
+                             **({"everything": json.loads(json.dumps(  # ?everything=1: every call's arguments
+                                 [{"method": c["method"], "team": c.get("team"), "ok": c.get("ok"),
+                                   "args": c["args"]} for c in self.calls], default=str)), "homes": self.homes}
+                                if request.query_params.get("everything") else {})})
 
     async def dump_calls(self, request: Request) -> Response:
         """Successful calls of one method since a time, for timing checks run from another process."""

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +40,15 @@ from bot.models import Status
 from bot.slack.blocks import MARK
 
 CONTROLLER, MEMBER = "U0BENCH", "U0MEMBER"
+# The moments a kill is aimed at, each as the run sees it from outside (the store, the platform's state):
+MOMENTS = {
+    "upload": "the platform uploading a recording",
+    "ready_post": "a recording UPLOADED whose posts (the link) are still in the outbox",
+    "notes": "a transcript or summary being handled (its webhook unapplied, or its post in the outbox)",
+    "timer": "a timer due (a timed pause's resume, a reminder)",
+    "confirmation": "RECORDING/PAUSED news waiting for its confirmation round",
+    "outbox_leased": "an outbox drain with rows leased ('sending')",
+}
 
 
 @dataclass
@@ -86,6 +98,10 @@ class Bot:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
         self.kills += 1
+
+    def owns(self, owner: str | None) -> bool:
+        """Whether a lease's owner (host:pid:nonce) is this bot's live process."""
+        return bool(owner and self.proc and f":{self.proc.pid}:" in owner)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -216,6 +232,230 @@ class Driver:
         return starts
 
 
+class Killer:
+    """`target` SIGKILLs spread over the run (about one every `spacing` seconds), each aimed at the moment that
+    has had the fewest kills so far: the run watches the store and the platform and kills as soon as one is
+    reached (the bot doing that work, where the store says which). A moment not reached within `spacing` is
+    not waited for: the kill falls wherever the run is ("anywhere")."""
+
+    def __init__(self, bots: list[Bot], platform: Platform, http: httpx.AsyncClient, rng: random.Random,
+                 target: int, spacing: float):
+        self.bots, self.platform, self.http, self.rng = bots, platform, http, rng
+        self.target, self.spacing = target, spacing
+        self.by_moment: Counter[str] = Counter()
+
+    @property
+    def done(self) -> int:
+        return sum(self.by_moment.values())
+
+    async def present(self) -> dict[str, Bot | None]:
+        """The moments under way now, each with the bot doing it when the store says (else None: any)."""
+        now, found = time.time(), {}
+        try:
+            state = (await self.http.get(f"{self.platform.url}/_emulator/state")).json()["data"]
+            if any(r["status"] == "UPLOADING" for r in state["recordings"]):
+                found["upload"] = None
+            rows = await asyncio.to_thread(self._store_moments, now)
+        except Exception:  # the platform or the store busy for a moment: look again
+            return found
+        found.update(rows)
+        return found
+
+    def _store_moments(self, now: float) -> dict[str, Bot | None]:
+        bot, found = self.bots[0], {}
+        body = "convert_from(body, 'UTF8')" if bot.database_url else "CAST(body AS TEXT)"
+        leased = bot.rows("SELECT claimed_by FROM outbox WHERE state = 'sending' AND lease_until > ?", now)
+        if leased:
+            found["outbox_leased"] = next((b for b in self.bots if b.owns(leased[0]["claimed_by"])), None)
+        if bot.rows("SELECT 1 FROM outbox o JOIN recordings r ON r.id = o.recording_id WHERE r.status = 'UPLOADED' "
+                    "AND o.state IN ('pending', 'sending') LIMIT 1"):
+            found["ready_post"] = None
+        if bot.rows(f"SELECT 1 FROM deliveries WHERE processed_at IS NULL AND ({body} LIKE ? OR {body} LIKE ?) "
+                    "LIMIT 1", "%meeting.transcript%", "%meeting.summary%") or \
+                bot.rows("SELECT 1 FROM outbox WHERE state IN ('pending', 'sending') AND (payload LIKE ? "
+                         "OR payload LIKE ?) LIMIT 1", "%transcript%", "%summary%"):
+            found["notes"] = None
+        if bot.rows("SELECT 1 FROM timers WHERE done = 0 AND due_at <= ? LIMIT 1", now + 0.3):
+            found["timer"] = None
+        if bot.rows("SELECT 1 FROM deliveries WHERE outcome = 'confirming' AND processed_at > ? LIMIT 1", now - 0.8):
+            found["confirmation"] = None
+        return found
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while self.done < self.target and not stop.is_set():
+            with contextlib.suppress(TimeoutError):  # the first kill comes early, the others spread
+                await asyncio.wait_for(stop.wait(), self.rng.uniform(0.3, 1.0) * self.spacing)
+            if stop.is_set():
+                return
+            deadline, moment, victim = time.monotonic() + self.spacing, "anywhere", None
+            while time.monotonic() < deadline and not stop.is_set():
+                present = await self.present()
+                if present:
+                    moment = min(present, key=lambda m: (self.by_moment[m], self.rng.random()))
+                    victim = present[moment]
+                    break
+                await asyncio.sleep(0.1)
+            if stop.is_set():
+                return
+            live = [b for b in self.bots if b.alive]
+            if victim is None or not victim.alive:
+                victim = self.rng.choice(live or self.bots)
+            if not victim.alive:
+                continue
+            victim.kill()
+            self.by_moment[moment] += 1
+            say(f"{victim.name} killed ({victim.kills}) at {moment}")
+            await asyncio.sleep(self.rng.uniform(0.1, 0.8))
+            await asyncio.to_thread(victim.start)
+            say(f"{victim.name} restarted")
+
+
+FILLER = ("budget", "timeline", "draft", "review", "launch", "hiring", "roadmap", "vendor", "quarter", "design")
+
+
+def token(n: int) -> str:
+    """A word said once in the whole run, that no stemmer changes (letters only, ending in q)."""
+    letters = ""
+    while True:
+        n, r = divmod(n, 26)
+        letters += "abcdefghijklmnopqrstuvwxyz"[r]
+        if not n:
+            return f"zk{letters}q"
+
+
+@dataclass
+class Said:
+    token: str
+    text: str
+    meeting: str
+    channel: str
+    since: float  # before the platform took it
+    until: float  # after, plus the time it took to say
+
+
+class Speakers:
+    """The meetings' people say lines throughout the run (while recording, while paused, while nothing
+    records), each with a word of its own, so that the end can look for every one of them."""
+
+    def __init__(self, http: httpx.AsyncClient, platform: Platform, rng: random.Random):
+        self.http, self.platform, self.rng = http, platform, rng
+        self.people: dict[str, list[str]] = {}  # meeting -> its participants in the live session
+        self.channel_of: dict[str, str] = {}
+        self.said: list[Said] = []
+
+    async def join(self, meeting: str, channel: str) -> None:
+        self.channel_of[meeting] = channel
+        self.people[meeting] = []
+        for person in ("Ann", "Ben"):
+            answer = await self.http.post(f"{self.platform.url}/_emulator/meetings/{meeting}/join",
+                                          json={"name": person})
+            self.people[meeting].append(answer.json()["data"]["participant_id"])
+
+    async def say(self, meeting: str) -> None:
+        if not self.people.get(meeting):
+            return
+        word = token(len(self.said))
+        text = " ".join([word, *self.rng.sample(FILLER, 3)])
+        since = time.time()
+        answer = await self.http.post(f"{self.platform.url}/_emulator/meetings/{meeting}/say",
+                                      json={"participant_id": self.rng.choice(self.people[meeting]), "text": text})
+        if answer.status_code == 200:
+            took = max(1.0, 0.4 * len(text.split()))  # as the platform times a line
+            self.said.append(Said(word, text, meeting, self.channel_of[meeting], since, time.time() + took))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(httpx.HTTPError):
+                await self.say(self.rng.choice(list(self.people)))
+            await asyncio.sleep(self.rng.uniform(0.05, 0.3))
+
+    async def end_and_rejoin(self, stop: asyncio.Event) -> int:
+        """Meetings end now and then (the host ends it: its recordings stop, its transcript and summary
+        follow) and their people come back (a new session); returns how many sessions were ended."""
+        ended = 0
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.rng.uniform(2, 6))
+            if stop.is_set():
+                break
+            meeting = self.rng.choice(list(self.people))
+            with contextlib.suppress(httpx.HTTPError):
+                ended += await self.end(meeting)
+                await asyncio.sleep(self.rng.uniform(0.5, 2))
+                await self.join(meeting, self.channel_of[meeting])
+        return ended
+
+    async def end(self, meeting: str) -> int:
+        self.people[meeting] = []
+        answer = await self.http.post(f"{self.platform.url}/_emulator/meetings/{meeting}/end")
+        return int(answer.status_code == 200)
+
+
+def recorded_spans(history: list[dict]) -> dict[str, list[tuple[float, float, str]]]:
+    """Meeting -> the spans during which one of its recordings was RECORDING (start, end, recording), as the
+    platform did it."""
+    spans: dict[str, list[tuple[float, float, str]]] = {}
+    by_rec: dict[str, list[dict]] = {}
+    for h in history:
+        by_rec.setdefault(h["recording_id"], []).append(h)
+    for rec_id, steps in by_rec.items():
+        steps.sort(key=lambda h: h["at"])
+        for h, after in itertools.zip_longest(steps, steps[1:]):
+            if h["to"] == "RECORDING":
+                spans.setdefault(h["meeting_id"], []).append((h["at"], after["at"] if after else float("inf"), rec_id))
+    return spans
+
+
+def well_inside(line: Said, spans: dict[str, list[tuple[float, float, str]]], margin: float = 2.0) -> str | None:
+    """The recording that recorded all of `line`, `margin` seconds from either end of its span, if one did."""
+    return next((rec for a, b, rec in spans.get(line.meeting, [])
+                 if a + margin <= line.since and line.until <= b - margin), None)
+
+
+async def ask_find(driver: Driver, said: list[Said], history: list[dict], channels: list[str],
+                   rng: random.Random, told: Callable[[str], bool]) -> dict[str, str]:
+    """`/rec find` in each channel for words every line has (what it answers must hold no unrecorded word) and
+    for some recorded lines' own words; returns those words with the line's text the answer must show."""
+    spans = recorded_spans(history)
+    for channel in channels:
+        for word in rng.sample(FILLER, 2):
+            await driver.command(CONTROLLER, channel, f"find {word}")
+    recorded = [s for s in said if (rec := well_inside(s, spans)) and told(rec)]
+    asked = {}
+    for line in rng.sample(recorded, min(10, len(recorded))):
+        await driver.command(CONTROLLER, line.channel, f"find {line.token}")
+        asked[line.token] = line.text
+    return asked
+
+
+def privacy(said: list[Said], history: list[dict], everything: str, index: str, told: set[str],
+            session_of: dict[str, str]) -> dict:
+    """The privacy oracle. A line said while no recording of its meeting recorded (by the platform's own
+    history) must be nowhere in what Slack received nor in the store's search index; a line said well
+    inside a recorded span must be in the index once recbot was told of its session's transcript (`told`:
+    session ids whose meeting.transcript webhook recbot answered 2xx; for the others recbot asks the
+    platform itself 10 minutes after the upload, longer than the run waits: they are counted apart)."""
+    spans = recorded_spans(history)
+    shown, missing, unrecorded, recorded, awaiting = [], [], 0, 0, 0
+    for line in said:
+        if not any(a < line.until and line.since < b for a, b, _ in spans.get(line.meeting, [])):
+            unrecorded += 1
+            where = [w for w, text in (("in Slack", everything), ("in the index", index)) if line.token in text]
+            if where:
+                shown.append(f"{line.token} ({line.channel}, said {line.since:.2f}-{line.until:.2f} while nothing "
+                             f"recorded): {' and '.join(where)}")
+        elif rec := well_inside(line, spans):
+            if session_of.get(rec) not in told:
+                awaiting += 1
+                continue
+            recorded += 1
+            if line.token not in index:
+                missing.append(f"{line.token} ({line.channel}, said {line.since:.2f}-{line.until:.2f}, recorded by "
+                               f"{rec}): not in the index")
+    return {"said": len(said), "unrecorded": unrecorded, "recorded": recorded, "awaiting": awaiting, "shown": shown,
+            "missing": missing}
+
+
 async def set_faults(http: httpx.AsyncClient, platform: Platform, on: bool, webhook_only: bool = False) -> None:
     emu = platform.url
     api = {"rates": {"500": 0.10, "hang": 0.05}, "hang_seconds": 3} if on else {"clear": True}
@@ -238,8 +478,9 @@ async def rate_limit_bursts(http: httpx.AsyncClient, platform: Platform, stop: a
 
 
 async def settle(bots: list[Bot], http: httpx.AsyncClient, platform: Platform, channels: list[str],
-                 timeout: float) -> None:
-    """Faults off; stop whatever is still active; wait until the platform, the bot and Slack agree."""
+                 timeout: float, speakers: Speakers | None = None) -> None:
+    """Faults off; stop whatever is still active; end the meetings (`speakers`: their transcripts and summaries
+    follow); wait until the platform, the bot and Slack agree."""
     deadline = time.monotonic() + timeout
     driver = Driver(bots, http, random.Random(0))
     bot = bots[0]
@@ -251,25 +492,32 @@ async def settle(bots: list[Bot], http: httpx.AsyncClient, platform: Platform, c
         for channel in channels:
             await driver.command(CONTROLLER, channel, "stop")
         await asyncio.sleep(3)
+    if speakers is not None:
+        for meeting in list(speakers.people):
+            with contextlib.suppress(httpx.HTTPError):
+                await speakers.end(meeting)
+        await asyncio.sleep(5)  # the platform writes the notes (2 s) and sends them
     while time.monotonic() < deadline:
         state = (await http.get(f"{platform.url}/_emulator/state")).json()["data"]
         unfinished = [r for r in state["recordings"] if r["status"] not in ("UPLOADED", "ERRORED")]
-        health = (await http.get(f"{bot.url}/healthz")).json()
-        outbox = health.get("outbox", {})
+        outbox = outbox_left(bot)
         bot_unfinished = bot.rows("SELECT COUNT(*) AS n FROM recordings WHERE status NOT IN ('UPLOADED', 'ERRORED')")
         pending = bot.rows("SELECT COUNT(*) AS n FROM deliveries WHERE processed_at IS NULL")
         if time.monotonic() > getattr(settle, "_next_report", 0):
             settle._next_report = time.monotonic() + 10
             say(f"waiting: platform unfinished {len(unfinished)}, bot unfinished {bot_unfinished[0]['n']}, "
                 f"deliveries pending {pending[0]['n']}, outbox {outbox}")
-        if not unfinished and not bot_unfinished[0]["n"] and not pending[0]["n"] \
-                and not outbox.get("pending") and not outbox.get("sending"):
+        if not unfinished and not bot_unfinished[0]["n"] and not pending[0]["n"] and not outbox:
             await asyncio.sleep(2)
-            outbox = (await http.get(f"{bot.url}/healthz")).json().get("outbox", {})
-            if not outbox.get("pending") and not outbox.get("sending"):
+            if not outbox_left(bot) and all(b.alive for b in bots):
                 return
         await asyncio.sleep(1)
     raise AssertionError("the system did not settle in time")
+
+
+def outbox_left(bot: Bot) -> int:
+    """Outbox rows still to send (read from the store: the bot may be down)."""
+    return bot.rows("SELECT COUNT(*) AS n FROM outbox WHERE state IN ('pending', 'sending')")[0]["n"]
 
 
 def check(bot: Bot, platform: Platform, slack: dict, history: list[dict], state: dict) -> dict:
@@ -310,11 +558,13 @@ def check(bot: Bot, platform: Platform, slack: dict, history: list[dict], state:
         performed = {"paused": done.count("PAUSED"),
                      "resumed": sum(1 for a, b in itertools.pairwise(done) if a == "PAUSED" and b == "RECORDING"),
                      "stopped": done.count("UPLOADING")}
-        claimed = {"paused": sum(" paused " in t for t in thread), "resumed": sum(" resumed " in t for t in thread),
-                   "stopped": sum(" stopped " in t for t in thread)}
+        # what the thread announces ("#2 paused by …"), not what it mentions ("… while #2 is paused. A paused …")
+        claimed = {kind: sum(bool(re.search(rf"#\d+ {kind}\b", t)) for t in thread)
+                   for kind in ("paused", "resumed", "stopped")}
         for kind, n in claimed.items():
             if n > performed[kind]:
-                wrong.append(f"{rec_id}: thread claims {n} {kind}, platform performed {performed[kind]}")
+                wrong.append(f"{rec_id}: thread claims {n} {kind}, platform performed {performed[kind]}: "
+                             f"{[t for t in thread if kind in t]}; platform: {done}")
         entries = bot.rows("SELECT status, at, source, actor, reason FROM ledger WHERE recording_id = ? ORDER BY id",
                            rec_id)
         ledger = [r["status"] for r in entries]
@@ -343,7 +593,7 @@ def say(message: str) -> None:
 
 
 async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: str, timeout: float = 300, *,
-                processes: int = 1, database: str | None = None) -> dict:
+                processes: int = 1, database: str | None = None, spacing: float = 8.0) -> dict:
     rng = random.Random(seed)
     platform = Platform(folder)
     bots = [Bot(platform, folder, name=f"bot{i}" if processes > 1 else "bot", database_url=database)
@@ -364,12 +614,17 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
                 await http.post(f"{platform.url}/v2/webhooks", auth=("emulator-org", "emulator-key"),
                                 json={"name": "recbot", "url": front,
                                       "events": ["recording.statusUpdate", "meeting.started", "meeting.ended",
-                                                 "meeting.participantJoined", "meeting.participantLeft"]})
+                                                 "meeting.participantJoined", "meeting.participantLeft",
+                                                 "meeting.transcript", "meeting.summary"]})
             driver = Driver(bots, http, rng)
+            speakers = Speakers(http, platform, random.Random(seed + 2))
+            meetings = []
             for channel in names:
-                meeting = platform.meeting()
-                for person in ("Ann", "Ben"):
-                    await http.post(f"{platform.url}/_emulator/meetings/{meeting}/join", json={"name": person})
+                made = await http.post(f"{platform.url}/_emulator/meetings", json={
+                    "title": f"Chaos {channel}", "transcribe_on_end": True, "summarize_on_end": True})
+                meeting = made.json()["data"]["id"]
+                meetings.append(meeting)
+                await speakers.join(meeting, channel)
                 await driver.command(CONTROLLER, channel, f"link {meeting}")
             await asyncio.sleep(1)
             say(f"{channels} channels linked; faults on")
@@ -378,26 +633,49 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
             bursts = asyncio.create_task(rate_limit_bursts(http, platform, stop_bursts))
             per_channel = [recordings // channels + (1 if i < recordings % channels else 0) for i in range(channels)]
             plays = [asyncio.create_task(driver.play(c, n, n * 55)) for c, n in zip(names, per_channel, strict=True)]
-            for _k in range(kills):  # SIGKILL at random points of the random phase
-                await asyncio.sleep(rng.uniform(6, 14))
-                victim = rng.choice(bots)
-                victim.kill()
-                say(f"{victim.name} killed ({victim.kills})")
-                await asyncio.sleep(rng.uniform(0.1, 0.8))
-                await asyncio.to_thread(victim.start)
-                say(f"{victim.name} restarted")
+            killer = Killer(bots, platform, http, random.Random(seed + 1), kills, spacing)
+            stop_killing = asyncio.Event()
+            killing = asyncio.create_task(killer.run(stop_killing))
+            ending = asyncio.create_task(speakers.end_and_rejoin(stop_bursts))
+            speaking = asyncio.create_task(speakers.run(stop_bursts))
             starts = sum(await asyncio.gather(*plays))
             stop_bursts.set()
-            burst_count = await bursts
+            burst_count, sessions_ended = await bursts, await ending
+            await speaking
             state = (await http.get(f"{platform.url}/_emulator/state")).json()["data"]
             await set_faults(http, platform, on=False)
-            say(f"random phase over ({starts} starts sent); faults off; settling")
-            await settle(bots, http, platform, names, timeout)
-            say("settled; checking")
+            say(f"random phase over ({starts} starts sent, {killer.done} kills); faults off; settling")
+            # the kills go on while everything is stopped (uploads, links, transcripts), until all are made
+            settling = asyncio.create_task(settle(bots, http, platform, names, timeout, speakers))
+            await settling
+            with contextlib.suppress(TimeoutError):  # settled before every kill was made: the rest fall now
+                await asyncio.wait_for(asyncio.shield(killing), 3 * spacing * (kills - killer.done))
+            stop_killing.set()
+            await killing
+            await settle(bots, http, platform, names, timeout)  # again: a kill may have fallen as it settled
+            say("settled; asking /rec find")
             state = (await http.get(f"{platform.url}/_emulator/state")).json()["data"]
             history = (await http.get(f"{platform.url}/_emulator/history")).json()["data"]
-            slack = (await http.get(f"http://127.0.0.1:{platform.slack_port}/_slack/messages")).json()
+            deliveries = (await http.get(f"{platform.url}/_emulator/deliveries")).json()["data"]
+            session_of = {r["id"]: r["session_id"] for r in state["recordings"]}
+            transcripts = [d["body"] for d in deliveries if 200 <= d["status"] < 300 and "transcript" in d["body"]]
+            told = {sid for sid in set(session_of.values()) if sid and any(sid in body for body in transcripts)}
+            asked = await ask_find(driver, speakers.said, history, names, random.Random(seed + 3),
+                                   lambda rec: session_of.get(rec) in told)
+            await settle(bots, http, platform, names, timeout)
+            say("checking")
+            slack = (await http.get(f"http://127.0.0.1:{platform.slack_port}/_slack/messages",
+                                    params={"everything": "1"})).json()
+            await asyncio.to_thread(Path(folder, "slack.json").write_text, json.dumps(slack))
             verdict = check(bot, platform, slack, history, state)
+            kept = {"history": history, "said": [vars(line) for line in speakers.said],
+                    **{t: bot.rows(f"SELECT * FROM {t}") for t in ("recordings", "ledger", "transcript_lines")}}
+            await asyncio.to_thread(Path(folder, "run.json").write_text, json.dumps(kept, default=str))
+            index = " ".join(r["text"] for r in bot.rows("SELECT text FROM transcript_lines"))
+            answers = json.dumps(slack["everything"])
+            found = {w for w, line in asked.items() if line in answers}
+            oracle = privacy(speakers.said, history, json.dumps({k: slack[k] for k in (
+                "messages", "ephemeral", "files", "everything", "homes")}), index, told, session_of)
             if balancer is not None:
                 await balancer.server.stop()
                 await balancer.http.aclose()
@@ -411,15 +689,23 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
               "webhook_dropped": hooks["dropped"], "webhook_duplicated": hooks["duplicated"],
               "webhook_reordered": hooks["reordered"], "slack_429": sl["429"], "slack_500": sl["500"],
               "bot_killed": sum(b.kills for b in bots)}
+    kills_by_moment = {m: killer.by_moment[m] for m in (*MOMENTS, "anywhere")}
     lines = logs.splitlines()
     unhandled = ["\n".join(lines[max(0, i - 1):i + 25]) for i, line in enumerate(lines)
                  if "Traceback" in line or " ERROR " in line]
     return {"recordings": len(state["recordings"]), "starts_sent": starts, "channels": channels,
             "processes": processes, "engine": "postgresql" if database else "sqlite",
             "requests": dict(driver.sent), "faults": faults, "faults_total": sum(faults.values()),
-            "rate_limit_bursts": burst_count, "transitions": len(history),
+            "rate_limit_bursts": burst_count, "sessions_ended": sessions_ended, "transitions": len(history),
+            "kills_by_moment": kills_by_moment,
+            "lines_said": oracle["said"], "lines_unrecorded": oracle["unrecorded"],
+            "lines_recorded": oracle["recorded"], "lines_awaiting_transcript": oracle["awaiting"],
+            "paused_words_shown": len(oracle["shown"]),
+            "recorded_not_findable": len(oracle["missing"]) + len(asked) - len(found),
             "lost": len(verdict["lost"]), "duplicated": len(verdict["duplicated"]), "wrong": len(verdict["wrong"]),
-            "details": verdict, "unhandled_errors": unhandled[:5], "unhandled_count": len(unhandled),
+            "details": {**verdict, "shown": oracle["shown"], "not_findable": oracle["missing"] + [
+                f"{w}: /rec find did not answer with {asked[w]!r}" for w in asked if w not in found]},
+            "unhandled_errors": unhandled[:5], "unhandled_count": len(unhandled),
             "seconds": round(time.monotonic() - began, 1)}
 
 
@@ -427,7 +713,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.chaos.run")
     parser.add_argument("--recordings", type=int, default=100)
     parser.add_argument("--channels", type=int, default=20)
-    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--kills", type=int, default=12)
+    parser.add_argument("--spacing", type=float, default=10.0, help="seconds between kills, about")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", help="folder for the logs and database (default: a new temporary one)")
     parser.add_argument("--processes", type=int, default=1, choices=(1, 2),
@@ -443,21 +730,24 @@ def main() -> int:
         database = cluster.new_database()
     try:
         result = asyncio.run(chaos(args.recordings, args.channels, args.kills, args.seed, folder, timeout=900,
-                                   processes=args.processes, database=database))
+                                   processes=args.processes, database=database, spacing=args.spacing))
     finally:
         if cluster is not None:
             cluster.stop()
     print(f"logs and the bot's database: {folder}")
     details = result.pop("details")
     print(json.dumps(result, indent=2))
-    for kind in ("lost", "duplicated", "wrong"):
+    for kind in ("lost", "duplicated", "wrong", "shown", "not_findable"):
         for line in details[kind][:10]:
             print(f"{kind}: {line}")
     for excerpt in result.pop("unhandled_errors"):
         print(f"unhandled:\n{excerpt}")
-    ok = not (result["lost"] or result["duplicated"] or result["wrong"] or result["unhandled_count"])
-    print("recordings {recordings}, faults {faults_total}, transitions {transitions}: lost {lost}, duplicated "
-          "{duplicated}, wrong {wrong}".format(**result))
+    ok = not (result["lost"] or result["duplicated"] or result["wrong"] or result["unhandled_count"]
+              or result["paused_words_shown"] or result["recorded_not_findable"])
+    print("recordings {recordings}, faults {faults_total}, transitions {transitions}, kills {kills_by_moment}: "
+          "lost {lost}, duplicated {duplicated}, wrong {wrong}; paused words shown {paused_words_shown} "
+          "(of {lines_unrecorded}), recorded lines not findable {recorded_not_findable} (of {lines_recorded})"
+          .format(**result))
     return 0 if ok else 1
 
 

@@ -1,23 +1,30 @@
-"""The chaos run, short: a dozen recordings, every kind of fault, one SIGKILL. (`python -m tests.chaos.run`
-is the full one: 100 recordings over 20 channels, three kills.)"""
+"""The chaos run, short: a dozen recordings, every kind of fault, SIGKILLs aimed at the moments that matter,
+lines said throughout and looked for at the end. (`python -m tests.chaos.run` is the full one: 100
+recordings over 20 channels, twelve kills.)"""
 
 from tests.chaos.run import chaos
 
 
-async def test_short_chaos_run_loses_duplicates_and_misstates_nothing(tmp_path):
-    result = await chaos(recordings=12, channels=4, kills=1, seed=11, folder=str(tmp_path), timeout=240)
+def assert_held(result: dict) -> None:
     details = result["details"]
     assert result["recordings"] >= 8
-    assert result["faults_total"] >= 25 and result["faults"]["bot_killed"] == 1
-    assert (result["lost"], result["duplicated"], result["wrong"]) == (0, 0, 0), details
-    assert result["unhandled_count"] == 0, result["unhandled_errors"]
-
-
-async def test_two_processes_on_postgres_killed_in_turn_lose_duplicate_and_misstate_nothing(tmp_path, postgres):
-    result = await chaos(recordings=12, channels=4, kills=3, seed=13, folder=str(tmp_path), timeout=240,
-                         processes=2, database=postgres.new_database())
-    details = result["details"]
-    assert result["processes"] == 2 and result["engine"] == "postgresql"
-    assert result["recordings"] >= 8 and result["faults"]["bot_killed"] == 3
     assert (result["lost"], result["duplicated"], result["wrong"]) == (0, 0, 0), details
     assert result["unhandled_count"] == 0, "\n\n".join(result["unhandled_errors"])
+    assert result["lines_unrecorded"] > 0 and result["lines_recorded"] > 0
+    assert result["paused_words_shown"] == 0, details["shown"]  # nothing said off the record reached Slack
+    assert result["recorded_not_findable"] == 0, details["not_findable"]
+
+
+async def test_short_chaos_run_loses_duplicates_misstates_and_shows_nothing(tmp_path):
+    result = await chaos(recordings=12, channels=4, kills=3, seed=11, folder=str(tmp_path), timeout=240, spacing=5)
+    assert result["faults_total"] >= 25 and result["faults"]["bot_killed"] == 3
+    assert sum(n for moment, n in result["kills_by_moment"].items() if moment != "anywhere") >= 2
+    assert_held(result)
+
+
+async def test_two_processes_on_postgres_killed_in_turn_lose_duplicate_misstate_and_show_nothing(tmp_path, postgres):
+    result = await chaos(recordings=12, channels=4, kills=3, seed=13, folder=str(tmp_path), timeout=240,
+                         processes=2, database=postgres.new_database(), spacing=5)
+    assert result["processes"] == 2 and result["engine"] == "postgresql"
+    assert result["faults"]["bot_killed"] == 3
+    assert_held(result)
