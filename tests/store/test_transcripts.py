@@ -52,3 +52,14 @@ def test_lines_past_their_time_are_deleted(store):
         pass
     assert store.transcripts.count() == 1 and [h.text for h in store.transcripts.find("T1", "C1", "line")] == [
         "new line"]
+
+
+def test_past_so_many_matches_the_newest_come_first_on_sqlite(store, monkeypatch):
+    from bot.store import transcripts
+
+    store.transcripts.keep("T1", "C1", "s1", [line("r1", f"budget item {n}", offset=n) for n in range(5)])
+    monkeypatch.setattr(transcripts, "RANKED_AT_MOST", 3)
+    hits = store.transcripts.find("T1", "C1", "budget", limit=2)
+    assert len(hits) == 2
+    if store.db.dialect == "sqlite":  # bm25 would rank five like lines alike; past the cap, newest first
+        assert [h.text for h in hits] == ["budget item 4", "budget item 3"]
