@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 
 from bench import wrk
+from bench.busy import busy_workspace
 from bench.plot import cdf_svg
 from bench.servers import SECRET, TOKEN
 
@@ -292,7 +293,7 @@ async def webhook_to_card(folder: str, quick: bool) -> dict:
 
     n = 10 if quick else 40
     stack = Stack(os.path.join(folder, "card.sqlite3"),
-                  options=Options(outbox_rate=1.0, outbox_burst=3.0, card_interval=1.0))
+                  options=Options(card_interval=1.0))
     stack.slack.add_user("U0A", "a")
     async with stack:
         recs = []
@@ -573,6 +574,7 @@ BENCHES = {
     "scale": scale,
     "budget": platform_budget,
     "two": two_processes,
+    "busy": busy_workspace,
 }
 
 

@@ -51,8 +51,7 @@ class Options:
     """Knobs for tests, the demo and benchmarks; production uses the defaults."""
 
     clock: Callable[[], float] = time.time
-    outbox_rate: float = 1.0
-    outbox_burst: float = 3.0
+    slack_scale: float = 1.0  # Slack's limits as the local Slack's, shorter by this factor (tests: 10)
     card_interval: float = 1.0
     max_backoff: float = 60.0
     reconcile_tick: float = 5.0
@@ -72,17 +71,17 @@ class Runtime:
         self.ingest = IngestWriter(settings.database)  # webhook deliveries: verified and stored in durable groups
         self.platform = Platforms(o.platform or PlatformClient.from_settings(settings), self.store, settings)
         self.webhook_key = WebhookKey(settings.webhook_key_url, o.webhook_key or settings.webhook_public_key)
-        # The outbox paces itself and honours Retry-After per channel, so its clients must not sleep on a 429;
-        # the clients for reads (who recbot is, who is an admin) and Bolt's may. One workspace: the configured
-        # token; many: each workspace's own, from its install.
+        # The outbox paces itself and honours Retry-After per workspace and method, so its clients must not sleep
+        # on a 429; the clients for reads (who recbot is, who is an admin) and Bolt's may. One workspace: the
+        # configured token; many: each workspace's own, from its install.
         token = None if settings.oauth else settings.slack_bot_token
         tokens: dict[str, Any] = dict(base_url=settings.slack_api_url, token=token, store=self.store,
                       client_id=settings.slack_client_id, client_secret=settings.slack_client_secret)
         self.tokens = Tokens(**tokens)
         self.reads = reads = Tokens(**tokens, retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)])
         slack = MeteredWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=reads.retry_handlers)
-        self.outbox = Outbox(self.store, self.tokens, clock=o.clock, per_channel_rate=o.outbox_rate,
-                             burst=o.outbox_burst, card_interval=o.card_interval, max_backoff=o.max_backoff)
+        self.outbox = Outbox(self.store, self.tokens, clock=o.clock, scale=o.slack_scale,
+                             card_interval=o.card_interval, max_backoff=o.max_backoff)
         self.tasks = Tasks()
         self.directory = Directory(reads)
         self.identity = None if settings.oauth else Identity(slack, settings.slack_bot_token)

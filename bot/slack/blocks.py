@@ -338,6 +338,13 @@ def pointer_note(payload: dict[str, Any]) -> str:
     return f"The meeting's {what} is ready: `/rec history` in this channel has its link."
 
 
+def given_up(link: Link, kind: str, error: str) -> str:
+    """The DM to whoever linked a channel when a message there can never be delivered."""
+    what = {"card": "a recording's card", "thread": "a reply in a recording's thread"}.get(kind, "a message")
+    return (f":warning: Slack would not take {what} in <#{link.channel_id}> ({escape(clip(error, 100))}), and "
+            "nobody there can receive it any more. `/rec history` in that channel has what it said.")
+
+
 def lost_channel(link: Link, error: str) -> str:
     """The DM to whoever linked a channel that recbot can no longer post in."""
     return (f":warning: recbot can no longer post in <#{link.channel_id}> ({error}), which you linked to "

@@ -77,8 +77,13 @@ class Kind:
     def method_of(self, row: OutboxRow, rec: Recording | None) -> str:
         return self.method
 
-    def priority(self, row: OutboxRow, rec: Recording | None) -> int:
+    def rank(self, payload: dict[str, Any]) -> int:
+        """How urgent a row of this kind is, from what it says (stored with the row)."""
         return NEWS
+
+    def priority(self, row: OutboxRow, rec: Recording | None) -> int:
+        """How urgent it is now, its recording known."""
+        return self.rank(row.payload)
 
     def render(self, sender: Sender, row: OutboxRow) -> Any:
         """What `send` needs of the store, read on the store's thread."""
@@ -100,6 +105,10 @@ def kind(cls: type[Kind]) -> type[Kind]:
 
 def of(row: OutboxRow) -> Kind:
     return KINDS[Outgoing(row.kind)]
+
+
+def rank(kind: str, payload: dict[str, Any]) -> int:
+    return KINDS[Outgoing(kind)].rank(payload)
 
 
 @kind
@@ -144,8 +153,8 @@ class Card(Kind):
 class InThread(Kind):
     in_thread = True
 
-    def priority(self, row, rec):
-        return URGENT if row.payload.get("notice") in URGENT_NOTICES else NEWS
+    def rank(self, payload):
+        return URGENT if payload.get("notice") in URGENT_NOTICES else NEWS
 
     def words(self, sender: Sender, p: dict[str, Any], rec: Recording, summary: Summary, compact: int
               ) -> tuple[str, list[dict[str, Any]] | None, bool]:
@@ -245,7 +254,7 @@ class Note(Kind):
     kind = Outgoing.NOTE
     looked_up = True
 
-    def priority(self, row, rec):
+    def rank(self, payload):
         return URGENT
 
     async def send(self, sender, client, row, rendered):
@@ -300,7 +309,7 @@ class StepDone(Kind):
     def method_of(self, row, rec):
         return "functions.completeError" if "error" in row.payload else "functions.completeSuccess"
 
-    def priority(self, row, rec):
+    def rank(self, payload):
         return ANSWER
 
     async def send(self, sender, client, row, rendered):
@@ -335,7 +344,7 @@ class Dm(Channel):
     looked_up = False
     paced_per_channel = False  # each person's conversation is its own channel: one message rarely follows another
 
-    def priority(self, row, rec):
+    def rank(self, payload):
         return URGENT
 
 
@@ -348,7 +357,7 @@ class Home(Kind):
     paced_per_channel = False
     most_compact = 1
 
-    def priority(self, row, rec):
+    def rank(self, payload):
         return HOME
 
     def render(self, sender, row):
@@ -372,7 +381,7 @@ class Modal(Kind):
     paced_per_channel = False
     most_compact = 0
 
-    def priority(self, row, rec):
+    def rank(self, payload):
         return ANSWER
 
     def render(self, sender, row):
@@ -396,7 +405,7 @@ class Answer(Kind):
     paced_per_channel = False
     most_compact = 1  # the text alone
 
-    def priority(self, row, rec):
+    def rank(self, payload):
         return ANSWER
 
 

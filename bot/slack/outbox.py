@@ -26,53 +26,58 @@ from slack_sdk.errors import SlackApiError
 
 from bot import logs, metrics
 from bot.models import Actor, Outgoing, Recording, Team
-from bot.slack import blocks, kinds
+from bot.slack import blocks, kinds, limits
 from bot.slack.installs import NotInstalled, Tokens
-from bot.slack.sender import RespondFailed, Sender
+from bot.slack.limits import Window
+from bot.slack.sender import RespondFailed, Sender, Where
 from bot.store import OutboxRow, Store, StoreBusy
 from bot.store.leases import new_owner
 
 log = logging.getLogger(__name__)
 
 LOST_CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
-REFUSED_AS_RENDERED = {"invalid_blocks", "msg_too_long", "invalid_blocks_format"}
 TRIGGER_GONE = {"expired_trigger_id", "exchanged_trigger_id", "invalid_trigger_id"}  # 3 s, once
+# uninstalled (many workspaces)
 REVOKED = {"token_revoked", "invalid_auth", "account_inactive", "team_access_not_granted"}
+# Nobody can receive the row any more: given up, and said so to whoever linked the channel.
+GONE = {"user_not_in_channel", "user_not_found", "user_disabled", "cannot_dm_bot", "ekm_access_denied",
+        "message_not_found", "thread_not_found"}
+TOLD = (Outgoing.CARD, Outgoing.THREAD, Outgoing.NOTE, Outgoing.CHANNEL)  # a channel's: its linker is told
+WAIT = {"ratelimited", "rate_limited", "message_limit_exceeded"}  # later, the method held back
+TRANSIENT = {"fatal_error", "internal_error", "service_unavailable", "request_timeout", "restricted_action"}
 IN_THREAD = tuple(k.value for k, c in kinds.KINDS.items() if c.in_thread)  # in order, once the card exists
+HOLD = "slack:"  # a 429's hold, kept with the platform's blocks: "slack:<workspace>:<method>"
 CLAIM_CHUNK = 20  # rows claimed and rendered per trip to the store's thread
 
 
-class TokenBucket:
-    def __init__(self, rate: float, burst: float, now: float):
-        self.rate, self.burst, self.tokens, self.last = rate, burst, burst, now
-
-    def take(self, now: float) -> float:
-        """0 if a token was taken, else seconds until one is available."""
-        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
+def retry_after(response: Any) -> float:
+    """A 429's Retry-After, in seconds (the local Slack's may have decimals when its limits are scaled)."""
+    try:
+        return float(response.headers.get("Retry-After", response.headers.get("retry-after", 1)))
+    except (TypeError, ValueError, AttributeError):
+        return 1.0
 
 
 class Outbox:
     def __init__(self, store: Store, tokens: Tokens, *, clock: Callable[[], float] = time.time,
-                 per_channel_rate: float = 1.0, burst: float = 3.0, card_interval: float = 1.0,
+                 scale: float = 1.0, card_interval: float = 1.0,
                  max_backoff: float = 60.0, http: httpx.AsyncClient | None = None, concurrency: int = 16):
         self.store, self.tokens, self.clock = store, tokens, clock
         self.concurrency = concurrency  # Slack calls in flight at once, each to a different thread or card
         self.max_backoff = max_backoff
-        self.rate, self.burst, self.card_interval = per_channel_rate, burst, card_interval
+        self.scale, self.card_interval = scale, card_interval  # scale: Slack's limits as the local Slack's (tests)
         self.http = http or httpx.AsyncClient(timeout=10.0)
+        store.outbox.rank = kinds.rank  # how urgent each row is, written with it
         self.sender = Sender(store, tokens, self.http, clock=clock, on_card=self._card_sent)
-        self._buckets: dict[str, TokenBucket] = {}
-        self._blocked: dict[str, float] = {}  # channel (or "*") -> not before
+        self._windows: dict[tuple[str, str], Window] = {}  # (workspace, method or channel): calls counted
+        self._holds: dict[tuple[str, str], float] = {}  # (workspace, method) -> not before: a 429's Retry-After
+        self._slots: dict[int, list[list[float]]] = {}  # row -> its calls' places in the windows, until answered
         self._last_card: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._claimed: set[int] = set()  # rows this process has tried; other 'sending' rows predate a crash
         self._sent: dict[int, tuple[OutboxRow, str | None]] = {}  # sent, but the store could not record it yet
-        self._unsure: set[int] = set()  # rows that may have reached Slack before a crash
+        self._unsure: set[int] = set()  # rows that may have reached Slack before a crash: looked for first
+        self._looking: dict[Where, asyncio.Task] = {}  # look-ups under way
         # Several processes may share the database: each row is sent by the one that leased it.
         self.owner = new_owner()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -129,37 +134,39 @@ class Outbox:
                 pass
 
     async def drain(self) -> float:
-        """Send every row that may go now. Returns how long until the next one may."""
+        """Send every row that may go now, the most urgent first. Returns how long until the next one may."""
         now = self.clock()
         wait = 60.0
         held_recordings: set[str] = set()  # recordings whose earlier replies have not gone yet
         if self._sent:  # record what went out before anything else
             await self._record_sent(list(self._sent.values()))
-        soonest, behind, due, recordings = await self.store.call(self._due, now)
+        soonest, behind, due, caught, recordings, holds = await self.store.call(self._due, now)
+        self._holds.update({k: v for k, v in holds.items() if v > self._holds.get(k, 0.0)})
         if soonest is not None:
             wait = min(wait, soonest - now)
+        for row in [*due, *caught]:  # caught mid-send by a crash: until looked up, it may be out already
+            if row.state == "sending" and row.id not in self._claimed and row.id not in self._sent:
+                self._unsure.add(row.id)
+        wait = min(wait, self._look_up(list({row.id: row for row in [*due, *caught]}.values()), recordings, now))
         launch: list[tuple[OutboxRow, str]] = []  # one row per thread or card at a time: each keeps its order
         cards_in_flight: set[str] = set()
-        launched_in_thread = False
+        # One call of a method to a workspace at a time: a 429 is known before the next such call is made, so
+        # none is made inside its Retry-After window (calls in flight together would all land in it).
+        flying: set[tuple[str, str]] = set()
+        again = False  # rows wait only for calls in flight: drain again as soon as they are answered
 
-        for row in due:
+        for row in self._by_priority(due, recordings):
             if row.id in self._sent:  # it went out; only its record is missing: never send it twice
                 held_recordings.add(row.recording_id or "")
                 continue
             now = self.clock()
             kind = kinds.of(row)
-            # What a 429 blocks: the channel, else for a call or a step's end its own method (calls.*, functions.*
-            # are limited per method), else everything ("*")
-            channel = row.channel_id or row.payload.get("user") or \
-                (kind.method if kind.kind in (Outgoing.CALL, Outgoing.STEP_DONE) else "*")
+            channel = row.channel_id or row.payload.get("user") or "*"
             ordered = row.recording_id if kind.in_thread else None  # a thread's replies keep their order
             if ordered and (ordered in held_recordings or behind.get(ordered, row.id) < row.id):
                 continue  # an earlier reply in its thread has not gone yet
-            blocked = max(self._blocked.get(channel, 0.0), self._blocked.get("*", 0.0))
-            if blocked > now:
-                wait = min(wait, blocked - now)
-                if ordered:
-                    held_recordings.add(ordered)
+            if row.id in self._unsure:  # it is being looked for; its thread waits
+                held_recordings.add(ordered or "")
                 continue
             rec = recordings.get(row.recording_id) if row.recording_id else None
             if kind.in_thread and (rec is None or rec.card_ts is None):
@@ -172,30 +179,133 @@ class Outbox:
                 if since < self.card_interval:
                     wait = min(wait, self.card_interval - since)
                     continue
-            if kind.paced_per_channel:
-                bucket = self._buckets.setdefault(channel, TokenBucket(self.rate, self.burst, now))
-                if (later := bucket.take(now)) > 0:
-                    wait = min(wait, later)
-                    if ordered:
-                        held_recordings.add(ordered)
-                    continue
+            windows = self._windows_for(row, kind, rec, channel)
+            if windows and windows[0][0] in flying:  # one call of a method to a workspace at a time (below)
+                again = True
+                if ordered:
+                    held_recordings.add(ordered)
+                continue
+            later = max((self._wait(key, window, now) for key, window in windows), default=0.0)
+            if later > 0:  # Slack's budget for this method (or this channel) is spent, or a 429 holds it back
+                wait = min(wait, later)
+                if ordered:
+                    held_recordings.add(ordered)
+                continue
+            self._slots[row.id] = [window.take() for _, window in windows]
+            if windows:
+                flying.add(windows[0][0])
             if ordered:  # its later replies wait until it has gone: the next drain, at once
                 held_recordings.add(ordered)
-                launched_in_thread = True
+                again = True
             if kind.serial and row.recording_id:
                 cards_in_flight.add(row.recording_id)
             launch.append((row, channel))
         await self._fly(launch)
-        return 0.0 if launched_in_thread else wait
+        return 0.0 if again else wait
+
+    def _by_priority(self, due: list[OutboxRow], recordings: dict[str, Recording]) -> list[OutboxRow]:
+        """The rows in the order they take the budget: the most urgent first (`kinds`), oldest first within
+        a priority. A thread's replies keep their order: they all rank as its most urgent one."""
+        rank = {row.id: kinds.of(row).priority(row, recordings.get(row.recording_id or "")) for row in due}
+        thread: dict[str, int] = {}
+        for row in due:
+            if kinds.of(row).in_thread and row.recording_id:
+                thread[row.recording_id] = min(thread.get(row.recording_id, rank[row.id]), rank[row.id])
+        return sorted(due, key=lambda row: (thread.get(row.recording_id or "", rank[row.id])
+                                            if kinds.of(row).in_thread else rank[row.id], row.id))
+
+    def _windows_for(self, row: OutboxRow, kind: kinds.Kind, rec: Recording | None,
+                     channel: str) -> list[tuple[tuple[str, str], Window]]:
+        """The windows a send of this row counts in: its method's in its workspace, and its channel's for a
+        post (none for a response_url)."""
+        team, method = row.team_id or row.enterprise_id or "", kind.method_of(row, rec)
+        if not method:
+            return []
+        out = [((team, method), self._window((team, method), limits.limit_of(method, self.scale)))]
+        if kind.paced_per_channel and method == "chat.postMessage":
+            key = (team, "channel:" + channel)
+            out.append((key, self._window(key, limits.per_channel(self.scale))))
+        return out
+
+    def _look_up(self, due: list[OutboxRow], recordings: dict[str, Recording], now: float) -> float:
+        """Look for the posts a crash may have caught: one call per channel (or thread) for all of its rows,
+        each when its method's budget allows (Tier 1: one a minute), in the background so that every other
+        row goes on meanwhile. Returns how long until the next look-up may be made."""
+        groups: dict[Where, list[OutboxRow]] = {}
+        plain: list[OutboxRow] = []  # caught too, but an edit, or where recbot may not look: sent again
+        for row in due:
+            if row.id not in self._unsure:
+                continue
+            where = self.sender.where(row, recordings.get(row.recording_id or ""))
+            if where is None:  # it cannot be looked for: it is sent again, at the risk of showing twice
+                self._unsure.discard(row.id)
+                self._claimed.add(row.id)
+                plain.append(row)
+                continue
+            groups.setdefault(where, []).append(row)
+        wait = 60.0
+        for where, rows in groups.items():
+            if where in self._looking:
+                continue
+            key = (where.team, where.method)
+            window = self._window(key, limits.limit_of(where.method, self.scale))
+            if (later := self._wait(key, window, now)) > 0:
+                wait = min(wait, later)
+                continue
+            # their recordings' other caught rows are taken too, in order: a row behind one that another process
+            # holds may not be taken, and would need a look-up of its own, a minute later
+            also = [r for r in plain if r.recording_id in {row.recording_id for row in rows}]
+            self._looking[where] = asyncio.create_task(self._look(where, rows, also, window.take()))
+        return wait
+
+    async def _look(self, where: Where, rows: list[OutboxRow], also: list[OutboxRow], slot: list[float]) -> None:
+        """One look-up: the rows found are recorded as sent (never sent twice); when the look-up covered all
+        the messages since they were tried, the others are sent as usual."""
+        try:
+            claims = await self.store.call(lambda: {r.id: self.store.outbox.claim(r.id, self.owner)
+                                                    for r in sorted([*rows, *also], key=lambda r: r.id)})
+            mine = [r for r in rows if claims[r.id]]
+            for row in mine:
+                self._claimed.add(row.id)
+            found, complete = await self.sender.look_up(where, mine) if mine else ({}, True)
+        except SlackApiError as exc:
+            response = exc.response
+            if getattr(response, "status_code", 200) == 429:
+                await self._hold(rows[0], where.method, self.clock() + retry_after(response))
+            log.warning("could not look for %d outbox row(s) in %s: %s; trying again", len(rows), where.channel,
+                        response.get("error") if hasattr(response, "get") else exc)
+            return
+        except NotInstalled:
+            self._unsure.difference_update(r.id for r in rows)  # sent as usual, and so given up as usual
+            return
+        except Exception as exc:  # the store or the network: looked for again on a later drain
+            log.warning("could not look for %d outbox row(s) in %s: %s", len(rows), where.channel, exc)
+            return
+        finally:
+            limits.settle([slot], self.clock())
+            self._looking.pop(where, None)
+            self.wake()
+        for row in mine:
+            if row.id in found or complete:
+                self._unsure.discard(row.id)
+        if found:
+            log.info("outbox row(s) %s were sent before a restart; not sending them again", sorted(found))
+            await self._record_sent([(row, found[row.id]) for row in mine if row.id in found])
+
+    def _window(self, key: tuple[str, str], limit: limits.Limit) -> Window:
+        if (window := self._windows.get(key)) is None:
+            window = self._windows[key] = Window(limit)
+        return window
+
+    def _wait(self, key: tuple[str, str], window: Window, now: float) -> float:
+        held = self._holds.get(key, 0.0) - now
+        return max(held, window.wait(now))
 
     async def _fly(self, launch: list[tuple[OutboxRow, str]]) -> None:
         """Claim and render the rows in a few trips to the store's thread, send them (`concurrency` at a
         time), and record what went out in one more. A trip each to claim and to record every row made the
         store's thread the queue a card edit waited in: at 200 webhooks/s a card's row took p50 1.0 s, p99
         1.8 s from created to sent (0.25 s and 0.46 s this way)."""
-        for row, _ in launch:
-            if row.state == "sending" and row.id not in self._claimed:
-                self._unsure.add(row.id)  # caught mid-send by a crash: until looked up, it may be out already
         claims: dict[int, tuple[bool, Any]] = {}
         for start in range(0, len(launch), CLAIM_CHUNK):  # other work on the store's thread goes in between
             try:
@@ -208,8 +318,13 @@ class Outbox:
             async with slots:
                 return await self._send(row, channel, *claims[row.id])
 
-        results = await asyncio.gather(*(fly(row, channel) for row, channel in launch if row.id in claims),
-                                       return_exceptions=True)
+        try:
+            results = await asyncio.gather(*(fly(row, channel) for row, channel in launch if row.id in claims),
+                                           return_exceptions=True)
+        finally:
+            answered = self.clock()
+            for row, _ in launch:
+                limits.settle(self._slots.pop(row.id, []), answered)
         sent = [r for r in results if isinstance(r, tuple)]
         if sent:
             await self._record_sent(sent)
@@ -217,14 +332,21 @@ class Outbox:
         if failed:
             raise failed[0]
 
-    def _due(self, now: float) -> tuple[float | None, dict[str, int], list[OutboxRow], dict[str, Recording]]:
+    def _due(self, now: float) -> tuple[float | None, dict[str, int], list[OutboxRow], list[OutboxRow],
+                                        dict[str, Recording], dict[tuple[str, str], float]]:
         """What a drain reads, in one trip to the store's thread: when the next waiting row is due, the
-        first unsent reply of each thread, the rows due now, and their recordings."""
+        first unsent reply of each thread, the rows due now, those a crash caught (to be looked for), their
+        recordings, and the 429s any process got."""
         soonest, behind = self.store.outbox.waiting(now, IN_THREAD)
-        due = self.store.outbox.due(now, owner=self.owner)
-        wanted = {row.recording_id for row in due if row.recording_id}
+        due = self.store.outbox.due(now, owner=self.owner, threads=IN_THREAD)
+        caught = self.store.outbox.caught(self.owner) if not self._looking else []
+        wanted = {row.recording_id for row in [*due, *caught] if row.recording_id}
         recordings = {rec_id: rec for rec_id in wanted if (rec := self.store.recording(rec_id)) is not None}
-        return soonest, behind, due, recordings
+        holds: dict[tuple[str, str], float] = {}
+        for account, until in self.store.budgets.blocked(HOLD).items():
+            _, team, method = account.split(":", 2)
+            holds[(team, method)] = until
+        return soonest, behind, due, caught, recordings, holds
 
     async def _send(self, row: OutboxRow, channel: str, claimed: bool,
                     rendered: Any) -> tuple[OutboxRow, str | None] | None:
@@ -237,16 +359,7 @@ class Outbox:
         try:
             if isinstance(rendered, Exception):
                 raise rendered
-            ts = None
-            if row.id in self._unsure:
-                ts = await self.sender.find_sent(row)  # a failed look-up raises: the row stays unsure
-                self._unsure.discard(row.id)
-            if ts is not None:
-                log.info("outbox row %s was sent before a restart; not sending it again", row.id)
-                if row.kind == Outgoing.CARD and row.recording_id:
-                    await self.store.aio.update_recording(row.recording_id, card_ts=ts)
-            else:
-                ts = await self.sender.deliver(row, rendered)
+            ts = await self.sender.deliver(row, rendered)
         except NotInstalled as exc:  # uninstalled (or never installed): nothing more goes to that workspace
             log.info("outbox row %s (%s) dropped: the workspace has no install (%s)", row.id, row.kind, exc)
             await self.store.aio.outbox.fail(row.id, f"not installed: {exc}")
@@ -325,38 +438,66 @@ class Outbox:
         await self.store.aio.outbox.retry(row.id, self.clock() + delay, error, unsure=row.id in self._unsure)
 
     async def _slack_error(self, row: OutboxRow, channel: str, exc: SlackApiError) -> None:
+        """What a refusal does to the row. Only "nobody can receive this any more" gives it up; a rate limit
+        waits, a refusal of what was sent degrades it, and anything else is tried again later: a refusal
+        recbot does not know never loses a message (docs/reliability.md)."""
         response = exc.response
         error = str(response.get("error", "")) if hasattr(response, "get") else ""
         status = getattr(response, "status_code", 200)
-        if status == 429 or error == "ratelimited":
-            try:
-                retry_after = float(response.headers.get("Retry-After", response.headers.get("retry-after", 1)))
-            except (TypeError, ValueError, AttributeError):
-                retry_after = 1.0
-            until = self.clock() + retry_after
-            self._blocked[channel] = max(self._blocked.get(channel, 0.0), until)
-            await self.store.aio.outbox.retry(row.id, until, "ratelimited", unsure=row.id in self._unsure)
+        method = str(getattr(response, "api_url", "") or "").rsplit("/", 1)[-1]
+        if status == 429 or error in WAIT:
+            # told in the body, without a Retry-After: wait out the method's window
+            seconds = retry_after(response) if status == 429 else limits.limit_of(method, self.scale).seconds
+            until = self.clock() + seconds
+            log.warning("Slack rate-limited %s in workspace %s (%s): holding that method back %.1f s", method,
+                        row.team_id or row.enterprise_id, error or status, seconds)
+            await self._hold(row, method, until)
+            await self.store.aio.outbox.retry(row.id, until, error or "ratelimited", unsure=row.id in self._unsure)
         elif error in TRIGGER_GONE and row.kind == Outgoing.MODAL:  # too late for the form: say so to who asked
             await self._elsewhere(row, error)
         elif error in LOST_CHANNEL and row.channel_id:
             await self.store.call(self._lost_channel, row.channel_id, error)
-        elif error in REFUSED_AS_RENDERED and kinds.level(row) < kinds.of(row).most_compact:
-            log.warning("Slack refused outbox row %s (%s) as rendered (%s); sending a more compact form", row.id,
-                        row.kind, error)
-            await self.store.aio.outbox.degrade(row.id, error)
         elif error == "token_expired" and self.tokens.many:  # expired sooner than its install said: refresh, again
             self.tokens.stale(row.team)
             await self._retry(row, error)
         elif error in REVOKED and self.tokens.many:  # uninstalled; the event saying so may be on its way
-            log.warning("outbox row %s (%s) not sent: %s", row.id, row.kind, error)
-            await self.store.aio.outbox.fail(row.id, error)
-        elif error == "user_not_in_channel":  # a whisper to someone who left the channel: nobody to tell
-            await self.store.aio.outbox.fail(row.id, error)
-        elif status >= 500 or error in ("fatal_error", "internal_error", "service_unavailable", "request_timeout"):
+            await self._give_up(row, error, tell=False)
+        elif error in GONE:
+            await self._give_up(row, error, tell=row.kind in TOLD)
+        elif status >= 500 or error in TRANSIENT:
             await self._retry(row, f"slack {status} {error}")
-        else:
-            log.error("Slack refused outbox row %s (%s): %s", row.id, row.kind, error or status)
-            await self.store.aio.outbox.fail(row.id, error or f"http {status}")
+        elif kinds.level(row) < kinds.of(row).most_compact:
+            log.warning("Slack refused outbox row %s (%s) with %s; sending a more compact form", row.id, row.kind,
+                        error or status)
+            await self.store.aio.outbox.degrade(row.id, error or f"http {status}")
+        else:  # refused even at its most compact: kept, and tried again later
+            log.error("Slack refused outbox row %s (%s) at its most compact, with %s; trying again later", row.id,
+                      row.kind, error or status)
+            await self._retry(row, error or f"http {status}")
+
+    async def _hold(self, row: OutboxRow, method: str, until: float) -> None:
+        """A 429: nothing more of `method` goes to the row's workspace before `until`, from any process."""
+        key = (row.team_id or row.enterprise_id or "", method)
+        self._holds[key] = max(self._holds.get(key, 0.0), until)
+        try:
+            await self.store.aio.budgets.block(f"{HOLD}{key[0]}:{method}", until - self.clock())
+        except StoreBusy:
+            pass  # this process holds back anyway; the others learn it from their own 429
+
+    async def _give_up(self, row: OutboxRow, error: str, *, tell: bool) -> None:
+        """Nobody can receive the row any more: logged with the row and the error, and said to whoever linked
+        the channel, by DM, when there is someone to tell."""
+        log.warning("outbox row %s (%s, channel %s, recording %s) given up: %s", row.id, row.kind, row.channel_id,
+                    row.recording_id, error)
+        await self.store.call(self._failed, row, error, tell)
+
+    def _failed(self, row: OutboxRow, error: str, tell: bool) -> None:
+        with self.store.transaction():
+            self.store.outbox.fail(row.id, error)
+            link = self.store.link(row.channel_id) if tell and row.channel_id else None
+            if link is not None:
+                self.store.outbox.enqueue(Outgoing.DM, {"user": link.linked_by,
+                                                        "text": blocks.given_up(link, row.kind, error)}, team=link.team)
 
     def _lost_channel(self, channel_id: str, error: str) -> None:
         with self.store.transaction():  # keep its rows aside, mark the link and tell the linker: all or nothing

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -13,11 +14,27 @@ from slack_sdk.errors import SlackApiError
 
 from bot import metrics
 from bot.errors import RecbotError
+from bot.models import Recording
 from bot.slack import kinds
 from bot.slack.installs import Tokens
+from bot.slack.limits import HISTORY_LIMIT
 from bot.store import OutboxRow, Store, StoreBusy
 
 log = logging.getLogger(__name__)
+SKEW = 10.0  # seconds a message's ts may precede recbot's clock when it tried to post it (clocks, rounding)
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a post would be found: a channel's history, or a thread's replies, in one workspace."""
+
+    team: str
+    channel: str
+    thread_ts: str | None
+
+    @property
+    def method(self) -> str:
+        return "conversations.replies" if self.thread_ts else "conversations.history"
 
 RESPONSE_URL_LIFETIME = 30 * 60.0  # Slack takes answers on a response_url for 30 minutes (5 of them)
 
@@ -27,34 +44,54 @@ class Sender:
                  clock: Callable[[], float] = time.time, on_card: Callable[[str], None] = lambda _: None):
         self.store, self.tokens, self.http, self.clock, self.on_card = store, tokens, http, clock, on_card
         self._no_history: set[str] = set()  # channels whose history recbot may not read (a scope is missing)
+        self._cursors: dict[Where, tuple[float, str]] = {}  # a look-up to read on: (its oldest, Slack's cursor)
 
-    async def find_sent(self, row: OutboxRow) -> str | None:
-        """Whether a post interrupted by a crash reached Slack: its row id is in the message metadata."""
-        rec = await self.store.aio.recording(row.recording_id) if row.recording_id else None
+    def where(self, row: OutboxRow, rec: Recording | None) -> Where | None:
+        """Where a post of this row would be, if a crash caught it mid-send; None when it cannot be looked
+        for (not a post, or recbot may not read that channel's history): it is sent again."""
+        kind = kinds.of(row)
         channel = rec.channel_id if rec else row.channel_id
-        if not kinds.of(row).looked_up or not channel or channel in self._no_history:
-            return None
-        client = await self.tokens.client(row.team)
+        if not kind.looked_up or kind.method_of(row, rec) != "chat.postMessage" or not channel \
+                or channel in self._no_history:
+            return None  # an edit is the same however often it is made
+        return Where(row.team_id or row.enterprise_id or "", channel,
+                     rec.card_ts if kind.in_thread and rec is not None else None)
+
+    async def look_up(self, where: Where, rows: list[OutboxRow]) -> tuple[dict[int, str], bool]:
+        """One call (Tier 1 for apps not in the Marketplace: one a minute, at most 15 messages): which of
+        `rows` reached Slack, by the row id in each post's metadata, among the messages since the earliest
+        was tried. Returns ({row id: ts} of those found, whether the rest are known not to be there). When
+        more than 15 messages came since, the next call reads on from where this one stopped."""
+        client = await self.tokens.client(rows[0].team)
+        oldest, cursor = self._cursors.pop(where, (min(r.tried_at or r.created_at for r in rows) - SKEW, None))
+        args: dict[str, Any] = {"channel": where.channel, "oldest": f"{oldest:.6f}", "inclusive": True,
+                                "limit": HISTORY_LIMIT, "include_all_metadata": True}
+        if cursor:
+            args["cursor"] = cursor
         try:
-            if row.kind == "thread" and rec and rec.card_ts:
-                found = await client.conversations_replies(channel=channel, ts=rec.card_ts, limit=200,
-                                                                include_all_metadata=True)
+            if where.thread_ts:
+                found = await client.conversations_replies(ts=where.thread_ts, **args)
             else:
-                found = await client.conversations_history(channel=channel, limit=200,
-                                                                include_all_metadata=True)
+                found = await client.conversations_history(**args)
         except SlackApiError as exc:
             if exc.response.get("error") == "missing_scope":  # one scope covers public, the other private channels
-                self._no_history.add(channel)
+                self._no_history.add(where.channel)
                 log.warning("recbot may not read the history of %s (add channels:history or groups:history); a post "
-                            "there interrupted by a restart is sent again", channel)
-                return None
+                            "there interrupted by a restart is sent again", where.channel)
+                return {}, True
             raise
+        wanted = {str(r.id): r.id for r in rows}
+        out: dict[int, str] = {}
         message: dict[str, Any]
         for message in found.get("messages", []):
             payload: dict[str, Any] = (message.get("metadata") or {}).get("event_payload") or {}
-            if payload.get("outbox_row") == str(row.id):
-                return message.get("ts")
-        return None
+            if (row_id := wanted.get(str(payload.get("outbox_row")))) is not None:
+                out[row_id] = message.get("ts")
+        following = (found.get("response_metadata") or {}).get("next_cursor")
+        if found.get("has_more") and following and len(out) < len(rows):
+            self._cursors[where] = (oldest, following)
+            return out, False
+        return out, True
 
     def metadata(self, row: OutboxRow) -> dict[str, Any]:
         return {"event_type": "recbot_outbox", "event_payload": {"outbox_row": str(row.id)}}

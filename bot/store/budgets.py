@@ -57,3 +57,9 @@ class Budgets:
         self.db.execute("INSERT INTO rate_blocks (account, until) VALUES (?, ?) ON CONFLICT (account) DO UPDATE "
                         "SET until = excluded.until WHERE rate_blocks.until < excluded.until", (account, until))
 
+
+    def blocked(self, prefix: str) -> dict[str, float]:
+        """Every block still running whose account starts with `prefix`: {account: until}. The outbox keeps
+        Slack's 429s here ("slack:<workspace>:<method>"), so that every process holds back alike."""
+        return {r["account"]: r["until"] for r in self.db.all(
+            "SELECT account, until FROM rate_blocks WHERE account LIKE ? AND until > ?", prefix + "%", self.clock())}

@@ -32,6 +32,7 @@ class OutboxRow:
     created_at: float
     team_id: str | None = None  # whose token sends it (many workspaces)
     enterprise_id: str | None = None
+    tried_at: float | None = None  # when it was last taken to be sent ('sending' since: a crash may have caught it)
 
     @property
     def team(self) -> Team:
@@ -41,6 +42,8 @@ class OutboxRow:
 class OutboxQueue:
     def __init__(self, db: Engine, clock: Callable[[], float] = time.time):
         self.db, self.clock = db, clock
+        # How urgent a row is (smaller: sooner), from its kind and payload; the outbox sets it (bot/slack/kinds.py)
+        self.rank: Callable[[str, dict[str, Any]], int] = lambda kind, payload: 0
 
     def enqueue(self, kind: str, payload: dict[str, Any], *, channel_id: str | None = None,
                 recording_id: str | None = None, coalesce_key: str | None = None, delay: float = 0.0,
@@ -49,37 +52,53 @@ class OutboxQueue:
         if (webhook_at := metrics.WEBHOOK_AT.get()) is not None:  # caused by a webhook: for webhook-to-Slack
             payload = {**payload, "webhook_at": webhook_at}
         self.db.execute("INSERT INTO outbox (kind, channel_id, recording_id, payload, coalesce_key, next_at, "
-                        "created_at, team_id, enterprise_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        "created_at, team_id, enterprise_id, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT DO NOTHING",
                         (kind, channel_id, recording_id, json.dumps(payload), coalesce_key, now + delay, now,
-                         team.team_id, team.enterprise_id))
+                         team.team_id, team.enterprise_id, self.rank(kind, payload)))
 
-    def due(self, now: float | None = None, limit: int = 200, *, owner: str = "") -> list[OutboxRow]:
-        """Rows still to send, oldest first (the sender decides which may go now); with `now`, only those
+    def due(self, now: float | None = None, limit: int = 200, *, owner: str = "",
+            threads: tuple[str, ...] = ()) -> list[OutboxRow]:
+        """Rows still to send, the most urgent first (`priority`; a reply of the kinds in `threads` ranks as
+        the most urgent unsent reply of its recording, so a thread's replies go in order and a thread holding
+        a download link goes first), oldest first within a priority; with `now`, only those
         whose time has come, so that rows waiting out a backoff never hide the ones behind them. Not the
         rows another live process (an `owner` other than this one) is sending, nor any later row of a
         recording with a row another process is sending or left half-sent (it may have reached Slack: it is
         looked up first): a card is posted once and edited by one process at a time, and a thread's
         replies keep their order."""
         at, clock = float("inf") if now is None else now, self.clock()
+        marks = ",".join("?" * len(threads)) or "NULL"
+        rows = self.db.all(
+            "SELECT o.id, o.kind, o.channel_id, o.recording_id, o.payload, o.state, o.attempts, o.next_at, "
+            "o.created_at, o.team_id, o.enterprise_id, o.tried_at FROM outbox o LEFT JOIN (SELECT recording_id, "
+            "MIN(priority) AS p FROM outbox WHERE state IN ('pending', 'sending') AND recording_id IS NOT NULL "
+            f"AND kind IN ({marks}) GROUP BY recording_id) t ON t.recording_id = o.recording_id "
+            f"AND o.kind IN ({marks}) WHERE o.state IN ('pending', 'sending') AND o.next_at <= ? "
+            "AND NOT (o.state = 'sending' AND COALESCE(o.claimed_by, '') <> ? AND COALESCE(o.lease_until, 0) >= ?) "
+            "AND NOT (o.recording_id IS NOT NULL AND EXISTS (SELECT 1 FROM outbox e WHERE "
+            "e.recording_id = o.recording_id AND e.id < o.id AND e.state = 'sending' "
+            "AND COALESCE(e.claimed_by, '') <> ?)) ORDER BY COALESCE(t.p, o.priority), o.id LIMIT ?",
+            *threads, *threads, at, owner, clock, owner, limit)
+        return [OutboxRow(**{**r, "payload": json.loads(r["payload"])}) for r in rows]
+
+    def caught(self, owner: str) -> list[OutboxRow]:
+        """Rows a crash caught mid-send that `owner` may take now (their process is gone or its lease ran
+        out), all of them, even those behind another in their thread: they are looked for in Slack together."""
         rows = self.db.all(
             "SELECT id, kind, channel_id, recording_id, payload, state, attempts, next_at, created_at, team_id, "
-            "enterprise_id FROM outbox o WHERE state IN ('pending', 'sending') AND next_at <= ? "
-            "AND NOT (state = 'sending' AND COALESCE(claimed_by, '') <> ? AND COALESCE(lease_until, 0) >= ?) "
-            "AND NOT (recording_id IS NOT NULL AND EXISTS (SELECT 1 FROM outbox e WHERE "
-            "e.recording_id = o.recording_id AND e.id < o.id AND e.state = 'sending' "
-            "AND COALESCE(e.claimed_by, '') <> ?)) ORDER BY id LIMIT ?",
-            at, owner, clock, owner, limit)
+            "enterprise_id, tried_at FROM outbox WHERE state = 'sending' AND COALESCE(claimed_by, '') <> ? "
+            "AND COALESCE(lease_until, 0) < ? ORDER BY id", owner, self.clock())
         return [OutboxRow(**{**r, "payload": json.loads(r["payload"])}) for r in rows]
 
     def waiting(self, now: float, kinds: tuple[str, ...]) -> tuple[float | None, dict[str, int]]:
-        """(when the next row not yet due may go, and for each recording with a row of `kinds` not yet due
-        the smallest such row id: its later replies wait behind it, to keep the thread in order)."""
+        """(when the next row not yet due may go, and for each recording with an unsent row of `kinds` the
+        smallest such row id: its later replies wait behind it, to keep the thread in order)."""
         soonest = self.db.scalar("SELECT MIN(next_at) FROM outbox WHERE state IN ('pending', 'sending') "
                                  "AND next_at > ?", now)
         marks = ",".join("?" * len(kinds))
         rows = self.db.all(f"SELECT recording_id, MIN(id) AS first FROM outbox WHERE state IN ('pending', 'sending') "
-                           f"AND next_at > ? AND recording_id IS NOT NULL AND kind IN ({marks}) GROUP BY recording_id",
-                           now, *kinds)
+                           f"AND recording_id IS NOT NULL AND kind IN ({marks}) GROUP BY recording_id", *kinds)
         return soonest, {r["recording_id"]: r["first"] for r in rows}
 
     def claim(self, row_id: int, owner: str = "", lease: float = 45.0) -> bool:
@@ -98,14 +117,15 @@ class OutboxQueue:
                     "FROM (SELECT recording_id AS r FROM outbox WHERE id = ?) q", row_id):
                 return False  # another process is claiming a row of this recording at this moment (or it is gone)
             return self.db.changed(
-                "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_by = ?, lease_until = ? "
+                "UPDATE outbox SET tried_at = CASE WHEN state = 'pending' THEN ? ELSE COALESCE(tried_at, ?) END, "
+                "state = 'sending', attempts = attempts + 1, claimed_by = ?, lease_until = ? "
                 "WHERE id = (SELECT id FROM outbox o WHERE id = ? AND (state = 'pending' OR (state = 'sending' AND "
                 "(claimed_by IS NULL OR claimed_by = ? OR lease_until < ?))) "
                 "AND NOT (recording_id IS NOT NULL AND EXISTS (SELECT 1 FROM outbox e WHERE "
                 "e.recording_id = o.recording_id AND e.id < o.id AND e.state = 'sending' "
                 "AND COALESCE(e.claimed_by, '') <> ?))"
                 f"{' FOR UPDATE SKIP LOCKED' if postgres else ''})",
-                owner, now + lease, row_id, owner, now, owner) > 0
+                now, now, owner, now + lease, row_id, owner, now, owner) > 0
 
     def release(self, owner: str) -> int:
         """Let go of the rows `owner` leased (it is stopping): another process may take them at once."""

@@ -182,6 +182,13 @@ MIGRATIONS: list[str | dict[str, str]] = [
         CREATE INDEX transcript_lines_words ON transcript_lines USING GIN (words);
         CREATE INDEX transcript_lines_scope ON transcript_lines(scope)
      """},
+    # 12: when an outbox row was last tried from 'pending': a post a crash caught mid-send is looked for in
+    # Slack from then on (`oldest`), not in the whole channel, since Slack allows one history call a minute;
+    # how urgent a row is, so that when Slack's budget is short a drain reads the most urgent first
+    """
+    ALTER TABLE outbox ADD COLUMN tried_at REAL;
+    ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 0
+    """,
 ]
 
 

@@ -30,7 +30,7 @@ async def start_demo(host: str, port: int, database: str, options: Options | Non
     join_url = f"http://{host}:{port}/?meeting={{meeting_id}}#meeting"  # a call's Join opens the meeting panel
     stack = Stack(str(db), host=host, ports=(port + 3, port + 1, port + 2), timing=DEMO_TIMING,
                   env={**DEMO_ENV, "REC_JOIN_URL": join_url},
-                  options=options or Options(outbox_rate=1.0, outbox_burst=3.0, card_interval=1.0, reconcile_tick=5.0),
+                  options=options or Options(card_interval=1.0, reconcile_tick=5.0),
                   socket_mode=socket_mode, oauth=True)
     add_people(stack)
     await stack.start()

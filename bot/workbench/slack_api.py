@@ -1,7 +1,9 @@
 """A local Slack: the Web API methods recbot calls, `response_url`s, and what a channel would show.
 
 It records every call, keeps channels with their threads and edits, keeps ephemeral messages per
-user, and can answer 429 or 500 on demand so that the outbox's patience can be tested.
+user, and limits calls as Slack does (`Limits`: per method and workspace, a channel's posts, 429 with
+Retry-After, and a count of the calls made inside a Retry-After window it set). Tests can make it
+refuse a call with any of Slack's errors (`refuse`), or answer 429 or 500 at random (`faults`).
 
 It hands out `response_url`s and `trigger_id`s (`new_response_url`, `trigger`) and holds them to
 Slack's limits: a response_url takes 5 replies within 30 minutes, then answers 404 (`used_url`,
@@ -17,9 +19,11 @@ import base64
 import contextlib
 import itertools
 import json
+import math
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from bot.config import BOT_TOKEN_PREFIXES
 from bot.faults import Dice
+from bot.slack.limits import HISTORY_LIMIT, Limit, limit_of, per_channel
 from bot.workbench.blockkit import MESSAGE_BLOCKS, VIEW_BLOCKS, refusal
 from bot.workbench.slack_oauth import Installs
 from bot.workbench.socket_mode import SocketHub
@@ -39,6 +44,7 @@ from bot.workbench.socket_mode import SocketHub
 BOT_USER, BOT_ID = "U0RECBOT", "B0RECBOT"
 RESPONSE_URL_USES, RESPONSE_URL_LIFETIME = 5, 30 * 60.0  # "up to 5 times within 30 minutes"
 TRIGGER_LIFETIME = 3.0  # a trigger_id opens one modal, within 3 seconds
+UPDATE_TEXT = 4_000  # chat.update's text limit (chat.postMessage's is 40,000)
 
 
 @dataclass
@@ -47,6 +53,48 @@ class SlackFaults(Dice):
 
     retry_after: int = 1
     counts: dict[str, int] = field(default_factory=lambda: {"429": 0, "500": 0})
+
+
+class Limits:
+    """Slack's rate limits as `bot/slack/limits.py` lists them from Slack's pages, each window shorter by
+    `scale` (tests: 10): at most so many calls of a method per workspace in any window, and a channel's
+    posts. Over a limit: 429 with a whole-second Retry-After, as Slack sends it. A call made before that
+    has passed is answered 429 again and counted in `inside`: Slack asks apps never to make one."""
+
+    UNLIMITED = {"auth.test"}  # special: hundreds a minute
+
+    def __init__(self, scale: float = 1.0):
+        self.scale = scale
+        self.on = True
+        self.calls: dict[tuple[str, str], list[float]] = {}  # (workspace, method or channel) -> when accepted
+        self.holds: dict[tuple[str, str], float] = {}  # (workspace, method) -> its Retry-After window's end
+        self.inside: list[dict[str, Any]] = []  # calls made inside a Retry-After window
+        self.answered_429 = 0
+        self.tighter: dict[str, Limit] = {}  # tests: a method limited more than published, as Slack may do
+
+    def check(self, team: str, method: str, channel: str, now: float) -> int | None:
+        """None when the call may go (it is counted), else the Retry-After to answer."""
+        if not self.on or method in self.UNLIMITED:
+            return None
+        key = (team, method)
+        if (until := self.holds.get(key, 0.0)) > now:
+            self.inside.append({"team": team, "method": method, "channel": channel, "at": now,
+                                "early_by": until - now})
+            self.answered_429 += 1
+            return max(1, math.ceil(until - now))
+        keys = [(key, self.tighter.get(method) or limit_of(method, self.scale))]
+        if method == "chat.postMessage" and channel:
+            keys.append(((team, "channel:" + channel), per_channel(self.scale)))
+        for k, limit in keys:
+            recent = self.calls[k] = [t for t in self.calls.get(k, []) if t > now - limit.seconds]
+            if len(recent) >= limit.calls:
+                retry_after = max(1, math.ceil(recent[0] + limit.seconds - now))
+                self.holds[key] = now + retry_after
+                self.answered_429 += 1
+                return retry_after
+        for k, _ in keys:
+            self.calls[k].append(now)
+        return None
 
 
 @dataclass
@@ -79,8 +127,12 @@ class File:
 
 
 class FakeSlack:
-    def __init__(self, team_id: str = "T0DEMO"):
+    def __init__(self, team_id: str = "T0DEMO", *, scale: float = 1.0):
         self.team_id = team_id
+        self.limits = Limits(scale)
+        self.refusing: list[tuple[str, str, Callable[[dict[str, Any]], bool], list[int]]] = []  # see `refuse`
+        self._last_ts = 0.0
+        self._ts = itertools.count(1)  # trigger ids
         self.calls: list[dict[str, Any]] = []
         self.messages: dict[tuple[str, str], Message] = {}
         self.ephemeral: list[dict[str, Any]] = []
@@ -96,7 +148,6 @@ class FakeSlack:
         self.message_blocks = MESSAGE_BLOCKS  # tests lower it to make Slack refuse a message that fits
         self.after_post = None  # tests: called with the arguments once a post is taken
         self.faults = SlackFaults()
-        self._ts = itertools.count(1)
         self.url = ""  # where it listens (the response_urls it hands out point there), once its server runs
         self.clock = time.time  # tests move it on to age a response_url or a trigger
         self.response_urls: dict[str, dict[str, Any]] = {}  # handed out: path -> when, how often used
@@ -155,6 +206,19 @@ class FakeSlack:
     def ephemeral_for(self, user: str) -> list[dict[str, Any]]:
         return [e for e in self.ephemeral if e.get("user") == user]
 
+    def refuse(self, method: str, error: str, *, times: int = 1,
+               when: Callable[[dict[str, Any]], bool] = lambda args: True) -> None:
+        """Answer the next `times` calls of `method` whose arguments satisfy `when` with Slack's `error`
+        (times=0: every such call)."""
+        self.refusing.append((method, error, when, [times or -1]))
+
+    def _refusal(self, method: str, args: dict[str, Any]) -> str | None:
+        for m, error, when, left in self.refusing:
+            if m == method and left[0] != 0 and when(args):
+                left[0] -= 1
+                return error
+        return None
+
     def count(self, method: str) -> int:
         return sum(1 for c in self.calls if c["method"] == method and c.get("ok"))
 
@@ -185,7 +249,7 @@ class FakeSlack:
             call["ok"] = body["ok"]
             return JSONResponse(body)
         if method in ("functions.completeSuccess", "functions.completeError"):  # the execution's own token
-            if (faulty := self._fault()) is not None:
+            if (faulty := self._fault("", method, call["at"])) is not None:
                 return faulty
             body = self.complete_function(method, token, args)
             call["ok"] = body["ok"]
@@ -201,10 +265,17 @@ class FakeSlack:
         channel = str(args.get("channel") or args.get("channel_id") or "")  # files.* name it channel_id
         if refused := self.installs.refusal(who, channel):  # another workspace's channel
             return JSONResponse({"ok": False, "error": refused})
+        if (retry_after := self.limits.check(str(call["team"]), method, str(args.get("channel", "")), call["at"])):
+            call["error"] = "ratelimited"
+            return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
+                                headers={"Retry-After": str(retry_after)})
         if method == "auth.test":
             call["ok"] = True
             return JSONResponse(self.installs.auth_test(who, BOT_USER))
-        if (faulty := self._fault()) is not None:
+        if error := self._refusal(method, args):
+            call["error"] = error
+            return JSONResponse({"ok": False, "error": error})
+        if (faulty := self._fault(str(call["team"]), method, call["at"])) is not None:
             return faulty
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         if handler is None:
@@ -219,11 +290,12 @@ class FakeSlack:
             self._bump()
         return JSONResponse(body)
 
-    def _fault(self) -> Response | None:
+    def _fault(self, team: str, method: str, at: float) -> Response | None:
         """The 429 or 500 a test asked for, if this call draws one."""
         fault = self.faults.draw()
-        if fault == "429":
+        if fault == "429":  # a window of its own, as any 429 of Slack's: calls inside it are counted
             self.faults.counts["429"] += 1
+            self.limits.holds[(team, method)] = at + self.faults.retry_after
             return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
                                 headers={"Retry-After": str(self.faults.retry_after)})
         if fault == "500":
@@ -232,7 +304,9 @@ class FakeSlack:
         return None
 
     def _next_ts(self) -> str:
-        return f"{int(time.time())}.{next(self._ts):06d}"
+        """Slack's ts: seconds and microseconds of when it took the message, unique in the channel."""
+        self._last_ts = max(time.time(), self._last_ts + 1e-6)
+        return f"{self._last_ts:.6f}"
 
 
     def _refused(self, args: dict[str, Any], *, max_blocks: int | None = None) -> dict[str, Any] | None:
@@ -351,6 +425,8 @@ class FakeSlack:
     def m_chat_update(self, args):
         if refused := self._refused(args):
             return refused
+        if len(str(args.get("text", ""))) > UPDATE_TEXT:
+            return {"ok": False, "error": "msg_too_long"}
         key = (args.get("channel", ""), args.get("ts", ""))
         if key[0] in self.not_member:
             return {"ok": False, "error": "not_in_channel"}
@@ -366,14 +442,13 @@ class FakeSlack:
         parent = self.messages.get((args.get("channel", ""), args.get("ts", "")))
         if parent is None:
             return {"ok": False, "error": "thread_not_found"}
-        return {"ok": True, "messages": [_api_message(m) for m in [parent, *self.thread(parent.channel, parent.ts)]]}
+        return _page([parent, *self.thread(parent.channel, parent.ts)], args, newest_first=False)
 
     def m_conversations_history(self, args):
         channel = args.get("channel", "")
         if channel in self.not_member:
             return {"ok": False, "error": "not_in_channel"}
-        return {"ok": True, "messages": [_api_message(m) for m in reversed(self.channel(channel))], "has_more": False,
-                "pin_count": 0, "response_metadata": {"next_cursor": ""},
+        return {**_page(self.channel(channel), args, newest_first=True), "pin_count": 0,
                 **({"latest": args["latest"]} if args.get("latest") else {})}  # echoed, as Slack does
 
     def m_views_publish(self, args):
@@ -528,7 +603,8 @@ class FakeSlack:
         return JSONResponse({"messages": [vars(m) for m in self.messages.values()], "ephemeral": self.ephemeral,
                              "files": {f.id: {"name": f.filename, "title": f.title, "text": self.file_text(f.id)}
                                        for f in self.files.values() if f.shared},
-                             "faults": self.faults.counts,
+                             "faults": self.faults.counts, "limits": {"inside_retry_after": len(self.limits.inside),
+                                                                      "answered_429": self.limits.answered_429},
                              "calls": {m: self.count(m) for m in ("chat.postMessage", "chat.update")},
                              **({"everything": json.loads(json.dumps(  # ?everything=1: every call's arguments
                                  [{"method": c["method"], "team": c.get("team"), "ok": c.get("ok"),
@@ -593,6 +669,24 @@ async def _arguments(request: Request) -> dict[str, Any]:
         else:
             args.update(dict(parse_qsl(raw.decode(errors="replace"))))
     return args
+
+
+def _page(messages: list[Message], args: dict[str, Any], *, newest_first: bool) -> dict[str, Any]:
+    """One page of history, as Slack pages it: between `oldest` and `latest` (`inclusive`), at most `limit`
+    messages and never more than 15 (Tier 1, for apps not in the Slack Marketplace), then a cursor."""
+    oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or math.inf)
+    inclusive = _truthy(args.get("inclusive"))
+    within = [m for m in messages if (oldest <= float(m.ts) <= latest if inclusive else oldest < float(m.ts) < latest)]
+    if newest_first:
+        within.reverse()
+    start = int(args.get("cursor") or 0)
+    try:
+        limit = min(int(args.get("limit") or 100), HISTORY_LIMIT)
+    except ValueError:
+        limit = HISTORY_LIMIT
+    page, more = within[start:start + limit], start + limit < len(within)
+    return {"ok": True, "messages": [_api_message(m) for m in page], "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
 
 def _api_message(m: Message) -> dict[str, Any]:

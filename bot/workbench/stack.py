@@ -31,6 +31,7 @@ from bot.workbench.slack_oauth import CLIENT_ID, CLIENT_SECRET
 
 SIGNING_SECRET = "workbench-signing-secret"
 BOT_TOKEN = "xoxb-workbench-token"
+TEST_SCALE = 10.0  # the tests' Slack: every rate-limit window 10 times shorter, in the local Slack and the outbox
 SECRET_KEY = "workbench-secret-key-of-at-least-32-characters"
 ABOUT_THE_INSTALL = ("app_uninstalled", "tokens_revoked", "team_access_granted", "team_access_revoked")
 
@@ -50,11 +51,12 @@ class Stack:
         self.database, self.host, self.flavour, self.socket_mode = database, host, flavour, socket_mode
         self.oauth = oauth  # many workspaces: installed through OAuth, each with its own token
         self.emulator = Emulator(timing=timing or Timing(start_delay=0, upload_delay=0))
-        self.slack = FakeSlack()
+        # Tests run Slack's limits, in the local Slack and in recbot's outbox alike, TEST_SCALE times faster.
+        self.options = options or Options(slack_scale=TEST_SCALE, card_interval=1.0 / TEST_SCALE)
+        self.slack = FakeSlack(scale=self.options.slack_scale)
         self.emulator_server = BackgroundServer(self.emulator.app, host, ports[0])
         self.slack_server = BackgroundServer(self.slack.app, host, ports[1])
         self.emulator.platform.public_url = self.emulator_server.url
-        self.options = options or Options(outbox_rate=50.0, outbox_burst=50.0, card_interval=0.05)
         self.env = env or {}
         self.bot_port = ports[2]
         self.bot_server: BackgroundServer | None = None

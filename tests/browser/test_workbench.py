@@ -9,6 +9,7 @@ import pytest
 
 from bot.web import Options
 from bot.workbench.demo import start_demo
+from bot.workbench.stack import TEST_SCALE
 from tests.browser.shots import SCREENSHOTS
 from tests.conftest import ALICE, BOB
 from tests.e2e.helpers import run
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 async def page(tmp_path, request):
     from playwright.async_api import async_playwright
 
-    fast = Options(outbox_rate=50.0, outbox_burst=50.0, card_interval=0.2) if "fast" in request.keywords else None
+    fast = Options(slack_scale=TEST_SCALE, card_interval=0.2) if "fast" in request.keywords else None
     stack, workbench, url = await start_demo("127.0.0.1", _port(), str(tmp_path / "demo.sqlite3"), options=fast)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)

@@ -702,6 +702,7 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
             "lines_recorded": oracle["recorded"], "lines_awaiting_transcript": oracle["awaiting"],
             "paused_words_shown": len(oracle["shown"]),
             "recorded_not_findable": len(oracle["missing"]) + len(asked) - len(found),
+            "slack_calls_inside_retry_after": slack.get("limits", {}).get("inside_retry_after"),
             "lost": len(verdict["lost"]), "duplicated": len(verdict["duplicated"]), "wrong": len(verdict["wrong"]),
             "details": {**verdict, "shown": oracle["shown"], "not_findable": oracle["missing"] + [
                 f"{w}: /rec find did not answer with {asked[w]!r}" for w in asked if w not in found]},

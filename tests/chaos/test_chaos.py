@@ -20,6 +20,7 @@ async def test_short_chaos_run_loses_duplicates_misstates_and_shows_nothing(tmp_
     assert result["faults_total"] >= 25 and result["faults"]["bot_killed"] == 3
     assert sum(n for moment, n in result["kills_by_moment"].items() if moment != "anywhere") >= 2
     assert_held(result)
+    assert result["slack_calls_inside_retry_after"] == 0  # every 429 waited out, across SIGKILLs too
 
 
 async def test_two_processes_on_postgres_killed_in_turn_lose_duplicate_misstate_and_show_nothing(tmp_path, postgres):

@@ -15,6 +15,7 @@ from bot.ledger import summarize
 from bot.models import Status
 from bot.store import Store
 from bot.web import Options
+from bot.workbench.stack import TEST_SCALE
 from bot.workers import REDELIVERY
 from tests.conftest import ALICE, BOB, CHANNEL, linked_stack, until
 from tests.e2e.helpers import card_of, run, started, status_is, thread_texts
@@ -130,7 +131,7 @@ async def test_a_reordered_pair_leaves_the_right_final_state(linked):
 
 
 async def test_a_dropped_webhook_is_repaired_by_the_reconciler(tmp_path):
-    options = Options(outbox_rate=50, outbox_burst=50, card_interval=0.05, reconcile_tick=0.2)
+    options = Options(slack_scale=TEST_SCALE, card_interval=0.1, reconcile_tick=0.2)
     async with linked_stack(tmp_path, options=options, env={"REC_RECONCILE_AFTER": "1s"}) as s:
         rec = await started(s, ALICE)
         s.emulator.webhook_faults.drop_next = 1000

@@ -39,9 +39,10 @@ async def test_pause_for_minutes_resume_and_stop_steps(linked):
     event, _ = await stack.run_step("stop_recording", user=ALICE)
     assert (await finished(stack, event))["state"] == "completed"
     await status_is(stack, rec.id, Status.UPLOADED)
-    texts = thread_texts(stack, rec)
-    assert any("paused by <@U0BOB> via workflow" in t for t in texts)
-    assert any("stopped by <@U0ALICE> via workflow" in t for t in texts)
+    # the thread's replies come at the channel's pace (about one a second)
+    await until(lambda: any("paused by <@U0BOB> via workflow" in t for t in thread_texts(stack, rec))
+                and any("stopped by <@U0ALICE> via workflow" in t for t in thread_texts(stack, rec)),
+                message="the thread's replies")
 
 
 async def test_a_members_step_cannot_start_and_a_typed_in_controller_changes_nothing(linked):
@@ -61,7 +62,7 @@ async def test_a_step_nobody_ran_acts_only_where_the_channel_allowed_workflows(l
     rec = await started(stack, ALICE)
     event, _ = await stack.run_step("pause_recording")  # a pause is always allowed
     assert (await finished(stack, event))["outputs"] == {"recording_id": rec.id, "status": "PAUSED"}
-    assert any("paused by a workflow" in t for t in thread_texts(stack, rec))
+    await until(lambda: any("paused by a workflow" in t for t in thread_texts(stack, rec)), message="the reply")
 
     _, refused = await run(stack, BOB, "settings workflows on")
     assert "controllers" in refused

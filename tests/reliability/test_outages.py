@@ -5,6 +5,7 @@ import time
 
 from bot.models import Status
 from bot.web import Options
+from bot.workbench.stack import TEST_SCALE
 from tests.conftest import ALICE, BOB, linked_stack, until
 from tests.e2e.helpers import card_of, run, started, status_is, thread_texts
 
@@ -12,7 +13,7 @@ from tests.e2e.helpers import card_of, run, started, status_is, thread_texts
 async def test_slack_unreachable_then_back_drains_in_order_coalesced_nothing_lost(tmp_path):
     """Slack is down (connection refused) while the meeting goes on; the outage here lasts seconds, not
     10 minutes: the outbox's backoff is capped at 1 s for the test instead of 60 s."""
-    options = Options(outbox_rate=50, outbox_burst=50, card_interval=0.05, max_backoff=1.0)
+    options = Options(slack_scale=TEST_SCALE, card_interval=0.1, max_backoff=1.0)
     async with linked_stack(tmp_path, options=options) as s:
         rec = await started(s, ALICE)
         await until(lambda: len(thread_texts(s, rec)) >= 2)

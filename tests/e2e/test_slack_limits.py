@@ -1,0 +1,124 @@
+"""Slack as it really limits, end to end (CONTRACT.md "Slack's limits"): the local Slack limits per
+method and workspace at TEST_SCALE (bot/workbench/stack.py), and whatever it answers, recbot makes no
+call inside a Retry-After window, loses no message, and says so when nobody can receive one."""
+
+import json
+
+from bot.models import Status
+from bot.slack.limits import Limit
+from tests.conftest import ALICE, BOB, CHANNEL, until
+from tests.e2e.helpers import card_of, run, started, status_is, thread_texts
+
+
+def shown(stack, rec) -> str:
+    card = card_of(stack, rec)
+    return card.text if card else ""
+
+
+def drained(stack) -> bool:
+    return not {"pending", "sending"} & set(stack.runtime.store.outbox.counts())
+
+
+async def test_cards_wait_out_a_429_on_chat_update_in_the_whole_workspace(linked):
+    """Six live cards, chat.update limited tighter than published: Slack answers 429, and recbot makes no
+    call of chat.update to the workspace until Retry-After has passed; every card ends on its last state."""
+    recs = [await started(linked, ALICE, "start" if n == 0 else "start --multi") for n in range(6)]
+    linked.slack.limits.tighter["chat.update"] = Limit(3, 1.0)
+    for rec in recs:
+        await run(linked, BOB, f"pause #{rec.handle}")
+    for rec in recs:
+        await run(linked, ALICE, f"resume #{rec.handle}")
+    for rec in recs:
+        await status_is(linked, rec.id, Status.RECORDING)
+    await until(lambda: all("Recording" in shown(linked, r) for r in recs)
+                and drained(linked), timeout=30, message="every card on its last state")
+    assert linked.slack.limits.answered_429 >= 1  # Slack did limit
+    assert linked.slack.limits.inside == []  # and recbot never called inside the window it set
+    assert not linked.runtime.store.outbox.counts().get("failed")
+
+
+async def test_a_busy_channel_is_paced_at_slacks_rate_with_no_429(linked):
+    """Twenty pauses and resumes: forty thread replies and as many card edits, at one post a second per
+    channel (at TEST_SCALE): Slack never has to say 429, and the thread keeps its order."""
+    rec = await started(linked, ALICE)
+    for _ in range(10):
+        await run(linked, BOB, "pause")
+        await run(linked, ALICE, "resume")
+    await until(lambda: drained(linked), timeout=30, message="drained")
+    texts = thread_texts(linked, rec)
+    kinds = [("paused" if " paused by" in t else "resumed") for t in texts if " paused by" in t or "resumed by" in t]
+    assert kinds == ["paused", "resumed"] * 10
+    assert linked.slack.limits.answered_429 == 0 and linked.slack.limits.inside == []
+
+
+async def test_an_unknown_refusal_of_the_ready_reply_degrades_and_keeps_the_download_link(linked):
+    rec = await started(linked, ALICE)
+    linked.slack.refuse("chat.postMessage", "msg_blocks_too_long", times=0,
+                        when=lambda args: "is ready" in str(args.get("text")) and bool(args.get("blocks")))
+    await run(linked, ALICE, "stop")
+    await status_is(linked, rec.id, Status.UPLOADED)
+    ready = await until(lambda: [t for t in thread_texts(linked, rec) if "is ready" in t], timeout=15,
+                        message="the ready reply, as text")
+    assert "Download the recording" in ready[0]
+    assert not linked.runtime.store.outbox.counts().get("failed")
+
+
+async def test_a_refusal_of_every_form_ends_in_a_line_pointing_to_rec_history(linked):
+    rec = await started(linked, ALICE)
+    linked.slack.refuse("chat.postMessage", "a_refusal_new_to_recbot", times=3,
+                        when=lambda args: "is ready" in str(args.get("text")))
+    await run(linked, ALICE, "stop")
+    await status_is(linked, rec.id, Status.UPLOADED)
+    pointer = await until(lambda: [t for t in thread_texts(linked, rec) if "/rec history" in t], timeout=15,
+                          message="the line pointing to /rec history")
+    assert "ready" in pointer[0]
+    history = (await linked.command(ALICE, "history")).json()
+    assert "|download>" in json.dumps(history["blocks"])  # where the line points: the link is there
+
+
+async def test_rate_limited_in_the_body_waits_and_loses_nothing(linked):
+    rec = await started(linked, ALICE)
+    for error in ("rate_limited", "message_limit_exceeded", "restricted_action"):
+        linked.slack.refuse("chat.postMessage", error, when=lambda args: "paused by" in str(args.get("text")))
+    await run(linked, BOB, "pause")
+    await until(lambda: any("paused by" in t for t in thread_texts(linked, rec)), timeout=30,
+                message="the pause's reply, in the end")
+    assert not linked.runtime.store.outbox.counts().get("failed")
+
+
+async def test_a_reply_nobody_can_receive_is_given_up_and_the_linker_is_told(linked):
+    rec = await started(linked, ALICE)
+    linked.slack.refuse("chat.postMessage", "ekm_access_denied", when=lambda args: "paused by" in str(
+        args.get("text")))
+    await run(linked, BOB, "pause")
+    told = await until(lambda: [m for m in linked.slack.channel(ALICE) if "nobody there can receive" in m.text],
+                       timeout=15, message="a DM to the linker")
+    assert f"<#{CHANNEL}>" in told[0].text and "ekm_access_denied" in told[0].text
+    assert linked.runtime.store.outbox.counts().get("failed") == 1
+    await run(linked, ALICE, "resume")  # the thread goes on
+    await until(lambda: any("resumed by" in t for t in thread_texts(linked, rec)), message="the next reply")
+
+
+async def test_when_posts_are_short_the_download_link_goes_before_other_news(linked):
+    """Slack allows one post a second in the workspace (tighter than published): a thread holding a
+    download link goes ahead of another recording's queued replies, and each thread keeps its order."""
+    one = await started(linked, ALICE)
+    two = await started(linked, ALICE, "start --multi")
+    await until(lambda: drained(linked), timeout=15, message="drained")
+    linked.slack.limits.tighter["chat.postMessage"] = Limit(1, 1.0)
+    for _ in range(3):
+        await run(linked, BOB, f"pause #{one.handle}")
+        await run(linked, ALICE, f"resume #{one.handle}")
+    await run(linked, ALICE, f"stop #{two.handle}")
+    await status_is(linked, two.id, Status.UPLOADED)
+    await until(lambda: drained(linked), timeout=40, message="drained")
+    card_one, card_two = (linked.runtime.store.recording(r.id).card_ts for r in (one, two))
+    posts = [c["args"] for c in linked.slack.calls if c["method"] == "chat.postMessage" and c["ok"]]
+    ready = next(n for n, a in enumerate(posts) if "is ready" in str(a.get("text")))
+    news_of_one = [n for n, a in enumerate(posts) if a.get("thread_ts") == card_one]
+    assert ready < news_of_one[-1], "the download link waited behind another recording's replies"
+    assert posts[ready]["thread_ts"] == card_two
+    texts = thread_texts(linked, one)
+    kinds = [("paused" if " paused by" in t else "resumed") for t in texts if " paused by" in t or "resumed by" in t]
+    assert kinds == ["paused", "resumed"] * 3
+    assert linked.slack.limits.inside == []
