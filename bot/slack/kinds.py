@@ -232,7 +232,7 @@ class Upload(Kind):
     in_thread = True
     most_compact = 0  # a file is a file: nothing to degrade to but the words beside it
 
-    def priority(self, row, rec):
+    def rank(self, payload):
         return URGENT
 
     def render(self, sender, row):

@@ -209,6 +209,9 @@ async def test_what_the_local_slack_answers_is_shaped_as_slack_answers_it(tmp_pa
     async with linked_stack(tmp_path) as s:
         api = f"{s.slack_server.url}/api/"
         bot = AsyncWebClient(token=BOT_TOKEN, base_url=api)
+        # shapes, not rates: history is Tier 1 (one call a minute, 6 s at TEST_SCALE), called five times here;
+        # the limits have tests of their own (test_local_slack_rates.py, e2e/test_slack_limits.py)
+        s.slack.limits.on = False
         posted = await answer(bot.chat_postMessage(channel=CHANNEL, text="hello"))
         same_shape("response.chat.postMessage.success.json", posted)
         same_shape("response.chat.update.success.json",
