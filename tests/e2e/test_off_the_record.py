@@ -140,3 +140,43 @@ async def test_summary_after_pause_never_and_no_transcripts_kept(tmp_path):
         assert "keeps no transcripts" in found
         sent = stack.runtime.store.db.all("SELECT payload FROM outbox WHERE kind = 'upload'")
         assert sent and all(r["payload"] == "{}" for r in sent)  # the copy's lines left the queue with it
+
+
+async def test_a_line_said_while_the_pause_was_being_answered_stays_off_the_record(tmp_path):
+    """The platform paused at once but its answer came late (and its webhook later still): a line said after
+    Bob pressed pause and before recbot heard back was off the record all the same, and is never posted."""
+    async with linked_stack(tmp_path, flavour="realtimekit") as stack:
+        for name in ("transcribe", "summarize"):
+            await run(stack, ALICE, f"settings {name} on")
+        await run(stack, ALICE, "new Pricing")
+        meeting = stack.meeting_id = stack.runtime.store.link(CHANNEL).meeting_id
+        ann = await stack.join(meeting, "Ann")
+        rec = await started(stack, ALICE)
+        await asyncio.sleep(0.3)
+        await stack.control(f"meetings/{meeting}/say", {"participant_id": ann, "text": "pricing is nine"})
+        await asyncio.sleep(1.8)
+        await stack.control("webhook-faults", {"delay": 4.0})
+        await stack.control("faults", {"mode": "hang", "count": 1, "hang_seconds": 3.0})
+        response = await stack.command(BOB, "pause")  # acked at once; the platform's answer takes 3 s
+        assert response.status_code == 200
+        await asyncio.sleep(0.3)
+        await stack.control(f"meetings/{meeting}/say", {"participant_id": ann, "text": SECRET})
+        await status_is(stack, rec.id, Status.PAUSED, timeout=10)
+        await stack.control("webhook-faults", {"delay": 0.0})
+        await run(stack, ALICE, "resume")
+        await status_is(stack, rec.id, Status.RECORDING, timeout=10)
+        await asyncio.sleep(0.3)
+        await stack.control(f"meetings/{meeting}/say", {"participant_id": ann, "text": "ship friday"})
+        await asyncio.sleep(1.3)
+        await run(stack, ALICE, "stop")
+        await status_is(stack, rec.id, Status.UPLOADED, timeout=10)
+        await stack.control("timing", {"empty_stop": 0.2, "session_end": 0.2, "notes_delay": 0.2})
+        await stack.control(f"meetings/{meeting}/leave", {"participant_id": ann})
+        card_ts = stack.runtime.store.recording(rec.id).card_ts
+        upload = await until(lambda: [m for m in stack.slack.thread(CHANNEL, card_ts) if m.files], timeout=15,
+                             message="recbot's own transcript in the thread")
+        copy = stack.slack.file_text(upload[0].files[0]["id"])
+        assert "Ann: pricing is nine" in copy and "Ann: ship friday" in copy
+        assert SECRET not in copy and SECRET not in everything_slack_got(stack)
+        _, nothing = await run(stack, BOB, "find layoffs")
+        assert "Nothing recorded" in nothing
