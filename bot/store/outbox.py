@@ -16,7 +16,8 @@ from bot import metrics
 from bot.models import Team
 from bot.store.engine import Engine
 
-_EMPTIED = "payload = CASE WHEN kind = 'upload' THEN '{}' ELSE payload END"  # what a finished row keeps
+# What a finished row keeps: a transcript copy's lines leave the queue when it is sent, given up or dropped
+_EMPTIED = "payload = CASE WHEN kind = 'upload' THEN '{}' ELSE payload END"
 
 
 @dataclass(frozen=True)
@@ -197,10 +198,10 @@ class OutboxQueue:
     def drop_team(self, team_id: str | None, enterprise_id: str | None = None) -> int:
         """A workspace (or a whole org) uninstalled recbot: its writes will never be sent."""
         if team_id:
-            return self.db.changed("UPDATE outbox SET state = 'dropped', error = 'uninstalled' WHERE team_id = ? "
-                                   "AND state IN ('pending', 'sending', 'held')", team_id)
-        return self.db.changed("UPDATE outbox SET state = 'dropped', error = 'uninstalled' WHERE enterprise_id = ? "
-                               "AND state IN ('pending', 'sending', 'held')", enterprise_id)
+            return self.db.changed(f"UPDATE outbox SET state = 'dropped', error = 'uninstalled', {_EMPTIED} "
+                                   "WHERE team_id = ? AND state IN ('pending', 'sending', 'held')", team_id)
+        return self.db.changed(f"UPDATE outbox SET state = 'dropped', error = 'uninstalled', {_EMPTIED} "
+                               "WHERE enterprise_id = ? AND state IN ('pending', 'sending', 'held')", enterprise_id)
 
     def counts(self) -> dict[str, int]:
         return {r["state"]: r["n"] for r in self.db.all("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")}

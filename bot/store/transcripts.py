@@ -6,9 +6,9 @@ The index is each engine's own full-text search. On SQLite it is FTS5 through sq
 with the Porter stemmer, triggers keeping it in step with the table; `search` ranks by bm25), the line's
 workspace and channel indexed with it as one token (`scope`) so that a search is one FTS5 query; on
 PostgreSQL a generated `tsvector` column (the `english` configuration, which stems) with a GIN index,
-ranked by `ts_rank`, and a B-tree on the scope. On SQLite a search matching more than RANKED_AT_MOST lines
-of its channel lists the newest first (ranking that many is what made a search slow). Both take the same
-words: `"a phrase"` in quotes, and several words all of which must be in a line.
+ranked by `ts_rank`, and a B-tree on the scope. On SQLite a phrase, or a search matching more than
+RANKED_AT_MOST lines of its channel, lists the newest first (ranking those is what made a search slow).
+Both take the same words: `"a phrase"` in quotes, and several words all of which must be in a line.
 """
 
 from __future__ import annotations
@@ -108,11 +108,12 @@ class TranscriptLines:
             # (and ranks only those) instead of ranking every line in every channel that has the words.
             query = f'scope : "{where}" AND ' + fts5_query(found)
             # Ranking by bm25 reads each match's positions: for a word as frequent as "the" (thousands of lines
-            # in one channel) that alone took hundreds of ms (bench/find.py). Past RANKED_AT_MOST matches the
-            # newest come first instead: finding them is a fraction of a millisecond.
-            many = self.db.scalar("SELECT COUNT(*) FROM transcript_lines_fts WHERE transcript_lines_fts MATCH ?",
-                                  query) > RANKED_AT_MOST
-            rows = list(self._fts.search(query, limit=limit, order_by="original.rowid DESC" if many else None,
+            # in one channel) that alone took hundreds of ms, and for a phrase of frequent words over a second
+            # with a dozen matches (bench/find.py). So a phrase, and a search past RANKED_AT_MOST matches, list
+            # the newest first: finding them takes a few ms. A phrase is exact: every hit is as good a match.
+            newest = any(phrase for _, phrase in found) or self.db.scalar(
+                "SELECT COUNT(*) FROM transcript_lines_fts WHERE transcript_lines_fts MATCH ?", query) > RANKED_AT_MOST
+            rows = list(self._fts.search(query, limit=limit, order_by="original.rowid DESC" if newest else None,
                                          columns=["recording_id", "file_offset", "speaker", "text", "at", "team_id",
                                                   "channel_id"]))
         return [Hit(r["recording_id"], r["file_offset"], r["speaker"], r["text"], r["at"]) for r in rows
