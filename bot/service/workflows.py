@@ -73,12 +73,14 @@ class Workflows:
                 duration = -1.0
             if not 60 <= duration <= MAX_MINUTES * 60:
                 return await self._refused(actor, step, Reply.one(Say.STEP_MINUTES, ok=False), "minutes")
-        if step.interactor is None and step.action != "pause" and link is not None and settings is not None:
+        if step.action != "pause" and link is not None and link.team_id and step.team.team_id != link.team_id:
+            # A step acts only in its own workspace's channels, whoever ran it; one whose workspace is unknown
+            # (the door could not tell) is taken as another's, or an admin of any workspace of the org would do.
+            return await self._refused(actor, step, Reply.one(Say.REFUSED, ok=False, reason=Refusal.OTHER_WORKSPACE),
+                                       "other workspace")
+        if step.interactor is None and step.action != "pause" and settings is not None and link is not None:
             if not settings.workflows:
                 return await self._refused(actor, step, Reply.one(Say.WORKFLOWS_OFF, ok=False), "workflows off")
-            if link.team_id and step.team.team_id and link.team_id != step.team.team_id:
-                return await self._refused(actor, step, Reply.one(Say.REFUSED, ok=False,
-                                                                  reason=Refusal.OTHER_WORKSPACE), "other workspace")
         reply = await self.commands.handle(actor, Command(step.action, duration=duration))
         if not reply.ok or link is None:
             return StepResult(reply)

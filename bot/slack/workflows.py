@@ -13,6 +13,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot import metrics
+from bot.models import Team
 from bot.service.outcomes import Reply, Say
 from bot.service.workflows import STEPS, Step, StepResult
 from bot.slack.door import Door, team_of
@@ -28,15 +29,20 @@ def register(app: AsyncApp) -> None:
 
 
 def _listener(action: str):
-    async def run_step(event: dict[str, Any], context) -> None:  # Bolt has acked it already (auto_acknowledge)
+    async def run_step(event: dict[str, Any], body: dict[str, Any], context) -> None:  # Bolt has acked it
         door: Door = context["door"]
+        team = team_of(context)
+        if team.team_id is None and isinstance(body.get("team_id"), str):
+            # An org-wide install: authorizations[0] names no workspace (so Bolt's context has none), but the
+            # envelope's team_id is the workspace the workflow ran in, whose channels alone the step may act on.
+            team = Team(body["team_id"], team.enterprise_id)
         inputs = event.get("inputs") or {}
         interactivity = inputs.get("interactivity") if isinstance(inputs.get("interactivity"), dict) else {}
         interactor = (interactivity.get("interactor") or {}).get("id") if interactivity else None
         step = Step(execution_id=str(event.get("function_execution_id") or ""), action=action,
                     channel_id=inputs.get("channel_id") if isinstance(inputs.get("channel_id"), str) else None,
                     interactor=interactor if isinstance(interactor, str) and interactor else None,
-                    team=team_of(context), minutes=inputs.get("minutes"),
+                    team=team, minutes=inputs.get("minutes"),
                     workflow_execution_id=event.get("workflow_execution_id"))
         door.tasks.spawn(_run(door, step, event.get("bot_access_token")), f"workflow step {action}")
 

@@ -5,7 +5,7 @@ import json
 
 from bot.models import Status
 from tests.conftest import make_stack, until
-from tests.e2e.helpers import status_is
+from tests.e2e.helpers import run, status_is
 from tests.many.test_install import posts_in, record_once
 
 ORG, ONE, TWO = "E0ORG", "T0GRID1", "T0GRID2"
@@ -86,3 +86,28 @@ async def test_the_settings_form_of_an_org_wide_install_opens_and_saves_with_no_
         saved = await s.submit(GINA, view, values)  # team: null, the workspace in view.app_installed_team_id
         assert saved.status_code == 200 and not saved.text
         await until(lambda: s.runtime.store.notes.settings("C0GRID1").get("auto-record") == "on", message="saved")
+
+
+async def test_a_workflow_step_of_another_workspace_of_the_org_cannot_act_on_this_ones_recording(tmp_path):
+    """An org-wide install's function_executed carries no team in authorizations[0]: the step still belongs to
+    the workspace it ran in, so an admin of Grid Two cannot stop Grid One's recording by naming its channel,
+    and a scheduled step there cannot either, though Grid One's channel allowed its own workflows."""
+    async with make_stack(tmp_path, oauth=True) as s:
+        await grid(s)
+        s.slack.users[GUS]["is_admin"] = True  # an admin of Grid Two, nothing in Grid One
+        rec_id = await record_once(s, GINA, "C0GRID1")
+        await run(s, GINA, "settings workflows on", channel="C0GRID1")
+        for user in (GUS, None):
+            event, answer = await s.run_step("stop_recording", channel="C0GRID1", user=user, team=TWO)
+            assert answer.status_code == 200
+            assert event["inputs"]["channel_id"] == "C0GRID1"
+            execution = s.slack.executions[event["function_execution_id"]]
+            await until(lambda e=execution: e["state"] != "running", message="the step's end")
+            assert execution["state"] == "failed" and "workspace" in execution["error"], execution
+        assert s.runtime.store.recording(rec_id).status is Status.RECORDING
+        # Grid One's own controller still can, from Grid One
+        event, _ = await s.run_step("stop_recording", channel="C0GRID1", user=GINA, team=ONE)
+        execution = s.slack.executions[event["function_execution_id"]]
+        await until(lambda: execution["state"] != "running", message="the step's end")
+        assert execution["state"] == "completed", execution
+        assert s.runtime.store.recording(rec_id).status in (Status.UPLOADING, Status.UPLOADED)
