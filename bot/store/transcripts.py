@@ -119,10 +119,8 @@ class TranscriptLines:
         return [Hit(r["recording_id"], r["file_offset"], r["speaker"], r["text"], r["at"]) for r in rows
                 if r["channel_id"] == channel_id and r["team_id"] == team_id]  # the scope said so; said twice
 
-    def count(self, channel_id: str | None = None) -> int:
-        if channel_id is None:
-            return int(self.db.scalar("SELECT COUNT(*) FROM transcript_lines") or 0)
-        return int(self.db.scalar("SELECT COUNT(*) FROM transcript_lines WHERE channel_id = ?", channel_id) or 0)
+    def count(self) -> int:
+        return int(self.db.scalar("SELECT COUNT(*) FROM transcript_lines") or 0)
 
     def purge(self, before: float, batch: int = 5000) -> int:
         """Delete the lines kept before `before` (the retention timer), a batch at a time."""
