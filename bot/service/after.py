@@ -320,7 +320,11 @@ class AfterMeeting:
             return Reply([failed("summary", exc)], ok=False)
         await self._audit(actor, "summary", "ok", session_id)
         policy = (await self.settings_of(link.channel_id)).summary_after_pause
-        held = policy != "post" and any(paused_in(s) for _, s in await self.store.call(self._ledgers, session_id))
+        # Held as the webhook holds it: unless this channel and every channel of the session's recordings post
+        # after a pause (another channel linked to the meeting may not undo the hold of the one that paused).
+        others = {(await self.settings_of(c)).summary_after_pause for c in {r.channel_id for r in recordings}}
+        held = ({policy} | others != {"post"}
+                and any(paused_in(s) for _, s in await self.store.call(self._ledgers, session_id)))
         if found is not None and held:  # the channel's rule, as for the webhook: no link to a held summary
             if not await self.store.aio.notes.file(session_id, "summary"):
                 await self.on_file(SessionFile("summary", link.meeting_id, session_id, found[0], found[1]))

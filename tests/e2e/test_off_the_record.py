@@ -180,3 +180,22 @@ async def test_a_line_said_while_the_pause_was_being_answered_stays_off_the_reco
         assert SECRET not in copy and SECRET not in everything_slack_got(stack)
         _, nothing = await run(stack, BOB, "find layoffs")
         assert "Nothing recorded" in nothing
+
+
+async def test_summary_in_another_channel_of_the_meeting_does_not_show_a_summary_held_here(tmp_path):
+    """#other, linked to the same meeting, posts summaries after a pause; the recording (and the pause) were in
+    this channel, which holds them. `/rec summary` there follows the hold, as the webhook did: no link."""
+    other = "C0OTHER"
+    async with linked_stack(tmp_path, flavour="realtimekit") as stack:
+        rec = await a_meeting_that_paused(stack)
+        card_ts = stack.runtime.store.recording(rec.id).card_ts
+        await until(lambda: [m for m in stack.slack.thread(CHANNEL, card_ts) if "summary of" in m.text],
+                    timeout=10, message="the held summary")
+        _, linked = await run(stack, ALICE, f"link {stack.meeting_id}", channel=other)
+        assert "Linked" in linked, linked
+        _, said = await run(stack, ALICE, "settings summary-after-pause post", channel=other)
+        assert "summary-after-pause" in said
+        _, answer = await run(stack, BOB, "summary", channel=other)
+        summary_url = stack.runtime.store.notes.file(rec.session_id, "summary")["url"]
+        assert "held" in answer and "http" not in answer, answer
+        assert summary_url.split("?")[0] not in everything_slack_got(stack)
