@@ -3,12 +3,16 @@
 - A card is rendered from the store when it is sent, so edits of the same card coalesce (the
   latest state wins) and a card is edited at most once per `card_interval`.
 - Thread replies of a recording go out in order, after its card exists.
-- About one message per second per channel (a small burst allowed); `Retry-After` is honoured;
-  5xx and network errors retry with backoff; nothing is dropped.
+- Calls are counted as Slack counts them (`bot/slack/limits.py`): per workspace and method, and per
+  channel for posts; one call of a method to a workspace in flight; a 429 holds that method in that
+  workspace, for every process, until Retry-After. The most urgent rows take the budget first.
+- A refusal degrades the row (compact, text alone, a line pointing to `/rec history`); only "nobody
+  can receive it" gives it up, told to the linker. 5xx and network errors retry with backoff.
 - A channel the bot has lost marks the link broken, keeps its rows aside and tells the linker.
 - After a restart, pending rows are sent exactly once: every post carries its row id in the message
-  metadata, and a row a crash caught mid-send is first looked for in its thread or channel (this
-  needs channels:history/groups:history; without them such a row is sent again).
+  metadata, and a row a crash caught mid-send is first looked for in its thread or channel, at Slack's
+  Tier-1 pace (this needs channels:history/groups:history; without them such a row is sent again).
+See docs/reliability.md, "Slack's limits".
 """
 
 from __future__ import annotations
