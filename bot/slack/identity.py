@@ -35,6 +35,9 @@ class Directory:
             client = await self.tokens.client(team or Team(None))
             info = (await client.users_info(user=user_id))["user"]
             admin = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
+            home = info.get("team_id")
+            if team and team.team_id and isinstance(home, str) and home != team.team_id:
+                admin = False  # an admin of their own workspace (a Slack Connect guest, say), not of this one
         except SlackApiError as exc:
             log.warning("users.info failed for %s (%s); treating as not an admin", user_id,
                         exc.response.get("error") if exc.response else exc)

@@ -3,7 +3,7 @@ Each step does what the command would, with the same permissions, for whoever ra
 nothing an input says about who that was is believed."""
 
 from bot.models import Status
-from tests.conftest import ADMIN, ALICE, BOB, CHANNEL, linked_stack, until
+from tests.conftest import ADMIN, ALICE, BOB, CHANNEL, EVE, linked_stack, until
 from tests.e2e.helpers import card_of, recordings, run, started, status_is, thread_texts
 
 
@@ -121,3 +121,15 @@ async def test_steps_over_socket_mode(tmp_path):
         assert done["state"] == "completed" and done["outputs"]["recording_id"] == recordings(stack)[0].id
         event, _ = await stack.run_step("stop_recording", user=BOB)
         assert "controllers" in (await finished(stack, event))["error"]
+
+
+async def test_an_admin_of_another_workspace_running_a_workflow_here_is_not_a_controller_here(linked):
+    """Eve, from another workspace (a Slack Connect channel), is an admin there: a workflow she runs in this
+    workspace carries this workspace's team, so only her own record can say whose admin she is."""
+    stack = linked
+    rec = await started(stack, ALICE)
+    stack.slack.users[EVE]["is_admin"] = True
+    event, _ = await stack.run_step("stop_recording", user=EVE, team=stack.slack.team_id)
+    done = await finished(stack, event)
+    assert done["state"] == "failed" and "controllers" in done["error"], done
+    assert stack.runtime.store.recording(rec.id).status is Status.RECORDING
