@@ -43,8 +43,8 @@ async def sdk(emulator):
 RECBOTS = {"meetings.create", "meetings.get", "meetings.get_meeting_by_id", "active_session.get_active_session",
            "active_session.kick_all_participants", "recordings.start_recordings", "recordings.get_one_recording",
            "recordings.get_active_recordings", "recordings.get_recordings", "recordings.pause_resume_stop_recording",
-           "sessions.get_session_participants", "sessions.get_session_transcripts", "sessions.get_session_summary",
-           "sessions.generate_summary_of_transcripts"}
+           "sessions.get_session_details", "sessions.get_session_participants", "sessions.get_session_transcripts",
+           "sessions.get_session_summary", "sessions.generate_summary_of_transcripts"}
 
 
 class Calls:

@@ -28,6 +28,7 @@ OPERATIONS: dict[tuple[str, str], tuple[str, Any]] = {
     ("GET", r"/meetings/[^/]+"): ("meetings.get_meeting_by_id", rtk.MeetingGetMeetingByIDParams),
     ("GET", r"/meetings/[^/]+/active-session"): ("active_session.get_active_session", None),
     ("POST", r"/meetings/[^/]+/active-session/kick-all"): ("active_session.kick_all_participants", None),
+    ("GET", r"/sessions/[^/]+"): ("sessions.get_session_details", rtk.SessionGetSessionDetailsParams),
     ("GET", r"/sessions/[^/]+/participants"): ("sessions.get_session_participants",
                                                rtk.SessionGetSessionParticipantsParams),
     ("GET", r"/sessions/[^/]+/transcript"): ("sessions.get_session_transcripts",
@@ -131,6 +132,7 @@ async def test_every_request_recbots_client_sends_fits_the_sdks_parameter_types(
         await drive("list_recordings", meeting.id, statuses=statuses)
     await drive("resume_recording", rec.id)
     await drive("session_participants", session.id)
+    assert await drive("session_started", session.id)
     await drive("stop_recording", rec.id)
     await drive("kick_all", meeting.id)
     await until(lambda: "summary" in emulator.platform.sessions[session.id].files, message="the notes")
