@@ -140,13 +140,15 @@ class AfterMeeting:
     # holds the summary (it cannot cut one) for a controller, as the channel's `summary-after-pause` says.
 
     async def on_file(self, file: SessionFile) -> str:
-        """A transcript or summary: a reply in the thread of each recording of the session (or a channel
-        message where the channel has none), once, whichever of the webhook or the fallback brings it."""
+        """A transcript or summary: a reply in the thread of each recording of the session, once, whichever of
+        the webhook or the fallback brings it; of a session nobody recorded, nothing anywhere."""
         if await self.store.aio.notes.file(file.session_id, file.kind):
             return f"{file.kind} already posted"
         if file.kind == "transcript":
             return await self._on_transcript(file)
         recordings = await self.store.call(self._ledgers, file.session_id)
+        if not recordings:
+            return await self._post_file(file, None)
         if any(paused_in(s) for _, s in recordings):
             return await self._hold_summary(file, [r for r, _ in recordings])
         text = await self.platform.download_text(file.url)
@@ -275,14 +277,13 @@ class AfterMeeting:
         with self.store.transaction():
             if not self.store.notes.claim_file(file.session_id, file.kind, file.meeting_id, file.url, file.expiry):
                 return f"{file.kind} already posted"
+            # A session nobody recorded was off the record from start to end: its transcript and summary
+            # (the platform makes them of the whole session all the same) are posted nowhere.
             for rec in recordings:
                 self.writer.notice(rec, notice, **params)
-            if not recordings:
-                for link in self.store.links_for_meeting(file.meeting_id):
-                    self.store.outbox.enqueue(Outgoing.NOTE, {"notice": notice.value, "title": link.meeting_title,
-                                                       **params}, channel_id=link.channel_id, team=link.team)
         self.writer.on_write()
-        return f"{file.kind} posted to {len(recordings)} recording(s)"
+        return (f"{file.kind} posted to {len(recordings)} recording(s)" if recordings
+                else f"{file.kind} of a session nobody recorded: posted nowhere")
 
     async def check_files(self, rec: Recording, kinds: list[str], tries: int) -> None:
         """The fallback when no webhook came: ask for what is still missing, then again later."""

@@ -328,14 +328,25 @@ def pointer_card(rec: Recording) -> str:
 
 
 def pointer_notice(payload: dict[str, Any], rec: Recording) -> str:
-    if payload.get("notice") == "uploaded":
+    """The last resort for a thread reply Slack refused in every fuller form: what it was about, and where to
+    get it another way (never a promise that `/rec history` holds what it does not)."""
+    notice = payload.get("notice")
+    if notice == "uploaded":
         return f":white_check_mark: #{rec.handle} is ready: `/rec history` in this channel has its download link."
-    return f"#{rec.handle} has news that Slack would not show here: `/rec history` in this channel has it."
+    if notice == "transcript":
+        return (f"#{rec.handle}'s transcript is ready, but Slack would not take the message here. "
+                "`/rec find <words>` searches what was recorded.")
+    if notice in ("summary", "summary_held"):
+        return (f"#{rec.handle}'s summary is ready, but Slack would not take the message here. "
+                "`/rec summary` asks for it again.")
+    return f"#{rec.handle} has news that Slack would not show here: `/rec status` shows where it stands."
 
 
 def pointer_note(payload: dict[str, Any]) -> str:
-    what = "transcript" if payload.get("notice") == "transcript" else "summary"
-    return f"The meeting's {what} is ready: `/rec history` in this channel has its link."
+    if payload.get("notice") == "transcript":
+        return ("The meeting's transcript is ready, but Slack would not take the message here. "
+                "`/rec find <words>` searches what was recorded.")
+    return "The meeting's summary is ready, but Slack would not take the message here. `/rec summary` asks again."
 
 
 def given_up(link: Link, kind: str, error: str) -> str:

@@ -249,7 +249,8 @@ class Upload(Kind):
 
 @kind
 class Note(Kind):
-    """A transcript or summary for a channel that has no recording of that session."""
+    """A transcript or summary for a channel that has no recording of that session: only rows queued before
+    recbot learnt that a session nobody recorded is off the record (`AfterMeeting._post_file`) are left."""
 
     kind = Outgoing.NOTE
     looked_up = True

@@ -199,3 +199,28 @@ async def test_summary_in_another_channel_of_the_meeting_does_not_show_a_summary
         summary_url = stack.runtime.store.notes.file(rec.session_id, "summary")["url"]
         assert "held" in answer and "http" not in answer, answer
         assert summary_url.split("?")[0] not in everything_slack_got(stack)
+
+
+async def test_a_session_nobody_recorded_posts_neither_its_transcript_nor_its_summary(tmp_path):
+    """Nothing recorded is nothing on the record: the platform transcribed and summarised the session all the
+    same, and recbot takes both in (so the fallback does not ask again), but posts them nowhere."""
+    async with linked_stack(tmp_path, flavour="realtimekit") as stack:
+        for name in ("transcribe", "summarize"):
+            await run(stack, ALICE, f"settings {name} on")
+        await run(stack, ALICE, "new Pricing")
+        meeting = stack.runtime.store.link(CHANNEL).meeting_id
+        ann = await stack.join(meeting, "Ann")
+        session_id = stack.emulator.platform.meetings[meeting].session.id
+        await stack.control(f"meetings/{meeting}/say", {"participant_id": ann, "text": SECRET})
+        await asyncio.sleep(1.3)
+        await stack.control("timing", {"empty_stop": 0.2, "session_end": 0.2, "notes_delay": 0.2})
+        await stack.control(f"meetings/{meeting}/leave", {"participant_id": ann})
+        notes = stack.runtime.store.notes
+        await until(lambda: notes.file(session_id, "transcript") and notes.file(session_id, "summary"), timeout=10,
+                    message="the platform's transcript and summary, taken in")
+        await asyncio.sleep(0.5)  # anything queued would have left by now
+        urls = [notes.file(session_id, kind)["url"].split("?")[0] for kind in ("transcript", "summary")]
+        got = everything_slack_got(stack)
+        assert SECRET not in got and not any(url in got for url in urls)
+        assert not stack.slack.files
+        assert stack.runtime.store.transcripts.count() == 0
