@@ -67,7 +67,11 @@ class OutboxQueue:
         rows another live process (an `owner` other than this one) is sending, nor any later row of a
         recording with a row another process is sending or left half-sent (it may have reached Slack: it is
         looked up first): a card is posted once and edited by one process at a time, and a thread's
-        replies keep their order."""
+        replies keep their order. Of a thread's pending replies only the first is read (those 'sending' are
+        all read: they are looked up together): the others could not go before it anyway, and a thread
+        waiting for a crash look-up (Tier 1, a minute each) with hundreds of replies behind it filled
+        `limit` with rows that could not go, so that no other channel's row was ever read (the chaos run's
+        stall, docs/reliability.md)."""
         at, clock = float("inf") if now is None else now, self.clock()
         marks = ",".join("?" * len(threads)) or "NULL"
         rows = self.db.all(
@@ -79,8 +83,11 @@ class OutboxQueue:
             "AND NOT (o.state = 'sending' AND COALESCE(o.claimed_by, '') <> ? AND COALESCE(o.lease_until, 0) >= ?) "
             "AND NOT (o.recording_id IS NOT NULL AND EXISTS (SELECT 1 FROM outbox e WHERE "
             "e.recording_id = o.recording_id AND e.id < o.id AND e.state = 'sending' "
-            "AND COALESCE(e.claimed_by, '') <> ?)) ORDER BY COALESCE(t.p, o.priority), o.id LIMIT ?",
-            *threads, *threads, at, owner, clock, owner, limit)
+            "AND COALESCE(e.claimed_by, '') <> ?)) "
+            f"AND NOT (o.state = 'pending' AND o.kind IN ({marks}) AND EXISTS (SELECT 1 FROM outbox b WHERE "
+            f"b.recording_id = o.recording_id AND b.id < o.id AND b.kind IN ({marks}) "
+            "AND b.state IN ('pending', 'sending'))) ORDER BY COALESCE(t.p, o.priority), o.id LIMIT ?",
+            *threads, *threads, at, owner, clock, owner, *threads, *threads, limit)
         return [OutboxRow(**{**r, "payload": json.loads(r["payload"])}) for r in rows]
 
     def caught(self, owner: str) -> list[OutboxRow]:

@@ -285,3 +285,31 @@ def test_leaving_recording_after_an_unanswered_action_is_dated_when_that_action_
                                                                   (Status.UPLOADING, 1110.0)]
     finally:
         s.close()
+
+
+def test_a_thread_waiting_for_its_crash_look_up_does_not_hide_the_other_channels_rows(store):
+    """Found by the chaos run (seed 3, both modes): a reply a kill caught mid-send waits for its look-up
+    (Tier 1: a minute each), and with its hundreds of replies behind it ranked first, the drain's read of
+    200 due rows held nothing that could go: ~750 rows of 20 channels stayed pending. A thread's pending
+    replies after its first are not read; its 'sending' ones all are (they are looked up together)."""
+    threads = ("thread", "whisper")
+    store.outbox.rank = lambda kind, payload: 0 if kind == "thread" else 5  # the thread ranks first
+    for n in range(3):
+        store.outbox.enqueue("thread", {"n": n}, channel_id="C1", recording_id="r")
+    caught = [r.id for r in store.outbox.due(owner="dead", threads=threads)]
+    assert len(caught) == 1
+    assert store.outbox.claim(caught[0], "dead")
+    second = store.db.scalar("SELECT MIN(id) FROM outbox WHERE state = 'pending'")
+    assert store.outbox.claim(second, "dead")  # two replies in flight when the process died
+    for n in range(300):
+        store.outbox.enqueue("thread", {"n": n}, channel_id="C1", recording_id="r")
+    store.outbox.enqueue("dm", {"user": "U1", "text": "elsewhere"})
+    store.outbox.enqueue("thread", {"n": 0}, channel_id="C2", recording_id="r2")
+    store.db.execute("UPDATE outbox SET lease_until = 0 WHERE claimed_by = 'dead'")  # its process is gone
+    rows = store.outbox.due(1e12, owner="b", threads=threads)
+    assert [r.kind for r in rows].count("dm") == 1 and [r.recording_id for r in rows].count("r2") == 1
+    assert [r.id for r in rows if r.recording_id == "r"] == [caught[0]]  # the first caught, to look up
+    assert [r.id for r in store.outbox.caught("b")] == [caught[0], second]  # all caught, looked up together
+    store.db.execute("UPDATE outbox SET claimed_by = 'b', lease_until = ?", (1e12,))  # b looks them up
+    rows = store.outbox.due(1e12, owner="b", threads=threads, limit=3)
+    assert [r.recording_id for r in rows] == ["r", "r", "r2"]
