@@ -73,6 +73,7 @@ class Kind:
     looked_up: ClassVar[bool] = False  # a post a crash may have caught is looked for before it is sent again
     serial: ClassVar[bool] = False  # one row of its recording (or call) in flight at a time: a later render lands last
     most_compact: ClassVar[int] = MOST_COMPACT
+    also: ClassVar[tuple[str, ...]] = ()  # other methods one send may call: a 429 on any of them holds it back too
 
     def method_of(self, row: OutboxRow, rec: Recording | None) -> str:
         return self.method
@@ -229,6 +230,7 @@ class Upload(Kind):
 
     kind = Outgoing.UPLOAD
     method = "files.completeUploadExternal"
+    also = ("files.getUploadURLExternal",)
     in_thread = True
     most_compact = 0  # a file is a file: nothing to degrade to but the words beside it
 
@@ -273,6 +275,7 @@ class CallInStep(Kind):
 
     kind = Outgoing.CALL
     method = "calls.add"  # the first of them; the others (participants, update, end) are on the same tier
+    also = ("calls.participants.add", "calls.participants.remove", "calls.update", "calls.end")
     paced_per_channel = False  # no message: calls.* are limited per workspace
     serial = True
 

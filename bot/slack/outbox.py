@@ -189,7 +189,9 @@ class Outbox:
                 if ordered:
                     held_recordings.add(ordered)
                 continue
-            later = max((self._wait(key, window, now) for key, window in windows), default=0.0)
+            team = row.team_id or row.enterprise_id or ""
+            later = max([self._wait(key, window, now) for key, window in windows] +  # and the others it calls
+                        [self._holds.get((team, method), 0.0) - now for method in kind.also] + [0.0])
             if later > 0:  # Slack's budget for this method (or this channel) is spent, or a 429 holds it back
                 wait = min(wait, later)
                 if ordered:
