@@ -215,8 +215,9 @@ class Outbox:
         rank = {row.id: kinds.of(row).priority(row, recordings.get(row.recording_id or "")) for row in due}
         thread: dict[str, int] = {}
         for row in due:
-            if kinds.of(row).in_thread and row.recording_id:
-                thread[row.recording_id] = min(thread.get(row.recording_id, rank[row.id]), rank[row.id])
+            if kinds.of(row).in_thread and row.recording_id:  # the store ranks it by its unread replies too
+                mine = rank[row.id] if row.rank is None else min(rank[row.id], row.rank)
+                thread[row.recording_id] = min(thread.get(row.recording_id, mine), mine)
         return sorted(due, key=lambda row: (thread.get(row.recording_id or "", rank[row.id])
                                             if kinds.of(row).in_thread else rank[row.id], row.id))
 

@@ -34,6 +34,7 @@ class OutboxRow:
     team_id: str | None = None  # whose token sends it (many workspaces)
     enterprise_id: str | None = None
     tried_at: float | None = None  # when it was last taken to be sent ('sending' since: a crash may have caught it)
+    rank: int | None = None  # as `due` ranks it: a thread's reply as its thread's most urgent pending one
 
     @property
     def team(self) -> Team:
@@ -76,7 +77,8 @@ class OutboxQueue:
         marks = ",".join("?" * len(threads)) or "NULL"
         rows = self.db.all(
             "SELECT o.id, o.kind, o.channel_id, o.recording_id, o.payload, o.state, o.attempts, o.next_at, "
-            "o.created_at, o.team_id, o.enterprise_id, o.tried_at FROM outbox o LEFT JOIN (SELECT recording_id, "
+            "o.created_at, o.team_id, o.enterprise_id, o.tried_at, COALESCE(t.p, o.priority) AS rank "
+            "FROM outbox o LEFT JOIN (SELECT recording_id, "
             "MIN(priority) AS p FROM outbox WHERE state IN ('pending', 'sending') AND recording_id IS NOT NULL "
             f"AND kind IN ({marks}) GROUP BY recording_id) t ON t.recording_id = o.recording_id "
             f"AND o.kind IN ({marks}) WHERE o.state IN ('pending', 'sending') AND o.next_at <= ? "
