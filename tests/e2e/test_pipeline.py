@@ -12,7 +12,7 @@ import pytest
 from bot.emulator.delivery import Signer, render
 from bot.emulator.media import wav_duration
 from bot.ledger import summarize
-from bot.models import Status
+from bot.models import Status, Team
 from bot.store import Store
 from bot.web import Options
 from bot.workbench.stack import TEST_SCALE
@@ -284,3 +284,35 @@ async def test_slack_calls_share_kept_open_connections(linked):
     connections = {c["connection"] for c in calls}
     assert len(calls) >= 10
     assert len(connections) <= len(calls) // 3, f"{len(calls)} messages over {len(connections)} connections"
+
+
+async def test_a_thread_waiting_for_its_crash_look_up_holds_back_no_other_row(linked):
+    """Found by the chaos run (seed 3, both modes): a kill caught a reply mid-send; its thread waits until
+    the reply is looked for (Tier 1: a minute each in production), and its hundreds of replies, ranked as
+    its most urgent one, filled the drain's read of due rows: nothing else was sent for minutes."""
+    rec = await started(linked, ALICE)
+    await until(lambda: count(thread_texts(linked, rec), "is recording") == 1)
+    await until(lambda: not {"pending", "sending"} & set(linked.runtime.store.outbox.counts()), message="drained")
+    before = len(thread_texts(linked, rec))
+    await linked.stop_bot()
+    outside = Store(linked.database)
+    first = outside.db.scalar("SELECT MIN(id) FROM outbox WHERE kind = 'thread' AND recording_id = ?", rec.id)
+    columns = "kind, channel_id, recording_id, payload, next_at, created_at, team_id, enterprise_id"
+    for _ in range(250):  # a thread with an urgent reply caught mid-send by a process now dead, and 249 behind it
+        outside.db.execute(f"INSERT INTO outbox ({columns}, priority) SELECT {columns}, 1 FROM outbox WHERE id = ?",
+                           (first,))
+    outside.db.execute("UPDATE outbox SET state = 'sending', claimed_by = 'gone:1:dead', lease_until = 0, tried_at = ? "
+                       "WHERE id = (SELECT MIN(id) FROM outbox WHERE state = 'pending')", (time.time(),))
+    team = Team(**outside.db.one("SELECT team_id, enterprise_id FROM outbox WHERE id = ?", first))
+    outside.close()
+    linked.slack.refuse("conversations.replies", "ratelimited", times=0)  # the look-up does not get through
+    await linked.start_bot()
+    await until(lambda: any(c["method"] == "conversations.replies" for c in linked.slack.calls),
+                message="the caught reply looked for (and taken by this process)")
+    await linked.runtime.outbox.tell(BOB, "meanwhile, elsewhere", team)  # as urgent as the thread, behind it
+    await until(lambda: any("elsewhere" in m.text for m in linked.slack.channel(BOB)), timeout=10,
+                message="the DM, while the thread waits for its look-up")
+    assert len(thread_texts(linked, rec)) == before
+    linked.slack.refusing.clear()
+    await until(lambda: len(thread_texts(linked, rec)) >= before + 10, timeout=20,
+                message="the thread, once its caught reply was looked for")
