@@ -399,6 +399,29 @@ async def test_an_action_the_platform_did_while_its_process_died_is_learned_befo
     assert statuses[-2:] == [Status.PAUSED, Status.UPLOADING]  # the pause is in the ledger, before the stop
 
 
+async def test_news_of_the_resume_before_an_unanswered_pause_leaves_the_pause_dated_when_asked(world):
+    """Chaos run, seed 3, two processes on PostgreSQL (C004): a pause the platform made at once whose answer
+    died with its process; the webhook of the state before it, applied after the pause was asked, cleared
+    the "outcome unknown" mark, and the pause learned 6 s later was dated then: the ledger (which cuts the
+    transcript) said RECORDING over a line said while nothing recorded."""
+    w = world
+    rec = await recording(w)
+    w.emulator.api_faults.next_mode, w.emulator.api_faults.next_count = "hang", 1  # done, then no answer
+    w.emulator.api_faults.hang_seconds = 1.0
+    asked = w.clock.now
+    pausing = asyncio.create_task(w.service.actions.act_one(BOB, rec.id, "pause", None))
+    await until(lambda: w.emulator.platform.recordings[rec.id].status is Status.PAUSED, message="paused")
+    pausing.cancel()  # the process dies before the answer came
+    await asyncio.gather(pausing, return_exceptions=True)
+    w.clock.advance(2)
+    assert await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.RECORDING)) == "no change"
+    assert w.store.recording(rec.id).last_news_at == 0.0  # still unknown: that news predates the pause
+    w.clock.advance(4)
+    restarted = Service(w.store, w.platform, guard=Guardrails(), clock=w.clock)
+    assert await restarted.guards.reconcile(1) == 1
+    assert [(e.status, e.at) for e in w.store.ledger(rec.id)][-1] == (Status.PAUSED, asked)
+
+
 async def test_news_waiting_for_its_confirmation_is_not_lost_with_the_process(world):
     w = world
     rec = await recording(w)

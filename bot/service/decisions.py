@@ -43,7 +43,7 @@ class Writer:
                                             **step.fields):
                         raise Stale(d.recording_id)
                 if d.touch and not d.steps:
-                    store.update_recording(d.recording_id, last_news_at=store.clock())
+                    store.news_seen(d.recording_id, d.report_asked_at)
                 if d.file:
                     store.update_recording(d.recording_id, **d.file)
                 if d.cancel_timers:

@@ -92,6 +92,7 @@ class Decision:
     audit: list[dict[str, Any]] = field(default_factory=list)
     asked_at: float | None = None  # a report asked for then flips the state only if that is after its `seen_at`
     seen_at: float | None = None  # when what the new state rests on was seen
+    report_asked_at: float | None = None  # when the report was asked for (0: a webhook; None: an action's answer)
 
     @property
     def moved(self) -> bool:

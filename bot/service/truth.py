@@ -67,6 +67,7 @@ class Truth:
                               now=self.clock(), guard=guard, reason=reason, until=until, files=files)
             decision.audit = list(audit or [])
             decision.asked_at = report.asked_at if flip else None
+            decision.report_asked_at = report.asked_at
             decision.seen_at = report.seen_at or time.time()
             if self.writer.write(decision):
                 return decision.moved

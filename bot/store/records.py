@@ -207,6 +207,16 @@ class Records:
         self.db.execute("UPDATE recordings SET updated_at = CASE WHEN last_news_at = 0 THEN updated_at ELSE ? END, "
                         "last_news_at = 0 WHERE id = ?", (self.clock(), recording_id))
 
+    def news_seen(self, recording_id: str, asked_at: float | None) -> None:
+        """A report that moves nothing still counts as news (the reconciler waits), but one asked for before
+        an action still unanswered was asked (`asked_at`; a webhook's is 0: it has no time of its own) says
+        nothing of that action's outcome, so it leaves the "outcome unknown" mark and its time to the
+        action's own answer or a later look. (Chaos runs: news of the resume before a pause, arriving after
+        the pause was asked whose answer was lost, cleared the mark, and the pause was dated when learned.)"""
+        self.db.execute("UPDATE recordings SET last_news_at = ? WHERE id = ? AND (last_news_at <> 0 "
+                        "OR CAST(? AS REAL) IS NULL OR updated_at < ?)",
+                        (self.clock(), recording_id, asked_at, asked_at))
+
     def _asked_at(self, recording_id: str) -> float | None:
         """When an action whose outcome is still unknown was asked (see `action_asked`): a state learned later
         (another process's look, a second click, the reconciler) may have been reached as soon as then. The

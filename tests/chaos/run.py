@@ -319,12 +319,16 @@ class Killer:
 FILLER = ("budget", "timeline", "draft", "review", "launch", "hiring", "roadmap", "vendor", "quarter", "design")
 
 
+TOKEN_LETTERS = "abcdefghijklmnoprstuvwxy"  # no q nor z: "zk" only begins a token and "q" only ends it
+
+
 def token(n: int) -> str:
-    """A word said once in the whole run, that no stemmer changes (letters only, ending in q)."""
+    """A word said once in the whole run, that no stemmer changes (letters only, ending in q), and that is
+    in no other token (the oracle looks for it as a substring: seed 3's "zkrq" was "found" inside "zkrqq")."""
     letters = ""
     while True:
-        n, r = divmod(n, 26)
-        letters += "abcdefghijklmnopqrstuvwxyz"[r]
+        n, r = divmod(n, len(TOKEN_LETTERS))
+        letters += TOKEN_LETTERS[r]
         if not n:
             return f"zk{letters}q"
 

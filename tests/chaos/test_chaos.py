@@ -4,7 +4,7 @@ recordings over 20 channels, twelve kills.)"""
 
 import pytest
 
-from tests.chaos.run import chaos
+from tests.chaos.run import chaos, token
 
 
 def assert_held(result: dict) -> None:
@@ -33,3 +33,14 @@ async def test_two_processes_on_postgres_killed_in_turn_lose_duplicate_misstate_
     assert result["processes"] == 2 and result["engine"] == "postgresql"
     assert result["faults"]["bot_killed"] == 3
     assert_held(result)
+
+
+def test_no_word_said_in_a_run_is_inside_another():
+    """The privacy oracle looks for each line's word as a substring of what Slack got: seed 3 reported
+    "zkrq" and "zkyq" as shown, found inside "zkrqq" and "zkyqq" said later and rightly recorded."""
+    for n in range(5000):
+        word = token(n)
+        inner = {word[i:j] for i in range(len(word)) for j in range(i + 4, len(word) + 1)
+                 if word[i:i + 2] == "zk" and word[j - 1] == "q"}
+        assert inner == {word}, word
+    assert len({token(n) for n in range(5000)}) == 5000

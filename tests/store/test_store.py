@@ -287,6 +287,41 @@ def test_leaving_recording_after_an_unanswered_action_is_dated_when_that_action_
         s.close()
 
 
+def test_news_that_moves_nothing_keeps_an_unanswered_actions_ask_time(tmp_path, engine):
+    """Found by the chaos run (seed 3, two processes, PostgreSQL, C004): a resume answered, then a pause
+    asked that the platform made at once but whose answer died with its process; the resume's own webhook,
+    applied after the pause was asked, counted as news and cleared the "outcome unknown" mark, so the pause,
+    learned 6 s later, was dated then and the ledger said RECORDING over a line said while nothing recorded.
+    News asked for before the ask (a webhook has no time: 0) leaves the mark; a later look clears it."""
+    now = [1000.0]
+    s = Store(database(tmp_path, "t.sqlite3"), clock=lambda: now[0])
+    try:
+        add(s, "a")
+        assert s.transition("a", Status.INVOKED, Status.RECORDING, at=1000.0, actor=None, source="platform")
+        now[0] = 1090.0
+        s.action_asked("a")  # pause asked; its answer dies with its process
+        now[0] = 1092.0
+        s.news_seen("a", 0.0)  # the webhook of the earlier RECORDING: says nothing of the pause
+        s.news_seen("a", 1089.0)  # nor does a look asked before the pause was
+        assert s.recording("a").last_news_at == 0.0
+        now[0] = 1096.0
+        assert s.transition("a", Status.RECORDING, Status.PAUSED, at=1096.0, actor=None, source="platform")
+        assert [(e.status, e.at) for e in s.ledger("a")][-1] == (Status.PAUSED, 1090.0)
+        now[0] = 1100.0
+        s.action_asked("a")
+        s.news_seen("a", 1101.0)  # a look asked after it: the outcome is known
+        assert s.recording("a").last_news_at == 1100.0
+        now[0] = 1105.0
+        s.news_seen("a", 0.0)  # with nothing unknown, any news counts (the reconciler waits)
+        assert s.recording("a").last_news_at == 1105.0
+        s.action_asked("a")
+        now[0] = 1106.0
+        s.news_seen("a", None)  # and so does an action's own answer
+        assert s.recording("a").last_news_at == 1106.0
+    finally:
+        s.close()
+
+
 def test_a_thread_waiting_for_its_crash_look_up_does_not_hide_the_other_channels_rows(store):
     """Found by the chaos run (seed 3, both modes): a reply a kill caught mid-send waits for its look-up
     (Tier 1: a minute each), and with its hundreds of replies behind it ranked first, the drain's read of
