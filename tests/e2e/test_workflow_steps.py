@@ -22,9 +22,10 @@ async def test_a_step_run_by_a_controller_starts_and_completes_with_the_recordin
     [rec] = recordings(stack)
     assert done["outputs"]["recording_id"] == rec.id and done["outputs"]["status"] in ("INVOKED", "RECORDING")
     await status_is(stack, rec.id, Status.RECORDING)
-    assert any("requested by <@U0ALICE> via workflow" in t for t in thread_texts(stack, rec))
-    card = card_of(stack, rec)
-    assert "via workflow" in str(card.blocks)
+    # the thread and the card follow at the channel's pace, through the outbox
+    await until(lambda: any("requested by <@U0ALICE> via workflow" in t for t in thread_texts(stack, rec)),
+                message="the thread saying who asked, via workflow")
+    await until(lambda: "via workflow" in str(card_of(stack, rec).blocks), message="the card saying via workflow")
 
 
 async def test_pause_for_minutes_resume_and_stop_steps(linked):
