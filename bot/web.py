@@ -72,8 +72,8 @@ class Runtime:
         self.platform = Platforms(o.platform or PlatformClient.from_settings(settings), self.store, settings)
         self.webhook_key = WebhookKey(settings.webhook_key_url, o.webhook_key or settings.webhook_public_key)
         # The outbox paces itself and honours Retry-After per workspace and method, so its clients must not sleep
-        # on a 429; the clients for reads (who recbot is, who is an admin) and Bolt's may. One workspace: the
-        # configured token; many: each workspace's own, from its install.
+        # on a 429 (nor the admin question: its 429 holds users.info, as the outbox's do); the client for who
+        # recbot is and Bolt's may. One workspace: the configured token; many: each workspace's own, its install's.
         token = None if settings.oauth else settings.slack_bot_token
         tokens: dict[str, Any] = dict(base_url=settings.slack_api_url, token=token, store=self.store,
                       client_id=settings.slack_client_id, client_secret=settings.slack_client_secret)
@@ -83,12 +83,13 @@ class Runtime:
         self.outbox = Outbox(self.store, self.tokens, clock=o.clock, scale=o.slack_scale,
                              card_interval=o.card_interval, max_backoff=o.max_backoff)
         self.tasks = Tasks()
-        self.directory = Directory(reads)
+        self.directory = Directory(self.tokens, self.outbox.holds)  # no sleep on a 429: it holds users.info
         self.identity = None if settings.oauth else Identity(slack, settings.slack_bot_token)
         self.service = Service(self.store, self.platform, guard=settings.guardrails, clock=o.clock,
                                is_admin=self.directory.is_admin, on_write=self.outbox.wake, tasks=self.tasks,
                                join_url=settings.join_url)
         self.service.permissions.known_admin = self.directory.known_admin
+        self.service.permissions.held = self.directory.held
         self.bolt = create_bolt_app(client=slack, identity=self.identity, signing_secret=settings.slack_signing_secret,
                                     door=Door(self.service, self.outbox, self.tasks), socket_mode=settings.socket_mode,
                                     oauth=oauth_settings(settings, self.store, self.tokens) if settings.oauth else None)

@@ -121,7 +121,7 @@ class Actions:
         link = await self.store.aio.link(actor.channel_id)
         if (why := await self.permissions.refusal(actor, action, link)) is not None:
             await self._audited(actor, f"button:{action}", "refused", rec.id, why.value)
-            return Reply.one(Say.REFUSED, ok=False, reason=why)
+            return Reply.one(Say.REFUSED, ok=False, reason=why, wait=self.permissions.waiting(actor, why))
         if action == "refresh_link":
             return await self.refresh_link(actor, rec)
         if action == "snooze":
@@ -141,7 +141,7 @@ class Actions:
             return Reply.one(Say.FOREIGN_BUTTON, ok=False)
         if (why := await self.permissions.refusal(actor, "end", link)) is not None:
             await self._audited(actor, "button:end", "refused", target, why.value)
-            return Reply.one(Say.REFUSED, ok=False, reason=why)
+            return Reply.one(Say.REFUSED, ok=False, reason=why, wait=self.permissions.waiting(actor, why))
         active = [r for r in await self.store.aio.recordings_of_meeting(link.meeting_id) if r.status in FITS["stop"]]
         reply = await self.act(actor, active, "stop")
         try:

@@ -241,7 +241,7 @@ class AfterMeeting:
         link = await self.store.aio.link(actor.channel_id)
         if (why := await self.permissions.refusal(actor, "post_summary", link)) is not None:
             await self._audit(actor, "button:post_summary", "refused", target, why.value)
-            return Reply.one(Say.REFUSED, ok=False, reason=why)
+            return Reply.one(Say.REFUSED, ok=False, reason=why, wait=self.permissions.waiting(actor, why))
         if (await self.settings_of(actor.channel_id)).summary_after_pause == "never":
             await self._audit(actor, "button:post_summary", "refused", target, "summary-after-pause never")
             return Reply.one(Say.SUMMARY_NEVER, ok=False)

@@ -253,7 +253,7 @@ class Commands:
             return Reply.one(Say.NOT_LINKED, ok=False)
         if (why := await self.permissions.refusal(actor, "settings", link, role)) is not None:
             await self._audit(actor, "settings", "refused", detail=why.value)
-            return Reply.one(Say.REFUSED, ok=False, reason=why)
+            return Reply.one(Say.REFUSED, ok=False, reason=why, wait=self.permissions.waiting(actor, why))
         errors = await self.after.set_many(actor, values)
         if errors:
             return Reply.one(Say.SETTING_INVALID, ok=False, message=" ".join(errors.values()))
@@ -308,4 +308,4 @@ def _refused(verdict: Refused) -> Reply:
     """A refusal in the service's words: not linked, or why not."""
     if verdict.reason is None:
         return Reply.one(Say.NOT_LINKED, ok=False)
-    return Reply.one(Say.REFUSED, ok=False, reason=verdict.reason)
+    return Reply.one(Say.REFUSED, ok=False, reason=verdict.reason, wait=verdict.wait)

@@ -37,6 +37,7 @@ class Refused:
     """The person may not: `reason` says why, or is None when the channel is not linked to a meeting."""
 
     reason: Refusal | None
+    wait: float | None = None  # Slack held the admin question back (a 429): seconds until it can be asked
 
     @property
     def detail(self) -> str:
@@ -103,8 +104,9 @@ def named_controllers(store: Store, channel_id: str) -> list[str]:
 
 class Permissions:
     def __init__(self, store: Store, is_admin: Callable[[str, Team], Awaitable[bool]] | None = None,
-                 known_admin: Callable[[str, Team], bool | None] | None = None):
-        self.store, self.is_admin, self.known_admin = store, is_admin, known_admin
+                 known_admin: Callable[[str, Team], bool | None] | None = None,
+                 held: Callable[[str, Team], float | None] | None = None):
+        self.store, self.is_admin, self.known_admin, self.held = store, is_admin, known_admin, held
 
     def known(self, actor: Actor, command: str, link: Link | None, role: str | None) -> Allowed | Refused | None:
         """`check` with what is known without asking anyone (an admin seen lately), for the ack; None when
@@ -119,7 +121,17 @@ class Permissions:
         admin = False
         if self.is_admin and actor.user_id and admin_matters(command, actor, link, role):
             admin = await self.is_admin(actor.user_id, actor.team)
-        return check(actor, command, link, role, admin=admin)
+        verdict = check(actor, command, link, role, admin=admin)
+        if isinstance(verdict, Refused) and (wait := self.waiting(actor, verdict.reason)):
+            return Refused(verdict.reason, wait)
+        return verdict
+
+    def waiting(self, actor: Actor, why: Refusal | None) -> float | None:
+        """When `why` is only for not being an admin and Slack could not be asked (a 429 holds users.info):
+        the seconds before it can, to say so; else None."""
+        if why is not Refusal.NOT_CONTROLLER or not self.held or not actor.user_id:
+            return None
+        return self.held(actor.user_id, actor.team)
 
     async def refusal(self, actor: Actor, action: str, link: Link | None,
                       role: str | object | None = UNREAD) -> Refusal | None:

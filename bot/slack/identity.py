@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.models import Team
+from bot.slack.holds import Holds, retry_after
 from bot.slack.installs import Tokens
 
 log = logging.getLogger(__name__)
@@ -20,17 +21,26 @@ log = logging.getLogger(__name__)
 
 class Directory:
     """Who is a workspace admin or owner (users.info, asked with that workspace's token), cached: a read,
-    so not in the outbox."""
+    so not in the outbox, but held back by a 429 as the outbox's calls are (`Holds`): while held, or when
+    Slack cannot answer, nobody is an admin (failing closed)."""
 
-    def __init__(self, tokens: Tokens, ttl: float = 300.0, clock=time.monotonic):
-        self.tokens, self.ttl, self.clock = tokens, ttl, clock
+    def __init__(self, tokens: Tokens, holds: Holds | None = None, ttl: float = 300.0, clock=time.monotonic):
+        self.tokens, self.holds, self.ttl, self.clock = tokens, holds, ttl, clock
         self._cache: dict[tuple[str, str | None], tuple[float, bool]] = {}
+        self._held: dict[tuple[str, str | None], float] = {}  # who was not asked about, held: seconds left
 
     async def is_admin(self, user_id: str, team: Team | None = None) -> bool:
         key = (user_id, team.team_id if team else None)
         hit = self._cache.get(key)
         if hit and self.clock() - hit[0] < self.ttl:
             return hit[1]
+        self._held.pop(key, None)
+        workspace = (team.team_id or team.enterprise_id or "") if team else ""
+        if self.holds and (wait := await self.holds.held(workspace, "users.info")) > 0:
+            log.info("users.info held in workspace %s for %.1f s after a 429; treating %s as not an admin",
+                     workspace, wait, user_id)  # fail closed: Slack cannot answer now
+            self._held[key] = wait
+            return False
         try:
             client = await self.tokens.client(team or Team(None))
             info = (await client.users_info(user=user_id))["user"]
@@ -39,6 +49,10 @@ class Directory:
             if team and team.team_id and isinstance(home, str) and home != team.team_id:
                 admin = False  # an admin of their own workspace (a Slack Connect guest, say), not of this one
         except SlackApiError as exc:
+            if self.holds and (exc.response.status_code == 429 or exc.response.get("error") == "ratelimited"):
+                wait = retry_after(exc.response)
+                await self.holds.hold(workspace, "users.info", wait)
+                self._held[key] = wait
             log.warning("users.info failed for %s (%s); treating as not an admin", user_id,
                         exc.response.get("error") if exc.response else exc)
             return False
@@ -47,6 +61,10 @@ class Directory:
             return False
         self._cache[key] = (self.clock(), admin)
         return admin
+
+    def held(self, user_id: str, team: Team | None = None) -> float | None:
+        """Seconds left of a 429's hold when the last `is_admin` for this person could not ask Slack."""
+        return self._held.get((user_id, team.team_id if team else None))
 
     def known_admin(self, user_id: str, team: Team | None = None) -> bool | None:
         """What the cache knows, without asking Slack: for decisions on the ack path."""

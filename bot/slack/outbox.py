@@ -31,6 +31,7 @@ from slack_sdk.errors import SlackApiError
 from bot import logs, metrics
 from bot.models import Actor, Outgoing, Recording, Team
 from bot.slack import blocks, kinds, limits
+from bot.slack.holds import HOLD, Holds, retry_after
 from bot.slack.installs import NotInstalled, Tokens
 from bot.slack.limits import Window
 from bot.slack.sender import RespondFailed, Sender, Where
@@ -50,16 +51,7 @@ TOLD = (Outgoing.CARD, Outgoing.THREAD, Outgoing.NOTE, Outgoing.CHANNEL)  # a ch
 WAIT = {"ratelimited", "rate_limited", "message_limit_exceeded"}  # later, the method held back
 TRANSIENT = {"fatal_error", "internal_error", "service_unavailable", "request_timeout", "restricted_action"}
 IN_THREAD = tuple(k.value for k, c in kinds.KINDS.items() if c.in_thread)  # in order, once the card exists
-HOLD = "slack:"  # a 429's hold, kept with the platform's blocks: "slack:<workspace>:<method>"
 CLAIM_CHUNK = 20  # rows claimed and rendered per trip to the store's thread
-
-
-def retry_after(response: Any) -> float:
-    """A 429's Retry-After, in seconds (the local Slack's may have decimals when its limits are scaled)."""
-    try:
-        return float(response.headers.get("Retry-After", response.headers.get("retry-after", 1)))
-    except (TypeError, ValueError, AttributeError):
-        return 1.0
 
 
 class Outbox:
@@ -74,6 +66,7 @@ class Outbox:
         store.outbox.rank = kinds.rank  # how urgent each row is, written with it
         self.sender = Sender(store, tokens, self.http, clock=clock, on_card=self._card_sent)
         self._windows: dict[tuple[str, str], Window] = {}  # (workspace, method or channel): calls counted
+        self.holds = Holds(store)  # a 429's hold, kept in the store for every process and every direct call
         self._holds: dict[tuple[str, str], float] = {}  # (workspace, method) -> not before: a 429's Retry-After
         self._slots: dict[int, list[list[float]]] = {}  # row -> its calls' places in the windows, until answered
         self._last_card: dict[str, float] = {}
@@ -486,10 +479,7 @@ class Outbox:
         """A 429: nothing more of `method` goes to the row's workspace before `until`, from any process."""
         key = (row.team_id or row.enterprise_id or "", method)
         self._holds[key] = max(self._holds.get(key, 0.0), until)
-        try:
-            await self.store.aio.budgets.block(f"{HOLD}{key[0]}:{method}", until - self.clock())
-        except StoreBusy:
-            pass  # this process holds back anyway; the others learn it from their own 429
+        await self.holds.hold(key[0], method, until - self.clock())
 
     async def _give_up(self, row: OutboxRow, error: str, *, tell: bool) -> None:
         """Nobody can receive the row any more: logged with the row and the error, and said to whoever linked

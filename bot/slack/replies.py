@@ -5,6 +5,7 @@ Text a person typed (meeting titles, the platform's messages) goes through `esca
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from bot.ledger import clock_text, duration_text
@@ -101,6 +102,9 @@ def sentence(line: Line) -> str:
             return ("This channel is not linked to a meeting yet. Link one with `/rec link ‹meeting id or URL›` "
                     "or create one with `/rec new [title]`.")
         case Say.REFUSED:
+            if p.get("wait"):  # whether they are an admin could not be asked: Slack's 429 holds users.info
+                return (f":hourglass: Slack is asking recbot to slow down, so it cannot check whether you are a "
+                        f"workspace admin; try again in {max(1, math.ceil(p['wait']))} s.")
             return f":no_entry: {REFUSALS[p['reason']]}"
         case Say.NO_SUCH_MEETING:
             return (f"No meeting `{p['ref']}` exists on the platform. Check the id or URL, "

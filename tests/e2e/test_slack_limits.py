@@ -2,12 +2,13 @@
 method and workspace at TEST_SCALE (bot/workbench/stack.py), and whatever it answers, recbot makes no
 call inside a Retry-After window, loses no message, and says so when nobody can receive one."""
 
+import asyncio
 import json
 
 from bot.models import Status
 from bot.slack.limits import Limit
-from tests.conftest import ALICE, BOB, CHANNEL, until
-from tests.e2e.helpers import card_of, run, started, status_is, thread_texts
+from tests.conftest import ADMIN, ALICE, BOB, CHANNEL, until
+from tests.e2e.helpers import card_of, reply_to, run, started, status_is, thread_texts
 
 
 def shown(stack, rec) -> str:
@@ -121,4 +122,33 @@ async def test_when_posts_are_short_the_download_link_goes_before_other_news(lin
     texts = thread_texts(linked, one)
     kinds = [("paused" if " paused by" in t else "resumed") for t in texts if " paused by" in t or "resumed by" in t]
     assert kinds == ["paused", "resumed"] * 3
+    assert linked.slack.limits.inside == []
+
+
+async def test_after_a_429_on_users_info_the_admin_question_waits_out_retry_after_and_says_so(linked):
+    """users.info (is this person a workspace admin?) is a direct call, outside the outbox: after Slack's 429
+    recbot asks it nothing until Retry-After has passed, refuses who only an admin may be (failing closed)
+    with a clear word, and asks again once the window is over."""
+    rec = await started(linked, ALICE)
+    linked.slack.add_user("U0CAROL", "carol")
+    linked.slack.limits.tighter["users.info"] = Limit(1, 3.0)
+    _, reply = await run(linked, BOB, "stop")  # a member: only an admin could; Slack answers
+    assert reply.startswith(":no_entry:")
+    _, reply = await run(linked, "U0CAROL", "stop")  # the second users.info within 3 s: 429
+    assert "slow down" in reply and "try again in" in reply
+    assert linked.slack.limits.answered_429 == 1
+    def asked() -> int:
+        return len([c for c in linked.slack.calls if c["method"] == "users.info"])
+
+    before = asked()
+    _, reply = await run(linked, ADMIN, "stop")  # an admin, inside the window: not asked, so not let in yet
+    assert "Slack is asking recbot to slow down" in reply, reply
+    shown_before = len(linked.slack.ephemeral_for(ADMIN))
+    await linked.click(ADMIN, "rec_stop", rec.id)  # a button is checked as the command is
+    assert "Slack is asking recbot to slow down" in await reply_to(linked, ADMIN, shown_before)
+    assert asked() == before and linked.slack.limits.inside == []
+    assert linked.runtime.store.recording(rec.id).status is Status.RECORDING
+    await asyncio.sleep(max(0.0, max(linked.slack.limits.holds.values()) - linked.slack.clock()) + 0.1)
+    await run(linked, ADMIN, "stop")  # after it: asked, an admin, and the recording stops
+    await status_is(linked, rec.id, Status.UPLOADED)
     assert linked.slack.limits.inside == []
