@@ -14,6 +14,7 @@ To add a kind: a member of `Outgoing`, a subclass of `Kind` here decorated with 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
@@ -65,7 +66,7 @@ def shaped(row: OutboxRow, text: str, rendered_blocks: list[dict[str, Any]] | No
     return text, (None if at >= 2 else rendered_blocks)
 
 
-class Kind:
+class Kind(ABC):
     kind: ClassVar[Outgoing]
     method: ClassVar[str] = "chat.postMessage"  # what it calls ("" for a response_url: not a Web API method)
     in_thread: ClassVar[bool] = False  # a reply under a card: in order, once the card exists
@@ -90,10 +91,10 @@ class Kind:
         """What `send` needs of the store, read on the store's thread."""
         return None
 
+    @abstractmethod
     async def send(self, sender: Sender, client: AsyncWebClient | None, row: OutboxRow,
                    rendered: Any) -> str | None:
         """Send the row; the ts of the message it posted, if it posted one."""
-        raise NotImplementedError
 
 
 KINDS: dict[Outgoing, Kind] = {}
@@ -157,9 +158,10 @@ class InThread(Kind):
     def rank(self, payload):
         return URGENT if payload.get("notice") in URGENT_NOTICES else NEWS
 
+    @abstractmethod
     def words(self, sender: Sender, p: dict[str, Any], rec: Recording, summary: Summary, compact: int
               ) -> tuple[str, list[dict[str, Any]] | None, bool]:
-        raise NotImplementedError
+        """The reply's text and blocks at `compact`, and whether it broadcasts."""
 
     def render(self, sender, row):
         rec = sender.store.recording(row.recording_id or "")

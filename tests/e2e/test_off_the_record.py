@@ -4,6 +4,7 @@ in `/rec find` at their place in the file; the summary is held until a controlle
 
 import asyncio
 import json
+import logging
 import re
 
 from bot.models import Status
@@ -51,7 +52,15 @@ async def a_meeting_that_paused(stack, *, pause: bool = True):
     return rec
 
 
-async def test_a_paused_line_never_reaches_slack_and_the_recorded_ones_do(tmp_path):
+def everything_the_store_keeps(stack) -> str:
+    """Every row of every table recbot writes (outbox payloads, transcript lines, audit, notes…)."""
+    db = stack.runtime.store.db
+    tables = [r["name"] for r in db.all("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return json.dumps({t: db.all(f'SELECT * FROM "{t}"') for t in tables}, default=str)
+
+
+async def test_a_paused_line_never_reaches_slack_and_the_recorded_ones_do(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
     async with linked_stack(tmp_path, flavour="realtimekit") as stack:
         rec = await a_meeting_that_paused(stack)
         card_ts = stack.runtime.store.recording(rec.id).card_ts
@@ -72,6 +81,9 @@ async def test_a_paused_line_never_reaches_slack_and_the_recorded_ones_do(tmp_pa
         button = held[0].blocks[-1]["elements"][0]
         assert button["action_id"] == "rec_post_summary" and button["value"] == rec.session_id
         assert SECRET not in everything_slack_got(stack)
+        # nor in anything recbot keeps or logs (until a controller posts the summary, made of everything)
+        assert SECRET not in everything_the_store_keeps(stack)
+        assert "bot." in caplog.text and SECRET not in caplog.text  # recbot logged, and never the words
         transcript_url = stack.runtime.store.notes.file(rec.session_id, "transcript")["url"]
         summary_url = stack.runtime.store.notes.file(rec.session_id, "summary")["url"]
         assert transcript_url.split("?")[0] not in everything_slack_got(stack)
