@@ -8,11 +8,16 @@ what is kept of each meeting (marks, attendance, transcripts, channel settings),
         store.timers.set(...)
         store.outbox.enqueue(...)
 
-The event loop never waits on the database: code on the loop runs a read or a whole decision on the
-store's own thread, and awaits it (the loop serves other requests meanwhile):
+The event loop never waits on the database. The boundary is two methods: code on the loop hands a
+function of a `Tx` (everything that may be done on the store's thread) to the store, which runs it
+there and gives back what it returns, typed; the loop serves other requests meanwhile.
 
-    rec = await store.aio.recording(recording_id)    # one method there
-    await store.call(decide, rec)                    # a function there: one transaction, one trip
+    rec = await store.read(lambda tx: tx.recording(recording_id))   # reads only: a write raises StoreError
+    moved = await store.write(functools.partial(decide, rec))        # one transaction, one trip
+
+Below the boundary, service code is plain synchronous functions over a `Tx`; above it, only `read` and
+`write` reach the store. (A `Store` is itself a `Tx` for code that is not on a loop: start-up, tools,
+tests.)
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from bot.store.timers import DueTimer, TimerQueue
 from bot.store.transcripts import TranscriptLines
 from bot.store.workspaces import Workspaces
 
-__all__ = ["DueTimer", "Duplicate", "OutboxRow", "Store", "StoreBusy", "StoreError", "on_store_thread"]
+__all__ = ["DueTimer", "Duplicate", "OutboxRow", "Store", "StoreBusy", "StoreError", "Tx", "on_store_thread"]
 
 T = TypeVar("T")
 _TRIP_OK, _TRIP_BUSY, _TRIP_FAILED = (metrics.STORE_TRIPS.labels(outcome) for outcome in ("ok", "busy", "error"))
@@ -166,7 +171,30 @@ def _settle(done: asyncio.Future[Any], result: Any, error: BaseException | None)
         done.set_result(result)
 
 
-class Store(Records):
+class Tx(Records):
+    """What may be done on the store's thread: the records (links, people, recordings, the ledger, the
+    audit) and every part of the store (its queues, notes, transcripts, leases, budgets, calls,
+    workspaces). The function given to `Store.read` or `Store.write` is handed one; code that holds a
+    `Tx` is on the store's thread and calls it directly."""
+
+    outbox: OutboxQueue
+    deliveries: DeliveryQueue
+    timers: TimerQueue
+    notes: MeetingNotes
+    transcripts: TranscriptLines
+    leases: Leases
+    budgets: Budgets
+    calls: CallStore
+    workspaces: Workspaces
+
+    def transaction(self) -> contextlib.AbstractContextManager[Engine]:
+        """All or nothing (inside `Store.write`, a savepoint that rolls back alone)."""
+        return self.db.transaction()
+
+
+class Store(Tx):
+    """The store, seen from the event loop: `await store.read(fn)` and `await store.write(fn)`."""
+
     def __init__(self, path: str, clock: Callable[[], float] = time.time, *, secret_key: str | None = None):
         # One thread for the whole store: its connection is used by one thread at a time, and a decision
         # runs start to end with nothing of another one in between. Even opening it and migrating happen
@@ -195,6 +223,32 @@ class Store(Records):
             raise
         self.aio = OffLoop(self, self)
 
+    async def read(self, fn: Callable[[Tx], T]) -> T:
+        """Run `fn(tx)` on the store's thread, outside a transaction, and await what it returns or raises.
+        It only reads: a statement that writes raises StoreError (and writes nothing)."""
+        return await self._trip(functools.partial(self._reading, fn))
+
+    async def write(self, fn: Callable[[Tx], T]) -> T:
+        """Run `fn(tx)` on the store's thread in one transaction (committed when it returns, rolled back
+        when it raises) and await what it returns or raises. StoreBusy: nothing was written, and the same
+        work may pass if tried again."""
+        return await self._trip(functools.partial(self._writing, fn))
+
+    def _reading(self, fn: Callable[[Tx], T]) -> T:
+        with self.db.reading():
+            return fn(self)
+
+    def _writing(self, fn: Callable[[Tx], T]) -> T:
+        with self.db.transaction():
+            return fn(self)
+
+    async def _trip(self, fn: Callable[[], T]) -> T:
+        """One trip to the store's thread; a closed store answers StoreBusy, as any store that cannot answer."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+        self._thread.put(functools.partial(contextvars.copy_context().run, fn), loop, done)
+        return await done
+
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(*args)` on the store's thread and await what it returns or raises; the loop serves
         others meanwhile. A closed store answers StoreBusy, as any store that cannot answer."""
@@ -202,9 +256,6 @@ class Store(Records):
         done: asyncio.Future[T] = loop.create_future()
         self._thread.put(functools.partial(contextvars.copy_context().run, fn, *args), loop, done)
         return await done
-
-    def transaction(self) -> contextlib.AbstractContextManager[Engine]:
-        return self.db.transaction()
 
     @property
     def shared(self) -> bool:

@@ -52,6 +52,17 @@ def sqlite_error(exc: sqlite3.Error) -> StoreError:
     return StoreError(str(exc))
 
 
+# The first word of a statement that writes: what a read (`Store.read`) may not run.
+_WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "UPSERT", "CREATE", "DROP", "ALTER", "TRUNCATE",
+                     "VACUUM", "COPY", "LISTEN", "NOTIFY"})
+
+
+def writes(sql: str) -> bool:
+    """Whether a statement writes (by its first word; a read's `WITH` never carries a write in recbot)."""
+    word = sql.lstrip()[:8].split(None, 1)
+    return bool(word) and word[0].upper() in _WRITES
+
+
 # Called before every statement when set (tests use it to prove no statement runs on an event loop's thread).
 watch: Callable[[], None] | None = None
 
@@ -69,6 +80,7 @@ class Engine(ABC):
     dialect = ""
     path = ""
     _depth = 0
+    _reader: int | None = None  # the thread inside `reading()`, if any
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -91,6 +103,8 @@ class Engine(ABC):
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
         if watch is not None:
             watch()
+        if self._reader is not None and self._reader == threading.get_ident() and writes(sql):
+            raise StoreError(f"a read may not write (use Store.write): {sql.split(None, 3)[:3]}")
         with self._lock:
             return self._execute(sql, args)
 
@@ -138,6 +152,15 @@ class Engine(ABC):
             except StoreError:
                 self._rollback(None)
                 raise
+
+    @contextmanager
+    def reading(self) -> Iterator[Engine]:
+        """Statements that write raise StoreError here (on this thread): `Store.read`."""
+        outer, self._reader = self._reader, threading.get_ident()
+        try:
+            yield self
+        finally:
+            self._reader = outer
 
     @property
     def in_transaction(self) -> bool:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot.store import Store, StoreBusy, on_store_thread
+from bot.store import Store, StoreBusy, StoreError, Tx, on_store_thread
 from tests.conftest import database
 
 
@@ -28,33 +28,32 @@ async def test_the_loop_keeps_serving_while_a_decision_takes_its_time(store):
             await asyncio.sleep(0.01)
             ticks += 1
 
-    def slow_decision() -> str:
-        with store.transaction():
-            store.set_link("C1", "T1", "m1", "Standup", "U1")
-            time.sleep(0.3)  # a slow disk, a far database, a lock held by another writer
+    def slow_decision(tx: Tx) -> str:
+        tx.set_link("C1", "T1", "m1", "Standup", "U1")
+        time.sleep(0.3)  # a slow disk, a far database, a lock held by another writer
         return threading.current_thread().name
 
     ticking = asyncio.create_task(ticker())
     try:
-        ran_on = await store.call(slow_decision)
+        ran_on = await store.write(slow_decision)
     finally:
         ticking.cancel()
     assert ran_on.startswith("recbot-store")
     assert ticks >= 10  # the loop ticked all along (about 30 times); inline, it would not have ticked once
-    assert (await store.aio.link("C1")).meeting_title == "Standup"
+    link = await store.read(lambda tx: tx.link("C1"))
+    assert link is not None and link.meeting_title == "Standup"
 
 
 async def test_another_thread_never_sees_a_decision_half_done(store):
     started = threading.Event()
 
-    def decision_that_fails() -> None:
-        with store.transaction():
-            store.set_link("C1", "T1", "m1", "Standup", "U1")
-            started.set()
-            time.sleep(0.2)
-            raise RuntimeError("the decision fails half-way")
+    def decision_that_fails(tx: Tx) -> None:
+        tx.set_link("C1", "T1", "m1", "Standup", "U1")
+        started.set()
+        time.sleep(0.2)
+        raise RuntimeError("the decision fails half-way")
 
-    failing = asyncio.create_task(store.call(decision_that_fails))
+    failing = asyncio.create_task(store.write(decision_that_fails))
     await asyncio.to_thread(started.wait, 5)
     seen = await asyncio.to_thread(store.link, "C1")  # from a third thread, while the transaction is open
     with pytest.raises(RuntimeError):
@@ -63,16 +62,33 @@ async def test_another_thread_never_sees_a_decision_half_done(store):
 
 
 async def test_errors_come_back_to_the_caller_and_a_closed_store_is_busy(store):
-    def refuses() -> None:
+    def refuses(tx: Tx) -> None:
         raise StoreBusy("locked")
 
     with pytest.raises(StoreBusy, match="locked"):
-        await store.call(refuses)
+        await store.write(refuses)
     with pytest.raises(ValueError):
-        await store.call(int, "not a number")
+        await store.read(lambda tx: int("not a number"))
     store.close()
     with pytest.raises(StoreBusy, match="closed"):
-        await store.aio.link("C1")
+        await store.read(lambda tx: tx.link("C1"))
+
+
+async def test_a_write_is_one_transaction_and_a_read_cannot_write(store):
+    def links_two_then_fails(tx: Tx) -> None:
+        tx.set_link("C1", "T1", "m1", "Standup", "U1")
+        tx.set_link("C2", "T1", "m2", "Retro", "U1")
+        raise RuntimeError("the decision fails after both")
+
+    with pytest.raises(RuntimeError):
+        await store.write(links_two_then_fails)
+    assert await store.read(lambda tx: (tx.link("C1"), tx.link("C2"))) == (None, None)
+    with pytest.raises(StoreError, match="a read may not write"):
+        await store.read(lambda tx: tx.set_link("C1", "T1", "m1", "Standup", "U1"))
+    assert store.link("C1") is None
+    # the read's refusal wrote nothing and leaves the thread able to write
+    assert await store.write(lambda tx: tx.set_link("C1", "T1", "m1", "Standup", "U1")) is None
+    assert store.link("C1") is not None
 
 
 async def test_a_method_marked_for_the_store_thread_runs_there_or_where_it_is_asked(store):
