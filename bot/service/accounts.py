@@ -14,6 +14,7 @@ from collections.abc import Callable
 from bot.models import Actor, Outgoing
 from bot.platform.accounts import Platforms, client_for
 from bot.platform.client import WEBHOOK_EVENTS, PlatformClient, PlatformError
+from bot.service.decisions import Audited
 from bot.service.outcomes import Reply, Say
 from bot.service.permissions import Permissions
 from bot.store import Store, on_store_thread
@@ -22,7 +23,7 @@ FIELDS = {"dyte": ("org_id", "api_key"), "realtimekit": ("account_id", "app_id",
 NAME_FIELD = {"dyte": "org_id", "realtimekit": "app_id"}
 
 
-class Accounts:
+class Accounts(Audited):
     def __init__(self, store: Store, platform: Platforms, permissions: Permissions,
                  on_write: Callable[[], None] = lambda: None):
         self.store, self.platform, self.permissions, self.on_write = store, platform, permissions, on_write
@@ -34,7 +35,7 @@ class Accounts:
 
     async def open_form(self, actor: Actor, trigger_id: str | None) -> Reply:
         if not await self._admin(actor):
-            await self._audit(actor, "connect", "refused", "not a workspace admin")
+            await self._audit(actor, "connect", "refused", detail="not a workspace admin")
             return Reply.one(Say.ADMINS_ONLY, ok=False)
         if self.store.workspaces.sealer is None:  # one workspace, no REC_SECRET_KEY: nowhere safe to keep them
             return Reply.one(Say.CONNECT_REFUSED, ok=False, flavour=self.platform.flavour,
@@ -51,13 +52,13 @@ class Accounts:
                                                 "channel_id": actor.channel_id, "user": actor.user_id,
                                                 "flavour": current["flavour"] if current else self.platform.flavour,
                                                 "public_url": public_url}, team=actor.team)
-            self._audit.here(actor, "connect", "ok", "opened the form")
+            self._audit.here(actor, "connect", "ok", detail="opened the form")
 
     async def connect(self, actor: Actor, flavour: str, credentials: dict[str, str], public_url: str) -> Reply:
         """Check the credentials, register the webhook, then keep them: in that order, so that nothing is kept
         for credentials the platform refuses."""
         if not await self._admin(actor):
-            await self._audit(actor, "connect", "refused", "not a workspace admin")
+            await self._audit(actor, "connect", "refused", detail="not a workspace admin")
             return Reply.one(Say.ADMINS_ONLY, ok=False)
         assert actor.team_id
         current = await self.store.aio.workspaces.account_of(actor.team_id)
@@ -69,7 +70,7 @@ class Accounts:
             try:
                 await client.list_meetings(per_page=1)
             except PlatformError as exc:  # refused (401/403), or not reachable: nothing is kept
-                await self._audit(actor, "connect", "refused", exc.message)
+                await self._audit(actor, "connect", "refused", detail=exc.message)
                 return Reply.one(Say.CONNECT_REFUSED, ok=False, flavour=flavour, message=exc.message)
             webhook, webhook_id, message = await _register(client, webhook_url)
         finally:
@@ -79,7 +80,7 @@ class Accounts:
         def keep() -> None:
             with self.store.transaction():
                 self.store.workspaces.connect(team_id, flavour, credentials, actor.user_id or "", route, webhook_id)
-                self._audit.here(actor, "connect", "ok", f"{flavour} {name}, webhook {webhook}")
+                self._audit.here(actor, "connect", "ok", detail=f"{flavour} {name}, webhook {webhook}")
 
         await self.store.call(keep)
         return Reply.one(Say.CONNECTED, flavour=flavour, name=name, webhook_url=webhook_url, webhook=webhook,
@@ -87,7 +88,7 @@ class Accounts:
 
     async def disconnect(self, actor: Actor) -> Reply:
         if not await self._admin(actor):
-            await self._audit(actor, "disconnect", "refused", "not a workspace admin")
+            await self._audit(actor, "disconnect", "refused", detail="not a workspace admin")
             return Reply.one(Say.ADMINS_ONLY, ok=False)
         if self.store.workspaces.sealer is None:
             return Reply.one(Say.NOT_CONNECTED, ok=False)
@@ -100,13 +101,8 @@ class Accounts:
         with self.store.transaction():
             self.store.workspaces.disconnect(actor.team_id or "")
             links = self.store.workspaces.links_on(found["route"])
-            self._audit.here(actor, "disconnect", "ok", found["flavour"])
+            self._audit.here(actor, "disconnect", "ok", detail=found["flavour"])
         return Reply.one(Say.DISCONNECTED, flavour=found["flavour"], links=links)
-
-    @on_store_thread
-    def _audit(self, actor: Actor, action: str, outcome: str, detail: str | None = None) -> None:
-        self.store.audit(channel_id=actor.channel_id, user_id=actor.user_id, action=action, outcome=outcome,
-                         detail=detail)
 
 
 async def _register(client: PlatformClient, url: str) -> tuple[str, str | None, str | None]:

@@ -26,7 +26,7 @@ from bot.platform.client import (
 )
 from bot.platform.models import PlatformRecording
 from bot.service.after import AfterMeeting
-from bot.service.decisions import Writer
+from bot.service.decisions import Audited, Writer, audit_row
 from bot.service.outcomes import Line, Reply, Say, failed
 from bot.service.permissions import Permissions
 from bot.service.transitions import Report, last_pause
@@ -42,7 +42,7 @@ SNOOZE = 1800.0  # how long Snooze waits when repeated reminders are off
 RESULT = {"pause": (Status.PAUSED,), "resume": (Status.RECORDING,), "stop": (Status.UPLOADING, Status.UPLOADED)}
 
 
-class Actions:
+class Actions(Audited):
     def __init__(self, store: Store, platform: Platforms, truth: Truth, writer: Writer, after: AfterMeeting,
                  permissions: Permissions, guard: Guardrails, clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer, self.after = store, platform, truth, writer, after
@@ -84,15 +84,6 @@ class Actions:
             with contextlib.suppress(StoreBusy):
                 await self.store.aio.leases.hold(name, self.owner, ttl=ttl)
 
-    def audit(self, actor: Actor, action: str, outcome: str, target: str | None = None,
-              detail: str | None = None) -> dict[str, Any]:
-        return {"channel_id": actor.channel_id, "user_id": actor.user_id, "action": action, "outcome": outcome,
-                "target": target, "detail": detail}
-
-    async def _audited(self, actor: Actor, action: str, outcome: str, target: str | None = None,
-                       detail: str | None = None) -> None:
-        await self.store.aio.audit(**self.audit(actor, action, outcome, target, detail))
-
     async def on_meeting(self, actor: Actor, cmd: Command, link: Link) -> Reply:
         """`/rec pause|resume|stop [#n]`: that recording, or every one of the meeting in a state it fits."""
         if cmd.handle is not None:
@@ -111,16 +102,16 @@ class Actions:
     async def press(self, actor: Actor, action: str, recording_id: object) -> Reply:
         """A button on a card, a reminder or App Home: checked exactly like the command."""
         target = str(recording_id)[:80]
-        await self._audited(actor, f"button:{action}", "requested", target)
+        await self._audit(actor, f"button:{action}", "requested", target)
         rec = await self.store.aio.recording(recording_id) if isinstance(recording_id, str) else None
         if rec is not None and actor.via == "home" and (not rec.team_id or rec.team_id == actor.team_id):
             actor = replace(actor, channel_id=rec.channel_id)  # App Home has no channel: act as in the card's
         if rec is None or rec.channel_id != actor.channel_id:
-            await self._audited(actor, f"button:{action}", "refused", target, "foreign recording")
+            await self._audit(actor, f"button:{action}", "refused", target, "foreign recording")
             return Reply.one(Say.FOREIGN_BUTTON, ok=False)
         link = await self.store.aio.link(actor.channel_id)
         if (why := await self.permissions.refusal(actor, action, link)) is not None:
-            await self._audited(actor, f"button:{action}", "refused", rec.id, why.value)
+            await self._audit(actor, f"button:{action}", "refused", rec.id, why.value)
             return Reply.one(Say.REFUSED, ok=False, reason=why, wait=self.permissions.waiting(actor, why))
         if action == "refresh_link":
             return await self.refresh_link(actor, rec)
@@ -134,24 +125,24 @@ class Actions:
         """The confirmation of `/rec end`: stop the meeting's recordings (so each is said in its thread
         as a person's stop), then end the live session for everyone with kick-all."""
         target = str(meeting_id)[:80]
-        await self._audited(actor, "button:end", "requested", target)
+        await self._audit(actor, "button:end", "requested", target)
         link = await self.store.aio.link(actor.channel_id)
         if link is None or link.meeting_id != meeting_id:
-            await self._audited(actor, "button:end", "refused", target, "not this channel's meeting")
+            await self._audit(actor, "button:end", "refused", target, "not this channel's meeting")
             return Reply.one(Say.FOREIGN_BUTTON, ok=False)
         if (why := await self.permissions.refusal(actor, "end", link)) is not None:
-            await self._audited(actor, "button:end", "refused", target, why.value)
+            await self._audit(actor, "button:end", "refused", target, why.value)
             return Reply.one(Say.REFUSED, ok=False, reason=why, wait=self.permissions.waiting(actor, why))
         active = [r for r in await self.store.aio.recordings_of_meeting(link.meeting_id) if r.status in FITS["stop"]]
         reply = await self.act(actor, active, "stop")
         try:
             kicked = await self.platform.kick_all(link.meeting_id)
         except PlatformError as exc:
-            await self._audited(actor, "end", "error", target, exc.message)
+            await self._audit(actor, "end", "error", target, exc.message)
             reply.lines.append(failed("end", exc))
             reply.ok = False
             return reply
-        await self._audited(actor, "end", "ok", target, f"kicked {kicked}")
+        await self._audit(actor, "end", "ok", target, f"kicked {kicked}")
         reply.lines.append(Line(Say.ENDED, {"kicked": kicked}))
         return reply
 
@@ -197,7 +188,7 @@ class Actions:
             if rec.last_news_at == 0.0:  # an earlier outcome is unknown, or news unconfirmed: learn it first
                 rec = await self.truth.refresh(rec.id) or rec
             if rec.status not in FITS[action]:
-                await self._audited(actor, action, "refused", rec.id, f"state {rec.status.value}")
+                await self._audit(actor, action, "refused", rec.id, f"state {rec.status.value}")
                 state = {"handle": rec.handle, "status": rec.status.value, "action": action}
                 return Line(Say.WRONG_STATE, state), False
             with contextlib.suppress(StoreBusy):  # until its answer is written the outcome is unknown: a process
@@ -209,30 +200,30 @@ class Actions:
                 try:
                     result = await self.platform.get_recording(rec.id)
                 except PlatformError:
-                    await self._audited(actor, action, "error", rec.id, exc.message)
+                    await self._audit(actor, action, "error", rec.id, exc.message)
                     # Unknown outcome: the oldest report, so the reconciler asks first, and so does the next action.
                     await self.store.aio.update_recording(rec.id, last_news_at=0.0)
                     line = failed(action, exc, handle=rec.handle, tail="maybe")
                     return await self._pause_failed(actor, rec, line), False
                 if result.status not in RESULT[action]:  # asked while this recording's actions wait: the truth
                     await self.truth.apply(rec.id, Report.of(result), actor=None, source="platform",
-                                           audit=[self.audit(actor, action, "error", rec.id, exc.message)])
+                                           audit=[audit_row(actor, action, "error", rec.id, exc.message)])
                     if result.status not in FITS[action]:  # a refusal, whatever its code: say what it is now
                         return Line(Say.ACT_CONFLICT, {"handle": rec.handle, "action": action, "message": exc.message,
                                                        "now": result.status.value}), False
                     return failed(action, exc, handle=rec.handle, tail="unchanged"), False
             except (Conflict, InvalidRequest, NotFound) as exc:  # no code is documented: refresh before answering
-                await self._audited(actor, action, "error", rec.id, exc.message)
+                await self._audit(actor, action, "error", rec.id, exc.message)
                 now = await self.truth.refresh(rec.id)
                 return Line(Say.ACT_CONFLICT, {"handle": rec.handle, "action": action, "message": exc.message,
                                                "now": now.status.value if now else None}), False
             except PlatformError as exc:
-                await self._audited(actor, action, "error", rec.id, exc.message)
+                await self._audit(actor, action, "error", rec.id, exc.message)
                 return await self._pause_failed(actor, rec, failed(action, exc, handle=rec.handle)), False
             report = Report.of(result)
             how: dict[str, Any] = {"actor": actor.user_id, "source": actor.via, "until": duration,
                    "reason": f"for {duration_text(duration)}" if duration else None,
-                   "audit": [self.audit(actor, action, "ok", rec.id)]}
+                   "audit": [audit_row(actor, action, "ok", rec.id)]}
             try:
                 await self.truth.apply(rec.id, report, **how)
             except StoreBusy:  # the platform did it: say so, and record it as soon as the store lets us
@@ -256,7 +247,7 @@ class Actions:
         with self.store.transaction():
             self.store.timers.set(Timer.PAUSE_REMINDER, rec.id, self.clock() + delay,
                                   {"paused_by": pause.actor if pause else None})
-            self.store.audit(**self.audit(actor, "snooze", "ok", rec.id))
+            self._audit.here(actor, "snooze", "ok", rec.id)
         return Reply.one(Say.SNOOZED, handle=rec.handle, delay=delay)
 
     async def refresh_link(self, actor: Actor, rec: Recording) -> Reply:
@@ -272,7 +263,7 @@ class Actions:
                 if file := report.file_fields():
                     self.store.update_recording(rec.id, **file)
                 self.writer.card(rec)
-                self.store.audit(**self.audit(actor, "refresh_link", "ok", rec.id))
+                self._audit.here(actor, "refresh_link", "ok", rec.id)
 
         await self.store.call(keep)
         self.writer.on_write()

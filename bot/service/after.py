@@ -21,7 +21,7 @@ from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformError
 from bot.platform.models import parse_time
 from bot.platform.webhooks import MeetingEvent, SessionFile
-from bot.service.decisions import Writer
+from bot.service.decisions import Audited, Writer
 from bot.service.outcomes import Line, Reply, Say, failed
 from bot.service.permissions import Permissions
 from bot.service.settings import ChannelSettings, checked
@@ -53,17 +53,11 @@ def paused_in(summary: Summary) -> bool:
     return any(i.kind == "paused" for i in summary.intervals)
 
 
-class AfterMeeting:
+class AfterMeeting(Audited):
     def __init__(self, store: Store, platform: Platforms, writer: Writer, permissions: Permissions,
                  guard: Guardrails | None = None, clock: Callable[[], float] = time.time):
         self.store, self.platform, self.writer, self.clock = store, platform, writer, clock
         self.permissions, self.guard = permissions, guard or Guardrails()
-
-    @on_store_thread
-    def _audit(self, actor: Actor, action: str, outcome: str, target: str | None = None,
-               detail: str | None = None) -> None:
-        self.store.audit(channel_id=actor.channel_id, user_id=actor.user_id, action=action, outcome=outcome,
-                         target=target, detail=detail)
 
     @on_store_thread
     def settings_of(self, channel_id: str) -> ChannelSettings:

@@ -16,7 +16,7 @@ from bot.service.accounts import Accounts
 from bot.service.actions import Actions
 from bot.service.after import AfterMeeting
 from bot.service.calls import Calls
-from bot.service.decisions import Writer
+from bot.service.decisions import Audited, Writer, audit_row
 from bot.service.outcomes import Reply, Say, StatusLine, failed
 from bot.service.permissions import READ_ONLY, Allowed, Permissions, Refused, check
 from bot.service.transitions import Report, decide_start
@@ -26,18 +26,13 @@ from bot.store import Store, StoreBusy, on_store_thread
 WORKSPACE_WIDE = ("connect", "disconnect")  # about the workspace, not the channel: no link needed
 
 
-class Commands:
+class Commands(Audited):
     def __init__(self, store: Store, platform: Platforms, truth: Truth, writer: Writer, actions: Actions,
                  after: AfterMeeting, permissions: Permissions, accounts: Accounts, calls: Calls,
                  clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer, self.accounts = store, platform, truth, writer, accounts
         self.calls = calls
         self.actions, self.after, self.permissions, self.clock = actions, after, permissions, clock
-
-    @on_store_thread
-    def _audit(self, actor: Actor, action: str, outcome: str, target: str | None = None,
-               detail: str | None = None) -> None:
-        self.store.audit(**self.actions.audit(actor, action, outcome, target, detail))
 
     async def refuse_usage(self, actor: Actor, message: str) -> None:
         """A command that did not parse: audited, nothing else."""
@@ -207,7 +202,7 @@ class Commands:
         report = Report.of(started)
         decision = decide_start(report, link, started_by=actor.user_id, multi=cmd.multi, source=actor.via,
                                 now=self.clock())
-        decision.audit = [self.actions.audit(actor, "start", "ok", started.id)]
+        decision.audit = [audit_row(actor, "start", "ok", started.id)]
 
         def write() -> None:
             self.writer.write(decision)  # False: a webhook got there first; it is the same recording

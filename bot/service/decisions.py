@@ -12,11 +12,29 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.errors import RecbotError
-from bot.models import Notice, Outgoing, Recording
+from bot.models import Actor, Notice, Outgoing, Recording
 from bot.service.transitions import Decision
 from bot.store import Store, on_store_thread
 
 log = logging.getLogger(__name__)
+
+
+def audit_row(actor: Actor, action: str, outcome: str, target: str | None = None,
+              detail: str | None = None) -> dict[str, Any]:
+    """One audit row: who did `action` where, and how it ended (`Decision.audit` holds these)."""
+    return {"channel_id": actor.channel_id, "user_id": actor.user_id, "action": action, "outcome": outcome,
+            "target": target, "detail": detail}
+
+
+class Audited:
+    """The one way a service audits what a person asked for outside a `Decision`."""
+
+    store: Store
+
+    @on_store_thread
+    def _audit(self, actor: Actor, action: str, outcome: str, target: str | None = None,
+               detail: str | None = None) -> None:
+        self.store.audit(**audit_row(actor, action, outcome, target, detail))
 
 
 class Stale(RecbotError):

@@ -15,7 +15,7 @@ from bot.platform.limits import background
 from bot.service.actions import SNOOZE, Actions
 from bot.service.after import AfterMeeting
 from bot.service.calls import Calls
-from bot.service.decisions import Writer
+from bot.service.decisions import Writer, audit_row
 from bot.service.permissions import named_controllers
 from bot.service.transitions import Report, last_pause
 from bot.service.truth import Truth
@@ -95,7 +95,7 @@ class Guards:
                 await self._stop_failed(rec, timer, exc.message)
                 return
             how: dict[str, Any] = {"actor": None, "source": "guard", "reason": "the meeting ended while paused",
-                   "audit": [self.actions.audit(guard, "stop", "ok", rec.id, "ended while paused")]}
+                   "audit": [audit_row(guard, "stop", "ok", rec.id, "ended while paused")]}
             try:
                 await self.truth.apply(rec.id, report, **how)
             except StoreBusy:

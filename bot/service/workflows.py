@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from bot.models import Actor, Command, Link, Status, Team
 from bot.service.commands import Commands
+from bot.service.decisions import Audited
 from bot.service.outcomes import Refusal, Reply, Say
 from bot.service.settings import ChannelSettings
 from bot.store import Store
@@ -50,7 +51,7 @@ class StepResult:
         return self.reply.ok and self.recording_id is not None
 
 
-class Workflows:
+class Workflows(Audited):
     def __init__(self, store: Store, commands: Commands, clock: Callable[[], float] = time.time):
         self.store, self.commands, self.clock = store, commands, clock
 
@@ -95,14 +96,12 @@ class Workflows:
                 "INSERT INTO function_runs (execution_id, callback_id, channel_id, team_id, received_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", step.execution_id, step.action, step.channel_id,
                 step.team.team_id, self.clock()) > 0
-            self.store.audit(channel_id=actor.channel_id, user_id=actor.user_id, action=f"workflow:{step.action}",
-                             outcome="requested" if first else "repeated", target=None,
+            self._audit.here(actor, f"workflow:{step.action}", "requested" if first else "repeated",
                              detail=f"{ids}; " + ("run by this person" if step.interactor else "nobody ran it"))
         link = self.store.link(step.channel_id) if step.channel_id else None
         settings = ChannelSettings.of(self.store.notes.settings(step.channel_id)) if step.channel_id else None
         return first, link, settings
 
     async def _refused(self, actor: Actor, step: Step, reply: Reply, why: str) -> StepResult:
-        await self.store.aio.audit(channel_id=actor.channel_id, user_id=actor.user_id, action=f"workflow:{step.action}",
-                                   outcome="refused", target=None, detail=why)
+        await self._audit(actor, f"workflow:{step.action}", "refused", detail=why)
         return StepResult(reply)
