@@ -51,11 +51,11 @@ async def _keep_added(store: Store, call: Call, call_id: str, shown: dict[str, A
     """Keep the id calls.add answered, waiting out a busy store: a row tried again would add a second call."""
     for delay in (0.25, 0.5, 1.0, 2.0, 4.0):
         try:
-            await store.aio.calls.added(call, call_id, shown)
+            await store.write(lambda tx: tx.calls.added(call, call_id, shown))
             return
         except StoreBusy:
             await asyncio.sleep(delay)
-    await store.aio.calls.added(call, call_id, shown)
+    await store.write(lambda tx: tx.calls.added(call, call_id, shown))
 
 
 def _users(people: dict[str, str]) -> list[dict[str, str]]:
@@ -84,25 +84,25 @@ async def bring_in_step(store: Store, client: AsyncWebClient,
             if getattr(exc.response, "status_code", 200) < 500 and error not in RETRIED:
                 log.warning("Slack will not show meeting %s as a call (%s); it is not asked again for this session",
                             call.meeting_id, error)
-                await store.aio.calls.refuse(call, error)
+                await store.write(lambda tx: tx.calls.refuse(call, error))
             raise
         call_id = answer["call"]["id"]
         shown = {"title": wanted, "people": people}
         await _keep_added(store, call, call_id, shown)
     if call.ended_at is not None:
         await client.calls_end(id=call_id, duration=max(0, round(call.ended_at - call.started_at)))
-        await store.aio.calls.told(call, {**shown, "ended": True})
+        await store.write(lambda tx: tx.calls.told(call, {**shown, "ended": True}))
         return
     was: dict[str, str] = shown.get("people") or {}
     if new := {pid: name for pid, name in people.items() if pid not in was}:
         await client.calls_participants_add(id=call_id, users=_users(new))
         shown["people"] = was = {**was, **new}
-        await store.aio.calls.told(call, shown)
+        await store.write(lambda tx: tx.calls.told(call, shown))
     if gone := {pid: name for pid, name in was.items() if pid not in people}:
         await client.calls_participants_remove(id=call_id, users=_users(gone))
         shown["people"] = {pid: name for pid, name in was.items() if pid not in gone}
-        await store.aio.calls.told(call, shown)
+        await store.write(lambda tx: tx.calls.told(call, shown))
     if shown.get("title") != wanted:
         await client.calls_update(id=call_id, title=wanted)
         shown["title"] = wanted
-        await store.aio.calls.told(call, shown)
+        await store.write(lambda tx: tx.calls.told(call, shown))

@@ -32,7 +32,7 @@ class Holds:
         account = f"{HOLD}{workspace}:{method}"
         until = self._mine.get(account, 0.0)
         try:
-            until = max(until, (await self.store.aio.budgets.blocked(account)).get(account, 0.0))
+            until = max(until, (await self.store.read(lambda tx: tx.budgets.blocked(account))).get(account, 0.0))
         except StoreBusy:
             pass  # the store is busy: this process's own 429s still hold
         return max(0.0, until - self.store.budgets.clock())
@@ -42,6 +42,6 @@ class Holds:
         account = f"{HOLD}{workspace}:{method}"
         self._mine[account] = max(self._mine.get(account, 0.0), self.store.budgets.clock() + seconds)
         try:
-            await self.store.aio.budgets.block(account, seconds)
+            await self.store.write(lambda tx: tx.budgets.block(account, seconds))
         except StoreBusy:
             pass  # this process holds back anyway; the others learn it from their own 429

@@ -32,7 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import RecbotError
 from bot.models import Team
 from bot.slack.metered import MeteredWebClient
-from bot.store import Store
+from bot.store import Store, Tx
 from bot.store.leases import new_owner
 from bot.store.workspaces import install_key
 
@@ -60,7 +60,7 @@ class InstallationStore(AsyncInstallationStore):
         log.info("installed in %s", installation.team_id or f"org {installation.enterprise_id} (org-wide)")
 
     async def async_save_bot(self, bot: Bot) -> None:
-        await self.store.aio.workspaces.save_install(bot_dict(bot))
+        await self.store.write(lambda tx: tx.workspaces.save_install(bot_dict(bot)))
 
     async def async_find_bot(self, *, enterprise_id: str | None, team_id: str | None,
                              is_enterprise_install: bool | None = False) -> Bot | None:
@@ -72,15 +72,15 @@ class InstallationStore(AsyncInstallationStore):
         return bot
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
-        await self.store.aio.workspaces.delete_install(enterprise_id, team_id)
+        await self.store.write(lambda tx: tx.workspaces.delete_install(enterprise_id, team_id))
 
     async def async_delete_installation(self, *, enterprise_id: str | None, team_id: str | None,
                                         user_id: str | None = None) -> None:
         if user_id is None:  # recbot keeps no user tokens
-            await self.store.aio.workspaces.delete_install(enterprise_id, team_id)
+            await self.store.write(lambda tx: tx.workspaces.delete_install(enterprise_id, team_id))
 
     async def async_delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
-        await self.store.aio.workspaces.delete_install(enterprise_id, team_id)
+        await self.store.write(lambda tx: tx.workspaces.delete_install(enterprise_id, team_id))
 
 
 class StateStore(AsyncOAuthStateStore):
@@ -92,10 +92,10 @@ class StateStore(AsyncOAuthStateStore):
         return log
 
     async def async_issue(self, *args, **kwargs) -> str:
-        return await self.store.aio.workspaces.issue_state(self.lifetime)
+        return await self.store.write(lambda tx: tx.workspaces.issue_state(self.lifetime))
 
     async def async_consume(self, state: str) -> bool:
-        return await self.store.aio.workspaces.consume_state(state)
+        return await self.store.write(lambda tx: tx.workspaces.consume_state(state))
 
 
 REFRESH_TIMEOUT = 10  # seconds (slack_sdk takes a whole number); oauth.v2.access, when refreshing a token
@@ -166,7 +166,8 @@ class Tokens:
         expires within `refresh_before` seconds, or when it is still the token Slack called `expired` (another
         process may have refreshed it meanwhile). Raises NotInstalled when Slack refuses the refresh."""
         assert self.store is not None
-        found = await self.store.aio.workspaces.find_install(enterprise_id, team_id, is_enterprise_install)
+        found = await self.store.read(
+            lambda tx: tx.workspaces.find_install(enterprise_id, team_id, is_enterprise_install))
         if found is None:
             return None
         bot = Bot(**found)
@@ -186,11 +187,11 @@ class Tokens:
         # between the outbox and Bolt's authorize step say.
         async with self._refreshing.setdefault(lease, asyncio.Lock()):
             while True:
-                if await self.store.aio.leases.hold(lease, self.owner, REFRESH_LEASE):
+                if await self.store.write(lambda tx: tx.leases.hold(lease, self.owner, REFRESH_LEASE)):
                     try:
                         return await self._refresh_holding(seen, stale)
                     finally:
-                        await self.store.aio.leases.release(lease, self.owner)
+                        await self.store.write(lambda tx: tx.leases.release(lease, self.owner))
                 await asyncio.sleep(0.05)
                 now = await self._reread(seen)
                 if now.bot_refresh_token != seen.bot_refresh_token:
@@ -212,14 +213,14 @@ class Tokens:
             raise NotInstalled(f"token refresh refused ({exc.api_error.response.get('error')})") from exc
         if refreshed is None:
             return bot
-        await self.store.aio.workspaces.save_install(bot_dict(refreshed))
+        await self.store.write(lambda tx: tx.workspaces.save_install(bot_dict(refreshed)))
         log.info("refreshed the bot token of %s", _where(bot))
         return refreshed
 
     async def _reread(self, seen: Bot) -> Bot:
         assert self.store is not None
-        found = await self.store.aio.workspaces.find_install(seen.enterprise_id, seen.team_id,
-                                                             bool(seen.is_enterprise_install))
+        found = await self.store.read(lambda tx: tx.workspaces.find_install(
+            seen.enterprise_id, seen.team_id, bool(seen.is_enterprise_install)))
         if found is None:
             raise NotInstalled(_where(seen))
         return Bot(**found)
@@ -301,15 +302,14 @@ async def uninstall(store: Store, tokens: Tokens, team: Team, *, org_wide: bool,
     """`app_uninstalled` / `tokens_revoked`: forget the tokens and drop what was waiting to go to that
     workspace (or org), in one transaction. Its links and history stay until `recbot forget`."""
 
-    def forget() -> int:
-        with store.transaction():
-            store.workspaces.delete_install(team.enterprise_id, None if org_wide else team.team_id)
-            dropped = store.outbox.drop_team(None if org_wide else team.team_id, team.enterprise_id)
-            store.audit(channel_id=None, user_id=None, action=why, target=team.team_id or team.enterprise_id,
-                        outcome="ok", detail=f"{dropped} pending write(s) dropped")
+    def forget(tx: Tx) -> int:
+        tx.workspaces.delete_install(team.enterprise_id, None if org_wide else team.team_id)
+        dropped = tx.outbox.drop_team(None if org_wide else team.team_id, team.enterprise_id)
+        tx.audit(channel_id=None, user_id=None, action=why, target=team.team_id or team.enterprise_id,
+                 outcome="ok", detail=f"{dropped} pending write(s) dropped")
         return dropped
 
-    dropped = await store.call(forget)
+    dropped = await store.write(forget)
     tokens.forget(team)
     log.info("%s: %s; %d pending write(s) dropped", why, team.team_id or f"org {team.enterprise_id}", dropped)
     return dropped
@@ -322,17 +322,16 @@ async def team_access(store: Store, enterprise_id: str | None, team_ids: list[st
     it: `team_access_not_granted`). Links and history stay, as after an uninstall."""
     why = "team_access_granted" if granted else "team_access_revoked"
 
-    def record() -> int:
+    def record(tx: Tx) -> int:
         total = 0
-        with store.transaction():
-            for team_id in team_ids:
-                dropped = 0 if granted else store.outbox.drop_team(team_id)
-                total += dropped
-                store.audit(channel_id=None, user_id=None, action=why, target=team_id, outcome="ok",
-                            detail=f"org {enterprise_id}; {dropped} pending write(s) dropped")
+        for team_id in team_ids:
+            dropped = 0 if granted else tx.outbox.drop_team(team_id)
+            total += dropped
+            tx.audit(channel_id=None, user_id=None, action=why, target=team_id, outcome="ok",
+                     detail=f"org {enterprise_id}; {dropped} pending write(s) dropped")
         return total
 
-    dropped = await store.call(record)
+    dropped = await store.write(record)
     log.info("%s: org %s, workspace(s) %s; %d pending write(s) dropped", why, enterprise_id, ", ".join(team_ids),
              dropped)
     return dropped

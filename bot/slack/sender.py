@@ -110,7 +110,7 @@ class Sender:
 
     async def keep_card_ts(self, recording_id: str, ts: str) -> None:
         try:
-            await self.store.aio.update_recording(recording_id, card_ts=ts)
+            await self.store.write(lambda tx: tx.update_recording(recording_id, card_ts=ts))
         except StoreBusy:  # the post went out: the outbox records its ts with the row, never posts it twice
             pass
 
