@@ -40,6 +40,21 @@ ACTIVE = (Status.INVOKED, Status.RECORDING, Status.PAUSED)
 UNFINISHED = (*ACTIVE, Status.UPLOADING)
 
 
+class StopReason(StrEnum):
+    """Why a recording stopped without anyone in Slack stopping it (a step's and the ledger's `reason`, the
+    recording's `stop_reason`), or why a paused one was left paused (`Notice.ENDED_WHILE_PAUSED`).
+    `bot/slack/blocks.py` words each one; the values are stored, so they never change."""
+
+    EVERYONE_LEFT = "everyone left"  # the platform's ALL_PEERS_LEFT, or the meeting's last person left
+    ENDED_FOR_EVERYONE = "the meeting was ended for everyone"  # the platform's KICK_ALL
+    TIME_LIMIT = "time limit reached"  # the platform's 24-hour limit
+    PLATFORM_ERROR = "platform error"  # the platform's INTERNAL_ERROR
+    FROM_MEETING = "from the meeting"  # someone in the meeting stopped it
+    OUTSIDE_SLACK = "outside Slack"  # the reconciler found it stopped, and no webhook said how
+    ENDED_WHILE_PAUSED = "the meeting ended while paused"  # recbot stopped it after the grace
+    MEETING_ENDED = "the meeting ended"  # the meeting ended while it was paused (a reminder's, not a stop's)
+
+
 class Notice(StrEnum):
     """What a thread reply under a recording's card says; `bot/slack/blocks.py` words each one."""
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.config import Guardrails
-from bot.models import Actor, Notice, Recording, Status, Timer
+from bot.models import Actor, Notice, Recording, Status, StopReason, Timer
 from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformError, PlatformUnavailable, RateLimited
 from bot.platform.limits import background
@@ -94,7 +94,7 @@ class Guards:
             except PlatformError as exc:
                 await self._stop_failed(rec, timer, exc.message)
                 return
-            how: dict[str, Any] = {"actor": None, "source": "guard", "reason": "the meeting ended while paused",
+            how: dict[str, Any] = {"actor": None, "source": "guard", "reason": StopReason.ENDED_WHILE_PAUSED,
                    "audit": [audit_row(guard, "stop", "ok", rec.id, "ended while paused")]}
             try:
                 await self.truth.apply(rec.id, report, **how)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import cast
 
 from bot.config import Guardrails
-from bot.models import Notice, Recording, Status, Timer
+from bot.models import Notice, Recording, Status, StopReason, Timer
 from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformError
 from bot.platform.webhooks import Event, Ignored, MeetingEvent, RecordingUpdate, SessionFile
@@ -152,12 +152,13 @@ class News:
                 return "could not check who is left"
             if session is not None and session.live_participants > 0:
                 return "people are still there"
+        why = StopReason.EVERYONE_LEFT if event.kind == "left" else StopReason.MEETING_ENDED
         for rec in paused:
-            await self._remind_paused(rec, "everyone left" if event.kind == "left" else "the meeting ended")
+            await self._remind_paused(rec, why)
         return f"reminded about {len(paused)} paused recording(s)"
 
     @on_store_thread
-    def _remind_paused(self, rec: Recording, reason: str) -> None:
+    def _remind_paused(self, rec: Recording, reason: StopReason) -> None:
         """Say that a paused recording was left paused, and stop it after a grace: once."""
         grace = self.guard.ended_paused_grace
         if self.store.timers.pending(Timer.ENDED_PAUSED, rec.id):

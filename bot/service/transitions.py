@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import Guardrails
-from bot.models import PAUSE_TIMERS, LedgerEntry, Link, Notice, Recording, Status, Timer
+from bot.models import PAUSE_TIMERS, LedgerEntry, Link, Notice, Recording, Status, StopReason, Timer
 from bot.platform.models import PlatformRecording
 from bot.platform.webhooks import RecordingUpdate
 
@@ -232,19 +232,19 @@ def last_action(cur: Status, new: Status, actor: str | None, source: str, reason
     return f"{verb} automatically" + (f" ({reason})" if reason else "")
 
 
-def stop_reason(report: Report, first_recorded: float | None, source: str, now: float) -> str:
-    if report.stop_reason == "ALL_PEERS_LEFT":
-        return "everyone left"
-    if report.stop_reason == "KICK_ALL":
-        return "the meeting was ended for everyone"
-    if report.stop_reason == "MAX_SECONDS_REACHED":
-        return "time limit reached"
+PLATFORM_REASONS = {"ALL_PEERS_LEFT": StopReason.EVERYONE_LEFT, "KICK_ALL": StopReason.ENDED_FOR_EVERYONE,
+                    "MAX_SECONDS_REACHED": StopReason.TIME_LIMIT}  # the platform's `stopReason`s
+
+
+def stop_reason(report: Report, first_recorded: float | None, source: str, now: float) -> StopReason:
+    if (known := PLATFORM_REASONS.get(report.stop_reason or "")) is not None:
+        return known
     stopped = report.stopped_at or now
     if first_recorded is not None and stopped - first_recorded >= TIME_LIMIT - 5:
-        return "time limit reached"
+        return StopReason.TIME_LIMIT
     if report.stop_reason == "INTERNAL_ERROR":
-        return "platform error"
-    return "from the meeting" if source != "reconciler" else "outside Slack"
+        return StopReason.PLATFORM_ERROR
+    return StopReason.FROM_MEETING if source != "reconciler" else StopReason.OUTSIDE_SLACK
 
 
 def last_pause(ledger: list[LedgerEntry]) -> LedgerEntry | None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.ledger import Summary, clock_text, duration_text
-from bot.models import Link, Recording, Status
+from bot.models import Link, Recording, Status, StopReason
 from bot.mrkdwn import escape
 
 MARK = {
@@ -41,6 +41,17 @@ STYLE = {"pause": "primary", "resume": "primary", "stop": "danger"}
 SOURCE = {"command": "with /rec", "button": "with the button", "home": "from App Home", "timer": "automatically",
           "guard": "automatically", "meeting": "from the meeting", "platform": "by the platform",
           "reconciler": "outside Slack", "auto": "automatically (auto-record)", "workflow": "by a workflow"}
+STOPPED: dict[str, str] = {  # a stop no one in Slack made, by its `StopReason`
+    StopReason.EVERYONE_LEFT: "stopped automatically: everyone left",
+    StopReason.TIME_LIMIT: "stopped: the platform's 24-hour limit was reached",
+    StopReason.ENDED_FOR_EVERYONE: "stopped: the meeting was ended for everyone",
+    StopReason.ENDED_WHILE_PAUSED: "stopped automatically: the meeting ended while it was paused",
+    StopReason.FROM_MEETING: "stopped from the meeting",
+    StopReason.PLATFORM_ERROR: "stopped (platform error)",
+    StopReason.OUTSIDE_SLACK: "stopped (outside Slack)",
+}
+LEFT_PAUSED: dict[str, str] = {  # why a paused recording was left paused, by its `StopReason`
+    StopReason.EVERYONE_LEFT: "everyone left", StopReason.MEETING_ENDED: "the meeting ended"}
 SECTION_TEXT = 3000
 MESSAGE_BLOCKS = 50
 VIEW_BLOCKS = 100
@@ -225,15 +236,10 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *, compact
     if kind == "stopped":
         if actor or source == "workflow":
             return f":black_square_for_stop: {tag} stopped {by}. Uploading…", None, False
-        if payload.get("was_paused") and reason == "everyone left":  # the platform's own stop of a paused one
+        if payload.get("was_paused") and reason == StopReason.EVERYONE_LEFT:  # the platform's stop of a paused one
             return (f":black_square_for_stop: {tag} was paused, and the platform stopped it: everyone had left the "
                     "meeting. Nothing more will be recorded, and its reminders are off. Uploading…"), None, True
-        why = {"everyone left": "stopped automatically: everyone left",
-               "time limit reached": "stopped: the platform's 24-hour limit was reached",
-               "the meeting was ended for everyone": "stopped: the meeting was ended for everyone",
-               "the meeting ended while paused": "stopped automatically: the meeting ended while it was paused",
-               "from the meeting": "stopped from the meeting"}.get(reason or "",
-                                                                   f"stopped ({escape(clip(reason or '', 200))})")
+        why = STOPPED.get(reason or "", f"stopped ({escape(clip(reason or '', 200))})")
         return f":black_square_for_stop: {tag} {why}. Uploading…", None, False
     if kind == "uploaded":
         return uploaded(rec, summary, compact=compact, recap=recap)
@@ -283,7 +289,7 @@ def reminder(kind: str, payload: dict[str, Any], rec: Recording, *,
     if kind == "ended_while_paused":
         grace = payload.get("grace") or 0
         auto = f" recbot will stop it in {clock_text(grace)} if nobody does." if grace else ""
-        reason = escape(clip(payload.get("reason") or "the meeting ended", 200))
+        reason = LEFT_PAUSED.get(payload.get("reason") or "", "the meeting ended")
         text = f":warning: {who}{reason} while {tag} is paused. A paused recording does not stop by itself.{auto}"
         return text, None, True
     since = date(payload.get("since"), "{time} ({ago})")

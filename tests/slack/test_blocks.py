@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bot.ledger import Summary, summarize
-from bot.models import LedgerEntry, Link, Status
+from bot.models import LedgerEntry, Link, Status, StopReason
 from bot.models import Recording as Rec
 from bot.slack import blocks, views
 
@@ -90,6 +90,21 @@ def test_notices(payload, says, broadcast):
     text, _, wide = blocks.notice(payload, rec(Status.PAUSED), EMPTY)
     assert says in text
     assert wide is broadcast
+
+
+def test_every_stop_reason_is_worded_and_keeps_its_stored_text():
+    """The service says why (a `StopReason`); only blocks.py words it. The values are stored (the ledger, a
+    recording's `stop_reason`, outbox payloads), so an old row reads as a new one."""
+    assert {r.value for r in StopReason} == {
+        "everyone left", "the meeting was ended for everyone", "time limit reached", "platform error",
+        "from the meeting", "outside Slack", "the meeting ended while paused", "the meeting ended"}
+    for reason in set(StopReason) - {StopReason.MEETING_ENDED}:
+        stored = json.loads(json.dumps({"notice": "stopped", "actor": None, "reason": reason}))  # as the outbox does
+        said = blocks.STOPPED[reason]
+        assert blocks.notice(stored, rec(), EMPTY)[0] == f":black_square_for_stop: #2 {said}. Uploading…"
+    for reason, said in ((StopReason.EVERYONE_LEFT, "everyone left"), (StopReason.MEETING_ENDED, "the meeting ended")):
+        text, _, _ = blocks.notice({"notice": "ended_while_paused", "reason": reason.value}, rec(Status.PAUSED), EMPTY)
+        assert text.startswith(f":warning: {said} while #2 is paused.")
 
 
 def test_reminders_carry_only_the_buttons_their_readers_may_use():
