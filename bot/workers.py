@@ -25,6 +25,7 @@ from bot import metrics
 from bot.platform.limits import Bucket
 from bot.platform.webhooks import Event, WebhookParseError, parse_event
 from bot.service import RetryLater, Service
+from bot.service.news import Applied
 from bot.store import Store, StoreBusy
 from bot.store.leases import new_owner
 
@@ -137,7 +138,7 @@ class Workers:
                     news.append((row["account"], parse_event(bytes(row["body"]))))
                 except WebhookParseError as exc:
                     news.append((row["account"], exc))
-            applied: list[str] = []  # outcomes of `rows`, in order, as they are decided
+            applied: list[Applied | str] = []  # outcomes of `rows`, in order, as they are decided
             stopped = False
             try:
                 stopped = await self._apply_in_order(rows, news, applied)
@@ -155,7 +156,7 @@ class Workers:
                 return finished
 
     async def _apply_in_order(self, rows: list[dict], news: list[tuple[str, Event | WebhookParseError]],
-                              applied: list[str]) -> bool:
+                              applied: list[Applied | str]) -> bool:
         """Apply `news` in order, adding each outcome to `applied` as it is decided; True when one must wait
         (the store was busy, or the service said to try again later): it and those after it stay pending."""
         while len(applied) < len(rows):
@@ -181,7 +182,7 @@ class Workers:
                 return True
         return False
 
-    async def _apply_one(self, delivery: int, account: str, event: Event | WebhookParseError) -> str:
+    async def _apply_one(self, delivery: int, account: str, event: Event | WebhookParseError) -> Applied | str:
         if isinstance(event, WebhookParseError):
             return f"unparseable: {event}"
         try:

@@ -10,6 +10,7 @@ from bot.config import Guardrails
 from bot.models import Actor, Status, StopReason, Timer
 from bot.platform.webhooks import MeetingEvent, RecordingUpdate
 from bot.service import Service
+from bot.service.news import Applied
 from bot.service.transitions import TIME_LIMIT, Report, decide, stop_reason
 from bot.service.truth import Outdated
 from bot.slack.grammar import parse
@@ -360,7 +361,7 @@ async def test_a_webhook_never_flips_recording_and_paused_itself_even_when_read_
     process was writing a resume is asked about, not applied."""
     w = world
     rec = await recording(w)
-    assert await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.PAUSED)) == "confirming"
+    assert await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.PAUSED)) is Applied.CONFIRMING
     await until(lambda: not w.service.confirmations.pending, message="the confirmation")
     assert w.store.recording(rec.id).status is Status.RECORDING and "paused" not in kinds(w, rec.id)
 
@@ -429,7 +430,7 @@ async def test_news_of_the_resume_before_an_unanswered_pause_leaves_the_pause_da
     pausing.cancel()  # the process dies before the answer came
     await asyncio.gather(pausing, return_exceptions=True)
     w.clock.advance(2)
-    assert await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.RECORDING)) == "no change"
+    assert await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.RECORDING)) is Applied.NO_CHANGE
     assert w.store.recording(rec.id).last_news_at == 0.0  # still unknown: that news predates the pause
     w.clock.advance(4)
     restarted = Service(w.store, w.platform, guard=Guardrails(), clock=w.clock)
@@ -562,7 +563,7 @@ async def test_a_batch_of_deliveries_is_applied_in_order_whatever_its_kinds(worl
         w.store.deliveries.add(delivery_id=f"d{n}", body_hash=f"h{n}", flavour="dyte", webhook_id=None, body=body)
     assert await Workers(w.service, w.store).process_deliveries() == len(bodies)
     outcomes = [r["outcome"] for r in w.store.db.all("SELECT outcome FROM deliveries ORDER BY id")]
-    assert outcomes[0] == outcomes[3] == "confirming"  # a flip is never applied as it comes: it is asked about
+    assert outcomes[0] == outcomes[3] == "confirming"  # stored as it always was; a flip is asked about, never applied
     assert outcomes[1].startswith("unparseable") and outcomes[2] == "adopted"
     assert outcomes[4].startswith("ignored") and outcomes[5] == "no change"
     await until(lambda: not w.service.confirmations.pending, message="the confirmation")

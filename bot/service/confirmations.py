@@ -22,6 +22,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from enum import Enum
 
 from bot.models import Status
 from bot.platform.accounts import Platforms
@@ -33,6 +34,16 @@ from bot.store import Store, StoreBusy
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
+
+
+
+class Answer(Enum):
+    """What became of one answer in a round."""
+
+    APPLIED = "applied"
+    OUTDATED = "outdated"  # something newer was seen while asking: ask again
+    BUSY = "busy"  # the store was busy: it stays pending for the next round
+
 
 PAGE = 100  # recordings per page of GET /recordings
 WINDOW = 0.1  # a recording is asked about once its news has been quiet this long…
@@ -96,33 +107,33 @@ class Confirmations:
         came = time.time()
         reports = {rec_id: Report.of(found, asked_at=sent, seen_at=came) for rec_id in wanted
                    if (found := seen.get(rec_id)) is not None}
-        outcomes: dict[str, str] = {}
+        outcomes: dict[str, Answer] = {}
         items = list(reports.items())
         for start in range(0, len(items), APPLY_CHUNK):  # other work on the store's thread goes in between
             outcomes |= await self.store.call(self._apply_all, dict(items[start:start + APPLY_CHUNK]))
         settled = 0
         for rec_id in wanted:
-            outcome = outcomes.get(rec_id, "absent")
-            if outcome == "outdated":
-                self.pending[rec_id] = self.clock()  # something newer was seen while asking: ask again
+            outcome = outcomes.get(rec_id)  # None: the platform did not list it
+            if outcome is Answer.OUTDATED:
+                self.pending[rec_id] = self.clock()
                 continue
-            if outcome == "busy":
-                continue  # stays pending: the next round applies it
-            settled += outcome == "applied"
+            if outcome is Answer.BUSY:
+                continue
+            settled += outcome is Answer.APPLIED
             self._done(rec_id, asked_at)
         return settled
 
-    def _apply_all(self, reports: dict[str, Report]) -> dict[str, str]:
+    def _apply_all(self, reports: dict[str, Report]) -> dict[str, Answer]:
         """The round's answers, applied in one trip to the store's thread, each its own decision."""
         outcomes = {}
         for rec_id, report in reports.items():
             try:
                 self.truth.apply.here(rec_id, report, actor=None, source="meeting")
-                outcomes[rec_id] = "applied"
+                outcomes[rec_id] = Answer.APPLIED
             except Outdated:
-                outcomes[rec_id] = "outdated"
+                outcomes[rec_id] = Answer.OUTDATED
             except StoreBusy:
-                outcomes[rec_id] = "busy"
+                outcomes[rec_id] = Answer.BUSY
         return outcomes
 
     def _done(self, rec_id: str, asked_at: float) -> None:

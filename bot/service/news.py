@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from enum import StrEnum
 from typing import cast
 
 from bot.config import Guardrails
@@ -24,7 +25,18 @@ from bot.store import Store, StoreBusy, on_store_thread
 
 log = logging.getLogger(__name__)
 
-NOT_OWNED = "refused: not this account's meeting"
+
+
+class Applied(StrEnum):
+    """The outcome of applying a recording's news: what happens next steers by it, and its value is the
+    delivery's stored `outcome` (a log; other news has its own words there, which steer nothing)."""
+
+    APPLIED = "applied"  # it moved the recording
+    NO_CHANGE = "no change"  # nothing new, or older than what is known
+    CONFIRMING = "confirming"  # RECORDING or PAUSED out of order: the platform is asked which is true
+    UNKNOWN = "unknown"  # a recording recbot does not know: adopt it
+    ATTENDANCE = "attendance"  # uploaded, and nobody told who was there: ask the platform first
+    NOT_OWNED = "refused: not this account's meeting"  # it came on another account's route
 
 
 class News:
@@ -36,7 +48,7 @@ class News:
         self.calls = calls
         self.ignored_kinds: set[str] = set()
 
-    async def apply_event(self, event: Event) -> str:
+    async def apply_event(self, event: Event) -> Applied | str:
         """One webhook. Returns what was done (for the delivery log)."""
         if isinstance(event, Ignored):
             if event.kind not in self.ignored_kinds:  # once per kind: the platform may send many
@@ -48,26 +60,26 @@ class News:
         if isinstance(event, MeetingEvent):
             return await self.meeting_event(event)
         outcome = await self.store.call(self._update, event, False)  # most news: one trip to the store
-        if outcome == "unknown":
+        if outcome is Applied.UNKNOWN:
             return await self.truth.adopt(event)
-        if outcome == "attendance":
+        if outcome is Applied.ATTENDANCE:
             # no join or leave webhook came (not subscribed, or lost): the final reply asks the platform
             rec = await self.store.aio.recording(event.recording_id)
             await self.after.fill_attendance(rec.session_id, rec.meeting_id)
             outcome = await self.store.call(self._update, event, True)
-        if outcome == "confirming":
+        if outcome is Applied.CONFIRMING:
             self.confirmations.ask(event.recording_id)
         return outcome
 
-    async def apply_delivered(self, account: str, event: Event) -> str:
+    async def apply_delivered(self, account: str, event: Event) -> Applied | str:
         """One webhook that came in on `account`'s route: refused when it names what another account holds
         (one account's webhooks never move another workspace's recordings), else `apply_event`."""
         if not await self.store.call(self.platform.owns, account, event):
             _refused(event)
-            return NOT_OWNED
+            return Applied.NOT_OWNED
         return await self.apply_event(event)
 
-    async def apply_updates(self, news: Sequence[tuple[str, Event | Exception]]) -> tuple[list[str], bool]:
+    async def apply_updates(self, news: Sequence[tuple[str, Event | Exception]]) -> tuple[list[Applied | str], bool]:
         """The leading run of `news` (each with the account whose route it came in on) that is a known
         recording's update or one to adopt, applied in order in one trip to the store, each its own decision,
         ownership checked as `apply_delivered` does. Returns their outcomes, stopping before the first that
@@ -80,42 +92,42 @@ class News:
         outcomes, busy = await self.store.call(self._updates, news, self.truth.starts_in_flight())
         for (_, event), outcome in zip(news, outcomes, strict=False):
             update = cast(RecordingUpdate, event)  # `_updates` decides only recordings' updates
-            if outcome == "confirming":
+            if outcome is Applied.CONFIRMING:
                 self.confirmations.ask(update.recording_id)
-            elif outcome == NOT_OWNED:
+            elif outcome is Applied.NOT_OWNED:
                 _refused(update)
         return outcomes, busy
 
-    def _updates(self, news: Sequence[tuple[str, Event | Exception]], starting: set[str]) -> tuple[list[str], bool]:
-        outcomes: list[str] = []
+    def _updates(self, news: Sequence[tuple[str, Event | Exception]],
+                 starting: set[str]) -> tuple[list[Applied | str], bool]:
+        outcomes: list[Applied | str] = []
         for account, event in news:
             if not isinstance(event, RecordingUpdate) or event.meeting_id in starting:
                 break
             try:
                 if not self.platform.owns(account, event):
-                    outcomes.append(NOT_OWNED)
+                    outcomes.append(Applied.NOT_OWNED)
                     continue
-                outcome = self._update(event, False)
-                if outcome == "unknown":
+                outcome: Applied | str = self._update(event, False)
+                if outcome is Applied.UNKNOWN:
                     outcome = self.truth.adopt_here(event)
             except StoreBusy:
                 return outcomes, True
             except Exception:  # a fault: `apply_event` meets it again, and answers for it
                 break
-            if outcome == "attendance":  # nothing of it was written: the platform is asked on the loop first
+            if outcome is Applied.ATTENDANCE:  # nothing of it was written: the platform is asked on the loop first
                 break
             outcomes.append(outcome)
         return outcomes, False
 
-    def _update(self, event: RecordingUpdate, attendance_filled: bool) -> str:
-        """Apply a recording's news, on the store's thread: "unknown" (adopt it), "attendance" (ask the
-        platform who was there first), "confirming", "applied" or "no change"."""
+    def _update(self, event: RecordingUpdate, attendance_filled: bool) -> Applied:
+        """Apply a recording's news, on the store's thread."""
         rec = self.store.recording(event.recording_id)
         if rec is None:
-            return "unknown"
+            return Applied.UNKNOWN
         if event.status is Status.UPLOADED and rec.session_id and not attendance_filled \
                 and not self.store.notes.attendance(rec.session_id):
-            return "attendance"
+            return Applied.ATTENDANCE
         try:  # a webhook has no time of its own: as if asked for at the start of time, it never flips a state
             moved = self.truth.apply.here(rec.id, Report.of(event, asked_at=0.0), actor=None, source="platform")
         except Outdated:
@@ -123,8 +135,8 @@ class News:
             # asked, its report is the oldest, so that if this process dies first the reconciler asks at once
             # (and so does the next action on it).
             self.store.update_recording(rec.id, last_news_at=0.0)
-            return "confirming"
-        return "applied" if moved else "no change"
+            return Applied.CONFIRMING
+        return Applied.APPLIED if moved else Applied.NO_CHANGE
 
     async def meeting_event(self, event: MeetingEvent) -> str:
         """Who comes and goes is kept for the final reply; a start may begin an auto-recording; and when
