@@ -141,8 +141,8 @@ function render() {
   const dms = state.dms.map((m) => ({ ts: m.ts, html: renderMessage(m, { cls: "ephemeral", extra: `<div class="only">Direct message to you</div>` }) }));
   const players = playersIn($("messages"));
   const timeline = [...msgs, ...broadcasts, ...dms].sort((a, b) => Number(a.ts) - Number(b.ts));  // Slack's order
-  $("messages").innerHTML = timeline.map((x) => x.html).join("") ||
-    `<p class="muted">No messages yet. Type <code>/rec start</code> below.</p>`;
+  patch($("messages"), timeline.map((x) => x.html).join("") ||
+    `<p class="muted">No messages yet. Type <code>/rec start</code> below.</p>`);
   keepPlayers($("messages"), players);
   grown.forEach((ts) => { const el = $("messages").querySelector(`.thread .msg[data-ts="${ts}"]`); if (el) el.scrollIntoView({ block: "nearest" }); });
   renderPrivate();
@@ -153,9 +153,9 @@ function render() {
   $("metrics").href = state.metrics_url;
   $("fault-counts").textContent = `injected: platform 500×${f.platform["500"]}, webhooks dropped×${f.webhooks.dropped}, ` +
     `duplicated×${f.webhooks.duplicated}, Slack 429×${f.slack["429"]}`;
-  $("steps").innerHTML = renderSteps(state.steps || []);
-  $("home").innerHTML = state.home ? renderBlocks(state.home.blocks, "", true)
-    : `<p class="muted">Open the Home tab to let recbot publish it.</p>`;
+  patch($("steps"), renderSteps(state.steps || []));
+  patch($("home"), state.home ? renderBlocks(state.home.blocks, "", true)
+    : `<p class="muted">Open the Home tab to let recbot publish it.</p>`);
   return grown.length > 0;
 }
 
@@ -168,8 +168,8 @@ function renderPrivate() {
   const fold = folded.length ? `<div class="folded muted small"><button class="link" data-fold="1">${showFolded ? "Fold" : "Show"}
     ${folded.length} earlier ${folded.length === 1 ? "message" : "messages"} only visible to you</button> ·
     <button class="link" data-clear="1">Clear</button></div>` : "";
-  $("ephemeral").innerHTML = fold + shown.map((e) => `<div class="msg ephemeral" data-n="${e.n}"><div class="only">👁 Only visible to you
-    <button class="link dismiss" data-dismiss="${e.n}">Dismiss</button></div>${e.blocks ? renderBlocks(e.blocks) : mrkdwn(e.text)}</div>`).join("");
+  patch($("ephemeral"), fold + shown.map((e) => `<div class="msg ephemeral" data-n="${e.n}"><div class="only">👁 Only visible to you
+    <button class="link dismiss" data-dismiss="${e.n}">Dismiss</button></div>${e.blocks ? renderBlocks(e.blocks) : mrkdwn(e.text)}</div>`).join(""));
   const newest = shown.length ? shown[shown.length - 1].n : -1;
   if (newest > lastPrivate) {  // a new one: its top in view, never cut off above
     const el = $("ephemeral").querySelector(`[data-n="${newest}"]`);
@@ -206,7 +206,40 @@ function renderMeeting() {
 const playerKey = (a) => a.dataset.key || a.getAttribute("src");
 function playersIn(el) { return Object.fromEntries([...el.querySelectorAll("audio")].map((a) => [playerKey(a), a])); }
 function keepPlayers(el, players) {
-  el.querySelectorAll("audio").forEach((a) => { const old = players[playerKey(a)]; if (old) a.replaceWith(old); });
+  el.querySelectorAll("audio").forEach((a) => { const old = players[playerKey(a)]; if (old && old !== a) a.replaceWith(old); });
+}
+
+// A redraw changes only the nodes whose HTML changed: a message, an ephemeral, a button stays the same node
+// while it is the same, so a click whose press and release straddle a poll's redraw still lands (replacing
+// the whole list lost such clicks under load). Children are matched by their message's ts or ephemeral's n,
+// an audio player by its link.
+const keyOf = (n) => n.nodeType !== 1 ? null : n.nodeName === "AUDIO" ? playerKey(n)
+  : n.classList.contains("msg") ? (n.dataset.ts || n.dataset.n || null) : null;
+const alike = (a, b) => a.nodeType === b.nodeType && a.nodeName === b.nodeName && keyOf(a) === keyOf(b);
+function patch(el, html) {
+  const next = document.createElement(el.tagName);
+  next.innerHTML = html;
+  morphChildren(el, next);
+}
+function morph(from, to) {
+  if (from.nodeType !== 1) { if (from.nodeValue !== to.nodeValue) from.nodeValue = to.nodeValue; return; }
+  if (from.nodeName === "AUDIO" || from.outerHTML === to.outerHTML) return;  // the same link: the player goes on
+  for (const a of [...from.attributes]) if (!to.hasAttribute(a.name)) from.removeAttribute(a.name);
+  for (const a of [...to.attributes]) if (from.getAttribute(a.name) !== a.value) from.setAttribute(a.name, a.value);
+  morphChildren(from, to);
+}
+function morphChildren(from, to) {
+  const keyed = new Map([...from.childNodes].filter((c) => keyOf(c) !== null).map((c) => [keyOf(c), c]));
+  let here = from.firstChild;
+  for (const want of [...to.childNodes]) {
+    let have = keyOf(want) !== null ? keyed.get(keyOf(want)) : here;
+    if (have && !alike(have, want)) have = null;
+    if (!have) { from.insertBefore(want, here); continue; }
+    if (have !== here) from.insertBefore(have, here);
+    morph(have, want);
+    here = have.nextSibling;
+  }
+  while (here) { const gone = here; here = here.nextSibling; gone.remove(); }
 }
 
 async function refresh(force) {
