@@ -5,7 +5,7 @@ tiers of calls a minute; `chat.postMessage` has its own: about one message a sec
 with short bursts, and a workspace-wide limit Slack does not size ("several hundred messages a
 minute": the figure below is ours). History for an app not in the Slack Marketplace is Tier 1 with
 `limit` at most 15 (Slack's changelog, 2025-05-29). Sources and the unconfirmed parts are listed in
-docs/reliability.md. The local Slack (`bot/workbench/slack_api.py`) enforces the same table.
+docs/reliability.md. The local Slack (`bot/workbench/slack_limits.py`) enforces the same table.
 
 `scale` makes every window shorter by that factor, for fast tests: at scale 10 a Tier 3 method
 allows 50 calls in 6 s, a channel 3 posts in 0.3 s. Production runs at scale 1.
