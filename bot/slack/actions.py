@@ -4,16 +4,18 @@ exactly like commands."""
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
 from bot import metrics
 from bot.models import Actor
+from bot.service import Service
 from bot.service.outcomes import Reply
 from bot.service.settings import checked
 from bot.slack.connect import connect_values
-from bot.slack.door import Door, team_of
+from bot.slack.door import Door, actor_of
 from bot.slack.notes import modal_values
 
 BUTTON_ACTIONS = re.compile(r"^rec_(pause|resume|stop|refresh_link|snooze|mark)$")
@@ -28,11 +30,8 @@ def _counted(action: str):
 async def rec_button(ack, body: dict[str, Any], action: dict[str, Any], context) -> None:
     await ack()
     door: Door = context["door"]
-    user = body.get("user") or {}
     from_home = (body.get("container") or {}).get("type") == "view"
-    team = team_of(context)
-    actor = Actor(user_id=user.get("id"), team_id=team.team_id, enterprise_id=team.enterprise_id,
-                  channel_id=(body.get("channel") or {}).get("id", ""), via="home" if from_home else "button")
+    actor = actor_of(body, context, "home" if from_home else "button")
     name = BUTTON_ACTIONS.match(action["action_id"]).group(1)  # type: ignore[union-attr]
 
     async def work() -> Reply | None:
@@ -45,38 +44,29 @@ async def rec_button(ack, body: dict[str, Any], action: dict[str, Any], context)
                counted=_counted(name))
 
 
-def _presser(body: dict[str, Any], context) -> Actor:
-    """Who pressed a button in a channel's message."""
-    user, team = body.get("user") or {}, team_of(context)
-    return Actor(user_id=user.get("id"), team_id=team.team_id, enterprise_id=team.enterprise_id,
-                 channel_id=(body.get("channel") or {}).get("id", ""), via="button")
+def _checked_button(name: str, act: Callable[[Service], Callable[[Actor, str | None], Awaitable[Reply]]]):
+    """A button whose value the service checks against the channel before acting on it."""
+
+    async def listener(ack, body: dict[str, Any], action: dict[str, Any], context) -> None:
+        await ack()
+        door: Door = context["door"]
+        actor = actor_of(body, context, "button")
+        door.later(body.get("response_url"), lambda: act(door.service)(actor, action.get("value")),
+                   f"button {name}", asker=actor, counted=_counted(name))
+
+    return listener
 
 
-async def rec_end(ack, body: dict[str, Any], action: dict[str, Any], context) -> None:
-    """The confirmation under `/rec end`: its value is the meeting id, checked against the channel's link."""
-    await ack()
-    door: Door = context["door"]
-    actor = _presser(body, context)
-    door.later(body.get("response_url"), lambda: door.service.actions.end_meeting(actor, action.get("value")),
-               "button end", asker=actor, counted=_counted("end"))
-
-
-async def rec_post_summary(ack, body: dict[str, Any], action: dict[str, Any], context) -> None:
-    """Post a held summary anyway: its value is the session id, checked against the channel's recordings."""
-    await ack()
-    door: Door = context["door"]
-    actor = _presser(body, context)
-    door.later(body.get("response_url"), lambda: door.service.after.post_summary(actor, action.get("value")),
-               "button post_summary", asker=actor, counted=_counted("post_summary"))
+# The confirmation under `/rec end`: its value is the meeting id, checked against the channel's link.
+rec_end = _checked_button("end", lambda service: service.actions.end_meeting)
+# Post a held summary anyway: its value is the session id, checked against the channel's recordings.
+rec_post_summary = _checked_button("post_summary", lambda service: service.after.post_summary)
 
 
 async def settings_submitted(ack, body: dict[str, Any], view: dict[str, Any], context) -> None:
     """The `/rec settings` form. Values are checked before the ack, so a wrong one is shown on its field."""
     door: Door = context["door"]
-    user = body.get("user") or {}
-    team = team_of(context)
-    actor = Actor(user_id=user.get("id"), team_id=team.team_id, enterprise_id=team.enterprise_id,
-                  channel_id=str(view.get("private_metadata")), via="modal")
+    actor = actor_of(body, context, "modal", channel_id=str(view.get("private_metadata")))
     values = modal_values(view)
     errors = {name: message.replace("`", "") for name, value in values.items()
               if (message := checked(name, value)[1])}
@@ -93,9 +83,7 @@ async def connect_submitted(ack, body: dict[str, Any], view: dict[str, Any], con
     """The `/rec connect` form. Shapes are checked before the ack (said on their fields); the platform's
     verdict comes after it, in a direct message to the admin."""
     door: Door = context["door"]
-    team = team_of(context)
-    actor = Actor(user_id=(body.get("user") or {}).get("id"), team_id=team.team_id, enterprise_id=team.enterprise_id,
-                  channel_id=str(view.get("private_metadata")), via="modal")
+    actor = actor_of(body, context, "modal", channel_id=str(view.get("private_metadata")))
     flavour, credentials, public_url, errors = connect_values(view)
     if errors:
         _counted("connect_form")("usage")

@@ -14,10 +14,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot import metrics
-from bot.models import Actor, Team
+from bot.models import Actor
 from bot.service.outcomes import Reply, Say
 from bot.service.permissions import READ_ONLY
-from bot.slack.door import Door, team_of
+from bot.slack.door import Door, actor_of
 from bot.slack.grammar import UsageError, parse
 from bot.slack.replies import USAGE, WORKING, WORKING_DEFAULT, render
 from bot.store import StoreBusy
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 async def rec_command(ack, body: dict[str, Any], context) -> None:
     try:
-        await _rec_command(ack, body, context["door"], team_of(context))
+        await _rec_command(ack, body, context)
     except Exception:  # an answer in words, never a bare HTTP 500
         log.exception("the /rec listener failed")
         metrics.count(metrics.COMMANDS, "unknown", "failed")
@@ -39,10 +39,10 @@ def _counted(command: str):
     return lambda outcome: metrics.count(metrics.COMMANDS, command, outcome)
 
 
-async def _rec_command(ack, body: dict[str, Any], door: Door, team: Team) -> None:
+async def _rec_command(ack, body: dict[str, Any], context: Any) -> None:
+    door: Door = context["door"]
     parsed = parse(body.get("text", ""))
-    actor = Actor(user_id=body.get("user_id"), channel_id=body.get("channel_id", ""), team_id=team.team_id,
-                  enterprise_id=team.enterprise_id, via="command")
+    actor = actor_of(body, context, "command")
     commands = door.service.commands
     if isinstance(parsed, UsageError):
         _counted("unknown")("usage")

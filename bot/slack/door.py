@@ -88,6 +88,17 @@ def team_of(context: Any) -> Team:
     return Team(context.get("team_id"), context.get("enterprise_id"))
 
 
+def actor_of(body: dict[str, Any], context: Any, via: str, channel_id: str | None = None) -> Actor:
+    """Who asked, from Bolt's body: the person (a command's `user_id`, an interaction's `user.id`), the channel
+    (the command's or the message's, unless given: a form carries it in its `private_metadata`) and the
+    workspace (`team_of`)."""
+    team = team_of(context)
+    if channel_id is None:
+        channel_id = body.get("channel_id") or (body.get("channel") or {}).get("id", "")
+    return Actor(user_id=body.get("user_id") or (body.get("user") or {}).get("id"), channel_id=channel_id,
+                 team_id=team.team_id, enterprise_id=team.enterprise_id, via=via)
+
+
 async def _respond_now(url: str, text: str) -> None:
     async with httpx.AsyncClient(timeout=10.0) as http:
         await http.post(url, json={"response_type": "ephemeral", "text": text})
