@@ -54,7 +54,8 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
                                      Route("/upload/v1/{key}", self.upload, methods=["POST"]),
                                      Route("/_slack/messages", self.dump, methods=["GET"]),
                                      Route("/_slack/calls", self.dump_calls, methods=["GET"]),
-                                     Route("/_slack/faults", self.set_faults, methods=["POST"])])
+                                     Route("/_slack/faults", self.set_faults, methods=["POST"]),
+                                     Route("/_slack/workspaces", self.set_workspaces, methods=["POST"])])
 
     def refuse(self, method: str, error: str, *, times: int = 1,
                when: Callable[[dict[str, Any]], bool] = lambda args: True) -> None:
@@ -105,7 +106,9 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
             return JSONResponse({"ok": False, "error": who})
         call["team"] = who.team_id or who.enterprise_id
         channel = str(args.get("channel") or args.get("channel_id") or "")  # files.* name it channel_id
-        if refused := self.installs.refusal(who, channel):  # another workspace's channel
+        user = str(args.get("user") or args.get("user_id") or "")  # users.info, chat.postEphemeral, views.publish
+        if refused := self.installs.refusal(who, method, channel, self.users.get(user, {}).get("team_id")):
+            call["error"] = refused  # another workspace's channel or person
             return JSONResponse({"ok": False, "error": refused})
         if (retry_after := self.limits.check(str(call["team"]), method, str(args.get("channel", "")), call["at"])):
             call["error"] = "ratelimited"
@@ -164,6 +167,7 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
                              "faults": self.faults.counts, "limits": {"inside_retry_after": len(self.limits.inside),
                                                                       "answered_429": self.limits.answered_429},
                              "calls": {m: self.count(m) for m in ("chat.postMessage", "chat.update")},
+                             "crossed": self.installs.crossed,
                              **({"everything": json.loads(json.dumps(  # ?everything=1: every call's arguments
                                  [{"method": c["method"], "team": c.get("team"), "ok": c.get("ok"),
                                    "args": c["args"]} for c in self.calls], default=str)), "homes": self.homes}
@@ -181,3 +185,16 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
         self.faults.rates = {k: float(v) for k, v in dict(body.get("rates", {})).items() if k in ("429", "500")}
         self.faults.retry_after = int(body.get("retry_after", self.faults.retry_after))
         return JSONResponse({"ok": True, "counts": self.faults.counts})
+
+    async def set_workspaces(self, request: Request) -> Response:
+        """Workspaces (some in an org), their channels and people, for a run in another process; the app's
+        redirect URL; and `strict`: only tokens it issued are taken (as for an app installed with OAuth)."""
+        body = await request.json()
+        for ws in body.get("workspaces", []):
+            self.installs.add_workspace(ws["team_id"], ws["name"], enterprise_id=ws.get("enterprise_id"),
+                                        channels=tuple(ws.get("channels", ())))
+            for person in ws.get("users", []):
+                self.add_user(person["id"], person["name"], admin=bool(person.get("admin")), team_id=ws["team_id"])
+        self.installs.redirect_url = body.get("redirect_url", self.installs.redirect_url)
+        self.installs.strict = bool(body.get("strict", self.installs.strict))
+        return JSONResponse({"ok": True})

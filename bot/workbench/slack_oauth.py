@@ -1,6 +1,9 @@
 """The local Slack's side of installing an app: workspaces (some in an Enterprise Grid org), the
 authorize page, `oauth.v2.access` (a code, or a refresh token when token rotation is on), and which
-workspace each token belongs to, so that a post with the wrong workspace's token is refused.
+workspace each token belongs to, so that a call with the wrong workspace's token is refused: one about
+a channel of another workspace `channel_not_found`, about a person of another workspace
+`user_not_found` (`chat.postEphemeral`: `user_not_in_channel`), as Slack answers them; each such refusal
+is kept in `crossed`.
 
 Tokens it never issued are taken as the workbench's single-workspace token (of the default team),
 unless `strict` is set.
@@ -21,6 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "workbench-client-secret"
+USER_UNSEEN = {"chat.postEphemeral": "user_not_in_channel"}  # else user_not_found (users.info's, Slack's reference)
 
 
 @dataclass
@@ -52,6 +56,7 @@ class Installs:
         self.lifetime = 43_200.0  # 12 hours, as Slack's rotating tokens
         self.strict = False
         self.no_access: set[str] = set()  # workspaces an org-wide install was denied (team_access_revoked)
+        self.crossed: list[dict[str, Any]] = []  # calls refused because their token cannot see what they name
         self._n = itertools.count(1)
 
     def add_workspace(self, team_id: str, name: str, *, enterprise_id: str | None = None,
@@ -77,17 +82,31 @@ class Installs:
             return "token_expired"
         return found
 
-    def refusal(self, who: Token, channel: str) -> str | None:
-        """Slack's error for a call on `channel` with this token, if any: a workspace's token reaches its own
-        channels; an org-wide token, those of every workspace of the org it was granted."""
-        if not channel or channel[0] not in "CGD":
-            return None
-        team = self.workspaces.get(self.team_of_channel(channel))
+    def refusal(self, who: Token, method: str, channel: str = "", user_team: str | None = None) -> str | None:
+        """Slack's error for a call with this token on `channel`, or about a person of workspace `user_team`, if
+        any: a workspace's token reaches its own channels and people; an org-wide token, those of every
+        workspace of the org it was granted. A person of another workspace of the same org is seen (Enterprise
+        Grid's people belong to the org). Each refusal is kept in `crossed`."""
+        error = None
+        if channel and channel[0] in "CGD":
+            error = self._reach(who, self.team_of_channel(channel), "channel_not_found")
+        if error is None and user_team:
+            error = self._reach(who, user_team, USER_UNSEEN.get(method, "user_not_found"), org_sees=True)
+        if error:
+            self.crossed.append({"method": method, "token_of": who.team_id or who.enterprise_id, "channel": channel,
+                                 "channel_of": self.team_of_channel(channel) if channel else None,
+                                 "user_of": user_team, "error": error, "at": time.time()})
+        return error
+
+    def _reach(self, who: Token, team_id: str, unseen: str, *, org_sees: bool = False) -> str | None:
+        team = self.workspaces.get(team_id)
         if team is None:
-            return "channel_not_found"
+            return unseen
         if who.team_id is None and team.enterprise_id == who.enterprise_id:
             return "team_access_not_granted" if team.team_id in self.no_access else None
-        return None if team.team_id == who.team_id else "channel_not_found"
+        if org_sees and team.enterprise_id and team.enterprise_id == who.enterprise_id:
+            return None
+        return None if team.team_id == who.team_id else unseen
 
     def revoke_team(self, team_id: str | None, enterprise_id: str | None = None) -> None:
         for token in self.tokens.values():

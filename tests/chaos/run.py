@@ -4,6 +4,9 @@ With `--processes 2`, two bots share one PostgreSQL database (a throwaway cluste
 names one), every request goes to one of them at random as through a load balancer, the platform
 sends its webhooks to both, and each kill hits one of the two at random.
 
+The channels belong to four workspaces (two installed on their own, two served by one org-wide install:
+`workspaces.py`), each checked for isolation at the end.
+
 Recordings over several channels are driven by random commands and button clicks while the platform
 answers 500, times out, rate-limits and drops, duplicates and reorders its webhooks, Slack answers 429
 and 500, and the bot is killed with SIGKILL and restarted. Then, with the faults off, everything is
@@ -30,16 +33,18 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 
 from bench.__main__ import Platform, free_port
-from bench.load import command_request
-from bench.servers import SECRET, TOKEN
+from bench.servers import SECRET
 from bot.models import Status
 from bot.slack.blocks import MARK
+from tests.chaos import workspaces
+from tests.chaos.workspaces import home_opened, install_all, isolation, person, signed, workspace_of
 
-CONTROLLER, MEMBER = "U0BENCH", "U0MEMBER"
+CONTROLLER, MEMBER = "controller", "member"  # roles: each channel's are people of its workspace (workspaces.py)
 WEBHOOK_RETRIES = 6.5  # seconds over which the emulator retries a webhook (0.2 s doubling, five times)
 # The moments a kill is aimed at, each as the run sees it from outside (the store, the platform's state):
 MOMENTS = {
@@ -76,7 +81,7 @@ class Bot:
         return self.database_url or os.path.join(self.folder, "chaos.sqlite3")
 
     def start(self) -> None:
-        env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+        env = {**os.environ, **workspaces.env(), "SLACK_SIGNING_SECRET": SECRET,
                "SLACK_API_URL": self.platform.slack_url, "DYTE_ORG_ID": "emulator-org",
                "DYTE_API_KEY": "emulator-key", "DYTE_API_URL": f"{self.platform.url}/v2",
                "REC_DATABASE": self.database, "HOST": "127.0.0.1", "PORT": str(self.port),
@@ -160,6 +165,7 @@ class Driver:
     def __init__(self, bots: list[Bot], http: httpx.AsyncClient, rng: random.Random):
         self.bots, self.http, self.rng = bots, http, rng
         self.sent = Counter()
+        self.typed: dict[str, set[str]] = {}  # workspace -> the words its people typed (`/rec find zk…q`)
 
     @property
     def bot(self) -> Bot:
@@ -167,45 +173,49 @@ class Driver:
         live = [b for b in self.bots if b.alive] or self.bots
         return self.rng.choice(live)
 
-    async def command(self, user: str, channel: str, text: str) -> None:
-        respond = f"http://127.0.0.1:{self.bot.platform.slack_port}/response_url/{channel}/{user}"
-        url, body, headers = command_request(f"{self.bot.url}/slack/events", text, channel, respond)
-        body = body.replace(b"U0BENCH", user.encode())
-        from slack_sdk.signature import SignatureVerifier
-
-        headers["x-slack-signature"] = SignatureVerifier(SECRET).generate_signature(
-            timestamp=headers["x-slack-request-timestamp"], body=body.decode())
+    async def post(self, kind: str, raw: str, content_type: str) -> None:
         try:
-            await self.http.post(url, content=body, headers=headers)
-            self.sent["command"] += 1
+            await self.http.post(f"{self.bot.url}/slack/events", content=raw,
+                                 headers=signed(raw, content_type, SECRET))
+            self.sent[kind] += 1
         except httpx.HTTPError:
             self.sent["refused_while_down"] += 1
 
-    async def click(self, user: str, channel: str, action: str, recording_id: str) -> None:
-        from urllib.parse import urlencode
+    async def command(self, role: str, channel: str, text: str) -> None:
+        """`/rec text` in `channel`, by its workspace's person in that role (CONTROLLER or MEMBER)."""
+        user = person(channel, role)
+        self.typed.setdefault(workspace_of(channel).team, set()).update(text.split())
+        respond = f"http://127.0.0.1:{self.bot.platform.slack_port}/response_url/{channel}/{user}"
+        await self.post("command", urlencode(workspaces.command_form(channel, user, text, respond)),
+                        "application/x-www-form-urlencoded")
 
-        from slack_sdk.signature import SignatureVerifier
-
-        payload = {"type": "block_actions", "user": {"id": user, "team_id": "T0BENCH"}, "team": {"id": "T0BENCH"},
+    async def click(self, role: str, channel: str, action: str, recording_id: str) -> None:
+        """A button on a card in `channel` (`recording_id`: its value, maybe copied from another workspace's)."""
+        user = person(channel, role)
+        payload = {"type": "block_actions", **workspaces.interactive(channel, user),
                    "channel": {"id": channel}, "container": {"type": "message", "channel_id": channel},
                    "response_url": f"http://127.0.0.1:{self.bot.platform.slack_port}/response_url/{channel}/{user}",
                    "trigger_id": f"{time.time_ns()}.1.x",  # each request its own, as Slack gives
                    "actions": [{"action_id": f"rec_{action}", "value": recording_id, "type": "button"}]}
-        raw = urlencode({"payload": json.dumps(payload)})
-        ts = str(int(time.time()))
-        headers = {"content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": ts,
-                   "x-slack-signature": SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=raw)}
-        try:
-            await self.http.post(f"{self.bot.url}/slack/events", content=raw, headers=headers)
-            self.sent["click"] += 1
-        except httpx.HTTPError:
-            self.sent["refused_while_down"] += 1
+        await self.post("click", urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+
+    async def home(self, role: str, channel: str) -> None:
+        """Someone of `channel`'s workspace opens recbot's App Home."""
+        await self.post("home", json.dumps(home_opened(channel, person(channel, role))), "application/json")
 
     def known(self, channel: str) -> list[dict]:
         try:
             return self.bots[0].rows("SELECT id, status FROM recordings WHERE channel_id = ?", channel)
         except Exception:  # the database is busy, or its file not made yet
             return []
+
+    def others(self, channel: str) -> list[dict]:
+        """The recordings of other workspaces' channels."""
+        try:
+            rows = self.bots[0].rows("SELECT id, status, channel_id FROM recordings WHERE channel_id != ?", channel)
+        except Exception:
+            return []
+        return [r for r in rows if workspace_of(r["channel_id"]) != workspace_of(channel)]
 
     async def play(self, channel: str, budget: int, actions: int) -> int:
         """Random actions in one channel, starting recordings until it has `budget`; returns starts sent."""
@@ -225,8 +235,15 @@ class Driver:
                     await self.click(user, channel, action, target["id"])
                 else:
                     await self.command(user, channel, action)
-            elif roll < 0.8:
+            elif roll < 0.77:
                 await self.command(user, channel, "status")
+            elif roll < 0.79:
+                await self.home(user, channel)
+            elif roll < 0.8:  # a button's value copied from another workspace's card: refused, changes nothing
+                theirs = [r for r in self.others(channel) if r["status"] in ("RECORDING", "PAUSED")]
+                if theirs:
+                    await self.click(CONTROLLER, channel, self.rng.choice(["pause", "resume", "stop"]),
+                                     self.rng.choice(theirs)["id"])
             elif active:
                 await self.command(CONTROLLER, channel, self.rng.choice(["pause", "resume", "pause for 3s"]))
             await asyncio.sleep(self.rng.uniform(0.05, 0.4))
@@ -356,9 +373,9 @@ class Speakers:
     async def join(self, meeting: str, channel: str) -> None:
         self.channel_of[meeting] = channel
         self.people[meeting] = []
-        for person in ("Ann", "Ben"):
+        for name in ("Ann", "Ben"):
             answer = await self.http.post(f"{self.platform.url}/_emulator/meetings/{meeting}/join",
-                                          json={"name": person})
+                                          json={"name": name})
             self.people[meeting].append(answer.json()["data"]["participant_id"])
 
     async def say(self, meeting: str) -> None:
@@ -436,6 +453,9 @@ async def ask_find(driver: Driver, said: list[Said], history: list[dict], ledger
     for line in rng.sample(recorded, min(10, len(recorded))):
         await driver.command(CONTROLLER, line.channel, f"find {line.token}")
         asked[line.token] = line.text
+        # and from another workspace's channel: nothing (the isolation oracle looks for the word there)
+        if elsewhere := [c for c in channels if workspace_of(c) != workspace_of(line.channel)]:
+            await driver.command(CONTROLLER, rng.choice(elsewhere), f"find {line.token}")
     return asked
 
 
@@ -637,6 +657,7 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
             b.start()
         async with httpx.AsyncClient(timeout=15) as http:
             names = [f"C{i:03d}" for i in range(channels)]
+            await install_all(http, f"http://127.0.0.1:{platform.slack_port}", bot.url, names)
             balancer = Balancer(bots, random.Random(seed)) if len(bots) > 1 else None
             if balancer is not None:
                 await balancer.server.start()
@@ -712,6 +733,8 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
             found = {w for w, line in asked.items() if line in answers}
             oracle = privacy(speakers.said, history, json.dumps({k: slack[k] for k in (
                 "messages", "ephemeral", "files", "everything", "homes")}), index, told, session_of, ledger)
+            apart = isolation(slack, bot.rows("SELECT id, channel_id, meeting_id, session_id FROM recordings"),
+                              bot.rows("SELECT recording_id, status, actor FROM ledger"), speakers.said, driver.typed)
             if balancer is not None:
                 await balancer.server.stop()
                 await balancer.http.aclose()
@@ -741,8 +764,11 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
             "recorded_not_findable": len(oracle["missing"]) + len(asked) - len(found),
             "slack_calls_inside_retry_after": slack.get("limits", {}).get("inside_retry_after"),
             "steps_unheard": len(verdict["unheard"]),
+            "workspaces": len(workspaces.WORKSPACES),
+            "isolation_breaches": len(apart["wrong_token"]) + len(apart["shown_across"]) + len(apart["acted_across"]),
+            "isolation_refused": len(apart["refused_by_slack"]),
             "lost": len(verdict["lost"]), "duplicated": len(verdict["duplicated"]), "wrong": len(verdict["wrong"]),
-            "details": {**verdict, "shown": oracle["shown"], "not_findable": oracle["missing"] + [
+            "details": {**verdict, **apart, "shown": oracle["shown"], "not_findable": oracle["missing"] + [
                 f"{w}: /rec find did not answer with {asked[w]!r}" for w in asked if w not in found]},
             "unhandled_errors": unhandled[:5], "unhandled_count": len(unhandled),
             "seconds": round(time.monotonic() - began, 1)}
@@ -776,16 +802,20 @@ def main() -> int:
     print(f"logs and the bot's database: {folder}")
     details = result.pop("details")
     print(json.dumps(result, indent=2))
-    for kind in ("lost", "duplicated", "wrong", "shown", "not_findable"):
+    for kind in ("lost", "duplicated", "wrong", "shown", "not_findable", "wrong_token", "shown_across", "acted_across",
+                 "refused_by_slack"):
         for line in details[kind][:10]:
             print(f"{kind}: {line}")
     for excerpt in result.pop("unhandled_errors"):
         print(f"unhandled:\n{excerpt}")
     ok = not (result["lost"] or result["duplicated"] or result["wrong"] or result["unhandled_count"]
-              or result["paused_words_shown"] or result["recorded_not_findable"])
+              or result["paused_words_shown"] or result["recorded_not_findable"] or result["isolation_breaches"]
+              or result["isolation_refused"])
     print("recordings {recordings}, faults {faults_total}, transitions {transitions}, kills {kills_by_moment}: "
           "lost {lost}, duplicated {duplicated}, wrong {wrong}; paused words shown {paused_words_shown} "
-          "(of {lines_unrecorded}), recorded lines not findable {recorded_not_findable} (of {lines_recorded})"
+          "(of {lines_unrecorded}), recorded lines not findable {recorded_not_findable} (of {lines_recorded}); "
+          "isolation breaches {isolation_breaches} ({workspaces} workspaces; calls Slack refused as another's "
+          "{isolation_refused})"
           .format(**result))
     return 0 if ok else 1
 

@@ -1,10 +1,11 @@
-"""The chaos run, short: a dozen recordings, every kind of fault, SIGKILLs aimed at the moments that matter,
-lines said throughout and looked for at the end. (`python -m tests.chaos.run` is the full one: 100
-recordings over 20 channels, twelve kills.)"""
+"""The chaos run, short: a dozen recordings over four workspaces, every kind of fault, SIGKILLs aimed at the
+moments that matter, lines said throughout and looked for at the end, each workspace checked for isolation.
+(`python -m tests.chaos.run` is the full one: 100 recordings over 20 channels, twelve kills.)"""
 
 import pytest
 
-from tests.chaos.run import chaos, token
+from tests.chaos.run import Said, chaos, token
+from tests.chaos.workspaces import isolation
 
 LOST_RESUME = ("open (docs/reliability.md): a resume whose answer loses the race to the news of the stop is "
                "missing from the ledger ('lost')")
@@ -20,6 +21,10 @@ def assert_held(result: dict, *, lost_is_open: bool = False) -> None:
     assert result["lines_unrecorded"] > 0 and result["lines_recorded"] > 0
     assert result["paused_words_shown"] == 0, details["shown"]  # nothing said off the record reached Slack
     assert result["recorded_not_findable"] == 0, details["not_findable"]
+    # four workspaces (two installs of their own, two served by one org-wide install): none sees another's
+    assert result["workspaces"] == 4 and result["requests"]["home"] > 0
+    assert result["isolation_breaches"] == 0 and result["isolation_refused"] == 0, {
+        k: details[k] for k in ("wrong_token", "shown_across", "acted_across", "refused_by_slack")}
     if result["lost"] and lost_is_open:
         pytest.xfail(f"{LOST_RESUME}: {details['lost']}")
     assert result["lost"] == 0, details
@@ -51,3 +56,44 @@ def test_no_word_said_in_a_run_is_inside_another():
                  if word[i:i + 2] == "zk" and word[j - 1] == "q"}
         assert inner == {word}, word
     assert len({token(n) for n in range(5000)}) == 5000
+
+
+def test_the_isolation_oracle_finds_each_kind_of_breach_and_nothing_in_a_clean_run():
+    """Channels are dealt to the workspaces in turn (C000 Alpha, C001 Beta, C002 Grid One, C003 Grid Two); each
+    kind of breach planted once in a dump of the local Slack is reported once, with whose and where."""
+    alpha, beta = "a1a1a1a1-0000-4000-8000-000000000001", "b2b2b2b2-0000-4000-8000-000000000002"
+    recordings = [{"id": alpha, "channel_id": "C000", "meeting_id": "a3a3a3a3-0000-4000-8000-000000000003",
+                   "session_id": None},
+                  {"id": beta, "channel_id": "C001", "meeting_id": "b4b4b4b4-0000-4000-8000-000000000004",
+                   "session_id": None}]
+    said = [Said("zkaq", "zkaq budget", "m-alpha", "C000", 0, 1), Said("zkbq", "zkbq draft", "m-beta", "C001", 0, 1)]
+
+    def post(team, channel, text, ok=True):
+        return {"method": "chat.postMessage", "team": team, "ok": ok, "args": {"channel": channel, "text": text}}
+
+    clean = {"everything": [post("T0ALPHA", "C000", f"card of {alpha}: “zkaq budget”"),
+                            post("E0GRID", "C002", "<#C002> grid card"),
+                            {"method": "response_url", "team": None, "ok": True, "args": {"text": "_zkbq_"}}],
+             "messages": [{"channel": "C000", "text": alpha, "files": [{"id": "F1"}]}],
+             "files": {"F1": {"text": "zkaq budget"}},
+             "ephemeral": [{"channel": "C000", "user": "U0ALPHA", "text": "Nothing matches _zkbq_."}],
+             "homes": {"U0BETA": {"blocks": [{"text": f"<#C001> {beta}"}]}}, "crossed": []}
+    ledger = [{"recording_id": alpha, "status": "PAUSED", "actor": "U0ALPHA"}]
+    assert isolation(clean, recordings, ledger, said, {"T0ALPHA": {"find", "zkbq"}}) == {
+        "wrong_token": [], "shown_across": [], "acted_across": [], "refused_by_slack": []}
+
+    breached = {"everything": [post("T0BETA", "C000", "hello", ok=False)],
+                "messages": [{"channel": "C000", "text": f"see {beta}", "files": [{"id": "F2"}]}],
+                "files": {"F2": {"text": "zkbq draft"}},
+                "ephemeral": [{"channel": "C002", "user": "U0GRID1", "text": "<#C003> is recording"}],
+                "homes": {"U0GRID1M": {"blocks": [{"text": f"<!date> {alpha}"}]}},
+                "crossed": [{"method": "chat.postMessage", "token_of": "T0BETA", "channel": "C000",
+                             "channel_of": "T0ALPHA", "user_of": None, "error": "channel_not_found"}]}
+    by_beta = {"recording_id": alpha, "status": "RECORDING", "actor": "U0BETA"}
+    found = isolation(breached, recordings, [*ledger, by_beta], said, {})
+    assert found == {
+        "wrong_token": ["chat.postMessage about C000 (Alpha) with T0BETA's token, refused"],
+        "shown_across": [f"{beta} of Beta shown in Alpha", "zkbq of Beta shown in Alpha",
+                         f"{alpha} of Alpha shown in Grid One", "<#C003> of Grid Two shown in Grid One"],
+        "acted_across": [f"{alpha} (Alpha) RECORDING by U0BETA of Beta"],
+        "refused_by_slack": ["chat.postMessage with T0BETA's token on C000 (T0ALPHA): channel_not_found"]}

@@ -1,0 +1,64 @@
+"""The local Slack keeps workspaces apart as Slack does: it records which workspace's token made each call,
+knows whose each channel and person is, and refuses a call with a token that cannot see them (counted in
+`crossed`, and in its dump for runs in another process)."""
+
+import httpx
+
+from bot.workbench.slack_api import FakeSlack
+from bot.workbench.slack_oauth import CLIENT_ID, CLIENT_SECRET
+
+
+async def installed(http: httpx.AsyncClient, **choice: str) -> str:
+    """A token through Slack's own steps: the authorize page (a workspace, or an org), then oauth.v2.access."""
+    allowed = await http.get("/oauth/v2/authorize", params={"client_id": CLIENT_ID, "state": "s",
+                                                            "redirect_uri": "http://recbot.local/done", **choice})
+    code = httpx.URL(allowed.headers["location"]).params["code"]
+    answer = (await http.post("/api/oauth.v2.access", data={"code": code}, auth=(CLIENT_ID, CLIENT_SECRET))).json()
+    assert answer["ok"], answer
+    return answer["access_token"]
+
+
+async def call(http: httpx.AsyncClient, token: str, method: str, **args: str) -> dict:
+    return (await http.post(f"/api/{method}", data=args, headers={"authorization": f"Bearer {token}"})).json()
+
+
+async def test_a_token_reaches_its_own_workspace_and_its_orgs_and_nothing_else_each_refusal_counted():
+    slack = FakeSlack()
+    slack.url = "http://slack.local"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=slack.app), base_url=slack.url) as http:
+        configured = await http.post("/_slack/workspaces", json={"strict": True, "workspaces": [
+            {"team_id": "T0ALPHA", "name": "Alpha", "channels": ["C0A"], "users": [{"id": "U0A", "name": "ann"}]},
+            {"team_id": "T0BETA", "name": "Beta", "channels": ["C0B"], "users": [{"id": "U0B", "name": "bea"}]},
+            {"team_id": "T0G1", "name": "Grid One", "enterprise_id": "E0G", "channels": ["C0G1"],
+             "users": [{"id": "U0G1", "name": "gina"}]},
+            {"team_id": "T0G2", "name": "Grid Two", "enterprise_id": "E0G", "channels": ["C0G2"],
+             "users": [{"id": "U0G2", "name": "gus"}]}]})
+        assert configured.json()["ok"]
+        alpha, beta = await installed(http, team="T0ALPHA"), await installed(http, team="T0BETA")
+        org, grid_one = await installed(http, org="E0G"), await installed(http, team="T0G1")
+
+        for token, channel in ((alpha, "C0A"), (beta, "C0B"), (org, "C0G1"), (org, "C0G2"), (grid_one, "C0G1")):
+            assert (await call(http, token, "chat.postMessage", channel=channel, text="hi"))["ok"], (token, channel)
+        assert (await call(http, alpha, "users.info", user="U0A"))["ok"]
+        assert (await call(http, org, "users.info", user="U0G2"))["ok"]
+        assert (await call(http, grid_one, "users.info", user="U0G2"))["ok"]  # Grid's people belong to the org
+        assert slack.installs.crossed == []
+
+        refused = [await call(http, beta, "chat.postMessage", channel="C0A", text="hi"),
+                   await call(http, beta, "chat.update", channel="C0A", ts="1.0", text="hi"),
+                   await call(http, org, "chat.postMessage", channel="C0B", text="hi"),
+                   await call(http, grid_one, "chat.postMessage", channel="C0G2", text="hi"),
+                   await call(http, beta, "users.info", user="U0A"),
+                   await call(http, alpha, "chat.postEphemeral", channel="C0A", user="U0B", text="hi"),
+                   await call(http, alpha, "views.publish", user_id="U0G1", view='{"type": "home", "blocks": []}')]
+        assert [r["error"] for r in refused] == ["channel_not_found"] * 4 + ["user_not_found", "user_not_in_channel",
+                                                                             "user_not_found"]
+        assert [(c["method"], c["token_of"]) for c in slack.installs.crossed] == [
+            ("chat.postMessage", "T0BETA"), ("chat.update", "T0BETA"), ("chat.postMessage", "E0G"),
+            ("chat.postMessage", "T0G1"), ("users.info", "T0BETA"), ("chat.postEphemeral", "T0ALPHA"),
+            ("views.publish", "T0ALPHA")]
+        assert all(m.team != "T0BETA" for m in slack.channel("C0A"))  # nothing landed
+        dump = (await http.get("/_slack/messages", params={"everything": "1"})).json()
+        assert len(dump["crossed"]) == 7
+        made = [(c["method"], c["team"], c["ok"]) for c in dump["everything"] if c["method"] == "chat.update"]
+        assert made == [("chat.update", "T0BETA", False)]  # each call with the workspace of its token
