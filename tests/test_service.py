@@ -590,3 +590,72 @@ async def test_while_the_door_is_flooded_deliveries_wait_stored_and_are_all_appl
     assert await applying == BATCH + 50
     ids = [r["id"] for r in w.store.db.all("SELECT id FROM deliveries ORDER BY processed_at, id")]
     assert ids == sorted(ids)
+
+
+async def test_a_resume_whose_answer_comes_after_the_news_of_the_stop_is_in_the_ledger_before_the_stop(world):
+    """Chaos runs, every full one ('lost'): a resume the platform made just before the recording stopped (the
+    meeting ended) was missing from the ledger, because the news of the stop was written before the resume's
+    answer, which then moved nothing. The answer still proves the resume: it goes in the ledger before the
+    stop, dated no earlier than the platform made it (the earlier of its answer and the stop), and the thread
+    says it."""
+    w = world
+    rec = await recording(w)
+    w.clock.now = time.time()
+    assert (await w.service.commands.handle(BOB, parse("pause"))).ok
+    w.emulator.api_faults.next_mode, w.emulator.api_faults.next_count = "hang", 1  # done, the answer late
+    w.emulator.api_faults.hang_seconds = 1.0
+    w.clock.now = time.time()
+    asked = w.clock.now
+    resuming = asyncio.create_task(w.service.actions.act_one(BOB, rec.id, "resume", None))
+    platform = w.emulator.platform
+    await until(lambda: platform.recordings[rec.id].status is Status.RECORDING, message="resumed")
+    platform.end_meeting(time.time(), w.meeting)  # the recording stops with the meeting, before the answer came
+    resumed, stopped = (h["at"] for h in platform.history if h["recording_id"] == rec.id
+                        and h["cause"] in ("resume", "all_peers_left"))
+    w.clock.now = time.time()
+    news = RecordingUpdate(rec.id, w.meeting, Status.UPLOADING, stopped_at=stopped, stop_reason="ALL_PEERS_LEFT")
+    assert await w.service.news.apply_event(news) == "applied"  # the news of the stop wins the race
+    assert not resuming.done()
+    line, ok = await resuming
+    assert ok, line
+    ledger = w.store.ledger(rec.id)
+    assert [e.status for e in ledger] == [Status.INVOKED, Status.RECORDING, Status.PAUSED, Status.RECORDING,
+                                          Status.UPLOADING]
+    late = ledger[3]
+    assert resumed <= late.at <= stopped and asked <= late.at  # never earlier than the platform resumed
+    assert (late.actor, late.source) == (BOB.user_id, BOB.via)
+    assert ledger[4].at == stopped
+    said = notices(w, rec.id)[-1]
+    assert (said["notice"], said["before_stop"], said["actor"]) == ("resumed", True, BOB.user_id)
+    # the same answer applied again (saved later, say): nothing more
+    again = Report(rec.id, Status.RECORDING, acted_at=asked)
+    assert not await w.service.truth.apply(rec.id, again, actor=BOB.user_id, source=BOB.via)
+    assert len(w.store.ledger(rec.id)) == 5 and notices(w, rec.id)[-1] == said
+
+
+def test_an_actions_answer_after_the_stop_is_dated_privacy_first_and_only_when_it_is_news():
+    """`late_step`, pure: a resume's RECORDING no earlier than the platform made it (the earlier of now and the
+    stop), a pause's PAUSED no later (when it was asked); nothing for an answer older than the ledger's last
+    state before the stop, a webhook or a look (they are not an action's own answer), or a step already there."""
+    from bot.models import LedgerEntry
+    from bot.service.transitions import late_step
+
+    def ledger(*steps):
+        return [LedgerEntry(Status(s), at, None, "platform", None) for s, at in steps]
+
+    paused = ledger(("INVOKED", 0), ("RECORDING", 2), ("PAUSED", 10), ("UPLOADING", 20), ("UPLOADED", 23))
+    recording = ledger(("INVOKED", 0), ("RECORDING", 2), ("UPLOADING", 20))
+    how = {"actor": "U0BOB", "source": "button", "reason": None}
+
+    def late(entries, status, acted_at, now=30.0, **report):
+        return late_step(entries, Report("r1", Status(status), acted_at=acted_at, **report), now=now, **how)
+
+    step = late(paused, "RECORDING", acted_at=15)
+    assert (step.expected, step.new, step.at, step.actor) == (Status.PAUSED, Status.RECORDING, 20, "U0BOB")
+    assert late(paused, "RECORDING", acted_at=15, now=18).at == 18  # the answer came before the stop
+    assert late(recording, "PAUSED", acted_at=15).at == 15  # a pause: when it was asked
+    assert late(paused, "RECORDING", acted_at=9) is None  # asked before that pause: not news
+    assert late(paused, "PAUSED", acted_at=15) is None  # already the ledger's state before the stop
+    assert late(paused, "RECORDING", acted_at=15, asked_at=14.0) is None  # a look, not the action's answer
+    assert late(paused, "RECORDING", acted_at=None) is None  # a webhook, or an answer without its ask
+    assert late(ledger(("INVOKED", 0), ("RECORDING", 2), ("PAUSED", 10)), "RECORDING", acted_at=15) is None

@@ -193,6 +193,7 @@ class Actions(Audited):
                 return Line(Say.WRONG_STATE, state), False
             with contextlib.suppress(StoreBusy):  # until its answer is written the outcome is unknown: a process
                 await self.store.aio.action_asked(rec.id)  # that dies meanwhile leaves it so, with when it asked
+            asked = self.clock()
             try:
                 result = await self._call(action, rec.id)
             except PlatformUnavailable as exc:
@@ -220,7 +221,7 @@ class Actions(Audited):
             except PlatformError as exc:
                 await self._audit(actor, action, "error", rec.id, exc.message)
                 return await self._pause_failed(actor, rec, failed(action, exc, handle=rec.handle)), False
-            report = Report.of(result)
+            report = Report.of(result, acted_at=asked)  # when asked: an answer that comes after the stop counts
             how: dict[str, Any] = {"actor": actor.user_id, "source": actor.via, "until": duration,
                    "reason": f"for {duration_text(duration)}" if duration else None,
                    "audit": [audit_row(actor, action, "ok", rec.id)]}

@@ -60,6 +60,10 @@ class Writer:
                                             asked_at=d.asked_at if n == 0 else None, seen_at=d.seen_at,
                                             **step.fields):
                         raise Stale(d.recording_id)
+                if d.late is not None and not store.step_before_stop(
+                        d.recording_id, d.late.expected, d.late.new, at=d.late.at, actor=d.late.actor,
+                        source=d.late.source, reason=d.late.reason):
+                    raise Stale(d.recording_id)
                 if d.touch and not d.steps:
                     store.news_seen(d.recording_id, d.report_asked_at)
                 if d.file:

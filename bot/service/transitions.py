@@ -40,11 +40,14 @@ class Report:
     # no time); None for an action's own answer. `seen_at` is when it came.
     asked_at: float | None = None
     seen_at: float | None = None
+    # An action's own answer: when the action was asked (the service's clock), so that an answer that comes
+    # after the news of the stop can still be put in the ledger, before the stop (`late_step`).
+    acted_at: float | None = None
 
     @classmethod
     def of(cls, seen: PlatformRecording | RecordingUpdate, *, asked_at: float | None = None,
-           seen_at: float | None = None) -> Report:
-        when = {"asked_at": asked_at, "seen_at": seen_at}
+           seen_at: float | None = None, acted_at: float | None = None) -> Report:
+        when = {"asked_at": asked_at, "seen_at": seen_at, "acted_at": acted_at}
         if isinstance(seen, PlatformRecording):
             return cls(seen.id, seen.status, seen.meeting_id, seen.session_id, seen.started_at, seen.stopped_at,
                        seen.stop_reason, seen.download_url, seen.audio_download_url, seen.download_url_expiry,
@@ -90,6 +93,7 @@ class Decision:
     notices: list[tuple[Notice, dict[str, Any]]] = field(default_factory=list)
     card: bool = False
     audit: list[dict[str, Any]] = field(default_factory=list)
+    late: Step | None = None  # a step taken before the stop, learned after it: goes in the ledger before the stop
     asked_at: float | None = None  # a report asked for then flips the state only if that is after its `seen_at`
     seen_at: float | None = None  # when what the new state rests on was seen
     report_asked_at: float | None = None  # when the report was asked for (0: a webhook; None: an action's answer)
@@ -111,6 +115,11 @@ def decide(rec: Recording, ledger: list[LedgerEntry], report: Report, *, actor: 
         d.touch = True
         if new is cur and new.final:
             d.file = report.file_fields()
+        if (late := late_step(ledger, report, actor=actor, source=source, reason=reason, now=now)) is not None:
+            d.late, d.card = late, True
+            d.notices.append((Notice.RESUMED if late.new is Status.RECORDING else Notice.PAUSED,
+                              {"actor": actor, "source": source, "reason": reason, "before_stop": True,
+                               "was_paused": late.expected is Status.PAUSED}))
         return d
     first_recorded = next((e.at for e in ledger if e.status is Status.RECORDING), None)
     # A report that skips a state (its webhook was lost) first takes the step it implies, so the ledger
@@ -129,6 +138,27 @@ def decide(rec: Recording, ledger: list[LedgerEntry], report: Report, *, actor: 
     if new is Status.UPLOADED and files:
         d.set_timers.append((Timer.SESSION_FILES, now + FILES_CHECK_AFTER, {"kinds": list(files), "tries": 0}))
     return d
+
+
+def late_step(ledger: list[LedgerEntry], report: Report, *, actor: str | None, source: str, reason: str | None,
+              now: float) -> Step | None:
+    """An action's own answer (a resume's RECORDING, a pause's PAUSED) that came after the news of the stop was
+    written (that news won the race, or the answer waited behind it): the platform took that step before it
+    stopped, so the ledger gets it just before the stop. Only when the ledger shows, last before the stop, the
+    state the action was asked from, already there when it was asked (`acted_at`); an answer older than that
+    step says nothing new. Dated privacy first: a resume no earlier than the platform made it (it made it
+    before its answer came and before it stopped: the earlier of now and the stop), a pause no later (when
+    it was asked, or at the stop if that is earlier)."""
+    if report.acted_at is None or report.asked_at is not None or report.status not in (Status.RECORDING,
+                                                                                       Status.PAUSED):
+        return None
+    stop = next((i for i, e in enumerate(ledger) if e.status.rank >= Status.UPLOADING.rank), None)
+    before = [e for e in ledger[:stop] if e.status in (Status.RECORDING, Status.PAUSED)] if stop else []
+    if stop is None or not before or before[-1].status is report.status or before[-1].at > report.acted_at:
+        return None
+    last, stopped = before[-1], ledger[stop].at
+    at = min(now, stopped) if report.status is Status.RECORDING else min(report.acted_at, stopped)
+    return Step(last.status, report.status, max(last.at, at), actor, source, reason)
 
 
 def _move(d: Decision, rec: Recording, cur: Status, new: Status, report: Report, *, actor: str | None, source: str,

@@ -226,6 +226,10 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *, compact
         return f":red_circle: {tag}: a recording was started from the meeting; recbot follows it here.", None, False
     if kind == "recording":  # everyone in the channel is told that it records: the reply is broadcast
         return f":red_circle: {tag} of {title_of(rec)} is recording.{told}", None, True
+    if payload.get("before_stop"):  # an action's answer that came after the news of the stop (late_step)
+        did = "paused" if kind == "paused" else "resumed"
+        return (f":{'double_vertical_bar' if kind == 'paused' else 'arrow_forward'}: {tag} {did} {by} just before "
+                "it stopped (recbot learned it after the stop).", None, False)
     if kind == "paused":
         until = f" It resumes by itself {date(payload['until'], '{time}')}." if payload.get("until") else ""
         return f":double_vertical_bar: {tag} paused {by}.{until}", None, False

@@ -200,6 +200,30 @@ class Records:
                 self._ledger_entry(recording_id, new, at, actor, source, reason)
         return bool(changed)
 
+    def step_before_stop(self, recording_id: str, expected: Status, new: Status, *, at: float, actor: str | None,
+                         source: str, reason: str | None = None) -> bool:
+        """A step the platform took before the recording stopped, learned after the stop was written (an action's
+        answer that lost the race to the news of the stop): its ledger entry goes just before the stop (the
+        entries from the stop on are written again after it, in order: the ledger is read in id order). A
+        compare-and-set, as `transition`: only while the ledger's last RECORDING or PAUSED before the stop is
+        `expected`."""
+        with self.db.transaction():
+            # the recording's row first, so that another process doing the same waits, then sees it done
+            self.db.execute("UPDATE recordings SET updated_at = updated_at WHERE id = ?", (recording_id,))
+            rows = self.db.all("SELECT id, status, at, actor, source, reason FROM ledger WHERE recording_id = ? "
+                               "ORDER BY id", recording_id)
+            stop = next((i for i, r in enumerate(rows) if Status(r["status"]).rank >= Status.UPLOADING.rank), None)
+            before = [r["status"] for r in rows[:stop] if r["status"] in (Status.RECORDING.value,
+                                                                          Status.PAUSED.value)]
+            if stop is None or not before or before[-1] != expected.value:
+                return False
+            tail = rows[stop:]
+            self.db.execute("DELETE FROM ledger WHERE recording_id = ? AND id >= ?", (recording_id, tail[0]["id"]))
+            self._ledger_entry(recording_id, new, at, actor, source, reason)
+            for r in tail:
+                self._ledger_entry(recording_id, Status(r["status"]), r["at"], r["actor"], r["source"], r["reason"])
+        return True
+
     def action_asked(self, recording_id: str) -> None:
         """An action is about to be asked of the platform: until its answer is written its outcome is unknown
         (last_news_at 0, which a process that dies meanwhile leaves so), and updated_at keeps when the first

@@ -85,6 +85,9 @@ def test_titles_with_injection_are_shown_not_acted_on():
      "<@U2>, everyone left while #2 is paused", True),
     ({"notice": "pause_reminder", "paused_by": "U2", "since": NOW}, "has been paused since", False),
     ({"notice": "heads_up", "due": NOW}, "resumes recording", False),
+    ({"notice": "resumed", "actor": "U3", "before_stop": True},
+     "#2 resumed by <@U3> just before it stopped (recbot learned it after the stop)", False),
+    ({"notice": "paused", "actor": "U3", "before_stop": True}, "#2 paused by <@U3> just before it stopped", False),
 ])
 def test_notices(payload, says, broadcast):
     text, _, wide = blocks.notice(payload, rec(Status.PAUSED), EMPTY)
