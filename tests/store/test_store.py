@@ -261,6 +261,27 @@ def test_a_row_left_half_sent_by_a_dead_process_holds_back_the_later_rows_of_its
     assert store.outbox.claim(second, "b")
 
 
+def test_a_step_learned_after_the_stop_goes_before_it_once(tmp_path, engine):
+    """An action's answer that lost the race to the news of the stop: its step goes in the ledger just before
+    the stop, the stop and what followed it kept after it in order; a second try (another process, the same
+    answer saved later) finds it there and writes nothing."""
+    s = Store(database(tmp_path, "t.sqlite3"))
+    try:
+        add(s, "a")
+        for old, new, at in (("INVOKED", "RECORDING", 1000.0), ("RECORDING", "PAUSED", 1010.0),
+                             ("PAUSED", "UPLOADING", 1030.0), ("UPLOADING", "UPLOADED", 1033.0)):
+            assert s.transition("a", Status(old), Status(new), at=at, actor=None, source="platform")
+        assert not s.step_before_stop("a", Status.RECORDING, Status.PAUSED, at=1020.0, actor="U1", source="button")
+        assert s.step_before_stop("a", Status.PAUSED, Status.RECORDING, at=1030.0, actor="U1", source="button")
+        assert not s.step_before_stop("a", Status.PAUSED, Status.RECORDING, at=1030.0, actor="U1", source="button")
+        assert [(e.status.value, e.at, e.actor) for e in s.ledger("a")] == [
+            ("INVOKED", 1000.0, "U1"), ("RECORDING", 1000.0, None),
+            ("PAUSED", 1010.0, None), ("RECORDING", 1030.0, "U1"), ("UPLOADING", 1030.0, None),
+            ("UPLOADED", 1033.0, None)]
+    finally:
+        s.close()
+
+
 def test_leaving_recording_after_an_unanswered_action_is_dated_when_that_action_was_asked(tmp_path, engine):
     """Found by the chaos run (two processes, PostgreSQL): a pause the platform made at once but whose answer
     was lost with its process was learned 9 s later, dated then, and the transcript's lines said in between
