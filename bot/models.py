@@ -40,6 +40,32 @@ ACTIVE = (Status.INVOKED, Status.RECORDING, Status.PAUSED)
 UNFINISHED = (*ACTIVE, Status.UPLOADING)
 
 
+class Source(StrEnum):
+    """Where an action or a change came from: a person's (`Actor.via`), recbot's own or the platform's (a
+    step's and the ledger's `source`). `bot/slack/blocks.py` words each one; stored, so values never change."""
+
+    COMMAND = "command"  # /rec
+    BUTTON = "button"  # a button in a channel or a thread
+    HOME = "home"  # a button in App Home
+    MODAL = "modal"  # a form (the settings)
+    WORKFLOW = "workflow"  # a Workflow Builder step
+    AUTO = "auto"  # auto-record, when the meeting started
+    TIMER = "timer"  # a timed pause ran out
+    GUARD = "guard"  # recbot stopped a recording left paused after the meeting ended
+    PLATFORM = "platform"  # the platform's answer or webhook
+    MEETING = "meeting"  # someone in the meeting, as the platform tells it
+    RECONCILER = "reconciler"  # recbot asked the platform about a recording with no news
+
+
+class Origin(StrEnum):
+    """How a recording began (`Recording.origin`): the card says who started it, or how. Stored."""
+
+    SLACK = "slack"  # someone in Slack
+    AUTO = "auto"  # auto-record
+    WORKFLOW = "workflow"  # a Workflow Builder step
+    MEETING = "meeting"  # from the meeting: recbot adopted it
+
+
 class StopReason(StrEnum):
     """Why a recording stopped without anyone in Slack stopping it (a step's and the ledger's `reason`, the
     recording's `stop_reason`), or why a paused one was left paused (`Notice.ENDED_WHILE_PAUSED`).
@@ -175,7 +201,7 @@ class Recording:
     status: Status
     meeting_title: str
     started_by: str | None
-    origin: str
+    origin: Origin
     last_actor: str | None
     last_action: str | None
     card_ts: str | None
@@ -203,7 +229,8 @@ class Recording:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Recording:
-        return cls(**{**row, "status": Status(row["status"]), "multi": bool(row["multi"])})
+        return cls(**{**row, "status": Status(row["status"]), "origin": Origin(row["origin"]),
+                      "multi": bool(row["multi"])})
 
 
 @dataclass(frozen=True)
@@ -211,7 +238,7 @@ class LedgerEntry:
     status: Status
     at: float
     actor: str | None
-    source: str
+    source: str  # a `Source`'s value, as stored
     reason: str | None
 
 
@@ -222,7 +249,7 @@ class Actor:
     user_id: str | None  # None for recbot's own timers and guards
     channel_id: str
     team_id: str | None = None
-    via: str = "command"  # command | button | home | timer | guard
+    via: Source = Source.COMMAND
     enterprise_id: str | None = None
 
     @property

@@ -7,11 +7,11 @@ import time
 import pytest
 
 from bot.config import Guardrails
-from bot.models import Actor, Status, StopReason, Timer
+from bot.models import Actor, Link, Origin, Source, Status, StopReason, Timer
 from bot.platform.webhooks import MeetingEvent, RecordingUpdate
 from bot.service import Service
 from bot.service.news import Applied
-from bot.service.transitions import TIME_LIMIT, Report, decide, stop_reason
+from bot.service.transitions import TIME_LIMIT, Report, decide, decide_start, stop_reason
 from bot.service.truth import Outdated
 from bot.slack.grammar import parse
 from bot.slack.replies import text_of
@@ -263,18 +263,28 @@ async def test_the_reconciler_leaves_a_recording_alone_while_an_action_on_it_is_
 
 
 @pytest.mark.parametrize(("platform_says", "recorded_for", "source", "reason"), [
-    ("ALL_PEERS_LEFT", 60, "platform", StopReason.EVERYONE_LEFT),
-    ("KICK_ALL", 60, "platform", StopReason.ENDED_FOR_EVERYONE),
-    ("MAX_SECONDS_REACHED", 60, "platform", StopReason.TIME_LIMIT),
-    ("INTERNAL_ERROR", TIME_LIMIT, "platform", StopReason.TIME_LIMIT),  # 24 hours in: the limit, whatever it says
-    ("INTERNAL_ERROR", 60, "platform", StopReason.PLATFORM_ERROR),
-    (None, 60, "platform", StopReason.FROM_MEETING),
-    ("SOMETHING_NEW", 60, "reconciler", StopReason.OUTSIDE_SLACK),
+    ("ALL_PEERS_LEFT", 60, Source.PLATFORM, StopReason.EVERYONE_LEFT),
+    ("KICK_ALL", 60, Source.PLATFORM, StopReason.ENDED_FOR_EVERYONE),
+    ("MAX_SECONDS_REACHED", 60, Source.PLATFORM, StopReason.TIME_LIMIT),
+    ("INTERNAL_ERROR", TIME_LIMIT, Source.PLATFORM, StopReason.TIME_LIMIT),  # 24 hours in: the limit, whatever it says
+    ("INTERNAL_ERROR", 60, Source.PLATFORM, StopReason.PLATFORM_ERROR),
+    (None, 60, Source.PLATFORM, StopReason.FROM_MEETING),
+    ("SOMETHING_NEW", 60, Source.RECONCILER, StopReason.OUTSIDE_SLACK),
 ])
 def test_why_a_recording_stopped_is_a_stop_reason(platform_says, recorded_for, source, reason):
     """The platform's codes and what recbot saw become a `StopReason` (meaning); blocks.py words it."""
     report = Report("r1", Status.UPLOADING, stop_reason=platform_says, stopped_at=1000.0 + recorded_for)
     assert stop_reason(report, 1000.0, source, now=2e9) is reason
+
+
+@pytest.mark.parametrize(("source", "origin"), [
+    (Source.COMMAND, Origin.SLACK), (Source.BUTTON, Origin.SLACK), (Source.HOME, Origin.SLACK),
+    (Source.AUTO, Origin.AUTO), (Source.WORKFLOW, Origin.WORKFLOW)])
+def test_a_start_from_slack_keeps_how_it_began(source, origin):
+    link = Link("C1", "T1", "m1", "Sync", "U1", 1000.0, None)
+    d = decide_start(Report("r1", Status.INVOKED), link, started_by="U1", multi=False, source=source, now=1000.0)
+    assert d.new_recording is not None
+    assert d.new_recording["origin"] is origin and d.new_recording["source"] is source
 
 
 async def test_a_stale_copy_never_moves_a_recording_twice(world):

@@ -14,7 +14,7 @@ from typing import Any
 from bot import logs
 from bot.config import Guardrails
 from bot.ledger import duration_text
-from bot.models import Actor, Command, Link, Notice, Recording, Status, Timer
+from bot.models import Actor, Command, Link, Notice, Recording, Source, Status, Timer
 from bot.platform.accounts import Platforms
 from bot.platform.client import (
     Conflict,
@@ -104,7 +104,7 @@ class Actions(Audited):
         target = str(recording_id)[:80]
         await self._audit(actor, f"button:{action}", "requested", target)
         rec = await self.store.aio.recording(recording_id) if isinstance(recording_id, str) else None
-        if rec is not None and actor.via == "home" and (not rec.team_id or rec.team_id == actor.team_id):
+        if rec is not None and actor.via is Source.HOME and (not rec.team_id or rec.team_id == actor.team_id):
             actor = replace(actor, channel_id=rec.channel_id)  # App Home has no channel: act as in the card's
         if rec is None or rec.channel_id != actor.channel_id:
             await self._audit(actor, f"button:{action}", "refused", target, "foreign recording")
@@ -207,7 +207,7 @@ class Actions(Audited):
                     line = failed(action, exc, handle=rec.handle, tail="maybe")
                     return await self._pause_failed(actor, rec, line), False
                 if result.status not in RESULT[action]:  # asked while this recording's actions wait: the truth
-                    await self.truth.apply(rec.id, Report.of(result), actor=None, source="platform",
+                    await self.truth.apply(rec.id, Report.of(result), actor=None, source=Source.PLATFORM,
                                            audit=[audit_row(actor, action, "error", rec.id, exc.message)])
                     if result.status not in FITS[action]:  # a refusal, whatever its code: say what it is now
                         return Line(Say.ACT_CONFLICT, {"handle": rec.handle, "action": action, "message": exc.message,
@@ -257,7 +257,7 @@ class Actions(Audited):
         except PlatformError as exc:
             return Reply([failed("refresh_link", exc, handle=rec.handle)], ok=False)
         with contextlib.suppress(Outdated):  # something newer was seen meanwhile: the card shows that
-            await self.truth.apply(rec.id, report, actor=None, source="platform")
+            await self.truth.apply(rec.id, report, actor=None, source=Source.PLATFORM)
 
         def keep() -> None:
             with self.store.transaction():

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from bot.ledger import summarize
-from bot.models import ACTIVE, Actor, Command, Link, Outgoing, Status
+from bot.models import ACTIVE, Actor, Command, Link, Outgoing, Source, Status
 from bot.platform.accounts import Platforms
 from bot.platform.client import Conflict, InvalidRequest, NotFound, PlatformError, PlatformUnavailable
 from bot.platform.models import PlatformRecording
@@ -207,7 +207,7 @@ class Commands(Audited):
         def write() -> None:
             self.writer.write(decision)  # False: a webhook got there first; it is the same recording
             if report.status is not Status.INVOKED:
-                self.truth.apply.here(started.id, report, actor=None, source="platform")
+                self.truth.apply.here(started.id, report, actor=None, source=Source.PLATFORM)
 
         def record() -> Awaitable[None]:
             return self.store.call(write)
@@ -262,7 +262,7 @@ class Commands(Audited):
         if active:
             return "already recording"
         link = min(links, key=lambda lk: lk.linked_at)
-        actor = Actor(user_id=None, channel_id=link.channel_id, team_id=link.team_id, via="auto")
+        actor = Actor(user_id=None, channel_id=link.channel_id, team_id=link.team_id, via=Source.AUTO)
         await self._audit(actor, "start", "requested", detail="auto-record")
         reply = await self.start(actor, Command("start"), link)
         return "auto-recording" if reply.ok else f"auto-record failed: {reply.says}"

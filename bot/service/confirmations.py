@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from enum import Enum
 
-from bot.models import Status
+from bot.models import Source, Status
 from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformError
 from bot.platform.models import PlatformRecording
@@ -128,7 +128,7 @@ class Confirmations:
         outcomes = {}
         for rec_id, report in reports.items():
             try:
-                self.truth.apply.here(rec_id, report, actor=None, source="meeting")
+                self.truth.apply.here(rec_id, report, actor=None, source=Source.MEETING)
                 outcomes[rec_id] = Answer.APPLIED
             except Outdated:
                 outcomes[rec_id] = Answer.OUTDATED

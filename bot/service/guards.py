@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.config import Guardrails
-from bot.models import Actor, Notice, Recording, Status, StopReason, Timer
+from bot.models import Actor, Notice, Recording, Source, Status, StopReason, Timer
 from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformError, PlatformUnavailable, RateLimited
 from bot.platform.limits import background
@@ -80,21 +80,21 @@ class Guards:
         return True
 
     async def _resume(self, rec: Recording, timer: DueTimer) -> None:
-        actor = Actor(user_id=None, channel_id=rec.channel_id, via="timer")
+        actor = Actor(user_id=None, channel_id=rec.channel_id, via=Source.TIMER)
         line, ok = await self.actions.act_one(actor, rec.id, "resume", None)
         if not ok:
             await self.writer.say(rec, Notice.AUTO_RESUME_FAILED, detail=line.params.get("message", ""),
                                   paused_by=timer.payload.get("paused_by"))
 
     async def _stop_left_paused(self, rec: Recording, timer: DueTimer) -> None:
-        guard = Actor(user_id=None, channel_id=rec.channel_id, via="guard")
+        guard = Actor(user_id=None, channel_id=rec.channel_id, via=Source.GUARD)
         async with self.actions.serial(rec.id):
             try:
                 report = Report.of(await self.platform.stop_recording(rec.id))
             except PlatformError as exc:
                 await self._stop_failed(rec, timer, exc.message)
                 return
-            how: dict[str, Any] = {"actor": None, "source": "guard", "reason": StopReason.ENDED_WHILE_PAUSED,
+            how: dict[str, Any] = {"actor": None, "source": Source.GUARD, "reason": StopReason.ENDED_WHILE_PAUSED,
                    "audit": [audit_row(guard, "stop", "ok", rec.id, "ended while paused")]}
             try:
                 await self.truth.apply(rec.id, report, **how)
@@ -131,7 +131,7 @@ class Guards:
                 continue  # an action on it is under way, in some process: its answer is the news
             checked += 1
             try:
-                await self.truth.refresh(rec.id, source="reconciler")
+                await self.truth.refresh(rec.id, source=Source.RECONCILER)
             except (RateLimited, PlatformUnavailable):
                 break
         return checked

@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import cast
 
 from bot.config import Guardrails
-from bot.models import Notice, Recording, Status, StopReason, Timer
+from bot.models import Notice, Recording, Source, Status, StopReason, Timer
 from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformError
 from bot.platform.webhooks import Event, Ignored, MeetingEvent, RecordingUpdate, SessionFile
@@ -129,7 +129,7 @@ class News:
                 and not self.store.notes.attendance(rec.session_id):
             return Applied.ATTENDANCE
         try:  # a webhook has no time of its own: as if asked for at the start of time, it never flips a state
-            moved = self.truth.apply.here(rec.id, Report.of(event, asked_at=0.0), actor=None, source="platform")
+            moved = self.truth.apply.here(rec.id, Report.of(event, asked_at=0.0), actor=None, source=Source.PLATFORM)
         except Outdated:
             # RECORDING and PAUSED alternate and webhooks may arrive out of order: ask which is true now. Until
             # asked, its report is the oldest, so that if this process dies first the reconciler asks at once

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import Guardrails
-from bot.models import PAUSE_TIMERS, LedgerEntry, Link, Notice, Recording, Status, StopReason, Timer
+from bot.models import PAUSE_TIMERS, LedgerEntry, Link, Notice, Origin, Recording, Source, Status, StopReason, Timer
 from bot.platform.models import PlatformRecording
 from bot.platform.webhooks import RecordingUpdate
 
@@ -75,7 +75,7 @@ class Step:
     new: Status
     at: float
     actor: str | None
-    source: str
+    source: Source
     reason: str | None = None
     action: str | None = None  # the card's "last action", or None when it is no one's action
     fields: dict[str, Any] = field(default_factory=dict)
@@ -103,7 +103,7 @@ class Decision:
         return bool(self.steps)
 
 
-def decide(rec: Recording, ledger: list[LedgerEntry], report: Report, *, actor: str | None, source: str,
+def decide(rec: Recording, ledger: list[LedgerEntry], report: Report, *, actor: str | None, source: Source,
            now: float, guard: Guardrails, reason: str | None = None, until: float | None = None,
            files: tuple[str, ...] = ()) -> Decision:
     """Move `rec` to what the platform reports, if that is forward; `until` is a timed pause's length;
@@ -140,7 +140,7 @@ def decide(rec: Recording, ledger: list[LedgerEntry], report: Report, *, actor: 
     return d
 
 
-def late_step(ledger: list[LedgerEntry], report: Report, *, actor: str | None, source: str, reason: str | None,
+def late_step(ledger: list[LedgerEntry], report: Report, *, actor: str | None, source: Source, reason: str | None,
               now: float) -> Step | None:
     """An action's own answer (a resume's RECORDING, a pause's PAUSED) that came after the news of the stop was
     written (that news won the race, or the answer waited behind it): the platform took that step before it
@@ -161,7 +161,8 @@ def late_step(ledger: list[LedgerEntry], report: Report, *, actor: str | None, s
     return Step(last.status, report.status, max(last.at, at), actor, source, reason)
 
 
-def _move(d: Decision, rec: Recording, cur: Status, new: Status, report: Report, *, actor: str | None, source: str,
+def _move(d: Decision, rec: Recording, cur: Status, new: Status, report: Report, *, actor: str | None,
+          source: Source,
           reason: str | None, until: float | None, now: float, guard: Guardrails,
           first_recorded: float | None) -> None:
     at = now
@@ -212,13 +213,13 @@ def time_limit_timer(started_at: float, guard: Guardrails) -> list[tuple[Timer, 
     return [(Timer.TIME_LIMIT, limit - guard.time_limit_heads_up, {"due": limit})]
 
 
-def decide_start(report: Report, link: Link, *, started_by: str | None, multi: bool, source: str,
+def decide_start(report: Report, link: Link, *, started_by: str | None, multi: bool, source: Source,
                  now: float) -> Decision:
     """A recording started from Slack: INVOKED first, whatever the platform's answer says, so the ledger has
     every step (what the answer says beyond INVOKED is applied as news after it)."""
     d = Decision(report.recording_id, card=True,
                  notices=[(Notice.STARTED, {"actor": started_by, "multi": multi, "source": source})])
-    origin = source if source in ("auto", "workflow") else "slack"  # the card says it started by itself, or how
+    origin = {Source.AUTO: Origin.AUTO, Source.WORKFLOW: Origin.WORKFLOW}.get(source, Origin.SLACK)
     d.new_recording = _new_recording(report, link, link.meeting_title, started_by=started_by, origin=origin,
                                      multi=multi, source=source, at=now)
     return d
@@ -229,26 +230,26 @@ def decide_adoption(report: Report, link: Link, *, title: str | None, now: float
     """A recording recbot did not know of gets its own card, with the steps it took unseen."""
     at = min(now, report.started_at or now)
     d = Decision(report.recording_id, card=True)
-    d.new_recording = _new_recording(report, link, title or link.meeting_title, started_by=None, origin="meeting",
-                                     multi=False, source="meeting", at=at)
+    d.new_recording = _new_recording(report, link, title or link.meeting_title, started_by=None,
+                                     origin=Origin.MEETING, multi=False, source=Source.MEETING, at=at)
     if report.status in (Status.RECORDING, Status.PAUSED):  # it was started before recbot heard of it
-        d.steps.append(Step(Status.INVOKED, Status.RECORDING, at, None, "meeting", "reconstructed"))
+        d.steps.append(Step(Status.INVOKED, Status.RECORDING, at, None, Source.MEETING, "reconstructed"))
         d.set_timers += time_limit_timer(at, guard)
         if report.status is Status.PAUSED:
-            d.steps.append(Step(Status.RECORDING, Status.PAUSED, at, None, "meeting", "reconstructed"))
-    d.notices.append((Notice.ADOPTED, {"actor": None, "source": "meeting"}))
+            d.steps.append(Step(Status.RECORDING, Status.PAUSED, at, None, Source.MEETING, "reconstructed"))
+    d.notices.append((Notice.ADOPTED, {"actor": None, "source": Source.MEETING}))
     return d
 
 
-def _new_recording(report: Report, link: Link, title: str, *, started_by: str | None, origin: str, multi: bool,
-                   source: str, at: float) -> dict[str, Any]:
+def _new_recording(report: Report, link: Link, title: str, *, started_by: str | None, origin: Origin, multi: bool,
+                   source: Source, at: float) -> dict[str, Any]:
     """The arguments of `Store.add_recording`: a new recording, INVOKED, in the link's channel."""
     return {"recording_id": report.recording_id, "meeting_id": link.meeting_id, "channel_id": link.channel_id,
             "status": Status.INVOKED, "title": title, "started_by": started_by, "origin": origin, "multi": multi,
             "at": at, "source": source, "session_id": report.session_id}
 
 
-def last_action(cur: Status, new: Status, actor: str | None, source: str, reason: str | None) -> str | None:
+def last_action(cur: Status, new: Status, actor: str | None, source: Source, reason: str | None) -> str | None:
     """What the card shows as the last action, or None when this change is no one's action."""
     verb = {Status.PAUSED: "paused", Status.UPLOADING: "stopped"}.get(new)
     if new is Status.RECORDING and cur is Status.PAUSED:
@@ -257,7 +258,7 @@ def last_action(cur: Status, new: Status, actor: str | None, source: str, reason
         return None
     if actor:
         return verb
-    if source == "meeting":
+    if source is Source.MEETING:
         return f"{verb} from the meeting"
     return f"{verb} automatically" + (f" ({reason})" if reason else "")
 
@@ -266,7 +267,7 @@ PLATFORM_REASONS = {"ALL_PEERS_LEFT": StopReason.EVERYONE_LEFT, "KICK_ALL": Stop
                     "MAX_SECONDS_REACHED": StopReason.TIME_LIMIT}  # the platform's `stopReason`s
 
 
-def stop_reason(report: Report, first_recorded: float | None, source: str, now: float) -> StopReason:
+def stop_reason(report: Report, first_recorded: float | None, source: Source, now: float) -> StopReason:
     if (known := PLATFORM_REASONS.get(report.stop_reason or "")) is not None:
         return known
     stopped = report.stopped_at or now
@@ -274,7 +275,7 @@ def stop_reason(report: Report, first_recorded: float | None, source: str, now: 
         return StopReason.TIME_LIMIT
     if report.stop_reason == "INTERNAL_ERROR":
         return StopReason.PLATFORM_ERROR
-    return StopReason.FROM_MEETING if source != "reconciler" else StopReason.OUTSIDE_SLACK
+    return StopReason.OUTSIDE_SLACK if source is Source.RECONCILER else StopReason.FROM_MEETING
 
 
 def last_pause(ledger: list[LedgerEntry]) -> LedgerEntry | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.config import Guardrails
 from bot.errors import RecbotError
-from bot.models import ACTIVE, Link, Recording, Status
+from bot.models import ACTIVE, Link, Recording, Source, Status
 from bot.platform.accounts import Platforms
 from bot.platform.client import NotFound, PlatformError
 from bot.platform.models import PlatformRecording
@@ -46,7 +46,7 @@ class Truth:
         self.starting: defaultdict[str, int] = defaultdict(int)  # meetings with a start in flight
 
     @on_store_thread
-    def apply(self, recording_id: str, report: Report, *, actor: str | None, source: str, reason: str | None = None,
+    def apply(self, recording_id: str, report: Report, *, actor: str | None, source: Source, reason: str | None = None,
               until: float | None = None, audit: list[dict[str, Any]] | None = None) -> bool:
         """Decide from the stored state and write the decision whole; returns whether the recording moved.
 
@@ -96,7 +96,7 @@ class Truth:
 
         self.tasks.spawn(retry(), f"saving {what}")
 
-    async def refresh(self, recording_id: str, *, source: str = "platform") -> Recording | None:
+    async def refresh(self, recording_id: str, *, source: Source = Source.PLATFORM) -> Recording | None:
         """Ask the platform for the truth about one recording and apply it; asked again if the answer is
         outdated (something newer was seen while asking)."""
         if await self.store.aio.recording(recording_id) is None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.models import Actor, Command, Link, Status, Team
+from bot.models import Actor, Command, Link, Source, Status, Team
 from bot.service.commands import Commands
 from bot.service.decisions import Audited
 from bot.service.outcomes import Refusal, Reply, Say
@@ -58,7 +58,7 @@ class Workflows(Audited):
     async def run(self, step: Step) -> StepResult | None:
         """Act on `step` as the command would; None when it was acted on already (Slack sent it again)."""
         actor = Actor(user_id=step.interactor, channel_id=step.channel_id or "", team_id=step.team.team_id,
-                      enterprise_id=step.team.enterprise_id, via="workflow")
+                      enterprise_id=step.team.enterprise_id, via=Source.WORKFLOW)
         ids = f"workflow {step.workflow_execution_id or '?'}, step {step.execution_id}"
         first, link, settings = await self.store.call(self._begin, step, actor, ids)
         if not first:

@@ -10,7 +10,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot import metrics
-from bot.models import Actor
+from bot.models import Actor, Source
 from bot.service import Service
 from bot.service.outcomes import Reply
 from bot.service.settings import checked
@@ -31,7 +31,7 @@ async def rec_button(ack, body: dict[str, Any], action: dict[str, Any], context)
     await ack()
     door: Door = context["door"]
     from_home = (body.get("container") or {}).get("type") == "view"
-    actor = actor_of(body, context, "home" if from_home else "button")
+    actor = actor_of(body, context, Source.HOME if from_home else Source.BUTTON)
     name = BUTTON_ACTIONS.match(action["action_id"]).group(1)  # type: ignore[union-attr]
 
     async def work() -> Reply | None:
@@ -50,7 +50,7 @@ def _checked_button(name: str, act: Callable[[Service], Callable[[Actor, str | N
     async def listener(ack, body: dict[str, Any], action: dict[str, Any], context) -> None:
         await ack()
         door: Door = context["door"]
-        actor = actor_of(body, context, "button")
+        actor = actor_of(body, context, Source.BUTTON)
         door.later(body.get("response_url"), lambda: act(door.service)(actor, action.get("value")),
                    f"button {name}", asker=actor, counted=_counted(name))
 
@@ -66,7 +66,7 @@ rec_post_summary = _checked_button("post_summary", lambda service: service.after
 async def settings_submitted(ack, body: dict[str, Any], view: dict[str, Any], context) -> None:
     """The `/rec settings` form. Values are checked before the ack, so a wrong one is shown on its field."""
     door: Door = context["door"]
-    actor = actor_of(body, context, "modal", channel_id=str(view.get("private_metadata")))
+    actor = actor_of(body, context, Source.MODAL, channel_id=str(view.get("private_metadata")))
     values = modal_values(view)
     errors = {name: message.replace("`", "") for name, value in values.items()
               if (message := checked(name, value)[1])}
@@ -83,7 +83,7 @@ async def connect_submitted(ack, body: dict[str, Any], view: dict[str, Any], con
     """The `/rec connect` form. Shapes are checked before the ack (said on their fields); the platform's
     verdict comes after it, in a direct message to the admin."""
     door: Door = context["door"]
-    actor = actor_of(body, context, "modal", channel_id=str(view.get("private_metadata")))
+    actor = actor_of(body, context, Source.MODAL, channel_id=str(view.get("private_metadata")))
     flavour, credentials, public_url, errors = connect_values(view)
     if errors:
         _counted("connect_form")("usage")

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.ledger import Summary, clock_text, duration_text
-from bot.models import Link, Recording, Status, StopReason
+from bot.models import Link, Origin, Recording, Source, Status, StopReason
 from bot.mrkdwn import escape
 
 MARK = {
@@ -38,9 +38,11 @@ BUTTONS = {
 LABEL = {"pause": "Pause", "resume": "Resume", "stop": "Stop", "refresh_link": "Fresh link", "snooze": "Snooze",
          "mark": "Mark"}
 STYLE = {"pause": "primary", "resume": "primary", "stop": "danger"}
-SOURCE = {"command": "with /rec", "button": "with the button", "home": "from App Home", "timer": "automatically",
-          "guard": "automatically", "meeting": "from the meeting", "platform": "by the platform",
-          "reconciler": "outside Slack", "auto": "automatically (auto-record)", "workflow": "by a workflow"}
+SOURCE: dict[str, str] = {  # how a change came, by its `Source`, where no person is named
+    Source.COMMAND: "with /rec", Source.BUTTON: "with the button", Source.HOME: "from App Home",
+    Source.MODAL: "", Source.TIMER: "automatically", Source.GUARD: "automatically",
+    Source.MEETING: "from the meeting", Source.PLATFORM: "by the platform", Source.RECONCILER: "outside Slack",
+    Source.AUTO: "automatically (auto-record)", Source.WORKFLOW: "by a workflow"}
 STOPPED: dict[str, str] = {  # a stop no one in Slack made, by its `StopReason`
     StopReason.EVERYONE_LEFT: "stopped automatically: everyone left",
     StopReason.TIME_LIMIT: "stopped: the platform's 24-hour limit was reached",
@@ -155,9 +157,9 @@ def card(rec: Recording, summary: Summary, *, now: float | None = None,
     if compact:
         tail = [buttons(rec, BUTTONS[rec.status])] if BUTTONS[rec.status] and compact < 2 else []
         return text, [section(f"{text} · recorded {clock_text(summary.recorded)}{so_far}"), *tail]
-    who = user(rec.started_by) if rec.started_by else ("auto-record" if rec.origin == "auto" else
-                                                       "a workflow" if rec.origin == "workflow" else "the meeting")
-    if rec.started_by and rec.origin == "workflow":
+    who = user(rec.started_by) if rec.started_by else ("auto-record" if rec.origin == Origin.AUTO else
+                                                       "a workflow" if rec.origin == Origin.WORKFLOW else "the meeting")
+    if rec.started_by and rec.origin == Origin.WORKFLOW:
         who += " via workflow"
     fields = [mrkdwn(f"*State*\n{emoji} {state}", 2000), mrkdwn(f"*Started by*\n{who}", 2000)]
     if rec.last_action and rec.last_action != "started":
@@ -212,13 +214,13 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *, compact
     kind = payload.get("notice")
     actor, source, reason = payload.get("actor"), payload.get("source", ""), payload.get("reason")
     by = f"by {user(actor)}" if actor else SOURCE.get(source, "")
-    if actor and source == "workflow":
+    if actor and source == Source.WORKFLOW:
         by += " via workflow"  # a person ran a Workflow Builder step
     tag = f"#{rec.handle}"
     told = f"\n>{escape(clip(consent, 500))}" if consent else ""
     if kind == "started":
         extra = " alongside the active one (`--multi`)" if payload.get("multi") else ""
-        if source == "auto":
+        if source == Source.AUTO:
             return (f":arrow_forward: {tag}: the meeting started, and this channel records it automatically "
                     f"(auto-record). Starting…{extra}"), None, False
         return f":arrow_forward: {tag}: recording requested {by}{extra}. Starting…", None, False
@@ -234,11 +236,11 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *, compact
         until = f" It resumes by itself {date(payload['until'], '{time}')}." if payload.get("until") else ""
         return f":double_vertical_bar: {tag} paused {by}.{until}", None, False
     if kind == "resumed":
-        if source == "timer":
+        if source == Source.TIMER:
             return f":arrow_forward: {tag} resumed automatically: the timed pause is over.{told}", None, False
         return f":arrow_forward: {tag} resumed {by}.{told}", None, False
     if kind == "stopped":
-        if actor or source == "workflow":
+        if actor or source == Source.WORKFLOW:
             return f":black_square_for_stop: {tag} stopped {by}. Uploading…", None, False
         if payload.get("was_paused") and reason == StopReason.EVERYONE_LEFT:  # the platform's stop of a paused one
             return (f":black_square_for_stop: {tag} was paused, and the platform stopped it: everyone had left the "

@@ -14,7 +14,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot import metrics
-from bot.models import Actor
+from bot.models import Actor, Source
 from bot.service.outcomes import Reply, Say
 from bot.service.permissions import READ_ONLY
 from bot.slack.door import Door, actor_of
@@ -42,7 +42,7 @@ def _counted(command: str):
 async def _rec_command(ack, body: dict[str, Any], context: Any) -> None:
     door: Door = context["door"]
     parsed = parse(body.get("text", ""))
-    actor = actor_of(body, context, "command")
+    actor = actor_of(body, context, Source.COMMAND)
     commands = door.service.commands
     if isinstance(parsed, UsageError):
         _counted("unknown")("usage")

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from bot.models import Actor, Team
+from bot.models import Actor, Source, Team
 from bot.service import Service
 from bot.service.outcomes import Reply, Say
 from bot.slack.outbox import Outbox
@@ -88,7 +88,7 @@ def team_of(context: Any) -> Team:
     return Team(context.get("team_id"), context.get("enterprise_id"))
 
 
-def actor_of(body: dict[str, Any], context: Any, via: str, channel_id: str | None = None) -> Actor:
+def actor_of(body: dict[str, Any], context: Any, via: Source, channel_id: str | None = None) -> Actor:
     """Who asked, from Bolt's body: the person (a command's `user_id`, an interaction's `user.id`), the channel
     (the command's or the message's, unless given: a form carries it in its `private_metadata`) and the
     workspace (`team_of`)."""

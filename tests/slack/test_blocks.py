@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bot.ledger import Summary, summarize
-from bot.models import LedgerEntry, Link, Status, StopReason
+from bot.models import LedgerEntry, Link, Origin, Source, Status, StopReason
 from bot.models import Recording as Rec
 from bot.slack import blocks, views
 
@@ -108,6 +108,17 @@ def test_every_stop_reason_is_worded_and_keeps_its_stored_text():
     for reason, said in ((StopReason.EVERYONE_LEFT, "everyone left"), (StopReason.MEETING_ENDED, "the meeting ended")):
         text, _, _ = blocks.notice({"notice": "ended_while_paused", "reason": reason.value}, rec(Status.PAUSED), EMPTY)
         assert text.startswith(f":warning: {said} while #2 is paused.")
+
+
+def test_sources_and_origins_keep_their_stored_text_and_every_source_is_worded():
+    """Where a change came from (`Source`, the ledger's `source`) and how a recording began (`Origin`) are
+    stored: an old row reads as a new one. blocks.py has the words for every source."""
+    assert {s.value for s in Source} == {"command", "button", "home", "modal", "workflow", "auto", "timer", "guard",
+                                         "platform", "meeting", "reconciler"}
+    assert {o.value for o in Origin} == {"slack", "auto", "workflow", "meeting"}
+    assert set(blocks.SOURCE) == set(Source)
+    assert blocks.notice({"notice": "paused", "actor": None, "source": "reconciler"}, rec(), EMPTY)[0] \
+        == ":double_vertical_bar: #2 paused outside Slack."
 
 
 def test_reminders_carry_only_the_buttons_their_readers_may_use():
