@@ -106,7 +106,7 @@ class Notice(StrEnum):
 
 
 class Outgoing(StrEnum):
-    """What an outbox row sends; `bot/slack/kinds.py` has one class per kind (render, send, degrade)."""
+    """What an outbox row sends; `bot/slack/kinds/` has one class per kind (render, send, degrade)."""
 
     CARD = "card"  # the recording's card: posted once, then edited to its latest state
     THREAD = "thread"  # a notice in the card's thread

@@ -44,7 +44,7 @@ class OutboxRow:
 class OutboxQueue:
     def __init__(self, db: Engine, clock: Callable[[], float] = time.time):
         self.db, self.clock = db, clock
-        # How urgent a row is (smaller: sooner), from its kind and payload; the outbox sets it (bot/slack/kinds.py)
+        # How urgent a row is (smaller: sooner), from its kind and payload; the outbox sets it (bot/slack/kinds/)
         self.rank: Callable[[str, dict[str, Any]], int] = lambda kind, payload: 0
 
     def enqueue(self, kind: str, payload: dict[str, Any], *, channel_id: str | None = None,
