@@ -86,11 +86,12 @@ class Installs:
         """Slack's error for a call with this token on `channel`, or about a person of workspace `user_team`, if
         any: a workspace's token reaches its own channels and people; an org-wide token, those of every
         workspace of the org it was granted. A person of another workspace of the same org is seen (Enterprise
-        Grid's people belong to the org). Each refusal is kept in `crossed`."""
+        Grid's people belong to the org), and so is one of a workspace this Slack does not hold (a Slack
+        Connect guest, EVE in the tests). Each refusal is kept in `crossed`."""
         error = None
         if channel and channel[0] in "CGD":
             error = self._reach(who, self.team_of_channel(channel), "channel_not_found")
-        if error is None and user_team:
+        if error is None and user_team and user_team in self.workspaces:  # else a Slack Connect guest: seen
             error = self._reach(who, user_team, USER_UNSEEN.get(method, "user_not_found"), org_sees=True)
         if error:
             self.crossed.append({"method": method, "token_of": who.team_id or who.enterprise_id, "channel": channel,

@@ -42,6 +42,8 @@ async def test_a_token_reaches_its_own_workspace_and_its_orgs_and_nothing_else_e
         assert (await call(http, alpha, "users.info", user="U0A"))["ok"]
         assert (await call(http, org, "users.info", user="U0G2"))["ok"]
         assert (await call(http, grid_one, "users.info", user="U0G2"))["ok"]  # Grid's people belong to the org
+        slack.add_user("U0GUEST", "guest", team_id="T0ELSEWHERE")  # a Slack Connect guest: a workspace it does not hold
+        assert (await call(http, alpha, "users.info", user="U0GUEST"))["ok"]
         assert slack.installs.crossed == []
 
         refused = [await call(http, beta, "chat.postMessage", channel="C0A", text="hi"),
