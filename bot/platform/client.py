@@ -2,28 +2,49 @@
 
 Dyte v2 (HTTP Basic `org_id:api_key`, base `…/v2`) and Cloudflare RealtimeKit (Bearer token, base
 `…/accounts/{account}/realtime/kit/{app}`) share resource paths, the `{success, data}` envelope and
-semantics (docs/platform.md). Errors are typed; retries happen only where a retry cannot repeat an
-action; a client-side limiter keeps recbot under the documented rate limits.
+semantics (docs/platform.md). Errors are typed (errors.py); retries happen only where a retry cannot
+repeat an action; a client-side limiter keeps recbot under the documented rate limits (both in
+`Transport`, transport.py). `PlatformClient` here is the API's resources.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
-import random
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import httpx
 
-from bot import metrics
-from bot.errors import RecbotError
 from bot.models import Status
-from bot.platform.limits import DOCUMENTED, Limiter, Priority, buckets_for
+from bot.platform.errors import (
+    Conflict,
+    Disconnected,
+    InvalidRequest,
+    NotFound,
+    PlatformError,
+    PlatformUnavailable,
+    RateLimited,
+    Unauthorized,
+)
+from bot.platform.limits import Priority
 from bot.platform.models import ActiveSession, Meeting, PlatformRecording, Webhook, parse_time
-from bot.platform.paging import every_page
+from bot.platform.transport import Transport
+
+__all__ = [
+    "PUBLISHED",
+    "WEBHOOK_EVENTS",
+    "Conflict",
+    "Disconnected",
+    "InvalidRequest",
+    "NotFound",
+    "PlatformClient",
+    "PlatformError",
+    "PlatformUnavailable",
+    "RateLimited",
+    "Unauthorized",
+]
 
 log = logging.getLogger(__name__)
 
@@ -32,119 +53,14 @@ WEBHOOK_EVENTS = ("recording.statusUpdate", "meeting.started", "meeting.ended",
                   "meeting.participantJoined", "meeting.participantLeft", "meeting.transcript", "meeting.summary")
 
 
-class PlatformError(RecbotError):
-    """The platform refused or could not do what was asked; `message` is the platform's own words."""
-
-    status: int | None = None
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        if status is not None:
-            self.status = status
-
-
-class NotFound(PlatformError):
-    status = 404
-
-
-class Conflict(PlatformError):
-    """Wrong state for the action, or a recording already active."""
-
-    status = 409
-
-
-class Unauthorized(PlatformError):
-    status = 401
-
-
-class Disconnected(Unauthorized):
-    """The workspace's own account that holds this meeting was disconnected (`/rec disconnect`)."""
-
-
-class InvalidRequest(PlatformError):
-    status = 400
-
-
-class RateLimited(PlatformError):
-    status = 429
-
-    def __init__(self, message: str, retry_after: float = 1.0):
-        super().__init__(message, 429)
-        self.retry_after = retry_after
-
-
-class PlatformUnavailable(PlatformError):
-    """5xx, timeout or connection failure: the platform could not answer."""
-
-
-class PlatformClient:
-    def __init__(self, flavour: str, base_url: str, *, org_id: str | None = None, api_key: str | None = None,
-                 token: str | None = None, timeout: float = 10.0, retries: int = 3,
-                 limiter: Limiter | None = None, transport: httpx.AsyncBaseTransport | None = None,
-                 concurrency: int = 64):
-        if flavour not in DOCUMENTED:
-            raise ValueError(f"unknown platform flavour {flavour!r}")
-        self.flavour = flavour
-        if flavour == "dyte":
-            auth = "Basic " + base64.b64encode(f"{org_id}:{api_key}".encode()).decode()
-        else:
-            auth = f"Bearer {token}"
-        self.retries = retries
-        self.limiter = limiter or Limiter(buckets_for(flavour))
-        # Calls beyond `concurrency` wait here, in a plain FIFO: httpcore's own pool queue rescans every
-        # waiting request on each event, which costs quadratic CPU when a slow platform backs calls up.
-        self._slots = asyncio.Semaphore(concurrency)
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers={"Authorization": auth},
-                                       timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-                                       limits=httpx.Limits(max_connections=concurrency,
-                                                           max_keepalive_connections=concurrency),
-                                       transport=transport)
-        # Presigned links (transcripts, summaries) are not the API: no credentials go to them.
-        self._links = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-                                        follow_redirects=True, transport=transport)
+class PlatformClient(Transport):
+    """The API's resources (meetings, sessions and their files, recordings, webhooks), over `Transport`."""
 
     @classmethod
     def from_settings(cls, settings, **kwargs) -> PlatformClient:
         kwargs.setdefault("timeout", settings.guardrails.platform_timeout)
         return cls(settings.platform, settings.api_base, org_id=settings.dyte_org_id,
                    api_key=settings.dyte_api_key, token=settings.rtk_api_token, **kwargs)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-        await self._links.aclose()
-
-    # -- transport -------------------------------------------------------------------------
-
-    async def _request(self, method: str, path: str, *, json: Any = None, params: dict | None = None,
-                       retry: bool, priority: Priority = Priority.ASKED) -> dict[str, Any]:
-        """One call; `retry` only for calls that cannot repeat an action (GETs, idempotent PUTs)."""
-        attempts = self.retries + 1 if retry else 1
-        for attempt in range(attempts):
-            await self.limiter.acquire(recording_api=path.startswith("/recordings"), priority=priority)
-            try:
-                async with self._slots:
-                    response = await self._http.request(method, path, json=json, params=params)
-            except httpx.TimeoutException as exc:
-                metrics.count(metrics.PLATFORM, metrics.operation(method, path), "timeout")
-                error: PlatformError = PlatformUnavailable(f"the platform did not answer in time ({method} {path})")
-                error.__cause__ = exc
-            except httpx.HTTPError as exc:
-                metrics.count(metrics.PLATFORM, metrics.operation(method, path), "unreachable")
-                error = PlatformUnavailable(f"could not reach the platform: {type(exc).__name__}")
-                error.__cause__ = exc
-            else:
-                metrics.count(metrics.PLATFORM, metrics.operation(method, path), str(response.status_code))
-                if 200 <= response.status_code < 300:
-                    return _envelope(response)
-                error = _error_for(response)
-            if isinstance(error, RateLimited):
-                await self.limiter.block(error.retry_after)  # nothing more is sent into the window
-            if attempt + 1 >= attempts or not isinstance(error, RateLimited | PlatformUnavailable):
-                raise error
-            delay = getattr(error, "retry_after", None) or min(8.0, 0.25 * 2 ** attempt)
-            await asyncio.sleep(delay * random.uniform(1.0, 1.25))
-        raise AssertionError("unreachable")
 
     # -- meetings --------------------------------------------------------------------------
 
@@ -287,13 +203,6 @@ class PlatformClient:
         recordings = {r.id: r for r in map(PlatformRecording.from_api, found)}
         return [r for r in recordings.values() if not wanted or r.status in wanted]
 
-    async def _listing(self, path: str, params: dict[str, Any], per_page: int | None,
-                       items: Callable[[dict[str, Any]], Any] = lambda body: body.get("data")) -> list[Any]:
-        async def get(paging: dict[str, Any]) -> dict[str, Any]:
-            return await self._request("GET", path, params={**params, **paging}, retry=True)
-
-        return await every_page(get, per_page, items)
-
     async def get_active_recording(self, meeting_id: str) -> PlatformRecording | None:
         try:
             body = await self._request("GET", f"/recordings/active-recording/{meeting_id}", retry=True)
@@ -336,45 +245,3 @@ class PlatformClient:
                                    json={"name": name, "url": url, "events": list(events), "enabled": True})
         return Webhook.from_api(body["data"])
 
-
-def _envelope(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise PlatformUnavailable(f"the platform answered {response.status_code} with a body that is not JSON") from exc
-    if not isinstance(body, dict) or body.get("success") is False:
-        raise PlatformUnavailable("the platform answered with an unexpected body")
-    return body
-
-
-def _error_for(response: httpx.Response) -> PlatformError:
-    message = _error_message(response)
-    code = response.status_code
-    if code == 429:
-        try:
-            retry_after = float(response.headers.get("retry-after", "1"))
-        except ValueError:
-            retry_after = 1.0
-        return RateLimited(message or "rate limited by the platform", retry_after)
-    kind = {400: InvalidRequest, 422: InvalidRequest, 401: Unauthorized, 403: Unauthorized,
-            404: NotFound, 409: Conflict}.get(code)
-    if kind is None:
-        kind = PlatformUnavailable if code >= 500 else InvalidRequest
-    return kind(message or f"the platform answered HTTP {code}", code)
-
-
-def _error_message(response: httpx.Response) -> str:
-    """Dyte's `error: {code, message}`, Cloudflare's `errors: [{message}]`, or a bare `message`."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200].strip()
-    if not isinstance(body, dict):
-        return ""
-    error = body.get("error")
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    errors = body.get("errors")
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        return str(errors[0].get("message", ""))
-    return str(body.get("message") or error or "")
