@@ -15,7 +15,7 @@ from typing import Any
 
 from bot import transcript
 from bot.config import Guardrails
-from bot.ledger import Summary, file_offset, summarize
+from bot.ledger import Summary, file_offset
 from bot.models import Actor, Link, Notice, Outgoing, Recording, Status, Timer
 from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformError
@@ -82,7 +82,7 @@ class AfterMeeting(Audited):
         with self.store.transaction():
             for rec in recording:
                 self.store.notes.add_mark(rec.id, now, actor.user_id, text[:MARK_TEXT_LIMIT])
-                offset = file_offset(summarize(self.store.ledger(rec.id), now), now)
+                offset = file_offset(self.store.summary(rec.id, now), now)
                 lines.append(Line(Say.MARKED, {"handle": rec.handle, "offset": offset or 0.0, "text": text}))
             self._audit.here(actor, "mark", "ok", target=",".join(r.id for r in recording))
         return Reply(lines)
@@ -150,7 +150,7 @@ class AfterMeeting(Audited):
 
     def _ledgers(self, session_id: str) -> list[tuple[Recording, Summary]]:
         now = self.clock()
-        return [(r, summarize(self.store.ledger(r.id), now)) for r in self.store.recordings_of_session(session_id)]
+        return [(r, self.store.summary(r.id, now)) for r in self.store.recordings_of_session(session_id)]
 
     async def _on_transcript(self, file: SessionFile) -> str:
         recordings = await self.store.call(self._ledgers, file.session_id)

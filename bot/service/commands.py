@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-from bot.ledger import summarize
 from bot.models import ACTIVE, Actor, Command, Link, Outgoing, Source, Status
 from bot.platform.accounts import Platforms
 from bot.platform.client import Conflict, InvalidRequest, NotFound, PlatformError, PlatformUnavailable
@@ -221,7 +220,7 @@ class Commands(Audited):
 
     def status(self, link: Link) -> Reply:
         now = self.clock()
-        lines = [StatusLine(r, summarize(self.store.ledger(r.id), now))
+        lines = [StatusLine(r, self.store.summary(r.id, now))
                  for r in self.store.recordings_of_meeting(link.meeting_id, ACTIVE)]
         return Reply.one(Say.STATUS, link=link, lines=lines, settings=self.after.settings_of.here(link.channel_id))
 
@@ -275,7 +274,7 @@ class Commands(Audited):
 
     def history(self, actor: Actor, link: Link | None) -> Reply:
         now = self.clock()
-        lines = [StatusLine(r, summarize(self.store.ledger(r.id), now))
+        lines = [StatusLine(r, self.store.summary(r.id, now))
                  for r in self.store.history(actor.channel_id, limit=10)]
         return Reply.one(Say.HISTORY, link=link, lines=lines)
 

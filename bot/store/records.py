@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from bot.ledger import Summary, summarize
 from bot.models import ACTIVE, UNFINISHED, LedgerEntry, Recording, Status
 from bot.store.engine import Engine
 from bot.store.links import Links
@@ -204,6 +205,10 @@ class Records(Links):
         rows = self.db.all("SELECT status, at, actor, source, reason FROM ledger WHERE recording_id = ? ORDER BY id",
                            recording_id)
         return [LedgerEntry(Status(r["status"]), r["at"], r["actor"], r["source"], r["reason"]) for r in rows]
+
+    def summary(self, recording_id: str, now: float) -> Summary:
+        """What the recording's ledger adds up to at `now`: its recorded and paused intervals."""
+        return summarize(self.ledger(recording_id), now)
 
     # -- audit ---------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.ledger import summarize
 from bot.models import ACTIVE, Outgoing
 from bot.service.settings import ChannelSettings
 from bot.slack import notes, views
@@ -64,7 +63,7 @@ class Home(Kind):
         store, now = sender.store, sender.clock()
         links = store.links_of_user(row.payload["user"])
         recs = store.active_in_channels(lk.channel_id for lk in links)
-        return views.home_view(links, [(r, summarize(store.ledger(r.id), now)) for r in recs if r.status in ACTIVE],
+        return views.home_view(links, [(r, store.summary(r.id, now)) for r in recs if r.status in ACTIVE],
                                compact=bool(level(row)))
 
     async def send(self, sender, client, row, rendered):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Any
 
-from bot.ledger import Summary, summarize
+from bot.ledger import Summary
 from bot.models import Notice, Outgoing, Recording
 from bot.service.settings import ChannelSettings
 from bot.slack import blocks, notes
@@ -42,7 +42,7 @@ class Card(Kind):
         if rec is None:
             return None
         now = sender.clock()
-        text, card_blocks = blocks.card(rec, summarize(sender.store.ledger(rec.id), now), now=now,
+        text, card_blocks = blocks.card(rec, sender.store.summary(rec.id, now), now=now,
                                         compact=min(level(row), 2))
         if level(row) >= MOST_COMPACT:
             card_blocks = [blocks.section(blocks.pointer_card(rec))]  # one block, so an edit replaces the old ones
@@ -78,7 +78,7 @@ class InThread(Kind):
     def render(self, sender, row):
         rec = sender.store.recording(row.recording_id or "")
         assert rec is not None and rec.card_ts
-        summary = summarize(sender.store.ledger(rec.id), sender.clock())
+        summary = sender.store.summary(rec.id, sender.clock())
         text, reply_blocks, broadcast = self.words(sender, row.payload, rec, summary, min(level(row), 2))
         text, reply_blocks = shaped(row, text, reply_blocks, blocks.pointer_notice(row.payload, rec))
         return rec, text, reply_blocks, broadcast
