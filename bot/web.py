@@ -28,6 +28,7 @@ from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformClient, PlatformError, Unauthorized
 from bot.platform.door import WebhookDoor
 from bot.platform.webhooks import WebhookKey
+from bot.retry import Backoff
 from bot.service import Service
 from bot.slack.app import create_bolt_app
 from bot.slack.door import Door
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 log = logging.getLogger(__name__)
+KEY_BACKOFF = Backoff(1.0, 60.0)  # the platform's webhook key, not loaded yet: 1 s, 2 s, … 60 s
 
 
 @dataclass
@@ -154,10 +156,10 @@ class Runtime:
                         self.settings.api_base, exc.message)
 
     async def _load_webhook_key(self) -> None:
-        delay = 1.0
+        attempt = 0
         while not await self.webhook_key.fetch():  # webhooks answer 503 until it loads; the platform retries
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 60.0)
+            await asyncio.sleep(KEY_BACKOFF.delay(attempt))
+            attempt += 1
         log.info("loaded the platform's webhook key from %s", self.settings.webhook_key_url)
 
     async def _account_at(self, route: str) -> dict | None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import random
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +24,9 @@ from bot.platform.errors import (
 )
 from bot.platform.limits import DOCUMENTED, Limiter, Priority, buckets_for
 from bot.platform.paging import every_page
+from bot.retry import Backoff
+
+BACKOFF = Backoff(0.25, 8.0, jitter=0.25)  # a GET or idempotent PUT not answered, or refused with a 429
 
 
 class Transport:
@@ -85,8 +87,7 @@ class Transport:
                 await self.limiter.block(error.retry_after)  # nothing more is sent into the window
             if attempt + 1 >= attempts or not isinstance(error, RateLimited | PlatformUnavailable):
                 raise error
-            delay = getattr(error, "retry_after", None) or min(8.0, 0.25 * 2 ** attempt)
-            await asyncio.sleep(delay * random.uniform(1.0, 1.25))
+            await asyncio.sleep(BACKOFF.delay(attempt, asked=getattr(error, "retry_after", None)))
         raise AssertionError("unreachable")
 
     async def _listing(self, path: str, params: dict[str, Any], per_page: int | None,

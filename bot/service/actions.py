@@ -25,6 +25,7 @@ from bot.platform.client import (
     RateLimited,
 )
 from bot.platform.models import PlatformRecording
+from bot.retry import Backoff
 from bot.service.after import AfterMeeting
 from bot.service.decisions import Audited, Writer, audit_row
 from bot.service.outcomes import Line, Reply, Say, failed
@@ -37,7 +38,7 @@ from bot.store.leases import new_owner, recording_lease
 # Which states each action applies to, and what the platform answers when it did it (docs/platform.md).
 FITS = {"pause": (Status.RECORDING,), "resume": (Status.PAUSED,),
         "stop": (Status.RECORDING, Status.PAUSED, Status.INVOKED)}
-PAUSE_RETRIES = (0.5, 1.5)  # waits before the second and third try of a pause
+PAUSE_RETRIES = Backoff(0.5, 1.5, factor=3).delays(2)  # 0.5 s and 1.5 s before the second and third try of a pause
 SNOOZE = 1800.0  # how long Snooze waits when repeated reminders are off
 RESULT = {"pause": (Status.PAUSED,), "resume": (Status.RECORDING,), "stop": (Status.UPLOADING, Status.UPLOADED)}
 

@@ -18,6 +18,7 @@ from bot.platform.accounts import Platforms
 from bot.platform.client import NotFound, PlatformError
 from bot.platform.models import PlatformRecording
 from bot.platform.webhooks import RecordingUpdate
+from bot.retry import Backoff
 from bot.service.decisions import Writer
 from bot.service.settings import ChannelSettings
 from bot.service.transitions import Report, decide, decide_adoption
@@ -26,7 +27,7 @@ from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
-SAVE_RETRIES = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # then the reconciler repairs it from the platform
+SAVE_RETRIES = Backoff(0.2, 30.0, factor=2.5).delays(7)  # 0.2 s … 30 s, then the reconciler repairs it
 
 
 class RetryLater(RecbotError):

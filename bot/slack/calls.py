@@ -9,7 +9,6 @@ nothing. The call block itself is posted in each channel by a "call_post" row, o
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -17,11 +16,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.models import Call, Status
+from bot.retry import Backoff, patiently
 from bot.store import Store, StoreBusy
 
 log = logging.getLogger(__name__)
 
 RETRIED = {"ratelimited", "fatal_error", "internal_error", "service_unavailable", "request_timeout"}
+
+KEEP_ADDED = Backoff(0.25, 4.0).delays(5)  # 0.25 s … 4 s
 
 
 def title(call: Call, state: Status | None) -> str:
@@ -45,17 +47,6 @@ def render(store: Store, payload: dict[str, Any]) -> tuple[Call, dict[str, str],
     if call is None:
         return None
     return call, store.calls.people(call.session_id), store.calls.recording_state(call.meeting_id)
-
-
-async def _keep_added(store: Store, call: Call, call_id: str, shown: dict[str, Any]) -> None:
-    """Keep the id calls.add answered, waiting out a busy store: a row tried again would add a second call."""
-    for delay in (0.25, 0.5, 1.0, 2.0, 4.0):
-        try:
-            await store.write(lambda tx: tx.calls.added(call, call_id, shown))
-            return
-        except StoreBusy:
-            await asyncio.sleep(delay)
-    await store.write(lambda tx: tx.calls.added(call, call_id, shown))
 
 
 def _users(people: dict[str, str]) -> list[dict[str, str]]:
@@ -88,7 +79,8 @@ async def bring_in_step(store: Store, client: AsyncWebClient,
             raise
         call_id = answer["call"]["id"]
         shown = {"title": wanted, "people": people}
-        await _keep_added(store, call, call_id, shown)
+        # the id calls.add answered is kept, waiting out a busy store: a row tried again would add a second call
+        await patiently(lambda: store.write(lambda tx: tx.calls.added(call, call_id, shown)), KEEP_ADDED, StoreBusy)
     if call.ended_at is not None:
         await client.calls_end(id=call_id, duration=max(0, round(call.ended_at - call.started_at)))
         await store.write(lambda tx: tx.calls.told(call, {**shown, "ended": True}))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import Any
 import httpx
 
 from bot.models import Actor, Source, Team
+from bot.retry import Backoff, patiently
 from bot.service import Service
 from bot.service.outcomes import Reply, Say
 from bot.slack.outbox import Outbox
@@ -20,7 +20,7 @@ from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
 
-BUSY_RETRIES = (0.25, 0.5, 1.0, 2.0)  # then "busy, so it did nothing"
+BUSY_RETRIES = Backoff(0.25, 2.0).delays(4)  # 0.25 s … 2 s, then "busy, so it did nothing"
 
 
 @dataclass
@@ -45,12 +45,15 @@ class Door:
               counted: Callable[[str], None] | None = None) -> None:
         """Run `work` after the ack and answer with its reply (if any) on the response_url (or, once Slack no
         longer takes it, to `asker` in their channel), or, for a request that has none (a form), to the person
-        `to` directly; a busy store is said as such. `counted` is told how it ended: ok, refused, busy or
+        `to` directly. A busy store is waited for (`BUSY_RETRIES`), then said as such: StoreBusy escapes the
+        service only where trying the whole request again is harmless (before the platform was asked, or where
+        asking again meets a refusal that recbot looks into; once the platform has acted, the service records
+        it later itself and says so). `counted` is told how it ended: ok, refused, busy or
         failed (`bot.metrics`)."""
 
         async def run() -> None:
             try:
-                reply = await self._patiently(work)
+                reply = await patiently(work, BUSY_RETRIES, StoreBusy)
                 outcome = "ok" if reply is None or reply.ok else "refused"
             except StoreBusy:
                 log.exception("database unavailable for %s", what)
@@ -68,19 +71,6 @@ class Door:
                 await self.respond(url, reply, asker)
 
         self.tasks.spawn(run(), what)
-
-    @staticmethod
-    async def _patiently(work: Callable[[], Awaitable[Reply | None]]) -> Reply | None:
-        """A busy store is waited for here without blocking the loop. StoreBusy escapes the service only
-        where trying the whole request again is harmless: before the platform was asked, or where asking
-        again meets a refusal that recbot looks into (once the platform has acted, the service records
-        it later itself and says so)."""
-        for delay in BUSY_RETRIES:
-            try:
-                return await work()
-            except StoreBusy:
-                await asyncio.sleep(delay)
-        return await work()
 
 
 def team_of(context: Any) -> Team:

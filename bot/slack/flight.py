@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import logs, metrics
 from bot.models import Outgoing
+from bot.retry import Backoff
 from bot.slack import blocks, kinds, limits
 from bot.slack.holds import Holds, retry_after
 from bot.slack.installs import NotInstalled, Tokens
@@ -45,7 +45,7 @@ class Flight:
     tokens: Tokens
     clock: Callable[[], float]
     scale: float
-    max_backoff: float
+    backoff: Backoff
     concurrency: int
     sender: Sender
     holds: Holds
@@ -173,7 +173,7 @@ class Flight:
         await self.store.aio.outbox.redirect(row.id, Outgoing.EPHEMERAL, payload, why)
 
     async def _retry(self, row: OutboxRow, error: str) -> None:
-        delay = min(self.max_backoff, 0.5 * 2 ** min(row.attempts, 7)) * random.uniform(1.0, 1.3)
+        delay = self.backoff.delay(row.attempts)
         await self.store.aio.outbox.retry(row.id, self.clock() + delay, error, unsure=row.id in self._unsure)
 
     async def _slack_error(self, row: OutboxRow, channel: str, exc: SlackApiError) -> None:

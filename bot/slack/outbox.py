@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from bot.models import Actor, Outgoing, Team
+from bot.retry import Backoff
 from bot.slack import kinds
 from bot.slack.holds import Holds
 from bot.slack.installs import Tokens
@@ -48,7 +49,7 @@ class Outbox(Scheduler):
                  max_backoff: float = 60.0, http: httpx.AsyncClient | None = None, concurrency: int = 16):
         self.store, self.tokens, self.clock = store, tokens, clock
         self.concurrency = concurrency  # Slack calls in flight at once, each to a different thread or card
-        self.max_backoff = max_backoff
+        self.backoff = Backoff(0.5, max_backoff, jitter=0.3)  # a row Slack did not take: 0.5 s, 1 s, … max_backoff
         self.scale, self.card_interval = scale, card_interval  # scale: Slack's limits as the local Slack's (tests)
         self.http = http or httpx.AsyncClient(timeout=10.0)
         store.outbox.rank = kinds.rank  # how urgent each row is, written with it
