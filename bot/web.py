@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -77,11 +77,10 @@ class Runtime:
         # on a 429 (nor the admin question: its 429 holds users.info, as the outbox's do); the client for who
         # recbot is and Bolt's may. One workspace: the configured token; many: each workspace's own, its install's.
         token = None if settings.oauth else settings.slack_bot_token
-        tokens: dict[str, Any] = dict(base_url=settings.slack_api_url, token=token, store=self.store,
-                      client_id=settings.slack_client_id, client_secret=settings.slack_client_secret)
-        self.tokens = Tokens(**tokens)
-        self.reads = reads = Tokens(**tokens, retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)])
-        slack = MeteredWebClient(token=token, base_url=settings.slack_api_url, retry_handlers=reads.retry_handlers)
+        self.tokens = Tokens(settings.slack_api_url, token=token, store=self.store, client_id=settings.slack_client_id,
+                             client_secret=settings.slack_client_secret)
+        slack = MeteredWebClient(token=token, base_url=settings.slack_api_url,
+                                 retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)])
         self.outbox = Outbox(self.store, self.tokens, clock=o.clock, scale=o.slack_scale,
                              card_interval=o.card_interval, max_backoff=o.max_backoff)
         self.tasks = Tasks()
@@ -138,7 +137,6 @@ class Runtime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.outbox.aclose()
         await self.tokens.aclose()
-        await self.reads.aclose()
         await self.platform.aclose()
         await self.ingest.aclose()
         await asyncio.to_thread(self.store.close)

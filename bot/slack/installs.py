@@ -124,12 +124,10 @@ class Tokens:
     refresh token of its own to spend."""
 
     def __init__(self, base_url: str, *, token: str | None = None, store: Store | None = None,
-                 client_id: str | None = None, client_secret: str | None = None, refresh_before: float = 7200.0,
-                 retry_handlers: list | None = None):
+                 client_id: str | None = None, client_secret: str | None = None, refresh_before: float = 7200.0):
         self.base_url, self.store, self.refresh_before = base_url, store, refresh_before
-        self.retry_handlers = list(retry_handlers or [])
-        self.single = MeteredWebClient(token=token, base_url=base_url, retry_handlers=list(self.retry_handlers)) \
-            if token else None
+        # No retry handler (not even slack_sdk's default one): the outbox retries and paces every call itself.
+        self.single = MeteredWebClient(token=token, base_url=base_url, retry_handlers=[]) if token else None
         self._rotator = AsyncTokenRotator(client_id=client_id or "", client_secret=client_secret or "",
                                           client=AsyncWebClient(base_url=base_url, timeout=REFRESH_TIMEOUT)) \
             if client_id else None
@@ -155,8 +153,7 @@ class Tokens:
             self._stale.pop(key, None)
             client = self._clients.get(key)
             if client is None or client.token != bot.bot_token:
-                client = MeteredWebClient(token=bot.bot_token, base_url=self.base_url,
-                                          retry_handlers=list(self.retry_handlers))
+                client = MeteredWebClient(token=bot.bot_token, base_url=self.base_url, retry_handlers=[])
                 self._clients[key] = client
             return self._pooled(client)
 
