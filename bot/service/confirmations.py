@@ -54,16 +54,16 @@ APPLY_CHUNK = 20  # answers applied per trip to the store's thread (a round's 10
 
 class Confirmations:
     def __init__(self, store: Store, platform: Platforms, truth: Truth, tasks: Tasks, *,
-                 window: float = WINDOW, clock: Callable[[], float] = time.monotonic):
+                 window: float = WINDOW, monotonic: Callable[[], float] = time.monotonic):
         self.store, self.platform, self.truth, self.tasks = store, platform, truth, tasks
-        self.window, self.clock = window, clock
+        self.window, self.monotonic = window, monotonic  # pacing; the wall clock is truth.clock
         self.pending: dict[str, float] = {}  # recording id -> when its latest unconfirmed news came
         self.first: dict[str, float] = {}  # recording id -> when its oldest unconfirmed news came
         self.calls = 0  # platform calls made to confirm (the bench reads it)
         self._running = False
 
     def ask(self, recording_id: str) -> None:
-        self.pending[recording_id] = self.clock()
+        self.pending[recording_id] = self.monotonic()
         self.first.setdefault(recording_id, self.pending[recording_id])
         if not self._running:
             self._running = True
@@ -76,17 +76,17 @@ class Confirmations:
         per_second = SHARE * self.platform.limiter.strictest_per_minute / 60.0
         try:
             while self.pending:
-                began, calls = self.clock(), self.calls
+                began, calls = self.monotonic(), self.calls
                 await asyncio.sleep(self.window / 2)
                 await self.round()
-                await asyncio.sleep(max(0.0, (self.calls - calls) / per_second - (self.clock() - began)))
+                await asyncio.sleep(max(0.0, (self.calls - calls) / per_second - (self.monotonic() - began)))
         finally:
             self._running = False
 
     async def round(self) -> int:
         """Ask once about every recording whose news has settled (a burst is asked about once, after it);
         returns how many recordings it settled."""
-        asked_at = self.clock()
+        asked_at = self.monotonic()
         acting = await self.store.aio.leases.acted_on()
         askable = [rec_id for rec_id in self.pending if rec_id not in acting]
         wanted = [rec_id for rec_id in askable if asked_at - self.pending[rec_id] >= self.window
@@ -96,7 +96,7 @@ class Confirmations:
         pages = -(-await self.store.aio.count_in((Status.RECORDING, Status.PAUSED)) // PAGE)
         if len(wanted) > pages:  # the list it takes shows news still settling at no extra cost: ask about it now
             wanted = askable
-        sent = time.time()  # wall clock: answers are ordered against what any process has seen
+        sent = self.truth.clock()  # the wall clock: answers are ordered against what any process has seen
         try:
             seen = await self._look(wanted, pages)
         except PlatformError as exc:  # the reconciler asks again later; nothing is applied unconfirmed
@@ -104,7 +104,7 @@ class Confirmations:
             for rec_id in wanted:
                 self._done(rec_id, asked_at)
             return 0
-        came = time.time()
+        came = self.truth.clock()
         reports = {rec_id: Report.of(found, asked_at=sent, seen_at=came) for rec_id in wanted
                    if (found := seen.get(rec_id)) is not None}
         outcomes: dict[str, Answer] = {}
@@ -115,7 +115,7 @@ class Confirmations:
         for rec_id in wanted:
             outcome = outcomes.get(rec_id)  # None: the platform did not list it
             if outcome is Answer.OUTDATED:
-                self.pending[rec_id] = self.clock()
+                self.pending[rec_id] = self.monotonic()
                 continue
             if outcome is Answer.BUSY:
                 continue

@@ -69,7 +69,7 @@ class Truth:
             decision.audit = list(audit or [])
             decision.asked_at = report.asked_at if flip else None
             decision.report_asked_at = report.asked_at
-            decision.seen_at = report.seen_at or time.time()
+            decision.seen_at = report.seen_at or self.clock()
             if self.writer.write(decision):
                 return decision.moved
         return False
@@ -118,9 +118,9 @@ class Truth:
 
     async def ask(self, recording_id: str) -> Report:
         """The platform's answer about one recording, with when it was asked for."""
-        asked_at = time.time()
+        asked_at = self.clock()
         found = await self.platform.get_recording(recording_id)
-        return Report.of(found, asked_at=asked_at, seen_at=time.time())
+        return Report.of(found, asked_at=asked_at, seen_at=self.clock())
 
     async def adopt(self, update: RecordingUpdate) -> str:
         """A recording recbot did not start gets its own card in the meeting's first linked channel."""
