@@ -107,10 +107,12 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
         call["team"] = who.team_id or who.enterprise_id
         channel = str(args.get("channel") or args.get("channel_id") or "")  # files.* name it channel_id
         user = str(args.get("user") or args.get("user_id") or "")  # users.info, chat.postEphemeral, views.publish
-        if refused := self.installs.refusal(who, method, channel, self.users.get(user, {}).get("team_id")):
+        user_team = self.users.get(user, {}).get("team_id")
+        if refused := self.installs.refusal(who, method, channel, user_team):
             call["error"] = refused  # another workspace's channel or person
             return JSONResponse({"ok": False, "error": refused})
-        if (retry_after := self.limits.check(str(call["team"]), method, str(args.get("channel", "")), call["at"])):
+        where = self.installs.counted_in(who, channel, user_team)  # whose limits the call counts against
+        if (retry_after := self.limits.check(where, method, str(args.get("channel", "")), call["at"])):
             call["error"] = "ratelimited"
             return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
                                 headers={"Retry-After": str(retry_after)})
@@ -120,7 +122,7 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
         if error := self._refusal(method, args):
             call["error"] = error
             return JSONResponse({"ok": False, "error": error})
-        if (faulty := self._fault(str(call["team"]), method, call["at"])) is not None:
+        if (faulty := self._fault(where, method, call["at"])) is not None:
             return faulty
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         if handler is None:

@@ -4,6 +4,7 @@ knows whose each channel and person is, and refuses a call with a token that can
 
 import httpx
 
+from bot.slack.limits import Limit
 from bot.workbench.slack_api import FakeSlack
 from bot.workbench.slack_oauth import CLIENT_ID, CLIENT_SECRET
 
@@ -64,3 +65,21 @@ async def test_a_token_reaches_its_own_workspace_and_its_orgs_and_nothing_else_e
         assert len(dump["crossed"]) == 7
         made = [(c["method"], c["team"], c["ok"]) for c in dump["everything"] if c["method"] == "chat.update"]
         assert made == [("chat.update", "T0BETA", False)]  # each call with the workspace of its token
+
+
+async def test_an_org_wide_tokens_calls_count_in_the_workspace_they_act_in():
+    """Slack's limits are per method per workspace per app: one workspace of the org spending its budget leaves
+    the other's, as recbot's outbox schedules (by the workspace of each row)."""
+    slack = FakeSlack()
+    slack.url = "http://slack.local"
+    slack.limits.tighter["conversations.history"] = Limit(1, 60)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=slack.app), base_url=slack.url) as http:
+        await http.post("/_slack/workspaces", json={"strict": True, "workspaces": [
+            {"team_id": team, "name": team, "enterprise_id": "E0G", "channels": [channel]}
+            for team, channel in (("T0G1", "C0G1"), ("T0G2", "C0G2"))]})
+        org = await installed(http, org="E0G")
+        assert (await call(http, org, "conversations.history", channel="C0G1"))["ok"]
+        assert (await call(http, org, "conversations.history", channel="C0G2"))["ok"]
+        again = await http.post("/api/conversations.history", data={"channel": "C0G1"},
+                                headers={"authorization": f"Bearer {org}"})
+        assert again.status_code == 429 and again.json()["error"] == "ratelimited"
