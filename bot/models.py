@@ -112,7 +112,6 @@ class Outgoing(StrEnum):
     THREAD = "thread"  # a notice in the card's thread
     WHISPER = "whisper"  # a notice in the thread that only one person sees
     NOTE = "note"  # a transcript or summary for a channel with no recording of that session (old rows only)
-    CHANNEL = "channel"  # a message in a channel
     DM = "dm"  # a direct message
     HOME = "home"  # someone's App Home
     MODAL = "modal"  # a form opened on a trigger_id

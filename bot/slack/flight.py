@@ -32,7 +32,7 @@ REVOKED = {"token_revoked", "invalid_auth", "account_inactive", "team_access_not
 # Nobody can receive the row any more: given up, and said so to whoever linked the channel.
 GONE = {"user_not_in_channel", "user_not_found", "user_disabled", "cannot_dm_bot", "ekm_access_denied",
         "message_not_found", "thread_not_found"}
-TOLD = (Outgoing.CARD, Outgoing.THREAD, Outgoing.NOTE, Outgoing.CHANNEL)  # a channel's: its linker is told
+TOLD = (Outgoing.CARD, Outgoing.THREAD, Outgoing.NOTE)  # a channel's: its linker is told
 WAIT = {"ratelimited", "rate_limited", "message_limit_exceeded"}  # later, the method held back
 TRANSIENT = {"fatal_error", "internal_error", "service_unavailable", "request_timeout", "restricted_action"}
 CLAIM_CHUNK = 20  # rows claimed and rendered per trip to the store's thread

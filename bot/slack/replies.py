@@ -77,10 +77,6 @@ def render(reply: Reply) -> tuple[str, list[dict[str, Any]] | None]:
     return "\n".join(sentence(line) for line in reply.lines), None
 
 
-def text_of(reply: Reply) -> str:
-    return render(reply)[0]
-
-
 def _states(active: list[tuple[int, str]], joiner: str) -> str:
     return ", ".join(f"#{handle}{joiner}{status.lower()}" for handle, status in active)
 

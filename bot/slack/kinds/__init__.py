@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from bot.slack.kinds.base import KINDS, MOST_COMPACT, URGENT_NOTICES, Kind, Sender, kind, level, of, rank, shaped
 from bot.slack.kinds.calls_and_steps import CallInStep, CallPost, StepDone
-from bot.slack.kinds.messages import NOT_THERE, Answer, Channel, Dm, Ephemeral, Home, Modal, Respond, elsewhere
+from bot.slack.kinds.messages import NOT_THERE, Answer, Dm, Ephemeral, Home, Modal, Respond, elsewhere
 from bot.slack.kinds.recording import Card, InThread, Note, Thread, Upload, Whisper
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
     "CallInStep",
     "CallPost",
     "Card",
-    "Channel",
     "Dm",
     "Ephemeral",
     "Home",

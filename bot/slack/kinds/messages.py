@@ -23,28 +23,21 @@ from bot.store import OutboxRow
 
 
 @kind
-class Channel(Kind):
-    """A message in a channel (or, `Dm`, to one person) whose words were written when it was queued."""
+class Dm(Kind):
+    """A direct message whose words were written when it was queued."""
 
-    kind = Outgoing.CHANNEL
-    looked_up = True
+    kind = Outgoing.DM
+    paced_per_channel = False  # each person's conversation is its own channel: one message rarely follows another
     most_compact = 2  # the text alone; the words are already short
+
+    def rank(self, payload):
+        return URGENT
 
     async def send(self, sender, client, row, rendered):
         p = row.payload
         extra = {} if level(row) else {"blocks": p.get("blocks")}
         return (await client.chat_postMessage(channel=row.channel_id or p["user"], text=p["text"],
                                               unfurl_links=False, metadata=sender.metadata(row), **extra))["ts"]
-
-
-@kind
-class Dm(Channel):
-    kind = Outgoing.DM
-    looked_up = False
-    paced_per_channel = False  # each person's conversation is its own channel: one message rarely follows another
-
-    def rank(self, payload):
-        return URGENT
 
 
 @kind
