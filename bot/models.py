@@ -57,6 +57,17 @@ class Source(StrEnum):
     RECONCILER = "reconciler"  # recbot asked the platform about a recording with no news
 
 
+class LastAction(StrEnum):
+    """What the card shows as the last action (`Recording.last_action`): with `last_actor` who did it, else
+    with `last_source` how (from the meeting, or automatically, and for a stop its `stop_reason`).
+    `bot/slack/blocks.py` words it. Stored."""
+
+    STARTED = "started"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    STOPPED = "stopped"
+
+
 class Origin(StrEnum):
     """How a recording began (`Recording.origin`): the card says who started it, or how. Stored."""
 
@@ -202,7 +213,7 @@ class Recording:
     started_by: str | None
     origin: Origin
     last_actor: str | None
-    last_action: str | None
+    last_action: LastAction | None
     card_ts: str | None
     multi: bool
     created_at: float
@@ -220,6 +231,7 @@ class Recording:
     team_id: str | None = None
     enterprise_id: str | None = None
     account: str = ""
+    last_source: Source | None = None  # where the last action came from; None: automatically (older rows)
     seen_at: float = 0.0  # when what its state rests on was seen (wall clock): older reports do not flip it
 
     @property
@@ -229,6 +241,8 @@ class Recording:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Recording:
         return cls(**{**row, "status": Status(row["status"]), "origin": Origin(row["origin"]),
+                      "last_action": LastAction(row["last_action"]) if row["last_action"] else None,
+                      "last_source": Source(row["last_source"]) if row["last_source"] else None,
                       "multi": bool(row["multi"])})
 
 

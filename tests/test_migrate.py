@@ -4,9 +4,15 @@ import asyncio
 import subprocess
 import sys
 
-from bot.models import Status
+import pytest
+
+from bot.ledger import Summary
+from bot.models import LastAction, Recording, Source, Status
+from bot.slack import blocks
 from bot.store import Store
-from tests.conftest import ALICE, BOB, CHANNEL, make_stack, until
+from bot.store.databases import open_database
+from bot.store.schema import migrate
+from tests.conftest import ALICE, BOB, CHANNEL, database, make_stack, until
 from tests.e2e.helpers import run, started, status_is
 
 
@@ -46,3 +52,41 @@ def test_migrate_refuses_the_wrong_direction(tmp_path):
     done = subprocess.run([sys.executable, "-m", "bot", "migrate", "--from", "postgresql://x/y", "--to",
                            str(tmp_path / "x.sqlite3")], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "into PostgreSQL" in done.stderr
+
+
+# the card's last action as version 12 stored it (a sentence), and what the card said of it
+OLD_LAST_ACTIONS = [
+    ("started", None, None, None),
+    ("paused", "U1", None, "Paused by <@U1>"),
+    ("stopped", "U1", "from the meeting", "Stopped by <@U1>"),
+    ("paused from the meeting", None, None, "Paused from the meeting"),
+    ("resumed automatically", None, None, "Resumed automatically"),
+    ("stopped automatically (everyone left)", None, "everyone left", "Stopped automatically (everyone left)"),
+    ("stopped automatically (the meeting ended while paused)", None, "the meeting ended while paused",
+     "Stopped automatically (the meeting ended while paused)"),
+    ("stopped from the meeting", None, "from the meeting", "Stopped from the meeting"),
+]
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"], indirect=True)
+def test_migration_13_turns_the_cards_last_action_into_meaning_and_the_card_reads_as_before(tmp_path, engine):
+    """The service wrote the card's last action as a sentence; from version 13 it stores the verb
+    (`LastAction`) and where it came from (`last_source`), and blocks.py words them. Old rows are migrated so
+    that every card says what it said."""
+    db = open_database(database(tmp_path))
+    assert migrate(db, to=12) == 12
+    for n, (said, actor, stop_reason, _) in enumerate(OLD_LAST_ACTIONS):
+        db.execute("INSERT INTO recordings (id, meeting_id, channel_id, handle, status, origin, last_actor, "
+                   "last_action, stop_reason, created_at, updated_at, last_news_at) "
+                   "VALUES (?, 'm', 'C1', ?, 'UPLOADING', 'slack', ?, ?, ?, 0, 0, 0)",
+                   (f"r{n}", n + 1, actor, said, stop_reason))
+    assert migrate(db) == 13
+    for n, (_, actor, _, card_said) in enumerate(OLD_LAST_ACTIONS):
+        rec = Recording.from_row(dict(db.all("SELECT * FROM recordings WHERE id = ?", f"r{n}")[0]))
+        assert isinstance(rec.last_action, LastAction) and blocks.last_action(rec) == (
+            card_said and card_said.removesuffix(f" by <@{actor}>"))
+    meeting = Recording.from_row(dict(db.all("SELECT * FROM recordings WHERE id = 'r3'")[0]))
+    assert meeting.last_action is LastAction.PAUSED and meeting.last_source is Source.MEETING
+    _, card = blocks.card(meeting, Summary((), 0.0, 0.0))
+    assert {"type": "mrkdwn", "text": "*Last action*\nPaused from the meeting"} in card[1]["fields"]
+    db.close()

@@ -11,7 +11,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import Guardrails
-from bot.models import PAUSE_TIMERS, LedgerEntry, Link, Notice, Origin, Recording, Source, Status, StopReason, Timer
+from bot.models import (
+    PAUSE_TIMERS,
+    LastAction,
+    LedgerEntry,
+    Link,
+    Notice,
+    Origin,
+    Recording,
+    Source,
+    Status,
+    StopReason,
+    Timer,
+)
 from bot.platform.models import PlatformRecording
 from bot.platform.webhooks import RecordingUpdate
 
@@ -77,7 +89,7 @@ class Step:
     actor: str | None
     source: Source
     reason: str | None = None
-    action: str | None = None  # the card's "last action", or None when it is no one's action
+    action: LastAction | None = None  # the card's "last action", or None when it is no one's action
     fields: dict[str, Any] = field(default_factory=dict)
 
 
@@ -181,7 +193,7 @@ def _move(d: Decision, rec: Recording, cur: Status, new: Status, report: Report,
         fields["error_reason"] = report.stop_reason or "the platform reported an unrecoverable error"
     if new is Status.UPLOADING:
         fields["stop_reason"] = reason
-    d.steps.append(Step(cur, new, at, actor, source, reason, last_action(cur, new, actor, source, reason), fields))
+    d.steps.append(Step(cur, new, at, actor, source, reason, last_action(cur, new), fields))
     if new.rank >= Status.UPLOADING.rank:
         d.cancel_timers = tuple(Timer)  # a stopped recording has nothing left to remind of
     elif cur is Status.PAUSED:
@@ -249,18 +261,11 @@ def _new_recording(report: Report, link: Link, title: str, *, started_by: str | 
             "at": at, "source": source, "session_id": report.session_id}
 
 
-def last_action(cur: Status, new: Status, actor: str | None, source: Source, reason: str | None) -> str | None:
-    """What the card shows as the last action, or None when this change is no one's action."""
-    verb = {Status.PAUSED: "paused", Status.UPLOADING: "stopped"}.get(new)
+def last_action(cur: Status, new: Status) -> LastAction | None:
+    """What the card shows as the last action (with who did it, or how), or None when this change is no one's."""
     if new is Status.RECORDING and cur is Status.PAUSED:
-        verb = "resumed"
-    if verb is None:
-        return None
-    if actor:
-        return verb
-    if source is Source.MEETING:
-        return f"{verb} from the meeting"
-    return f"{verb} automatically" + (f" ({reason})" if reason else "")
+        return LastAction.RESUMED
+    return {Status.PAUSED: LastAction.PAUSED, Status.UPLOADING: LastAction.STOPPED}.get(new)
 
 
 PLATFORM_REASONS = {"ALL_PEERS_LEFT": StopReason.EVERYONE_LEFT, "KICK_ALL": StopReason.ENDED_FOR_EVERYONE,

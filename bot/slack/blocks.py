@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.ledger import Summary, clock_text, duration_text
-from bot.models import Link, Origin, Recording, Source, Status, StopReason
+from bot.models import LastAction, Link, Origin, Recording, Source, Status, StopReason
 from bot.mrkdwn import escape
 
 MARK = {
@@ -52,6 +52,11 @@ STOPPED: dict[str, str] = {  # a stop no one in Slack made, by its `StopReason`
     StopReason.PLATFORM_ERROR: "stopped (platform error)",
     StopReason.OUTSIDE_SLACK: "stopped (outside Slack)",
 }
+STOP_WHY: dict[str, str] = {  # a stop's reason on the card, after "Stopped automatically"
+    StopReason.EVERYONE_LEFT: "everyone left", StopReason.TIME_LIMIT: "time limit reached",
+    StopReason.ENDED_FOR_EVERYONE: "the meeting was ended for everyone", StopReason.PLATFORM_ERROR: "platform error",
+    StopReason.ENDED_WHILE_PAUSED: "the meeting ended while paused", StopReason.FROM_MEETING: "from the meeting",
+    StopReason.OUTSIDE_SLACK: "outside Slack"}
 LEFT_PAUSED: dict[str, str] = {  # why a paused recording was left paused, by its `StopReason`
     StopReason.EVERYONE_LEFT: "everyone left", StopReason.MEETING_ENDED: "the meeting ended"}
 SECTION_TEXT = 3000
@@ -162,9 +167,9 @@ def card(rec: Recording, summary: Summary, *, now: float | None = None,
     if rec.started_by and rec.origin == Origin.WORKFLOW:
         who += " via workflow"
     fields = [mrkdwn(f"*State*\n{emoji} {state}", 2000), mrkdwn(f"*Started by*\n{who}", 2000)]
-    if rec.last_action and rec.last_action != "started":
+    if (did := last_action(rec)) is not None:
         by = f" by {user(rec.last_actor)}" if rec.last_actor else ""
-        fields.append(mrkdwn(f"*Last action*\n{escape(clip(rec.last_action, 300)).capitalize()}{by}", 2000))
+        fields.append(mrkdwn(f"*Last action*\n{did}{by}", 2000))
     fields.append(mrkdwn(f"*Recorded*\n{clock_text(summary.recorded)}{so_far}", 2000))
     if summary.pauses:
         fields.append(mrkdwn(f"*Paused*\n{clock_text(summary.paused)} ({summary.pauses} "
@@ -185,6 +190,20 @@ def card(rec: Recording, summary: Summary, *, now: float | None = None,
     if BUTTONS[rec.status]:
         out.append(buttons(rec, BUTTONS[rec.status]))
     return text, out
+
+
+def last_action(rec: Recording) -> str | None:
+    """The card's last action: the verb, then who did it (said after it), or else how: from the meeting, or
+    automatically (a stop with its reason)."""
+    if rec.last_action is None or rec.last_action == LastAction.STARTED:
+        return None
+    text = str(rec.last_action)
+    if not rec.last_actor and rec.last_source == Source.MEETING:
+        text += " from the meeting"
+    elif not rec.last_actor:
+        why = STOP_WHY.get(rec.stop_reason or "", rec.stop_reason) if rec.last_action == LastAction.STOPPED else None
+        text += " automatically" + (f" ({why})" if why else "")
+    return escape(clip(text, 300)).capitalize()
 
 
 # -- thread notices ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from bot.ledger import Summary, summarize
-from bot.models import ACTIVE, UNFINISHED, LedgerEntry, Recording, Status
+from bot.models import ACTIVE, UNFINISHED, LastAction, LedgerEntry, Recording, Status
 from bot.store.engine import Engine
 from bot.store.links import Links
 
@@ -95,16 +95,16 @@ class Records(Links):
             handle = self.db.scalar("SELECT COALESCE(MAX(handle), 0) + 1 FROM recordings WHERE meeting_id = ?",
                                     meeting_id)
             inserted = self.db.execute("INSERT INTO recordings (id, meeting_id, channel_id, handle, status, "
-                            "meeting_title, "
-                            "started_by, origin, last_actor, last_action, multi, created_at, updated_at, "
-                            "last_news_at, session_id, team_id, enterprise_id, account) VALUES (?, ?, ?, ?, ?, ?, "
-                            "?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT team_id FROM links WHERE channel_id = ?), "
+                            "meeting_title, started_by, origin, last_actor, last_action, last_source, multi, "
+                            "created_at, updated_at, last_news_at, session_id, team_id, enterprise_id, account) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                            "(SELECT team_id FROM links WHERE channel_id = ?), "
                             "(SELECT enterprise_id FROM links WHERE channel_id = ?), "
                             "COALESCE((SELECT account FROM links WHERE channel_id = ?), '')) "
                             "ON CONFLICT (id) DO NOTHING RETURNING id",  # another process may have just added it
                             (recording_id, meeting_id, channel_id, handle, status.value, title, started_by, origin,
-                             started_by, "started", int(multi), now, now, now, session_id, channel_id, channel_id,
-                             channel_id))
+                             started_by, LastAction.STARTED, source, int(multi), now, now, now, session_id,
+                             channel_id, channel_id, channel_id))
             if inserted.fetchone() is None:
                 return None
             self._ledger_entry(recording_id, status, at, started_by, source, None)
@@ -117,8 +117,8 @@ class Records(Links):
         was seen before that: the report is newer), with its ledger entry; `seen_at` is kept as when what
         the new state rests on was seen.
 
-        `action` (a phrase such as "paused" or "stopped automatically: everyone left") becomes the
-        card's "last action" together with `actor`; without it both stay as they were."""
+        `action` (a `LastAction`) becomes the card's "last action" together with `actor` and `source`; without
+        it all three stay as they were."""
         if expected is new:  # not a transition: `… WHERE status = ?` would match and log it twice
             return False
         now = self.clock()
@@ -130,9 +130,11 @@ class Records(Links):
                 "UPDATE recordings SET status = ?, updated_at = ?, last_news_at = ?, "
                 "seen_at = CASE WHEN CAST(? AS REAL) IS NULL THEN seen_at ELSE ? END, "
                 "last_actor = CASE WHEN CAST(? AS TEXT) IS NULL THEN last_actor ELSE ? END, "
-                "last_action = COALESCE(?, last_action)"
+                "last_action = COALESCE(?, last_action), "
+                "last_source = CASE WHEN CAST(? AS TEXT) IS NULL THEN last_source ELSE ? END"
                 f"{sets} WHERE id = ? AND status = ? AND (CAST(? AS REAL) IS NULL OR seen_at < ?)",
-                new.value, now, now, seen_at, seen_at, action, actor, action, *fields.values(), recording_id,
+                new.value, now, now, seen_at, seen_at, action, actor, action, action, source, *fields.values(),
+                recording_id,
                 expected.value, asked_at, asked_at)
             if changed:
                 self._ledger_entry(recording_id, new, at, actor, source, reason)

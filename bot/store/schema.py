@@ -189,18 +189,29 @@ MIGRATIONS: list[str | dict[str, str]] = [
     ALTER TABLE outbox ADD COLUMN tried_at REAL;
     ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 0
     """,
+    # 13: the card's last action is meaning, not a sentence: the verb (`LastAction`) and where it came from
+    # (`last_source`, a `Source`); blocks.py words it. Old sentences become their verb, and those said from the
+    # meeting keep that (the others were said "automatically", as a NULL source is)
+    """
+    ALTER TABLE recordings ADD COLUMN last_source TEXT;
+    UPDATE recordings SET last_source = 'meeting' WHERE last_action LIKE '% from the meeting';
+    UPDATE recordings SET last_action = 'paused' WHERE last_action LIKE 'paused %';
+    UPDATE recordings SET last_action = 'resumed' WHERE last_action LIKE 'resumed %';
+    UPDATE recordings SET last_action = 'stopped' WHERE last_action LIKE 'stopped %'
+    """,
 ]
 
 
-def migrate(db: Engine) -> int:
-    """Bring the schema up to date, each migration in one transaction; returns the version. On PostgreSQL,
-    processes starting together take turns (an advisory lock), so each migration runs once."""
+def migrate(db: Engine, to: int | None = None) -> int:
+    """Bring the schema up to date (or up to version `to`: a test's older store), each migration in one
+    transaction; returns the version. On PostgreSQL, processes starting together take turns (an advisory
+    lock), so each migration runs once."""
     postgres = db.dialect == "postgres"
     if postgres:
         db.execute("SELECT pg_advisory_lock(727100)")  # recbot's migrations, one process at a time
     try:
         version = db.schema_version()
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        for number, script in enumerate(MIGRATIONS[version:to], start=version + 1):
             if isinstance(script, dict):  # a migration that differs between the engines
                 script = script[db.dialect]
             with db.transaction():
@@ -212,4 +223,4 @@ def migrate(db: Engine) -> int:
     finally:
         if postgres:
             db.execute("SELECT pg_advisory_unlock(727100)")
-    return len(MIGRATIONS)
+    return len(MIGRATIONS[:to])

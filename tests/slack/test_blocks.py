@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bot.ledger import Summary, summarize
-from bot.models import LedgerEntry, Link, Origin, Source, Status, StopReason
+from bot.models import LastAction, LedgerEntry, Link, Origin, Source, Status, StopReason
 from bot.models import Recording as Rec
 from bot.slack import blocks, views
 
@@ -14,8 +14,8 @@ NOW = 1_800_000_000.0
 
 def rec(status=Status.RECORDING, **kw) -> Rec:
     base = dict(id="rec-1", meeting_id="m-1", channel_id="C1", handle=2, status=status, meeting_title="Weekly sync",
-                started_by="U1", origin="slack", last_actor="U2", last_action="paused", card_ts="1.1", multi=False,
-                created_at=NOW, updated_at=NOW, last_news_at=NOW, download_url=None, audio_url=None,
+                started_by="U1", origin=Origin.SLACK, last_actor="U2", last_action=LastAction.PAUSED, card_ts="1.1",
+                multi=False, created_at=NOW, updated_at=NOW, last_news_at=NOW, download_url=None, audio_url=None,
                 url_expiry=None, file_size=None, duration=None, stop_reason=None, error_reason=None,
                 pause_until=None, session_id=None)
     return Rec(**{**base, **kw})
@@ -119,6 +119,24 @@ def test_sources_and_origins_keep_their_stored_text_and_every_source_is_worded()
     assert set(blocks.SOURCE) == set(Source)
     assert blocks.notice({"notice": "paused", "actor": None, "source": "reconciler"}, rec(), EMPTY)[0] \
         == ":double_vertical_bar: #2 paused outside Slack."
+
+
+@pytest.mark.parametrize(("action", "actor", "source", "stop_reason", "says"), [
+    (LastAction.STARTED, "U1", Source.COMMAND, None, None),
+    (LastAction.PAUSED, "U2", Source.BUTTON, None, "Paused by <@U2>"),
+    (LastAction.PAUSED, None, Source.MEETING, None, "Paused from the meeting"),
+    (LastAction.RESUMED, None, Source.TIMER, None, "Resumed automatically"),
+    (LastAction.STOPPED, "U3", Source.COMMAND, StopReason.FROM_MEETING, "Stopped by <@U3>"),
+    (LastAction.STOPPED, None, Source.PLATFORM, StopReason.EVERYONE_LEFT, "Stopped automatically (everyone left)"),
+    (LastAction.STOPPED, None, Source.GUARD, StopReason.ENDED_WHILE_PAUSED,
+     "Stopped automatically (the meeting ended while paused)"),
+])
+def test_the_cards_last_action_is_worded_from_its_meaning(action, actor, source, stop_reason, says):
+    """The service stores the verb and where it came from; the card says it as it always has."""
+    _, card = blocks.card(rec(last_action=action, last_actor=actor, last_source=source, stop_reason=stop_reason),
+                          EMPTY)
+    shown = [f["text"] for f in card[1]["fields"] if f["text"].startswith("*Last action*")]
+    assert shown == ([f"*Last action*\n{says}"] if says else [])
 
 
 def test_reminders_carry_only_the_buttons_their_readers_may_use():

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.ledger import summarize
-from bot.models import LedgerEntry, Link, Member, Status
+from bot.models import LastAction, LedgerEntry, Link, Member, Status
 from bot.service.outcomes import Line, Refusal, Reply, Say, StatusLine
 from bot.service.settings import ChannelSettings
 from bot.slack import blocks, replies, views
@@ -73,8 +73,8 @@ def test_the_ready_reply_keeps_the_link_and_fits_whatever_the_ledger(pauses):
 
 @pytest.mark.parametrize("status", list(Status))
 def test_cards_fit_with_a_500_character_title_and_escape_it(status):
-    r = rec(status, meeting_title=HOSTILE[:500], last_action=HOSTILE, error_reason=HOSTILE, download_url=LONG_URL,
-            pause_until=NOW + 60)
+    r = rec(status, meeting_title=HOSTILE[:500], last_action=LastAction.STOPPED, last_actor=None,
+            stop_reason=HOSTILE, error_reason=HOSTILE, download_url=LONG_URL, pause_until=NOW + 60)
     for compact in (False, True):
         text, card = blocks.card(r, summarize(ledger_with(200), NOW + 10**6), now=NOW, compact=compact)
         accepted(text, card)
@@ -152,7 +152,8 @@ def test_placeholders_survive_slack():
 @settings(max_examples=60, deadline=None)
 @given(title=st.text(min_size=0, max_size=500), reason=st.text(max_size=300))
 def test_any_title_and_reason_fit_and_are_escaped(title, reason):
-    r = rec(Status.PAUSED, meeting_title=title, last_action=reason, pause_until=NOW)
+    r = rec(Status.PAUSED, meeting_title=title, last_action=LastAction.STOPPED, last_actor=None, stop_reason=reason,
+            pause_until=NOW)
     text, card = blocks.card(r, summarize(ledger_with(5), NOW + 100), now=NOW)
     accepted(text, card)
     for kind in ("ended_while_paused", "stopped", "auto_stop_failed"):
