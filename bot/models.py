@@ -92,6 +92,14 @@ class StopReason(StrEnum):
     MEETING_ENDED = "the meeting ended"  # the meeting ended while it was paused (a reminder's, not a stop's)
 
 
+class ErrorReason(StrEnum):
+    """Why a recording failed, when recbot knows it rather than the platform saying it (`Recording.error_reason`
+    is else the platform's own words). `bot/slack/blocks.py` words each one; stored, so values never change."""
+
+    GONE = "the platform no longer knows this recording"  # the platform answers 404 for it
+    UNRECOVERABLE = "the platform reported an unrecoverable error"  # ERRORED, and the platform said no more
+
+
 class Notice(StrEnum):
     """What a thread reply under a recording's card says; `bot/slack/blocks.py` words each one."""
 

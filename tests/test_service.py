@@ -7,7 +7,7 @@ import time
 import pytest
 
 from bot.config import Guardrails
-from bot.models import Actor, Link, Origin, Source, Status, StopReason, Timer
+from bot.models import Actor, ErrorReason, Link, Origin, Source, Status, StopReason, Timer
 from bot.platform.webhooks import MeetingEvent, RecordingUpdate
 from bot.service import Service
 from bot.service.news import Applied
@@ -295,6 +295,15 @@ def test_a_start_from_slack_keeps_how_it_began(source, origin):
     d = decide_start(Report("r1", Status.INVOKED), link, started_by="U1", multi=False, source=source, now=1000.0)
     assert d.new_recording is not None
     assert d.new_recording["origin"] is origin and d.new_recording["source"] is source
+
+
+async def test_a_recording_the_platform_no_longer_knows_fails_with_that_reason(world):
+    w = world
+    rec = await recording(w)
+    w.emulator.platform.recordings.pop(rec.id)  # the platform answers 404 for it from now on
+    await w.service.truth.refresh(rec.id)
+    failed = w.store.recording(rec.id)
+    assert failed.status is Status.ERRORED and failed.error_reason == ErrorReason.GONE  # stored as its value
 
 
 async def test_a_stale_copy_never_moves_a_recording_twice(world):

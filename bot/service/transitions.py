@@ -13,6 +13,7 @@ from typing import Any
 from bot.config import Guardrails
 from bot.models import (
     PAUSE_TIMERS,
+    ErrorReason,
     LastAction,
     LedgerEntry,
     Link,
@@ -69,7 +70,7 @@ class Report:
                    seen.download_url_expiry, seen.file_size, seen.duration, **when)
 
     @classmethod
-    def errored(cls, recording_id: str, reason: str) -> Report:
+    def errored(cls, recording_id: str, reason: ErrorReason) -> Report:
         return cls(recording_id, Status.ERRORED, stop_reason=reason)
 
     def file_fields(self) -> dict[str, Any] | None:
@@ -190,7 +191,7 @@ def _move(d: Decision, rec: Recording, cur: Status, new: Status, report: Report,
     if report.session_id:
         fields["session_id"] = report.session_id
     if new is Status.ERRORED:
-        fields["error_reason"] = report.stop_reason or "the platform reported an unrecoverable error"
+        fields["error_reason"] = report.stop_reason or ErrorReason.UNRECOVERABLE
     if new is Status.UPLOADING:
         fields["stop_reason"] = reason
     d.steps.append(Step(cur, new, at, actor, source, reason, last_action(cur, new), fields))

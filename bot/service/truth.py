@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.config import Guardrails
 from bot.errors import RecbotError
-from bot.models import ACTIVE, Link, Recording, Source, Status
+from bot.models import ACTIVE, ErrorReason, Link, Recording, Source, Status
 from bot.platform.accounts import Platforms
 from bot.platform.client import NotFound, PlatformError
 from bot.platform.models import PlatformRecording
@@ -106,7 +106,7 @@ class Truth:
             try:
                 report = await self.ask(recording_id)
             except NotFound:
-                report = Report.errored(recording_id, "the platform no longer knows this recording")
+                report = Report.errored(recording_id, ErrorReason.GONE)
             except PlatformError:
                 break
             try:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.ledger import Summary, clock_text, duration_text
-from bot.models import LastAction, Link, Origin, Recording, Source, Status, StopReason
+from bot.models import ErrorReason, LastAction, Link, Origin, Recording, Source, Status, StopReason
 from bot.mrkdwn import escape
 
 MARK = {
@@ -52,6 +52,9 @@ STOPPED: dict[str, str] = {  # a stop no one in Slack made, by its `StopReason`
     StopReason.PLATFORM_ERROR: "stopped (platform error)",
     StopReason.OUTSIDE_SLACK: "stopped (outside Slack)",
 }
+FAILED: dict[str, str] = {  # why a recording failed, by its `ErrorReason` (else the platform's own words)
+    ErrorReason.GONE: "the platform no longer knows this recording",
+    ErrorReason.UNRECOVERABLE: "the platform reported an unrecoverable error"}
 STOP_WHY: dict[str, str] = {  # a stop's reason on the card, after "Stopped automatically"
     StopReason.EVERYONE_LEFT: "everyone left", StopReason.TIME_LIMIT: "time limit reached",
     StopReason.ENDED_FOR_EVERYONE: "the meeting was ended for everyone", StopReason.PLATFORM_ERROR: "platform error",
@@ -185,7 +188,7 @@ def card(rec: Recording, summary: Summary, *, now: float | None = None,
         out.append(section(f":arrow_down: <{escape(rec.download_url)}|Download the recording> · "
                            f"{size_text(rec.file_size)} · link expires {date(rec.url_expiry)}"))
     if rec.status is Status.ERRORED and rec.error_reason:
-        out.append(section(f":x: {escape(clip(rec.error_reason, 500))}"))
+        out.append(section(f":x: {escape(clip(FAILED.get(rec.error_reason, rec.error_reason), 500))}"))
     out.append({"type": "context", "elements": [mrkdwn(f"Meeting `{rec.meeting_id}` · recording `{rec.id}`")]})
     if BUTTONS[rec.status]:
         out.append(buttons(rec, BUTTONS[rec.status]))
@@ -270,7 +273,8 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *, compact
         return uploaded(rec, summary, compact=compact, recap=recap)
     if kind == "errored":
         who = user(rec.started_by) + " " if rec.started_by else ""
-        why = escape(clip(rec.error_reason or "the platform reported an error", 500))
+        failure = rec.error_reason or "the platform reported an error"
+        why = escape(clip(FAILED.get(failure, failure), 500))
         short = (" A recording shorter than about 5 seconds can end this way on the platform; record a little "
                  "longer next time.") if summary.recorded < 5 else ""
         return f":x: {who}{tag} failed: {why}. No file was made.{short}", None, True

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bot.ledger import Summary, summarize
-from bot.models import LastAction, LedgerEntry, Link, Origin, Source, Status, StopReason
+from bot.models import ErrorReason, LastAction, LedgerEntry, Link, Origin, Source, Status, StopReason
 from bot.models import Recording as Rec
 from bot.slack import blocks, views
 
@@ -22,6 +22,10 @@ def rec(status=Status.RECORDING, **kw) -> Rec:
 
 
 EMPTY = Summary((), 0.0, 0.0)
+
+
+def section_texts(block_list):
+    return [b["text"]["text"] for b in block_list if b["type"] == "section" and "text" in b]
 
 
 def actions(block_list):
@@ -137,6 +141,18 @@ def test_the_cards_last_action_is_worded_from_its_meaning(action, actor, source,
                           EMPTY)
     shown = [f["text"] for f in card[1]["fields"] if f["text"].startswith("*Last action*")]
     assert shown == ([f"*Last action*\n{says}"] if says else [])
+
+
+@pytest.mark.parametrize(("stored", "says"), [
+    (ErrorReason.GONE, "the platform no longer knows this recording"),
+    (ErrorReason.UNRECOVERABLE, "the platform reported an unrecoverable error"),
+    ("RECORDER_CRASHED <b>", "RECORDER_CRASHED &lt;b&gt;"),  # the platform's own words, escaped
+])
+def test_why_a_recording_failed_is_worded_on_the_card_and_in_the_thread(stored, says):
+    failed = rec(Status.ERRORED, error_reason=str(stored))  # as read back from the store
+    _, card = blocks.card(failed, EMPTY)
+    assert section_texts(card).count(f":x: {says}") == 1
+    assert blocks.notice({"notice": "errored"}, failed, EMPTY)[0].startswith(f":x: <@U1> #2 failed: {says}.")
 
 
 def test_reminders_carry_only_the_buttons_their_readers_may_use():
