@@ -8,7 +8,7 @@ import pytest
 
 from bot.config import Guardrails
 from bot.models import Actor, ErrorReason, Link, Origin, Source, Status, StopReason, Timer
-from bot.platform.webhooks import MeetingEvent, RecordingUpdate
+from bot.platform.webhooks import MeetingEvent, MeetingKind, RecordingUpdate
 from bot.service import Service
 from bot.service.news import Applied
 from bot.service.transitions import TIME_LIMIT, Report, decide, decide_start, stop_reason
@@ -163,11 +163,11 @@ async def test_meeting_ended_while_paused_reminds_then_stops_after_the_grace(wor
     w = world
     rec = await recording(w)
     await w.service.commands.handle(BOB, parse("pause"))
-    outcome = await w.service.news.apply_event(MeetingEvent("ended", w.meeting, reason="HOST_ENDED_MEETING"))
+    outcome = await w.service.news.apply_event(MeetingEvent(MeetingKind.ENDED, w.meeting, reason="HOST_ENDED_MEETING"))
     assert "reminded about 1" in outcome
     guard = notices(w, rec.id)[-1]
     assert guard["notice"] == "ended_while_paused" and guard["paused_by"] == "U0BOB" and guard["grace"] == 900
-    await w.service.news.apply_event(MeetingEvent("ended", w.meeting))
+    await w.service.news.apply_event(MeetingEvent(MeetingKind.ENDED, w.meeting))
     assert kinds(w, rec.id).count("ended_while_paused") == 1  # once, not per event
     w.clock.advance(899)
     await w.service.guards.run_due_timers()
@@ -187,9 +187,9 @@ async def test_last_participant_leaving_counts_as_ended_but_not_while_someone_st
     ben = w.emulator.platform.join(time.time(), w.meeting, "Ben")
     ann = next(p for p in session.participants if p != ben)
     w.emulator.platform.leave(time.time(), w.meeting, ann)
-    assert await w.service.news.apply_event(MeetingEvent("left", w.meeting)) == "people are still there"
+    assert await w.service.news.apply_event(MeetingEvent(MeetingKind.LEFT, w.meeting)) == "people are still there"
     w.emulator.platform.leave(time.time(), w.meeting, ben)
-    assert "reminded" in await w.service.news.apply_event(MeetingEvent("left", w.meeting))
+    assert "reminded" in await w.service.news.apply_event(MeetingEvent(MeetingKind.LEFT, w.meeting))
     assert kinds(w, rec.id)[-1] == "ended_while_paused"
 
 
@@ -198,7 +198,7 @@ async def test_grace_zero_reminds_without_stopping(world):
     w.service = Service(w.store, w.platform, guard=Guardrails(ended_paused_grace=0), clock=w.clock)
     rec = await recording(w)
     await w.service.commands.handle(BOB, parse("pause"))
-    await w.service.news.apply_event(MeetingEvent("ended", w.meeting))
+    await w.service.news.apply_event(MeetingEvent(MeetingKind.ENDED, w.meeting))
     w.clock.advance(86400)
     await w.service.guards.run_due_timers()
     assert w.store.recording(rec.id).status is Status.PAUSED

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -152,11 +153,20 @@ class RecordingUpdate:
     meeting_title: str | None = None
 
 
+class MeetingKind(StrEnum):
+    """What happened in a meeting (`MeetingEvent.kind`); also the delivery log's words for it."""
+
+    STARTED = "started"
+    ENDED = "ended"
+    JOINED = "joined"  # a participant joined
+    LEFT = "left"  # a participant left
+
+
 @dataclass(frozen=True)
 class MeetingEvent:
     """`meeting.started`, `meeting.ended`, `meeting.participantJoined`, `meeting.participantLeft`."""
 
-    kind: str  # started | ended | joined | left
+    kind: MeetingKind
     meeting_id: str
     session_id: str | None = None
     reason: str | None = None
@@ -195,8 +205,8 @@ class Ignored:
 
 Event = RecordingUpdate | MeetingEvent | SessionFile | Ignored
 
-_MEETING_KINDS = {"meeting.started": "started", "meeting.ended": "ended",
-                  "meeting.participantJoined": "joined", "meeting.participantLeft": "left"}
+_MEETING_KINDS = {"meeting.started": MeetingKind.STARTED, "meeting.ended": MeetingKind.ENDED,
+                  "meeting.participantJoined": MeetingKind.JOINED, "meeting.participantLeft": MeetingKind.LEFT}
 
 
 def event_name(body: bytes) -> str:
@@ -252,8 +262,8 @@ def parse_event(body: bytes | str | dict) -> Event:
             return Ignored(name, "no meeting id")
         kind = _MEETING_KINDS[name]
         participant = found if isinstance(found := body.get("participant"), dict) else {}
-        at = {"started": meeting.get("startedAt"), "ended": meeting.get("endedAt"),
-              "joined": participant.get("joinedAt"), "left": participant.get("leftAt")}[kind]
+        at = {MeetingKind.STARTED: meeting.get("startedAt"), MeetingKind.ENDED: meeting.get("endedAt"),
+              MeetingKind.JOINED: participant.get("joinedAt"), MeetingKind.LEFT: participant.get("leftAt")}[kind]
         return MeetingEvent(kind=kind, meeting_id=meeting_id, session_id=_s(meeting.get("sessionId")),
                             reason=_s(body.get("reason")),
                             participant=_s(participant.get("peerId")) or _s(participant.get("customParticipantId")),

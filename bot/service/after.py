@@ -20,7 +20,7 @@ from bot.models import Actor, Link, Notice, Outgoing, Recording, Status, Timer
 from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformError
 from bot.platform.models import parse_time
-from bot.platform.webhooks import MeetingEvent, SessionFile
+from bot.platform.webhooks import MeetingEvent, MeetingKind, SessionFile
 from bot.service.decisions import Audited, Writer
 from bot.service.outcomes import Line, Reply, Say, failed
 from bot.service.permissions import Permissions
@@ -94,7 +94,7 @@ class AfterMeeting(Audited):
         if not (event.session_id and event.participant):
             return "a participant without a session or an id"
         name = event.name or "someone"
-        if event.kind == "joined":
+        if event.kind is MeetingKind.JOINED:
             self.store.notes.joined(event.session_id, event.participant, event.meeting_id, name,
                                     event.at or self.clock(), person=event.person)
         else:

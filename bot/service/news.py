@@ -13,7 +13,7 @@ from bot.config import Guardrails
 from bot.models import Notice, Recording, Source, Status, StopReason, Timer
 from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformError
-from bot.platform.webhooks import Event, Ignored, MeetingEvent, RecordingUpdate, SessionFile
+from bot.platform.webhooks import Event, Ignored, MeetingEvent, MeetingKind, RecordingUpdate, SessionFile
 from bot.service.after import AfterMeeting
 from bot.service.calls import Calls
 from bot.service.confirmations import Confirmations
@@ -142,29 +142,29 @@ class News:
         """Who comes and goes is kept for the final reply; a start may begin an auto-recording; and when
         the meeting ends, or its last person leaves, while a recording is paused (a paused recording
         does not stop by itself), say so and stop it after a grace."""
-        if event.kind == "started":
+        if event.kind is MeetingKind.STARTED:
             if event.session_id:
                 await self.calls.live(event.meeting_id, event.session_id, event.meeting_title, event.at)
             return await self.auto_record(event.meeting_id)
-        if event.kind == "ended":
+        if event.kind is MeetingKind.ENDED:
             await self.calls.ended(event.meeting_id, event.session_id, event.at)
-        if event.kind in ("joined", "left"):
+        if event.kind in (MeetingKind.JOINED, MeetingKind.LEFT):
             noted = await self.after.on_participant(event)
-            if event.kind == "joined":
+            if event.kind is MeetingKind.JOINED:
                 return noted
-        if event.kind not in ("ended", "left"):
+        if event.kind not in (MeetingKind.ENDED, MeetingKind.LEFT):
             return f"meeting {event.kind}"
         paused = await self.store.aio.recordings_of_meeting(event.meeting_id, [Status.PAUSED])
         if not paused:
             return "nothing paused"
-        if event.kind == "left":
+        if event.kind is MeetingKind.LEFT:
             try:
                 session = await self.platform.get_active_session(event.meeting_id)
             except PlatformError:
                 return "could not check who is left"
             if session is not None and session.live_participants > 0:
                 return "people are still there"
-        why = StopReason.EVERYONE_LEFT if event.kind == "left" else StopReason.MEETING_ENDED
+        why = StopReason.EVERYONE_LEFT if event.kind is MeetingKind.LEFT else StopReason.MEETING_ENDED
         for rec in paused:
             await self._remind_paused(rec, why)
         return f"reminded about {len(paused)} paused recording(s)"

@@ -11,6 +11,7 @@ from bot.platform.models import parse_time
 from bot.platform.webhooks import (
     Ignored,
     MeetingEvent,
+    MeetingKind,
     RecordingUpdate,
     SessionFile,
     SignatureError,
@@ -137,18 +138,19 @@ def test_unknown_fields_and_duplicate_keys_are_tolerated():
 def test_meeting_ended_with_live_status_quirk():
     event = parse_event({"event": "meeting.ended", "reason": "ALL_PARTICIPANTS_LEFT",
                          "meeting": {**DYTE_RECORDING["meeting"], "endedAt": "2022-12-13T07:04:37.052Z"}})
-    assert event == MeetingEvent(kind="ended", meeting_id="26c31468-55d4-4099-b49d-109778b182df",
+    assert event.kind is MeetingKind.ENDED
+    assert event == MeetingEvent(kind=MeetingKind.ENDED, meeting_id="26c31468-55d4-4099-b49d-109778b182df",
                                  session_id="56b81d16-5d4e-45ed-85b4-056587b00aa0", reason="ALL_PARTICIPANTS_LEFT",
                                  at=parse_time("2022-12-13T07:04:37.052Z"), meeting_title="Meeting title")
 
 
-@pytest.mark.parametrize(("name", "kind"), [("meeting.participantJoined", "joined"),
-                                            ("meeting.participantLeft", "left")])
+@pytest.mark.parametrize(("name", "kind"), [("meeting.participantJoined", MeetingKind.JOINED),
+                                            ("meeting.participantLeft", MeetingKind.LEFT)])
 def test_participant_events(name, kind):
     event = parse_event({"event": name, "meeting": DYTE_RECORDING["meeting"],
                          "participant": {"peerId": "p1", "userDisplayName": "Ann", "customParticipantId": "c1",
                                          "joinedAt": "2023-01-25T04:51:35.903Z", "leftAt": "2023-01-25T05:00:00Z"}})
-    assert event.kind == kind and event.participant == "p1"
+    assert event.kind is kind and event.participant == "p1"
 
 
 @pytest.mark.parametrize("name", ["meeting.chatSynced", "livestreaming.statusUpdate", "something.new"])
