@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from bot.models import LedgerEntry, Status
 
 
+class Span(StrEnum):
+    """What an interval of a recording's time was: in the file, or off the record."""
+
+    RECORDED = "recorded"
+    PAUSED = "paused"
+
+
 @dataclass(frozen=True)
 class Interval:
-    kind: str  # "recorded" | "paused"
+    kind: Span
     start: float
     end: float
     actor: str | None  # who began it (paused by, resumed by)
@@ -31,15 +39,15 @@ class Summary:
 
     @property
     def pauses(self) -> int:
-        return sum(1 for i in self.intervals if i.kind == "paused")
+        return sum(1 for i in self.intervals if i.kind is Span.PAUSED)
 
 
 def summarize(entries: Iterable[LedgerEntry], now: float) -> Summary:
     intervals: list[Interval] = []
-    current: tuple[str, LedgerEntry] | None = None
+    current: tuple[Span, LedgerEntry] | None = None
     for entry in entries:
-        kind = {Status.RECORDING: "recorded", Status.PAUSED: "paused"}.get(entry.status)
-        if current is not None and (kind is None or kind != current[0]):
+        kind = {Status.RECORDING: Span.RECORDED, Status.PAUSED: Span.PAUSED}.get(entry.status)
+        if current is not None and (kind is None or kind is not current[0]):
             started = current[1]
             intervals.append(Interval(current[0], started.at, max(started.at, entry.at), started.actor,
                                       started.source, started.reason, open=False))
@@ -50,8 +58,8 @@ def summarize(entries: Iterable[LedgerEntry], now: float) -> Summary:
         started = current[1]
         intervals.append(Interval(current[0], started.at, max(started.at, now), started.actor, started.source,
                                   started.reason, open=True))
-    recorded = sum(i.seconds for i in intervals if i.kind == "recorded")
-    paused = sum(i.seconds for i in intervals if i.kind == "paused")
+    recorded = sum(i.seconds for i in intervals if i.kind is Span.RECORDED)
+    paused = sum(i.seconds for i in intervals if i.kind is Span.PAUSED)
     return Summary(tuple(intervals), recorded, paused)
 
 
@@ -76,7 +84,7 @@ def file_offset(summary: Summary, at: float) -> float | None:
     Pauses are cut out of the file, so the offset counts recorded time only."""
     offset = 0.0
     for interval in summary.intervals:
-        if interval.kind != "recorded":
+        if interval.kind is not Span.RECORDED:
             continue
         if interval.start <= at <= interval.end:
             return offset + (at - interval.start)
@@ -84,15 +92,15 @@ def file_offset(summary: Summary, at: float) -> float | None:
     return None
 
 
-def presence(summary: Summary, spans: Iterable[tuple[float | None, float | None]], now: float) -> str | None:
-    """How someone who was in the meeting over `spans` (joined, left) shows in the file: "recorded" when
-    present while it recorded, "paused" when only during pauses, None when not while it ran at all."""
+def presence(summary: Summary, spans: Iterable[tuple[float | None, float | None]], now: float) -> Span | None:
+    """How someone who was in the meeting over `spans` (joined, left) shows in the file: RECORDED when
+    present while it recorded, PAUSED when only during pauses, None when not while it ran at all."""
     seen = None
     for joined, left in spans:
         start, end = joined if joined is not None else float("-inf"), left if left is not None else now
         for interval in summary.intervals:
             if min(end, interval.end) > max(start, interval.start):
-                if interval.kind == "recorded":
-                    return "recorded"
-                seen = "paused"
+                if interval.kind is Span.RECORDED:
+                    return Span.RECORDED
+                seen = Span.PAUSED
     return seen

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.ledger import Summary, file_offset
+from bot.ledger import Span, Summary, file_offset
 from bot.platform.models import parse_time
 
 TIME_NAMES = ("startTime", "start", "timestamp", "time", "startMs", "startTimeMs")
@@ -143,7 +143,7 @@ def span(line: Line, session_start: float | None) -> tuple[float, float] | None:
 def cut(parsed: Parsed, session_start: float | None, recordings: Sequence[tuple[str, Summary]]) -> Cut:
     """Keep a line only when it lies wholly within time that some recording of the session recorded; a line
     straddling a pause, a start or a stop is withheld, and so is one whose time cannot be placed."""
-    recorded = sorted((i.start, i.end) for _, s in recordings for i in s.intervals if i.kind == "recorded")
+    recorded = sorted((i.start, i.end) for _, s in recordings for i in s.intervals if i.kind is Span.RECORDED)
     merged: list[list[float]] = []
     for start, end in recorded:  # two recordings back to back are one stretch of recorded time
         if merged and start <= merged[-1][1]:
@@ -158,6 +158,6 @@ def cut(parsed: Parsed, session_start: float | None, recordings: Sequence[tuple[
             continue
         places = tuple((rid, offset) for rid, s in recordings if (offset := file_offset(s, when[0])) is not None)
         kept.append(Kept(when[0], line.speaker, line.text, places))
-    paused = any(i.kind == "paused" for _, s in recordings for i in s.intervals)
+    paused = any(i.kind is Span.PAUSED for _, s in recordings for i in s.intervals)
     return Cut(kept, withheld, paused)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from bot import transcript
 from bot.config import Guardrails
-from bot.ledger import Summary, file_offset
+from bot.ledger import Span, Summary, file_offset
 from bot.models import Actor, Link, Notice, Outgoing, Recording, Status, Timer
 from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformError
@@ -50,7 +50,7 @@ class FoundLine:
 
 def paused_in(summary: Summary) -> bool:
     """Whether a recording was ever paused: then the platform's transcript and summary hold paused words."""
-    return any(i.kind == "paused" for i in summary.intervals)
+    return any(i.kind is Span.PAUSED for i in summary.intervals)
 
 
 class AfterMeeting(Audited):

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.ledger import Summary, clock_text, duration_text
+from bot.ledger import Span, Summary, clock_text, duration_text
 from bot.models import ErrorReason, LastAction, Link, Origin, Recording, Source, Status, StopReason
 from bot.mrkdwn import escape
 
@@ -216,7 +216,7 @@ def ledger_lines(summary: Summary) -> list[str]:
     lines, offset = [], 0.0
     for interval in summary.intervals:
         span = f"{date(interval.start, '{time_secs}')}–{date(interval.end, '{time_secs}')}"
-        if interval.kind == "recorded":
+        if interval.kind is Span.RECORDED:
             lines.append(f"• {span} recorded ({clock_text(interval.seconds)}), file "
                          f"{clock_text(offset)}–{clock_text(offset + interval.seconds)}")
             offset += interval.seconds

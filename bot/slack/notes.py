@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.ledger import Summary, clock_text, duration_text, file_offset, presence
+from bot.ledger import Span, Summary, clock_text, duration_text, file_offset, presence
 from bot.models import Attendee, Mark
 from bot.mrkdwn import escape, from_markdown
 from bot.service.settings import NOTICE_LIMIT, SUMMARY_TYPES, ChannelSettings
@@ -32,8 +32,8 @@ def recap(summary: Summary, marks: list[Mark], attendance: list[Attendee], now: 
     for a in attendance:  # a person who rejoined has one row per join, under one name
         spans.setdefault(a.name, []).append((a.joined_at, a.left_at))
     seen = {name: presence(summary, s, now) for name, s in spans.items()}
-    return Recap(chapters, [n for n, p in seen.items() if p == "recorded"],
-                 [n for n, p in seen.items() if p == "paused"])
+    return Recap(chapters, [n for n, p in seen.items() if p is Span.RECORDED],
+                 [n for n, p in seen.items() if p is Span.PAUSED])
 
 
 def recap_lines(r: Recap) -> tuple[list[str], list[str]]:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.views import View
 
-from bot.ledger import file_offset, presence, summarize
+from bot.ledger import Span, file_offset, presence, summarize
 from bot.models import Attendee, LedgerEntry, Mark, Status
 from bot.mrkdwn import from_markdown
 from bot.service.settings import SUMMARY_TYPES, ChannelSettings, checked
@@ -21,7 +21,7 @@ def test_the_final_reply_fits_with_200_pauses_100_marks_and_50_attendees():
     r = rec(Status.UPLOADED, meeting_title=HOSTILE[:500], download_url=LONG_URL, file_size=1e9, session_id="s1")
     ledger = ledger_with(200)
     summary = summarize(ledger, NOW + 10**5)
-    recorded = [i for i in summary.intervals if i.kind == "recorded"]
+    recorded = [i for i in summary.intervals if i.kind is Span.RECORDED]
     marks = [Mark(r.id, recorded[n % len(recorded)].start + 1, f"U{n}", HOSTILE[:200]) for n in range(100)]
     people = [Attendee("s1", f"p{n}", HOSTILE[:80] + str(n), NOW, None) for n in range(50)]
     recap = notes.recap_lines(notes.recap(summary, marks, people, NOW + 10**5))
@@ -95,10 +95,10 @@ def test_offsets_in_the_file_skip_the_pauses():
     summary = summarize(ledger, 200)
     assert file_offset(summary, 25) == 15 and file_offset(summary, 110) == 40
     assert file_offset(summary, 70) is None and file_offset(summary, 5) is None
-    assert presence(summary, [(0, 20)], 200) == "recorded"
-    assert presence(summary, [(45, 90)], 200) == "paused"
+    assert presence(summary, [(0, 20)], 200) is Span.RECORDED
+    assert presence(summary, [(45, 90)], 200) is Span.PAUSED
     assert presence(summary, [(150, None)], 200) is None
-    assert presence(summary, [(45, 90), (120, 125)], 200) == "recorded"  # a rejoin while it recorded
+    assert presence(summary, [(45, 90), (120, 125)], 200) is Span.RECORDED  # a rejoin while it recorded
 
 
 def test_markdown_becomes_mrkdwn():
