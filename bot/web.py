@@ -74,8 +74,8 @@ class Runtime:
         self.platform = Platforms(o.platform or PlatformClient.from_settings(settings), self.store, settings)
         self.webhook_key = WebhookKey(settings.webhook_key_url, o.webhook_key or settings.webhook_public_key)
         # The outbox paces itself and honours Retry-After per workspace and method, so its clients must not sleep
-        # on a 429 (nor the admin question: its 429 holds users.info, as the outbox's do); the client for who
-        # recbot is and Bolt's may. One workspace: the configured token; many: each workspace's own, its install's.
+        # on a 429 (nor the admin question's, nor who recbot is: their 429s hold users.info and auth.test, as the
+        # outbox's do); Bolt's may. One workspace: the configured token; many: each workspace's own, its install's.
         token = None if settings.oauth else settings.slack_bot_token
         self.tokens = Tokens(settings.slack_api_url, token=token, store=self.store, client_id=settings.slack_client_id,
                              client_secret=settings.slack_client_secret)
@@ -85,7 +85,8 @@ class Runtime:
                              card_interval=o.card_interval, max_backoff=o.max_backoff)
         self.tasks = Tasks()
         self.directory = Directory(self.tokens, self.outbox.holds)  # no sleep on a 429: it holds users.info
-        self.identity = None if settings.oauth else Identity(slack, settings.slack_bot_token)
+        self.identity = None if settings.oauth else Identity(
+            MeteredWebClient(token=token, base_url=settings.slack_api_url), settings.slack_bot_token, self.outbox.holds)
         self.service = Service(self.store, self.platform, guard=settings.guardrails, clock=o.clock,
                                is_admin=self.directory.is_admin, on_write=self.outbox.wake, tasks=self.tasks,
                                join_url=settings.join_url)

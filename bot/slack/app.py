@@ -17,7 +17,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import logs
 from bot.slack import actions, commands, events, workflows
 from bot.slack.door import Door
-from bot.slack.identity import Identity
+from bot.slack.identity import Identity, InstallAuthorize
+from bot.slack.installs import InstallationStore
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,13 @@ logging.getLogger("slack_bolt.AsyncApp").addFilter(_TokenFromTheEnvironment())
 def create_bolt_app(*, client: AsyncWebClient, identity: Identity | None, signing_secret: str | None, door: Door,
                     socket_mode: bool = False, oauth: AsyncOAuthSettings | None = None) -> AsyncApp:
     """One workspace: `identity` authorizes every request with the configured token. Many (`oauth`): Bolt's
-    OAuth flow installs, and its installation-store authorize finds (and refreshes) each workspace's token."""
+    OAuth flow installs, and `InstallAuthorize` finds (and refreshes) each workspace's token from its install.
+    Neither asks Slack anything on a request's way in."""
     # Bolt's own client carries no token: each request's client gets it from the authorize step.
     bolt_client = AsyncWebClient(base_url=client.base_url, retry_handlers=list(client.retry_handlers))
     auth: dict[str, Any] = {"oauth_settings": oauth}
+    if oauth is not None and isinstance(oauth.installation_store, InstallationStore):
+        auth["authorize"] = InstallAuthorize(oauth.installation_store.tokens)  # no auth.test on every request
     if oauth is None:
         assert identity is not None
 

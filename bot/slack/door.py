@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from bot.models import Actor, Source, Team
 from bot.retry import Backoff, patiently
 from bot.service import Service
 from bot.service.outcomes import Reply, Say
+from bot.slack.holds import RESPOND_URL, Holds, retry_after
 from bot.slack.outbox import Outbox
 from bot.slack.replies import render
 from bot.store import StoreBusy
@@ -38,7 +40,8 @@ class Door:
         try:
             await self.outbox.respond(url, text, reply_blocks, asker)
         except StoreBusy:  # the outbox lives in the database that is unavailable: tell the person directly
-            self.tasks.spawn(_respond_now(url, text), "a reply without the outbox")
+            workspace = (asker.team.team_id or asker.team.enterprise_id or "") if asker else ""
+            self.tasks.spawn(_respond_now(url, text, self.outbox.holds, workspace), "a reply without the outbox")
 
     def later(self, url: str | None, work: Callable[[], Awaitable[Reply | None]], what: str, *,
               to: Actor | None = None, asker: Actor | None = None,
@@ -89,6 +92,16 @@ def actor_of(body: dict[str, Any], context: Any, via: Source, channel_id: str | 
                  team_id=team.team_id, enterprise_id=team.enterprise_id, via=via)
 
 
-async def _respond_now(url: str, text: str) -> None:
+async def _respond_now(url: str, text: str, holds: Holds, workspace: str) -> None:
+    """An answer on a response_url without the outbox, held back as the outbox's are after a 429 there."""
     async with httpx.AsyncClient(timeout=10.0) as http:
-        await http.post(url, json={"response_type": "ephemeral", "text": text})
+        for _ in range(3):
+            if (wait := await holds.held(workspace, RESPOND_URL)) > 0:
+                await asyncio.sleep(wait)  # seconds; a response_url takes answers for 30 minutes
+            response = await http.post(url, json={"response_type": "ephemeral", "text": text})
+            if response.status_code != 429:
+                return
+            seconds = retry_after(response)
+            log.warning("Slack rate-limited response_url in workspace %s: holding answers there back %.1f s",
+                        workspace, seconds)
+            await holds.hold(workspace, RESPOND_URL, seconds)

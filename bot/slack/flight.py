@@ -18,23 +18,15 @@ from bot import logs, metrics
 from bot.models import Outgoing
 from bot.retry import Backoff
 from bot.slack import blocks, kinds, limits
-from bot.slack.holds import Holds, retry_after
-from bot.slack.installs import NotInstalled, Tokens
+from bot.slack.holds import RESPOND_URL, Holds
+from bot.slack.installs import NotInstalled, RefreshFailed, Tokens
+from bot.slack.refusals import Answer, answer, refusal
 from bot.slack.sender import RespondFailed, Sender
 from bot.store import OutboxRow, Store, StoreBusy
 
 log = logging.getLogger("bot.slack.outbox")  # the outbox's one logger, whichever of its rooms writes
 
-LOST_CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
-TRIGGER_GONE = {"expired_trigger_id", "exchanged_trigger_id", "invalid_trigger_id"}  # 3 s, once
-# uninstalled (many workspaces)
-REVOKED = {"token_revoked", "invalid_auth", "account_inactive", "team_access_not_granted"}
-# Nobody can receive the row any more: given up, and said so to whoever linked the channel.
-GONE = {"user_not_in_channel", "user_not_found", "user_disabled", "cannot_dm_bot", "ekm_access_denied",
-        "message_not_found", "thread_not_found"}
 TOLD = (Outgoing.CARD, Outgoing.THREAD, Outgoing.NOTE)  # a channel's: its linker is told
-WAIT = {"ratelimited", "rate_limited", "message_limit_exceeded"}  # later, the method held back
-TRANSIENT = {"fatal_error", "internal_error", "service_unavailable", "request_timeout", "restricted_action"}
 CLAIM_CHUNK = 20  # rows claimed and rendered per trip to the store's thread
 
 
@@ -55,6 +47,7 @@ class Flight:
     _claimed: set[int]
     _sent: dict[int, tuple[OutboxRow, str | None]]
     _unsure: set[int]
+    _odd: set[int]  # rows sent once more as they were after a refusal recbot does not know
 
     async def _fly(self, launch: list[tuple[OutboxRow, str]]) -> None:
         """Claim and render the rows in a few trips to the store's thread, send them (`concurrency` at a
@@ -104,20 +97,16 @@ class Flight:
             await self.store.aio.outbox.fail(row.id, f"not installed: {exc}")
             return None
         except SlackApiError as exc:
-            await self._slack_error(row, channel, exc)
+            await self._slack_error(row, exc)
+            return None
+        except RefreshFailed as exc:  # the workspace's token could not be refreshed this time: the row waits
+            await self._retry(row, str(exc), after=exc.wait or None)
             return None
         except (httpx.HTTPError, OSError, TimeoutError) as exc:
             await self._retry(row, f"network: {type(exc).__name__}")
             return None
         except RespondFailed as exc:
-            if exc.spent:
-                await self._elsewhere(row, str(exc))
-            elif exc.retry:
-                await self._retry(row, str(exc))
-            elif row.payload.get("blocks") and kinds.level(row) < kinds.of(row).most_compact:
-                await self.store.aio.outbox.degrade(row.id, str(exc))  # the text alone, without the blocks
-            else:
-                await self.store.aio.outbox.fail(row.id, str(exc))
+            await self._respond_failed(row, exc)
             return None
         except Exception as exc:
             log.exception("could not send outbox row %s (%s)", row.id, row.kind)
@@ -150,6 +139,7 @@ class Flight:
         now = self.clock()
         for row, _ in sent:
             self._sent.pop(row.id, None)
+            self._odd.discard(row.id)
             if (webhook_at := row.payload.get("webhook_at")) is not None:
                 metrics.TO_SLACK.labels(row.kind).observe(max(0.0, now - webhook_at))
 
@@ -167,52 +157,67 @@ class Flight:
         (`kinds.Ephemeral`), at once."""
         payload = kinds.elsewhere(row)
         if payload is None:  # a row that does not say who asked, where
+            log.warning("outbox row %s (%s) given up: %s, and it does not say who asked where", row.id, row.kind, why)
             await self.store.aio.outbox.fail(row.id, why)
             return
         log.info("outbox row %s (%s): %s; answering in the channel instead", row.id, row.kind, why)
         await self.store.aio.outbox.redirect(row.id, Outgoing.EPHEMERAL, payload, why)
 
-    async def _retry(self, row: OutboxRow, error: str) -> None:
-        delay = self.backoff.delay(row.attempts)
+    async def _retry(self, row: OutboxRow, error: str, *, after: float | None = None) -> float:
+        """Try the row again `after` seconds (a 429's Retry-After), else after its backoff; returns the delay."""
+        delay = self.backoff.delay(row.attempts) if after is None else after
         await self.store.aio.outbox.retry(row.id, self.clock() + delay, error, unsure=row.id in self._unsure)
+        return delay
 
-    async def _slack_error(self, row: OutboxRow, channel: str, exc: SlackApiError) -> None:
-        """What a refusal does to the row. Only "nobody can receive this any more" gives it up; a rate limit
-        waits, a refusal of what was sent degrades it, and anything else is tried again later: a refusal
-        recbot does not know never loses a message (docs/reliability.md)."""
-        response = exc.response
-        error = str(response.get("error", "")) if hasattr(response, "get") else ""
-        status = getattr(response, "status_code", 200)
-        method = str(getattr(response, "api_url", "") or "").rsplit("/", 1)[-1]
-        if status == 429 or error in WAIT:
-            # told in the body, without a Retry-After: wait out the method's window
-            seconds = retry_after(response) if status == 429 else limits.limit_of(method, self.scale).seconds
-            until = self.clock() + seconds
-            log.warning("Slack rate-limited %s in workspace %s (%s): holding that method back %.1f s", method,
-                        row.team_id or row.enterprise_id, error or status, seconds)
-            await self._hold(row, method, until)
-            await self.store.aio.outbox.retry(row.id, until, error or "ratelimited", unsure=row.id in self._unsure)
-        elif error in TRIGGER_GONE and row.kind == Outgoing.MODAL:  # too late for the form: say so to who asked
-            await self._elsewhere(row, error)
-        elif error in LOST_CHANNEL and row.channel_id:
-            await self.store.call(self._lost_channel, row.channel_id, error)
-        elif error == "token_expired" and self.tokens.many:  # expired sooner than its install said: refresh, again
-            self.tokens.stale(row.team)
-            await self._retry(row, error)
-        elif error in REVOKED and self.tokens.many:  # uninstalled; the event saying so may be on its way
-            await self._give_up(row, error, tell=False)
-        elif error in GONE:
-            await self._give_up(row, error, tell=row.kind in TOLD)
-        elif status >= 500 or error in TRANSIENT:
-            await self._retry(row, f"slack {status} {error}")
-        elif kinds.level(row) < kinds.of(row).most_compact:
-            log.warning("Slack refused outbox row %s (%s) with %s; sending a more compact form", row.id, row.kind,
-                        error or status)
-            await self.store.aio.outbox.degrade(row.id, error or f"http {status}")
-        else:  # refused even at its most compact: kept, and tried again later
-            log.error("Slack refused outbox row %s (%s) at its most compact, with %s; trying again later", row.id,
-                      row.kind, error or status)
-            await self._retry(row, error or f"http {status}")
+    async def _slack_error(self, row: OutboxRow, exc: SlackApiError) -> None:
+        """What a refusal does to the row (`refusals.answer`), with a line saying which row, which method and
+        which error: a refusal recbot does not know never loses a message (docs/reliability.md)."""
+        refused = refusal(exc)
+        kind, error = kinds.of(row), refused.error or f"http {refused.status}"
+        match answer(refused, modal=row.kind == Outgoing.MODAL, channel=bool(row.channel_id), many=self.tokens.many,
+                     level=kinds.level(row), most_compact=kind.most_compact, tried_once_more=row.id in self._odd):
+            case Answer.HOLD:  # told in the body, without a Retry-After: wait out the method's window
+                seconds = refused.retry_after or limits.limit_of(refused.method, self.scale).seconds
+                log.warning("Slack rate-limited %s in workspace %s (%s): holding that method back %.1f s",
+                            refused.method, row.team_id or row.enterprise_id, error, seconds)
+                await self._hold(row, refused.method, self.clock() + seconds)
+                await self._retry(row, error, after=seconds)
+            case Answer.ELSEWHERE:  # too late for the form: say so to who asked
+                await self._elsewhere(row, error)
+            case Answer.LOST_CHANNEL:
+                await self.store.call(self._lost_channel, row.channel_id, error)
+            case Answer.REFRESH:
+                self.tokens.stale(row.team)
+                await self._retry(row, error)
+            case Answer.DROP | Answer.GIVE_UP as gone:
+                await self._give_up(row, error, tell=gone is Answer.GIVE_UP and row.kind in TOLD)
+            case Answer.DEGRADE:
+                log.warning("outbox row %s (%s): %s; sending a more compact form", row.id, row.kind, refused)
+                await self.store.aio.outbox.degrade(row.id, error)
+            case verdict:  # AGAIN, ONCE_MORE, KEEP_TRYING: the same, later
+                if verdict is Answer.ONCE_MORE:  # it may pass (Slack's new outage, a proxy's): as it was, once
+                    self._odd.add(row.id)
+                delay = await self._retry(row, str(refused))
+                log.warning("outbox row %s (%s): %s; %s in %.1f s (attempt %d)", row.id, row.kind, refused,
+                            "at its most compact, trying again" if verdict is Answer.KEEP_TRYING else "trying again",
+                            delay, row.attempts + 1)
+
+    async def _respond_failed(self, row: OutboxRow, exc: RespondFailed) -> None:
+        """A response_url that did not take the answer: spent, or its text alone refused, the same words go to
+        the person another way; its blocks refused, the text alone; a 429 holds the workspace's response_urls."""
+        if exc.retry_after:
+            log.warning("Slack rate-limited response_url in workspace %s: holding answers there back %.1f s",
+                        row.team_id or row.enterprise_id, exc.retry_after)
+            await self._hold(row, RESPOND_URL, self.clock() + exc.retry_after)
+            await self._retry(row, str(exc), after=exc.retry_after)
+        elif exc.retry:
+            log.warning("outbox row %s (%s): %s; trying again in %.1f s", row.id, row.kind, exc,
+                        await self._retry(row, str(exc)))
+        elif not exc.spent and row.payload.get("blocks") and kinds.level(row) < kinds.of(row).most_compact:
+            log.warning("outbox row %s (%s): %s; sending the text alone", row.id, row.kind, exc)
+            await self.store.aio.outbox.degrade(row.id, str(exc))
+        else:
+            await self._elsewhere(row, str(exc))
 
     async def _hold(self, row: OutboxRow, method: str, until: float) -> None:
         """A 429: nothing more of `method` goes to the row's workspace before `until`, from any process."""

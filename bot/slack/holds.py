@@ -11,6 +11,7 @@ from bot.store import Store
 from bot.store.engine import StoreBusy
 
 HOLD = "slack:"
+RESPOND_URL = "response_url"  # a response_url's answers, held after a 429 as a method is
 
 
 def retry_after(response: Any) -> float:

@@ -9,14 +9,17 @@ import time
 from typing import Any, cast
 
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.models import Team
-from bot.slack.holds import Holds, retry_after
-from bot.slack.installs import Tokens
+from bot.slack.holds import Holds
+from bot.slack.installs import NotInstalled, RefreshFailed, Tokens
+from bot.slack.refusals import refusal
 
 log = logging.getLogger(__name__)
+WORKSPACE = ""  # auth.test's hold: one workspace (the configured token), asked before recbot knows its id
 
 
 class Directory:
@@ -49,12 +52,12 @@ class Directory:
             if team and team.team_id and isinstance(home, str) and home != team.team_id:
                 admin = False  # an admin of their own workspace (a Slack Connect guest, say), not of this one
         except SlackApiError as exc:
-            if self.holds and (exc.response.status_code == 429 or exc.response.get("error") == "ratelimited"):
-                wait = retry_after(exc.response)
+            refused = refusal(exc)
+            if self.holds and refused.limited:
+                wait = refused.retry_after or 1.0
                 await self.holds.hold(workspace, "users.info", wait)
                 self._held[key] = wait
-            log.warning("users.info failed for %s (%s); treating as not an admin", user_id,
-                        exc.response.get("error") if exc.response else exc)
+            log.warning("%s for %s; treating them as not an admin", refused, user_id)
             return False
         except Exception:
             log.warning("users.info failed for %s; treating as not an admin", user_id, exc_info=True)
@@ -74,10 +77,14 @@ class Directory:
 
 class Identity:
     """Bolt's authorize step without a dependency on Slack being up: the configured token, and the bot's
-    identity from auth.test when Slack answers (tried again later when it does not)."""
+    identity from auth.test when Slack answers (tried again later when it does not). auth.test keeps Slack's
+    429 holds as every call does (`Holds`): not asked while held, and a 429 holds it (its client must not
+    sleep and retry on a 429 itself)."""
 
-    def __init__(self, client: AsyncWebClient, token: str, clock=time.monotonic):
-        self.client, self.token, self.clock = client, token, clock
+    AGAIN = 30.0  # seconds before auth.test is asked again after a failure
+
+    def __init__(self, client: AsyncWebClient, token: str, holds: Holds | None = None, clock=time.monotonic):
+        self.client, self.token, self.holds, self.clock = client, token, holds, clock
         self._info: dict[str, Any] | None = None
         self._retry_at = 0.0
         self._warming: asyncio.Task | None = None
@@ -86,9 +93,21 @@ class Identity:
         """Learn the bot's identity (auth.test); at start, and again later while Slack does not answer."""
         if self._info is not None or self.clock() < self._retry_at:
             return
-        self._retry_at = self.clock() + 30.0
+        self._retry_at = self.clock() + self.AGAIN
+        if self.holds and (wait := await self.holds.held(WORKSPACE, "auth.test")) > 0:
+            self._retry_at = self.clock() + max(self.AGAIN, wait)
+            log.info("auth.test held for %.1f s after a 429; answering Slack without the bot's identity for now",
+                     wait)
+            return
         try:
             self._info = dict(cast("dict[str, Any]", (await self.client.auth_test()).data))
+        except SlackApiError as exc:
+            refused = refusal(exc)
+            if refused.limited and self.holds:
+                await self.holds.hold(WORKSPACE, "auth.test", refused.retry_after or 1.0)
+                self._retry_at = self.clock() + max(self.AGAIN, refused.retry_after)
+            log.warning("%s; answering Slack without the bot's identity for now, asking again in %.0f s", refused,
+                        self._retry_at - self.clock())
         except Exception as exc:
             log.warning("auth.test failed (%s); answering Slack without the bot's identity for now",
                         type(exc).__name__)
@@ -101,3 +120,26 @@ class Identity:
         info = self._info or {}
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id or info.get("team_id"),
                                bot_token=self.token, bot_user_id=info.get("user_id"), bot_id=info.get("bot_id"))
+
+
+class InstallAuthorize(AsyncAuthorize):
+    """Bolt's authorize step for many workspaces, without a call to Slack: the install recbot keeps (its token
+    refreshed when due, once across processes: `Tokens.bot`) says who the bot is there. Bolt's own asks
+    auth.test on every request, outside the 429 holds, and reads any refusal of it (a 429, a 5xx, a proxy's
+    page) as "not installed": a click answered "recbot is not installed here" because Slack hiccupped."""
+
+    def __init__(self, tokens: Tokens):
+        self.tokens = tokens
+
+    async def __call__(self, *, context: Any, enterprise_id: str | None, team_id: str | None, user_id: str | None,
+                       **_: Any) -> AuthorizeResult | None:
+        try:
+            bot = await self.tokens.bot(enterprise_id, team_id, bool(context.is_enterprise_install))
+        except (NotInstalled, RefreshFailed) as exc:
+            log.warning("no token for workspace %s: %s", team_id or enterprise_id, exc)
+            return None
+        if bot is None:
+            return None
+        return AuthorizeResult(enterprise_id=bot.enterprise_id or enterprise_id, team_id=team_id or bot.team_id,
+                               bot_id=bot.bot_id, bot_user_id=bot.bot_user_id, bot_token=bot.bot_token,
+                               bot_scopes=bot.bot_scopes)

@@ -31,7 +31,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import RecbotError
 from bot.models import Team
+from bot.slack.holds import Holds
 from bot.slack.metered import MeteredWebClient
+from bot.slack.refusals import refusal
 from bot.store import Store, Tx
 from bot.store.leases import new_owner
 from bot.store.workspaces import install_key
@@ -107,6 +109,21 @@ def _where(bot: Bot) -> str:
     return bot.team_id or f"org {bot.enterprise_id}"
 
 
+class RefreshFailed(RecbotError):
+    """Slack did not refresh a token this time (a 429, a 5xx, a proxy's page, a refusal recbot does not know),
+    or a 429 holds oauth.v2.access: the install stays, and what needed the token waits `wait` seconds or
+    its backoff (the outbox) before trying again."""
+
+    def __init__(self, message: str, wait: float = 0.0):
+        super().__init__(message)
+        self.wait = wait
+
+
+# oauth.v2.access's refusals of a refresh that mean the install is gone (the refresh token spent or revoked)
+REFRESH_GONE = {"invalid_refresh_token", "token_revoked", "invalid_auth", "account_inactive", "invalid_grant_type"}
+REFRESH_METHOD = "oauth.v2.access"
+
+
 class NotInstalled(RecbotError):
     """The workspace has no install (never installed, or uninstalled): nothing can be sent to it."""
 
@@ -136,6 +153,7 @@ class Tokens:
         self._stale: dict[str, str] = {}  # Slack said token_expired to this token: refresh it, whatever it says
         self._session: aiohttp.ClientSession | None = None
         self.owner = new_owner()  # who holds a refresh's lease
+        self.holds = Holds(store) if store is not None else None  # a 429 on a refresh holds the next one back
         self._refreshing: dict[str, asyncio.Lock] = {}  # one refresh at a time in this process, per install
 
     @property
@@ -172,7 +190,12 @@ class Tokens:
         if not bot.bot_refresh_token or self._rotator is None or \
                 (not stale and (bot.bot_token_expires_at or 0) - time.time() >= self.refresh_before):
             return bot
-        return await self._refresh(bot, stale)
+        try:
+            return await self._refresh(bot, stale)
+        except RefreshFailed:
+            if not stale and (bot.bot_token_expires_at or 0) > time.time():
+                return bot  # refreshed ahead of time: its token still works a while, and is refreshed later
+            raise
 
     async def _refresh(self, seen: Bot, stale: bool) -> Bot:
         """Refresh `seen`, once across every process: whoever holds the lease refreshes; the others wait
@@ -198,16 +221,26 @@ class Tokens:
                                        f"{REFRESH_WAIT:.0f} s")
 
     async def _refresh_holding(self, seen: Bot, stale: bool) -> Bot:
-        assert self._rotator is not None and self.store is not None
+        assert self._rotator is not None and self.store is not None and self.holds is not None
         bot = await self._reread(seen)
         if bot.bot_refresh_token != seen.bot_refresh_token:
             return bot  # refreshed by another process between our look and the lease
         ahead = 10**7 if stale else self.refresh_before
+        workspace = bot.team_id or bot.enterprise_id or ""
+        if (wait := await self.holds.held(workspace, REFRESH_METHOD)) > 0:
+            raise RefreshFailed(f"{REFRESH_METHOD} held {wait:.1f} s after a 429", wait)
         try:
             refreshed = await self._rotator.perform_bot_token_rotation(
                 bot=bot, minutes_before_expiration=int(ahead // 60))
-        except SlackTokenRotationError as exc:  # e.g. invalid_refresh_token: the install is gone
-            raise NotInstalled(f"token refresh refused ({exc.api_error.response.get('error')})") from exc
+        except SlackTokenRotationError as exc:
+            refused = refusal(exc.api_error)
+            if refused.error in REFRESH_GONE:  # the refresh token was spent elsewhere, or revoked: the install is gone
+                raise NotInstalled(f"token refresh refused ({refused.error})") from exc
+            if refused.limited:
+                await self.holds.hold(workspace, REFRESH_METHOD, refused.retry_after or 1.0)
+            log.warning("the token of %s was not refreshed: %s; the install stays, tried again later", _where(bot),
+                        refused)
+            raise RefreshFailed(f"token refresh: {refused}", refused.retry_after) from exc
         if refreshed is None:
             return bot
         await self.store.write(lambda tx: tx.workspaces.save_install(bot_dict(refreshed)))

@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
+from bot.slack.refusals import refusal
 
 
 def outcome_of(error: BaseException | None) -> str:
@@ -18,10 +19,10 @@ def outcome_of(error: BaseException | None) -> str:
     if error is None:
         return "ok"
     if isinstance(error, SlackApiError):
-        status = getattr(error.response, "status_code", 200)
-        if status == 429 or error.response.get("error") == "ratelimited":
+        refused = refusal(error)
+        if refused.limited:
             return "ratelimited"
-        return "server_error" if status >= 500 else "refused"
+        return "server_error" if refused.status >= 500 else "refused"
     return "network"
 
 

@@ -7,7 +7,8 @@
   channel for posts; one call of a method to a workspace in flight; a 429 holds that method in that
   workspace, for every process, until Retry-After. The most urgent rows take the budget first.
 - A refusal degrades the row (compact, text alone, a line pointing to `/rec history`); only "nobody
-  can receive it" gives it up, told to the linker. 5xx and network errors retry with backoff.
+  can receive it" gives it up, told to the linker. 5xx, a proxy's page and network errors retry with
+  backoff (to a minute); a refusal recbot does not know is first sent once more as it was (refusals.py).
 - A channel the bot has lost marks the link broken, keeps its rows aside and tells the linker.
 - After a restart, pending rows are sent exactly once: every post carries its row id in the message
   metadata, and a row a crash caught mid-send is first looked for in its thread or channel, at Slack's
@@ -63,6 +64,7 @@ class Outbox(Scheduler):
         self._claimed: set[int] = set()  # rows this process has tried; other 'sending' rows predate a crash
         self._sent: dict[int, tuple[OutboxRow, str | None]] = {}  # sent, but the store could not record it yet
         self._unsure: set[int] = set()  # rows that may have reached Slack before a crash: looked for first
+        self._odd: set[int] = set()  # rows sent once more as they were after a refusal recbot does not know
         self._looking: dict[Where, asyncio.Task] = {}  # look-ups under way
         # Several processes may share the database: each row is sent by the one that leased it.
         self.owner = new_owner()

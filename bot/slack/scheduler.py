@@ -15,9 +15,10 @@ from slack_sdk.errors import SlackApiError
 from bot.models import Outgoing, Recording
 from bot.slack import kinds, limits
 from bot.slack.flight import Flight
-from bot.slack.holds import HOLD, retry_after
+from bot.slack.holds import HOLD
 from bot.slack.installs import NotInstalled
 from bot.slack.limits import Window
+from bot.slack.refusals import refusal
 from bot.slack.sender import Where
 from bot.store import OutboxRow
 
@@ -198,11 +199,11 @@ class Scheduler(Flight):
                 self._claimed.add(row.id)
             found, complete = await self.sender.look_up(where, mine) if mine else ({}, True)
         except SlackApiError as exc:
-            response = exc.response
-            if getattr(response, "status_code", 200) == 429:
-                await self._hold(rows[0], where.method, self.clock() + retry_after(response))
+            refused = refusal(exc)
+            if refused.status == 429:
+                await self._hold(rows[0], where.method, self.clock() + refused.retry_after)
             log.warning("could not look for %d outbox row(s) in %s: %s; trying again", len(rows), where.channel,
-                        response.get("error") if hasattr(response, "get") else exc)
+                        refused)
             return
         except NotInstalled:
             self._unsure.difference_update(r.id for r in rows)  # sent as usual, and so given up as usual

@@ -16,6 +16,7 @@ from bot import metrics
 from bot.errors import RecbotError
 from bot.models import Recording
 from bot.slack import kinds
+from bot.slack.holds import retry_after
 from bot.slack.installs import Tokens
 from bot.slack.limits import HISTORY_LIMIT
 from bot.store import OutboxRow, Store, StoreBusy
@@ -130,18 +131,20 @@ class Sender:
             metrics.slack_call("response_url", "network")
             raise
         metrics.slack_call("response_url", metrics.http_outcome(response.status_code))
-        if response.status_code >= 500 or response.status_code == 429:
+        if response.status_code == 429:  # not documented for a response_url, but held to as for any method
+            raise RespondFailed("response_url answered 429", retry=True, retry_after=retry_after(response))
+        if response.status_code >= 500:
             raise RespondFailed(f"response_url answered {response.status_code}", retry=True)
         if response.status_code in (404, 410):  # used 5 times, expired, or never valid
             raise RespondFailed(f"response_url answered {response.status_code} {response.text[:40]}", retry=False,
                                 spent=True)
         if response.status_code >= 400:
-            raise RespondFailed(f"response_url answered {response.status_code}", retry=False)
+            raise RespondFailed(f"response_url answered {response.status_code} {response.text[:40]}", retry=False)
 
 
 class RespondFailed(RecbotError):
-    """`retry`: Slack may take it later; `spent`: the response_url takes nothing more."""
+    """`retry`: Slack may take it later (`retry_after`: a 429's); `spent`: the response_url takes nothing more."""
 
-    def __init__(self, message: str, *, retry: bool, spent: bool = False):
+    def __init__(self, message: str, *, retry: bool, spent: bool = False, retry_after: float = 0.0):
         super().__init__(message)
-        self.retry, self.spent = retry, spent
+        self.retry, self.spent, self.retry_after = retry, spent, retry_after

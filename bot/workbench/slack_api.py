@@ -3,7 +3,8 @@
 It records every call, keeps channels with their threads and edits, keeps ephemeral messages per
 user, and limits calls as Slack does (`Limits`: per method and workspace, a channel's posts, 429 with
 Retry-After, and a count of the calls made inside a Retry-After window it set). Tests can make it
-refuse a call with any of Slack's errors (`refuse`), or answer 429 or 500 at random (`faults`).
+refuse a call with any of Slack's errors (`refuse`, in any of the shapes of `ODD`), or answer 429, 500 or
+a refusal recbot has never seen at random (`faults`).
 
 It hands out `response_url`s and `trigger_id`s (`new_response_url`, `trigger`) and holds them to
 Slack's limits: a response_url takes 5 replies within 30 minutes, then answers 404 (`used_url`,
@@ -23,7 +24,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +40,7 @@ from bot.workbench.slack_args import _arguments
 from bot.workbench.slack_calls import Calls
 from bot.workbench.slack_chat import Chat
 from bot.workbench.slack_files import Files
+from bot.workbench.slack_limits import ODD, ODD_RESPONSE_URL, odd_answer
 from bot.workbench.slack_state import BOT_USER
 from bot.workbench.slack_views import Views
 from bot.workbench.slack_workflows import Workflows
@@ -60,7 +64,8 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
     def refuse(self, method: str, error: str, *, times: int = 1,
                when: Callable[[dict[str, Any]], bool] = lambda args: True) -> None:
         """Answer the next `times` calls of `method` whose arguments satisfy `when` with Slack's `error`
-        (times=0: every such call)."""
+        (times=0: every such call): ok false with HTTP 200, or, for a name of `ODD` (`ODD_RESPONSE_URL` when
+        `method` is "response_url"), that answer."""
         self.refusing.append((method, error, when, [times or -1]))
 
     def _refusal(self, method: str, args: dict[str, Any]) -> str | None:
@@ -88,6 +93,15 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
                 user, _, password = base64.b64decode(request.headers["authorization"].split()[-1]).decode() \
                     .partition(":")
                 args |= {"client_id": user, "client_secret": password}
+            if error := self._refusal(method, args):
+                call["error"] = error
+                return odd_answer(ODD[error]) if error in ODD else JSONResponse({"ok": False, "error": error})
+            if args.get("grant_type") == "refresh_token":  # (an install's code draws none: the chaos run's come first)
+                if retry_after := self.limits.check("", method, "", call["at"]):  # inside a window a fault set
+                    return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
+                                        headers={"Retry-After": str(retry_after)})
+                if (faulty := self._fault("", method, call["at"])) is not None:
+                    return faulty
             body = self.installs.oauth_v2_access(args, BOT_USER)
             call["ok"] = body["ok"]
             return JSONResponse(body)
@@ -116,14 +130,14 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
             call["error"] = "ratelimited"
             return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
                                 headers={"Retry-After": str(retry_after)})
+        if error := self._refusal(method, args):
+            call["error"] = error
+            return odd_answer(ODD[error]) if error in ODD else JSONResponse({"ok": False, "error": error})
+        if (faulty := self._fault(where, method, call["at"])) is not None:
+            return faulty
         if method == "auth.test":
             call["ok"] = True
             return JSONResponse(self.installs.auth_test(who, BOT_USER))
-        if error := self._refusal(method, args):
-            call["error"] = error
-            return JSONResponse({"ok": False, "error": error})
-        if (faulty := self._fault(where, method, call["at"])) is not None:
-            return faulty
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         if handler is None:
             return JSONResponse({"ok": False, "error": "unknown_method"})
@@ -138,7 +152,7 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
         return JSONResponse(body)
 
     def _fault(self, team: str, method: str, at: float) -> Response | None:
-        """The 429 or 500 a test asked for, if this call draws one."""
+        """The 429, 500 or odd refusal a test asked for, if this call draws one."""
         fault = self.faults.draw()
         if fault == "429":  # a window of its own, as any 429 of Slack's: calls inside it are counted
             self.faults.counts["429"] += 1
@@ -148,7 +162,38 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
         if fault == "500":
             self.faults.counts["500"] += 1
             return Response("upstream error", status_code=500)
+        if fault == "odd":
+            return self.faults.odd_one(ODD)
         return None
+
+    async def response_url(self, request: Request) -> Response:
+        """The refusal or fault a test asked for, else the answer as Slack gives it (`Chat.response_url`)."""
+        with contextlib.suppress(ValueError):
+            if refused := self._refusal("response_url", json.loads(await request.body())):
+                return odd_answer(ODD_RESPONSE_URL[refused]) if refused in ODD_RESPONSE_URL else \
+                    Response(refused, status_code=400)
+        if self.faults.response_urls and (faulty := self._response_url_fault()) is not None:
+            return faulty
+        return await super().response_url(request)
+
+    def _response_url_fault(self) -> Response | None:
+        """The chaos run's faults on a response_url: Slack (or a proxy) failing; a 429 only when a test queued
+        it, with a window of its own (calls inside it are counted as for any method)."""
+        now, queued = time.time(), self.faults.next_count > 0
+        if (until := self.limits.holds.get(("", "response_url"), 0.0)) > now:
+            self.limits.inside.append({"team": "", "method": "response_url", "channel": "", "at": now,
+                                       "early_by": until - now})
+            self.limits.answered_429 += 1
+            return Response("rate_limited", status_code=429, headers={"Retry-After": str(math.ceil(until - now))})
+        fault = self.faults.draw()
+        if fault == "429" and queued:
+            self.faults.counts["429"] += 1
+            self.limits.holds[("", "response_url")] = now + self.faults.retry_after
+            return Response("rate_limited", status_code=429, headers={"Retry-After": str(self.faults.retry_after)})
+        if fault == "500":
+            self.faults.counts["500"] += 1
+            return Response("upstream error", status_code=500)
+        return self.faults.odd_one(ODD_RESPONSE_URL) if fault == "odd" else None
 
     # -- files: upload URL, the bytes, then complete (files.upload is retired) ----------------
 
@@ -166,8 +211,10 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
         return JSONResponse({"messages": [vars(m) for m in self.messages.values()], "ephemeral": self.ephemeral,
                              "files": {f.id: {"name": f.filename, "title": f.title, "text": self.file_text(f.id)}
                                        for f in self.files.values() if f.shared},
-                             "faults": self.faults.counts, "limits": {"inside_retry_after": len(self.limits.inside),
-                                                                      "answered_429": self.limits.answered_429},
+                             "faults": self.faults.counts, "odd": self.faults.odd,
+                             "limits": {"inside_retry_after": len(self.limits.inside),
+                                        "inside_by_method": dict(Counter(c["method"] for c in self.limits.inside)),
+                                        "answered_429": self.limits.answered_429},
                              "calls": {m: self.count(m) for m in ("chat.postMessage", "chat.update")},
                              "crossed": self.installs.crossed,
                              **({"everything": json.loads(json.dumps(  # ?everything=1: every call's arguments
@@ -184,9 +231,10 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
 
     async def set_faults(self, request: Request) -> Response:
         body = await request.json()
-        self.faults.rates = {k: float(v) for k, v in dict(body.get("rates", {})).items() if k in ("429", "500")}
+        self.faults.rates = {k: float(v) for k, v in dict(body.get("rates", {})).items() if k in ("429", "500", "odd")}
         self.faults.retry_after = int(body.get("retry_after", self.faults.retry_after))
-        return JSONResponse({"ok": True, "counts": self.faults.counts})
+        self.faults.response_urls = bool(body.get("response_urls", self.faults.response_urls))
+        return JSONResponse({"ok": True, "counts": self.faults.counts, "odd": self.faults.odd})
 
     async def set_workspaces(self, request: Request) -> Response:
         """Workspaces (some in an org), their channels and people, for a run in another process; the app's

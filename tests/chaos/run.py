@@ -8,9 +8,10 @@ The channels belong to four workspaces (two installed on their own, two served b
 `workspaces.py`), each checked for isolation at the end.
 
 Recordings over several channels are driven by random commands and button clicks while the platform
-answers 500, times out, rate-limits and drops, duplicates and reorders its webhooks, Slack answers 429
-and 500, and the bot is killed with SIGKILL and restarted. Then, with the faults off, everything is
-stopped and left to settle, and what Slack shows is checked against the emulator's own history.
+answers 500, times out, rate-limits and drops, duplicates and reorders its webhooks, Slack answers 429,
+500 and refusals recbot has never seen (on response_urls too), and the bot is killed with SIGKILL and
+restarted. Then, with the faults off, everything is stopped and left to settle, and what Slack shows is
+checked against the emulator's own history.
 """
 
 from __future__ import annotations
@@ -501,7 +502,9 @@ async def set_faults(http: httpx.AsyncClient, platform: Platform, on: bool, webh
     hooks = {"drop": 0.10, "duplicate": 0.30, "reorder": 0.10} if on else {"drop": 0, "duplicate": 0, "reorder": 0,
                                                                               "drop_next": 0}
     await http.post(f"{emu}/_emulator/webhook-faults", json=hooks)
-    slack = {"rates": {"429": 0.10, "500": 0.02}, "retry_after": 1} if on else {"rates": {}}
+    # "odd": refusals recbot has never seen or knows only by name (bot/workbench/slack_limits.py ODD); response_urls too
+    slack = {"rates": {"429": 0.10, "500": 0.02, "odd": 0.03}, "retry_after": 1, "response_urls": True} if on \
+        else {"rates": {}}
     await http.post(f"http://127.0.0.1:{platform.slack_port}/_slack/faults", json=slack)
 
 
@@ -747,6 +750,7 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
     faults = {"platform_500": api["500"], "platform_timeout": api["hang"], "platform_429": api["429"],
               "webhook_dropped": hooks["dropped"], "webhook_duplicated": hooks["duplicated"],
               "webhook_reordered": hooks["reordered"], "slack_429": sl["429"], "slack_500": sl["500"],
+              "slack_odd_refusal": sl.get("odd", 0),
               "bot_killed": sum(b.kills for b in bots)}
     kills_by_moment = {m: killer.by_moment[m] for m in (*MOMENTS, "anywhere")}
     lines = logs.splitlines()
@@ -763,6 +767,8 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
             "paused_words_shown": len(oracle["shown"]),
             "recorded_not_findable": len(oracle["missing"]) + len(asked) - len(found),
             "slack_calls_inside_retry_after": slack.get("limits", {}).get("inside_retry_after"),
+            "slack_inside_by_method": slack.get("limits", {}).get("inside_by_method", {}),
+            "slack_odd_refusals": slack.get("odd", {}),  # by shape
             "steps_unheard": len(verdict["unheard"]),
             "workspaces": len(workspaces.WORKSPACES),
             "isolation_breaches": len(apart["wrong_token"]) + len(apart["shown_across"]) + len(apart["acted_across"]),

@@ -11,6 +11,7 @@ from bot.models import ACTIVE, Outgoing
 from bot.service.settings import ChannelSettings
 from bot.slack import notes, views
 from bot.slack.connect import connect_modal
+from bot.slack.holds import RESPOND_URL
 from bot.slack.kinds.base import (
     ANSWER,
     HOME,
@@ -107,6 +108,7 @@ class Respond(Answer):
 
     kind = Outgoing.RESPOND
     method = ""
+    also = (RESPOND_URL,)  # a 429 on a response_url holds the workspace's answers there, as a method's does
 
     async def send(self, sender, client, row, rendered):
         p = row.payload
