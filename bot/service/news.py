@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from enum import StrEnum
 from typing import cast
 
@@ -20,7 +20,7 @@ from bot.service.confirmations import Confirmations
 from bot.service.decisions import Writer
 from bot.service.permissions import named_controllers
 from bot.service.transitions import Report, last_pause
-from bot.service.truth import Outdated, Truth
+from bot.service.truth import Outdated, RetryLater, Truth
 from bot.store import Store, StoreBusy, on_store_thread
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class Applied(StrEnum):
     APPLIED = "applied"  # it moved the recording
     NO_CHANGE = "no change"  # nothing new, or older than what is known
     CONFIRMING = "confirming"  # RECORDING or PAUSED out of order: the platform is asked which is true
-    UNKNOWN = "unknown"  # a recording recbot does not know: adopt it
+    UNKNOWN = "unknown"  # a recording recbot does not know, while a start of its meeting is in flight: wait
     ATTENDANCE = "attendance"  # uploaded, and nobody told who was there: ask the platform first
     NOT_OWNED = "refused: not this account's meeting"  # it came on another account's route
 
@@ -59,25 +59,30 @@ class News:
             return await self.after.on_file(event)
         if isinstance(event, MeetingEvent):
             return await self.meeting_event(event)
-        outcome = await self.store.call(self._update, event, False)  # most news: one trip to the store
-        if outcome is Applied.UNKNOWN:
-            return await self.truth.adopt(event)
-        if outcome is Applied.ATTENDANCE:
-            # no join or leave webhook came (not subscribed, or lost): the final reply asks the platform
-            rec = await self.store.aio.recording(event.recording_id)
-            await self.after.fill_attendance(rec.session_id, rec.meeting_id)
-            outcome = await self.store.call(self._update, event, True)
-        if outcome is Applied.CONFIRMING:
-            self.confirmations.ask(event.recording_id)
-        return outcome
+        return await self._apply_update(None, event)
 
     async def apply_delivered(self, account: str, event: Event) -> Applied | str:
         """One webhook that came in on `account`'s route: refused when it names what another account holds
         (one account's webhooks never move another workspace's recordings), else `apply_event`."""
+        if isinstance(event, RecordingUpdate):
+            return await self._apply_update(account, event)
         if not await self.store.call(self.platform.owns, account, event):
             _refused(event)
             return Applied.NOT_OWNED
         return await self.apply_event(event)
+
+    async def _apply_update(self, account: str | None, event: RecordingUpdate) -> Applied | str:
+        """A recording's news alone (`apply_updates` takes a run of it): what the batch stops for is done here."""
+        outcome = await self.store.call(self._update, account, event, self.truth.starts_in_flight())
+        if outcome is Applied.UNKNOWN:
+            raise RetryLater("a start of this meeting is in flight")
+        if outcome is Applied.ATTENDANCE:
+            # no join or leave webhook came (not subscribed, or lost): the final reply asks the platform
+            rec = await self.store.aio.recording(event.recording_id)
+            await self.after.fill_attendance(rec.session_id, rec.meeting_id)
+            outcome = await self.store.call(self._update, account, event, (), True)
+        self._heard(event, outcome)
+        return outcome
 
     async def apply_updates(self, news: Sequence[tuple[str, Event | Exception]]) -> tuple[list[Applied | str], bool]:
         """The leading run of `news` (each with the account whose route it came in on) that is a known
@@ -91,40 +96,44 @@ class News:
         outbox, and four trips a webhook, each queued behind them for ~5 ms, left the worker seconds behind."""
         outcomes, busy = await self.store.call(self._updates, news, self.truth.starts_in_flight())
         for (_, event), outcome in zip(news, outcomes, strict=False):
-            update = cast(RecordingUpdate, event)  # `_updates` decides only recordings' updates
-            if outcome is Applied.CONFIRMING:
-                self.confirmations.ask(update.recording_id)
-            elif outcome is Applied.NOT_OWNED:
-                _refused(update)
+            self._heard(cast(RecordingUpdate, event), outcome)  # `_updates` decides only recordings' updates
         return outcomes, busy
+
+    def _heard(self, event: RecordingUpdate, outcome: Applied | str) -> None:
+        """What follows an update's outcome on the loop: the platform asked which state is true, or a warning."""
+        if outcome is Applied.CONFIRMING:
+            self.confirmations.ask(event.recording_id)
+        elif outcome is Applied.NOT_OWNED:
+            _refused(event)
 
     def _updates(self, news: Sequence[tuple[str, Event | Exception]],
                  starting: set[str]) -> tuple[list[Applied | str], bool]:
         outcomes: list[Applied | str] = []
         for account, event in news:
-            if not isinstance(event, RecordingUpdate) or event.meeting_id in starting:
+            if not isinstance(event, RecordingUpdate):
                 break
             try:
-                if not self.platform.owns(account, event):
-                    outcomes.append(Applied.NOT_OWNED)
-                    continue
-                outcome: Applied | str = self._update(event, False)
-                if outcome is Applied.UNKNOWN:
-                    outcome = self.truth.adopt_here(event)
+                outcome = self._update(account, event, starting)
             except StoreBusy:
                 return outcomes, True
-            except Exception:  # a fault: `apply_event` meets it again, and answers for it
+            except Exception:  # a fault: `apply_delivered` meets it again, and answers for it
                 break
-            if outcome is Applied.ATTENDANCE:  # nothing of it was written: the platform is asked on the loop first
+            if outcome in (Applied.UNKNOWN, Applied.ATTENDANCE):  # nothing of it was written: done on the loop
                 break
             outcomes.append(outcome)
         return outcomes, False
 
-    def _update(self, event: RecordingUpdate, attendance_filled: bool) -> Applied:
-        """Apply a recording's news, on the store's thread."""
+    def _update(self, account: str | None, event: RecordingUpdate, starting: Collection[str],
+                attendance_filled: bool = False) -> Applied | str:
+        """Apply a recording's news, on the store's thread: refused when it came on another account's route
+        (`account`, None when that is not known), adopted when recbot does not know the recording. UNKNOWN and
+        ATTENDANCE write nothing: a start of its meeting is in flight (its webhook is the start's own, not one
+        to adopt: try again later), or the platform must be asked who was there first."""
+        if account is not None and not self.platform.owns(account, event):
+            return Applied.NOT_OWNED
         rec = self.store.recording(event.recording_id)
         if rec is None:
-            return Applied.UNKNOWN
+            return Applied.UNKNOWN if event.meeting_id in starting else self.truth.adopt_here(event)
         if event.status is Status.UPLOADED and rec.session_id and not attendance_filled \
                 and not self.store.notes.attendance(rec.session_id):
             return Applied.ATTENDANCE
