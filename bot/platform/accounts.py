@@ -18,7 +18,7 @@ from typing import Any
 from bot.config import Settings, rtk_base
 from bot.models import ACTIVE, Status
 from bot.platform.client import Disconnected, PlatformClient
-from bot.platform.models import PlatformRecording
+from bot.platform.models import FileKind, PlatformRecording
 from bot.platform.webhooks import Event, Ignored, RecordingUpdate
 from bot.store import Store
 
@@ -172,7 +172,7 @@ class Platforms:
     async def get_active_session(self, meeting_id: str):
         return await (await self._meeting(meeting_id)).get_active_session(meeting_id)
 
-    async def session_file(self, session_id: str, kind: str):
+    async def session_file(self, session_id: str, kind: FileKind):
         return await (await self._session(session_id)).session_file(session_id, kind)
 
     async def generate_summary(self, session_id: str) -> None:

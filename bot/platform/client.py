@@ -29,7 +29,7 @@ from bot.platform.errors import (
     Unauthorized,
 )
 from bot.platform.limits import Priority
-from bot.platform.models import ActiveSession, Meeting, PlatformRecording, Webhook, parse_time
+from bot.platform.models import ActiveSession, FileKind, Meeting, PlatformRecording, Webhook, parse_time
 from bot.platform.transport import Transport
 
 __all__ = [
@@ -85,15 +85,15 @@ class PlatformClient(Transport):
 
     # -- after the session -----------------------------------------------------------------
 
-    async def session_file(self, session_id: str, kind: str) -> tuple[str, float | None] | None:
+    async def session_file(self, session_id: str, kind: FileKind) -> tuple[str, float | None] | None:
         """The session's transcript or summary as (link, expiry), or None when there is none (yet)."""
         try:
             body = await self._request("GET", f"/sessions/{session_id}/{kind}", retry=True)
         except NotFound:
             return None
         data = body.get("data") or {}
-        url = data.get("transcript_download_url") if kind == "transcript" else data.get("summaryDownloadUrl")
-        expiry = data.get("transcript_download_url_expiry") if kind == "transcript" else \
+        url = data.get("transcript_download_url") if kind is FileKind.TRANSCRIPT else data.get("summaryDownloadUrl")
+        expiry = data.get("transcript_download_url_expiry") if kind is FileKind.TRANSCRIPT else \
             data.get("summaryDownloadUrlExpiry")
         return (url, parse_time(expiry)) if isinstance(url, str) and url else None
 

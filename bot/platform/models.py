@@ -10,6 +10,7 @@ import ast
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from bot.models import Status
@@ -77,6 +78,13 @@ def parse_reason(value: Any) -> str | None:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+class FileKind(StrEnum):
+    """A session's file the platform makes after the meeting (`SessionFile.kind`; stored as `session_files.kind`)."""
+
+    TRANSCRIPT = "transcript"
+    SUMMARY = "summary"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from bot.config import load_public_key
 from bot.errors import RecbotError
 from bot.models import Status
-from bot.platform.models import parse_number, parse_reason, parse_time
+from bot.platform.models import FileKind, parse_number, parse_reason, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ class MeetingEvent:
 class SessionFile:
     """`meeting.transcript` or `meeting.summary`: a session's file is ready to download."""
 
-    kind: str  # transcript | summary
+    kind: FileKind
     meeting_id: str
     session_id: str
     url: str
@@ -272,13 +272,13 @@ def parse_event(body: bytes | str | dict) -> Event:
                             joined_at=parse_time(participant.get("joinedAt")),
                             person=_s(participant.get("customParticipantId")))
     if name in ("meeting.transcript", "meeting.summary"):
-        kind = name.removeprefix("meeting.")
+        file = FileKind(name.removeprefix("meeting."))
         meeting_id, session_id = _s(meeting.get("id")), _s(meeting.get("sessionId"))
-        url = _s(body.get(f"{kind}DownloadUrl"))
+        url = _s(body.get(f"{file}DownloadUrl"))
         if not (meeting_id and session_id and url):
             return Ignored(name, "no meeting, session or download link")
-        return SessionFile(kind=kind, meeting_id=meeting_id, session_id=session_id, url=url,
-                           expiry=parse_time(body.get(f"{kind}DownloadUrlExpiry")),
+        return SessionFile(kind=file, meeting_id=meeting_id, session_id=session_id, url=url,
+                           expiry=parse_time(body.get(f"{file}DownloadUrlExpiry")),
                            meeting_title=_s(meeting.get("title")), started_at=parse_time(meeting.get("startedAt")))
     return Ignored(event=name)
 

@@ -19,7 +19,7 @@ from bot.ledger import Span, Summary, file_offset
 from bot.models import Actor, Link, Notice, Outgoing, Recording, Status, Timer
 from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformError
-from bot.platform.models import parse_time
+from bot.platform.models import FileKind, parse_time
 from bot.platform.webhooks import MeetingEvent, MeetingKind, SessionFile
 from bot.service.decisions import Audited, Writer
 from bot.service.outcomes import Line, Reply, Say, failed
@@ -138,7 +138,7 @@ class AfterMeeting(Audited):
         the webhook or the fallback brings it; of a session nobody recorded, nothing anywhere."""
         if await self.store.aio.notes.file(file.session_id, file.kind):
             return f"{file.kind} already posted"
-        if file.kind == "transcript":
+        if file.kind is FileKind.TRANSCRIPT:
             return await self._on_transcript(file)
         recordings = await self.store.call(self._ledgers, file.session_id)
         if not recordings:
@@ -228,7 +228,7 @@ class AfterMeeting(Audited):
         await self._audit(actor, "button:post_summary", "requested", target)
         recordings = await self.store.aio.recordings_of_session(target) if isinstance(session_id, str) else []
         mine = [r for r in recordings if r.channel_id == actor.channel_id]
-        held = await self.store.aio.notes.file(target, "summary") if mine else None
+        held = await self.store.aio.notes.file(target, FileKind.SUMMARY) if mine else None
         if not mine or held is None:
             await self._audit(actor, "button:post_summary", "refused", target, "not this channel's session")
             return Reply.one(Say.FOREIGN_BUTTON, ok=False)
@@ -240,7 +240,7 @@ class AfterMeeting(Audited):
             await self._audit(actor, "button:post_summary", "refused", target, "summary-after-pause never")
             return Reply.one(Say.SUMMARY_NEVER, ok=False)
         try:
-            found = await self.platform.session_file(target, "summary")
+            found = await self.platform.session_file(target, FileKind.SUMMARY)
         except PlatformError as exc:
             await self._audit(actor, "button:post_summary", "error", target, exc.message)
             return Reply([failed("summary", exc)], ok=False)
@@ -267,7 +267,7 @@ class AfterMeeting(Audited):
         recordings = self.store.recordings_of_session(file.session_id)
         params = {"url": file.url, "expiry": file.expiry, "text": (text or "")[:SUMMARY_TEXT_LIMIT] or None,
                   "session_id": file.session_id}
-        notice = Notice.TRANSCRIPT if file.kind == "transcript" else Notice.SUMMARY
+        notice = Notice.TRANSCRIPT if file.kind is FileKind.TRANSCRIPT else Notice.SUMMARY
         with self.store.transaction():
             if not self.store.notes.claim_file(file.session_id, file.kind, file.meeting_id, file.url, file.expiry):
                 return f"{file.kind} already posted"
@@ -280,11 +280,12 @@ class AfterMeeting(Audited):
                 else f"{file.kind} of a session nobody recorded: posted nowhere")
 
     async def check_files(self, rec: Recording, kinds: list[str], tries: int) -> None:
-        """The fallback when no webhook came: ask for what is still missing, then again later."""
+        """The fallback when no webhook came: ask for what is still missing (`kinds`, a timer's stored
+        `FileKind`s), then again later."""
         if not rec.session_id:
             return
         missing = []
-        for kind in kinds:
+        for kind in map(FileKind, kinds):
             if await self.store.aio.notes.file(rec.session_id, kind):
                 continue
             try:
@@ -307,7 +308,7 @@ class AfterMeeting(Audited):
             return Reply.one(Say.NO_SESSION, ok=False)
         handle = recordings[0].handle
         try:
-            found = await self.platform.session_file(session_id, "summary")
+            found = await self.platform.session_file(session_id, FileKind.SUMMARY)
             if found is None:
                 await self.platform.generate_summary(session_id)
         except PlatformError as exc:
@@ -321,14 +322,14 @@ class AfterMeeting(Audited):
         held = ({policy} | others != {"post"}
                 and any(paused_in(s) for _, s in await self.store.call(self._ledgers, session_id)))
         if found is not None and held:  # the channel's rule, as for the webhook: no link to a held summary
-            if not await self.store.aio.notes.file(session_id, "summary"):
-                await self.on_file(SessionFile("summary", link.meeting_id, session_id, found[0], found[1]))
+            if not await self.store.aio.notes.file(session_id, FileKind.SUMMARY):
+                await self.on_file(SessionFile(FileKind.SUMMARY, link.meeting_id, session_id, found[0], found[1]))
             if not await self.store.aio.notes.file(session_id, RELEASED):
                 return Reply.one(Say.SUMMARY_NEVER if policy == "never" else Say.SUMMARY_HELD, handle=handle)
         if found is not None:
-            if await self.store.aio.notes.file(session_id, "summary"):
+            if await self.store.aio.notes.file(session_id, FileKind.SUMMARY):
                 return Reply.one(Say.SUMMARY_THERE, handle=handle, url=found[0], expiry=found[1])
-            await self.on_file(SessionFile("summary", link.meeting_id, session_id, found[0], found[1]))
+            await self.on_file(SessionFile(FileKind.SUMMARY, link.meeting_id, session_id, found[0], found[1]))
             return Reply.one(Say.SUMMARY_POSTED, handle=handle)
         await self.store.call(self._look_again, recordings)  # the webhook brings it; else this looks again
         return Reply.one(Say.SUMMARY_ASKED, handle=handle)
@@ -341,7 +342,7 @@ class AfterMeeting(Audited):
         with self.store.transaction():
             for rec in recordings:
                 self.store.timers.set(Timer.SESSION_FILES, rec.id, self.clock() + 30.0,
-                                      {"kinds": ["summary"], "tries": 0})
+                                      {"kinds": [FileKind.SUMMARY], "tries": 0})
 
     # -- finding it later ------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from bot.errors import RecbotError
 from bot.models import ACTIVE, ErrorReason, Link, Recording, Source, Status
 from bot.platform.accounts import Platforms
 from bot.platform.client import NotFound, PlatformError
-from bot.platform.models import PlatformRecording
+from bot.platform.models import FileKind, PlatformRecording
 from bot.platform.webhooks import RecordingUpdate
 from bot.retry import Backoff
 from bot.service.decisions import Writer
@@ -78,7 +78,8 @@ class Truth:
         """recbot's guardrails as the channel's settings change them, and the session files it expects."""
         s = ChannelSettings.of(self.store.notes.settings(channel_id))
         guard = self.guard if s.pause_reminder is None else replace(self.guard, pause_reminder_after=s.pause_reminder)
-        files = (("transcript",) if s.transcribe or s.summarize else ()) + (("summary",) if s.summarize else ())
+        files = (((FileKind.TRANSCRIPT,) if s.transcribe or s.summarize else ())
+                 + ((FileKind.SUMMARY,) if s.summarize else ()))
         return guard, files
 
     def save_later(self, what: str, write: Callable[[], Awaitable[Any]]) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from bot.config import load_public_key
 from bot.models import Status
-from bot.platform.models import parse_time
+from bot.platform.models import FileKind, parse_time
 from bot.platform.webhooks import (
     Ignored,
     MeetingEvent,
@@ -163,9 +163,9 @@ def test_transcripts_and_summaries_as_the_docs_show_them():
     transcript = parse_event({"event": "meeting.transcript", "meeting": meeting,
                               "transcriptDownloadUrl": "https://b/t.vtt",
                               "transcriptDownloadUrlExpiry": "2026-06-03T10:30:00.000Z"})
-    assert transcript == SessionFile("transcript", "m1", "s1", "https://b/t.vtt", 1780482600.0, "Retro")
+    assert transcript == SessionFile(FileKind.TRANSCRIPT, "m1", "s1", "https://b/t.vtt", 1780482600.0, "Retro")
     summary = parse_event({"event": "meeting.summary", "meeting": meeting, "summaryDownloadUrl": "https://b/s.md"})
-    assert isinstance(summary, SessionFile) and summary.kind == "summary" and summary.expiry is None
+    assert isinstance(summary, SessionFile) and summary.kind is FileKind.SUMMARY and summary.expiry is None
     assert parse_event({"event": "meeting.summary", "meeting": {"id": "m1"}}) == Ignored(
         "meeting.summary", "no meeting, session or download link")
 
