@@ -16,9 +16,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.models import Team
 from bot.slack.holds import Holds
 from bot.slack.installs import NotInstalled, RefreshFailed, Tokens
-from bot.slack.refusals import refusal
+from bot.slack.refusals import TRANSIENT, refusal
 
 log = logging.getLogger(__name__)
+UNANSWERED = 5.0  # seconds before asking users.info again about someone Slack did not answer for
 WORKSPACE = ""  # auth.test's hold: one workspace (the configured token), asked before recbot knows its id
 
 
@@ -57,16 +58,20 @@ class Directory:
                 wait = refused.retry_after or 1.0
                 await self.holds.hold(workspace, "users.info", wait)
                 self._held[key] = wait
+            elif refused.status >= 500 or refused.error in TRANSIENT or not refused.known:
+                self._held[key] = UNANSWERED  # Slack failed, or said what recbot does not know: not a "no"
             log.warning("%s for %s; treating them as not an admin", refused, user_id)
             return False
         except Exception:
             log.warning("users.info failed for %s; treating as not an admin", user_id, exc_info=True)
+            self._held[key] = UNANSWERED
             return False
         self._cache[key] = (self.clock(), admin)
         return admin
 
     def held(self, user_id: str, team: Team | None = None) -> float | None:
-        """Seconds left of a 429's hold when the last `is_admin` for this person could not ask Slack."""
+        """When the last `is_admin` for this person could not ask Slack (a 429 holds users.info) or Slack did
+        not answer it (a 5xx, a refusal recbot does not know, the network): seconds before asking again."""
         return self._held.get((user_id, team.team_id if team else None))
 
     def known_admin(self, user_id: str, team: Team | None = None) -> bool | None:

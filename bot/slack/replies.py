@@ -98,9 +98,9 @@ def sentence(line: Line) -> str:
             return ("This channel is not linked to a meeting yet. Link one with `/rec link ‹meeting id or URL›` "
                     "or create one with `/rec new [title]`.")
         case Say.REFUSED:
-            if p.get("wait"):  # whether they are an admin could not be asked: Slack's 429 holds users.info
-                return (f":hourglass: Slack is asking recbot to slow down, so it cannot check whether you are a "
-                        f"workspace admin; try again in {max(1, math.ceil(p['wait']))} s.")
+            if p.get("wait"):  # whether they are an admin could not be asked (a 429 holds users.info) or answered
+                return (f":hourglass: Slack is asking recbot to slow down, or did not answer, so it cannot check "
+                        f"whether you are a workspace admin; try again in {max(1, math.ceil(p['wait']))} s.")
             return f":no_entry: {REFUSALS[p['reason']]}"
         case Say.NO_SUCH_MEETING:
             return (f"No meeting `{p['ref']}` exists on the platform. Check the id or URL, "

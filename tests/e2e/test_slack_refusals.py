@@ -16,7 +16,7 @@ from bot.slack.identity import Identity
 from bot.web import Options
 from bot.workbench.slack_limits import ODD
 from bot.workbench.stack import TEST_SCALE
-from tests.conftest import ALICE, BOB, linked_stack, until
+from tests.conftest import ADMIN, ALICE, BOB, linked_stack, until
 from tests.e2e.helpers import button_ids, card_of, reply_to, run, started, status_is, thread_texts
 
 TRANSIENT = ("new_error_5xx", "proxy_502", "fatal_error", "internal_error", "request_timeout", "service_unavailable")
@@ -151,3 +151,17 @@ async def test_auth_test_keeps_a_429_hold_and_is_not_asked_inside_it(stack):
     await other.warm()
     assert asked() == before + 2 and other._info and other._info["user_id"]
     assert stack.slack.limits.inside == []
+
+
+@pytest.mark.parametrize("shape", ["proxy_502", "new_error"])
+async def test_an_admin_slack_did_not_answer_about_is_told_to_try_again_not_refused(linked, shape):
+    """Whether someone is a workspace admin (users.info) decides a stop by someone who did not start the
+    recording: when Slack fails that question, or answers what recbot does not know, recbot does not let them
+    in (failing closed) but says it could not check, not that they may not; asked again, Slack answers."""
+    rec = await started(linked, ALICE)
+    linked.slack.refuse("users.info", shape)
+    _, reply = await run(linked, ADMIN, "stop")
+    assert "did not answer" in reply and "try again in" in reply and ":no_entry:" not in reply, reply
+    assert linked.runtime.store.recording(rec.id).status is Status.RECORDING
+    await run(linked, ADMIN, "stop")
+    await status_is(linked, rec.id, Status.UPLOADED)
