@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.ledger import Span, Summary, clock_text, duration_text
-from bot.models import ErrorReason, LastAction, Link, Origin, Recording, Source, Status, StopReason
+from bot.models import ErrorReason, LastAction, Link, Notice, Origin, Outgoing, Recording, Source, Status, StopReason
 from bot.mrkdwn import escape
 
 MARK = {
@@ -50,18 +50,15 @@ STOPPED: dict[str, str] = {  # a stop no one in Slack made, by its `StopReason`
     StopReason.ENDED_WHILE_PAUSED: "stopped automatically: the meeting ended while it was paused",
     StopReason.FROM_MEETING: "stopped from the meeting",
     StopReason.PLATFORM_ERROR: "stopped (platform error)",
-    StopReason.OUTSIDE_SLACK: "stopped (outside Slack)",
-}
+    StopReason.OUTSIDE_SLACK: "stopped (outside Slack)"}
 FAILED: dict[str, str] = {  # why a recording failed, by its `ErrorReason` (else the platform's own words)
     ErrorReason.GONE: "the platform no longer knows this recording",
     ErrorReason.UNRECOVERABLE: "the platform reported an unrecoverable error"}
-STOP_WHY: dict[str, str] = {  # a stop's reason on the card, after "Stopped automatically"
+STOP_WHY: dict[str, str] = {  # a `StopReason` in a few words ("Stopped automatically (…)", "… while #2 is paused")
     StopReason.EVERYONE_LEFT: "everyone left", StopReason.TIME_LIMIT: "time limit reached",
     StopReason.ENDED_FOR_EVERYONE: "the meeting was ended for everyone", StopReason.PLATFORM_ERROR: "platform error",
     StopReason.ENDED_WHILE_PAUSED: "the meeting ended while paused", StopReason.FROM_MEETING: "from the meeting",
-    StopReason.OUTSIDE_SLACK: "outside Slack"}
-LEFT_PAUSED: dict[str, str] = {  # why a paused recording was left paused, by its `StopReason`
-    StopReason.EVERYONE_LEFT: "everyone left", StopReason.MEETING_ENDED: "the meeting ended"}
+    StopReason.OUTSIDE_SLACK: "outside Slack", StopReason.MEETING_ENDED: "the meeting ended"}
 SECTION_TEXT = 3000
 MESSAGE_BLOCKS = 50
 VIEW_BLOCKS = 100
@@ -240,28 +237,28 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *, compact
         by += " via workflow"  # a person ran a Workflow Builder step
     tag = f"#{rec.handle}"
     told = f"\n>{escape(clip(consent, 500))}" if consent else ""
-    if kind == "started":
+    if kind == Notice.STARTED:
         extra = " alongside the active one (`--multi`)" if payload.get("multi") else ""
         if source == Source.AUTO:
             return (f":arrow_forward: {tag}: the meeting started, and this channel records it automatically "
                     f"(auto-record). Starting…{extra}"), None, False
         return f":arrow_forward: {tag}: recording requested {by}{extra}. Starting…", None, False
-    if kind == "adopted":
+    if kind == Notice.ADOPTED:
         return f":red_circle: {tag}: a recording was started from the meeting; recbot follows it here.", None, False
-    if kind == "recording":  # everyone in the channel is told that it records: the reply is broadcast
+    if kind == Notice.RECORDING:  # everyone in the channel is told that it records: the reply is broadcast
         return f":red_circle: {tag} of {title_of(rec)} is recording.{told}", None, True
     if payload.get("before_stop"):  # an action's answer that came after the news of the stop (late_step)
-        did = "paused" if kind == "paused" else "resumed"
-        return (f":{'double_vertical_bar' if kind == 'paused' else 'arrow_forward'}: {tag} {did} {by} just before "
+        did = "paused" if kind == Notice.PAUSED else "resumed"
+        return (f":{'double_vertical_bar' if kind == Notice.PAUSED else 'arrow_forward'}: {tag} {did} {by} just before "
                 "it stopped (recbot learned it after the stop).", None, False)
-    if kind == "paused":
+    if kind == Notice.PAUSED:
         until = f" It resumes by itself {date(payload['until'], '{time}')}." if payload.get("until") else ""
         return f":double_vertical_bar: {tag} paused {by}.{until}", None, False
-    if kind == "resumed":
+    if kind == Notice.RESUMED:
         if source == Source.TIMER:
             return f":arrow_forward: {tag} resumed automatically: the timed pause is over.{told}", None, False
         return f":arrow_forward: {tag} resumed {by}.{told}", None, False
-    if kind == "stopped":
+    if kind == Notice.STOPPED:
         if actor or source == Source.WORKFLOW:
             return f":black_square_for_stop: {tag} stopped {by}. Uploading…", None, False
         if payload.get("was_paused") and reason == StopReason.EVERYONE_LEFT:  # the platform's stop of a paused one
@@ -269,24 +266,24 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *, compact
                     "meeting. Nothing more will be recorded, and its reminders are off. Uploading…"), None, True
         why = STOPPED.get(reason or "", f"stopped ({escape(clip(reason or '', 200))})")
         return f":black_square_for_stop: {tag} {why}. Uploading…", None, False
-    if kind == "uploaded":
+    if kind == Notice.UPLOADED:
         return uploaded(rec, summary, compact=compact, recap=recap)
-    if kind == "errored":
+    if kind == Notice.ERRORED:
         who = user(rec.started_by) + " " if rec.started_by else ""
         failure = rec.error_reason or "the platform reported an error"
         why = escape(clip(FAILED.get(failure, failure), 500))
         short = (" A recording shorter than about 5 seconds can end this way on the platform; record a little "
                  "longer next time.") if summary.recorded < 5 else ""
         return f":x: {who}{tag} failed: {why}. No file was made.{short}", None, True
-    if kind in ("ended_while_paused", "pause_reminder"):
+    if kind in (Notice.ENDED_WHILE_PAUSED, Notice.PAUSE_REMINDER):
         return reminder(kind, payload, rec, compact=compact)
-    if kind == "heads_up":
+    if kind == Notice.HEADS_UP:
         return f":hourglass: {tag} resumes recording {date(payload.get('due'), '{time}')} (in about 30 s).", None, False
-    if kind == "time_limit_soon":
+    if kind == Notice.TIME_LIMIT_SOON:
         when = date(payload.get("due"), "{time}")
         return (f":hourglass: {tag} reaches the platform's 24-hour limit {when}, and the platform stops it then. "
                 "To keep recording past it, start another with `/rec start --multi` before then."), None, True
-    if kind == "pause_failed":
+    if kind == Notice.PAUSE_FAILED:
         detail = escape(clip(str(payload.get("detail", "")), 500))
         text = (f":warning: {tag} is *still recording*: the pause {by} did not go through ({detail}). "
                 "Try again, or pause from the meeting.")
@@ -294,8 +291,8 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *, compact
             return text, None, True
         retry = buttons(rec, ("pause",), "rec_retry", labels={"pause": "Try the pause again"})
         return text, [section(text), retry], True
-    if kind in ("auto_resume_failed", "auto_stop_failed"):
-        what = "resume" if kind == "auto_resume_failed" else "stop"
+    if kind in (Notice.AUTO_RESUME_FAILED, Notice.AUTO_STOP_FAILED):
+        what = "resume" if kind == Notice.AUTO_RESUME_FAILED else "stop"
         detail = escape(clip(str(payload.get("detail", "")), 500))
         return f":warning: {tag}: could not {what} automatically: {detail}", None, True
     return f"{tag}: {escape(clip(str(kind), 100))}", None, False
@@ -309,16 +306,16 @@ def reminder(kind: str, payload: dict[str, Any], rec: Recording, *,
     tag = f"#{rec.handle}"
     if payload.get("for"):
         text = f":bell: {tag} is still paused, and you can resume or stop it."
-        controls = ("resume", "stop") + (("snooze",) if kind == "pause_reminder" else ())
+        controls = ("resume", "stop") + (("snooze",) if kind == Notice.PAUSE_REMINDER else ())
         if compact:
             return text, None, False
         return text, [section(text), buttons(rec, controls, "rec_controller", snooze=payload.get("snooze"))], False
     who = people([payload.get("paused_by"), *(payload.get("controllers") or [])][:20])
     who = f"{who}, " if who else ""
-    if kind == "ended_while_paused":
+    if kind == Notice.ENDED_WHILE_PAUSED:
         grace = payload.get("grace") or 0
         auto = f" recbot will stop it in {clock_text(grace)} if nobody does." if grace else ""
-        reason = LEFT_PAUSED.get(payload.get("reason") or "", "the meeting ended")
+        reason = STOP_WHY.get(payload.get("reason") or "", "the meeting ended")
         text = f":warning: {who}{reason} while {tag} is paused. A paused recording does not stop by itself.{auto}"
         return text, None, True
     since = date(payload.get("since"), "{time} ({ago})")
@@ -366,27 +363,30 @@ def pointer_notice(payload: dict[str, Any], rec: Recording) -> str:
     """The last resort for a thread reply Slack refused in every fuller form: what it was about, and where to
     get it another way (never a promise that `/rec history` holds what it does not)."""
     notice = payload.get("notice")
-    if notice == "uploaded":
+    if notice == Notice.UPLOADED:
         return f":white_check_mark: #{rec.handle} is ready: `/rec history` in this channel has its download link."
-    if notice == "transcript":
+    if notice == Notice.TRANSCRIPT:
         return (f"#{rec.handle}'s transcript is ready, but Slack would not take the message here. "
                 "`/rec find <words>` searches what was recorded.")
-    if notice in ("summary", "summary_held"):
+    if notice in (Notice.SUMMARY, Notice.SUMMARY_HELD):
         return (f"#{rec.handle}'s summary is ready, but Slack would not take the message here. "
                 "`/rec summary` asks for it again.")
     return f"#{rec.handle} has news that Slack would not show here: `/rec status` shows where it stands."
 
 
 def pointer_note(payload: dict[str, Any]) -> str:
-    if payload.get("notice") == "transcript":
+    if payload.get("notice") == Notice.TRANSCRIPT:
         return ("The meeting's transcript is ready, but Slack would not take the message here. "
                 "`/rec find <words>` searches what was recorded.")
     return "The meeting's summary is ready, but Slack would not take the message here. `/rec summary` asks again."
 
 
+GIVEN_UP: dict[str, str] = {Outgoing.CARD: "a recording's card", Outgoing.THREAD: "a reply in a recording's thread"}
+
+
 def given_up(link: Link, kind: str, error: str) -> str:
     """The DM to whoever linked a channel when a message there can never be delivered."""
-    what = {"card": "a recording's card", "thread": "a reply in a recording's thread"}.get(kind, "a message")
+    what = GIVEN_UP.get(kind, "a message")
     return (f":warning: Slack would not take {what} in <#{link.channel_id}> ({escape(clip(error, 100))}), and "
             "nobody there can receive it any more. `/rec history` in that channel has what it said.")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.ledger import Span, Summary, clock_text, duration_text, file_offset, presence
-from bot.models import Attendee, Mark
+from bot.models import Attendee, Mark, Notice
 from bot.mrkdwn import escape, from_markdown
 from bot.service.settings import NOTICE_LIMIT, SUMMARY_TYPES, ChannelSettings
 from bot.slack.blocks import SECTION_TEXT, clip, date, packed, plain, section, user
@@ -60,14 +60,14 @@ def session_file(payload: dict[str, Any], tag: str | None, *,
                  compact: bool = False) -> tuple[str, list[dict[str, Any]] | None]:
     """A transcript or a summary, in a recording's thread (`tag` "#2") or in the channel (None)."""
     of = f"{tag}'s session" if tag else "the meeting's last session"
-    if payload.get("notice") == "summary_held":
+    if payload.get("notice") == Notice.SUMMARY_HELD:
         return summary_held(payload, of, compact=compact)
-    if payload.get("notice") == "transcript_unreadable":
+    if payload.get("notice") == Notice.TRANSCRIPT_UNREADABLE:
         return (f":lock: Part of {of} was off the record, and recbot could not read the platform's transcript to "
                 "leave those parts out, so it posts neither the transcript nor a link to it."), None
     expiry = f"link valid until {date(payload.get('expiry'))}"
     link = f"<{escape(str(payload.get('url') or ''))}|download>"
-    if payload.get("notice") == "transcript":
+    if payload.get("notice") == Notice.TRANSCRIPT:
         text = f":memo: The transcript of {of} is ready: {link} ({expiry})."
         return text, None
     head = f":clipboard: The summary of {of} is ready: {link} ({expiry})."
