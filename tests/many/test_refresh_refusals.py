@@ -12,17 +12,13 @@ from bot.slack.installs import RefreshFailed
 from tests.conftest import until
 from tests.e2e.helpers import status_is
 from tests.many.test_install import BETA, BETA_CHANNEL, BETA_USER, many, posts_in, record_once
-from tests.many.test_rotation import another_process, expire, refreshes
+from tests.many.test_rotation import another_process, expire, recording_then_expired, refreshes
 
 
 @pytest.mark.parametrize("shape", ["proxy_502", "new_error", "internal_error"])
 async def test_a_refresh_slack_does_not_make_this_time_keeps_the_install_and_the_posts_wait_for_it(tmp_path, shape):
     async with many(tmp_path) as s:
-        s.slack.installs.rotation = True
-        await s.install(BETA)
-        rec_id = await record_once(s, BETA_USER, BETA_CHANNEL)
-        await until(lambda: len(posts_in(s, BETA_CHANNEL)) >= 2, message="the card and its first reply")
-        expire(s)
+        rec_id = await recording_then_expired(s)
         s.slack.refuse("oauth.v2.access", shape, when=lambda args: args.get("grant_type") == "refresh_token")
         before = len(posts_in(s, BETA_CHANNEL))
         await s.control(f"meetings/{s.runtime.store.recording(rec_id).meeting_id}/end", {})

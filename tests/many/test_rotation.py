@@ -30,6 +30,17 @@ def expire(s) -> dict:
     return first
 
 
+async def recording_then_expired(s) -> str:
+    """Beta installed with rotating tokens, a recording there with its card and first reply; then its token
+    expires. Returns the recording's id."""
+    s.slack.installs.rotation = True
+    await s.install(BETA)
+    rec_id = await record_once(s, BETA_USER, BETA_CHANNEL)
+    await until(lambda: len(posts_in(s, BETA_CHANNEL)) >= 2, message="the card and its first reply")
+    expire(s)
+    return rec_id
+
+
 def another_process(s) -> tuple[Store, Tokens]:
     store = Store(s.settings.database, secret_key=SECRET_KEY)
     return store, Tokens(s.settings.slack_api_url, store=store, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
@@ -61,11 +72,7 @@ async def test_three_processes_needing_an_expired_token_at_once_refresh_it_once(
 async def test_a_command_and_a_webhook_needing_the_expired_token_together_refresh_it_once(tmp_path):
     """Bolt refreshes a token for a request from Slack, the outbox for a post a webhook caused: one refresh."""
     async with many(tmp_path) as s:
-        s.slack.installs.rotation = True
-        await s.install(BETA)
-        rec_id = await record_once(s, BETA_USER, BETA_CHANNEL)
-        await until(lambda: len(posts_in(s, BETA_CHANNEL)) >= 2, message="the card and its first reply")
-        expire(s)
+        rec_id = await recording_then_expired(s)
         before = len(posts_in(s, BETA_CHANNEL))
         meeting = s.runtime.store.recording(rec_id).meeting_id
         (_, answer), _ = await asyncio.gather(run(s, BETA_USER, "status", channel=BETA_CHANNEL),
