@@ -23,7 +23,7 @@ Each class lives beside the code that raises it; this is the whole tree (docs/ar
     └── signals inside the service, never seen outside it:
         Stale (bot/service/decisions.py), Outdated and RetryLater (bot/service/truth.py)
 
-`UsageError` (bot/slack/grammar.py) is not an exception: `parse` returns it.
+`Unparsed` (bot/slack/grammar.py), what `parse` returns for text that is no command, is not an exception.
 """
 
 

@@ -18,7 +18,7 @@ from bot.models import Actor, Source
 from bot.service.outcomes import Reply, Say
 from bot.service.permissions import READ_ONLY
 from bot.slack.door import Door, actor_of
-from bot.slack.grammar import UsageError, parse
+from bot.slack.grammar import Unparsed, parse
 from bot.slack.replies import USAGE, WORKING, WORKING_DEFAULT, render
 from bot.store import StoreBusy
 
@@ -44,7 +44,7 @@ async def _rec_command(ack, body: dict[str, Any], context: Any) -> None:
     parsed = parse(body.get("text", ""))
     actor = actor_of(body, context, Source.COMMAND)
     commands = door.service.commands
-    if isinstance(parsed, UsageError):
+    if isinstance(parsed, Unparsed):
         _counted("unknown")("usage")
         await ack(text=parsed.text)
         usage = parsed.message

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from bot.config import load_settings
 from bot.emulator.delivery import Signer
 from bot.models import Command
-from bot.slack.grammar import UsageError, parse
+from bot.slack.grammar import Unparsed, parse
 from bot.web import Options, create_app
 from bot.workbench.stack import BOT_TOKEN, SIGNING_SECRET
 from tests.conftest import served
@@ -24,8 +24,8 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(Heal
 @given(st.text())
 def test_any_text_is_a_command_or_usage(text):
     result = parse(text)
-    assert isinstance(result, Command | UsageError)
-    if isinstance(result, UsageError):
+    assert isinstance(result, Command | Unparsed)
+    if isinstance(result, Unparsed):
         assert result.text.startswith(result.message)
 
 
@@ -33,7 +33,7 @@ def test_any_text_is_a_command_or_usage(text):
 @given(st.lists(st.sampled_from(["pause", "stop", "resume", "#1", "#99999999", "for", "10m", "<@U1>", "--multi",
                                  "link", "start", "<http://x|y>", "0s", "25h", "`", "*", "\u2014multi"]), max_size=6))
 def test_any_sequence_of_grammar_words(words):
-    assert isinstance(parse(" ".join(words)), Command | UsageError)
+    assert isinstance(parse(" ".join(words)), Command | Unparsed)
 
 
 @pytest.fixture(scope="module")

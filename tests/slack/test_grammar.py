@@ -3,7 +3,7 @@
 import pytest
 
 from bot.models import Command
-from bot.slack.grammar import UsageError, meeting_id_from, parse
+from bot.slack.grammar import Unparsed, meeting_id_from, parse
 
 UUID = "26c31468-55d4-4099-b49d-109778b182df"
 
@@ -75,19 +75,19 @@ def test_commands(text, expected):
 ])
 def test_mistakes_get_usage_and_a_hint(text, says):
     result = parse(text)
-    assert isinstance(result, UsageError)
+    assert isinstance(result, Unparsed)
     assert says in result.message
     assert "/rec start" in result.text  # usage follows the message
 
 
 def test_user_text_is_echoed_without_backticks_and_bounded():
     result = parse("`" * 3 + "x" * 500)
-    assert isinstance(result, UsageError)
+    assert isinstance(result, Unparsed)
     assert "```" not in result.message and len(result.message) < 200
 
 
 def test_new_with_a_very_long_title_is_refused():
-    assert isinstance(parse("new " + "t" * 201), UsageError)
+    assert isinstance(parse("new " + "t" * 201), Unparsed)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
