@@ -392,7 +392,7 @@ async def platform_budget(folder: str, quick: bool) -> dict:
                                 title="b", started_by="U1", origin="slack", multi=True, at=now, source="command")
         emulator.platform.tick(now + 1)
         client = PlatformClient("dyte", f"{server.url}/v2", org_id="emulator-org", api_key="emulator-key")
-        service = Service(store, client, guard=Guardrails())
+        service = Service(store, client, guardrails=Guardrails())
         workers = Workers(service, store, reconcile_tick=1.0)
         before = emulator.api_requests
         began = time.monotonic()

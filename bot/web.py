@@ -87,7 +87,7 @@ class Runtime:
         self.directory = Directory(self.tokens, self.outbox.holds)  # no sleep on a 429: it holds users.info
         self.identity = None if settings.oauth else Identity(
             MeteredWebClient(token=token, base_url=settings.slack_api_url), settings.slack_bot_token, self.outbox.holds)
-        self.service = Service(self.store, self.platform, guard=settings.guardrails, clock=o.clock,
+        self.service = Service(self.store, self.platform, guardrails=settings.guardrails, clock=o.clock,
                                is_admin=self.directory.is_admin, on_write=self.outbox.wake, tasks=self.tasks,
                                join_url=settings.join_url)
         self.service.permissions.known_admin = self.directory.known_admin

@@ -195,7 +195,7 @@ class Workers:
 
     def budget_per_tick(self) -> float:
         """Reconciler calls allowed per tick: a share of the platform's documented limit."""
-        per_minute = self.service.guard.reconcile_share * self.service.platform.limiter.strictest_per_minute
+        per_minute = self.service.guardrails.reconcile_share * self.service.platform.limiter.strictest_per_minute
         return per_minute * self.reconcile_tick / 60.0
 
     async def _reconcile_forever(self) -> None:

@@ -25,14 +25,14 @@ class World:
         self.path, self.emulator, self.platform = path, emulator, platform
         self.store = Store(path)
         self.faults = Faults(self.store)
-        self.service = Service(self.store, platform, guard=Guardrails())
+        self.service = Service(self.store, platform, guardrails=Guardrails())
 
     async def restart(self) -> None:
         """The process dies (its background retries with it) and comes back on the same file."""
         await self.service.tasks.cancel()
         self.store.close()
         self.store = Store(self.path)
-        self.service = Service(self.store, self.platform, guard=Guardrails())
+        self.service = Service(self.store, self.platform, guardrails=Guardrails())
         await self.service.guards.reconcile(100, older_than=time.time() + 1)
 
     def said(self, recording_id: str) -> list[str]:

@@ -51,7 +51,7 @@ async def world(tmp_path, emulator, engine):
     path = database(tmp_path, "db.sqlite3")
     store = Store(path, clock=clock)
     platform = client_for(emulator, "dyte")
-    service = Service(store, platform, guard=Guardrails(), clock=clock)
+    service = Service(store, platform, guardrails=Guardrails(), clock=clock)
     meeting = emulator.platform.create_meeting(time.time(), "Sync")
     emulator.platform.join(time.time(), meeting.id, "Ann")
     assert (await service.commands.handle(ALICE, parse(f"link {meeting.id}"))).ok
@@ -195,7 +195,7 @@ async def test_last_participant_leaving_counts_as_ended_but_not_while_someone_st
 
 async def test_grace_zero_reminds_without_stopping(world):
     w = world
-    w.service = Service(w.store, w.platform, guard=Guardrails(ended_paused_grace=0), clock=w.clock)
+    w.service = Service(w.store, w.platform, guardrails=Guardrails(ended_paused_grace=0), clock=w.clock)
     rec = await recording(w)
     await w.service.commands.handle(BOB, parse("pause"))
     await w.service.news.apply_event(MeetingEvent(MeetingKind.ENDED, w.meeting))
@@ -210,7 +210,7 @@ async def test_timers_survive_a_restart(world):
     await w.service.commands.handle(BOB, parse("pause for 2m"))
     w.store.close()
     store = Store(w.path, clock=w.clock)
-    fresh = Service(store, w.platform, guard=Guardrails(), clock=w.clock)
+    fresh = Service(store, w.platform, guardrails=Guardrails(), clock=w.clock)
     w.clock.advance(121)
     await fresh.guards.run_due_timers()
     assert store.recording(rec.id).status is Status.RECORDING
@@ -315,11 +315,12 @@ async def test_a_stale_copy_never_moves_a_recording_twice(world):
     uploaded = RecordingUpdate(rec.id, w.meeting, Status.UPLOADED, download_url="https://f/x.wav",
                                started_at=w.clock.now - 10, stopped_at=w.clock.now)
     news = Report.of(uploaded)
-    assert decide(stale, [], news, actor=None, source="reconciler", now=w.clock.now, guard=Guardrails()).moved
+    assert decide(stale, [], news, actor=None, source="reconciler", now=w.clock.now, guardrails=Guardrails()).moved
     assert await w.service.truth.apply(rec.id, news, actor=None, source="reconciler")
     entries, notices_before = len(w.store.ledger(rec.id)), len(notices(w, rec.id))
     # A decision made from the stale copy is refused whole by the store, and deciding again moves nothing.
-    stale_decision = decide(stale, [], news, actor="U0ALICE", source="command", now=w.clock.now, guard=Guardrails())
+    stale_decision = decide(stale, [], news, actor="U0ALICE", source="command", now=w.clock.now,
+                            guardrails=Guardrails())
     assert not w.service.writer.write(stale_decision)
     assert not await w.service.truth.apply(rec.id, news, actor="U0ALICE", source="command")
     assert len(w.store.ledger(rec.id)) == entries and len(notices(w, rec.id)) == notices_before
@@ -415,7 +416,7 @@ async def test_an_action_that_takes_longer_than_its_lease_keeps_it_until_done(wo
     other process acts on the recording meanwhile."""
     w = world
     rec = await recording(w)
-    service = Service(w.store, w.platform, guard=Guardrails(platform_timeout=0.2), clock=w.clock)  # leases: 0.6 s
+    service = Service(w.store, w.platform, guardrails=Guardrails(platform_timeout=0.2), clock=w.clock)  # leases: 0.6 s
     w.store.leases.clock = time.time  # leases run out in real time here
     w.emulator.api_faults.latency = 2.0
     try:
@@ -438,7 +439,7 @@ async def test_an_action_the_platform_did_while_its_process_died_is_learned_befo
     pausing.cancel()  # the process dies before the answer came
     await asyncio.gather(pausing, return_exceptions=True)
     assert w.store.recording(rec.id).status is Status.RECORDING and w.store.recording(rec.id).last_news_at == 0.0
-    restarted = Service(w.store, w.platform, guard=Guardrails(), clock=w.clock)
+    restarted = Service(w.store, w.platform, guardrails=Guardrails(), clock=w.clock)
     assert (await restarted.actions.act_one(ALICE, rec.id, "stop", None))[1]
     statuses = [e.status for e in w.store.ledger(rec.id)]
     assert statuses[-2:] == [Status.PAUSED, Status.UPLOADING]  # the pause is in the ledger, before the stop
@@ -462,7 +463,7 @@ async def test_news_of_the_resume_before_an_unanswered_pause_leaves_the_pause_da
     assert await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.RECORDING)) is Applied.NO_CHANGE
     assert w.store.recording(rec.id).last_news_at == 0.0  # still unknown: that news predates the pause
     w.clock.advance(4)
-    restarted = Service(w.store, w.platform, guard=Guardrails(), clock=w.clock)
+    restarted = Service(w.store, w.platform, guardrails=Guardrails(), clock=w.clock)
     assert await restarted.guards.reconcile(1) == 1
     last = w.store.ledger(rec.id)[-1]
     assert last.status is Status.PAUSED and asked <= last.at < asked + 1  # when asked, not 6 s later
@@ -477,7 +478,7 @@ async def test_news_waiting_for_its_confirmation_is_not_lost_with_the_process(wo
     w.service.confirmations.pending.clear()  # the process dies with the question unasked
     w.store.leases.release(recording_lease(rec.id), "another-process")
     assert w.store.recording(rec.id).last_news_at == 0.0  # the oldest report: the reconciler asks first
-    restarted = Service(w.store, w.platform, guard=Guardrails(), clock=w.clock)
+    restarted = Service(w.store, w.platform, guardrails=Guardrails(), clock=w.clock)
     assert await restarted.guards.reconcile(1) == 1
     assert w.store.recording(rec.id).status is Status.PAUSED
 

@@ -44,26 +44,27 @@ __all__ = ["RetryLater", "Service"]
 
 
 class Service:
-    def __init__(self, store: Store, platform: PlatformClient | Platforms, *, guard: Guardrails | None = None,
+    def __init__(self, store: Store, platform: PlatformClient | Platforms, *, guardrails: Guardrails | None = None,
                  clock: Callable[[], float] = time.time, is_admin: Callable[[str, Team], Awaitable[bool]] | None = None,
                  on_write: Callable[[], None] = lambda: None, tasks: Tasks | None = None,
                  join_url: str | None = None):
-        guard = guard or Guardrails()
+        guardrails = guardrails or Guardrails()
         platform = platform if isinstance(platform, Platforms) else Platforms(platform, store)
-        self.store, self.platform, self.guard, self.clock = store, platform, guard, clock
+        self.store, self.platform, self.guardrails, self.clock = store, platform, guardrails, clock
         self.tasks = tasks or Tasks()
         self.writer = Writer(store, on_write)
         self.permissions = Permissions(store, is_admin)
-        self.truth = Truth(store, platform, self.writer, guard, self.tasks, clock)
-        self.after = AfterMeeting(store, platform, self.writer, self.permissions, guard, clock)
+        self.truth = Truth(store, platform, self.writer, guardrails, self.tasks, clock)
+        self.after = AfterMeeting(store, platform, self.writer, self.permissions, guardrails, clock)
         self.calls = Calls(store, platform, self.writer, join_url, clock)
-        self.actions = Actions(store, platform, self.truth, self.writer, self.after, self.permissions, guard, clock)
+        self.actions = Actions(store, platform, self.truth, self.writer, self.after, self.permissions, guardrails,
+                               clock)
         self.accounts = Accounts(store, platform, self.permissions, on_write)
         self.commands = Commands(store, platform, self.truth, self.writer, self.actions, self.after, self.permissions,
                                  self.accounts, self.calls, clock)
         self.workflows = Workflows(store, self.commands, clock)
         self.confirmations = Confirmations(store, platform, self.truth, self.tasks)
         self.news = News(store, platform, self.truth, self.writer, self.after, self.confirmations,
-                         self.commands.auto_record, self.calls, guard, clock)
-        self.guards = Guards(store, platform, self.truth, self.writer, self.actions, self.after, self.calls, guard,
+                         self.commands.auto_record, self.calls, guardrails, clock)
+        self.guards = Guards(store, platform, self.truth, self.writer, self.actions, self.after, self.calls, guardrails,
                              clock)

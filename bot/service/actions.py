@@ -45,9 +45,9 @@ RESULT = {"pause": (Status.PAUSED,), "resume": (Status.RECORDING,), "stop": (Sta
 
 class Actions(Audited):
     def __init__(self, store: Store, platform: Platforms, truth: Truth, writer: Writer, after: AfterMeeting,
-                 permissions: Permissions, guard: Guardrails, clock: Callable[[], float] = time.time):
+                 permissions: Permissions, guardrails: Guardrails, clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer, self.after = store, platform, truth, writer, after
-        self.permissions, self.guard, self.clock = permissions, guard, clock
+        self.permissions, self.guardrails, self.clock = permissions, guardrails, clock
         self.locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # one action at a time per recording
         self.owner = new_owner()
 
@@ -61,7 +61,7 @@ class Actions(Audited):
         transitions still keep the record whole."""
         async with self.locks[recording_id]:
             name, deadline, held = recording_lease(recording_id), time.monotonic() + wait, False
-            ttl = 3 * self.guard.platform_timeout
+            ttl = 3 * self.guardrails.platform_timeout
             while True:
                 with contextlib.suppress(StoreBusy):
                     held = await self.store.aio.leases.hold(name, self.owner, ttl=ttl)
@@ -244,7 +244,7 @@ class Actions(Audited):
     def snooze(self, actor: Actor, rec: Recording) -> Reply:
         if rec.status is not Status.PAUSED:
             return Reply.one(Say.SNOOZE_NOT_PAUSED, ok=False, handle=rec.handle, status=rec.status.value)
-        delay = self.guard.pause_reminder_every or SNOOZE
+        delay = self.guardrails.pause_reminder_every or SNOOZE
         pause = last_pause(self.store.ledger(rec.id))
         with self.store.transaction():
             self.store.timers.set(Timer.PAUSE_REMINDER, rec.id, self.clock() + delay,

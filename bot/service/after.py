@@ -55,9 +55,9 @@ def paused_in(summary: Summary) -> bool:
 
 class AfterMeeting(Audited):
     def __init__(self, store: Store, platform: Platforms, writer: Writer, permissions: Permissions,
-                 guard: Guardrails | None = None, clock: Callable[[], float] = time.time):
+                 guardrails: Guardrails | None = None, clock: Callable[[], float] = time.time):
         self.store, self.platform, self.writer, self.clock = store, platform, writer, clock
-        self.permissions, self.guard = permissions, guard or Guardrails()
+        self.permissions, self.guardrails = permissions, guardrails or Guardrails()
 
     @on_store_thread
     def settings_of(self, channel_id: str) -> ChannelSettings:
@@ -155,7 +155,7 @@ class AfterMeeting(Audited):
     async def _on_transcript(self, file: SessionFile) -> str:
         recordings = await self.store.call(self._ledgers, file.session_id)
         paused = any(paused_in(s) for _, s in recordings)
-        keep = self.guard.transcript_days > 0 and bool(recordings)
+        keep = self.guardrails.transcript_days > 0 and bool(recordings)
         if not (paused or keep):
             return await self._post_file(file, None)
         text = await self.platform.download_text(file.url, TRANSCRIPT_BYTES)  # presigned: no credentials
@@ -187,7 +187,7 @@ class AfterMeeting(Audited):
                 lines = [] if cut is None else [
                     TranscriptLine(rec.id, k.at, offset, k.speaker, k.text)
                     for k in cut.kept for rid, offset in k.places if rid == rec.id]
-                if self.guard.transcript_days > 0 and lines:
+                if self.guardrails.transcript_days > 0 and lines:
                     self.store.transcripts.keep(rec.team_id, rec.channel_id, file.session_id, lines)
                 if not paused:
                     self.writer.notice(rec, Notice.TRANSCRIPT, url=file.url, expiry=file.expiry,
@@ -349,7 +349,7 @@ class AfterMeeting(Audited):
     async def find(self, actor: Actor, link: Link, words: str) -> Reply:
         """`/rec find`: the best recorded lines of this channel's transcripts (this workspace's only), to the
         person who asked. Withheld lines were never kept, so they cannot be found."""
-        days = self.guard.transcript_days
+        days = self.guardrails.transcript_days
         hits = await self.store.call(self._find, link, words) if days > 0 else []
         await self._audit(actor, "find", "ok", detail=f"{len(hits)} hit(s)")
         return Reply.one(Say.FIND, words=words, hits=hits, kept_days=int(days))
@@ -364,12 +364,13 @@ class AfterMeeting(Audited):
 
     async def forget_old_transcripts(self) -> int:
         """The retention timer: transcript lines kept longer than REC_TRANSCRIPT_DAYS are deleted."""
-        before = self.clock() - self.guard.transcript_days * 86400.0
+        before = self.clock() - self.guardrails.transcript_days * 86400.0
         total = 0
         while (n := await self.store.aio.transcripts.purge(before)) > 0:
             total += n
         if total:
-            log.info("deleted %d transcript line(s) kept longer than %d day(s)", total, int(self.guard.transcript_days))
+            log.info("deleted %d transcript line(s) kept longer than %d day(s)", total,
+                     int(self.guardrails.transcript_days))
         return total
 
     # -- settings ------------------------------------------------------------------------

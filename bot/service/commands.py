@@ -124,7 +124,7 @@ class Commands(Audited):
                 s = await self.after.settings_of(actor.channel_id)
                 meeting = await self.platform.create_meeting(
                     cmd.title or f"#{actor.channel_id} meeting", transcribe=s.transcribe, summarize=s.summarize,
-                    keep_alive=s.keep_alive or self.actions.guard.keep_alive, summary_type=s.summary_type,
+                    keep_alive=s.keep_alive or self.actions.guardrails.keep_alive, summary_type=s.summary_type,
                     team_id=actor.team_id)
             else:
                 meeting = await self.platform.get_meeting(cmd.meeting_ref or "", team_id=actor.team_id)

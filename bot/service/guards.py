@@ -24,10 +24,10 @@ from bot.store import DueTimer, Store, StoreBusy, on_store_thread
 
 class Guards:
     def __init__(self, store: Store, platform: Platforms, truth: Truth, writer: Writer, actions: Actions,
-                 after: AfterMeeting, calls: Calls, guard: Guardrails, clock: Callable[[], float] = time.time):
+                 after: AfterMeeting, calls: Calls, guardrails: Guardrails, clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer, self.actions = store, platform, truth, writer, actions
         self.calls = calls
-        self.after, self.guard, self.clock = after, guard, clock
+        self.after, self.guardrails, self.clock = after, guardrails, clock
 
     async def run_due_timers(self) -> int:
         """Fire every due timer once; returns how many acted on a recording still in the state it was for
@@ -72,9 +72,11 @@ class Guards:
                 pause = last_pause(ledger)
                 self.writer.remind(rec, Notice.PAUSE_REMINDER, named_controllers(self.store, rec.channel_id),
                                    paused_by=timer.payload.get("paused_by") or (pause.actor if pause else None),
-                                   snooze=self.guard.pause_reminder_every or SNOOZE, since=pause.at if pause else None)
-                if self.guard.pause_reminder_every > 0:
-                    self.store.timers.set(Timer.PAUSE_REMINDER, rec.id, self.clock() + self.guard.pause_reminder_every,
+                                   snooze=self.guardrails.pause_reminder_every or SNOOZE,
+                                   since=pause.at if pause else None)
+                if self.guardrails.pause_reminder_every > 0:
+                    self.store.timers.set(Timer.PAUSE_REMINDER, rec.id,
+                                          self.clock() + self.guardrails.pause_reminder_every,
                                           timer.payload)
         self.writer.on_write()
         return True
@@ -87,7 +89,7 @@ class Guards:
                                   paused_by=timer.payload.get("paused_by"))
 
     async def _stop_left_paused(self, rec: Recording, timer: DueTimer) -> None:
-        guard = Actor(user_id=None, channel_id=rec.channel_id, via=Source.GUARD)
+        actor = Actor(user_id=None, channel_id=rec.channel_id, via=Source.GUARD)
         async with self.actions.serial(rec.id):
             try:
                 report = Report.of(await self.platform.stop_recording(rec.id))
@@ -95,7 +97,7 @@ class Guards:
                 await self._stop_failed(rec, timer, exc.message)
                 return
             how: dict[str, Any] = {"actor": None, "source": Source.GUARD, "reason": StopReason.ENDED_WHILE_PAUSED,
-                   "audit": [audit_row(guard, "stop", "ok", rec.id, "ended while paused")]}
+                   "audit": [audit_row(actor, "stop", "ok", rec.id, "ended while paused")]}
             try:
                 await self.truth.apply(rec.id, report, **how)
             except StoreBusy:
@@ -113,7 +115,7 @@ class Guards:
 
         Due are those whose last report is older than `reconcile_after` (or than `older_than`, which
         at start is the start time, so every unfinished recording is checked once)."""
-        cutoff = older_than if older_than is not None else self.clock() - self.guard.reconcile_after
+        cutoff = older_than if older_than is not None else self.clock() - self.guardrails.reconcile_after
         token = background.set(True)  # its calls wait behind what people asked for
         try:
             checked = await self._reconcile(limit, cutoff)

@@ -42,9 +42,10 @@ class Applied(StrEnum):
 class News:
     def __init__(self, store: Store, platform: Platforms, truth: Truth, writer: Writer, after: AfterMeeting,
                  confirmations: Confirmations, auto_record: Callable[[str], Awaitable[str]], calls: Calls,
-                 guard: Guardrails, clock: Callable[[], float] = time.time):
+                 guardrails: Guardrails, clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer, self.after = store, platform, truth, writer, after
-        self.confirmations, self.auto_record, self.guard, self.clock = confirmations, auto_record, guard, clock
+        self.confirmations, self.auto_record, self.clock = confirmations, auto_record, clock
+        self.guardrails = guardrails
         self.calls = calls
         self.ignored_kinds: set[str] = set()
 
@@ -181,7 +182,7 @@ class News:
     @on_store_thread
     def _remind_paused(self, rec: Recording, reason: StopReason) -> None:
         """Say that a paused recording was left paused, and stop it after a grace: once."""
-        grace = self.guard.ended_paused_grace
+        grace = self.guardrails.ended_paused_grace
         if self.store.timers.pending(Timer.ENDED_PAUSED, rec.id):
             return
         pause = last_pause(self.store.ledger(rec.id))

@@ -117,7 +117,7 @@ class Decision:
 
 
 def decide(rec: Recording, ledger: list[LedgerEntry], report: Report, *, actor: str | None, source: Source,
-           now: float, guard: Guardrails, reason: str | None = None, until: float | None = None,
+           now: float, guardrails: Guardrails, reason: str | None = None, until: float | None = None,
            files: tuple[str, ...] = ()) -> Decision:
     """Move `rec` to what the platform reports, if that is forward; `until` is a timed pause's length;
     `files` the session's transcript or summary that the platform is to write (asked for if no webhook
@@ -144,10 +144,10 @@ def decide(rec: Recording, ledger: list[LedgerEntry], report: Report, *, actor: 
         cur, first_recorded = Status.RECORDING, first_recorded or at
     if new.final and cur.rank < Status.UPLOADING.rank:
         _move(d, rec, cur, Status.UPLOADING, report, actor=actor, source=source, reason=reason, until=None,
-                       now=now, guard=guard, first_recorded=first_recorded)
+                       now=now, guardrails=guardrails, first_recorded=first_recorded)
         cur = Status.UPLOADING
-    _move(d, rec, cur, new, report, actor=actor, source=source, reason=reason, until=until, now=now, guard=guard,
-          first_recorded=first_recorded)
+    _move(d, rec, cur, new, report, actor=actor, source=source, reason=reason, until=until, now=now,
+          guardrails=guardrails, first_recorded=first_recorded)
     if new is Status.UPLOADED and files:
         d.set_timers.append((Timer.SESSION_FILES, now + FILES_CHECK_AFTER, {"kinds": list(files), "tries": 0}))
     return d
@@ -176,7 +176,7 @@ def late_step(ledger: list[LedgerEntry], report: Report, *, actor: str | None, s
 
 def _move(d: Decision, rec: Recording, cur: Status, new: Status, report: Report, *, actor: str | None,
           source: Source,
-          reason: str | None, until: float | None, now: float, guard: Guardrails,
+          reason: str | None, until: float | None, now: float, guardrails: Guardrails,
           first_recorded: float | None) -> None:
     at = now
     if new is Status.RECORDING and cur is Status.INVOKED and report.started_at:
@@ -200,15 +200,15 @@ def _move(d: Decision, rec: Recording, cur: Status, new: Status, report: Report,
     elif cur is Status.PAUSED:
         d.cancel_timers = PAUSE_TIMERS
     if cur is Status.INVOKED and new is Status.RECORDING:
-        d.set_timers += time_limit_timer(at, guard)
+        d.set_timers += time_limit_timer(at, guardrails)
     if new is Status.PAUSED:
-        if guard.pause_reminder_after > 0:
-            d.set_timers.append((Timer.PAUSE_REMINDER, now + guard.pause_reminder_after, {"paused_by": actor}))
+        if guardrails.pause_reminder_after > 0:
+            d.set_timers.append((Timer.PAUSE_REMINDER, now + guardrails.pause_reminder_after, {"paused_by": actor}))
         if until:
             due = now + until
             d.set_timers.append((Timer.RESUME, due, {"paused_by": actor}))
-            if until > guard.timed_resume_heads_up * 2:
-                d.set_timers.append((Timer.HEADS_UP, due - guard.timed_resume_heads_up, {"due": due}))
+            if until > guardrails.timed_resume_heads_up * 2:
+                d.set_timers.append((Timer.HEADS_UP, due - guardrails.timed_resume_heads_up, {"due": due}))
     if new.final:
         d.file = report.file_fields()
     notice = {Status.PAUSED: Notice.PAUSED, Status.UPLOADING: Notice.STOPPED, Status.UPLOADED: Notice.UPLOADED,
@@ -218,12 +218,12 @@ def _move(d: Decision, rec: Recording, cur: Status, new: Status, report: Report,
     d.card = True
 
 
-def time_limit_timer(started_at: float, guard: Guardrails) -> list[tuple[Timer, float, dict[str, Any]]]:
+def time_limit_timer(started_at: float, guardrails: Guardrails) -> list[tuple[Timer, float, dict[str, Any]]]:
     """A heads-up in the thread before the platform's 24-hour limit stops the recording."""
-    if guard.time_limit_heads_up <= 0:
+    if guardrails.time_limit_heads_up <= 0:
         return []
     limit = started_at + TIME_LIMIT
-    return [(Timer.TIME_LIMIT, limit - guard.time_limit_heads_up, {"due": limit})]
+    return [(Timer.TIME_LIMIT, limit - guardrails.time_limit_heads_up, {"due": limit})]
 
 
 def decide_start(report: Report, link: Link, *, started_by: str | None, multi: bool, source: Source,
@@ -239,7 +239,7 @@ def decide_start(report: Report, link: Link, *, started_by: str | None, multi: b
 
 
 def decide_adoption(report: Report, link: Link, *, title: str | None, now: float,
-                    guard: Guardrails) -> Decision:
+                    guardrails: Guardrails) -> Decision:
     """A recording recbot did not know of gets its own card, with the steps it took unseen."""
     at = min(now, report.started_at or now)
     d = Decision(report.recording_id, card=True)
@@ -247,7 +247,7 @@ def decide_adoption(report: Report, link: Link, *, title: str | None, now: float
                                      origin=Origin.MEETING, multi=False, source=Source.MEETING, at=at)
     if report.status in (Status.RECORDING, Status.PAUSED):  # it was started before recbot heard of it
         d.steps.append(Step(Status.INVOKED, Status.RECORDING, at, None, Source.MEETING, "reconstructed"))
-        d.set_timers += time_limit_timer(at, guard)
+        d.set_timers += time_limit_timer(at, guardrails)
         if report.status is Status.PAUSED:
             d.steps.append(Step(Status.RECORDING, Status.PAUSED, at, None, Source.MEETING, "reconstructed"))
     d.notices.append((Notice.ADOPTED, {"actor": None, "source": Source.MEETING}))

@@ -40,9 +40,9 @@ class Outdated(RecbotError):
 
 
 class Truth:
-    def __init__(self, store: Store, platform: Platforms, writer: Writer, guard: Guardrails, tasks: Tasks,
+    def __init__(self, store: Store, platform: Platforms, writer: Writer, guardrails: Guardrails, tasks: Tasks,
                  clock: Callable[[], float] = time.time):
-        self.store, self.platform, self.writer, self.guard, self.tasks = store, platform, writer, guard, tasks
+        self.store, self.platform, self.writer, self.guardrails, self.tasks = store, platform, writer, guardrails, tasks
         self.clock = clock
         self.starting: defaultdict[str, int] = defaultdict(int)  # meetings with a start in flight
 
@@ -63,9 +63,9 @@ class Truth:
             flip = report.status.rank == rec.status.rank == 1 and report.status is not rec.status
             if flip and report.asked_at is not None and report.asked_at <= rec.seen_at:
                 raise Outdated(recording_id)
-            guard, files = self._channel_rules(rec.channel_id)
+            guardrails, files = self._channel_rules(rec.channel_id)
             decision = decide(rec, self.store.ledger(recording_id), report, actor=actor, source=source,
-                              now=self.clock(), guard=guard, reason=reason, until=until, files=files)
+                              now=self.clock(), guardrails=guardrails, reason=reason, until=until, files=files)
             decision.audit = list(audit or [])
             decision.asked_at = report.asked_at if flip else None
             decision.report_asked_at = report.asked_at
@@ -77,10 +77,11 @@ class Truth:
     def _channel_rules(self, channel_id: str) -> tuple[Guardrails, tuple[str, ...]]:
         """recbot's guardrails as the channel's settings change them, and the session files it expects."""
         s = ChannelSettings.of(self.store.notes.settings(channel_id))
-        guard = self.guard if s.pause_reminder is None else replace(self.guard, pause_reminder_after=s.pause_reminder)
+        guardrails = self.guardrails if s.pause_reminder is None \
+            else replace(self.guardrails, pause_reminder_after=s.pause_reminder)
         files = (((FileKind.TRANSCRIPT,) if s.transcribe or s.summarize else ())
                  + ((FileKind.SUMMARY,) if s.summarize else ()))
-        return guard, files
+        return guardrails, files
 
     def save_later(self, what: str, write: Callable[[], Awaitable[Any]]) -> None:
         """The platform did something the store could not record yet: keep trying `write` in the
@@ -145,7 +146,7 @@ class Truth:
             return "unknown recording already stopped"
         link = min(links, key=lambda lk: lk.linked_at)
         decision = decide_adoption(Report.of(update), link, title=update.meeting_title, now=self.clock(),
-                                   guard=self.guard)
+                                   guardrails=self.guardrails)
         return "adopted" if self.writer.write(decision) else "already known"
 
     async def adopt_active(self, link: Link, known: Collection[str] = ()) -> list[PlatformRecording] | None:
