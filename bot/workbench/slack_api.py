@@ -167,33 +167,29 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
         return None
 
     async def response_url(self, request: Request) -> Response:
-        """The refusal or fault a test asked for, else the answer as Slack gives it (`Chat.response_url`)."""
-        with contextlib.suppress(ValueError):
-            if refused := self._refusal("response_url", json.loads(await request.body())):
-                return odd_answer(ODD_RESPONSE_URL[refused]) if refused in ODD_RESPONSE_URL else \
-                    Response(refused, status_code=400)
-        if self.faults.response_urls and (faulty := self._response_url_fault()) is not None:
-            return faulty
-        return await super().response_url(request)
-
-    def _response_url_fault(self) -> Response | None:
-        """The chaos run's faults on a response_url: Slack (or a proxy) failing; a 429 only when a test queued
-        it, with a window of its own (calls inside it are counted as for any method)."""
-        now, queued = time.time(), self.faults.next_count > 0
-        if (until := self.limits.holds.get(("", "response_url"), 0.0)) > now:
+        """The refusal or fault a test asked for, else the answer as Slack gives it (`Chat.response_url`). Slack
+        documents no 429 on a response_url: only a test asks for one (`refuse("response_url", "ratelimited")`),
+        with a window of its own whose calls are counted in `limits.inside` as for any method; the chaos run's
+        faults there are 500s and odd refusals."""
+        now, key = time.time(), ("", "response_url")
+        if (until := self.limits.holds.get(key, 0.0)) > now:
             self.limits.inside.append({"team": "", "method": "response_url", "channel": "", "at": now,
                                        "early_by": until - now})
-            self.limits.answered_429 += 1
-            return Response("rate_limited", status_code=429, headers={"Retry-After": str(math.ceil(until - now))})
-        fault = self.faults.draw()
-        if fault == "429" and queued:
-            self.faults.counts["429"] += 1
-            self.limits.holds[("", "response_url")] = now + self.faults.retry_after
-            return Response("rate_limited", status_code=429, headers={"Retry-After": str(self.faults.retry_after)})
+            return _too_many(until - now)
+        with contextlib.suppress(ValueError):
+            if refused := self._refusal("response_url", json.loads(await request.body())):
+                if refused == "ratelimited":
+                    self.limits.holds[key] = now + self.faults.retry_after
+                    return _too_many(self.faults.retry_after)
+                return odd_answer(ODD_RESPONSE_URL[refused]) if refused in ODD_RESPONSE_URL else \
+                    Response(refused, status_code=400)
+        fault = self.faults.draw() if self.faults.response_urls else None
         if fault == "500":
             self.faults.counts["500"] += 1
             return Response("upstream error", status_code=500)
-        return self.faults.odd_one(ODD_RESPONSE_URL) if fault == "odd" else None
+        if fault == "odd":
+            return self.faults.odd_one(ODD_RESPONSE_URL)
+        return await super().response_url(request)
 
     # -- files: upload URL, the bytes, then complete (files.upload is retired) ----------------
 
@@ -248,3 +244,7 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
         self.installs.redirect_url = body.get("redirect_url", self.installs.redirect_url)
         self.installs.strict = bool(body.get("strict", self.installs.strict))
         return JSONResponse({"ok": True})
+
+
+def _too_many(seconds: float) -> Response:
+    return Response("rate_limited", status_code=429, headers={"Retry-After": str(max(1, math.ceil(seconds)))})

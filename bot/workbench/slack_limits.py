@@ -49,9 +49,8 @@ def odd_answer(shape: tuple[int, str, Any]) -> Response:
 @dataclass
 class SlackFaults(Dice):
     """Modes: "429", "500" and "odd" (a refusal of `ODD`, or `ODD_RESPONSE_URL` on a response_url, drawn at
-    random: counted by shape in `odd`). A response_url draws them only when `response_urls` is set (the
-    chaos run: most tests wait for answers there), and a 429 there only when a test queued it (`next_mode`):
-    Slack documents no rate limit on a response_url."""
+    random: counted by shape in `odd`). A response_url draws 500s and odd ones only when `response_urls` is
+    set (the chaos run: most tests wait for answers there), and never a 429: Slack documents none there."""
 
     retry_after: int = 1
     counts: dict[str, int] = field(default_factory=lambda: {"429": 0, "500": 0, "odd": 0})
