@@ -24,7 +24,7 @@ from bot.platform.webhooks import MeetingEvent, MeetingKind, SessionFile
 from bot.service.decisions import Audited, Writer
 from bot.service.outcomes import Line, Reply, Say, failed
 from bot.service.permissions import Permissions
-from bot.service.settings import ChannelSettings, checked
+from bot.service.settings import AfterPause, ChannelSettings, checked
 from bot.service.transitions import FILES_CHECK_AFTER
 from bot.store import Store, on_store_thread
 from bot.store.transcripts import TranscriptLine
@@ -208,11 +208,11 @@ class AfterMeeting(Audited):
         """A pause overlapped the session: the summary is held (or posted, or never), as each recording's
         channel says. A held one waits for a controller's `rec_post_summary`."""
         policy = {r.channel_id: (await self.settings_of(r.channel_id)).summary_after_pause for r in recordings}
-        if all(p == "post" for p in policy.values()):
+        if all(p is AfterPause.POST for p in policy.values()):
             return await self._post_file(file, await self.platform.download_text(file.url))
         return await self.store.call(self._held, file, recordings, policy)
 
-    def _held(self, file: SessionFile, recordings: list[Recording], policy: dict[str, str]) -> str:
+    def _held(self, file: SessionFile, recordings: list[Recording], policy: dict[str, AfterPause]) -> str:
         with self.store.transaction():
             if not self.store.notes.claim_file(file.session_id, file.kind, file.meeting_id, file.url, file.expiry):
                 return "summary already posted"
@@ -236,7 +236,7 @@ class AfterMeeting(Audited):
         if (why := await self.permissions.refusal(actor, "post_summary", link)) is not None:
             await self._audit(actor, "button:post_summary", "refused", target, why.value)
             return Reply.one(Say.REFUSED, ok=False, reason=why, wait=self.permissions.waiting(actor, why))
-        if (await self.settings_of(actor.channel_id)).summary_after_pause == "never":
+        if (await self.settings_of(actor.channel_id)).summary_after_pause is AfterPause.NEVER:
             await self._audit(actor, "button:post_summary", "refused", target, "summary-after-pause never")
             return Reply.one(Say.SUMMARY_NEVER, ok=False)
         try:
@@ -319,13 +319,13 @@ class AfterMeeting(Audited):
         # Held as the webhook holds it: unless this channel and every channel of the session's recordings post
         # after a pause (another channel linked to the meeting may not undo the hold of the one that paused).
         others = {(await self.settings_of(c)).summary_after_pause for c in {r.channel_id for r in recordings}}
-        held = ({policy} | others != {"post"}
+        held = ({policy} | others != {AfterPause.POST}
                 and any(paused_in(s) for _, s in await self.store.call(self._ledgers, session_id)))
         if found is not None and held:  # the channel's rule, as for the webhook: no link to a held summary
             if not await self.store.aio.notes.file(session_id, FileKind.SUMMARY):
                 await self.on_file(SessionFile(FileKind.SUMMARY, link.meeting_id, session_id, found[0], found[1]))
             if not await self.store.aio.notes.file(session_id, RELEASED):
-                return Reply.one(Say.SUMMARY_NEVER if policy == "never" else Say.SUMMARY_HELD, handle=handle)
+                return Reply.one(Say.SUMMARY_NEVER if policy is AfterPause.NEVER else Say.SUMMARY_HELD, handle=handle)
         if found is not None:
             if await self.store.aio.notes.file(session_id, FileKind.SUMMARY):
                 return Reply.one(Say.SUMMARY_THERE, handle=handle, url=found[0], expiry=found[1])

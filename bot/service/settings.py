@@ -4,6 +4,7 @@ checked, and the typed view the rest of the service reads."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from bot.config import parse_duration
 from bot.ledger import duration_text
@@ -12,9 +13,16 @@ SUMMARY_TYPES = ("general", "team_meeting", "sales_call", "client_check_in", "in
                  "one_on_one_meeting", "lecture", "code_review")
 NAMES = ("auto-record", "transcribe", "summarize", "summary-type", "summary-after-pause", "notice", "keep-alive",
          "pause-reminder", "call", "workflows")
-AFTER_PAUSE = ("hold", "post", "never")  # a session's summary when a pause overlapped it: hold it for a controller
 ON, OFF = ("on", "yes", "true", "1"), ("off", "no", "false", "0")
 NOTICE_LIMIT = 500
+
+
+class AfterPause(StrEnum):
+    """A session's summary when a pause overlapped it (`summary-after-pause`; the stored value)."""
+
+    HOLD = "hold"  # held for a controller to post
+    POST = "post"  # posted all the same
+    NEVER = "never"  # never posted
 
 
 @dataclass(frozen=True)
@@ -28,7 +36,7 @@ class ChannelSettings:
     pause_reminder: float | None = None  # None: recbot's REC_PAUSE_REMINDER; 0: off
     call: bool = True  # the live session as a Slack call (when REC_JOIN_URL is set)
     workflows: bool = False  # Workflow Builder steps with no person behind them may act here
-    summary_after_pause: str = "hold"  # one of AFTER_PAUSE
+    summary_after_pause: AfterPause = AfterPause.HOLD
 
     @classmethod
     def of(cls, stored: dict[str, str]) -> ChannelSettings:
@@ -40,7 +48,7 @@ class ChannelSettings:
                    summary_type=stored.get("summary-type") or "general", notice=stored.get("notice") or None,
                    keep_alive=seconds("keep-alive"), pause_reminder=seconds("pause-reminder"),
                    call=stored.get("call") != "off", workflows=stored.get("workflows") == "on",
-                   summary_after_pause=stored.get("summary-after-pause") or "hold")
+                   summary_after_pause=AfterPause(stored.get("summary-after-pause") or AfterPause.HOLD))
 
     def shown(self) -> list[tuple[str, str]]:
         """(name, value) in words, in the order `/rec settings` lists them."""
@@ -73,8 +81,8 @@ def checked(name: str, value: str) -> tuple[str | None, str | None]:
             return value.lower(), None
         return None, "`summary-type` is one of " + ", ".join(f"`{t}`" for t in SUMMARY_TYPES) + "."
     if name == "summary-after-pause":
-        if value.lower() in AFTER_PAUSE:
-            return (None if value.lower() == "hold" else value.lower()), None
+        if value.lower() in set(AfterPause):
+            return (None if value.lower() == AfterPause.HOLD else value.lower()), None
         return None, "`summary-after-pause` is `hold` (a controller decides), `post` or `never`."
     if name == "notice":
         if value.lower() in ("off", "none", ""):

@@ -10,7 +10,7 @@ from typing import Any
 from bot.ledger import Span, Summary, clock_text, duration_text, file_offset, presence
 from bot.models import Attendee, Mark, Notice
 from bot.mrkdwn import escape, from_markdown
-from bot.service.settings import NOTICE_LIMIT, SUMMARY_TYPES, ChannelSettings
+from bot.service.settings import NOTICE_LIMIT, SUMMARY_TYPES, AfterPause, ChannelSettings
 from bot.slack.blocks import SECTION_TEXT, clip, date, packed, plain, section, user
 
 SUMMARY_INLINE = 2_500  # a summary this short is shown whole; a longer one starts here, the file has the rest
@@ -85,7 +85,7 @@ def session_file(payload: dict[str, Any], tag: str | None, *,
 
 def summary_held(payload: dict[str, Any], of: str, *, compact: bool) -> tuple[str, list[dict[str, Any]] | None]:
     """The platform summarised the whole session, paused parts too, and a summary cannot be cut: held."""
-    never = payload.get("policy") == "never"
+    never = payload.get("policy") == AfterPause.NEVER
     text = (f":lock: The platform's summary of {of} is not posted: it was made from the whole session, including "
             "what was said while the recording was paused, and recbot cannot cut those parts out of a summary. ")
     text += ("This channel never posts such a summary (`/rec settings summary-after-pause`)." if never else

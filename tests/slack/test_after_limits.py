@@ -10,7 +10,7 @@ from slack_sdk.models.views import View
 from bot.ledger import Span, file_offset, presence, summarize
 from bot.models import Attendee, LedgerEntry, Mark, Status
 from bot.mrkdwn import from_markdown
-from bot.service.settings import SUMMARY_TYPES, ChannelSettings, checked
+from bot.service.settings import SUMMARY_TYPES, AfterPause, ChannelSettings, checked
 from bot.slack import blocks, notes
 from bot.workbench.blockkit import VIEW_BLOCKS, refusal
 from tests.slack.test_blocks import NOW, rec
@@ -80,12 +80,16 @@ def _as_submitted(element):
     ("summary-type", "Daily_Standup", "daily_standup", True), ("summary-type", "poem", None, False),
     ("keep-alive", "5m", "300.0", True), ("keep-alive", "30s", None, False), ("keep-alive", "default", None, True),
     ("pause-reminder", "0", "0.0", True), ("notice", "x" * 501, None, False), ("notice", "off", None, True),
-    ("colour", "blue", None, False),
+    ("colour", "blue", None, False), ("summary-after-pause", "Never", "never", True),
+    ("summary-after-pause", "hold", None, True), ("summary-after-pause", "later", None, False),
 ])
 def test_settings_are_checked(name, value, stored, ok):
     got, error = checked(name, value)
     assert (got, error is None) == (stored, ok)
     assert set(SUMMARY_TYPES) >= {"general", "daily_standup"}
+    if ok and name == "summary-after-pause":  # read back as its meaning; unset is the default, hold
+        after = ChannelSettings.of({name: got} if got else {}).summary_after_pause
+        assert after is AfterPause(value.lower())
 
 
 def test_offsets_in_the_file_skip_the_pauses():
