@@ -226,7 +226,7 @@ class Recording:
     multi: bool
     created_at: float
     updated_at: float
-    last_news_at: float
+    last_news_at: float  # when its last news came; 0: its outcome is unknown (`outcome_unknown`)
     download_url: str | None
     audio_url: str | None
     url_expiry: float | None
@@ -241,6 +241,12 @@ class Recording:
     account: str = ""
     last_source: Source | None = None  # where the last action came from; None: automatically (older rows)
     seen_at: float = 0.0  # when what its state rests on was seen (wall clock): older reports do not flip it
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """An action asked of the platform whose answer was never written, or news waiting for its confirmation
+        (`last_news_at` 0): the next action and the reconciler ask the platform first."""
+        return self.last_news_at == 0.0
 
     @property
     def team(self) -> Team:

@@ -438,7 +438,7 @@ async def test_an_action_the_platform_did_while_its_process_died_is_learned_befo
     await until(lambda: w.emulator.platform.recordings[rec.id].status is Status.PAUSED, message="paused")
     pausing.cancel()  # the process dies before the answer came
     await asyncio.gather(pausing, return_exceptions=True)
-    assert w.store.recording(rec.id).status is Status.RECORDING and w.store.recording(rec.id).last_news_at == 0.0
+    assert w.store.recording(rec.id).status is Status.RECORDING and w.store.recording(rec.id).outcome_unknown
     restarted = Service(w.store, w.platform, guardrails=Guardrails(), clock=w.clock)
     assert (await restarted.actions.act_one(ALICE, rec.id, "stop", None))[1]
     statuses = [e.status for e in w.store.ledger(rec.id)]
@@ -461,7 +461,7 @@ async def test_news_of_the_resume_before_an_unanswered_pause_leaves_the_pause_da
     await asyncio.gather(pausing, return_exceptions=True)
     w.clock.advance(2)
     assert await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.RECORDING)) is Applied.NO_CHANGE
-    assert w.store.recording(rec.id).last_news_at == 0.0  # still unknown: that news predates the pause
+    assert w.store.recording(rec.id).outcome_unknown  # still unknown: that news predates the pause
     w.clock.advance(4)
     restarted = Service(w.store, w.platform, guardrails=Guardrails(), clock=w.clock)
     assert await restarted.guards.reconcile(1) == 1
@@ -477,7 +477,7 @@ async def test_news_waiting_for_its_confirmation_is_not_lost_with_the_process(wo
     await w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.PAUSED))
     w.service.confirmations.pending.clear()  # the process dies with the question unasked
     w.store.leases.release(recording_lease(rec.id), "another-process")
-    assert w.store.recording(rec.id).last_news_at == 0.0  # the oldest report: the reconciler asks first
+    assert w.store.recording(rec.id).outcome_unknown  # the oldest report: the reconciler asks first
     restarted = Service(w.store, w.platform, guardrails=Guardrails(), clock=w.clock)
     assert await restarted.guards.reconcile(1) == 1
     assert w.store.recording(rec.id).status is Status.PAUSED

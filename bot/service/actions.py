@@ -186,7 +186,7 @@ class Actions(Audited):
         async with self.serial(recording_id):  # double clicks queue here, from any process
             rec = await self.store.aio.recording(recording_id)
             assert rec is not None
-            if rec.last_news_at == 0.0:  # an earlier outcome is unknown, or news unconfirmed: learn it first
+            if rec.outcome_unknown:  # an earlier action's answer never came, or news is unconfirmed: learn it first
                 rec = await self.truth.refresh(rec.id) or rec
             if rec.status not in FITS[action]:
                 await self._audit(actor, action, "refused", rec.id, f"state {rec.status.value}")
@@ -203,8 +203,7 @@ class Actions(Audited):
                     result = await self.platform.get_recording(rec.id)
                 except PlatformError:
                     await self._audit(actor, action, "error", rec.id, exc.message)
-                    # Unknown outcome: the oldest report, so the reconciler asks first, and so does the next action.
-                    await self.store.aio.update_recording(rec.id, last_news_at=0.0)
+                    await self.store.aio.outcome_unknown(rec.id)
                     line = failed(action, exc, handle=rec.handle, tail="maybe")
                     return await self._pause_failed(actor, rec, line), False
                 if result.status not in RESULT[action]:  # asked while this recording's actions wait: the truth

@@ -141,10 +141,9 @@ class News:
         try:  # a webhook has no time of its own: as if asked for at the start of time, it never flips a state
             moved = self.truth.apply.here(rec.id, Report.of(event, asked_at=0.0), actor=None, source=Source.PLATFORM)
         except Outdated:
-            # RECORDING and PAUSED alternate and webhooks may arrive out of order: ask which is true now. Until
-            # asked, its report is the oldest, so that if this process dies first the reconciler asks at once
-            # (and so does the next action on it).
-            self.store.update_recording(rec.id, last_news_at=0.0)
+            # RECORDING and PAUSED alternate and webhooks may arrive out of order: ask which is true now (and
+            # should this process die first, the reconciler asks at once)
+            self.store.outcome_unknown(rec.id)
             return Applied.CONFIRMING
         return Applied.APPLIED if moved else Applied.NO_CHANGE
 

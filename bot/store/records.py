@@ -171,6 +171,12 @@ class Records(Links):
         self.db.execute("UPDATE recordings SET updated_at = CASE WHEN last_news_at = 0 THEN updated_at ELSE ? END, "
                         "last_news_at = 0 WHERE id = ?", (self.clock(), recording_id))
 
+    def outcome_unknown(self, recording_id: str) -> None:
+        """What the platform did to it is not known until it is asked (`Recording.outcome_unknown`): an action
+        got no answer, or news waits for its confirmation. Its last news is the oldest, so the reconciler asks
+        first, and so does the next action on it."""
+        self.db.execute("UPDATE recordings SET last_news_at = 0 WHERE id = ?", (recording_id,))
+
     def news_seen(self, recording_id: str, asked_at: float | None) -> None:
         """A report that moves nothing still counts as news (the reconciler waits), but one asked for before
         an action still unanswered was asked (`asked_at`; a webhook's is 0: it has no time of its own) says

@@ -324,7 +324,7 @@ def test_news_that_moves_nothing_keeps_an_unanswered_actions_ask_time(tmp_path, 
         now[0] = 1092.0
         s.news_seen("a", 0.0)  # the webhook of the earlier RECORDING: says nothing of the pause
         s.news_seen("a", 1089.0)  # nor does a look asked before the pause was
-        assert s.recording("a").last_news_at == 0.0
+        assert s.recording("a").outcome_unknown
         now[0] = 1096.0
         assert s.transition("a", Status.RECORDING, Status.PAUSED, at=1096.0, actor=None, source="platform")
         assert [(e.status, e.at) for e in s.ledger("a")][-1] == (Status.PAUSED, 1090.0)
