@@ -199,6 +199,11 @@ MIGRATIONS: list[str | dict[str, str]] = [
     UPDATE recordings SET last_action = 'resumed' WHERE last_action LIKE 'resumed %';
     UPDATE recordings SET last_action = 'stopped' WHERE last_action LIKE 'stopped %'
     """,
+    # 14: the oldest stores said "recording…" when a recording began (their cards showed "Recording by …"; now
+    # they show no last action, as a start does): every last action is a `LastAction`, or none
+    """
+    UPDATE recordings SET last_action = NULL WHERE last_action NOT IN ('started', 'paused', 'resumed', 'stopped')
+    """,
 ]
 
 
