@@ -263,6 +263,7 @@ class Killer:
         self.target, self.spacing = target, spacing
         self.by_moment: Counter[str] = Counter()
         self.deaf: list[tuple[float, float]] = []  # when no bot could hear of the platform's steps
+        self.kills_at: list[float] = []  # when each kill fell
 
     @property
     def done(self) -> int:
@@ -325,6 +326,7 @@ class Killer:
             alone = not any(b.alive for b in self.bots if b is not victim)
             died = time.time()
             victim.kill()
+            self.kills_at.append(died)
             self.by_moment[moment] += 1
             say(f"{victim.name} killed ({victim.kills}) at {moment}")
             await asyncio.sleep(self.rng.uniform(0.1, 0.8))
@@ -561,15 +563,28 @@ def outbox_left(bot: Bot) -> int:
 
 
 def check(bot: Bot, platform: Platform, slack: dict, history: list[dict], state: dict,
-          deaf: list[tuple[float, float]] = ()) -> dict:
+          deaf: list[tuple[float, float]] = (), kills_at: list[float] = ()) -> dict:
     """Compare what Slack shows and what the bot stored with what the platform did."""
+    timed_out: dict[str, list[tuple[str, float]]] = {}  # recording -> its pauses and resumes that got no answer
+    for row in bot.rows("SELECT target, action, at FROM audit WHERE outcome = 'error' AND action IN ('pause', "
+                        "'resume') AND detail LIKE ?", "%did not answer%"):
+        timed_out.setdefault(row["target"], []).append((row["action"], row["at"]))
+
+    def unanswered(h: dict) -> bool:
+        """A pause or resume of which recbot was given no word it could trust: its action's own answer never
+        came (the platform answered too late, or the process that asked was killed), so only a webhook, which
+        carries no time and may be an older one delivered again or late, said it (docs/reliability.md)."""
+        return h["cause"] in ("pause", "resume") and (
+            any(a == h["cause"] and h["at"] <= at <= h["at"] + 15 for a, at in timed_out.get(h["recording_id"], ()))
+            or any(h["at"] - 1 <= k <= h["at"] + 5 for k in kills_at))
+
     messages = slack["messages"]
     recs = {r["id"]: r for r in bot.rows("SELECT * FROM recordings")}
     platform_recs = {r["id"]: r for r in state["recordings"]}
     transitions: dict[str, list[str]] = {}
     for h in history:
         transitions.setdefault(h["recording_id"], []).append(h["to"])
-    lost, duplicated, wrong, unheard = [], [], [], []
+    lost, duplicated, wrong, unheard, untold = [], [], [], [], []
     for rec_id, seen in platform_recs.items():
         rec = recs.get(rec_id)
         if rec is None:
@@ -612,11 +627,15 @@ def check(bot: Bot, platform: Platform, slack: dict, history: list[dict], state:
         # every step the platform took while a bot could hear of it is in the ledger, and the ledger claims no
         # step the platform did not take; a step taken and undone while no bot was up, its webhooks spent
         # (the emulator retries for about 6 s), cannot be known and is counted apart
-        heard = [h["to"] for h in sorted((h for h in history if h["recording_id"] == rec_id), key=lambda h: h["at"])
-                 if not any(a <= h["at"] <= b for a, b in deaf)]
-        if _collapse(ledger) != _collapse(done) and _within(_collapse(heard), _collapse(ledger)) \
+        steps = sorted((h for h in history if h["recording_id"] == rec_id), key=lambda h: h["at"])
+        heard = [h for h in steps if not any(a <= h["at"] <= b for a, b in deaf)]
+        told = [h["to"] for h in heard if not unanswered(h)]  # a step only an unanswered action could have told
+        if _collapse(ledger) != _collapse(done) and _within(_collapse([h["to"] for h in heard]), _collapse(ledger)) \
                 and _within(_collapse(ledger), _collapse(done)):
             unheard.append(rec_id)
+        elif _collapse(ledger) != _collapse(done) and _within(_collapse(told), _collapse(ledger)) \
+                and _within(_collapse(ledger), _collapse(done)):
+            untold.append(f"{rec_id}: ledger {ledger} vs platform {done}")
         elif _collapse(ledger) != _collapse(done):
             missed = len(_collapse(done)) - len(_collapse(ledger))
             timeline = sorted([(h["at"], "platform", h["to"], h["cause"]) for h in history
@@ -626,7 +645,7 @@ def check(bot: Bot, platform: Platform, slack: dict, history: list[dict], state:
             (lost if missed > 0 else wrong).append(f"{rec_id}: ledger {ledger} vs platform {done}; timeline: " +
                                                    "; ".join(f"{at:.2f} {who} {to} ({why})"
                                                              for at, who, to, why in timeline))
-    return {"lost": lost, "duplicated": duplicated, "wrong": wrong, "unheard": unheard}
+    return {"lost": lost, "duplicated": duplicated, "wrong": wrong, "unheard": unheard, "untold": untold}
 
 
 def _within(short: list[str], long: list[str]) -> bool:
@@ -727,7 +746,7 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
             slack = (await http.get(f"http://127.0.0.1:{platform.slack_port}/_slack/messages",
                                     params={"everything": "1"})).json()
             await asyncio.to_thread(Path(folder, "slack.json").write_text, json.dumps(slack))
-            verdict = check(bot, platform, slack, history, state, killer.deaf)
+            verdict = check(bot, platform, slack, history, state, killer.deaf, killer.kills_at)
             kept = {"history": history, "said": [vars(line) for line in speakers.said],
                     **{t: bot.rows(f"SELECT * FROM {t}") for t in ("recordings", "ledger", "transcript_lines")}}
             await asyncio.to_thread(Path(folder, "run.json").write_text, json.dumps(kept, default=str))
@@ -769,7 +788,7 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
             "slack_calls_inside_retry_after": slack.get("limits", {}).get("inside_retry_after"),
             "slack_inside_by_method": slack.get("limits", {}).get("inside_by_method", {}),
             "slack_odd_refusals": slack.get("odd", {}),  # by shape
-            "steps_unheard": len(verdict["unheard"]),
+            "steps_unheard": len(verdict["unheard"]), "steps_untold": len(verdict["untold"]),
             "workspaces": len(workspaces.WORKSPACES),
             "isolation_breaches": len(apart["wrong_token"]) + len(apart["shown_across"]) + len(apart["acted_across"]),
             "isolation_refused": len(apart["refused_by_slack"]),
@@ -808,8 +827,8 @@ def main() -> int:
     print(f"logs and the bot's database: {folder}")
     details = result.pop("details")
     print(json.dumps(result, indent=2))
-    for kind in ("lost", "duplicated", "wrong", "shown", "not_findable", "wrong_token", "shown_across", "acted_across",
-                 "refused_by_slack"):
+    for kind in ("lost", "duplicated", "wrong", "untold", "shown", "not_findable", "wrong_token", "shown_across",
+                 "acted_across", "refused_by_slack"):
         for line in details[kind][:10]:
             print(f"{kind}: {line}")
     for excerpt in result.pop("unhandled_errors"):
