@@ -31,7 +31,7 @@ from bot.platform.webhooks import WebhookKey
 from bot.retry import Backoff
 from bot.service import Service
 from bot.slack.app import create_bolt_app
-from bot.slack.door import Door
+from bot.slack.handoff import Handoff
 from bot.slack.identity import Directory, Identity
 from bot.slack.installs import Tokens, oauth_settings
 from bot.slack.metered import MeteredWebClient
@@ -93,7 +93,8 @@ class Runtime:
         self.service.permissions.known_admin = self.directory.known_admin
         self.service.permissions.held = self.directory.held
         self.bolt = create_bolt_app(client=slack, identity=self.identity, signing_secret=settings.slack_signing_secret,
-                                    door=Door(self.service, self.outbox, self.tasks), socket_mode=settings.socket_mode,
+                                    handoff=Handoff(self.service, self.outbox, self.tasks),
+                                    socket_mode=settings.socket_mode,
                                     oauth=oauth_settings(settings, self.store, self.tokens) if settings.oauth else None)
         self.workers = Workers(self.service, self.store, reconcile_tick=o.reconcile_tick,
                                delivery_tick=o.delivery_tick)

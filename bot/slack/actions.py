@@ -15,7 +15,7 @@ from bot.service import Service
 from bot.service.outcomes import Reply
 from bot.service.settings import checked
 from bot.slack.connect import connect_values
-from bot.slack.door import Door, actor_of
+from bot.slack.handoff import Handoff, actor_of
 from bot.slack.notes import modal_values
 
 BUTTON_ACTIONS = re.compile(r"^rec_(pause|resume|stop|refresh_link|snooze|mark)$")
@@ -29,18 +29,18 @@ def _counted(action: str):
 
 async def rec_button(ack, body: dict[str, Any], action: dict[str, Any], context) -> None:
     await ack()
-    door: Door = context["door"]
+    handoff: Handoff = context["handoff"]
     from_home = (body.get("container") or {}).get("type") == "view"
     actor = actor_of(body, context, Source.HOME if from_home else Source.BUTTON)
     name = BUTTON_ACTIONS.match(action["action_id"]).group(1)  # type: ignore[union-attr]
 
     async def work() -> Reply | None:
-        reply = await door.service.actions.press(actor, name, action.get("value"))
+        reply = await handoff.service.actions.press(actor, name, action.get("value"))
         if from_home and actor.user_id:
-            await door.outbox.refresh_home(actor.user_id, actor.team)
+            await handoff.outbox.refresh_home(actor.user_id, actor.team)
         return reply if not reply.ok or name in ANSWERED else None
 
-    door.later(None if from_home else body.get("response_url"), work, f"button {name}", asker=actor,
+    handoff.later(None if from_home else body.get("response_url"), work, f"button {name}", asker=actor,
                counted=_counted(name))
 
 
@@ -49,9 +49,9 @@ def _checked_button(name: str, act: Callable[[Service], Callable[[Actor, str | N
 
     async def listener(ack, body: dict[str, Any], action: dict[str, Any], context) -> None:
         await ack()
-        door: Door = context["door"]
+        handoff: Handoff = context["handoff"]
         actor = actor_of(body, context, Source.BUTTON)
-        door.later(body.get("response_url"), lambda: act(door.service)(actor, action.get("value")),
+        handoff.later(body.get("response_url"), lambda: act(handoff.service)(actor, action.get("value")),
                    f"button {name}", asker=actor, counted=_counted(name))
 
     return listener
@@ -65,7 +65,7 @@ rec_post_summary = _checked_button("post_summary", lambda service: service.after
 
 async def settings_submitted(ack, body: dict[str, Any], view: dict[str, Any], context) -> None:
     """The `/rec settings` form. Values are checked before the ack, so a wrong one is shown on its field."""
-    door: Door = context["door"]
+    handoff: Handoff = context["handoff"]
     actor = actor_of(body, context, Source.MODAL, channel_id=str(view.get("private_metadata")))
     values = modal_values(view)
     errors = {name: message.replace("`", "") for name, value in values.items()
@@ -75,14 +75,14 @@ async def settings_submitted(ack, body: dict[str, Any], view: dict[str, Any], co
         await ack(response_action="errors", errors=errors)
         return
     await ack()
-    door.later(None, lambda: door.service.commands.save_settings(actor, values), "the settings form",
+    handoff.later(None, lambda: handoff.service.commands.save_settings(actor, values), "the settings form",
                counted=_counted("settings_form"))
 
 
 async def connect_submitted(ack, body: dict[str, Any], view: dict[str, Any], context) -> None:
     """The `/rec connect` form. Shapes are checked before the ack (said on their fields); the platform's
     verdict comes after it, in a direct message to the admin."""
-    door: Door = context["door"]
+    handoff: Handoff = context["handoff"]
     actor = actor_of(body, context, Source.MODAL, channel_id=str(view.get("private_metadata")))
     flavour, credentials, public_url, errors = connect_values(view)
     if errors:
@@ -90,7 +90,7 @@ async def connect_submitted(ack, body: dict[str, Any], view: dict[str, Any], con
         await ack(response_action="errors", errors=errors)
         return
     await ack()
-    door.later(None, lambda: door.service.accounts.connect(actor, flavour, credentials, public_url),
+    handoff.later(None, lambda: handoff.service.accounts.connect(actor, flavour, credentials, public_url),
                "the connect form", to=actor, counted=_counted("connect_form"))
 
 

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import logs
 from bot.slack import actions, commands, events, workflows
-from bot.slack.door import Door
+from bot.slack.handoff import Handoff
 from bot.slack.identity import Identity, InstallAuthorize
 from bot.slack.installs import InstallationStore
 
@@ -35,7 +35,7 @@ class _TokenFromTheEnvironment(logging.Filter):
 logging.getLogger("slack_bolt.AsyncApp").addFilter(_TokenFromTheEnvironment())
 
 
-def create_bolt_app(*, client: AsyncWebClient, identity: Identity | None, signing_secret: str | None, door: Door,
+def create_bolt_app(*, client: AsyncWebClient, identity: Identity | None, signing_secret: str | None, handoff: Handoff,
                     socket_mode: bool = False, oauth: AsyncOAuthSettings | None = None) -> AsyncApp:
     """One workspace: `identity` authorizes every request with the configured token. Many (`oauth`): Bolt's
     OAuth flow installs, and `InstallAuthorize` finds (and refreshes) each workspace's token from its install.
@@ -53,7 +53,7 @@ def create_bolt_app(*, client: AsyncWebClient, identity: Identity | None, signin
 
         auth = {"authorize": authorize}
 
-    # Listeners ack, hand their slow part to the door's tasks, and return; with process_before_response
+    # Listeners ack, hand their slow part to the handoff's tasks, and return; with process_before_response
     # Bolt answers Slack as soon as they return. (Bolt's other mode polls for the ack every 10 ms.)
     app = AsyncApp(client=bolt_client, signing_secret=signing_secret or "", process_before_response=True,
                    request_verification_enabled=not socket_mode, **auth)
@@ -74,8 +74,8 @@ def create_bolt_app(*, client: AsyncWebClient, identity: Identity | None, signin
         return await next()
 
     @app.middleware
-    async def with_door(context, next) -> None:
-        context["door"] = door
+    async def with_handoff(context, next) -> None:
+        context["handoff"] = handoff
         await next()
 
     commands.register(app)

@@ -17,8 +17,8 @@ from bot import metrics
 from bot.models import Actor, Source
 from bot.service.outcomes import Reply, Say
 from bot.service.permissions import READ_ONLY
-from bot.slack.door import Door, actor_of
 from bot.slack.grammar import Unparsed, parse
+from bot.slack.handoff import Handoff, actor_of
 from bot.slack.replies import USAGE, WORKING, WORKING_DEFAULT, render
 from bot.store import StoreBusy
 
@@ -40,15 +40,15 @@ def _counted(command: str):
 
 
 async def _rec_command(ack, body: dict[str, Any], context: Any) -> None:
-    door: Door = context["door"]
+    handoff: Handoff = context["handoff"]
     parsed = parse(body.get("text", ""))
     actor = actor_of(body, context, Source.COMMAND)
-    commands = door.service.commands
+    commands = handoff.service.commands
     if isinstance(parsed, Unparsed):
         _counted("unknown")("usage")
         await ack(text=parsed.text)
         usage = parsed.message
-        door.later(None, lambda: _audited_usage(door, actor, usage), "a usage error")
+        handoff.later(None, lambda: _audited_usage(handoff, actor, usage), "a usage error")
         return
     counted = _counted(parsed.name)
     if parsed.name == "help":
@@ -73,18 +73,18 @@ async def _rec_command(ack, body: dict[str, Any], context: Any) -> None:
     if refused is not None:
         counted("refused")
         await ack(text=render(refused)[0])
-        door.later(None, lambda: commands.handle(actor, parsed), f"/rec {parsed.name} (refused)")  # audited there
+        handoff.later(None, lambda: commands.handle(actor, parsed), f"/rec {parsed.name} (refused)")  # audited there
         return
     if decided and (working := WORKING.get(parsed.name, WORKING_DEFAULT)):
         await ack(text=working)
     else:
         await ack()
-    door.later(body.get("response_url"), lambda: commands.handle(actor, parsed), f"/rec {parsed.name}",
+    handoff.later(body.get("response_url"), lambda: commands.handle(actor, parsed), f"/rec {parsed.name}",
                asker=actor, counted=counted)
 
 
-async def _audited_usage(door: Door, actor: Actor, message: str) -> None:
-    await door.service.commands.refuse_usage(actor, message)
+async def _audited_usage(handoff: Handoff, actor: Actor, message: str) -> None:
+    await handoff.service.commands.refuse_usage(actor, message)
 
 
 def register(app: AsyncApp) -> None:

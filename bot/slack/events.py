@@ -7,38 +7,38 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack.door import Door, team_of
+from bot.slack.handoff import Handoff, team_of
 from bot.slack.installs import team_access, uninstall
 
 
 async def home_opened(event: dict[str, Any], context) -> None:
-    door: Door = context["door"]
+    handoff: Handoff = context["handoff"]
     if event.get("tab") == "home" and event.get("user"):
-        await door.outbox.refresh_home(event["user"], team_of(context))
+        await handoff.outbox.refresh_home(event["user"], team_of(context))
 
 
 async def uninstalled(context) -> None:
-    door: Door = context["door"]
-    await uninstall(door.service.store, door.outbox.tokens, team_of(context),
+    handoff: Handoff = context["handoff"]
+    await uninstall(handoff.service.store, handoff.outbox.tokens, team_of(context),
                     org_wide=bool(context.get("is_enterprise_install")), why="app_uninstalled")
 
 
 async def tokens_revoked(event: dict[str, Any], context) -> None:
     """Only the bot's token matters to recbot (it keeps no user tokens)."""
     if (event.get("tokens") or {}).get("bot"):
-        door: Door = context["door"]
-        await uninstall(door.service.store, door.outbox.tokens, team_of(context),
+        handoff: Handoff = context["handoff"]
+        await uninstall(handoff.service.store, handoff.outbox.tokens, team_of(context),
                         org_wide=bool(context.get("is_enterprise_install")), why="tokens_revoked")
 
 
 async def access_granted(event: dict[str, Any], context) -> None:
-    door: Door = context["door"]
-    await team_access(door.service.store, context.get("enterprise_id"), _team_ids(event), granted=True)
+    handoff: Handoff = context["handoff"]
+    await team_access(handoff.service.store, context.get("enterprise_id"), _team_ids(event), granted=True)
 
 
 async def access_revoked(event: dict[str, Any], context) -> None:
-    door: Door = context["door"]
-    await team_access(door.service.store, context.get("enterprise_id"), _team_ids(event), granted=False)
+    handoff: Handoff = context["handoff"]
+    await team_access(handoff.service.store, context.get("enterprise_id"), _team_ids(event), granted=False)
 
 
 def _team_ids(event: dict[str, Any]) -> list[str]:

@@ -2,7 +2,7 @@
 at a time), recorded as sent in one commit; and what each of Slack's answers does to its row: a rate limit
 holds the method back, a refusal of what was sent degrades it, a lost channel keeps its rows aside, only
 "nobody can receive it" gives it up, and anything else is tried again later (docs/reliability.md).
-`Scheduler` (scheduler.py) chooses the rows; `Outbox` (outbox.py) is the door and holds the state."""
+`Scheduler` (scheduler.py) chooses the rows; `Outbox` (outbox.py) is the way in and holds the state."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@
 - After a restart, pending rows are sent exactly once: every post carries its row id in the message
   metadata, and a row a crash caught mid-send is first looked for in its thread or channel, at Slack's
   Tier-1 pace (this needs channels:history/groups:history; without them such a row is sent again).
-See docs/reliability.md, "Slack's limits". `Outbox` is the door and the state; `Scheduler` (scheduler.py)
+See docs/reliability.md, "Slack's limits". `Outbox` is the way in and the state; `Scheduler` (scheduler.py)
 chooses what goes now; `Flight` (flight.py) sends it and answers each refusal.
 """
 
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 class Outbox(Scheduler):
-    """The door: what the rest of recbot queues (replies, direct messages, a step's end, App Home) and the
+    """The way in: what the rest of recbot queues (replies, direct messages, a step's end, App Home) and the
     state the worker (`Scheduler`, scheduler.py) and its rows in flight (`Flight`, flight.py) share."""
 
     def __init__(self, store: Store, tokens: Tokens, *, clock: Callable[[], float] = time.time,

@@ -16,7 +16,7 @@ from bot import metrics
 from bot.models import Team
 from bot.service.outcomes import Reply, Say
 from bot.service.workflows import STEPS, Step, StepResult
-from bot.slack.door import Door, team_of
+from bot.slack.handoff import Handoff, team_of
 from bot.slack.replies import render
 from bot.store import StoreBusy
 
@@ -30,7 +30,7 @@ def register(app: AsyncApp) -> None:
 
 def _listener(action: str):
     async def run_step(event: dict[str, Any], body: dict[str, Any], context) -> None:  # Bolt has acked it
-        door: Door = context["door"]
+        handoff: Handoff = context["handoff"]
         team = team_of(context)
         if team.team_id is None and isinstance(body.get("team_id"), str):
             # An org-wide install: authorizations[0] names no workspace (so Bolt's context has none), but the
@@ -44,14 +44,14 @@ def _listener(action: str):
                     interactor=interactor if isinstance(interactor, str) and interactor else None,
                     team=team, minutes=inputs.get("minutes"),
                     workflow_execution_id=event.get("workflow_execution_id"))
-        door.tasks.spawn(_run(door, step, event.get("bot_access_token")), f"workflow step {action}")
+        handoff.tasks.spawn(_run(handoff, step, event.get("bot_access_token")), f"workflow step {action}")
 
     return run_step
 
 
-async def _run(door: Door, step: Step, token: str | None) -> None:
+async def _run(handoff: Handoff, step: Step, token: str | None) -> None:
     try:
-        result = await door.service.workflows.run(step)
+        result = await handoff.service.workflows.run(step)
         outcome = "repeat" if result is None else "ok" if result.ok else "refused"
     except StoreBusy:
         log.exception("database unavailable for workflow step %s", step.execution_id)
@@ -64,6 +64,6 @@ async def _run(door: Door, step: Step, token: str | None) -> None:
         return
     if result.ok:
         outputs = {"recording_id": result.recording_id, "status": result.status.value if result.status else ""}
-        await door.outbox.complete_step(step.execution_id, token, step.team, outputs=outputs)
+        await handoff.outbox.complete_step(step.execution_id, token, step.team, outputs=outputs)
     else:
-        await door.outbox.complete_step(step.execution_id, token, step.team, error=render(result.reply)[0])
+        await handoff.outbox.complete_step(step.execution_id, token, step.team, error=render(result.reply)[0])

@@ -26,7 +26,7 @@ BUSY_RETRIES = Backoff(0.25, 2.0).delays(4)  # 0.25 s … 2 s, then "busy, so it
 
 
 @dataclass
-class Door:
+class Handoff:
     service: Service
     outbox: Outbox
     tasks: Tasks
