@@ -7,14 +7,28 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.models import Team
 from bot.slack.handoff import Handoff, team_of
 from bot.slack.installs import team_access, uninstall
 
 
-async def home_opened(event: dict[str, Any], context) -> None:
+async def home_opened(event: dict[str, Any], body: dict[str, Any], context) -> None:
     handoff: Handoff = context["handoff"]
     if event.get("tab") == "home" and event.get("user"):
-        await handoff.outbox.refresh_home(event["user"], team_of(context))
+        await handoff.outbox.refresh_home(event["user"], _acting_in(body, context))
+
+
+def _acting_in(body: dict[str, Any], context) -> Team:
+    """The workspace an event acts in. An org-wide install's authorization names none (Bolt's team_id is
+    None), but the envelope's `team_id` is "the workspace where the event occurred"
+    (api.slack.com/types/event): the person's App Home is published there, and Slack counts the call
+    against that workspace, so the outbox schedules the row there (under the org, it waited out the wrong
+    workspace's Retry-After windows). Without one, the org it stays."""
+    team = team_of(context)
+    where = body.get("team_id")
+    if team.team_id is None and isinstance(where, str) and where and where != team.enterprise_id:
+        return Team(where, team.enterprise_id)
+    return team
 
 
 async def uninstalled(context) -> None:

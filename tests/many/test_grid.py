@@ -33,6 +33,11 @@ async def test_app_home_of_an_org_wide_install_opens_from_an_event_whose_authori
         assert "<#C0GRID1>" in json.dumps(home) and "rec_pause" in json.dumps(home)
         publish = [c for c in s.slack.calls if c["method"] == "views.publish" and c["ok"]]
         assert publish[-1]["team"] == ORG  # with the org's own token: the only one Slack gave recbot
+        # queued (and so scheduled, its Retry-After windows kept) under Gina's workspace, the one Slack counts
+        # views.publish against, not under the org (the chaos run over four workspaces, docs/reliability.md)
+        queued = s.runtime.store.db.one("SELECT team_id, enterprise_id FROM outbox WHERE kind = 'home' "
+                                        "ORDER BY id DESC LIMIT 1")
+        assert queued is not None and (queued["team_id"], queued["enterprise_id"]) == (ONE, ORG)
         # the Pause button on that App Home: a payload with `team: null`, acted on like any other
         await s.click(GINA, "rec_pause", rec_id, home=True)
         await status_is(s, rec_id, Status.PAUSED)
