@@ -149,6 +149,7 @@ class Timer(StrEnum):
     ENDED_PAUSED = "ended_paused"  # the meeting ended while paused: stop after a grace
     TIME_LIMIT = "time_limit"  # the platform's 24-hour limit is near
     SESSION_FILES = "session_files"  # no transcript or summary webhook came: ask for them
+    HELD_FILES = "held_files"  # a transcript or summary came while an outcome was unknown: look again (unsettled.py)
 
 
 PAUSE_TIMERS = (Timer.RESUME, Timer.HEADS_UP, Timer.PAUSE_REMINDER, Timer.ENDED_PAUSED)  # end with the pause

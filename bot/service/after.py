@@ -21,6 +21,7 @@ from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformError
 from bot.platform.models import FileKind, parse_time
 from bot.platform.webhooks import MeetingEvent, MeetingKind, SessionFile
+from bot.service import unsettled
 from bot.service.decisions import Audited, Writer
 from bot.service.outcomes import Line, Reply, Say, failed
 from bot.service.permissions import Permissions
@@ -133,28 +134,31 @@ class AfterMeeting(Audited):
     # links the platform's transcript: it uploads its own copy without the lines said off the record, and
     # holds the summary (it cannot cut one) for a controller, as the channel's `summary-after-pause` says.
 
-    async def on_file(self, file: SessionFile) -> str:
+    async def on_file(self, file: SessionFile, held_since: float | None = None) -> str:
         """A transcript or summary: a reply in the thread of each recording of the session, once, whichever of
-        the webhook or the fallback brings it; of a session nobody recorded, nothing anywhere."""
+        the webhook or the fallback brings it; of a session nobody recorded, nothing anywhere. Held while a
+        recording of the session has an unknown outcome (unsettled.py; `held_since`: when it was first held)."""
         if await self.store.aio.notes.file(file.session_id, file.kind):
             return f"{file.kind} already posted"
+        held, until = await self.store.call(unsettled.decide, self.store, file, held_since, self.clock())
+        if held:
+            return f"{file.kind} held: a recording of its session has an unknown outcome"
         if file.kind is FileKind.TRANSCRIPT:
-            return await self._on_transcript(file)
-        recordings = await self.store.call(self._ledgers, file.session_id)
+            return await self._on_transcript(file, until)
+        recordings = await self.store.call(self._ledgers, file.session_id, until)
         if not recordings:
             return await self._post_file(file, None)
-        if any(paused_in(s) for _, s in recordings):
+        if until is not None or any(paused_in(s) for _, s in recordings):
             return await self._hold_summary(file, [r for r, _ in recordings])
         text = await self.platform.download_text(file.url)
         return await self._post_file(file, text)
 
-    def _ledgers(self, session_id: str) -> list[tuple[Recording, Summary]]:
-        now = self.clock()
-        return [(r, self.store.summary(r.id, now)) for r in self.store.recordings_of_session(session_id)]
+    def _ledgers(self, session_id: str, until: float | None = None) -> list[tuple[Recording, Summary]]:
+        return unsettled.ledgers(self.store, session_id, self.clock(), until)
 
-    async def _on_transcript(self, file: SessionFile) -> str:
-        recordings = await self.store.call(self._ledgers, file.session_id)
-        paused = any(paused_in(s) for _, s in recordings)
+    async def _on_transcript(self, file: SessionFile, until: float | None) -> str:
+        recordings = await self.store.call(self._ledgers, file.session_id, until)
+        paused = until is not None or any(paused_in(s) for _, s in recordings)  # `until`: lines were withheld
         keep = self.guardrails.transcript_days > 0 and bool(recordings)
         if not (paused or keep):
             return await self._post_file(file, None)
@@ -317,10 +321,12 @@ class AfterMeeting(Audited):
         await self._audit(actor, "summary", "ok", session_id)
         policy = (await self.settings_of(link.channel_id)).summary_after_pause
         # Held as the webhook holds it: unless this channel and every channel of the session's recordings post
-        # after a pause (another channel linked to the meeting may not undo the hold of the one that paused).
+        # after a pause (another channel linked to the meeting may not undo the hold of the one that paused);
+        # and always while a recording of the session has an unknown outcome (unsettled.py).
         others = {(await self.settings_of(c)).summary_after_pause for c in {r.channel_id for r in recordings}}
-        held = ({policy} | others != {AfterPause.POST}
-                and any(paused_in(s) for _, s in await self.store.call(self._ledgers, session_id)))
+        held = unsettled.unsettled_since(recordings) is not None or (
+            {policy} | others != {AfterPause.POST}
+            and any(paused_in(s) for _, s in await self.store.call(self._ledgers, session_id)))
         if found is not None and held:  # the channel's rule, as for the webhook: no link to a held summary
             if not await self.store.aio.notes.file(session_id, FileKind.SUMMARY):
                 await self.on_file(SessionFile(FileKind.SUMMARY, link.meeting_id, session_id, found[0], found[1]))

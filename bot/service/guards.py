@@ -19,6 +19,7 @@ from bot.service.decisions import Writer, audit_row
 from bot.service.permissions import named_controllers
 from bot.service.transitions import Report, last_pause
 from bot.service.truth import Truth
+from bot.service.unsettled import held_files
 from bot.store import DueTimer, Store, StoreBusy, on_store_thread
 
 
@@ -34,8 +35,8 @@ class Guards:
         (paused, or for the time limit, recording or paused)."""
         done = 0
         for timer, rec in await self.store.call(self._due_timers):
-            fits = {Timer.TIME_LIMIT: (Status.RECORDING, Status.PAUSED), Timer.SESSION_FILES: tuple(Status)}.get(
-                timer.kind, (Status.PAUSED,))
+            fits = {Timer.TIME_LIMIT: (Status.RECORDING, Status.PAUSED), Timer.SESSION_FILES: tuple(Status),
+                    Timer.HELD_FILES: tuple(Status)}.get(timer.kind, (Status.PAUSED,))
             if rec is None or rec.status not in fits:
                 await self.store.aio.timers.finish(timer.id)
                 continue
@@ -48,6 +49,9 @@ class Guards:
                 elif timer.kind is Timer.SESSION_FILES:
                     await self.after.check_files(rec, list(timer.payload.get("kinds") or []),
                                                  int(timer.payload.get("tries") or 0))
+                elif timer.kind is Timer.HELD_FILES:
+                    for file, since in held_files(timer.payload):
+                        await self.after.on_file(file, held_since=since)
                 else:
                     await self._stop_left_paused(rec, timer)
             else:

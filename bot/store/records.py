@@ -174,8 +174,11 @@ class Records(Links):
     def outcome_unknown(self, recording_id: str) -> None:
         """What the platform did to it is not known until it is asked (`Recording.outcome_unknown`): an action
         got no answer, or news waits for its confirmation. Its last news is the oldest, so the reconciler asks
-        first, and so does the next action on it."""
-        self.db.execute("UPDATE recordings SET last_news_at = 0 WHERE id = ?", (recording_id,))
+        first, and so does the next action on it; updated_at keeps when it first became unknown, which dates a
+        step out of RECORDING learned later (`_asked_at`) and bounds a transcript's cut meanwhile
+        (bot/service/unsettled.py). Before, news sent to confirmation left updated_at at the last step's write,
+        and the pause it confirmed was dated then: every line since that step withheld."""
+        self.action_asked(recording_id)
 
     def news_seen(self, recording_id: str, asked_at: float | None) -> None:
         """A report that moves nothing still counts as news (the reconciler waits), but one asked for before

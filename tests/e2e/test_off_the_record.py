@@ -236,3 +236,65 @@ async def test_a_session_nobody_recorded_posts_neither_its_transcript_nor_its_su
         assert SECRET not in got and not any(url in got for url in urls)
         assert not stack.slack.files
         assert stack.runtime.store.transcripts.count() == 0
+
+
+async def test_a_transcript_that_came_while_a_pause_awaited_its_confirmation_counts_nothing_after_it(tmp_path):
+    """The chaos run's leak (docs/reliability.md): the platform paused the recording itself; its PAUSED webhook
+    went to a confirmation round, which the platform's faults kept from concluding; meanwhile the session's
+    transcript came. Cut then, by a ledger whose last step was RECORDING open until "now", the line said
+    after the pause was kept, indexed and uploaded. It must be cut once the truth is known instead."""
+    async with linked_stack(tmp_path, flavour="realtimekit") as stack:
+        for name in ("transcribe", "summarize"):
+            await run(stack, ALICE, f"settings {name} on")
+        await run(stack, ALICE, "new Pricing")
+        meeting = stack.meeting_id = stack.runtime.store.link(CHANNEL).meeting_id
+        ann = await stack.join(meeting, "Ann")
+        rec = await started(stack, ALICE)
+        await asyncio.sleep(0.3)
+        await stack.control(f"meetings/{meeting}/say", {"participant_id": ann, "text": "pricing is nine"})
+        await asyncio.sleep(1.8)
+        # The platform pauses the recording by itself; from now on every answer of its API is a 500, so the
+        # PAUSED webhook's confirmation round (and recbot's look at the session's start) cannot conclude
+        await stack.control("modes", {"rtk_all_statuses": True})  # RealtimeKit documents no PAUSED webhook
+        emu, c = stack.emulator, stack.emulator.creds
+        api = (f"{stack.emulator_server.url}/client/v4/accounts/{c.account_id}/realtime/kit/{c.app_id}"
+               f"/recordings/{rec.id}")
+        paused = await stack.http.put(api, json={"action": "pause"}, headers={"Authorization": f"Bearer {c.token}"})
+        assert paused.status_code == 200, paused.text
+        await stack.control("faults", {"rates": {"500": 1.0}})
+        await until(lambda: stack.runtime.store.recording(rec.id).last_news_at == 0.0, timeout=10,
+                    message="the PAUSED webhook, sent to a confirmation round")
+        await asyncio.sleep(0.2)
+        await stack.control(f"meetings/{meeting}/say", {"participant_id": ann, "text": SECRET})
+        await asyncio.sleep(1.8)
+        await stack.control("timing", {"empty_stop": 0.2, "session_end": 0.2, "notes_delay": 0.2})
+        await stack.control(f"meetings/{meeting}/leave", {"participant_id": ann})
+
+        def transcript_answered():
+            return [d for d in emu.deliverer.log if '"meeting.transcript"' in d["body"] and d["status"] == 200]
+
+        await until(transcript_answered, timeout=15, message="the transcript webhook, answered")
+        assert stack.runtime.store.recording(rec.id).last_news_at == 0.0  # still unconfirmed when it came
+        store = stack.runtime.store
+        await until(lambda: store.notes.file(rec.session_id, "transcript") or store.db.all(
+            "SELECT id FROM timers WHERE kind = 'held_files' AND done = 0"), timeout=10,
+            message="the transcript handled (cut, or held until the pause is known)")
+        assert SECRET not in everything_slack_got(stack)
+        _, nothing = await run(stack, BOB, "find layoffs")
+        assert "Nothing recorded" in nothing
+
+        # The platform answers again: the pause is confirmed, dated when it happened, and the transcript is
+        # cut by the ledger as it truly is
+        await stack.control("faults", {"clear": True})
+        await status_is(stack, rec.id, Status.PAUSED, timeout=20)
+        card_ts = stack.runtime.store.recording(rec.id).card_ts
+        upload = await until(lambda: [m for m in stack.slack.thread(CHANNEL, card_ts) if m.files], timeout=30,
+                             message="recbot's own transcript in the thread")
+        copy = stack.slack.file_text(upload[0].files[0]["id"])
+        assert "Ann: pricing is nine" in copy and SECRET not in copy
+        assert SECRET not in everything_slack_got(stack)
+        assert not any("transcript of #1's session is ready" in t for t in thread_texts(stack, rec))  # no link
+        _, nothing = await run(stack, BOB, "find layoffs")
+        assert "Nothing recorded" in nothing
+        _, found = await run(stack, BOB, "find pricing")
+        assert "pricing is nine" in found
