@@ -369,3 +369,44 @@ def test_a_thread_waiting_for_its_crash_look_up_does_not_hide_the_other_channels
     store.db.execute("UPDATE outbox SET claimed_by = 'b', lease_until = ?", (1e12,))  # b looks them up
     rows = store.outbox.due(1e12, owner="b", threads=threads, limit=3)
     assert [r.recording_id for r in rows] == ["r", "r", "r2"]
+
+
+def test_a_sessions_file_is_held_while_an_outcome_is_unknown_then_cut_conservatively_after_the_bound(tmp_path,
+                                                                                                       engine):
+    """bot/service/unsettled.py: news sent to confirmation dates its unknown outcome when it came; a transcript that
+    comes meanwhile is held on a durable timer (both kinds on one, each keeping when it was first held), and once
+    held HOLD_FOR with the outcome still unknown it is cut as if nothing was recorded from when the unknown began."""
+    from bot.models import Timer
+    from bot.platform.models import FileKind
+    from bot.platform.webhooks import SessionFile
+    from bot.service import unsettled
+
+    now = [1000.0]
+    s = Store(database(tmp_path, "u.sqlite3"), clock=lambda: now[0])
+    try:
+        s.add_recording(recording_id="a", meeting_id="m1", channel_id="C1", status=Status.INVOKED, title="t",
+                        started_by="U1", origin="slack", multi=False, at=1000.0, source="command", session_id="s1")
+        assert s.transition("a", Status.INVOKED, Status.RECORDING, at=1000.0, actor=None, source="platform")
+        transcript = SessionFile(FileKind.TRANSCRIPT, "m1", "s1", "https://files.example/t.csv", started_at=999.0)
+        summary = SessionFile(FileKind.SUMMARY, "m1", "s1", "https://files.example/s.txt")
+        assert unsettled.decide(s, transcript, None, 1005.0) == (False, None)  # all known: cut by the ledger
+        now[0] = 1010.0
+        s.outcome_unknown("a")  # a PAUSED webhook, sent to its confirmation round
+        assert s.recording("a").updated_at == 1010.0
+        assert unsettled.decide(s, transcript, None, 1020.0) == (True, None)
+        assert unsettled.decide(s, summary, None, 1030.0) == (True, None)
+        assert unsettled.decide(s, transcript, 1020.0, 1040.0) == (True, None)  # looked at again: still held
+        timer = s.timers.pending(Timer.HELD_FILES, "a")
+        assert timer is not None and timer.due_at == 1040.0 + unsettled.LOOK_AGAIN
+        held = unsettled.held_files(timer.payload)
+        assert sorted((f.kind, since) for f, since in held) == [(FileKind.SUMMARY, 1030.0),
+                                                                (FileKind.TRANSCRIPT, 1020.0)]
+        assert next(f for f, _ in held if f.kind is FileKind.TRANSCRIPT) == transcript
+        late = 1020.0 + unsettled.HOLD_FOR
+        assert unsettled.decide(s, transcript, 1020.0, late) == (False, 1010.0)  # the bound: cut conservatively
+        (_, cut), = unsettled.ledgers(s, "s1", late, until=1010.0)
+        assert [(i.start, i.end) for i in cut.intervals] == [(1000.0, 1010.0)]  # nothing recorded after 1010
+        (_, whole), = unsettled.ledgers(s, "s1", late)
+        assert whole.intervals[-1].end == late
+    finally:
+        s.close()
