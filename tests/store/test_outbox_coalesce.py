@@ -27,9 +27,10 @@ def two(tmp_path, engine):
 
 
 def until_waiting_for_a_lock(store: Store, worker: threading.Thread) -> None:
-    """Until another connection waits on a lock (or the worker is done: it did not wait)."""
+    """Until another connection to this database waits on a lock (or the worker is done: it did not wait)."""
     deadline = time.monotonic() + 60
-    while worker.is_alive() and not store.db.scalar("SELECT COUNT(*) FROM pg_locks WHERE NOT granted"):
+    while worker.is_alive() and not store.db.scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = "
+                                                    "current_database() AND wait_event_type = 'Lock'"):
         assert time.monotonic() < deadline, "a's row never waited on b's"
         time.sleep(0.005)
 
