@@ -47,7 +47,7 @@ async def measure(path: str, active: int) -> dict:
     from bot.models import Actor, Command
     from bot.platform.client import PlatformClient
     from bot.service import Service
-    from bot.slack.replies import render
+    from bot.slack.replies import words
 
     store = Store(path)
     service = Service(store, PlatformClient("dyte", "http://127.0.0.1:9/v2", org_id="o", api_key="k"))
@@ -56,7 +56,7 @@ async def measure(path: str, active: int) -> dict:
     for i in range(3000):
         channel = f"C{random.randrange(active):06d}" if i % 2 else f"C{random.randrange(active, active * 10):06d}"
         began = time.perf_counter()
-        render(await service.commands.handle(Actor("U1", channel, "T1"), status))
+        words(await service.commands.handle(Actor("U1", channel, "T1"), status))
         latencies.append((time.perf_counter() - began) * 1000)
     latencies.sort()
     # What a trip to the store's thread costs beside the same read made in place (the loop otherwise idle).

@@ -14,7 +14,7 @@ from bot.service.news import Applied
 from bot.service.transitions import TIME_LIMIT, Report, decide, decide_start, stop_reason
 from bot.service.truth import Outdated
 from bot.slack.grammar import parse
-from bot.slack.replies import render
+from bot.slack.replies import words
 from bot.store import Store
 from bot.store.leases import recording_lease
 from tests.conftest import client_for, database, until
@@ -64,7 +64,7 @@ async def world(tmp_path, emulator, engine):
 
 async def recording(w):
     reply = await w.service.commands.handle(ALICE, parse("start"))
-    assert reply.ok, render(reply)[0]
+    assert reply.ok, words(reply)[0]
     (rec,) = w.store.recordings_of_meeting(w.meeting)
     await asyncio.sleep(0.05)
     await w.service.truth.refresh(rec.id)
@@ -97,7 +97,7 @@ async def test_paused_too_long_reminds_and_repeats_until_resumed(world):
     assert await w.service.guards.run_due_timers() == 1
     assert kinds(w, rec.id).count("pause_reminder") == 2
     reply = await w.service.actions.press(BOB, "snooze", rec.id)
-    assert "remind you again in 30m" in render(reply)[0]
+    assert "remind you again in 30m" in words(reply)[0]
     await w.service.commands.handle(ALICE, parse("resume"))
     w.clock.advance(7200)
     assert await w.service.guards.run_due_timers() == 0
@@ -108,7 +108,7 @@ async def test_timed_pause_gives_a_heads_up_then_resumes_by_itself(world):
     w = world
     rec = await recording(w)
     reply = await w.service.commands.handle(BOB, parse("pause for 10m"))
-    assert render(reply)[0] == "#1 paused for 10m; it resumes by itself."
+    assert words(reply)[0] == "#1 paused for 10m; it resumes by itself."
     w.clock.advance(569)
     await w.service.guards.run_due_timers()
     assert "heads_up" not in kinds(w, rec.id)

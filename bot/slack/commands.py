@@ -19,7 +19,7 @@ from bot.service.outcomes import Reply, Say
 from bot.service.permissions import READ_ONLY
 from bot.slack.grammar import Unparsed, parse
 from bot.slack.handoff import Handoff, actor_of
-from bot.slack.replies import USAGE, WORKING, WORKING_DEFAULT, render
+from bot.slack.replies import USAGE, WORKING, WORKING_DEFAULT, words
 from bot.store import StoreBusy
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ async def rec_command(ack, body: dict[str, Any], context) -> None:
     except Exception:  # an answer in words, never a bare HTTP 500
         log.exception("the /rec listener failed")
         metrics.count(metrics.COMMANDS, "unknown", "failed")
-        await ack(text=render(Reply.one(Say.FAILED, ok=False))[0])
+        await ack(text=words(Reply.one(Say.FAILED, ok=False))[0])
 
 
 def _counted(command: str):
@@ -63,7 +63,7 @@ async def _rec_command(ack, body: dict[str, Any], context: Any) -> None:
         except StoreBusy:
             reply = Reply.one(Say.BUSY, ok=False)
             counted("busy")
-        text, reply_blocks = render(reply)
+        text, reply_blocks = words(reply)
         await ack(text=text, blocks=reply_blocks)
         return
     try:
@@ -72,7 +72,7 @@ async def _rec_command(ack, body: dict[str, Any], context: Any) -> None:
         decided, refused = False, None
     if refused is not None:
         counted("refused")
-        await ack(text=render(refused)[0])
+        await ack(text=words(refused)[0])
         handoff.later(None, lambda: commands.handle(actor, parsed), f"/rec {parsed.name} (refused)")  # audited there
         return
     if decided and (working := WORKING.get(parsed.name, WORKING_DEFAULT)):

@@ -16,7 +16,7 @@ from bot.service import Service
 from bot.service.outcomes import Reply, Say
 from bot.slack.holds import RESPOND_URL, Holds, retry_after
 from bot.slack.outbox import Outbox
-from bot.slack.replies import render
+from bot.slack.replies import words
 from bot.store import StoreBusy
 from bot.tasks import Tasks
 
@@ -36,7 +36,7 @@ class Handoff:
         should Slack no longer take it there)."""
         if not url:
             return
-        text, reply_blocks = render(reply)
+        text, reply_blocks = words(reply)
         try:
             await self.outbox.respond(url, text, reply_blocks, asker)
         except StoreBusy:  # the outbox lives in the database that is unavailable: tell the person directly
@@ -69,7 +69,7 @@ class Handoff:
             if reply is None or not reply.lines:  # no lines: the answer was a form, or nothing to say
                 return
             if to is not None and to.user_id:
-                await self.outbox.tell(to.user_id, render(reply)[0], to.team)
+                await self.outbox.tell(to.user_id, words(reply)[0], to.team)
             else:
                 await self.respond(url, reply, asker)
 

@@ -52,7 +52,7 @@ DOING = {"link": "reach the meeting", "new": "reach the meeting", "start": "star
          "refresh_link": "fetch a fresh link", "end": "end the meeting"}
 
 
-def render(reply: Reply) -> tuple[str, list[dict[str, Any]] | None]:
+def words(reply: Reply) -> tuple[str, list[dict[str, Any]] | None]:
     """The reply as (text, blocks or None)."""
     if len(reply.lines) == 1:
         line = reply.lines[0]
@@ -229,7 +229,7 @@ def sentence(line: Line) -> str:
         case Say.NOT_CONNECTED:
             return ("This workspace uses recbot's default platform account; there is nothing to disconnect. "
                     "`/rec connect` connects the workspace's own.")
-    return render(Reply([line]))[0]
+    return words(Reply([line]))[0]
 
 
 def platform_failure(p: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from bot.models import Team
 from bot.service.outcomes import Reply, Say
 from bot.service.workflows import STEPS, Step, StepResult
 from bot.slack.handoff import Handoff, team_of
-from bot.slack.replies import render
+from bot.slack.replies import words
 from bot.store import StoreBusy
 
 log = logging.getLogger(__name__)
@@ -66,4 +66,4 @@ async def _run(handoff: Handoff, step: Step, token: str | None) -> None:
         outputs = {"recording_id": result.recording_id, "status": result.status.value if result.status else ""}
         await handoff.outbox.complete_step(step.execution_id, token, step.team, outputs=outputs)
     else:
-        await handoff.outbox.complete_step(step.execution_id, token, step.team, error=render(result.reply)[0])
+        await handoff.outbox.complete_step(step.execution_id, token, step.team, error=words(result.reply)[0])

@@ -138,7 +138,7 @@ SAMPLE = {"handle": 3, "action": "pause", "status": "PAUSED", "message": HOSTILE
 
 @pytest.mark.parametrize("say", [s for s in Say if s not in (Say.STATUS, Say.HISTORY, Say.WHO)])
 def test_every_reply_escapes_what_people_and_the_platform_typed(say):
-    text, reply_blocks = replies.render(Reply([Line(say, dict(SAMPLE))]))
+    text, reply_blocks = replies.words(Reply([Line(say, dict(SAMPLE))]))
     accepted(text, reply_blocks)
     no_live_specials(text)
 
