@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import bot.service.unsettled as unsettled
 from bot import transcript
 from bot.config import Guardrails
 from bot.ledger import Span, Summary, file_offset
@@ -21,7 +22,6 @@ from bot.platform.accounts import Platforms
 from bot.platform.client import PlatformError
 from bot.platform.models import FileKind, parse_time
 from bot.platform.webhooks import MeetingEvent, MeetingKind, SessionFile
-from bot.service import unsettled
 from bot.service.decisions import Audited, Writer
 from bot.service.outcomes import Line, Reply, Say, failed
 from bot.service.permissions import Permissions
