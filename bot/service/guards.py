@@ -42,6 +42,10 @@ class Guards:
                 continue
             if timer.kind in (Timer.HEADS_UP, Timer.PAUSE_REMINDER, Timer.TIME_LIMIT):
                 fired = await self._remind(timer, rec)  # firing and saying it are one decision
+            elif timer.kind is Timer.HELD_FILES:  # cut first (once: claimed), fired after: a process that dies
+                for file, since in held_files(timer.payload):  # between keeps the files (held again: a new timer)
+                    await self.after.on_file(file, held_since=since)
+                fired = await self.store.aio.timers.finish(timer.id)
             elif await self.store.aio.timers.finish(timer.id):  # these act on the platform first: fire once, then act
                 fired = True
                 if timer.kind is Timer.RESUME:
@@ -49,9 +53,6 @@ class Guards:
                 elif timer.kind is Timer.SESSION_FILES:
                     await self.after.check_files(rec, list(timer.payload.get("kinds") or []),
                                                  int(timer.payload.get("tries") or 0))
-                elif timer.kind is Timer.HELD_FILES:
-                    for file, since in held_files(timer.payload):
-                        await self.after.on_file(file, held_since=since)
                 else:
                     await self._stop_left_paused(rec, timer)
             else:

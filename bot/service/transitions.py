@@ -196,7 +196,8 @@ def _move(d: Decision, rec: Recording, cur: Status, new: Status, report: Report,
         fields["stop_reason"] = reason
     d.steps.append(Step(cur, new, at, actor, source, reason, last_action(cur, new), fields))
     if new.rank >= Status.UPLOADING.rank:
-        d.cancel_timers = tuple(Timer)  # a stopped recording has nothing left to remind of
+        # a stopped recording has nothing left to remind of; its session's held files wait on (unsettled.py)
+        d.cancel_timers = tuple(t for t in Timer if t is not Timer.HELD_FILES)
     elif cur is Status.PAUSED:
         d.cancel_timers = PAUSE_TIMERS
     if cur is Status.INVOKED and new is Status.RECORDING:

@@ -545,11 +545,13 @@ async def settle(bots: list[Bot], http: httpx.AsyncClient, platform: Platform, c
         outbox = outbox_left(bot)
         bot_unfinished = bot.rows("SELECT COUNT(*) AS n FROM recordings WHERE status NOT IN ('UPLOADED', 'ERRORED')")
         pending = bot.rows("SELECT COUNT(*) AS n FROM deliveries WHERE processed_at IS NULL")
+        # a transcript or summary held while an outcome was unknown (bot/service/unsettled.py) is cut later
+        held = bot.rows("SELECT COUNT(*) AS n FROM timers WHERE kind = 'held_files' AND done = 0")
         if time.monotonic() > getattr(settle, "_next_report", 0):
             settle._next_report = time.monotonic() + 10
             say(f"waiting: platform unfinished {len(unfinished)}, bot unfinished {bot_unfinished[0]['n']}, "
-                f"deliveries pending {pending[0]['n']}, outbox {outbox}")
-        if not unfinished and not bot_unfinished[0]["n"] and not pending[0]["n"] and not outbox:
+                f"deliveries pending {pending[0]['n']}, files held {held[0]['n']}, outbox {outbox}")
+        if not unfinished and not bot_unfinished[0]["n"] and not pending[0]["n"] and not held[0]["n"] and not outbox:
             await asyncio.sleep(2)
             if not outbox_left(bot) and all(b.alive for b in bots):
                 return
