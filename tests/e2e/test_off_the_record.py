@@ -154,19 +154,25 @@ async def test_summary_after_pause_never_and_no_transcripts_kept(tmp_path):
         assert sent and all(r["payload"] == "{}" for r in sent)  # the copy's lines left the queue with it
 
 
+async def recording_a_line(stack):
+    """Transcripts and summaries on, a new meeting Ann joins, a recording, and one line of hers it records."""
+    for name in ("transcribe", "summarize"):
+        await run(stack, ALICE, f"settings {name} on")
+    await run(stack, ALICE, "new Pricing")
+    meeting = stack.meeting_id = stack.runtime.store.link(CHANNEL).meeting_id
+    ann = await stack.join(meeting, "Ann")
+    rec = await started(stack, ALICE)
+    await asyncio.sleep(0.3)
+    await stack.control(f"meetings/{meeting}/say", {"participant_id": ann, "text": "pricing is nine"})
+    await asyncio.sleep(1.8)  # a line lasts half a second a word (one at least): this one is over
+    return meeting, ann, rec
+
+
 async def test_a_line_said_while_the_pause_was_being_answered_stays_off_the_record(tmp_path):
     """The platform paused at once but its answer came late (and its webhook later still): a line said after
     Bob pressed pause and before recbot heard back was off the record all the same, and is never posted."""
     async with linked_stack(tmp_path, flavour="realtimekit") as stack:
-        for name in ("transcribe", "summarize"):
-            await run(stack, ALICE, f"settings {name} on")
-        await run(stack, ALICE, "new Pricing")
-        meeting = stack.meeting_id = stack.runtime.store.link(CHANNEL).meeting_id
-        ann = await stack.join(meeting, "Ann")
-        rec = await started(stack, ALICE)
-        await asyncio.sleep(0.3)
-        await stack.control(f"meetings/{meeting}/say", {"participant_id": ann, "text": "pricing is nine"})
-        await asyncio.sleep(1.8)
+        meeting, ann, rec = await recording_a_line(stack)
         await stack.control("webhook-faults", {"delay": 4.0})
         await stack.control("faults", {"mode": "hang", "count": 1, "hang_seconds": 3.0})
         response = await stack.command(BOB, "pause")  # acked at once; the platform's answer takes 3 s
@@ -244,15 +250,7 @@ async def test_a_transcript_that_came_while_a_pause_awaited_its_confirmation_cou
     transcript came. Cut then, by a ledger whose last step was RECORDING open until "now", the line said
     after the pause was kept, indexed and uploaded. It must be cut once the truth is known instead."""
     async with linked_stack(tmp_path, flavour="realtimekit") as stack:
-        for name in ("transcribe", "summarize"):
-            await run(stack, ALICE, f"settings {name} on")
-        await run(stack, ALICE, "new Pricing")
-        meeting = stack.meeting_id = stack.runtime.store.link(CHANNEL).meeting_id
-        ann = await stack.join(meeting, "Ann")
-        rec = await started(stack, ALICE)
-        await asyncio.sleep(0.3)
-        await stack.control(f"meetings/{meeting}/say", {"participant_id": ann, "text": "pricing is nine"})
-        await asyncio.sleep(1.8)
+        meeting, ann, rec = await recording_a_line(stack)
         # The platform pauses the recording by itself; from now on every answer of its API is a 500, so the
         # PAUSED webhook's confirmation round (and recbot's look at the session's start) cannot conclude
         await stack.control("modes", {"rtk_all_statuses": True})  # RealtimeKit documents no PAUSED webhook
