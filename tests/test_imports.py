@@ -60,3 +60,30 @@ def test_no_module_of_bot_imports_one_that_imports_it_back():
 
 def test_the_check_finds_a_circle():
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+MODULE_LINES, CLASS_LINES = 400, 250  # docs/architecture.md, "Layers": a room a newcomer reads at one sitting
+
+
+def oversized(root: Path = ROOT / "bot") -> list[str]:
+    """Each module of `root` over MODULE_LINES lines and each class over CLASS_LINES, named with its size."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        text, where = path.read_text(), path.relative_to(root.parent)
+        if (lines := len(text.splitlines())) > MODULE_LINES:
+            found.append(f"{where}: {lines} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and (size := node.end_lineno - node.lineno + 1) > CLASS_LINES:
+                found.append(f"{where}: class {node.name}, {size} lines")
+    return found
+
+
+def test_no_module_of_bot_is_over_400_lines_nor_a_class_over_250():
+    assert oversized() == []
+
+
+def test_the_size_check_names_what_is_too_big(tmp_path):
+    (tmp_path / "big.py").write_text("class Big:\n" + "    x = 1\n" * CLASS_LINES + "\n" * (MODULE_LINES - CLASS_LINES))
+    (tmp_path / "small.py").write_text("class Small:\n    x = 1\n")
+    big = f"{tmp_path.name}/big.py"
+    assert oversized(tmp_path) == [f"{big}: {MODULE_LINES + 1} lines", f"{big}: class Big, {CLASS_LINES + 1} lines"]

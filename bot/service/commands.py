@@ -1,31 +1,30 @@
-"""`/rec …` commands: links, starting (by hand or by auto-record), the read-only views and who may
+"""`/rec …` commands: links, starting (by hand or by auto-record: `Starts`, starts.py), the read-only views and who may
 control recordings. Actions on recordings (`pause`, `resume`, `stop`, `end`) go to `actions.py`;
 marks, summaries and settings to `after.py`."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from bot.models import ACTIVE, Actor, Command, Link, Outgoing, Source, Status
+from bot.models import ACTIVE, Actor, Command, Link, Outgoing
 from bot.platform.accounts import Platforms
-from bot.platform.client import Conflict, InvalidRequest, NotFound, PlatformError, PlatformUnavailable
-from bot.platform.models import PlatformRecording
+from bot.platform.client import NotFound, PlatformError
 from bot.service.accounts import Accounts
 from bot.service.actions import Actions
 from bot.service.after import AfterMeeting
 from bot.service.calls import Calls
-from bot.service.decisions import Audited, Writer, audit_row
+from bot.service.decisions import Writer
 from bot.service.outcomes import Reply, Say, StatusLine, failed
 from bot.service.permissions import READ_ONLY, Allowed, Permissions, Refused, check
-from bot.service.transitions import Report, decide_start
+from bot.service.starts import Starts
 from bot.service.truth import Truth
 from bot.store import Store, StoreBusy, on_store_thread
 
 WORKSPACE_WIDE = ("connect", "disconnect")  # about the workspace, not the channel: no link needed
 
 
-class Commands(Audited):
+class Commands(Starts):
     def __init__(self, store: Store, platform: Platforms, truth: Truth, writer: Writer, actions: Actions,
                  after: AfterMeeting, permissions: Permissions, accounts: Accounts, calls: Calls,
                  clock: Callable[[], float] = time.time):
@@ -162,62 +161,6 @@ class Commands(Audited):
         active = self.store.recordings_of_meeting(link.meeting_id)
         return Reply.one(Say.UNLINKED, meeting_id=link.meeting_id, still_active=len(active))
 
-    async def start(self, actor: Actor, cmd: Command, link: Link) -> Reply:
-        active = await self.store.aio.recordings_of_meeting(link.meeting_id)
-        if active and not cmd.multi:
-            await self._audit(actor, "start", "refused", detail="already active")
-            return Reply.one(Say.ALREADY_ACTIVE, ok=False, active=[(r.handle, r.status.value) for r in active],
-                             paused=any(r.status is Status.PAUSED for r in active))
-        self.truth.starting[link.meeting_id] += 1  # its webhooks wait until it is recorded here
-        try:
-            try:
-                started = await self.platform.start_recording(link.meeting_id, allow_multiple=cmd.multi,
-                                                              known=[r.id for r in active])
-            except (Conflict, InvalidRequest, PlatformUnavailable) as exc:  # no refusal code is documented, and
-                await self._audit(actor, "start", "error", detail=exc.message)  # a 5xx may be one: look first
-                refused: PlatformError | None = exc
-            except PlatformError as exc:
-                await self._audit(actor, "start", "error", detail=exc.message)
-                return Reply([failed("start", exc)], ok=False)
-            else:
-                refused = None
-                if (saving := await self._record_start(actor, cmd, link, started)) is not None:
-                    return saving
-        finally:
-            self.truth.starting[link.meeting_id] -= 1
-        if refused is not None:  # a recording started elsewhere may be running: adopt it, now that it may be
-            others = await self.truth.adopt_active(link, known={r.id for r in active})
-            if isinstance(refused, PlatformUnavailable) and not others:  # nor did the client find one of its own
-                return Reply([failed("start", refused, tail="maybe" if others is None else "unchanged")], ok=False)
-            return Reply.one(Say.START_REFUSED, ok=False, message=refused.message)
-        rec = await self.store.aio.recording(started.id)
-        assert rec is not None
-        if not await self.store.aio.calls.live(link.meeting_id):
-            await self.calls.look(link.meeting_id)  # recording means live: a session no webhook told of
-        return Reply.one(Say.STARTING, handle=rec.handle, title=link.meeting_title)
-
-    async def _record_start(self, actor: Actor, cmd: Command, link: Link, started: PlatformRecording) -> Reply | None:
-        """The start as one decision. None when it is recorded; a reply when the store could not take it yet."""
-        report = Report.of(started)
-        decision = decide_start(report, link, started_by=actor.user_id, multi=cmd.multi, source=actor.via,
-                                now=self.clock())
-        decision.audit = [audit_row(actor, "start", "ok", started.id)]
-
-        def write() -> None:
-            self.writer.write(decision)  # False: a webhook got there first; it is the same recording
-            if report.status is not Status.INVOKED:
-                self.truth.apply.here(started.id, report, actor=None, source=Source.PLATFORM)
-
-        def record() -> Awaitable[None]:
-            return self.store.call(write)
-
-        try:
-            await record()
-        except StoreBusy:
-            self.truth.save_later(f"start of {started.id}", record)
-            return Reply.one(Say.SAVED_LATER, action="start", handle=None)
-        return None
-
     def status(self, link: Link) -> Reply:
         now = self.clock()
         lines = [StatusLine(r, self.store.summary(r.id, now))
@@ -252,25 +195,6 @@ class Commands(Audited):
         if errors:
             return Reply.one(Say.SETTING_INVALID, ok=False, message=" ".join(errors.values()))
         return Reply.one(Say.SETTINGS, settings=await self.after.settings_of(actor.channel_id))
-
-    async def auto_record(self, meeting_id: str) -> str:
-        """`meeting.started` for a meeting whose channel has auto-record on: start a recording there, once."""
-        links, active = await self.store.call(self._auto_recorded, meeting_id)
-        if not links:
-            return "no auto-record"
-        if active:
-            return "already recording"
-        link = min(links, key=lambda lk: lk.linked_at)
-        actor = Actor(user_id=None, channel_id=link.channel_id, team_id=link.team_id, via=Source.AUTO)
-        await self._audit(actor, "start", "requested", detail="auto-record")
-        reply = await self.start(actor, Command("start"), link)
-        return "auto-recording" if reply.ok else f"auto-record failed: {reply.says}"
-
-    def _auto_recorded(self, meeting_id: str) -> tuple[list[Link], bool]:
-        """The meeting's links with auto-record on, and whether it has an active recording."""
-        links = [lk for lk in self.store.links_for_meeting(meeting_id)
-                 if self.after.settings_of.here(lk.channel_id).auto_record]
-        return links, bool(links and self.store.recordings_of_meeting(meeting_id))
 
     def history(self, actor: Actor, link: Link | None) -> Reply:
         now = self.clock()

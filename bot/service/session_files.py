@@ -1,0 +1,272 @@
+"""After the meeting: the session's transcript and summary in the threads of its recordings, whichever of the
+webhook or the fallback (`check_files`) brings them, once; `/rec summary`; a held summary a controller posts.
+
+Off the record stays off the record: the platform transcribes and summarises the whole session, paused parts
+included. When a pause of any recording overlapped the session, recbot never posts or links the platform's
+transcript: it uploads its own copy without the lines said off the record, and holds the summary (it cannot
+cut one) for a controller, as the channel's `summary-after-pause` says.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import bot.service.unsettled as unsettled
+from bot import transcript
+from bot.config import Guardrails
+from bot.ledger import Span, Summary
+from bot.models import Actor, Link, Notice, Outgoing, Recording, Timer
+from bot.platform.accounts import Platforms
+from bot.platform.client import PlatformError
+from bot.platform.models import FileKind
+from bot.platform.webhooks import SessionFile
+from bot.service.decisions import Audited, Writer
+from bot.service.outcomes import Reply, Say, failed
+from bot.service.permissions import Permissions
+from bot.service.settings import AfterPause, ChannelSettings
+from bot.service.transitions import FILES_CHECK_AFTER
+from bot.store import on_store_thread
+from bot.store.transcripts import TranscriptLine
+
+log = logging.getLogger("bot.service.after")  # after the meeting's one logger, whichever room writes
+
+FILES_CHECK_TRIES = 3
+TRANSCRIPT_BYTES = 8 * 1024 * 1024  # a transcript read at most this far (an hour is about 100 kB)
+RELEASED = "summary-released"  # session_files kind: a held summary a controller posted
+SUMMARY_TEXT_LIMIT = 20_000  # characters of a summary kept to show inline (the file has the rest)
+
+
+def paused_in(summary: Summary) -> bool:
+    """Whether a recording was ever paused: then the platform's transcript and summary hold paused words."""
+    return any(i.kind is Span.PAUSED for i in summary.intervals)
+
+
+class SessionFiles(Audited):
+    """A part of `AfterMeeting`, over the state its `__init__` sets."""
+
+    platform: Platforms
+    writer: Writer
+    permissions: Permissions
+    guardrails: Guardrails
+    clock: Callable[[], float]
+
+    @on_store_thread
+    def settings_of(self, channel_id: str) -> ChannelSettings:
+        return ChannelSettings.of(self.store.notes.settings(channel_id))
+
+    async def on_file(self, file: SessionFile, held_since: float | None = None) -> str:
+        """A transcript or summary: a reply in the thread of each recording of the session, once, whichever of
+        the webhook or the fallback brings it; of a session nobody recorded, nothing anywhere. Held while a
+        recording of the session has an unknown outcome (unsettled.py; `held_since`: when it was first held)."""
+        if await self.store.aio.notes.file(file.session_id, file.kind):
+            return f"{file.kind} already posted"
+        held, until = await self.store.call(unsettled.decide, self.store, file, held_since, self.clock())
+        if held:
+            return f"{file.kind} held: a recording of its session has an unknown outcome"
+        if file.kind is FileKind.TRANSCRIPT:
+            return await self._on_transcript(file, until)
+        recordings = await self.store.call(self._ledgers, file.session_id, until)
+        if not recordings:
+            return await self._post_file(file, None)
+        if until is not None or any(paused_in(s) for _, s in recordings):
+            return await self._hold_summary(file, [r for r, _ in recordings])
+        text = await self.platform.download_text(file.url)
+        return await self._post_file(file, text)
+
+    def _ledgers(self, session_id: str, until: float | None = None) -> list[tuple[Recording, Summary]]:
+        return unsettled.ledgers(self.store, session_id, self.clock(), until)
+
+    async def _on_transcript(self, file: SessionFile, until: float | None) -> str:
+        recordings = await self.store.call(self._ledgers, file.session_id, until)
+        paused = until is not None or any(paused_in(s) for _, s in recordings)  # `until`: lines were withheld
+        keep = self.guardrails.transcript_days > 0 and bool(recordings)
+        if not (paused or keep):
+            return await self._post_file(file, None)
+        text = await self.platform.download_text(file.url, TRANSCRIPT_BYTES)  # presigned: no credentials
+        if text is None:
+            if not paused:
+                return await self._post_file(file, None)
+            cut = None
+        else:
+            if len(text.encode()) >= TRANSCRIPT_BYTES:  # cut off mid-row at the limit: the last row is partial
+                text = text.rsplit("\n", 1)[0]
+            cut = transcript.cut(transcript.parse_csv(text), file.started_at or await self._session_start(file),
+                                 [(r.id, s) for r, s in recordings])
+        return await self.store.call(self._keep_transcript, file, [r for r, _ in recordings], cut, paused)
+
+    async def _session_start(self, file: SessionFile) -> float | None:
+        """When the session began, for transcripts whose times count from it (the webhook says; the fallback
+        asks the platform). None when unknown: then no line can be placed, and every one is withheld."""
+        try:
+            return await self.platform.session_started(file.session_id)
+        except PlatformError:
+            return None
+
+    def _keep_transcript(self, file: SessionFile, recordings: list[Recording], cut: transcript.Cut | None,
+                         paused: bool) -> str:
+        with self.store.transaction():
+            if not self.store.notes.claim_file(file.session_id, file.kind, file.meeting_id, file.url, file.expiry):
+                return "transcript already posted"
+            for rec in recordings:
+                lines = [] if cut is None else [
+                    TranscriptLine(rec.id, k.at, offset, k.speaker, k.text)
+                    for k in cut.kept for rid, offset in k.places if rid == rec.id]
+                if self.guardrails.transcript_days > 0 and lines:
+                    self.store.transcripts.keep(rec.team_id, rec.channel_id, file.session_id, lines)
+                if not paused:
+                    self.writer.notice(rec, Notice.TRANSCRIPT, url=file.url, expiry=file.expiry,
+                                       session_id=file.session_id)
+                elif cut is None:  # unreadable: neither the platform's link nor a copy
+                    self.writer.notice(rec, Notice.TRANSCRIPT_UNREADABLE, session_id=file.session_id)
+                else:  # recbot's own copy, uploaded to the thread; its lines leave the outbox once sent
+                    self.store.outbox.enqueue(Outgoing.UPLOAD, {
+                        "session_id": file.session_id, "withheld": cut.withheld, "title": rec.meeting_title,
+                        "lines": [[line.offset, line.speaker, line.text] for line in lines]},
+                        channel_id=rec.channel_id, recording_id=rec.id, team=rec.team)
+        self.writer.on_write()
+        kept = len(cut.kept) if cut else 0
+        return (f"transcript: {kept} line(s) kept, {cut.withheld if cut else 'all'} withheld, own copy uploaded"
+                if paused else f"transcript posted to {len(recordings)} recording(s), {kept} line(s) kept")
+
+    async def _hold_summary(self, file: SessionFile, recordings: list[Recording]) -> str:
+        """A pause overlapped the session: the summary is held (or posted, or never), as each recording's
+        channel says. A held one waits for a controller's `rec_post_summary`."""
+        policy = {r.channel_id: (await self.settings_of(r.channel_id)).summary_after_pause for r in recordings}
+        if all(p is AfterPause.POST for p in policy.values()):
+            return await self._post_file(file, await self.platform.download_text(file.url))
+        return await self.store.call(self._held, file, recordings, policy)
+
+    def _held(self, file: SessionFile, recordings: list[Recording], policy: dict[str, AfterPause]) -> str:
+        with self.store.transaction():
+            if not self.store.notes.claim_file(file.session_id, file.kind, file.meeting_id, file.url, file.expiry):
+                return "summary already posted"
+            for rec in recordings:
+                self.writer.notice(rec, Notice.SUMMARY_HELD, session_id=file.session_id,
+                                   policy=policy[rec.channel_id])
+        self.writer.on_write()
+        return f"summary held in {len(recordings)} thread(s): a pause overlapped the session"
+
+    async def post_summary(self, actor: Actor, session_id: object) -> Reply:
+        """`rec_post_summary`: a controller posts a held summary after all (audited; once)."""
+        target = str(session_id)[:80]
+        await self._audit(actor, "button:post_summary", "requested", target)
+        recordings = await self.store.aio.recordings_of_session(target) if isinstance(session_id, str) else []
+        mine = [r for r in recordings if r.channel_id == actor.channel_id]
+        held = await self.store.aio.notes.file(target, FileKind.SUMMARY) if mine else None
+        if not mine or held is None:
+            await self._audit(actor, "button:post_summary", "refused", target, "not this channel's session")
+            return Reply.one(Say.FOREIGN_BUTTON, ok=False)
+        link = await self.store.aio.link(actor.channel_id)
+        if (why := await self.permissions.refusal(actor, "post_summary", link)) is not None:
+            await self._audit(actor, "button:post_summary", "refused", target, why.value)
+            return Reply.one(Say.REFUSED, ok=False, reason=why, wait=self.permissions.waiting(actor, why))
+        if (await self.settings_of(actor.channel_id)).summary_after_pause is AfterPause.NEVER:
+            await self._audit(actor, "button:post_summary", "refused", target, "summary-after-pause never")
+            return Reply.one(Say.SUMMARY_NEVER, ok=False)
+        try:
+            found = await self.platform.session_file(target, FileKind.SUMMARY)
+        except PlatformError as exc:
+            await self._audit(actor, "button:post_summary", "error", target, exc.message)
+            return Reply([failed("summary", exc)], ok=False)
+        url, expiry = found if found else (held["url"], held["expiry"])
+        text = await self.platform.download_text(url)
+        posted = await self.store.call(self._release, actor, mine, target, url, expiry, text)
+        return Reply.one(Say.SUMMARY_RELEASED if posted else Say.SUMMARY_THERE, handle=mine[0].handle, url=url,
+                         expiry=expiry)
+
+    def _release(self, actor: Actor, recordings: list[Recording], session_id: str, url: str, expiry: float | None,
+                 text: str | None) -> bool:
+        with self.store.transaction():
+            if not self.store.notes.claim_file(session_id, RELEASED, recordings[0].meeting_id, url, expiry):
+                return False
+            for rec in recordings:
+                self.writer.notice(rec, Notice.SUMMARY, url=url, expiry=expiry, session_id=session_id,
+                                   text=(text or "")[:SUMMARY_TEXT_LIMIT] or None, released_by=actor.user_id)
+            self._audit.here(actor, "button:post_summary", "ok", session_id)
+        self.writer.on_write()
+        return True
+
+    @on_store_thread
+    def _post_file(self, file: SessionFile, text: str | None) -> str:
+        recordings = self.store.recordings_of_session(file.session_id)
+        params = {"url": file.url, "expiry": file.expiry, "text": (text or "")[:SUMMARY_TEXT_LIMIT] or None,
+                  "session_id": file.session_id}
+        notice = Notice.TRANSCRIPT if file.kind is FileKind.TRANSCRIPT else Notice.SUMMARY
+        with self.store.transaction():
+            if not self.store.notes.claim_file(file.session_id, file.kind, file.meeting_id, file.url, file.expiry):
+                return f"{file.kind} already posted"
+            # A session nobody recorded was off the record from start to end: its transcript and summary
+            # (the platform makes them of the whole session all the same) are posted nowhere.
+            for rec in recordings:
+                self.writer.notice(rec, notice, **params)
+        self.writer.on_write()
+        return (f"{file.kind} posted to {len(recordings)} recording(s)" if recordings
+                else f"{file.kind} of a session nobody recorded: posted nowhere")
+
+    async def check_files(self, rec: Recording, kinds: list[str], tries: int) -> None:
+        """The fallback when no webhook came: ask for what is still missing (`kinds`, a timer's stored
+        `FileKind`s), then again later."""
+        if not rec.session_id:
+            return
+        missing = []
+        for kind in map(FileKind, kinds):
+            if await self.store.aio.notes.file(rec.session_id, kind):
+                continue
+            try:
+                found = await self.platform.session_file(rec.session_id, kind)
+            except PlatformError:
+                found = None
+            if found is None:
+                missing.append(kind)
+                continue
+            await self.on_file(SessionFile(kind, rec.meeting_id, rec.session_id, found[0], found[1]))
+        if missing and tries + 1 < FILES_CHECK_TRIES:
+            await self.store.aio.timers.set(Timer.SESSION_FILES, rec.id,
+                                            self.clock() + FILES_CHECK_AFTER * (tries + 1),
+                                            {"kinds": missing, "tries": tries + 1})
+
+    async def summary(self, actor: Actor, link: Link) -> Reply:
+        """`/rec summary`: the last recorded session's summary, asked for when there is none yet."""
+        session_id, recordings = await self.store.call(self._last_session, link.meeting_id)
+        if not session_id or not recordings:
+            return Reply.one(Say.NO_SESSION, ok=False)
+        handle = recordings[0].handle
+        try:
+            found = await self.platform.session_file(session_id, FileKind.SUMMARY)
+            if found is None:
+                await self.platform.generate_summary(session_id)
+        except PlatformError as exc:
+            await self._audit(actor, "summary", "error", session_id, exc.message)
+            return Reply([failed("summary", exc)], ok=False)
+        await self._audit(actor, "summary", "ok", session_id)
+        policy = (await self.settings_of(link.channel_id)).summary_after_pause
+        # Held as the webhook holds it: unless this channel and every channel of the session's recordings post
+        # after a pause (another channel linked to the meeting may not undo the hold of the one that paused);
+        # and always while a recording of the session has an unknown outcome (unsettled.py).
+        others = {(await self.settings_of(c)).summary_after_pause for c in {r.channel_id for r in recordings}}
+        held = unsettled.unsettled_since(recordings) is not None or (
+            {policy} | others != {AfterPause.POST}
+            and any(paused_in(s) for _, s in await self.store.call(self._ledgers, session_id)))
+        if found is not None and held:  # the channel's rule, as for the webhook: no link to a held summary
+            if not await self.store.aio.notes.file(session_id, FileKind.SUMMARY):
+                await self.on_file(SessionFile(FileKind.SUMMARY, link.meeting_id, session_id, found[0], found[1]))
+            if not await self.store.aio.notes.file(session_id, RELEASED):
+                return Reply.one(Say.SUMMARY_NEVER if policy is AfterPause.NEVER else Say.SUMMARY_HELD, handle=handle)
+        if found is not None:
+            if await self.store.aio.notes.file(session_id, FileKind.SUMMARY):
+                return Reply.one(Say.SUMMARY_THERE, handle=handle, url=found[0], expiry=found[1])
+            await self.on_file(SessionFile(FileKind.SUMMARY, link.meeting_id, session_id, found[0], found[1]))
+            return Reply.one(Say.SUMMARY_POSTED, handle=handle)
+        await self.store.call(self._look_again, recordings)  # the webhook brings it; else this looks again
+        return Reply.one(Say.SUMMARY_ASKED, handle=handle)
+
+    def _last_session(self, meeting_id: str) -> tuple[str | None, list[Recording]]:
+        session_id = self.store.last_session(meeting_id)
+        return session_id, self.store.recordings_of_session(session_id) if session_id else []
+
+    def _look_again(self, recordings: list[Recording]) -> None:
+        with self.store.transaction():
+            for rec in recordings:
+                self.store.timers.set(Timer.SESSION_FILES, rec.id, self.clock() + 30.0,
+                                      {"kinds": [FileKind.SUMMARY], "tries": 0})
