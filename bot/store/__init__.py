@@ -223,24 +223,20 @@ class Store(Tx):
             raise
         self.aio = OffLoop(self, self)
 
-    async def read(self, fn: Callable[[Tx], T]) -> T:
-        """Run `fn(tx)` on the store's thread, outside a transaction, and await what it returns or raises.
-        It only reads: a statement that writes raises StoreError (and writes nothing)."""
-        return await self._trip(functools.partial(self._reading, fn))
+    async def read(self, fn: Callable[Concatenate[Tx, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `fn(tx, *args, **kwargs)` on the store's thread, outside a transaction, and await what it
+        returns or raises. It only reads: a statement that writes raises StoreError (and writes nothing)."""
+        return await self._trip(functools.partial(self.db.reading, functools.partial(fn, self, *args, **kwargs)))
 
-    async def write(self, fn: Callable[[Tx], T]) -> T:
-        """Run `fn(tx)` on the store's thread in one transaction (committed when it returns, rolled back
-        when it raises) and await what it returns or raises. StoreBusy: nothing was written, and the same
-        work may pass if tried again."""
-        return await self._trip(functools.partial(self._writing, fn))
+    async def write(self, fn: Callable[Concatenate[Tx, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `fn(tx, *args, **kwargs)` on the store's thread in one transaction (committed when it
+        returns, rolled back when it raises) and await what it returns or raises. StoreBusy: nothing was
+        written, and the same work may pass if tried again."""
+        return await self._trip(functools.partial(self._writing, fn, *args, **kwargs))
 
-    def _reading(self, fn: Callable[[Tx], T]) -> T:
-        with self.db.reading():
-            return fn(self)
-
-    def _writing(self, fn: Callable[[Tx], T]) -> T:
+    def _writing(self, fn: Callable[Concatenate[Tx, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         with self.db.transaction():
-            return fn(self)
+            return fn(self, *args, **kwargs)
 
     async def _trip(self, fn: Callable[[], T]) -> T:
         """One trip to the store's thread; a closed store answers StoreBusy, as any store that cannot answer."""

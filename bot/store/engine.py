@@ -14,7 +14,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.errors import RecbotError
 
@@ -52,15 +52,25 @@ def sqlite_error(exc: sqlite3.Error) -> StoreError:
     return StoreError(str(exc))
 
 
+T = TypeVar("T")
+
 # The first word of a statement that writes: what a read (`Store.read`) may not run.
 _WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "UPSERT", "CREATE", "DROP", "ALTER", "TRUNCATE",
                      "VACUUM", "COPY", "LISTEN", "NOTIFY"})
 
 
+_SEEN: dict[str, bool] = {}  # statement → whether it writes: most statements are constants, seen again and again
+
+
 def writes(sql: str) -> bool:
     """Whether a statement writes (by its first word; a read's `WITH` never carries a write in recbot)."""
-    word = sql.lstrip()[:8].split(None, 1)
-    return bool(word) and word[0].upper() in _WRITES
+    found = _SEEN.get(sql)
+    if found is None:
+        word = sql.lstrip()[:8].split(None, 1)
+        found = bool(word) and word[0].upper() in _WRITES
+        if len(_SEEN) < 10_000:
+            _SEEN[sql] = found
+    return found
 
 
 # Called before every statement when set (tests use it to prove no statement runs on an event loop's thread).
@@ -72,7 +82,7 @@ class Engine(ABC):
     gives `_execute` (raising StoreBusy for "busy", Duplicate for a taken unique key, StoreError for the
     rest), `begin` and `_rollback`.
 
-    The store's own thread (`Store.call`) runs every statement the app makes; a lock held for each
+    The store's own thread (`Store.read`, `Store.write`) runs every statement the app makes; a lock held for each
     statement and for a whole transaction keeps another thread (a test, a tool) from seeing a transaction
     half-done on the shared connection."""
 
@@ -153,12 +163,11 @@ class Engine(ABC):
                 self._rollback(None)
                 raise
 
-    @contextmanager
-    def reading(self) -> Iterator[Engine]:
-        """Statements that write raise StoreError here (on this thread): `Store.read`."""
+    def reading(self, fn: Callable[[], T]) -> T:
+        """`fn()`, in which a statement that writes raises StoreError (on this thread): `Store.read`."""
         outer, self._reader = self._reader, threading.get_ident()
         try:
-            yield self
+            return fn()
         finally:
             self._reader = outer
 

@@ -105,3 +105,13 @@ async def test_a_method_marked_for_the_store_thread_runs_there_or_where_it_is_as
         threading.current_thread().name + "!"
     with pytest.raises(AttributeError, match=r"store\.shared"):
         _ = store.aio.shared  # not a method: read it where you are
+
+
+async def test_a_function_over_a_tx_gets_its_arguments_there(store):
+    def where(tx: Tx, channel_id: str, *, suffix: str) -> tuple[str, bool]:
+        return threading.current_thread().name + suffix, tx.link(channel_id) is None
+
+    ran_on, unlinked = await store.read(where, "C1", suffix="!")
+    assert ran_on.startswith("recbot-store") and ran_on.endswith("!") and unlinked
+    assert await store.write(lambda tx, c: tx.set_link(c, "T1", "m1", "Standup", "U1"), "C1") is None
+    assert store.link("C1") is not None
