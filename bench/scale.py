@@ -9,7 +9,7 @@ import sys
 import time
 import uuid
 
-from bot.store import Store
+from bot.store import Store, Tx
 
 
 def fill(path: str, channels: int, active: int, ledger_rows: int) -> None:
@@ -67,7 +67,7 @@ async def measure(path: str, active: int) -> dict:
         store.link(channel)
         inline.append((time.perf_counter() - began) * 1e6)
         began = time.perf_counter()
-        await store.aio.link(channel)
+        await store.read(Tx.link, channel)
         hop.append((time.perf_counter() - began) * 1e6)
     inline.sort()
     hop.sort()

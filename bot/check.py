@@ -152,7 +152,7 @@ async def _check_installs(settings: Settings, line) -> None:
     tokens = Tokens(settings.slack_api_url, store=store, client_id=settings.slack_client_id,
                     client_secret=settings.slack_client_secret)
     try:
-        installs = await store.aio.workspaces.installs()
+        installs = await store.read(lambda tx: tx.workspaces.installs())
         if not installs:
             line(WARN, "installs", "no workspace has installed recbot yet")
         for i in installs:

@@ -36,7 +36,7 @@ from bot.slack.identity import Directory, Identity
 from bot.slack.installs import Tokens, oauth_settings
 from bot.slack.metered import MeteredWebClient
 from bot.slack.outbox import Outbox
-from bot.store import Store, StoreBusy, gauges
+from bot.store import Store, StoreBusy, Tx, gauges
 from bot.store.ingest import IngestWriter
 from bot.tasks import Tasks
 from bot.workers import Workers
@@ -164,7 +164,7 @@ class Runtime:
 
     async def _account_at(self, route: str) -> dict | None:
         """The workspace's own platform account that `/webhooks/{route}` belongs to."""
-        return await self.store.aio.workspaces.account(route) if self.store.workspaces.sealer else None
+        return await self.store.read(lambda tx: tx.workspaces.account(route)) if self.store.workspaces.sealer else None
 
     # -- routes ------------------------------------------------------------------------
 
@@ -184,33 +184,33 @@ class Runtime:
         now from the store and the limiter (docs/operations.md)."""
         owner = self.workers.owner
 
-        def look() -> metrics.Snapshot:
-            now = self.store.clock()
-            outbox, recordings, jobs = gauges.read(self.store.db, owner, now)
+        def look(tx: Tx) -> metrics.Snapshot:
+            now = tx.clock()
+            outbox, recordings, jobs = gauges.read(tx.db, owner, now)
             budget = self.platform.limiter.usage()
-            if self.store.shared:  # one budget for every replica: what all of them used, not this one alone
+            if tx.shared:  # one budget for every replica: what all of them used, not this one alone
                 specs = [b.spec() for b in self.platform.limiter.buckets]
-                budget = budget | {"buckets": gauges.shared_budget(self.store.db, specs, now)}
+                budget = budget | {"buckets": gauges.shared_budget(tx.db, specs, now)}
             return metrics.Snapshot(outbox, recordings, jobs, budget, now)
 
         try:
-            snapshot = await self.store.call(look)
+            snapshot = await self.store.read(look)
         except StoreBusy:  # the counts still go out; the store's gauges are missing from this scrape
             snapshot = metrics.Snapshot([], [], {}, self.platform.limiter.usage(), self.store.clock())
         body = await asyncio.to_thread(metrics.exposition, snapshot)  # reads the processes' files
         return Response(body, media_type=metrics.CONTENT_TYPE)
 
     async def _store_health(self) -> tuple[bool, int | None, dict[str, int] | None]:
-        def look() -> tuple[bool, int | None, dict[str, int] | None]:
-            if not self.store.healthy():
+        def look(tx: Tx) -> tuple[bool, int | None, dict[str, int] | None]:
+            if not tx.healthy():
                 return False, None, None
             try:
-                return True, self.store.schema_version(), self.store.outbox.counts()
+                return True, tx.schema_version(), tx.outbox.counts()
             except StoreBusy:
                 return False, None, None
 
         try:
-            return await self.store.call(look)
+            return await self.store.read(look)
         except StoreBusy:
             return False, None, None
 

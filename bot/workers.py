@@ -26,7 +26,7 @@ from bot.platform.limits import Bucket
 from bot.platform.webhooks import Event, WebhookParseError, parse_event
 from bot.service import RetryLater, Service
 from bot.service.news import Applied
-from bot.store import Store, StoreBusy
+from bot.store import Store, StoreBusy, Tx
 from bot.store.leases import new_owner
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class Workers:
     async def holds(self, job: str, ttl: float = LEASE_TTL) -> bool:
         """Whether this process does `job` now (taking or renewing its lease)."""
         try:
-            return await self.store.aio.leases.hold(job, self.owner, ttl)
+            return await self.store.write(lambda tx: tx.leases.hold(job, self.owner, ttl))
         except StoreBusy:
             return False
 
@@ -79,7 +79,7 @@ class Workers:
 
     async def start(self) -> None:
         with contextlib.suppress(StoreBusy):
-            if freed := await self.store.aio.leases.free_the_dead():
+            if freed := await self.store.write(lambda tx: tx.leases.free_the_dead()):
                 log.info("let go of what %d crashed process(es) of this host still held", freed)
         loop = asyncio.get_running_loop()
         # Webhooks another process stored wake this one at once (PostgreSQL), not at its next look.
@@ -99,7 +99,7 @@ class Workers:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         with contextlib.suppress(StoreBusy):
-            await self.store.aio.leases.release_all(self.owner)  # the others need not wait for them to run out
+            await self.store.write(lambda tx: tx.leases.release_all(self.owner))  # the others need not wait for them
 
     async def _forever(self, job: str, step, event: asyncio.Event | None, interval: float) -> None:
         while True:
@@ -127,7 +127,7 @@ class Workers:
                     await asyncio.sleep(FLOOD_PAUSE)
                 if not await self.holds("deliveries"):  # a long backlog: the lease is renewed as it goes
                     return finished
-            rows = await self.store.aio.deliveries.pending(limit=BATCH)
+            rows = await self.store.read(lambda tx: tx.deliveries.pending(limit=BATCH))
             if not rows:
                 return finished
             repeats = [row for row in rows if row["repeats"]]
@@ -150,7 +150,7 @@ class Workers:
                 done = [(row["id"], REDELIVERY, row["same_body_as"]) for row in repeats if row["id"] < until]
                 done += [(row["id"], outcome, row["same_body_as"]) for row, outcome in zip(rows, applied, strict=False)]
                 if done:  # one commit for the outcomes of the batch
-                    await self.store.aio.deliveries.finish(done)
+                    await self.store.write(_finish, done)
             finished += len(done)
             if stopped:
                 return finished
@@ -216,3 +216,7 @@ class Workers:
                     started = None
             except Exception:
                 log.exception("reconciler step failed")
+
+
+def _finish(tx: Tx, done: list[tuple[int, str, int | None]]) -> None:
+    tx.deliveries.finish(done)

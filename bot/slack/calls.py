@@ -5,6 +5,7 @@ One outbox row ("call") per call, rendered when it is sent: what the store says 
 Each difference is one Slack method (calls.add, calls.participants.add / .remove, calls.update,
 calls.end), and what Slack was told is kept after each, so a retry or a crash between them repeats
 nothing. The call block itself is posted in each channel by a "call_post" row, once calls.add answered.
+`render` runs on the store's thread over a Tx; the rest on the loop.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.models import Call, Status
 from bot.retry import Backoff, patiently
-from bot.store import Store, StoreBusy
+from bot.store import Store, StoreBusy, Tx
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,12 @@ def post(payload: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         [{"type": "call", "call_id": payload["call_id"]}]
 
 
-def render(store: Store, payload: dict[str, Any]) -> tuple[Call, dict[str, str], Status | None] | None:
+def render(tx: Tx, payload: dict[str, Any]) -> tuple[Call, dict[str, str], Status | None] | None:
     """On the store's thread: the call, who is in its session now, and the recording state it should show."""
-    call = store.calls.get(payload["team_key"], payload["session_id"])
+    call = tx.calls.get(payload["team_key"], payload["session_id"])
     if call is None:
         return None
-    return call, store.calls.people(call.session_id), store.calls.recording_state(call.meeting_id)
+    return call, tx.calls.people(call.session_id), tx.calls.recording_state(call.meeting_id)
 
 
 def _users(people: dict[str, str]) -> list[dict[str, str]]:

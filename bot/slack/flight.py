@@ -2,7 +2,8 @@
 at a time), recorded as sent in one commit; and what each of Slack's answers does to its row: a rate limit
 holds the method back, a refusal of what was sent degrades it, a lost channel keeps its rows aside, only
 "nobody can receive it" gives it up, and anything else is tried again later (docs/reliability.md).
-`Scheduler` (scheduler.py) chooses the rows; `Outbox` (outbox.py) is the way in and holds the state."""
+`Scheduler` (scheduler.py) chooses the rows; `Outbox` (outbox.py) is the way in and holds the state. On the loop;
+`_claim`, `_write_sent` and `_failed` are functions over a Tx (`store.write`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from bot.slack.holds import RESPOND_URL, Holds
 from bot.slack.installs import NotInstalled, RefreshFailed, Tokens
 from bot.slack.refusals import Answer, answer, refusal
 from bot.slack.sender import RespondFailed, Sender
-from bot.store import OutboxRow, Store, StoreBusy
+from bot.store import OutboxRow, Store, StoreBusy, Tx
 
 log = logging.getLogger("bot.slack.outbox")  # the outbox's one logger, whichever of its rooms writes
 
@@ -57,7 +58,7 @@ class Flight:
         claims: dict[int, tuple[bool, Any]] = {}
         for start in range(0, len(launch), CLAIM_CHUNK):  # other work on the store's thread goes in between
             try:
-                claims |= await self.store.call(self._claim, [row for row, _ in launch[start:start + CLAIM_CHUNK]])
+                claims |= await self.store.write(self._claim, [row for row, _ in launch[start:start + CLAIM_CHUNK]])
             except StoreBusy:
                 break  # the rest waits for the next drain
         slots = asyncio.Semaphore(self.concurrency)
@@ -94,7 +95,8 @@ class Flight:
             ts = await self.sender.deliver(row, rendered)
         except NotInstalled as exc:  # uninstalled (or never installed): nothing more goes to that workspace
             log.info("outbox row %s (%s) dropped: the workspace has no install (%s)", row.id, row.kind, exc)
-            await self.store.aio.outbox.fail(row.id, f"not installed: {exc}")
+            why = f"not installed: {exc}"
+            await self.store.write(lambda tx: tx.outbox.fail(row.id, why))
             return None
         except SlackApiError as exc:
             await self._slack_error(row, exc)
@@ -114,16 +116,16 @@ class Flight:
             return None
         return row, ts
 
-    def _claim(self, rows: list[OutboxRow]) -> dict[int, tuple[bool, Any]]:
+    def _claim(self, tx: Tx, rows: list[OutboxRow]) -> dict[int, tuple[bool, Any]]:
         """Take each row and read what sending it needs: (taken, rendered). A failure to read is handed back,
         to be answered as a failure to send: the row is already taken."""
         claims: dict[int, tuple[bool, Any]] = {}
         for row in rows:
-            if not self.store.outbox.claim(row.id, self.owner):
+            if not tx.outbox.claim(row.id, self.owner):
                 claims[row.id] = (False, None)
                 continue
             try:
-                claims[row.id] = (True, self.sender.render(row))
+                claims[row.id] = (True, self.sender.render(tx, row))
             except Exception as exc:
                 claims[row.id] = (True, exc)
         return claims
@@ -132,7 +134,7 @@ class Flight:
         """Mark rows sent, in one commit. If the store is busy, they are kept here as sent and recorded on
         the next drain, so that none is sent again meanwhile."""
         try:
-            await self.store.call(self._write_sent, sent)
+            await self.store.write(self._write_sent, sent)
         except StoreBusy:
             self._sent |= {row.id: (row, ts) for row, ts in sent}
             return
@@ -143,14 +145,14 @@ class Flight:
             if (webhook_at := row.payload.get("webhook_at")) is not None:
                 metrics.TO_SLACK.labels(row.kind).observe(max(0.0, now - webhook_at))
 
-    def _write_sent(self, sent: list[tuple[OutboxRow, str | None]]) -> None:
-        with self.store.transaction():
-            for row, ts in sent:
-                self.store.outbox.done(row.id, ts=ts)
-                if row.kind == Outgoing.CARD and row.recording_id and ts:  # a new card's ts, if it could not be kept
-                    self.store.keep_card_ts(row.recording_id, ts)
-                if kinds.of(row).paced_per_channel and row.channel_id:
-                    self.store.mark_link_broken(row.channel_id, None)  # recbot is back in the channel, if lost
+    @staticmethod
+    def _write_sent(tx: Tx, sent: list[tuple[OutboxRow, str | None]]) -> None:
+        for row, ts in sent:
+            tx.outbox.done(row.id, ts=ts)
+            if row.kind == Outgoing.CARD and row.recording_id and ts:  # a new card's ts, if it could not be kept
+                tx.keep_card_ts(row.recording_id, ts)
+            if kinds.of(row).paced_per_channel and row.channel_id:
+                tx.mark_link_broken(row.channel_id, None)  # recbot is back in the channel, if lost
 
     async def _elsewhere(self, row: OutboxRow, why: str) -> None:
         """A spent response_url, a form's trigger too old: the same answer goes to the same person another way
@@ -158,15 +160,16 @@ class Flight:
         payload = kinds.elsewhere(row)
         if payload is None:  # a row that does not say who asked, where
             log.warning("outbox row %s (%s) given up: %s, and it does not say who asked where", row.id, row.kind, why)
-            await self.store.aio.outbox.fail(row.id, why)
+            await self.store.write(lambda tx: tx.outbox.fail(row.id, why))
             return
         log.info("outbox row %s (%s): %s; answering in the channel instead", row.id, row.kind, why)
-        await self.store.aio.outbox.redirect(row.id, Outgoing.EPHEMERAL, payload, why)
+        await self.store.write(lambda tx: tx.outbox.redirect(row.id, Outgoing.EPHEMERAL, payload, why))
 
     async def _retry(self, row: OutboxRow, error: str, *, after: float | None = None) -> float:
         """Try the row again `after` seconds (a 429's Retry-After), else after its backoff; returns the delay."""
         delay = self.backoff.delay(row.attempts) if after is None else after
-        await self.store.aio.outbox.retry(row.id, self.clock() + delay, error, unsure=row.id in self._unsure)
+        at, unsure = self.clock() + delay, row.id in self._unsure
+        await self.store.write(lambda tx: tx.outbox.retry(row.id, at, error, unsure=unsure))
         return delay
 
     async def _slack_error(self, row: OutboxRow, exc: SlackApiError) -> None:
@@ -185,7 +188,8 @@ class Flight:
             case Answer.ELSEWHERE:  # too late for the form: say so to who asked
                 await self._elsewhere(row, error)
             case Answer.LOST_CHANNEL:
-                await self.store.call(self._lost_channel, row.channel_id, error)
+                assert row.channel_id is not None  # `answer` says it only of a row with a channel
+                await self._lose_channel(row.channel_id, error)
             case Answer.REFRESH:
                 self.tokens.stale(row.team)
                 await self._retry(row, error)
@@ -193,7 +197,7 @@ class Flight:
                 await self._give_up(row, error, tell=gone is Answer.GIVE_UP and row.kind in TOLD)
             case Answer.DEGRADE:
                 log.warning("outbox row %s (%s): %s; sending a more compact form", row.id, row.kind, refused)
-                await self.store.aio.outbox.degrade(row.id, error)
+                await self.store.write(lambda tx: tx.outbox.degrade(row.id, error))
             case verdict:  # AGAIN, ONCE_MORE, KEEP_TRYING: the same, later
                 if verdict is Answer.ONCE_MORE:  # it may pass (Slack's new outage, a proxy's): as it was, once
                     self._odd.add(row.id)
@@ -215,7 +219,7 @@ class Flight:
                         await self._retry(row, str(exc)))
         elif not exc.spent and row.payload.get("blocks") and kinds.level(row) < kinds.of(row).most_compact:
             log.warning("outbox row %s (%s): %s; sending the text alone", row.id, row.kind, exc)
-            await self.store.aio.outbox.degrade(row.id, str(exc))
+            await self.store.write(lambda tx: tx.outbox.degrade(row.id, str(exc)))
         else:
             await self._elsewhere(row, str(exc))
 
@@ -230,21 +234,24 @@ class Flight:
         the channel, by DM, when there is someone to tell."""
         log.warning("outbox row %s (%s, channel %s, recording %s) given up: %s", row.id, row.kind, row.channel_id,
                     row.recording_id, error)
-        await self.store.call(self._failed, row, error, tell)
+        await self.store.write(self._failed, row, error, tell)
 
-    def _failed(self, row: OutboxRow, error: str, tell: bool) -> None:
-        with self.store.transaction():
-            self.store.outbox.fail(row.id, error)
-            link = self.store.link(row.channel_id) if tell and row.channel_id else None
-            if link is not None:
-                self.store.outbox.enqueue(Outgoing.DM, {"user": link.linked_by,
-                                                        "text": blocks.given_up(link, row.kind, error)}, team=link.team)
+    @staticmethod
+    def _failed(tx: Tx, row: OutboxRow, error: str, tell: bool) -> None:
+        tx.outbox.fail(row.id, error)
+        link = tx.link(row.channel_id) if tell and row.channel_id else None
+        if link is not None:
+            tx.outbox.enqueue(Outgoing.DM, {"user": link.linked_by, "text": blocks.given_up(link, row.kind, error)},
+                              team=link.team)
 
-    def _lost_channel(self, channel_id: str, error: str) -> None:
-        with self.store.transaction():  # keep its rows aside, mark the link and tell the linker: all or nothing
-            held = self.store.outbox.hold_channel(channel_id, error)
-            link = self.store.link(channel_id)
-            if link and self.store.mark_link_broken(channel_id, error):
-                self.store.outbox.enqueue(Outgoing.DM, {"user": link.linked_by,
-                                                        "text": blocks.lost_channel(link, error)}, team=link.team)
+    async def _lose_channel(self, channel_id: str, error: str) -> None:
+        def lose(tx: Tx) -> int:  # keep its rows aside, mark the link and tell the linker: all or nothing
+            held = tx.outbox.hold_channel(channel_id, error)
+            link = tx.link(channel_id)
+            if link and tx.mark_link_broken(channel_id, error):
+                tx.outbox.enqueue(Outgoing.DM, {"user": link.linked_by, "text": blocks.lost_channel(link, error)},
+                                  team=link.team)
+            return held
+
+        held = await self.store.write(lose)
         log.warning("lost channel %s (%s); %d message(s) kept aside", channel_id, error, held)

@@ -77,12 +77,13 @@ class Outbox(Scheduler):
         payload: dict[str, Any] = {"url": url, "text": text, "blocks": reply_blocks}
         if asker is not None and asker.user_id and asker.channel_id:
             payload |= {"user": asker.user_id, "channel": asker.channel_id}
-        await self.store.aio.outbox.enqueue(Outgoing.RESPOND, payload, team=asker.team if asker else None)
+        team = asker.team if asker else None
+        await self.store.write(lambda tx: tx.outbox.enqueue(Outgoing.RESPOND, payload, team=team))
         self.wake()
 
     async def tell(self, user_id: str, text: str, team: Team | None = None) -> None:
         """A direct message to one person (the answer to a form, which has no response_url)."""
-        await self.store.aio.outbox.enqueue(Outgoing.DM, {"user": user_id, "text": text}, team=team)
+        await self.store.write(lambda tx: tx.outbox.enqueue(Outgoing.DM, {"user": user_id, "text": text}, team=team))
         self.wake()
 
     async def complete_step(self, execution_id: str, token: str | None, team: Team, *,
@@ -90,12 +91,13 @@ class Outbox(Scheduler):
         """A Workflow Builder step's end: its outputs, or why it failed."""
         payload: dict[str, Any] = {"execution_id": execution_id, "token": token}
         payload |= {"error": error} if error is not None else {"outputs": outputs or {}}
-        await self.store.aio.outbox.enqueue(Outgoing.STEP_DONE, payload, team=team)
+        await self.store.write(lambda tx: tx.outbox.enqueue(Outgoing.STEP_DONE, payload, team=team))
         self.wake()
 
     async def refresh_home(self, user_id: str, team: Team | None = None) -> None:
         """App Home, rendered from the store when sent; pending refreshes for one person merge."""
-        await self.store.aio.outbox.enqueue(Outgoing.HOME, {"user": user_id}, coalesce_key=f"home:{user_id}", team=team)
+        await self.store.write(lambda tx: tx.outbox.enqueue(Outgoing.HOME, {"user": user_id},
+                                                            coalesce_key=f"home:{user_id}", team=team))
         self.wake()
 
     def _card_sent(self, recording_id: str) -> None:
@@ -104,7 +106,7 @@ class Outbox(Scheduler):
     async def aclose(self) -> None:
         """Stopping: rows this process leased are left to the next one at once, not when the lease runs out."""
         try:
-            await self.store.aio.outbox.release(self.owner)
+            await self.store.write(lambda tx: tx.outbox.release(self.owner))
         except StoreBusy:
             log.warning("could not release the outbox rows this process held; they pass on when their lease ends")
         await self.http.aclose()

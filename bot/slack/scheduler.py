@@ -2,7 +2,8 @@
 first (`kinds`); a thread's replies in order once its card exists; a card edited at most once per
 `card_interval`; one call of a method to a workspace in flight; each within Slack's budget per workspace and
 method (and per channel for posts) and outside any 429's Retry-After. Rows a crash caught mid-send are looked
-for first, in the background (`_look_up`). `Flight` (flight.py) sends what it launches."""
+for first, in the background (`_look_up`). `Flight` (flight.py) sends what it launches. On the loop; `_due` is
+a function over a Tx (`store.read`)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from bot.slack.installs import NotInstalled
 from bot.slack.limits import Window
 from bot.slack.refusals import refusal
 from bot.slack.sender import Where
-from bot.store import OutboxRow
+from bot.store import OutboxRow, Tx
 
 log = logging.getLogger("bot.slack.outbox")  # the outbox's one logger, whichever of its rooms writes
 
@@ -67,7 +68,7 @@ class Scheduler(Flight):
         held_recordings: set[str] = set()  # recordings whose earlier replies have not gone yet
         if self._sent:  # record what went out before anything else
             await self._record_sent(list(self._sent.values()))
-        soonest, behind, due, caught, recordings, holds = await self.store.call(self._due, now)
+        soonest, behind, due, caught, recordings, holds = await self.store.read(self._due, now)
         self._holds.update({k: v for k, v in holds.items() if v > self._holds.get(k, 0.0)})
         if soonest is not None:
             wait = min(wait, soonest - now)
@@ -192,8 +193,8 @@ class Scheduler(Flight):
         """One look-up: the rows found are recorded as sent (never sent twice); when the look-up covered all
         the messages since they were tried, the others are sent as usual."""
         try:
-            claims = await self.store.call(lambda: {r.id: self.store.outbox.claim(r.id, self.owner)
-                                                    for r in sorted([*rows, *also], key=lambda r: r.id)})
+            claims = await self.store.write(lambda tx: {r.id: tx.outbox.claim(r.id, self.owner)
+                                                        for r in sorted([*rows, *also], key=lambda r: r.id)})
             mine = [r for r in rows if claims[r.id]]
             for row in mine:
                 self._claimed.add(row.id)
@@ -231,18 +232,18 @@ class Scheduler(Flight):
         held = self._holds.get(key, 0.0) - now
         return max(held, window.wait(now))
 
-    def _due(self, now: float) -> tuple[float | None, dict[str, int], list[OutboxRow], list[OutboxRow],
+    def _due(self, tx: Tx, now: float) -> tuple[float | None, dict[str, int], list[OutboxRow], list[OutboxRow],
                                         dict[str, Recording], dict[tuple[str, str], float]]:
         """What a drain reads, in one trip to the store's thread: when the next waiting row is due, the
         first unsent reply of each thread, the rows due now, those a crash caught (to be looked for), their
         recordings, and the 429s any process got."""
-        soonest, behind = self.store.outbox.waiting(now, IN_THREAD)
-        due = self.store.outbox.due(now, owner=self.owner, threads=IN_THREAD)
-        caught = self.store.outbox.caught(self.owner) if not self._looking else []
+        soonest, behind = tx.outbox.waiting(now, IN_THREAD)
+        due = tx.outbox.due(now, owner=self.owner, threads=IN_THREAD)
+        caught = tx.outbox.caught(self.owner) if not self._looking else []
         wanted = {row.recording_id for row in [*due, *caught] if row.recording_id}
-        recordings = {rec_id: rec for rec_id in wanted if (rec := self.store.recording(rec_id)) is not None}
+        recordings = {rec_id: rec for rec_id in wanted if (rec := tx.recording(rec_id)) is not None}
         holds: dict[tuple[str, str], float] = {}
-        for account, until in self.store.budgets.blocked(HOLD).items():
+        for account, until in tx.budgets.blocked(HOLD).items():
             _, team, method = account.split(":", 2)
             holds[(team, method)] = until
         return soonest, behind, due, caught, recordings, holds

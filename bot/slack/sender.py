@@ -19,7 +19,7 @@ from bot.slack import kinds
 from bot.slack.holds import retry_after
 from bot.slack.installs import Tokens
 from bot.slack.limits import HISTORY_LIMIT
-from bot.store import OutboxRow, Store, StoreBusy
+from bot.store import OutboxRow, Store, StoreBusy, Tx
 
 log = logging.getLogger(__name__)
 SKEW = 10.0  # seconds a message's ts may precede recbot's clock when it tried to post it (clocks, rounding)
@@ -97,10 +97,10 @@ class Sender:
     def metadata(self, row: OutboxRow) -> dict[str, Any]:
         return {"event_type": "recbot_outbox", "event_payload": {"outbox_row": str(row.id)}}
 
-    def render(self, row: OutboxRow) -> Any:
+    def render(self, tx: Tx, row: OutboxRow) -> Any:
         """What `deliver` needs of the store for this row, read on the store's thread when it is sent (so a
         card shows the latest state); the outbox reads it in the same trip as it claims the row."""
-        return kinds.of(row).render(self, row)
+        return kinds.of(row).render(tx, self, row)
 
     async def deliver(self, row: OutboxRow, rendered: Any) -> str | None:
         """Send a row, with what `render` read for it."""

@@ -191,6 +191,17 @@ class Tx(Records):
         """All or nothing (inside `Store.write`, a savepoint that rolls back alone)."""
         return self.db.transaction()
 
+    @property
+    def shared(self) -> bool:
+        """Whether other processes may use this database too (PostgreSQL; a SQLite file is one process's)."""
+        return self.db.dialect == "postgres"
+
+    def healthy(self) -> bool:
+        return self.db.healthy()
+
+    def schema_version(self) -> int:
+        return self.db.schema_version()
+
 
 class Store(Tx):
     """The store, seen from the event loop: `await store.read(fn)` and `await store.write(fn)`."""
@@ -253,11 +264,6 @@ class Store(Tx):
         self._thread.put(functools.partial(contextvars.copy_context().run, fn, *args), loop, done)
         return await done
 
-    @property
-    def shared(self) -> bool:
-        """Whether other processes may use this database too (PostgreSQL; a SQLite file is one process's)."""
-        return self.db.dialect == "postgres"
-
     def on_deliveries(self, wake: Callable[[], object]) -> Callable[[], None] | None:
         """On PostgreSQL, call `wake` (from another thread) whenever any process stores webhook deliveries,
         so the process applying them need not poll; returns how to stop. None on SQLite (one process,
@@ -267,12 +273,6 @@ class Store(Tx):
         from bot.store.postgres import Listener
 
         return Listener(self.path, CHANNEL, wake).stop
-
-    def healthy(self) -> bool:
-        return self.db.healthy()
-
-    def schema_version(self) -> int:
-        return self.db.schema_version()
 
     def close(self) -> None:
         """Finish what was asked of the store's thread, then close the connection."""

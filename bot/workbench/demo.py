@@ -48,7 +48,7 @@ async def start_demo(host: str, port: int, database: str, options: Options | Non
         if answered.status_code != 200:
             raise RuntimeError(f"the demo could not set its channel up (/rec {text}): HTTP {answered.status_code}")
         for _ in range(250):  # the link is made after the ack; the settings need it
-            if await stack.runtime.store.aio.link(CHANNEL):
+            if await stack.runtime.store.read(lambda tx: tx.link(CHANNEL)):
                 break
             await asyncio.sleep(0.02)
     for _ in range(250):  # the replies to the set-up above are not the newcomer's: the page leaves them out

@@ -80,14 +80,14 @@ class Workbench:
 
     async def follow_link(self, channel: str) -> str:
         """The meeting the channel is linked to now (`/rec new` and `/rec link` change it)."""
-        link = await self.stack.runtime.store.aio.link(channel)
+        link = await self.stack.runtime.store.read(lambda tx: tx.link(channel))
         if link is not None:
             self.meetings[channel] = link.meeting_id
         return self.meetings.get(channel, "")
 
     async def workspaces(self) -> list[dict[str, Any]]:
         """The local Slack's workspaces, and whether recbot is installed in each (many-workspace demo)."""
-        installed = {i["team_id"] for i in await self.stack.runtime.store.aio.workspaces.installs()} \
+        installed = {i["team_id"] for i in await self.stack.runtime.store.read(lambda tx: tx.workspaces.installs())} \
             if self.stack.oauth else {self.stack.slack.team_id}
         return [{"id": w.team_id, "name": w.name, "installed": w.team_id in installed}
                 for w in self.stack.slack.installs.workspaces.values()]
@@ -112,7 +112,7 @@ class Workbench:
                        if r.file is not None else None}
                       for r in emulator.platform.recordings.values() if r.meeting_id == meeting_id]
         workspaces = await self.workspaces()
-        finished = [r.card_ts for r in await self.stack.runtime.store.aio.history(channel, limit=50)
+        finished = [r.card_ts for r in await self.stack.runtime.store.read(lambda tx: tx.history(channel, limit=50))
                     if r.status is Status.UPLOADED and r.card_ts]  # the page opens their threads
         return JSONResponse({
             "version": f"{slack.version}.{sum(w['installed'] for w in workspaces)}", "channel": channel,

@@ -1,8 +1,9 @@
 """What each outbox row sends: one small class per `models.Outgoing` kind, registered by it.
 
 A kind says which Slack method it calls (the outbox budgets per workspace and method), how urgent it
-is when the budget is short, how to render it from the store (on the store's thread, when it is sent,
-so a card shows its latest state), how to send it, and how far it can degrade when Slack refuses it:
+is when the budget is short, how to render it from the store (`render(tx, …)`: on the store's thread,
+over the Tx it is handed, when it is sent, so a card shows its latest state), how to send it (on the
+loop), and how far it can degrade when Slack refuses it:
 
     0  as designed
     1  compact: the essentials in a block or two

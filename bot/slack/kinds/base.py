@@ -10,13 +10,13 @@ from typing import Any, ClassVar, Protocol
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.models import Notice, Outgoing, Recording
-from bot.store import OutboxRow, Store
+from bot.store import OutboxRow, Store, Tx
 
 
 class Sender(Protocol):
     """What a kind reaches of the sender that calls it (`bot.slack.sender.Sender`), which imports this module."""
 
-    store: Store
+    store: Store  # on the loop (`send`); `render` and `words` run on the store's thread and are handed a Tx
     clock: Callable[[], float]
     on_card: Callable[[str], None]
 
@@ -71,7 +71,7 @@ class Kind(ABC):
         """How urgent it is now, its recording known."""
         return self.rank(row.payload)
 
-    def render(self, sender: Sender, row: OutboxRow) -> Any:
+    def render(self, tx: Tx, sender: Sender, row: OutboxRow) -> Any:
         """What `send` needs of the store, read on the store's thread."""
         return None
 

@@ -24,8 +24,8 @@ class CallInStep(Kind):
     paced_per_channel = False  # no message: calls.* are limited per workspace
     serial = True
 
-    def render(self, sender, row):
-        return calls.render(sender.store, row.payload)
+    def render(self, tx, sender, row):
+        return calls.render(tx, row.payload)
 
     async def send(self, sender, client, row, rendered):
         await calls.bring_in_step(sender.store, client, rendered)

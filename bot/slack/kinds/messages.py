@@ -53,8 +53,8 @@ class Home(Kind):
     def rank(self, payload):
         return HOME
 
-    def render(self, sender, row):
-        store, now = sender.store, sender.clock()
+    def render(self, tx, sender, row):
+        store, now = tx, sender.clock()
         links = store.links_of_user(row.payload["user"])
         recs = store.active_in_channels(lk.channel_id for lk in links)
         return views.home_view(links, [(r, store.summary(r.id, now)) for r in recs if r.status in ACTIVE],
@@ -77,10 +77,10 @@ class Modal(Kind):
     def rank(self, payload):
         return ANSWER
 
-    def render(self, sender, row):
+    def render(self, tx, sender, row):
         if row.payload.get("form") == "connect":
             return None
-        return ChannelSettings.of(sender.store.notes.settings(row.payload["channel_id"]))
+        return ChannelSettings.of(tx.notes.settings(row.payload["channel_id"]))
 
     async def send(self, sender, client, row, rendered):
         p = row.payload

@@ -23,6 +23,7 @@ from bot.slack.kinds.base import (
     level,
     shaped,
 )
+from bot.store import Tx
 
 
 @kind
@@ -37,12 +38,12 @@ class Card(Kind):
     def priority(self, row, rec):
         return CARD_EDIT if rec is not None and rec.card_ts else NEWS
 
-    def render(self, sender, row):
-        rec = sender.store.recording(row.recording_id or "")
+    def render(self, tx, sender, row):
+        rec = tx.recording(row.recording_id or "")
         if rec is None:
             return None
         now = sender.clock()
-        text, card_blocks = blocks.card(rec, sender.store.summary(rec.id, now), now=now,
+        text, card_blocks = blocks.card(rec, tx.summary(rec.id, now), now=now,
                                         compact=min(level(row), 2))
         if level(row) >= MOST_COMPACT:
             card_blocks = [blocks.section(blocks.pointer_card(rec))]  # one block, so an edit replaces the old ones
@@ -71,15 +72,15 @@ class InThread(Kind):
         return URGENT if payload.get("notice") in URGENT_NOTICES else NEWS
 
     @abstractmethod
-    def words(self, sender: Sender, p: dict[str, Any], rec: Recording, summary: Summary, compact: int
+    def words(self, tx: Tx, sender: Sender, p: dict[str, Any], rec: Recording, summary: Summary, compact: int
               ) -> tuple[str, list[dict[str, Any]] | None, bool]:
         """The reply's text and blocks at `compact`, and whether it broadcasts."""
 
-    def render(self, sender, row):
-        rec = sender.store.recording(row.recording_id or "")
+    def render(self, tx, sender, row):
+        rec = tx.recording(row.recording_id or "")
         assert rec is not None and rec.card_ts
-        summary = sender.store.summary(rec.id, sender.clock())
-        text, reply_blocks, broadcast = self.words(sender, row.payload, rec, summary, min(level(row), 2))
+        summary = tx.summary(rec.id, sender.clock())
+        text, reply_blocks, broadcast = self.words(tx, sender, row.payload, rec, summary, min(level(row), 2))
         text, reply_blocks = shaped(row, text, reply_blocks, blocks.pointer_notice(row.payload, rec))
         return rec, text, reply_blocks, broadcast
 
@@ -89,7 +90,7 @@ class Thread(InThread):
     kind = Outgoing.THREAD
     looked_up = True
 
-    def words(self, sender, p, rec, summary, compact):
+    def words(self, tx, sender, p, rec, summary, compact):
         """A notice under a card, with what is known now: the channel's consent notice when recording starts
         or resumes, the marks and who was there in the final reply."""
         notice = p.get("notice")
@@ -98,11 +99,11 @@ class Thread(InThread):
             return text, reply_blocks, False
         recap = consent = None
         if notice == Notice.UPLOADED:
-            attendance = sender.store.notes.attendance(rec.session_id) if rec.session_id else []
-            recap = notes.recap_lines(notes.recap(summary, sender.store.notes.marks(rec.id), attendance,
+            attendance = tx.notes.attendance(rec.session_id) if rec.session_id else []
+            recap = notes.recap_lines(notes.recap(summary, tx.notes.marks(rec.id), attendance,
                                                   sender.clock()))
         if notice in (Notice.RECORDING, Notice.RESUMED):
-            consent = ChannelSettings.of(sender.store.notes.settings(rec.channel_id)).notice
+            consent = ChannelSettings.of(tx.notes.settings(rec.channel_id)).notice
         return blocks.notice(p, rec, summary, compact=bool(compact), recap=recap, consent=consent)
 
     async def send(self, sender, client, row, rendered):
@@ -124,7 +125,7 @@ class Whisper(InThread):
     method = "chat.postEphemeral"
     paced_per_channel = False
 
-    def words(self, sender, p, rec, summary, compact):
+    def words(self, tx, sender, p, rec, summary, compact):
         return blocks.notice(p, rec, summary, compact=bool(compact))
 
     async def send(self, sender, client, row, rendered):
@@ -151,8 +152,8 @@ class Upload(Kind):
     def rank(self, payload):
         return URGENT
 
-    def render(self, sender, row):
-        rec = sender.store.recording(row.recording_id or "")
+    def render(self, tx, sender, row):
+        rec = tx.recording(row.recording_id or "")
         assert rec is not None and rec.card_ts
         return rec, notes.transcript_copy(row.payload, f"#{rec.handle}")
 
