@@ -692,3 +692,43 @@ def test_an_actions_answer_after_the_stop_is_dated_privacy_first_and_only_when_i
     assert late(paused, "RECORDING", acted_at=15, asked_at=14.0) is None  # a look, not the action's answer
     assert late(paused, "RECORDING", acted_at=None) is None  # a webhook, or an answer without its ask
     assert late(ledger(("INVOKED", 0), ("RECORDING", 2), ("PAUSED", 10)), "RECORDING", acted_at=15) is None
+
+
+async def test_a_pause_is_not_asked_of_the_platform_while_its_asked_mark_cannot_be_written(world):
+    """Chaos run, one process, seed 3: a pause's answer died with its process, and the restarted one dated
+    the pause when it learned it, because the "outcome unknown" mark (`Records.action_asked`) had given way
+    to a busy store: the words said in between were shown. A store that stays busy now refuses the pause,
+    changing nothing, rather than asking the platform unmarked."""
+    from tests.store.faults import Faults
+
+    w = world
+    rec = await recording(w)
+    faults = Faults(w.store)
+    faults.fail_when, faults.fail_times = "last_news_at = 0 WHERE", 1000  # action_asked: always busy
+    reply = await w.service.commands.handle(ALICE, parse("pause"))
+    assert not reply.ok and words(reply)[0].startswith(":warning: recbot could not reach its database")
+    assert w.emulator.platform.recordings[rec.id].status is Status.RECORDING  # the platform was not asked
+    assert w.store.recording(rec.id).status is Status.RECORDING
+
+
+async def test_a_pause_whose_asked_mark_meets_a_busy_store_once_is_marked_before_the_platform_is_asked(world):
+    """The mark's write is tried again briefly: once written, the pause goes to the platform, and a process
+    that died with its answer would leave the ledger to date the pause when it was asked."""
+    from tests.store.faults import Faults
+
+    w = world
+    rec = await recording(w)
+    faults = Faults(w.store)
+    faults.fail_when, faults.fail_times = "last_news_at = 0 WHERE", 1
+    platform, marked = w.service.actions.platform, []
+    pause = platform.pause_recording
+
+    async def pause_recording(recording_id):
+        marked.append(w.store.db.one("SELECT last_news_at FROM recordings WHERE id = ?", recording_id)["last_news_at"])
+        return await pause(recording_id)
+
+    platform.pause_recording = pause_recording
+    reply = await w.service.commands.handle(ALICE, parse("pause"))
+    assert reply.ok, words(reply)[0]
+    assert faults.fail_times == 0 and marked == [0.0]  # busy once, then marked before the platform was asked
+    assert w.store.recording(rec.id).status is Status.PAUSED
