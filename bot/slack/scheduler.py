@@ -73,7 +73,7 @@ class Scheduler(Flight):
         if soonest is not None:
             wait = min(wait, soonest - now)
         for row in [*due, *caught]:  # caught mid-send by a crash: until looked up, it may be out already
-            if row.state == "sending" and row.id not in self._claimed and row.id not in self._sent:
+            if row.state == "sending" and not self._mine(row) and row.id not in self._sent:
                 self._unsure.add(row.id)
         wait = min(wait, self._look_up(list({row.id: row for row in [*due, *caught]}.values()), recordings, now))
         launch: list[tuple[OutboxRow, str]] = []  # one row per thread or card at a time: each keeps its order
@@ -132,6 +132,13 @@ class Scheduler(Flight):
             launch.append((row, channel))
         await self._fly(launch)
         return 0.0 if again else wait
+
+    def _mine(self, row: OutboxRow) -> bool:
+        """Whether a 'sending' row is in this process's hands: taken by it last, not only tried by it once. A
+        row it tried before (and put back to pending) may since have been taken by another process, sent, and
+        the process killed before it recorded it: it is looked up like any other caught row (the chaos run's
+        reply said twice, two processes, seed 1, docs/reliability.md)."""
+        return row.claimed_by == self.owner and row.id in self._claimed
 
     def _by_priority(self, due: list[OutboxRow], recordings: dict[str, Recording]) -> list[OutboxRow]:
         """The rows in the order they take the budget: the most urgent first (`kinds`), oldest first within

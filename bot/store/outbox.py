@@ -36,6 +36,7 @@ class OutboxRow:
     team_id: str | None = None  # whose token sends it (many workspaces)
     enterprise_id: str | None = None
     tried_at: float | None = None  # when it was last taken to be sent ('sending' since: a crash may have caught it)
+    claimed_by: str | None = None  # the process that last took it ('sending': the one that may have sent it)
     rank: int | None = None  # as `due` ranks it: a thread's reply as its thread's most urgent pending one
 
     @property
@@ -79,7 +80,7 @@ class OutboxQueue:
         marks = ",".join("?" * len(threads)) or "NULL"
         rows = self.db.all(
             "SELECT o.id, o.kind, o.channel_id, o.recording_id, o.payload, o.state, o.attempts, o.next_at, "
-            "o.created_at, o.team_id, o.enterprise_id, o.tried_at, COALESCE(t.p, o.priority) AS rank "
+            "o.created_at, o.team_id, o.enterprise_id, o.tried_at, o.claimed_by, COALESCE(t.p, o.priority) AS rank "
             "FROM outbox o LEFT JOIN (SELECT recording_id, "
             "MIN(priority) AS p FROM outbox WHERE state IN ('pending', 'sending') AND recording_id IS NOT NULL "
             f"AND kind IN ({marks}) GROUP BY recording_id) t ON t.recording_id = o.recording_id "
@@ -99,7 +100,7 @@ class OutboxQueue:
         out), all of them, even those behind another in their thread: they are looked for in Slack together."""
         rows = self.db.all(
             "SELECT id, kind, channel_id, recording_id, payload, state, attempts, next_at, created_at, team_id, "
-            "enterprise_id, tried_at FROM outbox WHERE state = 'sending' AND COALESCE(claimed_by, '') <> ? "
+            "enterprise_id, tried_at, claimed_by FROM outbox WHERE state = 'sending' AND COALESCE(claimed_by, '') <> ? "
             "AND COALESCE(lease_until, 0) < ? ORDER BY id", owner, self.clock())
         return [OutboxRow(**{**r, "payload": json.loads(r["payload"])}) for r in rows]
 

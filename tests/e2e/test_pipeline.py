@@ -273,6 +273,40 @@ async def test_a_post_interrupted_by_a_crash_is_not_posted_twice(linked):
     assert linked.slack.count("conversations.replies") >= 1
 
 
+async def test_a_reply_sent_by_a_process_killed_before_recording_it_is_looked_up_by_one_that_tried_it_before(linked):
+    """Found by the chaos run (two processes, seed 1): a reply this process had tried before (Slack refused
+    it, so it went back to pending) was then sent by another process, killed before it recorded it. This
+    process remembered the row as its own try and sent it again without looking it up: said twice."""
+    rec = await started(linked, ALICE)
+    await until(lambda: count(thread_texts(linked, rec), "is recording") == 1)
+    await until(lambda: not {"pending", "sending"} & set(linked.runtime.store.outbox.counts()), message="drained")
+    refusing = [True]
+    linked.slack.refuse("chat.postMessage", "internal_error", times=0,
+                        when=lambda args: refusing[0] and "paused by" in str(args.get("text")))
+    await run(linked, BOB, "pause")
+    await until(lambda: any(c["method"] == "chat.postMessage" and c.get("error") == "internal_error"
+                            for c in linked.slack.calls), message="the reply tried by this process, and refused")
+    outside = Store(linked.database)
+    row_id = outside.db.scalar("SELECT MAX(id) FROM outbox WHERE kind = 'thread' AND recording_id = ?", rec.id)
+    # Another process takes it (between two of this one's tries), sends it, and is killed before recording it.
+    await until(lambda: outside.db.changed(
+        "UPDATE outbox SET state = 'sending', claimed_by = 'other:1:dead', lease_until = ?, tried_at = ? "
+        "WHERE id = ? AND state = 'pending'", time.time() + 600, time.time(), row_id) > 0,
+        message="the reply taken by the other process")
+    row = next(r for r in outside.outbox.due(owner="other:1:dead", threads=("thread",)) if r.id == row_id)
+    refusing[0] = False
+    sender = linked.runtime.outbox.sender
+    await sender.deliver(row, await linked.runtime.store.write(lambda tx: sender.render(tx, row)))
+    assert count(thread_texts(linked, rec), "paused by") == 1
+    looked = linked.slack.count("conversations.replies")
+    outside.db.execute("UPDATE outbox SET lease_until = 0 WHERE id = ?", (row_id,))  # its restart lets go of it
+    outside.close()
+    await until(lambda: linked.runtime.store.outbox.counts().get("sending", 0) == 0
+                and not linked.runtime.store.outbox.counts().get("pending"), timeout=10, message="drained")
+    assert count(thread_texts(linked, rec), "paused by") == 1
+    assert linked.slack.count("conversations.replies") > looked
+
+
 async def test_slack_calls_share_kept_open_connections(linked):
     """The outbox's messages reuse connections to Slack: without a session of its own, slack_sdk opened a
     new TCP (and, to slack.com, TLS) connection for every message."""
