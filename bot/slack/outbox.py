@@ -61,7 +61,7 @@ class Outbox(Scheduler):
         self._slots: dict[int, list[list[float]]] = {}  # row -> its calls' places in the windows, until answered
         self._last_card: dict[str, float] = {}
         self._wake = asyncio.Event()
-        self._claimed: set[int] = set()  # rows this process has tried; other 'sending' rows predate a crash
+        self._claimed: set[int] = set()  # rows this process has taken (still its own: `Scheduler._mine`)
         self._sent: dict[int, tuple[OutboxRow, str | None]] = {}  # sent, but the store could not record it yet
         self._unsure: set[int] = set()  # rows that may have reached Slack before a crash: looked for first
         self._odd: set[int] = set()  # rows sent once more as they were after a refusal recbot does not know
