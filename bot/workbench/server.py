@@ -94,9 +94,13 @@ class Workbench:
 
     async def state(self, request: Request) -> Response:
         user = request.query_params.get("user", PEOPLE[0]["id"])
+        slack, emulator = self.stack.slack, self.stack.emulator
+        # The version is read before anything it versions: the awaits below let the local Slack move on, and a
+        # version read after them could name content this answer does not hold, so the page, seeing that
+        # version again, would never draw it (an answer or a card edit missing until the next change)
+        version = slack.version
         channel = channel_of(user)
         meeting_id = await self.follow_link(channel)
-        slack, emulator = self.stack.slack, self.stack.emulator
         messages = []
         for message in slack.channel(channel):
             thread = [asdict(m) for m in slack.thread(channel, message.ts)]
@@ -115,7 +119,7 @@ class Workbench:
         finished = [r.card_ts for r in await self.stack.runtime.store.read(lambda tx: tx.history(channel, limit=50))
                     if r.status is Status.UPLOADED and r.card_ts]  # the page opens their threads
         return JSONResponse({
-            "version": f"{slack.version}.{sum(w['installed'] for w in workspaces)}", "channel": channel,
+            "version": f"{version}.{sum(w['installed'] for w in workspaces)}", "channel": channel,
             "channel_name": CHANNEL_NAMES[channel], "people": PEOPLE,
             "user": user, "mode": "socket" if self.stack.socket_mode else "http",
             "workspaces": workspaces, "install_url": f"{self.stack.bot_url}/slack/install",

@@ -210,8 +210,8 @@ function keepPlayers(el, players) {
 }
 
 // A redraw changes only the nodes whose HTML changed: a message, an ephemeral, a button stays the same node
-// while it is the same, so a click whose press and release straddle a poll's redraw still lands (replacing
-// the whole list lost such clicks under load). Children are matched by their message's ts or ephemeral's n,
+// while it is the same, so a click whose press and release straddle a poll's redraw still lands, and a
+// selection or a scroll inside a message stays. Children are matched by their message's ts or ephemeral's n,
 // an audio player by its link.
 const keyOf = (n) => n.nodeType !== 1 ? null : n.nodeName === "AUDIO" ? playerKey(n)
   : n.classList.contains("msg") ? (n.dataset.ts || n.dataset.n || null) : null;
