@@ -111,10 +111,13 @@ class PostgresDatabase(Engine):
             pass
 
     def schema_version(self) -> int:
-        self.execute("CREATE TABLE IF NOT EXISTS recbot_schema (version BIGINT NOT NULL)")
+        """A read (the health check asks it inside `Store.read`): 0 before recbot's first migration."""
+        if self.scalar("SELECT to_regclass('recbot_schema')") is None:
+            return 0
         return int(self.scalar("SELECT COALESCE(MAX(version), 0) FROM recbot_schema"))
 
     def set_schema_version(self, version: int) -> None:
+        self.execute("CREATE TABLE IF NOT EXISTS recbot_schema (version BIGINT NOT NULL)")
         self.execute("DELETE FROM recbot_schema")
         self.execute("INSERT INTO recbot_schema (version) VALUES (?)", (int(version),))
 
