@@ -244,11 +244,13 @@ async def test_a_session_nobody_recorded_posts_neither_its_transcript_nor_its_su
         assert stack.runtime.store.transcripts.count() == 0
 
 
-async def test_a_transcript_that_came_while_a_pause_awaited_its_confirmation_counts_nothing_after_it(tmp_path):
+async def test_a_transcript_that_came_while_a_pause_awaited_its_confirmation_counts_nothing_after_it(tmp_path,
+                                                                                                   caplog):
     """The chaos run's leak (docs/reliability.md): the platform paused the recording itself; its PAUSED webhook
     went to a confirmation round, which the platform's faults kept from concluding; meanwhile the session's
     transcript came. Cut then, by a ledger whose last step was RECORDING open until "now", the line said
     after the pause was kept, indexed and uploaded. It must be cut once the truth is known instead."""
+    caplog.set_level(logging.DEBUG)
     async with linked_stack(tmp_path, flavour="realtimekit") as stack:
         meeting, ann, rec = await recording_a_line(stack)
         # The platform pauses the recording by itself; from now on every answer of its API is a 500, so the
@@ -296,3 +298,5 @@ async def test_a_transcript_that_came_while_a_pause_awaited_its_confirmation_cou
         assert "Nothing recorded" in nothing
         _, found = await run(stack, BOB, "find pricing")
         assert "pricing is nine" in found
+        assert SECRET not in everything_the_store_keeps(stack)  # nor kept by recbot, nor in any line it logged
+        assert SECRET not in caplog.text
