@@ -6,7 +6,8 @@ import asyncio
 import os
 
 from bot.config import Settings
-from bot.platform.client import WEBHOOK_EVENTS, PlatformClient, PlatformError, Unauthorized
+from bot.platform.client import WEBHOOK_EVENTS, PlatformClient
+from bot.platform.errors import PlatformError, Unauthorized
 from bot.platform.webhooks import fetch_public_key
 from bot.store import Store
 from bot.store.databases import read_schema_version

@@ -25,8 +25,9 @@ from bot.asgi_server import BackgroundServer
 from bot.config import Settings
 from bot.logging_filter import install_secret_filter
 from bot.platform.accounts import Platforms
-from bot.platform.client import PlatformClient, PlatformError, Unauthorized
+from bot.platform.client import PlatformClient
 from bot.platform.door import WebhookDoor
+from bot.platform.errors import PlatformError, Unauthorized
 from bot.platform.webhooks import WebhookKey
 from bot.retry import Backoff
 from bot.service import Service

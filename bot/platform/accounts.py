@@ -17,7 +17,8 @@ from typing import Any
 
 from bot.config import Settings, rtk_base
 from bot.models import ACTIVE, Status
-from bot.platform.client import Disconnected, PlatformClient
+from bot.platform.client import PlatformClient
+from bot.platform.errors import Disconnected
 from bot.platform.models import FileKind, PlatformRecording
 from bot.platform.webhooks import Event, Ignored, RecordingUpdate
 from bot.store import Store

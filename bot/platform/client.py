@@ -20,31 +20,16 @@ import httpx
 from bot.models import Status
 from bot.platform.errors import (
     Conflict,
-    Disconnected,
     InvalidRequest,
     NotFound,
     PlatformError,
     PlatformUnavailable,
-    RateLimited,
-    Unauthorized,
 )
 from bot.platform.limits import Priority
 from bot.platform.models import ActiveSession, FileKind, Meeting, PlatformRecording, Webhook, parse_time
 from bot.platform.transport import Transport
 
-__all__ = [
-    "PUBLISHED",
-    "WEBHOOK_EVENTS",
-    "Conflict",
-    "Disconnected",
-    "InvalidRequest",
-    "NotFound",
-    "PlatformClient",
-    "PlatformError",
-    "PlatformUnavailable",
-    "RateLimited",
-    "Unauthorized",
-]
+__all__ = ["PUBLISHED", "WEBHOOK_EVENTS", "PlatformClient"]
 
 log = logging.getLogger(__name__)
 

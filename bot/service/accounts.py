@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from bot.models import Actor, Outgoing
 from bot.platform.accounts import Platforms, client_for
-from bot.platform.client import WEBHOOK_EVENTS, PlatformClient, PlatformError
+from bot.platform.client import WEBHOOK_EVENTS, PlatformClient
+from bot.platform.errors import PlatformError
 from bot.service.decisions import Audited
 from bot.service.outcomes import Reply, Say
 from bot.service.permissions import Permissions

@@ -16,7 +16,7 @@ from bot.config import Guardrails
 from bot.ledger import duration_text
 from bot.models import Actor, Command, Link, Notice, Recording, Source, Status, Timer
 from bot.platform.accounts import Platforms
-from bot.platform.client import (
+from bot.platform.errors import (
     Conflict,
     InvalidRequest,
     NotFound,

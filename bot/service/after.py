@@ -16,7 +16,7 @@ from bot.config import Guardrails
 from bot.ledger import file_offset
 from bot.models import Actor, Status
 from bot.platform.accounts import Platforms
-from bot.platform.client import PlatformError
+from bot.platform.errors import PlatformError
 from bot.platform.models import parse_time
 from bot.platform.webhooks import MeetingEvent, MeetingKind
 from bot.service.decisions import Writer

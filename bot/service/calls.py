@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 from bot.platform.accounts import Platforms
-from bot.platform.client import PlatformError
+from bot.platform.errors import PlatformError
 from bot.service.decisions import Writer
 from bot.service.settings import ChannelSettings
 from bot.store import Store, on_store_thread

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from bot.models import ACTIVE, Actor, Command, Link, Outgoing
 from bot.platform.accounts import Platforms
-from bot.platform.client import NotFound, PlatformError
+from bot.platform.errors import NotFound, PlatformError
 from bot.service.accounts import Accounts
 from bot.service.actions import Actions
 from bot.service.after import AfterMeeting

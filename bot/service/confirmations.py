@@ -26,7 +26,7 @@ from enum import Enum
 
 from bot.models import Source, Status
 from bot.platform.accounts import Platforms
-from bot.platform.client import PlatformError
+from bot.platform.errors import PlatformError
 from bot.platform.models import PlatformRecording
 from bot.service.transitions import Report
 from bot.service.truth import Outdated, Truth

@@ -10,7 +10,7 @@ from typing import Any
 from bot.config import Guardrails
 from bot.models import Actor, Notice, Recording, Source, Status, StopReason, Timer
 from bot.platform.accounts import Platforms
-from bot.platform.client import PlatformError, PlatformUnavailable, RateLimited
+from bot.platform.errors import PlatformError, PlatformUnavailable, RateLimited
 from bot.platform.limits import background
 from bot.service.actions import SNOOZE, Actions
 from bot.service.after import AfterMeeting

@@ -12,7 +12,7 @@ from typing import cast
 from bot.config import Guardrails
 from bot.models import Notice, Recording, Source, Status, StopReason, Timer
 from bot.platform.accounts import Platforms
-from bot.platform.client import PlatformError
+from bot.platform.errors import PlatformError
 from bot.platform.webhooks import Event, Ignored, MeetingEvent, MeetingKind, RecordingUpdate, SessionFile
 from bot.service.after import AfterMeeting
 from bot.service.calls import Calls

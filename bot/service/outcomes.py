@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.ledger import Summary
 from bot.models import Recording
-from bot.platform.client import (
+from bot.platform.errors import (
     Disconnected,
     NotFound,
     PlatformError,

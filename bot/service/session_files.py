@@ -18,7 +18,7 @@ from bot.config import Guardrails
 from bot.ledger import Span, Summary
 from bot.models import Actor, Link, Notice, Outgoing, Recording, Timer
 from bot.platform.accounts import Platforms
-from bot.platform.client import PlatformError
+from bot.platform.errors import PlatformError
 from bot.platform.models import FileKind
 from bot.platform.webhooks import SessionFile
 from bot.service.decisions import Audited, Writer

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.models import Actor, Command, Link, Source, Status
 from bot.platform.accounts import Platforms
-from bot.platform.client import Conflict, InvalidRequest, PlatformError, PlatformUnavailable
+from bot.platform.errors import Conflict, InvalidRequest, PlatformError, PlatformUnavailable
 from bot.platform.models import PlatformRecording
 from bot.service.after import AfterMeeting
 from bot.service.calls import Calls

@@ -15,7 +15,7 @@ from bot.config import Guardrails
 from bot.errors import RecbotError
 from bot.models import ACTIVE, ErrorReason, Link, Recording, Source, Status
 from bot.platform.accounts import Platforms
-from bot.platform.client import NotFound, PlatformError
+from bot.platform.errors import NotFound, PlatformError
 from bot.platform.models import FileKind, PlatformRecording
 from bot.platform.webhooks import RecordingUpdate
 from bot.retry import Backoff

@@ -7,11 +7,11 @@ import httpx
 import pytest
 
 from bot.models import Status
-from bot.platform.client import (
+from bot.platform.client import PlatformClient
+from bot.platform.errors import (
     Conflict,
     InvalidRequest,
     NotFound,
-    PlatformClient,
     PlatformUnavailable,
     RateLimited,
     Unauthorized,

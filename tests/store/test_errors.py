@@ -5,7 +5,7 @@ import pytest
 import bot.asgi_server
 import bot.config
 import bot.emulator.errors
-import bot.platform.client
+import bot.platform.errors
 import bot.platform.webhooks
 import bot.service.decisions
 import bot.service.truth
@@ -51,7 +51,7 @@ def test_a_broken_constraint_other_than_unique_is_a_store_error(store):
 
 def test_every_error_recbot_raises_has_one_base():
     raised = [bot.config.ConfigError, StoreError, StoreBusy, Duplicate, bot.store.sealed.SealError,
-              bot.platform.client.PlatformError, bot.platform.client.Disconnected,
+              bot.platform.errors.PlatformError, bot.platform.errors.Disconnected,
               bot.platform.webhooks.WebhookError, bot.platform.webhooks.SignatureError,
               bot.platform.webhooks.WebhookParseError, bot.slack.installs.NotInstalled,
               bot.slack.sender.RespondFailed, bot.asgi_server.PortBusy, bot.emulator.errors.EmuError,
