@@ -179,6 +179,53 @@ async def test_meeting_ended_while_paused_reminds_then_stops_after_the_grace(wor
     assert stopped["notice"] == "stopped" and stopped["reason"] == "the meeting ended while paused"
 
 
+async def test_a_stop_of_what_was_left_paused_is_marked_asked_before_the_platform_is_asked(world):
+    """A recording left paused when the meeting ended is stopped by a timer (`Guards._stop_left_paused`). Like
+    every other action, its "asked" mark is stored before the platform is asked: a process killed between the
+    call and its answer leaves the outcome unknown, so the next action and the reconciler ask the platform
+    first. Before, the timer's stop asked unmarked, and such a kill left the outcome looking known."""
+    w = world
+    rec = await recording(w)
+    await w.service.commands.handle(BOB, parse("pause"))
+    await w.service.news.apply_event(MeetingEvent(MeetingKind.ENDED, w.meeting))
+    platform, marked = w.service.guards.platform, []
+    stop = platform.stop_recording
+
+    async def stop_recording(recording_id):
+        marked.append(w.store.db.one("SELECT last_news_at FROM recordings WHERE id = ?", recording_id)["last_news_at"])
+        await stop(recording_id)
+        raise asyncio.CancelledError  # the process is killed: the platform stopped it, the answer is lost
+
+    platform.stop_recording = stop_recording
+    w.clock.advance(900)
+    with pytest.raises(asyncio.CancelledError):
+        await w.service.guards.run_due_timers()
+    assert marked == [0.0]  # marked before the platform was asked
+    assert w.store.recording(rec.id).outcome_unknown  # the answer died with the process: still unknown
+    platform.stop_recording = stop
+    assert (await w.service.truth.refresh(rec.id)).status in (Status.UPLOADING, Status.UPLOADED)  # learned
+
+
+async def test_a_stop_of_what_was_left_paused_asks_nothing_while_its_mark_cannot_be_written(world):
+    """A store that stays busy refuses the mark: the timer's stop asks the platform nothing, and is tried
+    again a minute later."""
+    from tests.store.faults import Faults
+
+    w = world
+    rec = await recording(w)
+    await w.service.commands.handle(BOB, parse("pause"))
+    await w.service.news.apply_event(MeetingEvent(MeetingKind.ENDED, w.meeting))
+    faults = Faults(w.store)
+    faults.fail_when, faults.fail_times = "last_news_at = 0 WHERE", 5  # action_asked: busy through MARK_RETRIES
+    w.clock.advance(900)
+    await w.service.guards.run_due_timers()
+    assert w.emulator.platform.recordings[rec.id].status is Status.PAUSED  # the platform was not asked
+    await until(lambda: w.store.timers.pending(Timer.ENDED_PAUSED, rec.id) is not None)
+    w.clock.advance(60)
+    await w.service.guards.run_due_timers()
+    assert w.store.recording(rec.id).status in (Status.UPLOADING, Status.UPLOADED)
+
+
 async def test_last_participant_leaving_counts_as_ended_but_not_while_someone_stays(world):
     w = world
     rec = await recording(w)

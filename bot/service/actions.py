@@ -32,7 +32,7 @@ from bot.service.outcomes import Line, Reply, Say, failed
 from bot.service.permissions import Permissions
 from bot.service.transitions import Report, last_pause
 from bot.service.truth import Outdated, Truth
-from bot.store import Store, StoreBusy, on_store_thread
+from bot.store import Store, StoreBusy, Tx, on_store_thread
 from bot.store.leases import new_owner, recording_lease
 
 # Which states each action applies to, and what the platform answers when it did it (docs/platform.md).
@@ -193,12 +193,7 @@ class Actions(Audited):
                 await self._audit(actor, action, "refused", rec.id, f"state {rec.status.value}")
                 state = {"handle": rec.handle, "status": rec.status.value, "action": action}
                 return Line(Say.WRONG_STATE, state), False
-            try:  # until its answer is written the outcome is unknown: a process that dies meanwhile leaves it so,
-                # with when it asked, which dates a pause learned later (`Records._asked_at`). Unmarked, a pause whose
-                # answer died with this process was dated when learned, and the words said between were kept (chaos
-                # run, seed 3): so nothing is asked of the platform before the mark is in the store.
-                await patiently(lambda: self.store.aio.action_asked(rec.id), MARK_RETRIES, StoreBusy)
-            except StoreBusy:
+            if not await self.mark_asked(rec.id):
                 return Line(Say.BUSY, {}), False
             asked = self.clock()
             try:
@@ -237,6 +232,18 @@ class Actions(Audited):
                 self.truth.save_later(f"{action} of {rec.id}", lambda: self.truth.apply(rec.id, report, **how))
                 return Line(Say.SAVED_LATER, {"handle": rec.handle, "action": action}), True
             return Line(Say.ACTED, {"handle": rec.handle, "action": action, "duration": duration}), True
+
+    async def mark_asked(self, recording_id: str) -> bool:
+        """Store the "asked" mark before an action is asked of the platform; False when the store stays busy
+        (then ask nothing). Until its answer is written the outcome is unknown: a process that dies meanwhile
+        leaves it so, with when it asked, which dates a pause learned later (`Records._asked_at`). Unmarked, a
+        pause whose answer died with its process was dated when learned, and the words said between were kept
+        (chaos run, seed 3). Every pause, resume and stop asked of the platform goes through here."""
+        try:
+            await patiently(lambda: self.store.write(Tx.action_asked, recording_id), MARK_RETRIES, StoreBusy)
+        except StoreBusy:
+            return False
+        return True
 
     async def _pause_failed(self, actor: Actor, rec: Recording, line: Line) -> Line:
         """A pause that failed is said in the thread for everyone, with a button to try again: the

@@ -20,7 +20,7 @@ from bot.service.permissions import named_controllers
 from bot.service.transitions import Report, last_pause
 from bot.service.truth import Truth
 from bot.service.unsettled import held_files
-from bot.store import DueTimer, Store, StoreBusy, on_store_thread
+from bot.store import DueTimer, Store, StoreBusy, Tx, on_store_thread
 
 
 class Guards:
@@ -96,6 +96,11 @@ class Guards:
     async def _stop_left_paused(self, rec: Recording, timer: DueTimer) -> None:
         actor = Actor(user_id=None, channel_id=rec.channel_id, via=Source.GUARD)
         async with self.actions.serial(rec.id):
+            if not await self.actions.mark_asked(rec.id):  # the store is busy: ask nothing now, try in a minute
+                again = self.clock() + 60
+                self.truth.save_later(f"the stop of {rec.id} left paused", lambda: self.store.write(
+                    _stop_left_paused_at, rec.id, again, timer.payload))
+                return
             try:
                 report = Report.of(await self.platform.stop_recording(rec.id))
             except PlatformError as exc:
@@ -145,3 +150,7 @@ class Guards:
 
     def _to_reconcile(self, limit: int) -> tuple[set[str], list[Recording]]:
         return self.store.leases.acted_on(), self.store.unfinished(limit=limit)
+
+
+def _stop_left_paused_at(tx: Tx, recording_id: str, due_at: float, payload: dict[str, Any]) -> None:
+    tx.timers.set(Timer.ENDED_PAUSED, recording_id, due_at, payload)
