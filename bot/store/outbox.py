@@ -199,9 +199,12 @@ class OutboxQueue:
         raise AssertionError("unreachable")
 
     def redirect(self, row_id: int, kind: str, payload: dict[str, Any], error: str) -> None:
-        """The row cannot go the way it was meant to: it goes at once as `kind` with `payload` instead."""
+        """The row cannot go the way it was meant to: it goes at once as `kind` with `payload` instead. It is
+        another message then, so it leaves its coalesce key: it neither merges into a pending row of that key
+        (the answer would be lost) nor meets `outbox_coalesce` (as `retry` did, `_merging`). The rows given
+        here (a response_url's answer, a form) carry no key today; that holds should one ever carry one."""
         self.db.execute("UPDATE outbox SET kind = ?, payload = ?, state = 'pending', next_at = ?, attempts = 0, "
-                        "error = ?, claimed_by = NULL, lease_until = NULL WHERE id = ?",
+                        "error = ?, claimed_by = NULL, lease_until = NULL, coalesce_key = NULL WHERE id = ?",
                         (kind, json.dumps(payload), self.clock(), error, row_id))
 
     def fail(self, row_id: int, error: str) -> None:

@@ -74,3 +74,19 @@ def test_a_card_row_put_back_to_pending_merges_into_the_newer_one_another_proces
     assert pending.id != row.id
     if step == "degrade":  # Slack refused the card as rendered: the state that goes is compact too
         assert pending.payload.get("compact") == 1
+
+
+def test_a_row_redirected_to_its_asker_leaves_its_coalesce_key_and_meets_no_pending_row_of_it(two):
+    """`redirect` (a spent response_url, a form's trigger too old: the same words to the same person as an
+    ephemeral) does not merge: the redirected row is another message, which must neither meet
+    `outbox_coalesce` nor merge into a row of the key it had. The rows it is given today carry no key; should
+    one ever carry one (here an App Home row's), it leaves it, so no pending row of that key, committed by
+    another process or not, stands in its way."""
+    a, b = two
+    a.outbox.enqueue("home", {"user": "U1", "channel": "C1", "text": "hi"}, coalesce_key="home:U1")
+    (row,) = a.outbox.due()
+    assert a.outbox.claim(row.id, "a")
+    b.outbox.enqueue("home", {"user": "U1"}, coalesce_key="home:U1")  # a newer refresh, pending
+    a.outbox.redirect(row.id, "ephemeral", {"user": "U1", "channel": "C1", "text": "hi"}, "expired_url")
+    assert a.outbox.counts() == {"pending": 2}
+    assert sorted(r.kind for r in a.outbox.due()) == ["ephemeral", "home"]
