@@ -61,7 +61,7 @@ class SessionFiles(Audited):
         recording of the session has an unknown outcome (unsettled.py; `held_since`: when it was first held)."""
         if await self.store.aio.notes.file(file.session_id, file.kind):
             return f"{file.kind} already posted"
-        held, until = await self.store.call(unsettled.decide, self.store, file, held_since, self.clock())
+        held, until = await self.store.write(unsettled.decide, file, held_since, self.clock())
         if held:
             return f"{file.kind} held: a recording of its session has an unknown outcome"
         if file.kind is FileKind.TRANSCRIPT:

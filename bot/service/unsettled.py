@@ -8,6 +8,7 @@ So a transcript or summary that comes then is held (a durable timer, `Timer.HELD
 looked at again until every recording of its session is settled, then cut by the ledger as it truly is. After
 `HOLD_FOR` it is cut anyway, conservatively: nothing from when the earliest unknown outcome began counts as
 recorded (and, since lines were withheld, the summary is held and the platform's transcript never linked).
+Below the store boundary: functions over a `Tx`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from bot.ledger import Summary, summarize
 from bot.models import Recording, Timer
 from bot.platform.models import FileKind
 from bot.platform.webhooks import SessionFile
-from bot.store import Store
+from bot.store import Tx
 
 log = logging.getLogger(__name__)
 
@@ -36,25 +37,25 @@ def unsettled_since(recordings: Iterable[Recording]) -> float | None:
     return min(times) if times else None
 
 
-def ledgers(store: Store, session_id: str, now: float, until: float | None = None) -> list[tuple[Recording, Summary]]:
+def ledgers(tx: Tx, session_id: str, now: float, until: float | None = None) -> list[tuple[Recording, Summary]]:
     """Each recording of the session with what its ledger adds up to at `now`, or (`until`) as if nothing after
     `until` was recorded: a conservative cut, no interval reaching past it."""
-    return [(r, store.summary(r.id, now) if until is None
-             else summarize([e for e in store.ledger(r.id) if e.at < until], min(now, until)))
-            for r in store.recordings_of_session(session_id)]
+    return [(r, tx.summary(r.id, now) if until is None
+             else summarize([e for e in tx.ledger(r.id) if e.at < until], min(now, until)))
+            for r in tx.recordings_of_session(session_id)]
 
 
-def decide(store: Store, file: SessionFile, held_since: float | None, now: float) -> tuple[bool, float | None]:
-    """On the store's thread: (held, until). Held when a recording of the session is unsettled and the file has
-    waited less than HOLD_FOR (since `held_since`, or now: first come); else cut, up to `until` when the bound
-    was reached with an outcome still unknown (None: by the whole ledger)."""
-    recordings = store.recordings_of_session(file.session_id)
+def decide(tx: Tx, file: SessionFile, held_since: float | None, now: float) -> tuple[bool, float | None]:
+    """(held, until), inside `store.write` (holding writes a timer). Held when a recording of the session is
+    unsettled and the file has waited less than HOLD_FOR (since `held_since`, or now: first come); else cut, up to
+    `until` when the bound was reached with an outcome still unknown (None: by the whole ledger)."""
+    recordings = tx.recordings_of_session(file.session_id)
     since = unsettled_since(recordings)
     if since is None:
         return False, None
     first = now if held_since is None else held_since
     if now - first < HOLD_FOR:
-        _hold(store, file, recordings[0].id, first, now + LOOK_AGAIN)
+        _hold(tx, file, recordings[0].id, first, now + LOOK_AGAIN)
         return True, None
     log.warning("session %s: %s held %.0f s while recording(s) %s had an unknown outcome; cut as if nothing "
                 "was recorded from %.3f on", file.session_id, file.kind, now - first,
@@ -62,17 +63,16 @@ def decide(store: Store, file: SessionFile, held_since: float | None, now: float
     return False, since
 
 
-def _hold(store: Store, file: SessionFile, recording_id: str, since: float, due: float) -> None:
+def _hold(tx: Tx, file: SessionFile, recording_id: str, since: float, due: float) -> None:
     """The file joins the session's held files (one timer on its first recording; the earliest `since` of a kind
     is kept, whichever path brought it again)."""
     entry = {"kind": file.kind.value, "meeting_id": file.meeting_id, "session_id": file.session_id,
              "url": file.url, "expiry": file.expiry, "started_at": file.started_at, "since": since}
-    with store.transaction():
-        pending = store.timers.pending(Timer.HELD_FILES, recording_id)
-        files = list(pending.payload.get("files") or []) if pending else []
-        entry["since"] = min([since, *(f["since"] for f in files if f.get("kind") == entry["kind"])])
-        others = [f for f in files if f.get("kind") != entry["kind"]]
-        store.timers.set(Timer.HELD_FILES, recording_id, due, {"files": [*others, entry]})
+    pending = tx.timers.pending(Timer.HELD_FILES, recording_id)
+    files = list(pending.payload.get("files") or []) if pending else []
+    entry["since"] = min([since, *(f["since"] for f in files if f.get("kind") == entry["kind"])])
+    others = [f for f in files if f.get("kind") != entry["kind"]]
+    tx.timers.set(Timer.HELD_FILES, recording_id, due, {"files": [*others, entry]})
 
 
 def held_files(payload: dict[str, Any]) -> list[tuple[SessionFile, float]]:

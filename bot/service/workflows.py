@@ -6,6 +6,7 @@ person acts, with exactly their permissions for the command. With nobody behind 
 event trigger) a step acts only in a channel whose controllers turned `workflows` on, as the workflow
 (audited with its ids); a pause, which can only keep something off the record, is always allowed.
 Each step (its `function_execution_id`) acts once, however often Slack sends it.
+On the loop; `_begin` is below the store boundary (a function over a `Tx`, `store.write`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from bot.service.commands import Commands
 from bot.service.decisions import Audited
 from bot.service.outcomes import Refusal, Reply, Say
 from bot.service.settings import ChannelSettings
-from bot.store import Store
+from bot.store import Store, Tx
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class Workflows(Audited):
         actor = Actor(user_id=step.interactor, channel_id=step.channel_id or "", team_id=step.team.team_id,
                       enterprise_id=step.team.enterprise_id, via=Source.WORKFLOW)
         ids = f"workflow {step.workflow_execution_id or '?'}, step {step.execution_id}"
-        first, link, settings = await self.store.call(self._begin, step, actor, ids)
+        first, link, settings = await self.store.write(self._begin, step, actor, ids)
         if not first:
             log.info("workflow step %s was sent again; it acted once already", step.execution_id)
             return None
@@ -86,20 +87,19 @@ class Workflows(Audited):
         if not reply.ok or link is None:
             return StepResult(reply)
         handle = next((line.params["handle"] for line in reply.lines if line.params.get("handle") is not None), None)
-        rec = await self.store.aio.recording_by_handle(link.meeting_id, handle) if handle is not None else None
+        rec = await self.store.read(Tx.recording_by_handle, link.meeting_id, handle) if handle is not None else None
         return StepResult(reply, rec.id if rec else None, rec.status if rec else None)
 
-    def _begin(self, step: Step, actor: Actor, ids: str) -> tuple[bool, Link | None, ChannelSettings | None]:
+    def _begin(self, tx: Tx, step: Step, actor: Actor, ids: str) -> tuple[bool, Link | None, ChannelSettings | None]:
         """Claim the step (once), audit it with the workflow's ids, and read the channel's link and settings."""
-        with self.store.transaction():
-            first = self.store.db.changed(
-                "INSERT INTO function_runs (execution_id, callback_id, channel_id, team_id, received_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", step.execution_id, step.action, step.channel_id,
-                step.team.team_id, self.clock()) > 0
-            self._audit.here(actor, f"workflow:{step.action}", "requested" if first else "repeated",
-                             detail=f"{ids}; " + ("run by this person" if step.interactor else "nobody ran it"))
-        link = self.store.link(step.channel_id) if step.channel_id else None
-        settings = ChannelSettings.of(self.store.notes.settings(step.channel_id)) if step.channel_id else None
+        first = tx.db.changed(
+            "INSERT INTO function_runs (execution_id, callback_id, channel_id, team_id, received_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", step.execution_id, step.action, step.channel_id,
+            step.team.team_id, self.clock()) > 0
+        self._audit.here(actor, f"workflow:{step.action}", "requested" if first else "repeated",
+                         detail=f"{ids}; " + ("run by this person" if step.interactor else "nobody ran it"))
+        link = tx.link(step.channel_id) if step.channel_id else None
+        settings = ChannelSettings.of(tx.notes.settings(step.channel_id)) if step.channel_id else None
         return first, link, settings
 
     async def _refused(self, actor: Actor, step: Step, reply: Reply, why: str) -> StepResult:
