@@ -201,10 +201,17 @@ class Link:
         return Team(self.team_id, self.enterprise_id)
 
 
+class Role(StrEnum):
+    """A person's standing in a channel, set by `/rec allow` or `/rec deny` (`Member.role`). Stored."""
+
+    ALLOW = "allow"  # a controller there, as whoever linked it is
+    DENY = "deny"  # barred from every action there, pausing included
+
+
 @dataclass(frozen=True)
 class Member:
     user_id: str
-    role: str  # "allow" | "deny"
+    role: Role
     set_by: str
     set_at: float
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.models import Actor, Link
+from bot.models import Actor, Link, Role
 from bot.service.outcomes import Refusal
 from bot.service.permissions import Allowed, Refused, check
 
@@ -24,12 +24,12 @@ def test_a_command_in_a_channel_not_linked_is_refused_as_such_unless_it_links():
 def test_anyone_may_pause_and_a_deny_bars_everything():
     assert check(person("UBOB"), "pause", LINK, None, admin=None) == Allowed(LINK, None)
     assert check(person("UEVE", "T2"), "pause", LINK, None, admin=None) == Allowed(LINK, None)
-    assert check(person("UBOB"), "pause", LINK, "deny", admin=True) == Refused(Refusal.DENIED)
+    assert check(person("UBOB"), "pause", LINK, Role.DENY, admin=True) == Refused(Refusal.DENIED)
 
 
 def test_what_controllers_do_turns_on_being_one():
     assert check(person("UALICE"), "stop", LINK, None, admin=None) == Allowed(LINK, None)  # linked it
-    assert check(person("UBOB"), "stop", LINK, "allow", admin=None) == Allowed(LINK, "allow")
+    assert check(person("UBOB"), "stop", LINK, Role.ALLOW, admin=None) == Allowed(LINK, Role.ALLOW)
     assert check(person("UBOB"), "stop", LINK, None, admin=False) == Refused(Refusal.NOT_CONTROLLER)
     assert check(person("UBOB"), "stop", LINK, None, admin=True) == Allowed(LINK, None)
     assert check(person("UEVE", "T2"), "stop", LINK, None, admin=True) == Refused(Refusal.OTHER_WORKSPACE)
@@ -38,7 +38,7 @@ def test_what_controllers_do_turns_on_being_one():
 @pytest.mark.parametrize("command", ["stop", "start", "allow", "settings"])
 def test_only_an_unknown_admin_leaves_it_open(command):
     assert check(person("UBOB"), command, LINK, None, admin=None) is None
-    assert check(person("UBOB"), command, LINK, "deny", admin=None) == Refused(Refusal.DENIED)
+    assert check(person("UBOB"), command, LINK, Role.DENY, admin=None) == Refused(Refusal.DENIED)
 
 
 def test_the_audit_says_why():

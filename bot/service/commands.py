@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from bot.models import ACTIVE, Actor, Command, Link, Outgoing
+from bot.models import ACTIVE, Actor, Command, Link, Outgoing, Role
 from bot.platform.accounts import Platforms
 from bot.platform.errors import NotFound, PlatformError
 from bot.service.accounts import Accounts
@@ -44,11 +44,11 @@ class Commands(Starts):
         verdict = self.permissions.known(actor, cmd.name, link, role)
         return verdict is not None, _refused(verdict) if isinstance(verdict, Refused) else None
 
-    def _link_and_role(self, actor: Actor) -> tuple[Link | None, str | None]:
+    def _link_and_role(self, actor: Actor) -> tuple[Link | None, Role | None]:
         link = self.store.link(actor.channel_id)
         return link, self.store.role(actor.channel_id, actor.user_id) if actor.user_id else None
 
-    def _begin(self, actor: Actor, cmd: Command) -> tuple[Link | None, str | None, Allowed | None, Reply | None]:
+    def _begin(self, actor: Actor, cmd: Command) -> tuple[Link | None, Role | None, Allowed | None, Reply | None]:
         """What every command reads and writes first, in one trip: the link, the person's role, the check
         (`permissions.check`: Allowed, or None when only Slack can tell whether the person is an admin), and
         the answer when the store alone gives it: a refusal, or what a read-only command shows."""
@@ -211,7 +211,7 @@ class Commands(Starts):
             if cmd.name == "unallow":
                 self.store.remove_role(actor.channel_id, cmd.user_id)
             else:
-                self.store.set_role(actor.channel_id, cmd.user_id, cmd.name, actor.user_id or "")
+                self.store.set_role(actor.channel_id, cmd.user_id, Role(cmd.name), actor.user_id or "")
             self._audit.here(actor, cmd.name, "ok", target=cmd.user_id)
         says = {"allow": Say.ALLOWED, "deny": Say.DENIED, "unallow": Say.UNALLOWED}
         return Reply.one(says[cmd.name], user=cmd.user_id)

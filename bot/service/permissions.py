@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import cast, overload
 
-from bot.models import Actor, Link, Team
+from bot.models import Actor, Link, Role, Team
 from bot.service.outcomes import Refusal
 from bot.store import Store
 
@@ -29,7 +29,7 @@ class Allowed:
     """The person may run the command here; with the channel's link and their role in it, as read."""
 
     link: Link | None
-    role: str | None
+    role: Role | None
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,15 @@ class Refused:
 
 
 @overload
-def check(actor: Actor, command: str, link: Link | None, role: str | None, *, admin: bool) -> Allowed | Refused: ...
+def check(actor: Actor, command: str, link: Link | None, role: Role | None, *, admin: bool) -> Allowed | Refused: ...
 
 
 @overload
-def check(actor: Actor, command: str, link: Link | None, role: str | None, *,
+def check(actor: Actor, command: str, link: Link | None, role: Role | None, *,
           admin: bool | None) -> Allowed | Refused | None: ...
 
 
-def check(actor: Actor, command: str, link: Link | None, role: str | None, *,
+def check(actor: Actor, command: str, link: Link | None, role: Role | None, *,
           admin: bool | None) -> Allowed | Refused | None:
     """The one check of a `/rec` command, made alike where it is acked (`Permissions.known`) and where it is
     handled (`Commands._begin`, then `Permissions.check`). None only when the answer turns on whether the
@@ -69,11 +69,11 @@ def check(actor: Actor, command: str, link: Link | None, role: str | None, *,
     return Allowed(link, role) if why is None else Refused(why)
 
 
-def refusal(action: str, actor: Actor, link: Link | None, role: str | None, *, admin: bool) -> Refusal | None:
+def refusal(action: str, actor: Actor, link: Link | None, role: Role | None, *, admin: bool) -> Refusal | None:
     """Why `actor` may not do `action` here, or None."""
     if actor.user_id is None:  # recbot's own timers and guards
         return None
-    if role == "deny":
+    if role is Role.DENY:
         return Refusal.DENIED
     if action in PRIVACY_ACTIONS:
         return None
@@ -86,11 +86,11 @@ def refusal(action: str, actor: Actor, link: Link | None, role: str | None, *, a
     return Refusal.NOT_CONTROLLER
 
 
-def is_controller(user_id: str, link: Link | None, role: str | None, *, admin: bool) -> bool:
-    return bool((link and link.linked_by == user_id) or role == "allow" or admin)
+def is_controller(user_id: str, link: Link | None, role: Role | None, *, admin: bool) -> bool:
+    return bool((link and link.linked_by == user_id) or role is Role.ALLOW or admin)
 
 
-def admin_matters(action: str, actor: Actor, link: Link | None, role: str | None) -> bool:
+def admin_matters(action: str, actor: Actor, link: Link | None, role: Role | None) -> bool:
     """Whether the answer of `refusal` depends on the person being an admin (worth a lookup)."""
     return refusal(action, actor, link, role, admin=True) != refusal(action, actor, link, role, admin=False)
 
@@ -98,7 +98,7 @@ def admin_matters(action: str, actor: Actor, link: Link | None, role: str | None
 def named_controllers(store: Store, channel_id: str) -> list[str]:
     """The controllers recbot can name (admins it cannot list): whoever linked it and whoever they allowed."""
     link = store.link(channel_id)
-    allowed = [m.user_id for m in store.members(channel_id) if m.role == "allow"]
+    allowed = [m.user_id for m in store.members(channel_id) if m.role is Role.ALLOW]
     return ([link.linked_by] if link and link.linked_by else []) + allowed
 
 
@@ -108,7 +108,7 @@ class Permissions:
                  held: Callable[[str, Team], float | None] | None = None):
         self.store, self.is_admin, self.known_admin, self.held = store, is_admin, known_admin, held
 
-    def known(self, actor: Actor, command: str, link: Link | None, role: str | None) -> Allowed | Refused | None:
+    def known(self, actor: Actor, command: str, link: Link | None, role: Role | None) -> Allowed | Refused | None:
         """`check` with what is known without asking anyone (an admin seen lately), for the ack; None when
         only Slack can tell."""
         admin: bool | None = False
@@ -116,7 +116,7 @@ class Permissions:
             admin = self.known_admin(actor.user_id, actor.team) if self.known_admin else None
         return check(actor, command, link, role, admin=admin)
 
-    async def check(self, actor: Actor, command: str, link: Link | None, role: str | None) -> Allowed | Refused:
+    async def check(self, actor: Actor, command: str, link: Link | None, role: Role | None) -> Allowed | Refused:
         """`check`, asking Slack whether the person is an admin when that decides it."""
         admin = False
         if self.is_admin and actor.user_id and admin_matters(command, actor, link, role):
@@ -137,11 +137,11 @@ class Permissions:
                       role: str | object | None = UNREAD) -> Refusal | None:
         """Why `actor` may not do `action` here, or None. `role` is the person's in the channel, when the
         caller has read it already; else it is read here."""
-        known: str | None
+        known: Role | None
         if role is UNREAD:
             known = await self.store.call(self.store.role, actor.channel_id, actor.user_id) if actor.user_id else None
         else:
-            known = cast("str | None", role)
+            known = cast("Role | None", role)
         admin = False
         if self.is_admin and actor.user_id and admin_matters(action, actor, link, known):
             admin = await self.is_admin(actor.user_id, actor.team)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.ledger import Summary, clock_text
-from bot.models import Link, Member, Recording, Status
+from bot.models import Link, Member, Recording, Role, Status
 from bot.mrkdwn import escape
 from bot.slack.blocks import (
     BUTTONS,
@@ -73,8 +73,8 @@ def history_view(lines: list) -> tuple[str, list[dict[str, Any]]]:
 
 
 def who_view(link: Link, members: list[Member]) -> tuple[str, list[dict[str, Any]]]:
-    allowed = [m.user_id for m in members if m.role == "allow"]
-    denied = [m.user_id for m in members if m.role == "deny"]
+    allowed = [m.user_id for m in members if m.role is Role.ALLOW]
+    denied = [m.user_id for m in members if m.role is Role.DENY]
     lines = [f"*Controllers:* {user(link.linked_by)} (linked the channel), workspace admins",
              *(f"• {user(u)}" for u in allowed),
              "*Anyone in the channel* may pause.",

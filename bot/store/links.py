@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.models import Link, Member, Team
+from bot.models import Link, Member, Role, Team
 from bot.store.engine import Engine
 
 
@@ -62,12 +62,11 @@ class Links:
         return self.db.changed("UPDATE links SET broken_reason = ? WHERE channel_id = ? AND broken_reason IS NULL",
                                reason, channel_id) > 0
 
-    def role(self, channel_id: str, user_id: str) -> str | None:
-        role: str | None = self.db.scalar("SELECT role FROM members WHERE channel_id = ? AND user_id = ?",
-                                          channel_id, user_id)
-        return role
+    def role(self, channel_id: str, user_id: str) -> Role | None:
+        role = self.db.scalar("SELECT role FROM members WHERE channel_id = ? AND user_id = ?", channel_id, user_id)
+        return Role(role) if role else None
 
-    def set_role(self, channel_id: str, user_id: str, role: str, by: str) -> None:
+    def set_role(self, channel_id: str, user_id: str, role: Role, by: str) -> None:
         self.db.execute("INSERT INTO members (channel_id, user_id, role, set_by, set_at) VALUES (?, ?, ?, ?, ?) "
                         "ON CONFLICT (channel_id, user_id) DO UPDATE SET role = excluded.role, "
                         "set_by = excluded.set_by, set_at = excluded.set_at",
@@ -79,4 +78,4 @@ class Links:
     def members(self, channel_id: str) -> list[Member]:
         rows = self.db.all("SELECT user_id, role, set_by, set_at FROM members WHERE channel_id = ? ORDER BY set_at",
                            channel_id)
-        return [Member(**r) for r in rows]
+        return [Member(**{**r, "role": Role(r["role"])}) for r in rows]

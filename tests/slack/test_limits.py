@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.ledger import summarize
-from bot.models import LastAction, LedgerEntry, Link, Member, Status
+from bot.models import LastAction, LedgerEntry, Link, Member, Role, Status
 from bot.service.outcomes import Line, Refusal, Reply, Say, StatusLine
 from bot.service.settings import ChannelSettings
 from bot.slack import blocks, replies, views
@@ -94,7 +94,7 @@ def test_status_history_and_who_fit_at_their_extremes():
     text, hist = views.history_view(history)
     accepted(text, hist)
     no_live_specials(text, mrkdwn_of(hist))
-    members = [Member(f"U{n:08d}", "allow" if n % 2 else "deny", "U1", NOW) for n in range(300)]
+    members = [Member(f"U{n:08d}", Role.ALLOW if n % 2 else Role.DENY, "U1", NOW) for n in range(300)]
     text, who = views.who_view(link, members)
     accepted(text, who)
 
