@@ -1,5 +1,6 @@
 """Actions on recordings: pause, resume and stop (from a command, a button, App Home or a timer),
-ending the meeting, snoozing a reminder, a mark from the card's button and fetching a fresh link."""
+ending the meeting, snoozing a reminder, a mark from the card's button and fetching a fresh link.
+On the loop; `snooze` and `_keep_link` are below the store boundary (functions over a `Tx`, `store.write`)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from bot.service.outcomes import Line, Reply, Say, failed
 from bot.service.permissions import Permissions
 from bot.service.transitions import Report, last_pause
 from bot.service.truth import Outdated, Truth
-from bot.store import Store, StoreBusy, Tx, on_store_thread
+from bot.store import Store, StoreBusy, Tx
 from bot.store.leases import new_owner, recording_lease
 
 # Which states each action applies to, and what the platform answers when it did it (docs/platform.md).
@@ -65,7 +66,7 @@ class Actions(Audited):
             ttl = 3 * self.guardrails.platform_timeout
             while True:
                 with contextlib.suppress(StoreBusy):
-                    held = await self.store.aio.leases.hold(name, self.owner, ttl=ttl)
+                    held = await self.store.write(lambda tx: tx.leases.hold(name, self.owner, ttl=ttl))
                 if held or time.monotonic() >= deadline:
                     break
                 await asyncio.sleep(0.05)
@@ -78,23 +79,23 @@ class Actions(Audited):
                 if renewing is not None:
                     renewing.cancel()
                     with contextlib.suppress(StoreBusy):
-                        await self.store.aio.leases.release(name, self.owner)
+                        await self.store.write(lambda tx: tx.leases.release(name, self.owner))
 
     async def _renew(self, name: str, ttl: float) -> None:
         while True:
             await asyncio.sleep(ttl / 3)
             with contextlib.suppress(StoreBusy):
-                await self.store.aio.leases.hold(name, self.owner, ttl=ttl)
+                await self.store.write(lambda tx: tx.leases.hold(name, self.owner, ttl=ttl))
 
     async def on_meeting(self, actor: Actor, cmd: Command, link: Link) -> Reply:
         """`/rec pause|resume|stop [#n]`: that recording, or every one of the meeting in a state it fits."""
         if cmd.handle is not None:
-            rec = await self.store.aio.recording_by_handle(link.meeting_id, cmd.handle)
+            rec = await self.store.read(Tx.recording_by_handle, link.meeting_id, cmd.handle)
             if rec is None:
                 return Reply.one(Say.NO_SUCH_HANDLE, ok=False, handle=cmd.handle)
             targets = [rec]
         else:
-            active = await self.store.aio.recordings_of_meeting(link.meeting_id)
+            active = await self.store.read(Tx.recordings_of_meeting, link.meeting_id)
             targets = [r for r in active if r.status in FITS[cmd.name]]
             if not targets:
                 return Reply.one(Say.NOTHING_TO_ACT, ok=False, action=cmd.name,
@@ -105,20 +106,20 @@ class Actions(Audited):
         """A button on a card, a reminder or App Home: checked exactly like the command."""
         target = str(recording_id)[:80]
         await self._audit(actor, f"button:{action}", "requested", target)
-        rec = await self.store.aio.recording(recording_id) if isinstance(recording_id, str) else None
+        rec = await self.store.read(Tx.recording, recording_id) if isinstance(recording_id, str) else None
         if rec is not None and actor.via is Source.HOME and (not rec.team_id or rec.team_id == actor.team_id):
             actor = replace(actor, channel_id=rec.channel_id)  # App Home has no channel: act as in the card's
         if rec is None or rec.channel_id != actor.channel_id:
             await self._audit(actor, f"button:{action}", "refused", target, "foreign recording")
             return Reply.one(Say.FOREIGN_BUTTON, ok=False)
-        link = await self.store.aio.link(actor.channel_id)
+        link = await self.store.read(Tx.link, actor.channel_id)
         if (why := await self.permissions.refusal(actor, action, link)) is not None:
             await self._audit(actor, f"button:{action}", "refused", rec.id, why.value)
             return Reply.one(Say.REFUSED, ok=False, reason=why, wait=self.permissions.waiting(actor, why))
         if action == "refresh_link":
             return await self.refresh_link(actor, rec)
         if action == "snooze":
-            return await self.snooze(actor, rec)
+            return await self.store.write(self.snooze, actor, rec)
         if action == "mark":
             return await self.after.mark(actor, rec.meeting_id, "", recording_id=rec.id)
         return await self.act(actor, [rec], action)
@@ -128,14 +129,15 @@ class Actions(Audited):
         as a person's stop), then end the live session for everyone with kick-all."""
         target = str(meeting_id)[:80]
         await self._audit(actor, "button:end", "requested", target)
-        link = await self.store.aio.link(actor.channel_id)
+        link = await self.store.read(Tx.link, actor.channel_id)
         if link is None or link.meeting_id != meeting_id:
             await self._audit(actor, "button:end", "refused", target, "not this channel's meeting")
             return Reply.one(Say.FOREIGN_BUTTON, ok=False)
         if (why := await self.permissions.refusal(actor, "end", link)) is not None:
             await self._audit(actor, "button:end", "refused", target, why.value)
             return Reply.one(Say.REFUSED, ok=False, reason=why, wait=self.permissions.waiting(actor, why))
-        active = [r for r in await self.store.aio.recordings_of_meeting(link.meeting_id) if r.status in FITS["stop"]]
+        meeting = await self.store.read(Tx.recordings_of_meeting, link.meeting_id)
+        active = [r for r in meeting if r.status in FITS["stop"]]
         reply = await self.act(actor, active, "stop")
         try:
             kicked = await self.platform.kick_all(link.meeting_id)
@@ -185,7 +187,7 @@ class Actions(Audited):
     async def act_one(self, actor: Actor, recording_id: str, action: str,
                       duration: float | None) -> tuple[Line, bool]:
         async with self.serial(recording_id):  # double clicks queue here, from any process
-            rec = await self.store.aio.recording(recording_id)
+            rec = await self.store.read(Tx.recording, recording_id)
             assert rec is not None
             if rec.outcome_unknown:  # an earlier action's answer never came, or news is unconfirmed: learn it first
                 rec = await self.truth.refresh(rec.id) or rec
@@ -204,7 +206,7 @@ class Actions(Audited):
                     result = await self.platform.get_recording(rec.id)
                 except PlatformError:
                     await self._audit(actor, action, "error", rec.id, exc.message)
-                    await self.store.aio.outcome_unknown(rec.id)
+                    await self.store.write(Tx.outcome_unknown, rec.id)
                     line = failed(action, exc, handle=rec.handle, tail="maybe")
                     return await self._pause_failed(actor, rec, line), False
                 if result.status not in RESULT[action]:  # asked while this recording's actions wait: the truth
@@ -252,18 +254,6 @@ class Actions(Audited):
             await self.writer.say(rec, Notice.PAUSE_FAILED, actor=actor.user_id, detail=line.params.get("message", ""))
         return line
 
-    @on_store_thread
-    def snooze(self, actor: Actor, rec: Recording) -> Reply:
-        if rec.status is not Status.PAUSED:
-            return Reply.one(Say.SNOOZE_NOT_PAUSED, ok=False, handle=rec.handle, status=rec.status.value)
-        delay = self.guardrails.pause_reminder_every or SNOOZE
-        pause = last_pause(self.store.ledger(rec.id))
-        with self.store.transaction():
-            self.store.timers.set(Timer.PAUSE_REMINDER, rec.id, self.clock() + delay,
-                                  {"paused_by": pause.actor if pause else None})
-            self._audit.here(actor, "snooze", "ok", rec.id)
-        return Reply.one(Say.SNOOZED, handle=rec.handle, delay=delay)
-
     async def refresh_link(self, actor: Actor, rec: Recording) -> Reply:
         try:
             report = await self.truth.ask(rec.id)
@@ -271,16 +261,24 @@ class Actions(Audited):
             return Reply([failed("refresh_link", exc, handle=rec.handle)], ok=False)
         with contextlib.suppress(Outdated):  # something newer was seen meanwhile: the card shows that
             await self.truth.apply(rec.id, report, actor=None, source=Source.PLATFORM)
-
-        def keep() -> None:
-            with self.store.transaction():
-                if file := report.file_fields():
-                    self.store.update_recording(rec.id, **file)
-                self.writer.card(rec)
-                self._audit.here(actor, "refresh_link", "ok", rec.id)
-
-        await self.store.call(keep)
+        await self.store.write(self._keep_link, actor, rec, report)
         self.writer.on_write()
         if not report.download_url:
             return Reply.one(Say.NO_DOWNLOAD_LINK, ok=False, handle=rec.handle, status=report.status.value)
         return Reply.one(Say.FRESH_LINK, handle=rec.handle, url=report.download_url, expiry=report.url_expiry)
+
+    def _keep_link(self, tx: Tx, actor: Actor, rec: Recording, report: Report) -> None:
+        """The fresh link kept on the recording, its card drawn again with it, and the asking audited."""
+        if file := report.file_fields():
+            tx.update_recording(rec.id, **file)
+        self.writer.card(rec)
+        self._audit.here(actor, "refresh_link", "ok", rec.id)
+
+    def snooze(self, tx: Tx, actor: Actor, rec: Recording) -> Reply:
+        if rec.status is not Status.PAUSED:
+            return Reply.one(Say.SNOOZE_NOT_PAUSED, ok=False, handle=rec.handle, status=rec.status.value)
+        delay = self.guardrails.pause_reminder_every or SNOOZE
+        pause = last_pause(tx.ledger(rec.id))
+        tx.timers.set(Timer.PAUSE_REMINDER, rec.id, self.clock() + delay, {"paused_by": pause.actor if pause else None})
+        self._audit.here(actor, "snooze", "ok", rec.id)
+        return Reply.one(Say.SNOOZED, handle=rec.handle, delay=delay)
