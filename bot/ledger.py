@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.models import LedgerEntry, Status
+from bot.models import Status, StopReason
+
+
+class Rebuilt(StrEnum):
+    """A ledger entry recbot inferred from the platform's state instead of seeing the step (a step's and the
+    ledger's `reason`: a recording it learned of late had been recording, or paused). Stored."""
+
+    RECONSTRUCTED = "reconstructed"
+
+
+@dataclass(frozen=True)
+class PauseFor:
+    """A pause asked to last a while (`/rec pause for 10m`): its step's and the ledger's `reason`, stored as
+    "for 10m" (`stored_reason`)."""
+
+    seconds: int
+
+
+# why a step was taken, as the ledger keeps it (`LedgerEntry.reason`); `bot/slack/blocks.py` words it
+LedgerReason = StopReason | Rebuilt | PauseFor
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    status: Status
+    at: float
+    actor: str | None
+    source: str  # a `Source`'s value, as stored
+    reason: LedgerReason | None
 
 
 class Span(StrEnum):
@@ -23,7 +52,7 @@ class Interval:
     end: float
     actor: str | None  # who began it (paused by, resumed by)
     source: str
-    reason: str | None
+    reason: LedgerReason | None
     open: bool  # still going on
 
     @property
@@ -77,6 +106,23 @@ def duration_text(seconds: float | None) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v) or "0s"
+
+
+def stored_reason(reason: LedgerReason | None) -> str | None:
+    """A step's reason as the ledger stores it: the enums' values, and a timed pause's "for 10m", as ever."""
+    return f"for {duration_text(reason.seconds)}" if isinstance(reason, PauseFor) else reason
+
+
+def ledger_reason(stored: str | None) -> LedgerReason | None:
+    """The reason the ledger stored (`stored_reason`); None for none, or for text no version wrote."""
+    if stored is None:
+        return None
+    if (timed := re.fullmatch(r"for ((?:\d+[hms])+)", stored)) is not None:
+        units = {"h": 3600, "m": 60, "s": 1}
+        return PauseFor(sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([hms])", timed[1])))
+    if stored == Rebuilt.RECONSTRUCTED:
+        return Rebuilt.RECONSTRUCTED
+    return StopReason(stored) if stored in set(StopReason) else None
 
 
 def file_offset(summary: Summary, at: float) -> float | None:

@@ -269,15 +269,6 @@ class Recording:
 
 
 @dataclass(frozen=True)
-class LedgerEntry:
-    status: Status
-    at: float
-    actor: str | None
-    source: str  # a `Source`'s value, as stored
-    reason: str | None
-
-
-@dataclass(frozen=True)
 class Actor:
     """Who asked, and from where."""
 

@@ -717,7 +717,7 @@ def test_an_actions_answer_after_the_stop_is_dated_privacy_first_and_only_when_i
     """`late_step`, pure: a resume's RECORDING no earlier than the platform made it (the earlier of now and the
     stop), a pause's PAUSED no later (when it was asked); nothing for an answer older than the ledger's last
     state before the stop, a webhook or a look (they are not an action's own answer), or a step already there."""
-    from bot.models import LedgerEntry
+    from bot.ledger import LedgerEntry
     from bot.service.transitions import late_step
 
     def ledger(*steps):

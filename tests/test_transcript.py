@@ -1,8 +1,8 @@
 """The transcript as recbot reads it and cuts it (pure): RealtimeKit's headerless CSV, a header's names with
 their aliases, and the ledger's cut (a line straddling a pause is withheld)."""
 
-from bot.ledger import summarize
-from bot.models import LedgerEntry, Status
+from bot.ledger import LedgerEntry, summarize
+from bot.models import Status
 from bot.transcript import Line, Parsed, cut, parse_csv, to_csv
 
 

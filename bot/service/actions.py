@@ -14,7 +14,7 @@ from typing import Any
 
 from bot import logs
 from bot.config import Guardrails
-from bot.ledger import duration_text
+from bot.ledger import PauseFor
 from bot.models import Actor, Command, Link, Notice, Recording, Source, Status, Timer
 from bot.platform.accounts import Platforms
 from bot.platform.errors import (
@@ -226,7 +226,7 @@ class Actions(Audited):
                 return await self._pause_failed(actor, rec, failed(action, exc, handle=rec.handle)), False
             report = Report.of(result, acted_at=asked)  # when asked: an answer that comes after the stop counts
             how: dict[str, Any] = {"actor": actor.user_id, "source": actor.via, "until": duration,
-                   "reason": f"for {duration_text(duration)}" if duration else None,
+                   "reason": PauseFor(int(duration)) if duration else None,
                    "audit": [audit_row(actor, action, "ok", rec.id)]}
             try:
                 await self.truth.apply(rec.id, report, **how)

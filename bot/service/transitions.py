@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import Guardrails
+from bot.ledger import LedgerEntry, LedgerReason, Rebuilt
 from bot.models import (
     PAUSE_TIMERS,
     ErrorReason,
     LastAction,
-    LedgerEntry,
     Link,
     Notice,
     Origin,
@@ -89,7 +89,7 @@ class Step:
     at: float
     actor: str | None
     source: Source
-    reason: str | None = None
+    reason: LedgerReason | None = None
     action: LastAction | None = None  # the card's "last action", or None when it is no one's action
     fields: dict[str, Any] = field(default_factory=dict)
 
@@ -117,7 +117,7 @@ class Decision:
 
 
 def decide(rec: Recording, ledger: list[LedgerEntry], report: Report, *, actor: str | None, source: Source,
-           now: float, guardrails: Guardrails, reason: str | None = None, until: float | None = None,
+           now: float, guardrails: Guardrails, reason: LedgerReason | None = None, until: float | None = None,
            files: tuple[str, ...] = ()) -> Decision:
     """Move `rec` to what the platform reports, if that is forward; `until` is a timed pause's length;
     `files` the session's transcript or summary that the platform is to write (asked for if no webhook
@@ -131,7 +131,7 @@ def decide(rec: Recording, ledger: list[LedgerEntry], report: Report, *, actor: 
         if (late := late_step(ledger, report, actor=actor, source=source, reason=reason, now=now)) is not None:
             d.late, d.card = late, True
             d.notices.append((Notice.RESUMED if late.new is Status.RECORDING else Notice.PAUSED,
-                              {"actor": actor, "source": source, "reason": reason, "before_stop": True,
+                              {"actor": actor, "source": source, "reason": _stop(reason), "before_stop": True,
                                "was_paused": late.expected is Status.PAUSED}))
         return d
     first_recorded = next((e.at for e in ledger if e.status is Status.RECORDING), None)
@@ -139,7 +139,7 @@ def decide(rec: Recording, ledger: list[LedgerEntry], report: Report, *, actor: 
     # keeps every interval: a recording that stopped had started, one that uploaded had stopped.
     if cur is Status.INVOKED and new.rank >= Status.UPLOADING.rank and report.started_at:
         at = min(now, report.started_at)
-        d.steps.append(Step(cur, Status.RECORDING, at, None, source, "reconstructed"))
+        d.steps.append(Step(cur, Status.RECORDING, at, None, source, Rebuilt.RECONSTRUCTED))
         d.card = True
         cur, first_recorded = Status.RECORDING, first_recorded or at
     if new.final and cur.rank < Status.UPLOADING.rank:
@@ -153,8 +153,8 @@ def decide(rec: Recording, ledger: list[LedgerEntry], report: Report, *, actor: 
     return d
 
 
-def late_step(ledger: list[LedgerEntry], report: Report, *, actor: str | None, source: Source, reason: str | None,
-              now: float) -> Step | None:
+def late_step(ledger: list[LedgerEntry], report: Report, *, actor: str | None, source: Source,
+              reason: LedgerReason | None, now: float) -> Step | None:
     """An action's own answer (a resume's RECORDING, a pause's PAUSED) that came after the news of the stop was
     written (that news won the race, or the answer waited behind it): the platform took that step before it
     stopped, so the ledger gets it just before the stop. Only when the ledger shows, last before the stop, the
@@ -176,7 +176,7 @@ def late_step(ledger: list[LedgerEntry], report: Report, *, actor: str | None, s
 
 def _move(d: Decision, rec: Recording, cur: Status, new: Status, report: Report, *, actor: str | None,
           source: Source,
-          reason: str | None, until: float | None, now: float, guardrails: Guardrails,
+          reason: LedgerReason | None, until: float | None, now: float, guardrails: Guardrails,
           first_recorded: float | None) -> None:
     at = now
     if new is Status.RECORDING and cur is Status.INVOKED and report.started_at:
@@ -214,8 +214,9 @@ def _move(d: Decision, rec: Recording, cur: Status, new: Status, report: Report,
         d.file = report.file_fields()
     notice = {Status.PAUSED: Notice.PAUSED, Status.UPLOADING: Notice.STOPPED, Status.UPLOADED: Notice.UPLOADED,
               Status.ERRORED: Notice.ERRORED}.get(new) or (Notice.RESUMED if cur is Status.PAUSED else Notice.RECORDING)
-    d.notices.append((notice, {"actor": actor, "source": source, "reason": reason, "was_paused": cur is Status.PAUSED,
-                               "until": fields.get("pause_until"), "started_by": rec.started_by}))
+    d.notices.append((notice, {"actor": actor, "source": source, "reason": _stop(reason),
+                               "was_paused": cur is Status.PAUSED, "until": fields.get("pause_until"),
+                               "started_by": rec.started_by}))
     d.card = True
 
 
@@ -247,10 +248,10 @@ def decide_adoption(report: Report, link: Link, *, title: str | None, now: float
     d.new_recording = _new_recording(report, link, title or link.meeting_title, started_by=None,
                                      origin=Origin.MEETING, multi=False, source=Source.MEETING, at=at)
     if report.status in (Status.RECORDING, Status.PAUSED):  # it was started before recbot heard of it
-        d.steps.append(Step(Status.INVOKED, Status.RECORDING, at, None, Source.MEETING, "reconstructed"))
+        d.steps.append(Step(Status.INVOKED, Status.RECORDING, at, None, Source.MEETING, Rebuilt.RECONSTRUCTED))
         d.set_timers += time_limit_timer(at, guardrails)
         if report.status is Status.PAUSED:
-            d.steps.append(Step(Status.RECORDING, Status.PAUSED, at, None, Source.MEETING, "reconstructed"))
+            d.steps.append(Step(Status.RECORDING, Status.PAUSED, at, None, Source.MEETING, Rebuilt.RECONSTRUCTED))
     d.notices.append((Notice.ADOPTED, {"actor": None, "source": Source.MEETING}))
     return d
 
@@ -272,6 +273,11 @@ def last_action(cur: Status, new: Status) -> LastAction | None:
 
 PLATFORM_REASONS = {"ALL_PEERS_LEFT": StopReason.EVERYONE_LEFT, "KICK_ALL": StopReason.ENDED_FOR_EVERYONE,
                     "MAX_SECONDS_REACHED": StopReason.TIME_LIMIT}  # the platform's `stopReason`s
+
+
+def _stop(reason: LedgerReason | None) -> StopReason | None:
+    """What of a step's reason its notice carries (an outbox row's payload): why it stopped, if it did."""
+    return reason if isinstance(reason, StopReason) else None
 
 
 def stop_reason(report: Report, first_recorded: float | None, source: Source, now: float) -> StopReason:

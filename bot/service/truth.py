@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.config import Guardrails
 from bot.errors import RecbotError
+from bot.ledger import LedgerReason
 from bot.models import ACTIVE, ErrorReason, Link, Recording, Source, Status
 from bot.platform.accounts import Platforms
 from bot.platform.errors import NotFound, PlatformError
@@ -47,8 +48,9 @@ class Truth:
         self.starting: defaultdict[str, int] = defaultdict(int)  # meetings with a start in flight
 
     @on_store_thread
-    def apply(self, recording_id: str, report: Report, *, actor: str | None, source: Source, reason: str | None = None,
-              until: float | None = None, audit: list[dict[str, Any]] | None = None) -> bool:
+    def apply(self, recording_id: str, report: Report, *, actor: str | None, source: Source,
+              reason: LedgerReason | None = None, until: float | None = None,
+              audit: list[dict[str, Any]] | None = None) -> bool:
         """Decide from the stored state and write the decision whole; returns whether the recording moved.
 
         A report asked for (`report.asked_at`: a GET) that flips RECORDING and PAUSED raises Outdated

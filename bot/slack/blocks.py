@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.ledger import Span, Summary, clock_text, duration_text
+from bot.ledger import PauseFor, Rebuilt, Span, Summary, clock_text, duration_text
 from bot.models import ErrorReason, LastAction, Link, Notice, Origin, Outgoing, Recording, Source, Status, StopReason
 from bot.mrkdwn import escape
 
@@ -218,7 +218,9 @@ def ledger_lines(summary: Summary) -> list[str]:
                          f"{clock_text(offset)}–{clock_text(offset + interval.seconds)}")
             offset += interval.seconds
         else:
-            why = f", {escape(clip(interval.reason, 200))}" if interval.reason else ""
+            reason = interval.reason
+            why = (f", for {duration_text(reason.seconds)}" if isinstance(reason, PauseFor)
+                   else ", reconstructed" if reason is Rebuilt.RECONSTRUCTED else "")
             lines.append(f"• {span} paused ({clock_text(interval.seconds)}) by {user(interval.actor)} "
                          f"{SOURCE.get(interval.source, '')}{why}")
     return lines

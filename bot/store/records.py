@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bot.ledger import Summary, summarize
-from bot.models import ACTIVE, UNFINISHED, LastAction, LedgerEntry, Recording, Status
+from bot.ledger import LedgerEntry, LedgerReason, Summary, ledger_reason, stored_reason, summarize
+from bot.models import ACTIVE, UNFINISHED, LastAction, Recording, Status
 from bot.store.engine import Engine
 from bot.store.links import Links
 
@@ -111,7 +111,7 @@ class Records(Links):
         return self.recording(recording_id)
 
     def transition(self, recording_id: str, expected: Status, new: Status, *, at: float, actor: str | None,
-                   source: str, reason: str | None = None, action: str | None = None,
+                   source: str, reason: LedgerReason | None = None, action: str | None = None,
                    asked_at: float | None = None, seen_at: float | None = None, **fields: Any) -> bool:
         """Compare-and-set `expected → new` (and, given `asked_at`, only if what the current state rests on
         was seen before that: the report is newer), with its ledger entry; `seen_at` is kept as when what
@@ -137,11 +137,11 @@ class Records(Links):
                 recording_id,
                 expected.value, asked_at, asked_at)
             if changed:
-                self._ledger_entry(recording_id, new, at, actor, source, reason)
+                self._ledger_entry(recording_id, new, at, actor, source, stored_reason(reason))
         return bool(changed)
 
     def step_before_stop(self, recording_id: str, expected: Status, new: Status, *, at: float, actor: str | None,
-                         source: str, reason: str | None = None) -> bool:
+                         source: str, reason: LedgerReason | None = None) -> bool:
         """A step the platform took before the recording stopped, learned after the stop was written (an action's
         answer that lost the race to the news of the stop): its ledger entry goes just before the stop (the
         entries from the stop on are written again after it, in order: the ledger is read in id order). A
@@ -159,7 +159,7 @@ class Records(Links):
                 return False
             tail = rows[stop:]
             self.db.execute("DELETE FROM ledger WHERE recording_id = ? AND id >= ?", (recording_id, tail[0]["id"]))
-            self._ledger_entry(recording_id, new, at, actor, source, reason)
+            self._ledger_entry(recording_id, new, at, actor, source, stored_reason(reason))
             for r in tail:
                 self._ledger_entry(recording_id, Status(r["status"]), r["at"], r["actor"], r["source"], r["reason"])
         return True
@@ -215,7 +215,8 @@ class Records(Links):
     def ledger(self, recording_id: str) -> list[LedgerEntry]:
         rows = self.db.all("SELECT status, at, actor, source, reason FROM ledger WHERE recording_id = ? ORDER BY id",
                            recording_id)
-        return [LedgerEntry(Status(r["status"]), r["at"], r["actor"], r["source"], r["reason"]) for r in rows]
+        return [LedgerEntry(Status(r["status"]), r["at"], r["actor"], r["source"], ledger_reason(r["reason"]))
+                for r in rows]
 
     def summary(self, recording_id: str, now: float) -> Summary:
         """What the recording's ledger adds up to at `now`: its recorded and paused intervals."""

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.views import View
 
-from bot.ledger import Span, file_offset, presence, summarize
-from bot.models import Attendee, LedgerEntry, Mark, Status
+from bot.ledger import LedgerEntry, Span, file_offset, presence, summarize
+from bot.models import Attendee, Mark, Status
 from bot.mrkdwn import from_markdown
 from bot.service.settings import SUMMARY_TYPES, AfterPause, ChannelSettings, checked
 from bot.slack import blocks, notes

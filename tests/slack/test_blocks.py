@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from bot.ledger import Summary, summarize
-from bot.models import ErrorReason, LastAction, LedgerEntry, Link, Origin, Source, Status, StopReason
+from bot.ledger import LedgerEntry, PauseFor, Summary, summarize
+from bot.models import ErrorReason, LastAction, Link, Origin, Source, Status, StopReason
 from bot.models import Recording as Rec
 from bot.slack import blocks, views
 
@@ -169,7 +169,7 @@ def test_reminders_carry_only_the_buttons_their_readers_may_use():
 
 def test_uploaded_reply_has_the_ledger_and_file_offsets():
     entries = [LedgerEntry(Status.RECORDING, NOW, None, "platform", None),
-               LedgerEntry(Status.PAUSED, NOW + 60, "U2", "command", "for 10m"),
+               LedgerEntry(Status.PAUSED, NOW + 60, "U2", "command", PauseFor(600)),
                LedgerEntry(Status.RECORDING, NOW + 90, "U2", "command", None),
                LedgerEntry(Status.UPLOADING, NOW + 120, "U1", "command", None)]
     r = rec(Status.UPLOADED, download_url="https://f/x.wav", url_expiry=NOW + 7 * 86400, file_size=900, duration=90)

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.ledger import summarize
-from bot.models import LastAction, LedgerEntry, Link, Member, Role, Status
+from bot.ledger import LedgerEntry, PauseFor, summarize
+from bot.models import LastAction, Link, Member, Role, Status
 from bot.service.outcomes import Line, Refusal, Reply, Say, StatusLine
 from bot.service.settings import ChannelSettings
 from bot.slack import blocks, replies, views
@@ -28,7 +28,7 @@ def ledger_with(pauses: int, start: float = NOW) -> list[LedgerEntry]:
                LedgerEntry(Status.RECORDING, start + 1, None, "platform", None)]
     t = start + 1
     for n in range(pauses):
-        entries.append(LedgerEntry(Status.PAUSED, t := t + 30, f"U{n % 7}", "button", HOSTILE[:80]))
+        entries.append(LedgerEntry(Status.PAUSED, t := t + 30, f"U{n % 7}", "button", PauseFor(86399)))  # the longest
         entries.append(LedgerEntry(Status.RECORDING, t := t + 30, "U1", "command", None))
     return entries
 
