@@ -75,6 +75,7 @@ class Origin(StrEnum):
     AUTO = "auto"  # auto-record
     WORKFLOW = "workflow"  # a Workflow Builder step
     MEETING = "meeting"  # from the meeting: recbot adopted it
+    UNSEEN = "unseen"  # learned of only after it stopped (recbot was down, its news lost): it did not see it run
 
 
 class StopReason(StrEnum):
@@ -105,6 +106,7 @@ class Notice(StrEnum):
 
     STARTED = "started"
     ADOPTED = "adopted"
+    ADOPTED_UNSEEN = "adopted_unseen"  # learned of only after it stopped: nothing of it counts as recorded
     RECORDING = "recording"
     PAUSED = "paused"
     RESUMED = "resumed"

@@ -296,6 +296,39 @@ async def test_a_webhook_for_a_start_in_flight_waits(world):
     assert await w.service.news.apply_event(RecordingUpdate("new-rec", w.meeting, Status.INVOKED)) == "adopted"
 
 
+async def test_a_recording_first_heard_of_stopped_is_adopted_with_nothing_recorded_if_it_began_after_the_link(world):
+    """A recording whose every webhook before its stop was lost (recbot down) is adopted from its UPLOADING (or
+    UPLOADED) webhook, its file to follow in the channel: INVOKED when it began, then stopped, and no step
+    between (whether it was paused cannot be known, so none of it counts as recorded; not the RECORDING step a
+    skipped state otherwise implies). One that began before the link, or failed, is not the channel's."""
+    w = world
+    linked_at = w.store.link("C1").linked_at
+    w.clock.advance(10)
+    began, now = linked_at + 1, w.clock.now
+    stopping = RecordingUpdate("seen-late", w.meeting, Status.UPLOADING, session_id="s1", started_at=began,
+                               stopped_at=now - 1, stop_reason="ALL_PEERS_LEFT")
+    assert await w.service.news.apply_event(stopping) == "adopted after it stopped"
+    rec = w.store.recording("seen-late")
+    assert (rec.status, rec.origin, rec.stop_reason) == (Status.UPLOADING, Origin.UNSEEN, StopReason.EVERYONE_LEFT)
+    assert [(e.status, e.at) for e in w.store.ledger(rec.id)] == [(Status.INVOKED, began),
+                                                                  (Status.UPLOADING, now - 1)]
+    assert kinds(w, rec.id) == ["adopted_unseen", "stopped"]
+    uploaded = RecordingUpdate("seen-late", w.meeting, Status.UPLOADED, session_id="s1", started_at=began,
+                               download_url="https://f/late.wav")
+    await w.service.news.apply_event(uploaded)
+    assert w.store.recording(rec.id).download_url == "https://f/late.wav"
+    assert w.store.summary(rec.id, w.clock.now).recorded == 0 and kinds(w, rec.id)[-1] == "uploaded"
+
+    older = RecordingUpdate("before-link", w.meeting, Status.UPLOADED, started_at=linked_at - 1,
+                            download_url="https://f/old.wav")
+    assert await w.service.news.apply_event(older) == "unknown recording already stopped"
+    undated = RecordingUpdate("undated", w.meeting, Status.UPLOADED, download_url="https://f/u.wav")
+    assert await w.service.news.apply_event(undated) == "unknown recording already stopped"
+    failed = RecordingUpdate("failed", w.meeting, Status.ERRORED, started_at=began)
+    assert await w.service.news.apply_event(failed) == "unknown recording already stopped"
+    assert all(w.store.recording(r) is None for r in ("before-link", "undated", "failed"))
+
+
 async def test_reconcile_is_budgeted_and_oldest_first(world):
     w = world
     recs = []

@@ -2,9 +2,9 @@
 webhook or the fallback (`check_files`) brings them, once; `/rec summary`; a held summary a controller posts.
 
 Off the record stays off the record: the platform transcribes and summarises the whole session, paused parts
-included. When a pause of any recording overlapped the session, recbot never posts or links the platform's
-transcript: it uploads its own copy without the lines said off the record, and holds the summary (it cannot
-cut one) for a controller, as the channel's `summary-after-pause` says.
+included. When a pause of any recording overlapped the session, or recbot did not see one of them run, recbot
+never posts or links the platform's transcript: it uploads its own copy without the lines said off the record,
+and holds the summary (it cannot cut one) for a controller, as the channel's `summary-after-pause` says.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import bot.service.unsettled as unsettled
 from bot import transcript
 from bot.config import Guardrails
 from bot.ledger import Span, Summary
-from bot.models import Actor, Link, Notice, Outgoing, Recording, Timer
+from bot.models import Actor, Link, Notice, Origin, Outgoing, Recording, Timer
 from bot.platform.accounts import Platforms
 from bot.platform.errors import PlatformError
 from bot.platform.models import FileKind
@@ -37,9 +37,12 @@ RELEASED = "summary-released"  # session_files kind: a held summary a controller
 SUMMARY_TEXT_LIMIT = 20_000  # characters of a summary kept to show inline (the file has the rest)
 
 
-def paused_in(summary: Summary) -> bool:
-    """Whether a recording was ever paused: then the platform's transcript and summary hold paused words."""
-    return any(i.kind is Span.PAUSED for i in summary.intervals)
+def off_the_record(recordings: list[tuple[Recording, Summary]]) -> bool:
+    """Whether the platform's transcript and summary of a session may hold words said off the record: a
+    recording of it was paused, or recbot did not see one run (`Origin.UNSEEN`: it cannot know whether it
+    was paused, and its ledger counts none of it as recorded)."""
+    return any(rec.origin is Origin.UNSEEN or any(i.kind is Span.PAUSED for i in summary.intervals)
+               for rec, summary in recordings)
 
 
 class SessionFiles(Audited):
@@ -69,7 +72,7 @@ class SessionFiles(Audited):
         recordings = await self.store.call(self._ledgers, file.session_id, until)
         if not recordings:
             return await self._post_file(file, None)
-        if until is not None or any(paused_in(s) for _, s in recordings):
+        if until is not None or off_the_record(recordings):
             return await self._hold_summary(file, [r for r, _ in recordings])
         text = await self.platform.download_text(file.url)
         return await self._post_file(file, text)
@@ -79,7 +82,7 @@ class SessionFiles(Audited):
 
     async def _on_transcript(self, file: SessionFile, until: float | None) -> str:
         recordings = await self.store.call(self._ledgers, file.session_id, until)
-        paused = until is not None or any(paused_in(s) for _, s in recordings)  # `until`: lines were withheld
+        paused = until is not None or off_the_record(recordings)  # `until`: lines were withheld
         keep = self.guardrails.transcript_days > 0 and bool(recordings)
         if not (paused or keep):
             return await self._post_file(file, None)
@@ -247,7 +250,7 @@ class SessionFiles(Audited):
         others = {(await self.settings_of(c)).summary_after_pause for c in {r.channel_id for r in recordings}}
         held = unsettled.unsettled_since(recordings) is not None or (
             {policy} | others != {AfterPause.POST}
-            and any(paused_in(s) for _, s in await self.store.call(self._ledgers, session_id)))
+            and off_the_record(await self.store.call(self._ledgers, session_id)))
         if found is not None and held:  # the channel's rule, as for the webhook: no link to a held summary
             if not await self.store.aio.notes.file(session_id, FileKind.SUMMARY):
                 await self.on_file(SessionFile(FileKind.SUMMARY, link.meeting_id, session_id, found[0], found[1]))

@@ -137,7 +137,10 @@ def decide(rec: Recording, ledger: list[LedgerEntry], report: Report, *, actor: 
     first_recorded = next((e.at for e in ledger if e.status is Status.RECORDING), None)
     # A report that skips a state (its webhook was lost) first takes the step it implies, so the ledger
     # keeps every interval: a recording that stopped had started, one that uploaded had stopped.
-    if cur is Status.INVOKED and new.rank >= Status.UPLOADING.rank and report.started_at:
+    # Not for a recording recbot learned of only after it stopped (`Origin.UNSEEN`): whether it was paused
+    # cannot be known, so none of it counts as recorded (privacy first).
+    if cur is Status.INVOKED and new.rank >= Status.UPLOADING.rank and report.started_at \
+            and rec.origin is not Origin.UNSEEN:
         at = min(now, report.started_at)
         d.steps.append(Step(cur, Status.RECORDING, at, None, source, Rebuilt.RECONSTRUCTED))
         d.card = True
@@ -242,11 +245,18 @@ def decide_start(report: Report, link: Link, *, started_by: str | None, multi: b
 
 def decide_adoption(report: Report, link: Link, *, title: str | None, now: float,
                     guardrails: Guardrails) -> Decision:
-    """A recording recbot did not know of gets its own card, with the steps it took unseen."""
+    """A recording recbot did not know of gets its own card, with the steps it took unseen. One that already
+    stopped (`Origin.UNSEEN`) is taken in INVOKED, as from its start, with no step: whether it was paused
+    cannot be known, so none of it counts as recorded; the report is then applied to it as news."""
     at = min(now, report.started_at or now)
     d = Decision(report.recording_id, card=True)
+    unseen = report.status.rank >= Status.UPLOADING.rank
     d.new_recording = _new_recording(report, link, title or link.meeting_title, started_by=None,
-                                     origin=Origin.MEETING, multi=False, source=Source.MEETING, at=at)
+                                     origin=Origin.UNSEEN if unseen else Origin.MEETING, multi=False,
+                                     source=Source.MEETING, at=at)
+    if unseen:
+        d.notices.append((Notice.ADOPTED_UNSEEN, {"actor": None, "source": Source.MEETING}))
+        return d
     if report.status in (Status.RECORDING, Status.PAUSED):  # it was started before recbot heard of it
         d.steps.append(Step(Status.INVOKED, Status.RECORDING, at, None, Source.MEETING, Rebuilt.RECONSTRUCTED))
         d.set_timers += time_limit_timer(at, guardrails)

@@ -144,12 +144,24 @@ class Truth:
         links = self.store.links_for_meeting(update.meeting_id)
         if not links:
             return "meeting not linked"
-        if update.status.final or update.status is Status.UPLOADING:
-            return "unknown recording already stopped"
+        stopped = update.status.rank >= Status.UPLOADING.rank
+        if stopped:  # recbot was down while it ran, or its news was lost: its file still belongs in the channel,
+            # if it began after the link (an older recording was never the channel's); a failed one has no file
+            links = [lk for lk in links if update.started_at is not None and lk.linked_at <= update.started_at]
+            if update.status is Status.ERRORED or not links:
+                return "unknown recording already stopped"
         link = min(links, key=lambda lk: lk.linked_at)
-        decision = decide_adoption(Report.of(update), link, title=update.meeting_title, now=self.clock(),
+        report = Report.of(update)
+        decision = decide_adoption(report, link, title=update.meeting_title, now=self.clock(),
                                    guardrails=self.guardrails)
-        return "adopted" if self.writer.write(decision) else "already known"
+        with self.store.transaction():  # adopted and brought to its state (stopped, uploaded) whole, or not at all
+            if not self.writer.write(decision):
+                return "already known"
+            if stopped:
+                self.apply.here(report.recording_id, replace(report, asked_at=0.0), actor=None,
+                                source=Source.PLATFORM)
+        self.writer.on_write()  # committed now: the outbox may send it
+        return "adopted after it stopped" if stopped else "adopted"
 
     async def adopt_active(self, link: Link, known: Collection[str] = ()) -> list[PlatformRecording] | None:
         """After a refused start: a recording may be running that recbot has not heard of. Returns the

@@ -27,14 +27,8 @@ MARK = {
     Status.UPLOADED: (":white_check_mark:", "Uploaded"),
     Status.ERRORED: (":x:", "Failed"),
 }
-BUTTONS = {
-    Status.INVOKED: ("stop",),
-    Status.RECORDING: ("pause", "mark", "stop"),
-    Status.PAUSED: ("resume", "stop"),
-    Status.UPLOADING: (),
-    Status.UPLOADED: ("refresh_link",),
-    Status.ERRORED: (),
-}
+BUTTONS = {Status.INVOKED: ("stop",), Status.RECORDING: ("pause", "mark", "stop"), Status.PAUSED: ("resume", "stop"),
+           Status.UPLOADING: (), Status.UPLOADED: ("refresh_link",), Status.ERRORED: ()}
 LABEL = {"pause": "Pause", "resume": "Resume", "stop": "Stop", "refresh_link": "Fresh link", "snooze": "Snooze",
          "mark": "Mark"}
 STYLE = {"pause": "primary", "resume": "primary", "stop": "danger"}
@@ -59,6 +53,8 @@ STOP_WHY: dict[str, str] = {  # a `StopReason` in a few words ("Stopped automati
     StopReason.ENDED_FOR_EVERYONE: "the meeting was ended for everyone", StopReason.PLATFORM_ERROR: "platform error",
     StopReason.ENDED_WHILE_PAUSED: "the meeting ended while paused", StopReason.FROM_MEETING: "from the meeting",
     StopReason.OUTSIDE_SLACK: "outside Slack", StopReason.MEETING_ENDED: "the meeting ended"}
+STARTED_BY = {Origin.AUTO: "auto-record", Origin.WORKFLOW: "a workflow",  # the card's, when no person started it
+              Origin.UNSEEN: "not known: recbot did not see it while it ran"}
 SECTION_TEXT = 3000
 MESSAGE_BLOCKS = 50
 VIEW_BLOCKS = 100
@@ -162,8 +158,7 @@ def card(rec: Recording, summary: Summary, *, now: float | None = None,
     if compact:
         tail = [buttons(rec, BUTTONS[rec.status])] if BUTTONS[rec.status] and compact < 2 else []
         return text, [section(f"{text} · recorded {clock_text(summary.recorded)}{so_far}"), *tail]
-    who = user(rec.started_by) if rec.started_by else ("auto-record" if rec.origin == Origin.AUTO else
-                                                       "a workflow" if rec.origin == Origin.WORKFLOW else "the meeting")
+    who = user(rec.started_by) if rec.started_by else STARTED_BY.get(rec.origin, "the meeting")
     if rec.started_by and rec.origin == Origin.WORKFLOW:
         who += " via workflow"
     fields = [mrkdwn(f"*State*\n{emoji} {state}", 2000), mrkdwn(f"*Started by*\n{who}", 2000)]
@@ -247,6 +242,10 @@ def notice(payload: dict[str, Any], rec: Recording, summary: Summary, *, compact
         return f":arrow_forward: {tag}: recording requested {by}{extra}. Starting…", None, False
     if kind == Notice.ADOPTED:
         return f":red_circle: {tag}: a recording was started from the meeting; recbot follows it here.", None, False
+    if kind == Notice.ADOPTED_UNSEEN:
+        return (f":grey_question: {tag}: recbot did not see this recording while it ran: it learned of it only after "
+                "it had stopped. It cannot know whether the recording was paused, so it counts none of it as recorded "
+                "and shows no line of its transcript or summary. Its file follows here."), None, False
     if kind == Notice.RECORDING:  # everyone in the channel is told that it records: the reply is broadcast
         return f":red_circle: {tag} of {title_of(rec)} is recording.{told}", None, True
     if payload.get("before_stop"):  # an action's answer that came after the news of the stop (late_step)
@@ -336,6 +335,8 @@ def uploaded(rec: Recording, summary: Summary, *, compact: bool = False,
              f"link expires {date(rec.url_expiry)}")
     tally = (f"*Recorded {clock_text(summary.recorded)}* · Paused {clock_text(summary.paused)} "
              f"({summary.pauses} pause{'s' if summary.pauses != 1 else ''})")
+    if rec.origin == Origin.UNSEEN:  # not seen while it ran: whether it was paused is not known
+        tally = "*Recorded: not known* (recbot did not see it run, so it counts none of it as recorded)"
     text = f"{head}: {facts}\n{tally}"
     if compact:
         return text, None, False

@@ -2,7 +2,7 @@
 moments that matter, lines said throughout and looked for at the end, each workspace checked for isolation.
 (`python -m tests.chaos.run` is the full one: 100 recordings over 20 channels, twelve kills.)"""
 
-from tests.chaos.run import Said, chaos, token
+from tests.chaos.run import Said, chaos, check, token
 from tests.chaos.workspaces import isolation
 
 
@@ -89,3 +89,41 @@ def test_the_isolation_oracle_finds_each_kind_of_breach_and_nothing_in_a_clean_r
                          f"{alpha} of Alpha shown in Grid One", "<#C003> of Grid Two shown in Grid One"],
         "acted_across": [f"{alpha} (Alpha) RECORDING by U0BETA of Beta"],
         "refused_by_slack": ["chat.postMessage with T0BETA's token on C000 (T0ALPHA): channel_not_found"]}
+
+
+def test_the_oracle_counts_the_steps_of_a_recording_recbot_learned_of_only_after_it_stopped_as_unknowable():
+    """A recording recbot did not see run (`Origin.UNSEEN`: adopted from its stop's webhooks, every one before
+    lost, or spent while no bot was up) has a ledger with nothing recorded, rightly: the steps before its stop
+    could not be known, even those taken while a bot was up (their webhooks were lost, and recbot does not
+    reconcile a recording it does not know). They count as `unheard`, not as lost; a recording recbot followed
+    that misses them is still lost."""
+    rec_id = "c5c5c5c5-0000-4000-8000-000000000005"
+    history = [{"recording_id": rec_id, "to": to, "at": at, "cause": cause} for to, at, cause in (
+        ("INVOKED", 1.0, "start"), ("RECORDING", 2.0, "start"), ("PAUSED", 5.0, "pause"),
+        ("RECORDING", 8.0, "resume"), ("UPLOADING", 10.0, "stop"), ("UPLOADED", 12.0, "upload"))]
+    ledger = [{"status": s, "at": at, "source": "platform", "actor": None, "reason": None}
+              for s, at in (("INVOKED", 1.0), ("UPLOADING", 10.0), ("UPLOADED", 12.0))]
+    slack = {"messages": [
+        {"ts": "1.1", "channel": "C000", "thread_ts": None, "text": ":white_check_mark: Uploaded: #1",
+         "blocks": [{"text": rec_id}]},
+        {"ts": "1.2", "channel": "C000", "thread_ts": "1.1", "text": f"ready: /_emulator/files/{rec_id}.wav",
+         "blocks": None}]}
+
+    class Bot:
+        def __init__(self, origin):
+            self.origin = origin
+
+        def rows(self, sql, *args):
+            if "FROM audit" in sql:
+                return []
+            if "FROM ledger" in sql:
+                return ledger
+            return [{"id": rec_id, "status": "UPLOADED", "card_ts": "1.1", "channel_id": "C000",
+                     "origin": self.origin}]
+
+    state = {"recordings": [{"id": rec_id, "status": "UPLOADED"}]}
+    deaf = [(0.5, 3.0)]  # no bot was up for its start; one was for its pause and resume
+    unseen = check(Bot("unseen"), None, slack, history, state, deaf)
+    assert unseen["unheard"] == [rec_id] and unseen["lost"] == []
+    followed = check(Bot("meeting"), None, slack, history, state, deaf)
+    assert followed["unheard"] == [] and len(followed["lost"]) == 1

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 
 from bot.models import Status
 from tests.conftest import ALICE, BOB, CHANNEL, linked_stack, until
@@ -300,3 +301,64 @@ async def test_a_transcript_that_came_while_a_pause_awaited_its_confirmation_cou
         assert "pricing is nine" in found
         assert SECRET not in everything_the_store_keeps(stack)  # nor kept by recbot, nor in any line it logged
         assert SECRET not in caplog.text
+
+
+async def test_a_recording_recbot_learned_of_only_after_it_stopped_shows_its_file_and_no_line_of_it(tmp_path):
+    """The chaos run's recording recbot never learned of (docs/reliability.md): the platform recorded while
+    every webhook of it was lost (recbot killed before it wrote the start, its INVOKED and RECORDING webhooks
+    spent while it was down); everyone left and the platform stopped it. Its stop's webhooks come through: the
+    channel gets its card and its download link, and is told plainly that recbot did not see it run. recbot
+    cannot know whether it was paused, so it counts none of it as recorded: no line said while it ran, paused
+    or not, is shown, kept or found; the summary is held. Before, the UPLOADED webhook was refused ("unknown
+    recording already stopped") and the file never reached the channel."""
+    async with linked_stack(tmp_path, flavour="realtimekit") as stack:
+        for name in ("transcribe", "summarize"):
+            await run(stack, ALICE, f"settings {name} on")
+        await run(stack, ALICE, "new Pricing")
+        meeting = stack.meeting_id = stack.runtime.store.link(CHANNEL).meeting_id
+        ann = await stack.join(meeting, "Ann")
+        emu = stack.emulator
+        await stack.control("webhook-faults", {"drop": 1.0})  # recbot hears nothing of the recording while it runs
+        platform_rec = emu.platform.start_recording(time.time(), meeting)
+        emu.advance()
+        await until(lambda: emu.platform.recordings[platform_rec.id].status is Status.RECORDING, message="recording")
+        await asyncio.sleep(0.3)
+        await stack.control(f"meetings/{meeting}/say", {"participant_id": ann, "text": "pricing is nine"})
+        await asyncio.sleep(1.8)  # a line lasts half a second a word (one at least): this one is over
+        emu.platform.act(time.time(), platform_rec.id, "pause")
+        await stack.control(f"meetings/{meeting}/say", {"participant_id": ann, "text": SECRET})
+        await asyncio.sleep(1.8)
+        emu.platform.act(time.time(), platform_rec.id, "resume")
+        await asyncio.sleep(0.5)
+        assert stack.runtime.store.recording(platform_rec.id) is None  # recbot knows nothing of it
+        await stack.control("webhook-faults", {"drop": 0.0})
+        await stack.control("timing", {"empty_stop": 0.2, "session_end": 0.2, "notes_delay": 0.2})
+        await stack.control(f"meetings/{meeting}/leave", {"participant_id": ann})  # the platform stops it
+
+        rec = await until(lambda: stack.runtime.store.recording(platform_rec.id), timeout=15, message="adopted")
+        await status_is(stack, rec.id, Status.UPLOADED, timeout=15)
+        assert rec.origin == "unseen" and rec.started_by is None
+        texts = await until(lambda: (t := thread_texts(stack, rec)) and any("Download the recording" in x for x in t)
+                            and t, timeout=15, message="the download link in its thread")
+        assert any("did not see this recording while it ran" in t for t in texts), texts
+        assert any("Recorded: not known" in t for t in texts if "Download the recording" in t), texts
+        card = next(m for m in stack.slack.channel(CHANNEL) if m.ts == stack.runtime.store.recording(rec.id).card_ts)
+        assert "Uploaded" in card.text and "did not see it while it ran" in json.dumps(card.blocks)
+        ledger = [e.status for e in stack.runtime.store.ledger(rec.id)]
+        assert Status.RECORDING not in ledger and Status.PAUSED not in ledger  # nothing of it counts as recorded
+        assert stack.runtime.store.summary(rec.id, time.time()).recorded == 0
+
+        card_ts = stack.runtime.store.recording(rec.id).card_ts
+        upload = await until(lambda: [m for m in stack.slack.thread(CHANNEL, card_ts) if m.files], timeout=15,
+                             message="recbot's own transcript in the thread")
+        held = await until(lambda: [m for m in stack.slack.thread(CHANNEL, card_ts) if "summary of" in m.text],
+                           timeout=15, message="the summary, held")
+        assert "not posted" in held[0].text
+        copy = stack.slack.file_text(upload[0].files[0]["id"])
+        assert "pricing is nine" not in copy and SECRET not in copy
+        got = everything_slack_got(stack)
+        assert "pricing is nine" not in got and SECRET not in got
+        assert not any("transcript of #1's session is ready" in t for t in thread_texts(stack, rec))  # no link
+        assert stack.runtime.store.transcripts.count() == 0
+        _, nothing = await run(stack, BOB, "find pricing")
+        assert "pricing is nine" not in nothing

@@ -119,7 +119,7 @@ def test_sources_and_origins_keep_their_stored_text_and_every_source_is_worded()
     stored: an old row reads as a new one. blocks.py has the words for every source."""
     assert {s.value for s in Source} == {"command", "button", "home", "modal", "workflow", "auto", "timer", "guard",
                                          "platform", "meeting", "reconciler"}
-    assert {o.value for o in Origin} == {"slack", "auto", "workflow", "meeting"}
+    assert {o.value for o in Origin} == {"slack", "auto", "workflow", "meeting", "unseen"}
     assert set(blocks.SOURCE) == set(Source)
     assert blocks.notice({"notice": "paused", "actor": None, "source": "reconciler"}, rec(), EMPTY)[0] \
         == ":double_vertical_bar: #2 paused outside Slack."
