@@ -53,8 +53,7 @@ STOP_WHY: dict[str, str] = {  # a `StopReason` in a few words ("Stopped automati
     StopReason.ENDED_FOR_EVERYONE: "the meeting was ended for everyone", StopReason.PLATFORM_ERROR: "platform error",
     StopReason.ENDED_WHILE_PAUSED: "the meeting ended while paused", StopReason.FROM_MEETING: "from the meeting",
     StopReason.OUTSIDE_SLACK: "outside Slack", StopReason.MEETING_ENDED: "the meeting ended"}
-STARTED_BY = {Origin.AUTO: "auto-record", Origin.WORKFLOW: "a workflow",  # the card's, when no person started it
-              Origin.UNSEEN: "not known: recbot did not see it while it ran"}
+STARTED_BY = {Origin.AUTO: "auto-record", Origin.WORKFLOW: "a workflow", Origin.UNSEEN: "not known (not seen)"}
 SECTION_TEXT = 3000
 MESSAGE_BLOCKS = 50
 VIEW_BLOCKS = 100

@@ -342,13 +342,14 @@ async def test_a_recording_recbot_learned_of_only_after_it_stopped_shows_its_fil
                             and t, timeout=15, message="the download link in its thread")
         assert any("did not see this recording while it ran" in t for t in texts), texts
         assert any("Recorded: not known" in t for t in texts if "Download the recording" in t), texts
-        card = next(m for m in stack.slack.channel(CHANNEL) if m.ts == stack.runtime.store.recording(rec.id).card_ts)
-        assert "Uploaded" in card.text and "did not see it while it ran" in json.dumps(card.blocks)
+        card_ts = stack.runtime.store.recording(rec.id).card_ts
+        card = await until(lambda: next((m for m in stack.slack.channel(CHANNEL) if m.ts == card_ts
+                                         and "Uploaded" in m.text), None), timeout=15, message="its card, uploaded")
+        assert "not known (not seen)" in json.dumps(card.blocks)  # its "Started by"
         ledger = [e.status for e in stack.runtime.store.ledger(rec.id)]
         assert Status.RECORDING not in ledger and Status.PAUSED not in ledger  # nothing of it counts as recorded
         assert stack.runtime.store.summary(rec.id, time.time()).recorded == 0
 
-        card_ts = stack.runtime.store.recording(rec.id).card_ts
         upload = await until(lambda: [m for m in stack.slack.thread(CHANNEL, card_ts) if m.files], timeout=15,
                              message="recbot's own transcript in the thread")
         held = await until(lambda: [m for m in stack.slack.thread(CHANNEL, card_ts) if "summary of" in m.text],
