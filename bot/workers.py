@@ -23,9 +23,9 @@ from collections.abc import Callable
 
 from bot import metrics
 from bot.platform.limits import Bucket
-from bot.platform.webhooks import Event, WebhookParseError, parse_event
+from bot.platform.webhooks import Event, Ignored, MeetingEvent, SessionFile, WebhookParseError, parse_event
 from bot.service import RetryLater, Service
-from bot.service.news import Applied
+from bot.service.outcomes import Applied
 from bot.store import Store, StoreBusy, Tx
 from bot.store.leases import new_owner
 
@@ -138,7 +138,7 @@ class Workers:
                     news.append((row["account"], parse_event(bytes(row["body"]))))
                 except WebhookParseError as exc:
                     news.append((row["account"], exc))
-            applied: list[Applied | str] = []  # outcomes of `rows`, in order, as they are decided
+            applied: list[str] = []  # outcomes of `rows` as logged (`logged`), in order, as they are decided
             stopped = False
             try:
                 stopped = await self._apply_in_order(rows, news, applied)
@@ -156,7 +156,7 @@ class Workers:
                 return finished
 
     async def _apply_in_order(self, rows: list[dict], news: list[tuple[str, Event | WebhookParseError]],
-                              applied: list[Applied | str]) -> bool:
+                              applied: list[str]) -> bool:
         """Apply `news` in order, adding each outcome to `applied` as it is decided; True when one must wait
         (the store was busy, or the service said to try again later): it and those after it stay pending."""
         while len(applied) < len(rows):
@@ -165,7 +165,7 @@ class Workers:
             metrics.WEBHOOK_AT.set(rows[len(applied)]["received_at"])
             # most news is a known recording's: a run of it goes in one trip
             run, busy = await self.service.news.apply_updates(news[len(applied):])
-            applied += run
+            applied += map(str, run)  # a recording's news: the outcome alone says it
             if len(applied) == len(rows):
                 break
             row, (account, event) = rows[len(applied)], news[len(applied)]
@@ -182,11 +182,11 @@ class Workers:
                 return True
         return False
 
-    async def _apply_one(self, delivery: int, account: str, event: Event | WebhookParseError) -> Applied | str:
+    async def _apply_one(self, delivery: int, account: str, event: Event | WebhookParseError) -> str:
         if isinstance(event, WebhookParseError):
             return f"unparseable: {event}"
         try:
-            return await self.service.news.apply_delivered(account, event)
+            return logged(event, await self.service.news.apply_delivered(account, event))
         except (RetryLater, StoreBusy):
             raise
         except Exception as exc:
@@ -216,6 +216,17 @@ class Workers:
                     started = None
             except Exception:
                 log.exception("reconciler step failed")
+
+
+def logged(event: Event, outcome: Applied) -> str:
+    """A delivery's stored `outcome`: what it came to, and of what when it was not a recording's news."""
+    if isinstance(event, Ignored):
+        return f"{outcome} {event.kind}"  # ignored recording.statusUpdate TRANSCODING: not an event recbot acts on
+    if isinstance(event, SessionFile):
+        return f"{event.kind} {outcome}"  # transcript posted, summary held: a pause overlapped the session
+    if isinstance(event, MeetingEvent):
+        return f"meeting {event.kind}: {outcome}"  # meeting left: people are still there
+    return str(outcome)
 
 
 def _finish(tx: Tx, done: list[tuple[int, str, int | None]]) -> None:

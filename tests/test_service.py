@@ -10,7 +10,7 @@ from bot.config import Guardrails
 from bot.models import Actor, ErrorReason, Link, Origin, Source, Status, StopReason, Timer
 from bot.platform.webhooks import MeetingEvent, MeetingKind, RecordingUpdate
 from bot.service import Service
-from bot.service.news import Applied
+from bot.service.outcomes import Applied
 from bot.service.transitions import TIME_LIMIT, Report, decide, decide_start, stop_reason
 from bot.service.truth import Outdated
 from bot.slack.grammar import parse
@@ -164,7 +164,7 @@ async def test_meeting_ended_while_paused_reminds_then_stops_after_the_grace(wor
     rec = await recording(w)
     await w.service.commands.handle(BOB, parse("pause"))
     outcome = await w.service.news.apply_event(MeetingEvent(MeetingKind.ENDED, w.meeting, reason="HOST_ENDED_MEETING"))
-    assert "reminded about 1" in outcome
+    assert outcome is Applied.REMINDED
     guard = notices(w, rec.id)[-1]
     assert guard["notice"] == "ended_while_paused" and guard["paused_by"] == "U0BOB" and guard["grace"] == 900
     await w.service.news.apply_event(MeetingEvent(MeetingKind.ENDED, w.meeting))
@@ -234,9 +234,9 @@ async def test_last_participant_leaving_counts_as_ended_but_not_while_someone_st
     ben = w.emulator.platform.join(time.time(), w.meeting, "Ben")
     ann = next(p for p in session.participants if p != ben)
     w.emulator.platform.leave(time.time(), w.meeting, ann)
-    assert await w.service.news.apply_event(MeetingEvent(MeetingKind.LEFT, w.meeting)) == "people are still there"
+    assert await w.service.news.apply_event(MeetingEvent(MeetingKind.LEFT, w.meeting)) is Applied.PEOPLE_THERE
     w.emulator.platform.leave(time.time(), w.meeting, ben)
-    assert "reminded" in await w.service.news.apply_event(MeetingEvent(MeetingKind.LEFT, w.meeting))
+    assert await w.service.news.apply_event(MeetingEvent(MeetingKind.LEFT, w.meeting)) is Applied.REMINDED
     assert kinds(w, rec.id)[-1] == "ended_while_paused"
 
 
@@ -293,7 +293,7 @@ async def test_a_webhook_for_a_start_in_flight_waits(world):
     with pytest.raises(RetryLater):
         await w.service.news.apply_event(RecordingUpdate("new-rec", w.meeting, Status.INVOKED))
     w.service.truth.starting[w.meeting] -= 1
-    assert await w.service.news.apply_event(RecordingUpdate("new-rec", w.meeting, Status.INVOKED)) == "adopted"
+    assert await w.service.news.apply_event(RecordingUpdate("new-rec", w.meeting, Status.INVOKED)) is Applied.ADOPTED
 
 
 async def test_a_recording_first_heard_of_stopped_is_adopted_with_nothing_recorded_if_it_began_after_the_link(world):
@@ -678,9 +678,22 @@ async def test_a_batch_of_deliveries_is_applied_in_order_whatever_its_kinds(worl
     outcomes = [r["outcome"] for r in w.store.db.all("SELECT outcome FROM deliveries ORDER BY id")]
     assert outcomes[0] == outcomes[3] == "confirming"  # stored as it always was; a flip is asked about, never applied
     assert outcomes[1].startswith("unparseable") and outcomes[2] == "adopted"
-    assert outcomes[4].startswith("ignored") and outcomes[5] == "no change"
+    assert outcomes[4].startswith("ignored meeting.chatSynced") and outcomes[5] == "no change"
     await until(lambda: not w.service.confirmations.pending, message="the confirmation")
     assert w.store.recording(rec.id).status is Status.PAUSED
+
+
+def test_a_deliverys_stored_outcome_is_the_meaning_worded_with_what_the_news_was_of():
+    from bot.platform.models import FileKind
+    from bot.platform.webhooks import Ignored, SessionFile
+    from bot.workers import logged
+
+    assert logged(RecordingUpdate("r", "m", Status.PAUSED), Applied.CONFIRMING) == "confirming"
+    assert logged(Ignored("meeting.chatSynced"), Applied.IGNORED) == \
+        "ignored meeting.chatSynced: not an event recbot acts on"
+    assert logged(SessionFile(FileKind.SUMMARY, "m", "s", "https://f/s"), Applied.HELD) == \
+        "summary held: a pause overlapped the session"
+    assert logged(MeetingEvent(MeetingKind.LEFT, "m"), Applied.PEOPLE_THERE) == "meeting left: people are still there"
 
 
 async def test_while_the_door_is_flooded_deliveries_wait_stored_and_are_all_applied_after(world):
@@ -727,7 +740,7 @@ async def test_a_resume_whose_answer_comes_after_the_news_of_the_stop_is_in_the_
                         and h["cause"] in ("resume", "all_peers_left"))
     w.clock.now = time.time()
     news = RecordingUpdate(rec.id, w.meeting, Status.UPLOADING, stopped_at=stopped, stop_reason="ALL_PEERS_LEFT")
-    assert await w.service.news.apply_event(news) == "applied"  # the news of the stop wins the race
+    assert await w.service.news.apply_event(news) is Applied.APPLIED  # the news of the stop wins the race
     assert not resuming.done()
     line, ok = await resuming
     assert ok, line

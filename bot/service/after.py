@@ -20,7 +20,7 @@ from bot.platform.errors import PlatformError
 from bot.platform.models import parse_time
 from bot.platform.webhooks import MeetingEvent, MeetingKind
 from bot.service.decisions import Writer
-from bot.service.outcomes import Line, Reply, Say
+from bot.service.outcomes import Applied, Line, Reply, Say
 from bot.service.permissions import Permissions
 from bot.service.search import Search
 from bot.service.session_files import SessionFiles
@@ -63,9 +63,9 @@ class AfterMeeting(SessionFiles, Search):
     # -- who was there -------------------------------------------------------------------
 
     @on_store_thread
-    def on_participant(self, event: MeetingEvent) -> str:
+    def on_participant(self, event: MeetingEvent) -> Applied:
         if not (event.session_id and event.participant):
-            return "a participant without a session or an id"
+            return Applied.NO_PARTICIPANT
         name = event.name or "someone"
         if event.kind is MeetingKind.JOINED:
             self.store.notes.joined(event.session_id, event.participant, event.meeting_id, name,
@@ -75,7 +75,7 @@ class AfterMeeting(SessionFiles, Search):
                                   event.at or self.clock(), joined_at=event.joined_at, person=event.person)
         if self.store.calls.touch(session_id=event.session_id):  # its call shows who is there
             self.writer.on_write()
-        return f"attendance: {name} {event.kind}"
+        return Applied.NOTED
 
     async def fill_attendance(self, session_id: str, meeting_id: str) -> int:
         """The session's participants from the platform, for whoever no webhook told of."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from enum import StrEnum
 from typing import cast
 
 from bot.config import Guardrails
@@ -18,6 +17,7 @@ from bot.service.after import AfterMeeting
 from bot.service.calls import Calls
 from bot.service.confirmations import Confirmations
 from bot.service.decisions import Writer
+from bot.service.outcomes import Applied
 from bot.service.permissions import named_controllers
 from bot.service.transitions import Report, last_pause
 from bot.service.truth import Outdated, RetryLater, Truth
@@ -27,21 +27,9 @@ log = logging.getLogger(__name__)
 
 
 
-class Applied(StrEnum):
-    """The outcome of applying a recording's news: what happens next steers by it, and its value is the
-    delivery's stored `outcome` (a log; other news has its own words there, which steer nothing)."""
-
-    APPLIED = "applied"  # it moved the recording
-    NO_CHANGE = "no change"  # nothing new, or older than what is known
-    CONFIRMING = "confirming"  # RECORDING or PAUSED out of order: the platform is asked which is true
-    UNKNOWN = "unknown"  # a recording recbot does not know, while a start of its meeting is in flight: wait
-    ATTENDANCE = "attendance"  # uploaded, and nobody told who was there: ask the platform first
-    NOT_OWNED = "refused: not this account's meeting"  # it came on another account's route
-
-
 class News:
     def __init__(self, store: Store, platform: Platforms, truth: Truth, writer: Writer, after: AfterMeeting,
-                 confirmations: Confirmations, auto_record: Callable[[str], Awaitable[str]], calls: Calls,
+                 confirmations: Confirmations, auto_record: Callable[[str], Awaitable[Applied]], calls: Calls,
                  guardrails: Guardrails, clock: Callable[[], float] = time.time):
         self.store, self.platform, self.truth, self.writer, self.after = store, platform, truth, writer, after
         self.confirmations, self.auto_record, self.clock = confirmations, auto_record, clock
@@ -49,20 +37,20 @@ class News:
         self.calls = calls
         self.ignored_kinds: set[str] = set()
 
-    async def apply_event(self, event: Event) -> Applied | str:
-        """One webhook. Returns what was done (for the delivery log)."""
+    async def apply_event(self, event: Event) -> Applied:
+        """One webhook. Returns what it came to (the worker logs it)."""
         if isinstance(event, Ignored):
             if event.kind not in self.ignored_kinds:  # once per kind: the platform may send many
                 self.ignored_kinds.add(event.kind)
                 log.info("ignoring webhooks of this kind (stored, answered 2xx): %s", event.kind)
-            return f"ignored {event.kind}"
+            return Applied.IGNORED
         if isinstance(event, SessionFile):
             return await self.after.on_file(event)
         if isinstance(event, MeetingEvent):
             return await self.meeting_event(event)
         return await self._apply_update(None, event)
 
-    async def apply_delivered(self, account: str, event: Event) -> Applied | str:
+    async def apply_delivered(self, account: str, event: Event) -> Applied:
         """One webhook that came in on `account`'s route: refused when it names what another account holds
         (one account's webhooks never move another workspace's recordings), else `apply_event`."""
         if isinstance(event, RecordingUpdate):
@@ -72,7 +60,7 @@ class News:
             return Applied.NOT_OWNED
         return await self.apply_event(event)
 
-    async def _apply_update(self, account: str | None, event: RecordingUpdate) -> Applied | str:
+    async def _apply_update(self, account: str | None, event: RecordingUpdate) -> Applied:
         """A recording's news alone (`apply_updates` takes a run of it): what the batch stops for is done here."""
         outcome = await self.store.call(self._update, account, event, self.truth.starts_in_flight())
         if outcome is Applied.UNKNOWN:
@@ -85,7 +73,7 @@ class News:
         self._heard(event, outcome)
         return outcome
 
-    async def apply_updates(self, news: Sequence[tuple[str, Event | Exception]]) -> tuple[list[Applied | str], bool]:
+    async def apply_updates(self, news: Sequence[tuple[str, Event | Exception]]) -> tuple[list[Applied], bool]:
         """The leading run of `news` (each with the account whose route it came in on) that is a known
         recording's update or one to adopt, applied in order in one trip to the store, each its own decision,
         ownership checked as `apply_delivered` does. Returns their outcomes, stopping before the first that
@@ -100,7 +88,7 @@ class News:
             self._heard(cast(RecordingUpdate, event), outcome)  # `_updates` decides only recordings' updates
         return outcomes, busy
 
-    def _heard(self, event: RecordingUpdate, outcome: Applied | str) -> None:
+    def _heard(self, event: RecordingUpdate, outcome: Applied) -> None:
         """What follows an update's outcome on the loop: the platform asked which state is true, or a warning."""
         if outcome is Applied.CONFIRMING:
             self.confirmations.ask(event.recording_id)
@@ -108,8 +96,8 @@ class News:
             _refused(event)
 
     def _updates(self, news: Sequence[tuple[str, Event | Exception]],
-                 starting: set[str]) -> tuple[list[Applied | str], bool]:
-        outcomes: list[Applied | str] = []
+                 starting: set[str]) -> tuple[list[Applied], bool]:
+        outcomes: list[Applied] = []
         for account, event in news:
             if not isinstance(event, RecordingUpdate):
                 break
@@ -125,7 +113,7 @@ class News:
         return outcomes, False
 
     def _update(self, account: str | None, event: RecordingUpdate, starting: Collection[str],
-                attendance_filled: bool = False) -> Applied | str:
+                attendance_filled: bool = False) -> Applied:
         """Apply a recording's news, on the store's thread: refused when it came on another account's route
         (`account`, None when that is not known), adopted when recbot does not know the recording. UNKNOWN and
         ATTENDANCE write nothing: a start of its meeting is in flight (its webhook is the start's own, not one
@@ -147,7 +135,7 @@ class News:
             return Applied.CONFIRMING
         return Applied.APPLIED if moved else Applied.NO_CHANGE
 
-    async def meeting_event(self, event: MeetingEvent) -> str:
+    async def meeting_event(self, event: MeetingEvent) -> Applied:
         """Who comes and goes is kept for the final reply; a start may begin an auto-recording; and when
         the meeting ends, or its last person leaves, while a recording is paused (a paused recording
         does not stop by itself), say so and stop it after a grace."""
@@ -162,21 +150,21 @@ class News:
             if event.kind is MeetingKind.JOINED:
                 return noted
         if event.kind not in (MeetingKind.ENDED, MeetingKind.LEFT):
-            return f"meeting {event.kind}"
+            return Applied.NOTED
         paused = await self.store.aio.recordings_of_meeting(event.meeting_id, [Status.PAUSED])
         if not paused:
-            return "nothing paused"
+            return Applied.NOTHING_PAUSED
         if event.kind is MeetingKind.LEFT:
             try:
                 session = await self.platform.get_active_session(event.meeting_id)
             except PlatformError:
-                return "could not check who is left"
+                return Applied.NOT_CHECKED
             if session is not None and session.live_participants > 0:
-                return "people are still there"
+                return Applied.PEOPLE_THERE
         why = StopReason.EVERYONE_LEFT if event.kind is MeetingKind.LEFT else StopReason.MEETING_ENDED
         for rec in paused:
             await self._remind_paused(rec, why)
-        return f"reminded about {len(paused)} paused recording(s)"
+        return Applied.REMINDED
 
     @on_store_thread
     def _remind_paused(self, rec: Recording, reason: StopReason) -> None:

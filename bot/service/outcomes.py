@@ -1,4 +1,5 @@
-"""What the service tells the person who asked: meaning, not words. `bot/slack/replies.py` words it."""
+"""What the service tells the person who asked: meaning, not words. `bot/slack/replies.py` words it. And what
+one webhook came to (`Applied`), which the worker stores."""
 
 from __future__ import annotations
 
@@ -16,6 +17,46 @@ from bot.platform.errors import (
     RateLimited,
     Unauthorized,
 )
+
+
+class Applied(StrEnum):
+    """What one webhook came to. What follows a recording's news steers by it (`News`); the worker stores it,
+    with what the news was of, as the delivery's `outcome` (`Workers`: a log, steering nothing)."""
+
+    # a recording's news (`News._update`)
+    APPLIED = "applied"  # it moved the recording
+    NO_CHANGE = "no change"  # nothing new, or older than what is known
+    CONFIRMING = "confirming"  # RECORDING or PAUSED out of order: the platform is asked which is true
+    UNKNOWN = "unknown"  # a recording recbot does not know, while a start of its meeting is in flight: wait
+    ATTENDANCE = "attendance"  # uploaded, and nobody told who was there: ask the platform first
+    NOT_OWNED = "refused: not this account's meeting"  # it came on another account's route
+    # one recbot did not know, otherwise (`Truth.adopt`)
+    ADOPTED = "adopted"
+    ADOPTED_STOPPED = "adopted after it stopped"  # brought to its state at once: its file is posted
+    ALREADY_KNOWN = "already known"  # adopted meanwhile (another process)
+    NOT_LINKED = "meeting not linked"
+    NO_MEETING = "unknown recording without a meeting"
+    ALREADY_STOPPED = "unknown recording already stopped"
+    # a session's transcript or summary (`SessionFiles.on_file`)
+    POSTED = "posted"  # in the thread of each recording of its session
+    POSTED_NOWHERE = "posted nowhere: a session nobody recorded"
+    OWN_COPY = "own copy uploaded"  # a transcript of a session with a pause: its recorded lines, as recbot cut them
+    HELD = "held: a pause overlapped the session"  # a summary, as the channel's `AfterPause` says
+    UNSETTLED = "held: a recording of its session has an unknown outcome"
+    ALREADY_POSTED = "already posted"
+    # a meeting's event (`News.meeting_event`)
+    NOTED = "noted"  # kept (who came or went), or nothing to do
+    NO_PARTICIPANT = "a participant without a session or an id"
+    AUTO_RECORDING = "auto-recording"
+    AUTO_RECORD_FAILED = "auto-record failed"
+    NO_AUTO_RECORD = "no auto-record"
+    ALREADY_RECORDING = "already recording"
+    NOTHING_PAUSED = "nothing paused"
+    NOT_CHECKED = "could not check who is left"
+    PEOPLE_THERE = "people are still there"
+    REMINDED = "reminded about the paused recording(s)"
+    # news recbot does not act on
+    IGNORED = "ignored"
 
 
 class Say(StrEnum):

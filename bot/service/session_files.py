@@ -22,7 +22,7 @@ from bot.platform.errors import PlatformError
 from bot.platform.models import FileKind
 from bot.platform.webhooks import SessionFile
 from bot.service.decisions import Audited, Writer
-from bot.service.outcomes import Reply, Say, failed
+from bot.service.outcomes import Applied, Reply, Say, failed
 from bot.service.permissions import Permissions
 from bot.service.settings import AfterPause, ChannelSettings
 from bot.service.transitions import FILES_CHECK_AFTER
@@ -58,15 +58,15 @@ class SessionFiles(Audited):
     def settings_of(self, channel_id: str) -> ChannelSettings:
         return ChannelSettings.of(self.store.notes.settings(channel_id))
 
-    async def on_file(self, file: SessionFile, held_since: float | None = None) -> str:
+    async def on_file(self, file: SessionFile, held_since: float | None = None) -> Applied:
         """A transcript or summary: a reply in the thread of each recording of the session, once, whichever of
         the webhook or the fallback brings it; of a session nobody recorded, nothing anywhere. Held while a
         recording of the session has an unknown outcome (unsettled.py; `held_since`: when it was first held)."""
         if await self.store.aio.notes.file(file.session_id, file.kind):
-            return f"{file.kind} already posted"
+            return Applied.ALREADY_POSTED
         held, until = await self.store.write(unsettled.decide, file, held_since, self.clock())
         if held:
-            return f"{file.kind} held: a recording of its session has an unknown outcome"
+            return Applied.UNSETTLED
         if file.kind is FileKind.TRANSCRIPT:
             return await self._on_transcript(file, until)
         recordings = await self.store.call(self._ledgers, file.session_id, until)
@@ -80,7 +80,7 @@ class SessionFiles(Audited):
     def _ledgers(self, session_id: str, until: float | None = None) -> list[tuple[Recording, Summary]]:
         return unsettled.ledgers(self.store, session_id, self.clock(), until)
 
-    async def _on_transcript(self, file: SessionFile, until: float | None) -> str:
+    async def _on_transcript(self, file: SessionFile, until: float | None) -> Applied:
         recordings = await self.store.call(self._ledgers, file.session_id, until)
         paused = until is not None or off_the_record(recordings)  # `until`: lines were withheld
         keep = self.guardrails.transcript_days > 0 and bool(recordings)
@@ -107,10 +107,10 @@ class SessionFiles(Audited):
             return None
 
     def _keep_transcript(self, file: SessionFile, recordings: list[Recording], cut: transcript.Cut | None,
-                         paused: bool) -> str:
+                         paused: bool) -> Applied:
         with self.store.transaction():
             if not self.store.notes.claim_file(file.session_id, file.kind, file.meeting_id, file.url, file.expiry):
-                return "transcript already posted"
+                return Applied.ALREADY_POSTED
             for rec in recordings:
                 lines = [] if cut is None else [
                     TranscriptLine(rec.id, k.at, offset, k.speaker, k.text)
@@ -128,11 +128,9 @@ class SessionFiles(Audited):
                         "lines": [[line.offset, line.speaker, line.text] for line in lines]},
                         channel_id=rec.channel_id, recording_id=rec.id, team=rec.team)
         self.writer.on_write()
-        kept = len(cut.kept) if cut else 0
-        return (f"transcript: {kept} line(s) kept, {cut.withheld if cut else 'all'} withheld, own copy uploaded"
-                if paused else f"transcript posted to {len(recordings)} recording(s), {kept} line(s) kept")
+        return Applied.OWN_COPY if paused else Applied.POSTED
 
-    async def _hold_summary(self, file: SessionFile, recordings: list[Recording]) -> str:
+    async def _hold_summary(self, file: SessionFile, recordings: list[Recording]) -> Applied:
         """A pause overlapped the session: the summary is held (or posted, or never), as each recording's
         channel says. A held one waits for a controller's `rec_post_summary`."""
         policy = {r.channel_id: (await self.settings_of(r.channel_id)).summary_after_pause for r in recordings}
@@ -140,15 +138,15 @@ class SessionFiles(Audited):
             return await self._post_file(file, await self.platform.download_text(file.url))
         return await self.store.call(self._held, file, recordings, policy)
 
-    def _held(self, file: SessionFile, recordings: list[Recording], policy: dict[str, AfterPause]) -> str:
+    def _held(self, file: SessionFile, recordings: list[Recording], policy: dict[str, AfterPause]) -> Applied:
         with self.store.transaction():
             if not self.store.notes.claim_file(file.session_id, file.kind, file.meeting_id, file.url, file.expiry):
-                return "summary already posted"
+                return Applied.ALREADY_POSTED
             for rec in recordings:
                 self.writer.notice(rec, Notice.SUMMARY_HELD, session_id=file.session_id,
                                    policy=policy[rec.channel_id])
         self.writer.on_write()
-        return f"summary held in {len(recordings)} thread(s): a pause overlapped the session"
+        return Applied.HELD
 
     async def post_summary(self, actor: Actor, session_id: object) -> Reply:
         """`rec_post_summary`: a controller posts a held summary after all (audited; once)."""
@@ -191,21 +189,20 @@ class SessionFiles(Audited):
         return True
 
     @on_store_thread
-    def _post_file(self, file: SessionFile, text: str | None) -> str:
+    def _post_file(self, file: SessionFile, text: str | None) -> Applied:
         recordings = self.store.recordings_of_session(file.session_id)
         params = {"url": file.url, "expiry": file.expiry, "text": (text or "")[:SUMMARY_TEXT_LIMIT] or None,
                   "session_id": file.session_id}
         notice = Notice.TRANSCRIPT if file.kind is FileKind.TRANSCRIPT else Notice.SUMMARY
         with self.store.transaction():
             if not self.store.notes.claim_file(file.session_id, file.kind, file.meeting_id, file.url, file.expiry):
-                return f"{file.kind} already posted"
+                return Applied.ALREADY_POSTED
             # A session nobody recorded was off the record from start to end: its transcript and summary
             # (the platform makes them of the whole session all the same) are posted nowhere.
             for rec in recordings:
                 self.writer.notice(rec, notice, **params)
         self.writer.on_write()
-        return (f"{file.kind} posted to {len(recordings)} recording(s)" if recordings
-                else f"{file.kind} of a session nobody recorded: posted nowhere")
+        return Applied.POSTED if recordings else Applied.POSTED_NOWHERE
 
     async def check_files(self, rec: Recording, kinds: list[str], tries: int) -> None:
         """The fallback when no webhook came: ask for what is still missing (`kinds`, a timer's stored

@@ -14,7 +14,7 @@ from bot.platform.models import PlatformRecording
 from bot.service.after import AfterMeeting
 from bot.service.calls import Calls
 from bot.service.decisions import Audited, Writer, audit_row
-from bot.service.outcomes import Reply, Say, failed
+from bot.service.outcomes import Applied, Reply, Say, failed
 from bot.service.transitions import Report, decide_start
 from bot.service.truth import Truth
 from bot.store import StoreBusy
@@ -86,18 +86,18 @@ class Starts(Audited):
             return Reply.one(Say.SAVED_LATER, action="start", handle=None)
         return None
 
-    async def auto_record(self, meeting_id: str) -> str:
+    async def auto_record(self, meeting_id: str) -> Applied:
         """`meeting.started` for a meeting whose channel has auto-record on: start a recording there, once."""
         links, active = await self.store.call(self._auto_recorded, meeting_id)
         if not links:
-            return "no auto-record"
+            return Applied.NO_AUTO_RECORD
         if active:
-            return "already recording"
+            return Applied.ALREADY_RECORDING
         link = min(links, key=lambda lk: lk.linked_at)
         actor = Actor(user_id=None, channel_id=link.channel_id, team_id=link.team_id, via=Source.AUTO)
         await self._audit(actor, "start", "requested", detail="auto-record")
         reply = await self.start(actor, Command("start"), link)
-        return "auto-recording" if reply.ok else f"auto-record failed: {reply.says}"
+        return Applied.AUTO_RECORDING if reply.ok else Applied.AUTO_RECORD_FAILED
 
     def _auto_recorded(self, meeting_id: str) -> tuple[list[Link], bool]:
         """The meeting's links with auto-record on, and whether it has an active recording."""

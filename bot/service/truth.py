@@ -21,6 +21,7 @@ from bot.platform.models import FileKind, PlatformRecording
 from bot.platform.webhooks import RecordingUpdate
 from bot.retry import Backoff
 from bot.service.decisions import Writer
+from bot.service.outcomes import Applied
 from bot.service.settings import ChannelSettings
 from bot.service.transitions import Report, decide, decide_adoption
 from bot.store import Store, StoreBusy, on_store_thread
@@ -126,7 +127,7 @@ class Truth:
         found = await self.platform.get_recording(recording_id)
         return Report.of(found, asked_at=asked_at, seen_at=self.clock())
 
-    async def adopt(self, update: RecordingUpdate) -> str:
+    async def adopt(self, update: RecordingUpdate) -> Applied:
         """A recording recbot did not start gets its own card in the meeting's first linked channel."""
         if update.meeting_id and self.starting.get(update.meeting_id):  # on the loop, where starts are counted
             raise RetryLater("a start of this meeting is in flight")
@@ -136,32 +137,32 @@ class Truth:
         """The meetings a start is under way for (read on the loop, where starts are counted)."""
         return {meeting for meeting, count in self.starting.items() if count}
 
-    def adopt_here(self, update: RecordingUpdate) -> str:
+    def adopt_here(self, update: RecordingUpdate) -> Applied:
         """`adopt`, on the store's thread, once the caller has seen that no start of its meeting is in flight
         (the webhook of a recording recbot is starting is its own, not one to adopt)."""
         if not update.meeting_id:
-            return "unknown recording without a meeting"
+            return Applied.NO_MEETING
         links = self.store.links_for_meeting(update.meeting_id)
         if not links:
-            return "meeting not linked"
+            return Applied.NOT_LINKED
         stopped = update.status.rank >= Status.UPLOADING.rank
         if stopped:  # recbot was down while it ran, or its news was lost: its file still belongs in the channel,
             # if it began after the link (an older recording was never the channel's); a failed one has no file
             links = [lk for lk in links if update.started_at is not None and lk.linked_at <= update.started_at]
             if update.status is Status.ERRORED or not links:
-                return "unknown recording already stopped"
+                return Applied.ALREADY_STOPPED
         link = min(links, key=lambda lk: lk.linked_at)
         report = Report.of(update)
         decision = decide_adoption(report, link, title=update.meeting_title, now=self.clock(),
                                    guardrails=self.guardrails)
         with self.store.transaction():  # adopted and brought to its state (stopped, uploaded) whole, or not at all
             if not self.writer.write(decision):
-                return "already known"
+                return Applied.ALREADY_KNOWN
             if stopped:
                 self.apply.here(report.recording_id, replace(report, asked_at=0.0), actor=None,
                                 source=Source.PLATFORM)
         self.writer.on_write()  # committed now: the outbox may send it
-        return "adopted after it stopped" if stopped else "adopted"
+        return Applied.ADOPTED_STOPPED if stopped else Applied.ADOPTED
 
     async def adopt_active(self, link: Link, known: Collection[str] = ()) -> list[PlatformRecording] | None:
         """After a refused start: a recording may be running that recbot has not heard of. Returns the
