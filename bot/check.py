@@ -123,7 +123,7 @@ async def _check_installs(settings: Settings, line) -> None:
     from slack_sdk.web.async_client import AsyncWebClient
 
     from bot.models import Team
-    from bot.slack.installs import NotInstalled, Tokens
+    from bot.slack.installs import SPENT, NotInstalled, RefreshFailed, Tokens
     from bot.store.sealed import SealError
 
     line(OK, "Slack", f"installs into any number of workspaces (OAuth v2, client id {settings.slack_client_id}); "
@@ -158,13 +158,18 @@ async def _check_installs(settings: Settings, line) -> None:
             line(WARN, "installs", "no workspace has installed recbot yet")
         for i in installs:
             where = f"org {i['enterprise_id']} (org-wide)" if i["is_enterprise_install"] else i["team_id"]
+            if i["spent_at"] is not None:
+                line(BAD, "install", f"{where}: Slack refused its refresh token as spent ({SPENT}), so recbot cannot "
+                                     "renew its token: someone who can add apps there must install recbot again "
+                                     "(https://YOUR-HOST/slack/install); what waits for it is sent then")
+                continue
             try:
                 client = await tokens.client(Team(i["team_id"], i["enterprise_id"]))
                 await client.auth_test()
                 line(OK, "install", f"{where}: the token works")
             except SealError:
                 line(BAD, "install", f"{where}: sealed with another REC_SECRET_KEY; set the key it was made with")
-            except (NotInstalled, SlackApiError) as exc:
+            except (NotInstalled, RefreshFailed, SlackApiError) as exc:
                 line(WARN, "install", f"{where}: the token does not work ({exc}); the workspace may have "
                                       "uninstalled recbot (`recbot forget TEAM_ID` deletes what is kept of it)")
     finally:

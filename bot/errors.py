@@ -17,6 +17,8 @@ Each class lives beside the code that raises it; this is the whole tree (docs/ar
     │   ├── SignatureError                          its signature does not verify
     │   └── WebhookParseError                       its body is not a webhook
     ├── NotInstalled           bot/slack/installs.py     a workspace with no token
+    ├── RefreshFailed          bot/slack/installs.py     Slack did not refresh a token this time: wait
+    │   └── NeedsReinstall                               its refresh token spent and its token expired
     ├── RespondFailed          bot/slack/sender.py       a response_url that refused the answer
     ├── PortBusy               bot/asgi_server.py        the port to listen on is taken
     ├── EmuError               bot/emulator/errors.py    the emulated platform's refusal (an HTTP status)

@@ -67,7 +67,8 @@ WEBHOOK_AT: ContextVar[float | None] = ContextVar("webhook_at", default=None)
 
 # The families read at scrape time (`Snapshot`), beside the counters and histograms above.
 SNAPSHOT_FAMILIES = ("recbot_outbox_pending", "recbot_outbox_oldest_seconds", "recbot_active_recordings",
-                     "recbot_jobs_held", "recbot_platform_budget_used_ratio", "recbot_platform_blocked_seconds")
+                     "recbot_jobs_held", "recbot_platform_budget_used_ratio", "recbot_platform_blocked_seconds",
+                     "recbot_installs_to_reinstall")
 REGISTRY_FAMILIES = (*(m._name for m in (COMMANDS, CLICKS, STEPS, WEBHOOKS, SLACK_CALLS, SLACK_RATELIMITED, PLATFORM,
                                          ACK, TO_SLACK, STORE_TRIPS, INGEST, INGEST_COMMIT)), *SNAPSHOT_FAMILIES)
 
@@ -120,9 +121,10 @@ class Snapshot:
     """The scrape-time gauges, as read from the store and the limiter."""
 
     def __init__(self, outbox: Iterable[tuple[str, int, float | None]], recordings: Iterable[tuple[str, int]],
-                 jobs: dict[str, bool], budget: dict, now: float):
+                 jobs: dict[str, bool], budget: dict, now: float, to_reinstall: int | None = None):
         self.outbox, self.recordings, self.jobs, self.budget, self.now = list(outbox), list(recordings), jobs, \
             budget, now
+        self.to_reinstall = to_reinstall  # None: not read (the store was busy)
 
     def collect(self):
         pending = GaugeMetricFamily("recbot_outbox_pending", "Slack messages waiting in the outbox, by kind",
@@ -149,6 +151,9 @@ class Snapshot:
                                     "Seconds left of a platform 429's Retry-After (no calls meanwhile)")
         blocked.add_metric([], float(self.budget.get("blocked_for_s", 0.0)))
         yield from (pending, oldest, active, jobs, used, blocked)
+        if self.to_reinstall is not None:
+            yield GaugeMetricFamily("recbot_installs_to_reinstall", "Installs whose refresh token Slack refused as "
+                                    "spent: each workspace must install recbot again", value=self.to_reinstall)
 
 
 def exposition(snapshot: Snapshot) -> bytes:

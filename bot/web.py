@@ -34,8 +34,9 @@ from bot.service import Service
 from bot.slack.app import create_bolt_app
 from bot.slack.handoff import Handoff
 from bot.slack.identity import Directory, Identity
-from bot.slack.installs import Tokens, oauth_settings
+from bot.slack.installs import Tokens
 from bot.slack.metered import MeteredWebClient
+from bot.slack.oauth import oauth_settings
 from bot.slack.outbox import Outbox
 from bot.store import Store, StoreBusy, Tx, gauges
 from bot.store.ingest import IngestWriter
@@ -176,6 +177,10 @@ class Runtime:
         body["platform_budget"] = self.platform.limiter.usage()
         if ok:
             body["outbox"] = outbox
+        if ok and self.tokens.many:  # workspaces that must install recbot again (their refresh token was spent)
+            with contextlib.suppress(StoreBusy):
+                body["installs_to_reinstall"] = [i["team_id"] or f"org {i['enterprise_id']}" for i in
+                                                 await self.store.read(lambda tx: tx.workspaces.spent())]
         if self.socket_handler is not None:
             body["socket_connected"] = bool(await self.socket_handler.client.is_connected())
         return JSONResponse(body, status_code=200 if ok else 503)
@@ -192,7 +197,7 @@ class Runtime:
             if tx.shared:  # one budget for every replica: what all of them used, not this one alone
                 specs = [b.spec() for b in self.platform.limiter.buckets]
                 budget = budget | {"buckets": gauges.shared_budget(tx.db, specs, now)}
-            return metrics.Snapshot(outbox, recordings, jobs, budget, now)
+            return metrics.Snapshot(outbox, recordings, jobs, budget, now, gauges.to_reinstall(tx.db))
 
         try:
             snapshot = await self.store.read(look)

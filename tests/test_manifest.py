@@ -11,7 +11,7 @@ import yaml
 from bot.service.workflows import STEPS
 from bot.slack.actions import BUTTON_ACTIONS
 from bot.slack.blocks import BUTTONS, LABEL
-from bot.slack.installs import SCOPES
+from bot.slack.oauth import SCOPES
 from tests.conftest import shared_spec
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ from bot import logs
 from bot.slack import actions, commands, events, workflows
 from bot.slack.handoff import Handoff
 from bot.slack.identity import Identity, InstallAuthorize
-from bot.slack.installs import InstallationStore
+from bot.slack.oauth import InstallationStore
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,13 @@ class _TokenFromTheEnvironment(logging.Filter):
 
 
 logging.getLogger("slack_bolt.AsyncApp").addFilter(_TokenFromTheEnvironment())
+
+
+# What a person is told when recbot has no working token for their workspace (Bolt answers it on the request's
+# response_url): never installed, or its refresh token spent and its token expired (`NeedsReinstall`).
+NOT_INSTALLED = (":warning: recbot cannot act in this workspace: it needs to be installed here (again). Ask someone "
+                 "who can add apps to this workspace to add recbot from its install page; whatever recbot still has "
+                 "to post here is posted then.")
 
 
 def create_bolt_app(*, client: AsyncWebClient, identity: Identity | None, signing_secret: str | None, handoff: Handoff,
@@ -56,7 +63,8 @@ def create_bolt_app(*, client: AsyncWebClient, identity: Identity | None, signin
     # Listeners ack, hand their slow part to the handoff's tasks, and return; with process_before_response
     # Bolt answers Slack as soon as they return. (Bolt's other mode polls for the ack every 10 ms.)
     app = AsyncApp(client=bolt_client, signing_secret=signing_secret or "", process_before_response=True,
-                   request_verification_enabled=not socket_mode, **auth)
+                   request_verification_enabled=not socket_mode, user_facing_authorize_error_message=NOT_INSTALLED,
+                   **auth)
 
     seen = Seen()
 

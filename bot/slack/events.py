@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.models import Team
 from bot.slack.handoff import Handoff, team_of
-from bot.slack.installs import team_access, uninstall
+from bot.slack.oauth import team_access, uninstall
 
 
 async def home_opened(event: dict[str, Any], body: dict[str, Any], context) -> None:

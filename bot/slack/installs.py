@@ -1,31 +1,27 @@
-"""Installing recbot into many workspaces, through Bolt's and slack_sdk's own OAuth machinery.
+"""Each workspace's Slack token: one shared client with the environment's token (one workspace), or the
+workspace's own token from its install (many: `bot.slack.oauth` installs them), refreshed when due.
 
-- `InstallationStore` and `StateStore` implement slack_sdk's async interfaces on recbot's database
-  (tokens sealed with REC_SECRET_KEY; see `bot.store.workspaces`). recbot needs only the bot token,
-  so Bolt runs them bot-only.
-- `Tokens` gives each outbox row the client of its workspace. Most of recbot's posts follow a webhook,
-  where no request from Slack comes in for Bolt to refresh a rotating token on, so `Tokens` refreshes
-  one before it is used when it expires within the next `refresh_before` seconds; and, since a refresh
-  token works once, it makes the only refresh, for Bolt's requests too, once across all processes.
+Most of recbot's posts follow a webhook, where no request from Slack comes in for Bolt to refresh a rotating
+token on, so `Tokens` refreshes one before it is used when it expires within the next `refresh_before`
+seconds; and, since a refresh token works once, it makes the only refresh, for Bolt's requests too, once
+across all processes. Slack revokes a refresh token once it is used, and keeps the access token it replaces
+working until it expires (docs/workspaces.md, "Token rotation"): a process that dies after Slack answered a
+refresh and before the new pair was saved leaves the install with a spent refresh token. Slack then refuses
+it (`invalid_refresh_token`); recbot marks the install spent, says once at ERROR that the workspace must
+install recbot again, goes on with the token it has while that works, and then what waits for the workspace
+waits for the new install (`NeedsReinstall`), which brings it out.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import time
 from typing import Any
 
 import aiohttp
-from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
-from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
-from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackTokenRotationError
-from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.installation_store.models.bot import Bot
-from slack_sdk.oauth.installation_store.models.installation import Installation
-from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -34,7 +30,7 @@ from bot.models import Team
 from bot.slack.holds import Holds
 from bot.slack.metered import MeteredWebClient
 from bot.slack.refusals import refusal
-from bot.store import Store, Tx
+from bot.store import Store, StoreBusy
 from bot.store.leases import new_owner
 from bot.store.workspaces import install_key
 
@@ -49,64 +45,28 @@ def bot_dict(bot: Bot) -> dict[str, Any]:
     return {name: getattr(bot, name) for name in BOT_FIELDS}
 
 
-class InstallationStore(AsyncInstallationStore):
-    def __init__(self, store: Store, tokens: Tokens):
-        self.store, self.tokens = store, tokens
-
-    @property
-    def logger(self) -> logging.Logger:
-        return log
-
-    async def async_save(self, installation: Installation) -> None:
-        await self.async_save_bot(installation.to_bot())
-        log.info("installed in %s", installation.team_id or f"org {installation.enterprise_id} (org-wide)")
-
-    async def async_save_bot(self, bot: Bot) -> None:
-        await self.store.write(lambda tx: tx.workspaces.save_install(bot_dict(bot)))
-
-    async def async_find_bot(self, *, enterprise_id: str | None, team_id: str | None,
-                             is_enterprise_install: bool | None = False) -> Bot | None:
-        """For Bolt's authorize step: the token refreshed by `Tokens` if due (once across processes), without
-        its refresh token, so that Bolt never spends it on a refresh of its own."""
-        bot = await self.tokens.bot(enterprise_id, team_id, bool(is_enterprise_install))
-        if bot is not None:
-            bot.bot_refresh_token = None
-        return bot
-
-    async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
-        await self.store.write(lambda tx: tx.workspaces.delete_install(enterprise_id, team_id))
-
-    async def async_delete_installation(self, *, enterprise_id: str | None, team_id: str | None,
-                                        user_id: str | None = None) -> None:
-        if user_id is None:  # recbot keeps no user tokens
-            await self.store.write(lambda tx: tx.workspaces.delete_install(enterprise_id, team_id))
-
-    async def async_delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
-        await self.store.write(lambda tx: tx.workspaces.delete_install(enterprise_id, team_id))
-
-
-class StateStore(AsyncOAuthStateStore):
-    def __init__(self, store: Store, lifetime: float = 600.0):
-        self.store, self.lifetime = store, lifetime
-
-    @property
-    def logger(self) -> logging.Logger:
-        return log
-
-    async def async_issue(self, *args, **kwargs) -> str:
-        return await self.store.write(lambda tx: tx.workspaces.issue_state(self.lifetime))
-
-    async def async_consume(self, state: str) -> bool:
-        return await self.store.write(lambda tx: tx.workspaces.consume_state(state))
-
-
 REFRESH_TIMEOUT = 10  # seconds (slack_sdk takes a whole number); oauth.v2.access, when refreshing a token
 REFRESH_LEASE = 30.0  # longer than a refresh can take: a holder that died frees the lease after it
-REFRESH_WAIT = 20.0  # how long a process waits for another's refresh before its caller tries again
+REFRESH_WAIT = 20.0  # how long a process waits for another's refresh of a token that no longer works
+SAVE_FOR = 20.0  # how long a refreshed pair's save is tried again while the store is busy (within the lease)
+REINSTALL_WAIT = 300.0  # what waits for a spent install is tried again after this (a new install brings it out)
+SPENT = "invalid_refresh_token"  # oauth.v2.access: the refresh token was used before (or revoked)
+# refusals of a refresh that mean the install is gone (uninstalled, revoked), as they do for a post
+REFRESH_GONE = {"token_revoked", "invalid_auth", "account_inactive", "invalid_grant_type"}
+REFRESH_METHOD = "oauth.v2.access"
 
 
 def _where(bot: Bot) -> str:
     return bot.team_id or f"org {bot.enterprise_id}"
+
+
+def _key(bot: Bot) -> str:
+    return install_key(bot.enterprise_id, bot.team_id, bool(bot.is_enterprise_install))
+
+
+def _works(bot: Bot) -> bool:
+    """Whether the token has not expired (by what Slack said of it when it was issued)."""
+    return (bot.bot_token_expires_at or 0) > time.time()
 
 
 class RefreshFailed(RecbotError):
@@ -119,9 +79,13 @@ class RefreshFailed(RecbotError):
         self.wait = wait
 
 
-# oauth.v2.access's refusals of a refresh that mean the install is gone (the refresh token spent or revoked)
-REFRESH_GONE = {"invalid_refresh_token", "token_revoked", "invalid_auth", "account_inactive", "invalid_grant_type"}
-REFRESH_METHOD = "oauth.v2.access"
+class NeedsReinstall(RefreshFailed):
+    """The install's refresh token is spent and its token no longer works: nothing can go to the workspace until
+    it installs recbot again. What needed the token waits (the outbox: `REINSTALL_WAIT`, or until the install)."""
+
+    def __init__(self, where: str):
+        super().__init__(f"{where} must install recbot again: Slack refused its refresh token ({SPENT}) and its "
+                         "token has expired", REINSTALL_WAIT)
 
 
 class NotInstalled(RecbotError):
@@ -179,29 +143,39 @@ class Tokens:
                   expired: str | None = None) -> Bot | None:
         """The install that serves a workspace (its own, else its org's), its token refreshed first when it
         expires within `refresh_before` seconds, or when it is still the token Slack called `expired` (another
-        process may have refreshed it meanwhile). Raises NotInstalled when Slack refuses the refresh."""
+        process may have refreshed it meanwhile). Raises NotInstalled when Slack refuses the refresh as
+        uninstalled, NeedsReinstall when the refresh token is spent and the token no longer works."""
         assert self.store is not None
         found = await self.store.read(
-            lambda tx: tx.workspaces.find_install(enterprise_id, team_id, is_enterprise_install))
+            lambda tx: tx.workspaces.find_install_state(enterprise_id, team_id, is_enterprise_install))
         if found is None:
             return None
-        bot = Bot(**found)
+        bot, spent = Bot(**found[0]), found[1] is not None
         stale = expired is not None and bot.bot_token == expired
+        if spent:
+            return self._while_it_works(bot, stale)
         if not bot.bot_refresh_token or self._rotator is None or \
                 (not stale and (bot.bot_token_expires_at or 0) - time.time() >= self.refresh_before):
             return bot
         try:
             return await self._refresh(bot, stale)
         except RefreshFailed:
-            if not stale and (bot.bot_token_expires_at or 0) > time.time():
+            if not stale and _works(bot):
                 return bot  # refreshed ahead of time: its token still works a while, and is refreshed later
             raise
 
+    @staticmethod
+    def _while_it_works(bot: Bot, stale: bool) -> Bot:
+        """A spent install's token, while it works (Slack keeps a refreshed token working until it expires)."""
+        if not stale and _works(bot):
+            return bot
+        raise NeedsReinstall(_where(bot))
+
     async def _refresh(self, seen: Bot, stale: bool) -> Bot:
-        """Refresh `seen`, once across every process: whoever holds the lease refreshes; the others wait
-        until the install's refresh token changes and use what was saved."""
+        """Refresh `seen`, once across every process: whoever holds the lease refreshes. The others use the token
+        they have while it works, else wait until the install's refresh token changes and use what was saved."""
         assert self.store is not None
-        lease = f"token-refresh:{install_key(seen.enterprise_id, seen.team_id, bool(seen.is_enterprise_install))}"
+        lease = f"token-refresh:{_key(seen)}"
         deadline = time.monotonic() + REFRESH_WAIT
         # The lease is this process's (it holds it again at will): within the process, a lock takes turns,
         # between the outbox and Bolt's authorize step say.
@@ -212,17 +186,23 @@ class Tokens:
                         return await self._refresh_holding(seen, stale)
                     finally:
                         await self.store.write(lambda tx: tx.leases.release(lease, self.owner))
+                if not stale and _works(seen):
+                    return seen  # another process is refreshing it ahead of time: this one still works
                 await asyncio.sleep(0.05)
-                now = await self._reread(seen)
+                now, spent = await self._reread(seen)
+                if spent:
+                    return self._while_it_works(now, stale)
                 if now.bot_refresh_token != seen.bot_refresh_token:
                     return now  # another process refreshed it
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"another process has been refreshing the token of {_where(seen)} for "
-                                       f"{REFRESH_WAIT:.0f} s")
+                    raise RefreshFailed(f"another process has been refreshing the token of {_where(seen)} for "
+                                        f"{REFRESH_WAIT:.0f} s")
 
     async def _refresh_holding(self, seen: Bot, stale: bool) -> Bot:
         assert self._rotator is not None and self.store is not None and self.holds is not None
-        bot = await self._reread(seen)
+        bot, spent = await self._reread(seen)
+        if spent:
+            return self._while_it_works(bot, stale)
         if bot.bot_refresh_token != seen.bot_refresh_token:
             return bot  # refreshed by another process between our look and the lease
         ahead = 10**7 if stale else self.refresh_before
@@ -234,7 +214,10 @@ class Tokens:
                 bot=bot, minutes_before_expiration=int(ahead // 60))
         except SlackTokenRotationError as exc:
             refused = refusal(exc.api_error)
-            if refused.error in REFRESH_GONE:  # the refresh token was spent elsewhere, or revoked: the install is gone
+            if refused.error == SPENT:  # used before: a process died after Slack answered, before it saved
+                await self._spent(bot)
+                return self._while_it_works(bot, stale)
+            if refused.error in REFRESH_GONE:  # revoked: the install is gone
                 raise NotInstalled(f"token refresh refused ({refused.error})") from exc
             if refused.limited:
                 await self.holds.hold(workspace, REFRESH_METHOD, refused.retry_after or 1.0)
@@ -243,17 +226,45 @@ class Tokens:
             raise RefreshFailed(f"token refresh: {refused}", refused.retry_after) from exc
         if refreshed is None:
             return bot
-        await self.store.write(lambda tx: tx.workspaces.save_install(bot_dict(refreshed)))
+        await self._save(refreshed)  # first: Slack has revoked the refresh token it was given
         log.info("refreshed the bot token of %s", _where(bot))
         return refreshed
 
-    async def _reread(self, seen: Bot) -> Bot:
+    async def _save(self, refreshed: Bot) -> None:
+        """Keep the new pair, before anything else: the refresh token it replaces is spent. A busy store is tried
+        again (within the lease, so that no other process refreshes meanwhile)."""
         assert self.store is not None
-        found = await self.store.read(lambda tx: tx.workspaces.find_install(
+        deadline = time.monotonic() + SAVE_FOR
+        while True:
+            try:
+                await self.store.write(lambda tx: tx.workspaces.save_install(bot_dict(refreshed)))
+                return
+            except StoreBusy:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+    async def _spent(self, bot: Bot) -> None:
+        """Slack refused the install's refresh token as used: mark the install (the first process to do so
+        says it, once, at ERROR)."""
+        assert self.store is not None
+        if await self.store.write(lambda tx: tx.workspaces.mark_spent(_key(bot), bot.bot_refresh_token)):
+            log.error("%s must install recbot again: Slack refused its refresh token (%s; most likely a process "
+                      "died after Slack refreshed the token and before recbot saved the new one). recbot uses the "
+                      "token it has while it works%s; then what is to go to that workspace waits. Someone who can "
+                      "add apps there opens recbot's /slack/install page and installs it again: what waited is sent "
+                      "then.", _where(bot), SPENT,
+                      f" (until {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(bot.bot_token_expires_at))})"
+                      if _works(bot) else "")
+
+    async def _reread(self, seen: Bot) -> tuple[Bot, bool]:
+        """The install now, and whether its refresh token is spent."""
+        assert self.store is not None
+        found = await self.store.read(lambda tx: tx.workspaces.find_install_state(
             seen.enterprise_id, seen.team_id, bool(seen.is_enterprise_install)))
         if found is None:
             raise NotInstalled(_where(seen))
-        return Bot(**found)
+        return Bot(**found[0]), found[1] is not None
 
     def _pooled(self, client: AsyncWebClient) -> AsyncWebClient:
         """Every client shares one pool of connections, kept open between calls. Without a session of its
@@ -276,92 +287,3 @@ class Tokens:
 
     def forget(self, team: Team) -> None:
         self._clients.pop(f"{team.enterprise_id}/{team.team_id}", None)
-
-
-# -- the OAuth flow ------------------------------------------------------------------------
-
-SCOPES = ("commands", "chat:write", "users:read", "channels:history", "groups:history", "calls:write",  # manifest.yml
-          "files:write")
-
-_FAILURES = {
-    "access_denied": "The install was cancelled in Slack, so nothing was installed.",
-    "invalid_browser": "This install was started in another browser (or its cookie was blocked).",
-    "invalid_state": "This install link has expired or was already used.",
-    "missing_code": "Slack did not send the install code back.",
-    "invalid_code": "Slack did not accept the install code (it expires after ten minutes, and works once).",
-    "storage_error": "recbot could not save the install; its database may be busy.",
-}
-
-
-def oauth_settings(settings, store: Store, tokens: Tokens) -> AsyncOAuthSettings:
-    """Bolt's own OAuth flow (`/slack/install`, `/slack/oauth_redirect`, the state check), with recbot's
-    stores and pages that say what to do next."""
-
-    async def success(args: AsyncSuccessArgs) -> BoltResponse:
-        i = args.installation
-        where = f"every workspace of {i.enterprise_name or i.enterprise_id}" if i.is_enterprise_install else \
-            (i.team_name or i.team_id)
-        return _page(200, "recbot is installed", f"recbot is installed in {where}.",
-                     "Next: in the channel of your meeting, type <code>/invite @recbot</code>, then "
-                     "<code>/rec link &lt;meeting id or URL&gt;</code> (or <code>/rec new</code> for a new "
-                     "meeting), and <code>/rec start</code>. A workspace admin can connect the workspace's own "
-                     "Dyte or RealtimeKit account with <code>/rec connect</code>.")
-
-    async def failure(args: AsyncFailureArgs) -> BoltResponse:
-        why = _FAILURES.get(args.reason, f"Slack answered {html.escape(args.reason)}.")
-        return _page(args.suggested_status_code, "recbot was not installed", why,
-                     '<a href="/slack/install">Start the install again</a>. If it keeps failing, ask whoever runs '
-                     "recbot to run <code>recbot check</code>.")
-
-    return AsyncOAuthSettings(
-        client_id=settings.slack_client_id, client_secret=settings.slack_client_secret, scopes=list(SCOPES),
-        installation_store=InstallationStore(store, tokens), installation_store_bot_only=True,
-        state_store=StateStore(store), callback_options=AsyncCallbackOptions(success=success, failure=failure),
-        authorization_url=settings.slack_oauth_url, install_page_rendering_enabled=True, logger=log)
-
-
-def _page(status: int, title: str, lead: str, next_step: str) -> BoltResponse:
-    body = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em}"
-            "code{background:#f3f3f3;padding:0 .2em}</style></head>"
-            f"<body><h1>{html.escape(title)}</h1><p>{html.escape(lead)}</p><p>{next_step}</p></body></html>")
-    return BoltResponse(status=status, body=body, headers={"content-type": "text/html; charset=utf-8"})
-
-
-async def uninstall(store: Store, tokens: Tokens, team: Team, *, org_wide: bool, why: str) -> int:
-    """`app_uninstalled` / `tokens_revoked`: forget the tokens and drop what was waiting to go to that
-    workspace (or org), in one transaction. Its links and history stay until `recbot forget`."""
-
-    def forget(tx: Tx) -> int:
-        tx.workspaces.delete_install(team.enterprise_id, None if org_wide else team.team_id)
-        dropped = tx.outbox.drop_team(None if org_wide else team.team_id, team.enterprise_id)
-        tx.audit(channel_id=None, user_id=None, action=why, target=team.team_id or team.enterprise_id,
-                 outcome="ok", detail=f"{dropped} pending write(s) dropped")
-        return dropped
-
-    dropped = await store.write(forget)
-    tokens.forget(team)
-    log.info("%s: %s; %d pending write(s) dropped", why, team.team_id or f"org {team.enterprise_id}", dropped)
-    return dropped
-
-
-async def team_access(store: Store, enterprise_id: str | None, team_ids: list[str], *, granted: bool) -> int:
-    """`team_access_granted` / `team_access_revoked`: an org-wide install now reaches (or no longer reaches)
-    these workspaces of its org. Its token serves every workspace Slack lets it reach, so a grant needs
-    nothing but the audit; a revocation drops what was waiting to go to those workspaces (Slack would refuse
-    it: `team_access_not_granted`). Links and history stay, as after an uninstall."""
-    why = "team_access_granted" if granted else "team_access_revoked"
-
-    def record(tx: Tx) -> int:
-        total = 0
-        for team_id in team_ids:
-            dropped = 0 if granted else tx.outbox.drop_team(team_id)
-            total += dropped
-            tx.audit(channel_id=None, user_id=None, action=why, target=team_id, outcome="ok",
-                     detail=f"org {enterprise_id}; {dropped} pending write(s) dropped")
-        return total
-
-    dropped = await store.write(record)
-    log.info("%s: org %s, workspace(s) %s; %d pending write(s) dropped", why, enterprise_id, ", ".join(team_ids),
-             dropped)
-    return dropped

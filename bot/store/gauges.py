@@ -27,6 +27,11 @@ def read(db: Engine, owner: str, now: float) -> tuple[list[tuple[str, int, float
     return outbox, [(state, found.get(state, 0)) for state in states], {job: job in held for job in JOBS}
 
 
+def to_reinstall(db: Engine) -> int:
+    """Installs whose refresh token Slack refused as spent: each workspace must install recbot again."""
+    return int(db.scalar("SELECT COUNT(*) FROM installations WHERE spent_at IS NOT NULL"))
+
+
 def shared_budget(db: Engine, buckets: list[tuple[str, int, float]], now: float,
                   account: str = "") -> list[dict[str, Any]]:
     """What every process sharing the database has used of each platform limit of `account` (by default the

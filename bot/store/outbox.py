@@ -236,5 +236,13 @@ class OutboxQueue:
         return self.db.changed(f"UPDATE outbox SET state = 'dropped', error = 'uninstalled', {_EMPTIED} "
                                "WHERE enterprise_id = ? AND state IN ('pending', 'sending', 'held')", enterprise_id)
 
+    def release_team(self, team_id: str | None, enterprise_id: str | None = None) -> int:
+        """A workspace (or, with no team, an org) installed recbot again: what waited for it is due now."""
+        if team_id:
+            return self.db.changed("UPDATE outbox SET next_at = ? WHERE team_id = ? AND state = 'pending'",
+                                   self.clock(), team_id)
+        return self.db.changed("UPDATE outbox SET next_at = ? WHERE enterprise_id = ? AND state = 'pending'",
+                               self.clock(), enterprise_id)
+
     def counts(self) -> dict[str, int]:
         return {r["state"]: r["n"] for r in self.db.all("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")}

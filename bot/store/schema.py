@@ -204,6 +204,12 @@ MIGRATIONS: list[str | dict[str, str]] = [
     """
     UPDATE recordings SET last_action = NULL WHERE last_action NOT IN ('started', 'paused', 'resumed', 'stopped')
     """,
+    # 15: when Slack refused an install's refresh token as spent (`invalid_refresh_token`: a process died after
+    # Slack answered a refresh and before the new pair was saved): the workspace must install recbot again, and
+    # what waits to go there waits for that; a new install clears it
+    """
+    ALTER TABLE installations ADD COLUMN spent_at REAL
+    """,
 ]
 
 

@@ -36,26 +36,51 @@ class Workspaces:
 
     # -- Slack installations -------------------------------------------------------------
 
-    def save_install(self, bot: dict[str, Any]) -> None:
+    def save_install(self, bot: dict[str, Any]) -> bool:
+        """Keep an install (a new one, or a refreshed token): its refresh token works, whatever was said of the
+        one before it. True if the one before it was spent."""
         enterprise = bool(bot.get("is_enterprise_install"))
         key = install_key(bot.get("enterprise_id"), bot.get("team_id"), enterprise)
+        spent = self.db.scalar("SELECT spent_at FROM installations WHERE key = ?", key) is not None
         self.db.execute("INSERT INTO installations (key, enterprise_id, team_id, is_enterprise_install, installed_at, "
                         "sealed) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-                        "installed_at = excluded.installed_at, sealed = excluded.sealed",
+                        "installed_at = excluded.installed_at, sealed = excluded.sealed, spent_at = NULL",
                         (key, bot.get("enterprise_id"), None if enterprise else bot.get("team_id"), int(enterprise),
                          self.clock(), self._sealer().seal(bot)))
+        return spent
 
     def find_install(self, enterprise_id: str | None, team_id: str | None,
                      is_enterprise_install: bool = False) -> dict[str, Any] | None:
         """The workspace's own install, else its org's org-wide one."""
+        found = self.find_install_state(enterprise_id, team_id, is_enterprise_install)
+        return found[0] if found else None
+
+    def find_install_state(self, enterprise_id: str | None, team_id: str | None,
+                           is_enterprise_install: bool = False) -> tuple[dict[str, Any], float | None] | None:
+        """`find_install`, and when Slack refused its refresh token as spent (None: it was not)."""
         keys = [] if is_enterprise_install or not team_id else [f"T:{team_id}"]
         if enterprise_id:
             keys.append(f"E:{enterprise_id}")
         for key in keys:
-            sealed = self.db.scalar("SELECT sealed FROM installations WHERE key = ?", key)
-            if sealed:
-                return self._sealer().open(sealed)
+            row = self.db.one("SELECT sealed, spent_at FROM installations WHERE key = ?", key)
+            if row:
+                return self._sealer().open(row["sealed"]), row["spent_at"]
         return None
+
+    def mark_spent(self, key: str, refresh_token: str | None) -> bool:
+        """Slack refused the install's refresh token as spent: True if this is the first to say so (not when the
+        install holds another refresh token by now, saved by whoever refreshed it)."""
+        sealed = self.db.scalar("SELECT sealed FROM installations WHERE key = ? AND spent_at IS NULL", key)
+        if not sealed or self._sealer().open(sealed).get("bot_refresh_token") != refresh_token:
+            return False
+        # compare-and-set on what was read (each sealing is unique): a pair saved meanwhile is not marked
+        return self.db.changed("UPDATE installations SET spent_at = ? WHERE key = ? AND spent_at IS NULL "
+                               "AND sealed = ?", self.clock(), key, sealed) > 0
+
+    def spent(self) -> list[dict[str, Any]]:
+        """The installs whose refresh token Slack refused as spent: each workspace must install recbot again."""
+        return self.db.all("SELECT key, enterprise_id, team_id, is_enterprise_install, spent_at FROM installations "
+                           "WHERE spent_at IS NOT NULL ORDER BY spent_at")
 
     def delete_install(self, enterprise_id: str | None, team_id: str | None) -> int:
         """Forget the tokens of a workspace (or, with no team, of an org-wide install)."""
@@ -64,7 +89,7 @@ class Workspaces:
 
     def installs(self) -> list[dict[str, Any]]:
         """Plain facts of every install (no tokens)."""
-        return self.db.all("SELECT key, enterprise_id, team_id, is_enterprise_install, installed_at "
+        return self.db.all("SELECT key, enterprise_id, team_id, is_enterprise_install, installed_at, spent_at "
                            "FROM installations ORDER BY installed_at")
 
     # -- OAuth states --------------------------------------------------------------------

@@ -21,6 +21,7 @@ steps). Its workspaces are `Installs` (slack_oauth.py), its Socket Mode side `So
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -102,8 +103,15 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
                                         headers={"Retry-After": str(retry_after)})
                 if (faulty := self._fault("", method, call["at"])) is not None:
                     return faulty
+            refreshing = args.get("grant_type") == "refresh_token"
+            if refreshing and self.installs.refresh_delays[0]:
+                await asyncio.sleep(self.installs.refresh_delays[0])
             body = self.installs.oauth_v2_access(args, BOT_USER)
-            call["ok"] = body["ok"]
+            call["ok"], call["error"] = body["ok"], body.get("error")
+            if refreshing and self.installs.refresh_delays[1]:  # made (the refresh token spent); the answer on its way
+                await asyncio.sleep(self.installs.refresh_delays[1])
+            if refreshing and self.installs.held is not None:
+                await self.installs.held.wait()
             return JSONResponse(body)
         if method in ("functions.completeSuccess", "functions.completeError"):  # the execution's own token
             if (faulty := self._fault("", method, call["at"])) is not None:
@@ -215,7 +223,8 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
                              "crossed": self.installs.crossed,
                              **({"everything": json.loads(json.dumps(  # ?everything=1: every call's arguments
                                  [{"method": c["method"], "team": c.get("team"), "ok": c.get("ok"),
-                                   "args": c["args"]} for c in self.calls], default=str)), "homes": self.homes}
+                                   "error": c.get("error"), "args": c["args"]} for c in self.calls], default=str)),
+                                 "homes": self.homes}
                                 if request.query_params.get("everything") else {})})
 
     async def dump_calls(self, request: Request) -> Response:
@@ -234,7 +243,8 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
 
     async def set_workspaces(self, request: Request) -> Response:
         """Workspaces (some in an org), their channels and people, for a run in another process; the app's
-        redirect URL; and `strict`: only tokens it issued are taken (as for an app installed with OAuth)."""
+        redirect URL; `strict`: only tokens it issued are taken (as for an app installed with OAuth); and
+        `rotation` (with `lifetime` and `refresh_delays`: `Installs`)."""
         body = await request.json()
         for ws in body.get("workspaces", []):
             self.installs.add_workspace(ws["team_id"], ws["name"], enterprise_id=ws.get("enterprise_id"),
@@ -243,6 +253,10 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
                 self.add_user(person["id"], person["name"], admin=bool(person.get("admin")), team_id=ws["team_id"])
         self.installs.redirect_url = body.get("redirect_url", self.installs.redirect_url)
         self.installs.strict = bool(body.get("strict", self.installs.strict))
+        if "rotation" in body:  # token rotation on, each token living `lifetime` seconds
+            self.installs.rotation = bool(body["rotation"])
+            self.installs.lifetime = float(body.get("lifetime", self.installs.lifetime))
+            self.installs.refresh_delays = tuple(body.get("refresh_delays", self.installs.refresh_delays))
         return JSONResponse({"ok": True})
 
 

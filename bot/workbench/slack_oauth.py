@@ -11,6 +11,7 @@ unless `strict` is set.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import itertools
 import secrets
@@ -54,6 +55,10 @@ class Installs:
         self.redirect_url: str | None = None  # the app's redirect URL, as in its manifest
         self.rotation = False  # token_rotation_enabled: tokens expire, with a refresh token
         self.lifetime = 43_200.0  # 12 hours, as Slack's rotating tokens
+        # a refresh's way to Slack and its answer's way back, in seconds (the chaos run's killer lands in them);
+        # `held`, when set, holds every refresh's answer until it is set (a test kills the refresher meanwhile)
+        self.refresh_delays = (0.0, 0.0)
+        self.held: asyncio.Event | None = None
         self.strict = False
         self.no_access: set[str] = set()  # workspaces an org-wide install was denied (team_access_revoked)
         self.crossed: list[dict[str, Any]] = []  # calls refused because their token cannot see what they name
@@ -184,10 +189,20 @@ class Installs:
             old = self.refresh.pop(str(args.get("refresh_token")), None)
             if old is None:
                 return {"ok": False, "error": "invalid_refresh_token"}
+            # The refresh token is spent at once: Slack revokes it "after a short grace period" of a length it does
+            # not publish, so recbot may not count on any. The access token it replaces keeps working until it
+            # expires ("will not immediately invalidate your existing access token"), but at most two of an
+            # install's tokens are active after a refresh: the oldest beyond them are revoked
+            # (docs.slack.dev/authentication/using-token-rotation; docs/workspaces.md).
             was = self.tokens[old]
-            was.revoked = True  # a refreshed token replaces the old one
+            issued = self._issue(was.team_id, was.enterprise_id)
+            install = (was.team_id, was.enterprise_id)
+            active = [t for t in self.tokens.values() if (t.team_id, t.enterprise_id) == install and not t.revoked
+                      and (t.expires_at is None or t.expires_at >= time.time())]
+            for token in active[:-2]:
+                token.revoked = True
             return {"ok": True, "app_id": "A0REC", "team": {"id": was.team_id}, "enterprise": {"id": was.enterprise_id},
-                    "is_enterprise_install": was.team_id is None, **self._issue(was.team_id, was.enterprise_id)}
+                    "is_enterprise_install": was.team_id is None, **issued}
         grant = self.codes.pop(str(args.get("code")), None)
         if grant is None or time.time() - grant["at"] > 600:
             return {"ok": False, "error": "invalid_code"}

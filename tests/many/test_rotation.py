@@ -84,28 +84,6 @@ async def test_a_command_and_a_webhook_needing_the_expired_token_together_refres
         assert not s.runtime.store.db.all("SELECT id FROM outbox WHERE state = 'failed'")
 
 
-async def test_a_refresh_slack_refuses_says_the_workspace_must_install_again(tmp_path):
-    async with many(tmp_path) as s:
-        s.slack.installs.rotation = True
-        await s.install(BETA)
-        expire(s)
-        s.slack.installs.refresh.clear()  # the refresh token was spent elsewhere (or revoked)
-        store, tokens = another_process(s)
-        try:
-            from bot.slack.installs import NotInstalled
-
-            try:
-                await tokens.client(Team(BETA))
-            except NotInstalled as exc:
-                assert "invalid_refresh_token" in str(exc)
-            else:
-                raise AssertionError("a refused refresh must not hand out the expired token")
-            assert not store.leases.holder(f"token-refresh:T:{BETA}")
-        finally:
-            await tokens.aclose()
-            store.close()
-
-
 RACER = """
 import asyncio, sys, time
 from bot.models import Team

@@ -83,3 +83,38 @@ async def test_an_org_wide_tokens_calls_count_in_the_workspace_they_act_in():
         again = await http.post("/api/conversations.history", data={"channel": "C0G1"},
                                 headers={"authorization": f"Bearer {org}"})
         assert again.status_code == 429 and again.json()["error"] == "ratelimited"
+
+
+async def test_rotating_tokens_as_slack_publishes_them_a_refresh_token_once_the_old_token_until_it_expires():
+    """docs.slack.dev/authentication/using-token-rotation: "Refresh tokens are designed to be used once" (revoked
+    after a grace period whose length is not published: none here); "Calling oauth.v2.access will not immediately
+    invalidate your existing access token"; at most 2 active tokens after a refresh, the oldest others revoked.
+    The run in another process turns it on through /_slack/workspaces."""
+    slack = FakeSlack()
+    slack.url = "http://slack.local"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=slack.app), base_url=slack.url) as http:
+        await http.post("/_slack/workspaces", json={"strict": True, "rotation": True, "lifetime": 7260,
+                                                    "refresh_delays": [0.01, 0.01], "workspaces": [
+                                                        {"team_id": "T0A", "name": "Alpha", "channels": ["C0A"]}]})
+        assert slack.installs.lifetime == 7260 and slack.installs.refresh_delays == (0.01, 0.01)
+        allowed = await http.get("/oauth/v2/authorize", params={"client_id": CLIENT_ID, "state": "s", "team": "T0A",
+                                                                "redirect_uri": "http://recbot.local/done"})
+        code = httpx.URL(allowed.headers["location"]).params["code"]
+        first = (await http.post("/api/oauth.v2.access", data={"code": code}, auth=(CLIENT_ID, CLIENT_SECRET))).json()
+        assert first["access_token"].startswith("xoxe.xoxb-1-") and first["expires_in"] == 7260
+
+        async def refresh(token: str) -> dict:
+            grant = {"grant_type": "refresh_token", "refresh_token": token}
+            return (await http.post("/api/oauth.v2.access", data=grant, auth=(CLIENT_ID, CLIENT_SECRET))).json()
+
+        second = await refresh(first["refresh_token"])
+        assert second["ok"] and second["access_token"] != first["access_token"]
+        assert await refresh(first["refresh_token"]) == {"ok": False, "error": "invalid_refresh_token"}  # once
+        for token in (first["access_token"], second["access_token"]):  # the old one too, until it expires
+            assert (await call(http, token, "chat.postMessage", channel="C0A", text="hi"))["ok"]
+        third = await refresh(second["refresh_token"])  # three would be active: the oldest is revoked
+        assert (await call(http, first["access_token"], "auth.test"))["error"] == "token_revoked"
+        for token in (second["access_token"], third["access_token"]):
+            assert (await call(http, token, "auth.test"))["ok"]
+        slack.installs.tokens[second["access_token"]].expires_at = 0
+        assert (await call(http, second["access_token"], "auth.test"))["error"] == "token_expired"

@@ -54,6 +54,7 @@ def test_every_error_recbot_raises_has_one_base():
               bot.platform.errors.PlatformError, bot.platform.errors.Disconnected,
               bot.platform.webhooks.WebhookError, bot.platform.webhooks.SignatureError,
               bot.platform.webhooks.WebhookParseError, bot.slack.installs.NotInstalled,
+              bot.slack.installs.RefreshFailed, bot.slack.installs.NeedsReinstall,
               bot.slack.sender.RespondFailed, bot.asgi_server.PortBusy, bot.emulator.errors.EmuError,
               bot.service.decisions.Stale, bot.service.truth.Outdated, bot.service.truth.RetryLater]
     assert all(issubclass(cls, RecbotError) for cls in raised)

@@ -410,3 +410,26 @@ def test_a_sessions_file_is_held_while_an_outcome_is_unknown_then_cut_conservati
         assert whole.intervals[-1].end == late
     finally:
         s.close()
+
+
+def test_an_install_is_marked_spent_once_and_never_over_a_pair_saved_meanwhile_and_a_new_install_clears_it(tmp_path,
+                                                                                                          engine):
+    """Slack refused an install's refresh token as used: the first to say so marks it (and only it says so); a
+    refresh token that is no longer the install's (a pair saved by whoever refreshed it) marks nothing; an
+    install made again clears the mark and says the one before it was spent."""
+    s = Store(database(tmp_path, "w.sqlite3"), clock=lambda: 1000.0, secret_key="k" * 32)
+    try:
+        ws = s.workspaces
+        bot = {"team_id": "T0B", "enterprise_id": None, "is_enterprise_install": False, "bot_token": "xoxe.xoxb-1",
+               "bot_refresh_token": "xoxe-1-a"}
+        assert ws.save_install(bot) is False
+        assert ws.mark_spent("T:T0B", "xoxe-1-old") is False  # spent, but no longer the install's: saved meanwhile
+        assert ws.find_install_state(None, "T0B") == (bot, None) and ws.spent() == []
+        assert ws.mark_spent("T:T0B", "xoxe-1-a") is True
+        assert ws.mark_spent("T:T0B", "xoxe-1-a") is False  # said once
+        assert ws.find_install_state(None, "T0B")[1] == 1000.0
+        assert [(i["team_id"], i["spent_at"]) for i in ws.spent()] == [("T0B", 1000.0)]
+        assert ws.save_install({**bot, "bot_token": "xoxe.xoxb-2", "bot_refresh_token": "xoxe-1-b"}) is True
+        assert ws.find_install_state(None, "T0B")[1] is None and ws.spent() == []
+    finally:
+        s.close()
