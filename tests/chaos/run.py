@@ -43,7 +43,7 @@ from bench.servers import SECRET
 from bot.models import Origin, Status
 from bot.slack.blocks import MARK
 from tests.chaos import workspaces
-from tests.chaos.workspaces import home_opened, install_all, isolation, person, signed, workspace_of
+from tests.chaos.workspaces import home_opened, install_all, install_one, isolation, person, signed, workspace_of
 
 CONTROLLER, MEMBER = "controller", "member"  # roles: each channel's are people of its workspace (workspaces.py)
 WEBHOOK_RETRIES = 6.5  # seconds over which the emulator retries a webhook (0.2 s doubling, five times)
@@ -55,7 +55,9 @@ MOMENTS = {
     "timer": "a timer due (a timed pause's resume, a reminder)",
     "confirmation": "RECORDING/PAUSED news waiting for its confirmation round",
     "outbox_leased": "an outbox drain with rows leased ('sending')",
+    "token_refresh": "a workspace's token being refreshed (its lease `token-refresh:<install>` held)",
 }
+REINSTALL = "must install recbot again"  # recbot's ERROR line when Slack refused a refresh token as spent
 
 
 @dataclass
@@ -254,8 +256,9 @@ class Driver:
 class Killer:
     """`target` SIGKILLs spread over the run (about one every `spacing` seconds), each aimed at the moment that
     has had the fewest kills so far: the run watches the store and the platform and kills as soon as one is
-    reached (the bot doing that work, where the store says which). A moment not reached within `spacing` is
-    not waited for: the kill falls wherever the run is ("anywhere")."""
+    reached (the bot doing that work, where the store says which); after half the spacing, any moment under way
+    will do (the fewest kills first). A moment not reached within `spacing` is not waited for: the kill falls
+    wherever the run is ("anywhere")."""
 
     def __init__(self, bots: list[Bot], platform: Platform, http: httpx.AsyncClient, rng: random.Random,
                  target: int, spacing: float):
@@ -300,6 +303,9 @@ class Killer:
             found["timer"] = None
         if bot.rows("SELECT 1 FROM deliveries WHERE outcome = 'confirming' AND processed_at > ? LIMIT 1", now - 0.8):
             found["confirmation"] = None
+        refreshing = bot.rows("SELECT owner FROM leases WHERE name LIKE ? AND until > ?", "token-refresh:%", now)
+        if refreshing:
+            found["token_refresh"] = next((b for b in self.bots if b.owns(refreshing[0]["owner"])), None)
         return found
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -308,10 +314,15 @@ class Killer:
                 await asyncio.wait_for(stop.wait(), self.rng.uniform(0.3, 1.0) * self.spacing)
             if stop.is_set():
                 return
-            deadline, moment, victim = time.monotonic() + self.spacing, "anywhere", None
+            began = time.monotonic()
+            deadline, moment, victim = began + self.spacing, "anywhere", None
+            least = min(self.by_moment[m] for m in MOMENTS)
             while time.monotonic() < deadline and not stop.is_set():
                 present = await self.present()
-                if present:
+                # for the first half of the spacing only a moment with the fewest kills of all will do (a short
+                # one, a token refresh, is seldom under way at the first look), then the fewest of those under way
+                if present and (time.monotonic() > began + self.spacing / 2 or
+                                any(self.by_moment[m] == least for m in present)):
                     moment = min(present, key=lambda m: (self.by_moment[m], self.rng.random()))
                     victim = present[moment]
                     break
@@ -334,6 +345,34 @@ class Killer:
             if alone:  # nobody heard the platform meanwhile, nor for its webhooks' last retries (about 6 s)
                 self.deaf.append((died, time.time() + WEBHOOK_RETRIES))
             say(f"{victim.name} restarted")
+
+
+class Admin:
+    """Whoever added recbot: installs it again in a workspace when recbot says it must (a refresh token Slack refused
+    as spent: the ERROR line, `recbot_installs_to_reinstall`, and /healthz's `installs_to_reinstall`, read here), as
+    a person reading them would, through the same pages."""
+
+    def __init__(self, bots: list[Bot], http: httpx.AsyncClient):
+        self.bots, self.http = bots, http
+        self.reinstalled: list[str] = []
+
+    async def look(self) -> list[str]:
+        """The installs a live bot says must be made again ([] when none answers)."""
+        for bot in [b for b in self.bots if b.alive]:
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                return (await self.http.get(f"{bot.url}/healthz")).json().get("installs_to_reinstall", [])
+        return []
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            for install in await self.look():
+                live = [b for b in self.bots if b.alive]
+                with contextlib.suppress(httpx.HTTPError, AssertionError):  # a bot killed meanwhile: next look
+                    await install_one(self.http, (live or self.bots)[0].url, install)
+                    self.reinstalled.append(install)
+                    say(f"admin installed recbot again in {install}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
 
 
 FILLER = ("budget", "timeline", "draft", "review", "launch", "hiring", "roadmap", "vendor", "quarter", "design")
@@ -672,7 +711,7 @@ def say(message: str) -> None:
 
 
 async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: str, timeout: float = 300, *,
-                processes: int = 1, database: str | None = None, spacing: float = 8.0) -> dict:
+                processes: int = 1, database: str | None = None, spacing: float = 8.0, rotation: bool = True) -> dict:
     rng = random.Random(seed)
     platform = Platform(folder)
     bots = [Bot(platform, folder, name=f"bot{i}" if processes > 1 else "bot", database_url=database)
@@ -684,7 +723,9 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
             b.start()
         async with httpx.AsyncClient(timeout=15) as http:
             names = [f"C{i:03d}" for i in range(channels)]
-            await install_all(http, f"http://127.0.0.1:{platform.slack_port}", bot.url, names)
+            await install_all(http, f"http://127.0.0.1:{platform.slack_port}", bot.url, names, rotation=rotation)
+            admin, stop_admin = Admin(bots, http), asyncio.Event()
+            administering = asyncio.create_task(admin.run(stop_admin))
             balancer = Balancer(bots, random.Random(seed)) if len(bots) > 1 else None
             if balancer is not None:
                 await balancer.server.start()
@@ -735,6 +776,11 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
             stop_killing.set()
             await killing
             await settle(bots, http, platform, names, timeout)  # again: a kill may have fallen as it settled
+            last = time.monotonic() + 60
+            while await admin.look() and time.monotonic() < last:  # a refresh token spent by the last kills
+                await asyncio.sleep(0.5)
+            stop_admin.set()
+            await administering
             say("settled; asking /rec find")
             state = (await http.get(f"{platform.url}/_emulator/state")).json()["data"]
             history = (await http.get(f"{platform.url}/_emulator/history")).json()["data"]
@@ -779,12 +825,18 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
     kills_by_moment = {m: killer.by_moment[m] for m in (*MOMENTS, "anywhere")}
     lines = logs.splitlines()
     unhandled = ["\n".join(lines[max(0, i - 1):i + 25]) for i, line in enumerate(lines)
-                 if "Traceback" in line or " ERROR " in line]
+                 if "Traceback" in line or (" ERROR " in line and REINSTALL not in line)]
+    refreshes = [c for c in slack["everything"] if c["method"] == "oauth.v2.access"
+                 and c["args"].get("grant_type") == "refresh_token"]
     return {"recordings": len(state["recordings"]), "starts_sent": starts, "channels": channels,
             "processes": processes, "engine": "postgresql" if database else "sqlite",
             "requests": dict(driver.sent), "faults": faults, "faults_total": sum(faults.values()),
             "rate_limit_bursts": burst_count, "sessions_ended": sessions_ended, "transitions": len(history),
             "kills_by_moment": kills_by_moment,
+            "token_refreshes": sum(1 for c in refreshes if c["ok"]),
+            "refresh_tokens_refused_as_spent": sum(1 for c in refreshes if c.get("error") == "invalid_refresh_token"),
+            "reinstall_notices": sum(1 for line in lines if REINSTALL in line and " ERROR " in line),
+            "reinstalls": admin.reinstalled,
             "lines_said": oracle["said"], "lines_unrecorded": oracle["unrecorded"],
             "lines_recorded": oracle["recorded"], "lines_awaiting_transcript": oracle["awaiting"],
             "lines_recorded_unknown_to_recbot": oracle["unsure"],
@@ -815,6 +867,7 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=1, choices=(1, 2),
                         help="2: two bots on one PostgreSQL database, killed at random")
     parser.add_argument("--database", help="with --processes 2: a PostgreSQL URL (default: a throwaway cluster)")
+    parser.add_argument("--no-rotation", action="store_true", help="tokens that never rotate (no refresh at all)")
     args = parser.parse_args()
     folder = args.keep or tempfile.mkdtemp(prefix="recbot-chaos-")
     os.makedirs(folder, exist_ok=True)
@@ -825,7 +878,8 @@ def main() -> int:
         database = cluster.new_database()
     try:
         result = asyncio.run(chaos(args.recordings, args.channels, args.kills, args.seed, folder, timeout=900,
-                                   processes=args.processes, database=database, spacing=args.spacing))
+                                   processes=args.processes, database=database, spacing=args.spacing,
+                                   rotation=not args.no_rotation))
     finally:
         if cluster is not None:
             cluster.stop()
@@ -845,7 +899,8 @@ def main() -> int:
           "lost {lost}, duplicated {duplicated}, wrong {wrong}; paused words shown {paused_words_shown} "
           "(of {lines_unrecorded}), recorded lines not findable {recorded_not_findable} (of {lines_recorded}); "
           "isolation breaches {isolation_breaches} ({workspaces} workspaces; calls Slack refused as another's "
-          "{isolation_refused})"
+          "{isolation_refused}); token refreshes {token_refreshes} (refresh tokens refused as spent "
+          "{refresh_tokens_refused_as_spent}, installed again: {reinstalls})"
           .format(**result))
     return 0 if ok else 1
 

@@ -75,26 +75,41 @@ def env() -> dict[str, str]:
     return {"SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": CLIENT_SECRET, "REC_SECRET_KEY": SECRET_KEY}
 
 
-async def install_all(http: httpx.AsyncClient, slack: str, bot_url: str, channels: list[str]) -> None:
-    """The local Slack learns the workspaces, their channels and people; then someone in Alpha, in Beta and an
-    admin of the org add recbot through its pages (/slack/install, Slack's authorize page, the redirect)."""
+# Token rotation (`token_rotation_enabled`), each token living 2 h 5 s: recbot refreshes a token 2 h before it
+# expires, so each install's token is refreshed 5 s after it was issued, at its next use (many times a run),
+# and none expires within a run. A refresh's way to Slack and its answer's way back take 0.25 s each, as over the
+# internet, so that the killer can land in one (the moment `token_refresh`).
+ROTATION = {"rotation": True, "lifetime": 7200 + 5, "refresh_delays": [0.25, 0.25]}
+
+
+async def install_all(http: httpx.AsyncClient, slack: str, bot_url: str, channels: list[str], *,
+                      rotation: bool = True) -> None:
+    """The local Slack learns the workspaces, their channels and people (with `rotation`, its tokens rotate:
+    `ROTATION`); then someone in Alpha, in Beta and an admin of the org add recbot through its pages."""
     await http.post(f"{slack}/_slack/workspaces", json={
-        "strict": True, "redirect_url": f"{bot_url}/slack/oauth_redirect",
+        "strict": True, "redirect_url": f"{bot_url}/slack/oauth_redirect", **(ROTATION if rotation else {}),
         "workspaces": [{"team_id": ws.team, "name": ws.name, "enterprise_id": ws.org,
                         "channels": [c for c in channels if workspace_of(c) == ws],
                         "users": [{"id": ws.controller, "name": f"{ws.name} lead"},
                                   {"id": ws.member, "name": f"{ws.name} member"}]} for ws in WORKSPACES]})
-    for choice in [{"team": ws.team} for ws in WORKSPACES if not ws.org] + [{"org": ORG}]:
-        page = await http.get(f"{bot_url}/slack/install")
-        page.raise_for_status()
-        link = re.search(r'href="([^"]+/oauth/v2/authorize[^"]*)"', page.text)
-        assert link is not None, page.text[:300]
-        url = html.unescape(link.group(1))
-        sent = await http.get(url, params={**dict(httpx.URL(url).params), **choice})
-        assert sent.status_code in (302, 307), sent.text
-        cookie = page.headers.get("set-cookie", "").split(";")[0]  # `Secure`: httpx keeps it from http
-        done = await http.get(sent.headers["location"], headers={"cookie": cookie})
-        assert done.status_code == 200 and "installed" in done.text, done.text[:300]
+    for install in [ws.team for ws in WORKSPACES if not ws.org] + [f"org {ORG}"]:
+        await install_one(http, bot_url, install)
+
+
+async def install_one(http: httpx.AsyncClient, bot_url: str, install: str) -> None:
+    """Someone adds recbot to a workspace (`T…`) or an org (`org E…`) through its pages (/slack/install, Slack's
+    authorize page, the redirect), as /healthz names an install that must be made again."""
+    choice = {"org": install.removeprefix("org ")} if install.startswith("org ") else {"team": install}
+    page = await http.get(f"{bot_url}/slack/install")
+    page.raise_for_status()
+    link = re.search(r'href="([^"]+/oauth/v2/authorize[^"]*)"', page.text)
+    assert link is not None, page.text[:300]
+    url = html.unescape(link.group(1))
+    sent = await http.get(url, params={**dict(httpx.URL(url).params), **choice})
+    assert sent.status_code in (302, 307), sent.text
+    cookie = page.headers.get("set-cookie", "").split(";")[0]  # `Secure`: httpx keeps it from http
+    done = await http.get(sent.headers["location"], headers={"cookie": cookie})
+    assert done.status_code == 200 and "installed" in done.text, done.text[:300]
 
 
 def command_form(channel: str, user: str, text: str, response_url: str) -> dict[str, str]:
