@@ -329,6 +329,24 @@ async def test_a_recording_first_heard_of_stopped_is_adopted_with_nothing_record
     assert all(w.store.recording(r) is None for r in ("before-link", "undated", "failed"))
 
 
+async def test_a_recording_first_heard_of_live_counts_as_recorded_only_from_when_recbot_learned_of_it(world):
+    """A recording recbot never knew of, first heard of as RECORDING (its start's webhooks lost, or spent while
+    recbot was down; RealtimeKit sends no INVOKED at all): whether it was paused before cannot be known, so its
+    ledger says RECORDING from when recbot learned it, not from its start; the platform's 24-hour limit still
+    counts from its start. Before, it counted as recorded from its start, paused stretches recbot never heard
+    of included."""
+    w = world
+    w.clock.advance(60)
+    began, now = w.clock.now - 30, w.clock.now
+    live = RecordingUpdate("late-live", w.meeting, Status.RECORDING, session_id="s2", started_at=began)
+    assert await w.service.news.apply_event(live) == "adopted"
+    ledger = [(e.status, e.at) for e in w.store.ledger("late-live")]
+    assert ledger[0] == (Status.INVOKED, began) and ledger[1][0] is Status.RECORDING and ledger[1][1] >= now
+    limit = w.store.timers.pending(Timer.TIME_LIMIT, "late-live")
+    assert limit is not None and limit.payload["due"] == began + 86400
+    assert w.store.recording("late-live").origin is Origin.MEETING
+
+
 async def test_reconcile_is_budgeted_and_oldest_first(world):
     w = world
     recs = []

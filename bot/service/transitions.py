@@ -258,10 +258,12 @@ def decide_adoption(report: Report, link: Link, *, title: str | None, now: float
         d.notices.append((Notice.ADOPTED_UNSEEN, {"actor": None, "source": Source.MEETING}))
         return d
     if report.status in (Status.RECORDING, Status.PAUSED):  # it was started before recbot heard of it
-        d.steps.append(Step(Status.INVOKED, Status.RECORDING, at, None, Source.MEETING, Rebuilt.RECONSTRUCTED))
-        d.set_timers += time_limit_timer(at, guardrails)
+        # Recorded from when recbot learned it, not from its start: whether it was paused before (while recbot
+        # was down, or its webhooks were lost) cannot be known, so privacy first none of that counts as recorded.
+        d.steps.append(Step(Status.INVOKED, Status.RECORDING, now, None, Source.MEETING, Rebuilt.RECONSTRUCTED))
+        d.set_timers += time_limit_timer(at, guardrails)  # the platform's 24 hours count from its start
         if report.status is Status.PAUSED:
-            d.steps.append(Step(Status.RECORDING, Status.PAUSED, at, None, Source.MEETING, Rebuilt.RECONSTRUCTED))
+            d.steps.append(Step(Status.RECORDING, Status.PAUSED, now, None, Source.MEETING, Rebuilt.RECONSTRUCTED))
     d.notices.append((Notice.ADOPTED, {"actor": None, "source": Source.MEETING}))
     return d
 
