@@ -206,6 +206,36 @@ async def test_a_stop_of_what_was_left_paused_is_marked_asked_before_the_platfor
     assert (await w.service.truth.refresh(rec.id)).status in (Status.UPLOADING, Status.UPLOADED)  # learned
 
 
+async def test_a_stop_of_what_was_left_paused_whose_process_died_with_its_answer_is_fired_again_and_learns_it(world):
+    """The timer's stop, its process killed after the platform stopped the recording: the timer was claimed,
+    not finished, so it fires again once the claim runs out; it asks the platform first (the outcome is
+    unknown), learns the stop and says nothing failed."""
+    from bot.service.guards import TIMER_CLAIM
+
+    w = world
+    rec = await recording(w)
+    await w.service.commands.handle(BOB, parse("pause"))
+    await w.service.news.apply_event(MeetingEvent(MeetingKind.ENDED, w.meeting))
+    platform = w.service.guards.platform
+    stop = platform.stop_recording
+
+    async def stop_recording(recording_id):
+        await stop(recording_id)
+        raise asyncio.CancelledError  # the process is killed: the platform stopped it, the answer is lost
+
+    platform.stop_recording = stop_recording
+    w.clock.advance(900)
+    with pytest.raises(asyncio.CancelledError):
+        await w.service.guards.run_due_timers()
+    platform.stop_recording = stop
+    assert w.store.recording(rec.id).status is Status.PAUSED  # as far as recbot knows
+    w.clock.advance(TIMER_CLAIM)
+    await w.service.guards.run_due_timers()
+    assert w.store.recording(rec.id).status in (Status.UPLOADING, Status.UPLOADED)
+    assert "auto_stop_failed" not in kinds(w, rec.id)
+    assert w.store.timers.pending(Timer.ENDED_PAUSED, rec.id) is None
+
+
 async def test_a_stop_of_what_was_left_paused_asks_nothing_while_its_mark_cannot_be_written(world):
     """A store that stays busy refuses the mark: the timer's stop asks the platform nothing, and is tried
     again a minute later."""
@@ -262,6 +292,48 @@ async def test_timers_survive_a_restart(world):
     await fresh.guards.run_due_timers()
     assert store.recording(rec.id).status is Status.RECORDING
     w.store = store
+
+
+@pytest.mark.parametrize("killed", ["before the platform heard", "after the platform resumed"])
+async def test_a_timed_resume_whose_process_is_killed_as_it_acts_is_fired_again_after_the_claim(world, killed):
+    """A timer that acts on the platform (a timed resume, the stop of what was left paused, the look for a
+    session's files) is claimed, not finished, before it acts, and finished once it acted: a process killed
+    in between leaves it to fire again once its claim runs out. Before, it was finished first, and a kill
+    there lost it: a "pause for 3s" stayed paused for four minutes, its card saying it resumes by itself
+    (chaos run, two processes, seed 5). Fired again after a resume its answer died with, it learns the
+    resume and says nothing failed."""
+    from bot.service.guards import TIMER_CLAIM
+
+    w = world
+    rec = await recording(w)
+    await w.service.commands.handle(BOB, parse("pause for 2m"))
+    platform = w.service.actions.platform
+    resume = platform.resume_recording
+
+    async def resume_recording(recording_id):
+        if killed == "after the platform resumed":
+            await resume(recording_id)
+        raise asyncio.CancelledError  # the process is killed
+
+    platform.resume_recording = resume_recording
+    w.clock.advance(121)
+    with pytest.raises(asyncio.CancelledError):
+        await w.service.guards.run_due_timers()
+    platform.resume_recording = resume
+    w.store.close()
+    store = Store(w.path, clock=w.clock)
+    w.store = store
+    fresh = Service(store, w.platform, guardrails=Guardrails(), clock=w.clock)
+    await fresh.guards.run_due_timers()
+    assert store.recording(rec.id).status is Status.PAUSED  # the dead process's claim still holds it
+    w.clock.advance(TIMER_CLAIM)
+    await fresh.guards.run_due_timers()
+    assert store.recording(rec.id).status is Status.RECORDING
+    assert w.emulator.platform.recordings[rec.id].status is Status.RECORDING
+    assert "auto_resume_failed" not in kinds(w, rec.id) and kinds(w, rec.id)[-1] == "resumed"
+    assert store.timers.pending(Timer.RESUME, rec.id) is None
+    w.clock.advance(TIMER_CLAIM)
+    assert await fresh.guards.run_due_timers() == 0  # fired once
 
 
 async def test_out_of_order_and_duplicate_events_never_move_backwards(world):

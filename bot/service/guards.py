@@ -22,6 +22,9 @@ from bot.service.truth import Truth
 from bot.service.unsettled import held_files
 from bot.store import DueTimer, Store, StoreBusy, Tx, on_store_thread
 
+TIMER_CLAIM = 120.0  # seconds a timer that acts on the platform is held by the process firing it (acting can
+# wait a minute for the recording's lease): a process killed meanwhile leaves it to fire again after that
+
 
 class Guards:
     def __init__(self, store: Store, platform: Platforms, truth: Truth, writer: Writer, actions: Actions,
@@ -46,8 +49,9 @@ class Guards:
                 for file, since in held_files(timer.payload):  # between keeps the files (held again: a new timer)
                     await self.after.on_file(file, held_since=since)
                 fired = await self.store.aio.timers.finish(timer.id)
-            elif await self.store.aio.timers.finish(timer.id):  # these act on the platform first: fire once, then act
-                fired = True
+            elif await self.store.write(_claim, timer.id, self.clock()):
+                # these act on the platform: claimed (one process fires it), finished once acted, so that a
+                # process killed in between leaves it to fire again once the claim runs out
                 if timer.kind is Timer.RESUME:
                     await self._resume(rec, timer)
                 elif timer.kind is Timer.SESSION_FILES:
@@ -55,6 +59,8 @@ class Guards:
                                                  int(timer.payload.get("tries") or 0))
                 else:
                     await self._stop_left_paused(rec, timer)
+                await self.store.aio.timers.finish(timer.id)
+                fired = True
             else:
                 fired = False
             done += fired
@@ -89,13 +95,19 @@ class Guards:
     async def _resume(self, rec: Recording, timer: DueTimer) -> None:
         actor = Actor(user_id=None, channel_id=rec.channel_id, via=Source.TIMER)
         line, ok = await self.actions.act_one(actor, rec.id, "resume", None)
-        if not ok:
+        now = await self.store.read(Tx.recording, rec.id)
+        if not ok and now is not None and now.status is Status.PAUSED:  # else resumed (a resume fired again
+            # after its process died learns it did; or a person did) or stopped: nothing failed to say
             await self.writer.say(rec, Notice.AUTO_RESUME_FAILED, detail=line.params.get("message", ""),
                                   paused_by=timer.payload.get("paused_by"))
 
     async def _stop_left_paused(self, rec: Recording, timer: DueTimer) -> None:
         actor = Actor(user_id=None, channel_id=rec.channel_id, via=Source.GUARD)
         async with self.actions.serial(rec.id):
+            if rec.outcome_unknown:  # fired again after its process died: did that one stop it?
+                rec = await self.truth.refresh(rec.id) or rec
+                if rec.status is not Status.PAUSED:
+                    return
             if not await self.actions.mark_asked(rec.id):  # the store is busy: ask nothing now, try in a minute
                 again = self.clock() + 60
                 self.truth.save_later(f"the stop of {rec.id} left paused", lambda: self.store.write(
@@ -154,3 +166,7 @@ class Guards:
 
 def _stop_left_paused_at(tx: Tx, recording_id: str, due_at: float, payload: dict[str, Any]) -> None:
     tx.timers.set(Timer.ENDED_PAUSED, recording_id, due_at, payload)
+
+
+def _claim(tx: Tx, timer_id: int, now: float) -> bool:
+    return tx.timers.claim(timer_id, now, now + TIMER_CLAIM)
