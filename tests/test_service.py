@@ -499,7 +499,7 @@ async def test_a_stale_copy_never_moves_a_recording_twice(world):
 
 async def test_a_transcript_whose_webhook_never_came_is_fetched_after_the_upload(world):
     w = world
-    assert (await w.service.after.set_setting(ALICE, "transcribe", "on")).ok
+    assert (await w.store.write(w.service.after.set_setting, ALICE, "transcribe", "on")).ok
     p = w.emulator.platform
     p.meetings[w.meeting].transcribe_on_end = True
     rec = await recording(w)

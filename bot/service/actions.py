@@ -121,7 +121,7 @@ class Actions(Audited):
         if action == "snooze":
             return await self.store.write(self.snooze, actor, rec)
         if action == "mark":
-            return await self.after.mark(actor, rec.meeting_id, "", recording_id=rec.id)
+            return await self.store.write(self.after.mark, actor, rec.meeting_id, "", recording_id=rec.id)
         return await self.act(actor, [rec], action)
 
     async def end_meeting(self, actor: Actor, meeting_id: object) -> Reply:

@@ -4,6 +4,8 @@ channel's settings that shape them.
 
 Marks and attendance are kept in the store as they happen; the final reply (rendered when sent)
 turns them into chapters at their place in the file and a list of who was present while it recorded.
+
+On the loop; the methods that take a `tx` are below the store boundary (`store.write`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bot.service.permissions import Permissions
 from bot.service.search import Search
 from bot.service.session_files import SessionFiles
 from bot.service.settings import checked
-from bot.store import Store, on_store_thread
+from bot.store import Store, Tx
 
 MARK_TEXT_LIMIT = 200
 
@@ -36,13 +38,21 @@ class AfterMeeting(SessionFiles, Search):
         self.store, self.platform, self.writer, self.clock = store, platform, writer, clock
         self.permissions, self.guardrails = permissions, guardrails or Guardrails()
 
+    async def fill_attendance(self, session_id: str, meeting_id: str) -> int:
+        """The session's participants from the platform, for whoever no webhook told of."""
+        try:
+            people = await self.platform.session_participants(session_id)
+        except PlatformError:
+            return 0
+        await self.store.write(self._keep_attendance, session_id, meeting_id, people)
+        return len(people)
+
     # -- marks -------------------------------------------------------------------------
 
-    @on_store_thread
-    def mark(self, actor: Actor, meeting_id: str, text: str, recording_id: str | None = None) -> Reply:
+    def mark(self, tx: Tx, actor: Actor, meeting_id: str, text: str, recording_id: str | None = None) -> Reply:
         """A bookmark now in every recording of the meeting that is recording (or in the one whose Mark
         button was pressed). A paused recording has nothing to mark: nothing is being recorded."""
-        active = self.store.recordings_of_meeting(meeting_id)
+        active = tx.recordings_of_meeting(meeting_id)
         if recording_id is not None:
             active = [r for r in active if r.id == recording_id]
         recording = [r for r in active if r.status is Status.RECORDING]
@@ -52,74 +62,58 @@ class AfterMeeting(SessionFiles, Search):
             return Reply.one(Say.NOTHING_TO_MARK, ok=False, paused=paused)
         now = self.clock()
         lines = []
-        with self.store.transaction():
-            for rec in recording:
-                self.store.notes.add_mark(rec.id, now, actor.user_id, text[:MARK_TEXT_LIMIT])
-                offset = file_offset(self.store.summary(rec.id, now), now)
-                lines.append(Line(Say.MARKED, {"handle": rec.handle, "offset": offset or 0.0, "text": text}))
-            self._audit.here(actor, "mark", "ok", target=",".join(r.id for r in recording))
+        for rec in recording:
+            tx.notes.add_mark(rec.id, now, actor.user_id, text[:MARK_TEXT_LIMIT])
+            offset = file_offset(tx.summary(rec.id, now), now)
+            lines.append(Line(Say.MARKED, {"handle": rec.handle, "offset": offset or 0.0, "text": text}))
+        self._audit.here(actor, "mark", "ok", target=",".join(r.id for r in recording))
         return Reply(lines)
 
     # -- who was there -------------------------------------------------------------------
 
-    @on_store_thread
-    def on_participant(self, event: MeetingEvent) -> Applied:
+    def on_participant(self, tx: Tx, event: MeetingEvent) -> Applied:
         if not (event.session_id and event.participant):
             return Applied.NO_PARTICIPANT
         name = event.name or "someone"
         if event.kind is MeetingKind.JOINED:
-            self.store.notes.joined(event.session_id, event.participant, event.meeting_id, name,
-                                    event.at or self.clock(), person=event.person)
+            tx.notes.joined(event.session_id, event.participant, event.meeting_id, name,
+                            event.at or self.clock(), person=event.person)
         else:
-            self.store.notes.left(event.session_id, event.participant, event.meeting_id, name,
-                                  event.at or self.clock(), joined_at=event.joined_at, person=event.person)
-        if self.store.calls.touch(session_id=event.session_id):  # its call shows who is there
+            tx.notes.left(event.session_id, event.participant, event.meeting_id, name,
+                          event.at or self.clock(), joined_at=event.joined_at, person=event.person)
+        if tx.calls.touch(session_id=event.session_id):  # its call shows who is there
             self.writer.on_write()
         return Applied.NOTED
 
-    async def fill_attendance(self, session_id: str, meeting_id: str) -> int:
-        """The session's participants from the platform, for whoever no webhook told of."""
-        try:
-            people = await self.platform.session_participants(session_id)
-        except PlatformError:
-            return 0
-        await self.store.call(self._keep_attendance, session_id, meeting_id, people)
-        return len(people)
-
-    def _keep_attendance(self, session_id: str, meeting_id: str, people: list[dict[str, Any]]) -> None:
-        with self.store.transaction():
-            for p in people:
-                pid = p.get("id") or p.get("custom_participant_id")
-                if not isinstance(pid, str):
-                    continue
-                name = str(p.get("display_name") or "someone")
-                joined = parse_time(p.get("joined_at"))
-                person = p.get("custom_participant_id") if isinstance(p.get("custom_participant_id"), str) else None
-                self.store.notes.joined(session_id, pid, meeting_id, name, joined, person=person)
-                if left := parse_time(p.get("left_at")):
-                    self.store.notes.left(session_id, pid, meeting_id, name, left, joined_at=joined, person=person)
+    def _keep_attendance(self, tx: Tx, session_id: str, meeting_id: str, people: list[dict[str, Any]]) -> None:
+        for p in people:
+            pid = p.get("id") or p.get("custom_participant_id")
+            if not isinstance(pid, str):
+                continue
+            name = str(p.get("display_name") or "someone")
+            joined = parse_time(p.get("joined_at"))
+            person = p.get("custom_participant_id") if isinstance(p.get("custom_participant_id"), str) else None
+            tx.notes.joined(session_id, pid, meeting_id, name, joined, person=person)
+            if left := parse_time(p.get("left_at")):
+                tx.notes.left(session_id, pid, meeting_id, name, left, joined_at=joined, person=person)
 
     # -- settings ------------------------------------------------------------------------
 
-    @on_store_thread
-    def set_setting(self, actor: Actor, name: str, value: str) -> Reply:
+    def set_setting(self, tx: Tx, actor: Actor, name: str, value: str) -> Reply:
         stored, error = checked(name, value)
         if error is not None:
             return Reply.one(Say.SETTING_INVALID, ok=False, message=error)
-        with self.store.transaction():
-            self.store.notes.set_setting(actor.channel_id, name, stored, actor.user_id or "")
-            self._audit.here(actor, "settings", "ok", name, stored)
-        return Reply.one(Say.SETTING_SET, name=name, settings=self.settings_of.here(actor.channel_id))
+        tx.notes.set_setting(actor.channel_id, name, stored, actor.user_id or "")
+        self._audit.here(actor, "settings", "ok", name, stored)
+        return Reply.one(Say.SETTING_SET, name=name, settings=self.settings_of(tx, actor.channel_id))
 
-    @on_store_thread
-    def set_many(self, actor: Actor, values: dict[str, str]) -> dict[str, str]:
+    def set_many(self, tx: Tx, actor: Actor, values: dict[str, str]) -> dict[str, str]:
         """The modal's fields, all or none: returns the errors by name (empty when saved)."""
         results = {name: checked(name, value) for name, value in values.items()}
         errors = {name: error for name, (_, error) in results.items() if error}
         if errors:
             return errors
-        with self.store.transaction():
-            for name, (stored, _) in results.items():
-                self.store.notes.set_setting(actor.channel_id, name, stored, actor.user_id or "")
-            self._audit.here(actor, "settings", "ok", ",".join(sorted(results)), "from the modal")
+        for name, (stored, _) in results.items():
+            tx.notes.set_setting(actor.channel_id, name, stored, actor.user_id or "")
+        self._audit.here(actor, "settings", "ok", ",".join(sorted(results)), "from the modal")
         return {}

@@ -105,7 +105,7 @@ class Commands(Starts):
             case "allow" | "deny" | "unallow":
                 return await self.allow(actor, cmd, link)
             case "mark":
-                return await self.after.mark(actor, link.meeting_id, cmd.text or "")
+                return await self.store.write(self.after.mark, actor, link.meeting_id, cmd.text or "")
             case "summary":
                 return await self.after.summary(actor, link)
             case "find":
@@ -120,7 +120,7 @@ class Commands(Starts):
     async def link(self, actor: Actor, cmd: Command, link: Link | None) -> Reply:
         try:
             if cmd.name == "new":
-                s = await self.after.settings_of(actor.channel_id)
+                s = await self.store.read(self.after.settings_of, actor.channel_id)
                 meeting = await self.platform.create_meeting(
                     cmd.title or f"#{actor.channel_id} meeting", transcribe=s.transcribe, summarize=s.summarize,
                     keep_alive=s.keep_alive or self.actions.guardrails.keep_alive, summary_type=s.summary_type,
@@ -165,14 +165,15 @@ class Commands(Starts):
         now = self.clock()
         lines = [StatusLine(r, self.store.summary(r.id, now))
                  for r in self.store.recordings_of_meeting(link.meeting_id, ACTIVE)]
-        return Reply.one(Say.STATUS, link=link, lines=lines, settings=self.after.settings_of.here(link.channel_id))
+        return Reply.one(Say.STATUS, link=link, lines=lines,
+                         settings=self.after.settings_of(self.store, link.channel_id))
 
     @on_store_thread
     def settings(self, actor: Actor, cmd: Command) -> Reply:
         """`/rec settings NAME VALUE` sets one; `/rec settings` alone opens the form (a modal)."""
         if cmd.setting is not None:
-            return self.after.set_setting.here(actor, cmd.setting, cmd.text or "")
-        settings = self.after.settings_of.here(actor.channel_id)
+            return self.after.set_setting(self.store, actor, cmd.setting, cmd.text or "")
+        settings = self.after.settings_of(self.store, actor.channel_id)
         if not cmd.trigger_id:
             return Reply.one(Say.SETTINGS, settings=settings)
         with self.store.transaction():
@@ -191,10 +192,10 @@ class Commands(Starts):
         if (why := await self.permissions.refusal(actor, "settings", link, role)) is not None:
             await self._audit(actor, "settings", "refused", detail=why.value)
             return Reply.one(Say.REFUSED, ok=False, reason=why, wait=self.permissions.waiting(actor, why))
-        errors = await self.after.set_many(actor, values)
+        errors = await self.store.write(self.after.set_many, actor, values)
         if errors:
             return Reply.one(Say.SETTING_INVALID, ok=False, message=" ".join(errors.values()))
-        return Reply.one(Say.SETTINGS, settings=await self.after.settings_of(actor.channel_id))
+        return Reply.one(Say.SETTINGS, settings=await self.store.read(self.after.settings_of, actor.channel_id))
 
     def history(self, actor: Actor, link: Link | None) -> Reply:
         now = self.clock()

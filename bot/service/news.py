@@ -146,7 +146,7 @@ class News:
         if event.kind is MeetingKind.ENDED:
             await self.calls.ended(event.meeting_id, event.session_id, event.at)
         if event.kind in (MeetingKind.JOINED, MeetingKind.LEFT):
-            noted = await self.after.on_participant(event)
+            noted = await self.store.write(self.after.on_participant, event)
             if event.kind is MeetingKind.JOINED:
                 return noted
         if event.kind not in (MeetingKind.ENDED, MeetingKind.LEFT):

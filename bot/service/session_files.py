@@ -5,12 +5,15 @@ Off the record stays off the record: the platform transcribes and summarises the
 included. When a pause of any recording overlapped the session, or recbot did not see one of them run, recbot
 never posts or links the platform's transcript: it uploads its own copy without the lines said off the record,
 and holds the summary (it cannot cut one) for a controller, as the channel's `summary-after-pause` says.
+
+On the loop; the methods that take a `tx` are below the store boundary (`store.read` / `store.write`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import bot.service.unsettled as unsettled
 from bot import transcript
@@ -26,7 +29,7 @@ from bot.service.outcomes import Applied, Reply, Say, failed
 from bot.service.permissions import Permissions
 from bot.service.settings import AfterPause, ChannelSettings
 from bot.service.transitions import FILES_CHECK_AFTER
-from bot.store import on_store_thread
+from bot.store import Tx
 from bot.store.transcripts import TranscriptLine
 
 log = logging.getLogger("bot.service.after")  # after the meeting's one logger, whichever room writes
@@ -45,6 +48,11 @@ def off_the_record(recordings: list[tuple[Recording, Summary]]) -> bool:
                for rec, summary in recordings)
 
 
+def claimed(tx: Tx, session_id: str, kind: str) -> dict[str, Any] | None:
+    """The session's file of `kind` as it was claimed for posting (or held, or released); None: not yet."""
+    return tx.notes.file(session_id, kind)
+
+
 class SessionFiles(Audited):
     """A part of `AfterMeeting`, over the state its `__init__` sets."""
 
@@ -54,49 +62,42 @@ class SessionFiles(Audited):
     guardrails: Guardrails
     clock: Callable[[], float]
 
-    @on_store_thread
-    def settings_of(self, channel_id: str) -> ChannelSettings:
-        return ChannelSettings.of(self.store.notes.settings(channel_id))
-
     async def on_file(self, file: SessionFile, held_since: float | None = None) -> Applied:
         """A transcript or summary: a reply in the thread of each recording of the session, once, whichever of
         the webhook or the fallback brings it; of a session nobody recorded, nothing anywhere. Held while a
         recording of the session has an unknown outcome (unsettled.py; `held_since`: when it was first held)."""
-        if await self.store.aio.notes.file(file.session_id, file.kind):
+        if await self.store.read(claimed, file.session_id, file.kind):
             return Applied.ALREADY_POSTED
         held, until = await self.store.write(unsettled.decide, file, held_since, self.clock())
         if held:
             return Applied.UNSETTLED
         if file.kind is FileKind.TRANSCRIPT:
             return await self._on_transcript(file, until)
-        recordings = await self.store.call(self._ledgers, file.session_id, until)
+        recordings = await self.store.read(self._ledgers, file.session_id, until)
         if not recordings:
-            return await self._post_file(file, None)
+            return await self.store.write(self._post_file, file, None)
         if until is not None or off_the_record(recordings):
             return await self._hold_summary(file, [r for r, _ in recordings])
         text = await self.platform.download_text(file.url)
-        return await self._post_file(file, text)
-
-    def _ledgers(self, session_id: str, until: float | None = None) -> list[tuple[Recording, Summary]]:
-        return unsettled.ledgers(self.store, session_id, self.clock(), until)
+        return await self.store.write(self._post_file, file, text)
 
     async def _on_transcript(self, file: SessionFile, until: float | None) -> Applied:
-        recordings = await self.store.call(self._ledgers, file.session_id, until)
+        recordings = await self.store.read(self._ledgers, file.session_id, until)
         paused = until is not None or off_the_record(recordings)  # `until`: lines were withheld
         keep = self.guardrails.transcript_days > 0 and bool(recordings)
         if not (paused or keep):
-            return await self._post_file(file, None)
+            return await self.store.write(self._post_file, file, None)
         text = await self.platform.download_text(file.url, TRANSCRIPT_BYTES)  # presigned: no credentials
         if text is None:
             if not paused:
-                return await self._post_file(file, None)
+                return await self.store.write(self._post_file, file, None)
             cut = None
         else:
             if len(text.encode()) >= TRANSCRIPT_BYTES:  # cut off mid-row at the limit: the last row is partial
                 text = text.rsplit("\n", 1)[0]
             cut = transcript.cut(transcript.parse_csv(text), file.started_at or await self._session_start(file),
                                  [(r.id, s) for r, s in recordings])
-        return await self.store.call(self._keep_transcript, file, [r for r, _ in recordings], cut, paused)
+        return await self.store.write(self._keep_transcript, file, [r for r, _ in recordings], cut, paused)
 
     async def _session_start(self, file: SessionFile) -> float | None:
         """When the session began, for transcripts whose times count from it (the webhook says; the fallback
@@ -106,63 +107,30 @@ class SessionFiles(Audited):
         except PlatformError:
             return None
 
-    def _keep_transcript(self, file: SessionFile, recordings: list[Recording], cut: transcript.Cut | None,
-                         paused: bool) -> Applied:
-        with self.store.transaction():
-            if not self.store.notes.claim_file(file.session_id, file.kind, file.meeting_id, file.url, file.expiry):
-                return Applied.ALREADY_POSTED
-            for rec in recordings:
-                lines = [] if cut is None else [
-                    TranscriptLine(rec.id, k.at, offset, k.speaker, k.text)
-                    for k in cut.kept for rid, offset in k.places if rid == rec.id]
-                if self.guardrails.transcript_days > 0 and lines:
-                    self.store.transcripts.keep(rec.team_id, rec.channel_id, file.session_id, lines)
-                if not paused:
-                    self.writer.notice(rec, Notice.TRANSCRIPT, url=file.url, expiry=file.expiry,
-                                       session_id=file.session_id)
-                elif cut is None:  # unreadable: neither the platform's link nor a copy
-                    self.writer.notice(rec, Notice.TRANSCRIPT_UNREADABLE, session_id=file.session_id)
-                else:  # recbot's own copy, uploaded to the thread; its lines leave the outbox once sent
-                    self.store.outbox.enqueue(Outgoing.UPLOAD, {
-                        "session_id": file.session_id, "withheld": cut.withheld, "title": rec.meeting_title,
-                        "lines": [[line.offset, line.speaker, line.text] for line in lines]},
-                        channel_id=rec.channel_id, recording_id=rec.id, team=rec.team)
-        self.writer.on_write()
-        return Applied.OWN_COPY if paused else Applied.POSTED
-
     async def _hold_summary(self, file: SessionFile, recordings: list[Recording]) -> Applied:
         """A pause overlapped the session: the summary is held (or posted, or never), as each recording's
         channel says. A held one waits for a controller's `rec_post_summary`."""
-        policy = {r.channel_id: (await self.settings_of(r.channel_id)).summary_after_pause for r in recordings}
+        policy = {r.channel_id: (await self.store.read(self.settings_of, r.channel_id)).summary_after_pause
+                  for r in recordings}
         if all(p is AfterPause.POST for p in policy.values()):
-            return await self._post_file(file, await self.platform.download_text(file.url))
-        return await self.store.call(self._held, file, recordings, policy)
-
-    def _held(self, file: SessionFile, recordings: list[Recording], policy: dict[str, AfterPause]) -> Applied:
-        with self.store.transaction():
-            if not self.store.notes.claim_file(file.session_id, file.kind, file.meeting_id, file.url, file.expiry):
-                return Applied.ALREADY_POSTED
-            for rec in recordings:
-                self.writer.notice(rec, Notice.SUMMARY_HELD, session_id=file.session_id,
-                                   policy=policy[rec.channel_id])
-        self.writer.on_write()
-        return Applied.HELD
+            return await self.store.write(self._post_file, file, await self.platform.download_text(file.url))
+        return await self.store.write(self._held, file, recordings, policy)
 
     async def post_summary(self, actor: Actor, session_id: object) -> Reply:
         """`rec_post_summary`: a controller posts a held summary after all (audited; once)."""
         target = str(session_id)[:80]
         await self._audit(actor, "button:post_summary", "requested", target)
-        recordings = await self.store.aio.recordings_of_session(target) if isinstance(session_id, str) else []
+        recordings = await self.store.read(Tx.recordings_of_session, target) if isinstance(session_id, str) else []
         mine = [r for r in recordings if r.channel_id == actor.channel_id]
-        held = await self.store.aio.notes.file(target, FileKind.SUMMARY) if mine else None
+        held = await self.store.read(claimed, target, FileKind.SUMMARY) if mine else None
         if not mine or held is None:
             await self._audit(actor, "button:post_summary", "refused", target, "not this channel's session")
             return Reply.one(Say.FOREIGN_BUTTON, ok=False)
-        link = await self.store.aio.link(actor.channel_id)
+        link = await self.store.read(Tx.link, actor.channel_id)
         if (why := await self.permissions.refusal(actor, "post_summary", link)) is not None:
             await self._audit(actor, "button:post_summary", "refused", target, why.value)
             return Reply.one(Say.REFUSED, ok=False, reason=why, wait=self.permissions.waiting(actor, why))
-        if (await self.settings_of(actor.channel_id)).summary_after_pause is AfterPause.NEVER:
+        if (await self.store.read(self.settings_of, actor.channel_id)).summary_after_pause is AfterPause.NEVER:
             await self._audit(actor, "button:post_summary", "refused", target, "summary-after-pause never")
             return Reply.one(Say.SUMMARY_NEVER, ok=False)
         try:
@@ -172,37 +140,9 @@ class SessionFiles(Audited):
             return Reply([failed("summary", exc)], ok=False)
         url, expiry = found if found else (held["url"], held["expiry"])
         text = await self.platform.download_text(url)
-        posted = await self.store.call(self._release, actor, mine, target, url, expiry, text)
+        posted = await self.store.write(self._release, actor, mine, target, url, expiry, text)
         return Reply.one(Say.SUMMARY_RELEASED if posted else Say.SUMMARY_THERE, handle=mine[0].handle, url=url,
                          expiry=expiry)
-
-    def _release(self, actor: Actor, recordings: list[Recording], session_id: str, url: str, expiry: float | None,
-                 text: str | None) -> bool:
-        with self.store.transaction():
-            if not self.store.notes.claim_file(session_id, RELEASED, recordings[0].meeting_id, url, expiry):
-                return False
-            for rec in recordings:
-                self.writer.notice(rec, Notice.SUMMARY, url=url, expiry=expiry, session_id=session_id,
-                                   text=(text or "")[:SUMMARY_TEXT_LIMIT] or None, released_by=actor.user_id)
-            self._audit.here(actor, "button:post_summary", "ok", session_id)
-        self.writer.on_write()
-        return True
-
-    @on_store_thread
-    def _post_file(self, file: SessionFile, text: str | None) -> Applied:
-        recordings = self.store.recordings_of_session(file.session_id)
-        params = {"url": file.url, "expiry": file.expiry, "text": (text or "")[:SUMMARY_TEXT_LIMIT] or None,
-                  "session_id": file.session_id}
-        notice = Notice.TRANSCRIPT if file.kind is FileKind.TRANSCRIPT else Notice.SUMMARY
-        with self.store.transaction():
-            if not self.store.notes.claim_file(file.session_id, file.kind, file.meeting_id, file.url, file.expiry):
-                return Applied.ALREADY_POSTED
-            # A session nobody recorded was off the record from start to end: its transcript and summary
-            # (the platform makes them of the whole session all the same) are posted nowhere.
-            for rec in recordings:
-                self.writer.notice(rec, notice, **params)
-        self.writer.on_write()
-        return Applied.POSTED if recordings else Applied.POSTED_NOWHERE
 
     async def check_files(self, rec: Recording, kinds: list[str], tries: int) -> None:
         """The fallback when no webhook came: ask for what is still missing (`kinds`, a timer's stored
@@ -211,7 +151,7 @@ class SessionFiles(Audited):
             return
         missing = []
         for kind in map(FileKind, kinds):
-            if await self.store.aio.notes.file(rec.session_id, kind):
+            if await self.store.read(claimed, rec.session_id, kind):
                 continue
             try:
                 found = await self.platform.session_file(rec.session_id, kind)
@@ -222,13 +162,13 @@ class SessionFiles(Audited):
                 continue
             await self.on_file(SessionFile(kind, rec.meeting_id, rec.session_id, found[0], found[1]))
         if missing and tries + 1 < FILES_CHECK_TRIES:
-            await self.store.aio.timers.set(Timer.SESSION_FILES, rec.id,
-                                            self.clock() + FILES_CHECK_AFTER * (tries + 1),
-                                            {"kinds": missing, "tries": tries + 1})
+            due = self.clock() + FILES_CHECK_AFTER * (tries + 1)
+            await self.store.write(lambda tx: tx.timers.set(Timer.SESSION_FILES, rec.id, due,
+                                                            {"kinds": missing, "tries": tries + 1}))
 
     async def summary(self, actor: Actor, link: Link) -> Reply:
         """`/rec summary`: the last recorded session's summary, asked for when there is none yet."""
-        session_id, recordings = await self.store.call(self._last_session, link.meeting_id)
+        session_id, recordings = await self.store.read(self._last_session, link.meeting_id)
         if not session_id or not recordings:
             return Reply.one(Say.NO_SESSION, ok=False)
         handle = recordings[0].handle
@@ -240,33 +180,93 @@ class SessionFiles(Audited):
             await self._audit(actor, "summary", "error", session_id, exc.message)
             return Reply([failed("summary", exc)], ok=False)
         await self._audit(actor, "summary", "ok", session_id)
-        policy = (await self.settings_of(link.channel_id)).summary_after_pause
+        policy = (await self.store.read(self.settings_of, link.channel_id)).summary_after_pause
         # Held as the webhook holds it: unless this channel and every channel of the session's recordings post
         # after a pause (another channel linked to the meeting may not undo the hold of the one that paused);
         # and always while a recording of the session has an unknown outcome (unsettled.py).
-        others = {(await self.settings_of(c)).summary_after_pause for c in {r.channel_id for r in recordings}}
+        others = {(await self.store.read(self.settings_of, c)).summary_after_pause
+                  for c in {r.channel_id for r in recordings}}
         held = unsettled.unsettled_since(recordings) is not None or (
             {policy} | others != {AfterPause.POST}
-            and off_the_record(await self.store.call(self._ledgers, session_id)))
+            and off_the_record(await self.store.read(self._ledgers, session_id)))
         if found is not None and held:  # the channel's rule, as for the webhook: no link to a held summary
-            if not await self.store.aio.notes.file(session_id, FileKind.SUMMARY):
+            if not await self.store.read(claimed, session_id, FileKind.SUMMARY):
                 await self.on_file(SessionFile(FileKind.SUMMARY, link.meeting_id, session_id, found[0], found[1]))
-            if not await self.store.aio.notes.file(session_id, RELEASED):
+            if not await self.store.read(claimed, session_id, RELEASED):
                 return Reply.one(Say.SUMMARY_NEVER if policy is AfterPause.NEVER else Say.SUMMARY_HELD, handle=handle)
         if found is not None:
-            if await self.store.aio.notes.file(session_id, FileKind.SUMMARY):
+            if await self.store.read(claimed, session_id, FileKind.SUMMARY):
                 return Reply.one(Say.SUMMARY_THERE, handle=handle, url=found[0], expiry=found[1])
             await self.on_file(SessionFile(FileKind.SUMMARY, link.meeting_id, session_id, found[0], found[1]))
             return Reply.one(Say.SUMMARY_POSTED, handle=handle)
-        await self.store.call(self._look_again, recordings)  # the webhook brings it; else this looks again
+        await self.store.write(self._look_again, recordings)  # the webhook brings it; else this looks again
         return Reply.one(Say.SUMMARY_ASKED, handle=handle)
 
-    def _last_session(self, meeting_id: str) -> tuple[str | None, list[Recording]]:
-        session_id = self.store.last_session(meeting_id)
-        return session_id, self.store.recordings_of_session(session_id) if session_id else []
+    def settings_of(self, tx: Tx, channel_id: str) -> ChannelSettings:
+        return ChannelSettings.of(tx.notes.settings(channel_id))
 
-    def _look_again(self, recordings: list[Recording]) -> None:
-        with self.store.transaction():
-            for rec in recordings:
-                self.store.timers.set(Timer.SESSION_FILES, rec.id, self.clock() + 30.0,
-                                      {"kinds": [FileKind.SUMMARY], "tries": 0})
+    def _ledgers(self, tx: Tx, session_id: str, until: float | None = None) -> list[tuple[Recording, Summary]]:
+        return unsettled.ledgers(tx, session_id, self.clock(), until)
+
+    def _keep_transcript(self, tx: Tx, file: SessionFile, recordings: list[Recording], cut: transcript.Cut | None,
+                         paused: bool) -> Applied:
+        if not tx.notes.claim_file(file.session_id, file.kind, file.meeting_id, file.url, file.expiry):
+            return Applied.ALREADY_POSTED
+        for rec in recordings:
+            lines = [] if cut is None else [
+                TranscriptLine(rec.id, k.at, offset, k.speaker, k.text)
+                for k in cut.kept for rid, offset in k.places if rid == rec.id]
+            if self.guardrails.transcript_days > 0 and lines:
+                tx.transcripts.keep(rec.team_id, rec.channel_id, file.session_id, lines)
+            if not paused:
+                self.writer.notice(rec, Notice.TRANSCRIPT, url=file.url, expiry=file.expiry, session_id=file.session_id)
+            elif cut is None:  # unreadable: neither the platform's link nor a copy
+                self.writer.notice(rec, Notice.TRANSCRIPT_UNREADABLE, session_id=file.session_id)
+            else:  # recbot's own copy, uploaded to the thread; its lines leave the outbox once sent
+                tx.outbox.enqueue(Outgoing.UPLOAD, {
+                    "session_id": file.session_id, "withheld": cut.withheld, "title": rec.meeting_title,
+                    "lines": [[line.offset, line.speaker, line.text] for line in lines]},
+                    channel_id=rec.channel_id, recording_id=rec.id, team=rec.team)
+        self.writer.on_write()
+        return Applied.OWN_COPY if paused else Applied.POSTED
+
+    def _held(self, tx: Tx, file: SessionFile, recordings: list[Recording], policy: dict[str, AfterPause]) -> Applied:
+        if not tx.notes.claim_file(file.session_id, file.kind, file.meeting_id, file.url, file.expiry):
+            return Applied.ALREADY_POSTED
+        for rec in recordings:
+            self.writer.notice(rec, Notice.SUMMARY_HELD, session_id=file.session_id, policy=policy[rec.channel_id])
+        self.writer.on_write()
+        return Applied.HELD
+
+    def _release(self, tx: Tx, actor: Actor, recordings: list[Recording], session_id: str, url: str,
+                 expiry: float | None, text: str | None) -> bool:
+        if not tx.notes.claim_file(session_id, RELEASED, recordings[0].meeting_id, url, expiry):
+            return False
+        for rec in recordings:
+            self.writer.notice(rec, Notice.SUMMARY, url=url, expiry=expiry, session_id=session_id,
+                               text=(text or "")[:SUMMARY_TEXT_LIMIT] or None, released_by=actor.user_id)
+        self._audit.here(actor, "button:post_summary", "ok", session_id)
+        self.writer.on_write()
+        return True
+
+    def _post_file(self, tx: Tx, file: SessionFile, text: str | None) -> Applied:
+        recordings = tx.recordings_of_session(file.session_id)
+        params = {"url": file.url, "expiry": file.expiry, "text": (text or "")[:SUMMARY_TEXT_LIMIT] or None,
+                  "session_id": file.session_id}
+        notice = Notice.TRANSCRIPT if file.kind is FileKind.TRANSCRIPT else Notice.SUMMARY
+        if not tx.notes.claim_file(file.session_id, file.kind, file.meeting_id, file.url, file.expiry):
+            return Applied.ALREADY_POSTED
+        # A session nobody recorded was off the record from start to end: its transcript and summary
+        # (the platform makes them of the whole session all the same) are posted nowhere.
+        for rec in recordings:
+            self.writer.notice(rec, notice, **params)
+        self.writer.on_write()
+        return Applied.POSTED if recordings else Applied.POSTED_NOWHERE
+
+    def _last_session(self, tx: Tx, meeting_id: str) -> tuple[str | None, list[Recording]]:
+        session_id = tx.last_session(meeting_id)
+        return session_id, tx.recordings_of_session(session_id) if session_id else []
+
+    def _look_again(self, tx: Tx, recordings: list[Recording]) -> None:
+        for rec in recordings:
+            tx.timers.set(Timer.SESSION_FILES, rec.id, self.clock() + 30.0, {"kinds": [FileKind.SUMMARY], "tries": 0})
