@@ -486,13 +486,13 @@ async def test_a_stale_copy_never_moves_a_recording_twice(world):
                                started_at=w.clock.now - 10, stopped_at=w.clock.now)
     news = Report.of(uploaded)
     assert decide(stale, [], news, actor=None, source="reconciler", now=w.clock.now, guardrails=Guardrails()).moved
-    assert await w.service.truth.apply(rec.id, news, actor=None, source="reconciler")
+    assert await w.store.write(w.service.truth.apply, rec.id, news, actor=None, source="reconciler")
     entries, notices_before = len(w.store.ledger(rec.id)), len(notices(w, rec.id))
     # A decision made from the stale copy is refused whole by the store, and deciding again moves nothing.
     stale_decision = decide(stale, [], news, actor="U0ALICE", source="command", now=w.clock.now,
                             guardrails=Guardrails())
-    assert not w.service.writer.write(stale_decision)
-    assert not await w.service.truth.apply(rec.id, news, actor="U0ALICE", source="command")
+    assert not w.service.writer.write(w.store, stale_decision)
+    assert not await w.store.write(w.service.truth.apply, rec.id, news, actor="U0ALICE", source="command")
     assert len(w.store.ledger(rec.id)) == entries and len(notices(w, rec.id)) == notices_before
     assert not w.store.transition(rec.id, Status.UPLOADED, Status.UPLOADED, at=0, actor=None, source="x")
 
@@ -547,12 +547,13 @@ async def test_a_report_asked_for_before_the_last_change_was_seen_is_not_applied
     assert (await w.service.commands.handle(BOB, parse("pause"))).ok
     assert (await w.service.commands.handle(ALICE, parse("resume"))).ok
     with pytest.raises(Outdated):
-        await w.service.truth.apply(rec.id, stale, actor=None, source="meeting")
+        await w.store.write(w.service.truth.apply, rec.id, stale, actor=None, source="meeting")
     assert w.store.recording(rec.id).status is Status.RECORDING
     assert kinds(w, rec.id).count("paused") == 1  # no pause the platform did not make
     w.emulator.platform.act(time.time(), rec.id, "pause")  # asked after the resume was seen: applied
     fresh = await w.service.truth.ask(rec.id)
-    assert fresh.status is Status.PAUSED and await w.service.truth.apply(rec.id, fresh, actor=None, source="meeting")
+    assert fresh.status is Status.PAUSED
+    assert await w.store.write(w.service.truth.apply, rec.id, fresh, actor=None, source="meeting")
     assert kinds(w, rec.id).count("paused") == 2
 
 
@@ -845,7 +846,7 @@ async def test_a_resume_whose_answer_comes_after_the_news_of_the_stop_is_in_the_
     assert (said["notice"], said["before_stop"], said["actor"]) == ("resumed", True, BOB.user_id)
     # the same answer applied again (saved later, say): nothing more
     again = Report(rec.id, Status.RECORDING, acted_at=asked)
-    assert not await w.service.truth.apply(rec.id, again, actor=BOB.user_id, source=BOB.via)
+    assert not await w.store.write(w.service.truth.apply, rec.id, again, actor=BOB.user_id, source=BOB.via)
     assert len(w.store.ledger(rec.id)) == 5 and notices(w, rec.id)[-1] == said
 
 

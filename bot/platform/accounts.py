@@ -1,4 +1,5 @@
 """Which platform account a call goes to: the environment's, or a workspace's own (`/rec connect`).
+On the loop; `owns`, `account_of_meeting` and `_account_of_session` are functions over a Tx (store's thread).
 
 The service asks the same questions of one platform whatever the number of accounts; `Platforms`
 answers each from the account of what the call is about: a recording's, a meeting's (the link or
@@ -21,7 +22,7 @@ from bot.platform.client import PlatformClient
 from bot.platform.errors import Disconnected
 from bot.platform.models import FileKind, PlatformRecording
 from bot.platform.webhooks import Event, Ignored, RecordingUpdate
-from bot.store import Store
+from bot.store import Store, Tx
 
 
 def client_for(settings: Settings | None, flavour: str, credentials: dict[str, str], **kwargs) -> PlatformClient:
@@ -43,10 +44,10 @@ class SharedBudget:
         self.store, self.account = store, account
 
     async def take(self, buckets: Sequence[tuple[str, int, float]]) -> float:
-        return await self.store.aio.budgets.take(self.account, buckets)
+        return await self.store.write(lambda tx: tx.budgets.take(self.account, buckets))
 
     async def block(self, seconds: float) -> None:
-        await self.store.aio.budgets.block(self.account, seconds)
+        await self.store.write(lambda tx: tx.budgets.block(self.account, seconds))
 
 
 class Platforms:
@@ -74,7 +75,9 @@ class Platforms:
     async def of(self, account: str) -> PlatformClient:
         if not account:
             return self.default
-        found = await self.store.aio.workspaces.account(account) if self.store.workspaces.sealer else None
+        found = None
+        if self.store.workspaces.sealer:
+            found = await self.store.read(lambda tx: tx.workspaces.account(account))
         if found is None:
             self._clients.pop(account, None)
             raise Disconnected("this meeting is on a platform account that was disconnected; a workspace admin "
@@ -92,44 +95,45 @@ class Platforms:
         """The account a workspace's new links use: its own, else the environment's."""
         if not team_id or self.store.workspaces.sealer is None:
             return ""
-        return await self.store.aio.workspaces.route_of(team_id) or ""
+        return await self.store.read(lambda tx: tx.workspaces.route_of(team_id)) or ""
 
     async def for_team(self, team_id: str | None) -> PlatformClient:
         return await self.of(await self.account_for_team(team_id))
 
-    def account_of_meeting(self, meeting_id: str) -> str | None:
+    @staticmethod
+    def account_of_meeting(tx: Tx, meeting_id: str) -> str | None:
         """On the store's thread."""
-        owner = self.store.meeting_owner(meeting_id)
+        owner = tx.meeting_owner(meeting_id)
         return owner[1] if owner else None
 
     async def _meeting(self, meeting_id: str) -> PlatformClient:
-        account = await self.store.call(self.account_of_meeting, meeting_id)
+        account = await self.store.read(self.account_of_meeting, meeting_id)
         return await self.of(account or "")
 
     async def _recording(self, recording_id: str) -> PlatformClient:
-        rec = await self.store.aio.recording(recording_id)
+        rec = await self.store.read(Tx.recording, recording_id)
         return await self.of(rec.account) if rec else self.default
 
     async def _session(self, session_id: str) -> PlatformClient:
-        return await self.of(await self.store.call(self._account_of_session, session_id))
+        return await self.of(await self.store.read(self._account_of_session, session_id))
 
-    def _account_of_session(self, session_id: str) -> str:
-        recs = self.store.recordings_of_session(session_id)
+    def _account_of_session(self, tx: Tx, session_id: str) -> str:
+        recs = tx.recordings_of_session(session_id)
         if recs:
             return recs[0].account
-        meeting = self.store.notes.meeting_of_session(session_id)
-        return (self.account_of_meeting(meeting) or "") if meeting else ""
+        meeting = tx.notes.meeting_of_session(session_id)
+        return (self.account_of_meeting(tx, meeting) or "") if meeting else ""
 
-    def owns(self, account: str, event: Event) -> bool:
+    def owns(self, tx: Tx, account: str, event: Event) -> bool:
         """Whether a webhook that came in on `account`'s route may speak of what it names: nothing held by
         another account (so one account's webhooks can never move another workspace's recordings). On the
         store's thread."""
         if isinstance(event, Ignored):
             return True
-        if isinstance(event, RecordingUpdate) and (rec := self.store.recording(event.recording_id)):
+        if isinstance(event, RecordingUpdate) and (rec := tx.recording(event.recording_id)):
             return rec.account == account
         meeting_id = getattr(event, "meeting_id", None)
-        holder = self.account_of_meeting(meeting_id) if meeting_id else None
+        holder = self.account_of_meeting(tx, meeting_id) if meeting_id else None
         return holder is None or holder == account
 
     # -- the calls, each to its account ---------------------------------------------------
@@ -160,7 +164,7 @@ class Platforms:
         if meeting_id is not None:
             return await (await self._meeting(meeting_id)).list_recordings(meeting_id, statuses=statuses, **kwargs)
         found: list[PlatformRecording] = []
-        for account in await self.store.aio.accounts_in(ACTIVE) or [""]:
+        for account in await self.store.read(Tx.accounts_in, ACTIVE) or [""]:
             found += await (await self.of(account)).list_recordings(statuses=statuses, **kwargs)
         return found
 

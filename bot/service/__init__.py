@@ -52,7 +52,7 @@ class Service:
         platform = platform if isinstance(platform, Platforms) else Platforms(platform, store)
         self.store, self.platform, self.guardrails, self.clock = store, platform, guardrails, clock
         self.tasks = tasks or Tasks()
-        self.writer = Writer(store, on_write)
+        self.writer = Writer(on_write)
         self.permissions = Permissions(store, is_admin)
         self.truth = Truth(store, platform, self.writer, guardrails, self.tasks, clock)
         self.after = AfterMeeting(store, platform, self.writer, self.permissions, guardrails, clock)

@@ -3,7 +3,8 @@
 Credentials are checked against the platform before anything is kept; then stored sealed (see
 `bot.store.sealed`), and the platform is told to send that account's webhooks to recbot at
 `/webhooks/{route}`, a route of the account's own. Channels linked before keep their meeting's
-account; links made afterwards in the workspace use the new one.
+account; links made afterwards in the workspace use the new one. On the loop; the methods that take a `tx`
+are below the store boundary (`store.write`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from bot.platform.errors import PlatformError
 from bot.service.decisions import Audited
 from bot.service.outcomes import Reply, Say
 from bot.service.permissions import Permissions
-from bot.store import Store, on_store_thread
+from bot.store import Store, Tx
 
 FIELDS = {"dyte": ("org_id", "api_key"), "realtimekit": ("account_id", "app_id", "api_token")}
 NAME_FIELD = {"dyte": "org_id", "realtimekit": "app_id"}
@@ -41,19 +42,17 @@ class Accounts(Audited):
         if self.store.workspaces.sealer is None:  # one workspace, no REC_SECRET_KEY: nowhere safe to keep them
             return Reply.one(Say.CONNECT_REFUSED, ok=False, flavour=self.platform.flavour,
                              message="recbot has no REC_SECRET_KEY to keep credentials with; ask whoever runs it")
-        await self._open_form(actor, trigger_id, self.public_url())
+        await self.store.write(self._open_form, actor, trigger_id, self.public_url())
         self.on_write()
         return Reply([])
 
-    @on_store_thread
-    def _open_form(self, actor: Actor, trigger_id: str | None, public_url: str | None) -> None:
-        current = self.store.workspaces.account_of(actor.team_id)
-        with self.store.transaction():
-            self.store.outbox.enqueue(Outgoing.MODAL, {"form": "connect", "trigger_id": trigger_id,
-                                                "channel_id": actor.channel_id, "user": actor.user_id,
-                                                "flavour": current["flavour"] if current else self.platform.flavour,
-                                                "public_url": public_url}, team=actor.team)
-            self._audit.here(actor, "connect", "ok", detail="opened the form")
+    def _open_form(self, tx: Tx, actor: Actor, trigger_id: str | None, public_url: str | None) -> None:
+        current = tx.workspaces.account_of(actor.team_id)
+        tx.outbox.enqueue(Outgoing.MODAL, {"form": "connect", "trigger_id": trigger_id,
+                                           "channel_id": actor.channel_id, "user": actor.user_id,
+                                           "flavour": current["flavour"] if current else self.platform.flavour,
+                                           "public_url": public_url}, team=actor.team)
+        self._audit_in(tx, actor, "connect", "ok", detail="opened the form")
 
     async def connect(self, actor: Actor, flavour: str, credentials: dict[str, str], public_url: str) -> Reply:
         """Check the credentials, register the webhook, then keep them: in that order, so that nothing is kept
@@ -62,7 +61,7 @@ class Accounts(Audited):
             await self._audit(actor, "connect", "refused", detail="not a workspace admin")
             return Reply.one(Say.ADMINS_ONLY, ok=False)
         assert actor.team_id
-        current = await self.store.aio.workspaces.account_of(actor.team_id)
+        current = await self.store.read(lambda tx: tx.workspaces.account_of(actor.team_id))
         route = current["route"] if current else secrets.token_urlsafe(12)
         webhook_url = f"{public_url.rstrip('/')}/webhooks/{route}"
         client = client_for(self.platform.settings, flavour, credentials, retries=1)
@@ -78,12 +77,11 @@ class Accounts(Audited):
             await client.aclose()
         team_id = actor.team_id
 
-        def keep() -> None:
-            with self.store.transaction():
-                self.store.workspaces.connect(team_id, flavour, credentials, actor.user_id or "", route, webhook_id)
-                self._audit.here(actor, "connect", "ok", detail=f"{flavour} {name}, webhook {webhook}")
+        def keep(tx: Tx) -> None:
+            tx.workspaces.connect(team_id, flavour, credentials, actor.user_id or "", route, webhook_id)
+            self._audit_in(tx, actor, "connect", "ok", detail=f"{flavour} {name}, webhook {webhook}")
 
-        await self.store.call(keep)
+        await self.store.write(keep)
         return Reply.one(Say.CONNECTED, flavour=flavour, name=name, webhook_url=webhook_url, webhook=webhook,
                          message=message)
 
@@ -93,16 +91,14 @@ class Accounts(Audited):
             return Reply.one(Say.ADMINS_ONLY, ok=False)
         if self.store.workspaces.sealer is None:
             return Reply.one(Say.NOT_CONNECTED, ok=False)
-        return await self._disconnect(actor)
+        return await self.store.write(self._disconnect, actor)
 
-    @on_store_thread
-    def _disconnect(self, actor: Actor) -> Reply:
-        if not (found := self.store.workspaces.account_of(actor.team_id)):
+    def _disconnect(self, tx: Tx, actor: Actor) -> Reply:
+        if not (found := tx.workspaces.account_of(actor.team_id)):
             return Reply.one(Say.NOT_CONNECTED, ok=False)
-        with self.store.transaction():
-            self.store.workspaces.disconnect(actor.team_id or "")
-            links = self.store.workspaces.links_on(found["route"])
-            self._audit.here(actor, "disconnect", "ok", detail=found["flavour"])
+        tx.workspaces.disconnect(actor.team_id or "")
+        links = tx.workspaces.links_on(found["route"])
+        self._audit_in(tx, actor, "disconnect", "ok", detail=found["flavour"])
         return Reply.one(Say.DISCONNECTED, flavour=found["flavour"], links=links)
 
 

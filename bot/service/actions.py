@@ -210,7 +210,8 @@ class Actions(Audited):
                     line = failed(action, exc, handle=rec.handle, tail="maybe")
                     return await self._pause_failed(actor, rec, line), False
                 if result.status not in RESULT[action]:  # asked while this recording's actions wait: the truth
-                    await self.truth.apply(rec.id, Report.of(result), actor=None, source=Source.PLATFORM,
+                    await self.store.write(self.truth.apply, rec.id, Report.of(result), actor=None,
+                                           source=Source.PLATFORM,
                                            audit=[audit_row(actor, action, "error", rec.id, exc.message)])
                     if result.status not in FITS[action]:  # a refusal, whatever its code: say what it is now
                         return Line(Say.ACT_CONFLICT, {"handle": rec.handle, "action": action, "message": exc.message,
@@ -229,9 +230,10 @@ class Actions(Audited):
                    "reason": PauseFor(int(duration)) if duration else None,
                    "audit": [audit_row(actor, action, "ok", rec.id)]}
             try:
-                await self.truth.apply(rec.id, report, **how)
+                await self.store.write(self.truth.apply, rec.id, report, **how)
             except StoreBusy:  # the platform did it: say so, and record it as soon as the store lets us
-                self.truth.save_later(f"{action} of {rec.id}", lambda: self.truth.apply(rec.id, report, **how))
+                self.truth.save_later(f"{action} of {rec.id}",
+                                      lambda: self.store.write(self.truth.apply, rec.id, report, **how))
                 return Line(Say.SAVED_LATER, {"handle": rec.handle, "action": action}), True
             return Line(Say.ACTED, {"handle": rec.handle, "action": action, "duration": duration}), True
 
@@ -251,7 +253,8 @@ class Actions(Audited):
         """A pause that failed is said in the thread for everyone, with a button to try again: the
         channel must not believe it is off the record."""
         if line.params.get("doing") == "pause":
-            await self.writer.say(rec, Notice.PAUSE_FAILED, actor=actor.user_id, detail=line.params.get("message", ""))
+            await self.store.write(self.writer.say, rec, Notice.PAUSE_FAILED, actor=actor.user_id,
+                                   detail=line.params.get("message", ""))
         return line
 
     async def refresh_link(self, actor: Actor, rec: Recording) -> Reply:
@@ -260,7 +263,7 @@ class Actions(Audited):
         except PlatformError as exc:
             return Reply([failed("refresh_link", exc, handle=rec.handle)], ok=False)
         with contextlib.suppress(Outdated):  # something newer was seen meanwhile: the card shows that
-            await self.truth.apply(rec.id, report, actor=None, source=Source.PLATFORM)
+            await self.store.write(self.truth.apply, rec.id, report, actor=None, source=Source.PLATFORM)
         await self.store.write(self._keep_link, actor, rec, report)
         self.writer.on_write()
         if not report.download_url:
@@ -271,8 +274,8 @@ class Actions(Audited):
         """The fresh link kept on the recording, its card drawn again with it, and the asking audited."""
         if file := report.file_fields():
             tx.update_recording(rec.id, **file)
-        self.writer.card(rec)
-        self._audit.here(actor, "refresh_link", "ok", rec.id)
+        self.writer.card(tx, rec)
+        self._audit_in(tx, actor, "refresh_link", "ok", rec.id)
 
     def snooze(self, tx: Tx, actor: Actor, rec: Recording) -> Reply:
         if rec.status is not Status.PAUSED:
@@ -280,5 +283,5 @@ class Actions(Audited):
         delay = self.guardrails.pause_reminder_every or SNOOZE
         pause = last_pause(tx.ledger(rec.id))
         tx.timers.set(Timer.PAUSE_REMINDER, rec.id, self.clock() + delay, {"paused_by": pause.actor if pause else None})
-        self._audit.here(actor, "snooze", "ok", rec.id)
+        self._audit_in(tx, actor, "snooze", "ok", rec.id)
         return Reply.one(Say.SNOOZED, handle=rec.handle, delay=delay)

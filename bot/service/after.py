@@ -58,7 +58,7 @@ class AfterMeeting(SessionFiles, Search):
         recording = [r for r in active if r.status is Status.RECORDING]
         if not recording:
             paused = any(r.status is Status.PAUSED for r in active)
-            self._audit.here(actor, "mark", "refused", detail="paused" if paused else "nothing recording")
+            self._audit_in(self.store, actor, "mark", "refused", detail="paused" if paused else "nothing recording")
             return Reply.one(Say.NOTHING_TO_MARK, ok=False, paused=paused)
         now = self.clock()
         lines = []
@@ -66,7 +66,7 @@ class AfterMeeting(SessionFiles, Search):
             tx.notes.add_mark(rec.id, now, actor.user_id, text[:MARK_TEXT_LIMIT])
             offset = file_offset(tx.summary(rec.id, now), now)
             lines.append(Line(Say.MARKED, {"handle": rec.handle, "offset": offset or 0.0, "text": text}))
-        self._audit.here(actor, "mark", "ok", target=",".join(r.id for r in recording))
+        self._audit_in(tx, actor, "mark", "ok", target=",".join(r.id for r in recording))
         return Reply(lines)
 
     # -- who was there -------------------------------------------------------------------
@@ -104,7 +104,7 @@ class AfterMeeting(SessionFiles, Search):
         if error is not None:
             return Reply.one(Say.SETTING_INVALID, ok=False, message=error)
         tx.notes.set_setting(actor.channel_id, name, stored, actor.user_id or "")
-        self._audit.here(actor, "settings", "ok", name, stored)
+        self._audit_in(tx, actor, "settings", "ok", name, stored)
         return Reply.one(Say.SETTING_SET, name=name, settings=self.settings_of(tx, actor.channel_id))
 
     def set_many(self, tx: Tx, actor: Actor, values: dict[str, str]) -> dict[str, str]:
@@ -115,5 +115,5 @@ class AfterMeeting(SessionFiles, Search):
             return errors
         for name, (stored, _) in results.items():
             tx.notes.set_setting(actor.channel_id, name, stored, actor.user_id or "")
-        self._audit.here(actor, "settings", "ok", ",".join(sorted(results)), "from the modal")
+        self._audit_in(tx, actor, "settings", "ok", ",".join(sorted(results)), "from the modal")
         return {}

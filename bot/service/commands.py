@@ -1,6 +1,7 @@
 """`/rec …` commands: links, starting (by hand or by auto-record: `Starts`, starts.py), the read-only views and who may
 control recordings. Actions on recordings (`pause`, `resume`, `stop`, `end`) go to `actions.py`;
-marks, summaries and settings to `after.py`."""
+marks, summaries and settings to `after.py`. On the loop; the methods that take a `tx` are below the store
+boundary (`store.read` / `store.write`)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from bot.service.outcomes import Reply, Say, StatusLine, failed
 from bot.service.permissions import READ_ONLY, Allowed, Permissions, Refused, check
 from bot.service.starts import Starts
 from bot.service.truth import Truth
-from bot.store import Store, StoreBusy, on_store_thread
+from bot.store import Store, StoreBusy, Tx
 
 WORKSPACE_WIDE = ("connect", "disconnect")  # about the workspace, not the channel: no link needed
 
@@ -40,35 +41,44 @@ class Commands(Starts):
         """(decided, the refusal) from the store and caches alone, so that a refusal is the first thing said."""
         if cmd.name in WORKSPACE_WIDE:  # for workspace admins: asked of Slack after the ack
             return False, None
-        link, role = await self.store.call(self._link_and_role, actor)
+        link, role = await self.store.read(self._link_and_role, actor)
         verdict = self.permissions.known(actor, cmd.name, link, role)
         return verdict is not None, _refused(verdict) if isinstance(verdict, Refused) else None
 
-    def _link_and_role(self, actor: Actor) -> tuple[Link | None, Role | None]:
-        link = self.store.link(actor.channel_id)
-        return link, self.store.role(actor.channel_id, actor.user_id) if actor.user_id else None
+    @staticmethod
+    def _link_and_role(tx: Tx, actor: Actor) -> tuple[Link | None, Role | None]:
+        link = tx.link(actor.channel_id)
+        return link, tx.role(actor.channel_id, actor.user_id) if actor.user_id else None
 
-    def _begin(self, actor: Actor, cmd: Command) -> tuple[Link | None, Role | None, Allowed | None, Reply | None]:
-        """What every command reads and writes first, in one trip: the link, the person's role, the check
-        (`permissions.check`: Allowed, or None when only Slack can tell whether the person is an admin), and
-        the answer when the store alone gives it: a refusal, or what a read-only command shows."""
-        link, role = self._link_and_role(actor)
-        self.retry_lost_channel(link)
-        if cmd.name not in READ_ONLY:
-            # Audited before anything else: if the store cannot take this write, nothing is touched.
-            self._audit.here(actor, cmd.name, "requested")
+    def _begin(self, tx: Tx, actor: Actor, cmd: Command
+               ) -> tuple[Link | None, Role | None, Allowed | None, Reply | None]:
+        """What a command that changes something reads and writes first, in one trip (`store.write`): the
+        link, the person's role, the check (`permissions.check`: Allowed, or None when only Slack can tell
+        whether the person is an admin), the request audited, and a refusal, audited too."""
+        link, role = self._link_and_role(tx, actor)
+        self.retry_lost_channel(tx, link)
+        # Audited before anything else: if the store cannot take this write, nothing is touched.
+        self._audit_in(tx, actor, cmd.name, "requested")
         verdict = check(actor, cmd.name, link, role, admin=None)
         if isinstance(verdict, Refused):
-            self._audit.here(actor, cmd.name, "refused", detail=verdict.detail)
+            self._audit_in(tx, actor, cmd.name, "refused", detail=verdict.detail)
             return link, role, None, _refused(verdict)
-        if cmd.name in READ_ONLY and verdict is not None:  # the store alone answers
-            if cmd.name == "history":
-                return link, role, verdict, self.history(actor, link)
-            assert link is not None
-            if cmd.name == "status":
-                return link, role, verdict, self.status(link)
-            return link, role, verdict, Reply.one(Say.WHO, link=link, members=self.store.members(actor.channel_id))
         return link, role, verdict, None
+
+    def _view(self, tx: Tx, actor: Actor, cmd: Command
+              ) -> tuple[Link | None, Role | None, Allowed | Refused | None, Reply | None]:
+        """A read-only command in one trip (`store.read`, no transaction): the link, the role, the check, and
+        what it shows when the store alone answers."""
+        link, role = self._link_and_role(tx, actor)
+        verdict = check(actor, cmd.name, link, role, admin=None)
+        if not isinstance(verdict, Allowed):
+            return link, role, verdict, None
+        if cmd.name == "history":
+            return link, role, verdict, self.history(tx, actor, link)
+        assert link is not None
+        if cmd.name == "status":
+            return link, role, verdict, self.status(tx, link)
+        return link, role, verdict, Reply.one(Say.WHO, link=link, members=tx.members(actor.channel_id))
 
     async def handle(self, actor: Actor, cmd: Command) -> Reply:
         if cmd.name == "help":
@@ -77,7 +87,16 @@ class Commands(Starts):
             return await self.accounts.open_form(actor, cmd.trigger_id)
         if cmd.name == "disconnect":
             return await self.accounts.disconnect(actor)
-        link, role, allowed, answer = await self.store.call(self._begin, actor, cmd)
+        if cmd.name in READ_ONLY:  # the store alone answers: a read (a write only for a lost channel, a refusal)
+            link, role, verdict, answer = await self.store.read(self._view, actor, cmd)
+            if link and link.broken_reason:
+                await self.store.write(self.retry_lost_channel, link)
+            if isinstance(verdict, Refused):
+                await self._audit(actor, cmd.name, "refused", detail=verdict.detail)
+                return _refused(verdict)
+            allowed = verdict
+        else:
+            link, role, allowed, answer = await self.store.write(self._begin, actor, cmd)
         if answer is not None:
             return answer
         if allowed is None:  # whether the person is a workspace admin decides it: Slack is asked
@@ -89,21 +108,21 @@ class Commands(Starts):
             case "link" | "new":
                 return await self.link(actor, cmd, link)
             case "history":
-                return await self.store.call(self.history, actor, link)
+                return await self.store.read(self.history, actor, link)
         assert link is not None
         match cmd.name:
             case "unlink":
-                return await self.unlink(actor, link)
+                return await self.store.write(self.unlink, actor, link)
             case "start":
                 return await self.start(actor, cmd, link)
             case "pause" | "resume" | "stop":
                 return await self.actions.on_meeting(actor, cmd, link)
             case "status":
-                return await self.store.call(self.status, link)
+                return await self.store.read(self.status, link)
             case "who":
-                return Reply.one(Say.WHO, link=link, members=await self.store.aio.members(actor.channel_id))
+                return Reply.one(Say.WHO, link=link, members=await self.store.read(Tx.members, actor.channel_id))
             case "allow" | "deny" | "unallow":
-                return await self.allow(actor, cmd, link)
+                return await self.store.write(self.allow, actor, cmd, link)
             case "mark":
                 return await self.store.write(self.after.mark, actor, link.meeting_id, cmd.text or "")
             case "summary":
@@ -111,9 +130,9 @@ class Commands(Starts):
             case "find":
                 return await self.after.find(actor, link, cmd.text or "")
             case "settings":
-                return await self.settings(actor, cmd)
+                return await self.store.write(self.settings, actor, cmd)
             case "end":  # nothing happens until the confirmation's button (Actions.end_meeting)
-                active = await self.store.aio.recordings_of_meeting(link.meeting_id)
+                active = await self.store.read(Tx.recordings_of_meeting, link.meeting_id)
                 return Reply.one(Say.END_CONFIRM, link=link, active=[(r.handle, r.status.value) for r in active])
         raise ValueError(f"no handler for /rec {cmd.name}")
 
@@ -127,7 +146,7 @@ class Commands(Starts):
                     team_id=actor.team_id)
             else:
                 meeting = await self.platform.get_meeting(cmd.meeting_ref or "", team_id=actor.team_id)
-                owner = await self.store.aio.meeting_owner(meeting.id)
+                owner = await self.store.read(Tx.meeting_owner, meeting.id)
                 if owner and owner[0] and actor.team_id and owner[0] != actor.team_id:
                     raise NotFound("held by another workspace", 404)  # said exactly as a meeting that is not there
         except NotFound:
@@ -136,14 +155,12 @@ class Commands(Starts):
         except PlatformError as exc:
             await self._audit(actor, cmd.name, "error", target=cmd.meeting_ref, detail=exc.message)
             return Reply([failed(cmd.name, exc)], ok=False)
-        def keep(account: str) -> None:
-            with self.store.transaction():
-                self.store.set_link(actor.channel_id, actor.team, meeting.id, meeting.title, actor.user_id or "",
-                                    account=account)
-                self._audit.here(actor, cmd.name, "ok", target=meeting.id)
+        def keep(tx: Tx, account: str) -> None:
+            tx.set_link(actor.channel_id, actor.team, meeting.id, meeting.title, actor.user_id or "", account=account)
+            self._audit_in(tx, actor, cmd.name, "ok", target=meeting.id)
 
         try:
-            await self.store.call(keep, await self.platform.account_for_team(actor.team_id))
+            await self.store.write(keep, await self.platform.account_for_team(actor.team_id))
         except StoreBusy:
             if cmd.name == "new":  # the meeting exists now: say so, so that it can be linked by hand
                 return Reply.one(Say.CREATED_UNSAVED, ok=False, title=meeting.title, meeting_id=meeting.id)
@@ -153,40 +170,33 @@ class Commands(Starts):
         return Reply.one(Say.LINKED, created=cmd.name == "new", title=meeting.title, meeting_id=meeting.id,
                          before=before)
 
-    @on_store_thread
-    def unlink(self, actor: Actor, link: Link) -> Reply:
-        with self.store.transaction():
-            self.store.remove_link(actor.channel_id)
-            self._audit.here(actor, "unlink", "ok", target=link.meeting_id)
-        active = self.store.recordings_of_meeting(link.meeting_id)
+    def unlink(self, tx: Tx, actor: Actor, link: Link) -> Reply:
+        tx.remove_link(actor.channel_id)
+        self._audit_in(tx, actor, "unlink", "ok", target=link.meeting_id)
+        active = tx.recordings_of_meeting(link.meeting_id)
         return Reply.one(Say.UNLINKED, meeting_id=link.meeting_id, still_active=len(active))
 
-    def status(self, link: Link) -> Reply:
+    def status(self, tx: Tx, link: Link) -> Reply:
         now = self.clock()
-        lines = [StatusLine(r, self.store.summary(r.id, now))
-                 for r in self.store.recordings_of_meeting(link.meeting_id, ACTIVE)]
-        return Reply.one(Say.STATUS, link=link, lines=lines,
-                         settings=self.after.settings_of(self.store, link.channel_id))
+        lines = [StatusLine(r, tx.summary(r.id, now)) for r in tx.recordings_of_meeting(link.meeting_id, ACTIVE)]
+        return Reply.one(Say.STATUS, link=link, lines=lines, settings=self.after.settings_of(tx, link.channel_id))
 
-    @on_store_thread
-    def settings(self, actor: Actor, cmd: Command) -> Reply:
+    def settings(self, tx: Tx, actor: Actor, cmd: Command) -> Reply:
         """`/rec settings NAME VALUE` sets one; `/rec settings` alone opens the form (a modal)."""
         if cmd.setting is not None:
-            return self.after.set_setting(self.store, actor, cmd.setting, cmd.text or "")
-        settings = self.after.settings_of(self.store, actor.channel_id)
+            return self.after.set_setting(tx, actor, cmd.setting, cmd.text or "")
+        settings = self.after.settings_of(tx, actor.channel_id)
         if not cmd.trigger_id:
             return Reply.one(Say.SETTINGS, settings=settings)
-        with self.store.transaction():
-            self.store.outbox.enqueue(Outgoing.MODAL, {"trigger_id": cmd.trigger_id, "channel_id": actor.channel_id,
-                                                        "user": actor.user_id},
-                                      team=actor.team)
-            self._audit.here(actor, "settings", "ok", detail="opened the form")
+        tx.outbox.enqueue(Outgoing.MODAL, {"trigger_id": cmd.trigger_id, "channel_id": actor.channel_id,
+                                           "user": actor.user_id}, team=actor.team)
+        self._audit_in(tx, actor, "settings", "ok", detail="opened the form")
         self.writer.on_write()
         return Reply([])  # the form is the answer
 
     async def save_settings(self, actor: Actor, values: dict[str, str]) -> Reply:
         """The settings form, checked again as the command is: the channel's controllers only."""
-        link, role = await self.store.call(self._link_and_role, actor)
+        link, role = await self.store.read(self._link_and_role, actor)
         if link is None:
             return Reply.one(Say.NOT_LINKED, ok=False)
         if (why := await self.permissions.refusal(actor, "settings", link, role)) is not None:
@@ -197,29 +207,26 @@ class Commands(Starts):
             return Reply.one(Say.SETTING_INVALID, ok=False, message=" ".join(errors.values()))
         return Reply.one(Say.SETTINGS, settings=await self.store.read(self.after.settings_of, actor.channel_id))
 
-    def history(self, actor: Actor, link: Link | None) -> Reply:
+    def history(self, tx: Tx, actor: Actor, link: Link | None) -> Reply:
         now = self.clock()
-        lines = [StatusLine(r, self.store.summary(r.id, now))
-                 for r in self.store.history(actor.channel_id, limit=10)]
+        lines = [StatusLine(r, tx.summary(r.id, now)) for r in tx.history(actor.channel_id, limit=10)]
         return Reply.one(Say.HISTORY, link=link, lines=lines)
 
-    @on_store_thread
-    def allow(self, actor: Actor, cmd: Command, link: Link) -> Reply:
+    def allow(self, tx: Tx, actor: Actor, cmd: Command, link: Link) -> Reply:
         assert cmd.user_id is not None
         if cmd.name == "deny" and cmd.user_id == link.linked_by and actor.user_id != link.linked_by:
             return Reply.one(Say.LINKER_STAYS, ok=False)
-        with self.store.transaction():
-            if cmd.name == "unallow":
-                self.store.remove_role(actor.channel_id, cmd.user_id)
-            else:
-                self.store.set_role(actor.channel_id, cmd.user_id, Role(cmd.name), actor.user_id or "")
-            self._audit.here(actor, cmd.name, "ok", target=cmd.user_id)
+        if cmd.name == "unallow":
+            tx.remove_role(actor.channel_id, cmd.user_id)
+        else:
+            tx.set_role(actor.channel_id, cmd.user_id, Role(cmd.name), actor.user_id or "")
+        self._audit_in(tx, actor, cmd.name, "ok", target=cmd.user_id)
         says = {"allow": Say.ALLOWED, "deny": Say.DENIED, "unallow": Say.UNALLOWED}
         return Reply.one(says[cmd.name], user=cmd.user_id)
 
-    def retry_lost_channel(self, link: Link | None) -> None:
+    def retry_lost_channel(self, tx: Tx, link: Link | None) -> None:
         """Someone used /rec in a channel recbot had lost: it may be back, so try its kept messages again."""
-        if link and link.broken_reason and self.store.outbox.release_channel(link.channel_id):
+        if link and link.broken_reason and tx.outbox.release_channel(link.channel_id):
             self.writer.on_write()  # the link stays marked broken until a post there succeeds
 
 

@@ -30,7 +30,7 @@ from bot.platform.errors import PlatformError
 from bot.platform.models import PlatformRecording
 from bot.service.transitions import Report
 from bot.service.truth import Outdated, Truth
-from bot.store import Store, StoreBusy
+from bot.store import Store, StoreBusy, Tx
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -87,13 +87,13 @@ class Confirmations:
         """Ask once about every recording whose news has settled (a burst is asked about once, after it);
         returns how many recordings it settled."""
         asked_at = self.monotonic()
-        acting = await self.store.aio.leases.acted_on()
+        acting = await self.store.read(lambda tx: tx.leases.acted_on())
         askable = [rec_id for rec_id in self.pending if rec_id not in acting]
         wanted = [rec_id for rec_id in askable if asked_at - self.pending[rec_id] >= self.window
                   or asked_at - self.first[rec_id] >= MAX_WAIT]
         if not wanted:
             return 0
-        pages = -(-await self.store.aio.count_in((Status.RECORDING, Status.PAUSED)) // PAGE)
+        pages = -(-await self.store.read(Tx.count_in, (Status.RECORDING, Status.PAUSED)) // PAGE)
         if len(wanted) > pages:  # the list it takes shows news still settling at no extra cost: ask about it now
             wanted = askable
         sent = self.truth.clock()  # the wall clock: answers are ordered against what any process has seen
@@ -110,7 +110,11 @@ class Confirmations:
         outcomes: dict[str, Answer] = {}
         items = list(reports.items())
         for start in range(0, len(items), APPLY_CHUNK):  # other work on the store's thread goes in between
-            outcomes |= await self.store.call(self._apply_all, dict(items[start:start + APPLY_CHUNK]))
+            chunk = dict(items[start:start + APPLY_CHUNK])
+            try:
+                outcomes |= await self.store.write(self._apply_all, chunk)
+            except StoreBusy:  # the chunk could not be committed: none of it was written
+                outcomes |= dict.fromkeys(chunk, Answer.BUSY)
         settled = 0
         for rec_id in wanted:
             outcome = outcomes.get(rec_id)  # None: the platform did not list it
@@ -123,12 +127,14 @@ class Confirmations:
             self._done(rec_id, asked_at)
         return settled
 
-    def _apply_all(self, reports: dict[str, Report]) -> dict[str, Answer]:
-        """The round's answers, applied in one trip to the store's thread, each its own decision."""
+    def _apply_all(self, tx: Tx, reports: dict[str, Report]) -> dict[str, Answer]:
+        """The round's answers, applied in one trip to the store's thread, each its own decision (a savepoint:
+        one that fails is undone alone), committed together."""
         outcomes = {}
         for rec_id, report in reports.items():
             try:
-                self.truth.apply.here(rec_id, report, actor=None, source=Source.MEETING)
+                with tx.transaction():
+                    self.truth.apply(tx, rec_id, report, actor=None, source=Source.MEETING)
                 outcomes[rec_id] = Answer.APPLIED
             except Outdated:
                 outcomes[rec_id] = Answer.OUTDATED

@@ -1,5 +1,6 @@
 """recbot's own starters: timers (timed resumes, reminders, stopping what was left paused) and the
-reconciler, which checks recordings with no report against the platform."""
+reconciler, which checks recordings with no report against the platform. On the loop; the methods that
+take a `tx` are below the store boundary (run by `store.read` / `store.write`)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from bot.service.permissions import named_controllers
 from bot.service.transitions import Report, last_pause
 from bot.service.truth import Truth
 from bot.service.unsettled import held_files
-from bot.store import DueTimer, Store, StoreBusy, Tx, on_store_thread
+from bot.store import DueTimer, Store, StoreBusy, Tx
 
 TIMER_CLAIM = 120.0  # seconds a timer that acts on the platform is held by the process firing it (acting can
 # wait a minute for the recording's lease): a process killed meanwhile leaves it to fire again after that
@@ -37,18 +38,18 @@ class Guards:
         """Fire every due timer once; returns how many acted on a recording still in the state it was for
         (paused, or for the time limit, recording or paused)."""
         done = 0
-        for timer, rec in await self.store.call(self._due_timers):
+        for timer, rec in await self.store.read(self._due_timers):
             fits = {Timer.TIME_LIMIT: (Status.RECORDING, Status.PAUSED), Timer.SESSION_FILES: tuple(Status),
                     Timer.HELD_FILES: tuple(Status)}.get(timer.kind, (Status.PAUSED,))
             if rec is None or rec.status not in fits:
-                await self.store.aio.timers.finish(timer.id)
+                await self.store.write(_finish, timer)
                 continue
             if timer.kind in (Timer.HEADS_UP, Timer.PAUSE_REMINDER, Timer.TIME_LIMIT):
-                fired = await self._remind(timer, rec)  # firing and saying it are one decision
+                fired = await self.store.write(self._remind, timer, rec)  # firing and saying it are one decision
             elif timer.kind is Timer.HELD_FILES:  # cut first (once: claimed), fired after: a process that dies
                 for file, since in held_files(timer.payload):  # between keeps the files (held again: a new timer)
                     await self.after.on_file(file, held_since=since)
-                fired = await self.store.aio.timers.finish(timer.id)
+                fired = await self.store.write(_finish, timer)
             elif await self.store.write(_claim, timer.id, self.clock()):
                 # these act on the platform: claimed (one process fires it), finished once acted, so that a
                 # process killed in between leaves it to fire again once the claim runs out
@@ -59,36 +60,32 @@ class Guards:
                                                  int(timer.payload.get("tries") or 0))
                 else:
                     await self._stop_left_paused(rec, timer)
-                await self.store.aio.timers.finish(timer.id)
+                await self.store.write(_finish, timer)
                 fired = True
             else:
                 fired = False
             done += fired
         return done
 
-    def _due_timers(self) -> list[tuple[DueTimer, Recording | None]]:
-        return [(timer, self.store.recording(timer.recording_id)) for timer in self.store.timers.due(self.clock())]
+    def _due_timers(self, tx: Tx) -> list[tuple[DueTimer, Recording | None]]:
+        return [(timer, tx.recording(timer.recording_id)) for timer in tx.timers.due(self.clock())]
 
-    @on_store_thread
-    def _remind(self, timer: DueTimer, rec: Recording) -> bool:
-        with self.store.transaction():
-            if not self.store.timers.finish(timer.id):
-                return False
-            if timer.kind is Timer.HEADS_UP:
-                self.writer.notice(rec, Notice.HEADS_UP, due=timer.payload.get("due"))
-            elif timer.kind is Timer.TIME_LIMIT:
-                self.writer.notice(rec, Notice.TIME_LIMIT_SOON, due=timer.payload.get("due"))
-            else:
-                ledger = self.store.ledger(rec.id)
-                pause = last_pause(ledger)
-                self.writer.remind(rec, Notice.PAUSE_REMINDER, named_controllers(self.store, rec.channel_id),
-                                   paused_by=timer.payload.get("paused_by") or (pause.actor if pause else None),
-                                   snooze=self.guardrails.pause_reminder_every or SNOOZE,
-                                   since=pause.at if pause else None)
-                if self.guardrails.pause_reminder_every > 0:
-                    self.store.timers.set(Timer.PAUSE_REMINDER, rec.id,
-                                          self.clock() + self.guardrails.pause_reminder_every,
-                                          timer.payload)
+    def _remind(self, tx: Tx, timer: DueTimer, rec: Recording) -> bool:
+        if not tx.timers.finish(timer.id):
+            return False
+        if timer.kind is Timer.HEADS_UP:
+            self.writer.notice(tx, rec, Notice.HEADS_UP, due=timer.payload.get("due"))
+        elif timer.kind is Timer.TIME_LIMIT:
+            self.writer.notice(tx, rec, Notice.TIME_LIMIT_SOON, due=timer.payload.get("due"))
+        else:
+            pause = last_pause(tx.ledger(rec.id))
+            self.writer.remind(tx, rec, Notice.PAUSE_REMINDER, named_controllers(tx, rec.channel_id),
+                               paused_by=timer.payload.get("paused_by") or (pause.actor if pause else None),
+                               snooze=self.guardrails.pause_reminder_every or SNOOZE,
+                               since=pause.at if pause else None)
+            if self.guardrails.pause_reminder_every > 0:
+                tx.timers.set(Timer.PAUSE_REMINDER, rec.id, self.clock() + self.guardrails.pause_reminder_every,
+                              timer.payload)
         self.writer.on_write()
         return True
 
@@ -98,8 +95,8 @@ class Guards:
         now = await self.store.read(Tx.recording, rec.id)
         if not ok and now is not None and now.status is Status.PAUSED:  # else resumed (a resume fired again
             # after its process died learns it did; or a person did) or stopped: nothing failed to say
-            await self.writer.say(rec, Notice.AUTO_RESUME_FAILED, detail=line.params.get("message", ""),
-                                  paused_by=timer.payload.get("paused_by"))
+            await self.store.write(self.writer.say, rec, Notice.AUTO_RESUME_FAILED,
+                                   detail=line.params.get("message", ""), paused_by=timer.payload.get("paused_by"))
 
     async def _stop_left_paused(self, rec: Recording, timer: DueTimer) -> None:
         actor = Actor(user_id=None, channel_id=rec.channel_id, via=Source.GUARD)
@@ -116,20 +113,19 @@ class Guards:
             try:
                 report = Report.of(await self.platform.stop_recording(rec.id))
             except PlatformError as exc:
-                await self._stop_failed(rec, timer, exc.message)
+                await self.store.write(self._stop_failed, rec, timer, exc.message)
                 return
             how: dict[str, Any] = {"actor": None, "source": Source.GUARD, "reason": StopReason.ENDED_WHILE_PAUSED,
                    "audit": [audit_row(actor, "stop", "ok", rec.id, "ended while paused")]}
             try:
-                await self.truth.apply(rec.id, report, **how)
+                await self.store.write(self.truth.apply, rec.id, report, **how)
             except StoreBusy:
-                self.truth.save_later(f"stop of {rec.id}", lambda: self.truth.apply(rec.id, report, **how))
+                self.truth.save_later(f"stop of {rec.id}", lambda: self.store.write(self.truth.apply, rec.id, report,
+                                                                                     **how))
 
-    @on_store_thread
-    def _stop_failed(self, rec: Recording, timer: DueTimer, message: str) -> None:
-        with self.store.transaction():
-            self.writer.notice(rec, Notice.AUTO_STOP_FAILED, detail=message)
-            self.store.timers.set(Timer.ENDED_PAUSED, rec.id, self.clock() + 60, timer.payload)
+    def _stop_failed(self, tx: Tx, rec: Recording, timer: DueTimer, message: str) -> None:
+        self.writer.notice(tx, rec, Notice.AUTO_STOP_FAILED, detail=message)
+        tx.timers.set(Timer.ENDED_PAUSED, rec.id, self.clock() + 60, timer.payload)
         self.writer.on_write()
 
     async def reconcile(self, limit: int, *, older_than: float | None = None) -> int:
@@ -146,7 +142,7 @@ class Guards:
             background.reset(token)
 
     async def _reconcile(self, limit: int, cutoff: float) -> int:
-        acting, unfinished = await self.store.call(self._to_reconcile, limit * 2 + 10)
+        acting, unfinished = await self.store.read(self._to_reconcile, limit * 2 + 10)
         checked = 0
         for rec in unfinished:
             if checked >= limit or rec.last_news_at > cutoff:
@@ -160,8 +156,13 @@ class Guards:
                 break
         return checked
 
-    def _to_reconcile(self, limit: int) -> tuple[set[str], list[Recording]]:
-        return self.store.leases.acted_on(), self.store.unfinished(limit=limit)
+    @staticmethod
+    def _to_reconcile(tx: Tx, limit: int) -> tuple[set[str], list[Recording]]:
+        return tx.leases.acted_on(), tx.unfinished(limit=limit)
+
+
+def _finish(tx: Tx, timer: DueTimer) -> bool:
+    return tx.timers.finish(timer.id)
 
 
 def _stop_left_paused_at(tx: Tx, recording_id: str, due_at: float, payload: dict[str, Any]) -> None:

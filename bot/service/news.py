@@ -1,5 +1,5 @@
 """Webhook news, already verified and stored: recording updates, meeting events, transcripts and
-summaries."""
+summaries. On the loop; the methods that take a `tx` are below the store boundary (`store.write`)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from bot.service.outcomes import Applied
 from bot.service.permissions import named_controllers
 from bot.service.transitions import Report, last_pause
 from bot.service.truth import Outdated, RetryLater, Truth
-from bot.store import Store, StoreBusy, on_store_thread
+from bot.store import Store, StoreBusy, Tx
 
 log = logging.getLogger(__name__)
 
@@ -55,21 +55,22 @@ class News:
         (one account's webhooks never move another workspace's recordings), else `apply_event`."""
         if isinstance(event, RecordingUpdate):
             return await self._apply_update(account, event)
-        if not await self.store.call(self.platform.owns, account, event):
+        if not await self.store.read(self.platform.owns, account, event):
             _refused(event)
             return Applied.NOT_OWNED
         return await self.apply_event(event)
 
     async def _apply_update(self, account: str | None, event: RecordingUpdate) -> Applied:
         """A recording's news alone (`apply_updates` takes a run of it): what the batch stops for is done here."""
-        outcome = await self.store.call(self._update, account, event, self.truth.starts_in_flight())
+        outcome = await self.store.write(self._update, account, event, self.truth.starts_in_flight())
         if outcome is Applied.UNKNOWN:
             raise RetryLater("a start of this meeting is in flight")
         if outcome is Applied.ATTENDANCE:
             # no join or leave webhook came (not subscribed, or lost): the final reply asks the platform
-            rec = await self.store.aio.recording(event.recording_id)
+            rec = await self.store.read(Tx.recording, event.recording_id)
+            assert rec is not None and rec.session_id  # what ATTENDANCE says
             await self.after.fill_attendance(rec.session_id, rec.meeting_id)
-            outcome = await self.store.call(self._update, account, event, (), True)
+            outcome = await self.store.write(self._update, account, event, (), True)
         self._heard(event, outcome)
         return outcome
 
@@ -83,7 +84,10 @@ class News:
 
         Why in one trip: at 200 webhooks/s the store's thread also applies confirmations and renders the
         outbox, and four trips a webhook, each queued behind them for ~5 ms, left the worker seconds behind."""
-        outcomes, busy = await self.store.call(self._updates, news, self.truth.starts_in_flight())
+        try:
+            outcomes, busy = await self.store.write(self._updates, news, self.truth.starts_in_flight())
+        except StoreBusy:  # the run could not be committed: none of it was written
+            return [], True
         for (_, event), outcome in zip(news, outcomes, strict=False):
             self._heard(cast(RecordingUpdate, event), outcome)  # `_updates` decides only recordings' updates
         return outcomes, busy
@@ -95,14 +99,16 @@ class News:
         elif outcome is Applied.NOT_OWNED:
             _refused(event)
 
-    def _updates(self, news: Sequence[tuple[str, Event | Exception]],
+    def _updates(self, tx: Tx, news: Sequence[tuple[str, Event | Exception]],
                  starting: set[str]) -> tuple[list[Applied], bool]:
+        """Each update its own decision (a savepoint: one that fails is undone alone), committed together."""
         outcomes: list[Applied] = []
         for account, event in news:
             if not isinstance(event, RecordingUpdate):
                 break
             try:
-                outcome = self._update(account, event, starting)
+                with tx.transaction():
+                    outcome = self._update(tx, account, event, starting)
             except StoreBusy:
                 return outcomes, True
             except Exception:  # a fault: `apply_delivered` meets it again, and answers for it
@@ -112,26 +118,26 @@ class News:
             outcomes.append(outcome)
         return outcomes, False
 
-    def _update(self, account: str | None, event: RecordingUpdate, starting: Collection[str],
+    def _update(self, tx: Tx, account: str | None, event: RecordingUpdate, starting: Collection[str],
                 attendance_filled: bool = False) -> Applied:
         """Apply a recording's news, on the store's thread: refused when it came on another account's route
         (`account`, None when that is not known), adopted when recbot does not know the recording. UNKNOWN and
         ATTENDANCE write nothing: a start of its meeting is in flight (its webhook is the start's own, not one
         to adopt: try again later), or the platform must be asked who was there first."""
-        if account is not None and not self.platform.owns(account, event):
+        if account is not None and not self.platform.owns(tx, account, event):
             return Applied.NOT_OWNED
-        rec = self.store.recording(event.recording_id)
+        rec = tx.recording(event.recording_id)
         if rec is None:
-            return Applied.UNKNOWN if event.meeting_id in starting else self.truth.adopt_here(event)
+            return Applied.UNKNOWN if event.meeting_id in starting else self.truth.adopt_here(tx, event)
         if event.status is Status.UPLOADED and rec.session_id and not attendance_filled \
-                and not self.store.notes.attendance(rec.session_id):
+                and not tx.notes.attendance(rec.session_id):
             return Applied.ATTENDANCE
         try:  # a webhook has no time of its own: as if asked for at the start of time, it never flips a state
-            moved = self.truth.apply.here(rec.id, Report.of(event, asked_at=0.0), actor=None, source=Source.PLATFORM)
+            moved = self.truth.apply(tx, rec.id, Report.of(event, asked_at=0.0), actor=None, source=Source.PLATFORM)
         except Outdated:
             # RECORDING and PAUSED alternate and webhooks may arrive out of order: ask which is true now (and
             # should this process die first, the reconciler asks at once)
-            self.store.outcome_unknown(rec.id)
+            tx.outcome_unknown(rec.id)
             return Applied.CONFIRMING
         return Applied.APPLIED if moved else Applied.NO_CHANGE
 
@@ -151,7 +157,7 @@ class News:
                 return noted
         if event.kind not in (MeetingKind.ENDED, MeetingKind.LEFT):
             return Applied.NOTED
-        paused = await self.store.aio.recordings_of_meeting(event.meeting_id, [Status.PAUSED])
+        paused = await self.store.read(Tx.recordings_of_meeting, event.meeting_id, [Status.PAUSED])
         if not paused:
             return Applied.NOTHING_PAUSED
         if event.kind is MeetingKind.LEFT:
@@ -163,22 +169,20 @@ class News:
                 return Applied.PEOPLE_THERE
         why = StopReason.EVERYONE_LEFT if event.kind is MeetingKind.LEFT else StopReason.MEETING_ENDED
         for rec in paused:
-            await self._remind_paused(rec, why)
+            await self.store.write(self._remind_paused, rec, why)
         return Applied.REMINDED
 
-    @on_store_thread
-    def _remind_paused(self, rec: Recording, reason: StopReason) -> None:
+    def _remind_paused(self, tx: Tx, rec: Recording, reason: StopReason) -> None:
         """Say that a paused recording was left paused, and stop it after a grace: once."""
         grace = self.guardrails.ended_paused_grace
-        if self.store.timers.pending(Timer.ENDED_PAUSED, rec.id):
+        if tx.timers.pending(Timer.ENDED_PAUSED, rec.id):
             return
-        pause = last_pause(self.store.ledger(rec.id))
+        pause = last_pause(tx.ledger(rec.id))
         paused_by = pause.actor if pause else None
-        with self.store.transaction():
-            if grace > 0:
-                self.store.timers.set(Timer.ENDED_PAUSED, rec.id, self.clock() + grace, {"paused_by": paused_by})
-            self.writer.remind(rec, Notice.ENDED_WHILE_PAUSED, named_controllers(self.store, rec.channel_id),
-                               paused_by=paused_by, grace=grace, reason=reason)
+        if grace > 0:
+            tx.timers.set(Timer.ENDED_PAUSED, rec.id, self.clock() + grace, {"paused_by": paused_by})
+        self.writer.remind(tx, rec, Notice.ENDED_WHILE_PAUSED, named_controllers(tx, rec.channel_id),
+                           paused_by=paused_by, grace=grace, reason=reason)
         self.writer.on_write()
 
 

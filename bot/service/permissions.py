@@ -14,7 +14,7 @@ from typing import cast, overload
 
 from bot.models import Actor, Link, Role, Team
 from bot.service.outcomes import Refusal
-from bot.store import Store
+from bot.store import Store, Tx
 
 CONTROLLER_ONLY = {"link", "unlink", "new", "start", "resume", "stop", "allow", "deny", "unallow", "refresh_link",
                    "end", "settings", "post_summary"}
@@ -95,10 +95,10 @@ def admin_matters(action: str, actor: Actor, link: Link | None, role: Role | Non
     return refusal(action, actor, link, role, admin=True) != refusal(action, actor, link, role, admin=False)
 
 
-def named_controllers(store: Store, channel_id: str) -> list[str]:
+def named_controllers(tx: Tx, channel_id: str) -> list[str]:
     """The controllers recbot can name (admins it cannot list): whoever linked it and whoever they allowed."""
-    link = store.link(channel_id)
-    allowed = [m.user_id for m in store.members(channel_id) if m.role is Role.ALLOW]
+    link = tx.link(channel_id)
+    allowed = [m.user_id for m in tx.members(channel_id) if m.role is Role.ALLOW]
     return ([link.linked_by] if link and link.linked_by else []) + allowed
 
 
@@ -139,7 +139,7 @@ class Permissions:
         caller has read it already; else it is read here."""
         known: Role | None
         if role is UNREAD:
-            known = await self.store.call(self.store.role, actor.channel_id, actor.user_id) if actor.user_id else None
+            known = await self.store.read(Tx.role, actor.channel_id, actor.user_id) if actor.user_id else None
         else:
             known = cast("Role | None", role)
         admin = False

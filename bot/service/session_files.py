@@ -219,9 +219,10 @@ class SessionFiles(Audited):
             if self.guardrails.transcript_days > 0 and lines:
                 tx.transcripts.keep(rec.team_id, rec.channel_id, file.session_id, lines)
             if not paused:
-                self.writer.notice(rec, Notice.TRANSCRIPT, url=file.url, expiry=file.expiry, session_id=file.session_id)
+                self.writer.notice(tx, rec, Notice.TRANSCRIPT, url=file.url, expiry=file.expiry,
+                                   session_id=file.session_id)
             elif cut is None:  # unreadable: neither the platform's link nor a copy
-                self.writer.notice(rec, Notice.TRANSCRIPT_UNREADABLE, session_id=file.session_id)
+                self.writer.notice(tx, rec, Notice.TRANSCRIPT_UNREADABLE, session_id=file.session_id)
             else:  # recbot's own copy, uploaded to the thread; its lines leave the outbox once sent
                 tx.outbox.enqueue(Outgoing.UPLOAD, {
                     "session_id": file.session_id, "withheld": cut.withheld, "title": rec.meeting_title,
@@ -234,7 +235,7 @@ class SessionFiles(Audited):
         if not tx.notes.claim_file(file.session_id, file.kind, file.meeting_id, file.url, file.expiry):
             return Applied.ALREADY_POSTED
         for rec in recordings:
-            self.writer.notice(rec, Notice.SUMMARY_HELD, session_id=file.session_id, policy=policy[rec.channel_id])
+            self.writer.notice(tx, rec, Notice.SUMMARY_HELD, session_id=file.session_id, policy=policy[rec.channel_id])
         self.writer.on_write()
         return Applied.HELD
 
@@ -243,9 +244,9 @@ class SessionFiles(Audited):
         if not tx.notes.claim_file(session_id, RELEASED, recordings[0].meeting_id, url, expiry):
             return False
         for rec in recordings:
-            self.writer.notice(rec, Notice.SUMMARY, url=url, expiry=expiry, session_id=session_id,
+            self.writer.notice(tx, rec, Notice.SUMMARY, url=url, expiry=expiry, session_id=session_id,
                                text=(text or "")[:SUMMARY_TEXT_LIMIT] or None, released_by=actor.user_id)
-        self._audit.here(actor, "button:post_summary", "ok", session_id)
+        self._audit_in(tx, actor, "button:post_summary", "ok", session_id)
         self.writer.on_write()
         return True
 
@@ -259,7 +260,7 @@ class SessionFiles(Audited):
         # A session nobody recorded was off the record from start to end: its transcript and summary
         # (the platform makes them of the whole session all the same) are posted nowhere.
         for rec in recordings:
-            self.writer.notice(rec, notice, **params)
+            self.writer.notice(tx, rec, notice, **params)
         self.writer.on_write()
         return Applied.POSTED if recordings else Applied.POSTED_NOWHERE
 

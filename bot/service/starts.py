@@ -93,9 +93,9 @@ class Starts(Audited):
         return Applied.AUTO_RECORDING if reply.ok else Applied.AUTO_RECORD_FAILED
 
     def _write_start(self, tx: Tx, decision: Decision, report: Report) -> None:
-        self.writer.write(decision)  # False: a webhook got there first; it is the same recording
+        self.writer.write(tx, decision)  # False: a webhook got there first; it is the same recording
         if report.status is not Status.INVOKED:
-            self.truth.apply.here(report.recording_id, report, actor=None, source=Source.PLATFORM)
+            self.truth.apply(tx, report.recording_id, report, actor=None, source=Source.PLATFORM)
 
     def _auto_recorded(self, tx: Tx, meeting_id: str) -> tuple[list[Link], bool]:
         """The meeting's links with auto-record on, and whether it has an active recording."""

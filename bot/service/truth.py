@@ -1,5 +1,6 @@
 """Learning the platform's truth: apply report to a recording, ask the platform about one, and adopt
-recordings that were started elsewhere (from the meeting, or by `record_on_start`)."""
+recordings that were started elsewhere (from the meeting, or by `record_on_start`). `apply` and `adopt_here`
+are below the store boundary (functions over a Tx, inside `store.write`); the async methods are on the loop."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from bot.service.decisions import Writer
 from bot.service.outcomes import Applied
 from bot.service.settings import ChannelSettings
 from bot.service.transitions import Report, decide, decide_adoption
-from bot.store import Store, StoreBusy, on_store_thread
+from bot.store import Store, StoreBusy, Tx
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,7 @@ class Truth:
         self.clock = clock
         self.starting: defaultdict[str, int] = defaultdict(int)  # meetings with a start in flight
 
-    @on_store_thread
-    def apply(self, recording_id: str, report: Report, *, actor: str | None, source: Source,
+    def apply(self, tx: Tx, recording_id: str, report: Report, *, actor: str | None, source: Source,
               reason: LedgerReason | None = None, until: float | None = None,
               audit: list[dict[str, Any]] | None = None) -> bool:
         """Decide from the stored state and write the decision whole; returns whether the recording moved.
@@ -58,28 +58,28 @@ class Truth:
         unless it was asked for after what the stored state rests on was seen: the two alternate and
         carry no time of their own, so an older answer would undo a newer one (and the thread would say a
         pause the platform never made). Raises StoreBusy when the store cannot take it: the caller says
-        what the platform did and calls `save_later`."""
+        what the platform did and calls `save_later`. On the store's thread, inside `store.write`."""
         for _ in range(3):  # the state read may be stale by the time it is written: decide again
-            rec = self.store.recording(recording_id)
+            rec = tx.recording(recording_id)
             if rec is None:
                 return False
             flip = report.status.rank == rec.status.rank == 1 and report.status is not rec.status
             if flip and report.asked_at is not None and report.asked_at <= rec.seen_at:
                 raise Outdated(recording_id)
-            guardrails, files = self._channel_rules(rec.channel_id)
-            decision = decide(rec, self.store.ledger(recording_id), report, actor=actor, source=source,
+            guardrails, files = self._channel_rules(tx, rec.channel_id)
+            decision = decide(rec, tx.ledger(recording_id), report, actor=actor, source=source,
                               now=self.clock(), guardrails=guardrails, reason=reason, until=until, files=files)
             decision.audit = list(audit or [])
             decision.asked_at = report.asked_at if flip else None
             decision.report_asked_at = report.asked_at
             decision.seen_at = report.seen_at or self.clock()
-            if self.writer.write(decision):
+            if self.writer.write(tx, decision):
                 return decision.moved
         return False
 
-    def _channel_rules(self, channel_id: str) -> tuple[Guardrails, tuple[str, ...]]:
+    def _channel_rules(self, tx: Tx, channel_id: str) -> tuple[Guardrails, tuple[str, ...]]:
         """recbot's guardrails as the channel's settings change them, and the session files it expects."""
-        s = ChannelSettings.of(self.store.notes.settings(channel_id))
+        s = ChannelSettings.of(tx.notes.settings(channel_id))
         guardrails = self.guardrails if s.pause_reminder is None \
             else replace(self.guardrails, pause_reminder_after=s.pause_reminder)
         files = (((FileKind.TRANSCRIPT,) if s.transcribe or s.summarize else ())
@@ -105,7 +105,7 @@ class Truth:
     async def refresh(self, recording_id: str, *, source: Source = Source.PLATFORM) -> Recording | None:
         """Ask the platform for the truth about one recording and apply it; asked again if the answer is
         outdated (something newer was seen while asking)."""
-        if await self.store.aio.recording(recording_id) is None:
+        if await self.store.read(Tx.recording, recording_id) is None:
             return None
         for _ in range(3):
             try:
@@ -115,11 +115,11 @@ class Truth:
             except PlatformError:
                 break
             try:
-                await self.apply(recording_id, report, actor=None, source=source)
+                await self.store.write(self.apply, recording_id, report, actor=None, source=source)
             except Outdated:
                 continue
             break
-        return await self.store.call(self.store.recording, recording_id)
+        return await self.store.read(Tx.recording, recording_id)
 
     async def ask(self, recording_id: str) -> Report:
         """The platform's answer about one recording, with when it was asked for."""
@@ -131,18 +131,18 @@ class Truth:
         """A recording recbot did not start gets its own card in the meeting's first linked channel."""
         if update.meeting_id and self.starting.get(update.meeting_id):  # on the loop, where starts are counted
             raise RetryLater("a start of this meeting is in flight")
-        return await self.store.call(self.adopt_here, update)
+        return await self.store.write(self.adopt_here, update)
 
     def starts_in_flight(self) -> set[str]:
         """The meetings a start is under way for (read on the loop, where starts are counted)."""
         return {meeting for meeting, count in self.starting.items() if count}
 
-    def adopt_here(self, update: RecordingUpdate) -> Applied:
+    def adopt_here(self, tx: Tx, update: RecordingUpdate) -> Applied:
         """`adopt`, on the store's thread, once the caller has seen that no start of its meeting is in flight
         (the webhook of a recording recbot is starting is its own, not one to adopt)."""
         if not update.meeting_id:
             return Applied.NO_MEETING
-        links = self.store.links_for_meeting(update.meeting_id)
+        links = tx.links_for_meeting(update.meeting_id)
         if not links:
             return Applied.NOT_LINKED
         stopped = update.status.rank >= Status.UPLOADING.rank
@@ -155,13 +155,12 @@ class Truth:
         report = Report.of(update)
         decision = decide_adoption(report, link, title=update.meeting_title, now=self.clock(),
                                    guardrails=self.guardrails)
-        with self.store.transaction():  # adopted and brought to its state (stopped, uploaded) whole, or not at all
-            if not self.writer.write(decision):
-                return Applied.ALREADY_KNOWN
-            if stopped:
-                self.apply.here(report.recording_id, replace(report, asked_at=0.0), actor=None,
-                                source=Source.PLATFORM)
-        self.writer.on_write()  # committed now: the outbox may send it
+        # adopted and brought to its state (stopped, uploaded) whole, or not at all: one write
+        if not self.writer.write(tx, decision):
+            return Applied.ALREADY_KNOWN
+        if stopped:
+            self.apply(tx, report.recording_id, replace(report, asked_at=0.0), actor=None, source=Source.PLATFORM)
+        self.writer.on_write()
         return Applied.ADOPTED_STOPPED if stopped else Applied.ADOPTED
 
     async def adopt_active(self, link: Link, known: Collection[str] = ()) -> list[PlatformRecording] | None:
@@ -172,7 +171,7 @@ class Truth:
         except PlatformError:
             return None
         for seen in found:
-            if await self.store.aio.recording(seen.id) is None:
+            if await self.store.read(Tx.recording, seen.id) is None:
                 try:
                     await self.adopt(RecordingUpdate(recording_id=seen.id, meeting_id=link.meeting_id,
                                                      status=seen.status, session_id=seen.session_id,

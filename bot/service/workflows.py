@@ -96,8 +96,8 @@ class Workflows(Audited):
             "INSERT INTO function_runs (execution_id, callback_id, channel_id, team_id, received_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", step.execution_id, step.action, step.channel_id,
             step.team.team_id, self.clock()) > 0
-        self._audit.here(actor, f"workflow:{step.action}", "requested" if first else "repeated",
-                         detail=f"{ids}; " + ("run by this person" if step.interactor else "nobody ran it"))
+        self._audit_in(tx, actor, f"workflow:{step.action}", "requested" if first else "repeated",
+                      detail=f"{ids}; " + ("run by this person" if step.interactor else "nobody ran it"))
         link = tx.link(step.channel_id) if step.channel_id else None
         settings = ChannelSettings.of(tx.notes.settings(step.channel_id)) if step.channel_id else None
         return first, link, settings
