@@ -30,8 +30,8 @@ import functools
 import queue
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from bot import metrics
 from bot.store.budgets import Budgets
@@ -49,59 +49,11 @@ from bot.store.timers import DueTimer, TimerQueue
 from bot.store.transcripts import TranscriptLines
 from bot.store.workspaces import Workspaces
 
-__all__ = ["DueTimer", "Duplicate", "OutboxRow", "Store", "StoreBusy", "StoreError", "Tx", "on_store_thread"]
+__all__ = ["DueTimer", "Duplicate", "OutboxRow", "Store", "StoreBusy", "StoreError", "Tx"]
 
 T = TypeVar("T")
 _TRIP_OK, _TRIP_BUSY, _TRIP_FAILED = (metrics.STORE_TRIPS.labels(outcome) for outcome in ("ok", "busy", "error"))
-R = TypeVar("R")
 P = ParamSpec("P")
-
-
-class on_store_thread(Generic[P, R]):  # a decorator, named as one
-    """A method of an object with a `store` that does store work only: `await obj.m(...)` runs it on the
-    store's thread; `obj.m.here(...)` runs it where it is (code already on the store's thread)."""
-
-    def __init__(self, fn: Callable[Concatenate[Any, P], R]):
-        self.fn = fn
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]  # a descriptor takes the method's name and doc
-
-    @overload
-    def __get__(self, obj: None, cls: type | None = None) -> on_store_thread[P, R]: ...
-
-    @overload
-    def __get__(self, obj: object, cls: type | None = None) -> _Bound[P, R]: ...
-
-    def __get__(self, obj: object, cls: type | None = None) -> on_store_thread[P, R] | _Bound[P, R]:
-        return self if obj is None else _Bound(obj, self.fn)
-
-
-class _Bound(Generic[P, R]):
-    __slots__ = ("fn", "obj")
-
-    def __init__(self, obj: Any, fn: Callable[Concatenate[Any, P], R]):
-        self.obj, self.fn = obj, fn
-
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
-        store: Store = self.obj.store
-        return store.call(functools.partial(self.fn, self.obj, *args, **kwargs))
-
-    def here(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        return self.fn(self.obj, *args, **kwargs)
-
-
-class OffLoop:
-    """`store.aio.x(...)` and `store.aio.outbox.x(...)`: the store's methods, awaited, each run on its thread."""
-
-    def __init__(self, store: Store, target: Any):
-        self._store, self._target = store, target
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._target, name)
-        if callable(attr):
-            return lambda *args, **kwargs: self._store.call(functools.partial(attr, *args, **kwargs))
-        if hasattr(attr, "db"):  # a part of the store (outbox, leases, …)
-            return OffLoop(self._store, attr)
-        raise AttributeError(f"{name} is not a method of the store: read it as store.{name}")
 
 
 class _StoreThread:
@@ -232,7 +184,6 @@ class Store(Tx):
         except BaseException:
             self.close()
             raise
-        self.aio = OffLoop(self, self)
 
     async def read(self, fn: Callable[Concatenate[Tx, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn(tx, *args, **kwargs)` on the store's thread, outside a transaction, and await what it
@@ -254,14 +205,6 @@ class Store(Tx):
         loop = asyncio.get_running_loop()
         done: asyncio.Future[T] = loop.create_future()
         self._thread.put(functools.partial(contextvars.copy_context().run, fn), loop, done)
-        return await done
-
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(*args)` on the store's thread and await what it returns or raises; the loop serves
-        others meanwhile. A closed store answers StoreBusy, as any store that cannot answer."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[T] = loop.create_future()
-        self._thread.put(functools.partial(contextvars.copy_context().run, fn, *args), loop, done)
         return await done
 
     def on_deliveries(self, wake: Callable[[], object]) -> Callable[[], None] | None:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot.store import Store, StoreBusy, StoreError, Tx, on_store_thread
+from bot.store import Store, StoreBusy, StoreError, Tx
 from tests.conftest import database
 
 
@@ -89,22 +89,6 @@ async def test_a_write_is_one_transaction_and_a_read_cannot_write(store):
     # the read's refusal wrote nothing and leaves the thread able to write
     assert await store.write(lambda tx: tx.set_link("C1", "T1", "m1", "Standup", "U1")) is None
     assert store.link("C1") is not None
-
-
-async def test_a_method_marked_for_the_store_thread_runs_there_or_where_it_is_asked(store):
-    class Room:
-        def __init__(self, store: Store):
-            self.store = store
-
-        @on_store_thread
-        def where(self, suffix: str) -> str:
-            return threading.current_thread().name + suffix
-
-    room = Room(store)
-    assert (await room.where("!")).startswith("recbot-store") and room.where.here("!") == \
-        threading.current_thread().name + "!"
-    with pytest.raises(AttributeError, match=r"store\.shared"):
-        _ = store.aio.shared  # not a method: read it where you are
 
 
 async def test_a_function_over_a_tx_gets_its_arguments_there(store):
