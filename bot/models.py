@@ -236,7 +236,7 @@ class Recording:
     multi: bool
     created_at: float
     updated_at: float
-    last_news_at: float  # when its last news came; 0: its outcome is unknown (`outcome_unknown`)
+    last_news_at: float  # when its last news came (a report written or seen)
     download_url: str | None
     audio_url: str | None
     url_expiry: float | None
@@ -251,12 +251,13 @@ class Recording:
     account: str = ""
     last_source: Source | None = None  # where the last action came from; None: automatically (older rows)
     seen_at: float = 0.0  # when what its state rests on was seen (wall clock): older reports do not flip it
+    unknown_since: float | None = None  # when its outcome became unknown (`outcome_unknown`); None: known
 
     @property
     def outcome_unknown(self) -> bool:
         """An action asked of the platform whose answer was never written, or news waiting for its confirmation
-        (`last_news_at` 0): the next action and the reconciler ask the platform first."""
-        return self.last_news_at == 0.0
+        (since `unknown_since`): the next action and the reconciler ask the platform first."""
+        return self.unknown_since is not None
 
     @property
     def team(self) -> Team:

@@ -92,3 +92,21 @@ def test_migrations_13_14_turn_the_cards_last_action_into_meaning_and_the_card_r
     _, card = blocks.card(meeting, Summary((), 0.0, 0.0))
     assert {"type": "mrkdwn", "text": "*Last action*\nPaused from the meeting"} in card[1]["fields"]
     db.close()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"], indirect=True)
+def test_migration_16_gives_outcome_unknown_a_column_of_its_own(tmp_path, engine):
+    """Until version 15, `last_news_at` 0 also meant "outcome unknown", and `updated_at` kept since when. From 16
+    `unknown_since` says it (NULL: known), and `last_news_at` is only when the last news came."""
+    db = open_database(database(tmp_path))
+    assert migrate(db, to=15) == 15
+    for rec_id, updated_at, last_news_at in (("unknown", 1090.0, 0.0), ("known", 1100.0, 1100.0)):
+        db.execute("INSERT INTO recordings (id, meeting_id, channel_id, handle, status, origin, created_at, "
+                   "updated_at, last_news_at) VALUES (?, 'm', 'C1', ?, 'RECORDING', 'slack', 1000, ?, ?)",
+                   (rec_id, int(updated_at), updated_at, last_news_at))
+    assert migrate(db) >= 16
+    unknown, known = (Recording.from_row(dict(db.all("SELECT * FROM recordings WHERE id = ?", i)[0]))
+                      for i in ("unknown", "known"))
+    assert unknown.outcome_unknown and unknown.unknown_since == 1090.0  # asked then: a later pause is dated so
+    assert not known.outcome_unknown and known.unknown_since is None and known.last_news_at == 1100.0
+    db.close()

@@ -192,7 +192,7 @@ async def test_a_stop_of_what_was_left_paused_is_marked_asked_before_the_platfor
     stop = platform.stop_recording
 
     async def stop_recording(recording_id):
-        marked.append(w.store.db.one("SELECT last_news_at FROM recordings WHERE id = ?", recording_id)["last_news_at"])
+        marked.append(w.store.recording(recording_id).outcome_unknown)
         await stop(recording_id)
         raise asyncio.CancelledError  # the process is killed: the platform stopped it, the answer is lost
 
@@ -200,7 +200,7 @@ async def test_a_stop_of_what_was_left_paused_is_marked_asked_before_the_platfor
     w.clock.advance(900)
     with pytest.raises(asyncio.CancelledError):
         await w.service.guards.run_due_timers()
-    assert marked == [0.0]  # marked before the platform was asked
+    assert marked == [True]  # marked before the platform was asked
     assert w.store.recording(rec.id).outcome_unknown  # the answer died with the process: still unknown
     platform.stop_recording = stop
     assert (await w.service.truth.refresh(rec.id)).status in (Status.UPLOADING, Status.UPLOADED)  # learned
@@ -246,7 +246,7 @@ async def test_a_stop_of_what_was_left_paused_asks_nothing_while_its_mark_cannot
     await w.service.commands.handle(BOB, parse("pause"))
     await w.service.news.apply_event(MeetingEvent(MeetingKind.ENDED, w.meeting))
     faults = Faults(w.store)
-    faults.fail_when, faults.fail_times = "last_news_at = 0 WHERE", 5  # action_asked: busy through MARK_RETRIES
+    faults.fail_when, faults.fail_times = "unknown_since = COALESCE", 5  # action_asked: busy through MARK_RETRIES
     w.clock.advance(900)
     await w.service.guards.run_due_timers()
     assert w.emulator.platform.recordings[rec.id].status is Status.PAUSED  # the platform was not asked
@@ -888,7 +888,7 @@ async def test_a_pause_is_not_asked_of_the_platform_while_its_asked_mark_cannot_
     w = world
     rec = await recording(w)
     faults = Faults(w.store)
-    faults.fail_when, faults.fail_times = "last_news_at = 0 WHERE", 1000  # action_asked: always busy
+    faults.fail_when, faults.fail_times = "unknown_since = COALESCE", 1000  # action_asked: always busy
     reply = await w.service.commands.handle(ALICE, parse("pause"))
     assert not reply.ok and words(reply)[0].startswith(":warning: recbot could not reach its database")
     assert w.emulator.platform.recordings[rec.id].status is Status.RECORDING  # the platform was not asked
@@ -903,16 +903,16 @@ async def test_a_pause_whose_asked_mark_meets_a_busy_store_once_is_marked_before
     w = world
     rec = await recording(w)
     faults = Faults(w.store)
-    faults.fail_when, faults.fail_times = "last_news_at = 0 WHERE", 1
+    faults.fail_when, faults.fail_times = "unknown_since = COALESCE", 1
     platform, marked = w.service.actions.platform, []
     pause = platform.pause_recording
 
     async def pause_recording(recording_id):
-        marked.append(w.store.db.one("SELECT last_news_at FROM recordings WHERE id = ?", recording_id)["last_news_at"])
+        marked.append(w.store.recording(recording_id).outcome_unknown)
         return await pause(recording_id)
 
     platform.pause_recording = pause_recording
     reply = await w.service.commands.handle(ALICE, parse("pause"))
     assert reply.ok, words(reply)[0]
-    assert faults.fail_times == 0 and marked == [0.0]  # busy once, then marked before the platform was asked
+    assert faults.fail_times == 0 and marked == [True]  # busy once, then marked before the platform was asked
     assert w.store.recording(rec.id).status is Status.PAUSED

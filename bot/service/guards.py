@@ -145,8 +145,8 @@ class Guards:
         acting, unfinished = await self.store.read(self._to_reconcile, limit * 2 + 10)
         checked = 0
         for rec in unfinished:
-            if checked >= limit or rec.last_news_at > cutoff:
-                break  # ordered by last report: the rest are fresher
+            if checked >= limit or (not rec.outcome_unknown and rec.last_news_at > cutoff):
+                break  # the unknown first, then by last report: the rest are fresher
             if rec.id in acting:
                 continue  # an action on it is under way, in some process: its answer is the news
             checked += 1

@@ -30,10 +30,9 @@ LOOK_AGAIN = 3.0  # how often a held file is looked at again
 
 
 def unsettled_since(recordings: Iterable[Recording]) -> float | None:
-    """When the earliest unknown outcome among these recordings began: `updated_at` keeps when it first became
-    unknown (`Records.outcome_unknown`: the first unanswered action asked, or news sent to confirmation). None
-    when every outcome is known."""
-    times = [r.updated_at for r in recordings if r.outcome_unknown]
+    """When the earliest unknown outcome among these recordings began (`Recording.unknown_since`: the first
+    unanswered action asked, or news sent to confirmation). None when every outcome is known."""
+    times = [r.unknown_since for r in recordings if r.unknown_since is not None]
     return min(times) if times else None
 
 

@@ -70,7 +70,8 @@ class Records(Links):
     def unfinished(self, limit: int = 10_000) -> list[Recording]:
         """Recordings not yet uploaded or failed, the stalest news first."""
         states = tuple(s.value for s in UNFINISHED)
-        rows = self.db.all(f"SELECT * FROM recordings WHERE status IN ({_marks(states)}) ORDER BY last_news_at "
+        rows = self.db.all(f"SELECT * FROM recordings WHERE status IN ({_marks(states)}) "
+                           "ORDER BY unknown_since IS NULL, last_news_at "
                            "LIMIT ?", *states, limit)
         return [Recording.from_row(r) for r in rows]
 
@@ -127,7 +128,7 @@ class Records(Links):
             if expected is Status.RECORDING:  # off the record no later than the unanswered action that did it
                 at = min(at, self._asked_at(recording_id) or at)
             changed = self.db.changed(
-                "UPDATE recordings SET status = ?, updated_at = ?, last_news_at = ?, "
+                "UPDATE recordings SET status = ?, updated_at = ?, last_news_at = ?, unknown_since = NULL, "
                 "seen_at = CASE WHEN CAST(? AS REAL) IS NULL THEN seen_at ELSE ? END, "
                 "last_actor = CASE WHEN CAST(? AS TEXT) IS NULL THEN last_actor ELSE ? END, "
                 "last_action = COALESCE(?, last_action), "
@@ -166,17 +167,17 @@ class Records(Links):
 
     def action_asked(self, recording_id: str) -> None:
         """An action is about to be asked of the platform: until its answer is written its outcome is unknown
-        (last_news_at 0, which a process that dies meanwhile leaves so), and updated_at keeps when the first
-        such unanswered action was asked."""
-        self.db.execute("UPDATE recordings SET updated_at = CASE WHEN last_news_at = 0 THEN updated_at ELSE ? END, "
-                        "last_news_at = 0 WHERE id = ?", (self.clock(), recording_id))
+        (`unknown_since`, which a process that dies meanwhile leaves so), since the first such unanswered action
+        was asked."""
+        self.db.execute("UPDATE recordings SET unknown_since = COALESCE(unknown_since, ?) WHERE id = ?",
+                        (self.clock(), recording_id))
 
     def outcome_unknown(self, recording_id: str) -> None:
         """What the platform did to it is not known until it is asked (`Recording.outcome_unknown`): an action
-        got no answer, or news waits for its confirmation. Its last news is the oldest, so the reconciler asks
-        first, and so does the next action on it; updated_at keeps when it first became unknown, which dates a
+        got no answer, or news waits for its confirmation. The reconciler asks about it first, and so does the
+        next action on it; `unknown_since` keeps when it first became unknown, which dates a
         step out of RECORDING learned later (`_asked_at`) and bounds a transcript's cut meanwhile
-        (bot/service/unsettled.py). Before, news sent to confirmation left updated_at at the last step's write,
+        (bot/service/unsettled.py). Before, news sent to confirmation left its time at the last step's write,
         and the pause it confirmed was dated then: every line since that step withheld."""
         self.action_asked(recording_id)
 
@@ -186,8 +187,8 @@ class Records(Links):
         nothing of that action's outcome, so it leaves the "outcome unknown" mark and its time to the
         action's own answer or a later look. (Chaos runs: news of the resume before a pause, arriving after
         the pause was asked whose answer was lost, cleared the mark, and the pause was dated when learned.)"""
-        self.db.execute("UPDATE recordings SET last_news_at = ? WHERE id = ? AND (last_news_at <> 0 "
-                        "OR CAST(? AS REAL) IS NULL OR updated_at < ?)",
+        self.db.execute("UPDATE recordings SET last_news_at = ?, unknown_since = NULL WHERE id = ? AND "
+                        "(unknown_since IS NULL OR CAST(? AS REAL) IS NULL OR unknown_since < ?)",
                         (self.clock(), recording_id, asked_at, asked_at))
 
     def _asked_at(self, recording_id: str) -> float | None:
@@ -195,8 +196,8 @@ class Records(Links):
         (another process's look, a second click, the reconciler) may have been reached as soon as then. The
         ledger dates leaving RECORDING no later than that, since the transcript is cut by the ledger: a line
         said after a pause the platform made must never count as recorded."""
-        row = self.db.one("SELECT last_news_at, updated_at FROM recordings WHERE id = ?", recording_id)
-        return row["updated_at"] if row and row["last_news_at"] == 0.0 else None
+        since: float | None = self.db.scalar("SELECT unknown_since FROM recordings WHERE id = ?", recording_id)
+        return since
 
     def _ledger_entry(self, recording_id: str, status: Status, at: float, actor: str | None, source: str,
                       reason: str | None) -> None:

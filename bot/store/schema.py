@@ -210,6 +210,13 @@ MIGRATIONS: list[str | dict[str, str]] = [
     """
     ALTER TABLE installations ADD COLUMN spent_at REAL
     """,
+    # 16: "outcome unknown" is a column of its own: since when (the first unanswered action asked, or news sent to
+    # confirmation), NULL when known. Before, last_news_at 0 said it and updated_at kept since when; such rows
+    # keep their last_news_at 0 (no news since), which now means only that
+    """
+    ALTER TABLE recordings ADD COLUMN unknown_since REAL;
+    UPDATE recordings SET unknown_since = updated_at WHERE last_news_at = 0
+    """,
 ]
 
 

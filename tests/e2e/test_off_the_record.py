@@ -263,7 +263,7 @@ async def test_a_transcript_that_came_while_a_pause_awaited_its_confirmation_cou
         paused = await stack.http.put(api, json={"action": "pause"}, headers={"Authorization": f"Bearer {c.token}"})
         assert paused.status_code == 200, paused.text
         await stack.control("faults", {"rates": {"500": 1.0}})
-        await until(lambda: stack.runtime.store.recording(rec.id).last_news_at == 0.0, timeout=10,
+        await until(lambda: stack.runtime.store.recording(rec.id).outcome_unknown, timeout=10,
                     message="the PAUSED webhook, sent to a confirmation round")
         await asyncio.sleep(0.2)
         await stack.control(f"meetings/{meeting}/say", {"participant_id": ann, "text": SECRET})
@@ -275,7 +275,7 @@ async def test_a_transcript_that_came_while_a_pause_awaited_its_confirmation_cou
             return [d for d in emu.deliverer.log if '"meeting.transcript"' in d["body"] and d["status"] == 200]
 
         await until(transcript_answered, timeout=15, message="the transcript webhook, answered")
-        assert stack.runtime.store.recording(rec.id).last_news_at == 0.0  # still unconfirmed when it came
+        assert stack.runtime.store.recording(rec.id).outcome_unknown  # still unconfirmed when it came
         store = stack.runtime.store
         await until(lambda: store.notes.file(rec.session_id, "transcript") or store.db.all(
             "SELECT id FROM timers WHERE kind = 'held_files' AND done = 0"), timeout=10,

@@ -299,7 +299,7 @@ def test_leaving_recording_after_an_unanswered_action_is_dated_when_that_action_
         now[0] = 1099.0
         assert s.transition("a", Status.RECORDING, Status.PAUSED, at=1099.0, actor="U1", source="button")
         assert [(e.status, e.at) for e in s.ledger("a")][-1] == (Status.PAUSED, 1090.0)
-        s.update_recording("a", last_news_at=1099.0)  # the answer is written: nothing unknown any more
+        s.update_recording("a", last_news_at=1099.0, unknown_since=None)  # the answer is written: nothing unknown
         assert s.transition("a", Status.PAUSED, Status.RECORDING, at=1100.0, actor="U1", source="button")
         assert s.transition("a", Status.RECORDING, Status.UPLOADING, at=1110.0, actor=None, source="platform")
         assert [(e.status, e.at) for e in s.ledger("a")][-2:] == [(Status.RECORDING, 1100.0),
@@ -392,7 +392,7 @@ def test_a_sessions_file_is_held_while_an_outcome_is_unknown_then_cut_conservati
         assert unsettled.decide(s, transcript, None, 1005.0) == (False, None)  # all known: cut by the ledger
         now[0] = 1010.0
         s.outcome_unknown("a")  # a PAUSED webhook, sent to its confirmation round
-        assert s.recording("a").updated_at == 1010.0
+        assert s.recording("a").unknown_since == 1010.0
         assert unsettled.decide(s, transcript, None, 1020.0) == (True, None)
         assert unsettled.decide(s, summary, None, 1030.0) == (True, None)
         assert unsettled.decide(s, transcript, 1020.0, 1040.0) == (True, None)  # looked at again: still held
