@@ -19,7 +19,7 @@ from bot import logs, metrics
 from bot.models import Outgoing
 from bot.retry import Backoff
 from bot.slack import blocks, kinds, limits
-from bot.slack.holds import RESPOND_URL, Holds
+from bot.slack.holds import FLIGHT, RESPOND_URL, Holds, flight, holds_of
 from bot.slack.installs import NotInstalled, RefreshFailed, Tokens
 from bot.slack.refusals import Answer, answer, refusal
 from bot.slack.sender import RespondFailed, Sender
@@ -44,23 +44,32 @@ class Flight:
     holds: Holds
     owner: str
     _holds: dict[tuple[str, str], float]
+    _key: Callable[[OutboxRow, str], tuple[str, str]]  # (workspace, method) a call counts in (`Scheduler._key`)
     _slots: dict[int, list[list[float]]]
     _claimed: set[int]
     _sent: dict[int, tuple[OutboxRow, str | None]]
     _unsure: set[int]
     _odd: set[int]  # rows sent once more as they were after a refusal recbot does not know
 
-    async def _fly(self, launch: list[tuple[OutboxRow, str]]) -> None:
+    async def _fly(self, launch: list[tuple[OutboxRow, str, list[tuple[str, str]]]]) -> bool:
         """Claim and render the rows in a few trips to the store's thread, send them (`concurrency` at a
         time), and record what went out in one more. A trip each to claim and to record every row made the
         store's thread the queue a card edit waited in: at 200 webhooks/s a card's row took p50 1.0 s, p99
-        1.8 s from created to sent (0.25 s and 0.46 s this way)."""
+        1.8 s from created to sent (0.25 s and 0.46 s this way). Each row's calls (workspace, method) are
+        taken in flight, across processes, in the trip that claims it, and let go in the one that records it
+        (`_claim`). Returns whether a row waited for another process's call in flight."""
         claims: dict[int, tuple[bool, Any]] = {}
+        taken: set[tuple[str, str]] = set()  # the calls this process has in flight, let go once answered
+        contended = False
         for start in range(0, len(launch), CLAIM_CHUNK):  # other work on the store's thread goes in between
             try:
-                claims |= await self.store.write(self._claim, [row for row, _ in launch[start:start + CLAIM_CHUNK]])
+                got, calls, held, busy = await self.store.write(self._claim, launch[start:start + CLAIM_CHUNK])
             except StoreBusy:
                 break  # the rest waits for the next drain
+            claims, contended = claims | got, contended or busy
+            taken |= calls
+            for key, until in held.items():  # a 429 another process got since this drain read the holds
+                self._holds[key] = max(self._holds.get(key, 0.0), until)
         slots = asyncio.Semaphore(self.concurrency)
 
         async def fly(row: OutboxRow, channel: str) -> tuple[OutboxRow, str | None] | None:
@@ -68,18 +77,19 @@ class Flight:
                 return await self._send(row, channel, *claims[row.id])
 
         try:
-            results = await asyncio.gather(*(fly(row, channel) for row, channel in launch if row.id in claims),
+            results = await asyncio.gather(*(fly(row, channel) for row, channel, _ in launch if row.id in claims),
                                            return_exceptions=True)
         finally:
             answered = self.clock()
-            for row, _ in launch:
+            for row, _, _ in launch:
                 limits.settle(self._slots.pop(row.id, []), answered)
         sent = [r for r in results if isinstance(r, tuple)]
-        if sent:
-            await self._record_sent(sent)
+        if sent or taken:
+            await self._record_sent(sent, sorted(taken))
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             raise failed[0]
+        return contended
 
     async def _send(self, row: OutboxRow, channel: str, claimed: bool,
                     rendered: Any) -> tuple[OutboxRow, str | None] | None:
@@ -116,25 +126,40 @@ class Flight:
             return None
         return row, ts
 
-    def _claim(self, tx: Tx, rows: list[OutboxRow]) -> dict[int, tuple[bool, Any]]:
-        """Take each row and read what sending it needs: (taken, rendered). A failure to read is handed back,
-        to be answered as a failure to send: the row is already taken."""
+    def _claim(self, tx: Tx, launch: list[tuple[OutboxRow, str, list[tuple[str, str]]]]) -> tuple[
+            dict[int, tuple[bool, Any]], set[tuple[str, str]], dict[tuple[str, str], float], bool]:
+        """Take each row and read what sending it needs: {row: (taken, rendered)}. A failure to read is handed
+        back, to be answered as a failure to send: the row is already taken. A row is not taken while a 429
+        holds one of its calls (another process's, written since the drain read them: returned, to be waited
+        out), nor while another process has a call of the same method to the same workspace in flight (the
+        lease `flight`: else one's 429 finds the other's call on its way, docs/reliability.md). Returns the
+        claims, the calls taken in flight, the holds, and whether a row waited for another process."""
         claims: dict[int, tuple[bool, Any]] = {}
-        for row in rows:
-            if not tx.outbox.claim(row.id, self.owner):
+        taken: set[tuple[str, str]] = set()
+        now, holds, contended = self.clock(), holds_of(tx), False
+        for row, _, calls in launch:
+            if any(holds.get(key, 0.0) > now for key in calls):
+                claims[row.id] = (False, None)
+                continue
+            got = [key for key in calls if tx.leases.hold(flight(key), self.owner, FLIGHT)]
+            taken.update(got)
+            if len(got) < len(calls) or not tx.outbox.claim(row.id, self.owner):
+                contended = contended or len(got) < len(calls)
                 claims[row.id] = (False, None)
                 continue
             try:
                 claims[row.id] = (True, self.sender.render(tx, row))
             except Exception as exc:
                 claims[row.id] = (True, exc)
-        return claims
+        return claims, taken, {k: v for k, v in holds.items() if v > now}, contended
 
-    async def _record_sent(self, sent: list[tuple[OutboxRow, str | None]]) -> None:
-        """Mark rows sent, in one commit. If the store is busy, they are kept here as sent and recorded on
-        the next drain, so that none is sent again meanwhile."""
+    async def _record_sent(self, sent: list[tuple[OutboxRow, str | None]],
+                           flights: list[tuple[str, str]] | None = None) -> None:
+        """Mark rows sent, in one commit, and let go of the calls in flight (`flights`) in the same. If the store
+        is busy, they are kept here as sent and recorded on the next drain, so that none is sent again
+        meanwhile (the calls in flight are let go when their lease runs out, `FLIGHT`)."""
         try:
-            await self.store.write(self._write_sent, sent)
+            await self.store.write(self._write_sent, sent, flights or [])
         except StoreBusy:
             self._sent |= {row.id: (row, ts) for row, ts in sent}
             return
@@ -145,14 +170,15 @@ class Flight:
             if (webhook_at := row.payload.get("webhook_at")) is not None:
                 metrics.TO_SLACK.labels(row.kind).observe(max(0.0, now - webhook_at))
 
-    @staticmethod
-    def _write_sent(tx: Tx, sent: list[tuple[OutboxRow, str | None]]) -> None:
+    def _write_sent(self, tx: Tx, sent: list[tuple[OutboxRow, str | None]], flights: list[tuple[str, str]]) -> None:
         for row, ts in sent:
             tx.outbox.done(row.id, ts=ts)
             if row.kind == Outgoing.CARD and row.recording_id and ts:  # a new card's ts, if it could not be kept
                 tx.keep_card_ts(row.recording_id, ts)
             if kinds.of(row).paced_per_channel and row.channel_id:
                 tx.mark_link_broken(row.channel_id, None)  # recbot is back in the channel, if lost
+        for key in flights:
+            tx.leases.release(flight(key), self.owner)
 
     async def _elsewhere(self, row: OutboxRow, why: str) -> None:
         """A spent response_url, a form's trigger too old: the same answer goes to the same person another way
@@ -225,7 +251,7 @@ class Flight:
 
     async def _hold(self, row: OutboxRow, method: str, until: float) -> None:
         """A 429: nothing more of `method` goes to the row's workspace before `until`, from any process."""
-        key = (row.team_id or row.enterprise_id or "", method)
+        key = self._key(row, method)
         self._holds[key] = max(self._holds.get(key, 0.0), until)
         await self.holds.hold(key[0], method, until - self.clock())
 

@@ -7,11 +7,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.store import Store
+from bot.models import Team
+from bot.store import Store, Tx
 from bot.store.engine import StoreBusy
 
 HOLD = "slack:"
 RESPOND_URL = "response_url"  # a response_url's answers, held after a 429 as a method is
+# Methods whose call names no conversation (a person, a trigger, a call, an upload not yet shared)
+NO_CHANNEL = frozenset({"files.getUploadURLExternal", "users.info", "views.open", "views.publish", "calls.add",
+                        "calls.update", "calls.end", "calls.participants.add", "calls.participants.remove"})
+
+
+def counted_in(team: Team, method: str, channel: str | None, *, org_wide: bool) -> str:
+    """The workspace whose limits a call of `method` counts against, as recbot keeps its windows and holds
+    (`slack:<this>:<method>`): the row's workspace; but for an org-wide install, a call that names no
+    conversation (`channel`: the one it names, if any) counts for the whole org. Slack publishes its limits
+    "per API method per workspace/team per app" and nothing of an org-wide token's call that names no
+    workspace's channel: holding it for the org is the safe side, and the local Slack counts it there."""
+    conversation = bool(channel) and str(channel)[:1] in ("C", "G", "D") and method not in NO_CHANNEL
+    if org_wide and team.enterprise_id and not conversation:
+        return team.enterprise_id
+    return team.team_id or team.enterprise_id or ""
 
 
 def retry_after(response: Any) -> float:
@@ -20,6 +36,24 @@ def retry_after(response: Any) -> float:
         return float(response.headers.get("Retry-After", response.headers.get("retry-after", 1)))
     except (TypeError, ValueError, AttributeError):
         return 1.0
+
+
+FLIGHT = 15.0  # seconds a process holds a method's flight in a workspace at most (its call's answer releases it)
+
+
+def flight(key: tuple[str, str]) -> str:
+    """The lease a process holds while it has a call of `key` (workspace, method) in flight: one at a time
+    across every process sharing the store, so a 429 is known (and held) before the next such call is made."""
+    return f"slack-call:{key[0]}:{key[1]}"
+
+
+def holds_of(tx: Tx) -> dict[tuple[str, str], float]:
+    """Every hold still running, from any process: {(workspace, method): until}."""
+    out: dict[tuple[str, str], float] = {}
+    for account, until in tx.budgets.blocked(HOLD).items():
+        _, team, method = account.split(":", 2)
+        out[(team, method)] = until
+    return out
 
 
 class Holds:

@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.models import Team
-from bot.slack.holds import Holds
+from bot.slack.holds import Holds, counted_in
 from bot.slack.installs import NotInstalled, RefreshFailed, Tokens
 from bot.slack.refusals import TRANSIENT, refusal
 
@@ -32,6 +32,7 @@ class Directory:
         self.tokens, self.holds, self.ttl, self.clock = tokens, holds, ttl, clock
         self._cache: dict[tuple[str, str | None], tuple[float, bool]] = {}
         self._held: dict[tuple[str, str | None], float] = {}  # who was not asked about, held: seconds left
+        self._asking: dict[str, asyncio.Lock] = {}  # per workspace (`counted_in`): one users.info in flight
 
     async def is_admin(self, user_id: str, team: Team | None = None) -> bool:
         key = (user_id, team.team_id if team else None)
@@ -39,7 +40,19 @@ class Directory:
         if hit and self.clock() - hit[0] < self.ttl:
             return hit[1]
         self._held.pop(key, None)
-        workspace = (team.team_id or team.enterprise_id or "") if team else ""
+        try:
+            org_wide = team is not None and await self.tokens.org_wide(team)
+        except Exception:  # the store is busy: held as if for the whole org, the safe side
+            org_wide = True
+        workspace = counted_in(team, "users.info", None, org_wide=org_wide) if team else ""
+        # One call at a time to a workspace (as the outbox's): a 429 is known before the next is made
+        async with self._asking.setdefault(workspace, asyncio.Lock()):
+            return await self._ask(user_id, team, key, workspace)
+
+    async def _ask(self, user_id: str, team: Team | None, key: tuple[str, str | None], workspace: str) -> bool:
+        hit = self._cache.get(key)  # asked meanwhile, by whoever held the lock before
+        if hit and self.clock() - hit[0] < self.ttl:
+            return hit[1]
         if self.holds and (wait := await self.holds.held(workspace, "users.info")) > 0:
             log.info("users.info held in workspace %s for %.1f s after a 429; treating %s as not an admin",
                      workspace, wait, user_id)  # fail closed: Slack cannot answer now

@@ -139,6 +139,12 @@ class Tokens:
                 self._clients[key] = client
             return self._pooled(client)
 
+    async def org_wide(self, team: Team) -> bool:
+        """Whether the org's org-wide install serves `team` (its calls that name no channel count for the org)."""
+        if self.single is not None or self.store is None or not team.enterprise_id:
+            return False
+        return await self.store.read(lambda tx: tx.workspaces.org_wide(team.enterprise_id, team.team_id))
+
     async def bot(self, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool = False, *,
                   expired: str | None = None) -> Bot | None:
         """The install that serves a workspace (its own, else its org's), its token refreshed first when it

@@ -35,7 +35,7 @@ from bot.slack.installs import Tokens
 from bot.slack.limits import Window
 from bot.slack.scheduler import Scheduler
 from bot.slack.sender import Sender, Where
-from bot.store import OutboxRow, Store, StoreBusy
+from bot.store import OutboxRow, Store, StoreBusy, Tx
 from bot.store.leases import new_owner
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class Outbox(Scheduler):
         self._windows: dict[tuple[str, str], Window] = {}  # (workspace, method or channel): calls counted
         self.holds = Holds(store)  # a 429's hold, kept in the store for every process and every direct call
         self._holds: dict[tuple[str, str], float] = {}  # (workspace, method) -> not before: a 429's Retry-After
+        self._org_wide: dict[tuple[str | None, str | None], bool] = {}  # (org, workspace): an org-wide install's
         self._slots: dict[int, list[list[float]]] = {}  # row -> its calls' places in the windows, until answered
         self._last_card: dict[str, float] = {}
         self._wake = asyncio.Event()
@@ -100,13 +101,17 @@ class Outbox(Scheduler):
                                                             coalesce_key=f"home:{user_id}", team=team))
         self.wake()
 
+    def _let_go(self, tx: Tx) -> None:
+        tx.outbox.release(self.owner)
+        tx.leases.release_all(self.owner)  # the calls it had in flight (`flight`)
+
     def _card_sent(self, recording_id: str) -> None:
         self._last_card[recording_id] = self.clock()
 
     async def aclose(self) -> None:
         """Stopping: rows this process leased are left to the next one at once, not when the lease runs out."""
         try:
-            await self.store.write(lambda tx: tx.outbox.release(self.owner))
+            await self.store.write(self._let_go)
         except StoreBusy:
             log.warning("could not release the outbox rows this process held; they pass on when their lease ends")
         await self.http.aclose()

@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from bot.models import Outgoing, Recording
 from bot.slack import kinds, limits
 from bot.slack.flight import Flight
-from bot.slack.holds import HOLD
+from bot.slack.holds import FLIGHT, RESPOND_URL, counted_in, flight, holds_of
 from bot.slack.installs import NotInstalled
 from bot.slack.limits import Window
 from bot.slack.refusals import refusal
@@ -25,6 +25,7 @@ from bot.store import OutboxRow, Tx
 
 log = logging.getLogger("bot.slack.outbox")  # the outbox's one logger, whichever of its rooms writes
 
+CONTENDED = 0.05  # seconds before a drain tries again a row whose method another process had in flight
 IN_THREAD = tuple(k.value for k, c in kinds.KINDS.items() if c.in_thread)  # in order, once the card exists
 
 
@@ -33,6 +34,7 @@ class Scheduler(Flight):
 
     card_interval: float
     _windows: dict[tuple[str, str], Window]
+    _org_wide: dict[tuple[str | None, str | None], bool]  # (org, workspace): served by the org-wide install
     _last_card: dict[str, float]
     _wake: asyncio.Event
     _looking: dict[Where, asyncio.Task]
@@ -68,15 +70,16 @@ class Scheduler(Flight):
         held_recordings: set[str] = set()  # recordings whose earlier replies have not gone yet
         if self._sent:  # record what went out before anything else
             await self._record_sent(list(self._sent.values()))
-        soonest, behind, due, caught, recordings, holds = await self.store.read(self._due, now)
+        soonest, behind, due, caught, recordings, holds, org_wide = await self.store.read(self._due, now)
         self._holds.update({k: v for k, v in holds.items() if v > self._holds.get(k, 0.0)})
+        self._org_wide.update(org_wide)
         if soonest is not None:
             wait = min(wait, soonest - now)
         for row in [*due, *caught]:  # caught mid-send by a crash: until looked up, it may be out already
             if row.state == "sending" and not self._mine(row) and row.id not in self._sent:
                 self._unsure.add(row.id)
         wait = min(wait, self._look_up(list({row.id: row for row in [*due, *caught]}.values()), recordings, now))
-        launch: list[tuple[OutboxRow, str]] = []  # one row per thread or card at a time: each keeps its order
+        launch: list[tuple[OutboxRow, str, list[tuple[str, str]]]] = []  # one row per thread or card at a time
         cards_in_flight: set[str] = set()
         # One call of a method to a workspace at a time: a 429 is known before the next such call is made, so
         # none is made inside its Retry-After window (calls in flight together would all land in it).
@@ -108,29 +111,31 @@ class Scheduler(Flight):
                     wait = min(wait, self.card_interval - since)
                     continue
             windows = self._windows_for(row, kind, rec, channel)
-            if windows and windows[0][0] in flying:  # one call of a method to a workspace at a time (below)
+            also = [self._key(row, method) for method in kind.also]  # the other methods one send may call
+            # (answers on response_urls are not one at a time: Slack documents no limit there)
+            calls = [key for key, _ in windows[:1]] + [key for key in also if key[1] != RESPOND_URL]
+            if flying.intersection(calls):  # one call of a method to a workspace at a time (below)
                 again = True
                 if ordered:
                     held_recordings.add(ordered)
                 continue
-            team = row.team_id or row.enterprise_id or ""
-            later = max([self._wait(key, window, now) for key, window in windows] +  # and the others it calls
-                        [self._holds.get((team, method), 0.0) - now for method in kind.also] + [0.0])
+            later = max([self._wait(key, window, now) for key, window in windows] +
+                        [self._holds.get(key, 0.0) - now for key in also] + [0.0])
             if later > 0:  # Slack's budget for this method (or this channel) is spent, or a 429 holds it back
                 wait = min(wait, later)
                 if ordered:
                     held_recordings.add(ordered)
                 continue
             self._slots[row.id] = [window.take() for _, window in windows]
-            if windows:
-                flying.add(windows[0][0])
+            flying.update(calls)
             if ordered:  # its later replies wait until it has gone: the next drain, at once
                 held_recordings.add(ordered)
                 again = True
             if kind.serial and row.recording_id:
                 cards_in_flight.add(row.recording_id)
-            launch.append((row, channel))
-        await self._fly(launch)
+            launch.append((row, channel, calls))
+        if await self._fly(launch):  # another process's call of a row's method was in flight: soon again
+            wait = min(wait, CONTENDED)
         return 0.0 if again else wait
 
     def _mine(self, row: OutboxRow) -> bool:
@@ -156,12 +161,13 @@ class Scheduler(Flight):
                      channel: str) -> list[tuple[tuple[str, str], Window]]:
         """The windows a send of this row counts in: its method's in its workspace, and its channel's for a
         post (none for a response_url)."""
-        team, method = row.team_id or row.enterprise_id or "", kind.method_of(row, rec)
+        method = kind.method_of(row, rec)
         if not method:
             return []
-        out = [((team, method), self._window((team, method), limits.limit_of(method, self.scale)))]
+        key = self._key(row, method)
+        out = [(key, self._window(key, limits.limit_of(method, self.scale)))]
         if kind.paced_per_channel and method == "chat.postMessage":
-            key = (team, "channel:" + channel)
+            key = (key[0], "channel:" + channel)
             out.append((key, self._window(key, limits.per_channel(self.scale))))
         return out
 
@@ -199,10 +205,17 @@ class Scheduler(Flight):
     async def _look(self, where: Where, rows: list[OutboxRow], also: list[OutboxRow], slot: list[float]) -> None:
         """One look-up: the rows found are recorded as sent (never sent twice); when the look-up covered all
         the messages since they were tried, the others are sent as usual."""
+        key, now = (where.team, where.method), self.clock()
+
+        def take(tx: Tx) -> dict[int, bool]:  # none while another process's look-up there is in flight, or held
+            if holds_of(tx).get(key, 0.0) > now or not tx.leases.hold(flight(key), self.owner, FLIGHT):
+                return {}
+            return {r.id: tx.outbox.claim(r.id, self.owner) for r in sorted([*rows, *also], key=lambda r: r.id)}
+
+        mine: list[OutboxRow] = []
         try:
-            claims = await self.store.write(lambda tx: {r.id: tx.outbox.claim(r.id, self.owner)
-                                                        for r in sorted([*rows, *also], key=lambda r: r.id)})
-            mine = [r for r in rows if claims[r.id]]
+            claims = await self.store.write(take)
+            mine = [r for r in rows if claims.get(r.id)]
             for row in mine:
                 self._claimed.add(row.id)
             found, complete = await self.sender.look_up(where, mine) if mine else ({}, True)
@@ -221,6 +234,8 @@ class Scheduler(Flight):
             return
         finally:
             limits.settle([slot], self.clock())
+            with contextlib.suppress(Exception):  # else it runs out (FLIGHT)
+                await self.store.write(lambda tx: tx.leases.release(flight(key), self.owner))
             self._looking.pop(where, None)
             self.wake()
         for row in mine:
@@ -229,6 +244,12 @@ class Scheduler(Flight):
         if found:
             log.info("outbox row(s) %s were sent before a restart; not sending them again", sorted(found))
             await self._record_sent([(row, found[row.id]) for row in mine if row.id in found])
+
+    def _key(self, row: OutboxRow, method: str) -> tuple[str, str]:
+        """(workspace, method): what a call of `method` for this row counts in and is held by (`counted_in`: for
+        an org-wide install, a call that names no channel counts for the org)."""
+        org_wide = self._org_wide.get((row.enterprise_id, row.team_id), False)
+        return counted_in(row.team, method, row.channel_id or row.payload.get("channel"), org_wide=org_wide), method
 
     def _window(self, key: tuple[str, str], limit: limits.Limit) -> Window:
         if (window := self._windows.get(key)) is None:
@@ -240,17 +261,18 @@ class Scheduler(Flight):
         return max(held, window.wait(now))
 
     def _due(self, tx: Tx, now: float) -> tuple[float | None, dict[str, int], list[OutboxRow], list[OutboxRow],
-                                        dict[str, Recording], dict[tuple[str, str], float]]:
+                                        dict[str, Recording], dict[tuple[str, str], float],
+                                        dict[tuple[str | None, str | None], bool]]:
         """What a drain reads, in one trip to the store's thread: when the next waiting row is due, the
         first unsent reply of each thread, the rows due now, those a crash caught (to be looked for), their
-        recordings, and the 429s any process got."""
+        recordings, the 429s any process got, and which of their Grid workspaces an org-wide install serves."""
         soonest, behind = tx.outbox.waiting(now, IN_THREAD)
         due = tx.outbox.due(now, owner=self.owner, threads=IN_THREAD)
         caught = tx.outbox.caught(self.owner) if not self._looking else []
         wanted = {row.recording_id for row in [*due, *caught] if row.recording_id}
         recordings = {rec_id: rec for rec_id in wanted if (rec := tx.recording(rec_id)) is not None}
-        holds: dict[tuple[str, str], float] = {}
-        for account, until in tx.budgets.blocked(HOLD).items():
-            _, team, method = account.split(":", 2)
-            holds[(team, method)] = until
-        return soonest, behind, due, caught, recordings, holds
+        holds = holds_of(tx)
+        grid: set[tuple[str | None, str | None]] = {(r.enterprise_id, r.team_id) for r in [*due, *caught]
+                                                    if r.enterprise_id}
+        org_wide = {(org, team): tx.workspaces.org_wide(org, team) for org, team in grid}
+        return soonest, behind, due, caught, recordings, holds, org_wide

@@ -82,6 +82,13 @@ class Workspaces:
         return self.db.all("SELECT key, enterprise_id, team_id, is_enterprise_install, spent_at FROM installations "
                            "WHERE spent_at IS NOT NULL ORDER BY spent_at")
 
+    def org_wide(self, enterprise_id: str | None, team_id: str | None) -> bool:
+        """Whether the install that serves this workspace is its org's org-wide one (no token opened)."""
+        if team_id and self.db.scalar("SELECT 1 FROM installations WHERE key = ?", f"T:{team_id}"):
+            return False
+        return bool(enterprise_id) and bool(self.db.scalar("SELECT 1 FROM installations WHERE key = ?",
+                                                               f"E:{enterprise_id}"))
+
     def delete_install(self, enterprise_id: str | None, team_id: str | None) -> int:
         """Forget the tokens of a workspace (or, with no team, of an org-wide install)."""
         key = f"T:{team_id}" if team_id else f"E:{enterprise_id}"

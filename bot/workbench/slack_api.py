@@ -79,6 +79,14 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
     # -- the Web API --------------------------------------------------------------------
 
     async def api(self, request: Request) -> Response:
+        """A Web API call, answered as Slack would; a method a test made `slow` is answered that much later
+        (what was decided, a 429's window say, holds from when the call came)."""
+        answer = await self._api(request)
+        if delay := self.slow.get(request.path_params["method"]):
+            await asyncio.sleep(delay)
+        return answer
+
+    async def _api(self, request: Request) -> Response:
         method = request.path_params["method"]
         args = await _arguments(request)
         call = {"method": method, "args": args, "at": time.time(), "ok": False,
@@ -133,7 +141,7 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
         if refused := self.installs.refusal(who, method, channel, user_team):
             call["error"] = refused  # another workspace's channel or person
             return JSONResponse({"ok": False, "error": refused})
-        where = self.installs.counted_in(who, channel, user_team)  # whose limits the call counts against
+        where = self.installs.counted_in(who, channel)  # whose limits the call counts against
         if (retry_after := self.limits.check(where, method, str(args.get("channel", "")), call["at"])):
             call["error"] = "ratelimited"
             return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
@@ -164,7 +172,7 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
         fault = self.faults.draw()
         if fault == "429":  # a window of its own, as any 429 of Slack's: calls inside it are counted
             self.faults.counts["429"] += 1
-            self.limits.holds[(team, method)] = at + self.faults.retry_after
+            self.limits.hold((team, method), at, self.faults.retry_after, "fault")
             return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
                                 headers={"Retry-After": str(self.faults.retry_after)})
         if fault == "500":
@@ -181,13 +189,12 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
         faults there are 500s and odd refusals."""
         now, key = time.time(), ("", "response_url")
         if (until := self.limits.holds.get(key, 0.0)) > now:
-            self.limits.inside.append({"team": "", "method": "response_url", "channel": "", "at": now,
-                                       "early_by": until - now})
+            self.limits.count_inside(key, "", now)
             return _too_many(until - now)
         with contextlib.suppress(ValueError):
             if refused := self._refusal("response_url", json.loads(await request.body())):
                 if refused == "ratelimited":
-                    self.limits.holds[key] = now + self.faults.retry_after
+                    self.limits.hold(key, now, self.faults.retry_after, "fault")
                     return _too_many(self.faults.retry_after)
                 return odd_answer(ODD_RESPONSE_URL[refused]) if refused in ODD_RESPONSE_URL else \
                     Response(refused, status_code=400)
@@ -218,7 +225,7 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
                              "faults": self.faults.counts, "odd": self.faults.odd,
                              "limits": {"inside_retry_after": len(self.limits.inside),
                                         "inside_by_method": dict(Counter(c["method"] for c in self.limits.inside)),
-                                        "answered_429": self.limits.answered_429},
+                                        "answered_429": self.limits.answered_429, "inside": self.limits.inside},
                              "calls": {m: self.count(m) for m in ("chat.postMessage", "chat.update")},
                              "crossed": self.installs.crossed,
                              **({"everything": json.loads(json.dumps(  # ?everything=1: every call's arguments

@@ -77,6 +77,7 @@ class Limits:
         self.on = True
         self.calls: dict[tuple[str, str], list[float]] = {}  # (workspace, method or channel) -> when accepted
         self.holds: dict[tuple[str, str], float] = {}  # (workspace, method) -> its Retry-After window's end
+        self.set_by: dict[tuple[str, str], tuple[float, str]] = {}  # -> when its window began, and why (a report)
         self.inside: list[dict[str, Any]] = []  # calls made inside a Retry-After window
         self.answered_429 = 0
         self.tighter: dict[str, Limit] = {}  # tests: a method limited more than published, as Slack may do
@@ -87,8 +88,7 @@ class Limits:
             return None
         key = (team, method)
         if (until := self.holds.get(key, 0.0)) > now:
-            self.inside.append({"team": team, "method": method, "channel": channel, "at": now,
-                                "early_by": until - now})
+            self.count_inside(key, channel, now)
             self.answered_429 += 1
             return max(1, math.ceil(until - now))
         if method in self.UNLIMITED:
@@ -100,9 +100,20 @@ class Limits:
             recent = self.calls[k] = [t for t in self.calls.get(k, []) if t > now - limit.seconds]
             if len(recent) >= limit.calls:
                 retry_after = max(1, math.ceil(recent[0] + limit.seconds - now))
-                self.holds[key] = now + retry_after
+                self.hold(key, now, retry_after, "limit")
                 self.answered_429 += 1
                 return retry_after
         for k, _ in keys:
             self.calls[k].append(now)
         return None
+
+    def hold(self, key: tuple[str, str], now: float, seconds: float, why: str) -> None:
+        """A 429 answered now (`why`: "limit", or "fault" when a test's faults drew it) sets its window."""
+        self.holds[key] = now + seconds
+        self.set_by[key] = (now, why)
+
+    def count_inside(self, key: tuple[str, str], channel: str, now: float) -> None:
+        """A call made inside the window of `key`: kept with when and why its window began."""
+        began, why = self.set_by.get(key, (0.0, ""))
+        self.inside.append({"team": key[0], "method": key[1], "channel": channel, "at": now,
+                            "early_by": self.holds[key] - now, "window_began": began, "window_by": why})

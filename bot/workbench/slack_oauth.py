@@ -104,15 +104,15 @@ class Installs:
                                  "user_of": user_team, "error": error, "at": time.time()})
         return error
 
-    def counted_in(self, who: Token, channel: str = "", user_team: str | None = None) -> str:
+    def counted_in(self, who: Token, channel: str = "") -> str:
         """The workspace whose rate limits a call counts against. Slack applies them "per API method per
-        workspace/team per app" (docs.slack.dev/apis/web-api/rate-limits) and says nothing more of an org-wide
-        token: its call counts in the workspace it acts in (the channel's, else the person's; else the org),
-        as recbot's outbox schedules it (by the row's workspace)."""
+        workspace/team per app" (docs.slack.dev/apis/web-api/rate-limits) and says nothing of an org-wide
+        token: its call counts in the workspace of the channel it names, and one that names no channel
+        (`files.getUploadURLExternal`, `users.info`, `views.publish`, a direct message, ...) for the whole
+        org, the stricter reading; recbot holds such calls for the org too (`bot.slack.holds.counted_in`)."""
         if who.team_id is not None:
             return who.team_id
-        acting = self.team_of_channel(channel) if channel and channel[0] in "CGD" else user_team
-        team = self.workspaces.get(acting or "")
+        team = self.workspaces.get(self.team_of_channel(channel)) if channel and channel[0] in "CGD" else None
         return team.team_id if team and team.enterprise_id == who.enterprise_id else str(who.enterprise_id)
 
     def _reach(self, who: Token, team_id: str, unseen: str, *, org_sees: bool = False) -> str | None:

@@ -57,6 +57,7 @@ class SlackState:
         self.team_id = team_id
         self.limits = Limits(scale)
         self.refusing: list[tuple[str, str, Callable[[dict[str, Any]], bool], list[int]]] = []  # see `refuse`
+        self.slow: dict[str, float] = {}  # tests: seconds a method's answer takes on its way back, once decided
         self._last_ts = 0.0
         self._ts = itertools.count(1)  # trigger ids
         self.calls: list[dict[str, Any]] = []

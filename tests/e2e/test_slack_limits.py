@@ -7,6 +7,8 @@ import json
 
 from bot.models import Status
 from bot.slack.limits import Limit
+from bot.slack.outbox import Outbox
+from bot.store import Store
 from tests.conftest import ADMIN, ALICE, BOB, CHANNEL, until
 from tests.e2e.helpers import card_of, reply_to, run, started, status_is, thread_texts
 
@@ -37,6 +39,39 @@ async def test_cards_wait_out_a_429_on_chat_update_in_the_whole_workspace(linked
     assert linked.slack.limits.answered_429 >= 1  # Slack did limit
     assert linked.slack.limits.inside == []  # and recbot never called inside the window it set
     assert not linked.runtime.store.outbox.counts().get("failed")
+
+
+async def test_a_process_makes_no_call_of_a_method_another_has_in_flight_so_none_lands_in_its_429s_window(linked):
+    """Found by the chaos run with two processes on one database: each counted its own calls and learnt the
+    other's 429 only from the store, so a call one made while the other's call of the same method to the same
+    workspace was on its way landed in the Retry-After window Slack had just set. A method's call to a
+    workspace is in flight in one process at a time (taken in the trip that claims its row), and the 429 it
+    meets is in the store before the next is made, by any process."""
+    recs = [await started(linked, ALICE, "start" if n == 0 else "start --multi") for n in range(3)]
+    await until(lambda: drained(linked), timeout=10, message="drained")
+    options = linked.options
+    other = Outbox(Store(linked.database), linked.runtime.outbox.tokens, scale=options.slack_scale,
+                   card_interval=options.card_interval)  # another process on the same database, driven by hand
+    try:
+        linked.slack.limits.tighter["chat.update"] = Limit(1, 4.0)
+        linked.slack.slow["chat.update"] = 3.0  # each answer 3 s on its way back
+        for rec in recs:
+            assert (await linked.command(BOB, f"pause #{rec.handle}")).status_code == 200
+
+        def waiting() -> int:  # card edits due, while this process's edit is answered 429 (the answer on its way)
+            return linked.runtime.store.db.scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'card' AND state = "
+                                                  "'pending'") if linked.slack.limits.answered_429 else 0
+
+        await until(waiting, timeout=10, message="Slack's 429 on its way, and another card's edit due")
+        await other.drain()  # the other process, meanwhile: it may not make that edit now
+        linked.slack.limits.tighter.clear()  # the rest as fast as the windows already set allow
+        linked.slack.slow.clear()
+        await until(lambda: all("Paused" in shown(linked, r) for r in recs) and drained(linked), timeout=30,
+                    message="every card paused")
+        assert linked.slack.limits.inside == []
+    finally:
+        await other.aclose()
+        other.store.close()
 
 
 async def test_a_busy_channel_is_paced_at_slacks_rate_with_no_429(linked):

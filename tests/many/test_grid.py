@@ -4,6 +4,7 @@ its interactive payloads `team: null`; workspaces of the org are granted and rev
 import json
 
 from bot.models import Status
+from bot.slack.limits import Limit
 from tests.conftest import make_stack, until
 from tests.e2e.helpers import run, status_is
 from tests.many.test_install import posts_in, record_once
@@ -33,8 +34,8 @@ async def test_app_home_of_an_org_wide_install_opens_from_an_event_whose_authori
         assert "<#C0GRID1>" in json.dumps(home) and "rec_pause" in json.dumps(home)
         publish = [c for c in s.slack.calls if c["method"] == "views.publish" and c["ok"]]
         assert publish[-1]["team"] == ORG  # with the org's own token: the only one Slack gave recbot
-        # queued (and so scheduled, its Retry-After windows kept) under Gina's workspace, the one Slack counts
-        # views.publish against, not under the org (the chaos run over four workspaces, docs/reliability.md)
+        # queued under Gina's workspace, where the event occurred, not under the org (the chaos run over four
+        # workspaces, docs/reliability.md); scheduled, as a call that names no channel, for the org (below)
         queued = s.runtime.store.db.one("SELECT team_id, enterprise_id FROM outbox WHERE kind = 'home' "
                                         "ORDER BY id DESC LIMIT 1")
         assert queued is not None and (queued["team_id"], queued["enterprise_id"]) == (ONE, ORG)
@@ -116,3 +117,46 @@ async def test_a_workflow_step_of_another_workspace_of_the_org_cannot_act_on_thi
         await until(lambda: execution["state"] != "running", message="the step's end")
         assert execution["state"] == "completed", execution
         assert s.runtime.store.recording(rec_id).status in (Status.UPLOADING, Status.UPLOADED)
+
+
+def home_opened(user: str, n: int) -> dict:
+    return {"type": "app_home_opened", "user": user, "channel": f"D0{user}", "tab": "home", "event_ts": f"{n}.000001"}
+
+
+async def test_after_a_429_on_an_org_wide_installs_app_home_no_workspace_of_the_org_publishes_in_its_window(tmp_path):
+    """An org-wide token's call that names no channel (views.publish, users.info, files.getUploadURLExternal)
+    counts, as the local Slack reads Slack's silence on it, for the whole org: after Grid Two's App Home is
+    answered 429, Grid One's waits out the window too (the chaos run's calls inside a Retry-After window were
+    the org's uploads, each workspace held apart: docs/reliability.md)."""
+    async with make_stack(tmp_path, oauth=True) as s:
+        await grid(s)
+        s.slack.add_user("U0G1B", "gia", team_id=ONE)
+        s.slack.limits.tighter["views.publish"] = Limit(1, 3.0)
+        await s.event(home_opened(GINA, 1))
+        await until(lambda: s.slack.homes.get(GINA), message="Gina's App Home")
+        await s.event(home_opened(GUS, 2))  # the org's second views.publish within 3 s: 429
+        await until(lambda: s.slack.limits.answered_429 >= 1, message="Slack's 429 on Gus's App Home")
+        await s.event(home_opened("U0G1B", 3))  # Grid One, inside the org's window
+        await until(lambda: s.slack.homes.get(GUS) and s.slack.homes.get("U0G1B"), timeout=15,
+                    message="both App Homes, once the window is over")
+        assert s.slack.limits.inside == []
+
+
+async def test_after_a_429_on_users_info_of_an_org_wide_install_no_workspace_of_the_org_asks_in_its_window(tmp_path):
+    """The admin question (users.info, a direct call) of an org-wide install is held for the whole org after a
+    429, as the outbox's calls that name no channel are; and one is asked at a time."""
+    async with make_stack(tmp_path, oauth=True) as s:
+        await grid(s)
+        for user, team in (("U0G1B", ONE), ("U0G1C", ONE), ("U0G2B", TWO)):
+            s.slack.add_user(user, user.lower(), team_id=team)
+        one, two = await record_once(s, GINA, "C0GRID1"), await record_once(s, GUS, "C0GRID2")
+        s.slack.limits.tighter["users.info"] = Limit(1, 4.0)
+        _, reply = await run(s, "U0G1B", "stop", channel="C0GRID1")  # not the linker: only an admin could
+        assert reply.startswith(":no_entry:"), reply
+        _, reply = await run(s, "U0G2B", "stop", channel="C0GRID2")  # the org's second within 4 s: 429
+        assert "slow down" in reply, reply
+        _, reply = await run(s, "U0G1C", "stop", channel="C0GRID1")  # Grid One, inside the org's window
+        assert "slow down" in reply, reply
+        assert s.slack.limits.answered_429 == 1 and s.slack.limits.inside == []
+        for rec in (one, two):
+            assert s.runtime.store.recording(rec).status is Status.RECORDING
