@@ -58,7 +58,7 @@ class AfterMeeting(SessionFiles, Search):
         recording = [r for r in active if r.status is Status.RECORDING]
         if not recording:
             paused = any(r.status is Status.PAUSED for r in active)
-            self._audit_in(self.store, actor, "mark", "refused", detail="paused" if paused else "nothing recording")
+            self._audit_in(tx, actor, "mark", "refused", detail="paused" if paused else "nothing recording")
             return Reply.one(Say.NOTHING_TO_MARK, ok=False, paused=paused)
         now = self.clock()
         lines = []

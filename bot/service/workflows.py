@@ -97,7 +97,7 @@ class Workflows(Audited):
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", step.execution_id, step.action, step.channel_id,
             step.team.team_id, self.clock()) > 0
         self._audit_in(tx, actor, f"workflow:{step.action}", "requested" if first else "repeated",
-                      detail=f"{ids}; " + ("run by this person" if step.interactor else "nobody ran it"))
+                       detail=f"{ids}; " + ("run by this person" if step.interactor else "nobody ran it"))
         link = tx.link(step.channel_id) if step.channel_id else None
         settings = ChannelSettings.of(tx.notes.settings(step.channel_id)) if step.channel_id else None
         return first, link, settings
