@@ -106,10 +106,11 @@ class FakeSlack(Chat, Files, Views, Calls, Workflows):
                 call["error"] = error
                 return odd_answer(ODD[error]) if error in ODD else JSONResponse({"ok": False, "error": error})
             if args.get("grant_type") == "refresh_token":  # (an install's code draws none: the chaos run's come first)
-                if retry_after := self.limits.check("", method, "", call["at"]):  # inside a window a fault set
+                where = self.installs.refreshing(str(args.get("refresh_token", "")))  # the install's workspace
+                if retry_after := self.limits.check(where, method, "", call["at"]):  # inside a window a fault set
                     return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429,
                                         headers={"Retry-After": str(retry_after)})
-                if (faulty := self._fault("", method, call["at"])) is not None:
+                if (faulty := self._fault(where, method, call["at"])) is not None:
                     return faulty
             refreshing = args.get("grant_type") == "refresh_token"
             if refreshing and self.installs.refresh_delays[0]:

@@ -181,6 +181,12 @@ class Installs:
                             f"<p>Scopes: {html.escape(q.get('scope', ''))}</p><ul>{rows}</ul>"
                             f"<p><a href='?{cancel}'>Cancel</a></p>")
 
+    def refreshing(self, refresh_token: str) -> str:
+        """The workspace (an org-wide install's: its org) whose limits a refresh counts against: Slack's limits are
+        per workspace (docs.slack.dev/apis/web-api/rate-limits), and a refresh token names its install's."""
+        token = self.tokens.get(self.refresh.get(refresh_token, ""))
+        return (token.team_id or token.enterprise_id or "") if token else ""
+
     def oauth_v2_access(self, args: dict[str, Any], bot_user: str) -> dict[str, Any]:
         if args.get("client_id") != CLIENT_ID or args.get("client_secret") != CLIENT_SECRET:
             return {"ok": False, "error": "invalid_client_id" if args.get("client_id") != CLIENT_ID

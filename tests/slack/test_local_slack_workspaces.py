@@ -118,3 +118,31 @@ async def test_rotating_tokens_as_slack_publishes_them_a_refresh_token_once_the_
             assert (await call(http, token, "auth.test"))["ok"]
         slack.installs.tokens[second["access_token"]].expires_at = 0
         assert (await call(http, second["access_token"], "auth.test"))["error"] == "token_expired"
+
+
+async def test_a_429_on_one_installs_refresh_holds_that_workspaces_refreshes_not_anothers():
+    """Slack's limits are per workspace: the chaos run counted another install's refresh, made after one install's
+    429, as a call inside its Retry-After window (the local Slack held every refresh, recbot that workspace's)."""
+    slack = FakeSlack()
+    slack.url = "http://slack.local"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=slack.app), base_url=slack.url) as http:
+        await http.post("/_slack/workspaces", json={"strict": True, "rotation": True, "workspaces": [
+            {"team_id": "T0A", "name": "Alpha"}, {"team_id": "T0B", "name": "Beta"}]})
+        refresh_tokens = []
+        for team in ("T0A", "T0B"):
+            allowed = await http.get("/oauth/v2/authorize", params={"client_id": CLIENT_ID, "state": "s", "team": team,
+                                                                    "redirect_uri": "http://recbot.local/done"})
+            code = httpx.URL(allowed.headers["location"]).params["code"]
+            answer = await http.post("/api/oauth.v2.access", data={"code": code}, auth=(CLIENT_ID, CLIENT_SECRET))
+            refresh_tokens.append(answer.json()["refresh_token"])
+        slack.faults.retry_after, slack.faults.next_mode, slack.faults.next_count = 30, "429", 1
+
+        async def refresh(token: str) -> httpx.Response:
+            grant = {"grant_type": "refresh_token", "refresh_token": token}
+            return await http.post("/api/oauth.v2.access", data=grant, auth=(CLIENT_ID, CLIENT_SECRET))
+
+        assert (await refresh(refresh_tokens[0])).status_code == 429  # Alpha's: held 30 s
+        assert (await refresh(refresh_tokens[1])).json()["ok"]  # Beta's is not
+        assert slack.limits.inside == []
+        assert (await refresh(refresh_tokens[0])).status_code == 429  # Alpha's again, inside its window
+        assert [c["team"] for c in slack.limits.inside] == ["T0A"]
