@@ -603,6 +603,34 @@ def outbox_left(bot: Bot) -> int:
     return bot.rows("SELECT COUNT(*) AS n FROM outbox WHERE state IN ('pending', 'sending')")[0]["n"]
 
 
+TIMED_RESUME_LATE = 180.0  # seconds past its time: a timer is claimed 120 s by the process that fires it (one killed
+# meanwhile leaves it to fire again then: bot/service/guards.py TIMER_CLAIM), and a restart takes up to a minute here
+
+
+def timed_pauses_not_resumed(messages: list[dict], recordings: list[dict], history: list[dict]) -> list[str]:
+    """Every timed pause a thread announced ("It resumes by itself <!date^T…>") whose recording the platform did not
+    take out of PAUSED (resumed, or stopped) by `TIMED_RESUME_LATE` after T, where the run lasted that long. The ledger
+    cannot say it: it dates a pause by when it was asked, so a late resume looks like a long pause. (Chaos run, two
+    processes, seed 5: a kill lost the timer of a "pause for 3s", which stayed paused four minutes.)"""
+    cards = {(r["channel_id"], r["card_ts"]): r["id"] for r in recordings}
+    steps: dict[str, list[dict]] = {}
+    for h in history:
+        steps.setdefault(h["recording_id"], []).append(h)
+    end = max((h["at"] for h in history), default=0.0)
+    late = []
+    for m in messages:
+        said = re.search(r"resumes by itself <!date\^(\d+)", m.get("text") or "")
+        rec = cards.get((m["channel"], m.get("thread_ts")))
+        if not said or rec is None or (due := int(said.group(1))) + TIMED_RESUME_LATE > end:
+            continue
+        since = min(float(m["ts"]), due) - 5  # the pause was made before it was announced and before it was due
+        moved = [h["at"] for h in steps.get(rec, []) if h["at"] > since and h["to"] != "PAUSED"]
+        if not moved or min(moved) > due + TIMED_RESUME_LATE:
+            late.append(f"{rec} in {m['channel']}: due to resume at {due}, "
+                        f"{'never' if not moved else f'{min(moved) - due:.0f} s late'}")
+    return late
+
+
 def check(bot: Bot, platform: Platform, slack: dict, history: list[dict], state: dict,
           deaf: list[tuple[float, float]] = (), kills_at: list[float] = ()) -> dict:
     """Compare what Slack shows and what the bot stored with what the platform did."""
@@ -798,6 +826,8 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
                                     params={"everything": "1"})).json()
             await asyncio.to_thread(Path(folder, "slack.json").write_text, json.dumps(slack))
             verdict = check(bot, platform, slack, history, state, killer.deaf, killer.kills_at)
+            verdict["late"] = timed_pauses_not_resumed(slack["messages"], bot.rows("SELECT id, channel_id, card_ts "
+                                                                                   "FROM recordings"), history)
             kept = {"history": history, "said": [vars(line) for line in speakers.said],
                     **{t: bot.rows(f"SELECT * FROM {t}") for t in ("recordings", "ledger", "transcript_lines")}}
             await asyncio.to_thread(Path(folder, "run.json").write_text, json.dumps(kept, default=str))
@@ -850,6 +880,7 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
             "isolation_breaches": len(apart["wrong_token"]) + len(apart["shown_across"]) + len(apart["acted_across"]),
             "isolation_refused": len(apart["refused_by_slack"]),
             "lost": len(verdict["lost"]), "duplicated": len(verdict["duplicated"]), "wrong": len(verdict["wrong"]),
+            "timed_pauses_not_resumed": len(verdict["late"]),
             "details": {**verdict, **apart, "shown": oracle["shown"], "not_findable": oracle["missing"] + [
                 f"{w}: /rec find did not answer with {asked[w]!r}" for w in asked if w not in found]},
             "unhandled_errors": unhandled[:5], "unhandled_count": len(unhandled),
@@ -886,15 +917,15 @@ def main() -> int:
     print(f"logs and the bot's database: {folder}")
     details = result.pop("details")
     print(json.dumps(result, indent=2))
-    for kind in ("lost", "duplicated", "wrong", "untold", "shown", "not_findable", "wrong_token", "shown_across",
-                 "acted_across", "refused_by_slack"):
+    for kind in ("lost", "duplicated", "wrong", "late", "untold", "shown", "not_findable", "wrong_token",
+                 "shown_across", "acted_across", "refused_by_slack"):
         for line in details[kind][:10]:
             print(f"{kind}: {line}")
     for excerpt in result.pop("unhandled_errors"):
         print(f"unhandled:\n{excerpt}")
     ok = not (result["lost"] or result["duplicated"] or result["wrong"] or result["unhandled_count"]
               or result["paused_words_shown"] or result["recorded_not_findable"] or result["isolation_breaches"]
-              or result["isolation_refused"])
+              or result["isolation_refused"] or result["timed_pauses_not_resumed"])
     print("recordings {recordings}, faults {faults_total}, transitions {transitions}, kills {kills_by_moment}: "
           "lost {lost}, duplicated {duplicated}, wrong {wrong}; paused words shown {paused_words_shown} "
           "(of {lines_unrecorded}), recorded lines not findable {recorded_not_findable} (of {lines_recorded}); "

@@ -2,7 +2,7 @@
 moments that matter, lines said throughout and looked for at the end, each workspace checked for isolation.
 (`python -m tests.chaos.run` is the full one: 100 recordings over 20 channels, twelve kills.)"""
 
-from tests.chaos.run import Said, chaos, check, token
+from tests.chaos.run import TIMED_RESUME_LATE, Said, chaos, check, timed_pauses_not_resumed, token
 from tests.chaos.workspaces import isolation
 
 
@@ -20,6 +20,7 @@ def assert_held(result: dict) -> None:
     assert result["isolation_breaches"] == 0 and result["isolation_refused"] == 0, {
         k: details[k] for k in ("wrong_token", "shown_across", "acted_across", "refused_by_slack")}
     assert result["lost"] == 0, details
+    assert result["timed_pauses_not_resumed"] == 0, details["late"]
 
 
 async def test_short_chaos_run_loses_duplicates_misstates_and_shows_nothing(tmp_path):
@@ -127,3 +128,25 @@ def test_the_oracle_counts_the_steps_of_a_recording_recbot_learned_of_only_after
     assert unseen["unheard"] == [rec_id] and unseen["lost"] == []
     followed = check(Bot("meeting"), None, slack, history, state, deaf)
     assert followed["unheard"] == [] and len(followed["lost"]) == 1
+
+
+def test_the_oracle_finds_a_timed_pause_that_did_not_resume_by_itself():
+    """A thread's "It resumes by itself" against the platform's history: left PAUSED on time, or a stop, is kept;
+    never left, or left later than TIMED_RESUME_LATE, is reported; one the run ended too soon after says nothing
+    (chaos run, two processes, seed 5: a kill lost a timed resume, the recording stayed paused four minutes)."""
+    due = 1000
+    paused = f":double_vertical_bar: #1 paused by <@U0ALPHA>. It resumes by itself <!date^{due}^{{time}}|14:51>."
+    messages = [{"channel": "C000", "ts": "997.5", "thread_ts": "900.1", "text": paused},
+                {"channel": "C000", "ts": "997.6", "thread_ts": "900.1", "text": "#1 resumed by <@U0ALPHA>."}]
+    recordings = [{"id": "r1", "channel_id": "C000", "card_ts": "900.1"}]
+
+    def history(*steps):
+        return [{"recording_id": "r1", "at": at, "to": to} for at, to in
+                [(900.0, "RECORDING"), (997.0, "PAUSED"), *steps, (due + TIMED_RESUME_LATE + 60, "PAUSED")]]
+
+    assert timed_pauses_not_resumed(messages, recordings, history((due + 0.4, "RECORDING"))) == []
+    assert timed_pauses_not_resumed(messages, recordings, history((due + 30, "UPLOADING"))) == []
+    assert timed_pauses_not_resumed(messages, recordings, history()) == [f"r1 in C000: due to resume at {due}, never"]
+    assert timed_pauses_not_resumed(messages, recordings, history((due + TIMED_RESUME_LATE + 20, "RECORDING"))) == [
+        f"r1 in C000: due to resume at {due}, {TIMED_RESUME_LATE + 20:.0f} s late"]
+    assert timed_pauses_not_resumed(messages, recordings, history()[:2]) == []  # the run ended before it was due
