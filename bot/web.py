@@ -32,12 +32,12 @@ from bot.platform.webhooks import WebhookKey
 from bot.retry import Backoff
 from bot.service import Service
 from bot.slack.app import create_bolt_app
+from bot.slack.courier import Courier
 from bot.slack.handoff import Handoff
 from bot.slack.identity import Directory, Identity
 from bot.slack.installs import Tokens
 from bot.slack.metered import MeteredWebClient
 from bot.slack.oauth import oauth_settings
-from bot.slack.outbox import Outbox
 from bot.store import Store, StoreBusy, Tx, gauges
 from bot.store.ingest import IngestWriter
 from bot.tasks import Tasks
@@ -83,19 +83,20 @@ class Runtime:
                              client_secret=settings.slack_client_secret)
         slack = MeteredWebClient(token=token, base_url=settings.slack_api_url,
                                  retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)])
-        self.outbox = Outbox(self.store, self.tokens, clock=o.clock, scale=o.slack_scale,
+        self.courier = Courier(self.store, self.tokens, clock=o.clock, scale=o.slack_scale,
                              card_interval=o.card_interval, max_backoff=o.max_backoff)
         self.tasks = Tasks()
-        self.directory = Directory(self.tokens, self.outbox.holds)  # no sleep on a 429: it holds users.info
+        self.directory = Directory(self.tokens, self.courier.holds)  # no sleep on a 429: it holds users.info
         self.identity = None if settings.oauth else Identity(
-            MeteredWebClient(token=token, base_url=settings.slack_api_url), settings.slack_bot_token, self.outbox.holds)
+            MeteredWebClient(token=token, base_url=settings.slack_api_url), settings.slack_bot_token,
+            self.courier.holds)
         self.service = Service(self.store, self.platform, guardrails=settings.guardrails, clock=o.clock,
-                               is_admin=self.directory.is_admin, on_write=self.outbox.wake, tasks=self.tasks,
+                               is_admin=self.directory.is_admin, on_write=self.courier.wake, tasks=self.tasks,
                                join_url=settings.join_url)
         self.service.permissions.known_admin = self.directory.known_admin
         self.service.permissions.held = self.directory.held
         self.bolt = create_bolt_app(client=slack, identity=self.identity, signing_secret=settings.slack_signing_secret,
-                                    handoff=Handoff(self.service, self.outbox, self.tasks),
+                                    handoff=Handoff(self.service, self.courier, self.tasks),
                                     socket_mode=settings.socket_mode,
                                     oauth=oauth_settings(settings, self.store, self.tokens) if settings.oauth else None)
         self.workers = Workers(self.service, self.store, reconcile_tick=o.reconcile_tick,
@@ -116,7 +117,7 @@ class Runtime:
         if self.webhook_key.key is None:
             self._tasks.append(asyncio.create_task(self._load_webhook_key()))
         if self.options.start_workers:
-            self._tasks.append(asyncio.create_task(self.outbox.run()))
+            self._tasks.append(asyncio.create_task(self.courier.run()))
             await self.workers.start()
         if self.settings.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -139,7 +140,7 @@ class Runtime:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.outbox.aclose()
+        await self.courier.aclose()
         await self.tokens.aclose()
         await self.platform.aclose()
         await self.ingest.aclose()

@@ -37,7 +37,7 @@ async def rec_button(ack, body: dict[str, Any], action: dict[str, Any], context)
     async def work() -> Reply | None:
         reply = await handoff.service.actions.press(actor, name, action.get("value"))
         if from_home and actor.user_id:
-            await handoff.outbox.refresh_home(actor.user_id, actor.team)
+            await handoff.courier.refresh_home(actor.user_id, actor.team)
         return reply if not reply.ok or name in ANSWERED else None
 
     handoff.later(None if from_home else body.get("response_url"), work, f"button {name}", asker=actor,

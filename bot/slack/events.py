@@ -15,7 +15,7 @@ from bot.slack.oauth import team_access, uninstall
 async def home_opened(event: dict[str, Any], body: dict[str, Any], context) -> None:
     handoff: Handoff = context["handoff"]
     if event.get("tab") == "home" and event.get("user"):
-        await handoff.outbox.refresh_home(event["user"], _acting_in(body, context))
+        await handoff.courier.refresh_home(event["user"], _acting_in(body, context))
 
 
 def _acting_in(body: dict[str, Any], context) -> Team:
@@ -33,7 +33,7 @@ def _acting_in(body: dict[str, Any], context) -> Team:
 
 async def uninstalled(context) -> None:
     handoff: Handoff = context["handoff"]
-    await uninstall(handoff.service.store, handoff.outbox.tokens, team_of(context),
+    await uninstall(handoff.service.store, handoff.courier.tokens, team_of(context),
                     org_wide=bool(context.get("is_enterprise_install")), why="app_uninstalled")
 
 
@@ -41,7 +41,7 @@ async def tokens_revoked(event: dict[str, Any], context) -> None:
     """Only the bot's token matters to recbot (it keeps no user tokens)."""
     if (event.get("tokens") or {}).get("bot"):
         handoff: Handoff = context["handoff"]
-        await uninstall(handoff.service.store, handoff.outbox.tokens, team_of(context),
+        await uninstall(handoff.service.store, handoff.courier.tokens, team_of(context),
                         org_wide=bool(context.get("is_enterprise_install")), why="tokens_revoked")
 
 

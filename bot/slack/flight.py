@@ -2,7 +2,7 @@
 at a time), recorded as sent in one commit; and what each of Slack's answers does to its row: a rate limit
 holds the method back, a refusal of what was sent degrades it, a lost channel keeps its rows aside, only
 "nobody can receive it" gives it up, and anything else is tried again later (docs/reliability.md).
-`Scheduler` (scheduler.py) chooses the rows; `Outbox` (outbox.py) is the way in and holds the state. On the loop;
+`Scheduler` (scheduler.py) chooses the rows; `Courier` (courier.py) is the way in and holds the state. On the loop;
 `_claim`, `_write_sent` and `_failed` are functions over a Tx (`store.write`)."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ CLAIM_CHUNK = 20  # rows claimed and rendered per trip to the store's thread
 
 
 class Flight:
-    """A part of `Outbox`: it sends what `Scheduler.drain` launched, over the state `Outbox.__init__` sets."""
+    """A part of `Courier`: it sends what `Scheduler.drain` launched, over the state `Courier.__init__` sets."""
 
     store: Store
     tokens: Tokens

@@ -14,8 +14,8 @@ from bot.models import Actor, Source, Team
 from bot.retry import Backoff, patiently
 from bot.service import Service
 from bot.service.outcomes import Reply, Say
+from bot.slack.courier import Courier
 from bot.slack.holds import RESPOND_URL, Holds, retry_after
-from bot.slack.outbox import Outbox
 from bot.slack.replies import words
 from bot.store import StoreBusy
 from bot.tasks import Tasks
@@ -28,7 +28,7 @@ BUSY_RETRIES = Backoff(0.25, 2.0).delays(4)  # 0.25 s … 2 s, then "busy, so it
 @dataclass
 class Handoff:
     service: Service
-    outbox: Outbox
+    courier: Courier
     tasks: Tasks
 
     async def respond(self, url: str | None, reply: Reply, asker: Actor | None = None) -> None:
@@ -38,10 +38,10 @@ class Handoff:
             return
         text, reply_blocks = words(reply)
         try:
-            await self.outbox.respond(url, text, reply_blocks, asker)
+            await self.courier.respond(url, text, reply_blocks, asker)
         except StoreBusy:  # the outbox lives in the database that is unavailable: tell the person directly
             workspace = (asker.team.team_id or asker.team.enterprise_id or "") if asker else ""
-            self.tasks.spawn(_respond_now(url, text, self.outbox.holds, workspace), "a reply without the outbox")
+            self.tasks.spawn(_respond_now(url, text, self.courier.holds, workspace), "a reply without the outbox")
 
     def later(self, url: str | None, work: Callable[[], Awaitable[Reply | None]], what: str, *,
               to: Actor | None = None, asker: Actor | None = None,
@@ -69,7 +69,7 @@ class Handoff:
             if reply is None or not reply.lines:  # no lines: the answer was a form, or nothing to say
                 return
             if to is not None and to.user_id:
-                await self.outbox.tell(to.user_id, words(reply)[0], to.team)
+                await self.courier.tell(to.user_id, words(reply)[0], to.team)
             else:
                 await self.respond(url, reply, asker)
 

@@ -30,7 +30,7 @@ IN_THREAD = tuple(k.value for k, c in kinds.KINDS.items() if c.in_thread)  # in 
 
 
 class Scheduler(Flight):
-    """A part of `Outbox`: the worker's loop and its choice of rows, over the state `Outbox.__init__` sets."""
+    """A part of `Courier`: the worker's loop and its choice of rows, over the state `Courier.__init__` sets."""
 
     card_interval: float
     _windows: dict[tuple[str, str], Window]

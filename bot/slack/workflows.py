@@ -64,6 +64,6 @@ async def _run(handoff: Handoff, step: Step, token: str | None) -> None:
         return
     if result.ok:
         outputs = {"recording_id": result.recording_id, "status": result.status.value if result.status else ""}
-        await handoff.outbox.complete_step(step.execution_id, token, step.team, outputs=outputs)
+        await handoff.courier.complete_step(step.execution_id, token, step.team, outputs=outputs)
     else:
-        await handoff.outbox.complete_step(step.execution_id, token, step.team, error=words(result.reply)[0])
+        await handoff.courier.complete_step(step.execution_id, token, step.team, error=words(result.reply)[0])

@@ -296,7 +296,7 @@ async def test_a_reply_sent_by_a_process_killed_before_recording_it_is_looked_up
         message="the reply taken by the other process")
     row = next(r for r in outside.outbox.due(owner="other:1:dead", threads=("thread",)) if r.id == row_id)
     refusing[0] = False
-    sender = linked.runtime.outbox.sender
+    sender = linked.runtime.courier.sender
     rendered = await linked.runtime.store.write(lambda tx: sender.render(tx, row))
     while True:  # the other process's send; the local Slack keeps a channel's pace, which its refused try may hold
         try:
@@ -355,7 +355,7 @@ async def test_a_thread_waiting_for_its_crash_look_up_holds_back_no_other_row(li
     await linked.start_bot()
     await until(lambda: any(c["method"] == "conversations.replies" for c in linked.slack.calls),
                 message="the caught reply looked for (and taken by this process)")
-    await linked.runtime.outbox.tell(BOB, "meanwhile, elsewhere", team)  # as urgent as the thread, behind it
+    await linked.runtime.courier.tell(BOB, "meanwhile, elsewhere", team)  # as urgent as the thread, behind it
     await until(lambda: any("elsewhere" in m.text for m in linked.slack.channel(BOB)), timeout=10,
                 message="the DM, while the thread waits for its look-up")
     assert len(thread_texts(linked, rec)) == before

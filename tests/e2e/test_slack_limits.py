@@ -6,8 +6,8 @@ import asyncio
 import json
 
 from bot.models import Status
+from bot.slack.courier import Courier
 from bot.slack.limits import Limit
-from bot.slack.outbox import Outbox
 from bot.store import Store
 from tests.conftest import ADMIN, ALICE, BOB, CHANNEL, until
 from tests.e2e.helpers import card_of, reply_to, run, started, status_is, thread_texts
@@ -50,7 +50,7 @@ async def test_a_process_makes_no_call_of_a_method_another_has_in_flight_so_none
     recs = [await started(linked, ALICE, "start" if n == 0 else "start --multi") for n in range(3)]
     await until(lambda: drained(linked), timeout=10, message="drained")
     options = linked.options
-    other = Outbox(Store(linked.database), linked.runtime.outbox.tokens, scale=options.slack_scale,
+    other = Courier(Store(linked.database), linked.runtime.courier.tokens, scale=options.slack_scale,
                    card_interval=options.card_interval)  # another process on the same database, driven by hand
     try:
         linked.slack.limits.tighter["chat.update"] = Limit(1, 4.0)

@@ -130,7 +130,7 @@ async def test_auth_test_keeps_a_429_hold_and_is_not_asked_inside_it(stack):
     stack.slack.faults.retry_after = 1
     stack.slack.faults.next_mode, stack.slack.faults.next_count = "429", 1
     now = [1000.0]
-    identity = Identity(runtime.identity.client, runtime.identity.token, runtime.outbox.holds, clock=lambda: now[0])
+    identity = Identity(runtime.identity.client, runtime.identity.token, runtime.courier.holds, clock=lambda: now[0])
     other = Identity(runtime.identity.client, runtime.identity.token, Holds(runtime.store),  # another process's
                      clock=lambda: now[0])
 

@@ -13,7 +13,7 @@ from tests.e2e.helpers import run, status_is, thread_texts
 
 @contextlib.asynccontextmanager
 async def second_process(stack, **options):
-    """Another recbot on the same settings and database (its own port, store, outbox and workers)."""
+    """Another recbot on the same settings and database (its own port, store, courier and workers)."""
     app = create_app(stack.settings, dataclasses.replace(stack.options, **options))
     server = BackgroundServer(app, stack.host, 0)
     await server.start()
@@ -67,7 +67,7 @@ async def test_commands_to_either_process_take_effect_once_and_each_post_leaves_
             assert [("paused" in t) for t in order] == [True, False] * 3  # in the order they happened
             senders = {r["claimed_by"].rsplit(":", 1)[-1] for r in s.runtime.store.db.all(
                 "SELECT claimed_by FROM outbox WHERE claimed_by IS NOT NULL")}
-            assert senders <= {s.runtime.outbox.owner.rsplit(":", 1)[-1], other.outbox.owner.rsplit(":", 1)[-1]}
+            assert senders <= {s.runtime.courier.owner.rsplit(":", 1)[-1], other.courier.owner.rsplit(":", 1)[-1]}
             jobs = {r["name"]: r["owner"] for r in s.runtime.store.db.all("SELECT name, owner FROM leases")}
             assert {"deliveries", "timers"} <= set(jobs)  # each job held by one process at a time
             # Both processes' calls, each one's start check included, counted in one budget. The stack's own

@@ -1,4 +1,4 @@
-"""The one way out to Slack: a durable table of posts and edits, drained by one worker.
+"""The one way out to Slack: the courier, the worker that drains the outbox (a durable table of posts and edits).
 
 - A card is rendered from the store when it is sent, so edits of the same card coalesce (the
   latest state wins) and a card is edited at most once per `card_interval`.
@@ -13,7 +13,7 @@
 - After a restart, pending rows are sent exactly once: every post carries its row id in the message
   metadata, and a row a crash caught mid-send is first looked for in its thread or channel, at Slack's
   Tier-1 pace (this needs channels:history/groups:history; without them such a row is sent again).
-See docs/reliability.md, "Slack's limits". `Outbox` is the way in and the state; `Scheduler` (scheduler.py)
+See docs/reliability.md, "Slack's limits". `Courier` is the way in and the state; `Scheduler` (scheduler.py)
 chooses what goes now; `Flight` (flight.py) sends it and answers each refusal.
 """
 
@@ -38,10 +38,10 @@ from bot.slack.sender import Sender, Where
 from bot.store import OutboxRow, Store, StoreBusy, Tx
 from bot.store.leases import new_owner
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("bot.slack.outbox")  # the outbox's one logger, whichever of its rooms writes
 
 
-class Outbox(Scheduler):
+class Courier(Scheduler):
     """The way in: what the rest of recbot queues (replies, direct messages, a step's end, App Home) and the
     state the worker (`Scheduler`, scheduler.py) and its rows in flight (`Flight`, flight.py) share."""
 
