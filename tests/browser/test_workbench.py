@@ -132,10 +132,10 @@ async def test_a_non_controller_is_refused(page):
 async def test_mentions_typed_as_at_names_and_a_new_meeting(page):
     await send(page, '/rec new "Design review"')
     await page.get_by_text("Created and linked this channel to").last.wait_for(timeout=10000)
-    await page.locator("#meeting", has_text="Design review").wait_for(timeout=5000)  # the panel follows
+    await page.locator("#meeting", has_text="Design review").wait_for(timeout=15000)  # the panel follows
     await page.fill("#join-name", "Cleo")
     await page.press("#join-name", "Enter")
-    await page.locator("#meeting", has_text="Cleo").wait_for(timeout=5000)
+    await page.locator("#meeting", has_text="Cleo").wait_for(timeout=15000)
     await send(page, "/rec allow @bob")
     await page.locator("#ephemeral", has_text="can now start, resume and stop").wait_for(timeout=10000)
     await page.select_option("#user", BOB)
@@ -182,7 +182,7 @@ async def test_after_the_meeting_marks_transcript_and_summary_in_the_thread(page
     await everyone_leaves(page, session_end=0.6, notes_delay=0.3)
     # It was paused: the summary is held for a controller, and the transcript is recbot's own copy
     await page.locator(".thread", has_text="summary of #1's session is not posted").first.wait_for(timeout=15000)
-    await page.locator(".thread", has_text="The transcript of #1").first.wait_for(timeout=5000)
+    await page.locator(".thread", has_text="The transcript of #1").first.wait_for(timeout=15000)
     thread = page.locator(".thread").first
     assert "the decision" in await thread.inner_text() and "Present while it recorded" in await thread.inner_text()
     await page.evaluate("document.getElementById('messages').scrollTop = 1e9")
@@ -252,7 +252,7 @@ async def test_add_to_slack_for_a_second_workspace_from_the_demo_page(page):
     await page.get_by_text("Created and linked this channel to").last.wait_for(timeout=10000)
     await page.fill("#join-name", "Dana")
     await page.press("#join-name", "Enter")
-    await page.locator("#meeting", has_text="Dana").wait_for(timeout=5000)
+    await page.locator("#meeting", has_text="Dana").wait_for(timeout=15000)
     await send(page, "/rec start")
     await page.locator("#messages .block-header", has_text="Beta sync").wait_for(timeout=15000)
     await page.screenshot(path=str(ARTIFACTS / "second-workspace.png"))
@@ -300,7 +300,7 @@ async def test_the_first_hour_at_a_laptops_size_and_a_desktops(page, width, heig
     await send(page, "/rec stop")
     await page.locator("#messages .block-header", has_text="Uploaded").wait_for(timeout=20000)
     await everyone_leaves(page, session_end=4, notes_delay=0.5)
-    await page.locator("#session", has_text="transcript and summary expected in about").wait_for(timeout=5000)
+    await page.locator("#session", has_text="transcript and summary expected in about").wait_for(timeout=15000)
     await page.locator("#session", has_text="the session ended").wait_for(timeout=10000)
     summary = page.locator(".thread .msg", has_text="The summary of #1")  # never a click on "replies"
     await summary.wait_for(timeout=15000)
