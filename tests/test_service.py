@@ -665,11 +665,13 @@ async def test_many_recordings_are_confirmed_by_one_list_not_one_call_each(world
         await w.service.truth.refresh(rec.id)
         w.emulator.platform.act(time.time(), rec.id, "pause")
     confirmations = w.service.confirmations
-    confirmations.window = 1.0  # the burst's five applies fall within it even on a loaded machine (at 0.1 s they
-    # sometimes did not, and the first was rightly confirmed alone before the last came)
+    instant = time.monotonic()  # the burst's five news come at one instant, however slow the machine (on a loaded
+    confirmations.monotonic = lambda: instant  # one, the first was rightly confirmed alone before the last came)
     before = confirmations.calls
     await asyncio.gather(*(w.service.news.apply_event(RecordingUpdate(rec.id, w.meeting, Status.PAUSED))
                            for rec in recs))  # one burst
+    assert len(confirmations.pending) == 5
+    confirmations.monotonic = time.monotonic  # then time goes on
     await until(lambda: not confirmations.pending, message="the confirmations")
     assert len(recs) == 5 and first.id in {r.id for r in recs}
     assert confirmations.calls - before == 1  # one page lists all five
