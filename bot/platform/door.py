@@ -29,12 +29,12 @@ RETRY_SOON = [(b"retry-after", b"5")]
 STORED = json.dumps({"ok": True}).encode()
 
 
-def refusal(status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> Answer:
+def error_answer(status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> Answer:
     return status, json.dumps({"ok": False, "error": message}).encode(), headers or []
 
 
-TOO_BIG = refusal(413, "the body is over 1 MiB", [(b"connection", b"close")])  # hang up, do not drain
-BUSY = refusal(503, "storage is busy; retry", RETRY_SOON)
+TOO_BIG = error_answer(413, "the body is over 1 MiB", [(b"connection", b"close")])  # hang up, do not drain
+BUSY = error_answer(503, "storage is busy; retry", RETRY_SOON)
 
 
 class WebhookDoor:
@@ -68,7 +68,7 @@ class WebhookDoor:
             except StoreBusy:
                 return *BUSY, None
             if found is None:  # disconnected (or never was): a retry cannot help
-                return *refusal(404, "no platform account is connected at this route"), None
+                return *error_answer(404, "no platform account is connected at this route"), None
             account, key = route, await self._key_for(found["flavour"])
         length, headers = None, {}
         for name, value in scope["headers"]:  # one pass: the length and what the ingest process reads
@@ -85,14 +85,14 @@ class WebhookDoor:
         if len(body) > MAX_BODY:
             return *TOO_BIG, None
         if key.key is None:
-            return *refusal(503, "the platform's webhook key is not loaded yet; retry later", RETRY_SOON), None
+            return *error_answer(503, "the platform's webhook key is not loaded yet; retry later", RETRY_SOON), None
         try:
             event = await self._store(key, headers, body, account)
         except SignatureError as exc:
             log.warning("refused a webhook: %s", exc)
-            return *refusal(401, str(exc)), None
+            return *error_answer(401, str(exc)), None
         except WebhookParseError as exc:
-            return *refusal(400, f"not a webhook: {exc}"), None
+            return *error_answer(400, f"not a webhook: {exc}"), None
         except StoreBusy as exc:  # locked or busy past the timeout: the platform will retry
             log.error("could not store a webhook delivery: %s", exc)
             return *BUSY, None

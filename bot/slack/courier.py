@@ -8,7 +8,7 @@
   workspace, for every process, until Retry-After. The most urgent rows take the budget first.
 - A refusal degrades the row (compact, text alone, a line pointing to `/rec history`); only "nobody
   can receive it" gives it up, told to the linker. 5xx, a proxy's page and network errors retry with
-  backoff (to a minute); a refusal recbot does not know is first sent once more as it was (refusals.py).
+  backoff (to a minute); a refusal recbot does not know is first sent once more as it was (not_ok.py).
 - A channel the bot has lost marks the link broken, keeps its rows aside and tells the linker.
 - After a restart, pending rows are sent exactly once: every post carries its row id in the message
   metadata, and a row a crash caught mid-send is first looked for in its thread or channel, at Slack's

@@ -21,7 +21,7 @@ from bot.retry import Backoff
 from bot.slack import blocks, kinds, limits
 from bot.slack.holds import FLIGHT, RESPOND_URL, Holds, flight, holds_of
 from bot.slack.installs import NotInstalled, RefreshFailed, Tokens
-from bot.slack.refusals import Answer, answer, refusal
+from bot.slack.not_ok import Answer, answer, not_ok
 from bot.slack.sender import RespondFailed, Sender
 from bot.store import OutboxRow, Store, StoreBusy, Tx
 
@@ -199,9 +199,9 @@ class Flight:
         return delay
 
     async def _slack_error(self, row: OutboxRow, exc: SlackApiError) -> None:
-        """What a refusal does to the row (`refusals.answer`), with a line saying which row, which method and
+        """What a refusal does to the row (`not_ok.answer`), with a line saying which row, which method and
         which error: a refusal recbot does not know never loses a message (docs/reliability.md)."""
-        refused = refusal(exc)
+        refused = not_ok(exc)
         kind, error = kinds.of(row), refused.error or f"http {refused.status}"
         match answer(refused, modal=row.kind == Outgoing.MODAL, channel=bool(row.channel_id), many=self.tokens.many,
                      level=kinds.level(row), most_compact=kind.most_compact, tried_once_more=row.id in self._odd):

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.models import Team
 from bot.slack.holds import Holds, counted_in
 from bot.slack.installs import NotInstalled, RefreshFailed, Tokens
-from bot.slack.refusals import TRANSIENT, refusal
+from bot.slack.not_ok import TRANSIENT, not_ok
 
 log = logging.getLogger(__name__)
 UNANSWERED = 5.0  # seconds before asking users.info again about someone Slack did not answer for
@@ -66,7 +66,7 @@ class Directory:
             if team and team.team_id and isinstance(home, str) and home != team.team_id:
                 admin = False  # an admin of their own workspace (a Slack Connect guest, say), not of this one
         except SlackApiError as exc:
-            refused = refusal(exc)
+            refused = not_ok(exc)
             if self.holds and refused.limited:
                 wait = refused.retry_after or 1.0
                 await self.holds.hold(workspace, "users.info", wait)
@@ -120,7 +120,7 @@ class Identity:
         try:
             self._info = dict(cast("dict[str, Any]", (await self.client.auth_test()).data))
         except SlackApiError as exc:
-            refused = refusal(exc)
+            refused = not_ok(exc)
             if refused.limited and self.holds:
                 await self.holds.hold(WORKSPACE, "auth.test", refused.retry_after or 1.0)
                 self._retry_at = self.clock() + max(self.AGAIN, refused.retry_after)

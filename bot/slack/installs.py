@@ -29,7 +29,7 @@ from bot.errors import RecbotError
 from bot.models import Team
 from bot.slack.holds import Holds
 from bot.slack.metered import MeteredWebClient
-from bot.slack.refusals import refusal
+from bot.slack.not_ok import not_ok
 from bot.store import Store, StoreBusy
 from bot.store.leases import new_owner
 from bot.store.workspaces import install_key
@@ -219,7 +219,7 @@ class Tokens:
             refreshed = await self._rotator.perform_bot_token_rotation(
                 bot=bot, minutes_before_expiration=int(ahead // 60))
         except SlackTokenRotationError as exc:
-            refused = refusal(exc.api_error)
+            refused = not_ok(exc.api_error)
             if refused.error == SPENT:  # used before: a process died after Slack answered, before it saved
                 await self._spent(bot)
                 return self._while_it_works(bot, stale)

@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
-from bot.slack.refusals import refusal
+from bot.slack.not_ok import not_ok
 
 
 def outcome_of(error: BaseException | None) -> str:
@@ -19,7 +19,7 @@ def outcome_of(error: BaseException | None) -> str:
     if error is None:
         return "ok"
     if isinstance(error, SlackApiError):
-        refused = refusal(error)
+        refused = not_ok(error)
         if refused.limited:
             return "ratelimited"
         return "server_error" if refused.status >= 500 else "refused"

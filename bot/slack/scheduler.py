@@ -19,7 +19,7 @@ from bot.slack.flight import Flight
 from bot.slack.holds import FLIGHT, RESPOND_URL, counted_in, flight, holds_of
 from bot.slack.installs import NotInstalled
 from bot.slack.limits import Window
-from bot.slack.refusals import refusal
+from bot.slack.not_ok import not_ok
 from bot.slack.sender import Where
 from bot.store import OutboxRow, Tx
 
@@ -220,7 +220,7 @@ class Scheduler(Flight):
                 self._claimed.add(row.id)
             found, complete = await self.sender.look_up(where, mine) if mine else ({}, True)
         except SlackApiError as exc:
-            refused = refusal(exc)
+            refused = not_ok(exc)
             if refused.status == 429:
                 await self._hold(rows[0], where.method, self.clock() + refused.retry_after)
             log.warning("could not look for %d outbox row(s) in %s: %s; trying again", len(rows), where.channel,

@@ -1,8 +1,9 @@
-"""Slack's refusals, whatever their shape, and what each does to an outbox row: pure, no I/O.
+"""Slack's refusals (`NotOk`: whatever Slack answered instead of ok), whatever their shape, and what each does
+to an outbox row: pure, no I/O.
 
 Slack answers `ok: false` with an error (HTTP 200 or not), a 429 with Retry-After, a 5xx; a proxy on the
 way answers its own HTML page; and Slack documents more errors than any app handles by name and adds new
-ones over time (../shared/reference/slack-limits.md, "Refusals worth knowing"). `refusal` reads any of
+ones over time (../shared/reference/slack-limits.md, "Refusals worth knowing"). `not_ok` reads any of
 them into one shape; `answer` says what the outbox does with it. A refusal recbot does not know never
 loses a message: it is tried once more as it was, then degraded, then tried again with backoff.
 See docs/reliability.md, "Refusals recbot has never seen".
@@ -33,7 +34,7 @@ KNOWN = LOST_CHANNEL | TRIGGER_GONE | REVOKED | GONE | WAIT | TRANSIENT | CONTEN
 
 
 @dataclass(frozen=True)
-class Refusal:
+class NotOk:
     """What Slack, or a proxy on the way, answered instead of ok."""
 
     method: str
@@ -56,7 +57,7 @@ class Refusal:
                                                               else ", a refusal recbot does not know"))
 
 
-def refusal(exc: SlackApiError) -> Refusal:
+def not_ok(exc: SlackApiError) -> NotOk:
     """Any SlackApiError read the same way. For a body that is not JSON at all, slack_sdk hands on aiohttp's own
     response, whose status is `status` (not `status_code`) and which has no `get`."""
     response = exc.response
@@ -66,7 +67,7 @@ def refusal(exc: SlackApiError) -> Refusal:
     body: dict[str, Any] = data if isinstance(data, dict) else {}
     messages = (body.get("response_metadata") or {}).get("messages") or []
     said = "; ".join(str(m) for m in ([body["warning"]] if body.get("warning") else []) + list(messages))
-    return Refusal(method=url.rsplit("/", 1)[-1].split("?", 1)[0], status=int(status),
+    return NotOk(method=url.rsplit("/", 1)[-1].split("?", 1)[0], status=int(status),
                    error=str(body.get("error") or ""), said=said[:300],
                    retry_after=retry_after(response) if status == 429 else 0.0)
 
@@ -86,7 +87,7 @@ class Answer(Enum):
     KEEP_TRYING = "keep trying"  # refused at its most compact: the same, after the backoff, never given up
 
 
-def answer(refused: Refusal, *, modal: bool, channel: bool, many: bool, level: int, most_compact: int,
+def answer(refused: NotOk, *, modal: bool, channel: bool, many: bool, level: int, most_compact: int,
            tried_once_more: bool) -> Answer:
     """What the outbox does with a row Slack refused: `modal`, a form; `channel`, it has one; `many`, installs
     per workspace; `level`, how compact it is now (`kinds.level`); `tried_once_more`, it was sent as it was

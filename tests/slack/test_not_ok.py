@@ -1,17 +1,17 @@
-"""What each of Slack's refusals does to an outbox row (`bot/slack/refusals.py`): pure functions, no Slack."""
+"""What each of Slack's refusals does to an outbox row (`bot/slack/not_ok.py`): pure functions, no Slack."""
 
 import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.slack_response import SlackResponse
 
-from bot.slack.refusals import Answer, Refusal, answer, refusal
+from bot.slack.not_ok import Answer, NotOk, answer, not_ok
 
 
-def refused(error: str = "", status: int = 200, retry_after: float = 0.0) -> Refusal:
-    return Refusal(method="chat.postMessage", status=status, error=error, said="", retry_after=retry_after)
+def refused(error: str = "", status: int = 200, retry_after: float = 0.0) -> NotOk:
+    return NotOk(method="chat.postMessage", status=status, error=error, said="", retry_after=retry_after)
 
 
-def decide(r: Refusal, *, level: int = 0, most_compact: int = 3, tried_once_more: bool = False,
+def decide(r: NotOk, *, level: int = 0, most_compact: int = 3, tried_once_more: bool = False,
            modal: bool = False, many: bool = True) -> Answer:
     return answer(r, modal=modal, channel=True, many=many, level=level, most_compact=most_compact,
                   tried_once_more=tried_once_more)
@@ -24,14 +24,14 @@ def slack_error(status: int, data: dict, headers: dict | None = None) -> SlackAp
 
 
 def test_a_refusal_is_read_the_same_whatever_its_shape():
-    said = refusal(slack_error(200, {"ok": False, "error": "some_new_error", "warning": "superfluous_charset",
+    said = not_ok(slack_error(200, {"ok": False, "error": "some_new_error", "warning": "superfluous_charset",
                                      "response_metadata": {"messages": ["[ERROR] why"]}}))
     assert (said.method, said.status, said.error) == ("chat.update", 200, "some_new_error")
     assert said.said == "superfluous_charset; [ERROR] why" and not said.known
     assert "a refusal recbot does not know" in str(said) and "[ERROR] why" in str(said)
-    proxy = refusal(slack_error(502, {}))  # an HTML page: slack_sdk hands on an empty body
+    proxy = not_ok(slack_error(502, {}))  # an HTML page: slack_sdk hands on an empty body
     assert (proxy.status, proxy.error) == (502, "") and "does not know" not in str(proxy)
-    limited = refusal(slack_error(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"}))
+    limited = not_ok(slack_error(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"}))
     assert limited.limited and limited.retry_after == 7.0
 
 
