@@ -379,7 +379,7 @@ async def test_a_recording_first_heard_of_stopped_is_adopted_with_nothing_record
     began, now = linked_at + 1, w.clock.now
     stopping = RecordingUpdate("seen-late", w.meeting, Status.UPLOADING, session_id="s1", started_at=began,
                                stopped_at=now - 1, stop_reason="ALL_PEERS_LEFT")
-    assert await w.service.news.apply_event(stopping) == "adopted after it stopped"
+    assert await w.service.news.apply_event(stopping) is Applied.ADOPTED_STOPPED
     rec = w.store.recording("seen-late")
     assert (rec.status, rec.origin, rec.stop_reason) == (Status.UPLOADING, Origin.UNSEEN, StopReason.EVERYONE_LEFT)
     assert [(e.status, e.at) for e in w.store.ledger(rec.id)] == [(Status.INVOKED, began),
@@ -393,11 +393,11 @@ async def test_a_recording_first_heard_of_stopped_is_adopted_with_nothing_record
 
     older = RecordingUpdate("before-link", w.meeting, Status.UPLOADED, started_at=linked_at - 1,
                             download_url="https://f/old.wav")
-    assert await w.service.news.apply_event(older) == "unknown recording already stopped"
+    assert await w.service.news.apply_event(older) is Applied.ALREADY_STOPPED
     undated = RecordingUpdate("undated", w.meeting, Status.UPLOADED, download_url="https://f/u.wav")
-    assert await w.service.news.apply_event(undated) == "unknown recording already stopped"
+    assert await w.service.news.apply_event(undated) is Applied.ALREADY_STOPPED
     failed = RecordingUpdate("failed", w.meeting, Status.ERRORED, started_at=began)
-    assert await w.service.news.apply_event(failed) == "unknown recording already stopped"
+    assert await w.service.news.apply_event(failed) is Applied.ALREADY_STOPPED
     assert all(w.store.recording(r) is None for r in ("before-link", "undated", "failed"))
 
 
@@ -411,7 +411,7 @@ async def test_a_recording_first_heard_of_live_counts_as_recorded_only_from_when
     w.clock.advance(60)
     began, now = w.clock.now - 30, w.clock.now
     live = RecordingUpdate("late-live", w.meeting, Status.RECORDING, session_id="s2", started_at=began)
-    assert await w.service.news.apply_event(live) == "adopted"
+    assert await w.service.news.apply_event(live) is Applied.ADOPTED
     ledger = [(e.status, e.at) for e in w.store.ledger("late-live")]
     assert ledger[0] == (Status.INVOKED, began) and ledger[1][0] is Status.RECORDING and ledger[1][1] >= now
     limit = w.store.timers.pending(Timer.TIME_LIMIT, "late-live")
