@@ -185,6 +185,15 @@ async def test_a_stop_of_what_was_left_paused_is_marked_asked_before_the_platfor
     call and its answer leaves the outcome unknown, so the next action and the reconciler ask the platform
     first. Before, the timer's stop asked unmarked, and such a kill left the outcome looking known."""
     w = world
+    rec, marked = await stop_of_what_was_left_paused_killed_after_the_platform_stopped(w)
+    assert marked == [True]  # marked before the platform was asked
+    assert w.store.recording(rec.id).outcome_unknown  # the answer died with the process: still unknown
+    assert (await w.service.truth.refresh(rec.id)).status in (Status.UPLOADING, Status.UPLOADED)  # learned
+
+
+async def stop_of_what_was_left_paused_killed_after_the_platform_stopped(w):
+    """A recording left paused when its meeting ended; its timer's stop, the process killed after the platform
+    stopped it (the answer lost). Returns the recording and whether its outcome was unknown when asked."""
     rec = await recording(w)
     await w.service.commands.handle(BOB, parse("pause"))
     await w.service.news.apply_event(MeetingEvent(MeetingKind.ENDED, w.meeting))
@@ -200,10 +209,8 @@ async def test_a_stop_of_what_was_left_paused_is_marked_asked_before_the_platfor
     w.clock.advance(900)
     with pytest.raises(asyncio.CancelledError):
         await w.service.guards.run_due_timers()
-    assert marked == [True]  # marked before the platform was asked
-    assert w.store.recording(rec.id).outcome_unknown  # the answer died with the process: still unknown
     platform.stop_recording = stop
-    assert (await w.service.truth.refresh(rec.id)).status in (Status.UPLOADING, Status.UPLOADED)  # learned
+    return rec, marked
 
 
 async def test_a_stop_of_what_was_left_paused_whose_process_died_with_its_answer_is_fired_again_and_learns_it(world):
@@ -213,21 +220,7 @@ async def test_a_stop_of_what_was_left_paused_whose_process_died_with_its_answer
     from bot.service.guards import TIMER_CLAIM
 
     w = world
-    rec = await recording(w)
-    await w.service.commands.handle(BOB, parse("pause"))
-    await w.service.news.apply_event(MeetingEvent(MeetingKind.ENDED, w.meeting))
-    platform = w.service.guards.platform
-    stop = platform.stop_recording
-
-    async def stop_recording(recording_id):
-        await stop(recording_id)
-        raise asyncio.CancelledError  # the process is killed: the platform stopped it, the answer is lost
-
-    platform.stop_recording = stop_recording
-    w.clock.advance(900)
-    with pytest.raises(asyncio.CancelledError):
-        await w.service.guards.run_due_timers()
-    platform.stop_recording = stop
+    rec, _ = await stop_of_what_was_left_paused_killed_after_the_platform_stopped(w)
     assert w.store.recording(rec.id).status is Status.PAUSED  # as far as recbot knows
     w.clock.advance(TIMER_CLAIM)
     await w.service.guards.run_due_timers()
