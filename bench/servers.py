@@ -40,13 +40,29 @@ async def run_platform(port_emulator: int, port_slack: int, latency: float, key:
         await asyncio.Event().wait()
 
 
-async def run_slack(port: int) -> None:
+async def run_slack(port: int, scale: float) -> None:
     from bot.asgi_server import BackgroundServer
     from bot.workbench.slack_api import FakeSlack
 
-    async with BackgroundServer(FakeSlack().app, port=port):
+    async with BackgroundServer(FakeSlack(scale=scale).app, port=port):
         print("ready", flush=True)
         await asyncio.Event().wait()
+
+
+def run_recbot(scale: float) -> None:
+    """`recbot serve`, its outbox keeping Slack's limits `scale` times looser, as the local Slack it talks to does
+    (`apply`: one workspace cannot take 200 card edits a second, and that bench measures recbot's own path)."""
+    import uvicorn
+
+    from bot.__main__ import _settings_or_exit, metrics_directory
+    from bot.web import Options, create_app, tune_gc
+
+    settings = _settings_or_exit()
+    if settings.metrics != "off":
+        metrics_directory()
+    app = create_app(settings, Options(slack_scale=scale))
+    tune_gc()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
 
 
 def run_naive(port: int, platform_url: str, slack_url: str) -> None:
@@ -118,10 +134,11 @@ def run_bare_starlette(port: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["platform", "slack", "naive", "bare-bolt", "bare-starlette"])
+    parser.add_argument("kind", choices=["platform", "slack", "recbot", "naive", "bare-bolt", "bare-starlette"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--slack-port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--scale", type=float, default=1.0, help="Slack's limits this many times looser")
     parser.add_argument("--key")
     parser.add_argument("--platform-url")
     parser.add_argument("--slack-url")
@@ -131,7 +148,9 @@ def main() -> None:
     if args.kind == "platform":
         asyncio.run(run_platform(args.port, args.slack_port, args.latency, args.key))
     elif args.kind == "slack":
-        asyncio.run(run_slack(args.port))
+        asyncio.run(run_slack(args.port, args.scale))
+    elif args.kind == "recbot":
+        run_recbot(args.scale)
     elif args.kind == "naive":
         run_naive(args.port, args.platform_url, args.slack_url)
     elif args.kind == "bare-bolt":
