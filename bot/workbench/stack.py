@@ -45,7 +45,9 @@ class Stack(FromSlack):
         self.env = env or {}
         self.bot_port = ports[2]
         self.bot_server: BackgroundServer | None = None
-        self.http = httpx.AsyncClient(timeout=10.0)
+        # Slack's requests: an idle connection is let go well before uvicorn closes it (5 s), or a request sent
+        # on it just as the server closes it fails with ReadError (a command after a 5 s wait, seen in a full run)
+        self.http = httpx.AsyncClient(timeout=10.0, limits=httpx.Limits(keepalive_expiry=1.0))
         self._trigger = itertools.count(1)
 
     def settings_env(self) -> dict[str, str]:
