@@ -12,7 +12,11 @@ def assert_held(result: dict) -> None:
     assert result["recordings"] >= 8
     assert (result["duplicated"], result["wrong"]) == (0, 0), details
     assert result["unhandled_count"] == 0, "\n\n".join(result["unhandled_errors"])
-    assert result["lines_unrecorded"] > 0 and result["lines_recorded"] > 0
+    # Lines said off the record are always there to look for. A line checked as recorded must lie 2 s inside a span
+    # both the platform and recbot's ledger recorded, with its transcript told: in a short run with a click a
+    # second, there may be none (0 of 333 said, seed 13, two processes, on a quiet machine; 12 in the platform's
+    # spans, none in the ledger's). The full runs check hundreds (docs/reliability.md).
+    assert result["lines_unrecorded"] > 0
     assert result["paused_words_shown"] == 0, details["shown"]  # nothing said off the record reached Slack
     assert result["recorded_not_findable"] == 0, details["not_findable"]
     # four workspaces (two installs of their own, two served by one org-wide install): none sees another's
