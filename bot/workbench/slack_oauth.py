@@ -51,6 +51,7 @@ class Installs:
         self.enterprises: dict[str, str] = {}  # id -> name
         self.tokens: dict[str, Token] = {}
         self.refresh: dict[str, str] = {}  # refresh token -> the access token it replaces
+        self.spent: dict[str, str] = {}  # a refresh token used once -> the access token it replaced (whose it was)
         self.codes: dict[str, dict[str, Any]] = {}
         self.redirect_url: str | None = None  # the app's redirect URL, as in its manifest
         self.rotation = False  # token_rotation_enabled: tokens expire, with a refresh token
@@ -183,8 +184,10 @@ class Installs:
 
     def refreshing(self, refresh_token: str) -> str:
         """The workspace (an org-wide install's: its org) whose limits a refresh counts against: Slack's limits are
-        per workspace (docs.slack.dev/apis/web-api/rate-limits), and a refresh token names its install's."""
-        token = self.tokens.get(self.refresh.get(refresh_token, ""))
+        per workspace (docs.slack.dev/apis/web-api/rate-limits), and a refresh token names its install's, spent
+        or not (Slack refuses a spent one as `invalid_refresh_token`: it knows it; the chaos run counted one install's
+        spent refresh inside another's window when the local Slack counted every spent one in no workspace)."""
+        token = self.tokens.get(self.refresh.get(refresh_token) or self.spent.get(refresh_token, ""))
         return (token.team_id or token.enterprise_id or "") if token else ""
 
     def oauth_v2_access(self, args: dict[str, Any], bot_user: str) -> dict[str, Any]:
@@ -195,6 +198,7 @@ class Installs:
             old = self.refresh.pop(str(args.get("refresh_token")), None)
             if old is None:
                 return {"ok": False, "error": "invalid_refresh_token"}
+            self.spent[str(args["refresh_token"])] = old
             # The refresh token is spent at once: Slack revokes it "after a short grace period" of a length it does
             # not publish, so recbot may not count on any. The access token it replaces keeps working until it
             # expires ("will not immediately invalidate your existing access token"), but at most two of an

@@ -146,3 +146,30 @@ async def test_a_429_on_one_installs_refresh_holds_that_workspaces_refreshes_not
         assert slack.limits.inside == []
         assert (await refresh(refresh_tokens[0])).status_code == 429  # Alpha's again, inside its window
         assert [c["team"] for c in slack.limits.inside] == ["T0A"]
+
+
+async def test_a_spent_refresh_token_counts_in_its_own_workspace():
+    """CI's chaos run counted a refresh inside a Retry-After window: three installs' refresh tokens were spent by a
+    kill mid-refresh, and the local Slack counted every spent one in no workspace, so a 429 on one held the others
+    (recbot holds the workspace it refreshed). A refused refresh token is still its install's."""
+    slack = FakeSlack()
+    slack.url = "http://slack.local"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=slack.app), base_url=slack.url) as http:
+        await http.post("/_slack/workspaces", json={"strict": True, "rotation": True, "workspaces": [
+            {"team_id": "T0A", "name": "Alpha"}, {"team_id": "T0B", "name": "Beta"}]})
+        spent = []
+        for team in ("T0A", "T0B"):
+            allowed = await http.get("/oauth/v2/authorize", params={"client_id": CLIENT_ID, "state": "s", "team": team,
+                                                                    "redirect_uri": "http://recbot.local/done"})
+            code = httpx.URL(allowed.headers["location"]).params["code"]
+            answer = await http.post("/api/oauth.v2.access", data={"code": code}, auth=(CLIENT_ID, CLIENT_SECRET))
+            grant = {"grant_type": "refresh_token", "refresh_token": answer.json()["refresh_token"]}
+            assert (await http.post("/api/oauth.v2.access", data=grant, auth=(CLIENT_ID, CLIENT_SECRET))).json()["ok"]
+            spent.append(grant)
+        assert [slack.installs.refreshing(g["refresh_token"]) for g in spent] == ["T0A", "T0B"]
+        slack.faults.retry_after, slack.faults.next_mode, slack.faults.next_count = 30, "429", 1
+        assert (await http.post("/api/oauth.v2.access", data=spent[0], auth=(CLIENT_ID, CLIENT_SECRET))).status_code \
+            == 429  # Alpha's: held 30 s
+        answer = await http.post("/api/oauth.v2.access", data=spent[1], auth=(CLIENT_ID, CLIENT_SECRET))
+        assert answer.json() == {"ok": False, "error": "invalid_refresh_token"}  # Beta's: refused, not held
+        assert slack.limits.inside == []
