@@ -12,8 +12,7 @@ On the loop; the methods that take a `tx` are below the store boundary (`store.r
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
 
 import bot.service.unsettled as unsettled
 from bot import transcript
@@ -36,7 +35,7 @@ log = logging.getLogger("bot.service.after")  # after the meeting's one logger, 
 
 FILES_CHECK_TRIES = 3
 TRANSCRIPT_BYTES = 8 * 1024 * 1024  # a transcript read at most this far (an hour is about 100 kB)
-RELEASED = "summary-released"  # session_files kind: a held summary a controller posted
+RELEASED = "summary-released"  # session_files kind (`released`): a held summary a controller posted
 SUMMARY_TEXT_LIMIT = 20_000  # characters of a summary kept to show inline (the file has the rest)
 
 
@@ -48,9 +47,18 @@ def off_the_record(recordings: list[tuple[Recording, Summary]]) -> bool:
                for rec, summary in recordings)
 
 
-def claimed(tx: Tx, session_id: str, kind: str) -> dict[str, Any] | None:
-    """The session's file of `kind` as it was claimed for posting (or held, or released); None: not yet."""
-    return tx.notes.file(session_id, kind)
+def summary_held(recordings: list[tuple[Recording, Summary]], until: float | None,
+                 policies: Iterable[AfterPause]) -> bool:
+    """The one rule of every path that could show the platform's summary (the webhook, the fallback, the held
+    files' timer, `/rec summary`): held when the session was off the record (`off_the_record`, or `until`: an
+    outcome was still unknown when it was cut), unless every channel concerned posts such a summary."""
+    return (until is not None or off_the_record(recordings)) and set(policies) != {AfterPause.POST}
+
+
+def released(channel_id: str) -> str:
+    """session_files kind: a held summary a controller of this channel posted in its threads. Each channel
+    decides for its own: a release in one never shows the summary in another that holds it."""
+    return f"{RELEASED}:{channel_id}"
 
 
 class SessionFiles(Audited):
@@ -66,7 +74,7 @@ class SessionFiles(Audited):
         """A transcript or summary: a reply in the thread of each recording of the session, once, whichever of
         the webhook or the fallback brings it; of a session nobody recorded, nothing anywhere. Held while a
         recording of the session has an unknown outcome (unsettled.py; `held_since`: when it was first held)."""
-        if await self.store.read(claimed, file.session_id, file.kind):
+        if await self.store.read(lambda tx: tx.notes.file(file.session_id, file.kind)):
             return Applied.ALREADY_POSTED
         held, until = await self.store.write(unsettled.decide, file, held_since, self.clock())
         if held:
@@ -76,8 +84,10 @@ class SessionFiles(Audited):
         recordings = await self.store.read(self._ledgers, file.session_id, until)
         if not recordings:
             return await self.store.write(self._post_file, file, None)
-        if until is not None or off_the_record(recordings):
-            return await self._hold_summary(file, [r for r, _ in recordings])
+        policy = {r.channel_id: (await self.store.read(self.settings_of, r.channel_id)).summary_after_pause
+                  for r, _ in recordings}
+        if summary_held(recordings, until, policy.values()):  # a controller may post it (`rec_post_summary`)
+            return await self.store.write(self._held, file, [r for r, _ in recordings], policy)
         text = await self.platform.download_text(file.url)
         return await self.store.write(self._post_file, file, text)
 
@@ -107,22 +117,13 @@ class SessionFiles(Audited):
         except PlatformError:
             return None
 
-    async def _hold_summary(self, file: SessionFile, recordings: list[Recording]) -> Applied:
-        """A pause overlapped the session: the summary is held (or posted, or never), as each recording's
-        channel says. A held one waits for a controller's `rec_post_summary`."""
-        policy = {r.channel_id: (await self.store.read(self.settings_of, r.channel_id)).summary_after_pause
-                  for r in recordings}
-        if all(p is AfterPause.POST for p in policy.values()):
-            return await self.store.write(self._post_file, file, await self.platform.download_text(file.url))
-        return await self.store.write(self._held, file, recordings, policy)
-
     async def post_summary(self, actor: Actor, session_id: object) -> Reply:
         """`rec_post_summary`: a controller posts a held summary after all (audited; once)."""
         target = str(session_id)[:80]
         await self._audit(actor, "button:post_summary", "requested", target)
         recordings = await self.store.read(Tx.recordings_of_session, target) if isinstance(session_id, str) else []
         mine = [r for r in recordings if r.channel_id == actor.channel_id]
-        held = await self.store.read(claimed, target, FileKind.SUMMARY) if mine else None
+        held = await self.store.read(lambda tx: tx.notes.file(target, FileKind.SUMMARY)) if mine else None
         if not mine or held is None:
             await self._audit(actor, "button:post_summary", "refused", target, "not this channel's session")
             return Reply.one(Say.FOREIGN_BUTTON, ok=False)
@@ -147,20 +148,22 @@ class SessionFiles(Audited):
     async def check_files(self, rec: Recording, kinds: list[str], tries: int) -> None:
         """The fallback when no webhook came: ask for what is still missing (`kinds`, a timer's stored
         `FileKind`s), then again later."""
-        if not rec.session_id:
+        session_id = rec.session_id
+        if not session_id:
             return
         missing = []
+        claimed = await self.store.read(lambda tx: {k for k in kinds if tx.notes.file(session_id, k)})
         for kind in map(FileKind, kinds):
-            if await self.store.read(claimed, rec.session_id, kind):
+            if kind in claimed:
                 continue
             try:
-                found = await self.platform.session_file(rec.session_id, kind)
+                found = await self.platform.session_file(session_id, kind)
             except PlatformError:
                 found = None
             if found is None:
                 missing.append(kind)
                 continue
-            await self.on_file(SessionFile(kind, rec.meeting_id, rec.session_id, found[0], found[1]))
+            await self.on_file(SessionFile(kind, rec.meeting_id, session_id, found[0], found[1]))
         if missing and tries + 1 < FILES_CHECK_TRIES:
             due = self.clock() + FILES_CHECK_AFTER * (tries + 1)
             await self.store.write(lambda tx: tx.timers.set(Timer.SESSION_FILES, rec.id, due,
@@ -181,21 +184,19 @@ class SessionFiles(Audited):
             return Reply([failed("summary", exc)], ok=False)
         await self._audit(actor, "summary", "ok", session_id)
         policy = (await self.store.read(self.settings_of, link.channel_id)).summary_after_pause
-        # Held as the webhook holds it: unless this channel and every channel of the session's recordings post
-        # after a pause (another channel linked to the meeting may not undo the hold of the one that paused);
-        # and always while a recording of the session has an unknown outcome (unsettled.py).
+        # Held as the webhook holds it, and by this channel's word too (another channel linked to the meeting may
+        # not undo the hold of one that paused); always while a recording of the session has an unknown outcome
+        # (unsettled.py); a summary released in another channel stays held here.
         others = {(await self.store.read(self.settings_of, c)).summary_after_pause
                   for c in {r.channel_id for r in recordings}}
-        held = unsettled.unsettled_since(recordings) is not None or (
-            {policy} | others != {AfterPause.POST}
-            and off_the_record(await self.store.read(self._ledgers, session_id)))
-        if found is not None and held:  # the channel's rule, as for the webhook: no link to a held summary
-            if not await self.store.read(claimed, session_id, FileKind.SUMMARY):
-                await self.on_file(SessionFile(FileKind.SUMMARY, link.meeting_id, session_id, found[0], found[1]))
-            if not await self.store.read(claimed, session_id, RELEASED):
+        held = unsettled.unsettled_since(recordings) is not None or summary_held(
+            await self.store.read(self._ledgers, session_id), None, {policy} | others)
+        if found is not None and held:  # no link to a held summary
+            await self.on_file(SessionFile(FileKind.SUMMARY, link.meeting_id, session_id, found[0], found[1]))  # held
+            if not await self.store.read(lambda tx: tx.notes.file(session_id, released(link.channel_id))):
                 return Reply.one(Say.SUMMARY_NEVER if policy is AfterPause.NEVER else Say.SUMMARY_HELD, handle=handle)
         if found is not None:
-            if await self.store.read(claimed, session_id, FileKind.SUMMARY):
+            if await self.store.read(lambda tx: tx.notes.file(session_id, FileKind.SUMMARY)):
                 return Reply.one(Say.SUMMARY_THERE, handle=handle, url=found[0], expiry=found[1])
             await self.on_file(SessionFile(FileKind.SUMMARY, link.meeting_id, session_id, found[0], found[1]))
             return Reply.one(Say.SUMMARY_POSTED, handle=handle)
@@ -241,7 +242,7 @@ class SessionFiles(Audited):
 
     def _release(self, tx: Tx, actor: Actor, recordings: list[Recording], session_id: str, url: str,
                  expiry: float | None, text: str | None) -> bool:
-        if not tx.notes.claim_file(session_id, RELEASED, recordings[0].meeting_id, url, expiry):
+        if not tx.notes.claim_file(session_id, released(actor.channel_id), recordings[0].meeting_id, url, expiry):
             return False
         for rec in recordings:
             self.writer.notice(tx, rec, Notice.SUMMARY, url=url, expiry=expiry, session_id=session_id,
