@@ -476,6 +476,25 @@ def recorded_spans(history: list[dict]) -> dict[str, list[tuple[float, float, st
     return spans
 
 
+LINKED = re.compile(r"https?://127\.0\.0\.1:\d+/_emulator/files/(?:transcript|summary)-[\w.-]+\?token=\w+")
+
+
+async def linked_files(http: httpx.AsyncClient, shown: str) -> dict[str, str]:
+    """Every platform transcript or summary Slack was only given a link to (its presigned URL in a message, an
+    ephemeral answer or a file's comment): file name -> what a reader following the link reads, fetched from
+    the emulator. A whole-session transcript linked after a pause would show its paused words there, never in
+    the message itself."""
+    files: dict[str, str] = {}
+    for url in LINKED.findall(shown):
+        name = url.split("?")[0].rsplit("/", 1)[-1]
+        if name in files:
+            continue
+        with contextlib.suppress(httpx.HTTPError):
+            answer = await http.get(url)
+            files[name] = answer.text if answer.status_code == 200 else ""
+    return files
+
+
 def well_inside(line: Said, spans: dict[str, list[tuple[float, float, str]]], margin: float = 2.0) -> str | None:
     """The recording that recorded all of `line`, `margin` seconds from either end of its span, if one did."""
     return next((rec for a, b, rec in spans.get(line.meeting, [])
@@ -501,10 +520,19 @@ async def ask_find(driver: Driver, said: list[Said], history: list[dict], ledger
     return asked
 
 
+def file_session(name: str) -> str:
+    """The session a platform file is of: `transcript-<session>.csv`, `summary-<session>.md`."""
+    return name.split("-", 1)[1].rsplit(".", 1)[0]
+
+
 def privacy(said: list[Said], history: list[dict], everything: str, index: str, told: set[str],
-            session_of: dict[str, str], ledger: list[dict]) -> dict:
+            session_of: dict[str, str], ledger: list[dict], linked: dict[str, str] | None = None) -> dict:
     """The privacy oracle. A line said while no recording of its meeting recorded (by the platform's own
-    history) must be nowhere in what Slack received nor in the store's search index; a line said well
+    history) must be nowhere in what Slack received nor in the store's search index, nor in a platform file
+    Slack was given a link to (`linked`: file name -> its text, `linked_files`) of a session a recording of
+    which was paused: such a session's transcript is never linked (the contract links an unpaused session's
+    whole transcript, words said before its first start included, so only paused sessions' files count); a
+    line said well
     inside a recorded span must be in the index once recbot was told of its session's transcript (`told`:
     session ids whose meeting.transcript webhook recbot answered 2xx; for the others recbot asks the
     platform itself 10 minutes after the upload, longer than the run waits: they are counted apart), and
@@ -512,11 +540,14 @@ def privacy(said: list[Said], history: list[dict], everything: str, index: str, 
     too: a line the platform recorded while recbot could not know it (an action's answer lost with a
     killed process) is rightly withheld, and counted apart as `unsure`."""
     spans, known = recorded_spans(history), recorded_spans(ledger)
+    paused = {session_of.get(h["recording_id"]) for h in history if h["to"] == "PAUSED"}
+    behind_links = "\n".join(text for name, text in (linked or {}).items() if file_session(name) in paused)
     shown, missing, unrecorded, recorded, awaiting, unsure = [], [], 0, 0, 0, 0
     for line in said:
         if not any(a < line.until and line.since < b for a, b, _ in spans.get(line.meeting, [])):
             unrecorded += 1
-            where = [w for w, text in (("in Slack", everything), ("in the index", index)) if line.token in text]
+            where = [w for w, text in (("in Slack", everything), ("in the index", index),
+                                       ("in a paused session's linked file", behind_links)) if line.token in text]
             if where:
                 shown.append(f"{line.token} ({line.channel}, said {line.since:.2f}-{line.until:.2f} while nothing "
                              f"recorded): {' and '.join(where)}")
@@ -834,8 +865,9 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
             index = " ".join(r["text"] for r in bot.rows("SELECT text FROM transcript_lines"))
             answers = json.dumps(slack["everything"])
             found = {w for w, line in asked.items() if line in answers}
-            oracle = privacy(speakers.said, history, json.dumps({k: slack[k] for k in (
-                "messages", "ephemeral", "files", "everything", "homes")}), index, told, session_of, ledger)
+            shown = json.dumps({k: slack[k] for k in ("messages", "ephemeral", "files", "everything", "homes")})
+            linked = await linked_files(http, shown)
+            oracle = privacy(speakers.said, history, shown, index, told, session_of, ledger, linked)
             apart = isolation(slack, bot.rows("SELECT id, channel_id, meeting_id, session_id FROM recordings"),
                               bot.rows("SELECT recording_id, status, actor FROM ledger"), speakers.said, driver.typed)
             if balancer is not None:
@@ -871,6 +903,8 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
             "lines_recorded": oracle["recorded"], "lines_awaiting_transcript": oracle["awaiting"],
             "lines_recorded_unknown_to_recbot": oracle["unsure"],
             "paused_words_shown": len(oracle["shown"]),
+            "linked_files_read": sum(1 for text in linked.values() if text),
+            "linked_files_unreadable": sum(1 for text in linked.values() if not text),
             "recorded_not_findable": len(oracle["missing"]) + len(asked) - len(found),
             "slack_calls_inside_retry_after": slack.get("limits", {}).get("inside_retry_after"),
             "slack_inside_by_method": slack.get("limits", {}).get("inside_by_method", {}),

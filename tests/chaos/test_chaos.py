@@ -2,7 +2,7 @@
 moments that matter, lines said throughout and looked for at the end, each workspace checked for isolation.
 (`python -m tests.chaos.run` is the full one: 100 recordings over 20 channels, twelve kills.)"""
 
-from tests.chaos.run import TIMED_RESUME_LATE, Said, chaos, check, timed_pauses_not_resumed, token
+from tests.chaos.run import LINKED, TIMED_RESUME_LATE, Said, chaos, check, privacy, timed_pauses_not_resumed, token
 from tests.chaos.workspaces import isolation
 
 
@@ -18,6 +18,7 @@ def assert_held(result: dict) -> None:
     # spans, none in the ledger's). The full runs check hundreds (docs/reliability.md).
     assert result["lines_unrecorded"] > 0
     assert result["paused_words_shown"] == 0, details["shown"]  # nothing said off the record reached Slack
+    assert result["linked_files_unreadable"] == 0  # nor any file Slack links to (each one read and searched)
     assert result["recorded_not_findable"] == 0, details["not_findable"]
     # four workspaces (two installs of their own, two served by one org-wide install): none sees another's
     assert result["workspaces"] == 4 and result["requests"]["home"] > 0
@@ -42,6 +43,28 @@ async def test_two_processes_on_postgres_killed_in_turn_lose_duplicate_misstate_
     assert result["processes"] == 2 and result["engine"] == "postgresql"
     assert result["faults"]["bot_killed"] == 3
     assert_held(result)
+
+
+def test_the_privacy_oracle_reads_inside_the_linked_files_of_paused_sessions():
+    """A whole-session transcript linked after a pause shows its words said off the record only behind the link:
+    the oracle reads the linked files of every session a recording of which was paused, and finds them there.
+    An unpaused session's words said before its start are in its linked transcript by the contract: not counted,
+    even while another session's recording of the same meeting is still paused."""
+    history = [{"recording_id": "r1", "meeting_id": "m1", "to": "RECORDING", "at": 10.0},
+               {"recording_id": "r1", "meeting_id": "m1", "to": "PAUSED", "at": 20.0},
+               {"recording_id": "r2", "meeting_id": "m1", "to": "RECORDING", "at": 50.0},
+               {"recording_id": "r2", "meeting_id": "m1", "to": "UPLOADING", "at": 60.0},
+               {"recording_id": "r1", "meeting_id": "m1", "to": "UPLOADING", "at": 70.0}]
+    session_of = {"r1": "s1", "r2": "s2"}
+    paused = Said("zkpausedq", "zkpausedq and more", "m1", "C000", 22.0, 24.0)
+    before = Said("zkbeforeq", "zkbeforeq and more", "m1", "C000", 42.0, 44.0)  # s2's, before r2 started
+    files = {"transcript-s1.csv": "12000,p,,,Ann,zkpausedq and more\n", "transcript-s2.csv": "2000,p,,,Ann,zkbeforeq"}
+    assert privacy([paused, before], history, "", "", set(), session_of, [])["shown"] == []
+    leaked = privacy([paused, before], history, "", "", set(), session_of, [], files)
+    assert len(leaked["shown"]) == 1 and "zkpausedq" in leaked["shown"][0] and "linked file" in leaked["shown"][0]
+    message = ("<http://127.0.0.1:8123/_emulator/files/transcript-s1.csv?token=ab12|download> and the recording "
+               "<http://127.0.0.1:8123/_emulator/files/r1.wav?token=cd34|download>")
+    assert LINKED.findall(message) == ["http://127.0.0.1:8123/_emulator/files/transcript-s1.csv?token=ab12"]
 
 
 def test_no_word_said_in_a_run_is_inside_another():
