@@ -129,15 +129,21 @@ class Flight:
     def _claim(self, tx: Tx, launch: list[tuple[OutboxRow, str, list[tuple[str, str]]]]) -> tuple[
             dict[int, tuple[bool, Any]], set[tuple[str, str]], dict[tuple[str, str], float], bool]:
         """Take each row and read what sending it needs: {row: (taken, rendered)}. A failure to read is handed
-        back, to be answered as a failure to send: the row is already taken. A row is not taken while a 429
-        holds one of its calls (another process's, written since the drain read them: returned, to be waited
-        out), nor while another process has a call of the same method to the same workspace in flight (the
-        lease `flight`: else one's 429 finds the other's call on its way, docs/reliability.md). Returns the
-        claims, the calls taken in flight, the holds, and whether a row waited for another process."""
+        back, to be answered as a failure to send: the row is already taken. A row is not taken when it would call
+        another method than the drain chose it for (`Kind.method_at_claim`: a card another process posted since is
+        edited, not posted), nor while a 429 holds one of its calls (another process's, written since the drain
+        read them: returned, to be waited out), nor while another process has a call of the same method to the
+        same workspace in flight (the lease `flight`: else one's 429 finds the other's call on its way,
+        docs/reliability.md). Returns the claims, the calls taken in flight, the holds, and whether a row waited
+        for another process (or for a drain that chooses it by its method now)."""
         claims: dict[int, tuple[bool, Any]] = {}
         taken: set[tuple[str, str]] = set()
         now, holds, contended = self.clock(), holds_of(tx), False
         for row, _, calls in launch:
+            method = kinds.of(row).method_at_claim(tx, row)
+            if method is not None and calls and calls[0][1] != method:  # it would call another method than chosen
+                claims[row.id], contended = (False, None), True  # for: chosen again at once, by that method
+                continue
             if any(holds.get(key, 0.0) > now for key in calls):
                 claims[row.id] = (False, None)
                 continue
@@ -182,14 +188,17 @@ class Flight:
 
     async def _elsewhere(self, row: OutboxRow, why: str) -> None:
         """A spent response_url, a form's trigger too old: the same answer goes to the same person another way
-        (`kinds.Ephemeral`), at once."""
-        payload = kinds.elsewhere(row)
-        if payload is None:  # a row that does not say who asked, where
+        (`kinds.Ephemeral`); an ephemeral answer where recbot cannot post, as a direct message (`kinds.Dm`): at
+        once, as a row of its own, so that its call keeps its own method's windows, holds and turn."""
+        other = kinds.elsewhere(row)
+        if other is None:  # a row that does not say who asked, where
             log.warning("outbox row %s (%s) given up: %s, and it does not say who asked where", row.id, row.kind, why)
             await self.store.write(lambda tx: tx.outbox.fail(row.id, why))
             return
-        log.info("outbox row %s (%s): %s; answering in the channel instead", row.id, row.kind, why)
-        await self.store.write(lambda tx: tx.outbox.redirect(row.id, Outgoing.EPHEMERAL, payload, why))
+        kind, payload = other
+        log.info("outbox row %s (%s): %s; answering %s instead", row.id, row.kind, why,
+                 "by direct message" if kind == Outgoing.DM else "in the channel")
+        await self.store.write(lambda tx: tx.outbox.redirect(row.id, kind, payload, why))
 
     async def _retry(self, row: OutboxRow, error: str, *, after: float | None = None) -> float:
         """Try the row again `after` seconds (a 429's Retry-After), else after its backoff; returns the delay."""
@@ -203,7 +212,8 @@ class Flight:
         which error: a refusal recbot does not know never loses a message (docs/reliability.md)."""
         refused = not_ok(exc)
         kind, error = kinds.of(row), refused.error or f"http {refused.status}"
-        match answer(refused, modal=row.kind == Outgoing.MODAL, channel=bool(row.channel_id), many=self.tokens.many,
+        match answer(refused, modal=row.kind == Outgoing.MODAL, ephemeral=row.kind == Outgoing.EPHEMERAL,
+                     channel=bool(row.channel_id), many=self.tokens.many,
                      level=kinds.level(row), most_compact=kind.most_compact, tried_once_more=row.id in self._odd):
             case Answer.HOLD:  # told in the body, without a Retry-After: wait out the method's window
                 seconds = refused.retry_after or limits.limit_of(refused.method, self.scale).seconds
@@ -260,24 +270,26 @@ class Flight:
         the channel, by DM, when there is someone to tell."""
         log.warning("outbox row %s (%s, channel %s, recording %s) given up: %s", row.id, row.kind, row.channel_id,
                     row.recording_id, error)
-        await self.store.write(self._failed, row, error, tell)
-
-    @staticmethod
-    def _failed(tx: Tx, row: OutboxRow, error: str, tell: bool) -> None:
-        tx.outbox.fail(row.id, error)
-        link = tx.link(row.channel_id) if tell and row.channel_id else None
-        if link is not None:
-            tx.outbox.enqueue(Outgoing.DM, {"user": link.linked_by, "text": blocks.given_up(link, row.kind, error)},
-                              team=link.team)
+        await self.store.write(_failed, row, error, tell)
 
     async def _lose_channel(self, channel_id: str, error: str) -> None:
-        def lose(tx: Tx) -> int:  # keep its rows aside, mark the link and tell the linker: all or nothing
-            held = tx.outbox.hold_channel(channel_id, error)
-            link = tx.link(channel_id)
-            if link and tx.mark_link_broken(channel_id, error):
-                tx.outbox.enqueue(Outgoing.DM, {"user": link.linked_by, "text": blocks.lost_channel(link, error)},
-                                  team=link.team)
-            return held
-
-        held = await self.store.write(lose)
+        held = await self.store.write(_lose, channel_id, error)
         log.warning("lost channel %s (%s); %d message(s) kept aside", channel_id, error, held)
+
+
+def _failed(tx: Tx, row: OutboxRow, error: str, tell: bool) -> None:
+    tx.outbox.fail(row.id, error)
+    link = tx.link(row.channel_id) if tell and row.channel_id else None
+    if link is not None:
+        tx.outbox.enqueue(Outgoing.DM, {"user": link.linked_by, "text": blocks.given_up(link, row.kind, error)},
+                          team=link.team)
+
+
+def _lose(tx: Tx, channel_id: str, error: str) -> int:
+    """A channel lost: its rows kept aside, its link marked and its linker told, all or nothing."""
+    held = tx.outbox.hold_channel(channel_id, error)
+    link = tx.link(channel_id)
+    if link and tx.mark_link_broken(channel_id, error):
+        tx.outbox.enqueue(Outgoing.DM, {"user": link.linked_by, "text": blocks.lost_channel(link, error)},
+                          team=link.team)
+    return held

@@ -1,15 +1,19 @@
 """A 429's hold, for every Slack call recbot makes: after a 429, nothing more of that method goes to that
 workspace, from any process, until its Retry-After has passed (CONTRACT.md, "Slack's limits"). Kept in the
 store's rate_blocks as "slack:<workspace>:<method>"; the outbox reads them all in its drain, a direct call
-(users.info for the admin question) asks here before calling Slack."""
+(users.info for the admin question, auth.test) takes its turn here (`Holds.call`) before calling Slack."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from bot.models import Team
 from bot.store import Store, Tx
 from bot.store.engine import StoreBusy
+from bot.store.leases import new_owner
 
 HOLD = "slack:"
 RESPOND_URL = "response_url"  # a response_url's answers, held after a 429 as a method is
@@ -39,6 +43,8 @@ def retry_after(response: Any) -> float:
 
 
 FLIGHT = 15.0  # seconds a process holds a method's flight in a workspace at most (its call's answer releases it)
+PATIENCE = 3.0  # seconds a direct call waits for another process's call of its method in flight, then gives up
+TURN = 0.05  # seconds between its looks meanwhile (the outbox's drain looks again as soon: scheduler.CONTENDED)
 
 
 def flight(key: tuple[str, str]) -> str:
@@ -57,9 +63,43 @@ def holds_of(tx: Tx) -> dict[tuple[str, str], float]:
 
 
 class Holds:
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, store: Store, owner: str | None = None):
+        self.store, self.owner = store, owner or new_owner()  # `owner`: who holds this process's calls in flight
         self._mine: dict[str, float] = {}  # this process's own 429s, held even when the store is busy
+
+    @contextlib.asynccontextmanager
+    async def call(self, workspace: str, method: str) -> AsyncIterator[float]:
+        """A direct call's turn (one not through the outbox): what the outbox does for each of its rows, for one
+        call. Yields 0.0 when `method` may be called in `workspace` now, the call then in flight in this process
+        only (the lease `flight`, taken in the trip that reads the hold, let go when the block ends: a 429's hold,
+        written inside it, is in the store first); else the seconds before it may (a 429 holds it, or another
+        process's call stayed in flight, or the store stayed busy, for `PATIENCE`): the caller does not call."""
+        key = f"{HOLD}{workspace}:{method}"
+        lease, clock = flight((workspace, method)), self.store.budgets.clock
+
+        def take(tx: Tx) -> float | None:  # seconds held, 0.0 taken, None: another process's call in flight
+            until = max(self._mine.get(key, 0.0), tx.budgets.blocked(key).get(key, 0.0)) - clock()
+            if until > 0:
+                return until
+            return 0.0 if tx.leases.hold(lease, self.owner, FLIGHT) else None
+
+        deadline = clock() + PATIENCE
+        while True:
+            try:
+                wait = await self.store.write(take)
+            except StoreBusy:
+                wait = None
+            if wait is not None or clock() >= deadline:
+                break
+            await asyncio.sleep(TURN)
+        if wait is None or wait > 0:
+            yield PATIENCE if wait is None else wait
+            return
+        try:
+            yield 0.0
+        finally:
+            with contextlib.suppress(StoreBusy):  # else it runs out (FLIGHT)
+                await self.store.write(lambda tx: tx.leases.release(lease, self.owner))
 
 
     async def held(self, workspace: str, method: str) -> float:

@@ -53,11 +53,17 @@ class Directory:
         hit = self._cache.get(key)  # asked meanwhile, by whoever held the lock before
         if hit and self.clock() - hit[0] < self.ttl:
             return hit[1]
-        if self.holds and (wait := await self.holds.held(workspace, "users.info")) > 0:
-            log.info("users.info held in workspace %s for %.1f s after a 429; treating %s as not an admin",
-                     workspace, wait, user_id)  # fail closed: Slack cannot answer now
-            self._held[key] = wait
-            return False
+        if self.holds is None:
+            return await self._users_info(user_id, team, key, workspace)
+        async with self.holds.call(workspace, "users.info") as wait:  # its turn, across processes
+            if wait > 0:
+                log.info("users.info held in workspace %s for %.1f s (a 429, or another process's call in flight); "
+                         "treating %s as not an admin", workspace, wait, user_id)  # fail closed: Slack cannot answer
+                self._held[key] = wait
+                return False
+            return await self._users_info(user_id, team, key, workspace)
+
+    async def _users_info(self, user_id: str, team: Team | None, key: tuple[str, str | None], workspace: str) -> bool:
         try:
             client = await self.tokens.client(team or Team(None))
             info = (await client.users_info(user=user_id))["user"]

@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 from bot.slack.holds import retry_after
 
 LOST_CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
+NOT_THERE = LOST_CHANNEL | {"user_not_in_channel"}  # an ephemeral answer cannot be posted there: a DM instead
 TRIGGER_GONE = {"expired_trigger_id", "exchanged_trigger_id", "invalid_trigger_id"}  # 3 s, once
 REVOKED = {"token_revoked", "invalid_auth", "account_inactive", "team_access_not_granted"}  # uninstalled
 # Nobody can receive the row any more: given up, and said so to whoever linked the channel.
@@ -76,7 +77,8 @@ class Answer(Enum):
     """What a refusal does to an outbox row."""
 
     HOLD = "hold"  # a rate limit: the method held back in the workspace, the row after it
-    ELSEWHERE = "elsewhere"  # the same words to the same person another way (a form's trigger too old)
+    ELSEWHERE = "elsewhere"  # the same words to the same person another way (a form's trigger too old, an
+    # ephemeral answer where recbot cannot post)
     LOST_CHANNEL = "lost channel"  # the channel's rows kept aside, the linker told
     REFRESH = "refresh"  # the token expired sooner than its install said: refreshed, then again
     DROP = "drop"  # uninstalled: given up, nobody told
@@ -88,14 +90,14 @@ class Answer(Enum):
 
 
 def answer(refused: NotOk, *, modal: bool, channel: bool, many: bool, level: int, most_compact: int,
-           tried_once_more: bool) -> Answer:
+           tried_once_more: bool, ephemeral: bool = False) -> Answer:
     """What the outbox does with a row Slack refused: `modal`, a form; `channel`, it has one; `many`, installs
     per workspace; `level`, how compact it is now (`kinds.level`); `tried_once_more`, it was sent as it was
-    once more after a refusal recbot does not know."""
+    once more after a refusal recbot does not know; `ephemeral`, an answer only its asker sees, in a channel."""
     error = refused.error
     if refused.status == 429 or error in WAIT:
         return Answer.HOLD
-    if error in TRIGGER_GONE and modal:
+    if (error in TRIGGER_GONE and modal) or (error in NOT_THERE and ephemeral):
         return Answer.ELSEWHERE
     if error in LOST_CHANNEL and channel:
         return Answer.LOST_CHANNEL

@@ -3,14 +3,18 @@ method and workspace at TEST_SCALE (bot/workbench/stack.py), and whatever it ans
 call inside a Retry-After window, loses no message, and says so when nobody can receive one."""
 
 import asyncio
+import dataclasses
 import json
 
-from bot.models import Status
+from bot.models import Status, Team
 from bot.slack.courier import Courier
+from bot.slack.holds import Holds
+from bot.slack.identity import Directory
 from bot.slack.limits import Limit
 from bot.store import Store
 from tests.conftest import ADMIN, ALICE, BOB, CHANNEL, until
 from tests.e2e.helpers import card_of, reply_to, run, started, status_is, thread_texts
+from tests.e2e.test_slack_spent import spend_response_urls
 
 
 def shown(stack, rec) -> str:
@@ -72,6 +76,90 @@ async def test_a_process_makes_no_call_of_a_method_another_has_in_flight_so_none
     finally:
         await other.aclose()
         other.store.close()
+
+
+async def test_a_card_another_process_posted_after_the_drain_read_it_is_edited_only_outside_chat_updates_window(
+        linked):
+    """Found by reading the outbox after the chaos runs (#35): a drain chooses a card's row by the card it read,
+    a post when it had none; if another process posted the card before this one claimed the row, the send edits
+    it (chat.update) under chat.postMessage's turn, window and holds, so it could land in chat.update's
+    Retry-After window. The claim reads the method again and leaves such a row to the next drain."""
+    one, two = [await started(linked, ALICE, "start" if n == 0 else "start --multi") for n in range(2)]
+    await until(lambda: drained(linked), timeout=10, message="drained")
+    linked.slack.limits.tighter["chat.update"] = Limit(1, 10.0)
+    await run(linked, BOB, "pause #1")
+    await until(lambda: "Paused" in shown(linked, one), timeout=10, message="#1's card paused")
+    await run(linked, BOB, "pause #2")  # its edit: Slack's 429, chat.update held in the workspace for ~10 s
+    await until(lambda: linked.slack.limits.answered_429, timeout=10, message="Slack's 429 on chat.update")
+    linked.slack.limits.tighter.clear()
+    await run(linked, ALICE, "resume #1")  # #1's card to edit, due now, which this process holds back
+    db = linked.runtime.store.db
+    await until(lambda: db.scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'card' AND state = 'pending' AND "
+                                  "recording_id = ?", one.id), timeout=10, message="#1's card edit queued")
+    other = Courier(Store(linked.database), linked.runtime.courier.tokens, scale=linked.options.slack_scale,
+                    card_interval=linked.options.card_interval)  # another process on the same database
+    due = other._due
+
+    def read_before_the_post(tx, now):  # its drain read #1 before the other process's post of its card committed
+        *rest, recordings, holds, org_wide = due(tx, now)
+        recordings = {k: dataclasses.replace(r, card_ts=None) if k == one.id else r for k, r in recordings.items()}
+        return *rest, recordings, holds, org_wide
+
+    try:
+        other._due = read_before_the_post
+        await other.drain()
+        other._due = due
+        await until(lambda: "Recording" in shown(linked, one) and "Paused" in shown(linked, two)
+                    and drained(linked), timeout=30, message="both cards on their last state")
+        assert linked.slack.limits.inside == []
+        assert len([m for m in linked.slack.messages.values() if m.channel == CHANNEL and m.thread_ts is None
+                    and "#1" in m.text]) == 1  # edited, never posted twice
+    finally:
+        await other.aclose()
+        other.store.close()
+
+
+async def test_an_answer_sent_as_a_direct_message_where_recbot_cannot_post_waits_out_chat_post_messages_429(linked):
+    """Found by reading the outbox after the chaos runs (#35): an ephemeral answer recbot could not post in its
+    channel was sent as a direct message (chat.postMessage) inside the same send, counted as chat.postEphemeral,
+    so it could land in chat.postMessage's Retry-After window. It is a direct message's row of its own now."""
+    linked.slack.limits.tighter["chat.postMessage"] = Limit(1, 10.0)
+    team = Team(linked.runtime.store.link(CHANNEL).team_id)  # the workspace's, as the answer's row will say
+    await linked.runtime.courier.tell(BOB, "one", team)
+    await linked.runtime.courier.tell(BOB, "two", team)  # Slack's 429: chat.postMessage held in the workspace ~10 s
+    await until(lambda: linked.slack.limits.answered_429, timeout=10, message="Slack's 429 on chat.postMessage")
+    linked.slack.limits.tighter.clear()
+    spend_response_urls(linked, "expired_url")
+    linked.slack.not_member.add(CHANNEL)  # a private channel recbot was removed from
+    assert (await linked.command(ALICE, f"allow <@{BOB}|bob>")).status_code == 200
+    dm = await until(lambda: [m for m in linked.slack.messages.values() if m.channel == ALICE], timeout=30,
+                     message="the answer as a direct message")
+    assert BOB in dm[0].text
+    assert linked.slack.limits.inside == []
+    assert not linked.runtime.store.outbox.counts().get("failed")
+
+
+async def test_an_admin_question_waits_for_another_processs_users_info_in_flight_and_keeps_its_429(linked):
+    """Found by the chaos runs (two processes, seed 3: one users.info inside a Retry-After window): the admin
+    question (users.info, a direct call) read the holds but took no turn across processes, so one process's
+    question went while another's was answered 429 on its way back. It takes the turn the outbox's calls take
+    (`Holds.call`): the second waits for the first's answer, finds its hold, and fails closed."""
+    here = linked.runtime.directory
+    there = Directory(linked.runtime.tokens, Holds(Store(linked.database)))  # another process's
+    linked.slack.limits.tighter["users.info"] = Limit(1, 10.0)
+    linked.slack.slow["users.info"] = 1.5  # each answer 1.5 s on its way back
+    try:
+        assert await here.is_admin(ADMIN)
+        asked = asyncio.create_task(here.is_admin(BOB))  # Slack answers 429; the answer is on its way
+        await until(lambda: linked.slack.limits.answered_429, timeout=10, message="Slack's 429 on users.info")
+        assert not await there.is_admin(ALICE)  # meanwhile, in the other process: not asked, held
+        assert not await asked
+        assert linked.slack.limits.inside == []
+        assert (there.held(ALICE) or 0) > 0 and (here.held(BOB) or 0) > 0
+        assert [c["args"].get("user") for c in linked.slack.calls if c["method"] == "users.info"] == [ADMIN, BOB]
+    finally:
+        linked.slack.slow.clear()
+        there.holds.store.close()
 
 
 async def test_a_busy_channel_is_paced_at_slacks_rate_with_no_429(linked):

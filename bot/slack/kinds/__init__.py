@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from bot.slack.kinds.base import KINDS, MOST_COMPACT, URGENT_NOTICES, Kind, Sender, kind, level, of, rank, shaped
 from bot.slack.kinds.calls_and_steps import CallInStep, CallPost, StepDone
-from bot.slack.kinds.messages import NOT_THERE, Answer, Dm, Ephemeral, Home, Modal, Respond, elsewhere
+from bot.slack.kinds.messages import Answer, Dm, Ephemeral, Home, Modal, Respond, elsewhere
 from bot.slack.kinds.recording import Card, InThread, Note, Thread, Upload, Whisper
 
 __all__ = [
     "KINDS",
     "MOST_COMPACT",
-    "NOT_THERE",
     "URGENT_NOTICES",
     "Answer",
     "CallInStep",

@@ -63,6 +63,11 @@ class Kind(ABC):
     def method_of(self, row: OutboxRow, rec: Recording | None) -> str:
         return self.method
 
+    def method_at_claim(self, tx: Tx, row: OutboxRow) -> str | None:
+        """The method a send of this row calls, read again in the trip that claims it, when the store may have
+        moved since the drain chose it by `method_of`; None when it cannot change."""
+        return None
+
     def rank(self, payload: dict[str, Any]) -> int:
         """How urgent a row of this kind is, from what it says (stored with the row)."""
         return NEWS

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
-
 from bot.models import ACTIVE, Outgoing
 from bot.service.settings import ChannelSettings
 from bot.slack import notes, views
@@ -116,15 +114,11 @@ class Respond(Answer):
         return None
 
 
-# Where an ephemeral answer cannot be posted in the channel, the person gets it as a direct message.
-NOT_THERE = {"not_in_channel", "channel_not_found", "is_archived", "user_not_in_channel"}
-
-
 @kind
 class Ephemeral(Answer):
     """An answer only one person sees, in the channel they asked in: a response_url's once Slack no longer
-    takes it (5 uses, 30 minutes), or a form's that could not open (a trigger lasts 3 s); a direct
-    message where recbot cannot post in that channel."""
+    takes it (5 uses, 30 minutes), or a form's that could not open (a trigger lasts 3 s). Where recbot cannot
+    post in that channel, it goes to them as a direct message (`elsewhere`: a `Dm` row)."""
 
     kind = Outgoing.EPHEMERAL
     method = "chat.postEphemeral"
@@ -132,22 +126,22 @@ class Ephemeral(Answer):
     async def send(self, sender, client, row, rendered):
         p = row.payload
         extra = {"blocks": p["blocks"]} if p.get("blocks") and not level(row) else {}
-        try:
-            await client.chat_postEphemeral(channel=p["channel"], user=p["user"], text=p["text"], **extra)
-        except SlackApiError as exc:
-            if exc.response.get("error") not in NOT_THERE:
-                raise
-            await client.chat_postMessage(channel=p["user"], text=p["text"], unfurl_links=False, **extra)
+        await client.chat_postEphemeral(channel=p["channel"], user=p["user"], text=p["text"], **extra)
         return None
 
 
-def elsewhere(row: OutboxRow) -> dict[str, Any] | None:
-    """The payload of an `Ephemeral` row that says the same to the same person, when a response_url is spent
-    or a form's trigger was too old; None when the row does not say who asked where."""
+def elsewhere(row: OutboxRow) -> tuple[Outgoing, dict[str, Any]] | None:
+    """The kind and payload of a row that says the same to the same person another way: an `Ephemeral` one when
+    a response_url is spent or a form's trigger was too old; a `Dm` when an ephemeral answer cannot be posted in
+    its channel (`not_ok.NOT_THERE`). None when the row does not say who asked where."""
     p = row.payload
+    if row.kind == Outgoing.EPHEMERAL:
+        return Outgoing.DM, {"user": p["user"], "text": p["text"], "blocks": None if level(row) else p.get("blocks")}
     channel = p.get("channel") or p.get("channel_id")
     if not p.get("user") or not channel:
         return None
     if row.kind == Outgoing.MODAL:
-        return {"user": p["user"], "channel": channel, "text": notes.form_too_late(p.get("form") or "settings")}
-    return {"user": p["user"], "channel": channel, "text": p.get("text", ""), "blocks": p.get("blocks")}
+        return Outgoing.EPHEMERAL, {"user": p["user"], "channel": channel,
+                                    "text": notes.form_too_late(p.get("form") or "settings")}
+    return Outgoing.EPHEMERAL, {"user": p["user"], "channel": channel, "text": p.get("text", ""),
+                                "blocks": p.get("blocks")}

@@ -35,6 +35,9 @@ class Card(Kind):
     def method_of(self, row, rec):
         return "chat.update" if rec is not None and rec.card_ts else "chat.postMessage"
 
+    def method_at_claim(self, tx, row):  # another process may have posted the card since the drain read it
+        return self.method_of(row, tx.recording(row.recording_id or ""))
+
     def priority(self, row, rec):
         return CARD_EDIT if rec is not None and rec.card_ts else NEWS
 
