@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -66,25 +69,7 @@ def create_bolt_app(*, client: AsyncWebClient, identity: Identity | None, signin
                    request_verification_enabled=not socket_mode, user_facing_authorize_error_message=NOT_INSTALLED,
                    **auth)
 
-    seen = Seen()
-
-    @app.middleware
-    async def once(context, body: dict[str, Any], next) -> BoltResponse | None:
-        """Slack sends a request again when its ack was late or lost (a Socket Mode envelope not acked in
-        3 s, an event retried over HTTP): the repeat is acked and dropped, so it takes effect once. First, what
-        every log line of this request (and of the work it starts) is about (`bot.logs`): here, not in a
-        middleware of its own, as each costs Bolt a call with its arguments built."""
-        logs.bind(workspace=context.get("team_id") or context.get("enterprise_id"), channel=context.get("channel_id"),
-                  request=body.get("event_id") or logs.request_id())
-        if seen.again(body.get("event_id") or body.get("trigger_id")):
-            log.info("dropped a repeated Slack request (%s)", body.get("type") or body.get("command"))
-            return BoltResponse(status=200, body="")
-        return await next()
-
-    @app.middleware
-    async def with_handoff(context, next) -> None:
-        context["handoff"] = handoff
-        await next()
+    app.use(Once(handoff))
 
     commands.register(app)
     actions.register(app)
@@ -96,6 +81,29 @@ def create_bolt_app(*, client: AsyncWebClient, identity: Identity | None, signin
         log.error("unhandled error in a Slack listener", exc_info=error)
 
     return app
+
+
+class Once(AsyncMiddleware):
+    """Slack sends a request again when its ack was late or lost (a Socket Mode envelope not acked in 3 s, an
+    event retried over HTTP): the repeat is acked and dropped, so it takes effect once. First, what every log
+    line of this request (and of the work it starts) is about (`bot.logs`), and the handoff the listeners take
+    from the context. One middleware, and Bolt's own kind (`AsyncMiddleware`, given the request): a function
+    middleware costs Bolt every listener argument built for each call, which was ~4% of a `/rec status`'s
+    instructions each (docs/performance.md)."""
+
+    def __init__(self, handoff: Handoff):
+        self.handoff, self.seen = handoff, Seen()
+
+    async def async_process(self, *, req: AsyncBoltRequest, resp: BoltResponse,
+                            next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse | None:
+        context, body = req.context, req.body
+        logs.bind(workspace=context.team_id or context.enterprise_id, channel=context.channel_id,
+                  request=body.get("event_id") or logs.request_id())
+        if self.seen.again(body.get("event_id") or body.get("trigger_id")):
+            log.info("dropped a repeated Slack request (%s)", body.get("type") or body.get("command"))
+            return BoltResponse(status=200, body="")
+        context["handoff"] = self.handoff
+        return await next()
 
 
 class Seen:
