@@ -132,12 +132,21 @@ class Flight:
         back, to be answered as a failure to send: the row is already taken. A row is not taken when it would call
         another method than the drain chose it for (`Kind.method_at_claim`: a card another process posted since is
         edited, not posted), nor while a 429 holds one of its calls (another process's, written since the drain
-        read them: returned, to be waited out), nor while another process has a call of the same method to the
-        same workspace in flight (the lease `flight`: else one's 429 finds the other's call on its way,
-        docs/reliability.md). Returns the claims, the calls taken in flight, the holds, and whether a row waited
-        for another process (or for a drain that chooses it by its method now)."""
+        read them: read once the calls' leases are taken, returned, to be waited out), nor while another process
+        has a call of the same method to the same workspace in flight (the lease `flight`: else one's 429 finds the
+        other's call on its way, docs/reliability.md). Returns the claims, the calls taken in flight, the holds,
+        and whether a row waited for another process (or for a drain that chooses it by its method now)."""
         claims: dict[int, tuple[bool, Any]] = {}
         taken: set[tuple[str, str]] = set()
+        leased: dict[int, bool] = {}
+        for row, _, calls in launch:
+            got = [key for key in calls if tx.leases.hold(flight(key), self.owner, FLIGHT)]
+            taken.update(got)
+            leased[row.id] = len(got) == len(calls)
+        # The holds are read once the leases are this process's: a process answered 429 writes its hold before
+        # it lets go of the call's lease, so whoever takes that lease next sees the hold (on PostgreSQL each
+        # statement sees what was committed before it: read before the lease, the hold could be missed, the
+        # two-process chaos run's chat.update inside a window, docs/reliability.md).
         now, holds, contended = self.clock(), holds_of(tx), False
         for row, _, calls in launch:
             method = kinds.of(row).method_at_claim(tx, row)
@@ -147,10 +156,8 @@ class Flight:
             if any(holds.get(key, 0.0) > now for key in calls):
                 claims[row.id] = (False, None)
                 continue
-            got = [key for key in calls if tx.leases.hold(flight(key), self.owner, FLIGHT)]
-            taken.update(got)
-            if len(got) < len(calls) or not tx.outbox.claim(row.id, self.owner):
-                contended = contended or len(got) < len(calls)
+            if not leased[row.id] or not tx.outbox.claim(row.id, self.owner):
+                contended = contended or not leased[row.id]
                 claims[row.id] = (False, None)
                 continue
             try:

@@ -5,10 +5,13 @@ call inside a Retry-After window, loses no message, and says so when nobody can 
 import asyncio
 import dataclasses
 import json
+import time
+
+import pytest
 
 from bot.models import Status, Team
 from bot.slack.courier import Courier
-from bot.slack.holds import Holds
+from bot.slack.holds import FLIGHT, Holds, flight
 from bot.slack.identity import Directory
 from bot.slack.limits import Limit
 from bot.store import Store
@@ -160,6 +163,52 @@ async def test_an_admin_question_waits_for_another_processs_users_info_in_flight
     finally:
         linked.slack.slow.clear()
         there.holds.store.close()
+
+
+async def test_a_process_that_takes_a_call_another_just_let_go_of_sees_the_429_it_was_answered(linked, engine):
+    """Found by the full chaos run (two processes, seed 1, 17:36 UTC on 467e635): bot1's card edit in Alpha was
+    answered 429 (Retry-After 5 s) and put back to pending, and 74 ms later bot0, whose drain had read it as due,
+    claimed it and made it 1.4 s later, inside the window. bot0's claim had read the holds at the start of its trip
+    to the store, then taken the call's lease (`slack-call:<workspace>:chat.update`) in a later statement: bot1
+    wrote its hold and let go of the lease in between (PostgreSQL's read committed; SQLite's write lock makes the
+    trip one step). The hold is written before its lease is let go, so a process reads the holds once it has the
+    lease. Here the other process's 429 and its letting go are played by hand while this one's claim waits on the
+    lease's row."""
+    if engine != "postgres":
+        pytest.skip("SQLite's write lock makes a claim's trip one step: nothing commits between its reads")
+    import psycopg
+
+    rec = await started(linked, ALICE)
+    await until(lambda: drained(linked), timeout=10, message="drained")
+    options = linked.options
+    other = Courier(Store(linked.database), linked.runtime.courier.tokens, scale=options.slack_scale,
+                   card_interval=options.card_interval)  # another process on the same database, driven by hand
+    team = linked.runtime.store.db.scalar("SELECT team_id FROM outbox WHERE kind = 'card'")
+    lease = flight((team, "chat.update"))
+    gone = "elsewhere:1:a"  # the process whose chat.update is on its way (of another host: never "dead here")
+    await linked.runtime.store.write(lambda tx: tx.leases.hold(lease, gone, FLIGHT))
+    hand = psycopg.connect(linked.database)
+    try:
+        assert (await linked.command(BOB, "pause")).status_code == 200
+        await until(lambda: linked.runtime.store.db.scalar(
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'card' AND state = 'pending'"), message="the card's edit due")
+        hand.execute("SELECT 1 FROM leases WHERE name = %s FOR UPDATE", (lease,))  # its answer is being written
+        drain = asyncio.create_task(other.drain())  # reads the holds (none yet), then waits on the lease's row
+        await until(lambda: drain.done() or linked.runtime.store.db.scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"),
+            timeout=30, message="the other process's claim waiting on the lease")
+        linked.slack.limits.hold((team, "chat.update"), time.time(), 5, "limit")  # Slack answered it 429
+        hand.execute("INSERT INTO rate_blocks (account, until) VALUES (%s, %s)",
+                     (f"slack:{team}:chat.update", time.time() + 5))  # its hold, then the lease let go
+        hand.execute("DELETE FROM leases WHERE name = %s", (lease,))
+        hand.commit()
+        await drain
+        await until(lambda: "Paused" in shown(linked, rec) and drained(linked), timeout=30, message="the card paused")
+        assert linked.slack.limits.inside == []
+    finally:
+        hand.close()
+        await other.aclose()
+        other.store.close()
 
 
 async def test_a_busy_channel_is_paced_at_slacks_rate_with_no_429(linked):
