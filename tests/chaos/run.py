@@ -634,16 +634,20 @@ def outbox_left(bot: Bot) -> int:
     return bot.rows("SELECT COUNT(*) AS n FROM outbox WHERE state IN ('pending', 'sending')")[0]["n"]
 
 
+AUTO_RESUME_FAILED = "could not resume automatically"  # the thread's word that a timed resume failed (blocks.py)
 TIMED_RESUME_LATE = 180.0  # seconds past its time: a timer is claimed 120 s by the process that fires it (one killed
 # meanwhile leaves it to fire again then: bot/service/guards.py TIMER_CLAIM), and a restart takes up to a minute here
 
 
 def timed_pauses_not_resumed(messages: list[dict], recordings: list[dict], history: list[dict]) -> list[str]:
     """Every timed pause a thread announced ("It resumes by itself <!date^T…>") whose recording the platform did not
-    take out of PAUSED (resumed, or stopped) by `TIMED_RESUME_LATE` after T, where the run lasted that long. The ledger
-    cannot say it: it dates a pause by when it was asked, so a late resume looks like a long pause. (Chaos run, two
-    processes, seed 5: a kill lost the timer of a "pause for 3s", which stayed paused four minutes.)"""
+    take out of PAUSED (resumed, or stopped) by `TIMED_RESUME_LATE` after T, where the run lasted that long, and whose
+    thread did not say by then that it could not resume it (the platform refused: the meeting's session had ended, say).
+    The ledger cannot say it: it dates a pause by when it was asked, so a late resume looks like a long pause. (Chaos
+    run, two processes, seed 5: a kill lost the timer of a "pause for 3s", which stayed paused four minutes.)"""
     cards = {(r["channel_id"], r["card_ts"]): r["id"] for r in recordings}
+    told = [(m["channel"], m.get("thread_ts"), float(m["ts"])) for m in messages
+            if AUTO_RESUME_FAILED in (m.get("text") or "")]
     steps: dict[str, list[dict]] = {}
     for h in history:
         steps.setdefault(h["recording_id"], []).append(h)
@@ -656,6 +660,10 @@ def timed_pauses_not_resumed(messages: list[dict], recordings: list[dict], histo
             continue
         since = min(float(m["ts"]), due) - 5  # the pause was made before it was announced and before it was due
         moved = [h["at"] for h in steps.get(rec, []) if h["at"] > since and h["to"] != "PAUSED"]
+        where = (m["channel"], m.get("thread_ts"))
+        if any((channel, thread) == where and float(m["ts"]) < at <= due + TIMED_RESUME_LATE
+               for channel, thread, at in told):
+            continue  # the thread said it could not resume it: told, not lost
         if not moved or min(moved) > due + TIMED_RESUME_LATE:
             late.append(f"{rec} in {m['channel']}: due to resume at {due}, "
                         f"{'never' if not moved else f'{min(moved) - due:.0f} s late'}")

@@ -177,3 +177,28 @@ def test_the_oracle_finds_a_timed_pause_that_did_not_resume_by_itself():
     assert timed_pauses_not_resumed(messages, recordings, history((due + TIMED_RESUME_LATE + 20, "RECORDING"))) == [
         f"r1 in C000: due to resume at {due}, {TIMED_RESUME_LATE + 20:.0f} s late"]
     assert timed_pauses_not_resumed(messages, recordings, history()[:2]) == []  # the run ended before it was due
+
+
+def test_the_oracle_takes_a_timed_pause_whose_thread_said_it_could_not_resume_as_told_not_lost():
+    """Chaos run, two processes, seed 1 (17:35 UTC on 467e635): "pause for 3s" due to resume at 17:35:05; the process
+    holding the timers' lease was killed at 17:35:03, the other took the job over once the lease ran out and fired it
+    at 17:35:09, by when the run had ended the meeting: the platform refused ("that session has ended") and the thread
+    said ":warning: #2: could not resume automatically: ...". It stayed paused until the settling's stop, 212 s after
+    it was due, and the oracle counted it as a timed pause not resumed: it was told, not lost."""
+    due = 1000
+    paused = f":double_vertical_bar: #2 paused by <@U0GRID2>. It resumes by itself <!date^{due}^{{time}}|17:35>."
+    failed = (":warning: #2: could not resume automatically: Pause and resume work only within the meeting session "
+              "being recorded; that session has ended")
+    recordings = [{"id": "r1", "channel_id": "C019", "card_ts": "900.1"}]
+    steps = [(900.0, "RECORDING"), (997.0, "PAUSED"), (due + 212, "UPLOADING"), (due + 300, "UPLOADED")]
+    history = [{"recording_id": "r1", "at": at, "to": to} for at, to in steps]
+
+    def said(*texts: tuple[str, str]) -> list[dict]:
+        return [{"channel": "C019", "ts": ts, "thread_ts": "900.1", "text": text} for ts, text in texts]
+
+    assert timed_pauses_not_resumed(said(("997.5", paused), ("1008.5", failed)), recordings, history) == []
+    late = [f"r1 in C019: due to resume at {due}, 212 s late"]
+    assert timed_pauses_not_resumed(said(("997.5", paused)), recordings, history) == late  # not told: still counted
+    assert timed_pauses_not_resumed(said(("990.0", failed), ("997.5", paused)), recordings, history) == late  # before
+    other = [{"channel": "C019", "ts": "1008.5", "thread_ts": "950.2", "text": failed}]  # another thread's
+    assert timed_pauses_not_resumed(said(("997.5", paused)) + other, recordings, history) == late
