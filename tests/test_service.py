@@ -609,6 +609,53 @@ async def test_an_action_the_platform_did_while_its_process_died_is_learned_befo
     assert statuses[-2:] == [Status.PAUSED, Status.UPLOADING]  # the pause is in the ledger, before the stop
 
 
+async def test_a_resume_whose_answer_never_came_is_confirmed_from_its_news_while_its_own_look_waits(world):
+    """Chaos run, two processes on PostgreSQL, seed 2 ('lost 1', 0f1dc5b4 in C009): `/rec resume` asked the
+    platform, which resumed at once and answered too late (REC_PLATFORM_TIMEOUT); the action then looked, and
+    the look waited on a busy platform for longer than the oracle's 15 s, all the while holding the
+    recording's lease. The resume's webhook went to its confirmation round, which leaves a recording an action
+    holds to that action's answer, and so did the reconciler; everyone left meanwhile, the stop's news was
+    written, and the resume was never in the ledger. An action whose own answer did not come lets go of the
+    lease before it looks, so the round confirms the news meanwhile."""
+    w = world
+    rec = await recording(w)
+    assert (await w.service.commands.handle(BOB, parse("pause"))).ok
+    platform = client_for(w.emulator, "dyte", timeout=0.5)
+    service = Service(w.store, platform, guardrails=Guardrails(platform_timeout=0.5), clock=w.clock)
+    look = asyncio.Event()
+
+    class LookWaits:  # the action's look waits on a busy platform (the round's and everyone else's do not)
+        def __getattr__(self, name):
+            return getattr(platform, name)
+
+        async def get_recording(self, recording_id):
+            await look.wait()
+            return await platform.get_recording(recording_id)
+
+    service.actions.platform = LookWaits()
+    w.emulator.api_faults.next_mode, w.emulator.api_faults.next_count = "hang", 1  # done, the answer too late
+    w.emulator.api_faults.hang_seconds = 2.0
+    try:
+        resuming = asyncio.create_task(service.actions.act_one(BOB, rec.id, "resume", None))
+        await until(lambda: w.emulator.platform.recordings[rec.id].status is Status.RECORDING, message="resumed")
+        news = RecordingUpdate(rec.id, w.meeting, Status.RECORDING)
+        assert await service.news.apply_event(news) is Applied.CONFIRMING  # the resume's webhook: asked which
+        await until(lambda: w.store.recording(rec.id).status is Status.RECORDING, timeout=10,
+                    message="the resume confirmed while the action's own look waits")
+        w.emulator.platform.end_meeting(time.time(), w.meeting)  # everyone leaves
+        stopped = w.emulator.platform.recordings[rec.id]
+        stop = RecordingUpdate(rec.id, w.meeting, Status.UPLOADING, stopped_at=stopped.stopped_at,
+                               stop_reason="ALL_PEERS_LEFT")
+        assert await service.news.apply_event(stop) is Applied.APPLIED
+        look.set()
+        await resuming
+        statuses = [e.status for e in w.store.ledger(rec.id)]  # (the look found it uploaded since)
+        assert statuses[:5] == [Status.INVOKED, Status.RECORDING, Status.PAUSED, Status.RECORDING, Status.UPLOADING]
+    finally:
+        look.set()
+        await platform.aclose()
+
+
 async def test_news_of_the_resume_before_an_unanswered_pause_leaves_the_pause_dated_when_asked(world):
     """Chaos run, seed 3, two processes on PostgreSQL (C004): a pause the platform made at once whose answer
     died with its process; the webhook of the state before it, applied after the pause was asked, cleared

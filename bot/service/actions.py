@@ -45,6 +45,32 @@ SNOOZE = 1800.0  # how long Snooze waits when repeated reminders are off
 RESULT = {"pause": (Status.PAUSED,), "resume": (Status.RECORDING,), "stop": (Status.UPLOADING, Status.UPLOADED)}
 
 
+class Turn:
+    """An action's turn on a recording (`Actions.serial`): the recording's lease, renewed while the action runs
+    (`ttl` None: not had). While it is held, the confirmation round and the reconciler leave the recording to
+    the action's own answer, so the thread says who did it; once that answer cannot come (the platform did not
+    answer in time) the action lets go of it before it looks, so that they need not wait for its look."""
+
+    def __init__(self, store: Store, name: str, owner: str, ttl: float | None):
+        self.store, self.name, self.owner = store, name, owner
+        self._renewing = asyncio.create_task(self._renew(ttl)) if ttl is not None else None
+
+    async def _renew(self, ttl: float) -> None:
+        while True:
+            await asyncio.sleep(ttl / 3)
+            with contextlib.suppress(StoreBusy):
+                await self.store.write(lambda tx: tx.leases.hold(self.name, self.owner, ttl=ttl))
+
+    async def let_go(self) -> None:
+        """The lease goes (at once, or when it runs out if the store is busy); this process's lock stays."""
+        if self._renewing is None:
+            return
+        self._renewing.cancel()
+        self._renewing = None
+        with contextlib.suppress(StoreBusy):
+            await self.store.write(lambda tx: tx.leases.release(self.name, self.owner))
+
+
 class Actions(Audited):
     def __init__(self, store: Store, platform: Platforms, truth: Truth, writer: Writer, after: AfterMeeting,
                  permissions: Permissions, guardrails: Guardrails, clock: Callable[[], float] = time.time):
@@ -54,13 +80,13 @@ class Actions(Audited):
         self.owner = new_owner()
 
     @contextlib.asynccontextmanager
-    async def serial(self, recording_id: str, wait: float = 60.0) -> AsyncIterator[None]:
+    async def serial(self, recording_id: str, wait: float = 60.0) -> AsyncIterator[Turn]:
         """One action at a time on a recording: queued here within this process, and across processes
         sharing the database by the recording's lease, held while the platform is asked and the answer
         written and renewed meanwhile (a pause tried three times against a platform that does not answer
         takes longer than one lease). A lease its holder stops renewing (it died) runs out, and is taken
         then. One not had within `wait` (the store is failing) is gone without: the store's compare-and-set
-        transitions still keep the record whole."""
+        transitions still keep the record whole. Yields the turn, which the action may let go of early."""
         async with self.locks[recording_id]:
             name, deadline, held = recording_lease(recording_id), time.monotonic() + wait, False
             ttl = 3 * self.guardrails.platform_timeout
@@ -70,22 +96,13 @@ class Actions(Audited):
                 if held or time.monotonic() >= deadline:
                     break
                 await asyncio.sleep(0.05)
-            renewing = asyncio.create_task(self._renew(name, ttl)) if held else None
+            turn = Turn(self.store, name, self.owner, ttl if held else None)
             about = logs.bind(recording=recording_id)  # what the log lines of this action are about
             try:
-                yield
+                yield turn
             finally:
                 logs.unbind(about)
-                if renewing is not None:
-                    renewing.cancel()
-                    with contextlib.suppress(StoreBusy):
-                        await self.store.write(lambda tx: tx.leases.release(name, self.owner))
-
-    async def _renew(self, name: str, ttl: float) -> None:
-        while True:
-            await asyncio.sleep(ttl / 3)
-            with contextlib.suppress(StoreBusy):
-                await self.store.write(lambda tx: tx.leases.hold(name, self.owner, ttl=ttl))
+                await turn.let_go()
 
     async def on_meeting(self, actor: Actor, cmd: Command, link: Link) -> Reply:
         """`/rec pause|resume|stop [#n]`: that recording, or every one of the meeting in a state it fits."""
@@ -186,7 +203,7 @@ class Actions(Audited):
 
     async def act_one(self, actor: Actor, recording_id: str, action: str,
                       duration: float | None) -> tuple[Line, bool]:
-        async with self.serial(recording_id):  # double clicks queue here, from any process
+        async with self.serial(recording_id) as turn:  # double clicks queue here, from any process
             rec = await self.store.read(Tx.recording, recording_id)
             assert rec is not None
             if rec.outcome_unknown:  # an earlier action's answer never came, or news is unconfirmed: learn it first
@@ -197,22 +214,29 @@ class Actions(Audited):
                 return Line(Say.WRONG_STATE, state), False
             if not await self.mark_asked(rec.id):
                 return Line(Say.BUSY, {}), False
-            asked = self.clock()
+            asked, looked = self.clock(), {}  # `looked`: when the answer was asked for, if by a look
             try:
                 result = await self._call(action, rec.id)
             except PlatformUnavailable as exc:
-                # The action may have happened even though no answer came: ask before saying anything.
+                # The action may have happened even though no answer came: ask before saying anything. Its own
+                # answer cannot come now: news of it that the confirmation round and the reconciler hold back for
+                # that answer need not wait for this look, which a busy platform may keep for a minute (chaos
+                # run, two processes, seed 2: a resume lost to the stop that came meanwhile)
+                await turn.let_go()
+                looked["asked_at"] = self.clock()  # others may write meanwhile: the look is ordered by when asked
                 try:
                     result = await self.platform.get_recording(rec.id)
+                    looked["seen_at"] = self.clock()
                 except PlatformError:
                     await self._audit(actor, action, "error", rec.id, exc.message)
                     await self.store.write(Tx.outcome_unknown, rec.id)
                     line = failed(action, exc, handle=rec.handle, tail="maybe")
                     return await self._pause_failed(actor, rec, line), False
                 if result.status not in RESULT[action]:  # asked while this recording's actions wait: the truth
-                    await self.store.write(self.truth.apply, rec.id, Report.of(result), actor=None,
-                                           source=Source.PLATFORM,
-                                           audit=[audit_row(actor, action, "error", rec.id, exc.message)])
+                    with contextlib.suppress(Outdated):  # something newer was seen meanwhile: the card shows that
+                        await self.store.write(self.truth.apply, rec.id, Report.of(result, **looked), actor=None,
+                                               source=Source.PLATFORM,
+                                               audit=[audit_row(actor, action, "error", rec.id, exc.message)])
                     if result.status not in FITS[action]:  # a refusal, whatever its code: say what it is now
                         return Line(Say.ACT_CONFLICT, {"handle": rec.handle, "action": action, "message": exc.message,
                                                        "now": result.status.value}), False
@@ -225,7 +249,7 @@ class Actions(Audited):
             except PlatformError as exc:
                 await self._audit(actor, action, "error", rec.id, exc.message)
                 return await self._pause_failed(actor, rec, failed(action, exc, handle=rec.handle)), False
-            report = Report.of(result, acted_at=asked)  # when asked: an answer that comes after the stop counts
+            report = Report.of(result, acted_at=asked, **looked)  # when asked: its answer after the stop counts
             how: dict[str, Any] = {"actor": actor.user_id, "source": actor.via, "until": duration,
                    "reason": PauseFor(int(duration)) if duration else None,
                    "audit": [audit_row(actor, action, "ok", rec.id)]}
@@ -235,6 +259,8 @@ class Actions(Audited):
                 self.truth.save_later(f"{action} of {rec.id}",
                                       lambda: self.store.write(self.truth.apply, rec.id, report, **how))
                 return Line(Say.SAVED_LATER, {"handle": rec.handle, "action": action}), True
+            except Outdated:  # its look is older than news written meanwhile: the card shows that
+                await self._audit(actor, action, "ok", rec.id)
             return Line(Say.ACTED, {"handle": rec.handle, "action": action, "duration": duration}), True
 
     async def mark_asked(self, recording_id: str) -> bool:

@@ -98,6 +98,8 @@ class Truth:
                     return
                 except StoreBusy:
                     continue
+                except Outdated:  # something newer was seen meanwhile: nothing of this is news any more
+                    return
             log.error("could not record %s; the reconciler will learn it from the platform", what)
 
         self.tasks.spawn(retry(), f"saving {what}")
