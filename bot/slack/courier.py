@@ -56,7 +56,9 @@ class Courier(Scheduler):
         store.outbox.rank = kinds.rank  # how urgent each row is, written with it
         self.sender = Sender(store, tokens, self.http, clock=clock, on_card=self._card_sent)
         self._windows: dict[tuple[str, str], Window] = {}  # (workspace, method or channel): calls counted
-        self.holds = Holds(store)  # a 429's hold, kept in the store for every process and every direct call
+        # Several processes may share the database: each row is sent by the one that leased it.
+        self.owner = new_owner()
+        self.holds = Holds(store, self.owner)  # a 429's hold, kept in the store for every process and direct call
         self._holds: dict[tuple[str, str], float] = {}  # (workspace, method) -> not before: a 429's Retry-After
         self._org_wide: dict[tuple[str | None, str | None], bool] = {}  # (org, workspace): an org-wide install's
         self._slots: dict[int, list[list[float]]] = {}  # row -> its calls' places in the windows, until answered
@@ -67,8 +69,6 @@ class Courier(Scheduler):
         self._unsure: set[int] = set()  # rows that may have reached Slack before a crash: looked for first
         self._odd: set[int] = set()  # rows sent once more as they were after a refusal recbot does not know
         self._looking: dict[Where, asyncio.Task] = {}  # look-ups under way
-        # Several processes may share the database: each row is sent by the one that leased it.
-        self.owner = new_owner()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def respond(self, url: str, text: str, reply_blocks: list[dict[str, Any]] | None,

@@ -101,7 +101,6 @@ class Holds:
             with contextlib.suppress(StoreBusy):  # else it runs out (FLIGHT)
                 await self.store.write(lambda tx: tx.leases.release(lease, self.owner))
 
-
     async def held(self, workspace: str, method: str) -> float:
         """Seconds before `method` may be called in `workspace` again (0.0: now)."""
         account = f"{HOLD}{workspace}:{method}"
