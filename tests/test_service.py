@@ -435,6 +435,29 @@ async def test_the_reconciler_leaves_a_recording_alone_while_an_action_on_it_is_
     assert await w.service.guards.reconcile(5) == 1
 
 
+async def test_a_look_answered_before_another_processs_pause_reached_the_platform_leaves_its_asked_mark(world):
+    """Chaos run, two processes, seed 2 (17:48 UTC on 467e635): a pause the platform made at 17:48:16.2, asked by a
+    process killed at once, was dated 5.5 s later, and a word said in between was shown. The asker had marked it
+    asked; a look made aside (the reconciler's, which reads the recordings acted on once and then asks of each in
+    turn; or a confirmation round) was answered RECORDING before the pause reached the platform, found nothing
+    moved and, being asked after the mark, cleared it. Such a look now leaves a recording whose action lease is
+    held alone when it applies too, not only when it begins: the pause, learned later, is dated when it was asked."""
+    w = world
+    rec = await recording(w)
+    assert w.store.leases.hold(recording_lease(rec.id), "another-process", ttl=60)  # its pause on its way
+    await w.store.write(lambda tx: tx.action_asked(rec.id))
+    asked = w.store.recording(rec.id).unknown_since
+    w.clock.advance(1)
+    await w.service.truth.refresh(rec.id, source=Source.RECONCILER, aside=True)  # answered: RECORDING
+    assert w.store.recording(rec.id).outcome_unknown  # the look said nothing of the pause on its way
+    w.emulator.platform.act(time.time(), rec.id, "pause")  # it lands; its process dies with the answer
+    w.store.leases.release(recording_lease(rec.id), "another-process")  # (its lease runs out)
+    w.clock.advance(5)
+    assert await w.service.guards.reconcile(5) == 1
+    ledger = w.store.ledger(rec.id)
+    assert ledger[-1].status is Status.PAUSED and ledger[-1].at == asked
+
+
 @pytest.mark.parametrize(("platform_says", "recorded_for", "source", "reason"), [
     ("ALL_PEERS_LEFT", 60, Source.PLATFORM, StopReason.EVERYONE_LEFT),
     ("KICK_ALL", 60, Source.PLATFORM, StopReason.ENDED_FOR_EVERYONE),

@@ -134,7 +134,7 @@ class Confirmations:
         for rec_id, report in reports.items():
             try:
                 with tx.transaction():
-                    self.truth.apply(tx, rec_id, report, actor=None, source=Source.MEETING)
+                    self.truth.apply(tx, rec_id, report, actor=None, source=Source.MEETING, aside=True)
                 outcomes[rec_id] = Answer.APPLIED
             except Outdated:
                 outcomes[rec_id] = Answer.OUTDATED

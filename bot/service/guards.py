@@ -151,7 +151,7 @@ class Guards:
                 continue  # an action on it is under way, in some process: its answer is the news
             checked += 1
             try:
-                await self.truth.refresh(rec.id, source=Source.RECONCILER)
+                await self.truth.refresh(rec.id, source=Source.RECONCILER, aside=True)
             except (RateLimited, PlatformUnavailable):
                 break
         return checked

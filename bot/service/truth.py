@@ -26,6 +26,7 @@ from bot.service.outcomes import Applied
 from bot.service.settings import ChannelSettings
 from bot.service.transitions import Report, decide, decide_adoption
 from bot.store import Store, StoreBusy, Tx
+from bot.store.leases import recording_lease
 from bot.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,15 @@ class Outdated(RecbotError):
     older than that (they alternate, and carry no time of their own), so it is not applied; ask again."""
 
 
+class ActedOn(Outdated):
+    """A look made aside from any action (the reconciler's, a confirmation round's) at a recording an action is
+    being taken on, by any process: the action's own answer is the news. The look may have been answered before
+    the platform made the action; taken as news, a RECORDING that moves nothing clears the action's "asked" mark,
+    and a pause whose answer then died with its process is dated when learned, its words kept (chaos run, two
+    processes, seed 2, docs/reliability.md). Those looks skip such a recording when they begin; this holds the
+    same when they apply, which may be seconds later."""
+
+
 class Truth:
     def __init__(self, store: Store, platform: Platforms, writer: Writer, guardrails: Guardrails, tasks: Tasks,
                  clock: Callable[[], float] = time.time):
@@ -51,14 +61,17 @@ class Truth:
 
     def apply(self, tx: Tx, recording_id: str, report: Report, *, actor: str | None, source: Source,
               reason: LedgerReason | None = None, until: float | None = None,
-              audit: list[dict[str, Any]] | None = None) -> bool:
+              audit: list[dict[str, Any]] | None = None, aside: bool = False) -> bool:
         """Decide from the stored state and write the decision whole; returns whether the recording moved.
 
         A report asked for (`report.asked_at`: a GET) that flips RECORDING and PAUSED raises Outdated
         unless it was asked for after what the stored state rests on was seen: the two alternate and
         carry no time of their own, so an older answer would undo a newer one (and the thread would say a
         pause the platform never made). Raises StoreBusy when the store cannot take it: the caller says
-        what the platform did and calls `save_later`. On the store's thread, inside `store.write`."""
+        what the platform did and calls `save_later`. A look made `aside` from any action raises ActedOn
+        while an action on the recording is under way. On the store's thread, inside `store.write`."""
+        if aside and tx.leases.holder(recording_lease(recording_id)) is not None:
+            raise ActedOn(recording_id)
         for _ in range(3):  # the state read may be stale by the time it is written: decide again
             rec = tx.recording(recording_id)
             if rec is None:
@@ -104,9 +117,11 @@ class Truth:
 
         self.tasks.spawn(retry(), f"saving {what}")
 
-    async def refresh(self, recording_id: str, *, source: Source = Source.PLATFORM) -> Recording | None:
+    async def refresh(self, recording_id: str, *, source: Source = Source.PLATFORM,
+                      aside: bool = False) -> Recording | None:
         """Ask the platform for the truth about one recording and apply it; asked again if the answer is
-        outdated (something newer was seen while asking)."""
+        outdated (something newer was seen while asking). `aside`: a look made aside from any action (the
+        reconciler's), left unapplied while an action on the recording is under way (`ActedOn`)."""
         if await self.store.read(Tx.recording, recording_id) is None:
             return None
         for _ in range(3):
@@ -117,7 +132,9 @@ class Truth:
             except PlatformError:
                 break
             try:
-                await self.store.write(self.apply, recording_id, report, actor=None, source=source)
+                await self.store.write(self.apply, recording_id, report, actor=None, source=source, aside=aside)
+            except ActedOn:
+                break
             except Outdated:
                 continue
             break
