@@ -185,11 +185,12 @@ class SessionFiles(Audited):
         await self._audit(actor, "summary", "ok", session_id)
         policy = (await self.store.read(self.settings_of, link.channel_id)).summary_after_pause
         # Held as the webhook holds it, and by this channel's word too (another channel linked to the meeting may
-        # not undo the hold of one that paused); always while a recording of the session has an unknown outcome
-        # (unsettled.py); a summary released in another channel stays held here.
+        # not undo the hold of one that paused); always while the session's files wait (a recording of it has an
+        # unknown outcome, or is still RECORDING as recbot knows it: unsettled.py); a summary released in another
+        # channel stays held here.
         others = {(await self.store.read(self.settings_of, c)).summary_after_pause
                   for c in {r.channel_id for r in recordings}}
-        held = unsettled.unsettled_since(recordings) is not None or summary_held(
+        held = unsettled.waits(recordings) or summary_held(
             await self.store.read(self._ledgers, session_id), None, {policy} | others)
         if found is not None and held:  # no link to a held summary
             await self.on_file(SessionFile(FileKind.SUMMARY, link.meeting_id, session_id, found[0], found[1]))  # held

@@ -8,6 +8,8 @@ So a transcript or summary that comes then is held (a durable timer, `Timer.HELD
 looked at again until every recording of its session is settled, then cut by the ledger as it truly is. After
 `HOLD_FOR` it is cut anyway, conservatively: nothing from when the earliest unknown outcome began counts as
 recorded (and, since lines were withheld, the summary is held and the platform's transcript never linked).
+The same wait, and the same bound, for a recording of the session recbot still thinks RECORDING: the platform
+writes a session's files after it ended, so that recording's news (its stop, maybe a pause before it) is late.
 Below the store boundary: functions over a `Tx`.
 """
 
@@ -18,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bot.ledger import Summary, summarize
-from bot.models import Recording, Timer
+from bot.models import Recording, Status, Timer
 from bot.platform.models import FileKind
 from bot.platform.webhooks import SessionFile
 from bot.store import Tx
@@ -36,6 +38,16 @@ def unsettled_since(recordings: Iterable[Recording]) -> float | None:
     return min(times) if times else None
 
 
+def waits(recordings: Iterable[Recording]) -> bool:
+    """Whether a session's transcript or summary must wait: a recording of it has an unknown outcome, or is still
+    RECORDING as recbot knows it. The platform writes a session's files once it ended, and stops what records when
+    everyone has left, so that news is late (the stop, maybe a pause before it), and the ledger, open until now,
+    would count every line said since as recorded. (A PAUSED one may rightly outlive its session until stopped; its
+    open interval counts nothing as recorded.)"""
+    recordings = list(recordings)
+    return unsettled_since(recordings) is not None or any(r.status is Status.RECORDING for r in recordings)
+
+
 def ledgers(tx: Tx, session_id: str, now: float, until: float | None = None) -> list[tuple[Recording, Summary]]:
     """Each recording of the session with what its ledger adds up to at `now`, or (`until`) as if nothing after
     `until` was recorded: a conservative cut, no interval reaching past it."""
@@ -46,16 +58,22 @@ def ledgers(tx: Tx, session_id: str, now: float, until: float | None = None) -> 
 
 def decide(tx: Tx, file: SessionFile, held_since: float | None, now: float) -> tuple[bool, float | None]:
     """(held, until), inside `store.write` (holding writes a timer). Held when a recording of the session is
-    unsettled and the file has waited less than HOLD_FOR (since `held_since`, or now: first come); else cut, up to
-    `until` when the bound was reached with an outcome still unknown (None: by the whole ledger)."""
+    unsettled, or still RECORDING as recbot knows it (`waits`), and the file has waited less than HOLD_FOR (since
+    `held_since`, or now: first come); else cut, up to `until` when the bound was reached with an outcome still
+    unknown or a recording still RECORDING (None: by the whole ledger)."""
     recordings = tx.recordings_of_session(file.session_id)
-    since = unsettled_since(recordings)
-    if since is None:
+    if not waits(recordings):
         return False, None
+    since = unsettled_since(recordings)
     first = now if held_since is None else held_since
     if now - first < HOLD_FOR:
         _hold(tx, file, recordings[0].id, first, now + LOOK_AGAIN)
         return True, None
+    if since is None:
+        log.warning("session %s: %s held %.0f s while recording(s) %s were still recording as recbot knew them; cut "
+                    "as if nothing was recorded from %.3f on (when it came)", file.session_id, file.kind, now - first,
+                    ",".join(r.id for r in recordings if r.status is Status.RECORDING), first)
+        return False, first
     log.warning("session %s: %s held %.0f s while recording(s) %s had an unknown outcome; cut as if nothing "
                 "was recorded from %.3f on", file.session_id, file.kind, now - first,
                 ",".join(r.id for r in recordings if r.outcome_unknown), since)

@@ -5,8 +5,15 @@ platform's transcript and summary (the whole session's) are never linked, and no
 reaches Slack."""
 
 import asyncio
+import json
+import time
 
+from bot.emulator.delivery import render
 from bot.models import Status
+from bot.platform.models import iso
+from bot.service.unsettled import LOOK_AGAIN
+from bot.web import Options
+from bot.workbench.stack import TEST_SCALE
 from tests.conftest import ALICE, BOB, CHANNEL, linked_stack, until
 from tests.e2e.helpers import recordings, run, started, status_is, thread_texts
 from tests.e2e.test_off_the_record import SECRET, everything_slack_got
@@ -174,3 +181,54 @@ async def test_a_channel_that_posts_summaries_after_a_pause_does_not_undo_one_th
         for channel in (CHANNEL, OTHER):
             _, said = await run(stack, BOB, "summary", channel=channel)
             assert "held" in said and "http" not in said, (channel, said)
+
+
+async def test_a_transcript_that_comes_before_recbot_heard_its_recording_stop_waits_for_the_stop(tmp_path):
+    """The platform writes a session's transcript once it ended, so its recordings have stopped; recbot may not
+    have heard yet (the stop's webhooks late, the platform's API failing). Cut then, the ledger, open until now,
+    counted every line said after the real stop as recorded: shown in recbot's copy and found by `/rec find`.
+    The transcript waits until recbot knows the recording stopped instead, and is cut by the stop's own time."""
+    after_stop = "the board meets at nine"
+    quiet = Options(slack_scale=TEST_SCALE, card_interval=1.0 / TEST_SCALE, reconcile_tick=3600.0)  # no polling
+    async with linked_stack(tmp_path, flavour="realtimekit", options=quiet) as stack:
+        ann = await a_meeting_in_two_channels(stack)
+        rec = await started(stack, ALICE)
+        await asyncio.sleep(0.3)
+        await say(stack, ann, "pricing is nine")
+        await run(stack, BOB, "pause")  # a session with a pause: recbot's own copy, never the platform's link
+        await status_is(stack, rec.id, Status.PAUSED)
+        await run(stack, ALICE, "resume")
+        await status_is(stack, rec.id, Status.RECORDING)
+        await asyncio.sleep(0.3)
+        await say(stack, ann, "ship friday", after=1.3)
+        await stack.control("webhook-faults", {"drop": 1.0})  # from now on recbot hears nothing by itself
+        p = stack.emulator.platform
+        p.act(time.time(), rec.id, "stop")  # someone in the meeting stops it
+        await say(stack, ann, after_stop)
+        await session_ends(stack, ann)
+        session = p.sessions[rec.session_id]
+        await until(lambda: "transcript" in session.files, timeout=10, message="the platform's transcript")
+        url, expiry = p.session_file(session, "transcript", time.time())
+        event = {"event": "meeting.transcript", "meeting": p.meeting_webhook(stack.meeting_id, session),
+                 "transcriptDownloadUrl": url, "transcriptDownloadUrlExpiry": iso(expiry)}
+        body = json.dumps(render(event, "realtimekit"), separators=(",", ":")).encode()
+        hook = next(iter(p.webhooks.values()))
+        assert stack.runtime.store.recording(rec.id).status is Status.RECORDING  # as far as recbot knows
+        answer = await stack.http.post(stack.webhook_url, content=body, headers={
+            "content-type": "application/json", "rtk-signature": stack.emulator.signer.sign(body),
+            "rtk-uuid": "late-stop", "rtk-webhook-id": hook["id"]})
+        assert answer.status_code == 200, answer.text
+        held = "SELECT id FROM timers WHERE kind = 'held_files' AND done = 0"
+        await until(lambda: stack.runtime.store.db.all(held), timeout=10, message="the transcript, held")
+        assert not uploads(stack, rec)
+        await stack.control("webhook-faults", {"drop": 0.0})
+        await asyncio.sleep(LOOK_AGAIN + 0.5)  # looked at again: still waiting
+        assert not uploads(stack, rec) and stack.runtime.store.db.all(held)
+        await run(stack, ALICE, "stop")  # recbot asks, and learns the stop, dated by the platform
+        await status_is(stack, rec.id, Status.UPLOADED, timeout=10)
+        upload = await until(lambda: uploads(stack, rec), timeout=20, message="recbot's own copy")
+        copy = stack.slack.file_text(upload[0].files[0]["id"])
+        assert "pricing is nine" in copy and "ship friday" in copy and after_stop not in copy
+        assert after_stop not in everything_slack_got(stack)
+        _, nothing = await run(stack, BOB, "find board")
+        assert "Nothing recorded" in nothing

@@ -389,7 +389,13 @@ def test_a_sessions_file_is_held_while_an_outcome_is_unknown_then_cut_conservati
         assert s.transition("a", Status.INVOKED, Status.RECORDING, at=1000.0, actor=None, source="platform")
         transcript = SessionFile(FileKind.TRANSCRIPT, "m1", "s1", "https://files.example/t.csv", started_at=999.0)
         summary = SessionFile(FileKind.SUMMARY, "m1", "s1", "https://files.example/s.txt")
-        assert unsettled.decide(s, transcript, None, 1005.0) == (False, None)  # all known: cut by the ledger
+        s.add_recording(recording_id="z", meeting_id="m1", channel_id="C1", status=Status.INVOKED, title="t",
+                        started_by="U1", origin="slack", multi=False, at=900.0, source="command", session_id="s0")
+        assert s.transition("z", Status.INVOKED, Status.RECORDING, at=900.0, actor=None, source="platform")
+        earlier = SessionFile(FileKind.TRANSCRIPT, "m1", "s0", "https://files.example/t0.csv", started_at=899.0)
+        assert unsettled.decide(s, earlier, None, 1001.0)[0]  # still recording as recbot knows it: its stop is late
+        assert s.transition("z", Status.RECORDING, Status.UPLOADING, at=950.0, actor=None, source="platform")
+        assert unsettled.decide(s, earlier, 1001.0, 1005.0) == (False, None)  # all known: cut by the ledger
         now[0] = 1010.0
         s.outcome_unknown("a")  # a PAUSED webhook, sent to its confirmation round
         assert s.recording("a").unknown_since == 1010.0
