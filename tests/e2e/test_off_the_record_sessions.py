@@ -55,6 +55,17 @@ def summaries(stack, rec):
     return [t for t in thread_texts(stack, rec) if "summary of" in t]
 
 
+async def own_copies_and_summaries_held(stack, *recs) -> None:
+    """Each recording's thread, once it is uploaded: recbot's own copy of the transcript and the summary held,
+    never the platform's transcript link."""
+    for rec in recs:
+        await status_is(stack, rec.id, Status.UPLOADED, timeout=15)
+        await until(lambda r=rec: uploads(stack, r) and summaries(stack, r), timeout=15,
+                    message=f"#{rec.handle}'s own copy and its summary, held")
+        assert all("not posted" in t for t in summaries(stack, rec)), summaries(stack, rec)
+        assert not any("transcript of" in t and "is ready" in t for t in thread_texts(stack, rec))
+
+
 def no_platform_file_linked(stack, session_id: str) -> None:
     got = everything_slack_got(stack)
     for kind in ("transcript", "summary"):
@@ -84,12 +95,7 @@ async def test_a_pause_of_one_of_two_recordings_in_two_channels_keeps_the_platfo
         await asyncio.sleep(0.3)
         await say(stack, ann, "ship friday", after=1.3)
         await session_ends(stack, ann)
-        for rec in (first, second):
-            await status_is(stack, rec.id, Status.UPLOADED, timeout=15)
-            await until(lambda r=rec: uploads(stack, r) and summaries(stack, r), timeout=15,
-                        message=f"#{rec.handle}'s own copy and its summary, held")
-            assert all("not posted" in t for t in summaries(stack, rec))
-            assert not any("transcript of" in t and "is ready" in t for t in thread_texts(stack, rec))
+        await own_copies_and_summaries_held(stack, first, second)
         mine = stack.slack.file_text(uploads(stack, first)[0].files[0]["id"])
         theirs = stack.slack.file_text(uploads(stack, second)[0].files[0]["id"])
         assert "pricing is nine" in mine and "ship friday" in mine
@@ -133,13 +139,7 @@ async def test_a_recording_stopped_while_paused_then_another_in_the_same_session
         await asyncio.sleep(0.3)
         await say(stack, ann, "ship friday", after=1.3)
         await session_ends(stack, ann)
-        await status_is(stack, second.id, Status.UPLOADED, timeout=15)
-        for rec in (first, second):
-            await until(lambda r=rec: uploads(stack, r) and summaries(stack, r), timeout=15,
-                        message=f"#{rec.handle}'s own copy and its summary, held")
-            assert all("not posted" in t for t in summaries(stack, rec))
-            copy = stack.slack.file_text(uploads(stack, rec)[0].files[0]["id"])
-            assert SECRET not in copy
+        await own_copies_and_summaries_held(stack, first, second)
         assert "pricing is nine" in stack.slack.file_text(uploads(stack, first)[0].files[0]["id"])
         assert "ship friday" in stack.slack.file_text(uploads(stack, second)[0].files[0]["id"])
         assert SECRET not in everything_slack_got(stack)
@@ -171,11 +171,7 @@ async def test_a_channel_that_posts_summaries_after_a_pause_does_not_undo_one_th
         await asyncio.sleep(0.3)
         await say(stack, ann, "ship friday", after=1.3)
         await session_ends(stack, ann)
-        for rec in (first, second):
-            await status_is(stack, rec.id, Status.UPLOADED, timeout=15)
-            await until(lambda r=rec: uploads(stack, r) and summaries(stack, r), timeout=15,
-                        message=f"#{rec.handle}'s own copy and its summary, held")
-            assert all("not posted" in t for t in summaries(stack, rec)), summaries(stack, rec)
+        await own_copies_and_summaries_held(stack, first, second)
         assert SECRET not in everything_slack_got(stack)
         no_platform_file_linked(stack, first.session_id)
         for channel in (CHANNEL, OTHER):
