@@ -73,7 +73,8 @@ class SessionFiles(Audited):
     async def on_file(self, file: SessionFile, held_since: float | None = None) -> Applied:
         """A transcript or summary: a reply in the thread of each recording of the session, once, whichever of
         the webhook or the fallback brings it; of a session nobody recorded, nothing anywhere. Held while a
-        recording of the session has an unknown outcome (unsettled.py; `held_since`: when it was first held)."""
+        recording of the session has an unknown outcome or is still RECORDING as recbot knows it (unsettled.py;
+        `held_since`: when it was first held)."""
         if await self.store.read(lambda tx: tx.notes.file(file.session_id, file.kind)):
             return Applied.ALREADY_POSTED
         held, until = await self.store.write(unsettled.decide, file, held_since, self.clock())
