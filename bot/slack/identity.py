@@ -118,11 +118,18 @@ class Identity:
         if self._info is not None or self.clock() < self._retry_at:
             return
         self._retry_at = self.clock() + self.AGAIN
-        if self.holds and (wait := await self.holds.held(WORKSPACE, "auth.test")) > 0:
-            self._retry_at = self.clock() + max(self.AGAIN, wait)
-            log.info("auth.test held for %.1f s after a 429; answering Slack without the bot's identity for now",
-                     wait)
+        if self.holds is None:
+            await self._auth_test()
             return
+        async with self.holds.call(WORKSPACE, "auth.test") as wait:  # its turn, across processes
+            if wait > 0:
+                self._retry_at = self.clock() + max(self.AGAIN, wait)
+                log.info("auth.test held for %.1f s (a 429, or another process's call in flight); answering Slack "
+                         "without the bot's identity for now", wait)
+                return
+            await self._auth_test()
+
+    async def _auth_test(self) -> None:
         try:
             self._info = dict(cast("dict[str, Any]", (await self.client.auth_test()).data))
         except SlackApiError as exc:
