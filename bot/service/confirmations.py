@@ -13,7 +13,9 @@ after a question was asked waits for the next round.
 
 An answer is applied only if it was asked for after what the stored state rests on was seen (else it
 may be older than that: ask again), and a recording an action is being taken on (its lease is held,
-by any process) waits until the action has written its own answer, so the thread says who did it.
+by any process) waits until the action has written its own answer, so the thread says who did it; an
+action whose answer did not come in time lets go of the lease at once (`actions.Turn`), so news waits for
+no action's look.
 """
 
 from __future__ import annotations
