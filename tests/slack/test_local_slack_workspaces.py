@@ -9,14 +9,28 @@ from bot.workbench.slack_api import FakeSlack
 from bot.workbench.slack_oauth import CLIENT_ID, CLIENT_SECRET
 
 
-async def installed(http: httpx.AsyncClient, **choice: str) -> str:
-    """A token through Slack's own steps: the authorize page (a workspace, or an org), then oauth.v2.access."""
+async def install(http: httpx.AsyncClient, **choice: str) -> dict:
+    """oauth.v2.access's answer through Slack's own steps: the authorize page (a workspace, or an org), then the
+    code exchanged."""
     allowed = await http.get("/oauth/v2/authorize", params={"client_id": CLIENT_ID, "state": "s",
                                                             "redirect_uri": "http://recbot.local/done", **choice})
     code = httpx.URL(allowed.headers["location"]).params["code"]
     answer = (await http.post("/api/oauth.v2.access", data={"code": code}, auth=(CLIENT_ID, CLIENT_SECRET))).json()
     assert answer["ok"], answer
-    return answer["access_token"]
+    return answer
+
+
+async def installed(http: httpx.AsyncClient, **choice: str) -> str:
+    """A token through Slack's own steps."""
+    return (await install(http, **choice))["access_token"]
+
+
+TWO = [{"team_id": "T0A", "name": "Alpha"}, {"team_id": "T0B", "name": "Beta"}]
+
+
+async def refresh(http: httpx.AsyncClient, refresh_token: str) -> httpx.Response:
+    grant = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    return await http.post("/api/oauth.v2.access", data=grant, auth=(CLIENT_ID, CLIENT_SECRET))
 
 
 async def call(http: httpx.AsyncClient, token: str, method: str, **args: str) -> dict:
@@ -97,22 +111,14 @@ async def test_rotating_tokens_as_slack_publishes_them_a_refresh_token_once_the_
                                                     "refresh_delays": [0.01, 0.01], "workspaces": [
                                                         {"team_id": "T0A", "name": "Alpha", "channels": ["C0A"]}]})
         assert slack.installs.lifetime == 7260 and slack.installs.refresh_delays == (0.01, 0.01)
-        allowed = await http.get("/oauth/v2/authorize", params={"client_id": CLIENT_ID, "state": "s", "team": "T0A",
-                                                                "redirect_uri": "http://recbot.local/done"})
-        code = httpx.URL(allowed.headers["location"]).params["code"]
-        first = (await http.post("/api/oauth.v2.access", data={"code": code}, auth=(CLIENT_ID, CLIENT_SECRET))).json()
+        first = await install(http, team="T0A")
         assert first["access_token"].startswith("xoxe.xoxb-1-") and first["expires_in"] == 7260
-
-        async def refresh(token: str) -> dict:
-            grant = {"grant_type": "refresh_token", "refresh_token": token}
-            return (await http.post("/api/oauth.v2.access", data=grant, auth=(CLIENT_ID, CLIENT_SECRET))).json()
-
-        second = await refresh(first["refresh_token"])
+        second = (await refresh(http, first["refresh_token"])).json()
         assert second["ok"] and second["access_token"] != first["access_token"]
-        assert await refresh(first["refresh_token"]) == {"ok": False, "error": "invalid_refresh_token"}  # once
+        assert (await refresh(http, first["refresh_token"])).json() == {"ok": False, "error": "invalid_refresh_token"}
         for token in (first["access_token"], second["access_token"]):  # the old one too, until it expires
             assert (await call(http, token, "chat.postMessage", channel="C0A", text="hi"))["ok"]
-        third = await refresh(second["refresh_token"])  # three would be active: the oldest is revoked
+        third = (await refresh(http, second["refresh_token"])).json()  # three would be active: the oldest revoked
         assert (await call(http, first["access_token"], "auth.test"))["error"] == "token_revoked"
         for token in (second["access_token"], third["access_token"]):
             assert (await call(http, token, "auth.test"))["ok"]
@@ -126,25 +132,14 @@ async def test_a_429_on_one_installs_refresh_holds_that_workspaces_refreshes_not
     slack = FakeSlack()
     slack.url = "http://slack.local"
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=slack.app), base_url=slack.url) as http:
-        await http.post("/_slack/workspaces", json={"strict": True, "rotation": True, "workspaces": [
-            {"team_id": "T0A", "name": "Alpha"}, {"team_id": "T0B", "name": "Beta"}]})
-        refresh_tokens = []
-        for team in ("T0A", "T0B"):
-            allowed = await http.get("/oauth/v2/authorize", params={"client_id": CLIENT_ID, "state": "s", "team": team,
-                                                                    "redirect_uri": "http://recbot.local/done"})
-            code = httpx.URL(allowed.headers["location"]).params["code"]
-            answer = await http.post("/api/oauth.v2.access", data={"code": code}, auth=(CLIENT_ID, CLIENT_SECRET))
-            refresh_tokens.append(answer.json()["refresh_token"])
+        await http.post("/_slack/workspaces", json={"strict": True, "rotation": True, "workspaces": TWO})
+        refresh_tokens = [(await install(http, team=team))["refresh_token"] for team in ("T0A", "T0B")]
         slack.faults.retry_after, slack.faults.next_mode, slack.faults.next_count = 30, "429", 1
 
-        async def refresh(token: str) -> httpx.Response:
-            grant = {"grant_type": "refresh_token", "refresh_token": token}
-            return await http.post("/api/oauth.v2.access", data=grant, auth=(CLIENT_ID, CLIENT_SECRET))
-
-        assert (await refresh(refresh_tokens[0])).status_code == 429  # Alpha's: held 30 s
-        assert (await refresh(refresh_tokens[1])).json()["ok"]  # Beta's is not
+        assert (await refresh(http, refresh_tokens[0])).status_code == 429  # Alpha's: held 30 s
+        assert (await refresh(http, refresh_tokens[1])).json()["ok"]  # Beta's is not
         assert slack.limits.inside == []
-        assert (await refresh(refresh_tokens[0])).status_code == 429  # Alpha's again, inside its window
+        assert (await refresh(http, refresh_tokens[0])).status_code == 429  # Alpha's again, inside its window
         assert [c["team"] for c in slack.limits.inside] == ["T0A"]
 
 
@@ -155,21 +150,14 @@ async def test_a_spent_refresh_token_counts_in_its_own_workspace():
     slack = FakeSlack()
     slack.url = "http://slack.local"
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=slack.app), base_url=slack.url) as http:
-        await http.post("/_slack/workspaces", json={"strict": True, "rotation": True, "workspaces": [
-            {"team_id": "T0A", "name": "Alpha"}, {"team_id": "T0B", "name": "Beta"}]})
+        await http.post("/_slack/workspaces", json={"strict": True, "rotation": True, "workspaces": TWO})
         spent = []
         for team in ("T0A", "T0B"):
-            allowed = await http.get("/oauth/v2/authorize", params={"client_id": CLIENT_ID, "state": "s", "team": team,
-                                                                    "redirect_uri": "http://recbot.local/done"})
-            code = httpx.URL(allowed.headers["location"]).params["code"]
-            answer = await http.post("/api/oauth.v2.access", data={"code": code}, auth=(CLIENT_ID, CLIENT_SECRET))
-            grant = {"grant_type": "refresh_token", "refresh_token": answer.json()["refresh_token"]}
-            assert (await http.post("/api/oauth.v2.access", data=grant, auth=(CLIENT_ID, CLIENT_SECRET))).json()["ok"]
-            spent.append(grant)
-        assert [slack.installs.refreshing(g["refresh_token"]) for g in spent] == ["T0A", "T0B"]
+            spent.append((await install(http, team=team))["refresh_token"])
+            assert (await refresh(http, spent[-1])).json()["ok"]  # spent: used once
+        assert [slack.installs.refreshing(token) for token in spent] == ["T0A", "T0B"]
         slack.faults.retry_after, slack.faults.next_mode, slack.faults.next_count = 30, "429", 1
-        assert (await http.post("/api/oauth.v2.access", data=spent[0], auth=(CLIENT_ID, CLIENT_SECRET))).status_code \
-            == 429  # Alpha's: held 30 s
-        answer = await http.post("/api/oauth.v2.access", data=spent[1], auth=(CLIENT_ID, CLIENT_SECRET))
+        assert (await refresh(http, spent[0])).status_code == 429  # Alpha's: held 30 s
+        answer = await refresh(http, spent[1])
         assert answer.json() == {"ok": False, "error": "invalid_refresh_token"}  # Beta's: refused, not held
         assert slack.limits.inside == []
