@@ -29,6 +29,10 @@ log = logging.getLogger("bot.slack.outbox")  # the outbox's one logger, whicheve
 
 TOLD = (Outgoing.CARD, Outgoing.THREAD, Outgoing.NOTE)  # a channel's: its linker is told
 CLAIM_CHUNK = 20  # rows claimed and rendered per trip to the store's thread
+# a drain's launch: each row, the channel it goes to, and its calls (workspace, method) that take their turn
+Launch = list[tuple[OutboxRow, str, list[tuple[str, str]]]]
+# a claim's trip: {row: (taken, rendered)}, the calls taken in flight, the holds, whether a row waited for another
+Claimed = tuple[dict[int, tuple[bool, Any]], set[tuple[str, str]], dict[tuple[str, str], float], bool]
 
 
 class Flight:
@@ -51,7 +55,7 @@ class Flight:
     _unsure: set[int]
     _odd: set[int]  # rows sent once more as they were after a refusal recbot does not know
 
-    async def _fly(self, launch: list[tuple[OutboxRow, str, list[tuple[str, str]]]]) -> bool:
+    async def _fly(self, launch: Launch) -> bool:
         """Claim and render the rows in a few trips to the store's thread, send them (`concurrency` at a
         time), and record what went out in one more. A trip each to claim and to record every row made the
         store's thread the queue a card edit waited in: at 200 webhooks/s a card's row took p50 1.0 s, p99
@@ -126,8 +130,7 @@ class Flight:
             return None
         return row, ts
 
-    def _claim(self, tx: Tx, launch: list[tuple[OutboxRow, str, list[tuple[str, str]]]]) -> tuple[
-            dict[int, tuple[bool, Any]], set[tuple[str, str]], dict[tuple[str, str], float], bool]:
+    def _claim(self, tx: Tx, launch: Launch) -> Claimed:
         """Take each row and read what sending it needs: {row: (taken, rendered)}. A failure to read is handed
         back, to be answered as a failure to send: the row is already taken. A row is not taken when it would call
         another method than the drain chose it for (`Kind.method_at_claim`: a card another process posted since is

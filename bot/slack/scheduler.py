@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.models import Outgoing, Recording
 from bot.slack import kinds, limits
-from bot.slack.flight import Flight
+from bot.slack.flight import Flight, Launch
 from bot.slack.holds import FLIGHT, RESPOND_URL, counted_in, flight, holds_of
 from bot.slack.installs import NotInstalled
 from bot.slack.limits import Window
@@ -79,7 +79,7 @@ class Scheduler(Flight):
             if row.state == "sending" and not self._mine(row) and row.id not in self._sent:
                 self._unsure.add(row.id)
         wait = min(wait, self._look_up(list({row.id: row for row in [*due, *caught]}.values()), recordings, now))
-        launch: list[tuple[OutboxRow, str, list[tuple[str, str]]]] = []  # one row per thread or card at a time
+        launch: Launch = []  # one row per thread or card at a time
         cards_in_flight: set[str] = set()
         # One call of a method to a workspace at a time: a 429 is known before the next such call is made, so
         # none is made inside its Retry-After window (calls in flight together would all land in it).
