@@ -168,9 +168,13 @@ class Records(Links):
     def action_asked(self, recording_id: str) -> None:
         """An action is about to be asked of the platform: until its answer is written its outcome is unknown
         (`unknown_since`, which a process that dies meanwhile leaves so), since the first such unanswered action
-        was asked."""
-        self.db.execute("UPDATE recordings SET unknown_since = COALESCE(unknown_since, ?) WHERE id = ?",
-                        (self.clock(), recording_id))
+        was asked. Never on a recording already uploaded or failed: nothing more can happen to it, and nothing would
+        ever look again (the reconciler looks at unfinished ones), so its session's files would wait for that
+        look until `HOLD_FOR` (two-process chaos run: an action whose answer never came, its look failing while
+        another process wrote the upload meanwhile)."""
+        states = tuple(s.value for s in UNFINISHED)
+        self.db.execute(f"UPDATE recordings SET unknown_since = COALESCE(unknown_since, ?) WHERE id = ? "
+                        f"AND status IN ({_marks(states)})", (self.clock(), recording_id, *states))
 
     def outcome_unknown(self, recording_id: str) -> None:
         """What the platform did to it is not known until it is asked (`Recording.outcome_unknown`): an action

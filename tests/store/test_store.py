@@ -418,6 +418,34 @@ def test_a_sessions_file_is_held_while_an_outcome_is_unknown_then_cut_conservati
         s.close()
 
 
+def test_an_uploaded_recordings_outcome_is_never_marked_unknown_so_its_sessions_files_do_not_wait(tmp_path, engine):
+    """The full suite's two-process chaos run never settled: a session's file waited on its held-files timer for a
+    recording already uploaded whose outcome was marked unknown after the upload was written (an action whose
+    answer never came, its look failing meanwhile). Nothing looks at an uploaded recording again (the reconciler
+    looks at unfinished ones), so the file waited HOLD_FOR. An uploading one is still marked: it is looked at."""
+    from bot.platform.models import FileKind
+    from bot.platform.webhooks import SessionFile
+    from bot.service import unsettled
+
+    s = Store(database(tmp_path, "k.sqlite3"), clock=lambda: 1000.0)
+    try:
+        s.add_recording(recording_id="a", meeting_id="m1", channel_id="C1", status=Status.INVOKED, title="t",
+                        started_by="U1", origin="slack", multi=False, at=990.0, source="command", session_id="s1")
+        for was, now in ((Status.INVOKED, Status.RECORDING), (Status.RECORDING, Status.UPLOADING)):
+            assert s.transition("a", was, now, at=995.0, actor=None, source="platform")
+        s.outcome_unknown("a")
+        assert s.recording("a").unknown_since == 1000.0  # uploading: the reconciler looks, and clears it
+        assert s.transition("a", Status.UPLOADING, Status.UPLOADED, at=999.0, actor=None, source="platform")
+        assert s.recording("a").unknown_since is None
+        s.action_asked("a")
+        s.outcome_unknown("a")
+        assert s.recording("a").unknown_since is None
+        transcript = SessionFile(FileKind.TRANSCRIPT, "m1", "s1", "https://files.example/t.csv", started_at=989.0)
+        assert unsettled.decide(s, transcript, None, 1001.0) == (False, None)  # cut now, not held
+    finally:
+        s.close()
+
+
 def test_an_install_is_marked_spent_once_and_never_over_a_pair_saved_meanwhile_and_a_new_install_clears_it(tmp_path,
                                                                                                           engine):
     """Slack refused an install's refresh token as used: the first to say so marks it (and only it says so); a
