@@ -526,9 +526,11 @@ def file_session(name: str) -> str:
 
 
 def privacy(said: list[Said], history: list[dict], everything: str, index: str, told: set[str],
-            session_of: dict[str, str], ledger: list[dict], linked: dict[str, str] | None = None) -> dict:
+            session_of: dict[str, str], ledger: list[dict], linked: dict[str, str] | None = None,
+            logs: str = "") -> dict:
     """The privacy oracle. A line said while no recording of its meeting recorded (by the platform's own
-    history) must be nowhere in what Slack received nor in the store's search index, nor in a platform file
+    history) must be nowhere in what Slack received nor in the store's search index, nor in recbot's log lines
+    (`logs`, every process's), nor in a platform file
     Slack was given a link to (`linked`: file name -> its text, `linked_files`) of a session a recording of
     which was paused: such a session's transcript is never linked (the contract links an unpaused session's
     whole transcript, words said before its first start included, so only paused sessions' files count); a
@@ -547,7 +549,8 @@ def privacy(said: list[Said], history: list[dict], everything: str, index: str, 
         if not any(a < line.until and line.since < b for a, b, _ in spans.get(line.meeting, [])):
             unrecorded += 1
             where = [w for w, text in (("in Slack", everything), ("in the index", index),
-                                       ("in a paused session's linked file", behind_links)) if line.token in text]
+                                       ("in a paused session's linked file", behind_links),
+                                       ("in a log line", logs)) if line.token in text]
             if where:
                 shown.append(f"{line.token} ({line.channel}, said {line.since:.2f}-{line.until:.2f} while nothing "
                              f"recorded): {' and '.join(where)}")
@@ -875,7 +878,8 @@ async def chaos(recordings: int, channels: int, kills: int, seed: int, folder: s
             found = {w for w, line in asked.items() if line in answers}
             shown = json.dumps({k: slack[k] for k in ("messages", "ephemeral", "files", "everything", "homes")})
             linked = await linked_files(http, shown)
-            oracle = privacy(speakers.said, history, shown, index, told, session_of, ledger, linked)
+            oracle = privacy(speakers.said, history, shown, index, told, session_of, ledger, linked,
+                             "".join(b.logs() for b in bots))
             apart = isolation(slack, bot.rows("SELECT id, channel_id, meeting_id, session_id FROM recordings"),
                               bot.rows("SELECT recording_id, status, actor FROM ledger"), speakers.said, driver.typed)
             if balancer is not None:

@@ -45,9 +45,10 @@ async def test_two_processes_on_postgres_killed_in_turn_lose_duplicate_misstate_
     assert_held(result)
 
 
-def test_the_privacy_oracle_reads_inside_the_linked_files_of_paused_sessions():
+def test_the_privacy_oracle_reads_inside_the_linked_files_of_paused_sessions_and_the_logs():
     """A whole-session transcript linked after a pause shows its words said off the record only behind the link:
-    the oracle reads the linked files of every session a recording of which was paused, and finds them there.
+    the oracle reads the linked files of every session a recording of which was paused, and finds them there; and
+    recbot's log lines, where a word said while nothing recorded must never be written either.
     An unpaused session's words said before its start are in its linked transcript by the contract: not counted,
     even while another session's recording of the same meeting is still paused."""
     history = [{"recording_id": "r1", "meeting_id": "m1", "to": "RECORDING", "at": 10.0},
@@ -62,6 +63,8 @@ def test_the_privacy_oracle_reads_inside_the_linked_files_of_paused_sessions():
     assert privacy([paused, before], history, "", "", set(), session_of, [])["shown"] == []
     leaked = privacy([paused, before], history, "", "", set(), session_of, [], files)
     assert len(leaked["shown"]) == 1 and "zkpausedq" in leaked["shown"][0] and "linked file" in leaked["shown"][0]
+    logged = privacy([paused, before], history, "", "", set(), session_of, [], logs="INFO kept zkpausedq and more")
+    assert len(logged["shown"]) == 1 and "in a log line" in logged["shown"][0]
     message = ("<http://127.0.0.1:8123/_emulator/files/transcript-s1.csv?token=ab12|download> and the recording "
                "<http://127.0.0.1:8123/_emulator/files/r1.wav?token=cd34|download>")
     assert LINKED.findall(message) == ["http://127.0.0.1:8123/_emulator/files/transcript-s1.csv?token=ab12"]
