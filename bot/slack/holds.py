@@ -13,7 +13,7 @@ from typing import Any
 from bot.models import Team
 from bot.store import Store, Tx
 from bot.store.engine import StoreBusy
-from bot.store.leases import new_owner
+from bot.store.leases import CALL_IN_FLIGHT, new_owner
 
 HOLD = "slack:"
 RESPOND_URL = "response_url"  # a response_url's answers, held after a 429 as a method is
@@ -50,7 +50,7 @@ TURN = 0.05  # seconds between its looks meanwhile (the outbox's drain looks aga
 def flight(key: tuple[str, str]) -> str:
     """The lease a process holds while it has a call of `key` (workspace, method) in flight: one at a time
     across every process sharing the store, so a 429 is known (and held) before the next such call is made."""
-    return f"slack-call:{key[0]}:{key[1]}"
+    return f"{CALL_IN_FLIGHT}{key[0]}:{key[1]}"
 
 
 def holds_of(tx: Tx) -> dict[tuple[str, str], float]:

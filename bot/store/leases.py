@@ -20,6 +20,9 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+CALL_IN_FLIGHT = "slack-call:"  # a Slack call's lease while it is in flight (`bot/slack/holds.flight`)
+
+
 def recording_lease(recording_id: str) -> str:
     """The lease an action on a recording holds (`Actions.serial`)."""
     return f"recording:{recording_id}"
@@ -60,14 +63,16 @@ class Leases:
 
     def free_the_dead(self) -> int:
         """At start: what a crashed process of this host still held (jobs, recordings, outbox rows) is let go
-        at once, rather than when its leases run out. Returns how many owners that was."""
+        at once, rather than when its leases run out. Returns how many owners that was. Not a Slack call it had
+        in flight: Slack may have answered it 429 before the kill, and that Retry-After died with the process, so
+        the call's lease runs out by itself (`FLIGHT`) before another process makes that call."""
         owners = {r["owner"] for r in self.db.all("SELECT DISTINCT owner FROM leases")} | \
                  {r["claimed_by"] for r in self.db.all("SELECT DISTINCT claimed_by FROM outbox WHERE state = 'sending' "
                                                        "AND claimed_by IS NOT NULL")}
         dead = [o for o in owners if _dead_here(o)]
         with self.db.transaction():
             for owner in dead:
-                self.db.execute("DELETE FROM leases WHERE owner = ?", (owner,))
+                self.db.execute("DELETE FROM leases WHERE owner = ? AND name NOT LIKE ?", (owner, CALL_IN_FLIGHT + "%"))
                 self.db.execute("UPDATE outbox SET lease_until = 0 WHERE claimed_by = ? AND state = 'sending'",
                                 (owner,))
         return len(dead)
