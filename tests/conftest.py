@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import socket
+import subprocess
 import sys
 import time
 import traceback
@@ -151,6 +153,13 @@ def loop_never_waits_for_the_store():
     store_engine.watch = None
     if seen:
         pytest.fail("the event loop waited for the store:\n" + "\n".join(seen), pytrace=False)
+
+
+def gone_owner() -> str:
+    """A lease's owner that was a process of this host and is gone (one killed before its restart)."""
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()
+    return f"{socket.gethostname()}:{killed.pid}:0"
 
 
 def shared_spec(name: str) -> Path:

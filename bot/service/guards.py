@@ -24,7 +24,8 @@ from bot.service.unsettled import held_files
 from bot.store import DueTimer, Store, StoreBusy, Tx
 
 TIMER_CLAIM = 120.0  # seconds a timer that acts on the platform is held by the process firing it (acting can
-# wait a minute for the recording's lease): a process killed meanwhile leaves it to fire again after that
+# wait a minute for the recording's lease): a process killed meanwhile leaves it to fire again after that, or
+# at once when it starts again on the same host (`Leases.free_the_dead`)
 
 
 class Guards:
@@ -50,7 +51,7 @@ class Guards:
                 for file, since in held_files(timer.payload):  # between keeps the files (held again: a new timer)
                     await self.after.on_file(file, held_since=since)
                 fired = await self.store.write(_finish, timer)
-            elif await self.store.write(_claim, timer.id, self.clock()):
+            elif await self.store.write(_claim, timer.id, self.clock(), self.actions.owner):
                 # these act on the platform: claimed (one process fires it), finished once acted, so that a
                 # process killed in between leaves it to fire again once the claim runs out
                 if timer.kind is Timer.RESUME:
@@ -169,5 +170,5 @@ def _stop_left_paused_at(tx: Tx, recording_id: str, due_at: float, payload: dict
     tx.timers.set(Timer.ENDED_PAUSED, recording_id, due_at, payload)
 
 
-def _claim(tx: Tx, timer_id: int, now: float) -> bool:
-    return tx.timers.claim(timer_id, now, now + TIMER_CLAIM)
+def _claim(tx: Tx, timer_id: int, now: float, owner: str) -> bool:
+    return tx.timers.claim(timer_id, now, now + TIMER_CLAIM, owner)

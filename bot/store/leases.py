@@ -62,16 +62,21 @@ class Leases:
         self.db.execute("DELETE FROM leases WHERE owner = ?", (owner,))
 
     def free_the_dead(self) -> int:
-        """At start: what a crashed process of this host still held (jobs, recordings, outbox rows) is let go
+        """At start: what a crashed process of this host still held (jobs, recordings, outbox rows, timers) is let go
         at once, rather than when its leases run out. Returns how many owners that was. Not a Slack call it had
         in flight: Slack may have answered it 429 before the kill, and that Retry-After died with the process, so
         the call's lease runs out by itself (`FLIGHT`) before another process makes that call."""
         owners = {r["owner"] for r in self.db.all("SELECT DISTINCT owner FROM leases")} | \
                  {r["claimed_by"] for r in self.db.all("SELECT DISTINCT claimed_by FROM outbox WHERE state = 'sending' "
+                                                       "AND claimed_by IS NOT NULL")} | \
+                 {r["claimed_by"] for r in self.db.all("SELECT DISTINCT claimed_by FROM timers WHERE done = 0 "
                                                        "AND claimed_by IS NOT NULL")}
         dead = [o for o in owners if _dead_here(o)]
+        now = self.clock()
         with self.db.transaction():
             for owner in dead:
+                self.db.execute("UPDATE timers SET due_at = ?, claimed_by = NULL WHERE claimed_by = ? AND done = 0",
+                                (now, owner))
                 self.db.execute("DELETE FROM leases WHERE owner = ? AND name NOT LIKE ?", (owner, CALL_IN_FLIGHT + "%"))
                 self.db.execute("UPDATE outbox SET lease_until = 0 WHERE claimed_by = ? AND state = 'sending'",
                                 (owner,))

@@ -217,6 +217,11 @@ MIGRATIONS: list[str | dict[str, str]] = [
     ALTER TABLE recordings ADD COLUMN unknown_since REAL;
     UPDATE recordings SET unknown_since = updated_at WHERE last_news_at = 0
     """,
+    # 17: who claimed a timer that acts on the platform (a lease's owner): a restart after a crash fires what its
+    # dead predecessor had claimed at once, not when the claim runs out (`TIMER_CLAIM`, 2 minutes)
+    """
+    ALTER TABLE timers ADD COLUMN claimed_by TEXT
+    """,
 ]
 
 

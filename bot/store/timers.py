@@ -44,11 +44,12 @@ class TimerQueue:
         return [_timer(r) for r in self.db.all("SELECT * FROM timers WHERE done = 0 AND due_at <= ? ORDER BY due_at",
                                                now)]
 
-    def claim(self, timer_id: int, now: float, until: float) -> bool:
-        """Take a timer due at `now` to act on it: it is due again at `until` unless finished by then (its taker
-        died meanwhile: another fires it). False when another process claimed or finished it first."""
-        return self.db.changed("UPDATE timers SET due_at = ? WHERE id = ? AND done = 0 AND due_at <= ?",
-                               until, timer_id, now) > 0
+    def claim(self, timer_id: int, now: float, until: float, owner: str) -> bool:
+        """Take a timer due at `now` to act on it, for `owner` (a lease's): it is due again at `until` unless
+        finished by then (its taker died meanwhile: another fires it). False when another process claimed or
+        finished it first."""
+        return self.db.changed("UPDATE timers SET due_at = ?, claimed_by = ? WHERE id = ? AND done = 0 "
+                               "AND due_at <= ?", until, owner, timer_id, now) > 0
 
     def finish(self, timer_id: int) -> bool:
         """Mark a timer fired; False when another run fired it first."""

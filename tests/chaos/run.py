@@ -639,7 +639,8 @@ def outbox_left(bot: Bot) -> int:
 
 AUTO_RESUME_FAILED = "could not resume automatically"  # the thread's word that a timed resume failed (blocks.py)
 TIMED_RESUME_LATE = 180.0  # seconds past its time: a timer is claimed 120 s by the process that fires it (one killed
-# meanwhile leaves it to fire again then: bot/service/guards.py TIMER_CLAIM), and a restart takes up to a minute here
+# meanwhile leaves it to fire again then, or when it starts again: bot/service/guards.py TIMER_CLAIM), and a restart
+# takes up to a minute here
 
 
 def timed_pauses_not_resumed(messages: list[dict], recordings: list[dict], history: list[dict]) -> list[str]:

@@ -5,9 +5,6 @@ call inside a Retry-After window, loses no message, and says so when nobody can 
 import asyncio
 import dataclasses
 import json
-import socket
-import subprocess
-import sys
 import time
 
 import pytest
@@ -18,7 +15,7 @@ from bot.slack.holds import FLIGHT, Holds, flight
 from bot.slack.identity import Directory
 from bot.slack.limits import Limit
 from bot.store import Store
-from tests.conftest import ADMIN, ALICE, BOB, CHANNEL, until
+from tests.conftest import ADMIN, ALICE, BOB, CHANNEL, gone_owner, until
 from tests.e2e.helpers import card_of, reply_to, run, started, status_is, thread_texts
 from tests.e2e.test_slack_spent import spend_response_urls
 
@@ -176,9 +173,7 @@ async def test_a_call_in_flight_when_its_process_was_killed_waits_out_its_lease_
     rec = await started(linked, ALICE)
     await until(lambda: drained(linked), timeout=10, message="drained")
     team = linked.runtime.store.db.scalar("SELECT team_id FROM outbox WHERE kind = 'card'")
-    killed = subprocess.Popen([sys.executable, "-c", "pass"])
-    killed.wait()  # a process of this host that is gone
-    owner = f"{socket.gethostname()}:{killed.pid}:0"
+    owner = gone_owner()
     await linked.runtime.store.write(lambda tx: tx.leases.hold(flight((team, "chat.postMessage")), owner, 4.0))
     linked.slack.limits.hold((team, "chat.postMessage"), time.time(), 3, "limit")  # its answer, heard by nobody
     assert await linked.runtime.store.write(lambda tx: tx.leases.free_the_dead()) == 1  # the restart
