@@ -857,6 +857,33 @@ async def test_a_batch_of_deliveries_is_applied_in_order_whatever_its_kinds(worl
     assert w.store.recording(rec.id).status is Status.PAUSED
 
 
+@pytest.mark.engines("sqlite")  # PostgreSQL has no lock for all writers: its writers never wait on each other
+async def test_news_that_writes_nothing_is_decided_while_another_process_holds_the_write_lock(world):
+    """News of meetings no channel links (much of what a busy organisation sends) writes nothing, so it is
+    decided in a read: the ingest process, committing deliveries under SQLite's one write lock, never waits
+    behind it (a write trip that read a hundred of them made the ingest's p99 28-39% worse). The news that
+    does write still goes in order after it."""
+    import sqlite3
+
+    w = world
+    rec = await recording(w)
+    w.emulator.platform.act(time.time(), rec.id, "stop")
+    unlinked = [("", RecordingUpdate(f"r{n}", "another-meeting", Status.RECORDING)) for n in range(3)]
+    ingest = sqlite3.connect(w.path, isolation_level=None)
+    ingest.execute("BEGIN IMMEDIATE")  # as the ingest process holds it while it commits a group
+    try:
+        outcomes, busy = await w.service.news.apply_updates(
+            [*unlinked, ("", RecordingUpdate("r9", None, Status.RECORDING))])
+    finally:
+        ingest.execute("ROLLBACK")
+        ingest.close()
+    assert outcomes == [Applied.NOT_LINKED] * 3 + [Applied.NO_MEETING] and not busy
+    outcomes, busy = await w.service.news.apply_updates(
+        [*unlinked, ("", RecordingUpdate(rec.id, w.meeting, Status.UPLOADING)), unlinked[0]])
+    assert outcomes == [Applied.NOT_LINKED] * 3 + [Applied.APPLIED, Applied.NOT_LINKED] and not busy
+    assert w.store.recording(rec.id).status is Status.UPLOADING
+
+
 def test_a_deliverys_stored_outcome_is_the_meaning_worded_with_what_the_news_was_of():
     from bot.platform.models import FileKind
     from bot.platform.webhooks import Ignored, SessionFile

@@ -83,11 +83,24 @@ class News:
         the store was busy (another process wrote first): then the next one waits.
 
         Why in one trip: at 200 webhooks/s the store's thread also applies confirmations and renders the
-        outbox, and four trips a webhook, each queued behind them for ~5 ms, left the worker seconds behind."""
+        outbox, and four trips a webhook, each queued behind them for ~5 ms, left the worker seconds behind.
+        The leading news that writes nothing (another account's, or an unknown recording's of a meeting no
+        channel links: much of what a busy organisation sends) is decided in a read before it: a write trip
+        holds SQLite's one write lock from its start, and while it read a hundred of those, the ingest process
+        could not commit the deliveries coming in (docs/performance.md, the ingest's p99)."""
+        starting = self.truth.starts_in_flight()
         try:
-            outcomes, busy = await self.store.write(self._updates, news, self.truth.starts_in_flight())
-        except StoreBusy:  # the run could not be committed: none of it was written
+            outcomes = await self.store.read(self._refusals, news, starting)
+        except StoreBusy:
             return [], True
+        busy = False
+        rest = news[len(outcomes):]
+        if rest and isinstance(rest[0][1], RecordingUpdate):
+            try:
+                written, busy = await self.store.write(self._updates, rest, starting)
+            except StoreBusy:  # the run could not be committed: none of it was written
+                written, busy = [], True
+            outcomes += written
         for (_, event), outcome in zip(news, outcomes, strict=False):
             self._heard(cast(RecordingUpdate, event), outcome)  # `_updates` decides only recordings' updates
         return outcomes, busy
@@ -98,6 +111,28 @@ class News:
             self.confirmations.ask(event.recording_id)
         elif outcome is Applied.NOT_OWNED:
             _refused(event)
+
+    def _refusals(self, tx: Tx, news: Sequence[tuple[str, Event | Exception]],
+                  starting: Collection[str]) -> list[Applied]:
+        """The outcomes of the leading run of `news` that writes nothing (`_refusal`), read without a write."""
+        outcomes: list[Applied] = []
+        for account, event in news:
+            if not isinstance(event, RecordingUpdate) or (refused := self._refusal(tx, account, event, starting)) \
+                    is None:
+                break
+            outcomes.append(refused)
+        return outcomes
+
+    def _refusal(self, tx: Tx, account: str | None, event: RecordingUpdate,
+                 starting: Collection[str]) -> Applied | None:
+        """What a recording's news comes to when it writes nothing, seen by reading alone: another account's
+        (refused), or an unknown recording's that cannot be adopted. None: it may write (`_update` decides)."""
+        if account is not None and not self.platform.owns(tx, account, event):
+            return Applied.NOT_OWNED
+        if event.meeting_id not in starting and tx.recording(event.recording_id) is None:
+            found = self.truth.links_to_adopt_in(tx, event)
+            return found if isinstance(found, Applied) else None
+        return None
 
     def _updates(self, tx: Tx, news: Sequence[tuple[str, Event | Exception]],
                  starting: set[str]) -> tuple[list[Applied], bool]:
@@ -124,8 +159,8 @@ class News:
         (`account`, None when that is not known), adopted when recbot does not know the recording. UNKNOWN and
         ATTENDANCE write nothing: a start of its meeting is in flight (its webhook is the start's own, not one
         to adopt: try again later), or the platform must be asked who was there first."""
-        if account is not None and not self.platform.owns(tx, account, event):
-            return Applied.NOT_OWNED
+        if (refused := self._refusal(tx, account, event, starting)) is not None:
+            return refused
         rec = tx.recording(event.recording_id)
         if rec is None:
             return Applied.UNKNOWN if event.meeting_id in starting else self.truth.adopt_here(tx, event)

@@ -159,11 +159,9 @@ class Truth:
     def adopt_here(self, tx: Tx, update: RecordingUpdate) -> Applied:
         """`adopt`, on the store's thread, once the caller has seen that no start of its meeting is in flight
         (the webhook of a recording recbot is starting is its own, not one to adopt)."""
-        if not update.meeting_id:
-            return Applied.NO_MEETING
-        links = tx.links_for_meeting(update.meeting_id)
-        if not links:
-            return Applied.NOT_LINKED
+        links = self.links_to_adopt_in(tx, update)
+        if isinstance(links, Applied):
+            return links
         stopped = update.status.rank >= Status.UPLOADING.rank
         if stopped:  # recbot was down while it ran, or its news was lost: its file still belongs in the channel,
             # if it began after the link (an older recording was never the channel's); a failed one has no file
@@ -181,6 +179,14 @@ class Truth:
             self.apply(tx, report.recording_id, replace(report, asked_at=0.0), actor=None, source=Source.PLATFORM)
         self.writer.on_write()
         return Applied.ADOPTED_STOPPED if stopped else Applied.ADOPTED
+
+    @staticmethod
+    def links_to_adopt_in(tx: Tx, update: RecordingUpdate) -> list[Link] | Applied:
+        """The links of the meeting a recording recbot does not know is of, or why it cannot be adopted, seen
+        by reading alone: its news names no meeting, or no channel links the meeting."""
+        if not update.meeting_id:
+            return Applied.NO_MEETING
+        return tx.links_for_meeting(update.meeting_id) or Applied.NOT_LINKED
 
     async def adopt_active(self, link: Link, known: Collection[str] = ()) -> list[PlatformRecording] | None:
         """After a refused start: a recording may be running that recbot has not heard of. Returns the
