@@ -24,7 +24,7 @@ def json_lines():
     root.setLevel(logging.INFO)
     lines: list[dict] = []
     try:
-        yield lines
+        yield lines, out.getvalue
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
@@ -33,12 +33,14 @@ def json_lines():
 
 async def test_json_log_lines_parse_and_say_what_they_are_about(linked):
     rec = await started(linked, ALICE)
-    with json_lines() as lines:
+    with json_lines() as (lines, written):
         for _ in range(2):  # Slack sent the same command twice: the repeat is dropped, and logged
             await linked.command(ALICE, "status", trigger_id="42.1.same")
         linked.slack.not_member.add(CHANNEL)  # the outbox finds the channel lost, and logs it
         await run(linked, ALICE, "pause")
         await until(lambda: linked.runtime.store.link(CHANNEL).broken_reason == "not_in_channel", message="broken")
+        # the outbox logs it once the store has it: the line itself is waited for, not the store's word alone
+        await until(lambda: '"lost channel ' in written(), message="the lost channel's line")
         logging.getLogger("bot.test").warning("a careless line with %s and %s in it", BOT_TOKEN, SIGNING_SECRET)
     assert lines
     for line in lines:
