@@ -117,8 +117,13 @@ class News:
         """The outcomes of the leading run of `news` that writes nothing (`_refusal`), read without a write."""
         outcomes: list[Applied] = []
         for account, event in news:
-            if not isinstance(event, RecordingUpdate) or (refused := self._refusal(tx, account, event, starting)) \
-                    is None:
+            try:
+                refused = self._refusal(tx, account, event, starting) if isinstance(event, RecordingUpdate) else None
+            except StoreBusy:
+                raise
+            except Exception:  # a fault: `_updates` meets it again, as it would have without this read
+                break
+            if refused is None:
                 break
             outcomes.append(refused)
         return outcomes
