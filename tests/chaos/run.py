@@ -947,6 +947,7 @@ def main() -> int:
     parser.add_argument("--database", help="with --processes 2: a PostgreSQL URL (default: a throwaway cluster)")
     parser.add_argument("--no-rotation", action="store_true", help="tokens that never rotate (no refresh at all)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: its bots, platform and Slack stop too
     folder = args.keep or tempfile.mkdtemp(prefix="recbot-chaos-")
     os.makedirs(folder, exist_ok=True)
     database, cluster = args.database, None
@@ -972,7 +973,8 @@ def main() -> int:
         print(f"unhandled:\n{excerpt}")
     ok = not (result["lost"] or result["duplicated"] or result["wrong"] or result["unhandled_count"]
               or result["paused_words_shown"] or result["recorded_not_findable"] or result["isolation_breaches"]
-              or result["isolation_refused"] or result["timed_pauses_not_resumed"])
+              or result["isolation_refused"] or result["timed_pauses_not_resumed"]
+              or result["slack_calls_inside_retry_after"])
     print("recordings {recordings}, faults {faults_total}, transitions {transitions}, kills {kills_by_moment}: "
           "lost {lost}, duplicated {duplicated}, wrong {wrong}; paused words shown {paused_words_shown} "
           "(of {lines_unrecorded}), recorded lines not findable {recorded_not_findable} (of {lines_recorded}); "
