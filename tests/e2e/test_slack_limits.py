@@ -166,7 +166,7 @@ async def test_an_admin_question_waits_for_another_processs_users_info_in_flight
 
 
 async def test_a_call_in_flight_when_its_process_was_killed_waits_out_its_lease_after_a_restart(linked):
-    """Found by the full chaos run (two processes, seed 3, 19:20 UTC on f3bd489): bot1 was killed 3 ms after Slack
+    """Found by the full chaos run (two processes, seed 3, 19:13 UTC on f3bd489): bot1 was killed 3 ms after Slack
     answered its chat.postMessage 429, before it wrote the hold. Its restart freed what the dead process held at
     once, the call's lease too, and bot0 posted 0.54 s later, inside the window only the dead process had heard of.
     The call's lease now runs out by itself (`FLIGHT`); here it was taken for 4 s, as if the kill came near its end."""
