@@ -90,7 +90,7 @@ class News:
         could not commit the deliveries coming in (docs/performance.md, the ingest's p99)."""
         starting = self.truth.starts_in_flight()
         try:
-            outcomes = await self.store.read(self._refusals, news, starting)
+            outcomes = await self.store.read(self._read_only_run, news, starting)
         except StoreBusy:
             return [], True
         busy = False
@@ -112,32 +112,37 @@ class News:
         elif outcome is Applied.NOT_OWNED:
             _refused(event)
 
-    def _refusals(self, tx: Tx, news: Sequence[tuple[str, Event | Exception]],
-                  starting: Collection[str]) -> list[Applied]:
-        """The outcomes of the leading run of `news` that writes nothing (`_refusal`), read without a write."""
+    def _read_only_run(self, tx: Tx, news: Sequence[tuple[str, Event | Exception]],
+                       starting: Collection[str]) -> list[Applied]:
+        """The outcomes of the leading run of `news` that writes nothing (`_read_only`), read without a write."""
         outcomes: list[Applied] = []
         for account, event in news:
             try:
-                refused = self._refusal(tx, account, event, starting) if isinstance(event, RecordingUpdate) else None
+                outcome = self._read_only(tx, account, event, starting) if isinstance(event, RecordingUpdate) else None
             except StoreBusy:
                 raise
             except Exception:  # a fault: `_updates` meets it again, as it would have without this read
                 break
-            if refused is None:
+            if outcome is None:
                 break
-            outcomes.append(refused)
+            outcomes.append(outcome)
         return outcomes
 
-    def _refusal(self, tx: Tx, account: str | None, event: RecordingUpdate,
-                 starting: Collection[str]) -> Applied | None:
-        """What a recording's news comes to when it writes nothing, seen by reading alone: another account's
-        (refused), or an unknown recording's that cannot be adopted. None: it may write (`_update` decides)."""
-        if account is not None and not self.platform.owns(tx, account, event):
+    def _read_only(self, tx: Tx, account: str | None, event: RecordingUpdate,
+                   starting: Collection[str]) -> Applied | None:
+        """What a recording's news comes to when it writes nothing, seen by reading alone, by the rules `_update`
+        applies under the lock: another account's (refused), or an unknown recording's that cannot be adopted
+        (`Truth.links_to_adopt_in`). None: it may write (`_update` decides)."""
+        if not self._owned(tx, account, event):
             return Applied.NOT_OWNED
-        if event.meeting_id not in starting and tx.recording(event.recording_id) is None:
-            found = self.truth.links_to_adopt_in(tx, event)
-            return found if isinstance(found, Applied) else None
-        return None
+        if event.meeting_id in starting or tx.recording(event.recording_id) is not None:
+            return None
+        found = self.truth.links_to_adopt_in(tx, event)
+        return found if isinstance(found, Applied) else None
+
+    def _owned(self, tx: Tx, account: str | None, event: RecordingUpdate) -> bool:
+        """Whether news that came on `account`'s route (None: not known) may speak of its recording."""
+        return account is None or self.platform.owns(tx, account, event)
 
     def _updates(self, tx: Tx, news: Sequence[tuple[str, Event | Exception]],
                  starting: set[str]) -> tuple[list[Applied], bool]:
@@ -164,10 +169,10 @@ class News:
         (`account`, None when that is not known), adopted when recbot does not know the recording. UNKNOWN and
         ATTENDANCE write nothing: a start of its meeting is in flight (its webhook is the start's own, not one
         to adopt: try again later), or the platform must be asked who was there first."""
-        if (refused := self._refusal(tx, account, event, starting)) is not None:
-            return refused
+        if not self._owned(tx, account, event):
+            return Applied.NOT_OWNED
         rec = tx.recording(event.recording_id)
-        if rec is None:
+        if rec is None:  # adopted, or NO_MEETING / NOT_LINKED as `_read_only` says (`Truth.links_to_adopt_in`)
             return Applied.UNKNOWN if event.meeting_id in starting else self.truth.adopt_here(tx, event)
         if event.status is Status.UPLOADED and rec.session_id and not attendance_filled \
                 and not tx.notes.attendance(rec.session_id):
