@@ -1,8 +1,10 @@
 """What an operator sees: recbot's Prometheus metrics (docs/operations.md says what each one means).
 
-Counters and histograms are prometheus_client's, incremented where the thing happens (a narrow point per
+Counters and histograms are prometheus_client's, counted where the thing happens (a narrow point per
 family: every Slack call in `bot.slack.metered`, every platform request in the client, every webhook
-answer at the door). Gauges that are facts of the database (the outbox's backlog, active recordings, the
+answer at the door). `count` tallies in a plain dict that a scrape adds to the counters first (`flush`):
+the web process's busiest paths pay no shared-file write. The ingest process, which nobody scrapes,
+increments its counters itself. Gauges that are facts of the database (the outbox's backlog, active recordings, the
 jobs this process holds) and of the rate limiter are read when /metrics is scraped, not kept up to date
 on every change, so they cost nothing between scrapes and cannot drift.
 
@@ -19,6 +21,7 @@ platform operations as path templates, outcomes from short fixed lists. Never an
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable
 from contextvars import ContextVar
 
@@ -74,16 +77,27 @@ REGISTRY_FAMILIES = (*(m._name for m in (COMMANDS, CLICKS, STEPS, WEBHOOKS, SLAC
 
 
 
-_children: dict = {}
+_tallies: dict[tuple[Counter, tuple[str, ...]], int] = {}
+_tallies_lock = threading.Lock()
 
 
 def count(family: Counter, *labels: str) -> None:
-    """`family.labels(*labels).inc()`, keeping the labelled child: `labels()` checks and locks on every call,
-    and the label sets are bounded, so the children are few."""
-    child = _children.get((family, labels))
-    if child is None:
-        child = _children[(family, labels)] = family.labels(*labels)
-    child.inc()
+    """One more of `family{labels}`, tallied here and added to the counter when /metrics is read (`flush`).
+    This runs on every webhook, command and Slack call: a counter's own `inc()` takes a lock, asks the
+    process id and writes a shared file in multiprocess mode (0.94 µs, against 0.25 µs for the tally), and
+    `labels()` checks its arguments as well. The label sets are bounded, so the tallies are few."""
+    key = (family, labels)
+    with _tallies_lock:
+        _tallies[key] = _tallies.get(key, 0) + 1
+
+
+def flush() -> None:
+    """Add the tallies to their counters: before a scrape reads them (`exposition`)."""
+    with _tallies_lock:
+        tallies = _tallies.copy()
+        _tallies.clear()
+    for (family, labels), n in tallies.items():
+        family.labels(*labels).inc(n)
 
 
 def slack_call(method: str, outcome: str) -> None:
@@ -158,6 +172,7 @@ class Snapshot:
 
 def exposition(snapshot: Snapshot) -> bytes:
     """The text a scrape gets: this replica's counters (the ingest process's added in) and the snapshot."""
+    flush()
     registry = CollectorRegistry()
     if MULTIPROCESS:
         from prometheus_client import multiprocess

@@ -50,16 +50,9 @@ class WebhookDoor:
         own account, registered by `/rec connect`)."""
         return _Endpoint(self, accounts)
 
-    async def answer(self, scope: dict, receive, accounts: bool) -> Answer | None:
-        """What to answer a delivery; None when the sender hung up. Counted by event and answer."""
-        found = await self._answer(scope, receive, accounts)
-        if found is not None:
-            status, _, _, event = found
-            metrics.count(metrics.WEBHOOKS, metrics.event_label(event), str(status))
-            return found[:3]
-        return None
-
-    async def _answer(self, scope: dict, receive, accounts: bool) -> tuple[int, bytes, list, str | None] | None:
+    async def answer(self, scope: dict, receive, accounts: bool) -> tuple[int, bytes, list, str | None] | None:
+        """What to answer a delivery, and the event it names when it was stored; None when the sender hung
+        up."""
         account, key = "", self.key
         if accounts:
             route = scope["path_params"]["route"]
@@ -133,7 +126,8 @@ class _Endpoint:
         answer = await self.door.answer(scope, receive, self.accounts)
         if answer is None:
             return
-        status, body, headers = answer
+        status, body, headers, event = answer
+        metrics.count(metrics.WEBHOOKS, metrics.event_label(event), str(status))
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
                                 *headers]})
