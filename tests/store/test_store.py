@@ -120,6 +120,21 @@ def test_a_redelivery_is_known_when_it_comes_to_be_applied_and_a_twin_body_is_ke
     assert store.db.all("SELECT same_body_as FROM deliveries WHERE id = ?", ids[3])[0]["same_body_as"] == ids[2]
 
 
+def test_finishing_a_batch_keeps_each_deliverys_own_outcome_and_twin(store):
+    """One statement marks a batch (more than one past 150): each row still gets its own outcome and the
+    earlier delivery it has the same body as, or none."""
+    store.deliveries.add_many([{"delivery_id": f"u{i}", "body_hash": f"h{i}", "flavour": "dyte", "webhook_id": None,
+                                "body": b"{}"} for i in range(320)])
+    rows = store.deliveries.pending(limit=320)
+    ids = [r["id"] for r in rows]
+    store.deliveries.finish([(id_, f"outcome {n % 3}", ids[n - 1] if n % 2 else None) for n, id_ in enumerate(ids)])
+    assert store.deliveries.pending() == []
+    marked = store.db.all("SELECT id, outcome, same_body_as, processed_at FROM deliveries ORDER BY id")
+    assert [(m["outcome"], m["same_body_as"]) for m in marked] == [
+        (f"outcome {n % 3}", ids[n - 1] if n % 2 else None) for n in range(320)]
+    assert all(m["processed_at"] is not None for m in marked)
+
+
 def test_timers_replace_cancel_and_fire_once(store):
     store.timers.set(Timer.PAUSE_REMINDER, "r", 1100.0, {"paused_by": "U1"})
     store.timers.set(Timer.PAUSE_REMINDER, "r", 1200.0, {"paused_by": "U2"})  # replaces the first
