@@ -289,15 +289,25 @@ def two_processes(folder: str, quick: bool) -> dict:
     return out
 
 
+CARD_SLACK_SCALE = 10.0
+LATE = 10.0  # s: a card edit not seen by then counts as this late, and as late
+
+
 async def webhook_to_card(folder: str, quick: bool) -> dict:
-    """In one process: the loopback Stack with production outbox settings."""
+    """In one process: the loopback Stack with production outbox settings (a card edited at most once a
+    second), Slack's limits `CARD_SLACK_SCALE` times shorter in the local Slack and the outbox alike (the
+    tests' scale). The samples edit a card about three times a second in one workspace, after a set-up that
+    edits 41: at Slack's own Tier 3 (`chat.update`, 50 in any minute a workspace) the last samples waited for
+    that window, 5-10 s and more, and what was measured was Slack's pacing of one workspace, not recbot's
+    path. A sample whose edit is not seen within `LATE` seconds is counted at `LATE`, and in `late`: the
+    figure never leaves one out (it used to, and hid 1-4 of 40 in a run)."""
     from bot.models import Status
     from bot.web import Options
     from bot.workbench.stack import Stack
 
     n = 10 if quick else 40
     stack = Stack(os.path.join(folder, "card.sqlite3"),
-                  options=Options(card_interval=1.0))
+                  options=Options(card_interval=1.0, slack_scale=CARD_SLACK_SCALE))
     stack.slack.add_user("U0A", "a")
     async with stack:
         recs = []
@@ -318,7 +328,7 @@ async def webhook_to_card(folder: str, quick: bool) -> dict:
             await asyncio.sleep(0.1)
         await asyncio.sleep(2.5)
         burst_rec, recs = recs[0], recs[1:]
-        latencies = []
+        latencies, late = [], 0
         for rec in random.sample(recs, len(recs)):
             began = time.time()
             stack.emulator.platform.act(began, rec.id, "pause")
@@ -326,11 +336,11 @@ async def webhook_to_card(folder: str, quick: bool) -> dict:
             while True:
                 calls = [c for c in stack.slack.calls if c["method"] == "chat.update" and c["at"] >= began
                          and c["args"].get("ts") == rec.card_ts and "Paused" in c["args"].get("text", "")]
-                if calls or time.time() - began > 10:
+                if calls or time.time() - began > LATE:
                     break
                 await asyncio.sleep(0.002)
-            if calls:
-                latencies.append((calls[0]["at"] - began) * 1000)
+            latencies.append((calls[0]["at"] - began) * 1000 if calls else LATE * 1000)
+            late += not calls
             await asyncio.sleep(random.uniform(0.05, 0.25))
         # A burst: 50 status changes of one recording within a second.
         confirmations = stack.runtime.service.confirmations
@@ -347,12 +357,13 @@ async def webhook_to_card(folder: str, quick: bool) -> dict:
         shown = store.recording(burst_rec.id).status
         asked = confirmations.calls - asked_before
         card_text = stack.slack.messages[(burst_rec.channel_id, burst_rec.card_ts)].text
-    r = {"samples": len(latencies), "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99),
+    r = {"samples": len(latencies), "late": late, "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99),
          "burst_events": 50, "burst_card_edits": len(edits), "burst_final_platform": final.value,
          "burst_final_card": shown.value, "burst_final_right": shown is final and final.value.title()[:5] in card_text,
          "burst_confirmations": asked}
-    r["goal"] = "p99 < 250 ms; a burst of 50 events: 1 platform confirmation, <= 3 card edits, final state right"
-    r["met"] = r["p99_ms"] < 250 and r["burst_card_edits"] <= 3 and r["burst_final_right"] and asked == 1
+    r["goal"] = ("p99 < 250 ms, none late; a burst of 50 events: 1 platform confirmation, <= 3 card edits, final "
+                 "state right")
+    r["met"] = r["p99_ms"] < 250 and not late and r["burst_card_edits"] <= 3 and r["burst_final_right"] and asked == 1
     return r
 
 
