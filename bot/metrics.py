@@ -4,9 +4,9 @@ Counters and histograms are prometheus_client's, counted where the thing happens
 family: every Slack call in `bot.slack.metered`, every platform request in the client, every webhook
 answer at the door). `count` tallies in a plain dict that a scrape adds to the counters first (`flush`):
 the web process's busiest paths pay no shared-file write. The ingest process, which nobody scrapes,
-increments its counters itself. Gauges that are facts of the database (the outbox's backlog, active recordings, the
-jobs this process holds) and of the rate limiter are read when /metrics is scraped, not kept up to date
-on every change, so they cost nothing between scrapes and cannot drift.
+increments its counters itself. Gauges that are facts of the database (the outbox's backlog, active
+recordings, the jobs this process holds) and of the rate limiter are read when /metrics is scraped, not
+kept up to date on every change, so they cost nothing between scrapes and cannot drift.
 
 `recbot serve` runs two processes (the web process and the webhook ingest process, `bot.store.ingest`):
 prometheus_client's multiprocess mode adds the ingest process's counts in. `recbot serve` gives this replica
