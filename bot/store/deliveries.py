@@ -76,7 +76,7 @@ class DeliveryQueue:
         the ingest process waited to commit the deliveries coming in (docs/performance.md)."""
         now = self.clock()
         for part in _parts(outcomes, 150):  # three values a delivery, within SQLite's oldest limit of 999
-            rows = ", ".join(["(CAST(? AS INTEGER), ?, CAST(? AS INTEGER))"] * len(part))
+            rows = ", ".join(["(CAST(? AS BIGINT), ?, CAST(? AS BIGINT))"] * len(part))  # PostgreSQL's ids are BIGINT
             self.db.execute(f"UPDATE deliveries SET processed_at = ?, outcome = v.column2, same_body_as = v.column3 "
                             f"FROM (VALUES {rows}) AS v WHERE deliveries.id = v.column1",
                             (now, *[value for outcome in part for value in outcome]))

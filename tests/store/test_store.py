@@ -133,6 +133,13 @@ def test_finishing_a_batch_keeps_each_deliverys_own_outcome_and_twin(store):
     assert [(m["outcome"], m["same_body_as"]) for m in marked] == [
         (f"outcome {n % 3}", ids[n - 1] if n % 2 else None) for n in range(320)]
     assert all(m["processed_at"] is not None for m in marked)
+    # ids past 32 bits (PostgreSQL's are BIGINT) are marked as well
+    big = 3_000_000_000
+    store.db.execute("INSERT INTO deliveries (id, body_hash, flavour, received_at, body) "
+                     "VALUES (?, 'hb', 'dyte', 0, ?)", (big, b"{}"))
+    store.deliveries.finish([(big, "applied", ids[0])])
+    assert store.db.all("SELECT outcome, same_body_as FROM deliveries WHERE id = ?", big) == [
+        {"outcome": "applied", "same_body_as": ids[0]}]
 
 
 def test_timers_replace_cancel_and_fire_once(store):
